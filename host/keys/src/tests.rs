@@ -1,0 +1,104 @@
+use super::*;
+
+fn hex32(s: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).expect("hex");
+    out
+}
+
+#[test]
+fn sr25519_matches_substrate_dev_account_alice() {
+    // //Alice: its mini secret key and public key are published in Substrate's docs and tools.
+    let alice = Hotkey::from_seed(
+        Scheme::Sr25519,
+        hex32("e5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a"),
+    )
+    .expect("key");
+    assert_eq!(
+        hex::encode(alice.public().bytes),
+        "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d"
+    );
+    assert_eq!(alice.ss58(), "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY");
+}
+
+#[test]
+fn ed25519_matches_rfc8032_test_1() {
+    let key = Hotkey::from_seed(
+        Scheme::Ed25519,
+        hex32("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"),
+    )
+    .expect("key");
+    assert_eq!(
+        hex::encode(key.public().bytes),
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    );
+    // Ed25519 signatures are deterministic: RFC 8032's signature of the empty message.
+    assert_eq!(
+        hex::encode(key.sign(b"")),
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+    );
+}
+
+#[test]
+fn signatures_verify_and_tampering_is_caught() {
+    for scheme in [Scheme::Sr25519, Scheme::Ed25519] {
+        let key = Hotkey::from_seed(scheme, [7; 32]).expect("key");
+        let sig = key.sign(b"epoch 12 summary");
+        let public = key.public();
+        public.verify(b"epoch 12 summary", &sig).expect("verifies");
+        assert!(public.verify(b"epoch 13 summary", &sig).is_err(), "{scheme}: other message");
+        let mut flipped = sig;
+        flipped[10] ^= 1;
+        assert!(public.verify(b"epoch 12 summary", &flipped).is_err(), "{scheme}: flipped bit");
+        assert!(public.verify(b"epoch 12 summary", &sig[..63]).is_err(), "{scheme}: short");
+        let other = Hotkey::from_seed(scheme, [8; 32]).expect("key").public();
+        assert!(other.verify(b"epoch 12 summary", &sig).is_err(), "{scheme}: other key");
+    }
+}
+
+#[test]
+fn ss58_round_trips_and_rejects_typos() {
+    let key = [3u8; 32];
+    let address = encode_ss58(&key);
+    assert_eq!(decode_ss58(&address).expect("decodes"), key);
+    let mut typo: Vec<char> = address.chars().collect();
+    typo[5] = if typo[5] == 'a' { 'b' } else { 'a' };
+    assert!(decode_ss58(&typo.into_iter().collect::<String>()).is_err());
+    assert!(decode_ss58("not-an-address").is_err());
+}
+
+#[test]
+fn wallet_files_round_trip_and_bad_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = wallet_hotkey_path(dir.path(), "validator", "default");
+    for scheme in [Scheme::Sr25519, Scheme::Ed25519] {
+        let key = Hotkey::from_seed(scheme, [5; 32]).expect("key");
+        key.save(&path).expect("saves");
+        let loaded = Hotkey::load(&path).expect("loads");
+        assert_eq!(loaded.public(), key.public());
+    }
+
+    // A file written by bittensor-wallet carries more fields, and no cryptoType in older versions.
+    let alice = "e5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a";
+    let public = "0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d";
+    let python = format!(
+        r#"{{"accountId": "{public}", "publicKey": "{public}", "privateKey": "0x00", "secretPhrase": null,
+            "secretSeed": "0x{alice}", "ss58Address": "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"}}"#
+    );
+    std::fs::write(&path, &python).expect("writes");
+    assert_eq!(Hotkey::load(&path).expect("loads").ss58(), "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY");
+
+    let cases = [
+        (python.replace(public, &format!("0x{}", "11".repeat(32))), "does not give publicKey"),
+        (python.replace(&format!("\"0x{alice}\""), "null"), "no secretSeed"),
+        ("{".to_string(), "malformed"),
+        ("$NACL...".to_string(), "encrypted"),
+    ];
+    for (content, expected) in cases {
+        std::fs::write(&path, content).expect("writes");
+        let err = Hotkey::load(&path).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err:?} lacks {expected:?}");
+    }
+    let err = Hotkey::load(&dir.path().join("missing")).unwrap_err().to_string();
+    assert!(err.contains("missing"), "{err}");
+}

@@ -1,0 +1,108 @@
+//! Bittensor wallet hotkey files: `<root>/<wallet>/hotkeys/<hotkey>`, plaintext JSON with
+//! `secretSeed` (the 32-byte seed we sign with), `publicKey`, `accountId`, `ss58Address`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Hotkey, Result, Scheme};
+
+/// `~/.bittensor/wallets`, or `$BT_WALLET_PATH` where set.
+pub fn default_wallet_root() -> PathBuf {
+    if let Some(p) = std::env::var_os("BT_WALLET_PATH") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".bittensor").join("wallets")
+}
+
+pub fn wallet_hotkey_path(root: &Path, wallet: &str, hotkey: &str) -> PathBuf {
+    root.join(wallet).join("hotkeys").join(hotkey)
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HotkeyFile {
+    account_id: String,
+    public_key: String,
+    #[serde(default)]
+    private_key: Option<String>,
+    #[serde(default)]
+    secret_phrase: Option<String>,
+    #[serde(default)]
+    secret_seed: Option<String>,
+    ss58_address: String,
+    /// 0 = ed25519, 1 = sr25519 (substrate-interface's KeypairType); absent means sr25519.
+    #[serde(default)]
+    crypto_type: Option<u8>,
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s.strip_prefix("0x").unwrap_or(s), &mut out).ok()?;
+    Some(out)
+}
+
+impl Hotkey {
+    /// Loads a plaintext hotkey file and checks that its seed gives its public key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: shown.clone(), source })?;
+        if bytes.starts_with(b"$NACL") || bytes.starts_with(b"$BITTENSOR") {
+            return Err(Error::Encrypted(shown));
+        }
+        let bad = |reason: String| Error::BadWallet { path: shown.clone(), reason };
+        let file: HotkeyFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let scheme = match file.crypto_type {
+            None | Some(1) => Scheme::Sr25519,
+            Some(0) => Scheme::Ed25519,
+            Some(other) => return Err(bad(format!("cryptoType {other} is not supported"))),
+        };
+        let seed = file
+            .secret_seed
+            .as_deref()
+            .ok_or_else(|| bad("it has no secretSeed".into()))
+            .and_then(|s| hex32(s).ok_or_else(|| bad("secretSeed is not 32 hex bytes".into())))?;
+        let key = Hotkey::from_seed(scheme, seed)?;
+        let declared = hex32(&file.public_key).ok_or_else(|| bad("publicKey is not 32 hex bytes".into()))?;
+        if declared != key.public().bytes {
+            return Err(bad("secretSeed does not give publicKey".into()));
+        }
+        if file.ss58_address != key.ss58() {
+            return Err(bad(format!("ss58Address {} does not match the key ({})", file.ss58_address, key.ss58())));
+        }
+        Ok(key)
+    }
+
+    /// Writes the key as a plaintext hotkey file (owner-only permissions), creating folders.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let shown = path.display().to_string();
+        let public = format!("0x{}", hex::encode(self.public().bytes));
+        let file = HotkeyFile {
+            account_id: public.clone(),
+            public_key: public,
+            private_key: None,
+            secret_phrase: None,
+            secret_seed: Some(format!("0x{}", hex::encode(self.seed()))),
+            ss58_address: self.ss58(),
+            crypto_type: Some(match self.scheme() {
+                Scheme::Ed25519 => 0,
+                Scheme::Sr25519 => 1,
+            }),
+        };
+        let json = serde_json::to_vec(&file).map_err(|e| Error::BadWallet { path: shown.clone(), reason: e.to_string() })?;
+        let write = || -> std::io::Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, &json)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(())
+        };
+        write().map_err(|source| Error::Write { path: shown, source })
+    }
+}

@@ -1,0 +1,34 @@
+//! Errors of the ledger.
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("opening ledger {0}: {1}")]
+    Open(String, #[source] rusqlite::Error),
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    #[error("ledger database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("ledger record does not (de)serialize: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0} is already recorded")]
+    Duplicate(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("ledger holds a malformed {0}")]
+    Corrupt(String),
+    #[error("ledger schema version {found} is newer than this host understands ({supported})")]
+    NewerSchema { found: i64, supported: i64 },
+    #[error("a thread panicked while holding the ledger")]
+    Poisoned,
+}
+
+impl Error {
+    pub(crate) fn duplicate_or(err: rusqlite::Error, what: String) -> Error {
+        match err {
+            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation => Error::Duplicate(what),
+            other => Error::Sqlite(other),
+        }
+    }
+}

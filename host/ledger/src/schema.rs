@@ -1,0 +1,62 @@
+//! The ledger's tables, and their migrations by `user_version`.
+
+use rusqlite::Connection;
+
+use crate::{Error, Result};
+
+const VERSION: i64 = 1;
+
+const V1: &str = "
+CREATE TABLE requests (
+    epoch INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    task TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (epoch, id)
+);
+CREATE TABLE challenges (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    epoch INTEGER NOT NULL,
+    request_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX challenges_by_epoch ON challenges (epoch, request_id);
+CREATE TABLE epochs (
+    epoch INTEGER PRIMARY KEY,
+    seed BLOB NOT NULL,
+    summary_sha256 TEXT
+);
+CREATE TABLE policy_state (
+    epoch INTEGER NOT NULL,
+    scorer TEXT NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (epoch, scorer)
+);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+pub(crate) fn prepare(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL lets readers and a writer in another process work side by side; FULL syncs the WAL
+    // at every commit, so an acknowledged write survives a power cut.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > VERSION {
+        return Err(Error::NewerSchema { found: version, supported: VERSION });
+    }
+    if version < 1 {
+        conn.execute_batch(&format!("BEGIN; {V1} PRAGMA user_version = 1; COMMIT;"))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).into()
+}

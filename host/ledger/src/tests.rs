@@ -1,0 +1,139 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use assay_policy_sdk::{Outcome, RequestKind, Verdict};
+
+use super::*;
+
+fn entry(id: u64, uid: u16) -> RequestEntry {
+    RequestEntry {
+        task: "chat".into(),
+        record: RequestRecord {
+            id,
+            uid,
+            task: 0,
+            kind: RequestKind::Organic,
+            outcome: Outcome::Ok,
+            greedy: false,
+            prompt_tokens: 12,
+            completion_tokens: 34,
+            ttft_ms: 56.5,
+            total_ms: 789.25,
+            reported_ttft_ms: Some(50.0),
+            reported_tps: None,
+            quality: None,
+            values: vec![0.1, 0.2],
+            started_ms: id * 10,
+        },
+    }
+}
+
+fn challenge(request_id: u64, uid: u16, verdict: Verdict) -> ChallengeRecord {
+    ChallengeRecord { request_id, uid, points: vec![], verdict, reason: format!("r{request_id}") }
+}
+
+#[test]
+fn records_come_back_in_order_and_per_epoch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");
+    ledger.record_requests(1, &[entry(3, 0), entry(1, 1)]).expect("records");
+    ledger.record_request(2, &entry(1, 0)).expect("records");
+    ledger
+        .record_challenges(1, &[challenge(3, 0, Verdict::Fail), challenge(1, 1, Verdict::Pass)])
+        .expect("records");
+    let requests = ledger.requests(1).expect("reads");
+    assert_eq!(requests, vec![entry(1, 1), entry(3, 0)]);
+    assert_eq!(ledger.requests(2).expect("reads"), vec![entry(1, 0)]);
+    assert_eq!(
+        ledger.challenges(1).expect("reads"),
+        vec![challenge(1, 1, Verdict::Pass), challenge(3, 0, Verdict::Fail)]
+    );
+    assert!(ledger.challenges(2).expect("reads").is_empty());
+}
+
+#[test]
+fn a_duplicate_request_id_rejects_the_whole_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");
+    ledger.record_request(1, &entry(1, 0)).expect("records");
+    let err = ledger.record_requests(1, &[entry(2, 0), entry(1, 0)]).unwrap_err();
+    assert!(matches!(err, Error::Duplicate(_)), "{err}");
+    assert_eq!(ledger.requests(1).expect("reads").len(), 1);
+}
+
+#[test]
+fn seeds_are_drawn_once_and_epochs_close_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");
+    let first = ledger.epoch_seed(5, || [9; 32]).expect("draws");
+    let again = ledger.epoch_seed(5, || [1; 32]).expect("reads");
+    assert_eq!(first, again);
+    assert_eq!(first.seed, [9; 32]);
+    assert_eq!(first.commitment, schema::sha256(&[9; 32]));
+    assert_eq!(ledger.existing_seed(6).expect("reads"), None);
+
+    assert_eq!(ledger.last_closed().expect("reads"), None);
+    ledger.close_epoch(5, "abc", "scorer-a", b"state-5").expect("closes");
+    assert!(matches!(ledger.close_epoch(5, "abc", "scorer-a", b"x"), Err(Error::Conflict(_))));
+    assert!(matches!(ledger.close_epoch(7, "abc", "scorer-a", b"x"), Err(Error::Conflict(_))));
+    assert_eq!(ledger.last_closed().expect("reads"), Some(ClosedEpoch { epoch: 5, summary_sha256: "abc".into() }));
+
+    assert_eq!(ledger.state_before(6, "scorer-a").expect("reads"), b"state-5");
+    assert_eq!(ledger.state_before(5, "scorer-a").expect("reads"), b"");
+    assert_eq!(ledger.state_before(6, "scorer-b").expect("reads"), b"");
+}
+
+#[test]
+fn settings_are_shared_between_handles() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    let host = Ledger::open(&path).expect("opens");
+    let cli = Ledger::open(&path).expect("opens a second time");
+    assert_eq!(host.setting("active_scorer").expect("reads"), None);
+    cli.set_setting("active_scorer", "aa").expect("writes");
+    cli.set_setting("active_scorer", "bb").expect("overwrites");
+    assert_eq!(host.setting("active_scorer").expect("reads").as_deref(), Some("bb"));
+}
+
+/// A writer process prints each request id after `record_request` returned; the test kills it
+/// with SIGKILL mid-stream and finds every acknowledged id in the reopened ledger.
+#[test]
+fn acknowledged_writes_survive_a_killed_process() {
+    const CHILD: &str = "ASSAY_LEDGER_CRASH_WRITER";
+    if let Ok(path) = std::env::var(CHILD) {
+        let ledger = Ledger::open(Path::new(&path)).expect("child opens");
+        for id in 0.. {
+            ledger.record_request(1, &entry(id, 0)).expect("child records");
+            println!("ack {id}");
+        }
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "tests::acknowledged_writes_survive_a_killed_process", "--nocapture", "--test-threads=1"])
+        .env(CHILD, &path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawns writer");
+    let stdout = child.stdout.take().expect("piped");
+    let mut acked = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("reads");
+        if let Some(id) = line.strip_prefix("ack ") {
+            acked.push(id.parse::<u64>().expect("id"));
+            if acked.len() == 50 {
+                child.kill().expect("kills");
+                break;
+            }
+        }
+    }
+    child.wait().expect("reaps");
+    assert_eq!(acked.len(), 50, "the writer acknowledged too few writes");
+
+    let ledger = Ledger::open(&path).expect("reopens after the kill");
+    let stored: Vec<u64> = ledger.requests(1).expect("reads").iter().map(|e| e.record.id).collect();
+    for id in &acked {
+        assert!(stored.contains(id), "acknowledged request {id} was lost");
+    }
+}

@@ -1,0 +1,93 @@
+//! The wasmtime engine with the determinism settings of DESIGN.md, and policy loading.
+
+use std::path::Path;
+
+use tracing::debug;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, OptLevel};
+
+use crate::cache::Cache;
+use crate::limits::StoreState;
+use crate::run::{Challenger, Scorer};
+use crate::{Digest, Error, Result, World, inspect};
+
+/// Wasm stack a policy may use; fixed so that deep recursion fails the same way everywhere.
+const MAX_WASM_STACK: usize = 1 << 20;
+
+/// One engine for every policy of a host; cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    linker: std::sync::Arc<Linker<StoreState>>,
+    cache: Option<Cache>,
+}
+
+impl Runtime {
+    /// An engine whose results do not depend on the machine. With `cache_dir`, compiled
+    /// components are kept there, keyed by their digest and the engine's compatibility hash.
+    pub fn new(cache_dir: Option<&Path>) -> Result<Self> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            // Deterministic execution: canonical NaN bits, deterministic relaxed SIMD, fuel
+            // rather than wall-clock interruption, a fixed stack. Threads are not compiled in.
+            .cranelift_nan_canonicalization(true)
+            .relaxed_simd_deterministic(true)
+            .consume_fuel(true)
+            .max_wasm_stack(MAX_WASM_STACK)
+            .cranelift_opt_level(OptLevel::Speed)
+            .parallel_compilation(true);
+        let engine = Engine::new(&config).map_err(Error::Wasmtime)?;
+        let linker = Linker::new(&engine);
+        let cache = cache_dir.map(|dir| Cache::new(dir, &engine)).transpose()?;
+        Ok(Self {
+            engine,
+            linker: std::sync::Arc::new(linker),
+            cache,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles `bytes` without the cache (the benchmark's cold compile).
+    pub fn compile(&self, bytes: &[u8]) -> Result<Component> {
+        Component::new(&self.engine, bytes).map_err(Error::Invalid)
+    }
+
+    /// Verifies the digest and the imports, then compiles or takes the cached artifact.
+    fn component(&self, digest: &Digest, bytes: &[u8], world: World) -> Result<Component> {
+        digest.verify(bytes)?;
+        let inspection = inspect(bytes)?;
+        if inspection.world != world {
+            return Err(Error::WrongWorld {
+                expected: world,
+                actual: inspection.world,
+            });
+        }
+        if let Some(cache) = &self.cache
+            && let Some(component) = cache.load(&self.engine, digest)
+        {
+            debug!(%digest, "loaded precompiled policy from cache");
+            return Ok(component);
+        }
+        let component = self.compile(bytes)?;
+        if let Some(cache) = &self.cache {
+            cache.store(digest, &component);
+        }
+        Ok(component)
+    }
+
+    /// Loads a scorer and type-checks it against the contract (a trial instantiation).
+    pub fn load_scorer(&self, digest: &Digest, bytes: &[u8]) -> Result<Scorer> {
+        let component = self.component(digest, bytes, World::Scorer)?;
+        Scorer::new(*digest, &self.engine, &self.linker, &component)
+    }
+
+    /// Loads a challenger and type-checks it against the contract.
+    pub fn load_challenger(&self, digest: &Digest, bytes: &[u8]) -> Result<Challenger> {
+        let component = self.component(digest, bytes, World::Challenger)?;
+        Challenger::new(*digest, &self.engine, &self.linker, &component)
+    }
+}

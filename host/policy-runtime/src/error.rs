@@ -1,0 +1,69 @@
+//! Errors of the policy runtime.
+
+use std::path::PathBuf;
+
+use crate::Digest;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("policy bytes hash to {actual}, not the requested {expected}")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("not a policy digest: {0:?} (expected 64 lowercase hex characters)")]
+    BadDigest(String),
+    #[error("policy {0} is not in the store")]
+    NotFound(Digest),
+    #[error("policy imports {0}, but policies may import nothing outside {contract}", contract = crate::CONTRACT)]
+    ForbiddenImport(String),
+    #[error("policy exports neither the scorer nor the challenger world of {contract}: {0}", contract = crate::CONTRACT)]
+    UnknownWorld(String),
+    #[error("policy is a {actual} component, but a {expected} was needed")]
+    WrongWorld { expected: crate::World, actual: crate::World },
+    #[error("not a valid component: {0:#}")]
+    Invalid(wasmtime::Error),
+    #[error("not a component of the contract: {0:#}")]
+    Decode(anyhow::Error),
+    #[error("packing the core module into a component failed: {0:#}")]
+    Pack(anyhow::Error),
+    #[error("policy ran out of fuel (limit {limit})")]
+    OutOfFuel { limit: u64 },
+    #[error("policy tried to grow its memory past the limit of {limit} bytes")]
+    MemoryLimit { limit: u64 },
+    #[error("policy trapped: {0}")]
+    Trap(String),
+    #[error("policy returned an error: {0}")]
+    Refused(String),
+    #[error("policy output is invalid: {0}")]
+    InvalidOutput(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("wasmtime: {0:#}")]
+    Wasmtime(wasmtime::Error),
+    #[error("precompiled cache at {0} is unusable")]
+    Cache(PathBuf),
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+
+    /// True when the policy itself is at fault (and would fail the same way on every machine),
+    /// as opposed to the host (a missing file, a full disk).
+    pub fn is_policy_fault(&self) -> bool {
+        matches!(
+            self,
+            Error::OutOfFuel { .. }
+                | Error::MemoryLimit { .. }
+                | Error::Trap(_)
+                | Error::Refused(_)
+                | Error::InvalidOutput(_)
+        )
+    }
+}

@@ -1,0 +1,208 @@
+//! Turning measurements into a verdict.
+
+use assay_policy_sdk::{Judgement, Measurements, Opening, Verdict};
+
+use crate::calibration::{MIN_COSINE, rel_l2_threshold};
+
+/// The fixed rules of the judge, besides the per-layer thresholds.
+pub mod rules {
+    /// Error above this many thresholds fails; between one and this, the point voids.
+    pub const FAIL_FACTOR: f64 = 2.0;
+    /// A greedy token that is not the reference's top one counts as a mismatch only when the
+    /// reference prefers its top token by more than this (nats): near-ties are precision noise.
+    pub const GREEDY_MARGIN: f64 = 0.5;
+    /// Mismatches allowed per greedy completion: this fraction of its tokens, at least one.
+    pub const GREEDY_MISMATCH_FRACTION: f64 = 0.02;
+    /// A sampled token this unlikely under the reference fails the request on its own.
+    pub const LOGPROB_FLOOR: f64 = -13.0;
+    /// Sampled tokens below this count as unlikely...
+    pub const UNLIKELY_LOGPROB: f64 = -8.0;
+    /// ...and more than this fraction of them fails the request.
+    pub const UNLIKELY_FRACTION: f64 = 0.05;
+}
+
+fn verdict(verdict: Verdict, reason: String) -> Judgement {
+    Judgement { verdict, reason }
+}
+
+pub fn judge(m: &Measurements) -> Judgement {
+    use rules::*;
+    match m.opening {
+        Opening::Verified => {}
+        Opening::Missed => return verdict(Verdict::Fail, "opening missed its window".into()),
+        Opening::Invalid => {
+            return verdict(Verdict::Fail, "opening did not verify against the commitment".into());
+        }
+    }
+    if !m.prompt_match {
+        return verdict(Verdict::Fail, "prompt tokens differ from the chat template".into());
+    }
+    if m.points.is_empty() && m.tokens.is_empty() {
+        return verdict(Verdict::Void, "nothing was measured".into());
+    }
+
+    let mut void_reason = None;
+    for p in &m.points {
+        if p.layer > m.layers {
+            return verdict(Verdict::Void, format!("layer {} is past the model's {}", p.layer, m.layers));
+        }
+        if !p.rel_l2.is_finite() || !p.cosine.is_finite() {
+            return verdict(Verdict::Fail, format!("non-finite hidden state at layer {} position {}", p.layer, p.position));
+        }
+        let threshold = rel_l2_threshold(p.layer, m.layers);
+        if p.rel_l2 > FAIL_FACTOR * threshold || p.cosine < MIN_COSINE {
+            return verdict(
+                Verdict::Fail,
+                format!(
+                    "hidden state at layer {} position {}: rel-l2 {:.3e} (threshold {:.3e}), cosine {:.4}",
+                    p.layer, p.position, p.rel_l2, threshold, p.cosine
+                ),
+            );
+        }
+        if p.rel_l2 > threshold && void_reason.is_none() {
+            void_reason = Some(format!(
+                "precision disagreement at layer {} position {}: rel-l2 {:.3e} (threshold {:.3e})",
+                p.layer, p.position, p.rel_l2, threshold
+            ));
+        }
+    }
+
+    if m.eos_skipped {
+        return verdict(Verdict::Fail, "completion ran past the reference's end of sequence".into());
+    }
+    let n = m.tokens.len();
+    if m.tokens.iter().any(|t| t.logprob.is_nan() || t.top_logprob.is_nan()) {
+        return verdict(Verdict::Fail, "non-finite token log-prob".into());
+    }
+    if m.greedy {
+        let mismatches = m
+            .tokens
+            .iter()
+            .filter(|t| t.rank > 0 && t.top_logprob - t.logprob > GREEDY_MARGIN)
+            .count();
+        let allowed = ((n as f64 * GREEDY_MISMATCH_FRACTION) as usize).max(1);
+        if mismatches > allowed {
+            return verdict(
+                Verdict::Fail,
+                format!("{mismatches} of {n} greedy tokens are not the reference's choice (allowed {allowed})"),
+            );
+        }
+    } else {
+        if let Some(t) = m.tokens.iter().find(|t| t.logprob < LOGPROB_FLOOR) {
+            return verdict(Verdict::Fail, format!("a sampled token has log-prob {:.2} under the reference", t.logprob));
+        }
+        let unlikely = m.tokens.iter().filter(|t| t.logprob < UNLIKELY_LOGPROB).count();
+        if n > 0 && unlikely as f64 > UNLIKELY_FRACTION * n as f64 {
+            return verdict(
+                Verdict::Fail,
+                format!("{unlikely} of {n} sampled tokens are below {UNLIKELY_LOGPROB} nats"),
+            );
+        }
+    }
+
+    match void_reason {
+        Some(reason) => verdict(Verdict::Void, reason),
+        None => verdict(
+            Verdict::Pass,
+            format!("{} points within thresholds, {n} tokens consistent", m.points.len()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use assay_policy_sdk::{PointMeasurement, TokenMeasurement};
+
+    use super::*;
+
+    fn honest() -> Measurements {
+        Measurements {
+            request_id: 1,
+            uid: 0,
+            greedy: true,
+            opening: Opening::Verified,
+            layers: 28,
+            points: vec![
+                PointMeasurement { layer: 28, position: 10, rel_l2: 0.01, cosine: 0.9999 },
+                PointMeasurement { layer: 3, position: 4, rel_l2: 0.005, cosine: 0.9999 },
+            ],
+            tokens: (0..100)
+                .map(|_| TokenMeasurement { rank: 0, logprob: -0.1, top_logprob: -0.1 })
+                .collect(),
+            prompt_match: true,
+            eos_skipped: false,
+        }
+    }
+
+    fn check(m: Measurements, expected: Verdict, reason_contains: &str) {
+        let j = judge(&m);
+        assert_eq!(j.verdict, expected, "{}", j.reason);
+        assert!(j.reason.contains(reason_contains), "reason {:?} lacks {:?}", j.reason, reason_contains);
+    }
+
+    #[test]
+    fn honest_measurements_pass() {
+        check(honest(), Verdict::Pass, "2 points within thresholds");
+    }
+
+    #[test]
+    fn openings_prompts_and_vectors() {
+        let mut m = honest();
+        m.opening = Opening::Missed;
+        check(m, Verdict::Fail, "missed");
+        let mut m = honest();
+        m.opening = Opening::Invalid;
+        check(m, Verdict::Fail, "did not verify");
+        let mut m = honest();
+        m.prompt_match = false;
+        check(m, Verdict::Fail, "prompt");
+        let mut m = honest();
+        m.points[0].rel_l2 = f64::NAN;
+        check(m, Verdict::Fail, "non-finite");
+        let mut m = honest();
+        m.points[0].rel_l2 = 0.2; // another model
+        check(m, Verdict::Fail, "rel-l2");
+        let mut m = honest();
+        m.points[0].cosine = 0.5;
+        check(m, Verdict::Fail, "cosine");
+        let mut m = honest();
+        m.points[0].rel_l2 = 0.03; // between 1x and 2x the last layer's 0.024
+        check(m, Verdict::Void, "precision disagreement");
+        let mut m = honest();
+        m.points.clear();
+        m.tokens.clear();
+        check(m, Verdict::Void, "nothing");
+    }
+
+    #[test]
+    fn greedy_tokens_allow_near_ties_only() {
+        let mut m = honest();
+        for t in m.tokens.iter_mut().take(5) {
+            *t = TokenMeasurement { rank: 1, logprob: -0.8, top_logprob: -0.6 }; // near-tie
+        }
+        check(m.clone(), Verdict::Pass, "");
+        for t in m.tokens.iter_mut().take(3) {
+            *t = TokenMeasurement { rank: 4, logprob: -5.0, top_logprob: -0.1 };
+        }
+        check(m, Verdict::Fail, "3 of 100 greedy tokens");
+    }
+
+    #[test]
+    fn sampled_tokens_are_judged_by_log_prob() {
+        let mut m = honest();
+        m.greedy = false;
+        for t in m.tokens.iter_mut().take(5) {
+            t.logprob = -9.0;
+        }
+        check(m.clone(), Verdict::Pass, "");
+        m.tokens[50].logprob = -9.0;
+        check(m.clone(), Verdict::Fail, "6 of 100 sampled tokens");
+        let mut m = honest();
+        m.greedy = false;
+        m.tokens[7].logprob = -14.0;
+        check(m, Verdict::Fail, "-14.00");
+        let mut m = honest();
+        m.eos_skipped = true;
+        check(m, Verdict::Fail, "end of sequence");
+    }
+}

@@ -1,0 +1,40 @@
+//! A challenge policy as an assay `challenger` component: which requests to challenge and at
+//! which (layer, position) points, and how to judge what the host measured.
+//!
+//! Owns: the adaptive challenge rate, the point sampler and the verdict rules, with the
+//! calibrated per-layer thresholds compiled in as data. Must not touch: measurement (the host
+//! measures, this policy decides) and anything outside its input.
+//!
+//! - [`plan`]: each miner is challenged at `rate.floor` (10%) of its requests, raised to
+//!   `rate.new_miner` for new miners and `rate.after_failure` after a recent failure, and never
+//!   falls behind `min_per_epoch` (5) challenges spread over the epoch. Selection and points come
+//!   from sha256 of the secret seed, so a miner cannot tell a challenged request in advance and
+//!   anyone can replay the plan once the seed is revealed. Late layers and late positions are
+//!   drawn more often, since errors grow with depth and a cheater's drift with length.
+//! - [`judge`]: a miss or a bad opening, an altered prompt, a non-finite vector, an error above
+//!   twice the layer's threshold, or tokens the reference finds implausible fail; an error
+//!   between one and two thresholds is a precision disagreement and voids.
+
+pub mod calibration;
+mod judge;
+mod plan;
+
+use assay_policy_sdk::{Challenger, Judgement, Measurements, PlanInput, PlannedChallenge};
+
+pub use judge::{judge, rules};
+pub use plan::{Rates, plan, uniform};
+
+/// The component's export.
+pub struct AdaptiveChallenger;
+
+impl Challenger for AdaptiveChallenger {
+    fn plan(input: PlanInput) -> Result<Vec<PlannedChallenge>, String> {
+        plan(&input)
+    }
+
+    fn judge(input: Measurements) -> Result<Judgement, String> {
+        Ok(judge(&input))
+    }
+}
+
+assay_policy_sdk::export_challenger!(AdaptiveChallenger);

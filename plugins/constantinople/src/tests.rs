@@ -1,0 +1,207 @@
+use assay_policy_sdk::{ChallengeRecord, Miner, RequestRecord};
+
+use super::*;
+
+fn miner(uid: u16) -> Miner {
+    Miner {
+        uid,
+        hotkey: format!("hotkey-{uid}"),
+        stake: 1_000,
+        capacities: vec![],
+        registered_at_block: 0,
+    }
+}
+
+fn request(id: u64, uid: u16, outcome: Outcome, ttft_ms: f64, total_ms: f64) -> RequestRecord {
+    RequestRecord {
+        id,
+        uid,
+        task: 0,
+        kind: RequestKind::Synthetic,
+        outcome,
+        greedy: true,
+        prompt_tokens: 20,
+        completion_tokens: 101,
+        ttft_ms,
+        total_ms,
+        reported_ttft_ms: None,
+        reported_tps: None,
+        quality: None,
+        values: vec![],
+        started_ms: id,
+    }
+}
+
+fn challenge(uid: u16, verdict: Verdict) -> ChallengeRecord {
+    ChallengeRecord {
+        request_id: 0,
+        uid,
+        points: vec![],
+        verdict,
+        reason: String::new(),
+    }
+}
+
+fn input(miners: Vec<Miner>, requests: Vec<RequestRecord>, challenges: Vec<ChallengeRecord>) -> EpochInput {
+    EpochInput {
+        netuid: 1,
+        epoch: 1,
+        block_start: 0,
+        block_end: 100,
+        tasks: vec!["chat".into()],
+        miners,
+        requests,
+        challenges,
+        params: vec![],
+        state: vec![],
+    }
+}
+
+fn component(out: &EpochOutput, uid: u16, name: &str) -> f64 {
+    let s = out.scores.iter().find(|s| s.uid == uid).expect("uid scored");
+    s.components.iter().find(|c| c.name == name).expect("component present").value
+}
+
+#[test]
+fn reported_figures_are_capped_by_the_validators_clock() {
+    // A miner claiming half the measured TTFT gets 0.8 x measured.
+    assert_eq!(effective_ttft_ms(100.0, Some(50.0), 0.8), 80.0);
+    // A slower report than measured is taken as is.
+    assert_eq!(effective_ttft_ms(100.0, Some(130.0), 0.8), 130.0);
+    assert_eq!(effective_ttft_ms(100.0, None, 0.8), 100.0);
+    // 101 tokens, 100 after the first, decoded in 1 s: 100 tok/s measured; a claim of 1000 is capped at 150.
+    assert_eq!(effective_tps(101, 100.0, 1100.0, None, 1.5), 100.0);
+    assert_eq!(effective_tps(101, 100.0, 1100.0, Some(1000.0), 1.5), 150.0);
+    assert_eq!(effective_tps(101, 100.0, 1100.0, Some(90.0), 1.5), 90.0);
+    assert_eq!(effective_tps(0, 100.0, 1100.0, None, 1.5), 0.0);
+}
+
+#[test]
+fn bayesian_smoothing_uses_two_virtual_passes() {
+    assert_eq!(smoothed_pass_rate(0.0, 0.0, 2.0), 1.0);
+    assert_eq!(smoothed_pass_rate(0.0, 5.0, 2.0), 2.0 / 7.0);
+    assert_eq!(smoothed_pass_rate(5.0, 0.0, 2.0), 1.0);
+    assert_eq!(smoothed_pass_rate(4.0, 1.0, 2.0), 6.0 / 7.0);
+}
+
+#[test]
+fn median_and_weights() {
+    assert_eq!(median(&mut []), None);
+    assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+    assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    let w = to_weights(&[(0, 2.0), (1, 1.0), (2, 0.0)]);
+    assert_eq!(
+        w,
+        vec![
+            Weight { uid: 0, weight: 65535 },
+            Weight { uid: 1, weight: 32768 },
+            Weight { uid: 2, weight: 0 },
+        ]
+    );
+    assert!(to_weights(&[(0, 0.0)]).is_empty());
+}
+
+#[test]
+fn faster_miner_scores_higher_and_failing_verifier_is_gated() {
+    let miners = vec![miner(0), miner(1), miner(2)];
+    let mut requests = Vec::new();
+    for i in 0..10 {
+        requests.push(request(i, 0, Outcome::Ok, 100.0, 1100.0)); // 100 tok/s
+        requests.push(request(100 + i, 1, Outcome::Ok, 200.0, 2200.0)); // 50 tok/s
+        requests.push(request(200 + i, 2, Outcome::Ok, 50.0, 550.0)); // fastest, but cheats
+    }
+    let mut challenges = Vec::new();
+    for _ in 0..5 {
+        challenges.push(challenge(0, Verdict::Pass));
+        challenges.push(challenge(1, Verdict::Pass));
+        challenges.push(challenge(2, Verdict::Fail));
+    }
+    let out = score(&input(miners, requests, challenges)).expect("scores");
+
+    assert_eq!(component(&out, 0, "median_tps"), 100.0);
+    assert_eq!(component(&out, 1, "median_tps"), 50.0);
+    // Throughput and latency relative to the best (miner 2), verification 1.0.
+    assert_eq!(component(&out, 0, "throughput"), 0.5);
+    assert_eq!(component(&out, 0, "latency"), 0.5);
+    assert_eq!(component(&out, 2, "verification"), 2.0 / 7.0);
+    assert_eq!(component(&out, 2, "gated"), 1.0);
+    let s0 = 0.4 * 0.5 + 0.2 * 0.5 + 0.4;
+    let s1 = 0.4 * 0.25 + 0.2 * 0.25 + 0.4;
+    assert_eq!(out.scores[0].score, s0);
+    assert_eq!(out.scores[1].score, s1);
+    assert_eq!(out.scores[2].score, 0.0);
+    let weights: Vec<(u16, u16)> = out.weights.iter().map(|w| (w.uid, w.weight)).collect();
+    assert_eq!(weights, vec![(0, 65535), (1, (s1 / s0 * 65535.0).round() as u16), (2, 0)]);
+}
+
+#[test]
+fn errors_lower_success_rate_but_rate_limits_do_not() {
+    let mut requests = vec![
+        request(1, 0, Outcome::Ok, 100.0, 1100.0),
+        request(2, 0, Outcome::ServerError, 0.0, 0.0),
+        request(3, 0, Outcome::RateLimited, 0.0, 0.0),
+        request(4, 0, Outcome::Cancelled, 0.0, 0.0),
+    ];
+    // Baseline runs and unknown uids are ignored.
+    let mut baseline = request(5, 0, Outcome::Timeout, 0.0, 0.0);
+    baseline.kind = RequestKind::Baseline;
+    requests.push(baseline);
+    requests.push(request(6, 9, Outcome::Timeout, 0.0, 0.0));
+    let out = score(&input(vec![miner(0)], requests, vec![])).expect("scores");
+    assert_eq!(component(&out, 0, "success_rate"), 0.5);
+}
+
+#[test]
+fn verification_counts_carry_over_epochs_decayed() {
+    let first = score(&input(
+        vec![miner(0)],
+        vec![request(1, 0, Outcome::Ok, 100.0, 1100.0)],
+        vec![challenge(0, Verdict::Fail), challenge(0, Verdict::Fail), challenge(0, Verdict::Void)],
+    ))
+    .expect("first epoch");
+    let state = VerificationState::decode(&first.state).expect("state decodes");
+    assert_eq!(state.get("hotkey-0"), Some((0.0, 2.0)));
+
+    let mut second_input = input(
+        vec![miner(0)],
+        vec![request(1, 0, Outcome::Ok, 100.0, 1100.0)],
+        vec![challenge(0, Verdict::Pass)],
+    );
+    second_input.state = first.state.clone();
+    let second = score(&second_input).expect("second epoch");
+    assert_eq!(component(&second, 0, "fails"), 1.0); // 2 x 0.5 decay
+    assert_eq!(component(&second, 0, "passes"), 1.0);
+    assert_eq!(component(&second, 0, "verification"), 3.0 / 4.0);
+}
+
+#[test]
+fn state_round_trips_and_bad_state_is_refused() {
+    let mut s = VerificationState::default();
+    s.insert("b".into(), 1.5, 0.25);
+    s.insert("a".into(), 3.0, 0.0);
+    let bytes = s.encode();
+    assert_eq!(VerificationState::decode(&bytes).expect("decodes"), s);
+    assert_eq!(bytes[0], 1);
+    assert_eq!(&bytes[1..4], &[1, 0, b'a']); // sorted by hotkey
+    assert!(VerificationState::decode(&bytes[..bytes.len() - 1]).is_err());
+    assert!(VerificationState::decode(&[7]).is_err());
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let dup = input(vec![miner(3), miner(3)], vec![], vec![]);
+    assert!(score(&dup).unwrap_err().contains("listed twice"));
+    let mut bad = input(vec![miner(0)], vec![], vec![]);
+    bad.params.push(Param { name: "weight.latency".into(), value: f64::NAN });
+    assert!(score(&bad).unwrap_err().contains("weight.latency"));
+}
+
+#[test]
+fn a_miner_that_served_nothing_scores_zero() {
+    let out = score(&input(vec![miner(0), miner(1)], vec![request(1, 0, Outcome::Ok, 100.0, 1100.0)], vec![]))
+        .expect("scores");
+    // Miner 1 served nothing: its verification prior alone must not earn weight.
+    assert_eq!(component(&out, 1, "verification"), 1.0);
+    assert_eq!(out.scores[1].score, 0.0);
+    assert_eq!(out.weights[1], Weight { uid: 1, weight: 0 });
+}
