@@ -1,0 +1,207 @@
+//! A chain in a folder, for development and `assay devnet`:
+//! - `metagraph.json`: the subnet's neurons (edited by hand or by `assay devnet`);
+//! - `genesis.json`: the wall-clock start; blocks advance every `block_seconds` from it;
+//! - `weights.jsonl`: one line per accepted `set_weights`, appended and synced.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::{Chain, Error, Metagraph, Result, WeightsCall};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Genesis {
+    unix_ms: u64,
+    block_seconds: f64,
+}
+
+/// One line of `weights.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsEntry {
+    pub block: u64,
+    pub validator: String,
+    #[serde(flatten)]
+    pub call: WeightsCall,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalChain {
+    dir: PathBuf,
+    genesis: Genesis,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io { context, source }
+}
+
+impl LocalChain {
+    /// Creates a chain in `dir` with `metagraph`, starting now, or fails if one is there.
+    pub fn create(dir: &Path, metagraph: &Metagraph, block_seconds: f64) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        let genesis = Genesis { unix_ms: now_ms(), block_seconds };
+        let chain = Self { dir: dir.to_path_buf(), genesis };
+        let write = |name: &str, bytes: Vec<u8>| {
+            let path = chain.dir.join(name);
+            std::fs::write(&path, bytes).map_err(io(format!("writing {}", path.display())))
+        };
+        write("genesis.json", serde_json::to_vec_pretty(&chain.genesis).unwrap_or_default())?;
+        chain.write_metagraph(metagraph)?;
+        write("weights.jsonl", Vec::new())?;
+        Ok(chain)
+    }
+
+    /// Opens the chain in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join("genesis.json");
+        let bytes = std::fs::read(&path).map_err(io(format!("reading {} (create the chain first)", path.display())))?;
+        let genesis: Genesis = serde_json::from_slice(&bytes).map_err(|e| Error::BadMetagraph {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        if !(genesis.block_seconds > 0.0) {
+            return Err(Error::BadMetagraph { path: path.display().to_string(), reason: "block_seconds must be positive".into() });
+        }
+        Ok(Self { dir: dir.to_path_buf(), genesis })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn block_seconds(&self) -> f64 {
+        self.genesis.block_seconds
+    }
+
+    /// Replaces the metagraph (atomically), as a registration would.
+    pub fn write_metagraph(&self, metagraph: &Metagraph) -> Result<()> {
+        let path = self.dir.join("metagraph.json");
+        let tmp = self.dir.join("metagraph.json.tmp");
+        let bytes = serde_json::to_vec_pretty(metagraph).unwrap_or_default();
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(io(format!("writing {}", path.display())))
+    }
+
+    /// Every accepted weights call, oldest first.
+    pub fn weights_log(&self) -> Result<Vec<WeightsEntry>> {
+        let path = self.dir.join("weights.jsonl");
+        let text = std::fs::read_to_string(&path).map_err(io(format!("reading {}", path.display())))?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| Error::BadMetagraph { path: path.display().to_string(), reason: e.to_string() })
+            })
+            .collect()
+    }
+}
+
+impl Chain for LocalChain {
+    fn current_block(&self) -> Result<u64> {
+        let elapsed_s = now_ms().saturating_sub(self.genesis.unix_ms) as f64 / 1000.0;
+        Ok((elapsed_s / self.genesis.block_seconds) as u64)
+    }
+
+    fn metagraph(&self, netuid: u16) -> Result<Metagraph> {
+        let path = self.dir.join("metagraph.json");
+        let bytes = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+        let bad = |reason: String| Error::BadMetagraph { path: path.display().to_string(), reason };
+        let metagraph: Metagraph = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if metagraph.netuid != netuid {
+            return Err(Error::UnknownSubnet { netuid, served: metagraph.netuid });
+        }
+        let mut uids: Vec<u16> = metagraph.neurons.iter().map(|n| n.uid).collect();
+        uids.sort_unstable();
+        if uids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(bad("a uid is listed twice".into()));
+        }
+        Ok(metagraph)
+    }
+
+    fn set_weights(&self, validator_hotkey: &str, call: &WeightsCall) -> Result<u64> {
+        if call.uids.len() != call.weights.len() {
+            return Err(Error::Refused(format!("{} uids but {} weights", call.uids.len(), call.weights.len())));
+        }
+        let metagraph = self.metagraph(call.netuid)?;
+        if let Some(uid) = call.uids.iter().find(|u| !metagraph.neurons.iter().any(|n| n.uid == **u)) {
+            return Err(Error::Refused(format!("uid {uid} is not registered on subnet {}", call.netuid)));
+        }
+        let block = self.current_block()?;
+        let entry = WeightsEntry { block, validator: validator_hotkey.to_string(), call: call.clone() };
+        let path = self.dir.join("weights.jsonl");
+        let mut line = serde_json::to_vec(&entry).unwrap_or_default();
+        line.push(b'\n');
+        let append = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&path)?;
+            f.write_all(&line)?;
+            f.sync_all()
+        };
+        append().map_err(io(format!("appending to {}", path.display())))?;
+        info!(netuid = call.netuid, block, uids = call.uids.len(), "weights set on the local chain");
+        Ok(block)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Neuron;
+
+    fn metagraph() -> Metagraph {
+        Metagraph {
+            netuid: 7,
+            neurons: (0..3)
+                .map(|uid| Neuron {
+                    uid,
+                    hotkey: format!("hk{uid}"),
+                    stake: 0,
+                    axon: None,
+                    registered_at_block: 0,
+                    capacities: Default::default(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn metagraph_blocks_and_weights() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chain = LocalChain::create(dir.path(), &metagraph(), 0.01).expect("creates");
+        let chain2 = LocalChain::open(dir.path()).expect("opens");
+        assert_eq!(chain2.metagraph(7).expect("reads"), metagraph());
+        assert!(matches!(chain.metagraph(8), Err(Error::UnknownSubnet { .. })));
+
+        let b0 = chain.current_block().expect("block");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert!(chain.current_block().expect("block") > b0);
+
+        let call = WeightsCall { netuid: 7, uids: vec![0, 2], weights: vec![65535, 100], version_key: 1 };
+        chain.set_weights("validator", &call).expect("accepted");
+        let refused = WeightsCall { uids: vec![9], weights: vec![1], ..call.clone() };
+        assert!(matches!(chain.set_weights("validator", &refused), Err(Error::Refused(_))));
+        let mismatched = WeightsCall { uids: vec![0], weights: vec![], ..call.clone() };
+        assert!(matches!(chain.set_weights("validator", &mismatched), Err(Error::Refused(_))));
+        let log = chain2.weights_log().expect("log");
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].call, call);
+        assert_eq!(log[0].validator, "validator");
+    }
+
+    #[test]
+    fn duplicate_uids_and_bad_files_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut m = metagraph();
+        m.neurons[1].uid = 0;
+        let chain = LocalChain::create(dir.path(), &m, 12.0).expect("creates");
+        assert!(chain.metagraph(7).unwrap_err().to_string().contains("twice"));
+        std::fs::write(dir.path().join("metagraph.json"), "{").expect("writes");
+        assert!(matches!(chain.metagraph(7), Err(Error::BadMetagraph { .. })));
+        assert!(LocalChain::open(&dir.path().join("nowhere")).is_err());
+    }
+}

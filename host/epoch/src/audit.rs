@@ -1,0 +1,224 @@
+//! Rerunning a published epoch and comparing, bit for bit.
+//!
+//! Checks, in order: the summary's signature; the policy bytes against their hash; the input
+//! file and its canonical JSON against theirs; the input against the summary (netuid, epoch,
+//! blocks, counts, state); the chain to the previous epoch where it is published (summary hash,
+//! state hand-over, seed reveal against its commitment); the dataset's hash; then the scorer is
+//! rerun under the recorded limits and its output compared with the published one.
+
+use assay_policy_runtime::{Digest, Limits, Runtime};
+use serde_json::Value;
+
+use crate::{Error, ObjectStore, Summary, canonical, keys, sha256_hex};
+
+/// The most an input may decompress to (a hostile file must not exhaust memory).
+const MAX_INPUT_BYTES: usize = 2 << 30;
+
+/// Why an audit did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditFailure {
+    /// The published epoch differs from what its summary claims (exit 1).
+    Mismatch(String),
+    /// The audit could not be run: a missing file, bad JSON, an unknown format (exit 2).
+    Unusable(String),
+}
+
+impl std::fmt::Display for AuditFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditFailure::Mismatch(m) => write!(f, "FAIL: {m}"),
+            AuditFailure::Unusable(m) => write!(f, "cannot audit: {m}"),
+        }
+    }
+}
+
+/// What a passing audit checked, and what it could not.
+#[derive(Debug, Clone)]
+pub struct AuditReport {
+    pub summary: Summary,
+    pub checked: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+type Outcome<T> = std::result::Result<T, AuditFailure>;
+
+fn mismatch<T>(message: impl Into<String>) -> Outcome<T> {
+    Err(AuditFailure::Mismatch(message.into()))
+}
+
+fn fetch(store: &dyn ObjectStore, key: &str, what: &str) -> Outcome<Vec<u8>> {
+    match store.get(key) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(AuditFailure::Unusable(format!("{what} {key} is missing from {}", store.describe()))),
+        Err(e) => Err(AuditFailure::Unusable(e.to_string())),
+    }
+}
+
+/// The first place where two JSON documents differ, as `path: published X, rerun Y`.
+pub fn first_difference(path: &str, published: &Value, rerun: &Value) -> Option<String> {
+    match (published, rerun) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                let p = format!("{path}.{k}");
+                match b.get(k) {
+                    Some(vb) => {
+                        if let Some(d) = first_difference(&p, va, vb) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(format!("{p}: published {va}, absent in rerun")),
+                }
+            }
+            b.keys().find(|k| !a.contains_key(*k)).map(|k| format!("{path}.{k}: absent in published, rerun {}", b[k]))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (va, vb)) in a.iter().zip(b).enumerate() {
+                if let Some(d) = first_difference(&format!("{path}[{i}]"), va, vb) {
+                    return Some(d);
+                }
+            }
+            (a.len() != b.len()).then(|| format!("{path}: published {} entries, rerun {}", a.len(), b.len()))
+        }
+        (a, b) if a == b => None,
+        (a, b) => Some(format!("{path}: published {a}, rerun {b}")),
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Audits the summary at `summary_key` of `store`.
+pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> Outcome<AuditReport> {
+    let mut checked = Vec::new();
+    let mut notes = Vec::new();
+
+    let bytes = fetch(store, summary_key, "summary")?;
+    let summary = match Summary::parse_and_verify(&bytes) {
+        Ok(s) => s,
+        Err(Error::Keys(e)) => return mismatch(format!("summary signature: {e}")),
+        Err(e) => return Err(AuditFailure::Unusable(e.to_string())),
+    };
+    checked.push(format!("signature by {} ({})", summary.validator.hotkey, summary.validator.scheme));
+    if summary_key != keys::summary(summary.netuid, summary.epoch) {
+        return mismatch(format!("summary of netuid {} epoch {} is stored at {summary_key}", summary.netuid, summary.epoch));
+    }
+
+    // The policy.
+    let digest: Digest = summary
+        .scorer
+        .sha256
+        .parse()
+        .map_err(|e| AuditFailure::Mismatch(format!("scorer hash: {e}")))?;
+    if summary.scorer.key != keys::policy(&summary.scorer.sha256) {
+        return mismatch(format!("scorer is published at {}, not under its hash", summary.scorer.key));
+    }
+    let policy = fetch(store, &summary.scorer.key, "policy")?;
+    if let Err(e) = digest.verify(&policy) {
+        return mismatch(format!("policy bytes: {e}"));
+    }
+    checked.push(format!("scorer bytes hash to {digest}"));
+
+    // The input.
+    let zst = fetch(store, &summary.input.key, "input")?;
+    if sha256_hex(&zst) != summary.input.zst_sha256 {
+        return mismatch(format!("input file hashes to {}, summary says {}", sha256_hex(&zst), summary.input.zst_sha256));
+    }
+    let json = canonical::decompress(&zst, MAX_INPUT_BYTES).map_err(|e| AuditFailure::Mismatch(format!("input file: {e}")))?;
+    if sha256_hex(&json) != summary.input.sha256 {
+        return mismatch(format!("input JSON hashes to {}, summary says {}", sha256_hex(&json), summary.input.sha256));
+    }
+    let input = canonical::decode(&json).map_err(|e| AuditFailure::Mismatch(format!("input: {e}")))?;
+    let facts = [
+        ("netuid", u64::from(input.netuid), u64::from(summary.netuid)),
+        ("epoch", input.epoch, summary.epoch),
+        ("block_start", input.block_start, summary.block_start),
+        ("block_end", input.block_end, summary.block_end),
+        ("request count", input.requests.len() as u64, summary.input.requests),
+        ("challenge count", input.challenges.len() as u64, summary.input.challenges),
+        ("byte length", json.len() as u64, summary.input.json_bytes),
+    ];
+    if let Some((what, a, b)) = facts.iter().find(|(_, a, b)| a != b) {
+        return mismatch(format!("input {what} is {a}, summary says {b}"));
+    }
+    if sha256_hex(&input.state) != summary.input.state_sha256 {
+        return mismatch("input state does not hash to the summary's state_sha256");
+    }
+    checked.push(format!("input {} ({} bytes, {} requests, {} challenges)", summary.input.sha256, json.len(), input.requests.len(), input.challenges.len()));
+
+    // The chain to the previous epoch.
+    if summary.epoch > 0 && summary.previous_summary_sha256.is_some() {
+        let key = keys::summary(summary.netuid, summary.epoch - 1);
+        match store.get(&key) {
+            Ok(Some(previous_bytes)) => {
+                if Some(sha256_hex(&previous_bytes)) != summary.previous_summary_sha256 {
+                    return mismatch(format!("previous summary {key} does not hash to previous_summary_sha256"));
+                }
+                let previous = Summary::parse_and_verify(&previous_bytes)
+                    .map_err(|e| AuditFailure::Mismatch(format!("previous summary: {e}")))?;
+                let expected_state = if previous.scorer.sha256 == summary.scorer.sha256 {
+                    previous.output.state_sha256.clone()
+                } else {
+                    sha256_hex(&[])
+                };
+                if summary.input.state_sha256 != expected_state {
+                    return mismatch(format!(
+                        "state chain: epoch {} was given state {}, but epoch {} handed on {}",
+                        summary.epoch, summary.input.state_sha256, previous.epoch, expected_state
+                    ));
+                }
+                let reveal = hex::decode(&summary.seed.reveal).map_err(|_| AuditFailure::Mismatch("seed reveal is not hex".into()))?;
+                if sha256_hex(&reveal) != previous.seed.next_commitment {
+                    return mismatch("seed reveal does not match the previous epoch's commitment");
+                }
+                checked.push(format!("chain to epoch {}: summary hash, state hand-over, seed reveal", previous.epoch));
+            }
+            Ok(None) => notes.push(format!("previous summary {key} is not available: state chain and seed reveal not checked")),
+            Err(e) => return Err(AuditFailure::Unusable(e.to_string())),
+        }
+    }
+
+    // The dataset.
+    let dataset = fetch(store, &summary.dataset.key, "dataset")?;
+    if sha256_hex(&dataset) != summary.dataset.sha256 {
+        return mismatch(format!("dataset {} does not hash to the summary's", summary.dataset.key));
+    }
+    checked.push(format!("dataset {}", summary.dataset.sha256));
+
+    // The rerun.
+    let scorer = runtime
+        .load_scorer(&digest, &policy)
+        .map_err(|e| AuditFailure::Mismatch(format!("scorer does not load: {e}")))?;
+    let limits = Limits { fuel: summary.limits.fuel, memory_bytes: summary.limits.memory_bytes };
+    let run = scorer
+        .score(&input, limits)
+        .map_err(|e| AuditFailure::Mismatch(format!("rerun failed where the validator's run succeeded: {e}")))?;
+    let published = serde_json::json!({ "scores": summary.output.scores, "weights": summary.output.weights });
+    let rerun = serde_json::json!({ "scores": to_value(&run.output.scores), "weights": to_value(&run.output.weights) });
+    if let Some(d) = first_difference("output", &published, &rerun) {
+        return mismatch(d);
+    }
+    if sha256_hex(&run.output.state) != summary.output.state_sha256 {
+        return mismatch(format!("output.state_sha256: published {}, rerun {}", summary.output.state_sha256, sha256_hex(&run.output.state)));
+    }
+    if run.fuel_used != summary.output.fuel_used {
+        return mismatch(format!("output.fuel_used: published {}, rerun {}", summary.output.fuel_used, run.fuel_used));
+    }
+    checked.push(format!("rerun: {} scores, {} weights, state and fuel ({}) identical", run.output.scores.len(), run.output.weights.len(), run.fuel_used));
+    Ok(AuditReport { summary, checked, notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_difference_names_the_path() {
+        let a = serde_json::json!({"weights": [{"uid": 1, "weight": 5}, {"uid": 2, "weight": 6}]});
+        let b = serde_json::json!({"weights": [{"uid": 1, "weight": 5}, {"uid": 2, "weight": 7}]});
+        assert_eq!(first_difference("output", &a, &b).as_deref(), Some("output.weights[1].weight: published 6, rerun 7"));
+        assert_eq!(first_difference("output", &a, &a), None);
+        let c = serde_json::json!({"weights": [{"uid": 1, "weight": 5}]});
+        assert_eq!(first_difference("output", &a, &c).as_deref(), Some("output.weights: published 2 entries, rerun 1"));
+    }
+}

@@ -1,0 +1,23 @@
+//! Errors of the epoch pipeline.
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("ledger: {0}")]
+    Ledger(#[from] assay_ledger::Error),
+    #[error("chain: {0}")]
+    Chain(#[from] assay_chain::Error),
+    #[error("policy: {0}")]
+    Policy(#[from] assay_policy_runtime::Error),
+    #[error("keys: {0}")]
+    Keys(#[from] assay_keys::Error),
+    #[error("object store: {0}")]
+    Store(String),
+    #[error("epoch input is not canonical: {0}")]
+    NotCanonical(String),
+    #[error("epoch {epoch}: {reason}")]
+    Epoch { epoch: u64, reason: String },
+    #[error("summary: {0}")]
+    Summary(String),
+}

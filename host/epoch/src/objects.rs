@@ -1,0 +1,111 @@
+//! Where epochs are published: an object store with a local-folder backend.
+//!
+//! Layout (DESIGN.md), every key relative to the store's prefix:
+//! `policies/<sha256>.wasm`, `epochs/<netuid>/<epoch>/{input.json.zst,summary.json}`,
+//! `epochs/<netuid>/latest.json`, `dataset/<netuid>/<epoch>/requests.jsonl.zst`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The object keys of the layout.
+pub mod keys {
+    pub fn policy(sha256: &str) -> String {
+        format!("policies/{sha256}.wasm")
+    }
+    pub fn input(netuid: u16, epoch: u64) -> String {
+        format!("epochs/{netuid}/{epoch}/input.json.zst")
+    }
+    pub fn summary(netuid: u16, epoch: u64) -> String {
+        format!("epochs/{netuid}/{epoch}/summary.json")
+    }
+    pub fn latest(netuid: u16) -> String {
+        format!("epochs/{netuid}/latest.json")
+    }
+    pub fn dataset(netuid: u16, epoch: u64) -> String {
+        format!("dataset/{netuid}/{epoch}/requests.jsonl.zst")
+    }
+}
+
+pub trait ObjectStore: Send + Sync {
+    /// Writes the whole object; readers never see a part of it.
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
+    /// The object, or `None` when there is none under `key`.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Where this store is, for messages (`/srv/assay`, `s3://bucket/prefix`).
+    fn describe(&self) -> String;
+}
+
+/// A folder on disk.
+#[derive(Debug, Clone)]
+pub struct LocalFolder {
+    root: PathBuf,
+}
+
+impl LocalFolder {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        let safe = !key.is_empty()
+            && !key.starts_with('/')
+            && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+        if !safe {
+            return Err(Error::Store(format!("refusing object key {key:?}")));
+        }
+        Ok(self.root.join(key))
+    }
+}
+
+impl ObjectStore for LocalFolder {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.path(key)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| Error::Store(format!("writing {}: {e}", path.display())))
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.path(key)?;
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Store(format!("reading {}: {e}", path.display()))),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_and_key_checks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalFolder::new(dir.path());
+        store.put(&keys::summary(1, 2), b"{}").expect("puts");
+        assert_eq!(store.get("epochs/1/2/summary.json").expect("gets").as_deref(), Some(&b"{}"[..]));
+        assert_eq!(store.get("epochs/1/3/summary.json").expect("gets"), None);
+        for bad in ["../x", "/etc/passwd", "a//b", "a/./b", ""] {
+            assert!(store.put(bad, b"x").is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The signed epoch summary: what was scored, with what, under which limits, with which result.
+//!
+//! The signature covers the summary's JSON without its `signature` field, re-serialized compactly
+//! from the parsed document, so every byte of meaning is covered (a field added, removed or
+//! changed breaks it) while whitespace is not.
+
+use assay_keys::{Hotkey, PublicKey, Scheme, decode_ss58};
+use assay_policy_sdk::{MinerScore, Weight};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+pub const FORMAT: &str = "assay-epoch-summary/1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Validator {
+    pub scheme: String,
+    /// SS58 address of the validator hotkey.
+    pub hotkey: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRef {
+    pub sha256: String,
+    pub key: String,
+}
+
+/// The active scorer failed and the previous one scored the epoch instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    pub failed_sha256: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsRecord {
+    pub fuel: u64,
+    pub memory_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputRef {
+    pub key: String,
+    /// sha256 of the canonical JSON.
+    pub sha256: String,
+    /// sha256 of the published zstd file.
+    pub zst_sha256: String,
+    pub json_bytes: u64,
+    /// sha256 of the state blob the scorer was given (the previous epoch's output state).
+    pub state_sha256: String,
+    pub requests: u64,
+    pub challenges: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputRecord {
+    pub scores: Vec<MinerScore>,
+    /// Exactly what was sent to the chain.
+    pub weights: Vec<Weight>,
+    pub state_sha256: String,
+    pub fuel_used: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectRef {
+    pub key: String,
+    pub sha256: String,
+}
+
+/// Challenge seeds: this epoch's, revealed now, and a commitment to the next one's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedRecord {
+    pub reveal: String,
+    pub next_commitment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub format: String,
+    pub netuid: u16,
+    pub epoch: u64,
+    pub block_start: u64,
+    pub block_end: u64,
+    pub validator: Validator,
+    pub contract: String,
+    pub scorer: PolicyRef,
+    pub scorer_fallback: Option<Fallback>,
+    pub challenger: Option<String>,
+    pub limits: LimitsRecord,
+    pub input: InputRef,
+    pub output: OutputRecord,
+    pub dataset: ObjectRef,
+    pub previous_summary_sha256: Option<String>,
+    pub seed: SeedRecord,
+    pub host_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// The document's bytes that the signature covers.
+fn signed_bytes(mut document: serde_json::Value) -> Result<Vec<u8>> {
+    let object = document.as_object_mut().ok_or_else(|| Error::Summary("not a JSON object".into()))?;
+    object.remove("signature");
+    serde_json::to_vec(&document).map_err(|e| Error::Summary(e.to_string()))
+}
+
+impl Summary {
+    pub fn public_key(&self) -> Result<PublicKey> {
+        let scheme = Scheme::parse(&self.validator.scheme)?;
+        Ok(PublicKey { scheme, bytes: decode_ss58(&self.validator.hotkey)? })
+    }
+
+    /// Signs with `hotkey` (which must be the summary's validator) and returns the file's bytes.
+    pub fn sign(&mut self, hotkey: &Hotkey) -> Result<Vec<u8>> {
+        if hotkey.ss58() != self.validator.hotkey {
+            return Err(Error::Summary(format!("signing key {} is not the validator {}", hotkey.ss58(), self.validator.hotkey)));
+        }
+        self.signature = None;
+        let document = serde_json::to_value(&*self).map_err(|e| Error::Summary(e.to_string()))?;
+        let signature = hotkey.sign(&signed_bytes(document)?);
+        self.signature = Some(format!("0x{}", hex::encode(signature)));
+        let mut bytes = serde_json::to_vec_pretty(&*self).map_err(|e| Error::Summary(e.to_string()))?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+
+    /// Parses a summary file and checks its signature against the validator key it names.
+    /// Err(Summary) for a file that is not a summary; Err(Keys) for a bad signature.
+    pub fn parse_and_verify(bytes: &[u8]) -> Result<Self> {
+        let document: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| Error::Summary(format!("not JSON: {e}")))?;
+        let summary: Summary = serde_json::from_value(document.clone()).map_err(|e| Error::Summary(format!("not a summary: {e}")))?;
+        if summary.format != FORMAT {
+            return Err(Error::Summary(format!("format {:?} is not {FORMAT:?}", summary.format)));
+        }
+        let signature = summary.signature.as_deref().ok_or_else(|| Error::Summary("it is not signed".into()))?;
+        let signature = hex::decode(signature.strip_prefix("0x").unwrap_or(signature))
+            .map_err(|_| assay_keys::Error::BadSignature("not hex".into()))?;
+        summary.public_key()?.verify(&signed_bytes(document)?, &signature)?;
+        Ok(summary)
+    }
+}
