@@ -1,1 +1,106 @@
-fn main() {}
+//! `assay`: the validator host and its tools.
+//!
+//! Owns: the command line, the config file, and the wiring of the host's parts ([`host`]).
+//! Must not touch: the logic of those parts; each command is a thin shell over a library crate.
+//!
+//! Exit codes: 0 success; 1 a check failed (an audit mismatch, a policy that misbehaved);
+//! 2 unusable input (a missing file, bad JSON, a bad argument).
+
+mod commands;
+mod config;
+mod host;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "assay", version, about = "Validator host for decentralized LLM-inference networks")]
+struct Cli {
+    /// Log filter (tracing's EnvFilter syntax), e.g. `debug` or `assay=debug`.
+    #[arg(long, global = true, env = "ASSAY_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the validator host: epochs, scoring, publication, weights.
+    Run(commands::run::Args),
+    /// Close epochs by hand.
+    #[command(subcommand)]
+    Epoch(commands::epoch::Command),
+    /// Rerun a published epoch and compare it bit for bit.
+    Audit(commands::audit::Args),
+    /// Pack, check, run, store and activate policies.
+    #[command(subcommand)]
+    Policy(commands::policy::Command),
+    /// Feed records into the ledger.
+    #[command(subcommand)]
+    Ledger(commands::ledger::Command),
+    /// Create hotkeys in the Bittensor wallet layout.
+    #[command(subcommand)]
+    Wallet(commands::wallet::Command),
+    /// Set up and inspect the local chain.
+    #[command(subcommand)]
+    Chain(commands::chain::Command),
+    /// Developer tools: synthetic epochs.
+    #[command(subcommand)]
+    Dev(commands::dev::Command),
+}
+
+/// An error with the exit code it should end the process with.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+/// Unusable input: exit 2.
+pub fn unusable(error: impl Into<anyhow::Error>) -> Exit {
+    Exit { code: 2, error: error.into() }
+}
+
+/// A check that failed: exit 1.
+pub fn failed(error: impl Into<anyhow::Error>) -> Exit {
+    Exit { code: 1, error: error.into() }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Exit {
+    fn from(error: E) -> Self {
+        Exit { code: 1, error: error.into() }
+    }
+}
+
+pub type CmdResult = Result<(), Exit>;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Epoch(cmd) => commands::epoch::run(cmd),
+        Command::Audit(args) => commands::audit::run(args),
+        Command::Policy(cmd) => commands::policy::run(cmd),
+        Command::Ledger(cmd) => commands::ledger::run(cmd),
+        Command::Wallet(cmd) => commands::wallet::run(cmd),
+        Command::Chain(cmd) => commands::chain::run(cmd),
+        Command::Dev(cmd) => commands::dev::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Exit { code, error }) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -149,3 +149,67 @@ impl Summary {
         Ok(summary)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample(hotkey: &Hotkey) -> Summary {
+        Summary {
+            format: FORMAT.into(),
+            netuid: 1,
+            epoch: 2,
+            block_start: 200,
+            block_end: 299,
+            validator: Validator { scheme: hotkey.scheme().to_string(), hotkey: hotkey.ss58() },
+            contract: "assay:policy@0.1.0".into(),
+            scorer: PolicyRef { sha256: "ab".repeat(32), key: format!("policies/{}.wasm", "ab".repeat(32)) },
+            scorer_fallback: None,
+            challenger: None,
+            limits: LimitsRecord { fuel: 1 << 40, memory_bytes: 1 << 29 },
+            input: InputRef {
+                key: "epochs/1/2/input.json.zst".into(),
+                sha256: "00".repeat(32),
+                zst_sha256: "11".repeat(32),
+                json_bytes: 10,
+                state_sha256: "22".repeat(32),
+                requests: 3,
+                challenges: 4,
+            },
+            output: OutputRecord {
+                scores: vec![MinerScore { uid: 3, score: 0.123456789, components: vec![assay_policy_sdk::Param { name: "x".into(), value: 1e-7 }] }],
+                weights: vec![Weight { uid: 3, weight: 65535 }],
+                state_sha256: "33".repeat(32),
+                fuel_used: 12345,
+            },
+            dataset: ObjectRef { key: "dataset/1/2/requests.jsonl.zst".into(), sha256: "44".repeat(32) },
+            previous_summary_sha256: None,
+            seed: SeedRecord { reveal: "55".repeat(32), next_commitment: "66".repeat(32) },
+            host_version: "assay test".into(),
+            signature: None,
+        }
+    }
+
+    #[test]
+    fn signed_summaries_verify_and_any_change_breaks_them() {
+        for scheme in [Scheme::Sr25519, Scheme::Ed25519] {
+            let key = Hotkey::from_seed(scheme, [4; 32]).expect("key");
+            let mut summary = sample(&key);
+            let bytes = summary.sign(&key).expect("signs");
+            let parsed = Summary::parse_and_verify(&bytes).expect("verifies");
+            assert_eq!(parsed, summary);
+            let text = String::from_utf8(bytes).expect("utf-8");
+            for (from, to) in [("65535", "65534"), ("\"epoch\": 2", "\"epoch\": 3"), ("0.123456789", "0.12345679")] {
+                let tampered = text.replacen(from, to, 1);
+                assert_ne!(tampered, text, "{from}");
+                let err = Summary::parse_and_verify(tampered.as_bytes()).unwrap_err();
+                assert!(matches!(err, Error::Keys(_)), "{scheme} {from}: {err}");
+            }
+            // Whitespace is not covered.
+            let compact = serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(&text).expect("json")).expect("json");
+            Summary::parse_and_verify(&compact).expect("whitespace does not matter");
+            let other = Hotkey::from_seed(scheme, [5; 32]).expect("key");
+            assert!(summary.sign(&other).is_err());
+        }
+    }
+}

@@ -190,6 +190,17 @@ impl Ledger {
         })
     }
 
+    /// Epochs before `before` whose seed was drawn (they were started) but which are not closed.
+    pub fn open_epochs(&self, before: u64) -> Result<Vec<u64>> {
+        self.with(|conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT epoch FROM epochs WHERE summary_sha256 IS NULL AND epoch < ?1 ORDER BY epoch",
+            )?;
+            let rows = q.query_map([before as i64], |r| r.get::<_, i64>(0))?;
+            rows.map(|r| Ok(r? as u64)).collect()
+        })
+    }
+
     /// The latest closed epoch, if any.
     pub fn last_closed(&self) -> Result<Option<ClosedEpoch>> {
         self.with(|conn| {

@@ -73,9 +73,13 @@ fn seeds_are_drawn_once_and_epochs_close_once() {
     assert_eq!(ledger.existing_seed(6).expect("reads"), None);
 
     assert_eq!(ledger.last_closed().expect("reads"), None);
+    ledger.epoch_seed(7, || [2; 32]).expect("draws");
+    assert_eq!(ledger.open_epochs(7).expect("reads"), vec![5]);
+    assert_eq!(ledger.open_epochs(8).expect("reads"), vec![5, 7]);
     ledger.close_epoch(5, "abc", "scorer-a", b"state-5").expect("closes");
     assert!(matches!(ledger.close_epoch(5, "abc", "scorer-a", b"x"), Err(Error::Conflict(_))));
-    assert!(matches!(ledger.close_epoch(7, "abc", "scorer-a", b"x"), Err(Error::Conflict(_))));
+    assert!(matches!(ledger.close_epoch(8, "abc", "scorer-a", b"x"), Err(Error::Conflict(_))));
+    assert_eq!(ledger.open_epochs(8).expect("reads"), vec![7]);
     assert_eq!(ledger.last_closed().expect("reads"), Some(ClosedEpoch { epoch: 5, summary_sha256: "abc".into() }));
 
     assert_eq!(ledger.state_before(6, "scorer-a").expect("reads"), b"state-5");

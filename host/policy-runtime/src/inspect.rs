@@ -45,8 +45,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
     for (key, item) in &world.imports {
         let name = resolve.name_world_key(key);
         match item {
-            // Type definitions pulled in by `use`: no behaviour.
-            wit_parser::WorldItem::Type { .. } => {}
+            // Type definitions pulled in by `use`: no behaviour, and not worth listing.
+            wit_parser::WorldItem::Type { .. } => continue,
             wit_parser::WorldItem::Interface { id, .. } => {
                 let interface = &resolve.interfaces[*id];
                 let ours = name == format!("assay:policy/types@{}", assay_policy_sdk::CONTRACT_VERSION);

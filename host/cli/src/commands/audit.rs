@@ -1,0 +1,78 @@
+//! `assay audit <summary.json>`: rerun a published epoch. Exit 0 PASS, 1 mismatch, 2 unusable.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+use assay_epoch::{AuditFailure, LocalFolder, audit};
+use assay_policy_runtime::Runtime;
+
+use crate::{CmdResult, failed, unusable};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// `<prefix>/epochs/<netuid>/<epoch>/summary.json`, or `<prefix>/epochs/<netuid>/latest.json`.
+    summary: PathBuf,
+}
+
+/// Splits a summary path into the store's root and the summary's key.
+fn locate(path: &Path) -> Result<(PathBuf, String), String> {
+    let parts: Vec<String> = path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let n = parts.len();
+    let latest = n >= 3 && parts[n - 1] == "latest.json" && parts[n - 3] == "epochs";
+    let summary = n >= 4 && parts[n - 1] == "summary.json" && parts[n - 4] == "epochs";
+    let depth = if summary { 4 } else if latest { 3 } else { 0 };
+    if depth == 0 {
+        return Err(format!("{} is not laid out as <prefix>/epochs/<netuid>/<epoch>/summary.json", path.display()));
+    }
+    let mut root = path.to_path_buf();
+    for _ in 0..depth {
+        root.pop();
+    }
+    let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
+    Ok((root, parts[n - depth..].join("/")))
+}
+
+pub fn run(args: Args) -> CmdResult {
+    let (root, mut key) = locate(&args.summary).map_err(|e| unusable(anyhow!(e)))?;
+    let store = LocalFolder::new(&root);
+    if key.ends_with("latest.json") {
+        let bytes = std::fs::read(args.summary.as_path()).map_err(|e| unusable(anyhow!("reading {}: {e}", args.summary.display())))?;
+        let latest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| unusable(anyhow!("latest.json: {e}")))?;
+        key = latest["summary"].as_str().ok_or_else(|| unusable(anyhow!("latest.json names no summary")))?.to_string();
+    }
+    let runtime = Runtime::new(None).map_err(unusable)?;
+    match audit(&store, &key, &runtime) {
+        Ok(report) => {
+            let s = &report.summary;
+            println!("auditing netuid {} epoch {} ({})", s.netuid, s.epoch, root.join(&key).display());
+            for line in &report.checked {
+                println!("  ok    {line}");
+            }
+            for note in &report.notes {
+                println!("  note  {note}");
+            }
+            println!("PASS");
+            Ok(())
+        }
+        Err(AuditFailure::Mismatch(m)) => {
+            println!("FAIL: {m}");
+            Err(failed(anyhow!("audit failed: {m}")))
+        }
+        Err(AuditFailure::Unusable(m)) => Err(unusable(anyhow!("cannot audit: {m}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_paths_split_into_root_and_key() {
+        assert_eq!(
+            locate(Path::new("/srv/pub/epochs/1/42/summary.json")),
+            Ok((PathBuf::from("/srv/pub"), "epochs/1/42/summary.json".into()))
+        );
+        assert_eq!(locate(Path::new("epochs/1/latest.json")), Ok((PathBuf::from("."), "epochs/1/latest.json".into())));
+        assert!(locate(Path::new("/tmp/summary.json")).is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! `assay ledger import`: load request and challenge records (the dataset's JSON lines format).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use assay_ledger::{Ledger, RequestEntry};
+use assay_policy_sdk::{ChallengeRecord, RequestRecord};
+use serde::Deserialize;
+
+use crate::commands::{ConfigArg, read};
+use crate::{CmdResult, failed, unusable};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Import JSON lines: `{"epoch":N,"task":"chat","record":{…}}` for a request,
+    /// `{"epoch":N,"challenge":{…}}` for a judged challenge. A published
+    /// `requests.jsonl.zst` is accepted as is.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    epoch: u64,
+    task: Option<String>,
+    record: Option<RequestRecord>,
+    challenge: Option<ChallengeRecord>,
+}
+
+pub fn run(cmd: Command) -> CmdResult {
+    let Command::Import { file, config } = cmd;
+    let config = config.load()?;
+    let mut bytes = read(&file, "records")?;
+    if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        bytes = assay_epoch::canonical::decompress(&bytes, 4 << 30).map_err(|e| unusable(anyhow!("decompressing {}: {e}", file.display())))?;
+    }
+    let text = String::from_utf8(bytes).map_err(|_| unusable(anyhow!("{} is not UTF-8", file.display())))?;
+
+    let mut requests: BTreeMap<u64, Vec<RequestEntry>> = BTreeMap::new();
+    let mut challenges: BTreeMap<u64, Vec<ChallengeRecord>> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let at = || format!("{} line {}", file.display(), i + 1);
+        let parsed: Line = serde_json::from_str(line).map_err(|e| unusable(anyhow!("{}: {e}", at())))?;
+        match (parsed.task, parsed.record, parsed.challenge) {
+            (Some(task), Some(record), None) => requests.entry(parsed.epoch).or_default().push(RequestEntry { task, record }),
+            (None, None, Some(c)) => challenges.entry(parsed.epoch).or_default().push(c),
+            _ => return Err(unusable(anyhow!("{}: expected either task and record, or challenge", at()))),
+        }
+    }
+    let ledger = Ledger::open(&config.ledger_path()).map_err(unusable)?;
+    for (epoch, entries) in &requests {
+        let n = ledger.record_requests(*epoch, entries).map_err(failed)?;
+        println!("epoch {epoch}: {n} requests");
+    }
+    for (epoch, records) in &challenges {
+        let n = ledger.record_challenges(*epoch, records).map_err(failed)?;
+        println!("epoch {epoch}: {n} challenges");
+    }
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! `assay policy …`: the subnet owner's tools.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use assay_policy_runtime::{Digest, Limits, PolicyStore, Runtime, World, inspect, pack};
+use assay_policy_sdk::{EpochInput, Measurements, PlanInput};
+use assay_ledger::Ledger;
+
+use crate::commands::{ConfigArg, read};
+use crate::host::{ACTIVE_CHALLENGER, ACTIVE_SCORER};
+use crate::{CmdResult, Exit, failed, unusable};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Wrap a wasm32 core module into a policy component and print its sha256.
+    Pack {
+        /// The core module (`target/wasm32-unknown-unknown/<profile>/<crate>.wasm`).
+        core: PathBuf,
+        /// Where to write the component (default: beside the input, `.component.wasm`).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Validate a component: world, imports, compilation and a trial instantiation.
+    Check { file: PathBuf },
+    /// Run a policy on an input file and print its output as JSON.
+    Run {
+        file: PathBuf,
+        /// Epoch input for a scorer; plan input or measurements for a challenger
+        /// (JSON, or zstd-compressed JSON as published in `input.json.zst`).
+        #[arg(long)]
+        input: PathBuf,
+        /// For a challenger: which function to call.
+        #[arg(long, value_parser = ["plan", "judge"])]
+        call: Option<String>,
+        #[arg(long, default_value_t = Limits::default().fuel)]
+        fuel: u64,
+        #[arg(long, default_value_t = Limits::default().memory_bytes)]
+        memory_bytes: u64,
+    },
+    /// Put a component into the host's policy store.
+    Add {
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Make a stored policy the active scorer or challenger from the next epoch boundary on.
+    /// A running host picks it up without a restart.
+    Activate {
+        sha256: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List the stored policies and which are active.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+fn input_bytes(path: &std::path::Path) -> Result<Vec<u8>, Exit> {
+    let bytes = read(path, "input")?;
+    if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        assay_epoch::canonical::decompress(&bytes, 2 << 30).map_err(|e| unusable(anyhow!("decompressing {}: {e}", path.display())))
+    } else {
+        Ok(bytes)
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &std::path::Path) -> Result<T, Exit> {
+    serde_json::from_slice(bytes).map_err(|e| unusable(anyhow!("{} is not a valid input: {e}", path.display())))
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> CmdResult {
+    println!("{}", serde_json::to_string_pretty(value).map_err(|e| failed(anyhow!(e)))?);
+    Ok(())
+}
+
+pub fn run(cmd: Command) -> CmdResult {
+    match cmd {
+        Command::Pack { core, out } => {
+            let bytes = read(&core, "core module")?;
+            let component = pack(&bytes).map_err(failed)?;
+            let inspection = inspect(&component).map_err(failed)?;
+            let out = out.unwrap_or_else(|| core.with_extension("component.wasm"));
+            std::fs::write(&out, &component).map_err(|e| failed(anyhow!("writing {}: {e}", out.display())))?;
+            eprintln!("packed a {} component ({} bytes)", inspection.world, component.len());
+            println!("{}  {}", Digest::of(&component), out.display());
+            Ok(())
+        }
+        Command::Check { file } => {
+            let bytes = read(&file, "component")?;
+            let digest = Digest::of(&bytes);
+            let inspection = inspect(&bytes).map_err(failed)?;
+            let runtime = Runtime::new(None).map_err(failed)?;
+            match inspection.world {
+                World::Scorer => runtime.load_scorer(&digest, &bytes).map(|_| ()),
+                World::Challenger => runtime.load_challenger(&digest, &bytes).map(|_| ()),
+            }
+            .map_err(failed)?;
+            println!("sha256   {digest}");
+            println!("world    {} ({})", inspection.world, assay_policy_runtime::CONTRACT);
+            println!("exports  {}", inspection.exports.join(", "));
+            println!("imports  {}", if inspection.imports.is_empty() { "none".to_string() } else { inspection.imports.join(", ") });
+            println!("size     {} bytes", bytes.len());
+            println!("OK");
+            Ok(())
+        }
+        Command::Run { file, input, call, fuel, memory_bytes } => {
+            let bytes = read(&file, "component")?;
+            let digest = Digest::of(&bytes);
+            let limits = Limits { fuel, memory_bytes };
+            let runtime = Runtime::new(None).map_err(failed)?;
+            let data = input_bytes(&input)?;
+            match inspect(&bytes).map_err(failed)?.world {
+                World::Scorer => {
+                    let input: EpochInput = parse(&data, &input)?;
+                    let run = runtime.load_scorer(&digest, &bytes).map_err(failed)?.score(&input, limits).map_err(failed)?;
+                    eprintln!("fuel used: {}", run.fuel_used);
+                    print_json(&run.output)
+                }
+                World::Challenger => {
+                    let challenger = runtime.load_challenger(&digest, &bytes).map_err(failed)?;
+                    match call.as_deref() {
+                        Some("plan") => print_json(&challenger.plan(&parse::<PlanInput>(&data, &input)?, limits).map_err(failed)?),
+                        Some("judge") => print_json(&challenger.judge(&parse::<Measurements>(&data, &input)?, limits).map_err(failed)?),
+                        _ => Err(unusable(anyhow!("this is a challenger: say --call plan or --call judge"))),
+                    }
+                }
+            }
+        }
+        Command::Add { file, config } => {
+            let config = config.load()?;
+            let bytes = read(&file, "component")?;
+            let digest = PolicyStore::open(config.policy_dir()).map_err(unusable)?.add(&bytes).map_err(failed)?;
+            println!("{digest}  {}", file.display());
+            Ok(())
+        }
+        Command::Activate { sha256, config } => {
+            let config = config.load()?;
+            let digest: Digest = sha256.parse().map_err(unusable)?;
+            let store = PolicyStore::open(config.policy_dir()).map_err(unusable)?;
+            let bytes = store.get(&digest).map_err(|e| unusable(anyhow!("{e} (add it with `assay policy add`)")))?;
+            // Refuse now what the host would refuse at the boundary.
+            let runtime = Runtime::new(Some(&config.cache_dir())).map_err(failed)?;
+            let world = inspect(&bytes).map_err(failed)?.world;
+            let key = match world {
+                World::Scorer => runtime.load_scorer(&digest, &bytes).map(|_| ACTIVE_SCORER),
+                World::Challenger => runtime.load_challenger(&digest, &bytes).map(|_| ACTIVE_CHALLENGER),
+            }
+            .map_err(failed)?;
+            let ledger = Ledger::open(&config.ledger_path()).map_err(unusable)?;
+            ledger.set_setting(key, &digest.to_string()).map_err(failed)?;
+            println!("{world} {digest} is active from the next epoch boundary");
+            Ok(())
+        }
+        Command::List { config } => {
+            let config = config.load()?;
+            let store = PolicyStore::open(config.policy_dir()).map_err(unusable)?;
+            let ledger = Ledger::open(&config.ledger_path()).map_err(unusable)?;
+            let active = [ledger.setting(ACTIVE_SCORER).map_err(failed)?, ledger.setting(ACTIVE_CHALLENGER).map_err(failed)?];
+            for digest in store.list().map_err(failed)? {
+                let bytes = store.get(&digest).map_err(failed)?;
+                let world = inspect(&bytes).map(|i| i.world.to_string()).unwrap_or_else(|e| format!("invalid ({e})"));
+                let mark = if active.iter().flatten().any(|a| *a == digest.to_string()) { "active" } else { "" };
+                println!("{digest}  {world:<10} {:>8} bytes  {mark}", bytes.len());
+            }
+            Ok(())
+        }
+    }
+}
+
