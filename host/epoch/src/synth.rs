@@ -1,7 +1,7 @@
 //! A deterministic synthetic epoch: a metagraph, request records and challenge records, from a
 //! seed. Used by the benchmark, the golden fixture (`scripts/make-golden-epoch.sh`) and tests.
 //!
-//! Miners differ in speed; some report better figures than they deliver; every tenth cheats
+//! Miners differ in speed; some report better figures than they deliver; every eighth cheats
 //! and fails most challenges. The generator uses its own SplitMix64 so its output never
 //! changes with a dependency's version.
 
@@ -74,7 +74,7 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
         .map(|uid| {
             let tps = 20.0 + 100.0 * profile_rng.unit();
             let ttft = 50.0 + 750.0 * profile_rng.unit();
-            let cheat = uid % 10 == 9;
+            let cheat = uid % 8 == 7;
             let boasts = profile_rng.unit() < 0.3;
             (tps, ttft, cheat, boasts)
         })

@@ -1,0 +1,193 @@
+//! The committed golden epochs audit PASS, and every kind of tampering is caught (exit 1) or
+//! reported as unusable input (exit 2). Regenerate the fixture with scripts/make-golden-epoch.sh.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assay_epoch::{Summary, canonical};
+use assay_keys::{Hotkey, Scheme};
+use common::{assay, copy_tree, run};
+use sha2::{Digest, Sha256};
+
+/// The golden validator's seed (scripts/make-golden-epoch.sh): public, so tests can re-sign.
+const GOLDEN_SEED: &str = "676f6c64656e2d76616c696461746f722d6b65792d666f722d74657374732121";
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
+}
+
+fn golden_key() -> Hotkey {
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(GOLDEN_SEED, &mut seed).expect("hex");
+    Hotkey::from_seed(Scheme::Sr25519, seed).expect("key")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn summary_path(root: &Path, epoch: u64) -> PathBuf {
+    root.join(format!("epochs/1/{epoch}/summary.json"))
+}
+
+fn audit(root: &Path, epoch: u64) -> (i32, String) {
+    run(assay().arg("audit").arg(summary_path(root, epoch)))
+}
+
+/// A writable copy of the fixture.
+fn copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixture(), dir.path());
+    dir
+}
+
+fn read_summary(root: &Path, epoch: u64) -> Summary {
+    let bytes = std::fs::read(summary_path(root, epoch)).expect("reads summary");
+    Summary::parse_and_verify(&bytes).expect("golden summary verifies")
+}
+
+fn write_signed(root: &Path, mut summary: Summary) {
+    let bytes = summary.sign(&golden_key()).expect("signs");
+    std::fs::write(summary_path(root, summary.epoch), bytes).expect("writes summary");
+}
+
+fn input_json(root: &Path, epoch: u64) -> String {
+    let zst = std::fs::read(root.join(format!("epochs/1/{epoch}/input.json.zst"))).expect("reads input");
+    String::from_utf8(canonical::decompress(&zst, 1 << 30).expect("decompresses")).expect("utf-8")
+}
+
+/// Replaces epoch `epoch`'s input with `json`, and (if `rehash`) updates and re-signs the summary
+/// so that only deeper checks can catch the change.
+fn replace_input(root: &Path, epoch: u64, json: &str, rehash: bool) {
+    let zst = canonical::compress(json.as_bytes()).expect("compresses");
+    std::fs::write(root.join(format!("epochs/1/{epoch}/input.json.zst")), &zst).expect("writes input");
+    if rehash {
+        let mut summary = read_summary(root, epoch);
+        let input = canonical::decode(json.as_bytes()).expect("still canonical");
+        summary.input.zst_sha256 = sha256_hex(&zst);
+        summary.input.sha256 = sha256_hex(json.as_bytes());
+        summary.input.json_bytes = json.len() as u64;
+        summary.input.state_sha256 = sha256_hex(&input.state);
+        write_signed(root, summary);
+    }
+}
+
+fn assert_fails(result: (i32, String), code: i32, expected: &str) {
+    let (status, text) = result;
+    assert_eq!(status, code, "expected exit {code}, output:\n{text}");
+    assert!(text.contains(expected), "output lacks {expected:?}:\n{text}");
+}
+
+#[test]
+fn golden_epochs_audit_pass() {
+    for epoch in [0, 1] {
+        let (code, text) = audit(&fixture(), epoch);
+        assert_eq!(code, 0, "{text}");
+        assert!(text.lines().any(|l| l == "PASS"), "{text}");
+        assert!(text.contains("rerun: 8 scores, 8 weights"), "{text}");
+    }
+    let (_, text) = audit(&fixture(), 1);
+    assert!(text.contains("chain to epoch 0"), "{text}");
+    let (code, text) = run(assay().arg("audit").arg(fixture().join("epochs/1/latest.json")));
+    assert_eq!(code, 0, "latest.json resolves to epoch 1: {text}");
+}
+
+#[test]
+fn golden_output_is_what_the_current_constantinople_source_computes() {
+    // Any change of scoring behaviour must come with a new policy hash: if this fails, the
+    // plugin's source no longer computes what the golden scorer computed, so rebuild the plugins
+    // and regenerate the fixture (scripts/make-golden-epoch.sh), which records the new hash.
+    for epoch in [0, 1] {
+        let input = canonical::decode(input_json(&fixture(), epoch).as_bytes()).expect("decodes");
+        let summary = read_summary(&fixture(), epoch);
+        let native = assay_plugin_constantinople::score(&input).expect("scores natively");
+        assert_eq!(native.scores, summary.output.scores, "epoch {epoch} scores");
+        assert_eq!(native.weights, summary.output.weights, "epoch {epoch} weights");
+        assert_eq!(sha256_hex(&native.state), summary.output.state_sha256, "epoch {epoch} state");
+        assert!(native.weights.iter().any(|w| w.weight == 65535));
+        assert!(native.weights.iter().any(|w| w.weight == 0), "the cheating miner (uid 7) is gated");
+    }
+}
+
+#[test]
+fn a_changed_input_byte_is_caught() {
+    let dir = copy();
+    let json = input_json(dir.path(), 1);
+    let tampered = json.replacen("\"verdict\":\"pass\"", "\"verdict\":\"fail\"", 1);
+    assert_ne!(json, tampered);
+    replace_input(dir.path(), 1, &tampered, false);
+    assert_fails(audit(dir.path(), 1), 1, "input file hashes to");
+
+    // Even with every hash updated and the summary re-signed, the rerun disagrees.
+    replace_input(dir.path(), 1, &tampered, true);
+    assert_fails(audit(dir.path(), 1), 1, "FAIL: output.scores[");
+}
+
+#[test]
+fn a_changed_weight_is_caught() {
+    let dir = copy();
+    let mut summary = read_summary(dir.path(), 1);
+    let original = summary.output.weights[1].weight;
+    summary.output.weights[1].weight = original.wrapping_add(1);
+    write_signed(dir.path(), summary.clone());
+    assert_fails(audit(dir.path(), 1), 1, &format!("output.weights[1].weight: published {}, rerun {original}", original.wrapping_add(1)));
+
+    // Without re-signing, the signature already fails.
+    let text = std::fs::read_to_string(fixture().join("epochs/1/1/summary.json")).expect("reads");
+    let needle = format!("\"weight\": {original}");
+    assert!(text.contains(&needle));
+    std::fs::write(summary_path(dir.path(), 1), text.replacen(&needle, &format!("\"weight\": {}", original.wrapping_add(1)), 1)).expect("writes");
+    assert_fails(audit(dir.path(), 1), 1, "summary signature");
+}
+
+#[test]
+fn changed_policy_bytes_are_caught() {
+    let dir = copy();
+    let summary = read_summary(dir.path(), 1);
+    let path = dir.path().join(&summary.scorer.key);
+    let mut bytes = std::fs::read(&path).expect("reads policy");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&path, bytes).expect("writes");
+    assert_fails(audit(dir.path(), 1), 1, "policy bytes");
+}
+
+#[test]
+fn a_changed_signature_is_caught() {
+    let dir = copy();
+    let text = std::fs::read_to_string(summary_path(dir.path(), 0)).expect("reads");
+    let at = text.find("\"signature\": \"0x").expect("signed") + "\"signature\": \"0x".len();
+    let mut chars: Vec<char> = text.chars().collect();
+    chars[at + 5] = if chars[at + 5] == '0' { '1' } else { '0' };
+    std::fs::write(summary_path(dir.path(), 0), chars.into_iter().collect::<String>()).expect("writes");
+    assert_fails(audit(dir.path(), 0), 1, "summary signature");
+}
+
+#[test]
+fn a_broken_state_chain_is_caught() {
+    let dir = copy();
+    // Hand epoch 1 a state that epoch 0 did not return, re-hashing and re-signing everything.
+    let json = input_json(dir.path(), 1);
+    let input = canonical::decode(json.as_bytes()).expect("decodes");
+    assert!(!input.state.is_empty(), "epoch 1 carries epoch 0's state");
+    let mut forged = input.clone();
+    forged.state = vec![1];
+    let forged_json = String::from_utf8(canonical::encode(&forged).expect("encodes")).expect("utf-8");
+    replace_input(dir.path(), 1, &forged_json, true);
+    assert_fails(audit(dir.path(), 1), 1, "state chain");
+}
+
+#[test]
+fn unusable_input_exits_2() {
+    assert_fails(run(assay().args(["audit", "/nonexistent/epochs/1/0/summary.json"])), 2, "missing");
+    assert_fails(run(assay().args(["audit", "/tmp/summary.json"])), 2, "is not laid out as");
+
+    let dir = copy();
+    std::fs::write(summary_path(dir.path(), 0), "{ not json").expect("writes");
+    assert_fails(audit(dir.path(), 0), 2, "not JSON");
+
+    let dir = copy();
+    std::fs::remove_file(dir.path().join("epochs/1/1/input.json.zst")).expect("removes");
+    assert_fails(audit(dir.path(), 1), 2, "input epochs/1/1/input.json.zst is missing");
+}
