@@ -9,7 +9,7 @@ use assay_keys::Hotkey;
 use assay_ledger::Ledger;
 use assay_policy_runtime::{Digest, PolicyStore, Runtime, Scorer};
 use assay_policy_sdk::Param;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::{ChainConfig, Config, PublishConfig};
 
@@ -51,7 +51,15 @@ impl Host {
             limits: config.limits(),
             version_key: config.version_key,
         };
-        Ok(Self { config, ledger, chain, store, policies, runtime, hotkey, settings, current: None })
+        let mut host = Self { config, ledger, chain, store, policies, runtime, hotkey, settings, current: None };
+        // The scorer that closed the last epoch is the one to fall back on.
+        if let Some(last) = host.ledger.last_scorer()? {
+            match last.parse().map_err(anyhow::Error::from).and_then(|d| host.load_scorer(&d)) {
+                Ok(scorer) => host.current = Some(scorer),
+                Err(e) => warn!(scorer = %last, error = %format!("{e:#}"), "the last epoch's scorer cannot be loaded"),
+            }
+        }
+        Ok(host)
     }
 
     fn load_scorer(&self, digest: &Digest) -> Result<Scorer> {

@@ -41,3 +41,48 @@ pub fn plugin(name: &str) -> PathBuf {
     assert!(path.exists(), "{} is missing: run scripts/build-plugins.sh first (scripts/test.sh does)", path.display());
     path
 }
+
+/// A host folder: a validator wallet, a local chain of 8 synthetic miners, records for epochs
+/// 0..3 in the ledger, the plugins in the policy store, and `assay.toml` with `extra` appended.
+pub struct HostDir {
+    pub dir: tempfile::TempDir,
+    pub constantinople: String,
+    pub misbehave: String,
+}
+
+impl HostDir {
+    pub fn new(block_seconds: f64, extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let at = |cmd: &mut Command| {
+            let (code, text) = run(cmd.current_dir(dir.path()));
+            assert_eq!(code, 0, "{cmd:?}:\n{text}");
+            text
+        };
+        at(assay().args(["wallet", "create", "--root", "wallets", "--wallet", "v", "--hotkey", "h", "--seed"]).arg("07".repeat(32)));
+        at(assay().args(["dev", "synth", "--out", "synth", "--miners", "8", "--requests", "200", "--challenges", "20", "--epochs", "3"]));
+        at(assay().args(["chain", "init", "--dir", "chain", "--metagraph", "synth/metagraph.json", "--block-seconds"]).arg(block_seconds.to_string()));
+        let config = format!(
+            "netuid = 1\ndata_dir = \"data\"\nepoch_blocks = 10\n[wallet]\nroot = \"wallets\"\nname = \"v\"\nhotkey = \"h\"\n\
+             [chain]\nkind = \"local\"\ndir = \"chain\"\n[publish]\nkind = \"local\"\ndir = \"published\"\n{extra}"
+        );
+        std::fs::write(dir.path().join("assay.toml"), config).expect("writes config");
+        let add = |name: &str| at(assay().args(["policy", "add"]).arg(plugin(name))).split_whitespace().next().expect("sha").to_string();
+        let constantinople = add("constantinople");
+        let misbehave = add("misbehave");
+        Self { dir, constantinople, misbehave }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn assay(&self, args: &[&str]) -> (i32, String) {
+        run(assay().args(args).current_dir(self.path()))
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, text) = self.assay(args);
+        assert_eq!(code, 0, "assay {args:?}:\n{text}");
+        text
+    }
+}

@@ -229,6 +229,15 @@ impl Ledger {
         })
     }
 
+    /// The scorer that closed the latest epoch, if any.
+    pub fn last_scorer(&self) -> Result<Option<String>> {
+        self.with(|conn| {
+            Ok(conn
+                .query_row("SELECT scorer FROM policy_state ORDER BY epoch DESC LIMIT 1", [], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         self.with(|conn| {
             conn.execute(

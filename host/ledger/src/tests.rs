@@ -82,6 +82,7 @@ fn seeds_are_drawn_once_and_epochs_close_once() {
     assert_eq!(ledger.open_epochs(8).expect("reads"), vec![7]);
     assert_eq!(ledger.last_closed().expect("reads"), Some(ClosedEpoch { epoch: 5, summary_sha256: "abc".into() }));
 
+    assert_eq!(ledger.last_scorer().expect("reads").as_deref(), Some("scorer-a"));
     assert_eq!(ledger.state_before(6, "scorer-a").expect("reads"), b"state-5");
     assert_eq!(ledger.state_before(5, "scorer-a").expect("reads"), b"");
     assert_eq!(ledger.state_before(6, "scorer-b").expect("reads"), b"");

@@ -1,0 +1,98 @@
+//! The host around its policies: fallback to the previous scorer, no half-published epochs,
+//! and switching the active policy while `assay run` keeps running.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assay_epoch::Summary;
+use common::{HostDir, assay};
+
+fn summary(host: &HostDir, epoch: u64) -> Summary {
+    let bytes = std::fs::read(host.path().join(format!("published/epochs/1/{epoch}/summary.json"))).expect("summary exists");
+    Summary::parse_and_verify(&bytes).expect("verifies")
+}
+
+#[test]
+fn a_failing_new_scorer_falls_back_to_the_previous_one() {
+    // mode = 1 makes misbehave loop forever; constantinople ignores the parameter.
+    let host = HostDir::new(12.0, "[policy]\nfuel = 500000000\n[policy.params]\nmode = 1\n");
+    host.ok(&["ledger", "import", "synth/records.jsonl"]);
+    host.ok(&["policy", "activate", &host.constantinople]);
+    host.ok(&["epoch", "close", "--epoch", "0"]);
+    host.ok(&["policy", "activate", &host.misbehave]);
+    let text = host.ok(&["epoch", "close", "--epoch", "1"]);
+    assert!(text.contains(&format!("fallback: {} failed: policy ran out of fuel", host.misbehave)), "{text}");
+
+    let s = summary(&host, 1);
+    assert_eq!(s.scorer.sha256, host.constantinople);
+    assert_eq!(s.scorer_fallback.expect("fallback recorded").failed_sha256, host.misbehave);
+    assert!(s.output.weights.iter().any(|w| w.weight == 65535));
+    let (code, text) = host.assay(&["audit", "published/epochs/1/1/summary.json"]);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn a_scorer_with_invalid_output_publishes_nothing() {
+    // mode = 4 weights an unknown uid. With no previous scorer there is nothing to fall back to.
+    let host = HostDir::new(12.0, "[policy.params]\nmode = 4\n");
+    host.ok(&["ledger", "import", "synth/records.jsonl"]);
+    host.ok(&["policy", "activate", &host.misbehave]);
+    let (code, text) = host.assay(&["epoch", "close", "--epoch", "0"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("uid 65535, which is not in the metagraph"), "{text}");
+    assert!(!host.path().join("published").exists(), "nothing of the epoch is published");
+    let weights = host.ok(&["chain", "weights", "--dir", "chain"]);
+    assert!(weights.trim().is_empty(), "no weights were set: {weights}");
+
+    // The epoch stays open: with a working scorer it closes normally.
+    host.ok(&["policy", "activate", &host.constantinople]);
+    host.ok(&["epoch", "close", "--epoch", "0"]);
+    assert_eq!(summary(&host, 0).scorer.sha256, host.constantinople);
+    assert!(!host.ok(&["chain", "weights", "--dir", "chain"]).trim().is_empty());
+}
+
+#[test]
+fn activating_a_policy_swaps_it_at_the_next_boundary_without_a_restart() {
+    // 50 ms blocks, 10 blocks per epoch: an epoch every half second.
+    let host = HostDir::new(0.05, "");
+    host.ok(&["policy", "activate", &host.constantinople]);
+    let mut child = assay()
+        .args(["run", "--epochs", "4", "--tick-ms", "50"])
+        .env("ASSAY_LOG", "info")
+        .current_dir(host.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts the host");
+
+    let latest = host.path().join("published/epochs/1/latest.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !latest.exists() {
+        assert!(Instant::now() < deadline, "no epoch was published within a minute");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    host.ok(&["policy", "activate", &host.misbehave]);
+    let output = child.wait_with_output().expect("host exits after 4 epochs");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("switching scorer at this epoch boundary"), "{log}");
+
+    let mut epochs: Vec<u64> = std::fs::read_dir(host.path().join("published/epochs/1"))
+        .expect("lists")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    epochs.sort_unstable();
+    assert_eq!(epochs.len(), 4, "{epochs:?}");
+    let scorers: Vec<String> = epochs.iter().map(|e| summary(&host, *e).scorer.sha256).collect();
+    assert_eq!(scorers[0], host.constantinople);
+    assert_eq!(scorers[3], host.misbehave, "{scorers:?}");
+    // Once swapped, it stays swapped; every epoch chains to the one before and audits.
+    let first_new = scorers.iter().position(|s| *s == host.misbehave).expect("swapped");
+    assert!(scorers[first_new..].iter().all(|s| *s == host.misbehave));
+    for e in &epochs {
+        let (code, text) = host.assay(&["audit", &format!("published/epochs/1/{e}/summary.json")]);
+        assert_eq!(code, 0, "epoch {e}: {text}");
+    }
+}
