@@ -58,7 +58,7 @@ fn activating_a_policy_swaps_it_at_the_next_boundary_without_a_restart() {
     // 50 ms blocks, 10 blocks per epoch: an epoch every half second.
     let host = HostDir::new(0.05, "");
     host.ok(&["policy", "activate", &host.constantinople]);
-    let mut child = assay()
+    let child = assay()
         .args(["run", "--epochs", "4", "--tick-ms", "50"])
         .env("ASSAY_LOG", "info")
         .current_dir(host.path())

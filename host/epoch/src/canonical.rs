@@ -19,8 +19,10 @@ fn first_non_finite(input: &EpochInput) -> Option<String> {
         if let Some((name, v)) = fields.iter().find_map(|(n, v)| v.filter(|x| !x.is_finite()).map(|x| (n, x))) {
             return Some(format!("request {} has {name} = {v}", r.id));
         }
-        if r.values.iter().any(|v| !v.is_finite()) {
-            return Some(format!("request {} has a non-finite value", r.id));
+    }
+    for v in &input.request_values {
+        if v.values.iter().any(|x| !x.is_finite()) {
+            return Some(format!("request {} has a non-finite value", v.request_id));
         }
     }
     for c in &input.challenges {
@@ -80,8 +82,9 @@ mod tests {
             requests: vec![RequestRecord {
                 id: 1, uid: 1, task: 0, kind: RequestKind::Organic, outcome: Outcome::RateLimited, greedy: true,
                 prompt_tokens: 3, completion_tokens: 4, ttft_ms: 0.1, total_ms: 1e21, reported_ttft_ms: None,
-                reported_tps: Some(2.5), quality: None, values: vec![], started_ms: 7,
+                reported_tps: Some(2.5), quality: None, started_ms: 7,
             }],
+            request_values: vec![RequestValues { request_id: 1, values: vec![0.25, -3.0] }],
             challenges: vec![ChallengeRecord { request_id: 1, uid: 1, points: vec![PointMeasurement { layer: 2, position: 3, rel_l2: 1e-3, cosine: 0.5 }], verdict: Verdict::Void, reason: "x".into() }],
             params: vec![Param { name: "a".into(), value: 1.0 }],
             state: vec![0, 255],
@@ -94,7 +97,7 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).expect("utf-8");
         assert_eq!(
             text,
-            r#"{"netuid":3,"epoch":9,"block_start":100,"block_end":200,"tasks":["chat"],"miners":[{"uid":1,"hotkey":"hk","stake":5,"capacities":[{"task":0,"capacity":8}],"registered_at_block":2}],"requests":[{"id":1,"uid":1,"task":0,"kind":"organic","outcome":"rate-limited","greedy":true,"prompt_tokens":3,"completion_tokens":4,"ttft_ms":0.1,"total_ms":1e+21,"reported_ttft_ms":null,"reported_tps":2.5,"quality":null,"values":[],"started_ms":7}],"challenges":[{"request_id":1,"uid":1,"points":[{"layer":2,"position":3,"rel_l2":0.001,"cosine":0.5}],"verdict":"void","reason":"x"}],"params":[{"name":"a","value":1.0}],"state":[0,255]}"#
+            r#"{"netuid":3,"epoch":9,"block_start":100,"block_end":200,"tasks":["chat"],"miners":[{"uid":1,"hotkey":"hk","stake":5,"capacities":[{"task":0,"capacity":8}],"registered_at_block":2}],"requests":[{"id":1,"uid":1,"task":0,"kind":"organic","outcome":"rate-limited","greedy":true,"prompt_tokens":3,"completion_tokens":4,"ttft_ms":0.1,"total_ms":1e+21,"reported_ttft_ms":null,"reported_tps":2.5,"quality":null,"started_ms":7}],"request_values":[{"request_id":1,"values":[0.25,-3.0]}],"challenges":[{"request_id":1,"uid":1,"points":[{"layer":2,"position":3,"rel_l2":0.001,"cosine":0.5}],"verdict":"void","reason":"x"}],"params":[{"name":"a","value":1.0}],"state":[0,255]}"#
         );
         assert_eq!(decode(&bytes).expect("decodes"), sample());
     }
@@ -121,7 +124,7 @@ mod tests {
         // (and summary signatures) depend on exact round trips.
         let mut x: u64 = 0x1234_5678_9abc_def0;
         let mut input = sample();
-        input.requests[0].values = (0..20_000)
+        input.request_values[0].values = (0..20_000)
             .map(|_| {
                 x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 let v = f64::from_bits(x >> 2);

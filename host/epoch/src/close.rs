@@ -7,15 +7,74 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use assay_chain::{Chain, WeightsCall};
+use assay_chain::{Chain, Metagraph, WeightsCall};
 use assay_keys::Hotkey;
-use assay_ledger::Ledger;
+use assay_ledger::{Ledger, RequestEntry};
 use assay_policy_runtime::{Limits, PolicyStore, ScoreRun, Scorer};
-use assay_policy_sdk::{EpochInput, Miner, Param, TaskCapacity};
+use assay_policy_sdk::{ChallengeRecord, EpochInput, Miner, Param, RequestValues, TaskCapacity};
 use tracing::{error, info, warn};
 
 use crate::summary::{Fallback, InputRef, LimitsRecord, ObjectRef, OutputRecord, PolicyRef, SeedRecord, Validator};
 use crate::{Error, HOST_VERSION, ObjectStore, Result, Summary, canonical, keys, sha256_hex};
+
+/// The policy input from its parts: tasks sorted by name (from the records and the miners'
+/// capacities) and referred to by index, miners sorted by uid, records in ledger order.
+pub fn assemble(
+    epoch: u64,
+    (block_start, block_end): (u64, u64),
+    metagraph: Metagraph,
+    entries: Vec<RequestEntry>,
+    challenges: Vec<ChallengeRecord>,
+    params: Vec<Param>,
+    state: Vec<u8>,
+) -> Result<EpochInput> {
+    let names: BTreeSet<String> = entries
+        .iter()
+        .map(|e| e.task.clone())
+        .chain(metagraph.neurons.iter().flat_map(|n| n.capacities.keys().cloned()))
+        .collect();
+    if names.len() > usize::from(u16::MAX) {
+        return Err(Error::Epoch { epoch, reason: format!("{} task names is too many", names.len()) });
+    }
+    let tasks: Vec<String> = names.into_iter().collect();
+    let index: BTreeMap<&str, u16> = tasks.iter().enumerate().map(|(i, n)| (n.as_str(), i as u16)).collect();
+
+    let mut neurons = metagraph.neurons;
+    neurons.sort_by_key(|n| n.uid);
+    let miners = neurons
+        .into_iter()
+        .map(|n| Miner {
+            uid: n.uid,
+            capacities: n.capacities.iter().map(|(task, capacity)| TaskCapacity { task: index[task.as_str()], capacity: *capacity }).collect(),
+            hotkey: n.hotkey,
+            stake: n.stake,
+            registered_at_block: n.registered_at_block,
+        })
+        .collect();
+    let mut requests = Vec::with_capacity(entries.len());
+    let mut request_values = Vec::new();
+    for e in entries {
+        let mut r = e.record;
+        r.task = index[e.task.as_str()];
+        if !e.values.is_empty() {
+            request_values.push(RequestValues { request_id: r.id, values: e.values });
+        }
+        requests.push(r);
+    }
+    Ok(EpochInput {
+        netuid: metagraph.netuid,
+        epoch,
+        block_start,
+        block_end,
+        tasks,
+        miners,
+        requests,
+        request_values,
+        challenges,
+        params,
+        state,
+    })
+}
 
 /// What a host is configured with for every epoch.
 #[derive(Debug, Clone)]
@@ -71,59 +130,16 @@ impl Closer<'_> {
     /// The policy input of `epoch` for `scorer`, from the ledger and the current metagraph.
     pub fn freeze(&self, epoch: u64, scorer: &str) -> Result<EpochInput> {
         let s = self.settings;
-        let metagraph = self.chain.metagraph(s.netuid)?;
-        let entries = self.ledger.requests(epoch)?;
-        let challenges = self.ledger.challenges(epoch)?;
-
-        // Task names, sorted: from the records and from the miners' declared capacities.
-        let names: BTreeSet<String> = entries
-            .iter()
-            .map(|e| e.task.clone())
-            .chain(metagraph.neurons.iter().flat_map(|n| n.capacities.keys().cloned()))
-            .collect();
-        let tasks: Vec<String> = names.into_iter().collect();
-        let index: BTreeMap<String, u16> = tasks.iter().enumerate().map(|(i, n)| (n.clone(), i as u16)).collect();
-        if tasks.len() > usize::from(u16::MAX) {
-            return Err(Error::Epoch { epoch, reason: format!("{} task names is too many", tasks.len()) });
-        }
-
-        let mut neurons = metagraph.neurons;
-        neurons.sort_by_key(|n| n.uid);
-        let miners = neurons
-            .into_iter()
-            .map(|n| Miner {
-                uid: n.uid,
-                hotkey: n.hotkey,
-                stake: n.stake,
-                capacities: n
-                    .capacities
-                    .iter()
-                    .map(|(task, capacity)| TaskCapacity { task: index[task.as_str()], capacity: *capacity })
-                    .collect(),
-                registered_at_block: n.registered_at_block,
-            })
-            .collect();
-        let requests = entries
-            .into_iter()
-            .map(|e| {
-                let mut r = e.record;
-                r.task = index[e.task.as_str()];
-                r
-            })
-            .collect();
         let (block_start, block_end) = s.block_range(epoch);
-        Ok(EpochInput {
-            netuid: s.netuid,
+        assemble(
             epoch,
-            block_start,
-            block_end,
-            tasks,
-            miners,
-            requests,
-            challenges,
-            params: s.params.clone(),
-            state: self.ledger.state_before(epoch, scorer)?,
-        })
+            (block_start, block_end),
+            self.chain.metagraph(s.netuid)?,
+            self.ledger.requests(epoch)?,
+            self.ledger.challenges(epoch)?,
+            s.params.clone(),
+            self.ledger.state_before(epoch, scorer)?,
+        )
     }
 
     /// Scores with the active scorer, or with the fallback when the active one fails through
@@ -165,7 +181,10 @@ impl Closer<'_> {
         // The dataset: every request of the epoch as the ledger holds it, one JSON line each.
         let mut dataset = Vec::new();
         for entry in self.ledger.requests(epoch)? {
-            let line = serde_json::json!({ "epoch": epoch, "task": entry.task, "record": entry.record });
+            let mut line = serde_json::json!({ "epoch": epoch, "task": entry.task, "record": entry.record });
+            if !entry.values.is_empty() {
+                line["values"] = serde_json::json!(entry.values);
+            }
             dataset.extend_from_slice(line.to_string().as_bytes());
             dataset.push(b'\n');
         }

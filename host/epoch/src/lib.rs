@@ -15,7 +15,7 @@ pub mod summary;
 pub mod synth;
 
 pub use audit::{AuditFailure, AuditReport, audit};
-pub use close::{Closer, EpochSettings, Published, ScorerChoice};
+pub use close::{Closer, EpochSettings, Published, ScorerChoice, assemble};
 pub use error::{Error, Result};
 pub use objects::{LocalFolder, ObjectStore, keys};
 pub use summary::Summary;

@@ -96,6 +96,7 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
         let decode_ms = f64::from(completion_tokens) / (tps * (0.9 + 0.2 * rng.unit())) * 1000.0;
         let ok = outcome == Outcome::Ok;
         requests.push(RequestEntry {
+            values: Vec::new(),
             task: tasks[(id % 5 == 4) as usize].to_string(),
             record: RequestRecord {
                 id,
@@ -111,7 +112,6 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
                 reported_ttft_ms: (ok && boasts).then(|| ms(measured_ttft * 0.5)),
                 reported_tps: (ok && boasts).then(|| ms(tps * 3.0)),
                 quality: None,
-                values: Vec::new(),
                 started_ms: id * 13 + rng.below(13),
             },
         });
@@ -145,6 +145,13 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
     }
     challenges.sort_by_key(|c| c.request_id);
     SynthEpoch { metagraph: Metagraph { netuid: shape.netuid, neurons }, requests, challenges }
+}
+
+impl SynthEpoch {
+    /// The policy input the host would freeze from these records.
+    pub fn input(&self, epoch: u64, params: Vec<assay_policy_sdk::Param>, state: Vec<u8>) -> crate::Result<assay_policy_sdk::EpochInput> {
+        crate::assemble(epoch, (epoch * 100, epoch * 100 + 99), self.metagraph.clone(), self.requests.clone(), self.challenges.clone(), params, state)
+    }
 }
 
 #[cfg(test)]

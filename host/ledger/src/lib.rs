@@ -25,6 +25,8 @@ pub use error::{Error, Result};
 pub struct RequestEntry {
     pub task: String,
     pub record: RequestRecord,
+    /// Policy-specific numbers measured for this request; usually none.
+    pub values: Vec<f64>,
 }
 
 /// An epoch's secret challenge seed and its public commitment (sha256 of the seed).
@@ -69,12 +71,13 @@ impl Ledger {
             let mut n = 0;
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO requests (epoch, id, uid, task, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO requests (epoch, id, uid, task, record, request_values) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
                 for e in entries {
                     let json = serde_json::to_string(&e.record)?;
+                    let values = if e.values.is_empty() { None } else { Some(serde_json::to_string(&e.values)?) };
                     insert
-                        .execute(params![epoch as i64, e.record.id as i64, e.record.uid, e.task, json])
+                        .execute(params![epoch as i64, e.record.id as i64, e.record.uid, e.task, json, values])
                         .map_err(|err| Error::duplicate_or(err, format!("request {} of epoch {epoch}", e.record.id)))?;
                     n += 1;
                 }
@@ -110,12 +113,18 @@ impl Ledger {
     /// The epoch's requests, by id.
     pub fn requests(&self, epoch: u64) -> Result<Vec<RequestEntry>> {
         self.with(|conn| {
-            let mut q = conn.prepare_cached("SELECT task, record FROM requests WHERE epoch = ?1 ORDER BY id")?;
-            let rows = q.query_map([epoch as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut q = conn.prepare_cached("SELECT task, record, request_values FROM requests WHERE epoch = ?1 ORDER BY id")?;
+            let rows = q.query_map([epoch as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })?;
             let mut out = Vec::new();
             for row in rows {
-                let (task, json) = row?;
-                out.push(RequestEntry { task, record: serde_json::from_str(&json)? });
+                let (task, json, values) = row?;
+                let values = match values {
+                    Some(v) => serde_json::from_str(&v)?,
+                    None => Vec::new(),
+                };
+                out.push(RequestEntry { task, record: serde_json::from_str(&json)?, values });
             }
             Ok(out)
         })

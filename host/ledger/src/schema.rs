@@ -13,6 +13,7 @@ CREATE TABLE requests (
     uid INTEGER NOT NULL,
     task TEXT NOT NULL,
     record TEXT NOT NULL,
+    request_values TEXT,
     PRIMARY KEY (epoch, id)
 );
 CREATE TABLE challenges (

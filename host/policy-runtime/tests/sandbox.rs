@@ -27,6 +27,7 @@ fn input(mode: f64) -> EpochInput {
             .map(|uid| Miner { uid, hotkey: format!("hk{uid}"), stake: 0, capacities: vec![], registered_at_block: 0 })
             .collect(),
         requests: vec![],
+        request_values: vec![],
         challenges: vec![],
         params: vec![Param { name: "mode".into(), value: mode }],
         state: vec![9, 9],

@@ -27,7 +27,6 @@ fn request(id: u64, uid: u16, outcome: Outcome, ttft_ms: f64, total_ms: f64) -> 
         reported_ttft_ms: None,
         reported_tps: None,
         quality: None,
-        values: vec![],
         started_ms: id,
     }
 }
@@ -51,6 +50,7 @@ fn input(miners: Vec<Miner>, requests: Vec<RequestRecord>, challenges: Vec<Chall
         tasks: vec!["chat".into()],
         miners,
         requests,
+        request_values: vec![],
         challenges,
         params: vec![],
         state: vec![],

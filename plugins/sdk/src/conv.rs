@@ -90,13 +90,14 @@ macro_rules! __conv_all {
             Miner { uid, hotkey, stake, capacities, registered_at_block },
             RequestRecord {
                 id, uid, task, kind, outcome, greedy, prompt_tokens, completion_tokens, ttft_ms,
-                total_ms, reported_ttft_ms, reported_tps, quality, values, started_ms,
+                total_ms, reported_ttft_ms, reported_tps, quality, started_ms,
             },
+            RequestValues { request_id, values },
             PointMeasurement { layer, position, rel_l2, cosine },
             ChallengeRecord { request_id, uid, points, verdict, reason },
             EpochInput {
-                netuid, epoch, block_start, block_end, tasks, miners, requests, challenges,
-                params, state,
+                netuid, epoch, block_start, block_end, tasks, miners, requests, request_values,
+                challenges, params, state,
             },
             MinerScore { uid, score, components },
             Weight { uid, weight },

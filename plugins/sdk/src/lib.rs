@@ -7,12 +7,21 @@
 //!
 //! A plugin implements a trait and exports it:
 //!
-//! ```ignore
-//! struct MyScorer;
-//! impl assay_policy_sdk::Scorer for MyScorer {
-//!     fn score(input: EpochInput) -> Result<EpochOutput, String> { ... }
+//! ```
+//! use assay_policy_sdk::{EpochInput, EpochOutput, Scorer, Weight};
+//!
+//! /// Equal weight to every miner.
+//! struct Flat;
+//!
+//! impl Scorer for Flat {
+//!     fn score(input: EpochInput) -> Result<EpochOutput, String> {
+//!         let weights = input.miners.iter().map(|m| Weight { uid: m.uid, weight: u16::MAX }).collect();
+//!         Ok(EpochOutput { scores: vec![], weights, state: vec![] })
+//!     }
 //! }
-//! assay_policy_sdk::export_scorer!(MyScorer);
+//!
+//! // On wasm32 this exports `score`; natively it expands to nothing, so tests run natively.
+//! assay_policy_sdk::export_scorer!(Flat);
 //! ```
 
 #[doc(hidden)]

@@ -90,8 +90,15 @@ record! {
         pub reported_ttft_ms: Option<f64>,
         pub reported_tps: Option<f64>,
         pub quality: Option<f64>,
-        pub values: Vec<f64>,
         pub started_ms: u64,
+    }
+}
+
+record! {
+    /// Policy-specific numbers measured for one request; only requests that have some.
+    pub struct RequestValues {
+        pub request_id: u64,
+        pub values: Vec<f64>,
     }
 }
 
@@ -175,6 +182,7 @@ record! {
         pub tasks: Vec<String>,
         pub miners: Vec<Miner>,
         pub requests: Vec<RequestRecord>,
+        pub request_values: Vec<RequestValues>,
         pub challenges: Vec<ChallengeRecord>,
         pub params: Vec<Param>,
         /// The state this policy returned at the previous epoch; empty at the first.

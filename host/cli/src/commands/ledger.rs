@@ -13,7 +13,8 @@ use crate::{CmdResult, failed, unusable};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Import JSON lines: `{"epoch":N,"task":"chat","record":{…}}` for a request,
+    /// Import JSON lines: `{"epoch":N,"task":"chat","record":{…}}` for a request (with
+    /// `"values":[…]` where it has policy-specific numbers),
     /// `{"epoch":N,"challenge":{…}}` for a judged challenge. A published
     /// `requests.jsonl.zst` is accepted as is.
     Import {
@@ -29,6 +30,8 @@ struct Line {
     epoch: u64,
     task: Option<String>,
     record: Option<RequestRecord>,
+    #[serde(default)]
+    values: Vec<f64>,
     challenge: Option<ChallengeRecord>,
 }
 
@@ -47,7 +50,9 @@ pub fn run(cmd: Command) -> CmdResult {
         let at = || format!("{} line {}", file.display(), i + 1);
         let parsed: Line = serde_json::from_str(line).map_err(|e| unusable(anyhow!("{}: {e}", at())))?;
         match (parsed.task, parsed.record, parsed.challenge) {
-            (Some(task), Some(record), None) => requests.entry(parsed.epoch).or_default().push(RequestEntry { task, record }),
+            (Some(task), Some(record), None) => {
+                requests.entry(parsed.epoch).or_default().push(RequestEntry { task, record, values: parsed.values })
+            }
             (None, None, Some(c)) => challenges.entry(parsed.epoch).or_default().push(c),
             _ => return Err(unusable(anyhow!("{}: expected either task and record, or challenge", at()))),
         }
