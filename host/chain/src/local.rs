@@ -61,12 +61,13 @@ impl LocalChain {
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join("genesis.json");
         let bytes = std::fs::read(&path).map_err(io(format!("reading {} (create the chain first)", path.display())))?;
-        let genesis: Genesis = serde_json::from_slice(&bytes).map_err(|e| Error::BadMetagraph {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        if !(genesis.block_seconds > 0.0) {
-            return Err(Error::BadMetagraph { path: path.display().to_string(), reason: "block_seconds must be positive".into() });
+        let genesis: Genesis = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::BadMetagraph { path: path.display().to_string(), reason: e.to_string() })?;
+        if !genesis.block_seconds.is_finite() || genesis.block_seconds <= 0.0 {
+            return Err(Error::BadMetagraph {
+                path: path.display().to_string(),
+                reason: "block_seconds must be positive".into(),
+            });
         }
         Ok(Self { dir: dir.to_path_buf(), genesis })
     }
@@ -96,7 +97,8 @@ impl LocalChain {
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
-                serde_json::from_str(l).map_err(|e| Error::BadMetagraph { path: path.display().to_string(), reason: e.to_string() })
+                serde_json::from_str(l)
+                    .map_err(|e| Error::BadMetagraph { path: path.display().to_string(), reason: e.to_string() })
             })
             .collect()
     }

@@ -74,7 +74,13 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self { scorer: None, challenger: None, fuel: default_fuel(), memory_bytes: default_memory(), params: BTreeMap::new() }
+        Self {
+            scorer: None,
+            challenger: None,
+            fuel: default_fuel(),
+            memory_bytes: default_memory(),
+            params: BTreeMap::new(),
+        }
     }
 }
 

@@ -43,11 +43,17 @@ impl Host {
         let policies = PolicyStore::open(config.policy_dir())?;
         let runtime = Runtime::new(Some(&config.cache_dir()))?;
         let hotkey_path = config.hotkey_path();
-        let hotkey = Hotkey::load(&hotkey_path).with_context(|| "loading the validator hotkey (create one with `assay wallet create`)")?;
+        let hotkey = Hotkey::load(&hotkey_path)
+            .with_context(|| "loading the validator hotkey (create one with `assay wallet create`)")?;
         let settings = EpochSettings {
             netuid: config.netuid,
             epoch_blocks: config.epoch_blocks,
-            params: config.policy.params.iter().map(|(name, value)| Param { name: name.clone(), value: *value }).collect(),
+            params: config
+                .policy
+                .params
+                .iter()
+                .map(|(name, value)| Param { name: name.clone(), value: *value })
+                .collect(),
             limits: config.limits(),
             version_key: config.version_key,
         };
@@ -145,7 +151,8 @@ impl Host {
                 match self.close_epoch(epoch) {
                     Ok(p) => {
                         closed += 1;
-                        let weights: Vec<String> = p.summary.output.weights.iter().map(|w| format!("{}:{}", w.uid, w.weight)).collect();
+                        let weights: Vec<String> =
+                            p.summary.output.weights.iter().map(|w| format!("{}:{}", w.uid, w.weight)).collect();
                         info!(epoch, summary = %p.summary_key, scorer = %p.summary.scorer.sha256, weights = %weights.join(" "), "epoch closed");
                     }
                     Err(e) => {

@@ -36,7 +36,9 @@ pub fn workspace_root() -> PathBuf {
 
 /// A component built by `scripts/build-plugins.sh` (the test command builds them first).
 pub fn plugin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("ASSAY_PLUGIN_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target/plugins"));
+    let dir = std::env::var_os("ASSAY_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/plugins"));
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.exists(), "{} is missing: run scripts/build-plugins.sh first (scripts/test.sh does)", path.display());
     path
@@ -58,15 +60,34 @@ impl HostDir {
             assert_eq!(code, 0, "{cmd:?}:\n{text}");
             text
         };
-        at(assay().args(["wallet", "create", "--root", "wallets", "--wallet", "v", "--hotkey", "h", "--seed"]).arg("07".repeat(32)));
-        at(assay().args(["dev", "synth", "--out", "synth", "--miners", "8", "--requests", "200", "--challenges", "20", "--epochs", "3"]));
-        at(assay().args(["chain", "init", "--dir", "chain", "--metagraph", "synth/metagraph.json", "--block-seconds"]).arg(block_seconds.to_string()));
+        at(assay()
+            .args(["wallet", "create", "--root", "wallets", "--wallet", "v", "--hotkey", "h", "--seed"])
+            .arg("07".repeat(32)));
+        at(assay().args([
+            "dev",
+            "synth",
+            "--out",
+            "synth",
+            "--miners",
+            "8",
+            "--requests",
+            "200",
+            "--challenges",
+            "20",
+            "--epochs",
+            "3",
+        ]));
+        at(assay()
+            .args(["chain", "init", "--dir", "chain", "--metagraph", "synth/metagraph.json", "--block-seconds"])
+            .arg(block_seconds.to_string()));
         let config = format!(
             "netuid = 1\ndata_dir = \"data\"\nepoch_blocks = 10\n[wallet]\nroot = \"wallets\"\nname = \"v\"\nhotkey = \"h\"\n\
              [chain]\nkind = \"local\"\ndir = \"chain\"\n[publish]\nkind = \"local\"\ndir = \"published\"\n{extra}"
         );
         std::fs::write(dir.path().join("assay.toml"), config).expect("writes config");
-        let add = |name: &str| at(assay().args(["policy", "add"]).arg(plugin(name))).split_whitespace().next().expect("sha").to_string();
+        let add = |name: &str| {
+            at(assay().args(["policy", "add"]).arg(plugin(name))).split_whitespace().next().expect("sha").to_string()
+        };
         let constantinople = add("constantinople");
         let misbehave = add("misbehave");
         Self { dir, constantinople, misbehave }

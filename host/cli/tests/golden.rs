@@ -131,13 +131,21 @@ fn a_changed_weight_is_caught() {
     let original = summary.output.weights[1].weight;
     summary.output.weights[1].weight = original.wrapping_add(1);
     write_signed(dir.path(), summary.clone());
-    assert_fails(audit(dir.path(), 1), 1, &format!("output.weights[1].weight: published {}, rerun {original}", original.wrapping_add(1)));
+    assert_fails(
+        audit(dir.path(), 1),
+        1,
+        &format!("output.weights[1].weight: published {}, rerun {original}", original.wrapping_add(1)),
+    );
 
     // Without re-signing, the signature already fails.
     let text = std::fs::read_to_string(fixture().join("epochs/1/1/summary.json")).expect("reads");
     let needle = format!("\"weight\": {original}");
     assert!(text.contains(&needle));
-    std::fs::write(summary_path(dir.path(), 1), text.replacen(&needle, &format!("\"weight\": {}", original.wrapping_add(1)), 1)).expect("writes");
+    std::fs::write(
+        summary_path(dir.path(), 1),
+        text.replacen(&needle, &format!("\"weight\": {}", original.wrapping_add(1)), 1),
+    )
+    .expect("writes");
     assert_fails(audit(dir.path(), 1), 1, "summary signature");
 }
 

@@ -10,7 +10,8 @@ use assay_epoch::Summary;
 use common::{HostDir, assay};
 
 fn summary(host: &HostDir, epoch: u64) -> Summary {
-    let bytes = std::fs::read(host.path().join(format!("published/epochs/1/{epoch}/summary.json"))).expect("summary exists");
+    let bytes =
+        std::fs::read(host.path().join(format!("published/epochs/1/{epoch}/summary.json"))).expect("summary exists");
     Summary::parse_and_verify(&bytes).expect("verifies")
 }
 

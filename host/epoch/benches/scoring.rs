@@ -73,7 +73,13 @@ fn main() {
     // Canonical input.
     let (encode_time, json) = time(5, || canonical::encode(&input).expect("encodes"));
     let zst = canonical::compress(&json).expect("compresses");
-    println!("canonical input: {} bytes JSON ({:.1} MiB), {} bytes zstd; encode {}", json.len(), json.len() as f64 / 1048576.0, zst.len(), ms(encode_time));
+    println!(
+        "canonical input: {} bytes JSON ({:.1} MiB), {} bytes zstd; encode {}",
+        json.len(),
+        json.len() as f64 / 1048576.0,
+        zst.len(),
+        ms(encode_time)
+    );
 
     // Compile and load.
     let runtime = Runtime::new(None).expect("engine");

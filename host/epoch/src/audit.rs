@@ -101,15 +101,15 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
     };
     checked.push(format!("signature by {} ({})", summary.validator.hotkey, summary.validator.scheme));
     if summary_key != keys::summary(summary.netuid, summary.epoch) {
-        return mismatch(format!("summary of netuid {} epoch {} is stored at {summary_key}", summary.netuid, summary.epoch));
+        return mismatch(format!(
+            "summary of netuid {} epoch {} is stored at {summary_key}",
+            summary.netuid, summary.epoch
+        ));
     }
 
     // The policy.
-    let digest: Digest = summary
-        .scorer
-        .sha256
-        .parse()
-        .map_err(|e| AuditFailure::Mismatch(format!("scorer hash: {e}")))?;
+    let digest: Digest =
+        summary.scorer.sha256.parse().map_err(|e| AuditFailure::Mismatch(format!("scorer hash: {e}")))?;
     if summary.scorer.key != keys::policy(&summary.scorer.sha256) {
         return mismatch(format!("scorer is published at {}, not under its hash", summary.scorer.key));
     }
@@ -122,9 +122,14 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
     // The input.
     let zst = fetch(store, &summary.input.key, "input")?;
     if sha256_hex(&zst) != summary.input.zst_sha256 {
-        return mismatch(format!("input file hashes to {}, summary says {}", sha256_hex(&zst), summary.input.zst_sha256));
+        return mismatch(format!(
+            "input file hashes to {}, summary says {}",
+            sha256_hex(&zst),
+            summary.input.zst_sha256
+        ));
     }
-    let json = canonical::decompress(&zst, MAX_INPUT_BYTES).map_err(|e| AuditFailure::Mismatch(format!("input file: {e}")))?;
+    let json =
+        canonical::decompress(&zst, MAX_INPUT_BYTES).map_err(|e| AuditFailure::Mismatch(format!("input file: {e}")))?;
     if sha256_hex(&json) != summary.input.sha256 {
         return mismatch(format!("input JSON hashes to {}, summary says {}", sha256_hex(&json), summary.input.sha256));
     }
@@ -144,7 +149,13 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
     if sha256_hex(&input.state) != summary.input.state_sha256 {
         return mismatch("input state does not hash to the summary's state_sha256");
     }
-    checked.push(format!("input {} ({} bytes, {} requests, {} challenges)", summary.input.sha256, json.len(), input.requests.len(), input.challenges.len()));
+    checked.push(format!(
+        "input {} ({} bytes, {} requests, {} challenges)",
+        summary.input.sha256,
+        json.len(),
+        input.requests.len(),
+        input.challenges.len()
+    ));
 
     // The chain to the previous epoch.
     if summary.epoch > 0 && summary.previous_summary_sha256.is_some() {
@@ -167,13 +178,16 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
                         summary.epoch, summary.input.state_sha256, previous.epoch, expected_state
                     ));
                 }
-                let reveal = hex::decode(&summary.seed.reveal).map_err(|_| AuditFailure::Mismatch("seed reveal is not hex".into()))?;
+                let reveal = hex::decode(&summary.seed.reveal)
+                    .map_err(|_| AuditFailure::Mismatch("seed reveal is not hex".into()))?;
                 if sha256_hex(&reveal) != previous.seed.next_commitment {
                     return mismatch("seed reveal does not match the previous epoch's commitment");
                 }
                 checked.push(format!("chain to epoch {}: summary hash, state hand-over, seed reveal", previous.epoch));
             }
-            Ok(None) => notes.push(format!("previous summary {key} is not available: state chain and seed reveal not checked")),
+            Ok(None) => {
+                notes.push(format!("previous summary {key} is not available: state chain and seed reveal not checked"))
+            }
             Err(e) => return Err(AuditFailure::Unusable(e.to_string())),
         }
     }
@@ -199,12 +213,21 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
         return mismatch(d);
     }
     if sha256_hex(&run.output.state) != summary.output.state_sha256 {
-        return mismatch(format!("output.state_sha256: published {}, rerun {}", summary.output.state_sha256, sha256_hex(&run.output.state)));
+        return mismatch(format!(
+            "output.state_sha256: published {}, rerun {}",
+            summary.output.state_sha256,
+            sha256_hex(&run.output.state)
+        ));
     }
     if run.fuel_used != summary.output.fuel_used {
         return mismatch(format!("output.fuel_used: published {}, rerun {}", summary.output.fuel_used, run.fuel_used));
     }
-    checked.push(format!("rerun: {} scores, {} weights, state and fuel ({}) identical", run.output.scores.len(), run.output.weights.len(), run.fuel_used));
+    checked.push(format!(
+        "rerun: {} scores, {} weights, state and fuel ({}) identical",
+        run.output.scores.len(),
+        run.output.weights.len(),
+        run.fuel_used
+    ));
     Ok(AuditReport { summary, checked, notes })
 }
 
@@ -216,7 +239,10 @@ mod tests {
     fn first_difference_names_the_path() {
         let a = serde_json::json!({"weights": [{"uid": 1, "weight": 5}, {"uid": 2, "weight": 6}]});
         let b = serde_json::json!({"weights": [{"uid": 1, "weight": 5}, {"uid": 2, "weight": 7}]});
-        assert_eq!(first_difference("output", &a, &b).as_deref(), Some("output.weights[1].weight: published 6, rerun 7"));
+        assert_eq!(
+            first_difference("output", &a, &b).as_deref(),
+            Some("output.weights[1].weight: published 6, rerun 7")
+        );
         assert_eq!(first_difference("output", &a, &a), None);
         let c = serde_json::json!({"weights": [{"uid": 1, "weight": 5}]});
         assert_eq!(first_difference("output", &a, &c).as_deref(), Some("output.weights: published 2 entries, rerun 1"));

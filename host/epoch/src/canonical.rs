@@ -14,8 +14,13 @@ pub const ZSTD_LEVEL: i32 = 10;
 
 fn first_non_finite(input: &EpochInput) -> Option<String> {
     for r in &input.requests {
-        let fields = [("ttft_ms", Some(r.ttft_ms)), ("total_ms", Some(r.total_ms)), ("reported_ttft_ms", r.reported_ttft_ms),
-            ("reported_tps", r.reported_tps), ("quality", r.quality)];
+        let fields = [
+            ("ttft_ms", Some(r.ttft_ms)),
+            ("total_ms", Some(r.total_ms)),
+            ("reported_ttft_ms", r.reported_ttft_ms),
+            ("reported_tps", r.reported_tps),
+            ("quality", r.quality),
+        ];
         if let Some((name, v)) = fields.iter().find_map(|(n, v)| v.filter(|x| !x.is_finite()).map(|x| (n, x))) {
             return Some(format!("request {} has {name} = {v}", r.id));
         }
@@ -78,14 +83,37 @@ mod tests {
             block_start: 100,
             block_end: 200,
             tasks: vec!["chat".into()],
-            miners: vec![Miner { uid: 1, hotkey: "hk".into(), stake: 5, capacities: vec![TaskCapacity { task: 0, capacity: 8 }], registered_at_block: 2 }],
+            miners: vec![Miner {
+                uid: 1,
+                hotkey: "hk".into(),
+                stake: 5,
+                capacities: vec![TaskCapacity { task: 0, capacity: 8 }],
+                registered_at_block: 2,
+            }],
             requests: vec![RequestRecord {
-                id: 1, uid: 1, task: 0, kind: RequestKind::Organic, outcome: Outcome::RateLimited, greedy: true,
-                prompt_tokens: 3, completion_tokens: 4, ttft_ms: 0.1, total_ms: 1e21, reported_ttft_ms: None,
-                reported_tps: Some(2.5), quality: None, started_ms: 7,
+                id: 1,
+                uid: 1,
+                task: 0,
+                kind: RequestKind::Organic,
+                outcome: Outcome::RateLimited,
+                greedy: true,
+                prompt_tokens: 3,
+                completion_tokens: 4,
+                ttft_ms: 0.1,
+                total_ms: 1e21,
+                reported_ttft_ms: None,
+                reported_tps: Some(2.5),
+                quality: None,
+                started_ms: 7,
             }],
             request_values: vec![RequestValues { request_id: 1, values: vec![0.25, -3.0] }],
-            challenges: vec![ChallengeRecord { request_id: 1, uid: 1, points: vec![PointMeasurement { layer: 2, position: 3, rel_l2: 1e-3, cosine: 0.5 }], verdict: Verdict::Void, reason: "x".into() }],
+            challenges: vec![ChallengeRecord {
+                request_id: 1,
+                uid: 1,
+                points: vec![PointMeasurement { layer: 2, position: 3, rel_l2: 1e-3, cosine: 0.5 }],
+                verdict: Verdict::Void,
+                reason: "x".into(),
+            }],
             params: vec![Param { name: "a".into(), value: 1.0 }],
             state: vec![0, 255],
         }
@@ -105,7 +133,11 @@ mod tests {
     #[test]
     fn other_spellings_and_non_finite_numbers_are_refused() {
         let text = String::from_utf8(encode(&sample()).expect("encodes")).expect("utf-8");
-        for variant in [text.replace("\"epoch\":9", "\"epoch\": 9"), text.replace("\"value\":1.0", "\"value\":1"), text.replace("0.001", "1e-3")] {
+        for variant in [
+            text.replace("\"epoch\":9", "\"epoch\": 9"),
+            text.replace("\"value\":1.0", "\"value\":1"),
+            text.replace("0.001", "1e-3"),
+        ] {
             assert!(matches!(decode(variant.as_bytes()), Err(Error::NotCanonical(_))), "{variant}");
         }
         assert!(decode(text.replace("\"netuid\":3,", "").as_bytes()).is_err());

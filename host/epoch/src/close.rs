@@ -45,7 +45,11 @@ pub fn assemble(
         .into_iter()
         .map(|n| Miner {
             uid: n.uid,
-            capacities: n.capacities.iter().map(|(task, capacity)| TaskCapacity { task: index[task.as_str()], capacity: *capacity }).collect(),
+            capacities: n
+                .capacities
+                .iter()
+                .map(|(task, capacity)| TaskCapacity { task: index[task.as_str()], capacity: *capacity })
+                .collect(),
             hotkey: n.hotkey,
             stake: n.stake,
             registered_at_block: n.registered_at_block,
@@ -192,11 +196,8 @@ impl Closer<'_> {
 
         let seed = self.ledger.epoch_seed(epoch, rand::random)?;
         let next_seed = self.ledger.epoch_seed(epoch + 1, rand::random)?;
-        let previous_summary_sha256 = self
-            .ledger
-            .last_closed()?
-            .filter(|c| c.epoch + 1 == epoch)
-            .map(|c| c.summary_sha256);
+        let previous_summary_sha256 =
+            self.ledger.last_closed()?.filter(|c| c.epoch + 1 == epoch).map(|c| c.summary_sha256);
 
         let mut summary = Summary {
             format: crate::summary::FORMAT.into(),

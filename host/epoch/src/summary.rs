@@ -122,7 +122,11 @@ impl Summary {
     /// Signs with `hotkey` (which must be the summary's validator) and returns the file's bytes.
     pub fn sign(&mut self, hotkey: &Hotkey) -> Result<Vec<u8>> {
         if hotkey.ss58() != self.validator.hotkey {
-            return Err(Error::Summary(format!("signing key {} is not the validator {}", hotkey.ss58(), self.validator.hotkey)));
+            return Err(Error::Summary(format!(
+                "signing key {} is not the validator {}",
+                hotkey.ss58(),
+                self.validator.hotkey
+            )));
         }
         self.signature = None;
         let document = serde_json::to_value(&*self).map_err(|e| Error::Summary(e.to_string()))?;
@@ -138,7 +142,8 @@ impl Summary {
     pub fn parse_and_verify(bytes: &[u8]) -> Result<Self> {
         let document: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| Error::Summary(format!("not JSON: {e}")))?;
-        let summary: Summary = serde_json::from_value(document.clone()).map_err(|e| Error::Summary(format!("not a summary: {e}")))?;
+        let summary: Summary =
+            serde_json::from_value(document.clone()).map_err(|e| Error::Summary(format!("not a summary: {e}")))?;
         if summary.format != FORMAT {
             return Err(Error::Summary(format!("format {:?} is not {FORMAT:?}", summary.format)));
         }
@@ -177,7 +182,11 @@ mod tests {
                 challenges: 4,
             },
             output: OutputRecord {
-                scores: vec![MinerScore { uid: 3, score: 0.123456789, components: vec![assay_policy_sdk::Param { name: "x".into(), value: 1e-7 }] }],
+                scores: vec![MinerScore {
+                    uid: 3,
+                    score: 0.123456789,
+                    components: vec![assay_policy_sdk::Param { name: "x".into(), value: 1e-7 }],
+                }],
                 weights: vec![Weight { uid: 3, weight: 65535 }],
                 state_sha256: "33".repeat(32),
                 fuel_used: 12345,
@@ -206,7 +215,8 @@ mod tests {
                 assert!(matches!(err, Error::Keys(_)), "{scheme} {from}: {err}");
             }
             // Whitespace is not covered.
-            let compact = serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(&text).expect("json")).expect("json");
+            let compact =
+                serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(&text).expect("json")).expect("json");
             Summary::parse_and_verify(&compact).expect("whitespace does not matter");
             let other = Hotkey::from_seed(scheme, [5; 32]).expect("key");
             assert!(summary.sign(&other).is_err());

@@ -149,8 +149,21 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
 
 impl SynthEpoch {
     /// The policy input the host would freeze from these records.
-    pub fn input(&self, epoch: u64, params: Vec<assay_policy_sdk::Param>, state: Vec<u8>) -> crate::Result<assay_policy_sdk::EpochInput> {
-        crate::assemble(epoch, (epoch * 100, epoch * 100 + 99), self.metagraph.clone(), self.requests.clone(), self.challenges.clone(), params, state)
+    pub fn input(
+        &self,
+        epoch: u64,
+        params: Vec<assay_policy_sdk::Param>,
+        state: Vec<u8>,
+    ) -> crate::Result<assay_policy_sdk::EpochInput> {
+        crate::assemble(
+            epoch,
+            (epoch * 100, epoch * 100 + 99),
+            self.metagraph.clone(),
+            self.requests.clone(),
+            self.challenges.clone(),
+            params,
+            state,
+        )
     }
 }
 

@@ -6,14 +6,18 @@ use std::path::PathBuf;
 use assay_epoch::canonical;
 use assay_epoch::synth::{Shape, generate};
 use assay_policy_runtime::{Digest, Limits, Runtime};
-use assay_policy_sdk::{Candidate, Measurements, MinerHistory, Opening, Param, PlanInput, PointMeasurement, TokenMeasurement};
+use assay_policy_sdk::{
+    Candidate, Measurements, MinerHistory, Opening, Param, PlanInput, PointMeasurement, TokenMeasurement,
+};
 
 fn plugin(name: &str) -> Vec<u8> {
     let dir = std::env::var_os("ASSAY_PLUGIN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"));
     let path = dir.join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins.sh first (scripts/test.sh does)", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("{}: {e}; run scripts/build-plugins.sh first (scripts/test.sh does)", path.display())
+    })
 }
 
 #[test]
@@ -47,10 +51,21 @@ fn challenger_component_equals_native() {
         layers: 28,
         progress: 0.4,
         candidates: (0..3000)
-            .map(|i| Candidate { request_id: i, uid: (i % 30) as u16, prompt_tokens: 40 + (i % 100) as u32, completion_tokens: 200 })
+            .map(|i| Candidate {
+                request_id: i,
+                uid: (i % 30) as u16,
+                prompt_tokens: 40 + (i % 100) as u32,
+                completion_tokens: 200,
+            })
             .collect(),
         history: (0..30)
-            .map(|uid| MinerHistory { uid, new: uid % 7 == 0, challenged: u32::from(uid % 4), recent_failures: u32::from(uid % 5 == 0), completed: 100 })
+            .map(|uid| MinerHistory {
+                uid,
+                new: uid % 7 == 0,
+                challenged: u32::from(uid % 4),
+                recent_failures: u32::from(uid % 5 == 0),
+                completed: 100,
+            })
             .collect(),
         params: vec![],
     };
@@ -59,7 +74,9 @@ fn challenger_component_equals_native() {
     assert_eq!(wasm, native);
     assert!(native.len() > 300, "{} challenges planned", native.len());
 
-    for (rel_l2, greedy, logprob) in [(0.001, true, -0.1), (0.03, true, -0.1), (0.5, false, -0.1), (0.001, false, -20.0)] {
+    for (rel_l2, greedy, logprob) in
+        [(0.001, true, -0.1), (0.03, true, -0.1), (0.5, false, -0.1), (0.001, false, -20.0)]
+    {
         let m = Measurements {
             request_id: 1,
             uid: 2,
@@ -83,5 +100,8 @@ fn the_canonical_input_of_a_synthetic_epoch_is_stable() {
     let json = canonical::encode(&generate(shape, 0).input(0, vec![], vec![]).expect("assembles")).expect("encodes");
     let again = canonical::encode(&generate(shape, 0).input(0, vec![], vec![]).expect("assembles")).expect("encodes");
     assert_eq!(json, again);
-    assert_eq!(canonical::decode(&json).expect("decodes"), generate(shape, 0).input(0, vec![], vec![]).expect("assembles"));
+    assert_eq!(
+        canonical::decode(&json).expect("decodes"),
+        generate(shape, 0).input(0, vec![], vec![]).expect("assembles")
+    );
 }

@@ -63,18 +63,19 @@ impl PublicKey {
 
     /// Checks a 64-byte signature over `message`.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<()> {
-        let signature: [u8; 64] = signature
-            .try_into()
-            .map_err(|_| Error::BadSignature(format!("{} bytes, expected 64", signature.len())))?;
+        let signature: [u8; 64] =
+            signature.try_into().map_err(|_| Error::BadSignature(format!("{} bytes, expected 64", signature.len())))?;
         match self.scheme {
             Scheme::Sr25519 => {
                 let key = schnorrkel::PublicKey::from_bytes(&self.bytes).map_err(|e| Error::BadKey(e.to_string()))?;
-                let sig = schnorrkel::Signature::from_bytes(&signature).map_err(|e| Error::BadSignature(e.to_string()))?;
+                let sig =
+                    schnorrkel::Signature::from_bytes(&signature).map_err(|e| Error::BadSignature(e.to_string()))?;
                 key.verify(signing_context(SUBSTRATE_CONTEXT).bytes(message), &sig)
                     .map_err(|_| Error::BadSignature("does not verify".into()))
             }
             Scheme::Ed25519 => {
-                let key = ed25519_dalek::VerifyingKey::from_bytes(&self.bytes).map_err(|e| Error::BadKey(e.to_string()))?;
+                let key =
+                    ed25519_dalek::VerifyingKey::from_bytes(&self.bytes).map_err(|e| Error::BadKey(e.to_string()))?;
                 key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature))
                     .map_err(|_| Error::BadSignature("does not verify".into()))
             }

@@ -9,29 +9,19 @@ fn hex32(s: &str) -> [u8; 32] {
 #[test]
 fn sr25519_matches_substrate_dev_account_alice() {
     // //Alice: its mini secret key and public key are published in Substrate's docs and tools.
-    let alice = Hotkey::from_seed(
-        Scheme::Sr25519,
-        hex32("e5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a"),
-    )
-    .expect("key");
-    assert_eq!(
-        hex::encode(alice.public().bytes),
-        "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d"
-    );
+    let alice =
+        Hotkey::from_seed(Scheme::Sr25519, hex32("e5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a"))
+            .expect("key");
+    assert_eq!(hex::encode(alice.public().bytes), "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d");
     assert_eq!(alice.ss58(), "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY");
 }
 
 #[test]
 fn ed25519_matches_rfc8032_test_1() {
-    let key = Hotkey::from_seed(
-        Scheme::Ed25519,
-        hex32("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"),
-    )
-    .expect("key");
-    assert_eq!(
-        hex::encode(key.public().bytes),
-        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-    );
+    let key =
+        Hotkey::from_seed(Scheme::Ed25519, hex32("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
+            .expect("key");
+    assert_eq!(hex::encode(key.public().bytes), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
     // Ed25519 signatures are deterministic: RFC 8032's signature of the empty message.
     assert_eq!(
         hex::encode(key.sign(b"")),

@@ -90,7 +90,8 @@ impl Hotkey {
                 Scheme::Sr25519 => 1,
             }),
         };
-        let json = serde_json::to_vec(&file).map_err(|e| Error::BadWallet { path: shown.clone(), reason: e.to_string() })?;
+        let json =
+            serde_json::to_vec(&file).map_err(|e| Error::BadWallet { path: shown.clone(), reason: e.to_string() })?;
         let write = || -> std::io::Result<()> {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;

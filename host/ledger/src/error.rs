@@ -27,7 +27,9 @@ pub enum Error {
 impl Error {
     pub(crate) fn duplicate_or(err: rusqlite::Error, what: String) -> Error {
         match err {
-            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation => Error::Duplicate(what),
+            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                Error::Duplicate(what)
+            }
             other => Error::Sqlite(other),
         }
     }

@@ -65,7 +65,11 @@ impl Ledger {
 
     /// Records requests of `epoch` in one transaction; durable when this returns.
     /// A request id already recorded for the epoch is an error (nothing of the batch is kept).
-    pub fn record_requests<'a>(&self, epoch: u64, entries: impl IntoIterator<Item = &'a RequestEntry>) -> Result<usize> {
+    pub fn record_requests<'a>(
+        &self,
+        epoch: u64,
+        entries: impl IntoIterator<Item = &'a RequestEntry>,
+    ) -> Result<usize> {
         self.with(|conn| {
             let tx = conn.transaction()?;
             let mut n = 0;
@@ -92,7 +96,11 @@ impl Ledger {
     }
 
     /// Records judged challenges of `epoch`; durable when this returns.
-    pub fn record_challenges<'a>(&self, epoch: u64, records: impl IntoIterator<Item = &'a ChallengeRecord>) -> Result<usize> {
+    pub fn record_challenges<'a>(
+        &self,
+        epoch: u64,
+        records: impl IntoIterator<Item = &'a ChallengeRecord>,
+    ) -> Result<usize> {
         self.with(|conn| {
             let tx = conn.transaction()?;
             let mut n = 0;
@@ -113,7 +121,8 @@ impl Ledger {
     /// The epoch's requests, by id.
     pub fn requests(&self, epoch: u64) -> Result<Vec<RequestEntry>> {
         self.with(|conn| {
-            let mut q = conn.prepare_cached("SELECT task, record, request_values FROM requests WHERE epoch = ?1 ORDER BY id")?;
+            let mut q =
+                conn.prepare_cached("SELECT task, record, request_values FROM requests WHERE epoch = ?1 ORDER BY id")?;
             let rows = q.query_map([epoch as i64], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
             })?;
@@ -133,7 +142,8 @@ impl Ledger {
     /// The epoch's challenges, by request id then in recording order.
     pub fn challenges(&self, epoch: u64) -> Result<Vec<ChallengeRecord>> {
         self.with(|conn| {
-            let mut q = conn.prepare_cached("SELECT record FROM challenges WHERE epoch = ?1 ORDER BY request_id, seq")?;
+            let mut q =
+                conn.prepare_cached("SELECT record FROM challenges WHERE epoch = ?1 ORDER BY request_id, seq")?;
             let rows = q.query_map([epoch as i64], |r| r.get::<_, String>(0))?;
             let mut out = Vec::new();
             for row in rows {
@@ -148,14 +158,16 @@ impl Ledger {
     pub fn epoch_seed(&self, epoch: u64, draw: impl FnOnce() -> [u8; 32]) -> Result<EpochSeed> {
         self.with(|conn| {
             let tx = conn.transaction()?;
-            let existing: Option<Vec<u8>> = tx
-                .query_row("SELECT seed FROM epochs WHERE epoch = ?1", [epoch as i64], |r| r.get(0))
-                .optional()?;
+            let existing: Option<Vec<u8>> =
+                tx.query_row("SELECT seed FROM epochs WHERE epoch = ?1", [epoch as i64], |r| r.get(0)).optional()?;
             let seed: [u8; 32] = match existing {
                 Some(bytes) => bytes.try_into().map_err(|_| Error::Corrupt(format!("seed of epoch {epoch}")))?,
                 None => {
                     let seed = draw();
-                    tx.execute("INSERT INTO epochs (epoch, seed) VALUES (?1, ?2)", params![epoch as i64, seed.to_vec()])?;
+                    tx.execute(
+                        "INSERT INTO epochs (epoch, seed) VALUES (?1, ?2)",
+                        params![epoch as i64, seed.to_vec()],
+                    )?;
                     seed
                 }
             };
@@ -167,9 +179,8 @@ impl Ledger {
     /// The seed of `epoch` if one was drawn.
     pub fn existing_seed(&self, epoch: u64) -> Result<Option<EpochSeed>> {
         self.with(|conn| {
-            let seed: Option<Vec<u8>> = conn
-                .query_row("SELECT seed FROM epochs WHERE epoch = ?1", [epoch as i64], |r| r.get(0))
-                .optional()?;
+            let seed: Option<Vec<u8>> =
+                conn.query_row("SELECT seed FROM epochs WHERE epoch = ?1", [epoch as i64], |r| r.get(0)).optional()?;
             seed.map(|bytes| {
                 let seed: [u8; 32] = bytes.try_into().map_err(|_| Error::Corrupt(format!("seed of epoch {epoch}")))?;
                 Ok(EpochSeed { seed, commitment: schema::sha256(&seed) })
@@ -259,9 +270,7 @@ impl Ledger {
 
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         self.with(|conn| {
-            Ok(conn
-                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-                .optional()?)
+            Ok(conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
         })
     }
 }

@@ -24,7 +24,7 @@ fn entry(id: u64, uid: u16) -> RequestEntry {
             quality: None,
             started_ms: id * 10,
         },
-        values: if id % 2 == 0 { vec![0.1, 0.2] } else { vec![] },
+        values: if id.is_multiple_of(2) { vec![0.1, 0.2] } else { vec![] },
     }
 }
 
@@ -38,9 +38,7 @@ fn records_come_back_in_order_and_per_epoch() {
     let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");
     ledger.record_requests(1, &[entry(3, 0), entry(1, 1)]).expect("records");
     ledger.record_request(2, &entry(1, 0)).expect("records");
-    ledger
-        .record_challenges(1, &[challenge(3, 0, Verdict::Fail), challenge(1, 1, Verdict::Pass)])
-        .expect("records");
+    ledger.record_challenges(1, &[challenge(3, 0, Verdict::Fail), challenge(1, 1, Verdict::Pass)]).expect("records");
     let requests = ledger.requests(1).expect("reads");
     assert_eq!(requests, vec![entry(1, 1), entry(3, 0)]);
     assert_eq!(ledger.requests(2).expect("reads"), vec![entry(1, 0)]);

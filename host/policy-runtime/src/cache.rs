@@ -24,10 +24,7 @@ impl Cache {
         #[allow(deprecated)]
         let mut hasher = std::hash::SipHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            engine_key: format!("{:016x}", hasher.finish()),
-        })
+        Ok(Self { dir: dir.to_path_buf(), engine_key: format!("{:016x}", hasher.finish()) })
     }
 
     fn path(&self, digest: &Digest) -> PathBuf {
@@ -57,14 +54,11 @@ impl Cache {
     /// Best effort: a failure to cache is logged, never fatal.
     pub fn store(&self, digest: &Digest, component: &Component) {
         let path = self.path(digest);
-        let result = component
-            .serialize()
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|bytes| {
-                let tmp = path.with_extension("cwasm.tmp");
-                std::fs::write(&tmp, bytes)?;
-                std::fs::rename(&tmp, &path)
-            });
+        let result = component.serialize().map_err(|e| std::io::Error::other(e.to_string())).and_then(|bytes| {
+            let tmp = path.with_extension("cwasm.tmp");
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &path)
+        });
         if let Err(e) = result {
             warn!(path = %path.display(), error = %e, "could not cache the precompiled policy");
         }

@@ -22,11 +22,7 @@ impl Digest {
     /// Refuses `bytes` unless they hash to `self`.
     pub fn verify(&self, bytes: &[u8]) -> Result<(), Error> {
         let actual = Digest::of(bytes);
-        if actual == *self {
-            Ok(())
-        } else {
-            Err(Error::DigestMismatch { expected: *self, actual })
-        }
+        if actual == *self { Ok(()) } else { Err(Error::DigestMismatch { expected: *self, actual }) }
     }
 }
 

@@ -40,11 +40,7 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(Error::Wasmtime)?;
         let linker = Linker::new(&engine);
         let cache = cache_dir.map(|dir| Cache::new(dir, &engine)).transpose()?;
-        Ok(Self {
-            engine,
-            linker: std::sync::Arc::new(linker),
-            cache,
-        })
+        Ok(Self { engine, linker: std::sync::Arc::new(linker), cache })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -61,10 +57,7 @@ impl Runtime {
         digest.verify(bytes)?;
         let inspection = inspect(bytes)?;
         if inspection.world != world {
-            return Err(Error::WrongWorld {
-                expected: world,
-                actual: inspection.world,
-            });
+            return Err(Error::WrongWorld { expected: world, actual: inspection.world });
         }
         if let Some(cache) = &self.cache
             && let Some(component) = cache.load(&self.engine, digest)

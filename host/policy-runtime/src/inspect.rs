@@ -68,9 +68,5 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
     } else {
         return Err(Error::UnknownWorld(format!("it exports [{}]", exports.join(", "))));
     };
-    Ok(Inspection {
-        world: kind,
-        exports,
-        imports,
-    })
+    Ok(Inspection { world: kind, exports, imports })
 }

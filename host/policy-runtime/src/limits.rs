@@ -11,10 +11,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            fuel: 20_000_000_000,
-            memory_bytes: 512 << 20,
-        }
+        Self { fuel: 20_000_000_000, memory_bytes: 512 << 20 }
     }
 }
 

@@ -10,14 +10,8 @@ use crate::limits::StoreState;
 use crate::{Digest, Error, Limits, Result, validate_output};
 
 fn new_store(engine: &Engine, limits: Limits) -> Result<Store<StoreState>> {
-    let mut store = Store::new(
-        engine,
-        StoreState {
-            memory_limit: limits.memory_bytes,
-            memory_used: 0,
-            memory_refused: false,
-        },
-    );
+    let mut store =
+        Store::new(engine, StoreState { memory_limit: limits.memory_bytes, memory_used: 0, memory_refused: false });
     store.limiter(|state| state);
     store.set_fuel(limits.fuel).map_err(Error::Wasmtime)?;
     Ok(store)
@@ -26,9 +20,7 @@ fn new_store(engine: &Engine, limits: Limits) -> Result<Store<StoreState>> {
 /// Names what stopped a call. Only deterministic causes become policy faults.
 fn classify(error: wasmtime::Error, store: &Store<StoreState>, limits: Limits) -> Error {
     if store.data().memory_refused {
-        return Error::MemoryLimit {
-            limit: limits.memory_bytes,
-        };
+        return Error::MemoryLimit { limit: limits.memory_bytes };
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => Error::OutOfFuel { limit: limits.fuel },
@@ -57,17 +49,18 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    pub(crate) fn new(digest: Digest, engine: &Engine, linker: &Linker<StoreState>, component: &Component) -> Result<Self> {
+    pub(crate) fn new(
+        digest: Digest,
+        engine: &Engine,
+        linker: &Linker<StoreState>,
+        component: &Component,
+    ) -> Result<Self> {
         let instance_pre = linker.instantiate_pre(component).map_err(Error::Invalid)?;
         let pre = scorer::ScorerPre::new(instance_pre).map_err(Error::Invalid)?;
         // Trial instantiation: a component that cannot start is refused at load, not at the epoch.
         let mut store = new_store(engine, Limits::default())?;
         pre.instantiate(&mut store).map_err(Error::Invalid)?;
-        Ok(Self {
-            digest,
-            engine: engine.clone(),
-            pre,
-        })
+        Ok(Self { digest, engine: engine.clone(), pre })
     }
 
     pub fn digest(&self) -> Digest {
@@ -80,15 +73,10 @@ impl Scorer {
         let mut store = new_store(&self.engine, limits)?;
         let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
         let wit_input: scorer::assay::policy::types::EpochInput = input.clone().conv();
-        let result = instance
-            .call_score(&mut store, &wit_input)
-            .map_err(|e| classify(e, &store, limits))?;
+        let result = instance.call_score(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
         let output: EpochOutput = result.map_err(Error::Refused)?.conv();
         validate_output(input, &output)?;
-        Ok(ScoreRun {
-            output,
-            fuel_used: fuel_used(&store, limits),
-        })
+        Ok(ScoreRun { output, fuel_used: fuel_used(&store, limits) })
     }
 }
 
@@ -101,16 +89,17 @@ pub struct Challenger {
 }
 
 impl Challenger {
-    pub(crate) fn new(digest: Digest, engine: &Engine, linker: &Linker<StoreState>, component: &Component) -> Result<Self> {
+    pub(crate) fn new(
+        digest: Digest,
+        engine: &Engine,
+        linker: &Linker<StoreState>,
+        component: &Component,
+    ) -> Result<Self> {
         let instance_pre = linker.instantiate_pre(component).map_err(Error::Invalid)?;
         let pre = challenger::ChallengerPre::new(instance_pre).map_err(Error::Invalid)?;
         let mut store = new_store(engine, Limits::default())?;
         pre.instantiate(&mut store).map_err(Error::Invalid)?;
-        Ok(Self {
-            digest,
-            engine: engine.clone(),
-            pre,
-        })
+        Ok(Self { digest, engine: engine.clone(), pre })
     }
 
     pub fn digest(&self) -> Digest {
@@ -122,9 +111,7 @@ impl Challenger {
         let mut store = new_store(&self.engine, limits)?;
         let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
         let wit_input: challenger::assay::policy::types::PlanInput = input.clone().conv();
-        let result = instance
-            .call_plan(&mut store, &wit_input)
-            .map_err(|e| classify(e, &store, limits))?;
+        let result = instance.call_plan(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
         let plan: Vec<PlannedChallenge> = result.map_err(Error::Refused)?.conv();
         let candidates: std::collections::HashSet<u64> = input.candidates.iter().map(|c| c.request_id).collect();
         if let Some(p) = plan.iter().find(|p| !candidates.contains(&p.request_id)) {
@@ -138,9 +125,7 @@ impl Challenger {
         let mut store = new_store(&self.engine, limits)?;
         let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
         let wit_input: challenger::assay::policy::types::Measurements = input.clone().conv();
-        let result = instance
-            .call_judge(&mut store, &wit_input)
-            .map_err(|e| classify(e, &store, limits))?;
+        let result = instance.call_judge(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
         Ok(result.map_err(Error::Refused)?.conv())
     }
 }

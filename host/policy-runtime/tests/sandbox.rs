@@ -13,7 +13,9 @@ fn plugin(name: &str) -> Vec<u8> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"));
     let path = dir.join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins.sh first (scripts/test.sh does)", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("{}: {e}; run scripts/build-plugins.sh first (scripts/test.sh does)", path.display())
+    })
 }
 
 fn input(mode: f64) -> EpochInput {
@@ -180,7 +182,8 @@ fn the_precompiled_cache_is_used_and_survives_corruption() {
 #[test]
 fn packing_a_core_module_gives_a_contract_component() {
     let core = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm32-unknown-unknown/plugin/assay_plugin_constantinople.wasm"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/wasm32-unknown-unknown/plugin/assay_plugin_constantinople.wasm"),
     )
     .expect("core module built by scripts/build-plugins.sh");
     let component = assay_policy_runtime::pack(&core).expect("packs");

@@ -16,11 +16,7 @@ pub const MIN_COSINE: f64 = 0.9;
 
 /// Threshold for hidden state `layer` of a model with `layers` layers (0 = embeddings).
 pub fn rel_l2_threshold(layer: u32, layers: u32) -> f64 {
-    let depth = if layers == 0 {
-        1.0
-    } else {
-        (f64::from(layer) / f64::from(layers)).clamp(0.0, 1.0)
-    };
+    let depth = if layers == 0 { 1.0 } else { (f64::from(layer) / f64::from(layers)).clamp(0.0, 1.0) };
     let table = REL_L2_THRESHOLDS;
     for pair in table.windows(2) {
         let ((d0, t0), (d1, t1)) = (pair[0], pair[1]);

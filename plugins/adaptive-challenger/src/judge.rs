@@ -47,7 +47,10 @@ pub fn judge(m: &Measurements) -> Judgement {
             return verdict(Verdict::Void, format!("layer {} is past the model's {}", p.layer, m.layers));
         }
         if !p.rel_l2.is_finite() || !p.cosine.is_finite() {
-            return verdict(Verdict::Fail, format!("non-finite hidden state at layer {} position {}", p.layer, p.position));
+            return verdict(
+                Verdict::Fail,
+                format!("non-finite hidden state at layer {} position {}", p.layer, p.position),
+            );
         }
         let threshold = rel_l2_threshold(p.layer, m.layers);
         if p.rel_l2 > FAIL_FACTOR * threshold || p.cosine < MIN_COSINE {
@@ -75,11 +78,7 @@ pub fn judge(m: &Measurements) -> Judgement {
         return verdict(Verdict::Fail, "non-finite token log-prob".into());
     }
     if m.greedy {
-        let mismatches = m
-            .tokens
-            .iter()
-            .filter(|t| t.rank > 0 && t.top_logprob - t.logprob > GREEDY_MARGIN)
-            .count();
+        let mismatches = m.tokens.iter().filter(|t| t.rank > 0 && t.top_logprob - t.logprob > GREEDY_MARGIN).count();
         let allowed = ((n as f64 * GREEDY_MISMATCH_FRACTION) as usize).max(1);
         if mismatches > allowed {
             return verdict(
@@ -89,7 +88,10 @@ pub fn judge(m: &Measurements) -> Judgement {
         }
     } else {
         if let Some(t) = m.tokens.iter().find(|t| t.logprob < LOGPROB_FLOOR) {
-            return verdict(Verdict::Fail, format!("a sampled token has log-prob {:.2} under the reference", t.logprob));
+            return verdict(
+                Verdict::Fail,
+                format!("a sampled token has log-prob {:.2} under the reference", t.logprob),
+            );
         }
         let unlikely = m.tokens.iter().filter(|t| t.logprob < UNLIKELY_LOGPROB).count();
         if n > 0 && unlikely as f64 > UNLIKELY_FRACTION * n as f64 {
@@ -102,10 +104,7 @@ pub fn judge(m: &Measurements) -> Judgement {
 
     match void_reason {
         Some(reason) => verdict(Verdict::Void, reason),
-        None => verdict(
-            Verdict::Pass,
-            format!("{} points within thresholds, {n} tokens consistent", m.points.len()),
-        ),
+        None => verdict(Verdict::Pass, format!("{} points within thresholds, {n} tokens consistent", m.points.len())),
     }
 }
 
@@ -126,9 +125,7 @@ mod tests {
                 PointMeasurement { layer: 28, position: 10, rel_l2: 0.01, cosine: 0.9999 },
                 PointMeasurement { layer: 3, position: 4, rel_l2: 0.005, cosine: 0.9999 },
             ],
-            tokens: (0..100)
-                .map(|_| TokenMeasurement { rank: 0, logprob: -0.1, top_logprob: -0.1 })
-                .collect(),
+            tokens: (0..100).map(|_| TokenMeasurement { rank: 0, logprob: -0.1, top_logprob: -0.1 }).collect(),
             prompt_match: true,
             eos_skipped: false,
         }

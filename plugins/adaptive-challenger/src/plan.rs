@@ -90,13 +90,7 @@ pub fn plan(input: &PlanInput) -> Result<Vec<PlannedChallenge>, String> {
 
     let mut picked = Vec::new();
     for (uid, mut candidates) in by_miner {
-        let unknown = MinerHistory {
-            uid,
-            new: true,
-            challenged: 0,
-            recent_failures: 0,
-            completed: 0,
-        };
+        let unknown = MinerHistory { uid, new: true, challenged: 0, recent_failures: 0, completed: 0 };
         let h = history.get(&uid).copied().unwrap_or(&unknown);
         let rate = rates.rate_for(h);
         // Keep pace with the minimum: by now, min × progress challenges should have been done.
@@ -125,10 +119,7 @@ pub fn plan(input: &PlanInput) -> Result<Vec<PlannedChallenge>, String> {
                 .collect();
             points.sort_unstable();
             points.dedup();
-            PlannedChallenge {
-                request_id: c.request_id,
-                points,
-            }
+            PlannedChallenge { request_id: c.request_id, points }
         })
         .collect())
 }
@@ -149,24 +140,11 @@ mod tests {
     }
 
     fn history(uid: u16, new: bool, challenged: u32, recent_failures: u32) -> MinerHistory {
-        MinerHistory {
-            uid,
-            new,
-            challenged,
-            recent_failures,
-            completed: 0,
-        }
+        MinerHistory { uid, new, challenged, recent_failures, completed: 0 }
     }
 
     fn input(candidates: Vec<Candidate>, history: Vec<MinerHistory>, progress: f64) -> PlanInput {
-        PlanInput {
-            seed: vec![7; 32],
-            layers: 28,
-            progress,
-            candidates,
-            history,
-            params: vec![],
-        }
+        PlanInput { seed: vec![7; 32], layers: 28, progress, candidates, history, params: vec![] }
     }
 
     fn count_for(plan: &[PlannedChallenge], uid: u16) -> usize {

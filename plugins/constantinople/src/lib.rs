@@ -22,8 +22,7 @@
 mod state;
 
 use assay_policy_sdk::{
-    EpochInput, EpochOutput, MinerScore, Outcome, Param, Params, RequestKind, Scorer, Verdict,
-    Weight,
+    EpochInput, EpochOutput, MinerScore, Outcome, Param, Params, RequestKind, Scorer, Verdict, Weight,
 };
 
 pub use state::VerificationState;
@@ -80,13 +79,7 @@ pub fn effective_ttft_ms(measured: f64, reported: Option<f64>, floor: f64) -> f6
 
 /// Decode tokens/s as the validator measured it (tokens after the first over the time after
 /// the first token), and the reported figure capped at `ceiling` × that.
-pub fn effective_tps(
-    completion_tokens: u32,
-    ttft_ms: f64,
-    total_ms: f64,
-    reported: Option<f64>,
-    ceiling: f64,
-) -> f64 {
+pub fn effective_tps(completion_tokens: u32, ttft_ms: f64, total_ms: f64, reported: Option<f64>, ceiling: f64) -> f64 {
     let decode_ms = total_ms - ttft_ms;
     let measured = if completion_tokens == 0 {
         0.0
@@ -106,11 +99,7 @@ pub fn effective_tps(
 /// `(passes + v) / (passes + fails + v)`.
 pub fn smoothed_pass_rate(passes: f64, fails: f64, virtual_passes: f64) -> f64 {
     let denominator = passes + fails + virtual_passes;
-    if denominator <= 0.0 {
-        1.0
-    } else {
-        (passes + virtual_passes) / denominator
-    }
+    if denominator <= 0.0 { 1.0 } else { (passes + virtual_passes) / denominator }
 }
 
 /// Median of finite values (mean of the middle two for an even count); `None` when empty.
@@ -120,11 +109,7 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     }
     values.sort_unstable_by(f64::total_cmp);
     let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    })
+    Some(if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 })
 }
 
 /// Scales scores to u16 weights: the best gets 65535, zero stays zero. Empty when no score is
@@ -179,15 +164,8 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
         match r.outcome {
             Outcome::Ok => {
                 t.ok += 1;
-                t.ttft
-                    .push(effective_ttft_ms(r.ttft_ms, r.reported_ttft_ms, cfg.ttft_floor));
-                t.tps.push(effective_tps(
-                    r.completion_tokens,
-                    r.ttft_ms,
-                    r.total_ms,
-                    r.reported_tps,
-                    cfg.tps_ceiling,
-                ));
+                t.ttft.push(effective_ttft_ms(r.ttft_ms, r.reported_ttft_ms, cfg.ttft_floor));
+                t.tps.push(effective_tps(r.completion_tokens, r.ttft_ms, r.total_ms, r.reported_tps, cfg.tps_ceiling));
             }
             Outcome::RateLimited | Outcome::Cancelled => {}
             Outcome::ServerError | Outcome::Timeout | Outcome::BadResponse => t.failed += 1,
@@ -205,16 +183,10 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
     }
 
     // Per-miner medians first: the relative scores need the best of them.
-    let medians: Vec<(Option<f64>, Option<f64>)> = tallies
-        .iter_mut()
-        .map(|t| (median(&mut t.tps), median(&mut t.ttft)))
-        .collect();
+    let medians: Vec<(Option<f64>, Option<f64>)> =
+        tallies.iter_mut().map(|t| (median(&mut t.tps), median(&mut t.ttft))).collect();
     let best_tps = medians.iter().filter_map(|m| m.0).fold(0.0_f64, f64::max);
-    let best_ttft = medians
-        .iter()
-        .filter_map(|m| m.1)
-        .filter(|&v| v > 0.0)
-        .fold(f64::INFINITY, f64::min);
+    let best_ttft = medians.iter().filter_map(|m| m.1).filter(|&v| v > 0.0).fold(f64::INFINITY, f64::min);
 
     let mut next_state = VerificationState::default();
     let mut scores = Vec::with_capacity(input.miners.len());
@@ -225,11 +197,7 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
         next_state.insert(miner.hotkey.clone(), passes, fails);
 
         let attempts = t.ok + t.failed;
-        let success = if attempts == 0 {
-            0.0
-        } else {
-            f64::from(t.ok) / f64::from(attempts)
-        };
+        let success = if attempts == 0 { 0.0 } else { f64::from(t.ok) / f64::from(attempts) };
         let throughput = match tps {
             Some(v) if best_tps > 0.0 => v / best_tps * success,
             _ => 0.0,
@@ -243,14 +211,9 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
         let total = if gated || t.ok == 0 {
             0.0
         } else {
-            cfg.weight_throughput * throughput
-                + cfg.weight_latency * latency
-                + cfg.weight_verification * verification
+            cfg.weight_throughput * throughput + cfg.weight_latency * latency + cfg.weight_verification * verification
         };
-        let component = |name: &str, value: f64| Param {
-            name: name.to_string(),
-            value,
-        };
+        let component = |name: &str, value: f64| Param { name: name.to_string(), value };
         scores.push(MinerScore {
             uid: miner.uid,
             score: total,
@@ -269,11 +232,7 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
     }
 
     let pairs: Vec<(u16, f64)> = scores.iter().map(|s| (s.uid, s.score)).collect();
-    Ok(EpochOutput {
-        weights: to_weights(&pairs),
-        scores,
-        state: next_state.encode(),
-    })
+    Ok(EpochOutput { weights: to_weights(&pairs), scores, state: next_state.encode() })
 }
 
 /// The component's export.

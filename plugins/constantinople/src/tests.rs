@@ -3,13 +3,7 @@ use assay_policy_sdk::{ChallengeRecord, Miner, RequestRecord};
 use super::*;
 
 fn miner(uid: u16) -> Miner {
-    Miner {
-        uid,
-        hotkey: format!("hotkey-{uid}"),
-        stake: 1_000,
-        capacities: vec![],
-        registered_at_block: 0,
-    }
+    Miner { uid, hotkey: format!("hotkey-{uid}"), stake: 1_000, capacities: vec![], registered_at_block: 0 }
 }
 
 fn request(id: u64, uid: u16, outcome: Outcome, ttft_ms: f64, total_ms: f64) -> RequestRecord {
@@ -32,13 +26,7 @@ fn request(id: u64, uid: u16, outcome: Outcome, ttft_ms: f64, total_ms: f64) -> 
 }
 
 fn challenge(uid: u16, verdict: Verdict) -> ChallengeRecord {
-    ChallengeRecord {
-        request_id: 0,
-        uid,
-        points: vec![],
-        verdict,
-        reason: String::new(),
-    }
+    ChallengeRecord { request_id: 0, uid, points: vec![], verdict, reason: String::new() }
 }
 
 fn input(miners: Vec<Miner>, requests: Vec<RequestRecord>, challenges: Vec<ChallengeRecord>) -> EpochInput {
@@ -92,11 +80,7 @@ fn median_and_weights() {
     let w = to_weights(&[(0, 2.0), (1, 1.0), (2, 0.0)]);
     assert_eq!(
         w,
-        vec![
-            Weight { uid: 0, weight: 65535 },
-            Weight { uid: 1, weight: 32768 },
-            Weight { uid: 2, weight: 0 },
-        ]
+        vec![Weight { uid: 0, weight: 65535 }, Weight { uid: 1, weight: 32768 }, Weight { uid: 2, weight: 0 },]
     );
     assert!(to_weights(&[(0, 0.0)]).is_empty());
 }
@@ -162,11 +146,8 @@ fn verification_counts_carry_over_epochs_decayed() {
     let state = VerificationState::decode(&first.state).expect("state decodes");
     assert_eq!(state.get("hotkey-0"), Some((0.0, 2.0)));
 
-    let mut second_input = input(
-        vec![miner(0)],
-        vec![request(1, 0, Outcome::Ok, 100.0, 1100.0)],
-        vec![challenge(0, Verdict::Pass)],
-    );
+    let mut second_input =
+        input(vec![miner(0)], vec![request(1, 0, Outcome::Ok, 100.0, 1100.0)], vec![challenge(0, Verdict::Pass)]);
     second_input.state = first.state.clone();
     let second = score(&second_input).expect("second epoch");
     assert_eq!(component(&second, 0, "fails"), 1.0); // 2 x 0.5 decay

@@ -9,11 +9,8 @@ use assay_policy_sdk::{EpochInput, EpochOutput, MinerScore, Params, Scorer, Weig
 
 pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
     let mode = Params(&input.params).get("mode", 0.0) as u32;
-    let mut scores: Vec<MinerScore> = input
-        .miners
-        .iter()
-        .map(|m| MinerScore { uid: m.uid, score: 1.0, components: vec![] })
-        .collect();
+    let mut scores: Vec<MinerScore> =
+        input.miners.iter().map(|m| MinerScore { uid: m.uid, score: 1.0, components: vec![] }).collect();
     let mut weights: Vec<Weight> = input.miners.iter().map(|m| Weight { uid: m.uid, weight: 1 }).collect();
     match mode {
         1 => {
@@ -42,7 +39,7 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
             }
         }
         7 => return Err("misbehave: asked to refuse".into()),
-        8 => return Ok(recurse(input.epoch).map_or_else(|| unreachable_output(), |_| unreachable_output())),
+        8 => return Ok(recurse(input.epoch).map_or_else(unreachable_output, |_| unreachable_output())),
         _ => {}
     }
     Ok(EpochOutput { scores, weights, state: input.state.clone() })

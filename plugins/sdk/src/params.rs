@@ -9,11 +9,7 @@ pub struct Params<'a>(pub &'a [Param]);
 impl Params<'_> {
     /// The last value given for `name`, or `default` when the input does not name it.
     pub fn get(&self, name: &str, default: f64) -> f64 {
-        self.0
-            .iter()
-            .rev()
-            .find(|p| p.name == name)
-            .map_or(default, |p| p.value)
+        self.0.iter().rev().find(|p| p.name == name).map_or(default, |p| p.value)
     }
 
     /// Like [`Params::get`], but refuses values outside `[min, max]` or not finite.

@@ -20,7 +20,13 @@ fn locate(path: &Path) -> Result<(PathBuf, String), String> {
     let n = parts.len();
     let latest = n >= 3 && parts[n - 1] == "latest.json" && parts[n - 3] == "epochs";
     let summary = n >= 4 && parts[n - 1] == "summary.json" && parts[n - 4] == "epochs";
-    let depth = if summary { 4 } else if latest { 3 } else { 0 };
+    let depth = if summary {
+        4
+    } else if latest {
+        3
+    } else {
+        0
+    };
     if depth == 0 {
         return Err(format!("{} is not laid out as <prefix>/epochs/<netuid>/<epoch>/summary.json", path.display()));
     }
@@ -36,8 +42,10 @@ pub fn run(args: Args) -> CmdResult {
     let (root, mut key) = locate(&args.summary).map_err(|e| unusable(anyhow!(e)))?;
     let store = LocalFolder::new(&root);
     if key.ends_with("latest.json") {
-        let bytes = std::fs::read(args.summary.as_path()).map_err(|e| unusable(anyhow!("reading {}: {e}", args.summary.display())))?;
-        let latest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| unusable(anyhow!("latest.json: {e}")))?;
+        let bytes = std::fs::read(args.summary.as_path())
+            .map_err(|e| unusable(anyhow!("reading {}: {e}", args.summary.display())))?;
+        let latest: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| unusable(anyhow!("latest.json: {e}")))?;
         key = latest["summary"].as_str().ok_or_else(|| unusable(anyhow!("latest.json names no summary")))?.to_string();
     }
     let runtime = Runtime::new(None).map_err(unusable)?;

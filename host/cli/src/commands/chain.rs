@@ -30,22 +30,29 @@ pub enum Command {
 pub fn run(cmd: Command) -> CmdResult {
     match cmd {
         Command::Init { dir, metagraph, block_seconds } => {
-            if !(block_seconds > 0.0) {
+            if !block_seconds.is_finite() || block_seconds <= 0.0 {
                 return Err(unusable(anyhow!("--block-seconds must be positive")));
             }
             if dir.join("genesis.json").exists() {
                 return Err(unusable(anyhow!("{} already holds a chain", dir.display())));
             }
             let bytes = read(&metagraph, "metagraph")?;
-            let metagraph: Metagraph = serde_json::from_slice(&bytes).map_err(|e| unusable(anyhow!("{}: {e}", metagraph.display())))?;
+            let metagraph: Metagraph =
+                serde_json::from_slice(&bytes).map_err(|e| unusable(anyhow!("{}: {e}", metagraph.display())))?;
             LocalChain::create(&dir, &metagraph, block_seconds).map_err(failed)?;
-            println!("local chain for netuid {} with {} neurons in {}", metagraph.netuid, metagraph.neurons.len(), dir.display());
+            println!(
+                "local chain for netuid {} with {} neurons in {}",
+                metagraph.netuid,
+                metagraph.neurons.len(),
+                dir.display()
+            );
             Ok(())
         }
         Command::Weights { dir } => {
             let chain = LocalChain::open(&dir).map_err(unusable)?;
             for entry in chain.weights_log().map_err(failed)? {
-                let pairs: Vec<String> = entry.call.uids.iter().zip(&entry.call.weights).map(|(u, w)| format!("{u}:{w}")).collect();
+                let pairs: Vec<String> =
+                    entry.call.uids.iter().zip(&entry.call.weights).map(|(u, w)| format!("{u}:{w}")).collect();
                 println!("block {:>8}  {}  {}", entry.block, entry.validator, pairs.join(" "));
             }
             Ok(())

@@ -54,7 +54,8 @@ pub fn run(cmd: Command) -> CmdResult {
     }
     records.flush().map_err(io)?;
     let metagraph = metagraph.unwrap_or_else(|| generate(shape, first_epoch).metagraph);
-    std::fs::write(out.join("metagraph.json"), serde_json::to_vec_pretty(&metagraph).map_err(|e| failed(anyhow!(e)))?).map_err(io)?;
+    std::fs::write(out.join("metagraph.json"), serde_json::to_vec_pretty(&metagraph).map_err(|e| failed(anyhow!(e)))?)
+        .map_err(io)?;
     println!("wrote {} and {}", out.join("metagraph.json").display(), out.join("records.jsonl").display());
     Ok(())
 }

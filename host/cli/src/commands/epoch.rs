@@ -27,7 +27,10 @@ pub fn run(cmd: Command) -> CmdResult {
             if let Some(f) = &s.scorer_fallback {
                 println!("  fallback: {} failed: {}", f.failed_sha256, f.reason);
             }
-            println!("  input    {} ({} requests, {} challenges)", s.input.sha256, s.input.requests, s.input.challenges);
+            println!(
+                "  input    {} ({} requests, {} challenges)",
+                s.input.sha256, s.input.requests, s.input.challenges
+            );
             println!("  fuel     {}", s.output.fuel_used);
             for w in &s.output.weights {
                 println!("  uid {:>5}  weight {:>5}", w.uid, w.weight);

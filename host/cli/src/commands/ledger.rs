@@ -40,7 +40,8 @@ pub fn run(cmd: Command) -> CmdResult {
     let config = config.load()?;
     let mut bytes = read(&file, "records")?;
     if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        bytes = assay_epoch::canonical::decompress(&bytes, 4 << 30).map_err(|e| unusable(anyhow!("decompressing {}: {e}", file.display())))?;
+        bytes = assay_epoch::canonical::decompress(&bytes, 4 << 30)
+            .map_err(|e| unusable(anyhow!("decompressing {}: {e}", file.display())))?;
     }
     let text = String::from_utf8(bytes).map_err(|_| unusable(anyhow!("{} is not UTF-8", file.display())))?;
 

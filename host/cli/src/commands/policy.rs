@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::anyhow;
+use assay_ledger::Ledger;
 use assay_policy_runtime::{Digest, Limits, PolicyStore, Runtime, World, inspect, pack};
 use assay_policy_sdk::{EpochInput, Measurements, PlanInput};
-use assay_ledger::Ledger;
 
 use crate::commands::{ConfigArg, read};
 use crate::host::{ACTIVE_CHALLENGER, ACTIVE_SCORER};
@@ -61,7 +61,8 @@ pub enum Command {
 fn input_bytes(path: &std::path::Path) -> Result<Vec<u8>, Exit> {
     let bytes = read(path, "input")?;
     if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        assay_epoch::canonical::decompress(&bytes, 2 << 30).map_err(|e| unusable(anyhow!("decompressing {}: {e}", path.display())))
+        assay_epoch::canonical::decompress(&bytes, 2 << 30)
+            .map_err(|e| unusable(anyhow!("decompressing {}: {e}", path.display())))
     } else {
         Ok(bytes)
     }
@@ -101,7 +102,10 @@ pub fn run(cmd: Command) -> CmdResult {
             println!("sha256   {digest}");
             println!("world    {} ({})", inspection.world, assay_policy_runtime::CONTRACT);
             println!("exports  {}", inspection.exports.join(", "));
-            println!("imports  {}", if inspection.imports.is_empty() { "none".to_string() } else { inspection.imports.join(", ") });
+            println!(
+                "imports  {}",
+                if inspection.imports.is_empty() { "none".to_string() } else { inspection.imports.join(", ") }
+            );
             println!("size     {} bytes", bytes.len());
             println!("OK");
             Ok(())
@@ -115,15 +119,20 @@ pub fn run(cmd: Command) -> CmdResult {
             match inspect(&bytes).map_err(failed)?.world {
                 World::Scorer => {
                     let input: EpochInput = parse(&data, &input)?;
-                    let run = runtime.load_scorer(&digest, &bytes).map_err(failed)?.score(&input, limits).map_err(failed)?;
+                    let run =
+                        runtime.load_scorer(&digest, &bytes).map_err(failed)?.score(&input, limits).map_err(failed)?;
                     eprintln!("fuel used: {}", run.fuel_used);
                     print_json(&run.output)
                 }
                 World::Challenger => {
                     let challenger = runtime.load_challenger(&digest, &bytes).map_err(failed)?;
                     match call.as_deref() {
-                        Some("plan") => print_json(&challenger.plan(&parse::<PlanInput>(&data, &input)?, limits).map_err(failed)?),
-                        Some("judge") => print_json(&challenger.judge(&parse::<Measurements>(&data, &input)?, limits).map_err(failed)?),
+                        Some("plan") => {
+                            print_json(&challenger.plan(&parse::<PlanInput>(&data, &input)?, limits).map_err(failed)?)
+                        }
+                        Some("judge") => print_json(
+                            &challenger.judge(&parse::<Measurements>(&data, &input)?, limits).map_err(failed)?,
+                        ),
                         _ => Err(unusable(anyhow!("this is a challenger: say --call plan or --call judge"))),
                     }
                 }
@@ -158,7 +167,8 @@ pub fn run(cmd: Command) -> CmdResult {
             let config = config.load()?;
             let store = PolicyStore::open(config.policy_dir()).map_err(unusable)?;
             let ledger = Ledger::open(&config.ledger_path()).map_err(unusable)?;
-            let active = [ledger.setting(ACTIVE_SCORER).map_err(failed)?, ledger.setting(ACTIVE_CHALLENGER).map_err(failed)?];
+            let active =
+                [ledger.setting(ACTIVE_SCORER).map_err(failed)?, ledger.setting(ACTIVE_CHALLENGER).map_err(failed)?];
             for digest in store.list().map_err(failed)? {
                 let bytes = store.get(&digest).map_err(failed)?;
                 let world = inspect(&bytes).map(|i| i.world.to_string()).unwrap_or_else(|e| format!("invalid ({e})"));
@@ -169,4 +179,3 @@ pub fn run(cmd: Command) -> CmdResult {
         }
     }
 }
-
