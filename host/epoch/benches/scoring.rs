@@ -89,17 +89,16 @@ fn main() {
     cached_runtime.load_scorer(&digest, &bytes).expect("fills the cache");
     let (cached_load, scorer) = time(10, || cached_runtime.load_scorer(&digest, &bytes).expect("loads"));
     let (uncached_load, _) = time(3, || runtime.load_scorer(&digest, &bytes).expect("loads"));
-    let tiny = EpochInput { requests: vec![], challenges: vec![], miners: input.miners[..2].to_vec(), ..input.clone() };
-    let (instantiate, _) = time(200, || scorer.score(&tiny, Limits::default()).expect("scores"));
     println!("cold compile (Component::new): {}", ms(cold));
     println!("load, uncached (verify + inspect + compile + trial instantiation): {}", ms(uncached_load));
     println!("load, cached (verify + inspect + deserialize + trial instantiation): {}", ms(cached_load));
-    println!("fresh store + instantiate + call on a 2-miner empty epoch: {:.1} µs", instantiate.as_secs_f64() * 1e6);
-
     // Boundary cost alone: a scorer that does nothing with 100k records (misbehave, mode 0).
     let noop = runtime.load_scorer(&Digest::of(&misbehave), &misbehave).expect("loads");
     let noop_input = EpochInput { params: vec![Param { name: "mode".into(), value: 0.0 }], ..input.clone() };
     let (boundary, noop_run) = time(7, || noop.score(&noop_input, Limits::default()).expect("scores"));
+    let tiny = EpochInput { requests: vec![], challenges: vec![], miners: input.miners[..2].to_vec(), ..noop_input.clone() };
+    let (instantiate, _) = time(200, || noop.score(&tiny, Limits::default()).expect("scores"));
+    println!("fresh store + instantiate + call, trivial scorer, 2-miner empty epoch: {:.1} µs", instantiate.as_secs_f64() * 1e6);
 
     // The comparison, interleaved so that machine noise hits both sides alike.
     let mut wasm_samples = Vec::new();

@@ -84,7 +84,11 @@ pub fn run(cmd: Command) -> CmdResult {
             let component = pack(&bytes).map_err(failed)?;
             let inspection = inspect(&component).map_err(failed)?;
             let out = out.unwrap_or_else(|| core.with_extension("component.wasm"));
-            std::fs::write(&out, &component).map_err(|e| failed(anyhow!("writing {}: {e}", out.display())))?;
+            // Written beside the target and renamed, so a reader never sees half a component.
+            let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, &component)
+                .and_then(|()| std::fs::rename(&tmp, &out))
+                .map_err(|e| failed(anyhow!("writing {}: {e}", out.display())))?;
             eprintln!("packed a {} component ({} bytes)", inspection.world, component.len());
             println!("{}  {}", Digest::of(&component), out.display());
             Ok(())
