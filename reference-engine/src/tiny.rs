@@ -1,0 +1,272 @@
+//! A deterministic generator of tiny Qwen2 models, laid out as a Hugging Face snapshot:
+//! `config.json`, `model.safetensors`, a byte-level `tokenizer.json`, `tokenizer_config.json`
+//! with a ChatML template, `generation_config.json`. Used by tests, and by the verification
+//! work, which also needs perturbed variants of a model ([`Perturbation`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use safetensors::tensor::TensorView;
+use serde_json::json;
+
+use crate::{DType, Error, Result};
+
+/// The shape and numbers of a tiny model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TinySpec {
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub intermediate: usize,
+    /// At least 259: 256 byte tokens and three special tokens.
+    pub vocab: usize,
+    pub rope_theta: f64,
+    pub tied: bool,
+    pub dtype: DType,
+    pub seed: u64,
+    /// Channels of the residual stream made large (real LLMs have a few such "massive" channels):
+    /// the embedding column of each is multiplied by the factor.
+    pub massive_channels: Vec<(usize, f32)>,
+}
+
+impl Default for TinySpec {
+    fn default() -> Self {
+        Self {
+            hidden: 64,
+            layers: 4,
+            heads: 4,
+            kv_heads: 2,
+            intermediate: 160,
+            vocab: 320,
+            rope_theta: 1e6,
+            tied: false,
+            dtype: DType::F32,
+            seed: 1,
+            massive_channels: Vec::new(),
+        }
+    }
+}
+
+/// A change to a model's weights that a cheating miner might serve.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Perturbation {
+    /// Every matrix quantized per output channel to `bits` (8 or 4) and back.
+    Quantized { bits: u32, group: usize },
+    /// Every matrix of one layer multiplied by `factor`.
+    ScaleLayer { layer: usize, factor: f32 },
+}
+
+/// Special tokens, after the 256 byte tokens.
+pub const ENDOFTEXT: u32 = 256;
+pub const IM_START: u32 = 257;
+pub const IM_END: u32 = 258;
+
+/// The ChatML template Qwen2.5 uses, without tools.
+pub const CHATML_TEMPLATE: &str = "{%- for message in messages %}{%- if loop.first and message['role'] != 'system' %}{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+    /// Standard normal (Box–Muller).
+    fn normal(&mut self) -> f32 {
+        let (u, v) = (self.unit(), self.unit());
+        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+    }
+}
+
+/// The model's tensors in f32, by name.
+pub fn tensors(spec: &TinySpec) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    let s = spec;
+    let head_dim = s.hidden / s.heads;
+    let (q_dim, kv_dim) = (s.heads * head_dim, s.kv_heads * head_dim);
+    let mut rng = Rng(s.seed);
+    let mut t = BTreeMap::new();
+    let mut add = |name: String, shape: Vec<usize>, std: f32, mean: f32, rng: &mut Rng| {
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| mean + std * rng.normal()).collect();
+        t.insert(name, (shape, values));
+    };
+    add("model.embed_tokens.weight".into(), vec![s.vocab, s.hidden], 0.5, 0.0, &mut rng);
+    for i in 0..s.layers {
+        let p = format!("model.layers.{i}");
+        add(format!("{p}.input_layernorm.weight"), vec![s.hidden], 0.1, 1.0, &mut rng);
+        add(format!("{p}.post_attention_layernorm.weight"), vec![s.hidden], 0.1, 1.0, &mut rng);
+        for (name, out, inp, bias) in [
+            ("self_attn.q_proj", q_dim, s.hidden, true),
+            ("self_attn.k_proj", kv_dim, s.hidden, true),
+            ("self_attn.v_proj", kv_dim, s.hidden, true),
+            ("self_attn.o_proj", s.hidden, q_dim, false),
+            ("mlp.gate_proj", s.intermediate, s.hidden, false),
+            ("mlp.up_proj", s.intermediate, s.hidden, false),
+            ("mlp.down_proj", s.hidden, s.intermediate, false),
+        ] {
+            let std = 1.0 / (inp as f32).sqrt();
+            add(format!("{p}.{name}.weight"), vec![out, inp], std, 0.0, &mut rng);
+            if bias {
+                add(format!("{p}.{name}.bias"), vec![out], 0.1, 0.0, &mut rng);
+            }
+        }
+    }
+    add("model.norm.weight".into(), vec![s.hidden], 0.1, 1.0, &mut rng);
+    if !s.tied {
+        add("lm_head.weight".into(), vec![s.vocab, s.hidden], 1.0 / (s.hidden as f32).sqrt(), 0.0, &mut rng);
+    }
+    if let Some((_, embed)) = t.get_mut("model.embed_tokens.weight") {
+        for &(channel, factor) in &s.massive_channels {
+            for row in embed.chunks_exact_mut(s.hidden) {
+                if let Some(v) = row.get_mut(channel) {
+                    *v *= factor;
+                }
+            }
+        }
+    }
+    t
+}
+
+/// Applies `p` to the matrices of `tensors` (norms, biases and embeddings are left alone).
+pub fn perturb(tensors: &mut BTreeMap<String, (Vec<usize>, Vec<f32>)>, p: &Perturbation) {
+    for (name, (shape, values)) in tensors.iter_mut() {
+        let is_matrix = shape.len() == 2 && name.starts_with("model.layers.");
+        match p {
+            Perturbation::Quantized { bits, group } if is_matrix => {
+                let levels = ((1u32 << (bits - 1)) - 1) as f32;
+                let group = (*group).max(1);
+                for chunk in values.chunks_mut(group.min(shape[1])) {
+                    let max = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                    if max > 0.0 {
+                        let step = max / levels;
+                        chunk.iter_mut().for_each(|v| *v = (*v / step).round() * step);
+                    }
+                }
+            }
+            Perturbation::ScaleLayer { layer, factor } if is_matrix && name.starts_with(&format!("model.layers.{layer}.")) => {
+                values.iter_mut().for_each(|v| *v *= factor);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn byte_to_unicode() -> Vec<char> {
+    // GPT-2's reversible byte-to-character map, which byte-level BPE vocabularies use.
+    let mut printable: Vec<u32> = (33..=126).chain(161..=172).chain(174..=255).collect();
+    let mut chars: Vec<u32> = printable.clone();
+    let mut extra = 0;
+    for b in 0..256u32 {
+        if !printable.contains(&b) {
+            printable.push(b);
+            chars.push(256 + extra);
+            extra += 1;
+        }
+    }
+    let mut map = vec!['\0'; 256];
+    for (b, c) in printable.iter().zip(chars) {
+        map[*b as usize] = char::from_u32(c).unwrap_or('?');
+    }
+    map
+}
+
+fn tokenizer_json() -> serde_json::Value {
+    let map = byte_to_unicode();
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        map.iter().enumerate().map(|(i, c)| (c.to_string(), json!(i))).collect();
+    let special = |id: u32, content: &str| {
+        json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
+               "normalized": false, "special": true})
+    };
+    json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [special(ENDOFTEXT, "<|endoftext|>"), special(IM_START, "<|im_start|>"), special(IM_END, "<|im_end|>")],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true},
+        "post_processor": null,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                  "vocab": vocab, "merges": []}
+    })
+}
+
+/// Writes a model directory for `spec`, with `perturbation` applied to its weights.
+pub fn write(dir: &Path, spec: &TinySpec, perturbation: Option<&Perturbation>) -> Result<()> {
+    let s = spec;
+    if s.vocab < 259 || s.heads % s.kv_heads.max(1) != 0 || s.hidden % s.heads != 0 || (s.hidden / s.heads) % 2 != 0 {
+        return Err(Error::Invalid(format!("tiny spec {s:?} is not a valid Qwen2 shape")));
+    }
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let mut t = tensors(s);
+    if let Some(p) = perturbation {
+        perturb(&mut t, p);
+    }
+    let bytes: BTreeMap<String, (Vec<usize>, Vec<u8>)> = t
+        .into_iter()
+        .map(|(name, (shape, values))| {
+            let data: Vec<u8> = match s.dtype {
+                DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                DType::BF16 => values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect(),
+                DType::F16 => values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
+            };
+            (name, (shape, data))
+        })
+        .collect();
+    let dtype = match s.dtype {
+        DType::F32 => safetensors::Dtype::F32,
+        DType::BF16 => safetensors::Dtype::BF16,
+        DType::F16 => safetensors::Dtype::F16,
+    };
+    let mut views = Vec::new();
+    for (name, (shape, data)) in &bytes {
+        let view = TensorView::new(dtype, shape.clone(), data).map_err(|e| Error::Invalid(e.to_string()))?;
+        views.push((name.clone(), view));
+    }
+    let weights = dir.join("model.safetensors");
+    safetensors::serialize_to_file(views, None, &weights).map_err(|e| Error::Invalid(format!("writing {}: {e}", weights.display())))?;
+
+    let dtype_name = match s.dtype {
+        DType::F32 => "float32",
+        DType::BF16 => "bfloat16",
+        DType::F16 => "float16",
+    };
+    let config = json!({
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_act": "silu",
+        "vocab_size": s.vocab, "hidden_size": s.hidden, "intermediate_size": s.intermediate,
+        "num_hidden_layers": s.layers, "num_attention_heads": s.heads, "num_key_value_heads": s.kv_heads,
+        "rms_norm_eps": 1e-6, "rope_parameters": {"rope_theta": s.rope_theta, "rope_type": "default"},
+        "tie_word_embeddings": s.tied, "dtype": dtype_name, "max_position_embeddings": 4096,
+        "bos_token_id": ENDOFTEXT, "eos_token_id": IM_END, "use_sliding_window": false,
+    });
+    let tokenizer_config = json!({
+        "model_max_length": 4096, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "bos_token": null,
+        "chat_template": CHATML_TEMPLATE, "tokenizer_class": "Qwen2Tokenizer",
+        "added_tokens_decoder": {
+            ENDOFTEXT.to_string(): {"content": "<|endoftext|>", "special": true},
+            IM_START.to_string(): {"content": "<|im_start|>", "special": true},
+            IM_END.to_string(): {"content": "<|im_end|>", "special": true}
+        }
+    });
+    let generation = json!({"bos_token_id": ENDOFTEXT, "eos_token_id": [IM_END, ENDOFTEXT]});
+    for (name, value) in [
+        ("config.json", config),
+        ("tokenizer.json", tokenizer_json()),
+        ("tokenizer_config.json", tokenizer_config),
+        ("generation_config.json", generation),
+    ] {
+        let path = dir.join(name);
+        let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Invalid(e.to_string()))?;
+        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
+    }
+    Ok(())
+}
