@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(v4.dtype.as_deref(), Some("bfloat16"));
         assert_eq!(v4.eos_token_ids, vec![151645]);
         let v5 = V4
-            .replace("\"rope_theta\":1000000.0", "\"rope_parameters\":{\"rope_theta\":1000000.0,\"rope_type\":\"default\"}")
+            .replace(
+                "\"rope_theta\":1000000.0",
+                "\"rope_parameters\":{\"rope_theta\":1000000.0,\"rope_type\":\"default\"}",
+            )
             .replace("torch_dtype", "dtype")
             .replace("\"eos_token_id\":151645", "\"eos_token_id\":[151645,151643]");
         let v5 = Config::parse(&v5).expect("v5 parses");

@@ -111,7 +111,13 @@ impl Engine {
 
     /// Generates after `prompt` until a stop token, `max_tokens`, or the end of the vocabulary's
     /// patience; incremental, with a KV cache.
-    pub fn generate(&self, prompt: &[u32], params: &SamplingParams, max_tokens: usize, stop: &[u32]) -> Result<Generation> {
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        params: &SamplingParams,
+        max_tokens: usize,
+        stop: &[u32],
+    ) -> Result<Generation> {
         if prompt.is_empty() {
             return Err(Error::Invalid("the prompt has no tokens".into()));
         }

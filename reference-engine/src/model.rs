@@ -128,7 +128,11 @@ impl Model {
     }
 
     pub fn new_cache(&self) -> KvCache {
-        KvCache { keys: vec![Vec::new(); self.config.num_layers], values: vec![Vec::new(); self.config.num_layers], len: 0 }
+        KvCache {
+            keys: vec![Vec::new(); self.config.num_layers],
+            values: vec![Vec::new(); self.config.num_layers],
+            len: 0,
+        }
     }
 
     /// Runs `tokens` (appended after what `cache` holds) through the model.

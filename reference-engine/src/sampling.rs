@@ -101,7 +101,8 @@ impl Sampler {
             order.truncate(p.top_k);
         }
         let max = f64::from(logits[order[0]]);
-        let mut probs: Vec<f64> = order.iter().map(|&i| ((f64::from(logits[i]) - max) / f64::from(p.temperature)).exp()).collect();
+        let mut probs: Vec<f64> =
+            order.iter().map(|&i| ((f64::from(logits[i]) - max) / f64::from(p.temperature)).exp()).collect();
         let sum: f64 = probs.iter().sum();
         probs.iter_mut().for_each(|q| *q /= sum);
         if p.top_p < 1.0 {

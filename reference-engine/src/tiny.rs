@@ -150,7 +150,9 @@ pub fn perturb(tensors: &mut BTreeMap<String, (Vec<usize>, Vec<f32>)>, p: &Pertu
                     }
                 }
             }
-            Perturbation::ScaleLayer { layer, factor } if is_matrix && name.starts_with(&format!("model.layers.{layer}.")) => {
+            Perturbation::ScaleLayer { layer, factor }
+                if is_matrix && name.starts_with(&format!("model.layers.{layer}.")) =>
+            {
                 values.iter_mut().for_each(|v| *v *= factor);
             }
             _ => {}
@@ -233,7 +235,8 @@ pub fn write(dir: &Path, spec: &TinySpec, perturbation: Option<&Perturbation>) -
         views.push((name.clone(), view));
     }
     let weights = dir.join("model.safetensors");
-    safetensors::serialize_to_file(views, None, &weights).map_err(|e| Error::Invalid(format!("writing {}: {e}", weights.display())))?;
+    safetensors::serialize_to_file(views, None, &weights)
+        .map_err(|e| Error::Invalid(format!("writing {}: {e}", weights.display())))?;
 
     let dtype_name = match s.dtype {
         DType::F32 => "float32",

@@ -136,8 +136,8 @@ impl Weights {
         for path in files {
             let mmap = map(&path)?;
             let shown = path.display().to_string();
-            let parsed =
-                SafeTensors::deserialize(&mmap).map_err(|e| Error::Weights { path: shown.clone(), reason: e.to_string() })?;
+            let parsed = SafeTensors::deserialize(&mmap)
+                .map_err(|e| Error::Weights { path: shown.clone(), reason: e.to_string() })?;
             let base = mmap.as_ptr() as usize;
             for (name, view) in parsed.tensors() {
                 let dtype = match view.dtype() {
@@ -145,12 +145,16 @@ impl Weights {
                     Dtype::BF16 => DType::BF16,
                     Dtype::F16 => DType::F16,
                     other => {
-                        return Err(Error::Tensor { name, reason: format!("dtype {other:?} is not supported (f32, bf16, f16)") });
+                        return Err(Error::Tensor {
+                            name,
+                            reason: format!("dtype {other:?} is not supported (f32, bf16, f16)"),
+                        });
                     }
                 };
                 let start = view.data().as_ptr() as usize - base;
                 let end = start + view.data().len();
-                let tensor = Tensor { name: name.clone(), dtype, shape: view.shape().to_vec(), file: mmap.clone(), start, end };
+                let tensor =
+                    Tensor { name: name.clone(), dtype, shape: view.shape().to_vec(), file: mmap.clone(), start, end };
                 if tensors.insert(name.clone(), tensor).is_some() {
                     return Err(Error::Weights { path: shown, reason: format!("tensor {name} appears in two files") });
                 }
@@ -170,7 +174,10 @@ impl Weights {
             .get(name)
             .ok_or_else(|| Error::Tensor { name: name.into(), reason: "missing from the checkpoint".into() })?;
         if t.shape != shape {
-            return Err(Error::Tensor { name: name.into(), reason: format!("shape {:?}, expected {shape:?}", t.shape) });
+            return Err(Error::Tensor {
+                name: name.into(),
+                reason: format!("shape {:?}, expected {shape:?}", t.shape),
+            });
         }
         Ok(t)
     }

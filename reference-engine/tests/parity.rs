@@ -36,9 +36,10 @@ fn expected(dir: &Path) -> (Vec<u32>, Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
         .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u32)
         .collect();
     let f32s = |name: &str| -> Option<Vec<f32>> {
-        parsed.tensor(name).ok().map(|t| {
-            t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-        })
+        parsed
+            .tensor(name)
+            .ok()
+            .map(|t| t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
     };
     (tokens, f32s("hidden").expect("hidden"), f32s("logits").expect("logits"), f32s("hidden_bf16"))
 }
@@ -94,7 +95,10 @@ fn hidden_states_and_logits_match_transformers_at_every_layer_and_position() {
                 }
             }
             let shown: Vec<String> = by_layer.iter().map(|e| format!("{e:.2e}")).collect();
-            println!("{name}: transformers bf16 against engine f32, max rel-L2 per hidden state [{}]", shown.join(", "));
+            println!(
+                "{name}: transformers bf16 against engine f32, max rel-L2 per hidden state [{}]",
+                shown.join(", ")
+            );
             assert!(by_layer.iter().all(|e| *e < 0.05), "{name}: bf16 drift {by_layer:?}");
         }
     }
@@ -109,7 +113,8 @@ fn incremental_decoding_equals_one_teacher_forced_pass() {
         let model = engine.model();
         let mut cache = model.new_cache();
         // 10 tokens at once, then one at a time.
-        let mut all = model.forward(&tokens[..10], &mut cache, &mut |_, _| {}, &(0..10).collect::<Vec<_>>()).expect("prefill");
+        let mut all =
+            model.forward(&tokens[..10], &mut cache, &mut |_, _| {}, &(0..10).collect::<Vec<_>>()).expect("prefill");
         for (i, t) in tokens.iter().enumerate().skip(10) {
             all.extend(model.forward(&[*t], &mut cache, &mut |_, _| {}, &[0]).expect("step"));
             assert_eq!(cache.len(), i + 1);

@@ -31,7 +31,10 @@ fn pack_gives_the_component_that_build_plugins_made() {
 fn check_reports_the_world_and_refuses_wasi() {
     let (code, text) = run(assay().args(["policy", "check"]).arg(plugin("adaptive-challenger")));
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("world    challenger (assay:policy@0.1.0)") && text.contains("exports  plan, judge"), "{text}");
+    assert!(
+        text.contains("world    challenger (assay:policy@0.1.0)") && text.contains("exports  plan, judge"),
+        "{text}"
+    );
     assert!(text.contains("imports  assay:policy/types@0.1.0"), "{text}");
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -51,7 +54,8 @@ fn run_reproduces_a_published_epoch_and_refuses_bad_input() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(golden("epochs/1/1/summary.json")).expect("reads")).expect("json");
     let policy = golden(summary["scorer"]["key"].as_str().expect("key"));
-    let (code, text) = run(assay().args(["policy", "run"]).arg(&policy).arg("--input").arg(golden("epochs/1/1/input.json.zst")));
+    let (code, text) =
+        run(assay().args(["policy", "run"]).arg(&policy).arg("--input").arg(golden("epochs/1/1/input.json.zst")));
     assert_eq!(code, 0, "{text}");
     let json_start = text.find('{').expect("prints JSON");
     let json_end = text.rfind('}').expect("prints JSON") + 1;
@@ -67,9 +71,11 @@ fn run_reproduces_a_published_epoch_and_refuses_bad_input() {
     assert!(text.contains("is not a valid input: missing field"), "{text}");
 
     // Too little fuel: the policy fails, exit 1.
-    let (code, text) = run(
-        assay().args(["policy", "run", "--fuel", "1000"]).arg(&policy).arg("--input").arg(golden("epochs/1/1/input.json.zst")),
-    );
+    let (code, text) = run(assay()
+        .args(["policy", "run", "--fuel", "1000"])
+        .arg(&policy)
+        .arg("--input")
+        .arg(golden("epochs/1/1/input.json.zst")));
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("ran out of fuel (limit 1000)"), "{text}");
 }
