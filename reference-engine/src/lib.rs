@@ -6,6 +6,7 @@
 //! Must not touch: HTTP, policies, the ledger or the chain. It computes; callers judge.
 
 mod config;
+mod chat;
 mod cpu;
 mod error;
 mod model;
@@ -15,6 +16,7 @@ mod weights;
 
 use std::path::Path;
 
+pub use chat::ChatTokenizer;
 pub use config::Config;
 pub use cpu::log_softmax;
 pub use error::{Error, Result};
@@ -44,6 +46,13 @@ pub struct TeacherForced {
 /// A loaded model: config and weights.
 pub struct Engine {
     model: Model,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = self.config();
+        write!(f, "Engine(qwen2, {} layers, hidden {}, vocab {})", c.num_layers, c.hidden_size, c.vocab_size)
+    }
 }
 
 impl Engine {
