@@ -45,6 +45,9 @@ enum Command {
     /// Set up and inspect the local chain.
     #[command(subcommand)]
     Chain(commands::chain::Command),
+    /// The reference engine: hidden states, generation, tiny models, a prefill benchmark.
+    #[command(subcommand)]
+    Engine(commands::engine::Command),
     /// Developer tools: synthetic epochs.
     #[command(subcommand)]
     Dev(commands::dev::Command),
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Ledger(cmd) => commands::ledger::run(cmd),
         Command::Wallet(cmd) => commands::wallet::run(cmd),
         Command::Chain(cmd) => commands::chain::run(cmd),
+        Command::Engine(cmd) => commands::engine::run(cmd),
         Command::Dev(cmd) => commands::dev::run(cmd),
     };
     match result {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod chain;
 pub mod dev;
+pub mod engine;
 pub mod epoch;
 pub mod ledger;
 pub mod policy;
