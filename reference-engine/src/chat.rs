@@ -104,7 +104,8 @@ impl ChatTokenizer {
             .map_err(|e| Error::Tokenizer(format!("loading {}: {e}", path.display())))?;
         let config_path = dir.join("tokenizer_config.json");
         let config: TokenizerConfig = if config_path.exists() {
-            let text = std::fs::read_to_string(&config_path).map_err(Error::io(format!("reading {}", config_path.display())))?;
+            let text = std::fs::read_to_string(&config_path)
+                .map_err(Error::io(format!("reading {}", config_path.display())))?;
             serde_json::from_str(&text).map_err(|e| Error::Tokenizer(format!("{}: {e}", config_path.display())))?
         } else {
             TokenizerConfig::default()
@@ -113,11 +114,9 @@ impl ChatTokenizer {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(t)) => Some(t),
             // A list of named templates: take the one named "default".
-            Some(serde_json::Value::Array(items)) => items
-                .iter()
-                .find(|i| i["name"] == "default")
-                .and_then(|i| i["template"].as_str())
-                .map(str::to_string),
+            Some(serde_json::Value::Array(items)) => {
+                items.iter().find(|i| i["name"] == "default").and_then(|i| i["template"].as_str()).map(str::to_string)
+            }
             Some(other) => return Err(Error::Template(format!("chat_template is neither text nor a list: {other}"))),
         };
         let mut specials = Vec::new();
@@ -145,8 +144,14 @@ impl ChatTokenizer {
 
     /// Renders the chat template. `messages` is a JSON array of `{role, content, …}`;
     /// `extra` adds template variables (`tools`, `enable_thinking`, …).
-    pub fn render(&self, messages: &serde_json::Value, add_generation_prompt: bool, extra: &serde_json::Value) -> Result<String> {
-        let template = self.template.as_deref().ok_or_else(|| Error::Template("the model has no chat template".into()))?;
+    pub fn render(
+        &self,
+        messages: &serde_json::Value,
+        add_generation_prompt: bool,
+        extra: &serde_json::Value,
+    ) -> Result<String> {
+        let template =
+            self.template.as_deref().ok_or_else(|| Error::Template("the model has no chat template".into()))?;
         if !messages.is_array() {
             return Err(Error::Template("messages must be a JSON array".into()));
         }
@@ -184,7 +189,12 @@ impl ChatTokenizer {
     }
 
     /// The prompt token ids for a conversation, as `apply_chat_template(..., tokenize=True)`.
-    pub fn chat_ids(&self, messages: &serde_json::Value, add_generation_prompt: bool, extra: &serde_json::Value) -> Result<Vec<u32>> {
+    pub fn chat_ids(
+        &self,
+        messages: &serde_json::Value,
+        add_generation_prompt: bool,
+        extra: &serde_json::Value,
+    ) -> Result<Vec<u32>> {
         self.encode(&self.render(messages, add_generation_prompt, extra)?)
     }
 }

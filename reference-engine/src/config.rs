@@ -108,7 +108,7 @@ impl Config {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be positive"));
         }
-        if raw.num_attention_heads % num_kv_heads != 0 {
+        if !raw.num_attention_heads.is_multiple_of(num_kv_heads) {
             return Err(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {num_kv_heads}",
                 raw.num_attention_heads
@@ -116,13 +116,17 @@ impl Config {
         }
         let head_dim = match raw.head_dim {
             Some(d) => d,
-            None if raw.hidden_size % raw.num_attention_heads == 0 => raw.hidden_size / raw.num_attention_heads,
+            None if raw.hidden_size.is_multiple_of(raw.num_attention_heads) => {
+                raw.hidden_size / raw.num_attention_heads
+            }
             None => return Err("hidden_size is not a multiple of num_attention_heads".into()),
         };
         if head_dim == 0 || head_dim % 2 != 0 {
             return Err(format!("head_dim {head_dim} must be positive and even"));
         }
-        if !(rope_theta.is_finite() && rope_theta > 0.0) || !(raw.rms_norm_eps.is_finite() && raw.rms_norm_eps >= 0.0) {
+        let valid =
+            rope_theta.is_finite() && rope_theta > 0.0 && raw.rms_norm_eps.is_finite() && raw.rms_norm_eps >= 0.0;
+        if !valid {
             return Err("rope_theta must be positive and rms_norm_eps non-negative".into());
         }
         Ok(Self {

@@ -62,7 +62,7 @@ pub(crate) fn rms_norm(x: &[f32], weight: &[f32], eps: f64, out: &mut [f32]) {
     let h = weight.len();
     for (row, dst) in x.chunks_exact(h).zip(out.chunks_exact_mut(h)) {
         let mean = row.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / h as f64;
-        let scale = (1.0 / (mean as f32 + eps as f32).sqrt()) as f32;
+        let scale = 1.0 / (mean as f32 + eps as f32).sqrt();
         for ((d, v), w) in dst.iter_mut().zip(row).zip(weight) {
             *d = w * (v * scale);
         }

@@ -5,9 +5,10 @@
 //! incremental decoding with a KV cache, sampling, and the tiny-model generator for tests.
 //! Must not touch: HTTP, policies, the ledger or the chain. It computes; callers judge.
 
-mod config;
 mod chat;
+mod config;
 mod cpu;
+pub mod cuda;
 mod error;
 mod model;
 pub mod sampling;
@@ -43,9 +44,26 @@ pub struct TeacherForced {
     pub logits: Vec<Vec<f32>>,
 }
 
+/// Where the forward pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    /// f32 compute on the CPU (the exact reference; incremental decoding with a KV cache).
+    Cpu,
+    /// bf16 compute on CUDA device `ordinal`.
+    Cuda(usize),
+    /// CUDA device 0 when the CUDA libraries and a GPU are there, else the CPU (said in one line).
+    Auto,
+}
+
+enum Backend {
+    Cpu,
+    Cuda(Box<cuda::CudaModel>),
+}
+
 /// A loaded model: config and weights.
 pub struct Engine {
     model: Model,
+    backend: Backend,
 }
 
 impl std::fmt::Debug for Engine {
@@ -56,13 +74,43 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Loads `config.json` and the safetensors weights of a model directory.
+    /// Loads `config.json` and the safetensors weights of a model directory, for the CPU.
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_on(dir, Device::Cpu)
+    }
+
+    /// Loads a model directory for `device`.
+    pub fn load_on(dir: &Path, device: Device) -> Result<Self> {
         let config = Config::load(&dir.join("config.json"))?;
         let weights = Weights::open(dir)?;
         let model = Model::load(&config, &weights)?;
+        let backend = match device {
+            Device::Cpu => Backend::Cpu,
+            Device::Cuda(ordinal) => Backend::Cuda(Box::new(cuda::CudaModel::load(&config, &weights, ordinal)?)),
+            Device::Auto => match cuda::libraries_present() {
+                Err(why) => {
+                    tracing::info!("{why}: running on the CPU");
+                    Backend::Cpu
+                }
+                Ok(()) => match cuda::CudaModel::load(&config, &weights, 0) {
+                    Ok(m) => Backend::Cuda(Box::new(m)),
+                    Err(e) => {
+                        tracing::info!("{e}: running on the CPU");
+                        Backend::Cpu
+                    }
+                },
+            },
+        };
         tracing::debug!(dir = %dir.display(), layers = config.num_layers, hidden = config.hidden_size, "model loaded");
-        Ok(Self { model })
+        Ok(Self { model, backend })
+    }
+
+    /// "cpu", or the GPU's name.
+    pub fn device(&self) -> String {
+        match &self.backend {
+            Backend::Cpu => "cpu".into(),
+            Backend::Cuda(m) => format!("cuda ({})", m.device_name()),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -98,23 +146,39 @@ impl Engine {
             HiddenSelection::All => vec![0.0; (c.num_layers + 1) * n * h],
             HiddenSelection::Points(points) => vec![0.0; points.len() * h],
         };
-        let mut cache = self.model.new_cache();
-        let logits = self.model.forward(
-            tokens,
-            &mut cache,
-            &mut |index, states| match hidden {
-                HiddenSelection::None => {}
-                HiddenSelection::All => out[index * n * h..(index + 1) * n * h].copy_from_slice(states),
-                HiddenSelection::Points(points) => {
-                    for (i, &(layer, position)) in points.iter().enumerate() {
-                        if layer == index {
-                            out[i * h..(i + 1) * h].copy_from_slice(&states[position * h..(position + 1) * h]);
-                        }
+        for (position, &id) in tokens.iter().enumerate() {
+            if id as usize >= c.vocab_size {
+                return Err(Error::TokenOutOfRange { id, position, vocab: c.vocab_size });
+            }
+        }
+        if let Some(&position) = logit_positions.iter().find(|&&p| p >= n) {
+            return Err(Error::PositionOutOfRange { position, len: n });
+        }
+        let mut on_hidden = |index: usize, states: &[f32]| match hidden {
+            HiddenSelection::None => {}
+            HiddenSelection::All => out[index * n * h..(index + 1) * n * h].copy_from_slice(states),
+            HiddenSelection::Points(points) => {
+                for (i, &(layer, position)) in points.iter().enumerate() {
+                    if layer == index {
+                        out[i * h..(i + 1) * h].copy_from_slice(&states[position * h..(position + 1) * h]);
                     }
                 }
-            },
-            logit_positions,
-        )?;
+            }
+        };
+        let logits = match &self.backend {
+            Backend::Cpu => self.model.forward(tokens, &mut self.model.new_cache(), &mut on_hidden, logit_positions)?,
+            Backend::Cuda(gpu) => {
+                if n == 0 {
+                    return Ok(TeacherForced { hidden: out, logits: Vec::new() });
+                }
+                let wants = |index: usize| match hidden {
+                    HiddenSelection::None => false,
+                    HiddenSelection::All => true,
+                    HiddenSelection::Points(points) => points.iter().any(|p| p.0 == index),
+                };
+                gpu.forward(tokens, &wants, &mut on_hidden, logit_positions)?
+            }
+        };
         Ok(TeacherForced { hidden: out, logits })
     }
 
@@ -131,6 +195,23 @@ impl Engine {
             return Err(Error::Invalid("the prompt has no tokens".into()));
         }
         let mut sampler = Sampler::new(params)?;
+        if let Backend::Cuda(_) = self.backend {
+            // The CUDA backend recomputes the whole pass for each new token (no KV cache yet).
+            let mut sequence = prompt.to_vec();
+            let mut tokens = Vec::new();
+            while tokens.len() < max_tokens {
+                let last = sequence.len() - 1;
+                let mut out = self.teacher_forced(&sequence, &HiddenSelection::None, &[last])?;
+                let Some(logits) = out.logits.pop() else { break };
+                let next = sampler.sample(&logits);
+                tokens.push(next);
+                sequence.push(next);
+                if stop.contains(&next) {
+                    return Ok(Generation { tokens, finish_reason: FinishReason::Stop });
+                }
+            }
+            return Ok(Generation { tokens, finish_reason: FinishReason::Length });
+        }
         let mut cache = self.model.new_cache();
         let mut logits = self.model.forward(prompt, &mut cache, &mut |_, _| {}, &[prompt.len() - 1])?;
         let mut tokens = Vec::new();

@@ -205,7 +205,11 @@ fn tokenizer_json() -> serde_json::Value {
 /// Writes a model directory for `spec`, with `perturbation` applied to its weights.
 pub fn write(dir: &Path, spec: &TinySpec, perturbation: Option<&Perturbation>) -> Result<()> {
     let s = spec;
-    if s.vocab < 259 || s.heads % s.kv_heads.max(1) != 0 || s.hidden % s.heads != 0 || (s.hidden / s.heads) % 2 != 0 {
+    if s.vocab < 259
+        || !s.heads.is_multiple_of(s.kv_heads.max(1))
+        || !s.hidden.is_multiple_of(s.heads)
+        || !(s.hidden / s.heads).is_multiple_of(2)
+    {
         return Err(Error::Invalid(format!("tiny spec {s:?} is not a valid Qwen2 shape")));
     }
     std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;

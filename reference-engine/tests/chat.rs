@@ -33,7 +33,8 @@ fn qwen_chat_template_and_tokenizer_match_transformers() {
         let text = tokenizer.render(&case["messages"], add, &case["extra"]).unwrap_or_else(|e| panic!("case {i}: {e}"));
         assert_eq!(text, case["text"].as_str().expect("text"), "case {i}: rendered text");
         let ids = tokenizer.encode(&text).expect("encodes");
-        let expected: Vec<u32> = case["ids"].as_array().expect("ids").iter().map(|v| v.as_u64().expect("id") as u32).collect();
+        let expected: Vec<u32> =
+            case["ids"].as_array().expect("ids").iter().map(|v| v.as_u64().expect("id") as u32).collect();
         assert_eq!(ids, expected, "case {i}: token ids");
         assert_eq!(tokenizer.decode(&ids, false).expect("decodes"), text, "case {i}: decode");
     }
@@ -52,7 +53,10 @@ fn tiny_model_tokenizer_round_trips_and_renders_chatml() {
 
     let messages = serde_json::json!([{"role": "user", "content": "hi"}]);
     let rendered = tokenizer.render(&messages, true, &serde_json::json!({})).expect("renders");
-    assert_eq!(rendered, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+    assert_eq!(
+        rendered,
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    );
     let ids = tokenizer.chat_ids(&messages, true, &serde_json::json!({})).expect("ids");
     assert_eq!(ids[0], IM_START);
     assert_eq!(ids.iter().filter(|&&i| i == IM_END).count(), 2);

@@ -76,7 +76,8 @@ fn perturbed_models_drift_in_proportion() {
     let (_d0, honest) = model(&spec, None);
     let n = TOKENS.len();
     let last = |e: &Engine| {
-        let out = e.teacher_forced(&TOKENS, &HiddenSelection::Points(vec![(spec.layers - 1, n - 1)]), &[]).expect("runs");
+        let out =
+            e.teacher_forced(&TOKENS, &HiddenSelection::Points(vec![(spec.layers - 1, n - 1)]), &[]).expect("runs");
         out.hidden
     };
     let reference = last(&honest);
@@ -89,7 +90,9 @@ fn perturbed_models_drift_in_proportion() {
     let scaled = error(Perturbation::ScaleLayer { layer: 2, factor: 1.01 });
     let (_d, other) = model(&TinySpec { seed: 77, ..spec.clone() }, None);
     let other_model = rel_l2(&last(&other), &reference);
-    println!("last-layer rel-L2: int8 {int8:.2e}, int4 {int4:.2e}, layer x1.01 {scaled:.2e}, other seed {other_model:.2e}");
+    println!(
+        "last-layer rel-L2: int8 {int8:.2e}, int4 {int4:.2e}, layer x1.01 {scaled:.2e}, other seed {other_model:.2e}"
+    );
     assert!(int8 > 1e-4 && int8 < int4 && int4 < other_model, "{int8} {int4} {other_model}");
     assert!(scaled > 1e-4 && scaled < int4);
 }
@@ -103,7 +106,10 @@ fn expect_error(result: Result<impl std::fmt::Debug, Error>, contains: &str) {
 fn bad_input_is_a_clear_error() {
     let (dir, engine) = model(&TinySpec::default(), None);
     let vocab = engine.config().vocab_size as u32;
-    expect_error(engine.teacher_forced(&[1, vocab, 2], &HiddenSelection::None, &[]), &format!("token id {vocab} at position 1"));
+    expect_error(
+        engine.teacher_forced(&[1, vocab, 2], &HiddenSelection::None, &[]),
+        &format!("token id {vocab} at position 1"),
+    );
     expect_error(engine.teacher_forced(&[1, 2], &HiddenSelection::Points(vec![(1, 2)]), &[]), "position 2 is past");
     expect_error(engine.teacher_forced(&[1, 2], &HiddenSelection::Points(vec![(5, 0)]), &[]), "layer 5 is past");
     expect_error(engine.teacher_forced(&[1, 2], &HiddenSelection::None, &[7]), "position 7 is past");
@@ -121,13 +127,21 @@ fn bad_input_is_a_clear_error() {
     expect_error(Engine::load(malformed.path()), "config");
     let wrong_shape = copy(&|p| {
         let text = std::fs::read_to_string(p.join("config.json")).expect("read");
-        std::fs::write(p.join("config.json"), text.replace("\"intermediate_size\": 160", "\"intermediate_size\": 161")).expect("write");
+        std::fs::write(p.join("config.json"), text.replace("\"intermediate_size\": 160", "\"intermediate_size\": 161"))
+            .expect("write");
     });
-    expect_error(Engine::load(wrong_shape.path()), "model.layers.0.mlp.gate_proj.weight: shape [160, 64], expected [161, 64]");
+    expect_error(
+        Engine::load(wrong_shape.path()),
+        "model.layers.0.mlp.gate_proj.weight: shape [160, 64], expected [161, 64]",
+    );
     let untied = copy(&|p| {
         tiny::write(p, &TinySpec { tied: true, ..TinySpec::default() }, None).expect("writes");
         let text = std::fs::read_to_string(p.join("config.json")).expect("read");
-        std::fs::write(p.join("config.json"), text.replace("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false")).expect("write");
+        std::fs::write(
+            p.join("config.json"),
+            text.replace("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false"),
+        )
+        .expect("write");
     });
     expect_error(Engine::load(untied.path()), "lm_head.weight: missing");
     let truncated = copy(&|p| {
@@ -138,7 +152,12 @@ fn bad_input_is_a_clear_error() {
     let int_dtype = copy(&|p| {
         let data = vec![0u8; 4 * 64];
         let view = safetensors::tensor::TensorView::new(safetensors::Dtype::I32, vec![64], &data).expect("view");
-        safetensors::serialize_to_file(vec![("model.norm.weight".to_string(), view)], None, &p.join("model.safetensors")).expect("write");
+        safetensors::serialize_to_file(
+            vec![("model.norm.weight".to_string(), view)],
+            None,
+            &p.join("model.safetensors"),
+        )
+        .expect("write");
     });
     expect_error(Engine::load(int_dtype.path()), "model.norm.weight: dtype I32 is not supported");
     drop(dir);

@@ -87,13 +87,14 @@ fn hidden_states_and_logits_match_transformers_at_every_layer_and_position() {
         if let Some(b16) = hidden_bf16 {
             // The drift of honest bf16 compute (transformers in bf16) from the f32 reference:
             // what a validator's thresholds must allow. Stated, and bounded loosely.
-            let mut by_layer = vec![0.0f64; c.num_layers + 1];
-            for layer in 0..=c.num_layers {
-                for pos in 0..n {
-                    let at = (layer * n + pos) * h;
-                    by_layer[layer] = by_layer[layer].max(rel_l2(&b16[at..at + h], &out.hidden[at..at + h]));
-                }
-            }
+            let by_layer: Vec<f64> = (0..=c.num_layers)
+                .map(|layer| {
+                    (0..n)
+                        .map(|pos| (layer * n + pos) * h)
+                        .map(|at| rel_l2(&b16[at..at + h], &out.hidden[at..at + h]))
+                        .fold(0.0, f64::max)
+                })
+                .collect();
             let shown: Vec<String> = by_layer.iter().map(|e| format!("{e:.2e}")).collect();
             println!(
                 "{name}: transformers bf16 against engine f32, max rel-L2 per hidden state [{}]",

@@ -22,15 +22,13 @@ fn hidden_states_command_reproduces_the_transformers_fixture() {
         .collect();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("hidden.safetensors");
-    let (code, text) = run(
-        assay()
-            .args(["engine", "hidden-states", "--model"])
-            .arg(&fixture)
-            .arg("--token-ids")
-            .arg(tokens.join(","))
-            .arg("--out")
-            .arg(&out),
-    );
+    let (code, text) = run(assay()
+        .args(["engine", "hidden-states", "--model"])
+        .arg(&fixture)
+        .arg("--token-ids")
+        .arg(tokens.join(","))
+        .arg("--out")
+        .arg(&out));
     assert_eq!(code, 0, "{text}");
     let ours_bytes = std::fs::read(&out).expect("written");
     let ours = safetensors::SafeTensors::deserialize(&ours_bytes).expect("parses");
@@ -43,10 +41,16 @@ fn hidden_states_command_reproduces_the_transformers_fixture() {
         assert!((d / n).sqrt() <= 1e-4, "vector {i}: {}", (d / n).sqrt());
     }
 
-    let (code, text) = run(assay().args(["engine", "hidden-states", "--model"]).arg(&fixture).args(["--token-ids", "1,4000", "--out"]).arg(&out));
+    let (code, text) = run(assay()
+        .args(["engine", "hidden-states", "--model"])
+        .arg(&fixture)
+        .args(["--token-ids", "1,4000", "--out"])
+        .arg(&out));
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("token id 4000 at position 1 is outside the vocabulary of 128"), "{text}");
-    let (code, text) = run(assay().args(["engine", "hidden-states", "--model", "/nonexistent", "--token-ids", "1", "--out"]).arg(&out));
+    let (code, text) = run(assay()
+        .args(["engine", "hidden-states", "--model", "/nonexistent", "--token-ids", "1", "--out"])
+        .arg(&out));
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("/nonexistent/config.json"), "{text}");
 }

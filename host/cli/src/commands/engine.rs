@@ -98,7 +98,11 @@ pub fn run(cmd: Command) -> CmdResult {
             let hidden: Vec<u8> = result.hidden.iter().flat_map(|v| v.to_le_bytes()).collect();
             let layer_ids: Vec<u8> = layers.iter().flat_map(|&l| (l as i32).to_le_bytes()).collect();
             let tokens: Vec<u8> = token_ids.iter().flat_map(|&t| (t as i32).to_le_bytes()).collect();
-            fn view(dtype: safetensors::Dtype, shape: Vec<usize>, data: &[u8]) -> Result<safetensors::tensor::TensorView<'_>, Exit> {
+            fn view(
+                dtype: safetensors::Dtype,
+                shape: Vec<usize>,
+                data: &[u8],
+            ) -> Result<safetensors::tensor::TensorView<'_>, Exit> {
                 safetensors::tensor::TensorView::new(dtype, shape, data).map_err(|e| failed(anyhow!(e.to_string())))
             }
             let tensors = vec![
@@ -106,8 +110,14 @@ pub fn run(cmd: Command) -> CmdResult {
                 ("layers".to_string(), view(safetensors::Dtype::I32, vec![layers.len()], &layer_ids)?),
                 ("tokens".to_string(), view(safetensors::Dtype::I32, vec![n], &tokens)?),
             ];
-            safetensors::serialize_to_file(tensors, None, &out).map_err(|e| failed(anyhow!("writing {}: {e}", out.display())))?;
-            println!("wrote hidden states [{} layers, {n} tokens, {}] to {}", layers.len(), c.hidden_size, out.display());
+            safetensors::serialize_to_file(tensors, None, &out)
+                .map_err(|e| failed(anyhow!("writing {}: {e}", out.display())))?;
+            println!(
+                "wrote hidden states [{} layers, {n} tokens, {}] to {}",
+                layers.len(),
+                c.hidden_size,
+                out.display()
+            );
             Ok(())
         }
         Command::Generate { model, prompt, system, raw, max_tokens, temperature, top_k, top_p, seed } => {
@@ -121,7 +131,9 @@ pub fn run(cmd: Command) -> CmdResult {
                     messages.push(serde_json::json!({"role": "system", "content": system}));
                 }
                 messages.push(serde_json::json!({"role": "user", "content": prompt}));
-                tokenizer.chat_ids(&serde_json::Value::Array(messages), true, &serde_json::json!({})).map_err(unusable)?
+                tokenizer
+                    .chat_ids(&serde_json::Value::Array(messages), true, &serde_json::json!({}))
+                    .map_err(unusable)?
             };
             let mut stop = engine.config().eos_token_ids.clone();
             for special in ["<|im_end|>", "<|endoftext|>"] {
@@ -147,7 +159,18 @@ pub fn run(cmd: Command) -> CmdResult {
                 "f16" => DType::F16,
                 _ => DType::F32,
             };
-            let spec = TinySpec { hidden, layers, heads, kv_heads, intermediate, vocab, tied, dtype, seed, ..TinySpec::default() };
+            let spec = TinySpec {
+                hidden,
+                layers,
+                heads,
+                kv_heads,
+                intermediate,
+                vocab,
+                tied,
+                dtype,
+                seed,
+                ..TinySpec::default()
+            };
             tiny::write(&out, &spec, None).map_err(unusable)?;
             println!("wrote a tiny Qwen2 model to {}", out.display());
             Ok(())
@@ -172,7 +195,12 @@ pub fn run(cmd: Command) -> CmdResult {
             }
             times.sort_by(f64::total_cmp);
             let median = times[times.len() / 2];
-            println!("prefill {tokens} tokens, all hidden states: {:.1} ms median of {}, {:.0} tokens/s", median * 1e3, times.len(), tokens as f64 / median);
+            println!(
+                "prefill {tokens} tokens, all hidden states: {:.1} ms median of {}, {:.0} tokens/s",
+                median * 1e3,
+                times.len(),
+                tokens as f64 / median
+            );
             Ok(())
         }
     }
