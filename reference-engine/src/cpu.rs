@@ -44,15 +44,14 @@ pub(crate) fn gemm(
     }
 }
 
-/// `y = x · wᵀ (+ bias)` for `rows` rows: `x` is `[rows, inp]`, `w` is `[out, inp]` row-major
-/// (the Linear layout), `y` is `[rows, out]`. No transpose copy: `wᵀ` is read through strides.
-pub(crate) fn linear(x: &[f32], rows: usize, w: &[f32], out: usize, inp: usize, bias: Option<&[f32]>, y: &mut [f32]) {
-    gemm((rows, inp, out), x, (inp, 1), w, (1, inp), 0.0, y, (out, 1));
+/// `y = x · wᵀ (+ bias)` for `rows` rows: `x` is `[rows, inp]`, the weight is given transposed
+/// (`wt` is `[inp, out]` row-major), `y` is `[rows, out]`. Computed as `yᵀ = w · xᵀ`, so the big
+/// operand (the weight) is packed with contiguous copies and each operand is packed once.
+pub(crate) fn linear(x: &[f32], rows: usize, wt: &[f32], out: usize, inp: usize, bias: Option<&[f32]>, y: &mut [f32]) {
+    gemm((out, inp, rows), wt, (1, out), x, (1, inp), 0.0, y, (1, out));
     if let Some(bias) = bias {
         for row in y.chunks_exact_mut(out) {
-            for (v, b) in row.iter_mut().zip(bias) {
-                *v += b;
-            }
+            add_in_place(row, bias);
         }
     }
 }
@@ -143,8 +142,14 @@ mod tests {
         let x: Vec<f32> = (0..rows * inp).map(|i| i as f32 * 0.1 - 0.7).collect();
         let w: Vec<f32> = (0..out * inp).map(|i| (i as f32 * 0.37).sin()).collect();
         let bias = [0.5, -0.25, 0.0, 1.0];
+        let mut wt = vec![0.0; out * inp];
+        for o in 0..out {
+            for i in 0..inp {
+                wt[i * out + o] = w[o * inp + i];
+            }
+        }
         let mut y = vec![0.0; rows * out];
-        linear(&x, rows, &w, out, inp, Some(&bias), &mut y);
+        linear(&x, rows, &wt, out, inp, Some(&bias), &mut y);
         for r in 0..rows {
             for o in 0..out {
                 let expect: f32 = (0..inp).map(|i| x[r * inp + i] * w[o * inp + i]).sum::<f32>() + bias[o];

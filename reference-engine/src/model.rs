@@ -9,9 +9,15 @@ use crate::cpu;
 use crate::weights::{Tensor, Weights};
 use crate::{Config, Error, Result};
 
-/// A weight matrix `[out, inp]` in its stored dtype, converted to f32 on use.
+/// Query rows per block of the causal attention: the score buffer is this many rows by the
+/// sequence length, not the sequence length squared (256 MB at 8k tokens).
+const ATTENTION_BLOCK: usize = 128;
+
+/// A weight matrix, converted once at load to f32 and stored transposed (`[inp, out]`), the
+/// layout in which matrixmultiply packs it with contiguous copies (measured: packing the stored
+/// `[out, inp]` layout through strides took a fifth of a prefill).
 struct Linear {
-    weight: Tensor,
+    transposed: Vec<f32>,
     bias: Option<Vec<f32>>,
     out: usize,
     inp: usize,
@@ -19,22 +25,26 @@ struct Linear {
 
 impl Linear {
     fn load(w: &Weights, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Self> {
-        let weight = w.get(&format!("{prefix}.weight"), &[out, inp])?.clone();
+        let weight = w.get(&format!("{prefix}.weight"), &[out, inp])?;
         let bias = if bias { Some(w.get(&format!("{prefix}.bias"), &[out])?.to_f32()) } else { None };
-        Ok(Self { weight, bias, out, inp })
+        Ok(Self::from_tensor(weight, out, inp, bias))
     }
 
-    /// `y[rows, out] = x[rows, inp] · wᵀ + b`; `scratch` holds converted weights.
-    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
-        let w: &[f32] = match self.weight.f32_view() {
-            Some(view) => view,
-            None => {
-                scratch.resize(self.out * self.inp, 0.0);
-                self.weight.convert_range(0..self.out * self.inp, scratch);
-                scratch
+    fn from_tensor(weight: &Tensor, out: usize, inp: usize, bias: Option<Vec<f32>>) -> Self {
+        let mut transposed = vec![0.0f32; out * inp];
+        let mut row = vec![0.0f32; inp];
+        for o in 0..out {
+            weight.convert_range(o * inp..(o + 1) * inp, &mut row);
+            for (k, v) in row.iter().enumerate() {
+                transposed[k * out + o] = *v;
             }
-        };
-        cpu::linear(x, rows, w, self.out, self.inp, self.bias.as_deref(), y);
+        }
+        Self { transposed, bias, out, inp }
+    }
+
+    /// `y[rows, out] = x[rows, inp] · wᵀ + b`.
+    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32]) {
+        cpu::linear(x, rows, &self.transposed, self.out, self.inp, self.bias.as_deref(), y);
     }
 }
 
@@ -77,7 +87,7 @@ impl KvCache {
 pub struct Model {
     config: Config,
     embed: Tensor,
-    lm_head: Tensor,
+    lm_head: Linear,
     norm: Vec<f32>,
     layers: Vec<Layer>,
     inv_freq: Vec<f32>,
@@ -89,9 +99,9 @@ impl Model {
         let (h, q_dim, kv_dim) = (c.hidden_size, c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
         let embed = w.get("model.embed_tokens.weight", &[c.vocab_size, h])?.clone();
         let lm_head = if c.tie_word_embeddings {
-            embed.clone()
+            Linear::from_tensor(&embed, c.vocab_size, h, None)
         } else if w.contains("lm_head.weight") {
-            w.get("lm_head.weight", &[c.vocab_size, h])?.clone()
+            Linear::from_tensor(w.get("lm_head.weight", &[c.vocab_size, h])?, c.vocab_size, h, None)
         } else {
             return Err(Error::Tensor {
                 name: "lm_head.weight".into(),
@@ -172,22 +182,21 @@ impl Model {
         }
         on_hidden(0, &x);
 
-        let mut scratch = Vec::new();
         let mut normed = vec![0.0f32; n * h];
         let mut q = vec![0.0f32; n * q_dim];
         let mut k = vec![0.0f32; n * kv_dim];
         let mut v = vec![0.0f32; n * kv_dim];
         let mut attn = vec![0.0f32; n * q_dim];
-        let mut scores = vec![0.0f32; n * total];
+        let mut scores = vec![0.0f32; ATTENTION_BLOCK.min(n) * total];
         let mut proj = vec![0.0f32; n * h];
         let mut gate = vec![0.0f32; n * c.intermediate_size];
         let mut up = vec![0.0f32; n * c.intermediate_size];
 
         for (li, layer) in self.layers.iter().enumerate() {
             cpu::rms_norm(&x, &layer.input_norm, c.rms_norm_eps, &mut normed);
-            layer.q.forward(&normed, n, &mut q, &mut scratch);
-            layer.k.forward(&normed, n, &mut k, &mut scratch);
-            layer.v.forward(&normed, n, &mut v, &mut scratch);
+            layer.q.forward(&normed, n, &mut q);
+            layer.k.forward(&normed, n, &mut k);
+            layer.v.forward(&normed, n, &mut v);
             cpu::rope(&mut q, c.num_heads, hd, start, &self.inv_freq);
             cpu::rope(&mut k, c.num_kv_heads, hd, start, &self.inv_freq);
             let keys = &mut cache.keys[li];
@@ -195,47 +204,53 @@ impl Model {
             keys.extend_from_slice(&k);
             values.extend_from_slice(&v);
 
+            // Causal attention in blocks of query rows, each against only the keys it can see,
+            // so the masked half of the score matrix is never computed.
             for head in 0..c.num_heads {
                 let kv_head = head / group;
-                // scores[n, total] = q_h · K_hᵀ
-                cpu::gemm(
-                    (n, hd, total),
-                    &q[head * hd..],
-                    (q_dim, 1),
-                    &keys[kv_head * hd..],
-                    (1, kv_dim),
-                    0.0,
-                    &mut scores,
-                    (total, 1),
-                );
-                for (r, row) in scores.chunks_exact_mut(total).enumerate() {
-                    let visible = start + r + 1; // causal: positions 0..=start+r
-                    for s in &mut row[..visible] {
-                        *s *= scale;
+                for block in (0..n).step_by(ATTENTION_BLOCK) {
+                    let rows = ATTENTION_BLOCK.min(n - block);
+                    let seen = start + block + rows; // keys visible to the block's last row
+                    // scores[rows, seen] = q_h · K_hᵀ
+                    cpu::gemm(
+                        (rows, hd, seen),
+                        &q[block * q_dim + head * hd..],
+                        (q_dim, 1),
+                        &keys[kv_head * hd..],
+                        (1, kv_dim),
+                        0.0,
+                        &mut scores,
+                        (seen, 1),
+                    );
+                    for (r, row) in scores[..rows * seen].chunks_exact_mut(seen).enumerate() {
+                        let visible = start + block + r + 1;
+                        for s in &mut row[..visible] {
+                            *s *= scale;
+                        }
+                        cpu::softmax(&mut row[..visible]);
+                        row[visible..].fill(0.0);
                     }
-                    cpu::softmax(&mut row[..visible]);
-                    row[visible..].fill(0.0);
+                    // attn_h[rows, hd] = P · V_h
+                    cpu::gemm(
+                        (rows, seen, hd),
+                        &scores,
+                        (seen, 1),
+                        &values[kv_head * hd..],
+                        (kv_dim, 1),
+                        0.0,
+                        &mut attn[block * q_dim + head * hd..],
+                        (q_dim, 1),
+                    );
                 }
-                // attn_h[n, hd] = P · V_h
-                cpu::gemm(
-                    (n, total, hd),
-                    &scores,
-                    (total, 1),
-                    &values[kv_head * hd..],
-                    (kv_dim, 1),
-                    0.0,
-                    &mut attn[head * hd..],
-                    (q_dim, 1),
-                );
             }
-            layer.o.forward(&attn, n, &mut proj, &mut scratch);
+            layer.o.forward(&attn, n, &mut proj);
             cpu::add_in_place(&mut x, &proj);
 
             cpu::rms_norm(&x, &layer.post_norm, c.rms_norm_eps, &mut normed);
-            layer.gate.forward(&normed, n, &mut gate, &mut scratch);
-            layer.up.forward(&normed, n, &mut up, &mut scratch);
+            layer.gate.forward(&normed, n, &mut gate);
+            layer.up.forward(&normed, n, &mut up);
             cpu::silu_mul(&mut gate, &up);
-            layer.down.forward(&gate, n, &mut proj, &mut scratch);
+            layer.down.forward(&gate, n, &mut proj);
             cpu::add_in_place(&mut x, &proj);
             if li + 1 < self.layers.len() {
                 on_hidden(li + 1, &x);
@@ -249,9 +264,8 @@ impl Model {
         let mut logits = Vec::with_capacity(logit_rows.len());
         if !logit_rows.is_empty() {
             let rows: Vec<f32> = logit_rows.iter().flat_map(|&r| normed[r * h..(r + 1) * h].iter().copied()).collect();
-            let head = Linear { weight: self.lm_head.clone(), bias: None, out: c.vocab_size, inp: h };
             let mut out = vec![0.0f32; logit_rows.len() * c.vocab_size];
-            head.forward(&rows, logit_rows.len(), &mut out, &mut scratch);
+            self.lm_head.forward(&rows, logit_rows.len(), &mut out);
             logits.extend(out.chunks_exact(c.vocab_size).map(<[f32]>::to_vec));
         }
         Ok(logits)

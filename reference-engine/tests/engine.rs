@@ -162,3 +162,19 @@ fn bad_input_is_a_clear_error() {
     expect_error(Engine::load(int_dtype.path()), "model.norm.weight: dtype I32 is not supported");
     drop(dir);
 }
+
+#[test]
+fn a_long_prefill_equals_token_by_token_decoding() {
+    // 150 tokens span several attention blocks of the CPU backend.
+    let (_dir, engine) = model(&TinySpec { seed: 5, ..TinySpec::default() }, None);
+    let tokens: Vec<u32> = (0..150).map(|i| (i * 7 + 3) % 256).collect();
+    let model = engine.model();
+    let rows: Vec<usize> = (0..tokens.len()).collect();
+    let prefill = model.forward(&tokens, &mut model.new_cache(), &mut |_, _| {}, &rows).expect("prefill");
+    let mut cache = model.new_cache();
+    for (i, t) in tokens.iter().enumerate() {
+        let step = model.forward(&[*t], &mut cache, &mut |_, _| {}, &[0]).expect("step");
+        let e = rel_l2(&step[0], &prefill[i]);
+        assert!(e < 1e-5, "position {i}: {e:.3e}");
+    }
+}
