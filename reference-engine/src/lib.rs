@@ -25,6 +25,24 @@ pub use model::{KvCache, Model};
 pub use sampling::{FinishReason, Generation, Sampler, SamplingParams};
 pub use weights::{DType, Tensor, Weights};
 
+/// The `k` most likely tokens under `logits`, with their log-probs, most likely first (ties by id).
+pub fn top_logprobs(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let logprobs = log_softmax(logits);
+    let mut order: Vec<usize> = (0..logprobs.len()).collect();
+    order.sort_by(|&a, &b| logprobs[b].total_cmp(&logprobs[a]).then(a.cmp(&b)));
+    order.into_iter().take(k).map(|i| (i as u32, logprobs[i])).collect()
+}
+
+/// How the reference model rates one token that followed a prefix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenScore {
+    /// 0 when the token is the reference's most likely one.
+    pub rank: u32,
+    pub logprob: f32,
+    /// Log-prob of the reference's most likely token at this position.
+    pub top_logprob: f32,
+}
+
 /// Hidden states to return from a teacher-forced pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HiddenSelection {
@@ -180,6 +198,28 @@ impl Engine {
             }
         };
         Ok(TeacherForced { hidden: out, logits })
+    }
+
+    /// Rank and log-prob of each token of `tokens[from..]` given the tokens before it, from one
+    /// teacher-forced pass (what verification needs for a completion after its prompt).
+    pub fn score_tokens(&self, tokens: &[u32], from: usize) -> Result<Vec<TokenScore>> {
+        if from == 0 || from > tokens.len() {
+            return Err(Error::PositionOutOfRange { position: from, len: tokens.len() });
+        }
+        let positions: Vec<usize> = (from - 1..tokens.len() - 1).collect();
+        let out = self.teacher_forced(tokens, &HiddenSelection::None, &positions)?;
+        Ok(out
+            .logits
+            .iter()
+            .zip(&tokens[from..])
+            .map(|(logits, &token)| {
+                let logprobs = log_softmax(logits);
+                let own = logprobs[token as usize];
+                let rank = logprobs.iter().filter(|&&l| l > own).count() as u32;
+                let top_logprob = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                TokenScore { rank, logprob: own, top_logprob }
+            })
+            .collect())
     }
 
     /// Generates after `prompt` until a stop token, `max_tokens`, or the end of the vocabulary's

@@ -59,6 +59,17 @@ fn generation_is_deterministic_and_stops() {
     for (i, logits) in tf.logits.iter().enumerate() {
         assert_eq!(assay_reference_engine::sampling::argmax(logits), greedy.tokens[i], "token {i}");
     }
+    // Scoring the greedy completion: every token is the reference's top one.
+    let scores = engine.score_tokens(&full, TOKENS.len()).expect("scores");
+    assert_eq!(scores.len(), greedy.tokens.len());
+    assert!(scores.iter().all(|s| s.rank == 0 && s.logprob == s.top_logprob), "{scores:?}");
+    let top = assay_reference_engine::top_logprobs(&tf.logits[0], 3);
+    assert_eq!(top[0].0, greedy.tokens[0]);
+    assert!(top[0].1 >= top[1].1 && top[1].1 >= top[2].1);
+    let mut wrong = full.clone();
+    wrong[TOKENS.len()] = (greedy.tokens[0] + 1) % 256;
+    assert!(engine.score_tokens(&wrong, TOKENS.len()).expect("scores")[0].rank > 0);
+    assert!(engine.score_tokens(&full, 0).is_err());
     // A stop token ends generation.
     let stop = greedy.tokens[5];
     let stopped = engine.generate(&TOKENS, &SamplingParams::default(), 20, &[stop, IM_END]).expect("generates");

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::anyhow;
 use assay_reference_engine::tiny::{self, TinySpec};
-use assay_reference_engine::{ChatTokenizer, DType, Engine, HiddenSelection, SamplingParams};
+use assay_reference_engine::{ChatTokenizer, DType, Device, Engine, HiddenSelection, SamplingParams};
 
 use crate::{CmdResult, Exit, failed, unusable};
 
@@ -17,6 +17,9 @@ pub enum Command {
     HiddenStates {
         #[arg(long)]
         model: PathBuf,
+        /// cpu (f32, the exact reference), cuda (bf16 on GPU 0), or auto (cuda when available).
+        #[arg(long, default_value = "auto", value_parser = ["cpu", "cuda", "auto"])]
+        device: String,
         /// Comma-separated token ids.
         #[arg(long, value_delimiter = ',', required = true)]
         token_ids: Vec<u32>,
@@ -30,6 +33,9 @@ pub enum Command {
     Generate {
         #[arg(long)]
         model: PathBuf,
+        /// cpu (f32, the exact reference), cuda (bf16 on GPU 0), or auto (cuda when available).
+        #[arg(long, default_value = "auto", value_parser = ["cpu", "cuda", "auto"])]
+        device: String,
         #[arg(long)]
         prompt: String,
         #[arg(long)]
@@ -75,6 +81,9 @@ pub enum Command {
     Bench {
         #[arg(long)]
         model: PathBuf,
+        /// cpu (f32, the exact reference), cuda (bf16 on GPU 0), or auto (cuda when available).
+        #[arg(long, default_value = "auto", value_parser = ["cpu", "cuda", "auto"])]
+        device: String,
         #[arg(long, default_value_t = 512)]
         tokens: usize,
         #[arg(long, default_value_t = 3)]
@@ -82,14 +91,21 @@ pub enum Command {
     },
 }
 
-fn load(model: &std::path::Path) -> Result<Engine, Exit> {
-    Engine::load(model).map_err(|e| unusable(anyhow!("loading {}: {e}", model.display())))
+fn load(model: &std::path::Path, device: &str) -> Result<Engine, Exit> {
+    let device = match device {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        _ => Device::Auto,
+    };
+    let engine = Engine::load_on(model, device).map_err(|e| unusable(anyhow!("loading {}: {e}", model.display())))?;
+    tracing::info!(device = %engine.device(), "reference engine loaded");
+    Ok(engine)
 }
 
 pub fn run(cmd: Command) -> CmdResult {
     match cmd {
-        Command::HiddenStates { model, token_ids, layers, out } => {
-            let engine = load(&model)?;
+        Command::HiddenStates { model, device, token_ids, layers, out } => {
+            let engine = load(&model, &device)?;
             let c = engine.config().clone();
             let layers: Vec<usize> = if layers.is_empty() { (0..=c.num_layers).collect() } else { layers };
             let n = token_ids.len();
@@ -120,8 +136,8 @@ pub fn run(cmd: Command) -> CmdResult {
             );
             Ok(())
         }
-        Command::Generate { model, prompt, system, raw, max_tokens, temperature, top_k, top_p, seed } => {
-            let engine = load(&model)?;
+        Command::Generate { model, device, prompt, system, raw, max_tokens, temperature, top_k, top_p, seed } => {
+            let engine = load(&model, &device)?;
             let tokenizer = ChatTokenizer::load(&model).map_err(unusable)?;
             let ids = if raw {
                 tokenizer.encode(&prompt).map_err(failed)?
@@ -175,8 +191,8 @@ pub fn run(cmd: Command) -> CmdResult {
             println!("wrote a tiny Qwen2 model to {}", out.display());
             Ok(())
         }
-        Command::Bench { model, tokens, runs } => {
-            let engine = load(&model)?;
+        Command::Bench { model, device, tokens, runs } => {
+            let engine = load(&model, &device)?;
             let vocab = engine.config().vocab_size as u64;
             let mut x: u64 = 0x2545_f491_4f6c_dd1d;
             let ids: Vec<u32> = (0..tokens)
