@@ -200,6 +200,31 @@ impl Engine {
         Ok(TeacherForced { hidden: out, logits })
     }
 
+    /// Median seconds of `runs` teacher-forced prefills of `tokens` pseudo-random tokens, keeping
+    /// every hidden state (after one short warm-up pass). The CLI's `engine bench` and the
+    /// `prefill` bench target both measure with this.
+    pub fn time_prefill(&self, tokens: usize, runs: usize) -> Result<f64> {
+        let vocab = self.config().vocab_size as u64;
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let ids: Vec<u32> = (0..tokens)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % vocab) as u32
+            })
+            .collect();
+        self.teacher_forced(&ids[..tokens.min(16)], &HiddenSelection::None, &[])?;
+        let mut times = Vec::new();
+        for _ in 0..runs.max(1) {
+            let started = std::time::Instant::now();
+            std::hint::black_box(self.teacher_forced(&ids, &HiddenSelection::All, &[])?);
+            times.push(started.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(times[times.len() / 2])
+    }
+
     /// Rank and log-prob of each token of `tokens[from..]` given the tokens before it, from one
     /// teacher-forced pass (what verification needs for a completion after its prompt).
     pub fn score_tokens(&self, tokens: &[u32], from: usize) -> Result<Vec<TokenScore>> {

@@ -193,28 +193,12 @@ pub fn run(cmd: Command) -> CmdResult {
         }
         Command::Bench { model, device, tokens, runs } => {
             let engine = load(&model, &device)?;
-            let vocab = engine.config().vocab_size as u64;
-            let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-            let ids: Vec<u32> = (0..tokens)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (x % vocab) as u32
-                })
-                .collect();
-            let mut times = Vec::new();
-            for _ in 0..runs.max(1) {
-                let started = Instant::now();
-                engine.teacher_forced(&ids, &HiddenSelection::All, &[]).map_err(failed)?;
-                times.push(started.elapsed().as_secs_f64());
-            }
-            times.sort_by(f64::total_cmp);
-            let median = times[times.len() / 2];
+            let median = engine.time_prefill(tokens, runs).map_err(failed)?;
             println!(
-                "prefill {tokens} tokens, all hidden states: {:.1} ms median of {}, {:.0} tokens/s",
+                "prefill {tokens} tokens on {}, all hidden states: {:.1} ms median of {}, {:.0} tokens/s",
+                engine.device(),
                 median * 1e3,
-                times.len(),
+                runs.max(1),
                 tokens as f64 / median
             );
             Ok(())
