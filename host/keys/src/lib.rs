@@ -88,9 +88,9 @@ enum Secret {
     Ed25519(ed25519_dalek::SigningKey),
 }
 
-/// A signing key. The 32-byte seed is what wallet files keep (`secretSeed`).
+/// A signing key. The 32-byte seed is what wallet files keep (`secretSeed`), when there is one.
 pub struct Hotkey {
-    seed: [u8; 32],
+    seed: Option<[u8; 32]>,
     secret: Secret,
 }
 
@@ -111,7 +111,21 @@ impl Hotkey {
             }
             Scheme::Ed25519 => Secret::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)),
         };
-        Ok(Self { seed, secret })
+        Ok(Self { seed: Some(seed), secret })
+    }
+
+    /// An sr25519 key from its 64-byte expanded secret (wallet files' `privateKey`), in either
+    /// encoding the ecosystem uses (schnorrkel's own, or the "ed25519-style" one of the Python
+    /// bindings). `public` picks the encoding that yields it.
+    pub fn from_sr25519_secret(secret: &[u8; 64], public: &[u8; 32]) -> Result<Self> {
+        let candidates = [schnorrkel::SecretKey::from_bytes(secret), schnorrkel::SecretKey::from_ed25519_bytes(secret)];
+        for candidate in candidates.into_iter().flatten() {
+            let keypair = candidate.to_keypair();
+            if keypair.public.to_bytes() == *public {
+                return Ok(Self { seed: None, secret: Secret::Sr25519(keypair) });
+            }
+        }
+        Err(Error::BadKey("the 64-byte secret does not give the public key in either encoding".into()))
     }
 
     /// A fresh random key.
@@ -139,8 +153,9 @@ impl Hotkey {
         self.public().ss58()
     }
 
-    pub fn seed(&self) -> &[u8; 32] {
-        &self.seed
+    /// The 32-byte seed, when the key was made from one.
+    pub fn seed(&self) -> Option<&[u8; 32]> {
+        self.seed.as_ref()
     }
 
     /// A 64-byte signature over `message` (sr25519 signatures are randomized: two signatures of

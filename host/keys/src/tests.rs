@@ -80,7 +80,7 @@ fn wallet_files_round_trip_and_bad_files_are_refused() {
 
     let cases = [
         (python.replace(public, &format!("0x{}", "11".repeat(32))), "does not give publicKey"),
-        (python.replace(&format!("\"0x{alice}\""), "null"), "no secretSeed"),
+        (python.replace(&format!("\"0x{alice}\""), "null"), "neither a usable secretSeed nor a usable privateKey"),
         ("{".to_string(), "malformed"),
         ("$NACL...".to_string(), "encrypted"),
     ];

@@ -37,6 +37,12 @@ struct HotkeyFile {
     crypto_type: Option<u8>,
 }
 
+fn hex64(s: &str) -> Option<[u8; 64]> {
+    let mut out = [0u8; 64];
+    hex::decode_to_slice(s.strip_prefix("0x").unwrap_or(s), &mut out).ok()?;
+    Some(out)
+}
+
 fn hex32(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(s.strip_prefix("0x").unwrap_or(s), &mut out).ok()?;
@@ -58,13 +64,17 @@ impl Hotkey {
             Some(0) => Scheme::Ed25519,
             Some(other) => return Err(bad(format!("cryptoType {other} is not supported"))),
         };
-        let seed = file
-            .secret_seed
-            .as_deref()
-            .ok_or_else(|| bad("it has no secretSeed".into()))
-            .and_then(|s| hex32(s).ok_or_else(|| bad("secretSeed is not 32 hex bytes".into())))?;
-        let key = Hotkey::from_seed(scheme, seed)?;
         let declared = hex32(&file.public_key).ok_or_else(|| bad("publicKey is not 32 hex bytes".into()))?;
+        let seed = file.secret_seed.as_deref().and_then(hex32);
+        let key = match (seed, file.private_key.as_deref().and_then(hex64)) {
+            (Some(seed), _) => Hotkey::from_seed(scheme, seed)?,
+            // bittensor-wallet 4.1 writes a placeholder secretSeed for keys regenerated from a
+            // seed; the expanded secret in privateKey is then the key.
+            (None, Some(secret)) if scheme == Scheme::Sr25519 => {
+                Hotkey::from_sr25519_secret(&secret, &declared).map_err(|e| bad(format!("privateKey: {e}")))?
+            }
+            _ => return Err(bad("it has neither a usable secretSeed nor a usable privateKey".into())),
+        };
         if declared != key.public().bytes {
             return Err(bad("secretSeed does not give publicKey".into()));
         }
@@ -75,7 +85,11 @@ impl Hotkey {
     }
 
     /// Writes the key as a plaintext hotkey file (owner-only permissions), creating folders.
+    /// Only keys made from a seed can be saved (the seed is what the file keeps).
     pub fn save(&self, path: &Path) -> Result<()> {
+        let Some(seed) = self.seed() else {
+            return Err(Error::BadKey("this key was not made from a seed and cannot be saved".into()));
+        };
         let shown = path.display().to_string();
         let public = format!("0x{}", hex::encode(self.public().bytes));
         let file = HotkeyFile {
@@ -83,7 +97,7 @@ impl Hotkey {
             public_key: public,
             private_key: None,
             secret_phrase: None,
-            secret_seed: Some(format!("0x{}", hex::encode(self.seed()))),
+            secret_seed: Some(format!("0x{}", hex::encode(seed))),
             ss58_address: self.ss58(),
             crypto_type: Some(match self.scheme() {
                 Scheme::Ed25519 => 0,

@@ -1,0 +1,14 @@
+//! The validator ↔ miner wire protocol (DESIGN.md, "Validator ↔ miner protocol").
+//!
+//! Owns: Epistula v2 request signing and verification with replay protection ([`epistula`]), the
+//! Merkle commitment over a request's hidden states ([`commitment`]), and the message types of
+//! `/assay/v1/*` and of the `assay` extension carried by every completion ([`wire`]).
+//! Must not touch: HTTP, models or scoring. Both the miner and the validator's miner client build
+//! on this crate, so the two ends cannot drift apart.
+
+pub mod commitment;
+pub mod epistula;
+pub mod wire;
+
+/// The protocol version miners announce in `/assay/v1/info`.
+pub const PROTOCOL_VERSION: u32 = 1;
