@@ -247,8 +247,8 @@ impl Engine {
             .collect())
     }
 
-    /// Generates after `prompt` until a stop token, `max_tokens`, or the end of the vocabulary's
-    /// patience; incremental, with a KV cache.
+    /// Generates after `prompt` until a stop token or `max_tokens`; incremental, with a KV cache
+    /// on the CPU.
     pub fn generate(
         &self,
         prompt: &[u32],
@@ -256,44 +256,54 @@ impl Engine {
         max_tokens: usize,
         stop: &[u32],
     ) -> Result<Generation> {
+        self.generate_with(prompt, params, max_tokens, stop, &mut |_, _| true)
+    }
+
+    /// Like [`Engine::generate`], calling `on_token(token, logits it was sampled from)` after
+    /// each token; returning `false` stops generation there (finish reason `Stop`), which is how
+    /// callers implement stop strings, streaming and cancellation.
+    pub fn generate_with(
+        &self,
+        prompt: &[u32],
+        params: &SamplingParams,
+        max_tokens: usize,
+        stop: &[u32],
+        on_token: &mut dyn FnMut(u32, &[f32]) -> bool,
+    ) -> Result<Generation> {
         if prompt.is_empty() {
             return Err(Error::Invalid("the prompt has no tokens".into()));
         }
         let mut sampler = Sampler::new(params)?;
-        if let Backend::Cuda(_) = self.backend {
-            // The CUDA backend recomputes the whole pass for each new token (no KV cache yet).
-            let mut sequence = prompt.to_vec();
-            let mut tokens = Vec::new();
-            while tokens.len() < max_tokens {
-                let last = sequence.len() - 1;
-                let mut out = self.teacher_forced(&sequence, &HiddenSelection::None, &[last])?;
-                let Some(logits) = out.logits.pop() else { break };
-                let next = sampler.sample(&logits);
-                tokens.push(next);
-                sequence.push(next);
-                if stop.contains(&next) {
-                    return Ok(Generation { tokens, finish_reason: FinishReason::Stop });
+        let mut tokens = Vec::new();
+        let mut cache = self.model.new_cache();
+        let next_logits = |sequence: &[u32], fresh: &[u32], cache: &mut KvCache| -> Result<Vec<f32>> {
+            match &self.backend {
+                Backend::Cpu => {
+                    let mut out = self.model.forward(fresh, cache, &mut |_, _| {}, &[fresh.len() - 1])?;
+                    Ok(out.pop().unwrap_or_default())
+                }
+                // The CUDA backend recomputes the whole pass for each new token (no KV cache yet).
+                Backend::Cuda(_) => {
+                    let mut out = self.teacher_forced(sequence, &HiddenSelection::None, &[sequence.len() - 1])?;
+                    Ok(out.logits.pop().unwrap_or_default())
                 }
             }
-            return Ok(Generation { tokens, finish_reason: FinishReason::Length });
-        }
-        let mut cache = self.model.new_cache();
-        let mut logits = self.model.forward(prompt, &mut cache, &mut |_, _| {}, &[prompt.len() - 1])?;
-        let mut tokens = Vec::new();
-        let mut finish = FinishReason::Length;
+        };
+        let mut sequence = prompt.to_vec();
+        let mut logits = next_logits(&sequence, prompt, &mut cache)?;
         while tokens.len() < max_tokens {
-            let Some(last) = logits.pop() else { break };
-            let next = sampler.sample(&last);
+            let next = sampler.sample(&logits);
             tokens.push(next);
-            if stop.contains(&next) {
-                finish = FinishReason::Stop;
-                break;
+            let go_on = on_token(next, &logits);
+            if stop.contains(&next) || !go_on {
+                return Ok(Generation { tokens, finish_reason: FinishReason::Stop });
             }
             if tokens.len() == max_tokens {
                 break;
             }
-            logits = self.model.forward(&[next], &mut cache, &mut |_, _| {}, &[0])?;
+            sequence.push(next);
+            logits = next_logits(&sequence, &[next], &mut cache)?;
         }
-        Ok(Generation { tokens, finish_reason: finish })
+        Ok(Generation { tokens, finish_reason: FinishReason::Length })
     }
 }

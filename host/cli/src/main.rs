@@ -45,6 +45,9 @@ enum Command {
     /// Set up and inspect the local chain.
     #[command(subcommand)]
     Chain(commands::chain::Command),
+    /// Serve the reference engine as a miner (signed protocol, hidden-state commitments).
+    #[cfg(feature = "node")]
+    Miner(commands::miner::Args),
     /// The reference engine: hidden states, generation, tiny models, a prefill benchmark.
     #[command(subcommand)]
     Engine(commands::engine::Command),
@@ -99,6 +102,8 @@ fn main() -> ExitCode {
         Command::Wallet(cmd) => commands::wallet::run(cmd),
         Command::Chain(cmd) => commands::chain::run(cmd),
         Command::Engine(cmd) => commands::engine::run(cmd),
+        #[cfg(feature = "node")]
+        Command::Miner(args) => commands::miner::run(args),
         Command::Dev(cmd) => commands::dev::run(cmd),
     };
     match result {

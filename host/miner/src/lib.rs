@@ -10,6 +10,7 @@
 //! 4-layer, 256-wide model). A 7B miner would recompute them with a deterministic pass instead
 //! (DESIGN.md).
 
+pub mod http;
 mod store;
 
 use std::time::{Duration, Instant};

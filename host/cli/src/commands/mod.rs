@@ -6,6 +6,8 @@ pub mod dev;
 pub mod engine;
 pub mod epoch;
 pub mod ledger;
+#[cfg(feature = "node")]
+pub mod miner;
 pub mod policy;
 pub mod run;
 pub mod wallet;

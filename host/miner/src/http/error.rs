@@ -1,0 +1,38 @@
+//! Errors as OpenAI-style JSON: `{"error": {"message", "type", "param", "code"}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is malformed or asks for something unsupported.
+    BadRequest(String),
+    /// 401: missing, stale, replayed or forged signature.
+    Unauthorized(String),
+    /// 404: unknown request id (or its open window has passed).
+    NotFound(String),
+    /// 429: at capacity.
+    AtCapacity,
+    /// 500: logged; the client sees a generic message.
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, message) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request_error", m),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "authentication_error", m),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "invalid_request_error", m),
+            ApiError::AtCapacity => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the miner is at capacity".into())
+            }
+            ApiError::Internal(m) => {
+                tracing::error!(error = %m, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error".into())
+            }
+        };
+        let body = serde_json::json!({"error": {"message": message, "type": kind, "param": null, "code": null}});
+        (status, Json(body)).into_response()
+    }
+}
