@@ -181,8 +181,4 @@ impl Weights {
         }
         Ok(t)
     }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.tensors.keys().map(String::as_str)
-    }
 }

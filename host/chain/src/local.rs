@@ -76,10 +76,6 @@ impl LocalChain {
         &self.dir
     }
 
-    pub fn block_seconds(&self) -> f64 {
-        self.genesis.block_seconds
-    }
-
     /// Replaces the metagraph (atomically), as a registration would.
     pub fn write_metagraph(&self, metagraph: &Metagraph) -> Result<()> {
         let path = self.dir.join("metagraph.json");

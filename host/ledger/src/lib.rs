@@ -176,19 +176,6 @@ impl Ledger {
         })
     }
 
-    /// The seed of `epoch` if one was drawn.
-    pub fn existing_seed(&self, epoch: u64) -> Result<Option<EpochSeed>> {
-        self.with(|conn| {
-            let seed: Option<Vec<u8>> =
-                conn.query_row("SELECT seed FROM epochs WHERE epoch = ?1", [epoch as i64], |r| r.get(0)).optional()?;
-            seed.map(|bytes| {
-                let seed: [u8; 32] = bytes.try_into().map_err(|_| Error::Corrupt(format!("seed of epoch {epoch}")))?;
-                Ok(EpochSeed { seed, commitment: schema::sha256(&seed) })
-            })
-            .transpose()
-        })
-    }
-
     /// Marks `epoch` closed with the sha256 of its published summary, and keeps the scorer's
     /// new state for the next epoch, in one transaction.
     pub fn close_epoch(&self, epoch: u64, summary_sha256: &str, scorer: &str, state: &[u8]) -> Result<()> {

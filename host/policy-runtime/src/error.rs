@@ -1,7 +1,5 @@
 //! Errors of the policy runtime.
 
-use std::path::PathBuf;
-
 use crate::Digest;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -44,8 +42,6 @@ pub enum Error {
     },
     #[error("wasmtime: {0:#}")]
     Wasmtime(wasmtime::Error),
-    #[error("precompiled cache at {0} is unusable")]
-    Cache(PathBuf),
 }
 
 impl Error {
