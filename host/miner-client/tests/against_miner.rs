@@ -1,0 +1,134 @@
+//! The miner client against the reference miner on a loopback socket: signed requests, timing,
+//! evidence and openings, and each failure classified as the contract's outcome.
+
+use std::time::Duration;
+
+use assay_keys::{Hotkey, Scheme};
+use assay_miner::http::{MinerSettings, MinerState, app};
+use assay_miner_client::{Miner, MinerClient, OpeningError, check_evidence, verify_opening};
+use assay_policy_sdk::Outcome;
+use assay_protocol::wire::OpenRequest;
+use assay_reference_engine::tiny::{self, TinySpec};
+use assay_reference_engine::{ChatTokenizer, Engine};
+use serde_json::json;
+
+struct Running {
+    _dir: tempfile::TempDir,
+    miner: Miner,
+}
+
+async fn start(capacity: u32) -> Running {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny::write(dir.path(), &TinySpec::default(), None).expect("writes");
+    let engine = Engine::load(dir.path()).expect("loads");
+    let tokenizer = ChatTokenizer::load(dir.path()).expect("tokenizer");
+    let hotkey = Hotkey::from_seed(Scheme::Sr25519, [9; 32]).expect("key");
+    let ss58 = hotkey.ss58();
+    let state = MinerState::new(engine, tokenizer, hotkey, MinerSettings { capacity, ..MinerSettings::default() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds a loopback port");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app(state)).await;
+    });
+    Running { _dir: dir, miner: Miner { base_url: format!("http://{address}"), hotkey: ss58 } }
+}
+
+fn client() -> MinerClient {
+    MinerClient::new(Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"), Duration::from_secs(60))
+}
+
+fn body(stream: bool, commit: bool, id: &str) -> serde_json::Value {
+    json!({"model": "assay-tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10,
+           "temperature": 0, "stream": stream, "assay": {"request_id": id, "nonce": "x", "commit": commit}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_and_whole_completions_are_measured_and_their_evidence_checked() {
+    let running = start(4).await;
+    let client = client();
+    let info = client.info(&running.miner).await.expect("info");
+    assert_eq!((info.layers, info.hidden_size), (4, 64));
+
+    let whole = client.complete(&running.miner, "/v1/chat/completions", &body(false, true, "w1")).await;
+    assert_eq!(whole.outcome, Outcome::Ok, "{:?}", whole.evidence_error);
+    let streamed = client.complete(&running.miner, "/v1/chat/completions", &body(true, true, "s1")).await;
+    assert_eq!(streamed.outcome, Outcome::Ok, "{:?}", streamed.evidence_error);
+    assert_eq!(streamed.text, whole.text, "greedy: the same text either way");
+    assert!(streamed.ttft <= streamed.total && whole.ttft <= whole.total);
+    assert_eq!(streamed.finish_reason.as_deref(), Some("length"));
+    let evidence = streamed.evidence.expect("signed evidence");
+    assert_eq!(evidence.completion_token_ids.len(), 10);
+
+    // Open three points and check them against the commitment.
+    let asked = [[4u32, 0u32], [2, 5], [0, 3]];
+    let request = OpenRequest { request_id: "s1".into(), points: asked.to_vec() };
+    let opened = client.open(&running.miner, &request).await.expect("opens");
+    let vectors = verify_opening(&evidence, &asked, &opened, 64).expect("verifies");
+    assert_eq!(vectors.len(), 3);
+
+    // A tampered vector, a missing point, an opening of another request: all refused.
+    let mut tampered = opened.clone();
+    let mut bytes = assay_protocol::wire::decode_vector(&tampered.points[0].vector).expect("base64");
+    bytes[3] ^= 0x40;
+    tampered.points[0].vector = assay_protocol::wire::encode_vector(&bytes);
+    assert_eq!(verify_opening(&evidence, &asked, &tampered, 64), Err(OpeningError::BadPath(4, 0)));
+    let mut short = opened.clone();
+    short.points.pop();
+    assert_eq!(verify_opening(&evidence, &asked, &short, 64), Err(OpeningError::Missing(0, 3)));
+    let other = client
+        .open(&running.miner, &OpenRequest { request_id: "w1".into(), points: asked.to_vec() })
+        .await
+        .expect("opens");
+    assert!(verify_opening(&evidence, &asked, &other, 64).is_err());
+    assert!(
+        client.open(&running.miner, &OpenRequest { request_id: "nope".into(), points: vec![[0, 0]] }).await.is_err()
+    );
+
+    // Evidence that was altered after signing is refused.
+    let mut altered = whole.last.clone();
+    altered["assay"]["completion_token_ids"][0] = json!(1);
+    assert!(
+        check_evidence(
+            &altered,
+            &running.miner.hotkey,
+            &Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key").ss58()
+        )
+        .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_become_outcomes() {
+    let running = start(1).await;
+    let client = client();
+    // Another miner's hotkey: the miner refuses requests not signed for it (401: bad response).
+    let wrong =
+        Miner { hotkey: Hotkey::from_seed(Scheme::Sr25519, [5; 32]).expect("key").ss58(), ..running.miner.clone() };
+    let refused = client.complete(&wrong, "/v1/chat/completions", &body(false, false, "a")).await;
+    assert_eq!(refused.outcome, Outcome::BadResponse);
+
+    // Nobody listening: a server error, measured.
+    let gone = Miner { base_url: "http://127.0.0.1:9".into(), ..running.miner.clone() };
+    assert_eq!(
+        client.complete(&gone, "/v1/chat/completions", &body(false, false, "b")).await.outcome,
+        Outcome::ServerError
+    );
+
+    // At capacity: rate-limited, not a failure.
+    let long = json!({"model": "assay-tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3000, "stream": true});
+    let busy = tokio::spawn({
+        let miner = running.miner.clone();
+        async move { self::client().complete(&miner, "/v1/chat/completions", &long).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let limited = client.complete(&running.miner, "/v1/chat/completions", &body(false, false, "c")).await;
+    assert_eq!(limited.outcome, Outcome::RateLimited);
+    busy.abort();
+
+    // A client timeout is a timeout (on a miner with room, so no 429 can come first).
+    let roomy = start(4).await;
+    let impatient =
+        MinerClient::new(Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"), Duration::from_millis(1));
+    let slow = json!({"model": "assay-tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 500});
+    assert_eq!(impatient.complete(&roomy.miner, "/v1/chat/completions", &slow).await.outcome, Outcome::Timeout);
+}
