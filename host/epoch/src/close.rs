@@ -110,6 +110,13 @@ pub struct ScorerChoice {
     pub fallback: Option<Scorer>,
 }
 
+/// An epoch's records and the metagraph, as read at its close.
+struct EpochRecords {
+    metagraph: Metagraph,
+    requests: Vec<RequestEntry>,
+    challenges: Vec<ChallengeRecord>,
+}
+
 /// The result of a closed epoch.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -131,16 +138,28 @@ pub struct Closer<'a> {
 }
 
 impl Closer<'_> {
+    /// What the ledger and the chain hold for `epoch`: read once per close.
+    fn records(&self, epoch: u64) -> Result<EpochRecords> {
+        Ok(EpochRecords {
+            metagraph: self.chain.metagraph(self.settings.netuid)?,
+            requests: self.ledger.requests(epoch)?,
+            challenges: self.ledger.challenges(epoch)?,
+        })
+    }
+
     /// The policy input of `epoch` for `scorer`, from the ledger and the current metagraph.
     pub fn freeze(&self, epoch: u64, scorer: &str) -> Result<EpochInput> {
+        self.freeze_from(epoch, scorer, &self.records(epoch)?)
+    }
+
+    fn freeze_from(&self, epoch: u64, scorer: &str, records: &EpochRecords) -> Result<EpochInput> {
         let s = self.settings;
-        let (block_start, block_end) = s.block_range(epoch);
         assemble(
             epoch,
-            (block_start, block_end),
-            self.chain.metagraph(s.netuid)?,
-            self.ledger.requests(epoch)?,
-            self.ledger.challenges(epoch)?,
+            s.block_range(epoch),
+            records.metagraph.clone(),
+            records.requests.clone(),
+            records.challenges.clone(),
             s.params.clone(),
             self.ledger.state_before(epoch, scorer)?,
         )
@@ -148,9 +167,14 @@ impl Closer<'_> {
 
     /// Scores with the active scorer, or with the fallback when the active one fails through
     /// its own fault (out of fuel, trap, invalid output). Host faults are returned as errors.
-    fn score(&self, epoch: u64, scorers: &ScorerChoice) -> Result<(Scorer, EpochInput, ScoreRun, Option<Fallback>)> {
+    fn score(
+        &self,
+        epoch: u64,
+        scorers: &ScorerChoice,
+        records: &EpochRecords,
+    ) -> Result<(Scorer, EpochInput, ScoreRun, Option<Fallback>)> {
         let active = &scorers.active;
-        let input = self.freeze(epoch, &active.digest().to_string())?;
+        let input = self.freeze_from(epoch, &active.digest().to_string(), records)?;
         match active.score(&input, self.settings.limits) {
             Ok(run) => Ok((active.clone(), input, run, None)),
             Err(e) if e.is_policy_fault() => {
@@ -159,7 +183,7 @@ impl Closer<'_> {
                 };
                 warn!(epoch, failed = %active.digest(), fallback = %fallback.digest(), error = %e,
                     "active scorer failed; scoring with the previous one");
-                let input = self.freeze(epoch, &fallback.digest().to_string())?;
+                let input = self.freeze_from(epoch, &fallback.digest().to_string(), records)?;
                 let run = fallback.score(&input, self.settings.limits)?;
                 let note = Fallback { failed_sha256: active.digest().to_string(), reason: e.to_string() };
                 Ok((fallback.clone(), input, run, Some(note)))
@@ -176,7 +200,8 @@ impl Closer<'_> {
         {
             return Err(Error::Epoch { epoch, reason: format!("epochs up to {} are already closed", last.epoch) });
         }
-        let (scorer, input, run, fallback) = self.score(epoch, scorers)?;
+        let records = self.records(epoch)?;
+        let (scorer, input, run, fallback) = self.score(epoch, scorers, &records)?;
         let json = canonical::encode(&input)?;
         let zst = canonical::compress(&json)?;
         let scorer_sha = scorer.digest().to_string();
@@ -184,7 +209,7 @@ impl Closer<'_> {
 
         // The dataset: every request of the epoch as the ledger holds it, one JSON line each.
         let mut dataset = Vec::new();
-        for entry in self.ledger.requests(epoch)? {
+        for entry in &records.requests {
             let mut line = serde_json::json!({ "epoch": epoch, "task": entry.task, "record": entry.record });
             if !entry.values.is_empty() {
                 line["values"] = serde_json::json!(entry.values);
