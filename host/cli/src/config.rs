@@ -24,7 +24,17 @@ pub struct Config {
     pub publish: PublishConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// The OpenAI-compatible gateway `assay run` serves users with; none when absent.
+    #[serde(default)]
+    pub gateway: Option<GatewayConfig>,
 }
+
+/// `[gateway]`: the gateway's own settings. A build without the network stack (an auditor's)
+/// keeps the section as it is and refuses to serve it.
+#[cfg(feature = "node")]
+pub type GatewayConfig = assay_gateway::Settings;
+#[cfg(not(feature = "node"))]
+pub type GatewayConfig = toml::Value;
 
 fn default_epoch_blocks() -> u64 {
     125 // 25 minutes of 12-second blocks

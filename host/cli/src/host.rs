@@ -1,5 +1,7 @@
 //! The validator host: the pieces a config names, opened once, and the epoch loop.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -19,8 +21,8 @@ pub const ACTIVE_CHALLENGER: &str = "active_challenger";
 
 pub struct Host {
     pub config: Config,
-    pub ledger: Ledger,
-    pub chain: Box<dyn Chain>,
+    pub ledger: Arc<Ledger>,
+    pub chain: Arc<dyn Chain>,
     pub store: Box<dyn ObjectStore>,
     pub policies: PolicyStore,
     pub runtime: Runtime,
@@ -33,9 +35,9 @@ pub struct Host {
 
 impl Host {
     pub fn open(config: Config) -> Result<Self> {
-        let ledger = Ledger::open(&config.ledger_path())?;
-        let chain: Box<dyn Chain> = match &config.chain {
-            ChainConfig::Local { dir } => Box::new(LocalChain::open(dir)?),
+        let ledger = Arc::new(Ledger::open(&config.ledger_path())?);
+        let chain: Arc<dyn Chain> = match &config.chain {
+            ChainConfig::Local { dir } => Arc::new(LocalChain::open(dir)?),
         };
         let store: Box<dyn ObjectStore> = match &config.publish {
             PublishConfig::Local { dir } => Box::new(LocalFolder::new(dir)),
@@ -136,9 +138,16 @@ impl Host {
         Ok(published)
     }
 
-    /// Runs epochs until `stop_after` epochs were closed (forever when `None`): at every tick,
-    /// the current epoch's seed is committed and every earlier open epoch is closed.
-    pub fn run(&mut self, tick: Duration, stop_after: Option<u64>) -> Result<()> {
+    /// Runs epochs until `stop_after` epochs were closed (forever when `None`) or `stop` is
+    /// set: at every tick, the current epoch's seed is committed and every earlier open epoch is
+    /// closed; `on_close` sees each published epoch.
+    pub fn run(
+        &mut self,
+        tick: Duration,
+        stop_after: Option<u64>,
+        stop: &AtomicBool,
+        on_close: &mut dyn FnMut(&Published),
+    ) -> Result<()> {
         let mut closed = 0;
         info!(netuid = self.config.netuid, validator = %self.hotkey.ss58(), epoch_blocks = self.config.epoch_blocks,
             "validator host running");
@@ -154,6 +163,7 @@ impl Host {
                         let weights: Vec<String> =
                             p.summary.output.weights.iter().map(|w| format!("{}:{}", w.uid, w.weight)).collect();
                         info!(epoch, summary = %p.summary_key, scorer = %p.summary.scorer.sha256, weights = %weights.join(" "), "epoch closed");
+                        on_close(&p);
                     }
                     Err(e) => {
                         error!(epoch, error = %format!("{e:#}"), "closing the epoch failed; it stays open and is retried");
@@ -164,7 +174,17 @@ impl Host {
                     return Ok(());
                 }
             }
-            std::thread::sleep(tick);
+            // Sleep in short steps so that a stop request is seen quickly.
+            let until = std::time::Instant::now() + tick;
+            while std::time::Instant::now() < until {
+                if stop.load(Ordering::Relaxed) {
+                    info!("stopping");
+                    return Ok(());
+                }
+                std::thread::sleep(
+                    until.saturating_duration_since(std::time::Instant::now()).min(Duration::from_millis(50)),
+                );
+            }
         }
     }
 }

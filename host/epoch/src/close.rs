@@ -200,6 +200,8 @@ impl Closer<'_> {
         {
             return Err(Error::Epoch { epoch, reason: format!("epochs up to {} are already closed", last.epoch) });
         }
+        // From here on, late records go to a later epoch rather than being left out of this one.
+        self.ledger.freeze_epoch(epoch)?;
         let records = self.records(epoch)?;
         let (scorer, input, run, fallback) = self.score(epoch, scorers, &records)?;
         let json = canonical::encode(&input)?;

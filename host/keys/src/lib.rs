@@ -83,12 +83,14 @@ impl PublicKey {
     }
 }
 
+#[derive(Clone)]
 enum Secret {
     Sr25519(schnorrkel::Keypair),
     Ed25519(ed25519_dalek::SigningKey),
 }
 
 /// A signing key. The 32-byte seed is what wallet files keep (`secretSeed`), when there is one.
+#[derive(Clone)]
 pub struct Hotkey {
     seed: Option<[u8; 32]>,
     secret: Secret,

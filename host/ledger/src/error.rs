@@ -16,6 +16,8 @@ pub enum Error {
     Duplicate(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("epoch {0} is being closed; its records are final")]
+    Frozen(u64),
     #[error("ledger holds a malformed {0}")]
     Corrupt(String),
     #[error("ledger schema version {found} is newer than this host understands ({supported})")]

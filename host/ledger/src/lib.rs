@@ -29,6 +29,22 @@ pub struct RequestEntry {
     pub values: Vec<f64>,
 }
 
+/// One exchange with a miner, kept for verification: what was sent and what the miner signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// The request's id (the record's `id`).
+    pub id: u64,
+    pub uid: u16,
+    /// SS58 address the evidence must be signed by.
+    pub miner_hotkey: String,
+    /// `/v1/chat/completions` or `/v1/completions`.
+    pub path: String,
+    /// The JSON body sent to the miner, `assay` extension included.
+    pub request: String,
+    /// The miner's `{"assay": …, "assay_signature": …}` as received, when it sent evidence.
+    pub evidence: Option<String>,
+}
+
 /// An epoch's secret challenge seed and its public commitment (sha256 of the seed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochSeed {
@@ -70,24 +86,83 @@ impl Ledger {
         epoch: u64,
         entries: impl IntoIterator<Item = &'a RequestEntry>,
     ) -> Result<usize> {
+        self.record_traffic(epoch, entries.into_iter().map(|e| (e, None)))
+    }
+
+    /// Records requests of `epoch` with their exchanges, in one transaction; durable when this
+    /// returns. Refused as a whole with [`Error::Frozen`] once the epoch's closing has begun, so
+    /// that a late record goes to a later epoch instead of being silently left out of scoring.
+    pub fn record_traffic<'a>(
+        &self,
+        epoch: u64,
+        entries: impl IntoIterator<Item = (&'a RequestEntry, Option<&'a Exchange>)>,
+    ) -> Result<usize> {
         self.with(|conn| {
             let tx = conn.transaction()?;
+            let frozen: Option<bool> = tx
+                .query_row("SELECT frozen FROM epochs WHERE epoch = ?1", [epoch as i64], |r| r.get(0))
+                .optional()?;
+            if frozen == Some(true) {
+                return Err(Error::Frozen(epoch));
+            }
             let mut n = 0;
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO requests (epoch, id, uid, task, record, request_values) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
-                for e in entries {
+                let mut insert_exchange = tx.prepare_cached(
+                    "INSERT INTO exchanges (epoch, id, uid, miner_hotkey, path, request, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for (e, exchange) in entries {
                     let json = serde_json::to_string(&e.record)?;
                     let values = if e.values.is_empty() { None } else { Some(serde_json::to_string(&e.values)?) };
                     insert
                         .execute(params![epoch as i64, e.record.id as i64, e.record.uid, e.task, json, values])
                         .map_err(|err| Error::duplicate_or(err, format!("request {} of epoch {epoch}", e.record.id)))?;
+                    if let Some(x) = exchange {
+                        insert_exchange.execute(params![
+                            epoch as i64,
+                            x.id as i64,
+                            x.uid,
+                            x.miner_hotkey,
+                            x.path,
+                            x.request,
+                            x.evidence
+                        ])?;
+                    }
                     n += 1;
                 }
             }
             tx.commit()?;
             Ok(n)
+        })
+    }
+
+    /// The epoch's exchanges, by request id.
+    pub fn exchanges(&self, epoch: u64) -> Result<Vec<Exchange>> {
+        self.with(|conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT id, uid, miner_hotkey, path, request, evidence FROM exchanges WHERE epoch = ?1 ORDER BY id",
+            )?;
+            let rows = q.query_map([epoch as i64], |r| {
+                Ok(Exchange {
+                    id: r.get::<_, i64>(0)? as u64,
+                    uid: r.get(1)?,
+                    miner_hotkey: r.get(2)?,
+                    path: r.get(3)?,
+                    request: r.get(4)?,
+                    evidence: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Marks `epoch` as closing: from now on no request is recorded into it. Idempotent.
+    pub fn freeze_epoch(&self, epoch: u64) -> Result<()> {
+        self.with(|conn| {
+            conn.execute("UPDATE epochs SET frozen = 1 WHERE epoch = ?1", [epoch as i64])?;
+            Ok(())
         })
     }
 

@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use crate::{Error, Result};
 
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 const V1: &str = "
 CREATE TABLE requests (
@@ -41,6 +41,23 @@ CREATE TABLE settings (
 );
 ";
 
+/// v2: what the verification loop needs of each exchange with a miner (the body sent and the
+/// miner's signed evidence), and a `frozen` mark set when an epoch's closing begins, after which
+/// no request is recorded into it.
+const V2: &str = "
+ALTER TABLE epochs ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE exchanges (
+    epoch INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    miner_hotkey TEXT NOT NULL,
+    path TEXT NOT NULL,
+    request TEXT NOT NULL,
+    evidence TEXT,
+    PRIMARY KEY (epoch, id)
+);
+";
+
 pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // WAL lets readers and a writer in another process work side by side; FULL syncs the WAL
@@ -53,6 +70,9 @@ pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     }
     if version < 1 {
         conn.execute_batch(&format!("BEGIN; {V1} PRAGMA user_version = 1; COMMIT;"))?;
+    }
+    if version < 2 {
+        conn.execute_batch(&format!("BEGIN; {V2} PRAGMA user_version = 2; COMMIT;"))?;
     }
     Ok(())
 }

@@ -60,6 +60,32 @@ fn a_duplicate_request_id_rejects_the_whole_batch() {
 }
 
 #[test]
+fn exchanges_are_kept_with_their_requests_and_a_frozen_epoch_takes_no_more() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");
+    ledger.epoch_seed(4, || [7; 32]).expect("seed");
+    let exchange = Exchange {
+        id: 2,
+        uid: 1,
+        miner_hotkey: "5Miner".into(),
+        path: "/v1/chat/completions".into(),
+        request: r#"{"messages":[]}"#.into(),
+        evidence: Some(r#"{"assay":{}}"#.into()),
+    };
+    ledger.record_traffic(4, [(&entry(1, 0), None), (&entry(2, 1), Some(&exchange))]).expect("records");
+    assert_eq!(ledger.exchanges(4).expect("reads"), vec![exchange.clone()]);
+    assert_eq!(ledger.requests(4).expect("reads").len(), 2);
+
+    ledger.freeze_epoch(4).expect("freezes");
+    let err = ledger.record_traffic(4, [(&entry(3, 0), Some(&Exchange { id: 3, ..exchange }))]).unwrap_err();
+    assert!(matches!(err, Error::Frozen(4)), "{err}");
+    assert_eq!(ledger.requests(4).expect("reads").len(), 2, "nothing of the refused batch is kept");
+    assert_eq!(ledger.exchanges(4).expect("reads").len(), 1);
+    // An epoch without a seed yet (not started by the host) is not frozen.
+    ledger.record_request(5, &entry(1, 0)).expect("records");
+}
+
+#[test]
 fn seeds_are_drawn_once_and_epochs_close_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");

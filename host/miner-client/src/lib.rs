@@ -51,6 +51,153 @@ pub struct Completion {
     pub last: Value,
 }
 
+/// How an attempt ended before the miner sent any content.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub outcome: Outcome,
+    /// The HTTP status, when the miner answered one.
+    pub status: Option<u16>,
+    /// The miner's error body, or the transport error.
+    pub body: String,
+}
+
+/// Watches a completion's body as it passes (the caller may forward each piece unchanged) and
+/// measures it by the validator's clock: time to the first content, the text, the last chunk.
+#[derive(Debug)]
+pub struct Meter {
+    started: Instant,
+    streaming: bool,
+    /// Bytes not yet split into events (streaming), or the whole body so far (not streaming).
+    pending: Vec<u8>,
+    ttft: Option<Duration>,
+    text: String,
+    last: Value,
+    done: bool,
+    malformed: bool,
+}
+
+impl Meter {
+    /// Starts the clock.
+    pub fn new(streaming: bool) -> Self {
+        Self {
+            started: Instant::now(),
+            streaming,
+            pending: Vec::new(),
+            ttft: None,
+            text: String::new(),
+            last: Value::Null,
+            done: false,
+            malformed: false,
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Whether content has arrived (after which a request can no longer be retried elsewhere).
+    pub fn has_content(&self) -> bool {
+        self.ttft.is_some()
+    }
+
+    /// Takes the next piece of the body, as it came off the wire.
+    pub fn feed(&mut self, piece: &[u8]) {
+        self.pending.extend_from_slice(piece);
+        if !self.streaming {
+            return;
+        }
+        while let Some(end) = self.pending.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = self.pending.drain(..end + 2).collect();
+            let Ok(event) = std::str::from_utf8(&event) else {
+                self.malformed = true;
+                continue;
+            };
+            for data in event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim) {
+                if data == "[DONE]" {
+                    self.done = true;
+                    continue;
+                }
+                let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+                    self.malformed = true;
+                    continue;
+                };
+                let choice = &chunk["choices"][0];
+                let delta = choice["delta"]["content"].as_str().or(choice["text"].as_str()).unwrap_or("");
+                if !delta.is_empty() && self.ttft.is_none() {
+                    self.ttft = Some(self.started.elapsed());
+                }
+                self.text.push_str(delta);
+                self.last = chunk;
+            }
+        }
+    }
+
+    /// The measurement of a request that ended with `outcome` before finishing.
+    pub fn failed(&self, outcome: Outcome) -> Completion {
+        let elapsed = self.started.elapsed();
+        Completion {
+            outcome,
+            ttft: self.ttft.unwrap_or(elapsed),
+            total: elapsed,
+            text: self.text.clone(),
+            finish_reason: None,
+            evidence: None,
+            evidence_error: None,
+            last: self.last.clone(),
+        }
+    }
+
+    /// The measurement of a body that ended: `Ok` when it was well-formed and complete; the
+    /// evidence is not checked (see [`check_evidence`], or [`Meter::finish`]).
+    pub fn end(mut self) -> Completion {
+        let total = self.started.elapsed();
+        if self.streaming {
+            if !self.done {
+                return self.failed(Outcome::ServerError);
+            }
+            if self.malformed {
+                return self.failed(Outcome::BadResponse);
+            }
+        } else {
+            let Ok(body) = serde_json::from_slice::<Value>(&self.pending) else {
+                return self.failed(Outcome::BadResponse);
+            };
+            // Not streaming: the first content is the whole body.
+            self.ttft = Some(total);
+            let choice = &body["choices"][0];
+            self.text = choice["message"]["content"].as_str().or(choice["text"].as_str()).unwrap_or("").to_string();
+            self.last = body;
+        }
+        let finish_reason = self.last["choices"][0]["finish_reason"].as_str().map(str::to_string);
+        Completion {
+            outcome: Outcome::Ok,
+            ttft: self.ttft.unwrap_or(total),
+            total,
+            text: self.text,
+            finish_reason,
+            evidence: None,
+            evidence_error: None,
+            last: self.last,
+        }
+    }
+
+    /// [`Meter::end`], then the evidence `miner` signed for `validator`: a response whose
+    /// evidence does not verify is a bad response.
+    pub fn finish(self, miner: &str, validator: &str) -> Completion {
+        let mut completion = self.end();
+        if completion.outcome == Outcome::Ok {
+            match check_evidence(&completion.last, miner, validator) {
+                Ok(e) => completion.evidence = e,
+                Err(reason) => {
+                    completion.evidence_error = Some(reason);
+                    completion.outcome = Outcome::BadResponse;
+                }
+            }
+        }
+        completion
+    }
+}
+
 pub struct MinerClient {
     http: reqwest::Client,
     hotkey: Hotkey,
@@ -64,6 +211,11 @@ fn now_ms() -> u64 {
 impl MinerClient {
     pub fn new(hotkey: Hotkey, timeout: Duration) -> Self {
         Self { http: reqwest::Client::new(), hotkey, timeout }
+    }
+
+    /// The validator's SS58 address: what miners sign their evidence for.
+    pub fn validator(&self) -> String {
+        self.hotkey.ss58()
     }
 
     fn signed_post(&self, miner: &Miner, path: &str, body: &[u8]) -> reqwest::RequestBuilder {
@@ -81,93 +233,63 @@ impl MinerClient {
     }
 
     pub async fn info(&self, miner: &Miner) -> Result<Info, Error> {
+        self.info_within(miner, self.timeout).await
+    }
+
+    /// `GET /assay/v1/info` with its own time limit (health probes want a short one).
+    pub async fn info_within(&self, miner: &Miner, timeout: Duration) -> Result<Info, Error> {
         let url = format!("{}/assay/v1/info", miner.base_url);
         let response = self
             .http
             .get(&url)
-            .timeout(self.timeout)
+            .timeout(timeout)
             .send()
             .await
             .map_err(|source| Error::Transport { url: url.clone(), source })?;
         response.json().await.map_err(|e| Error::Malformed { url, reason: e.to_string() })
     }
 
+    /// Sends a signed completion request and waits for the miner's status line. `Ok` is a 200
+    /// whose body is still to be read (see [`Meter`]); `Err` says how the attempt ended before
+    /// any content, so that a caller may try another miner.
+    pub async fn start(&self, miner: &Miner, path: &str, body: &[u8]) -> Result<reqwest::Response, Refused> {
+        let response = match self.signed_post(miner, path, body).send().await {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => {
+                return Err(Refused { outcome: Outcome::Timeout, status: None, body: e.to_string() });
+            }
+            Err(e) => return Err(Refused { outcome: Outcome::ServerError, status: None, body: e.to_string() }),
+        };
+        let status = response.status().as_u16();
+        let outcome = match status {
+            200 => return Ok(response),
+            429 => Outcome::RateLimited,
+            s if s >= 500 => Outcome::ServerError,
+            _ => Outcome::BadResponse,
+        };
+        let body = response.text().await.unwrap_or_default();
+        Err(Refused { outcome, status: Some(status), body })
+    }
+
     /// Sends a completion request (`path` is `/v1/chat/completions` or `/v1/completions`; the
     /// body's `stream` flag decides the mode) and measures it. Failures of the miner are
-    /// outcomes, not errors: only a request that could not be built is an `Err`.
+    /// outcomes, not errors.
     pub async fn complete(&self, miner: &Miner, path: &str, body: &Value) -> Completion {
         let bytes = serde_json::to_vec(body).unwrap_or_default();
-        let streaming = body["stream"].as_bool().unwrap_or(false);
-        let started = Instant::now();
-        let failed = |outcome, started: Instant| Completion {
-            outcome,
-            ttft: started.elapsed(),
-            total: started.elapsed(),
-            text: String::new(),
-            finish_reason: None,
-            evidence: None,
-            evidence_error: None,
-            last: Value::Null,
-        };
-        let response = match self.signed_post(miner, path, &bytes).send().await {
+        let mut meter = Meter::new(body["stream"].as_bool().unwrap_or(false));
+        let response = match self.start(miner, path, &bytes).await {
             Ok(r) => r,
-            Err(e) if e.is_timeout() => return failed(Outcome::Timeout, started),
-            Err(_) => return failed(Outcome::ServerError, started),
+            Err(refused) => return meter.failed(refused.outcome),
         };
-        match response.status().as_u16() {
-            200 => {}
-            429 => return failed(Outcome::RateLimited, started),
-            s if s >= 500 => return failed(Outcome::ServerError, started),
-            _ => return failed(Outcome::BadResponse, started),
-        }
-        let mut ttft = None;
-        let mut text = String::new();
-        let mut last = Value::Null;
-        if streaming {
-            let mut stream = response.bytes_stream();
-            let mut buffer = String::new();
-            let mut done = false;
-            while let Some(piece) = stream.next().await {
-                let Ok(piece) = piece else { return failed(Outcome::ServerError, started) };
-                buffer.push_str(&String::from_utf8_lossy(&piece));
-                while let Some(end) = buffer.find("\n\n") {
-                    let event: String = buffer.drain(..end + 2).collect();
-                    for data in event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim) {
-                        if data == "[DONE]" {
-                            done = true;
-                            continue;
-                        }
-                        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
-                            return failed(Outcome::BadResponse, started);
-                        };
-                        let choice = &chunk["choices"][0];
-                        let delta = choice["delta"]["content"].as_str().or(choice["text"].as_str()).unwrap_or("");
-                        if !delta.is_empty() && ttft.is_none() {
-                            ttft = Some(started.elapsed());
-                        }
-                        text.push_str(delta);
-                        last = chunk;
-                    }
-                }
+        let mut stream = response.bytes_stream();
+        while let Some(piece) = stream.next().await {
+            match piece {
+                Ok(piece) => meter.feed(&piece),
+                Err(e) if e.is_timeout() => return meter.failed(Outcome::Timeout),
+                Err(_) => return meter.failed(Outcome::ServerError),
             }
-            if !done {
-                return failed(Outcome::ServerError, started);
-            }
-        } else {
-            let Ok(body) = response.json::<Value>().await else { return failed(Outcome::BadResponse, started) };
-            ttft = Some(started.elapsed());
-            let choice = &body["choices"][0];
-            text = choice["message"]["content"].as_str().or(choice["text"].as_str()).unwrap_or("").to_string();
-            last = body;
         }
-        let total = started.elapsed();
-        let finish_reason = last["choices"][0]["finish_reason"].as_str().map(str::to_string);
-        let (evidence, evidence_error) = match check_evidence(&last, &miner.hotkey, &self.hotkey.ss58()) {
-            Ok(e) => (e, None),
-            Err(reason) => (None, Some(reason)),
-        };
-        let outcome = if evidence_error.is_some() { Outcome::BadResponse } else { Outcome::Ok };
-        Completion { outcome, ttft: ttft.unwrap_or(total), total, text, finish_reason, evidence, evidence_error, last }
+        meter.finish(&miner.hotkey, &self.hotkey.ss58())
     }
 
     /// Asks the miner to open `points` of a committed request.

@@ -47,6 +47,9 @@ struct Request {
     /// Chat: a boolean; completions: the number of top log-probs.
     logprobs: Option<Value>,
     top_logprobs: Option<usize>,
+    /// vLLM's extension: generate through end-of-sequence tokens, up to `max_tokens`.
+    #[serde(default)]
+    ignore_eos: bool,
     assay: Option<RequestExtension>,
 }
 
@@ -125,6 +128,9 @@ async fn complete(
     let mut stop_ids = inner.engine.config().eos_token_ids.clone();
     for special in ["<|im_end|>", "<|endoftext|>"] {
         stop_ids.extend(inner.tokenizer.token_id(special));
+    }
+    if request.ignore_eos {
+        stop_ids.clear();
     }
     let id = format!("{}-{}", if kind == Kind::Chat { "chatcmpl" } else { "cmpl" }, uuid_like());
     let created = now_ms() / 1000;

@@ -1,0 +1,201 @@
+//! Writes what happened to every request into the ledger, off the request path.
+//!
+//! Requests hand their measurement to a channel; one thread checks the miners' evidence, batches
+//! the records and writes them in one transaction per batch (the ledger syncs every commit). A
+//! batch is assigned to the epoch of the chain's current block when it is written; if that epoch
+//! is already being closed, the batch goes to the next one. A failed write is retried, never
+//! dropped; on shutdown the channel is drained before the thread ends.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use assay_chain::Chain;
+use assay_ledger::{Exchange, Ledger, RequestEntry};
+use assay_miner_client::{Completion, check_evidence};
+use assay_policy_sdk::{Outcome, RequestKind, RequestRecord};
+use tracing::{error, warn};
+
+const BATCH: usize = 512;
+const LINGER: Duration = Duration::from_millis(20);
+
+/// Maps a block to its epoch.
+pub type EpochOfBlock = Arc<dyn Fn(u64) -> u64 + Send + Sync>;
+
+/// One finished exchange with a miner, as the request path saw it.
+#[derive(Debug)]
+pub struct Finished {
+    pub id: u64,
+    pub uid: u16,
+    pub miner_hotkey: String,
+    pub path: &'static str,
+    pub kind: RequestKind,
+    pub greedy: bool,
+    pub started_ms: u64,
+    /// The request id sent in the `assay` extension; the evidence must name it.
+    pub request_id: String,
+    /// The body sent to the miner.
+    pub body: Arc<Vec<u8>>,
+    /// The measurement; its evidence is not checked yet (the recorder does that).
+    pub completion: Completion,
+}
+
+enum Message {
+    Record(Box<Finished>),
+    /// Write what came before, then end.
+    Stop,
+}
+
+#[derive(Clone)]
+pub struct Recorder {
+    tx: Sender<Message>,
+}
+
+pub struct RecorderThread {
+    handle: JoinHandle<()>,
+}
+
+impl RecorderThread {
+    /// Waits until everything sent before [`Recorder::stop`] is written.
+    pub fn join(self) {
+        if self.handle.join().is_err() {
+            error!("the recorder thread panicked");
+        }
+    }
+}
+
+impl Recorder {
+    pub fn start(
+        ledger: Arc<Ledger>,
+        chain: Arc<dyn Chain>,
+        epoch_of_block: EpochOfBlock,
+        validator: String,
+    ) -> (Recorder, RecorderThread) {
+        let (tx, rx) = channel();
+        let handle = std::thread::Builder::new()
+            .name("assay-recorder".into())
+            .spawn(move || write_loop(rx, &ledger, chain.as_ref(), &epoch_of_block, &validator))
+            .unwrap_or_else(|e| panic!("cannot start the recorder thread: {e}"));
+        (Recorder { tx }, RecorderThread { handle })
+    }
+
+    pub fn send(&self, finished: Finished) {
+        if self.tx.send(Message::Record(Box::new(finished))).is_err() {
+            error!("a request finished after the recorder stopped; its record is lost");
+        }
+    }
+
+    /// Asks the thread to write what it has and end.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Message::Stop);
+    }
+}
+
+fn write_loop(rx: Receiver<Message>, ledger: &Ledger, chain: &dyn Chain, epoch_of: &EpochOfBlock, validator: &str) {
+    let mut open = true;
+    while open {
+        let mut batch = Vec::new();
+        match rx.recv() {
+            Ok(Message::Record(f)) => batch.push(*f),
+            Ok(Message::Stop) | Err(_) => break,
+        }
+        while batch.len() < BATCH {
+            match rx.recv_timeout(LINGER) {
+                Ok(Message::Record(f)) => batch.push(*f),
+                Err(RecvTimeoutError::Timeout) => break,
+                Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        let rows: Vec<(RequestEntry, Option<Exchange>)> = batch.into_iter().map(|f| entry(f, validator)).collect();
+        write(ledger, chain, epoch_of, &rows);
+    }
+}
+
+fn write(ledger: &Ledger, chain: &dyn Chain, epoch_of: &EpochOfBlock, rows: &[(RequestEntry, Option<Exchange>)]) {
+    let mut pause = Duration::from_millis(50);
+    let mut bump = 0;
+    loop {
+        let error = match chain.current_block() {
+            Ok(block) => {
+                let epoch = epoch_of(block) + bump;
+                match ledger.record_traffic(epoch, rows.iter().map(|(e, x)| (e, x.as_ref()))) {
+                    Ok(_) => return,
+                    // The host saw the epoch end first and is closing it: the next epoch.
+                    Err(assay_ledger::Error::Frozen(_)) => {
+                        bump += 1;
+                        continue;
+                    }
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        warn!(error = %error, records = rows.len(), "recording requests failed; retrying");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The ledger's view of one exchange: its record, and what verification needs of it.
+fn entry(f: Finished, validator: &str) -> (RequestEntry, Option<Exchange>) {
+    let c = &f.completion;
+    let mut outcome = c.outcome;
+    let mut evidence = None;
+    let mut tokens = (0, 0);
+    if outcome == Outcome::Ok {
+        match check_evidence(&c.last, &f.miner_hotkey, validator) {
+            Ok(Some(ext)) if ext.request_id == f.request_id => {
+                tokens = (ext.prompt_token_ids.len() as u32, ext.completion_token_ids.len() as u32);
+                let signed =
+                    serde_json::json!({"assay": c.last["assay"], "assay_signature": c.last["assay_signature"]});
+                evidence = Some(signed.to_string());
+            }
+            Ok(Some(_)) => outcome = bad(f.uid, "evidence names another request"),
+            Ok(None) => outcome = bad(f.uid, "no evidence"),
+            Err(reason) => outcome = bad(f.uid, &reason),
+        }
+    }
+    if evidence.is_none() {
+        // Still count what the miner said it served, for the record.
+        let usage = &c.last["usage"];
+        tokens = (
+            usage["prompt_tokens"].as_u64().unwrap_or(0) as u32,
+            usage["completion_tokens"].as_u64().unwrap_or(0) as u32,
+        );
+    }
+    let record = RequestRecord {
+        id: f.id,
+        uid: f.uid,
+        task: 0,
+        kind: f.kind,
+        outcome,
+        greedy: f.greedy,
+        prompt_tokens: tokens.0,
+        completion_tokens: tokens.1,
+        ttft_ms: c.ttft.as_secs_f64() * 1e3,
+        total_ms: c.total.as_secs_f64() * 1e3,
+        reported_ttft_ms: None,
+        reported_tps: None,
+        quality: None,
+        started_ms: f.started_ms,
+    };
+    let task = if f.path.ends_with("chat/completions") { "chat" } else { "completion" };
+    let exchange = evidence.map(|evidence| Exchange {
+        id: f.id,
+        uid: f.uid,
+        miner_hotkey: f.miner_hotkey.clone(),
+        path: f.path.to_string(),
+        request: String::from_utf8_lossy(&f.body).into_owned(),
+        evidence: Some(evidence),
+    });
+    (RequestEntry { task: task.into(), record, values: Vec::new() }, exchange)
+}
+
+fn bad(uid: u16, reason: &str) -> Outcome {
+    warn!(uid, reason, "miner evidence refused");
+    Outcome::BadResponse
+}

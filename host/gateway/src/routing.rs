@@ -1,0 +1,355 @@
+//! Which miner serves a request: the miners of the metagraph, their health, load, speed and
+//! score, power-of-two-choices selection, and a circuit breaker per miner.
+//!
+//! A miner is a candidate when its last health probe answered, its circuit is not open, it is
+//! not cooling off after a 429 and it has a free slot of its declared capacity. Of two random
+//! candidates the cheaper serves: cost = (in flight + 1) × smoothed time to first token ÷
+//! score factor, where the factor comes from the last epoch's weights (a zero-weight miner
+//! still gets some traffic, so it can still be measured).
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use assay_chain::Neuron;
+use assay_miner_client::Miner;
+use assay_policy_sdk::Outcome;
+use rand::Rng;
+
+/// Consecutive failures that open a miner's circuit.
+const FAILURES_TO_OPEN: u32 = 3;
+const FIRST_COOLDOWN: Duration = Duration::from_secs(1);
+const LONGEST_COOLDOWN: Duration = Duration::from_secs(30);
+/// How long a miner that answered 429 is left alone.
+const RATE_LIMIT_PAUSE: Duration = Duration::from_millis(500);
+/// The time to first token assumed for a miner not yet measured.
+const UNMEASURED_TTFT_MS: f64 = 50.0;
+
+#[derive(Debug)]
+struct Health {
+    /// The last probe of `/assay/v1/info` answered with the gateway's model.
+    up: bool,
+    capacity: u32,
+    in_flight: u32,
+    ttft_ms: f64,
+    failures: u32,
+    /// Open circuit: no traffic until then; after it, one trial request (half-open).
+    open_until: Option<Instant>,
+    cooldown: Duration,
+    trial_in_flight: bool,
+    paused_until: Option<Instant>,
+    /// Score factor from the last epoch's weights, in (0, 1.25].
+    factor: f64,
+}
+
+/// One miner of the pool.
+#[derive(Debug)]
+pub struct Slot {
+    pub uid: u16,
+    pub miner: Miner,
+    health: Mutex<Health>,
+}
+
+impl Slot {
+    fn new(uid: u16, miner: Miner) -> Self {
+        Self {
+            uid,
+            miner,
+            health: Mutex::new(Health {
+                up: false,
+                capacity: 1,
+                in_flight: 0,
+                ttft_ms: UNMEASURED_TTFT_MS,
+                failures: 0,
+                open_until: None,
+                cooldown: FIRST_COOLDOWN,
+                trial_in_flight: false,
+                paused_until: None,
+                factor: 1.0,
+            }),
+        }
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cost of sending one more request here, or `None` when the miner is not a candidate.
+    fn cost(&self, now: Instant) -> Option<f64> {
+        let h = self.health();
+        if !h.up || h.in_flight >= h.capacity || h.paused_until.is_some_and(|t| now < t) {
+            return None;
+        }
+        if let Some(until) = h.open_until
+            && (now < until || h.trial_in_flight)
+        {
+            return None;
+        }
+        Some(f64::from(h.in_flight + 1) * h.ttft_ms / h.factor)
+    }
+
+    /// A snapshot for logs and the status view.
+    pub fn describe(&self) -> SlotState {
+        let h = self.health();
+        SlotState {
+            uid: self.uid,
+            up: h.up,
+            circuit_open: h.open_until.is_some(),
+            in_flight: h.in_flight,
+            ttft_ms: h.ttft_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotState {
+    pub uid: u16,
+    pub up: bool,
+    pub circuit_open: bool,
+    pub in_flight: u32,
+    pub ttft_ms: f64,
+}
+
+/// A request's hold on a miner's slot; released (and the miner's health updated) by
+/// [`Lease::settle`], or on drop as a cancellation.
+#[derive(Debug)]
+pub struct Lease {
+    pub slot: Arc<Slot>,
+    trial: bool,
+    settled: bool,
+}
+
+impl Lease {
+    /// Records how the request ended with this miner.
+    pub fn settle(mut self, outcome: Outcome, ttft: Duration) {
+        self.release(Some((outcome, ttft)));
+    }
+
+    fn release(&mut self, result: Option<(Outcome, Duration)>) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        let mut h = self.slot.health();
+        h.in_flight = h.in_flight.saturating_sub(1);
+        if self.trial {
+            h.trial_in_flight = false;
+        }
+        let now = Instant::now();
+        match result {
+            Some((Outcome::Ok, ttft)) => {
+                h.ttft_ms = 0.8 * h.ttft_ms + 0.2 * ttft.as_secs_f64() * 1e3;
+                h.failures = 0;
+                h.open_until = None;
+                h.cooldown = FIRST_COOLDOWN;
+            }
+            // A 429 is the miner protecting itself, not a failure.
+            Some((Outcome::RateLimited, _)) => h.paused_until = Some(now + RATE_LIMIT_PAUSE),
+            Some((Outcome::ServerError | Outcome::Timeout | Outcome::BadResponse, _)) => {
+                h.failures += 1;
+                if self.trial || h.failures >= FAILURES_TO_OPEN {
+                    let cooldown = if self.trial { (h.cooldown * 2).min(LONGEST_COOLDOWN) } else { h.cooldown };
+                    h.cooldown = cooldown;
+                    h.open_until = Some(now + cooldown);
+                    tracing::warn!(uid = self.slot.uid, cooldown_ms = cooldown.as_millis() as u64, "circuit opened");
+                }
+            }
+            // Cancelled by the user: says nothing about the miner.
+            Some((Outcome::Cancelled, _)) | None => {}
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.release(None);
+    }
+}
+
+/// The miners the gateway routes to.
+#[derive(Debug, Default)]
+pub struct Pool {
+    slots: RwLock<Vec<Arc<Slot>>>,
+}
+
+impl Pool {
+    /// Brings the pool in line with the metagraph: neurons that serve an address are miners; a
+    /// miner whose hotkey and address did not change keeps its health.
+    pub fn update(&self, neurons: &[Neuron]) {
+        let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+        let next: Vec<Arc<Slot>> = neurons
+            .iter()
+            .filter_map(|n| {
+                let base_url = n.axon.as_ref()?.trim_end_matches('/').to_string();
+                let kept =
+                    slots.iter().find(|s| s.uid == n.uid && s.miner.hotkey == n.hotkey && s.miner.base_url == base_url);
+                Some(match kept {
+                    Some(s) => s.clone(),
+                    None => Arc::new(Slot::new(n.uid, Miner { base_url, hotkey: n.hotkey.clone() })),
+                })
+            })
+            .collect();
+        *slots = next;
+    }
+
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records a health probe: `Some(capacity)` when the miner answered with the right model.
+    pub fn probed(&self, slot: &Slot, capacity: Option<u32>) {
+        let mut h = slot.health();
+        match capacity {
+            Some(c) => {
+                if !h.up {
+                    tracing::info!(uid = slot.uid, url = %slot.miner.base_url, "miner is up");
+                }
+                h.up = true;
+                h.capacity = c.max(1);
+            }
+            None => {
+                if h.up {
+                    tracing::warn!(uid = slot.uid, url = %slot.miner.base_url, "miner is down");
+                }
+                h.up = false;
+            }
+        }
+    }
+
+    /// Sets each miner's score factor from the last epoch's weights (uid, weight).
+    pub fn set_scores(&self, weights: &[(u16, f64)]) {
+        let top = weights.iter().map(|w| w.1).fold(0.0, f64::max);
+        for slot in self.slots() {
+            let weight = weights.iter().find(|w| w.0 == slot.uid).map_or(0.0, |w| w.1);
+            slot.health().factor = if top > 0.0 { 0.25 + weight / top } else { 1.0 };
+        }
+    }
+
+    /// Picks a miner by power of two choices among the candidates not in `tried`.
+    pub fn pick(&self, tried: &[u16]) -> Option<Lease> {
+        let now = Instant::now();
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        let candidates: Vec<(&Arc<Slot>, f64)> =
+            slots.iter().filter(|s| !tried.contains(&s.uid)).filter_map(|s| s.cost(now).map(|c| (s, c))).collect();
+        let chosen = match candidates.len() {
+            0 => return None,
+            1 => candidates[0].0,
+            n => {
+                let mut rng = rand::thread_rng();
+                let a = rng.gen_range(0..n);
+                let b = (a + rng.gen_range(1..n)) % n;
+                if candidates[a].1 <= candidates[b].1 { candidates[a].0 } else { candidates[b].0 }
+            }
+        };
+        let mut h = chosen.health();
+        // The candidate list was built without holding every lock: check again.
+        if h.in_flight >= h.capacity {
+            return None;
+        }
+        h.in_flight += 1;
+        let trial = h.open_until.is_some();
+        if trial {
+            h.trial_in_flight = true;
+        }
+        drop(h);
+        Some(Lease { slot: chosen.clone(), trial, settled: false })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(n: u16) -> Pool {
+        let pool = Pool::default();
+        let neurons: Vec<Neuron> = (0..n)
+            .map(|uid| Neuron {
+                uid,
+                hotkey: format!("hk{uid}"),
+                stake: 0,
+                axon: Some(format!("http://127.0.0.1:{}", 9000 + uid)),
+                registered_at_block: 0,
+                capacities: Default::default(),
+            })
+            .collect();
+        pool.update(&neurons);
+        for slot in pool.slots() {
+            pool.probed(&slot, Some(4));
+        }
+        pool
+    }
+
+    #[test]
+    fn only_miners_that_are_up_and_have_room_are_picked() {
+        let pool = pool(2);
+        pool.probed(&pool.slots()[0], None);
+        let leases: Vec<Lease> = (0..4).map(|_| pool.pick(&[]).expect("miner 1 has room")).collect();
+        assert!(leases.iter().all(|l| l.slot.uid == 1));
+        assert!(pool.pick(&[]).is_none(), "capacity is spent");
+        drop(leases);
+        assert_eq!(pool.pick(&[]).expect("room again").slot.uid, 1);
+        assert!(pool.pick(&[1]).is_none(), "miner 1 was already tried");
+    }
+
+    #[test]
+    fn failures_open_the_circuit_and_a_successful_trial_closes_it() {
+        let pool = pool(1);
+        for _ in 0..FAILURES_TO_OPEN {
+            pool.pick(&[]).expect("closed").settle(Outcome::ServerError, Duration::ZERO);
+        }
+        assert!(pool.pick(&[]).is_none(), "open");
+        pool.slots()[0].health().open_until = Some(Instant::now());
+        let trial = pool.pick(&[]).expect("half-open admits a trial");
+        assert!(pool.pick(&[]).is_none(), "one trial at a time");
+        trial.settle(Outcome::Ok, Duration::from_millis(5));
+        assert!(!pool.slots()[0].describe().circuit_open);
+        assert!(pool.pick(&[]).is_some());
+    }
+
+    #[test]
+    fn a_rate_limited_miner_is_paused_not_failed() {
+        let pool = pool(1);
+        for _ in 0..FAILURES_TO_OPEN + 1 {
+            pool.slots()[0].health().paused_until = None;
+            pool.pick(&[]).expect("not paused").settle(Outcome::RateLimited, Duration::ZERO);
+        }
+        assert!(pool.pick(&[]).is_none(), "paused");
+        let state = pool.slots()[0].describe();
+        assert!(!state.circuit_open);
+        assert_eq!(pool.slots()[0].health().failures, 0);
+    }
+
+    #[test]
+    fn the_faster_miner_gets_most_of_the_traffic() {
+        let pool = pool(2);
+        pool.slots()[0].health().ttft_ms = 10.0;
+        pool.slots()[1].health().ttft_ms = 40.0;
+        let picks = (0..1000).filter(|_| pool.pick(&[]).expect("room").slot.uid == 0).count();
+        // Two choices among two: the faster wins whenever both are drawn, which is always.
+        assert_eq!(picks, 1000);
+        pool.set_scores(&[(0, 0.0), (1, 1.0)]);
+        let picks = (0..1000).filter(|_| pool.pick(&[]).expect("room").slot.uid == 0).count();
+        assert_eq!(picks, 0, "cost 10/0.25 = 40 > 40/1.25 = 32");
+    }
+
+    #[test]
+    fn an_update_keeps_the_health_of_unchanged_miners() {
+        let pool = pool(2);
+        pool.slots()[1].health().ttft_ms = 7.0;
+        let mut neurons: Vec<Neuron> = pool
+            .slots()
+            .iter()
+            .map(|s| Neuron {
+                uid: s.uid,
+                hotkey: s.miner.hotkey.clone(),
+                stake: 0,
+                axon: Some(s.miner.base_url.clone()),
+                registered_at_block: 0,
+                capacities: Default::default(),
+            })
+            .collect();
+        neurons[0].hotkey = "new owner".into();
+        pool.update(&neurons);
+        assert!(!pool.slots()[0].describe().up, "a new hotkey starts unprobed");
+        assert_eq!(pool.slots()[1].describe().ttft_ms, 7.0);
+    }
+}
