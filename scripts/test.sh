@@ -25,6 +25,14 @@ fi
 nvrtc_lib=$(ls -d "$nvrtc_venv"/lib/python3*/site-packages/nvidia/cu13/lib | head -n 1)
 export LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
+step "test clients: the official openai Python client (PyPI), for the gateway's tests"
+client_venv=$root/target/client-venv
+if ! "$client_venv/bin/python" -c 'import openai' >/dev/null 2>&1; then
+    python3 -m venv "$client_venv"
+    "$client_venv/bin/pip" install --quiet --disable-pip-version-check openai==3.54.0
+fi
+export ASSAY_TEST_PYTHON="$client_venv/bin/python"
+
 step "plugins (scripts/build-plugins.sh)"
 scripts/build-plugins.sh
 

@@ -12,6 +12,10 @@ mod host;
 
 use std::process::ExitCode;
 
+#[cfg(feature = "node")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -51,7 +55,7 @@ enum Command {
     /// The reference engine: hidden states, generation, tiny models, a prefill benchmark.
     #[command(subcommand)]
     Engine(commands::engine::Command),
-    /// Developer tools: synthetic epochs.
+    /// Developer tools: synthetic epochs, a mock worker and a load generator.
     #[command(subcommand)]
     Dev(commands::dev::Command),
 }

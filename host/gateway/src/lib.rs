@@ -25,6 +25,7 @@ use assay_keys::Hotkey;
 use assay_ledger::Ledger;
 use assay_miner_client::MinerClient;
 use axum::Router;
+use axum::serve::ListenerExt;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -92,6 +93,8 @@ pub enum Error {
     Bind { address: String, source: std::io::Error },
     #[error("gateway setting {0}")]
     Setting(String),
+    #[error("starting the recorder thread: {0}")]
+    Recorder(std::io::Error),
 }
 
 /// What the gateway is started with.
@@ -149,7 +152,8 @@ impl Gateway {
             parts.chain.clone(),
             parts.epoch_of_block.clone(),
             parts.hotkey.ss58(),
-        );
+        )
+        .map_err(Error::Recorder)?;
         let shared = Arc::new(Shared {
             settings: parts.settings.clone(),
             keys,
@@ -170,6 +174,10 @@ impl Gateway {
         let mut until = stopped;
         let server = tokio::spawn(async move {
             let shutdown = async move { until_stopped(&mut until).await };
+            // Chunks go out as they come: no Nagle delay on streamed tokens.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
                 tracing::error!(error = %e, "the gateway stopped serving");
             }

@@ -94,6 +94,8 @@ enum Secret {
 pub struct Hotkey {
     seed: Option<[u8; 32]>,
     secret: Secret,
+    /// The address, encoded once: it goes into every signed request's headers.
+    ss58: std::sync::OnceLock<String>,
 }
 
 impl fmt::Debug for Hotkey {
@@ -113,7 +115,7 @@ impl Hotkey {
             }
             Scheme::Ed25519 => Secret::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)),
         };
-        Ok(Self { seed: Some(seed), secret })
+        Ok(Self { seed: Some(seed), secret, ss58: Default::default() })
     }
 
     /// An sr25519 key from its 64-byte expanded secret (wallet files' `privateKey`), in either
@@ -124,7 +126,7 @@ impl Hotkey {
         for candidate in candidates.into_iter().flatten() {
             let keypair = candidate.to_keypair();
             if keypair.public.to_bytes() == *public {
-                return Ok(Self { seed: None, secret: Secret::Sr25519(keypair) });
+                return Ok(Self { seed: None, secret: Secret::Sr25519(keypair), ss58: Default::default() });
             }
         }
         Err(Error::BadKey("the 64-byte secret does not give the public key in either encoding".into()))
@@ -152,7 +154,7 @@ impl Hotkey {
     }
 
     pub fn ss58(&self) -> String {
-        self.public().ss58()
+        self.ss58.get_or_init(|| self.public().ss58()).clone()
     }
 
     /// The 32-byte seed, when the key was made from one.

@@ -1,4 +1,5 @@
-//! `assay dev synth`: a deterministic synthetic workload, for trying the pipeline and for fixtures.
+//! `assay dev synth`: a deterministic synthetic workload, for trying the pipeline and for fixtures;
+//! `assay dev mock-worker` and `assay dev load`: for measuring the gateway (see `loadgen`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,11 +33,27 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// An OpenAI-style worker that answers at once: the peer for gateway benchmarks.
+    #[cfg(feature = "node")]
+    MockWorker(crate::commands::loadgen::MockArgs),
+    /// Closed-loop load against an OpenAI-style endpoint; prints requests/s and latencies.
+    #[cfg(feature = "node")]
+    Load(crate::commands::loadgen::LoadArgs),
 }
 
 pub fn run(cmd: Command) -> CmdResult {
-    let Command::Synth { out, netuid, miners, requests, challenges, epochs, first_epoch, seed } = cmd;
-    let shape = Shape { netuid, miners: miners.max(1), requests, challenges, seed };
+    match cmd {
+        Command::Synth { out, netuid, miners, requests, challenges, epochs, first_epoch, seed } => {
+            synth(out, Shape { netuid, miners: miners.max(1), requests, challenges, seed }, epochs, first_epoch)
+        }
+        #[cfg(feature = "node")]
+        Command::MockWorker(args) => crate::commands::loadgen::mock_worker(args),
+        #[cfg(feature = "node")]
+        Command::Load(args) => crate::commands::loadgen::load(args),
+    }
+}
+
+fn synth(out: PathBuf, shape: Shape, epochs: u64, first_epoch: u64) -> CmdResult {
     let io = |e: std::io::Error| failed(anyhow!("writing into {}: {e}", out.display()));
     std::fs::create_dir_all(&out).map_err(io)?;
     let mut records = std::io::BufWriter::new(std::fs::File::create(out.join("records.jsonl")).map_err(io)?);

@@ -70,6 +70,10 @@ pub fn run(args: Args) -> CmdResult {
             .with_context(|| format!("binding {address}"))
             .map_err(unusable)?;
         tracing::info!(address = %address, "miner listening");
+        // Streamed tokens go out at once, without Nagle's delay.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app(state))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -7,6 +7,8 @@ pub mod engine;
 pub mod epoch;
 pub mod ledger;
 #[cfg(feature = "node")]
+pub mod loadgen;
+#[cfg(feature = "node")]
 pub mod miner;
 pub mod policy;
 pub mod run;
