@@ -43,6 +43,17 @@ pub struct TokenScore {
     pub top_logprob: f32,
 }
 
+impl TokenScore {
+    /// How `logits` (one position's) rate `token`; a token past the vocabulary gets log-prob -inf.
+    pub fn of(logits: &[f32], token: u32) -> TokenScore {
+        let logprobs = log_softmax(logits);
+        let own = logprobs.get(token as usize).copied().unwrap_or(f32::NEG_INFINITY);
+        let rank = logprobs.iter().filter(|&&l| l > own).count() as u32;
+        let top_logprob = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        TokenScore { rank, logprob: own, top_logprob }
+    }
+}
+
 /// Hidden states to return from a teacher-forced pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HiddenSelection {
@@ -233,18 +244,7 @@ impl Engine {
         }
         let positions: Vec<usize> = (from - 1..tokens.len() - 1).collect();
         let out = self.teacher_forced(tokens, &HiddenSelection::None, &positions)?;
-        Ok(out
-            .logits
-            .iter()
-            .zip(&tokens[from..])
-            .map(|(logits, &token)| {
-                let logprobs = log_softmax(logits);
-                let own = logprobs[token as usize];
-                let rank = logprobs.iter().filter(|&&l| l > own).count() as u32;
-                let top_logprob = logprobs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                TokenScore { rank, logprob: own, top_logprob }
-            })
-            .collect())
+        Ok(out.logits.iter().zip(&tokens[from..]).map(|(logits, &token)| TokenScore::of(logits, token)).collect())
     }
 
     /// Generates after `prompt` until a stop token or `max_tokens`; incremental, with a KV cache

@@ -27,6 +27,9 @@ pub struct Config {
     /// The OpenAI-compatible gateway `assay run` serves users with; none when absent.
     #[serde(default)]
     pub gateway: Option<GatewayConfig>,
+    /// The verification loop (challenges against the reference engine); none when absent.
+    #[serde(default)]
+    pub verify: Option<VerifyConfig>,
 }
 
 /// `[gateway]`: the gateway's own settings. A build without the network stack (an auditor's)
@@ -35,6 +38,12 @@ pub struct Config {
 pub type GatewayConfig = assay_gateway::Settings;
 #[cfg(not(feature = "node"))]
 pub type GatewayConfig = toml::Value;
+
+/// `[verify]`: the verification loop's settings (the same arrangement as `[gateway]`).
+#[cfg(feature = "node")]
+pub type VerifyConfig = assay_verify::Settings;
+#[cfg(not(feature = "node"))]
+pub type VerifyConfig = toml::Value;
 
 fn default_epoch_blocks() -> u64 {
     125 // 25 minutes of 12-second blocks
@@ -121,6 +130,10 @@ impl Config {
         }
         match &mut config.publish {
             PublishConfig::Local { dir } => resolve(dir),
+        }
+        #[cfg(feature = "node")]
+        if let Some(verify) = config.verify.as_mut() {
+            resolve(&mut verify.model);
         }
         if config.epoch_blocks == 0 {
             bail!("config {}: epoch_blocks must be at least 1", path.display());

@@ -115,7 +115,8 @@ impl Host {
         }
     }
 
-    fn challenger(&self) -> Result<Option<String>> {
+    /// The active challenger's digest: the ledger's setting, else the config's.
+    pub fn challenger(&self) -> Result<Option<String>> {
         Ok(self.ledger.setting(ACTIVE_CHALLENGER)?.or_else(|| self.config.policy.challenger.clone()))
     }
 

@@ -30,7 +30,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the validator host: epochs, scoring, publication, weights.
+    /// The whole system on this machine: local chain, four miners (two cheating), gateway,
+    /// verification, epochs published and audited.
+    #[cfg(feature = "node")]
+    Devnet(commands::devnet::Args),
+    /// Run the validator host: epochs, scoring, publication, weights; the gateway and the
+    /// verification loop when configured.
     Run(commands::run::Args),
     /// Close epochs by hand.
     #[command(subcommand)]
@@ -98,6 +103,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let result = match cli.command {
+        #[cfg(feature = "node")]
+        Command::Devnet(args) => commands::devnet::run(args),
         Command::Run(args) => commands::run::run(args),
         Command::Epoch(cmd) => commands::epoch::run(cmd),
         Command::Audit(args) => commands::audit::run(args),

@@ -99,12 +99,7 @@ impl Ledger {
     ) -> Result<usize> {
         self.with(|conn| {
             let tx = conn.transaction()?;
-            let frozen: Option<bool> = tx
-                .query_row("SELECT frozen FROM epochs WHERE epoch = ?1", [epoch as i64], |r| r.get(0))
-                .optional()?;
-            if frozen == Some(true) {
-                return Err(Error::Frozen(epoch));
-            }
+            refuse_frozen(&tx, epoch)?;
             let mut n = 0;
             {
                 let mut insert = tx.prepare_cached(
@@ -170,7 +165,8 @@ impl Ledger {
         self.record_requests(epoch, [entry]).map(|_| ())
     }
 
-    /// Records judged challenges of `epoch`; durable when this returns.
+    /// Records judged challenges of `epoch`; durable when this returns. Refused with
+    /// [`Error::Frozen`] once the epoch's closing has begun.
     pub fn record_challenges<'a>(
         &self,
         epoch: u64,
@@ -178,6 +174,7 @@ impl Ledger {
     ) -> Result<usize> {
         self.with(|conn| {
             let tx = conn.transaction()?;
+            refuse_frozen(&tx, epoch)?;
             let mut n = 0;
             {
                 let mut insert = tx.prepare_cached(
@@ -335,6 +332,16 @@ impl Ledger {
             Ok(conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
         })
     }
+}
+
+/// [`Error::Frozen`] when `epoch`'s closing has begun.
+fn refuse_frozen(tx: &rusqlite::Transaction<'_>, epoch: u64) -> Result<()> {
+    let frozen: Option<bool> =
+        tx.query_row("SELECT frozen FROM epochs WHERE epoch = ?1", [epoch as i64], |r| r.get(0)).optional()?;
+    if frozen == Some(true) {
+        return Err(Error::Frozen(epoch));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 pub mod audit;
 pub mod chain;
 pub mod dev;
+#[cfg(feature = "node")]
+pub mod devnet;
 pub mod engine;
 pub mod epoch;
 pub mod ledger;

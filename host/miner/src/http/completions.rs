@@ -148,7 +148,11 @@ async fn complete(
         let mut text = String::new();
         let mut stopped_by_string = false;
         let longest_stop = stops.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+        let token_delay = inner.settings.token_delay;
         let result = inner.engine.generate_with(&prompt_ids, &params, max_tokens, &stop_ids, &mut |token, logits| {
+            if !token_delay.is_zero() {
+                std::thread::sleep(token_delay);
+            }
             let lp = assay_reference_engine::log_softmax(logits);
             let top = top_n.filter(|n| *n > 0).map(|n| top_logprobs(logits, n)).unwrap_or_default();
             out.push(TokenOut {

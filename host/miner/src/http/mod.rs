@@ -38,6 +38,8 @@ pub struct MinerSettings {
     pub store_bytes: usize,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Added after every generated token: a slower machine, for `assay devnet`'s miners.
+    pub token_delay: Duration,
 }
 
 impl Default for MinerSettings {
@@ -48,6 +50,7 @@ impl Default for MinerSettings {
             open_window: Duration::from_secs(120),
             store_bytes: 1 << 30,
             max_body_bytes: 1 << 20,
+            token_delay: Duration::ZERO,
         }
     }
 }

@@ -1,0 +1,355 @@
+//! Verification: whether miners run the real model.
+//!
+//! Owns: the challenge loop. Every few seconds it offers the challenger policy (WASM) the
+//! requests completed since the last round, with the epoch's secret seed; for each request the
+//! policy picks, it asks the miner to open the chosen (layer, position) points, checks the Merkle
+//! paths against the signed root, runs one teacher-forced reference pass over the miner's prompt
+//! and completion tokens, measures (`measure`), lets the policy judge, and records the verdict in
+//! the ledger for the scorer. Reference passes run on a bounded pool of blocking workers, never on
+//! the gateway's request path.
+//! Must not touch: routing, scoring, publication or the chain's weights.
+
+mod measure;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use assay_chain::Chain;
+use assay_ledger::{Exchange, Ledger};
+use assay_miner_client::{Miner, MinerClient, verify_opening};
+use assay_policy_runtime::{Challenger, Limits};
+use assay_policy_sdk::{
+    Candidate, ChallengeRecord, Judgement, MinerHistory, Opening, Outcome, Param, PlanInput, Verdict,
+};
+use assay_protocol::wire::{OpenRequest, ResponseExtension};
+use assay_reference_engine::{ChatTokenizer, Engine};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, info, warn};
+
+pub use measure::{Challenge, cosine, expected_prompt, measure, rel_l2};
+
+/// `[verify]` in the host's config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The reference model's directory (a Hugging Face snapshot layout).
+    pub model: PathBuf,
+    /// How often new requests are offered to the challenger.
+    #[serde(default = "default_interval")]
+    pub interval_ms: u64,
+    /// Reference passes run at once.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// A miner has this long to answer an opening.
+    #[serde(default = "default_open_timeout")]
+    pub open_timeout_s: f64,
+}
+
+fn default_interval() -> u64 {
+    2000
+}
+fn default_workers() -> usize {
+    1
+}
+fn default_open_timeout() -> f64 {
+    10.0
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("ledger: {0}")]
+    Ledger(#[from] assay_ledger::Error),
+    #[error("chain: {0}")]
+    Chain(#[from] assay_chain::Error),
+    #[error("challenger policy: {0}")]
+    Policy(#[from] assay_policy_runtime::Error),
+}
+
+/// What the verifier is started with.
+pub struct Parts {
+    pub settings: Settings,
+    pub engine: Engine,
+    pub tokenizer: ChatTokenizer,
+    pub challenger: Challenger,
+    pub limits: Limits,
+    pub params: Vec<Param>,
+    /// Signs opening requests, as it signs completions.
+    pub client: MinerClient,
+    pub ledger: Arc<Ledger>,
+    pub chain: Arc<dyn Chain>,
+    pub netuid: u16,
+    pub epoch_blocks: u64,
+}
+
+/// Verdicts per miner since the verifier started, for the live view.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: u32,
+    pub failed: u32,
+    pub voided: u32,
+}
+
+struct Inner {
+    settings: Settings,
+    engine: Engine,
+    tokenizer: ChatTokenizer,
+    stop_ids: Vec<u32>,
+    challenger: Challenger,
+    limits: Limits,
+    params: Vec<Param>,
+    client: MinerClient,
+    ledger: Arc<Ledger>,
+    chain: Arc<dyn Chain>,
+    netuid: u16,
+    epoch_blocks: u64,
+    workers: Arc<Semaphore>,
+    /// Requests already offered to the planner: each is offered once.
+    considered: Mutex<HashSet<(u64, u64)>>,
+    tallies: Mutex<BTreeMap<u16, Tally>>,
+}
+
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl Verifier {
+    pub fn new(parts: Parts) -> Self {
+        let mut stop_ids = parts.engine.config().eos_token_ids.clone();
+        for special in ["<|im_end|>", "<|endoftext|>"] {
+            stop_ids.extend(parts.tokenizer.token_id(special));
+        }
+        Self {
+            inner: Arc::new(Inner {
+                workers: Arc::new(Semaphore::new(parts.settings.workers.max(1))),
+                settings: parts.settings,
+                engine: parts.engine,
+                tokenizer: parts.tokenizer,
+                stop_ids,
+                challenger: parts.challenger,
+                limits: parts.limits,
+                params: parts.params,
+                client: parts.client,
+                ledger: parts.ledger,
+                chain: parts.chain,
+                netuid: parts.netuid,
+                epoch_blocks: parts.epoch_blocks.max(1),
+                considered: Mutex::new(HashSet::new()),
+                tallies: Mutex::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    pub fn tallies(&self) -> BTreeMap<u16, Tally> {
+        self.inner.tallies.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Rounds every `interval_ms` until `stopped`; challenges in flight are awaited.
+    pub async fn run(self, mut stopped: watch::Receiver<bool>) {
+        let interval = Duration::from_millis(self.inner.settings.interval_ms.max(50));
+        let mut in_flight = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = async { let _ = stopped.wait_for(|s| *s).await.map(|_| ()); } => break,
+            }
+            match self.round(&mut in_flight) {
+                Ok(0) => {}
+                Ok(n) => debug!(challenges = n, "challenges planned"),
+                Err(e) => warn!(error = %e, "a verification round failed; retrying at the next"),
+            }
+            while in_flight.try_join_next().is_some() {}
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+
+    /// Offers the requests completed since the last round to the planner and starts the planned
+    /// challenges in `tasks`; returns how many.
+    pub fn round(&self, tasks: &mut tokio::task::JoinSet<()>) -> Result<usize, Error> {
+        let inner = &self.inner;
+        let block = inner.chain.current_block()?;
+        let epoch = block / inner.epoch_blocks;
+        let seed = inner.ledger.epoch_seed(epoch, rand::random)?;
+        let exchanges = inner.ledger.exchanges(epoch)?;
+        let fresh: Vec<Exchange> = {
+            let considered = inner.considered.lock().unwrap_or_else(|p| p.into_inner());
+            exchanges.into_iter().filter(|x| !considered.contains(&(epoch, x.id))).collect()
+        };
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        let records: HashMap<u64, assay_policy_sdk::RequestRecord> =
+            inner.ledger.requests(epoch)?.into_iter().map(|e| (e.record.id, e.record)).collect();
+        let metagraph = inner.chain.metagraph(inner.netuid)?;
+        let mut challenges = inner.ledger.challenges(epoch)?;
+        if epoch > 0 {
+            challenges.extend(inner.ledger.challenges(epoch - 1)?);
+        }
+        let history = metagraph
+            .neurons
+            .iter()
+            .map(|n| MinerHistory {
+                uid: n.uid,
+                new: n.registered_at_block + 2 * inner.epoch_blocks > block,
+                challenged: challenges.iter().filter(|c| c.uid == n.uid).count() as u32,
+                recent_failures: challenges.iter().filter(|c| c.uid == n.uid && c.verdict == Verdict::Fail).count()
+                    as u32,
+                completed: records.values().filter(|r| r.uid == n.uid && r.outcome == Outcome::Ok).count() as u32,
+            })
+            .collect();
+        let candidates = fresh
+            .iter()
+            .filter_map(|x| records.get(&x.id))
+            .map(|r| Candidate {
+                request_id: r.id,
+                uid: r.uid,
+                prompt_tokens: r.prompt_tokens,
+                completion_tokens: r.completion_tokens,
+            })
+            .collect();
+        let input = PlanInput {
+            seed: seed.seed.to_vec(),
+            layers: inner.engine.config().num_layers as u32,
+            progress: (block % inner.epoch_blocks) as f64 / inner.epoch_blocks as f64,
+            candidates,
+            history,
+            params: inner.params.clone(),
+        };
+        let planned = inner.challenger.plan(&input, inner.limits)?;
+        {
+            let mut considered = inner.considered.lock().unwrap_or_else(|p| p.into_inner());
+            considered.extend(fresh.iter().map(|x| (epoch, x.id)));
+        }
+        let by_id: HashMap<u64, Exchange> = fresh.into_iter().map(|x| (x.id, x)).collect();
+        let mut started = 0;
+        for plan in planned {
+            let Some(exchange) = by_id.get(&plan.request_id).cloned() else {
+                warn!(request = plan.request_id, "the challenger planned a request it was not offered");
+                continue;
+            };
+            let axon = metagraph.neurons.iter().find(|n| n.uid == exchange.uid).and_then(|n| n.axon.clone());
+            let Some(base_url) = axon else { continue };
+            let miner = Miner { base_url, hotkey: exchange.miner_hotkey.clone() };
+            let points: Vec<[u32; 2]> = plan.points.iter().map(|&(l, p)| [l, p]).collect();
+            let verifier = self.clone();
+            let greedy = records.get(&exchange.id).is_some_and(|r| r.greedy);
+            tasks.spawn(async move { verifier.challenge(exchange, miner, points, greedy).await });
+            started += 1;
+        }
+        Ok(started)
+    }
+
+    /// One challenge: open, measure, judge, record.
+    async fn challenge(&self, exchange: Exchange, miner: Miner, points: Vec<[u32; 2]>, greedy: bool) {
+        let inner = &self.inner;
+        let Ok(_slot) = inner.workers.clone().acquire_owned().await else { return };
+        let evidence: Option<ResponseExtension> = exchange
+            .evidence
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<Value>(e).ok())
+            .and_then(|v| serde_json::from_value(v["assay"].clone()).ok());
+        let Some(ext) = evidence else {
+            let verifier = self.clone();
+            let judgement = Judgement { verdict: Verdict::Fail, reason: "no usable evidence".into() };
+            let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, Vec::new(), judgement)).await;
+            return;
+        };
+        let hidden = inner.engine.config().hidden_size;
+        let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.clone() };
+        let timeout = Duration::from_secs_f64(inner.settings.open_timeout_s.max(0.1));
+        let (opened, failure) = match tokio::time::timeout(timeout, inner.client.open(&miner, &asked)).await {
+            Err(_) => (None, Opening::Missed),
+            Ok(Err(e)) => {
+                debug!(uid = exchange.uid, error = %e, "opening failed");
+                (None, Opening::Missed)
+            }
+            Ok(Ok(response)) => match verify_opening(&ext, &points, &response, hidden) {
+                Ok(vectors) => (Some((points.iter().map(|p| (p[0], p[1])).collect(), vectors)), Opening::Verified),
+                Err(e) => {
+                    debug!(uid = exchange.uid, error = %e, "opening refused");
+                    (None, Opening::Invalid)
+                }
+            },
+        };
+        let verifier = self.clone();
+        let judged = tokio::task::spawn_blocking(move || {
+            let inner = &verifier.inner;
+            let request: Value = serde_json::from_str(&exchange.request).unwrap_or(Value::Null);
+            let expected = expected_prompt(&inner.tokenizer, &exchange.path, &request).unwrap_or_default();
+            let challenge = Challenge {
+                request_id: exchange.id,
+                uid: exchange.uid,
+                greedy,
+                ignore_eos: request["ignore_eos"].as_bool().unwrap_or(false),
+                prompt_ids: &ext.prompt_token_ids,
+                completion_ids: &ext.completion_token_ids,
+                expected_prompt: &expected,
+                opened,
+                stop_ids: &inner.stop_ids,
+            };
+            let (points, judgement) = match measure(&inner.engine, &challenge, failure) {
+                Ok(m) => {
+                    let judgement = inner.challenger.judge(&m, inner.limits).unwrap_or_else(|e| Judgement {
+                        verdict: Verdict::Void,
+                        reason: format!("the judge failed: {e}"),
+                    });
+                    (m.points, judgement)
+                }
+                Err(reason) => {
+                    (Vec::new(), Judgement { verdict: Verdict::Fail, reason: format!("unusable evidence: {reason}") })
+                }
+            };
+            verifier.record(&exchange, points, judgement);
+        })
+        .await;
+        if judged.is_err() {
+            warn!("a reference pass panicked");
+        }
+    }
+
+    /// Records a verdict into the current epoch (the next, if the current one is closing).
+    /// Blocking: the ledger syncs to disk.
+    fn record(&self, exchange: &Exchange, points: Vec<assay_policy_sdk::PointMeasurement>, judgement: Judgement) {
+        let inner = &self.inner;
+        {
+            let mut tallies = inner.tallies.lock().unwrap_or_else(|p| p.into_inner());
+            let t = tallies.entry(exchange.uid).or_default();
+            match judgement.verdict {
+                Verdict::Pass => t.passed += 1,
+                Verdict::Fail => t.failed += 1,
+                Verdict::Void => t.voided += 1,
+            }
+        }
+        if judgement.verdict == Verdict::Fail {
+            info!(uid = exchange.uid, request = exchange.id, reason = %judgement.reason, "challenge failed");
+        }
+        let record = ChallengeRecord {
+            request_id: exchange.id,
+            uid: exchange.uid,
+            points,
+            verdict: judgement.verdict,
+            reason: judgement.reason,
+        };
+        let mut bump = 0;
+        for attempt in 0..50 {
+            let result = inner
+                .chain
+                .current_block()
+                .map_err(Error::from)
+                .and_then(|b| Ok(inner.ledger.record_challenges(b / inner.epoch_blocks + bump, [&record])?));
+            match result {
+                Ok(_) => return,
+                Err(Error::Ledger(assay_ledger::Error::Frozen(_))) => bump += 1,
+                Err(e) => {
+                    warn!(error = %e, attempt, "recording a challenge failed; retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        warn!(request = exchange.id, "a challenge could not be recorded");
+    }
+}
