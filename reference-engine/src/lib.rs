@@ -150,6 +150,12 @@ impl Engine {
         &self.model
     }
 
+    /// Rounds every activation to bf16 on the CPU backend (an honest miner's precision noise,
+    /// for calibration and the detection experiment). The reference never does.
+    pub fn set_bf16_activations(&mut self, on: bool) {
+        self.model.set_bf16_activations(on);
+    }
+
     /// One pass over `tokens` from position 0, returning the selected hidden states and the
     /// logits at `logit_positions`.
     pub fn teacher_forced(

@@ -91,6 +91,18 @@ pub struct Model {
     norm: Vec<f32>,
     layers: Vec<Layer>,
     inv_freq: Vec<f32>,
+    /// Round every activation to bf16 (accumulating in f32, as bf16 GPU kernels do): how an
+    /// honest miner on other hardware differs from the f32 reference. Off for the reference.
+    bf16_activations: bool,
+}
+
+/// Rounds to the nearest bf16 (ties to even), in place, when `on`.
+fn round_bf16(on: bool, values: &mut [f32]) {
+    if on {
+        for v in values {
+            *v = half::bf16::from_f32(*v).to_f32();
+        }
+    }
 }
 
 impl Model {
@@ -130,7 +142,14 @@ impl Model {
             embed,
             lm_head,
             layers,
+            bf16_activations: false,
         })
+    }
+
+    /// Rounds every activation to bf16 from now on (an honest miner's precision noise, for
+    /// calibration and the detection experiment); the reference keeps f32.
+    pub fn set_bf16_activations(&mut self, on: bool) {
+        self.bf16_activations = on;
     }
 
     pub fn config(&self) -> &Config {
@@ -180,6 +199,8 @@ impl Model {
             let t = t as usize;
             self.embed.convert_range(t * h..(t + 1) * h, row);
         }
+        let r = self.bf16_activations;
+        round_bf16(r, &mut x);
         on_hidden(0, &x);
 
         let mut normed = vec![0.0f32; n * h];
@@ -194,11 +215,15 @@ impl Model {
 
         for (li, layer) in self.layers.iter().enumerate() {
             cpu::rms_norm(&x, &layer.input_norm, c.rms_norm_eps, &mut normed);
+            round_bf16(r, &mut normed);
             layer.q.forward(&normed, n, &mut q);
             layer.k.forward(&normed, n, &mut k);
             layer.v.forward(&normed, n, &mut v);
             cpu::rope(&mut q, c.num_heads, hd, start, &self.inv_freq);
             cpu::rope(&mut k, c.num_kv_heads, hd, start, &self.inv_freq);
+            round_bf16(r, &mut q);
+            round_bf16(r, &mut k);
+            round_bf16(r, &mut v);
             let keys = &mut cache.keys[li];
             let values = &mut cache.values[li];
             keys.extend_from_slice(&k);
@@ -243,15 +268,24 @@ impl Model {
                     );
                 }
             }
+            round_bf16(r, &mut attn);
             layer.o.forward(&attn, n, &mut proj);
+            round_bf16(r, &mut proj);
             cpu::add_in_place(&mut x, &proj);
+            round_bf16(r, &mut x);
 
             cpu::rms_norm(&x, &layer.post_norm, c.rms_norm_eps, &mut normed);
+            round_bf16(r, &mut normed);
             layer.gate.forward(&normed, n, &mut gate);
             layer.up.forward(&normed, n, &mut up);
+            round_bf16(r, &mut gate);
+            round_bf16(r, &mut up);
             cpu::silu_mul(&mut gate, &up);
+            round_bf16(r, &mut gate);
             layer.down.forward(&gate, n, &mut proj);
+            round_bf16(r, &mut proj);
             cpu::add_in_place(&mut x, &proj);
+            round_bf16(r, &mut x);
             if li + 1 < self.layers.len() {
                 on_hidden(li + 1, &x);
             }
@@ -259,6 +293,7 @@ impl Model {
         cache.len = total;
 
         cpu::rms_norm(&x, &self.norm, c.rms_norm_eps, &mut normed);
+        round_bf16(r, &mut normed);
         on_hidden(c.num_layers, &normed);
 
         let mut logits = Vec::with_capacity(logit_rows.len());

@@ -42,3 +42,23 @@ fn devnet_catches_both_cheaters_and_every_epoch_audits() {
     assert_eq!(code, 2, "{refused}");
     assert!(foreign.join("notes.txt").exists(), "nothing of the user's is touched");
 }
+
+/// The detection experiment's command on a small sample: the table prints, honest miners pass,
+/// and a miner serving another model fails every challenge. (The full run is in
+/// docs/verification.md; it is an experiment, not a test.)
+#[test]
+fn the_detection_experiment_runs_on_a_small_sample() {
+    let plugins = plugin("adaptive-challenger").parent().expect("the plugins folder").to_path_buf();
+    let (code, out) = run(assay()
+        .args(["dev", "detect", "--honest", "40", "--per-attack", "10", "--epoch-challenges", "5", "--plugins"])
+        .arg(&plugins));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("honest false positives: 0 of 40 challenges (0 void)"), "{out}");
+    let other_model: Vec<&str> = out.lines().filter(|l| l.starts_with("| (a) another model")).collect();
+    assert_eq!(other_model.len(), 2, "{out}");
+    assert!(other_model.iter().all(|l| l.contains("| 10 | 100.0 % |")), "{out}");
+
+    let (code, table) = run(assay().args(["dev", "calibrate", "--requests", "20"]));
+    assert_eq!(code, 0, "{table}");
+    assert!(table.contains("pub const REL_L2_THRESHOLDS: &[(f64, f64)] = &[(0.0000, "), "{table}");
+}

@@ -30,7 +30,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info, warn};
 
-pub use measure::{Challenge, cosine, expected_prompt, measure, rel_l2};
+pub use measure::{Challenge, Opened, cosine, expected_prompt, measure, rel_l2};
 
 /// `[verify]` in the host's config.
 #[derive(Debug, Clone, Deserialize)]
@@ -268,7 +268,9 @@ impl Verifier {
                 (None, Opening::Missed)
             }
             Ok(Ok(response)) => match verify_opening(&ext, &points, &response, hidden) {
-                Ok(vectors) => (Some((points.iter().map(|p| (p[0], p[1])).collect(), vectors)), Opening::Verified),
+                Ok(vectors) => {
+                    (Some(Opened { points: points.iter().map(|p| (p[0], p[1])).collect(), vectors }), Opening::Verified)
+                }
                 Err(e) => {
                     debug!(uid = exchange.uid, error = %e, "opening refused");
                     (None, Opening::Invalid)

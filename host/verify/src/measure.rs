@@ -38,6 +38,15 @@ pub fn expected_prompt(tokenizer: &ChatTokenizer, path: &str, request: &Value) -
     }
 }
 
+/// The points a miner opened, with the vectors that verified against its commitment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    /// `(layer, position)`.
+    pub points: Vec<(u32, u32)>,
+    /// One vector per point, in the same order.
+    pub vectors: Vec<Vec<f32>>,
+}
+
 /// One challenged request, as the verification loop hands it over.
 pub struct Challenge<'a> {
     pub request_id: u64,
@@ -49,8 +58,8 @@ pub struct Challenge<'a> {
     pub completion_ids: &'a [u32],
     /// The validator's own rendering of the prompt.
     pub expected_prompt: &'a [u32],
-    /// `(layer, position)` with the miner's opened vector, or `None` when the opening failed.
-    pub opened: Option<(Vec<(u32, u32)>, Vec<Vec<f32>>)>,
+    /// What the miner opened, or `None` when the opening failed.
+    pub opened: Option<Opened>,
     /// Tokens that end a sequence.
     pub stop_ids: &'a [u32],
 }
@@ -61,7 +70,7 @@ pub fn measure(engine: &Engine, c: &Challenge<'_>, opening_failed: Opening) -> R
     let layers = engine.config().num_layers as u32;
     let tokens: Vec<u32> = c.prompt_ids.iter().chain(c.completion_ids).copied().collect();
     let (points, vectors) = match &c.opened {
-        Some((points, vectors)) => (points.clone(), Some(vectors)),
+        Some(opened) => (opened.points.clone(), Some(&opened.vectors)),
         None => (Vec::new(), None),
     };
     if let Some(&(layer, position)) = points.iter().find(|&&(l, p)| l > layers || p as usize >= tokens.len()) {

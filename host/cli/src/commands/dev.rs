@@ -39,6 +39,13 @@ pub enum Command {
     /// Closed-loop load against an OpenAI-style endpoint; prints requests/s and latencies.
     #[cfg(feature = "node")]
     Load(crate::commands::loadgen::LoadArgs),
+    /// The detection experiment: honest and cheating miners through the real verification
+    /// path; prints the table of docs/verification.md.
+    #[cfg(feature = "node")]
+    Detect(crate::commands::detect::DetectArgs),
+    /// Per-layer thresholds from honest runs (bf16 activations against the f32 reference).
+    #[cfg(feature = "node")]
+    Calibrate(crate::commands::detect::CalibrateArgs),
 }
 
 pub fn run(cmd: Command) -> CmdResult {
@@ -50,6 +57,10 @@ pub fn run(cmd: Command) -> CmdResult {
         Command::MockWorker(args) => crate::commands::loadgen::mock_worker(args),
         #[cfg(feature = "node")]
         Command::Load(args) => crate::commands::loadgen::load(args),
+        #[cfg(feature = "node")]
+        Command::Detect(args) => crate::commands::detect::detect(args),
+        #[cfg(feature = "node")]
+        Command::Calibrate(args) => crate::commands::detect::calibrate(args),
     }
 }
 

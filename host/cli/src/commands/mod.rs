@@ -2,6 +2,8 @@
 
 pub mod audit;
 pub mod chain;
+#[cfg(feature = "node")]
+pub mod detect;
 pub mod dev;
 #[cfg(feature = "node")]
 pub mod devnet;

@@ -1,0 +1,510 @@
+//! `assay dev detect`: the detection experiment of docs/verification.md, and `assay dev
+//! calibrate`: the per-layer thresholds from honest runs that the challenger policy ships with.
+//!
+//! Both run the validator's real verification path in one process: a miner generates with its
+//! engine, commits to every hidden state (`assay_miner::commit`), opens the points the challenger
+//! policy (WASM) plans; the validator checks the Merkle paths (`verify_opening`), measures against
+//! its f32 reference (`assay_verify::measure`) and the policy judges. Honest miners compute with
+//! bf16 activations (f32 accumulation), so they differ from the reference as real hardware does;
+//! every attacker computes that way too. The models are tiny random Qwen2s with a few massive
+//! residual channels, as real LLMs have.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use assay_miner::{Store, commit, open};
+use assay_miner_client::verify_opening;
+use assay_policy_runtime::{Challenger, Digest, Limits, Runtime};
+use assay_policy_sdk::{Candidate, MinerHistory, Opening, Param, PlanInput, Verdict};
+use assay_protocol::wire::{OpenRequest, decode_vector, encode_vector};
+use assay_reference_engine::tiny::{self, Perturbation, TinySpec};
+use assay_reference_engine::{ChatTokenizer, Engine, HiddenSelection, SamplingParams};
+use assay_verify::{Challenge, Opened, measure, rel_l2};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use crate::{CmdResult, failed, unusable};
+
+#[derive(clap::Args)]
+pub struct DetectArgs {
+    /// Honest challenges (half greedy, half sampled).
+    #[arg(long, default_value_t = 10_000)]
+    honest: u64,
+    /// Challenges per attack and decoding mode.
+    #[arg(long, default_value_t = 200)]
+    per_attack: u64,
+    /// Challenges of one miner in one epoch, for the per-epoch rates.
+    #[arg(long, default_value_t = 10)]
+    epoch_challenges: usize,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Where the built policies are.
+    #[arg(long, env = "ASSAY_PLUGIN_DIR", default_value = "target/plugins")]
+    plugins: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct CalibrateArgs {
+    /// Honest requests measured (half greedy, half sampled), at every layer.
+    #[arg(long, default_value_t = 2000)]
+    requests: u64,
+    #[arg(long, default_value_t = 99.9)]
+    percentile: f64,
+    /// The threshold is the percentile times this.
+    #[arg(long, default_value_t = 1.5)]
+    margin: f64,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Attack {
+    Honest,
+    OtherModel,
+    Int8,
+    Int4,
+    ScaledLayer,
+    SmallerModel,
+    AlteredPrompt,
+    BadOpening,
+    BrokenVectors,
+}
+
+impl Attack {
+    const ALL: [Attack; 8] = [
+        Attack::OtherModel,
+        Attack::Int8,
+        Attack::Int4,
+        Attack::ScaledLayer,
+        Attack::SmallerModel,
+        Attack::AlteredPrompt,
+        Attack::BadOpening,
+        Attack::BrokenVectors,
+    ];
+
+    fn describe(self) -> &'static str {
+        match self {
+            Attack::Honest => "honest (bf16 activations)",
+            Attack::OtherModel => "(a) another model (other seed)",
+            Attack::Int8 => "(b) int8 weights (per channel)",
+            Attack::Int4 => "(b) int4 weights (group 32)",
+            Attack::ScaledLayer => "(c) layer 1 scaled by 1.01",
+            Attack::SmallerModel => "(d) smaller model generates, real one commits",
+            Attack::AlteredPrompt => "(e) system prompt dropped or changed",
+            Attack::BadOpening => "(f) opened vector differs from commitment",
+            Attack::BrokenVectors => "(g) NaN / wrong-shape vectors, opening timeout",
+        }
+    }
+
+    /// The per-epoch target of the issue, as a fraction.
+    fn target(self) -> f64 {
+        match self {
+            Attack::Int8 | Attack::ScaledLayer => 0.95,
+            Attack::Honest => 0.0,
+            _ => 0.99,
+        }
+    }
+}
+
+const PROMPT_WORDS: &[&str] = &[
+    "explain",
+    "write",
+    "summarize",
+    "list",
+    "compare",
+    "describe",
+    "translate",
+    "why",
+    "how",
+    "poem",
+    "ocean",
+    "compiler",
+    "market",
+    "garden",
+    "planet",
+    "history",
+    "music",
+    "river",
+    "engine",
+    "theory",
+    "city",
+    "winter",
+];
+// The first differs from the template's default system prompt, so dropping it changes the prompt.
+const SYSTEMS: [&str; 2] =
+    ["You are a careful assistant. Think before answering.", "You are a terse expert. Answer briefly."];
+const MAX_TOKENS: usize = 32;
+
+/// The miner's side of one request.
+struct Served {
+    /// The validator's own rendering of the prompt it sent.
+    expected: Vec<u32>,
+    /// What the miner actually ran.
+    prompt: Vec<u32>,
+    completion: Vec<u32>,
+    /// Whose hidden states the miner commits to.
+    committer: Attack,
+}
+
+/// The models and the policy of the experiment.
+struct Lab {
+    _dir: tempfile::TempDir,
+    tokenizer: ChatTokenizer,
+    reference: Engine,
+    engines: BTreeMap<Attack, Engine>,
+    stop_ids: Vec<u32>,
+    /// The policy that plans and judges (calibration needs none).
+    challenger: Option<Challenger>,
+}
+
+fn spec() -> TinySpec {
+    TinySpec { massive_channels: vec![(5, 40.0), (23, 25.0), (51, 60.0)], ..TinySpec::default() }
+}
+
+impl Lab {
+    fn new(challenger: Option<Challenger>) -> anyhow::Result<Lab> {
+        let dir = tempfile::tempdir()?;
+        let spec = spec();
+        let write = |name: &str, spec: &TinySpec, p: Option<Perturbation>| -> anyhow::Result<PathBuf> {
+            let path = dir.path().join(name);
+            tiny::write(&path, spec, p.as_ref())?;
+            Ok(path)
+        };
+        let reference_dir = write("reference", &spec, None)?;
+        let miner = |path: &Path| -> anyhow::Result<Engine> {
+            let mut engine = Engine::load(path)?;
+            engine.set_bf16_activations(true);
+            Ok(engine)
+        };
+        let smaller = TinySpec { layers: 2, hidden: 32, intermediate: 80, seed: spec.seed + 7, ..spec.clone() };
+        let mut engines = BTreeMap::new();
+        engines.insert(Attack::Honest, miner(&reference_dir)?);
+        engines.insert(
+            Attack::OtherModel,
+            miner(&write("other", &TinySpec { seed: spec.seed + 1, ..spec.clone() }, None)?)?,
+        );
+        engines.insert(
+            Attack::Int8,
+            miner(&write("int8", &spec, Some(Perturbation::Quantized { bits: 8, group: usize::MAX }))?)?,
+        );
+        engines
+            .insert(Attack::Int4, miner(&write("int4", &spec, Some(Perturbation::Quantized { bits: 4, group: 32 }))?)?);
+        engines.insert(
+            Attack::ScaledLayer,
+            miner(&write("scaled", &spec, Some(Perturbation::ScaleLayer { layer: 1, factor: 1.01 }))?)?,
+        );
+        engines.insert(Attack::SmallerModel, miner(&write("smaller", &smaller, None)?)?);
+        let tokenizer = ChatTokenizer::load(&reference_dir)?;
+        let mut stop_ids = Engine::load(&reference_dir)?.config().eos_token_ids.clone();
+        for special in ["<|im_end|>", "<|endoftext|>"] {
+            stop_ids.extend(tokenizer.token_id(special));
+        }
+        Ok(Lab { reference: Engine::load(&reference_dir)?, _dir: dir, tokenizer, engines, stop_ids, challenger })
+    }
+
+    fn engine(&self, attack: Attack) -> &Engine {
+        self.engines.get(&attack).or_else(|| self.engines.get(&Attack::Honest)).unwrap_or(&self.reference)
+    }
+
+    fn messages(&self, rng: &mut StdRng, system: usize) -> serde_json::Value {
+        let words: Vec<&str> =
+            (0..rng.gen_range(4..12)).map(|_| PROMPT_WORDS[rng.gen_range(0..PROMPT_WORDS.len())]).collect();
+        json!([{"role": "system", "content": SYSTEMS[system]}, {"role": "user", "content": words.join(" ")}])
+    }
+
+    /// The miner's side of one request.
+    fn serve(&self, attack: Attack, greedy: bool, rng: &mut StdRng) -> anyhow::Result<Served> {
+        let messages = self.messages(rng, 0);
+        let expected = self.tokenizer.chat_ids(&messages, true, &json!({}))?;
+        let prompt = if attack == Attack::AlteredPrompt {
+            let altered = if rng.gen_bool(0.5) {
+                json!([messages[1]])
+            } else {
+                json!([{"role": "system", "content": SYSTEMS[1]}, messages[1]])
+            };
+            self.tokenizer.chat_ids(&altered, true, &json!({}))?
+        } else {
+            expected.clone()
+        };
+        let params = if greedy {
+            SamplingParams { temperature: 0.0, ..SamplingParams::default() }
+        } else {
+            SamplingParams { temperature: 0.8, top_p: 0.95, top_k: 0, seed: rng.r#gen() }
+        };
+        let generator = self.engine(attack);
+        let completion = generator.generate(&prompt, &params, MAX_TOKENS, &self.stop_ids)?.tokens;
+        // A cheaper generator, then genuine hidden states from the real model.
+        let committer = if attack == Attack::SmallerModel { Attack::Honest } else { attack };
+        Ok(Served { expected, prompt, completion, committer })
+    }
+
+    /// One challenged request, end to end; the judge's verdict and the measured points.
+    fn trial(&self, attack: Attack, greedy: bool, index: u64) -> anyhow::Result<(Verdict, String)> {
+        let mut rng = StdRng::seed_from_u64(index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ attack as u64);
+        let Served { expected, prompt, completion, committer } = self.serve(attack, greedy, &mut rng)?;
+        let store = Store::new(64 << 20);
+        let request_id = format!("r{index}");
+        let ext = commit(self.engine(committer), &store, &request_id, &prompt, &completion, Duration::from_secs(60))?;
+        let layers = self.reference.config().num_layers as u32;
+        let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
+        let plan = policy.plan(
+            &PlanInput {
+                seed: [index.to_le_bytes(), (attack as u64).to_le_bytes(), [7; 8], [11; 8]].concat(),
+                layers,
+                progress: 0.5,
+                candidates: vec![Candidate {
+                    request_id: index,
+                    uid: 0,
+                    prompt_tokens: prompt.len() as u32,
+                    completion_tokens: completion.len() as u32,
+                }],
+                history: vec![MinerHistory { uid: 0, new: false, challenged: 0, recent_failures: 0, completed: 1 }],
+                params: vec![Param { name: "rate.floor".into(), value: 1.0 }],
+            },
+            Limits::default(),
+        )?;
+        let points: Vec<[u32; 2]> =
+            plan.first().map(|p| p.points.iter().map(|&(l, q)| [l, q]).collect()).unwrap_or_default();
+        let mut response = open(&store, &request_id, &points)?;
+        let hidden = self.reference.config().hidden_size;
+        let mut timed_out = false;
+        match attack {
+            Attack::BadOpening => {
+                // A vector other than the committed one (here: one value nudged by 0.1 %).
+                if let Some(point) = response.points.first_mut() {
+                    let mut values =
+                        ext.dtype.decode(&decode_vector(&point.vector).unwrap_or_default()).unwrap_or_default();
+                    if let Some(v) = values.get_mut(0) {
+                        *v *= 1.001;
+                    }
+                    point.vector = encode_vector(&values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+                }
+            }
+            Attack::BrokenVectors => match index % 3 {
+                0 => {
+                    if let Some(point) = response.points.first_mut() {
+                        point.vector = encode_vector(&vec![0u8; (hidden - 1) * 4]);
+                    }
+                }
+                1 => {
+                    if let Some(point) = response.points.first_mut() {
+                        point.vector = encode_vector(&vec![0xffu8; hidden * 4]);
+                    }
+                }
+                _ => timed_out = true,
+            },
+            _ => {}
+        }
+        let asked = OpenRequest { request_id: request_id.clone(), points: points.clone() };
+        let (opened, failure) = if timed_out {
+            (None, Opening::Missed)
+        } else {
+            match verify_opening(&ext, &asked.points, &response, hidden) {
+                Ok(vectors) => {
+                    (Some(Opened { points: points.iter().map(|p| (p[0], p[1])).collect(), vectors }), Opening::Verified)
+                }
+                Err(_) => (None, Opening::Invalid),
+            }
+        };
+        let challenge = Challenge {
+            request_id: index,
+            uid: 0,
+            greedy,
+            ignore_eos: false,
+            prompt_ids: &ext.prompt_token_ids,
+            completion_ids: &ext.completion_token_ids,
+            expected_prompt: &expected,
+            opened,
+            stop_ids: &self.stop_ids,
+        };
+        let judged = match measure(&self.reference, &challenge, failure) {
+            Ok(m) => policy.judge(&m, Limits::default())?,
+            Err(reason) => assay_policy_sdk::Judgement { verdict: Verdict::Fail, reason },
+        };
+        Ok((judged.verdict, judged.reason))
+    }
+}
+
+fn load_challenger(plugins: &Path) -> anyhow::Result<Challenger> {
+    let path = plugins.join("adaptive-challenger.wasm");
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("reading {} (build it with scripts/build-plugins.sh)", path.display()))?;
+    let digest = Digest::of(&bytes);
+    Ok(Runtime::new(None)?.load_challenger(&digest, &bytes)?)
+}
+
+/// Runs `f(i)` for `i` in `range` on `threads` threads, in order of `i` in the result.
+fn parallel<T: Send>(range: std::ops::Range<u64>, threads: usize, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
+    let threads = threads.max(1) as u64;
+    let mut parts: Vec<Vec<(u64, T)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let f = &f;
+                let range = range.clone();
+                scope.spawn(move || range.filter(|i| i % threads == t).map(|i| (i, f(i))).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut all: Vec<(u64, T)> = parts.drain(..).flatten().collect();
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Constantinople's gate with its defaults: a smoothed pass rate `(P + 2) / (P + F + 2)` below
+/// 0.5 zeroes the miner's weight.
+fn gated(verdicts: &[Verdict]) -> bool {
+    let passes = verdicts.iter().filter(|v| **v == Verdict::Pass).count() as f64;
+    let fails = verdicts.iter().filter(|v| **v == Verdict::Fail).count() as f64;
+    (passes + 2.0) / (passes + fails + 2.0) < 0.5
+}
+
+pub fn detect(args: DetectArgs) -> CmdResult {
+    let challenger = load_challenger(&args.plugins).map_err(unusable)?;
+    let lab = Lab::new(Some(challenger)).map_err(failed)?;
+    let started = std::time::Instant::now();
+    eprintln!("honest: {} challenges", args.honest);
+    let honest: Vec<(Verdict, String)> = parallel(0..args.honest, args.threads, |i| {
+        lab.trial(Attack::Honest, i % 2 == 0, i).unwrap_or_else(|e| (Verdict::Void, format!("trial failed: {e:#}")))
+    });
+    let false_positives: Vec<&(Verdict, String)> = honest.iter().filter(|(v, _)| *v == Verdict::Fail).collect();
+    let voids = honest.iter().filter(|(v, _)| *v == Verdict::Void).count();
+    println!(
+        "| miner | decoding | challenges | failed per challenge | weight zero per epoch (K={}) | ≥1 fail per epoch | target per epoch |",
+        args.epoch_challenges
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for greedy in [true, false] {
+        let mine: Vec<Verdict> =
+            honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, r)| r.0).collect();
+        print_row(Attack::Honest, greedy, &mine, args.epoch_challenges);
+    }
+    let mut misses = Vec::new();
+    for attack in Attack::ALL {
+        for greedy in [true, false] {
+            let base = 1_000_000 * (attack as u64 + 1) + if greedy { 0 } else { 500_000 };
+            let results: Vec<(Verdict, String)> = parallel(base..base + args.per_attack, args.threads, |i| {
+                lab.trial(attack, greedy, i).unwrap_or_else(|e| (Verdict::Void, format!("trial failed: {e:#}")))
+            });
+            let verdicts: Vec<Verdict> = results.iter().map(|r| r.0).collect();
+            let per_epoch = print_row(attack, greedy, &verdicts, args.epoch_challenges);
+            // NaN (no whole epoch measured) counts as a miss.
+            if per_epoch.is_nan() || per_epoch < attack.target() {
+                misses.push(format!(
+                    "{} {}: {:.1} % < {:.0} %",
+                    attack.describe(),
+                    mode(greedy),
+                    per_epoch * 100.0,
+                    attack.target() * 100.0
+                ));
+            }
+        }
+    }
+    println!();
+    println!(
+        "honest false positives: {} of {} challenges ({} void); {:.0} s on {} threads",
+        false_positives.len(),
+        honest.len(),
+        voids,
+        started.elapsed().as_secs_f64(),
+        args.threads
+    );
+    if let Some((_, reason)) = honest.iter().find(|(v, _)| *v == Verdict::Void) {
+        println!("  a void: {reason}");
+    }
+    for (_, reason) in false_positives.iter().take(5) {
+        println!("  false positive: {reason}");
+    }
+    if misses.is_empty() {
+        println!("every per-epoch target met");
+    } else {
+        println!("targets missed:");
+        for m in &misses {
+            println!("  {m}");
+        }
+    }
+    Ok(())
+}
+
+fn mode(greedy: bool) -> &'static str {
+    if greedy { "greedy" } else { "sampled" }
+}
+
+/// Prints one table row; returns the per-epoch weight-zero rate.
+fn print_row(attack: Attack, greedy: bool, verdicts: &[Verdict], k: usize) -> f64 {
+    let fails = verdicts.iter().filter(|v| **v == Verdict::Fail).count();
+    let epochs: Vec<&[Verdict]> = verdicts.chunks_exact(k.max(1)).collect();
+    let zeroed = epochs.iter().filter(|e| gated(e)).count();
+    let any_fail = epochs.iter().filter(|e| e.contains(&Verdict::Fail)).count();
+    let rate = |n: usize, d: usize| if d == 0 { f64::NAN } else { n as f64 / d as f64 };
+    let per_epoch = rate(zeroed, epochs.len());
+    println!(
+        "| {} | {} | {} | {:.1} % | {:.1} % ({} epochs) | {:.1} % | {} |",
+        attack.describe(),
+        mode(greedy),
+        verdicts.len(),
+        rate(fails, verdicts.len()) * 100.0,
+        per_epoch * 100.0,
+        epochs.len(),
+        rate(any_fail, epochs.len()) * 100.0,
+        if attack == Attack::Honest {
+            "0 false positives".to_string()
+        } else {
+            format!("≥ {:.0} %", attack.target() * 100.0)
+        }
+    );
+    per_epoch
+}
+
+pub fn calibrate(args: CalibrateArgs) -> CmdResult {
+    // The planner is not needed: every layer is measured at a few positions.
+    let lab = Lab::new(None).map_err(failed)?;
+    let layers = lab.reference.config().num_layers;
+    // Seeds far from the experiment's, so calibration never sees its requests.
+    let offset = 50_000_000u64;
+    let errors: Vec<Vec<(usize, f64)>> =
+        parallel(offset..offset + args.requests, args.threads, |i| honest_errors(&lab, i).unwrap_or_default());
+    let mut by_layer: Vec<Vec<f64>> = vec![Vec::new(); layers + 1];
+    for (layer, e) in errors.into_iter().flatten() {
+        by_layer[layer].push(e);
+    }
+    println!(
+        "// `assay dev calibrate --requests {} --percentile {} --margin {}`",
+        args.requests, args.percentile, args.margin
+    );
+    println!("// layer: honest median, p{}, threshold", args.percentile);
+    let mut rows = Vec::new();
+    for (layer, errors) in by_layer.iter_mut().enumerate() {
+        errors.sort_by(f64::total_cmp);
+        let at =
+            |q: f64| errors.get(((errors.len().saturating_sub(1)) as f64 * q).round() as usize).copied().unwrap_or(0.0);
+        let (median, high) = (at(0.5), at(args.percentile / 100.0));
+        let threshold = high * args.margin;
+        println!("// {layer}: {median:.3e} {high:.3e} {threshold:.3e} ({} points)", errors.len());
+        rows.push(format!("({:.4}, {threshold:.3e})", layer as f64 / layers as f64));
+    }
+    println!("pub const REL_L2_THRESHOLDS: &[(f64, f64)] = &[{}];", rows.join(", "));
+    Ok(())
+}
+
+/// Every layer's relative error at four positions of one honest request.
+fn honest_errors(lab: &Lab, index: u64) -> anyhow::Result<Vec<(usize, f64)>> {
+    let mut rng = StdRng::seed_from_u64(index);
+    let Served { prompt, completion, .. } = lab.serve(Attack::Honest, index.is_multiple_of(2), &mut rng)?;
+    let tokens: Vec<u32> = prompt.iter().chain(&completion).copied().collect();
+    let layers = lab.reference.config().num_layers;
+    let positions: Vec<usize> = (0..4).map(|_| rng.gen_range(0..tokens.len())).collect();
+    let points: Vec<(usize, usize)> = (0..=layers).flat_map(|l| positions.iter().map(move |&p| (l, p))).collect();
+    let selection = HiddenSelection::Points(points.clone());
+    let miner = lab.engine(Attack::Honest).teacher_forced(&tokens, &selection, &[])?.hidden;
+    let reference = lab.reference.teacher_forced(&tokens, &selection, &[])?.hidden;
+    let h = lab.reference.config().hidden_size;
+    Ok(points
+        .iter()
+        .enumerate()
+        .map(|(i, &(layer, _))| (layer, rel_l2(&miner[i * h..(i + 1) * h], &reference[i * h..(i + 1) * h])))
+        .collect())
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The main job on embedded defaults: the whole system on this machine, no network, no GPU.
+# Builds the policies and `assay` (release), then runs `assay devnet`: a local chain, a tiny model
+# and two cheating variants, four reference miners (two honest at different speeds, two
+# cheating), the gateway with synthetic traffic, verification, and one-minute epochs, each
+# published to a local folder and audited. The cheaters end at weight zero.
+#
+#   scripts/devnet.sh                       runs until Ctrl-C
+#   scripts/devnet.sh --epochs 3 --out DIR  three epochs, then the table; exit 0 when they all
+#                                           audit PASS and both cheaters are at weight zero
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+echo "building the policies and assay (release; the first build takes several minutes)" >&2
+scripts/build-plugins.sh >/dev/null
+cargo build --release --locked --quiet -p assay-cli
+exec "$root/target/release/assay" devnet --plugins "$root/target/plugins" "$@"
