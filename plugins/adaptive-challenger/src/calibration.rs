@@ -13,13 +13,25 @@
 pub const REL_L2_THRESHOLDS: &[(f64, f64)] =
     &[(0.0, 4.582e-3), (0.25, 1.128e-2), (0.5, 1.561e-2), (0.75, 1.845e-2), (1.0, 1.525e-2)];
 
+/// (relative depth, honest median relative L2), from the same calibration run.
+pub const HONEST_MEDIANS: &[(f64, f64)] =
+    &[(0.0, 1.708e-3), (0.25, 2.661e-3), (0.5, 3.551e-3), (0.75, 4.150e-3), (1.0, 3.617e-3)];
+
+/// Errors a little above honest noise at every point (int8 weights, a slightly edited layer)
+/// never cross a per-point threshold; pooled over many points they show. A request with at least
+/// `POOLED_MIN_POINTS` points fails when the geometric mean of `rel_l2 / honest median` over its
+/// points exceeds `POOLED_RATIO_LIMIT`: the honest 99.9th percentile of that mean (requests
+/// planned as in production, 16 points each) times 1.25, from `assay dev calibrate` (honest
+/// median 0.945, p99.9 1.334, largest of 4,000 requests 1.431).
+pub const POOLED_RATIO_LIMIT: f64 = 1.667;
+pub const POOLED_MIN_POINTS: usize = 8;
+
 /// Below this cosine a vector is not the model's, whatever its norm.
 pub const MIN_COSINE: f64 = 0.9;
 
-/// Threshold for hidden state `layer` of a model with `layers` layers (0 = embeddings).
-pub fn rel_l2_threshold(layer: u32, layers: u32) -> f64 {
+/// Linear interpolation in a (depth, value) table at hidden state `layer` of `layers`.
+fn interpolate(table: &[(f64, f64)], layer: u32, layers: u32) -> f64 {
     let depth = if layers == 0 { 1.0 } else { (f64::from(layer) / f64::from(layers)).clamp(0.0, 1.0) };
-    let table = REL_L2_THRESHOLDS;
     for pair in table.windows(2) {
         let ((d0, t0), (d1, t1)) = (pair[0], pair[1]);
         if depth <= d1 {
@@ -27,6 +39,16 @@ pub fn rel_l2_threshold(layer: u32, layers: u32) -> f64 {
         }
     }
     table[table.len() - 1].1
+}
+
+/// Threshold for hidden state `layer` of a model with `layers` layers (0 = embeddings).
+pub fn rel_l2_threshold(layer: u32, layers: u32) -> f64 {
+    interpolate(REL_L2_THRESHOLDS, layer, layers)
+}
+
+/// The honest median error at hidden state `layer` of `layers`.
+pub fn honest_median(layer: u32, layers: u32) -> f64 {
+    interpolate(HONEST_MEDIANS, layer, layers)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use assay_policy_sdk::{Judgement, Measurements, Opening, Verdict};
 
-use crate::calibration::{MIN_COSINE, rel_l2_threshold};
+use crate::calibration::{MIN_COSINE, POOLED_MIN_POINTS, POOLED_RATIO_LIMIT, honest_median, rel_l2_threshold};
 
 /// The fixed rules of the judge, besides the per-layer thresholds.
 pub mod rules {
@@ -67,6 +67,22 @@ pub fn judge(m: &Measurements) -> Judgement {
                 "precision disagreement at layer {} position {}: rel-l2 {:.3e} (threshold {:.3e})",
                 p.layer, p.position, p.rel_l2, threshold
             ));
+        }
+    }
+
+    if m.points.len() >= POOLED_MIN_POINTS {
+        let mean_log: f64 =
+            m.points.iter().map(|p| (p.rel_l2.max(1e-12) / honest_median(p.layer, m.layers)).ln()).sum::<f64>()
+                / m.points.len() as f64;
+        let ratio = mean_log.exp();
+        if ratio > POOLED_RATIO_LIMIT {
+            return verdict(
+                Verdict::Fail,
+                format!(
+                    "hidden states are {ratio:.2}× the honest error over {} points (limit {POOLED_RATIO_LIMIT:.2}×)",
+                    m.points.len()
+                ),
+            );
         }
     }
 
@@ -135,6 +151,28 @@ mod tests {
         let j = judge(&m);
         assert_eq!(j.verdict, expected, "{}", j.reason);
         assert!(j.reason.contains(reason_contains), "reason {:?} lacks {:?}", j.reason, reason_contains);
+    }
+
+    /// `n` points spread over a 4-layer model, each at `ratio` times the honest median.
+    fn pooled(n: u32, ratio: f64) -> Measurements {
+        let points = (0..n)
+            .map(|i| {
+                let layer = 1 + i % 4;
+                let rel_l2 = ratio * crate::calibration::honest_median(layer, 4);
+                PointMeasurement { layer, position: i, rel_l2, cosine: 0.9999 }
+            })
+            .collect();
+        Measurements { layers: 4, points, ..honest() }
+    }
+
+    #[test]
+    fn errors_consistently_above_honest_noise_fail_when_pooled() {
+        check(pooled(16, 1.0), Verdict::Pass, "within thresholds");
+        check(pooled(16, 1.5), Verdict::Pass, "within thresholds");
+        // Twice the honest median is under every per-point threshold, but not pooled.
+        check(pooled(16, 2.0), Verdict::Fail, "the honest error over 16 points");
+        // Too few points to pool: per-point rules only.
+        check(pooled(4, 2.0), Verdict::Pass, "within thresholds");
     }
 
     #[test]

@@ -23,7 +23,7 @@ impl Rates {
             new_miner: p.get_in("rate.new_miner", 0.5, 0.0, 1.0)?,
             after_failure: p.get_in("rate.after_failure", 0.5, 0.0, 1.0)?,
             min_per_epoch: p.get_in("min_per_epoch", 5.0, 0.0, 1e6)?,
-            points_per_request: p.get_in("points.per_request", 4.0, 1.0, 64.0)? as u32,
+            points_per_request: p.get_in("points.per_request", 16.0, 1.0, 64.0)? as u32,
         })
     }
 

@@ -58,6 +58,9 @@ pub struct CalibrateArgs {
     margin: f64,
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Where the built policies are (the challenger plans the pooled test's points).
+    #[arg(long, env = "ASSAY_PLUGIN_DIR", default_value = "target/plugins")]
+    plugins: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -241,33 +244,36 @@ impl Lab {
         Ok(Served { expected, prompt, completion, committer })
     }
 
-    /// One challenged request, end to end; the judge's verdict and the measured points.
-    fn trial(&self, attack: Attack, greedy: bool, index: u64) -> anyhow::Result<(Verdict, String)> {
-        let mut rng = StdRng::seed_from_u64(index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ attack as u64);
-        let Served { expected, prompt, completion, committer } = self.serve(attack, greedy, &mut rng)?;
-        let store = Store::new(64 << 20);
-        let request_id = format!("r{index}");
-        let ext = commit(self.engine(committer), &store, &request_id, &prompt, &completion, Duration::from_secs(60))?;
-        let layers = self.reference.config().num_layers as u32;
+    /// The points the challenger policy plans for one request (every request is challenged).
+    fn plan(&self, index: u64, attack: Attack, prompt: usize, completion: usize) -> anyhow::Result<Vec<[u32; 2]>> {
         let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
         let plan = policy.plan(
             &PlanInput {
                 seed: [index.to_le_bytes(), (attack as u64).to_le_bytes(), [7; 8], [11; 8]].concat(),
-                layers,
+                layers: self.reference.config().num_layers as u32,
                 progress: 0.5,
                 candidates: vec![Candidate {
                     request_id: index,
                     uid: 0,
-                    prompt_tokens: prompt.len() as u32,
-                    completion_tokens: completion.len() as u32,
+                    prompt_tokens: prompt as u32,
+                    completion_tokens: completion as u32,
                 }],
                 history: vec![MinerHistory { uid: 0, new: false, challenged: 0, recent_failures: 0, completed: 1 }],
                 params: vec![Param { name: "rate.floor".into(), value: 1.0 }],
             },
             Limits::default(),
         )?;
-        let points: Vec<[u32; 2]> =
-            plan.first().map(|p| p.points.iter().map(|&(l, q)| [l, q]).collect()).unwrap_or_default();
+        Ok(plan.first().map(|p| p.points.iter().map(|&(l, q)| [l, q]).collect()).unwrap_or_default())
+    }
+
+    /// One challenged request, end to end: the judge's verdict and its reason.
+    fn trial(&self, attack: Attack, greedy: bool, index: u64) -> anyhow::Result<(Verdict, String)> {
+        let mut rng = StdRng::seed_from_u64(index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ attack as u64);
+        let Served { expected, prompt, completion, committer } = self.serve(attack, greedy, &mut rng)?;
+        let store = Store::new(64 << 20);
+        let request_id = format!("r{index}");
+        let ext = commit(self.engine(committer), &store, &request_id, &prompt, &completion, Duration::from_secs(60))?;
+        let points = self.plan(index, attack, prompt.len(), completion.len())?;
         let mut response = open(&store, &request_id, &points)?;
         let hidden = self.reference.config().hidden_size;
         let mut timed_out = false;
@@ -320,6 +326,7 @@ impl Lab {
             opened,
             stop_ids: &self.stop_ids,
         };
+        let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
         let judged = match measure(&self.reference, &challenge, failure) {
             Ok(m) => policy.judge(&m, Limits::default())?,
             Err(reason) => assay_policy_sdk::Judgement { verdict: Verdict::Fail, reason },
@@ -460,8 +467,8 @@ fn print_row(attack: Attack, greedy: bool, verdicts: &[Verdict], k: usize) -> f6
 }
 
 pub fn calibrate(args: CalibrateArgs) -> CmdResult {
-    // The planner is not needed: every layer is measured at a few positions.
-    let lab = Lab::new(None).map_err(failed)?;
+    let challenger = load_challenger(&args.plugins).map_err(unusable)?;
+    let lab = Lab::new(Some(challenger)).map_err(failed)?;
     let layers = lab.reference.config().num_layers;
     // Seeds far from the experiment's, so calibration never sees its requests.
     let offset = 50_000_000u64;
@@ -471,23 +478,82 @@ pub fn calibrate(args: CalibrateArgs) -> CmdResult {
     for (layer, e) in errors.into_iter().flatten() {
         by_layer[layer].push(e);
     }
+    let quantile = |sorted: &[f64], q: f64| {
+        sorted.get(((sorted.len().saturating_sub(1)) as f64 * q).round() as usize).copied().unwrap_or(0.0)
+    };
     println!(
         "// `assay dev calibrate --requests {} --percentile {} --margin {}`",
         args.requests, args.percentile, args.margin
     );
-    println!("// layer: honest median, p{}, threshold", args.percentile);
-    let mut rows = Vec::new();
+    println!("// hidden state: honest median, p{}, threshold", args.percentile);
+    let (mut thresholds, mut medians) = (Vec::new(), Vec::new());
     for (layer, errors) in by_layer.iter_mut().enumerate() {
         errors.sort_by(f64::total_cmp);
-        let at =
-            |q: f64| errors.get(((errors.len().saturating_sub(1)) as f64 * q).round() as usize).copied().unwrap_or(0.0);
-        let (median, high) = (at(0.5), at(args.percentile / 100.0));
+        let (median, high) = (quantile(errors, 0.5), quantile(errors, args.percentile / 100.0));
         let threshold = high * args.margin;
         println!("// {layer}: {median:.3e} {high:.3e} {threshold:.3e} ({} points)", errors.len());
-        rows.push(format!("({:.4}, {threshold:.3e})", layer as f64 / layers as f64));
+        let depth = layer as f64 / layers as f64;
+        thresholds.push(format!("({depth:.4}, {threshold:.3e})"));
+        medians.push((depth, median));
     }
-    println!("pub const REL_L2_THRESHOLDS: &[(f64, f64)] = &[{}];", rows.join(", "));
+    println!("pub const REL_L2_THRESHOLDS: &[(f64, f64)] = &[{}];", thresholds.join(", "));
+    let table: Vec<String> = medians.iter().map(|(d, m)| format!("({d:.4}, {m:.3e})")).collect();
+    println!("pub const HONEST_MEDIANS: &[(f64, f64)] = &[{}];", table.join(", "));
+
+    // The pooled statistic on other honest requests, with points planned as in production.
+    let median_at = |layer: u32| {
+        let depth = f64::from(layer) / layers as f64;
+        let pair = medians.windows(2).find(|w| depth <= w[1].0).unwrap_or(&medians[medians.len() - 2..]);
+        let ((d0, m0), (d1, m1)) = (pair[0], pair[1]);
+        m0 + (m1 - m0) * (depth - d0) / (d1 - d0)
+    };
+    let offset = 60_000_000u64;
+    let mut pooled: Vec<f64> = parallel(offset..offset + args.requests, args.threads, |i| {
+        lab.planned_errors(i)
+            .map(|points| {
+                let n = points.len().max(1) as f64;
+                (points.iter().map(|&(layer, e)| (e.max(1e-12) / median_at(layer)).ln()).sum::<f64>() / n).exp()
+            })
+            .unwrap_or(f64::NAN)
+    })
+    .into_iter()
+    .filter(|v| v.is_finite())
+    .collect();
+    pooled.sort_by(f64::total_cmp);
+    let high = quantile(&pooled, args.percentile / 100.0);
+    println!(
+        "// pooled geometric-mean ratio over honest requests: median {:.3}, p{} {high:.3}, max {:.3} ({} requests)",
+        quantile(&pooled, 0.5),
+        args.percentile,
+        pooled.last().copied().unwrap_or(f64::NAN),
+        pooled.len()
+    );
+    println!("pub const POOLED_RATIO_LIMIT: f64 = {:.3};", high * POOLED_MARGIN);
     Ok(())
+}
+
+/// The pooled limit is the honest percentile of the pooled ratio times this (fixed before any
+/// attack was measured with the pooled test).
+const POOLED_MARGIN: f64 = 1.25;
+
+impl Lab {
+    /// The relative errors, by hidden state, at the points the challenger plans for one honest
+    /// request.
+    fn planned_errors(&self, index: u64) -> anyhow::Result<Vec<(u32, f64)>> {
+        let mut rng = StdRng::seed_from_u64(index);
+        let Served { prompt, completion, .. } = self.serve(Attack::Honest, index.is_multiple_of(2), &mut rng)?;
+        let tokens: Vec<u32> = prompt.iter().chain(&completion).copied().collect();
+        let points = self.plan(index, Attack::Honest, prompt.len(), completion.len())?;
+        let selection = HiddenSelection::Points(points.iter().map(|p| (p[0] as usize, p[1] as usize)).collect());
+        let miner = self.engine(Attack::Honest).teacher_forced(&tokens, &selection, &[])?.hidden;
+        let reference = self.reference.teacher_forced(&tokens, &selection, &[])?.hidden;
+        let h = self.reference.config().hidden_size;
+        Ok(points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p[0], rel_l2(&miner[i * h..(i + 1) * h], &reference[i * h..(i + 1) * h])))
+            .collect())
+    }
 }
 
 /// Every layer's relative error at four positions of one honest request.
