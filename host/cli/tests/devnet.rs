@@ -58,7 +58,9 @@ fn the_detection_experiment_runs_on_a_small_sample() {
     assert_eq!(other_model.len(), 2, "{out}");
     assert!(other_model.iter().all(|l| l.contains("| 10 | 100.0 % |")), "{out}");
 
-    let (code, table) = run(assay().args(["dev", "calibrate", "--requests", "20"]));
+    let (code, table) = run(assay().args(["dev", "calibrate", "--requests", "20", "--plugins"]).arg(&plugins));
     assert_eq!(code, 0, "{table}");
     assert!(table.contains("pub const REL_L2_THRESHOLDS: &[(f64, f64)] = &[(0.0000, "), "{table}");
+    assert!(table.contains("pub const HONEST_MEDIANS: &[(f64, f64)] = &[(0.0000, "), "{table}");
+    assert!(table.contains("pub const POOLED_RATIO_LIMIT: f64 = "), "{table}");
 }

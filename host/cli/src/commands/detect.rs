@@ -544,14 +544,21 @@ impl Lab {
         let Served { prompt, completion, .. } = self.serve(Attack::Honest, index.is_multiple_of(2), &mut rng)?;
         let tokens: Vec<u32> = prompt.iter().chain(&completion).copied().collect();
         let points = self.plan(index, Attack::Honest, prompt.len(), completion.len())?;
-        let selection = HiddenSelection::Points(points.iter().map(|p| (p[0] as usize, p[1] as usize)).collect());
-        let miner = self.engine(Attack::Honest).teacher_forced(&tokens, &selection, &[])?.hidden;
-        let reference = self.reference.teacher_forced(&tokens, &selection, &[])?.hidden;
+        let points: Vec<(usize, usize)> = points.iter().map(|p| (p[0] as usize, p[1] as usize)).collect();
+        Ok(self.honest_errors_at(&tokens, &points)?.into_iter().map(|(l, e)| (l as u32, e)).collect())
+    }
+
+    /// The honest miner's relative error against the reference at `points` of `tokens`, by
+    /// hidden state.
+    fn honest_errors_at(&self, tokens: &[u32], points: &[(usize, usize)]) -> anyhow::Result<Vec<(usize, f64)>> {
+        let selection = HiddenSelection::Points(points.to_vec());
+        let miner = self.engine(Attack::Honest).teacher_forced(tokens, &selection, &[])?.hidden;
+        let reference = self.reference.teacher_forced(tokens, &selection, &[])?.hidden;
         let h = self.reference.config().hidden_size;
         Ok(points
             .iter()
             .enumerate()
-            .map(|(i, p)| (p[0], rel_l2(&miner[i * h..(i + 1) * h], &reference[i * h..(i + 1) * h])))
+            .map(|(i, &(layer, _))| (layer, rel_l2(&miner[i * h..(i + 1) * h], &reference[i * h..(i + 1) * h])))
             .collect())
     }
 }
@@ -564,13 +571,5 @@ fn honest_errors(lab: &Lab, index: u64) -> anyhow::Result<Vec<(usize, f64)>> {
     let layers = lab.reference.config().num_layers;
     let positions: Vec<usize> = (0..4).map(|_| rng.gen_range(0..tokens.len())).collect();
     let points: Vec<(usize, usize)> = (0..=layers).flat_map(|l| positions.iter().map(move |&p| (l, p))).collect();
-    let selection = HiddenSelection::Points(points.clone());
-    let miner = lab.engine(Attack::Honest).teacher_forced(&tokens, &selection, &[])?.hidden;
-    let reference = lab.reference.teacher_forced(&tokens, &selection, &[])?.hidden;
-    let h = lab.reference.config().hidden_size;
-    Ok(points
-        .iter()
-        .enumerate()
-        .map(|(i, &(layer, _))| (layer, rel_l2(&miner[i * h..(i + 1) * h], &reference[i * h..(i + 1) * h])))
-        .collect())
+    lab.honest_errors_at(&tokens, &points)
 }

@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::{CmdResult, failed, unusable};
+use crate::{CmdResult, failed};
 
 #[derive(clap::Args)]
 pub struct MockArgs {
@@ -111,26 +111,7 @@ pub fn mock_worker(args: MockArgs) -> CmdResult {
         .route("/health", get(|| async { "ok" }))
         .route("/v1/chat/completions", post(complete.clone()))
         .route("/v1/completions", post(complete));
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime").map_err(failed)?;
-    runtime.block_on(async move {
-        let address = format!("{}:{}", args.host, args.port);
-        let listener = tokio::net::TcpListener::bind(&address)
-            .await
-            .with_context(|| format!("binding {address}"))
-            .map_err(unusable)?;
-        tracing::info!(address = %address, "mock worker listening");
-        // Streamed tokens go out at once, without Nagle's delay.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("serving")
-            .map_err(failed)
-    })
+    crate::commands::serve_until_ctrl_c(&args.host, args.port, app, "mock worker")
 }
 
 /// One measured request: total time and time to the first body bytes.

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use assay_keys::{Hotkey, default_wallet_root, wallet_hotkey_path};
 use assay_miner::http::{MinerSettings, MinerState, app};
 use assay_reference_engine::{ChatTokenizer, Device, Engine};
 
-use crate::{CmdResult, failed, unusable};
+use crate::{CmdResult, unusable};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -62,24 +62,5 @@ pub fn run(args: Args) -> CmdResult {
         ..MinerSettings::default()
     };
     let state = MinerState::new(engine, tokenizer, hotkey, settings);
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime").map_err(failed)?;
-    runtime.block_on(async move {
-        let address = format!("{}:{}", args.host, args.port);
-        let listener = tokio::net::TcpListener::bind(&address)
-            .await
-            .with_context(|| format!("binding {address}"))
-            .map_err(unusable)?;
-        tracing::info!(address = %address, "miner listening");
-        // Streamed tokens go out at once, without Nagle's delay.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("serving")
-            .map_err(failed)
-    })
+    crate::commands::serve_until_ctrl_c(&args.host, args.port, app(state), "miner")
 }

@@ -37,6 +37,33 @@ impl ConfigArg {
     }
 }
 
+/// Serves `app` on `host:port` until Ctrl-C, with `TCP_NODELAY` (streamed tokens go out at once,
+/// without Nagle's delay). `what` names the server in logs.
+#[cfg(feature = "node")]
+pub fn serve_until_ctrl_c(host: &str, port: u16, app: axum::Router, what: &str) -> crate::CmdResult {
+    use anyhow::Context;
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime").map_err(crate::failed)?;
+    runtime.block_on(async move {
+        let address = format!("{host}:{port}");
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("binding {address}"))
+            .map_err(unusable)?;
+        tracing::info!(address = %address, "{what} listening");
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("serving")
+            .map_err(crate::failed)
+    })
+}
+
 /// Reads a file, as unusable input when it cannot be read.
 pub fn read(path: &Path, what: &str) -> Result<Vec<u8>, Exit> {
     std::fs::read(path).map_err(|e| unusable(anyhow::anyhow!("reading {what} {}: {e}", path.display())))
