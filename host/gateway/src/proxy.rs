@@ -193,18 +193,19 @@ pub(crate) async fn forward(
 ) -> Result<Response, ApiError> {
     let streaming = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let greedy = request.get("temperature").and_then(Value::as_f64) == Some(0.0);
-    // Below 2^63: ledger ids are SQLite integers.
-    let id = rand::random::<u64>() >> 1;
-    let request_id = format!("{id:016x}");
-    let nonce: [u8; 16] = rand::random();
-    request.insert("assay".into(), json!({"request_id": request_id, "nonce": hex::encode(nonce), "commit": true}));
-    let body = Arc::new(serde_json::to_vec(&request).map_err(|e| ApiError::bad_request(e.to_string()))?);
 
     let mut tried = Vec::new();
     let mut last: Option<Refused> = None;
     while tried.len() < shared.settings.max_attempts as usize {
         let Some(lease) = shared.pool.pick(&tried) else { break };
         tried.push(lease.slot.uid);
+        // Each attempt is its own exchange: its own id in the ledger, its own request id and
+        // nonce in the extension (a retry is a new request to another miner).
+        let id = rand::random::<u64>() >> 1; // below 2^63: ledger ids are SQLite integers
+        let request_id = format!("{id:016x}");
+        let nonce: [u8; 16] = rand::random();
+        request.insert("assay".into(), json!({"request_id": request_id, "nonce": hex::encode(nonce), "commit": true}));
+        let body = Arc::new(serde_json::to_vec(&request).map_err(|e| ApiError::bad_request(e.to_string()))?);
         let mut attempt = Attempt {
             shared: shared.clone(),
             lease: Some(lease),
@@ -213,7 +214,7 @@ pub(crate) async fn forward(
             kind,
             greedy,
             id,
-            request_id: request_id.clone(),
+            request_id,
             body: body.clone(),
             started_ms: now_ms(),
         };

@@ -147,6 +147,19 @@ fn write(ledger: &Ledger, chain: &dyn Chain, epoch_of: &EpochOfBlock, rows: &[(R
                         bump += 1;
                         continue;
                     }
+                    // One row's id is taken (a 2^-63 chance per pair): the others must not wait
+                    // behind it forever. Write them one by one; only the clashing row is lost.
+                    Err(assay_ledger::Error::Duplicate(what)) if rows.len() > 1 => {
+                        warn!(clash = %what, "a request id is already recorded; writing the batch row by row");
+                        for row in rows {
+                            write(ledger, chain, epoch_of, std::slice::from_ref(row));
+                        }
+                        return;
+                    }
+                    Err(assay_ledger::Error::Duplicate(what)) => {
+                        error!(clash = %what, "a request id is already recorded; this record is dropped");
+                        return;
+                    }
                     Err(e) => e.to_string(),
                 }
             }
