@@ -6,7 +6,7 @@ use crate::{Error, Result};
 
 const VERSION: i64 = 2;
 
-const V1: &str = "
+pub(crate) const V1: &str = "
 CREATE TABLE requests (
     epoch INTEGER NOT NULL,
     id INTEGER NOT NULL,

@@ -86,6 +86,32 @@ fn exchanges_are_kept_with_their_requests_and_a_frozen_epoch_takes_no_more() {
 }
 
 #[test]
+fn a_version_1_ledger_is_migrated_with_its_records_intact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    {
+        // A ledger as the first version wrote it, with a request and an open epoch.
+        let conn = Connection::open(&path).expect("opens");
+        conn.execute_batch(&format!("BEGIN; {} PRAGMA user_version = 1; COMMIT;", schema::V1)).expect("v1 schema");
+        let record = serde_json::to_string(&entry(7, 2).record).expect("json");
+        conn.execute(
+            "INSERT INTO requests (epoch, id, uid, task, record, request_values) VALUES (3, 7, 2, 'chat', ?1, '[0.1,0.2]')",
+            [record],
+        )
+        .expect("inserts");
+        conn.execute("INSERT INTO epochs (epoch, seed) VALUES (3, ?1)", [vec![5u8; 32]]).expect("inserts");
+    }
+    let ledger = Ledger::open(&path).expect("migrates");
+    assert_eq!(ledger.requests(3).expect("reads"), vec![RequestEntry { values: vec![0.1, 0.2], ..entry(7, 2) }]);
+    assert_eq!(ledger.epoch_seed(3, || [9; 32]).expect("seed").seed, [5; 32], "the committed seed is kept");
+    assert_eq!(ledger.open_epochs(4).expect("reads"), vec![3]);
+    // The new parts work on the migrated file.
+    assert!(ledger.exchanges(3).expect("reads").is_empty());
+    ledger.freeze_epoch(3).expect("freezes");
+    assert!(matches!(ledger.record_request(3, &entry(8, 2)), Err(Error::Frozen(3))));
+}
+
+#[test]
 fn seeds_are_drawn_once_and_epochs_close_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");
