@@ -163,7 +163,8 @@ struct Lab {
     challenger: Option<Challenger>,
 }
 
-fn spec() -> TinySpec {
+/// The tiny model of the experiment, the calibration and `assay devnet`: three massive channels.
+pub(crate) fn spec() -> TinySpec {
     TinySpec { massive_channels: vec![(5, 40.0), (23, 25.0), (51, 60.0)], ..TinySpec::default() }
 }
 

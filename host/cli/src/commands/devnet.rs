@@ -87,7 +87,8 @@ fn prepare(out: &Path) -> anyhow::Result<()> {
 }
 
 fn write_models(out: &Path) -> anyhow::Result<()> {
-    let spec = TinySpec::default();
+    // The model family the challenger's thresholds were calibrated on.
+    let spec = crate::commands::detect::spec();
     tiny::write(&out.join("models/reference"), &spec, None)?;
     tiny::write(&out.join("models/other-model"), &TinySpec { seed: spec.seed + 1, ..spec.clone() }, None)?;
     tiny::write(&out.join("models/int4"), &spec, Some(&Perturbation::Quantized { bits: 4, group: 32 }))?;
