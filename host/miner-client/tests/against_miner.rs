@@ -115,7 +115,8 @@ async fn failures_become_outcomes() {
     );
 
     // At capacity: rate-limited, not a failure.
-    let long = json!({"model": "assay-tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3000, "stream": true});
+    let long = json!({"model": "assay-tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3000, "stream": true,
+        "ignore_eos": true});
     let busy = tokio::spawn({
         let miner = running.miner.clone();
         async move { self::client().complete(&miner, "/v1/chat/completions", &long).await }
@@ -129,6 +130,7 @@ async fn failures_become_outcomes() {
     let roomy = start(4).await;
     let impatient =
         MinerClient::new(Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"), Duration::from_millis(1));
-    let slow = json!({"model": "assay-tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 500});
+    let slow = json!({"model": "assay-tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 500,
+        "ignore_eos": true});
     assert_eq!(impatient.complete(&roomy.miner, "/v1/chat/completions", &slow).await.outcome, Outcome::Timeout);
 }

@@ -223,7 +223,7 @@ async fn unsigned_stale_replayed_and_forged_requests_get_401() {
 async fn past_capacity_the_miner_answers_429_and_a_disconnect_frees_the_slot() {
     let f = fixture(1);
     // A long streaming request holds the only slot while it generates.
-    let long = chat(json!({"max_tokens": 4000, "stream": true}));
+    let long = chat(json!({"max_tokens": 4000, "stream": true, "ignore_eos": true}));
     let first = f.app.clone().oneshot(f.signed("/v1/chat/completions", &long)).await.expect("responds");
     assert_eq!(first.status(), StatusCode::OK);
     let (status, text) = f.send(f.signed("/v1/chat/completions", &chat(json!({})))).await;
