@@ -197,7 +197,7 @@ pub(crate) async fn forward(
     let mut tried = Vec::new();
     let mut last: Option<Refused> = None;
     while tried.len() < shared.settings.max_attempts as usize {
-        let Some(lease) = shared.pool.pick(&tried) else { break };
+        let Some(lease) = shared.pool.pick(&tried, kind == RequestKind::Synthetic) else { break };
         tried.push(lease.slot.uid);
         // Each attempt is its own exchange: its own id in the ledger, its own request id and
         // nonce in the extension (a retry is a new request to another miner).

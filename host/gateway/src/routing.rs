@@ -6,7 +6,9 @@
 //! candidates the cheaper serves: cost = (in flight + 1) × smoothed time to first token ÷
 //! score factor, where the factor comes from the last epoch's weights (a zero-weight miner
 //! still gets some traffic, so it can still be measured). One pick in twenty is random among the
-//! candidates, so that estimates of miners the router stopped choosing do not go stale.
+//! candidates, so that estimates of miners the router stopped choosing do not go stale; the
+//! validator's synthetic requests are spread uniformly, so every miner is measured and
+//! challenged however slow or badly scored it is.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -228,8 +230,9 @@ impl Pool {
         }
     }
 
-    /// Picks a miner by power of two choices among the candidates not in `tried`.
-    pub fn pick(&self, tried: &[u16]) -> Option<Lease> {
+    /// Picks a miner among the candidates not in `tried`: by power of two choices, or uniformly
+    /// when `spread` (the validator's own requests measure every miner, not just the best).
+    pub fn pick(&self, tried: &[u16], spread: bool) -> Option<Lease> {
         let now = Instant::now();
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
         let candidates: Vec<(&Arc<Slot>, f64)> =
@@ -237,7 +240,7 @@ impl Pool {
         let chosen = match candidates.len() {
             0 => return None,
             1 => candidates[0].0,
-            n if rand::thread_rng().gen_bool(EXPLORE) => candidates[rand::thread_rng().gen_range(0..n)].0,
+            n if spread || rand::thread_rng().gen_bool(EXPLORE) => candidates[rand::thread_rng().gen_range(0..n)].0,
             n => {
                 let mut rng = rand::thread_rng();
                 let a = rng.gen_range(0..n);
@@ -287,27 +290,27 @@ mod tests {
     fn only_miners_that_are_up_and_have_room_are_picked() {
         let pool = pool(2);
         pool.probed(&pool.slots()[0], None);
-        let leases: Vec<Lease> = (0..4).map(|_| pool.pick(&[]).expect("miner 1 has room")).collect();
+        let leases: Vec<Lease> = (0..4).map(|_| pool.pick(&[], false).expect("miner 1 has room")).collect();
         assert!(leases.iter().all(|l| l.slot.uid == 1));
-        assert!(pool.pick(&[]).is_none(), "capacity is spent");
+        assert!(pool.pick(&[], false).is_none(), "capacity is spent");
         drop(leases);
-        assert_eq!(pool.pick(&[]).expect("room again").slot.uid, 1);
-        assert!(pool.pick(&[1]).is_none(), "miner 1 was already tried");
+        assert_eq!(pool.pick(&[], false).expect("room again").slot.uid, 1);
+        assert!(pool.pick(&[1], false).is_none(), "miner 1 was already tried");
     }
 
     #[test]
     fn failures_open_the_circuit_and_a_successful_trial_closes_it() {
         let pool = pool(1);
         for _ in 0..FAILURES_TO_OPEN {
-            pool.pick(&[]).expect("closed").settle(Outcome::ServerError, Duration::ZERO);
+            pool.pick(&[], false).expect("closed").settle(Outcome::ServerError, Duration::ZERO);
         }
-        assert!(pool.pick(&[]).is_none(), "open");
+        assert!(pool.pick(&[], false).is_none(), "open");
         pool.slots()[0].health().open_until = Some(Instant::now());
-        let trial = pool.pick(&[]).expect("half-open admits a trial");
-        assert!(pool.pick(&[]).is_none(), "one trial at a time");
+        let trial = pool.pick(&[], false).expect("half-open admits a trial");
+        assert!(pool.pick(&[], false).is_none(), "one trial at a time");
         trial.settle(Outcome::Ok, Duration::from_millis(5));
         assert!(!pool.slots()[0].describe().circuit_open);
-        assert!(pool.pick(&[]).is_some());
+        assert!(pool.pick(&[], false).is_some());
     }
 
     #[test]
@@ -315,9 +318,9 @@ mod tests {
         let pool = pool(1);
         for _ in 0..FAILURES_TO_OPEN + 1 {
             pool.slots()[0].health().paused_until = None;
-            pool.pick(&[]).expect("not paused").settle(Outcome::RateLimited, Duration::ZERO);
+            pool.pick(&[], false).expect("not paused").settle(Outcome::RateLimited, Duration::ZERO);
         }
-        assert!(pool.pick(&[]).is_none(), "paused");
+        assert!(pool.pick(&[], false).is_none(), "paused");
         let state = pool.slots()[0].describe();
         assert!(!state.circuit_open);
         assert_eq!(pool.slots()[0].health().failures, 0);
@@ -328,13 +331,25 @@ mod tests {
         let pool = pool(2);
         pool.slots()[0].health().ttft_ms = 10.0;
         pool.slots()[1].health().ttft_ms = 40.0;
-        let picks = (0..1000).filter(|_| pool.pick(&[]).expect("room").slot.uid == 0).count();
+        let picks = (0..1000).filter(|_| pool.pick(&[], false).expect("room").slot.uid == 0).count();
         // Two choices among two: the faster wins whenever both are drawn, which is always,
         // except for the random exploring picks (5 %, half of them to the slower miner).
         assert!(picks > 940, "{picks}");
         pool.set_scores(&[(0, 0.0), (1, 1.0)]);
-        let picks = (0..1000).filter(|_| pool.pick(&[]).expect("room").slot.uid == 0).count();
+        let picks = (0..1000).filter(|_| pool.pick(&[], false).expect("room").slot.uid == 0).count();
         assert!(picks < 60, "cost 10/0.25 = 40 > 40/1.25 = 32, so only exploring picks: {picks}");
+    }
+
+    #[test]
+    fn spread_picks_reach_every_miner() {
+        let pool = pool(3);
+        pool.slots()[0].health().ttft_ms = 1.0;
+        pool.set_scores(&[(0, 1.0), (1, 0.0), (2, 0.0)]);
+        let mut seen = [0; 3];
+        for _ in 0..300 {
+            seen[usize::from(pool.pick(&[], true).expect("room").slot.uid)] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 60), "{seen:?}");
     }
 
     #[test]
