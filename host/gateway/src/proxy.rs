@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use assay_chain::Chain;
-use assay_miner_client::{Meter, Miner, Refused};
+use assay_miner_client::{Meter, Refused};
 use assay_policy_sdk::{Outcome, RequestKind};
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -198,6 +198,7 @@ pub(crate) async fn forward(
     let mut last: Option<Refused> = None;
     while tried.len() < shared.settings.max_attempts as usize {
         let Some(lease) = shared.pool.pick(&tried, kind == RequestKind::Synthetic) else { break };
+        let miner = lease.slot.miner.clone();
         tried.push(lease.slot.uid);
         // Each attempt is its own exchange: its own id in the ledger, its own request id and
         // nonce in the extension (a retry is a new request to another miner).
@@ -218,7 +219,7 @@ pub(crate) async fn forward(
             body: body.clone(),
             started_ms: now_ms(),
         };
-        let response = match shared.client.start(&attempt.miner(), route.path(), &body).await {
+        let response = match shared.client.start(&miner, route.path(), &body).await {
             Ok(response) => response,
             Err(refused) => {
                 attempt.end_with(refused.outcome);
@@ -284,13 +285,6 @@ struct Attempt {
 }
 
 impl Attempt {
-    fn miner(&self) -> Miner {
-        self.lease
-            .as_ref()
-            .map(|l| l.slot.miner.clone())
-            .unwrap_or_else(|| Miner { base_url: String::new(), hotkey: String::new() })
-    }
-
     fn feed(&mut self, piece: &[u8]) {
         if let Some(meter) = self.meter.as_mut() {
             meter.feed(piece);

@@ -139,16 +139,21 @@ impl Ledger {
             let mut q = conn.prepare_cached(
                 "SELECT id, uid, miner_hotkey, path, request, evidence FROM exchanges WHERE epoch = ?1 ORDER BY id",
             )?;
-            let rows = q.query_map([epoch as i64], |r| {
-                Ok(Exchange {
-                    id: r.get::<_, i64>(0)? as u64,
-                    uid: r.get(1)?,
-                    miner_hotkey: r.get(2)?,
-                    path: r.get(3)?,
-                    request: r.get(4)?,
-                    evidence: r.get(5)?,
-                })
-            })?;
+            let rows = q.query_map([epoch as i64], |r| exchange_from_row(r, 0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// The epoch's exchanges recorded after position `after` (0: from the first), in recording
+    /// order, each with its position: a reader that polls passes the last position it saw and
+    /// reads only what is new.
+    pub fn exchanges_after(&self, epoch: u64, after: i64) -> Result<Vec<(i64, Exchange)>> {
+        self.with(|conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT rowid, id, uid, miner_hotkey, path, request, evidence FROM exchanges \
+                 WHERE epoch = ?1 AND rowid > ?2 ORDER BY rowid",
+            )?;
+            let rows = q.query_map(params![epoch as i64, after], |r| Ok((r.get(0)?, exchange_from_row(r, 1)?)))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -332,6 +337,18 @@ impl Ledger {
             Ok(conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
         })
     }
+}
+
+/// An exchange from the columns `id, uid, miner_hotkey, path, request, evidence`, from `first` on.
+fn exchange_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Exchange> {
+    Ok(Exchange {
+        id: r.get::<_, i64>(first)? as u64,
+        uid: r.get(first + 1)?,
+        miner_hotkey: r.get(first + 2)?,
+        path: r.get(first + 3)?,
+        request: r.get(first + 4)?,
+        evidence: r.get(first + 5)?,
+    })
 }
 
 /// [`Error::Frozen`] when `epoch`'s closing has begun.

@@ -74,6 +74,9 @@ fn exchanges_are_kept_with_their_requests_and_a_frozen_epoch_takes_no_more() {
     };
     ledger.record_traffic(4, [(&entry(1, 0), None), (&entry(2, 1), Some(&exchange))]).expect("records");
     assert_eq!(ledger.exchanges(4).expect("reads"), vec![exchange.clone()]);
+    let after_start = ledger.exchanges_after(4, 0).expect("reads");
+    assert_eq!(after_start.iter().map(|(_, x)| x.clone()).collect::<Vec<_>>(), vec![exchange.clone()]);
+    assert!(ledger.exchanges_after(4, after_start[0].0).expect("reads").is_empty(), "nothing newer");
     assert_eq!(ledger.requests(4).expect("reads").len(), 2);
 
     ledger.freeze_epoch(4).expect("freezes");

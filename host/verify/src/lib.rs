@@ -11,7 +11,7 @@
 
 mod measure;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -107,8 +107,9 @@ struct Inner {
     netuid: u16,
     epoch_blocks: u64,
     workers: Arc<Semaphore>,
-    /// Requests already offered to the planner: each is offered once.
-    considered: Mutex<HashSet<(u64, u64)>>,
+    /// (epoch, ledger position) of the last exchange offered to the planner: each is offered
+    /// once, and a round reads only what was recorded since.
+    offered: Mutex<(u64, i64)>,
     tallies: Mutex<BTreeMap<u16, Tally>>,
 }
 
@@ -138,7 +139,7 @@ impl Verifier {
                 chain: parts.chain,
                 netuid: parts.netuid,
                 epoch_blocks: parts.epoch_blocks.max(1),
-                considered: Mutex::new(HashSet::new()),
+                offered: Mutex::new((0, 0)),
                 tallies: Mutex::new(BTreeMap::new()),
             }),
         }
@@ -174,30 +175,33 @@ impl Verifier {
         let block = inner.chain.current_block()?;
         let epoch = block / inner.epoch_blocks;
         let seed = inner.ledger.epoch_seed(epoch, rand::random)?;
-        let exchanges = inner.ledger.exchanges(epoch)?;
-        let fresh: Vec<Exchange> = {
-            let considered = inner.considered.lock().unwrap_or_else(|p| p.into_inner());
-            exchanges.into_iter().filter(|x| !considered.contains(&(epoch, x.id))).collect()
+        let after = {
+            let offered = inner.offered.lock().unwrap_or_else(|p| p.into_inner());
+            if offered.0 == epoch { offered.1 } else { 0 }
         };
+        let (positions, fresh): (Vec<i64>, Vec<Exchange>) =
+            inner.ledger.exchanges_after(epoch, after)?.into_iter().unzip();
         if fresh.is_empty() {
             return Ok(0);
         }
         let records: HashMap<u64, assay_policy_sdk::RequestRecord> =
             inner.ledger.requests(epoch)?.into_iter().map(|e| (e.record.id, e.record)).collect();
         let metagraph = inner.chain.metagraph(inner.netuid)?;
-        let mut challenges = inner.ledger.challenges(epoch)?;
-        if epoch > 0 {
-            challenges.extend(inner.ledger.challenges(epoch - 1)?);
-        }
+        // `challenged` counts this epoch's; `recent_failures` this epoch's and the previous one's.
+        let this_epoch = inner.ledger.challenges(epoch)?;
+        let previous = if epoch > 0 { inner.ledger.challenges(epoch - 1)? } else { Vec::new() };
         let history = metagraph
             .neurons
             .iter()
             .map(|n| MinerHistory {
                 uid: n.uid,
                 new: n.registered_at_block + 2 * inner.epoch_blocks > block,
-                challenged: challenges.iter().filter(|c| c.uid == n.uid).count() as u32,
-                recent_failures: challenges.iter().filter(|c| c.uid == n.uid && c.verdict == Verdict::Fail).count()
-                    as u32,
+                challenged: this_epoch.iter().filter(|c| c.uid == n.uid).count() as u32,
+                recent_failures: this_epoch
+                    .iter()
+                    .chain(&previous)
+                    .filter(|c| c.uid == n.uid && c.verdict == Verdict::Fail)
+                    .count() as u32,
                 completed: records.values().filter(|r| r.uid == n.uid && r.outcome == Outcome::Ok).count() as u32,
             })
             .collect();
@@ -220,9 +224,8 @@ impl Verifier {
             params: inner.params.clone(),
         };
         let planned = inner.challenger.plan(&input, inner.limits)?;
-        {
-            let mut considered = inner.considered.lock().unwrap_or_else(|p| p.into_inner());
-            considered.extend(fresh.iter().map(|x| (epoch, x.id)));
+        if let Some(&last) = positions.last() {
+            *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = (epoch, last);
         }
         let by_id: HashMap<u64, Exchange> = fresh.into_iter().map(|x| (x.id, x)).collect();
         let mut started = 0;

@@ -107,7 +107,8 @@ pub fn measure(engine: &Engine, c: &Challenge<'_>, opening_failed: Opening) -> R
             logprob: f64::from(s.logprob),
             top_logprob: f64::from(s.top_logprob),
         });
-        let top = assay_reference_engine::top_logprobs(logits, 1).first().map(|t| t.0);
+        // The reference's top token (the lowest id among equals): a linear scan, not a sort.
+        let top = logits.iter().enumerate().rev().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i as u32);
         if i + 1 < c.completion_ids.len() && top.is_some_and(|t| c.stop_ids.contains(&t)) {
             eos_at_top_before_end = true;
         }
