@@ -26,6 +26,8 @@ pub enum Error {
     Tokenizer(String),
     #[error("chat template: {0}")]
     Template(String),
+    #[error("device {value:?} is not one of: {spellings}", spellings = crate::DEVICE_SPELLINGS)]
+    Device { value: String },
     #[error("{0}")]
     Invalid(String),
 }

@@ -73,7 +73,10 @@ pub struct TeacherForced {
     pub logits: Vec<Vec<f32>>,
 }
 
-/// Where the forward pass runs.
+/// Where the forward pass runs. Written and parsed as `auto`, `cpu`, `cuda` (GPU 0) or `cuda:N`
+/// ([`FromStr`](std::str::FromStr) and [`Display`](std::fmt::Display) round-trip; serde uses the
+/// same text), so every caller (command-line flags, config files) accepts the same spellings and
+/// a typo is an error instead of a silent fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
     /// f32 compute on the CPU (the exact reference; incremental decoding with a KV cache).
@@ -82,6 +85,57 @@ pub enum Device {
     Cuda(usize),
     /// CUDA device 0 when the CUDA libraries and a GPU are there, else the CPU (said in one line).
     Auto,
+}
+
+/// The spellings [`Device`] accepts, for error messages and help texts.
+pub const DEVICE_SPELLINGS: &str = "auto, cpu, cuda (= cuda:0), cuda:N (N a GPU ordinal)";
+
+impl std::str::FromStr for Device {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let bad = || Error::Device { value: text.to_string() };
+        match text {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => {
+                let ordinal = text.strip_prefix("cuda:").ok_or_else(bad)?;
+                // Digits only: `usize::from_str` would also take "+1", and a leading zero would
+                // give one GPU two spellings.
+                let canonical = !ordinal.is_empty()
+                    && ordinal.bytes().all(|b| b.is_ascii_digit())
+                    && (ordinal == "0" || !ordinal.starts_with('0'));
+                if !canonical {
+                    return Err(bad());
+                }
+                ordinal.parse().map(Device::Cuda).map_err(|_| bad())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Auto => f.write_str("auto"),
+            Device::Cpu => f.write_str("cpu"),
+            Device::Cuda(ordinal) => write!(f, "cuda:{ordinal}"),
+        }
+    }
+}
+
+impl serde::Serialize for Device {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Device {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 enum Backend {
@@ -311,5 +365,72 @@ impl Engine {
             logits = next_logits(&sequence, &[next], &mut cache)?;
         }
         Ok(Generation { tokens, finish_reason: FinishReason::Length })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_accepts_exactly_the_documented_spellings() {
+        for (text, device) in [
+            ("auto", Device::Auto),
+            ("cpu", Device::Cpu),
+            ("cuda", Device::Cuda(0)),
+            ("cuda:0", Device::Cuda(0)),
+            ("cuda:1", Device::Cuda(1)),
+            ("cuda:17", Device::Cuda(17)),
+        ] {
+            assert_eq!(text.parse::<Device>().expect(text), device, "{text}");
+        }
+    }
+
+    #[test]
+    fn device_refuses_everything_else_naming_the_value_and_the_spellings() {
+        for text in [
+            "",
+            "cdua",
+            "gpu",
+            "CPU",
+            "Cuda",
+            " cpu",
+            "cpu ",
+            "cuda:",
+            "cuda:x",
+            "cuda:-1",
+            "cuda:+1",
+            "cuda:1.0",
+            "cuda:01",
+            "cuda:0:1",
+            "cuda0",
+            "cuda 0",
+            "cuda:99999999999999999999999",
+            "auto:0",
+            "cpu:0",
+        ] {
+            let message = match text.parse::<Device>() {
+                Ok(d) => panic!("{text:?} parsed as {d:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(message.contains(&format!("{text:?}")), "{message}");
+            assert!(message.contains("auto, cpu, cuda (= cuda:0), cuda:N"), "{message}");
+        }
+    }
+
+    #[test]
+    fn device_display_round_trips_and_serde_uses_the_same_text() {
+        for device in [Device::Auto, Device::Cpu, Device::Cuda(0), Device::Cuda(3)] {
+            let text = device.to_string();
+            assert_eq!(text.parse::<Device>().expect(&text), device);
+            let json = serde_json::to_string(&device).expect("serializes");
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<Device>(&json).expect("deserializes"), device);
+        }
+        assert_eq!(Device::Cuda(0).to_string(), "cuda:0");
+        assert_eq!(serde_json::from_str::<Device>("\"cuda\"").expect("cuda"), Device::Cuda(0));
+        let refused = serde_json::from_str::<Device>("\"gpu\"").map(|_| ()).expect_err("gpu is no device");
+        assert!(refused.to_string().contains("\"gpu\" is not one of"), "{refused}");
+        assert!(serde_json::from_str::<Device>("0").is_err(), "a number is no device");
     }
 }
