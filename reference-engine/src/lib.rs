@@ -138,6 +138,18 @@ impl<'de> serde::Deserialize<'de> for Device {
     }
 }
 
+/// The tokens that end a generation: the config's `eos_token_id`s and, where the tokenizer has
+/// them, ChatML's `<|im_end|>` and `<|endoftext|>` (a chat model ends its turn with `<|im_end|>`
+/// even when its config names only one eos id). Sorted, without duplicates. The one definition
+/// the miner, the verifier and the CLI share, so they stop at the same tokens.
+pub fn stop_token_ids(config: &Config, tokenizer: &ChatTokenizer) -> Vec<u32> {
+    let mut stop = config.eos_token_ids.clone();
+    stop.extend(["<|im_end|>", "<|endoftext|>"].into_iter().filter_map(|special| tokenizer.token_id(special)));
+    stop.sort_unstable();
+    stop.dedup();
+    stop
+}
+
 enum Backend {
     Cpu,
     Cuda(Box<cuda::CudaModel>),
@@ -432,5 +444,23 @@ mod tests {
         let refused = serde_json::from_str::<Device>("\"gpu\"").map(|_| ()).expect_err("gpu is no device");
         assert!(refused.to_string().contains("\"gpu\" is not one of"), "{refused}");
         assert!(serde_json::from_str::<Device>("0").is_err(), "a number is no device");
+    }
+
+    #[test]
+    fn stop_tokens_are_the_eos_ids_and_the_chatml_ends_sorted_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        tiny::write(dir.path(), &tiny::TinySpec::default(), None).expect("writes");
+        let engine = Engine::load(dir.path()).expect("loads");
+        let tokenizer = ChatTokenizer::load(dir.path()).expect("tokenizer");
+        let stop = stop_token_ids(engine.config(), &tokenizer);
+        for id in &engine.config().eos_token_ids {
+            assert!(stop.contains(id), "eos {id} in {stop:?}");
+        }
+        for special in ["<|im_end|>", "<|endoftext|>"] {
+            let id = tokenizer.token_id(special).expect(special);
+            assert!(stop.contains(&id), "{special} ({id}) in {stop:?}");
+        }
+        // The tiny config's eos is <|im_end|> itself: listed once, and in order.
+        assert_eq!(stop, vec![tiny::ENDOFTEXT, tiny::IM_END]);
     }
 }
