@@ -150,14 +150,16 @@ pub fn stop_token_ids(config: &Config, tokenizer: &ChatTokenizer) -> Vec<u32> {
     stop
 }
 
+/// The weights, in the one form the chosen device computes with: a CUDA engine holds no CPU copy
+/// (for a 7B model the f32 CPU copy alone is about 30 GB of host memory).
 enum Backend {
-    Cpu,
+    Cpu(Box<Model>),
     Cuda(Box<cuda::CudaModel>),
 }
 
 /// A loaded model: config and weights.
 pub struct Engine {
-    model: Model,
+    config: Config,
     backend: Backend,
 }
 
@@ -174,52 +176,59 @@ impl Engine {
         Self::load_on(dir, Device::Cpu)
     }
 
-    /// Loads a model directory for `device`.
+    /// Loads a model directory for `device`, converting the weights only for that device.
+    /// `Cuda(n)` fails when CUDA or GPU `n` cannot be used; `Auto` then runs on the CPU instead
+    /// and logs why, once.
     pub fn load_on(dir: &Path, device: Device) -> Result<Self> {
         let config = Config::load(&dir.join("config.json"))?;
         let weights = Weights::open(dir)?;
-        let model = Model::load(&config, &weights)?;
+        let on_cpu = |why: &dyn std::fmt::Display| -> Result<Backend> {
+            tracing::info!("{why}: running on the CPU");
+            Ok(Backend::Cpu(Box::new(Model::load(&config, &weights)?)))
+        };
         let backend = match device {
-            Device::Cpu => Backend::Cpu,
+            Device::Cpu => Backend::Cpu(Box::new(Model::load(&config, &weights)?)),
             Device::Cuda(ordinal) => Backend::Cuda(Box::new(cuda::CudaModel::load(&config, &weights, ordinal)?)),
             Device::Auto => match cuda::libraries_present() {
-                Err(why) => {
-                    tracing::info!("{why}: running on the CPU");
-                    Backend::Cpu
-                }
+                Err(why) => on_cpu(&why)?,
                 Ok(()) => match cuda::CudaModel::load(&config, &weights, 0) {
                     Ok(m) => Backend::Cuda(Box::new(m)),
-                    Err(e) => {
-                        tracing::info!("{e}: running on the CPU");
-                        Backend::Cpu
-                    }
+                    Err(e) => on_cpu(&e)?,
                 },
             },
         };
         tracing::debug!(dir = %dir.display(), layers = config.num_layers, hidden = config.hidden_size, "model loaded");
-        Ok(Self { model, backend })
+        Ok(Self { config, backend })
     }
 
     /// "cpu", or the GPU's name.
     pub fn device(&self) -> String {
         match &self.backend {
-            Backend::Cpu => "cpu".into(),
+            Backend::Cpu(_) => "cpu".into(),
             Backend::Cuda(m) => format!("cuda ({})", m.device_name()),
         }
     }
 
     pub fn config(&self) -> &Config {
-        self.model.config()
+        &self.config
     }
 
-    pub fn model(&self) -> &Model {
-        &self.model
+    /// The CPU model (for incremental decoding with an explicit [`KvCache`]); `None` on CUDA,
+    /// where no CPU copy of the weights exists.
+    pub fn model(&self) -> Option<&Model> {
+        match &self.backend {
+            Backend::Cpu(model) => Some(model.as_ref()),
+            Backend::Cuda(_) => None,
+        }
     }
 
     /// Rounds every activation to bf16 on the CPU backend (an honest miner's precision noise,
-    /// for calibration and the detection experiment). The reference never does.
+    /// for calibration and the detection experiment). The reference never does. The CUDA backend
+    /// computes in bf16 already, so there it changes nothing.
     pub fn set_bf16_activations(&mut self, on: bool) {
-        self.model.set_bf16_activations(on);
+        if let Backend::Cpu(model) = &mut self.backend {
+            model.set_bf16_activations(on);
+        }
     }
 
     /// One pass over `tokens` from position 0, returning the selected hidden states and the
@@ -267,7 +276,7 @@ impl Engine {
             }
         };
         let logits = match &self.backend {
-            Backend::Cpu => self.model.forward(tokens, &mut self.model.new_cache(), &mut on_hidden, logit_positions)?,
+            Backend::Cpu(model) => model.forward(tokens, &mut model.new_cache(), &mut on_hidden, logit_positions)?,
             Backend::Cuda(gpu) => {
                 if n == 0 {
                     return Ok(TeacherForced { hidden: out, logits: Vec::new() });
@@ -347,11 +356,12 @@ impl Engine {
         }
         let mut sampler = Sampler::new(params)?;
         let mut tokens = Vec::new();
-        let mut cache = self.model.new_cache();
+        // Only the CPU backend decodes incrementally; the CUDA one leaves the cache empty.
+        let mut cache = self.model().map(Model::new_cache).unwrap_or_default();
         let next_logits = |sequence: &[u32], fresh: &[u32], cache: &mut KvCache| -> Result<Vec<f32>> {
             match &self.backend {
-                Backend::Cpu => {
-                    let mut out = self.model.forward(fresh, cache, &mut |_, _| {}, &[fresh.len() - 1])?;
+                Backend::Cpu(model) => {
+                    let mut out = model.forward(fresh, cache, &mut |_, _| {}, &[fresh.len() - 1])?;
                     Ok(out.pop().unwrap_or_default())
                 }
                 // The CUDA backend recomputes the whole pass for each new token (no KV cache yet).
@@ -462,5 +472,19 @@ mod tests {
         }
         // The tiny config's eos is <|im_end|> itself: listed once, and in order.
         assert_eq!(stop, vec![tiny::ENDOFTEXT, tiny::IM_END]);
+    }
+
+    #[test]
+    fn bf16_upload_values_equal_rounding_the_f32_values() {
+        for dtype in [DType::F32, DType::BF16, DType::F16] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            // 1100 × 64 values: more than one of the slices `to_bf16` converts at a time.
+            let spec = tiny::TinySpec { dtype, vocab: 1100, layers: 1, ..tiny::TinySpec::default() };
+            tiny::write(dir.path(), &spec, None).expect("writes");
+            let weights = Weights::open(dir.path()).expect("opens");
+            let t = weights.get("model.embed_tokens.weight", &[1100, 64]).expect("embed");
+            let expect: Vec<half::bf16> = t.to_f32().into_iter().map(half::bf16::from_f32).collect();
+            assert_eq!(t.to_bf16(), expect, "{dtype:?}");
+        }
     }
 }

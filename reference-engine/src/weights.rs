@@ -95,6 +95,29 @@ impl Tensor {
         self.convert_range(0..self.len(), &mut out);
         out
     }
+
+    /// All values as bf16 (a copy), for the GPU. bf16 values are copied bit for bit; others go
+    /// through f32 a slice at a time (round to nearest even, as before), so loading never holds an
+    /// f32 copy of a whole tensor (the embedding of a 7B model is 2.2 GB in f32).
+    pub fn to_bf16(&self) -> Vec<half::bf16> {
+        if self.dtype == DType::BF16 {
+            return self
+                .bytes()
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+                .collect();
+        }
+        const SLICE: usize = 1 << 16;
+        let mut out = Vec::with_capacity(self.len());
+        let mut buffer = vec![0.0f32; SLICE.min(self.len())];
+        for start in (0..self.len()).step_by(SLICE) {
+            let end = (start + SLICE).min(self.len());
+            let part = &mut buffer[..end - start];
+            self.convert_range(start..end, part);
+            out.extend(part.iter().map(|v| half::bf16::from_f32(*v)));
+        }
+        out
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,10 +1,11 @@
 //! The CUDA backend. Kernel compilation needs only NVRTC (scripts/test.sh installs it from PyPI,
-//! so CI compiles the kernels on a machine without a GPU); parity needs a GPU and says why it
-//! skips when there is none.
+//! so CI compiles the kernels on a machine without a GPU); parity and host memory need a GPU and
+//! say why they skip when there is none; the fallback without a GPU runs where there is none.
 
 use std::path::{Path, PathBuf};
 
-use assay_reference_engine::{Device, Engine, HiddenSelection, cuda};
+use assay_reference_engine::tiny::{self, TinySpec};
+use assay_reference_engine::{DType, Device, Engine, HiddenSelection, cuda};
 
 fn nvrtc_present() -> bool {
     // SAFETY: only tries to open the library.
@@ -77,4 +78,76 @@ fn gpu_hidden_states_match_the_cpu_reference() {
         assert!(worst <= GPU_BF16_BOUND, "{}: {worst}", dir.display());
         assert!(rel_l2(&b.logits[0], &a.logits[0]) <= GPU_BF16_BOUND);
     }
+}
+
+#[test]
+fn without_a_gpu_cuda_fails_clearly_and_auto_runs_on_the_cpu() {
+    if gpu_available().is_ok() {
+        println!("SKIPPED: this machine has a GPU (the other tests here load on it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny::write(dir.path(), &TinySpec::default(), None).expect("writes");
+    let message = Engine::load_on(dir.path(), Device::Cuda(0)).map(|_| ()).expect_err("no GPU here").to_string();
+    println!("load_on(Cuda(0)) without a GPU: {message}");
+    assert!(message.starts_with("cannot use cuda:0: "), "{message}");
+    assert!(message.contains("not found") || message.contains("opening the device"), "{message}");
+
+    let auto = Engine::load_on(dir.path(), Device::Auto).expect("Auto falls back to the CPU");
+    assert_eq!(auto.device(), "cpu");
+    assert!(auto.model().is_some());
+    let cpu = Engine::load(dir.path()).expect("cpu");
+    let tokens = [257, 117, 115, 101, 114, 10];
+    let pass = |e: &Engine| e.teacher_forced(&tokens, &HiddenSelection::All, &[5]).expect("pass");
+    assert_eq!(pass(&auto), pass(&cpu));
+}
+
+/// VmRSS of this process in bytes.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("a VmRSS line");
+    let kb: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS in kB");
+    kb * 1024
+}
+
+#[test]
+fn loading_on_cuda_keeps_no_f32_copy_in_host_memory() {
+    if let Err(why) = gpu_available() {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    // CUDA's own host memory (driver, context, cuBLAS, kernels) is paid once by a first engine,
+    // so what the measured load adds is the weights' doing alone.
+    let small = tempfile::tempdir().expect("tempdir");
+    tiny::write(small.path(), &TinySpec::default(), None).expect("writes");
+    let _warm = Engine::load_on(small.path(), Device::Cuda(0)).expect("gpu");
+
+    // Two layers at Qwen2.5-7B's width in bf16: 0.70 billion values, 2.8 GB as f32.
+    let spec = TinySpec {
+        hidden: 3584,
+        layers: 2,
+        heads: 28,
+        kv_heads: 4,
+        intermediate: 18944,
+        vocab: 32768,
+        dtype: DType::BF16,
+        ..TinySpec::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny::write(dir.path(), &spec, None).expect("writes");
+    let bf16_bytes = std::fs::metadata(dir.path().join("model.safetensors")).expect("weights").len();
+    let f32_bytes = 2 * bf16_bytes;
+    let before = resident_bytes();
+    let gpu = Engine::load_on(dir.path(), Device::Cuda(0)).expect("gpu");
+    let grown = resident_bytes().saturating_sub(before);
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    println!(
+        "loading {:.2} GiB of bf16 weights on {}: resident memory grew {:.2} GiB (an f32 copy is {:.2} GiB)",
+        gib(bf16_bytes),
+        gpu.device(),
+        gib(grown),
+        gib(f32_bytes)
+    );
+    assert!(gpu.model().is_none(), "a CUDA engine holds no CPU model");
+    assert!(grown < f32_bytes / 2, "grew {grown} bytes against an f32 copy of {f32_bytes}");
 }

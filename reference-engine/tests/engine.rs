@@ -179,7 +179,7 @@ fn a_long_prefill_equals_token_by_token_decoding() {
     // 150 tokens span several attention blocks of the CPU backend.
     let (_dir, engine) = model(&TinySpec { seed: 5, ..TinySpec::default() }, None);
     let tokens: Vec<u32> = (0..150).map(|i| (i * 7 + 3) % 256).collect();
-    let model = engine.model();
+    let model = engine.model().expect("a CPU engine has a CPU model");
     let rows: Vec<usize> = (0..tokens.len()).collect();
     let prefill = model.forward(&tokens, &mut model.new_cache(), &mut |_, _| {}, &rows).expect("prefill");
     let mut cache = model.new_cache();

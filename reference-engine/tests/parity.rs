@@ -111,7 +111,7 @@ fn incremental_decoding_equals_one_teacher_forced_pass() {
         let engine = Engine::load(&dir).expect("loads");
         let (tokens, _, logits, _) = expected(&dir);
         let v = engine.config().vocab_size;
-        let model = engine.model();
+        let model = engine.model().expect("a CPU engine has a CPU model");
         let mut cache = model.new_cache();
         // 10 tokens at once, then one at a time.
         let mut all =

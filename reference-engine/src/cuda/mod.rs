@@ -110,8 +110,10 @@ fn elements(count: usize) -> LaunchConfig {
 impl CudaModel {
     /// Uploads the model to GPU `ordinal` (weights converted to bf16).
     pub fn load(config: &Config, w: &Weights, ordinal: usize) -> Result<Self> {
-        libraries_present().map_err(Error::Invalid)?;
-        let ctx = CudaContext::new(ordinal).map_err(|e| err("opening the device")(&e))?;
+        // Name the device in the error: it is what a user typed, and the first thing to check.
+        let cannot = |why: String| Error::Invalid(format!("cannot use cuda:{ordinal}: {why}"));
+        libraries_present().map_err(cannot)?;
+        let ctx = CudaContext::new(ordinal).map_err(|e| cannot(format!("opening the device: {e:?}")))?;
         let device_name = ctx.name().unwrap_or_else(|_| "unknown GPU".into());
         let stream = ctx.default_stream();
         let blas = CudaBlas::new(stream.clone()).map_err(|e| err("cuBLAS")(&e))?;
@@ -127,7 +129,7 @@ impl CudaModel {
             attention: f("attention")?,
         };
         let upload = |t: &Tensor| -> Result<CudaSlice<bf16>> {
-            let host: Vec<bf16> = t.to_f32().into_iter().map(bf16::from_f32).collect();
+            let host: Vec<bf16> = t.to_bf16();
             stream.clone_htod(&host).map_err(|e| err(&t.name)(&e))
         };
         let c = config;
