@@ -65,11 +65,19 @@ pub const IM_END: u32 = 258;
 /// The ChatML template Qwen2.5 uses, without tools.
 pub const CHATML_TEMPLATE: &str = "{%- for message in messages %}{%- if loop.first and message['role'] != 'system' %}{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
+/// splitmix64: the state after `k` outputs is `seed + k·γ`, which is what lets [`tensors`] start
+/// a generator anywhere in the sequence.
 struct Rng(u64);
 
+const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
 impl Rng {
+    /// The generator of `seed` after `outputs` outputs.
+    fn at(seed: u64, outputs: u64) -> Rng {
+        Rng(seed.wrapping_add(outputs.wrapping_mul(GAMMA)))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.0 = self.0.wrapping_add(GAMMA);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -85,24 +93,20 @@ impl Rng {
     }
 }
 
-/// The model's tensors in f32, by name.
-pub fn tensors(spec: &TinySpec) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+/// One tensor to generate: name, shape, standard deviation, mean.
+type Draw = (String, Vec<usize>, f32, f32);
+
+/// The tensors of `spec` in the order the generator draws them (the order fixes their values).
+fn draws(spec: &TinySpec) -> Vec<Draw> {
     let s = spec;
     let head_dim = s.hidden / s.heads;
     let (q_dim, kv_dim) = (s.heads * head_dim, s.kv_heads * head_dim);
-    let mut rng = Rng(s.seed);
-    let mut t = BTreeMap::new();
-    let mut add = |name: String, shape: Vec<usize>, std: f32, mean: f32, rng: &mut Rng| {
-        let n = shape.iter().product();
-        let values: Vec<f32> = (0..n).map(|_| mean + std * rng.normal()).collect();
-        t.insert(name, (shape, values));
-    };
-    add("model.embed_tokens.weight".into(), vec![s.vocab, s.hidden], 0.5, 0.0, &mut rng);
+    let mut out = vec![("model.embed_tokens.weight".to_string(), vec![s.vocab, s.hidden], 0.5, 0.0)];
     for i in 0..s.layers {
         let p = format!("model.layers.{i}");
-        add(format!("{p}.input_layernorm.weight"), vec![s.hidden], 0.1, 1.0, &mut rng);
-        add(format!("{p}.post_attention_layernorm.weight"), vec![s.hidden], 0.1, 1.0, &mut rng);
-        for (name, out, inp, bias) in [
+        out.push((format!("{p}.input_layernorm.weight"), vec![s.hidden], 0.1, 1.0));
+        out.push((format!("{p}.post_attention_layernorm.weight"), vec![s.hidden], 0.1, 1.0));
+        for (name, rows, inp, bias) in [
             ("self_attn.q_proj", q_dim, s.hidden, true),
             ("self_attn.k_proj", kv_dim, s.hidden, true),
             ("self_attn.v_proj", kv_dim, s.hidden, true),
@@ -112,15 +116,61 @@ pub fn tensors(spec: &TinySpec) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
             ("mlp.down_proj", s.hidden, s.intermediate, false),
         ] {
             let std = 1.0 / (inp as f32).sqrt();
-            add(format!("{p}.{name}.weight"), vec![out, inp], std, 0.0, &mut rng);
+            out.push((format!("{p}.{name}.weight"), vec![rows, inp], std, 0.0));
             if bias {
-                add(format!("{p}.{name}.bias"), vec![out], 0.1, 0.0, &mut rng);
+                out.push((format!("{p}.{name}.bias"), vec![rows], 0.1, 0.0));
             }
         }
     }
-    add("model.norm.weight".into(), vec![s.hidden], 0.1, 1.0, &mut rng);
+    out.push(("model.norm.weight".into(), vec![s.hidden], 0.1, 1.0));
     if !s.tied {
-        add("lm_head.weight".into(), vec![s.vocab, s.hidden], 1.0 / (s.hidden as f32).sqrt(), 0.0, &mut rng);
+        out.push(("lm_head.weight".into(), vec![s.vocab, s.hidden], 1.0 / (s.hidden as f32).sqrt(), 0.0));
+    }
+    out
+}
+
+/// Values at or above which a tensor is generated (or converted) on several threads; below, the
+/// threads cost more than they save.
+const PARALLEL_FROM: usize = 1 << 20;
+
+/// Calls `f(first, part)` over `out` cut into one part per thread (a single call when `out`
+/// holds fewer than [`PARALLEL_FROM`] values); `out` holds `width` items per value, and `first`
+/// is the index of a part's first value.
+fn split_work<T: Send>(out: &mut [T], width: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+    let values = out.len() / width.max(1);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if values < PARALLEL_FROM || threads == 1 {
+        f(0, out);
+        return;
+    }
+    let per = values.div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (i, part) in out.chunks_mut(per * width).enumerate() {
+            scope.spawn(move || f(i * per, part));
+        }
+    });
+}
+
+/// The model's tensors in f32, by name. Every value is `mean + std · N(0, 1)` with the normals
+/// drawn in sequence from one generator seeded with `spec.seed`; the generator is counter-based
+/// (its `k`-th output depends only on the seed and `k`), so big tensors are filled in parallel
+/// parts with exactly the values a sequential walk gives (a 7B shape has 7.6 billion values).
+pub fn tensors(spec: &TinySpec) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    let s = spec;
+    let mut t = BTreeMap::new();
+    // Outputs of the generator consumed so far: two per normal.
+    let mut drawn: u64 = 0;
+    for (name, shape, std, mean) in draws(s) {
+        let n: usize = shape.iter().product();
+        let mut values = vec![0.0f32; n];
+        split_work(&mut values, 1, &|first, part| {
+            let mut rng = Rng::at(s.seed, drawn + 2 * first as u64);
+            for v in part {
+                *v = mean + std * rng.normal();
+            }
+        });
+        drawn += 2 * n as u64;
+        t.insert(name, (shape, values));
     }
     if let Some((_, embed)) = t.get_mut("model.embed_tokens.weight") {
         for &(channel, factor) in &s.massive_channels {
@@ -217,14 +267,22 @@ pub fn write(dir: &Path, spec: &TinySpec, perturbation: Option<&Perturbation>) -
     if let Some(p) = perturbation {
         perturb(&mut t, p);
     }
+    // Each tensor's f32 values are dropped as soon as they are converted, so writing a big model
+    // holds about its f32 size in memory, not its f32 size plus the file's.
     let bytes: BTreeMap<String, (Vec<usize>, Vec<u8>)> = t
         .into_iter()
         .map(|(name, (shape, values))| {
-            let data: Vec<u8> = match s.dtype {
-                DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                DType::BF16 => values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect(),
-                DType::F16 => values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
-            };
+            let size = s.dtype.size();
+            let mut data = vec![0u8; values.len() * size];
+            split_work(&mut data, size, &|first, part| {
+                for (v, out) in values[first..].iter().zip(part.chunks_exact_mut(size)) {
+                    match s.dtype {
+                        DType::F32 => out.copy_from_slice(&v.to_le_bytes()),
+                        DType::BF16 => out.copy_from_slice(&half::bf16::from_f32(*v).to_le_bytes()),
+                        DType::F16 => out.copy_from_slice(&half::f16::from_f32(*v).to_le_bytes()),
+                    }
+                }
+            });
             (name, (shape, data))
         })
         .collect();
@@ -276,4 +334,58 @@ pub fn write(dir: &Path, spec: &TinySpec, perturbation: Option<&Perturbation>) -
         std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_generation_gives_the_sequential_values() {
+        // Big enough that the embedding and the MLP matrices are generated in parallel slices.
+        let spec = TinySpec {
+            hidden: 1024,
+            intermediate: 1536,
+            vocab: 1100,
+            layers: 2,
+            massive_channels: vec![(3, 10.0)],
+            ..TinySpec::default()
+        };
+        let mut rng = Rng(spec.seed);
+        let got = tensors(&spec);
+        for (name, shape, std, mean) in draws(&spec) {
+            let (got_shape, values) = &got[&name];
+            assert_eq!(got_shape, &shape);
+            for (i, v) in values.iter().enumerate() {
+                let mut expect = mean + std * rng.normal();
+                if name == "model.embed_tokens.weight" && i % spec.hidden == 3 {
+                    expect *= 10.0;
+                }
+                assert_eq!(v.to_bits(), expect.to_bits(), "{name}[{i}]");
+            }
+        }
+        assert!(draws(&spec).iter().any(|d| d.1.iter().product::<usize>() >= PARALLEL_FROM));
+    }
+
+    #[test]
+    fn written_files_hold_the_generated_values() {
+        let spec = TinySpec { hidden: 1024, vocab: 1100, layers: 1, ..TinySpec::default() };
+        let values = tensors(&spec);
+        for dtype in [DType::F32, DType::BF16, DType::F16] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            write(dir.path(), &TinySpec { dtype, ..spec.clone() }, None).expect("writes");
+            let weights = crate::Weights::open(dir.path()).expect("opens");
+            // The embedding (1.1 M values) is converted in parallel parts.
+            let embed = weights.get("model.embed_tokens.weight", &[1100, 1024]).expect("embed").to_f32();
+            let expect = &values["model.embed_tokens.weight"].1;
+            for (i, (got, want)) in embed.iter().zip(expect).enumerate() {
+                let want = match dtype {
+                    DType::F32 => *want,
+                    DType::BF16 => half::bf16::from_f32(*want).to_f32(),
+                    DType::F16 => half::f16::from_f32(*want).to_f32(),
+                };
+                assert_eq!(got.to_bits(), want.to_bits(), "{dtype:?} [{i}]");
+            }
+        }
+    }
 }
