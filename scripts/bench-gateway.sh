@@ -54,28 +54,9 @@ cat > metagraph.json <<JSON
 {"netuid": 1, "neurons": [{"uid": 0, "hotkey": "$miner_hotkey", "axon": "http://127.0.0.1:$worker_port"}]}
 JSON
 "$assay" chain init --dir chain --metagraph metagraph.json --block-seconds 12 >/dev/null
-cat > assay.toml <<TOML
-netuid = 1
-data_dir = "data"
-epoch_blocks = 1000000
-[wallet]
-root = "wallets"
-name = "bench"
-hotkey = "validator"
-[chain]
-kind = "local"
-dir = "chain"
-[publish]
-kind = "local"
-dir = "published"
-[gateway]
-listen = "127.0.0.1:$gateway_port"
-model = "mock"
-[[gateway.keys]]
-name = "bench"
-key = "sk-bench"
-requests_per_minute = 100000000
-TOML
+"$assay" config new --out assay.toml --wallet-root wallets --wallet bench --hotkey validator \
+    --set epoch_blocks=1000000 --set gateway.listen="\"127.0.0.1:$gateway_port\"" --set gateway.model='"mock"' \
+    --set gateway.keys='[{name = "bench", key = "sk-bench", requests_per_minute = 100000000}]' >/dev/null
 RUST_LOG=warn "$assay" run --config assay.toml 2>gateway.log &
 pids+=($!)
 wait_http "http://127.0.0.1:$gateway_port/health"

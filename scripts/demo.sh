@@ -23,22 +23,7 @@ cd "$work"
 "$assay" dev synth --out synth --netuid 1 --miners 16 --requests 2000 --challenges 200 --epochs 40 >/dev/null
 rm -rf chain data published
 "$assay" chain init --dir chain --metagraph synth/metagraph.json --block-seconds 0.5 >/dev/null
-cat > assay.toml <<'TOML'
-# A validator host on a local chain: 0.5-second blocks, 10 blocks an epoch.
-netuid = 1
-data_dir = "data"
-epoch_blocks = 10
-[wallet]
-root = "wallets"
-name = "demo"
-hotkey = "validator"
-[chain]
-kind = "local"
-dir = "chain"
-[publish]
-kind = "local"
-dir = "published"
-TOML
+"$assay" config new --out assay.toml --wallet-root wallets --wallet demo --hotkey validator --set epoch_blocks=10 >/dev/null
 sha=$("$assay" policy add "$root/target/plugins/constantinople.wasm" | cut -d' ' -f1)
 "$assay" policy activate "$sha"
 "$assay" ledger import synth/records.jsonl | tail -n 1

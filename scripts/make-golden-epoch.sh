@@ -25,24 +25,8 @@ cd "$work"
 "$assay" wallet create --root wallets --wallet golden --hotkey validator --seed "$seed" >/dev/null
 "$assay" dev synth --out synth --netuid 1 --miners 8 --requests 400 --challenges 40 --epochs 2 --seed 2026 >/dev/null
 "$assay" chain init --dir chain --metagraph synth/metagraph.json >/dev/null
-cat > assay.toml <<'TOML'
-netuid = 1
-data_dir = "data"
-epoch_blocks = 100
-[wallet]
-root = "wallets"
-name = "golden"
-hotkey = "validator"
-[chain]
-kind = "local"
-dir = "chain"
-[publish]
-kind = "local"
-dir = "published"
-[policy]
-fuel = 1000000000
-memory_bytes = 67108864
-TOML
+"$assay" config new --out assay.toml --wallet-root wallets --wallet golden --hotkey validator \
+    --set epoch_blocks=100 --set policy.fuel=1000000000 --set policy.memory_bytes=67108864 >/dev/null
 sha=$("$assay" policy add "$root/target/plugins/constantinople.wasm" | cut -d' ' -f1)
 "$assay" policy activate "$sha" >/dev/null
 "$assay" ledger import synth/records.jsonl >/dev/null

@@ -1,16 +1,24 @@
 //! The chain: who the miners are, what block it is, and where weights go.
 //!
-//! Owns: the [`Chain`] interface of DESIGN.md and its `local` file-backed backend. Must not
-//! touch: scoring or publishing. The epoch pipeline reads the metagraph from here and hands
-//! weights back; a `subtensor` backend (subxt) comes later behind the same trait.
+//! Owns: the async [`Chain`] interface of DESIGN.md and its `local` file-backed backend, the
+//! block → epoch arithmetic ([`Epochs`]), and [`ChainView`], the cached head and metagraph that
+//! routing, recording and verification read instead of calling the chain per request.
+//! Must not touch: scoring or publishing. The epoch pipeline reads the metagraph from here and
+//! hands weights back; a `subtensor` backend (subxt) comes later behind the same trait.
+//! No async runtime here: the trait's futures run on whatever runtime the caller has, so the
+//! auditor's build can name these types without tokio.
 
+mod epochs;
 mod error;
 mod local;
+mod view;
 
 use serde::{Deserialize, Serialize};
 
+pub use epochs::Epochs;
 pub use error::{Error, Result};
 pub use local::LocalChain;
+pub use view::{ChainView, ViewSnapshot};
 
 /// One registered neuron of a subnet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,12 +57,20 @@ pub struct WeightsCall {
     pub version_key: u64,
 }
 
-/// What the host needs from a chain.
+/// What the host needs from a chain. Async because a real chain is a remote node (subxt);
+/// callers on the request path read a [`ChainView`] instead.
+#[async_trait::async_trait]
 pub trait Chain: Send + Sync {
     /// The current block number.
-    fn current_block(&self) -> Result<u64>;
+    async fn current_block(&self) -> Result<u64>;
     /// The subnet's neurons as of now.
-    fn metagraph(&self, netuid: u16) -> Result<Metagraph>;
+    async fn metagraph(&self, netuid: u16) -> Result<Metagraph>;
     /// Sets this validator's weights; returns the block at which they were accepted.
-    fn set_weights(&self, validator_hotkey: &str, call: &WeightsCall) -> Result<u64>;
+    async fn set_weights(&self, validator_hotkey: &str, call: &WeightsCall) -> Result<u64>;
+    /// The block of the latest weights of `validator_hotkey` on `netuid` accepted at or after
+    /// `since`, if any: how a retried submission learns that an earlier attempt went through
+    /// (the process may have died between the chain accepting and the host noting it).
+    async fn weights_accepted_since(&self, validator_hotkey: &str, netuid: u16, since: u64) -> Result<Option<u64>>;
+    /// Where this chain is, for logs and the status.
+    fn describe(&self) -> String;
 }

@@ -100,13 +100,15 @@ impl LocalChain {
     }
 }
 
-impl Chain for LocalChain {
-    fn current_block(&self) -> Result<u64> {
+impl LocalChain {
+    /// The block wall-clock time has reached.
+    pub fn block_now(&self) -> u64 {
         let elapsed_s = now_ms().saturating_sub(self.genesis.unix_ms) as f64 / 1000.0;
-        Ok((elapsed_s / self.genesis.block_seconds) as u64)
+        (elapsed_s / self.genesis.block_seconds) as u64
     }
 
-    fn metagraph(&self, netuid: u16) -> Result<Metagraph> {
+    /// The metagraph file, checked.
+    pub fn read_metagraph(&self, netuid: u16) -> Result<Metagraph> {
         let path = self.dir.join("metagraph.json");
         let bytes = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
         let bad = |reason: String| Error::BadMetagraph { path: path.display().to_string(), reason };
@@ -122,15 +124,15 @@ impl Chain for LocalChain {
         Ok(metagraph)
     }
 
-    fn set_weights(&self, validator_hotkey: &str, call: &WeightsCall) -> Result<u64> {
+    fn append_weights(&self, validator_hotkey: &str, call: &WeightsCall) -> Result<u64> {
         if call.uids.len() != call.weights.len() {
             return Err(Error::Refused(format!("{} uids but {} weights", call.uids.len(), call.weights.len())));
         }
-        let metagraph = self.metagraph(call.netuid)?;
+        let metagraph = self.read_metagraph(call.netuid)?;
         if let Some(uid) = call.uids.iter().find(|u| !metagraph.neurons.iter().any(|n| n.uid == **u)) {
             return Err(Error::Refused(format!("uid {uid} is not registered on subnet {}", call.netuid)));
         }
-        let block = self.current_block()?;
+        let block = self.block_now();
         let entry = WeightsEntry { block, validator: validator_hotkey.to_string(), call: call.clone() };
         let path = self.dir.join("weights.jsonl");
         let mut line = serde_json::to_vec(&entry).unwrap_or_default();
@@ -143,6 +145,34 @@ impl Chain for LocalChain {
         append().map_err(io(format!("appending to {}", path.display())))?;
         info!(netuid = call.netuid, block, uids = call.uids.len(), "weights set on the local chain");
         Ok(block)
+    }
+}
+
+#[async_trait::async_trait]
+impl Chain for LocalChain {
+    async fn current_block(&self) -> Result<u64> {
+        Ok(self.block_now())
+    }
+
+    async fn metagraph(&self, netuid: u16) -> Result<Metagraph> {
+        self.read_metagraph(netuid)
+    }
+
+    async fn set_weights(&self, validator_hotkey: &str, call: &WeightsCall) -> Result<u64> {
+        self.append_weights(validator_hotkey, call)
+    }
+
+    async fn weights_accepted_since(&self, validator_hotkey: &str, netuid: u16, since: u64) -> Result<Option<u64>> {
+        Ok(self
+            .weights_log()?
+            .into_iter()
+            .filter(|e| e.validator == validator_hotkey && e.call.netuid == netuid && e.block >= since)
+            .map(|e| e.block)
+            .max())
+    }
+
+    fn describe(&self) -> String {
+        format!("local chain in {}", self.dir.display())
     }
 }
 
@@ -172,19 +202,25 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let chain = LocalChain::create(dir.path(), &metagraph(), 0.01).expect("creates");
         let chain2 = LocalChain::open(dir.path()).expect("opens");
-        assert_eq!(chain2.metagraph(7).expect("reads"), metagraph());
-        assert!(matches!(chain.metagraph(8), Err(Error::UnknownSubnet { .. })));
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        assert_eq!(rt.block_on(chain2.metagraph(7)).expect("reads"), metagraph());
+        assert!(matches!(rt.block_on(chain.metagraph(8)), Err(Error::UnknownSubnet { .. })));
 
-        let b0 = chain.current_block().expect("block");
+        let b0 = chain.block_now();
         std::thread::sleep(std::time::Duration::from_millis(30));
-        assert!(chain.current_block().expect("block") > b0);
+        assert!(rt.block_on(chain.current_block()).expect("block") > b0);
 
         let call = WeightsCall { netuid: 7, uids: vec![0, 2], weights: vec![65535, 100], version_key: 1 };
-        chain.set_weights("validator", &call).expect("accepted");
+        let since = chain.block_now();
+        assert_eq!(rt.block_on(chain.weights_accepted_since("validator", 7, since)).expect("reads"), None);
+        let at = rt.block_on(chain.set_weights("validator", &call)).expect("accepted");
+        assert_eq!(rt.block_on(chain.weights_accepted_since("validator", 7, since)).expect("reads"), Some(at));
+        assert_eq!(rt.block_on(chain.weights_accepted_since("other", 7, since)).expect("reads"), None);
+        assert_eq!(rt.block_on(chain.weights_accepted_since("validator", 7, at + 1)).expect("reads"), None);
         let refused = WeightsCall { uids: vec![9], weights: vec![1], ..call.clone() };
-        assert!(matches!(chain.set_weights("validator", &refused), Err(Error::Refused(_))));
+        assert!(matches!(rt.block_on(chain.set_weights("validator", &refused)), Err(Error::Refused(_))));
         let mismatched = WeightsCall { uids: vec![0], weights: vec![], ..call.clone() };
-        assert!(matches!(chain.set_weights("validator", &mismatched), Err(Error::Refused(_))));
+        assert!(matches!(rt.block_on(chain.set_weights("validator", &mismatched)), Err(Error::Refused(_))));
         let log = chain2.weights_log().expect("log");
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].call, call);
@@ -197,9 +233,9 @@ mod tests {
         let mut m = metagraph();
         m.neurons[1].uid = 0;
         let chain = LocalChain::create(dir.path(), &m, 12.0).expect("creates");
-        assert!(chain.metagraph(7).unwrap_err().to_string().contains("twice"));
+        assert!(chain.read_metagraph(7).unwrap_err().to_string().contains("twice"));
         std::fs::write(dir.path().join("metagraph.json"), "{").expect("writes");
-        assert!(matches!(chain.metagraph(7), Err(Error::BadMetagraph { .. })));
+        assert!(matches!(chain.read_metagraph(7), Err(Error::BadMetagraph { .. })));
         assert!(LocalChain::open(&dir.path().join("nowhere")).is_err());
     }
 }

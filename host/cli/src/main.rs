@@ -1,14 +1,15 @@
-//! `assay`: the validator host and its tools.
+//! `assay`: the validator and its tools.
 //!
-//! Owns: the command line, the config file, and the wiring of the host's parts ([`host`]).
-//! Must not touch: the logic of those parts; each command is a thin shell over a library crate.
+//! Owns: argument parsing and printing. Must not touch: anything else; each command is a thin
+//! shell over a library crate (the node in `host/node`, the devnet and experiments in
+//! `host/lab`, the audit in `host/epoch`).
 //!
-//! Exit codes: 0 success; 1 a check failed (an audit mismatch, a policy that misbehaved);
-//! 2 unusable input (a missing file, bad JSON, a bad argument).
+//! Exit codes: 0 success; 1 a check failed (an audit mismatch, a policy that misbehaved, a run
+//! that failed); 2 unusable input (a missing file, bad JSON, a bad argument or config). Every
+//! error is classified where it arises: [`Exit`] has no blanket conversion, so a bare `?`
+//! cannot turn unusable input into a failed check.
 
 mod commands;
-mod config;
-mod host;
 
 use std::process::ExitCode;
 
@@ -34,10 +35,16 @@ enum Command {
     /// verification, epochs published and audited.
     #[cfg(feature = "node")]
     Devnet(commands::devnet::Args),
-    /// Run the validator host: epochs, scoring, publication, weights; the gateway and the
+    /// Run the validator node: epochs, scoring, publication, weights; the gateway and the
     /// verification loop when configured.
+    #[cfg(feature = "node")]
     Run(commands::run::Args),
+    /// Write a config file (`assay.toml`) from the config type.
+    #[cfg(feature = "node")]
+    #[command(subcommand)]
+    Config(commands::config::Command),
     /// Close epochs by hand.
+    #[cfg(feature = "node")]
     #[command(subcommand)]
     Epoch(commands::epoch::Command),
     /// Rerun a published epoch and compare it bit for bit.
@@ -46,6 +53,7 @@ enum Command {
     #[command(subcommand)]
     Policy(commands::policy::Command),
     /// Feed records into the ledger.
+    #[cfg(feature = "node")]
     #[command(subcommand)]
     Ledger(commands::ledger::Command),
     /// Create hotkeys in the Bittensor wallet layout.
@@ -58,9 +66,12 @@ enum Command {
     #[cfg(feature = "node")]
     Miner(commands::miner::Args),
     /// The reference engine: hidden states, generation, tiny models, a prefill benchmark.
+    #[cfg(feature = "node")]
     #[command(subcommand)]
     Engine(commands::engine::Command),
-    /// Developer tools: synthetic epochs, a mock worker and a load generator.
+    /// Developer tools: synthetic epochs, a mock worker and a load generator, the detection
+    /// experiment and the calibration.
+    #[cfg(feature = "node")]
     #[command(subcommand)]
     Dev(commands::dev::Command),
 }
@@ -82,10 +93,16 @@ pub fn failed(error: impl Into<anyhow::Error>) -> Exit {
     Exit { code: 1, error: error.into() }
 }
 
-impl<E: Into<anyhow::Error>> From<E> for Exit {
-    fn from(error: E) -> Self {
-        Exit { code: 1, error: error.into() }
-    }
+/// A node error: unusable input or a failed run, as the node classifies it.
+#[cfg(feature = "node")]
+pub fn node_error(error: assay_node::Error) -> Exit {
+    Exit { code: if error.is_unusable_input() { 2 } else { 1 }, error: error.into() }
+}
+
+/// A lab error: unusable input where the lab marked it so, else a failed run.
+#[cfg(feature = "node")]
+pub fn lab_error(error: anyhow::Error) -> Exit {
+    Exit { code: if assay_lab::is_bad_input(&error) { 2 } else { 1 }, error }
 }
 
 pub type CmdResult = Result<(), Exit>;
@@ -105,16 +122,23 @@ fn main() -> ExitCode {
     let result = match cli.command {
         #[cfg(feature = "node")]
         Command::Devnet(args) => commands::devnet::run(args),
+        #[cfg(feature = "node")]
         Command::Run(args) => commands::run::run(args),
+        #[cfg(feature = "node")]
+        Command::Config(cmd) => commands::config::run(cmd),
+        #[cfg(feature = "node")]
         Command::Epoch(cmd) => commands::epoch::run(cmd),
         Command::Audit(args) => commands::audit::run(args),
         Command::Policy(cmd) => commands::policy::run(cmd),
+        #[cfg(feature = "node")]
         Command::Ledger(cmd) => commands::ledger::run(cmd),
         Command::Wallet(cmd) => commands::wallet::run(cmd),
         Command::Chain(cmd) => commands::chain::run(cmd),
+        #[cfg(feature = "node")]
         Command::Engine(cmd) => commands::engine::run(cmd),
         #[cfg(feature = "node")]
         Command::Miner(args) => commands::miner::run(args),
+        #[cfg(feature = "node")]
         Command::Dev(cmd) => commands::dev::run(cmd),
     };
     match result {

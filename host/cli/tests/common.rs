@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use assay_node::Config;
+
 pub fn assay() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_assay"));
     cmd.env("ASSAY_LOG", "warn");
@@ -44,8 +46,9 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
-/// A host folder: a validator wallet, a local chain of 8 synthetic miners, records for epochs
-/// 0..3 in the ledger, the plugins in the policy store, and `assay.toml` with `extra` appended.
+/// A node folder: a validator wallet, a local chain of 8 synthetic miners, records for epochs
+/// 0..3 in the ledger, the plugins in the policy store, and `assay.toml` built with the config
+/// type and adjusted by `adjust`.
 pub struct HostDir {
     pub dir: tempfile::TempDir,
     pub constantinople: String,
@@ -53,7 +56,7 @@ pub struct HostDir {
 }
 
 impl HostDir {
-    pub fn new(block_seconds: f64, extra: &str) -> Self {
+    pub fn new(block_seconds: f64, adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let at = |cmd: &mut Command| {
             let (code, text) = run(cmd.current_dir(dir.path()));
@@ -80,11 +83,10 @@ impl HostDir {
         at(assay()
             .args(["chain", "init", "--dir", "chain", "--metagraph", "synth/metagraph.json", "--block-seconds"])
             .arg(block_seconds.to_string()));
-        let config = format!(
-            "netuid = 1\ndata_dir = \"data\"\nepoch_blocks = 10\n[wallet]\nroot = \"wallets\"\nname = \"v\"\nhotkey = \"h\"\n\
-             [chain]\nkind = \"local\"\ndir = \"chain\"\n[publish]\nkind = \"local\"\ndir = \"published\"\n{extra}"
-        );
-        std::fs::write(dir.path().join("assay.toml"), config).expect("writes config");
+        let mut config = Config::local(1, Some("wallets".into()), "v", "h");
+        config.epoch_blocks = 10;
+        adjust(&mut config);
+        config.save(&dir.path().join("assay.toml")).expect("writes config");
         let add = |name: &str| {
             at(assay().args(["policy", "add"]).arg(plugin(name))).split_whitespace().next().expect("sha").to_string()
         };

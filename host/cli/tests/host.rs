@@ -18,7 +18,10 @@ fn summary(host: &HostDir, epoch: u64) -> Summary {
 #[test]
 fn a_failing_new_scorer_falls_back_to_the_previous_one() {
     // mode = 1 makes misbehave loop forever; constantinople ignores the parameter.
-    let host = HostDir::new(12.0, "[policy]\nfuel = 500000000\n[policy.params]\nmode = 1\n");
+    let host = HostDir::new(12.0, |c| {
+        c.policy.fuel = 500_000_000;
+        c.policy.params.insert("mode".into(), 1.0);
+    });
     host.ok(&["ledger", "import", "synth/records.jsonl"]);
     host.ok(&["policy", "activate", &host.constantinople]);
     host.ok(&["epoch", "close", "--epoch", "0"]);
@@ -37,7 +40,9 @@ fn a_failing_new_scorer_falls_back_to_the_previous_one() {
 #[test]
 fn a_scorer_with_invalid_output_publishes_nothing() {
     // mode = 4 weights an unknown uid. With no previous scorer there is nothing to fall back to.
-    let host = HostDir::new(12.0, "[policy.params]\nmode = 4\n");
+    let host = HostDir::new(12.0, |c| {
+        c.policy.params.insert("mode".into(), 4.0);
+    });
     host.ok(&["ledger", "import", "synth/records.jsonl"]);
     host.ok(&["policy", "activate", &host.misbehave]);
     let (code, text) = host.assay(&["epoch", "close", "--epoch", "0"]);
@@ -57,7 +62,7 @@ fn a_scorer_with_invalid_output_publishes_nothing() {
 #[test]
 fn activating_a_policy_swaps_it_at_the_next_boundary_without_a_restart() {
     // 50 ms blocks, 10 blocks per epoch: an epoch every half second.
-    let host = HostDir::new(0.05, "");
+    let host = HostDir::new(0.05, |_| {});
     host.ok(&["policy", "activate", &host.constantinople]);
     let child = assay()
         .args(["run", "--epochs", "4", "--tick-ms", "50"])

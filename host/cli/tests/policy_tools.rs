@@ -82,7 +82,7 @@ fn run_reproduces_a_published_epoch_and_refuses_bad_input() {
 
 #[test]
 fn activation_refuses_what_the_host_would_refuse() {
-    let host = HostDir::new(12.0, "");
+    let host = HostDir::new(12.0, |_| {});
     let (code, text) = host.assay(&["policy", "activate", "not-a-digest"]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("expected 64 lowercase hex characters"), "{text}");
@@ -106,13 +106,14 @@ fn bad_config_and_records_are_unusable_input() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("parsing config"), "{text}");
 
-    let host = HostDir::new(12.0, "");
+    let host = HostDir::new(12.0, |_| {});
     std::fs::write(host.path().join("bad.jsonl"), "{\"epoch\":0,\"challenge\":{}}\n").expect("writes");
     let (code, text) = host.assay(&["ledger", "import", "bad.jsonl"]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("bad.jsonl line 1"), "{text}");
+    // No active scorer is the operator's configuration, not a failed check.
     let (code, text) = host.assay(&["epoch", "close", "--epoch", "0"]);
-    assert_eq!(code, 1, "{text}");
+    assert_eq!(code, 2, "{text}");
     assert!(text.contains("no scorer is active"), "{text}");
     let (code, text) = run(assay().args(["no-such-command"]));
     assert_eq!(code, 2, "{text}");

@@ -56,7 +56,7 @@ pub fn decode(bytes: &[u8]) -> Result<EpochInput> {
 }
 
 pub fn compress(json: &[u8]) -> Result<Vec<u8>> {
-    zstd::encode_all(json, ZSTD_LEVEL).map_err(|e| Error::Store(format!("compressing: {e}")))
+    zstd::encode_all(json, ZSTD_LEVEL).map_err(Error::Compress)
 }
 
 /// Decompresses at most `limit` bytes (a hostile file must not exhaust memory).

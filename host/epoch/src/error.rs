@@ -4,16 +4,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("ledger: {0}")]
-    Ledger(#[from] assay_ledger::Error),
-    #[error("chain: {0}")]
-    Chain(#[from] assay_chain::Error),
     #[error("policy: {0}")]
     Policy(#[from] assay_policy_runtime::Error),
     #[error("keys: {0}")]
     Keys(#[from] assay_keys::Error),
-    #[error("object store: {0}")]
-    Store(String),
+    #[error("{0}")]
+    Store(#[from] assay_publish::Error),
+    #[error("compressing: {0}")]
+    Compress(std::io::Error),
     #[error("epoch input is not canonical: {0}")]
     NotCanonical(String),
     #[error("epoch {epoch}: {reason}")]

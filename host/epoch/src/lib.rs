@@ -1,29 +1,28 @@
-//! Epochs: from the ledger's records to a signed, published summary, and back again in audit.
+//! Epochs as published objects: the policy input assembled from its parts, its canonical bytes,
+//! the summary format and its signature, and [`audit`], which reruns a published epoch bit for
+//! bit.
 //!
-//! Owns: freezing an epoch's input, its canonical bytes, running the active scorer with the
-//! fallback rule, the summary format and its signature, publication to an object store, the
-//! weights call, and [`audit`], which reruns a published epoch bit for bit.
-//! Must not touch: HTTP or miners. The audit path reads only the object store and runs only the
-//! policy runtime: an auditor needs no ledger, chain or GPU.
+//! Must not touch: the ledger, the chain client, HTTP or miners. This crate is the auditor's:
+//! it reads only an object store and runs only the policy runtime, so an auditor needs no
+//! database, no chain connection and no GPU (the node closes epochs with it).
 
+mod assemble;
 pub mod audit;
 pub mod canonical;
-mod close;
 mod error;
-mod objects;
 pub mod summary;
 pub mod synth;
 
+pub use assay_publish::{LocalFolder, ObjectStore, keys};
+pub use assemble::{TaskRequest, assemble};
 pub use audit::{AuditFailure, AuditReport, audit};
-pub use close::{Closer, EpochSettings, Published, ScorerChoice, assemble};
 pub use error::{Error, Result};
-pub use objects::{LocalFolder, ObjectStore, keys};
 pub use summary::Summary;
 
 /// The host's version, written into every summary.
 pub const HOST_VERSION: &str = concat!("assay ", env!("CARGO_PKG_VERSION"));
 
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
 }

@@ -6,7 +6,6 @@
 //! changes with a dependency's version.
 
 use assay_chain::{Metagraph, Neuron};
-use assay_ledger::RequestEntry;
 use assay_policy_sdk::{ChallengeRecord, Outcome, PointMeasurement, RequestKind, RequestRecord, Verdict};
 
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +19,7 @@ pub struct Shape {
 
 pub struct SynthEpoch {
     pub metagraph: Metagraph,
-    pub requests: Vec<RequestEntry>,
+    pub requests: Vec<crate::TaskRequest>,
     pub challenges: Vec<ChallengeRecord>,
 }
 
@@ -95,7 +94,7 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
         let measured_ttft = ttft * (0.8 + 0.4 * rng.unit());
         let decode_ms = f64::from(completion_tokens) / (tps * (0.9 + 0.2 * rng.unit())) * 1000.0;
         let ok = outcome == Outcome::Ok;
-        requests.push(RequestEntry {
+        requests.push(crate::TaskRequest {
             values: Vec::new(),
             task: tasks[(id % 5 == 4) as usize].to_string(),
             record: RequestRecord {

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
 /// One user key, as `[[gateway.keys]]` in the config names it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKey {
     /// Who the key belongs to (for logs).
@@ -20,6 +20,7 @@ pub struct ApiKey {
     #[serde(default = "default_rpm")]
     pub requests_per_minute: u32,
     /// Requests that may come at once; a sixth of a minute's worth when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
 }
 

@@ -3,8 +3,9 @@
 //! Owns: users' API keys and rate limits, request validation and OpenAI-style errors, choosing
 //! a miner (health, load, speed, score, circuit breaker), relaying the answer chunk by chunk,
 //! recording every exchange in the ledger, and the validator's own synthetic traffic.
-//! Must not touch: verification, scoring or the chain's weights. It reads the metagraph for
-//! addresses and hands records to the ledger; data flows on from there.
+//! Must not touch: verification, scoring or the chain itself. It reads the node's chain view
+//! for the miners' addresses and the epoch, and hands records to the ledger; data flows on from
+//! there.
 //!
 //! Organic and synthetic requests take the same path ([`proxy::forward`]) and carry the same
 //! `assay` extension, so a miner cannot tell them apart.
@@ -20,25 +21,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assay_chain::Chain;
+use assay_chain::{ChainView, Epochs};
 use assay_keys::Hotkey;
 use assay_ledger::Ledger;
 use assay_miner_client::MinerClient;
 use axum::Router;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub use error::ApiError;
 pub use keys::ApiKey;
-pub use recorder::EpochOfBlock;
 pub use routing::SlotState;
 
-/// `[gateway]` in the host's config.
-#[derive(Debug, Clone, Deserialize)]
+/// `[gateway]` in the node's config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Address to serve users on.
@@ -66,6 +66,43 @@ pub struct Settings {
     /// The validator's own requests per minute (0: none).
     #[serde(default)]
     pub synthetic_per_minute: f64,
+}
+
+impl Settings {
+    /// Settings for serving `model` on `listen`, everything else at its default.
+    pub fn new(listen: &str, model: &str) -> Self {
+        Self {
+            listen: listen.into(),
+            model: model.into(),
+            keys: Vec::new(),
+            max_body_bytes: default_max_body(),
+            max_tokens: default_max_tokens(),
+            miner_timeout_s: default_miner_timeout(),
+            max_attempts: default_attempts(),
+            health_interval_ms: default_health_interval(),
+            synthetic_per_minute: 0.0,
+        }
+    }
+
+    /// What serde cannot check: `Err((key, reason))` for the first bad value.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if !(self.miner_timeout_s.is_finite() && self.miner_timeout_s > 0.0) {
+            return Err((
+                "miner_timeout_s".into(),
+                format!("{} must be a positive, finite number of seconds", self.miner_timeout_s),
+            ));
+        }
+        if !(self.synthetic_per_minute.is_finite() && self.synthetic_per_minute >= 0.0) {
+            return Err(("synthetic_per_minute".into(), format!("{} must be 0 or more", self.synthetic_per_minute)));
+        }
+        if self.max_attempts == 0 {
+            return Err(("max_attempts".into(), "must be at least 1".into()));
+        }
+        if self.health_interval_ms == 0 {
+            return Err(("health_interval_ms".into(), "must be at least 1".into()));
+        }
+        Ok(())
+    }
 }
 
 fn default_listen() -> String {
@@ -102,10 +139,10 @@ pub struct Parts {
     pub settings: Settings,
     /// The validator's hotkey: it signs requests to miners.
     pub hotkey: Hotkey,
-    pub chain: Arc<dyn Chain>,
-    pub netuid: u16,
-    pub ledger: Arc<Ledger>,
-    pub epoch_of_block: EpochOfBlock,
+    /// The chain as the node keeps it: the head and the metagraph (its miners are the axons).
+    pub view: ChainView,
+    pub epochs: Epochs,
+    pub ledger: Arc<dyn Ledger>,
 }
 
 /// What every request handler shares.
@@ -132,12 +169,7 @@ impl Gateway {
     /// configured) sending synthetic traffic.
     pub async fn start(parts: Parts) -> Result<Gateway, Error> {
         let s = &parts.settings;
-        if !(s.miner_timeout_s.is_finite() && s.miner_timeout_s > 0.0) {
-            return Err(Error::Setting(format!("miner_timeout_s = {} must be a positive number", s.miner_timeout_s)));
-        }
-        if !(s.synthetic_per_minute.is_finite() && s.synthetic_per_minute >= 0.0) {
-            return Err(Error::Setting(format!("synthetic_per_minute = {} must be 0 or more", s.synthetic_per_minute)));
-        }
+        s.check().map_err(|(key, reason)| Error::Setting(format!("{key}: {reason}")))?;
         let listener = tokio::net::TcpListener::bind(&s.listen)
             .await
             .map_err(|source| Error::Bind { address: s.listen.clone(), source })?;
@@ -147,13 +179,9 @@ impl Gateway {
             warn!("the gateway has no API keys: users are refused, only synthetic traffic flows");
         }
         let client = MinerClient::new(parts.hotkey.clone(), Duration::from_secs_f64(s.miner_timeout_s));
-        let (recorder, recorder_thread) = recorder::Recorder::start(
-            parts.ledger.clone(),
-            parts.chain.clone(),
-            parts.epoch_of_block.clone(),
-            parts.hotkey.ss58(),
-        )
-        .map_err(Error::Recorder)?;
+        let (recorder, recorder_thread) =
+            recorder::Recorder::start(parts.ledger.clone(), parts.view.clone(), parts.epochs, parts.hotkey.ss58())
+                .map_err(Error::Recorder)?;
         let shared = Arc::new(Shared {
             settings: parts.settings.clone(),
             keys,
@@ -162,11 +190,11 @@ impl Gateway {
             recorder,
         });
         // Know the miners before the first user arrives.
-        proxy::refresh(&shared, parts.chain.as_ref(), parts.netuid).await;
+        proxy::refresh(&shared, &parts.view).await;
 
         let (stop, stopped) = watch::channel(false);
         let mut background =
-            vec![tokio::spawn(proxy::health_loop(shared.clone(), parts.chain.clone(), parts.netuid, stopped.clone()))];
+            vec![tokio::spawn(proxy::health_loop(shared.clone(), parts.view.clone(), stopped.clone()))];
         if shared.settings.synthetic_per_minute > 0.0 {
             background.push(tokio::spawn(synthetic::run(shared.clone(), stopped.clone())));
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use assay_chain::Chain;
+use assay_chain::ChainView;
 use assay_miner_client::{Meter, Refused};
 use assay_policy_sdk::{Outcome, RequestKind};
 use axum::Json;
@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio_stream::Stream;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::Shared;
 use crate::error::ApiError;
@@ -368,12 +368,9 @@ impl Stream for Relay {
     }
 }
 
-/// Rereads the metagraph and probes every miner's `info`.
-pub(crate) async fn refresh(shared: &Arc<Shared>, chain: &dyn Chain, netuid: u16) {
-    match chain.metagraph(netuid) {
-        Ok(metagraph) => shared.pool.update(&metagraph.neurons),
-        Err(e) => warn!(error = %e, "reading the metagraph failed; keeping the miners known"),
-    }
+/// Takes the chain view's metagraph (the node keeps it fresh) and probes every miner's `info`.
+pub(crate) async fn refresh(shared: &Arc<Shared>, view: &ChainView) {
+    shared.pool.update(&view.metagraph().neurons);
     let probes: Vec<_> = shared
         .pool
         .slots()
@@ -398,16 +395,11 @@ pub(crate) async fn refresh(shared: &Arc<Shared>, chain: &dyn Chain, netuid: u16
     }
 }
 
-pub(crate) async fn health_loop(
-    shared: Arc<Shared>,
-    chain: Arc<dyn Chain>,
-    netuid: u16,
-    mut stopped: watch::Receiver<bool>,
-) {
+pub(crate) async fn health_loop(shared: Arc<Shared>, view: ChainView, mut stopped: watch::Receiver<bool>) {
     let interval = Duration::from_millis(shared.settings.health_interval_ms.max(50));
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(interval) => refresh(&shared, chain.as_ref(), netuid).await,
+            _ = tokio::time::sleep(interval) => refresh(&shared, &view).await,
             _ = crate::until_stopped(&mut stopped) => return,
         }
     }

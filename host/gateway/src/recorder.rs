@@ -2,9 +2,8 @@
 //!
 //! Requests leave their measurement in a buffer; one thread empties it every 20 ms, checks the
 //! miners' evidence and writes the records in one transaction per batch (the ledger syncs every
-//! commit). A
-//! batch is assigned to the epoch of the chain's current block when it is written; if that epoch
-//! is already being closed, the batch goes to the next one. A failed write is retried, never
+//! commit). A batch is assigned to the epoch of the chain view's head when it is written; if
+//! that epoch is already being closed, the batch goes to the next one. A failed write is retried, never
 //! dropped; on shutdown the buffer is drained before the thread ends.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,17 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
-use assay_chain::Chain;
-use assay_ledger::{Exchange, Ledger, RequestEntry};
+use assay_chain::{ChainView, Epochs};
+use assay_ledger::{Exchange, Ledger, RequestEntry, RequestRow};
 use assay_miner_client::{Completion, check_evidence};
-use assay_policy_sdk::{Outcome, RequestKind, RequestRecord};
+use assay_policy_sdk::{Outcome, RequestKind};
 use tracing::{error, warn};
 
 const BATCH: usize = 512;
 const LINGER: Duration = Duration::from_millis(20);
-
-/// Maps a block to its epoch.
-pub type EpochOfBlock = Arc<dyn Fn(u64) -> u64 + Send + Sync>;
 
 /// One finished exchange with a miner, as the request path saw it.
 #[derive(Debug)]
@@ -84,16 +80,16 @@ impl RecorderThread {
 
 impl Recorder {
     pub fn start(
-        ledger: Arc<Ledger>,
-        chain: Arc<dyn Chain>,
-        epoch_of_block: EpochOfBlock,
+        ledger: Arc<dyn Ledger>,
+        view: ChainView,
+        epochs: Epochs,
         validator: String,
     ) -> std::io::Result<(Recorder, RecorderThread)> {
         let queue = Arc::new(Queue { pending: Mutex::new(Pending::default()), stop: AtomicBool::new(false) });
         let shared = queue.clone();
         let handle = std::thread::Builder::new()
             .name("assay-recorder".into())
-            .spawn(move || write_loop(&shared, &ledger, chain.as_ref(), &epoch_of_block, &validator))?;
+            .spawn(move || write_loop(&shared, ledger.as_ref(), &view, epochs, &validator))?;
         let thread = handle.thread().clone();
         Ok((Recorder { queue, thread }, RecorderThread { handle }))
     }
@@ -114,7 +110,7 @@ impl Recorder {
     }
 }
 
-fn write_loop(queue: &Queue, ledger: &Ledger, chain: &dyn Chain, epoch_of: &EpochOfBlock, validator: &str) {
+fn write_loop(queue: &Queue, ledger: &dyn Ledger, view: &ChainView, epochs: Epochs, validator: &str) {
     loop {
         let stopping = queue.stop.load(Ordering::SeqCst);
         let batch = {
@@ -124,7 +120,7 @@ fn write_loop(queue: &Queue, ledger: &Ledger, chain: &dyn Chain, epoch_of: &Epoc
         };
         for chunk in batch.chunks(BATCH) {
             let rows: Vec<(RequestEntry, Option<Exchange>)> = chunk.iter().map(|f| entry(f, validator)).collect();
-            write(ledger, chain, epoch_of, &rows);
+            write(ledger, view, epochs, &rows);
         }
         if stopping {
             return;
@@ -133,35 +129,30 @@ fn write_loop(queue: &Queue, ledger: &Ledger, chain: &dyn Chain, epoch_of: &Epoc
     }
 }
 
-fn write(ledger: &Ledger, chain: &dyn Chain, epoch_of: &EpochOfBlock, rows: &[(RequestEntry, Option<Exchange>)]) {
+fn write(ledger: &dyn Ledger, view: &ChainView, epochs: Epochs, rows: &[(RequestEntry, Option<Exchange>)]) {
     let mut pause = Duration::from_millis(50);
     let mut bump = 0;
     loop {
-        let error = match chain.current_block() {
-            Ok(block) => {
-                let epoch = epoch_of(block) + bump;
-                match ledger.record_traffic(epoch, rows.iter().map(|(e, x)| (e, x.as_ref()))) {
-                    Ok(_) => return,
-                    // The host saw the epoch end first and is closing it: the next epoch.
-                    Err(assay_ledger::Error::Frozen(_)) => {
-                        bump += 1;
-                        continue;
-                    }
-                    // One row's id is taken (a 2^-63 chance per pair): the others must not wait
-                    // behind it forever. Write them one by one; only the clashing row is lost.
-                    Err(assay_ledger::Error::Duplicate(what)) if rows.len() > 1 => {
-                        warn!(clash = %what, "a request id is already recorded; writing the batch row by row");
-                        for row in rows {
-                            write(ledger, chain, epoch_of, std::slice::from_ref(row));
-                        }
-                        return;
-                    }
-                    Err(assay_ledger::Error::Duplicate(what)) => {
-                        error!(clash = %what, "a request id is already recorded; this record is dropped");
-                        return;
-                    }
-                    Err(e) => e.to_string(),
+        let epoch = epochs.of_block(view.head()) + bump;
+        let error = match ledger.record_traffic(epoch, rows) {
+            Ok(_) => return,
+            // The node saw the epoch end first and is closing it: the next epoch.
+            Err(assay_ledger::Error::Frozen(_)) => {
+                bump += 1;
+                continue;
+            }
+            // One row's id is taken (a 2^-63 chance per pair): the others must not wait
+            // behind it forever. Write them one by one; only the clashing row is lost.
+            Err(assay_ledger::Error::Duplicate(what)) if rows.len() > 1 => {
+                warn!(clash = %what, "a request id is already recorded; writing the batch row by row");
+                for row in rows {
+                    write(ledger, view, epochs, std::slice::from_ref(row));
                 }
+                return;
+            }
+            Err(assay_ledger::Error::Duplicate(what)) => {
+                error!(clash = %what, "a request id is already recorded; this record is dropped");
+                return;
             }
             Err(e) => e.to_string(),
         };
@@ -198,12 +189,11 @@ fn entry(f: &Finished, validator: &str) -> (RequestEntry, Option<Exchange>) {
             usage["completion_tokens"].as_u64().unwrap_or(0) as u32,
         );
     }
-    let record = RequestRecord {
+    let record = RequestRow {
         id: f.id,
         uid: f.uid,
-        task: 0,
-        kind: f.kind,
-        outcome,
+        kind: f.kind.into(),
+        outcome: outcome.into(),
         greedy: f.greedy,
         prompt_tokens: tokens.0,
         completion_tokens: tokens.1,

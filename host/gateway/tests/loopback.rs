@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use assay_chain::{Chain, LocalChain, Metagraph, Neuron};
+use assay_chain::{ChainView, Epochs, LocalChain, Metagraph, Neuron};
 use assay_gateway::{Gateway, Parts, Settings};
 use assay_keys::{Hotkey, Scheme};
-use assay_ledger::Ledger;
+use assay_ledger::{Exchange, Ledger, SqliteLedger};
+use assay_ledger::{Outcome, RequestKind};
 use assay_miner::http::{MinerSettings, MinerState, app};
-use assay_policy_sdk::{Outcome, RequestKind};
 use assay_reference_engine::tiny::{self, TinySpec};
 use assay_reference_engine::{ChatTokenizer, Engine};
 use serde_json::{Value, json};
@@ -53,8 +53,8 @@ impl RunningMiner {
 
 struct Net {
     dir: tempfile::TempDir,
-    chain: Arc<LocalChain>,
-    ledger: Arc<Ledger>,
+    view: ChainView,
+    ledger: Arc<dyn Ledger>,
     miners: Vec<RunningMiner>,
     gateway: Option<Gateway>,
     base: String,
@@ -88,10 +88,9 @@ async fn start(miners: usize, capacity: u32, gateway: Value) -> Net {
         neurons[i].axon = Some(format!("http://{}", miner.address));
         running.push(miner);
     }
-    let chain = Arc::new(
-        LocalChain::create(&dir.path().join("chain"), &Metagraph { netuid: 1, neurons }, 12.0).expect("chain"),
-    );
-    let ledger = Arc::new(Ledger::open(&dir.path().join("ledger.db")).expect("ledger"));
+    let chain = LocalChain::create(&dir.path().join("chain"), &Metagraph { netuid: 1, neurons }, 12.0).expect("chain");
+    let view = ChainView::connect(&chain, 1).await.expect("reads the chain");
+    let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).expect("ledger"));
     let mut settings = json!({"listen": "127.0.0.1:0", "model": "assay-tiny", "health_interval_ms": 100,
         "keys": [{"name": "tests", "key": KEY, "requests_per_minute": 1_000_000}]});
     if let (Some(base), Value::Object(extra)) = (settings.as_object_mut(), gateway) {
@@ -101,14 +100,13 @@ async fn start(miners: usize, capacity: u32, gateway: Value) -> Net {
     let parts = Parts {
         settings,
         hotkey: Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"),
-        chain: chain.clone(),
-        netuid: 1,
+        view: view.clone(),
+        epochs: Epochs::new(EPOCH_BLOCKS).expect("positive"),
         ledger: ledger.clone(),
-        epoch_of_block: Arc::new(|block| block / EPOCH_BLOCKS),
     };
     let gateway = Gateway::start(parts).await.expect("gateway starts");
     let base = format!("http://{}", gateway.local_addr());
-    let net = Net { dir, chain, ledger, miners: running, gateway: Some(gateway), base, http: reqwest::Client::new() };
+    let net = Net { dir, view, ledger, miners: running, gateway: Some(gateway), base, http: reqwest::Client::new() };
     net.wait_until(|g| g.miners().iter().all(|m| m.up)).await;
     net
 }
@@ -130,12 +128,16 @@ impl Net {
         self.http.post(format!("{}{path}", self.base)).bearer_auth(KEY).json(body)
     }
 
+    fn exchanges(&self, epoch: u64) -> Vec<Exchange> {
+        self.ledger.exchanges_after(epoch, 0).expect("reads").into_iter().map(|(_, x)| x).collect()
+    }
+
     fn epoch(&self) -> u64 {
-        self.chain.current_block().expect("block") / EPOCH_BLOCKS
+        self.view.head() / EPOCH_BLOCKS
     }
 
     /// Stops the gateway (which writes every pending record) and returns the epoch's records.
-    async fn records(&mut self) -> Vec<assay_policy_sdk::RequestRecord> {
+    async fn records(&mut self) -> Vec<assay_ledger::RequestRow> {
         if let Some(gateway) = self.gateway.take() {
             gateway.shutdown(Duration::from_secs(5)).await;
         }
@@ -192,7 +194,7 @@ async fn completions_stream_and_not_and_every_exchange_is_recorded_with_evidence
         assert!(r.ttft_ms > 0.0 && r.ttft_ms <= r.total_ms, "{r:?}");
     }
     assert_eq!(records.iter().filter(|r| r.greedy).count(), 2, "the chat requests were greedy");
-    let exchanges = net.ledger.exchanges(epoch).expect("reads");
+    let exchanges = net.exchanges(epoch);
     assert_eq!(exchanges.len(), 4);
     for x in &exchanges {
         let sent: Value = serde_json::from_str(&x.request).expect("the body sent");
@@ -396,7 +398,7 @@ async fn synthetic_traffic_looks_like_users_traffic_and_is_recorded_as_synthetic
     assert!(synthetic.len() >= 5, "{records:?}");
     assert!(synthetic.iter().all(|r| r.outcome == Outcome::Ok), "{synthetic:?}");
     // The same extension, the same keys: nothing marks a request as the validator's own.
-    let exchanges = net.ledger.exchanges(epoch).expect("reads");
+    let exchanges = net.exchanges(epoch);
     for x in exchanges {
         let sent: Value = serde_json::from_str(&x.request).expect("JSON");
         let mut keys: Vec<&String> = sent["assay"].as_object().expect("extension").keys().collect();

@@ -2,9 +2,9 @@
 
 use rusqlite::Connection;
 
-use crate::{Error, Result};
+use crate::{Error, Result, WeightsState};
 
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 pub(crate) const V1: &str = "
 CREATE TABLE requests (
@@ -58,6 +58,28 @@ CREATE TABLE exchanges (
 );
 ";
 
+/// v3: the outgoing queue of closed epochs. Closing an epoch writes its summary's objects and
+/// its weights call here in the same transaction that marks it closed; publication and the
+/// chain are then retried from here until done, so a host that dies in between neither re-signs
+/// the epoch nor sends its weights twice.
+const V3: &str = "
+CREATE TABLE outgoing (
+    epoch INTEGER PRIMARY KEY,
+    summary_sha256 TEXT NOT NULL,
+    published INTEGER NOT NULL DEFAULT 0,
+    weights TEXT,
+    weights_state TEXT,
+    head INTEGER NOT NULL
+);
+CREATE TABLE outgoing_objects (
+    epoch INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (epoch, seq)
+);
+";
+
 pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // WAL lets readers and a writer in another process work side by side; FULL syncs the WAL
@@ -74,10 +96,41 @@ pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     if version < 2 {
         conn.execute_batch(&format!("BEGIN; {V2} PRAGMA user_version = 2; COMMIT;"))?;
     }
+    if version < 3 {
+        conn.execute_batch(&format!("BEGIN; {V3} PRAGMA user_version = 3; COMMIT;"))?;
+    }
     Ok(())
 }
 
 pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).into()
+}
+
+/// `pending <attempts> <error>`, `accepted <block>` or `superseded`.
+pub(crate) fn weights_state_text(state: &WeightsState) -> String {
+    match state {
+        WeightsState::Pending { attempts, last_error } => {
+            format!("pending {attempts} {}", last_error.as_deref().unwrap_or(""))
+        }
+        WeightsState::Accepted { block } => format!("accepted {block}"),
+        WeightsState::Superseded => "superseded".into(),
+    }
+}
+
+pub(crate) fn weights_state_parse(text: &str) -> Result<WeightsState> {
+    let corrupt = || Error::Corrupt(format!("weights state {text:?}"));
+    let mut parts = text.splitn(3, ' ');
+    match parts.next() {
+        Some("pending") => {
+            let attempts = parts.next().and_then(|a| a.parse().ok()).ok_or_else(corrupt)?;
+            let last_error = parts.next().filter(|e| !e.is_empty()).map(str::to_string);
+            Ok(WeightsState::Pending { attempts, last_error })
+        }
+        Some("accepted") => {
+            Ok(WeightsState::Accepted { block: parts.next().and_then(|b| b.parse().ok()).ok_or_else(corrupt)? })
+        }
+        Some("superseded") => Ok(WeightsState::Superseded),
+        _ => Err(corrupt()),
+    }
 }

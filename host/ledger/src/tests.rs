@@ -1,17 +1,18 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use assay_policy_sdk::{Outcome, RequestKind, Verdict};
+use std::path::Path;
+
+use rusqlite::Connection;
 
 use super::*;
 
 fn entry(id: u64, uid: u16) -> RequestEntry {
     RequestEntry {
         task: "chat".into(),
-        record: RequestRecord {
+        record: RequestRow {
             id,
             uid,
-            task: 0,
             kind: RequestKind::Organic,
             outcome: Outcome::Ok,
             greedy: false,
@@ -28,16 +29,32 @@ fn entry(id: u64, uid: u16) -> RequestEntry {
     }
 }
 
-fn challenge(request_id: u64, uid: u16, verdict: Verdict) -> ChallengeRecord {
-    ChallengeRecord { request_id, uid, points: vec![], verdict, reason: format!("r{request_id}") }
+fn challenge(request_id: u64, uid: u16, verdict: Verdict) -> ChallengeRow {
+    ChallengeRow { request_id, uid, points: vec![], verdict, reason: format!("r{request_id}") }
+}
+
+fn exchanges(ledger: &dyn Ledger, epoch: u64) -> Vec<Exchange> {
+    ledger.exchanges_after(epoch, 0).expect("reads").into_iter().map(|(_, x)| x).collect()
+}
+
+fn closing(epoch: u64, summary: &str, scorer: &str, state: &[u8]) -> Closing {
+    Closing {
+        epoch,
+        summary_sha256: summary.into(),
+        scorer: scorer.into(),
+        state: state.to_vec(),
+        objects: vec![],
+        weights: None,
+        head: 0,
+    }
 }
 
 #[test]
 fn records_come_back_in_order_and_per_epoch() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");
-    ledger.record_requests(1, &[entry(3, 0), entry(1, 1)]).expect("records");
-    ledger.record_request(2, &entry(1, 0)).expect("records");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
+    record_requests(&ledger, 1, &[entry(3, 0), entry(1, 1)]).expect("records");
+    record_requests(&ledger, 2, &[entry(1, 0)]).expect("records");
     ledger.record_challenges(1, &[challenge(3, 0, Verdict::Fail), challenge(1, 1, Verdict::Pass)]).expect("records");
     let requests = ledger.requests(1).expect("reads");
     assert_eq!(requests, vec![entry(1, 1), entry(3, 0)]);
@@ -52,9 +69,9 @@ fn records_come_back_in_order_and_per_epoch() {
 #[test]
 fn a_duplicate_request_id_rejects_the_whole_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");
-    ledger.record_request(1, &entry(1, 0)).expect("records");
-    let err = ledger.record_requests(1, &[entry(2, 0), entry(1, 0)]).unwrap_err();
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
+    record_requests(&ledger, 1, &[entry(1, 0)]).expect("records");
+    let err = record_requests(&ledger, 1, &[entry(2, 0), entry(1, 0)]).unwrap_err();
     assert!(matches!(err, Error::Duplicate(_)), "{err}");
     assert_eq!(ledger.requests(1).expect("reads").len(), 1);
 }
@@ -62,7 +79,7 @@ fn a_duplicate_request_id_rejects_the_whole_batch() {
 #[test]
 fn exchanges_are_kept_with_their_requests_and_a_frozen_epoch_takes_no_more() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
     ledger.epoch_seed(4, || [7; 32]).expect("seed");
     let exchange = Exchange {
         id: 2,
@@ -72,20 +89,20 @@ fn exchanges_are_kept_with_their_requests_and_a_frozen_epoch_takes_no_more() {
         request: r#"{"messages":[]}"#.into(),
         evidence: Some(r#"{"assay":{}}"#.into()),
     };
-    ledger.record_traffic(4, [(&entry(1, 0), None), (&entry(2, 1), Some(&exchange))]).expect("records");
-    assert_eq!(ledger.exchanges(4).expect("reads"), vec![exchange.clone()]);
+    ledger.record_traffic(4, &[(entry(1, 0), None), (entry(2, 1), Some(exchange.clone()))]).expect("records");
+    assert_eq!(exchanges(&ledger, 4), vec![exchange.clone()]);
     let after_start = ledger.exchanges_after(4, 0).expect("reads");
     assert_eq!(after_start.iter().map(|(_, x)| x.clone()).collect::<Vec<_>>(), vec![exchange.clone()]);
     assert!(ledger.exchanges_after(4, after_start[0].0).expect("reads").is_empty(), "nothing newer");
     assert_eq!(ledger.requests(4).expect("reads").len(), 2);
 
     ledger.freeze_epoch(4).expect("freezes");
-    let err = ledger.record_traffic(4, [(&entry(3, 0), Some(&Exchange { id: 3, ..exchange }))]).unwrap_err();
+    let err = ledger.record_traffic(4, &[(entry(3, 0), Some(Exchange { id: 3, ..exchange }))]).unwrap_err();
     assert!(matches!(err, Error::Frozen(4)), "{err}");
     assert_eq!(ledger.requests(4).expect("reads").len(), 2, "nothing of the refused batch is kept");
-    assert_eq!(ledger.exchanges(4).expect("reads").len(), 1);
+    assert_eq!(exchanges(&ledger, 4).len(), 1);
     // An epoch without a seed yet (not started by the host) is not frozen.
-    ledger.record_request(5, &entry(1, 0)).expect("records");
+    record_requests(&ledger, 5, &[entry(1, 0)]).expect("records");
 }
 
 #[test]
@@ -96,7 +113,8 @@ fn a_version_1_ledger_is_migrated_with_its_records_intact() {
         // A ledger as the first version wrote it, with a request and an open epoch.
         let conn = Connection::open(&path).expect("opens");
         conn.execute_batch(&format!("BEGIN; {} PRAGMA user_version = 1; COMMIT;", schema::V1)).expect("v1 schema");
-        let record = serde_json::to_string(&entry(7, 2).record).expect("json");
+        // The contract record's JSON, as the first versions stored it.
+        let record = serde_json::to_string(&entry(7, 2).record.to_record(0)).expect("json");
         conn.execute(
             "INSERT INTO requests (epoch, id, uid, task, record, request_values) VALUES (3, 7, 2, 'chat', ?1, '[0.1,0.2]')",
             [record],
@@ -104,20 +122,20 @@ fn a_version_1_ledger_is_migrated_with_its_records_intact() {
         .expect("inserts");
         conn.execute("INSERT INTO epochs (epoch, seed) VALUES (3, ?1)", [vec![5u8; 32]]).expect("inserts");
     }
-    let ledger = Ledger::open(&path).expect("migrates");
+    let ledger = SqliteLedger::open(&path).expect("migrates");
     assert_eq!(ledger.requests(3).expect("reads"), vec![RequestEntry { values: vec![0.1, 0.2], ..entry(7, 2) }]);
     assert_eq!(ledger.epoch_seed(3, || [9; 32]).expect("seed").seed, [5; 32], "the committed seed is kept");
     assert_eq!(ledger.open_epochs(4).expect("reads"), vec![3]);
     // The new parts work on the migrated file.
-    assert!(ledger.exchanges(3).expect("reads").is_empty());
+    assert!(exchanges(&ledger, 3).is_empty());
     ledger.freeze_epoch(3).expect("freezes");
-    assert!(matches!(ledger.record_request(3, &entry(8, 2)), Err(Error::Frozen(3))));
+    assert!(matches!(record_requests(&ledger, 3, &[entry(8, 2)]), Err(Error::Frozen(3))));
 }
 
 #[test]
 fn seeds_are_drawn_once_and_epochs_close_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Ledger::open(&dir.path().join("ledger.db")).expect("opens");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
     let first = ledger.epoch_seed(5, || [9; 32]).expect("draws");
     let again = ledger.epoch_seed(5, || [1; 32]).expect("reads");
     assert_eq!(first, again);
@@ -129,9 +147,9 @@ fn seeds_are_drawn_once_and_epochs_close_once() {
     ledger.epoch_seed(7, || [2; 32]).expect("draws");
     assert_eq!(ledger.open_epochs(7).expect("reads"), vec![5]);
     assert_eq!(ledger.open_epochs(8).expect("reads"), vec![5, 7]);
-    ledger.close_epoch(5, "abc", "scorer-a", b"state-5").expect("closes");
-    assert!(matches!(ledger.close_epoch(5, "abc", "scorer-a", b"x"), Err(Error::Conflict(_))));
-    assert!(matches!(ledger.close_epoch(8, "abc", "scorer-a", b"x"), Err(Error::Conflict(_))));
+    ledger.close_epoch(&closing(5, "abc", "scorer-a", b"state-5")).expect("closes");
+    assert!(matches!(ledger.close_epoch(&closing(5, "abc", "scorer-a", b"x")), Err(Error::Conflict(_))));
+    assert!(matches!(ledger.close_epoch(&closing(8, "abc", "scorer-a", b"x")), Err(Error::Conflict(_))));
     assert_eq!(ledger.open_epochs(8).expect("reads"), vec![7]);
     assert_eq!(ledger.last_closed().expect("reads"), Some(ClosedEpoch { epoch: 5, summary_sha256: "abc".into() }));
 
@@ -145,8 +163,8 @@ fn seeds_are_drawn_once_and_epochs_close_once() {
 fn settings_are_shared_between_handles() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ledger.db");
-    let host = Ledger::open(&path).expect("opens");
-    let cli = Ledger::open(&path).expect("opens a second time");
+    let host = SqliteLedger::open(&path).expect("opens");
+    let cli = SqliteLedger::open(&path).expect("opens a second time");
     assert_eq!(host.setting("active_scorer").expect("reads"), None);
     cli.set_setting("active_scorer", "aa").expect("writes");
     cli.set_setting("active_scorer", "bb").expect("overwrites");
@@ -159,9 +177,9 @@ fn settings_are_shared_between_handles() {
 fn acknowledged_writes_survive_a_killed_process() {
     const CHILD: &str = "ASSAY_LEDGER_CRASH_WRITER";
     if let Ok(path) = std::env::var(CHILD) {
-        let ledger = Ledger::open(Path::new(&path)).expect("child opens");
+        let ledger = SqliteLedger::open(Path::new(&path)).expect("child opens");
         for id in 0.. {
-            ledger.record_request(1, &entry(id, 0)).expect("child records");
+            record_requests(&ledger, 1, &[entry(id, 0)]).expect("child records");
             println!("ack {id}");
         }
     }
@@ -189,9 +207,44 @@ fn acknowledged_writes_survive_a_killed_process() {
     child.wait().expect("reaps");
     assert_eq!(acked.len(), 50, "the writer acknowledged too few writes");
 
-    let ledger = Ledger::open(&path).expect("reopens after the kill");
+    let ledger = SqliteLedger::open(&path).expect("reopens after the kill");
     let stored: Vec<u64> = ledger.requests(1).expect("reads").iter().map(|e| e.record.id).collect();
     for id in &acked {
         assert!(stored.contains(id), "acknowledged request {id} was lost");
     }
+}
+
+#[test]
+fn closing_queues_what_goes_out_until_it_is_done() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
+    for epoch in [1, 2] {
+        ledger.epoch_seed(epoch, || [3; 32]).expect("seed");
+    }
+    let first = Closing {
+        objects: vec![("a".into(), b"one".to_vec()), ("b".into(), b"two".to_vec())],
+        weights: Some("{\"uids\":[1]}".into()),
+        head: 40,
+        ..closing(1, "s1", "scorer", b"")
+    };
+    ledger.close_epoch(&first).expect("closes");
+    ledger.close_epoch(&Closing { weights: None, ..closing(2, "s2", "scorer", b"") }).expect("closes");
+    let out = ledger.outgoing().expect("reads");
+    assert_eq!(out.iter().map(|o| o.epoch).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(out[0].objects, first.objects);
+    assert_eq!(out[0].weights, first.weights);
+    assert_eq!(out[0].head, 40);
+    assert_eq!(out[0].weights_state, Some(WeightsState::Pending { attempts: 0, last_error: None }));
+    assert_eq!(out[1].weights_state, None);
+
+    ledger.mark_published(2).expect("marks");
+    assert_eq!(ledger.outgoing().expect("reads").len(), 1, "epoch 2 has nothing left to do");
+    ledger.mark_published(1).expect("marks");
+    let failed = WeightsState::Pending { attempts: 2, last_error: Some("node unreachable: timed out".into()) };
+    ledger.mark_weights(1, &failed).expect("marks");
+    let out = ledger.outgoing().expect("reads");
+    assert_eq!((out.len(), out[0].objects.len()), (1, 0), "published objects are dropped");
+    assert_eq!(out[0].weights_state, Some(failed));
+    ledger.mark_weights(1, &WeightsState::Accepted { block: 44 }).expect("marks");
+    assert!(ledger.outgoing().expect("reads").is_empty());
 }

@@ -16,28 +16,32 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use assay_chain::Chain;
-use assay_ledger::{Exchange, Ledger};
+use assay_chain::{ChainView, Epochs};
+use assay_ledger::{ChallengeRow, Exchange, Ledger};
 use assay_miner_client::{Miner, MinerClient, verify_opening};
 use assay_policy_runtime::{Challenger, Limits};
 use assay_policy_sdk::{
-    Candidate, ChallengeRecord, Judgement, MinerHistory, Opening, Outcome, Param, PlanInput, Verdict,
+    Candidate, ChallengeRecord, Judgement, Measurements, MinerHistory, Opening, Param, PlanInput, PointMeasurement,
+    Verdict,
 };
 use assay_protocol::wire::{OpenRequest, ResponseExtension};
-use assay_reference_engine::{ChatTokenizer, Engine};
-use serde::Deserialize;
+use assay_reference_engine::{ChatTokenizer, Device, Engine};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{Semaphore, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 pub use measure::{Challenge, Opened, cosine, expected_prompt, measure, rel_l2};
 
-/// `[verify]` in the host's config.
-#[derive(Debug, Clone, Deserialize)]
+/// `[verify]` in the node's config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The reference model's directory (a Hugging Face snapshot layout).
     pub model: PathBuf,
+    /// Where reference passes run: `auto` (the GPU when there is one), `cpu`, `cuda`, `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: Device,
     /// How often new requests are offered to the challenger.
     #[serde(default = "default_interval")]
     pub interval_ms: u64,
@@ -49,6 +53,39 @@ pub struct Settings {
     pub open_timeout_s: f64,
 }
 
+impl Settings {
+    /// Settings for the model in `model`, everything else at its default.
+    pub fn new(model: PathBuf) -> Self {
+        Self {
+            model,
+            device: default_device(),
+            interval_ms: default_interval(),
+            workers: default_workers(),
+            open_timeout_s: default_open_timeout(),
+        }
+    }
+
+    /// What serde cannot check: `Err((key, reason))` for the first bad value.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if !(self.open_timeout_s.is_finite() && self.open_timeout_s > 0.0) {
+            return Err((
+                "open_timeout_s".into(),
+                format!("{} must be a positive, finite number of seconds", self.open_timeout_s),
+            ));
+        }
+        if self.workers == 0 {
+            return Err(("workers".into(), "must be at least 1".into()));
+        }
+        if self.interval_ms == 0 {
+            return Err(("interval_ms".into(), "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+fn default_device() -> Device {
+    Device::Auto
+}
 fn default_interval() -> u64 {
     2000
 }
@@ -63,10 +100,18 @@ fn default_open_timeout() -> f64 {
 pub enum Error {
     #[error("ledger: {0}")]
     Ledger(#[from] assay_ledger::Error),
-    #[error("chain: {0}")]
-    Chain(#[from] assay_chain::Error),
     #[error("challenger policy: {0}")]
     Policy(#[from] assay_policy_runtime::Error),
+    #[error("no challenger policy for epoch {epoch}: {reason}")]
+    NoChallenger { epoch: u64, reason: String },
+}
+
+/// Which challenger policy judges the challenges recorded into an epoch. The node swaps
+/// policies at epoch boundaries; asking per epoch means a verdict is always judged by the
+/// policy that the epoch's signed summary names.
+pub trait Challengers: Send + Sync {
+    /// The challenger of `epoch` (loaded, and noted as that epoch's, on first request).
+    fn for_epoch(&self, epoch: u64) -> Result<Challenger, String>;
 }
 
 /// What the verifier is started with.
@@ -74,15 +119,14 @@ pub struct Parts {
     pub settings: Settings,
     pub engine: Engine,
     pub tokenizer: ChatTokenizer,
-    pub challenger: Challenger,
+    pub challengers: Arc<dyn Challengers>,
     pub limits: Limits,
     pub params: Vec<Param>,
     /// Signs opening requests, as it signs completions.
     pub client: MinerClient,
-    pub ledger: Arc<Ledger>,
-    pub chain: Arc<dyn Chain>,
-    pub netuid: u16,
-    pub epoch_blocks: u64,
+    pub ledger: Arc<dyn Ledger>,
+    pub view: ChainView,
+    pub epochs: Epochs,
 }
 
 /// Verdicts per miner since the verifier started, for the live view.
@@ -98,14 +142,13 @@ struct Inner {
     engine: Engine,
     tokenizer: ChatTokenizer,
     stop_ids: Vec<u32>,
-    challenger: Challenger,
+    challengers: Arc<dyn Challengers>,
     limits: Limits,
     params: Vec<Param>,
     client: MinerClient,
-    ledger: Arc<Ledger>,
-    chain: Arc<dyn Chain>,
-    netuid: u16,
-    epoch_blocks: u64,
+    ledger: Arc<dyn Ledger>,
+    view: ChainView,
+    epochs: Epochs,
     workers: Arc<Semaphore>,
     /// (epoch, ledger position) of the last exchange offered to the planner: each is offered
     /// once, and a round reads only what was recorded since.
@@ -120,10 +163,7 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(parts: Parts) -> Self {
-        let mut stop_ids = parts.engine.config().eos_token_ids.clone();
-        for special in ["<|im_end|>", "<|endoftext|>"] {
-            stop_ids.extend(parts.tokenizer.token_id(special));
-        }
+        let stop_ids = assay_reference_engine::stop_token_ids(parts.engine.config(), &parts.tokenizer);
         Self {
             inner: Arc::new(Inner {
                 workers: Arc::new(Semaphore::new(parts.settings.workers.max(1))),
@@ -131,14 +171,13 @@ impl Verifier {
                 engine: parts.engine,
                 tokenizer: parts.tokenizer,
                 stop_ids,
-                challenger: parts.challenger,
+                challengers: parts.challengers,
                 limits: parts.limits,
                 params: parts.params,
                 client: parts.client,
                 ledger: parts.ledger,
-                chain: parts.chain,
-                netuid: parts.netuid,
-                epoch_blocks: parts.epoch_blocks.max(1),
+                view: parts.view,
+                epochs: parts.epochs,
                 offered: Mutex::new((0, 0)),
                 tallies: Mutex::new(BTreeMap::new()),
             }),
@@ -172,8 +211,8 @@ impl Verifier {
     /// challenges in `tasks`; returns how many.
     pub fn round(&self, tasks: &mut tokio::task::JoinSet<()>) -> Result<usize, Error> {
         let inner = &self.inner;
-        let block = inner.chain.current_block()?;
-        let epoch = block / inner.epoch_blocks;
+        let block = inner.view.head();
+        let epoch = inner.epochs.of_block(block);
         let seed = inner.ledger.epoch_seed(epoch, rand::random)?;
         let after = {
             let offered = inner.offered.lock().unwrap_or_else(|p| p.into_inner());
@@ -184,9 +223,9 @@ impl Verifier {
         if fresh.is_empty() {
             return Ok(0);
         }
-        let records: HashMap<u64, assay_policy_sdk::RequestRecord> =
+        let records: HashMap<u64, assay_ledger::RequestRow> =
             inner.ledger.requests(epoch)?.into_iter().map(|e| (e.record.id, e.record)).collect();
-        let metagraph = inner.chain.metagraph(inner.netuid)?;
+        let metagraph = inner.view.metagraph();
         // `challenged` counts this epoch's; `recent_failures` this epoch's and the previous one's.
         let this_epoch = inner.ledger.challenges(epoch)?;
         let previous = if epoch > 0 { inner.ledger.challenges(epoch - 1)? } else { Vec::new() };
@@ -195,14 +234,15 @@ impl Verifier {
             .iter()
             .map(|n| MinerHistory {
                 uid: n.uid,
-                new: n.registered_at_block + 2 * inner.epoch_blocks > block,
+                new: inner.epochs.is_new(n.registered_at_block, block, 2),
                 challenged: this_epoch.iter().filter(|c| c.uid == n.uid).count() as u32,
                 recent_failures: this_epoch
                     .iter()
                     .chain(&previous)
-                    .filter(|c| c.uid == n.uid && c.verdict == Verdict::Fail)
+                    .filter(|c| c.uid == n.uid && c.verdict == assay_ledger::Verdict::Fail)
                     .count() as u32,
-                completed: records.values().filter(|r| r.uid == n.uid && r.outcome == Outcome::Ok).count() as u32,
+                completed: records.values().filter(|r| r.uid == n.uid && r.outcome == assay_ledger::Outcome::Ok).count()
+                    as u32,
             })
             .collect();
         let candidates = fresh
@@ -218,12 +258,13 @@ impl Verifier {
         let input = PlanInput {
             seed: seed.seed.to_vec(),
             layers: inner.engine.config().num_layers as u32,
-            progress: (block % inner.epoch_blocks) as f64 / inner.epoch_blocks as f64,
+            progress: inner.epochs.progress(block),
             candidates,
             history,
             params: inner.params.clone(),
         };
-        let planned = inner.challenger.plan(&input, inner.limits)?;
+        let challenger = inner.challengers.for_epoch(epoch).map_err(|reason| Error::NoChallenger { epoch, reason })?;
+        let planned = challenger.plan(&input, inner.limits)?;
         if let Some(&last) = positions.last() {
             *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = (epoch, last);
         }
@@ -257,8 +298,9 @@ impl Verifier {
             .and_then(|v| serde_json::from_value(v["assay"].clone()).ok());
         let Some(ext) = evidence else {
             let verifier = self.clone();
-            let judgement = Judgement { verdict: Verdict::Fail, reason: "no usable evidence".into() };
-            let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, Vec::new(), judgement)).await;
+            let decided =
+                Assessment::Decided(Judgement { verdict: Verdict::Fail, reason: "no usable evidence".into() });
+            let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, decided)).await;
             return;
         };
         let hidden = inner.engine.config().hidden_size;
@@ -296,19 +338,14 @@ impl Verifier {
                 opened,
                 stop_ids: &inner.stop_ids,
             };
-            let (points, judgement) = match measure(&inner.engine, &challenge, failure) {
-                Ok(m) => {
-                    let judgement = inner.challenger.judge(&m, inner.limits).unwrap_or_else(|e| Judgement {
-                        verdict: Verdict::Void,
-                        reason: format!("the judge failed: {e}"),
-                    });
-                    (m.points, judgement)
-                }
-                Err(reason) => {
-                    (Vec::new(), Judgement { verdict: Verdict::Fail, reason: format!("unusable evidence: {reason}") })
-                }
+            let assessment = match measure(&inner.engine, &challenge, failure) {
+                Ok(m) => Assessment::Measured(m),
+                Err(reason) => Assessment::Decided(Judgement {
+                    verdict: Verdict::Fail,
+                    reason: format!("unusable evidence: {reason}"),
+                }),
             };
-            verifier.record(&exchange, points, judgement);
+            verifier.record(&exchange, assessment);
         })
         .await;
         if judged.is_err() {
@@ -316,45 +353,75 @@ impl Verifier {
         }
     }
 
-    /// Records a verdict into the current epoch (the next, if the current one is closing).
-    /// Blocking: the ledger syncs to disk.
-    fn record(&self, exchange: &Exchange, points: Vec<assay_policy_sdk::PointMeasurement>, judgement: Judgement) {
+    /// Judges and records a challenge into the current epoch (the next, if the current one is
+    /// closing), with the challenger of the epoch it is recorded into. Blocking: the ledger
+    /// syncs to disk.
+    fn record(&self, exchange: &Exchange, assessment: Assessment) {
         let inner = &self.inner;
-        {
-            let mut tallies = inner.tallies.lock().unwrap_or_else(|p| p.into_inner());
-            let t = tallies.entry(exchange.uid).or_default();
-            match judgement.verdict {
-                Verdict::Pass => t.passed += 1,
-                Verdict::Fail => t.failed += 1,
-                Verdict::Void => t.voided += 1,
-            }
-        }
-        if judgement.verdict == Verdict::Fail {
-            info!(uid = exchange.uid, request = exchange.id, reason = %judgement.reason, "challenge failed");
-        }
-        let record = ChallengeRecord {
-            request_id: exchange.id,
-            uid: exchange.uid,
-            points,
-            verdict: judgement.verdict,
-            reason: judgement.reason,
-        };
         let mut bump = 0;
         for attempt in 0..50 {
-            let result = inner
-                .chain
-                .current_block()
-                .map_err(Error::from)
-                .and_then(|b| Ok(inner.ledger.record_challenges(b / inner.epoch_blocks + bump, [&record])?));
-            match result {
-                Ok(_) => return,
-                Err(Error::Ledger(assay_ledger::Error::Frozen(_))) => bump += 1,
+            let epoch = inner.epochs.of_block(inner.view.head()) + bump;
+            let (points, judgement) = self.judge(epoch, &assessment);
+            let row = ChallengeRow::from_record(&ChallengeRecord {
+                request_id: exchange.id,
+                uid: exchange.uid,
+                points,
+                verdict: judgement.verdict,
+                reason: judgement.reason.clone(),
+            });
+            match inner.ledger.record_challenges(epoch, std::slice::from_ref(&row)) {
+                Ok(_) => {
+                    self.tally(exchange, &judgement);
+                    return;
+                }
+                Err(assay_ledger::Error::Frozen(_)) => bump += 1,
                 Err(e) => {
                     warn!(error = %e, attempt, "recording a challenge failed; retrying");
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
         }
-        warn!(request = exchange.id, "a challenge could not be recorded");
+        error!(request = exchange.id, uid = exchange.uid, "a challenge could not be recorded");
     }
+
+    /// The verdict of `epoch`'s challenger on an assessment. A challenger that cannot be had or
+    /// fails is the validator's problem: Void, never the miner's Fail.
+    fn judge(&self, epoch: u64, assessment: &Assessment) -> (Vec<PointMeasurement>, Judgement) {
+        let inner = &self.inner;
+        match assessment {
+            Assessment::Decided(judgement) => (Vec::new(), judgement.clone()),
+            Assessment::Measured(m) => {
+                let verdict = inner
+                    .challengers
+                    .for_epoch(epoch)
+                    .and_then(|challenger| challenger.judge(m, inner.limits).map_err(|e| e.to_string()));
+                let judgement = verdict.unwrap_or_else(|reason| {
+                    error!(epoch, uid = m.uid, request = m.request_id, reason = %reason,
+                        "the challenger could not judge: the challenge is void");
+                    Judgement { verdict: Verdict::Void, reason: format!("the judge failed: {reason}") }
+                });
+                (m.points.clone(), judgement)
+            }
+        }
+    }
+
+    fn tally(&self, exchange: &Exchange, judgement: &Judgement) {
+        let mut tallies = self.inner.tallies.lock().unwrap_or_else(|p| p.into_inner());
+        let t = tallies.entry(exchange.uid).or_default();
+        match judgement.verdict {
+            Verdict::Pass => t.passed += 1,
+            Verdict::Fail => t.failed += 1,
+            Verdict::Void => t.voided += 1,
+        }
+        if judgement.verdict == Verdict::Fail {
+            info!(uid = exchange.uid, request = exchange.id, reason = %judgement.reason, "challenge failed");
+        }
+    }
+}
+
+/// What a challenge came to before judging: measurements for the policy to judge, or a verdict
+/// the host reached without it (no evidence at all).
+enum Assessment {
+    Measured(Measurements),
+    Decided(Judgement),
 }

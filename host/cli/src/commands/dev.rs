@@ -1,11 +1,9 @@
 //! `assay dev synth`: a deterministic synthetic workload, for trying the pipeline and for fixtures;
 //! `assay dev mock-worker` and `assay dev load`: for measuring the gateway (see `loadgen`).
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::anyhow;
-use assay_epoch::synth::{Shape, generate};
+use assay_epoch::synth::Shape;
 
 use crate::{CmdResult, failed};
 
@@ -34,56 +32,134 @@ pub enum Command {
         seed: u64,
     },
     /// An OpenAI-style worker that answers at once: the peer for gateway benchmarks.
-    #[cfg(feature = "node")]
-    MockWorker(crate::commands::loadgen::MockArgs),
+    MockWorker(MockArgs),
     /// Closed-loop load against an OpenAI-style endpoint; prints requests/s and latencies.
-    #[cfg(feature = "node")]
-    Load(crate::commands::loadgen::LoadArgs),
+    Load(LoadArgs),
     /// The detection experiment: honest and cheating miners through the real verification
     /// path; prints the table of docs/verification.md.
-    #[cfg(feature = "node")]
-    Detect(crate::commands::detect::DetectArgs),
+    Detect(DetectArgs),
     /// Per-layer thresholds from honest runs (bf16 activations against the f32 reference).
-    #[cfg(feature = "node")]
-    Calibrate(crate::commands::detect::CalibrateArgs),
+    Calibrate(CalibrateArgs),
 }
 
 pub fn run(cmd: Command) -> CmdResult {
     match cmd {
         Command::Synth { out, netuid, miners, requests, challenges, epochs, first_epoch, seed } => {
-            synth(out, Shape { netuid, miners: miners.max(1), requests, challenges, seed }, epochs, first_epoch)
+            let shape = Shape { netuid, miners: miners.max(1), requests, challenges, seed };
+            assay_lab::synth::write(&out, shape, epochs, first_epoch).map_err(failed)?;
+            println!("wrote {} and {}", out.join("metagraph.json").display(), out.join("records.jsonl").display());
+            Ok(())
         }
-        #[cfg(feature = "node")]
-        Command::MockWorker(args) => crate::commands::loadgen::mock_worker(args),
-        #[cfg(feature = "node")]
-        Command::Load(args) => crate::commands::loadgen::load(args),
-        #[cfg(feature = "node")]
-        Command::Detect(args) => crate::commands::detect::detect(args),
-        #[cfg(feature = "node")]
-        Command::Calibrate(args) => crate::commands::detect::calibrate(args),
+        Command::MockWorker(a) => assay_lab::loadgen::mock_worker(assay_lab::loadgen::MockOptions {
+            host: a.host,
+            port: a.port,
+            model: a.model,
+            chunks: a.chunks,
+        })
+        .map_err(crate::lab_error),
+        Command::Load(a) => assay_lab::loadgen::load(assay_lab::loadgen::LoadOptions {
+            url: a.url,
+            path: a.path,
+            model: a.model,
+            key: a.key,
+            concurrency: a.concurrency,
+            seconds: a.seconds,
+            stream: a.stream,
+            label: a.label,
+        })
+        .map_err(crate::lab_error),
+        Command::Detect(a) => assay_lab::detect::detect(assay_lab::detect::DetectOptions {
+            honest: a.honest,
+            per_attack: a.per_attack,
+            epoch_challenges: a.epoch_challenges,
+            threads: a.threads,
+            plugins: a.plugins,
+        })
+        .map_err(crate::lab_error),
+        Command::Calibrate(a) => assay_lab::detect::calibrate(assay_lab::detect::CalibrateOptions {
+            requests: a.requests,
+            percentile: a.percentile,
+            margin: a.margin,
+            threads: a.threads,
+            plugins: a.plugins,
+        })
+        .map_err(crate::lab_error),
     }
 }
 
-fn synth(out: PathBuf, shape: Shape, epochs: u64, first_epoch: u64) -> CmdResult {
-    let io = |e: std::io::Error| failed(anyhow!("writing into {}: {e}", out.display()));
-    std::fs::create_dir_all(&out).map_err(io)?;
-    let mut records = std::io::BufWriter::new(std::fs::File::create(out.join("records.jsonl")).map_err(io)?);
-    let mut metagraph = None;
-    for epoch in first_epoch..first_epoch + epochs {
-        let synth = generate(shape, epoch);
-        for e in &synth.requests {
-            let line = serde_json::json!({ "epoch": epoch, "task": e.task, "record": e.record });
-            writeln!(records, "{line}").map_err(io)?;
-        }
-        for c in &synth.challenges {
-            writeln!(records, "{}", serde_json::json!({ "epoch": epoch, "challenge": c })).map_err(io)?;
-        }
-        metagraph = Some(synth.metagraph);
-    }
-    records.flush().map_err(io)?;
-    let metagraph = metagraph.unwrap_or_else(|| generate(shape, first_epoch).metagraph);
-    std::fs::write(out.join("metagraph.json"), serde_json::to_vec_pretty(&metagraph).map_err(|e| failed(anyhow!(e)))?)
-        .map_err(io)?;
-    println!("wrote {} and {}", out.join("metagraph.json").display(), out.join("records.jsonl").display());
-    Ok(())
+/// `assay dev mock-worker`.
+#[derive(clap::Args)]
+pub struct MockArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long)]
+    port: u16,
+    /// The model id it reports and answers as.
+    #[arg(long, default_value = "mock")]
+    model: String,
+    /// Content chunks in a streamed answer.
+    #[arg(long, default_value_t = 8)]
+    chunks: usize,
+}
+
+/// `assay dev load`.
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// Base URL, e.g. `http://127.0.0.1:8000`.
+    #[arg(long)]
+    url: String,
+    #[arg(long, default_value = "/v1/chat/completions")]
+    path: String,
+    #[arg(long, default_value = "mock")]
+    model: String,
+    /// Sent as `Authorization: Bearer`.
+    #[arg(long)]
+    key: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Seconds measured, after one second of warm-up.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    #[arg(long)]
+    stream: bool,
+    /// A label for the printed line.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+/// `assay dev detect`.
+#[derive(clap::Args)]
+pub struct DetectArgs {
+    /// Honest challenges (half greedy, half sampled).
+    #[arg(long, default_value_t = 10_000)]
+    honest: u64,
+    /// Challenges per attack and decoding mode.
+    #[arg(long, default_value_t = 200)]
+    per_attack: u64,
+    /// Challenges of one miner in one epoch, for the per-epoch rates.
+    #[arg(long, default_value_t = 10)]
+    epoch_challenges: usize,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Where the built policies are.
+    #[arg(long, env = "ASSAY_PLUGIN_DIR", default_value = "target/plugins")]
+    plugins: PathBuf,
+}
+
+/// `assay dev calibrate`.
+#[derive(clap::Args)]
+pub struct CalibrateArgs {
+    /// Honest requests measured (half greedy, half sampled), at every layer.
+    #[arg(long, default_value_t = 2000)]
+    requests: u64,
+    #[arg(long, default_value_t = 99.9)]
+    percentile: f64,
+    /// The threshold is the percentile times this.
+    #[arg(long, default_value_t = 1.5)]
+    margin: f64,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Where the built policies are (the challenger plans the pooled test's points).
+    #[arg(long, env = "ASSAY_PLUGIN_DIR", default_value = "target/plugins")]
+    plugins: PathBuf,
 }

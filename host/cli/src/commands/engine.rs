@@ -18,8 +18,9 @@ pub enum Command {
         #[arg(long)]
         model: PathBuf,
         /// cpu (f32, the exact reference), cuda (bf16 on GPU 0), or auto (cuda when available).
-        #[arg(long, default_value = "auto", value_parser = ["cpu", "cuda", "auto"])]
-        device: String,
+        /// `auto`, `cpu`, `cuda` or `cuda:N`.
+        #[arg(long, default_value = "auto")]
+        device: Device,
         /// Comma-separated token ids.
         #[arg(long, value_delimiter = ',', required = true)]
         token_ids: Vec<u32>,
@@ -34,8 +35,9 @@ pub enum Command {
         #[arg(long)]
         model: PathBuf,
         /// cpu (f32, the exact reference), cuda (bf16 on GPU 0), or auto (cuda when available).
-        #[arg(long, default_value = "auto", value_parser = ["cpu", "cuda", "auto"])]
-        device: String,
+        /// `auto`, `cpu`, `cuda` or `cuda:N`.
+        #[arg(long, default_value = "auto")]
+        device: Device,
         #[arg(long)]
         prompt: String,
         #[arg(long)]
@@ -82,8 +84,9 @@ pub enum Command {
         #[arg(long)]
         model: PathBuf,
         /// cpu (f32, the exact reference), cuda (bf16 on GPU 0), or auto (cuda when available).
-        #[arg(long, default_value = "auto", value_parser = ["cpu", "cuda", "auto"])]
-        device: String,
+        /// `auto`, `cpu`, `cuda` or `cuda:N`.
+        #[arg(long, default_value = "auto")]
+        device: Device,
         #[arg(long, default_value_t = 512)]
         tokens: usize,
         #[arg(long, default_value_t = 3)]
@@ -91,12 +94,7 @@ pub enum Command {
     },
 }
 
-fn load(model: &std::path::Path, device: &str) -> Result<Engine, Exit> {
-    let device = match device {
-        "cpu" => Device::Cpu,
-        "cuda" => Device::Cuda(0),
-        _ => Device::Auto,
-    };
+fn load(model: &std::path::Path, device: Device) -> Result<Engine, Exit> {
     let engine = Engine::load_on(model, device).map_err(|e| unusable(anyhow!("loading {}: {e}", model.display())))?;
     tracing::info!(device = %engine.device(), "reference engine loaded");
     Ok(engine)
@@ -105,7 +103,7 @@ fn load(model: &std::path::Path, device: &str) -> Result<Engine, Exit> {
 pub fn run(cmd: Command) -> CmdResult {
     match cmd {
         Command::HiddenStates { model, device, token_ids, layers, out } => {
-            let engine = load(&model, &device)?;
+            let engine = load(&model, device)?;
             let c = engine.config().clone();
             let layers: Vec<usize> = if layers.is_empty() { (0..=c.num_layers).collect() } else { layers };
             let n = token_ids.len();
@@ -137,7 +135,7 @@ pub fn run(cmd: Command) -> CmdResult {
             Ok(())
         }
         Command::Generate { model, device, prompt, system, raw, max_tokens, temperature, top_k, top_p, seed } => {
-            let engine = load(&model, &device)?;
+            let engine = load(&model, device)?;
             let tokenizer = ChatTokenizer::load(&model).map_err(unusable)?;
             let ids = if raw {
                 tokenizer.encode(&prompt).map_err(failed)?
@@ -151,10 +149,7 @@ pub fn run(cmd: Command) -> CmdResult {
                     .chat_ids(&serde_json::Value::Array(messages), true, &serde_json::json!({}))
                     .map_err(unusable)?
             };
-            let mut stop = engine.config().eos_token_ids.clone();
-            for special in ["<|im_end|>", "<|endoftext|>"] {
-                stop.extend(tokenizer.token_id(special));
-            }
+            let stop = assay_reference_engine::stop_token_ids(engine.config(), &tokenizer);
             let params = SamplingParams { temperature, top_k, top_p, seed };
             let started = Instant::now();
             let generation = engine.generate(&ids, &params, max_tokens, &stop).map_err(unusable)?;
@@ -192,7 +187,7 @@ pub fn run(cmd: Command) -> CmdResult {
             Ok(())
         }
         Command::Bench { model, device, tokens, runs } => {
-            let engine = load(&model, &device)?;
+            let engine = load(&model, device)?;
             let median = engine.time_prefill(tokens, runs).map_err(failed)?;
             println!(
                 "prefill {tokens} tokens on {}, all hidden states: {:.1} ms median of {}, {:.0} tokens/s",

@@ -1,8 +1,9 @@
-//! `assay epoch close`: close one epoch now, as the host would at its boundary.
+//! `assay epoch close`: close one epoch now, as the node would at its boundary.
 
-use crate::commands::ConfigArg;
-use crate::host::Host;
-use crate::{CmdResult, unusable};
+use assay_node::Node;
+
+use crate::commands::{ConfigArg, runtime};
+use crate::{CmdResult, node_error};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -17,30 +18,35 @@ pub enum Command {
 }
 
 pub fn run(cmd: Command) -> CmdResult {
-    match cmd {
-        Command::Close { config, epoch } => {
-            let mut host = Host::open(config.load()?).map_err(unusable)?;
-            let published = host.close_epoch(epoch)?;
-            let s = &published.summary;
-            println!("epoch {} closed: {}", s.epoch, published.summary_key);
-            println!("  scorer   {}", s.scorer.sha256);
-            if let Some(f) = &s.scorer_fallback {
-                println!("  fallback: {} failed: {}", f.failed_sha256, f.reason);
-            }
-            println!(
-                "  input    {} ({} requests, {} challenges)",
-                s.input.sha256, s.input.requests, s.input.challenges
-            );
-            println!("  fuel     {}", s.output.fuel_used);
-            for w in &s.output.weights {
-                println!("  uid {:>5}  weight {:>5}", w.uid, w.weight);
-            }
-            match published.weights {
-                Ok(Some(block)) => println!("  weights set at block {block}"),
-                Ok(None) => println!("  no weights to set"),
-                Err(e) => println!("  weights NOT set: {e}"),
-            }
-            Ok(())
-        }
+    let Command::Close { config, epoch } = cmd;
+    let config = config.load()?;
+    let runtime = runtime()?;
+    let published = runtime.block_on(async {
+        let mut node = Node::open(config).await.map_err(node_error)?;
+        node.close_epoch(epoch).await.map_err(node_error)
+    })?;
+    let s = &published.closed.summary;
+    println!("epoch {} closed: {}", s.epoch, published.closed.summary_key);
+    println!("  scorer   {}", s.scorer.sha256);
+    if let Some(f) = &s.scorer_fallback {
+        println!("  fallback: {} failed: {}", f.failed_sha256, f.reason);
     }
+    println!("  input    {} ({} requests, {} challenges)", s.input.sha256, s.input.requests, s.input.challenges);
+    println!("  fuel     {}", s.output.fuel_used);
+    for w in &s.output.weights {
+        println!("  uid {:>5}  weight {:>5}", w.uid, w.weight);
+    }
+    let sent = &published.sent;
+    match sent.weights.iter().find(|(e, _)| *e == epoch) {
+        Some((_, block)) => println!("  weights set at block {block}"),
+        None if s.output.weights.is_empty() => println!("  no weights to set"),
+        None => match sent.errors.iter().find(|(e, _)| *e == epoch) {
+            Some((_, reason)) => println!("  weights NOT set yet (queued, retried by `assay run`): {reason}"),
+            None => println!("  weights queued"),
+        },
+    }
+    if !sent.published.contains(&epoch) {
+        println!("  NOT published yet (queued, retried by `assay run`)");
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use assay_ledger::{Ledger, RequestEntry};
+use assay_ledger::{ChallengeRow, Ledger, RequestEntry, RequestRow, SqliteLedger};
 use assay_policy_sdk::{ChallengeRecord, RequestRecord};
 use serde::Deserialize;
 
@@ -46,21 +46,23 @@ pub fn run(cmd: Command) -> CmdResult {
     let text = String::from_utf8(bytes).map_err(|_| unusable(anyhow!("{} is not UTF-8", file.display())))?;
 
     let mut requests: BTreeMap<u64, Vec<RequestEntry>> = BTreeMap::new();
-    let mut challenges: BTreeMap<u64, Vec<ChallengeRecord>> = BTreeMap::new();
+    let mut challenges: BTreeMap<u64, Vec<ChallengeRow>> = BTreeMap::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = || format!("{} line {}", file.display(), i + 1);
         let parsed: Line = serde_json::from_str(line).map_err(|e| unusable(anyhow!("{}: {e}", at())))?;
         match (parsed.task, parsed.record, parsed.challenge) {
-            (Some(task), Some(record), None) => {
-                requests.entry(parsed.epoch).or_default().push(RequestEntry { task, record, values: parsed.values })
-            }
-            (None, None, Some(c)) => challenges.entry(parsed.epoch).or_default().push(c),
+            (Some(task), Some(record), None) => requests.entry(parsed.epoch).or_default().push(RequestEntry {
+                task,
+                record: RequestRow::from_record(&record),
+                values: parsed.values,
+            }),
+            (None, None, Some(c)) => challenges.entry(parsed.epoch).or_default().push(ChallengeRow::from_record(&c)),
             _ => return Err(unusable(anyhow!("{}: expected either task and record, or challenge", at()))),
         }
     }
-    let ledger = Ledger::open(&config.ledger_path()).map_err(unusable)?;
+    let ledger = SqliteLedger::open(&config.ledger_path()).map_err(unusable)?;
     for (epoch, entries) in &requests {
-        let n = ledger.record_requests(*epoch, entries).map_err(failed)?;
+        let n = assay_ledger::record_requests(&ledger, *epoch, entries).map_err(failed)?;
         println!("epoch {epoch}: {n} requests");
     }
     for (epoch, records) in &challenges {

@@ -36,18 +36,14 @@ pub struct Args {
     /// Seconds a commitment can be opened.
     #[arg(long, default_value_t = 120)]
     open_window_s: u64,
-    #[arg(long, default_value = "auto", value_parser = ["cpu", "cuda", "auto"])]
-    device: String,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "auto")]
+    device: Device,
 }
 
 pub fn run(args: Args) -> CmdResult {
-    let device = match args.device.as_str() {
-        "cpu" => Device::Cpu,
-        "cuda" => Device::Cuda(0),
-        _ => Device::Auto,
-    };
-    let engine =
-        Engine::load_on(&args.model, device).map_err(|e| unusable(anyhow!("loading {}: {e}", args.model.display())))?;
+    let engine = Engine::load_on(&args.model, args.device)
+        .map_err(|e| unusable(anyhow!("loading {}: {e}", args.model.display())))?;
     let tokenizer = ChatTokenizer::load(&args.model).map_err(unusable)?;
     let root = args.wallet_root.unwrap_or_else(default_wallet_root);
     let hotkey = Hotkey::load(&wallet_hotkey_path(&root, &args.wallet, &args.hotkey)).map_err(unusable)?;
@@ -62,5 +58,5 @@ pub fn run(args: Args) -> CmdResult {
         ..MinerSettings::default()
     };
     let state = MinerState::new(engine, tokenizer, hotkey, settings);
-    crate::commands::serve_until_ctrl_c(&args.host, args.port, app(state), "miner")
+    assay_lab::serve_until_ctrl_c(&args.host, args.port, app(state), "miner").map_err(crate::lab_error)
 }

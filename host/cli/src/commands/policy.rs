@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use assay_ledger::Ledger;
-use assay_policy_runtime::{Digest, Limits, PolicyStore, Runtime, World, inspect, pack};
+use assay_policy_runtime::{Digest, Limits, Runtime, World, inspect, pack};
 use assay_policy_sdk::{EpochInput, Measurements, PlanInput};
 
-use crate::commands::{ConfigArg, read};
-use crate::host::{ACTIVE_CHALLENGER, ACTIVE_SCORER};
+use crate::commands::read;
 use crate::{CmdResult, Exit, failed, unusable};
 
 #[derive(clap::Subcommand)]
@@ -38,23 +36,26 @@ pub enum Command {
         #[arg(long, default_value_t = Limits::default().memory_bytes)]
         memory_bytes: u64,
     },
-    /// Put a component into the host's policy store.
+    /// Put a component into the node's policy store.
+    #[cfg(feature = "node")]
     Add {
         file: PathBuf,
         #[command(flatten)]
-        config: ConfigArg,
+        config: crate::commands::ConfigArg,
     },
     /// Make a stored policy the active scorer or challenger from the next epoch boundary on.
-    /// A running host picks it up without a restart.
+    /// A running node picks it up without a restart.
+    #[cfg(feature = "node")]
     Activate {
         sha256: String,
         #[command(flatten)]
-        config: ConfigArg,
+        config: crate::commands::ConfigArg,
     },
     /// List the stored policies and which are active.
+    #[cfg(feature = "node")]
     List {
         #[command(flatten)]
-        config: ConfigArg,
+        config: crate::commands::ConfigArg,
     },
 }
 
@@ -142,44 +143,67 @@ pub fn run(cmd: Command) -> CmdResult {
                 }
             }
         }
-        Command::Add { file, config } => {
-            let config = config.load()?;
-            let bytes = read(&file, "component")?;
-            let digest = PolicyStore::open(config.policy_dir()).map_err(unusable)?.add(&bytes).map_err(failed)?;
-            println!("{digest}  {}", file.display());
-            Ok(())
+        #[cfg(feature = "node")]
+        Command::Add { file, config } => store::add(&file, &config),
+        #[cfg(feature = "node")]
+        Command::Activate { sha256, config } => store::activate(&sha256, &config),
+        #[cfg(feature = "node")]
+        Command::List { config } => store::list(&config),
+    }
+}
+
+/// The node's policy store and its active settings (the ledger): not in the auditor's build.
+#[cfg(feature = "node")]
+mod store {
+    use std::path::Path;
+
+    use anyhow::anyhow;
+    use assay_ledger::{Ledger, SqliteLedger};
+    use assay_node::slots::{ACTIVE_CHALLENGER, ACTIVE_SCORER};
+    use assay_policy_runtime::{Digest, PolicyStore, Runtime, World, inspect};
+
+    use crate::commands::{ConfigArg, read};
+    use crate::{CmdResult, failed, unusable};
+
+    pub fn add(file: &Path, config: &ConfigArg) -> CmdResult {
+        let config = config.load()?;
+        let bytes = read(file, "component")?;
+        let digest = PolicyStore::open(config.policy_dir()).map_err(unusable)?.add(&bytes).map_err(unusable)?;
+        println!("{digest}  {}", file.display());
+        Ok(())
+    }
+
+    pub fn activate(sha256: &str, config: &ConfigArg) -> CmdResult {
+        let config = config.load()?;
+        let digest: Digest = sha256.parse().map_err(unusable)?;
+        let store = PolicyStore::open(config.policy_dir()).map_err(unusable)?;
+        let bytes = store.get(&digest).map_err(|e| unusable(anyhow!("{e} (add it with `assay policy add`)")))?;
+        // Refuse now what the node would refuse at the boundary.
+        let runtime = Runtime::new(Some(&config.cache_dir())).map_err(failed)?;
+        let world = inspect(&bytes).map_err(failed)?.world;
+        let key = match world {
+            World::Scorer => runtime.load_scorer(&digest, &bytes).map(|_| ACTIVE_SCORER),
+            World::Challenger => runtime.load_challenger(&digest, &bytes).map(|_| ACTIVE_CHALLENGER),
         }
-        Command::Activate { sha256, config } => {
-            let config = config.load()?;
-            let digest: Digest = sha256.parse().map_err(unusable)?;
-            let store = PolicyStore::open(config.policy_dir()).map_err(unusable)?;
-            let bytes = store.get(&digest).map_err(|e| unusable(anyhow!("{e} (add it with `assay policy add`)")))?;
-            // Refuse now what the host would refuse at the boundary.
-            let runtime = Runtime::new(Some(&config.cache_dir())).map_err(failed)?;
-            let world = inspect(&bytes).map_err(failed)?.world;
-            let key = match world {
-                World::Scorer => runtime.load_scorer(&digest, &bytes).map(|_| ACTIVE_SCORER),
-                World::Challenger => runtime.load_challenger(&digest, &bytes).map(|_| ACTIVE_CHALLENGER),
-            }
-            .map_err(failed)?;
-            let ledger = Ledger::open(&config.ledger_path()).map_err(unusable)?;
-            ledger.set_setting(key, &digest.to_string()).map_err(failed)?;
-            println!("{world} {digest} is active from the next epoch boundary");
-            Ok(())
+        .map_err(failed)?;
+        let ledger = SqliteLedger::open(&config.ledger_path()).map_err(unusable)?;
+        ledger.set_setting(key, &digest.to_string()).map_err(failed)?;
+        println!("{world} {digest} is active from the next epoch boundary");
+        Ok(())
+    }
+
+    pub fn list(config: &ConfigArg) -> CmdResult {
+        let config = config.load()?;
+        let store = PolicyStore::open(config.policy_dir()).map_err(unusable)?;
+        let ledger = SqliteLedger::open(&config.ledger_path()).map_err(unusable)?;
+        let active =
+            [ledger.setting(ACTIVE_SCORER).map_err(failed)?, ledger.setting(ACTIVE_CHALLENGER).map_err(failed)?];
+        for digest in store.list().map_err(failed)? {
+            let bytes = store.get(&digest).map_err(failed)?;
+            let world = inspect(&bytes).map(|i| i.world.to_string()).unwrap_or_else(|e| format!("invalid ({e})"));
+            let mark = if active.iter().flatten().any(|a| *a == digest.to_string()) { "active" } else { "" };
+            println!("{digest}  {world:<10} {:>8} bytes  {mark}", bytes.len());
         }
-        Command::List { config } => {
-            let config = config.load()?;
-            let store = PolicyStore::open(config.policy_dir()).map_err(unusable)?;
-            let ledger = Ledger::open(&config.ledger_path()).map_err(unusable)?;
-            let active =
-                [ledger.setting(ACTIVE_SCORER).map_err(failed)?, ledger.setting(ACTIVE_CHALLENGER).map_err(failed)?];
-            for digest in store.list().map_err(failed)? {
-                let bytes = store.get(&digest).map_err(failed)?;
-                let world = inspect(&bytes).map(|i| i.world.to_string()).unwrap_or_else(|e| format!("invalid ({e})"));
-                let mark = if active.iter().flatten().any(|a| *a == digest.to_string()) { "active" } else { "" };
-                println!("{digest}  {world:<10} {:>8} bytes  {mark}", bytes.len());
-            }
-            Ok(())
-        }
+        Ok(())
     }
 }

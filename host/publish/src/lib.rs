@@ -1,13 +1,26 @@
-//! Where epochs are published: an object store with a local-folder backend.
+//! Where epochs are published: the [`ObjectStore`] interface, the one definition of the key
+//! layout ([`keys`]), and the backends (a local folder today; S3/R2 later, as another module
+//! behind the same trait, so that no caller changes).
 //!
 //! Layout (DESIGN.md), every key relative to the store's prefix:
 //! `policies/<sha256>.wasm`, `epochs/<netuid>/<epoch>/{input.json.zst,summary.json}`,
 //! `epochs/<netuid>/latest.json`, `dataset/<netuid>/<epoch>/requests.jsonl.zst`.
+//! Must not touch: what the objects mean (the epoch crate writes and audits them).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::{Error, Result};
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store could not be read or written (a full disk, a permission, a network error).
+    #[error("object store: {0}")]
+    Store(String),
+    /// A key outside the layout (empty parts, `..`, a leading `/`).
+    #[error("refusing object key {0:?}")]
+    BadKey(String),
+}
 
 /// The object keys of the layout.
 pub mod keys {
@@ -57,7 +70,7 @@ impl LocalFolder {
             && !key.starts_with('/')
             && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
         if !safe {
-            return Err(Error::Store(format!("refusing object key {key:?}")));
+            return Err(Error::BadKey(key.to_string()));
         }
         Ok(self.root.join(key))
     }

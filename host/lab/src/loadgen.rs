@@ -16,44 +16,37 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::{CmdResult, failed};
-
-#[derive(clap::Args)]
-pub struct MockArgs {
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    #[arg(long)]
-    port: u16,
+#[derive(Debug, Clone)]
+pub struct MockOptions {
+    pub host: String,
+    pub port: u16,
     /// The model id it reports and answers as.
-    #[arg(long, default_value = "mock")]
-    model: String,
+    pub model: String,
     /// Content chunks in a streamed answer.
-    #[arg(long, default_value_t = 8)]
-    chunks: usize,
+    pub chunks: usize,
 }
 
-#[derive(clap::Args)]
-pub struct LoadArgs {
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
     /// Base URL, e.g. `http://127.0.0.1:8000`.
-    #[arg(long)]
-    url: String,
-    #[arg(long, default_value = "/v1/chat/completions")]
-    path: String,
-    #[arg(long, default_value = "mock")]
-    model: String,
+    pub url: String,
+    pub path: String,
+    pub model: String,
     /// Sent as `Authorization: Bearer`.
-    #[arg(long)]
-    key: Option<String>,
-    #[arg(long, default_value_t = 1)]
-    concurrency: usize,
+    pub key: Option<String>,
+    pub concurrency: usize,
     /// Seconds measured, after one second of warm-up.
-    #[arg(long, default_value_t = 5.0)]
-    seconds: f64,
-    #[arg(long)]
-    stream: bool,
+    pub seconds: f64,
+    pub stream: bool,
     /// A label for the printed line.
-    #[arg(long, default_value = "")]
-    label: String,
+    pub label: String,
+}
+
+impl MockOptions {
+    /// A mock worker on `port` answering as `model`, with eight chunks a stream.
+    pub fn new(port: u16, model: &str) -> Self {
+        Self { host: "127.0.0.1".into(), port, model: model.into(), chunks: 8 }
+    }
 }
 
 fn chunk(model: &str, content: Option<&str>, finish: Option<&str>) -> String {
@@ -66,7 +59,7 @@ fn chunk(model: &str, content: Option<&str>, finish: Option<&str>) -> String {
     format!("data: {chunk}\n\n")
 }
 
-pub fn mock_worker(args: MockArgs) -> CmdResult {
+pub fn mock_worker(args: MockOptions) -> anyhow::Result<()> {
     let model = Arc::new(args.model);
     let chunks = args.chunks.max(1);
     let info = Info {
@@ -111,11 +104,11 @@ pub fn mock_worker(args: MockArgs) -> CmdResult {
         .route("/health", get(|| async { "ok" }))
         .route("/v1/chat/completions", post(complete.clone()))
         .route("/v1/completions", post(complete));
-    crate::commands::serve_until_ctrl_c(&args.host, args.port, app, "mock worker")
+    crate::serve_until_ctrl_c(&args.host, args.port, app, "mock worker")
 }
 
 /// One measured request: total time and time to the first body bytes.
-async fn one(client: &reqwest::Client, args: &LoadArgs, body: &Bytes) -> anyhow::Result<(Duration, Duration)> {
+async fn one(client: &reqwest::Client, args: &LoadOptions, body: &Bytes) -> anyhow::Result<(Duration, Duration)> {
     let started = Instant::now();
     let mut request = client
         .post(format!("{}{}", args.url, args.path))
@@ -146,7 +139,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
-pub fn load(args: LoadArgs) -> CmdResult {
+pub fn load(args: LoadOptions) -> anyhow::Result<()> {
     let body = Bytes::from(
         if args.path.contains("chat") {
             json!({"model": args.model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8,
@@ -156,7 +149,7 @@ pub fn load(args: LoadArgs) -> CmdResult {
         }
         .to_string(),
     );
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime").map_err(failed)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let args = Arc::new(args);
     let result = runtime.block_on(async move {
         let client = reqwest::Client::builder()
@@ -209,5 +202,5 @@ pub fn load(args: LoadArgs) -> CmdResult {
         );
         anyhow::Ok(())
     });
-    result.map_err(failed)
+    result
 }

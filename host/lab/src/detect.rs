@@ -1,4 +1,4 @@
-//! `assay dev detect`: the detection experiment of docs/verification.md, and `assay dev
+//! The detection experiment (`assay dev detect`) of docs/verification.md, and `assay dev
 //! calibrate`: the per-layer thresholds from honest runs that the challenger policy ships with.
 //!
 //! Both run the validator's real verification path in one process: a miner generates with its
@@ -26,41 +26,41 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use crate::{CmdResult, failed, unusable};
-
-#[derive(clap::Args)]
-pub struct DetectArgs {
+#[derive(Debug, Clone)]
+pub struct DetectOptions {
     /// Honest challenges (half greedy, half sampled).
-    #[arg(long, default_value_t = 10_000)]
-    honest: u64,
+    pub honest: u64,
     /// Challenges per attack and decoding mode.
-    #[arg(long, default_value_t = 200)]
-    per_attack: u64,
+    pub per_attack: u64,
     /// Challenges of one miner in one epoch, for the per-epoch rates.
-    #[arg(long, default_value_t = 10)]
-    epoch_challenges: usize,
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    pub epoch_challenges: usize,
+    pub threads: usize,
     /// Where the built policies are.
-    #[arg(long, env = "ASSAY_PLUGIN_DIR", default_value = "target/plugins")]
-    plugins: PathBuf,
+    pub plugins: PathBuf,
 }
 
-#[derive(clap::Args)]
-pub struct CalibrateArgs {
+#[derive(Debug, Clone)]
+pub struct CalibrateOptions {
     /// Honest requests measured (half greedy, half sampled), at every layer.
-    #[arg(long, default_value_t = 2000)]
-    requests: u64,
-    #[arg(long, default_value_t = 99.9)]
-    percentile: f64,
+    pub requests: u64,
+    pub percentile: f64,
     /// The threshold is the percentile times this.
-    #[arg(long, default_value_t = 1.5)]
-    margin: f64,
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    pub margin: f64,
+    pub threads: usize,
     /// Where the built policies are (the challenger plans the pooled test's points).
-    #[arg(long, env = "ASSAY_PLUGIN_DIR", default_value = "target/plugins")]
-    plugins: PathBuf,
+    pub plugins: PathBuf,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        Self { honest: 10_000, per_attack: 200, epoch_challenges: 10, threads: 2, plugins: "target/plugins".into() }
+    }
+}
+
+impl Default for CalibrateOptions {
+    fn default() -> Self {
+        Self { requests: 2000, percentile: 99.9, margin: 1.5, threads: 2, plugins: "target/plugins".into() }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -164,7 +164,7 @@ struct Lab {
 }
 
 /// The tiny model of the experiment, the calibration and `assay devnet`: three massive channels.
-pub(crate) fn spec() -> TinySpec {
+pub fn spec() -> TinySpec {
     TinySpec { massive_channels: vec![(5, 40.0), (23, 25.0), (51, 60.0)], ..TinySpec::default() }
 }
 
@@ -202,11 +202,9 @@ impl Lab {
         );
         engines.insert(Attack::SmallerModel, miner(&write("smaller", &smaller, None)?)?);
         let tokenizer = ChatTokenizer::load(&reference_dir)?;
-        let mut stop_ids = Engine::load(&reference_dir)?.config().eos_token_ids.clone();
-        for special in ["<|im_end|>", "<|endoftext|>"] {
-            stop_ids.extend(tokenizer.token_id(special));
-        }
-        Ok(Lab { reference: Engine::load(&reference_dir)?, _dir: dir, tokenizer, engines, stop_ids, challenger })
+        let reference = Engine::load(&reference_dir)?;
+        let stop_ids = assay_reference_engine::stop_token_ids(reference.config(), &tokenizer);
+        Ok(Lab { reference, _dir: dir, tokenizer, engines, stop_ids, challenger })
     }
 
     fn engine(&self, attack: Attack) -> &Engine {
@@ -370,9 +368,9 @@ fn gated(verdicts: &[Verdict]) -> bool {
     (passes + 2.0) / (passes + fails + 2.0) < 0.5
 }
 
-pub fn detect(args: DetectArgs) -> CmdResult {
-    let challenger = load_challenger(&args.plugins).map_err(unusable)?;
-    let lab = Lab::new(Some(challenger)).map_err(failed)?;
+pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
+    let challenger = load_challenger(&args.plugins).map_err(crate::bad_input)?;
+    let lab = Lab::new(Some(challenger))?;
     let started = std::time::Instant::now();
     eprintln!("honest: {} challenges", args.honest);
     let honest: Vec<(Verdict, String)> = parallel(0..args.honest, args.threads, |i| {
@@ -467,9 +465,9 @@ fn print_row(attack: Attack, greedy: bool, verdicts: &[Verdict], k: usize) -> f6
     per_epoch
 }
 
-pub fn calibrate(args: CalibrateArgs) -> CmdResult {
-    let challenger = load_challenger(&args.plugins).map_err(unusable)?;
-    let lab = Lab::new(Some(challenger)).map_err(failed)?;
+pub fn calibrate(args: CalibrateOptions) -> anyhow::Result<()> {
+    let challenger = load_challenger(&args.plugins).map_err(crate::bad_input)?;
+    let lab = Lab::new(Some(challenger))?;
     let layers = lab.reference.config().num_layers;
     // Seeds far from the experiment's, so calibration never sees its requests.
     let offset = 50_000_000u64;

@@ -1,0 +1,325 @@
+//! `assay devnet`: the whole system on one machine, no network, no GPU. A local chain, a tiny
+//! model and two cheating variants of it, four reference miners (two honest at different speeds,
+//! one serving another model, one serving int4-rounded weights), the gateway with synthetic
+//! traffic, the verification loop, and short epochs, each published, audited and shown.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use assay_chain::{LocalChain, Metagraph, Neuron};
+use assay_epoch::{LocalFolder, audit};
+use assay_keys::{Hotkey, Scheme};
+use assay_ledger::Outcome;
+use assay_miner::http::{MinerSettings, MinerState, app};
+use assay_node::{Config, Node, RunOptions, Status, Verdicts};
+use assay_policy_runtime::{PolicyStore, Runtime};
+use assay_reference_engine::tiny::{self, Perturbation, TinySpec};
+use assay_reference_engine::{ChatTokenizer, Engine};
+use tokio::sync::watch;
+
+use crate::bad_input;
+
+/// Marks a folder as made by `assay devnet`, so a rerun may clear it.
+const MARKER: &str = ".assay-devnet";
+const MODEL: &str = "assay-tiny";
+
+/// What `assay devnet` runs.
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    /// Epochs to run before printing the table and returning (until Ctrl-C when absent).
+    pub epochs: Option<u64>,
+    /// Where everything goes (models, chain, ledger, published epochs); a new temporary
+    /// folder when absent.
+    pub out: Option<PathBuf>,
+    /// Seconds per epoch (one-second blocks).
+    pub epoch_seconds: u64,
+    /// The validator's own requests per minute.
+    pub synthetic_per_minute: f64,
+    /// Where the built policies are (`scripts/build-plugins.sh` writes them).
+    pub plugins: PathBuf,
+}
+
+impl Default for DevnetOptions {
+    fn default() -> Self {
+        Self {
+            epochs: None,
+            out: None,
+            epoch_seconds: 60,
+            synthetic_per_minute: 240.0,
+            plugins: "target/plugins".into(),
+        }
+    }
+}
+
+/// One of the devnet's miners.
+struct Role {
+    name: &'static str,
+    /// Which model folder it serves.
+    model: &'static str,
+    token_delay: Duration,
+    honest: bool,
+}
+
+const ROLES: [Role; 4] = [
+    Role { name: "honest-fast", model: "reference", token_delay: Duration::ZERO, honest: true },
+    Role { name: "honest-slow", model: "reference", token_delay: Duration::from_millis(15), honest: true },
+    Role { name: "cheat-other-model", model: "other-model", token_delay: Duration::ZERO, honest: false },
+    Role { name: "cheat-int4", model: "int4", token_delay: Duration::ZERO, honest: false },
+];
+
+fn prepare(out: &Path) -> anyhow::Result<()> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        if !out.join(MARKER).exists() {
+            return Err(anyhow!(
+                "{} is not empty and was not made by `assay devnet`; pick another --out",
+                out.display()
+            ));
+        }
+        for part in ["models", "wallets", "chain", "data", "published", "assay.toml"] {
+            let path = out.join(part);
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else if path.exists() {
+                std::fs::remove_file(&path)?;
+            }
+        }
+    }
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join(MARKER), "made by assay devnet; rerunning it clears this folder\n")?;
+    Ok(())
+}
+
+fn write_models(out: &Path) -> anyhow::Result<()> {
+    // The model family the challenger's thresholds were calibrated on.
+    let spec = crate::detect::spec();
+    tiny::write(&out.join("models/reference"), &spec, None)?;
+    tiny::write(&out.join("models/other-model"), &TinySpec { seed: spec.seed + 1, ..spec.clone() }, None)?;
+    tiny::write(&out.join("models/int4"), &spec, Some(&Perturbation::Quantized { bits: 4, group: 32 }))?;
+    Ok(())
+}
+
+/// The validator's config, built with the config type: the gateway on `gateway_port`, epochs
+/// of `epoch_blocks` one-second blocks, the two policies, verification on the reference model.
+fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, challenger: &str) -> Config {
+    let mut config = Config::local(1, Some("wallets".into()), "devnet", "validator");
+    config.epoch_blocks = epoch_blocks;
+    config.policy.scorer = Some(scorer.into());
+    config.policy.challenger = Some(challenger.into());
+    config.policy.params.insert("rate.floor".into(), 0.25);
+    let mut gateway = assay_gateway::Settings::new(&format!("127.0.0.1:{gateway_port}"), MODEL);
+    gateway.synthetic_per_minute = synthetic;
+    gateway.health_interval_ms = 1000;
+    gateway.keys.push(assay_gateway::ApiKey {
+        name: "devnet".into(),
+        key: "sk-devnet".into(),
+        requests_per_minute: 6000,
+        burst: None,
+    });
+    config.gateway = Some(gateway);
+    let mut verify = assay_verify::Settings::new("models/reference".into());
+    verify.interval_ms = 1000;
+    config.verify = Some(verify);
+    let assay_node::ChainConfig::Local { metagraph_refresh_ms, .. } = &mut config.chain;
+    *metagraph_refresh_ms = 1000;
+    config
+}
+
+/// Starts the four reference miners on their own runtime, as if on other machines; returns the
+/// runtime (dropping it stops them) and the metagraph's neurons.
+fn start_miners(out: &Path) -> anyhow::Result<(tokio::runtime::Runtime, Vec<Neuron>)> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the miners' runtime")?;
+    let tokenizer_dir = out.join("models/reference");
+    let mut neurons = Vec::new();
+    for (uid, role) in ROLES.iter().enumerate() {
+        let dir = out.join("models").join(role.model);
+        let engine = Engine::load(&dir).map_err(|e| anyhow!("loading {}: {e}", dir.display()))?;
+        let tokenizer = ChatTokenizer::load(&tokenizer_dir)?;
+        let hotkey = Hotkey::generate(Scheme::Sr25519)?;
+        let ss58 = hotkey.ss58();
+        let settings = MinerSettings {
+            model_name: MODEL.into(),
+            token_delay: role.token_delay,
+            store_bytes: 256 << 20,
+            ..MinerSettings::default()
+        };
+        let state = MinerState::new(engine, tokenizer, hotkey, settings);
+        let listener =
+            runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).context("binding a miner's port")?;
+        let address = listener.local_addr()?;
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app(state)).await;
+        });
+        neurons.push(Neuron {
+            uid: uid as u16,
+            hotkey: ss58,
+            stake: 0,
+            axon: Some(format!("http://{address}")),
+            registered_at_block: 0,
+            capacities: Default::default(),
+        });
+        eprintln!("miner uid {uid} ({}) at http://{address}", role.name);
+    }
+    Ok((runtime, neurons))
+}
+
+/// Runs the devnet: builds it in `options.out`, runs the node, audits every published epoch
+/// and prints the per-miner table. Fails when an audit fails or a cheater kept weight.
+pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
+    let out = match &options.out {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("assay-devnet-{}", std::process::id())),
+    };
+    prepare(&out).map_err(bad_input)?;
+    let out = out.canonicalize().map_err(|e| bad_input(anyhow!("{}: {e}", out.display())))?;
+    eprintln!("devnet in {}", out.display());
+    let epoch_blocks = options.epoch_seconds.max(5);
+
+    eprintln!("writing a tiny model and two cheating variants (another seed; int4-rounded weights)");
+    write_models(&out)?;
+    let read_plugin = |name: &str| {
+        let path = options.plugins.join(format!("{name}.wasm"));
+        std::fs::read(&path).map_err(|e| {
+            bad_input(anyhow!(
+                "reading {} ({e}); build the policies first with scripts/build-plugins.sh",
+                path.display()
+            ))
+        })
+    };
+    let (scorer_bytes, challenger_bytes) = (read_plugin("constantinople")?, read_plugin("adaptive-challenger")?);
+    let validator = Hotkey::generate(Scheme::Sr25519)?;
+    validator.save(&out.join("wallets/devnet/hotkeys/validator"))?;
+
+    let (miners_runtime, neurons) = start_miners(&out)?;
+    LocalChain::create(&out.join("chain"), &Metagraph { netuid: 1, neurons }, 1.0)?;
+    let policies = PolicyStore::open(out.join("data/policies"))?;
+    let scorer = policies.add(&scorer_bytes).map_err(bad_input)?;
+    let challenger = policies.add(&challenger_bytes).map_err(bad_input)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| anyhow!("finding a free port: {e}"))?;
+    let config_path = out.join("assay.toml");
+    config(port, epoch_blocks, options.synthetic_per_minute, &scorer.to_string(), &challenger.to_string())
+        .save(&config_path)?;
+    let config = Config::load(&config_path)?;
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the node's runtime")?;
+    let mut node = runtime.block_on(Node::open(config))?;
+    let (stop, stopped) = watch::channel(false);
+    crate::stop_on_ctrl_c(&runtime, stop.clone());
+    eprintln!(
+        "gateway at http://127.0.0.1:{port}/v1 (key sk-devnet, model {MODEL}); epochs of {epoch_blocks} s{}",
+        options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
+    );
+    let live = live_table(&runtime, &node, epoch_blocks, stopped.clone());
+    let mut published = Vec::new();
+    let run_options = RunOptions { tick: Duration::from_millis(250), stop_after: options.epochs };
+    let result = runtime.block_on(node.run(run_options, stopped, &mut |closed| {
+        eprintln!("epoch {} closed: {}", closed.summary.epoch, closed.summary_key);
+        published.push(closed.summary_key.clone());
+    }));
+    let _ = stop.send(true);
+    let _ = runtime.block_on(live);
+    drop(miners_runtime);
+    result?;
+    report(&out, &node, &published, epoch_blocks)
+}
+
+/// Prints the table every five seconds until `stopped`.
+fn live_table(
+    runtime: &tokio::runtime::Runtime,
+    node: &Node,
+    epoch_blocks: u64,
+    mut stopped: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let (status, ledger) = (node.status(), node.ledger().clone());
+    runtime.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = stopped.wait_for(|s| *s) => return,
+            }
+            let st = status.get();
+            let epoch = st.head / epoch_blocks;
+            let requests = ledger.requests(epoch).unwrap_or_default();
+            eprintln!("\n{}", table(epoch, &requests, &st));
+        }
+    })
+}
+
+/// Audits every published epoch and prints the final table.
+fn report(out: &Path, node: &Node, published: &[String], epoch_blocks: u64) -> anyhow::Result<()> {
+    let store = LocalFolder::new(out.join("published"));
+    let runtime = Runtime::new(None)?;
+    let mut all_pass = true;
+    println!("\naudits:");
+    for key in published {
+        let verdict = match audit(&store, key, &runtime) {
+            Ok(_) => "PASS".to_string(),
+            Err(e) => {
+                all_pass = false;
+                format!("FAIL {e:?}")
+            }
+        };
+        println!("  {} {verdict}", out.join("published").join(key).display());
+    }
+    let status = node.status().get();
+    let last_epoch = (status.head / epoch_blocks).saturating_sub(1);
+    let requests = node.ledger().requests(last_epoch).unwrap_or_default();
+    println!("\n{}", table(last_epoch, &requests, &status));
+    if published.is_empty() {
+        return Ok(());
+    }
+    let weights: BTreeMap<u16, u16> =
+        status.last_closed.as_ref().map(|l| l.weights.iter().copied().collect()).unwrap_or_default();
+    let weight = |uid: usize| weights.get(&(uid as u16)).copied().unwrap_or(0);
+    let cheaters_zero = ROLES.iter().enumerate().filter(|(_, r)| !r.honest).all(|(uid, _)| weight(uid) == 0);
+    let fast_first = ROLES.iter().enumerate().all(|(uid, _)| weight(uid) <= weight(0));
+    println!("cheaters at weight zero: {}", if cheaters_zero { "yes" } else { "NO" });
+    println!("the faster honest miner has the most weight: {}", if fast_first { "yes" } else { "NO" });
+    println!("everything is in {}", out.display());
+    if !all_pass {
+        return Err(anyhow!("an epoch failed its audit"));
+    }
+    if !cheaters_zero {
+        return Err(anyhow!("a cheating miner kept weight"));
+    }
+    Ok(())
+}
+
+/// Per miner: this epoch's requests, every verdict since the start, the last closed epoch's
+/// weight.
+fn table(epoch: u64, requests: &[assay_ledger::RequestEntry], status: &Status) -> String {
+    let weights: BTreeMap<u16, u16> =
+        status.last_closed.as_ref().map(|l| l.weights.iter().copied().collect()).unwrap_or_default();
+    let mut lines = vec![
+        format!(
+            "epoch {epoch:<4} {:<4} {:<18} {:>19} {:>20} {:>7}",
+            "", "", "requests this epoch", "challenges so far", "weight"
+        ),
+        format!(
+            "           {:<4} {:<18} {:>9} {:>9} {:>6} {:>6} {:>6} {:>7}",
+            "uid", "miner", "all", "ok", "pass", "fail", "void", "(last)"
+        ),
+    ];
+    for (uid, role) in ROLES.iter().enumerate() {
+        let uid16 = uid as u16;
+        let mine: Vec<_> = requests.iter().filter(|e| e.record.uid == uid16).collect();
+        let ok = mine.iter().filter(|e| e.record.outcome == Outcome::Ok).count();
+        let t: Verdicts = status.verdicts.get(&uid16).cloned().unwrap_or_default();
+        let weight = weights.get(&uid16).map_or("-".to_string(), |w| w.to_string());
+        lines.push(format!(
+            "           {uid:<4} {:<18} {:>9} {:>9} {:>6} {:>6} {:>6} {:>7}",
+            role.name,
+            mine.len(),
+            ok,
+            t.passed,
+            t.failed,
+            t.voided,
+            weight
+        ));
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,34 @@
+//! `assay dev synth`: a deterministic synthetic workload written as the files the other tools
+//! take: `metagraph.json` (for `assay chain init`) and `records.jsonl` (for `assay ledger import`).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use assay_epoch::synth::{Shape, generate};
+
+/// Writes `epochs` epochs of `shape` from `first_epoch` on into `out`.
+pub fn write(out: &Path, shape: Shape, epochs: u64, first_epoch: u64) -> anyhow::Result<()> {
+    let at = |what: &str| format!("writing {what} into {}", out.display());
+    std::fs::create_dir_all(out).with_context(|| at("the folder"))?;
+    let file = std::fs::File::create(out.join("records.jsonl")).with_context(|| at("records.jsonl"))?;
+    let mut records = std::io::BufWriter::new(file);
+    let mut metagraph = None;
+    for epoch in first_epoch..first_epoch + epochs {
+        let synth = generate(shape, epoch);
+        for e in &synth.requests {
+            let line = serde_json::json!({ "epoch": epoch, "task": e.task, "record": e.record });
+            writeln!(records, "{line}").with_context(|| at("records.jsonl"))?;
+        }
+        for c in &synth.challenges {
+            writeln!(records, "{}", serde_json::json!({ "epoch": epoch, "challenge": c }))
+                .with_context(|| at("records.jsonl"))?;
+        }
+        metagraph = Some(synth.metagraph);
+    }
+    records.flush().with_context(|| at("records.jsonl"))?;
+    let metagraph = metagraph.unwrap_or_else(|| generate(shape, first_epoch).metagraph);
+    std::fs::write(out.join("metagraph.json"), serde_json::to_vec_pretty(&metagraph)?)
+        .with_context(|| at("metagraph.json"))?;
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! The ledger's own row types. They mirror what the policy contract needs today but belong to
+//! the ledger: a new contract version changes the conversions in `contract.rs`, not the rows a
+//! validator has stored (no migration for a contract change). The JSON spelling of a row is the
+//! one version 2 ledgers stored, so their rows read back unchanged.
+
+use serde::{Deserialize, Serialize};
+
+/// Who sent a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestKind {
+    Organic,
+    Synthetic,
+    Baseline,
+}
+
+/// How a request ended, as the gateway classified it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Ok,
+    RateLimited,
+    ServerError,
+    Timeout,
+    BadResponse,
+    Cancelled,
+}
+
+/// A challenge's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Void,
+}
+
+/// One request sent to a miner; times by the validator's own clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRow {
+    pub id: u64,
+    pub uid: u16,
+    pub kind: RequestKind,
+    pub outcome: Outcome,
+    pub greedy: bool,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub ttft_ms: f64,
+    pub total_ms: f64,
+    pub reported_ttft_ms: Option<f64>,
+    pub reported_tps: Option<f64>,
+    pub quality: Option<f64>,
+    pub started_ms: u64,
+}
+
+/// A request as the ledger keeps it: the row, its task by name, and policy-specific numbers
+/// measured for it (usually none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestEntry {
+    pub task: String,
+    pub record: RequestRow,
+    pub values: Vec<f64>,
+}
+
+/// One challenged (layer, position) point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointRow {
+    pub layer: u32,
+    pub position: u32,
+    pub rel_l2: f64,
+    pub cosine: f64,
+}
+
+/// One judged challenge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChallengeRow {
+    pub request_id: u64,
+    pub uid: u16,
+    pub points: Vec<PointRow>,
+    pub verdict: Verdict,
+    pub reason: String,
+}
+
+/// One exchange with a miner, kept for verification: what was sent and what the miner signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// The request's id (the record's `id`).
+    pub id: u64,
+    pub uid: u16,
+    /// SS58 address the evidence must be signed by.
+    pub miner_hotkey: String,
+    /// `/v1/chat/completions` or `/v1/completions`.
+    pub path: String,
+    /// The JSON body sent to the miner, `assay` extension included.
+    pub request: String,
+    /// The miner's `{"assay": …, "assay_signature": …}` as received, when it sent evidence.
+    pub evidence: Option<String>,
+}
+
+/// An epoch's secret challenge seed and its public commitment (sha256 of the seed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochSeed {
+    pub seed: [u8; 32],
+    pub commitment: [u8; 32],
+}
+
+/// A closed epoch as the ledger remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedEpoch {
+    pub epoch: u64,
+    pub summary_sha256: String,
+}
+
+/// Everything closing an epoch decides, written in one transaction: the epoch is closed, the
+/// scorer's state kept, and what remains to be done outside (publication, weights) queued.
+/// A host that dies after this neither re-signs the epoch nor loses what it must still send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closing {
+    pub epoch: u64,
+    pub summary_sha256: String,
+    pub scorer: String,
+    pub state: Vec<u8>,
+    /// The objects to publish, in publication order: `(key, bytes)`.
+    pub objects: Vec<(String, Vec<u8>)>,
+    /// The weights call to send, serialized by its owner (the ledger does not know the chain).
+    pub weights: Option<String>,
+    /// The chain's head when the epoch closed: weights accepted at or after it are this
+    /// epoch's.
+    pub head: u64,
+}
+
+/// What the weights of a closed epoch became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsState {
+    /// Still to be sent.
+    Pending { attempts: u32, last_error: Option<String> },
+    /// Accepted by the chain at this block.
+    Accepted { block: u64 },
+    /// A later epoch's weights replaced them before they went through.
+    Superseded,
+}
+
+/// A closed epoch whose publication or weights are not done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub epoch: u64,
+    pub summary_sha256: String,
+    /// Objects still to publish, in order; empty once published.
+    pub objects: Vec<(String, Vec<u8>)>,
+    pub weights: Option<String>,
+    pub weights_state: Option<WeightsState>,
+    pub head: u64,
+}

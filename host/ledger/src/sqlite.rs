@@ -1,0 +1,358 @@
+//! The SQLite backend of the ledger.
+//!
+//! Durability: WAL journal with `synchronous = FULL`, so a call that returned `Ok` survives a
+//! crash of the process or of the machine. Several processes may open the same file (the host,
+//! and `assay policy activate` beside it).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::rows::{ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outgoing, RequestEntry, WeightsState};
+use crate::{Error, Ledger, Result, schema};
+
+pub struct SqliteLedger {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteLedger {
+    /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::Io(format!("creating {}", parent.display()), e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| Error::Open(path.display().to_string(), e))?;
+        schema::prepare(&conn)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().map_err(|_| Error::Poisoned)?;
+        f(&mut conn)
+    }
+}
+
+impl Ledger for SqliteLedger {
+    /// Records requests of `epoch` with their exchanges, in one transaction; durable when this
+    /// returns. Refused as a whole with [`Error::Frozen`] once the epoch's closing has begun, so
+    /// that a late record goes to a later epoch instead of being silently left out of scoring.
+    fn record_traffic(&self, epoch: u64, entries: &[(RequestEntry, Option<Exchange>)]) -> Result<usize> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            refuse_frozen(&tx, epoch)?;
+            let mut n = 0;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO requests (epoch, id, uid, task, record, request_values) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                let mut insert_exchange = tx.prepare_cached(
+                    "INSERT INTO exchanges (epoch, id, uid, miner_hotkey, path, request, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for (e, exchange) in entries {
+                    let json = serde_json::to_string(&e.record)?;
+                    let values = if e.values.is_empty() { None } else { Some(serde_json::to_string(&e.values)?) };
+                    insert
+                        .execute(params![epoch as i64, e.record.id as i64, e.record.uid, e.task, json, values])
+                        .map_err(|err| Error::duplicate_or(err, format!("request {} of epoch {epoch}", e.record.id)))?;
+                    if let Some(x) = exchange {
+                        insert_exchange.execute(params![
+                            epoch as i64,
+                            x.id as i64,
+                            x.uid,
+                            x.miner_hotkey,
+                            x.path,
+                            x.request,
+                            x.evidence
+                        ])?;
+                    }
+                    n += 1;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    /// The epoch's exchanges recorded after position `after` (0: from the first), in recording
+    /// order, each with its position: a reader that polls passes the last position it saw and
+    /// reads only what is new.
+    fn exchanges_after(&self, epoch: u64, after: i64) -> Result<Vec<(i64, Exchange)>> {
+        self.with(|conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT rowid, id, uid, miner_hotkey, path, request, evidence FROM exchanges \
+                 WHERE epoch = ?1 AND rowid > ?2 ORDER BY rowid",
+            )?;
+            let rows = q.query_map(params![epoch as i64, after], |r| Ok((r.get(0)?, exchange_from_row(r, 1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Marks `epoch` as closing: from now on no request is recorded into it. Idempotent.
+    fn freeze_epoch(&self, epoch: u64) -> Result<()> {
+        self.with(|conn| {
+            conn.execute("UPDATE epochs SET frozen = 1 WHERE epoch = ?1", [epoch as i64])?;
+            Ok(())
+        })
+    }
+
+    /// Records judged challenges of `epoch`; durable when this returns. Refused with
+    /// [`Error::Frozen`] once the epoch's closing has begun.
+    fn record_challenges(&self, epoch: u64, records: &[ChallengeRow]) -> Result<usize> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            refuse_frozen(&tx, epoch)?;
+            let mut n = 0;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO challenges (epoch, request_id, uid, record) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for c in records {
+                    insert.execute(params![epoch as i64, c.request_id as i64, c.uid, serde_json::to_string(c)?])?;
+                    n += 1;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    /// The epoch's requests, by id.
+    fn requests(&self, epoch: u64) -> Result<Vec<RequestEntry>> {
+        self.with(|conn| {
+            let mut q =
+                conn.prepare_cached("SELECT task, record, request_values FROM requests WHERE epoch = ?1 ORDER BY id")?;
+            let rows = q.query_map([epoch as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (task, json, values) = row?;
+                let values = match values {
+                    Some(v) => serde_json::from_str(&v)?,
+                    None => Vec::new(),
+                };
+                out.push(RequestEntry { task, record: serde_json::from_str(&json)?, values });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The epoch's challenges, by request id then in recording order.
+    fn challenges(&self, epoch: u64) -> Result<Vec<ChallengeRow>> {
+        self.with(|conn| {
+            let mut q =
+                conn.prepare_cached("SELECT record FROM challenges WHERE epoch = ?1 ORDER BY request_id, seq")?;
+            let rows = q.query_map([epoch as i64], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(serde_json::from_str(&row?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The seed of `epoch`, drawing and committing a fresh one on first call. The seed stays
+    /// secret until the epoch's summary reveals it.
+    fn epoch_seed(&self, epoch: u64, draw: fn() -> [u8; 32]) -> Result<EpochSeed> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let existing: Option<Vec<u8>> =
+                tx.query_row("SELECT seed FROM epochs WHERE epoch = ?1", [epoch as i64], |r| r.get(0)).optional()?;
+            let seed: [u8; 32] = match existing {
+                Some(bytes) => bytes.try_into().map_err(|_| Error::Corrupt(format!("seed of epoch {epoch}")))?,
+                None => {
+                    let seed = draw();
+                    tx.execute(
+                        "INSERT INTO epochs (epoch, seed) VALUES (?1, ?2)",
+                        params![epoch as i64, seed.to_vec()],
+                    )?;
+                    seed
+                }
+            };
+            tx.commit()?;
+            Ok(EpochSeed { seed, commitment: schema::sha256(&seed) })
+        })
+    }
+
+    fn close_epoch(&self, c: &Closing) -> Result<()> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let epoch = c.epoch as i64;
+            let updated = tx.execute(
+                "UPDATE epochs SET summary_sha256 = ?2 WHERE epoch = ?1 AND summary_sha256 IS NULL",
+                params![epoch, c.summary_sha256],
+            )?;
+            if updated != 1 {
+                return Err(Error::Conflict(format!("epoch {} has no seed or is already closed", c.epoch)));
+            }
+            tx.execute(
+                "INSERT INTO policy_state (epoch, scorer, state) VALUES (?1, ?2, ?3)",
+                params![epoch, c.scorer, c.state],
+            )?;
+            let weights_state = c.weights.as_ref().map(|_| schema::weights_state_text(&WeightsState::Pending {
+                attempts: 0,
+                last_error: None,
+            }));
+            tx.execute(
+                "INSERT INTO outgoing (epoch, summary_sha256, weights, weights_state, head) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![epoch, c.summary_sha256, c.weights, weights_state, c.head as i64],
+            )?;
+            {
+                let mut insert =
+                    tx.prepare_cached("INSERT INTO outgoing_objects (epoch, seq, key, bytes) VALUES (?1, ?2, ?3, ?4)")?;
+                for (seq, (key, bytes)) in c.objects.iter().enumerate() {
+                    insert.execute(params![epoch, seq as i64, key, bytes])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Epochs before `before` whose seed was drawn (they were started) but which are not closed.
+    fn open_epochs(&self, before: u64) -> Result<Vec<u64>> {
+        self.with(|conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT epoch FROM epochs WHERE summary_sha256 IS NULL AND epoch < ?1 ORDER BY epoch",
+            )?;
+            let rows = q.query_map([before as i64], |r| r.get::<_, i64>(0))?;
+            rows.map(|r| Ok(r? as u64)).collect()
+        })
+    }
+
+    /// The latest closed epoch, if any.
+    fn last_closed(&self) -> Result<Option<ClosedEpoch>> {
+        self.with(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT epoch, summary_sha256 FROM epochs WHERE summary_sha256 IS NOT NULL ORDER BY epoch DESC LIMIT 1",
+                    [],
+                    |r| Ok(ClosedEpoch { epoch: r.get::<_, i64>(0)? as u64, summary_sha256: r.get(1)? }),
+                )
+                .optional()?)
+        })
+    }
+
+    /// The state `scorer` returned at its latest closed epoch before `epoch`; empty when it has
+    /// none (a newly activated policy starts from an empty state).
+    fn state_before(&self, epoch: u64, scorer: &str) -> Result<Vec<u8>> {
+        self.with(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT state FROM policy_state WHERE scorer = ?1 AND epoch < ?2 ORDER BY epoch DESC LIMIT 1",
+                    params![scorer, epoch as i64],
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
+                .optional()?
+                .unwrap_or_default())
+        })
+    }
+
+    /// The scorer that closed the latest epoch, if any.
+    fn last_scorer(&self) -> Result<Option<String>> {
+        self.with(|conn| {
+            Ok(conn
+                .query_row("SELECT scorer FROM policy_state ORDER BY epoch DESC LIMIT 1", [], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.with(|conn| {
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.with(|conn| {
+            Ok(conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        })
+    }
+
+    fn outgoing(&self) -> Result<Vec<Outgoing>> {
+        self.with(|conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT epoch, summary_sha256, weights, weights_state, head, published FROM outgoing \
+                 WHERE published = 0 OR weights_state LIKE 'pending%' ORDER BY epoch",
+            )?;
+            let rows = q.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, bool>(5)?,
+                ))
+            })?;
+            let heads = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut objects =
+                conn.prepare_cached("SELECT key, bytes FROM outgoing_objects WHERE epoch = ?1 ORDER BY seq")?;
+            let mut out = Vec::with_capacity(heads.len());
+            for (epoch, summary_sha256, weights, state, head, published) in heads {
+                let objects = if published {
+                    Vec::new()
+                } else {
+                    objects.query_map([epoch], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?
+                };
+                let weights_state = state.as_deref().map(schema::weights_state_parse).transpose()?;
+                out.push(Outgoing {
+                    epoch: epoch as u64,
+                    summary_sha256,
+                    objects,
+                    weights,
+                    weights_state,
+                    head: head as u64,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn mark_published(&self, epoch: u64) -> Result<()> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            tx.execute("UPDATE outgoing SET published = 1 WHERE epoch = ?1", [epoch as i64])?;
+            tx.execute("DELETE FROM outgoing_objects WHERE epoch = ?1", [epoch as i64])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn mark_weights(&self, epoch: u64, state: &WeightsState) -> Result<()> {
+        self.with(|conn| {
+            conn.execute(
+                "UPDATE outgoing SET weights_state = ?2 WHERE epoch = ?1",
+                params![epoch as i64, schema::weights_state_text(state)],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// An exchange from the columns `id, uid, miner_hotkey, path, request, evidence`, from `first` on.
+fn exchange_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Exchange> {
+    Ok(Exchange {
+        id: r.get::<_, i64>(first)? as u64,
+        uid: r.get(first + 1)?,
+        miner_hotkey: r.get(first + 2)?,
+        path: r.get(first + 3)?,
+        request: r.get(first + 4)?,
+        evidence: r.get(first + 5)?,
+    })
+}
+
+/// [`Error::Frozen`] when `epoch`'s closing has begun.
+fn refuse_frozen(tx: &rusqlite::Transaction<'_>, epoch: u64) -> Result<()> {
+    let frozen: Option<bool> =
+        tx.query_row("SELECT frozen FROM epochs WHERE epoch = ?1", [epoch as i64], |r| r.get(0)).optional()?;
+    if frozen == Some(true) {
+        return Err(Error::Frozen(epoch));
+    }
+    Ok(())
+}

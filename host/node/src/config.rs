@@ -1,0 +1,271 @@
+//! `assay.toml`: what a validator node is configured with; the one definition of it. Devnet,
+//! tests, benchmarks and scripts build a [`Config`] and serialize it (`assay config new` for
+//! scripts), so no config is written by hand twice.
+//!
+//! Loading is strict: an unknown key, a wrong type, a negative or infinite duration or an
+//! unknown device is refused with the key's dotted path, never silently defaulted. Relative
+//! paths are relative to the file's own folder, so a config and its data travel together.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use assay_chain::Epochs;
+use assay_policy_runtime::Limits;
+use serde::{Deserialize, Serialize};
+
+/// Why a config was refused: always names the file and, where there is one, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("parsing config {path}: {key}: {reason}")]
+    Invalid { path: String, key: String, reason: String },
+    #[error("parsing config {path}: {reason}")]
+    Syntax { path: String, reason: String },
+    #[error("writing config: {0}")]
+    Write(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub netuid: u16,
+    /// Ledger, policy store and compiled-policy cache live here.
+    pub data_dir: PathBuf,
+    /// Blocks per epoch.
+    #[serde(default = "default_epoch_blocks")]
+    pub epoch_blocks: u64,
+    #[serde(default = "default_version_key")]
+    pub version_key: u64,
+    pub wallet: WalletConfig,
+    pub chain: ChainConfig,
+    pub publish: PublishConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// The OpenAI-compatible gateway the node serves users with; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<assay_gateway::Settings>,
+    /// The verification loop (challenges against the reference engine); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<assay_verify::Settings>,
+}
+
+fn default_epoch_blocks() -> u64 {
+    125 // 25 minutes of 12-second blocks
+}
+
+fn default_version_key() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletConfig {
+    /// Folder of Bittensor wallets; `~/.bittensor/wallets` (or `$BT_WALLET_PATH`) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
+    pub name: String,
+    pub hotkey: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ChainConfig {
+    /// A file-backed chain in `dir` (see `assay chain init`).
+    Local {
+        dir: PathBuf,
+        /// How often the metagraph is reread, in milliseconds.
+        #[serde(default = "default_metagraph_refresh")]
+        metagraph_refresh_ms: u64,
+    },
+}
+
+fn default_metagraph_refresh() -> u64 {
+    2000
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum PublishConfig {
+    /// A folder laid out as the bucket would be.
+    Local { dir: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The scorer to use until `assay policy activate` names another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scorer: Option<String>,
+    /// The challenger to use until `assay policy activate` names another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenger: Option<String>,
+    #[serde(default = "default_fuel")]
+    pub fuel: u64,
+    #[serde(default = "default_memory")]
+    pub memory_bytes: u64,
+    /// Parameters handed to the policies, by name.
+    #[serde(default)]
+    pub params: BTreeMap<String, f64>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            scorer: None,
+            challenger: None,
+            fuel: default_fuel(),
+            memory_bytes: default_memory(),
+            params: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_fuel() -> u64 {
+    Limits::default().fuel
+}
+
+fn default_memory() -> u64 {
+    Limits::default().memory_bytes
+}
+
+impl Config {
+    /// A node on a local chain in `chain/`, publishing to `published/`, with the wallet
+    /// `name`/`hotkey`: the starting point that tools and tests adjust.
+    pub fn local(netuid: u16, wallet_root: Option<PathBuf>, name: &str, hotkey: &str) -> Self {
+        Self {
+            netuid,
+            data_dir: "data".into(),
+            epoch_blocks: default_epoch_blocks(),
+            version_key: default_version_key(),
+            wallet: WalletConfig { root: wallet_root, name: name.into(), hotkey: hotkey.into() },
+            chain: ChainConfig::Local { dir: "chain".into(), metagraph_refresh_ms: default_metagraph_refresh() },
+            publish: PublishConfig::Local { dir: "published".into() },
+            policy: PolicyConfig::default(),
+            gateway: None,
+            verify: None,
+        }
+    }
+
+    /// Reads, checks and resolves the config at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let mut config = Self::parse(&text).map_err(|e| e.in_file(&shown))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.resolve_paths(&base);
+        Ok(config)
+    }
+
+    /// Parses and checks a config's text (paths left as written).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let deserializer = toml::Deserializer::new(text);
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let reason = e.into_inner().message().trim().to_string();
+            if key == "." || key.is_empty() {
+                ConfigError::Syntax { path: String::new(), reason }
+            } else {
+                ConfigError::Invalid { path: String::new(), key, reason }
+            }
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The config as TOML, the way `load` reads it.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(self).map_err(|e| ConfigError::Write(e.to_string()))
+    }
+
+    /// Writes the config to `path` (whole or not at all).
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let text = self.to_toml()?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| ConfigError::Write(format!("{}: {e}", path.display())))
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.data_dir);
+        if let Some(root) = self.wallet.root.as_mut() {
+            resolve(root);
+        }
+        match &mut self.chain {
+            ChainConfig::Local { dir, .. } => resolve(dir),
+        }
+        match &mut self.publish {
+            PublishConfig::Local { dir } => resolve(dir),
+        }
+        if let Some(verify) = self.verify.as_mut() {
+            resolve(&mut verify.model);
+        }
+    }
+
+    /// What serde cannot say: ranges, finiteness, durations.
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |key: &str, reason: String| Err(ConfigError::Invalid { path: String::new(), key: key.into(), reason });
+        if self.epoch_blocks == 0 {
+            return invalid("epoch_blocks", "must be at least 1".into());
+        }
+        if let Some((name, value)) = self.policy.params.iter().find(|(_, v)| !v.is_finite()) {
+            return invalid(&format!("policy.params.{name}"), format!("{value} is not a finite number"));
+        }
+        if let ChainConfig::Local { metagraph_refresh_ms: 0, .. } = self.chain {
+            return invalid("chain.metagraph_refresh_ms", "must be at least 1".into());
+        }
+        if let Some(g) = &self.gateway {
+            g.check().or_else(|(key, reason)| invalid(&format!("gateway.{key}"), reason))?;
+        }
+        if let Some(v) = &self.verify {
+            v.check().or_else(|(key, reason)| invalid(&format!("verify.{key}"), reason))?;
+        }
+        Ok(())
+    }
+
+    pub fn epochs(&self) -> Epochs {
+        // `check` refused zero.
+        Epochs::new(self.epoch_blocks).unwrap_or(Epochs::new(1).expect("one block is an epoch schedule"))
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits { fuel: self.policy.fuel, memory_bytes: self.policy.memory_bytes }
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.data_dir.join("ledger.db")
+    }
+
+    pub fn policy_dir(&self) -> PathBuf {
+        self.data_dir.join("policies")
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache")
+    }
+
+    pub fn hotkey_path(&self) -> PathBuf {
+        let root = self.wallet.root.clone().unwrap_or_else(assay_keys::default_wallet_root);
+        assay_keys::wallet_hotkey_path(&root, &self.wallet.name, &self.wallet.hotkey)
+    }
+}
+
+impl ConfigError {
+    fn in_file(self, file: &str) -> Self {
+        match self {
+            ConfigError::Invalid { key, reason, .. } => ConfigError::Invalid { path: file.into(), key, reason },
+            ConfigError::Syntax { reason, .. } => ConfigError::Syntax { path: file.into(), reason },
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,405 @@
+//! The validator node: everything `assay run` does, as a library.
+//!
+//! Owns: the config ([`Config`]), opening the backends it names (chain, ledger, object store)
+//! behind their traits, the chain view kept fresh for the request path, the epoch loop (commit
+//! each epoch's seed, close ended epochs, send what closed epochs owe), both policy slots
+//! (`slots`), the gateway and the verifier (`services`), and a [`Status`] snapshot.
+//! Must not touch: command-line parsing or printing (the CLI's), and the logic of its parts
+//! (each lives in its own crate: gateway, verify, epoch, ledger, chain, publish).
+
+mod close;
+pub mod config;
+mod error;
+mod outgoing;
+mod services;
+pub mod slots;
+mod status;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use assay_chain::{Chain, ChainView, LocalChain};
+use assay_keys::Hotkey;
+use assay_ledger::{Ledger, SqliteLedger};
+use assay_policy_runtime::{PolicyStore, Runtime};
+use assay_policy_sdk::Param;
+use assay_publish::{LocalFolder, ObjectStore};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+pub use close::{Closed, Closer, EpochSettings, ScorerChoice};
+pub use config::{ChainConfig, Config, ConfigError, PolicyConfig, PublishConfig, WalletConfig};
+pub use error::{Error, Result};
+pub use outgoing::Sent;
+pub use status::{LastClosed, Status, StatusHandle, Verdicts};
+
+use crate::outgoing::Drainer;
+use crate::services::{Services, VerifierParts};
+use crate::slots::{ChallengerSlot, PolicySource, ScorerSlot};
+
+/// How `run` paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// How often the loop looks at the chain view.
+    pub tick: Duration,
+    /// Return after closing this many epochs (forever when `None`).
+    pub stop_after: Option<u64>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { tick: Duration::from_secs(1), stop_after: None }
+    }
+}
+
+/// A closed epoch and what was sent of it right away.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub closed: Closed,
+    pub sent: Sent,
+}
+
+/// An open validator node.
+pub struct Node {
+    config: Config,
+    ledger: Arc<dyn Ledger>,
+    chain: Arc<dyn Chain>,
+    view: ChainView,
+    store: Arc<dyn ObjectStore>,
+    source: PolicySource,
+    hotkey: Hotkey,
+    settings: EpochSettings,
+    scorers: ScorerSlot,
+    challengers: Option<Arc<ChallengerSlot>>,
+    drainer: Drainer,
+    status: StatusHandle,
+}
+
+/// The chain backend the config names.
+fn open_chain(config: &ChainConfig) -> Result<Arc<dyn Chain>> {
+    match config {
+        ChainConfig::Local { dir, .. } => Ok(Arc::new(LocalChain::open(dir).map_err(|e| Error::Open {
+            what: format!("the local chain in {}", dir.display()),
+            reason: e.to_string(),
+        })?)),
+    }
+}
+
+/// The object store the config names.
+fn open_store(config: &PublishConfig) -> Arc<dyn ObjectStore> {
+    match config {
+        PublishConfig::Local { dir } => Arc::new(LocalFolder::new(dir)),
+    }
+}
+
+impl Node {
+    /// Opens every part the config names and reads the chain once. Fails on anything the
+    /// operator must fix (no hotkey, no chain, a challenger that does not load).
+    pub async fn open(config: Config) -> Result<Self> {
+        let chain = open_chain(&config.chain)?;
+        let store = open_store(&config.publish);
+        Self::open_with(config, chain, store).await
+    }
+
+    /// Opens the node with this chain and this object store instead of the config's (another
+    /// backend, or a test's).
+    pub async fn open_with(config: Config, chain: Arc<dyn Chain>, store: Arc<dyn ObjectStore>) -> Result<Self> {
+        let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&config.ledger_path())?);
+        let view = ChainView::connect(chain.as_ref(), config.netuid).await.map_err(|e| Error::Open {
+            what: format!("reading subnet {} from the {}", config.netuid, chain.describe()),
+            reason: e.to_string(),
+        })?;
+        let policies = PolicyStore::open(config.policy_dir())?;
+        let runtime = Runtime::new(Some(&config.cache_dir()))?;
+        let hotkey = Hotkey::load(&config.hotkey_path()).map_err(|e| Error::Open {
+            what: "loading the validator hotkey (create one with `assay wallet create`)".into(),
+            reason: e.to_string(),
+        })?;
+        let settings = EpochSettings {
+            netuid: config.netuid,
+            epochs: config.epochs(),
+            params: config
+                .policy
+                .params
+                .iter()
+                .map(|(name, value)| Param { name: name.clone(), value: *value })
+                .collect(),
+            limits: config.limits(),
+            version_key: config.version_key,
+        };
+        let source = PolicySource {
+            ledger: ledger.clone(),
+            policies,
+            runtime,
+            default_scorer: config.policy.scorer.clone(),
+            default_challenger: config.policy.challenger.clone(),
+        };
+        let scorers = ScorerSlot::open(source.clone())?;
+        let challengers = match config.verify {
+            Some(_) => Some(ChallengerSlot::open(source.clone(), settings.epochs.of_block(view.head()))?),
+            None => None,
+        };
+        let status = StatusHandle::default();
+        status.update(|s| {
+            s.netuid = config.netuid;
+            s.validator = hotkey.ss58();
+            s.chain = chain.describe();
+        });
+        Ok(Self {
+            config,
+            ledger,
+            chain,
+            view,
+            store,
+            source,
+            hotkey,
+            settings,
+            scorers,
+            challengers,
+            drainer: Drainer::default(),
+            status,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.ledger
+    }
+
+    pub fn view(&self) -> &ChainView {
+        &self.view
+    }
+
+    pub fn settings(&self) -> &EpochSettings {
+        &self.settings
+    }
+
+    /// A handle on the status, updated while the node runs.
+    pub fn status(&self) -> StatusHandle {
+        self.status.clone()
+    }
+
+    /// Closes `epoch` now and sends what it owes (`assay epoch close`).
+    pub async fn close_epoch(&mut self, epoch: u64) -> Result<Published> {
+        self.view.refresh_metagraph(self.chain.as_ref()).await?;
+        let head = self.view.refresh_head(self.chain.as_ref()).await?;
+        let closed = self.close(epoch, head)?;
+        let sent = self.send().await?;
+        Ok(Published { closed, sent })
+    }
+
+    /// Closes one epoch against the view's metagraph. Blocking (the ledger syncs, the scorer
+    /// runs).
+    fn close(&mut self, epoch: u64, head: u64) -> Result<Closed> {
+        let scorers = self.scorers.for_boundary()?;
+        let challenger = match &self.challengers {
+            Some(_) => self.ledger.setting(&slots::challenger_of_epoch(epoch))?,
+            None => None,
+        };
+        let closer = Closer {
+            ledger: self.ledger.as_ref(),
+            policies: &self.source.policies,
+            hotkey: &self.hotkey,
+            settings: &self.settings,
+        };
+        let metagraph = (*self.view.metagraph()).clone();
+        let closed = closer.close(epoch, metagraph, head, &scorers, challenger.clone())?;
+        if closed.summary.scorer_fallback.is_some() {
+            self.scorers.closed_with_fallback(scorers.fallback);
+        }
+        let s = &closed.summary;
+        let weights = s.output.weights.iter().map(|w| (w.uid, w.weight)).collect();
+        let last = LastClosed {
+            epoch,
+            summary_key: closed.summary_key.clone(),
+            summary_sha256: closed.summary_sha256.clone(),
+            scorer: s.scorer.sha256.clone(),
+            challenger,
+            weights,
+        };
+        self.status.update(|st| {
+            st.last_closed = Some(last);
+            st.scorer = self.scorers.current().map(|d| d.to_string());
+        });
+        Ok(closed)
+    }
+
+    /// The challenger that judges `epoch`'s challenges (noted for it on first ask); `None`
+    /// without `[verify]`.
+    pub fn challenger(&self, epoch: u64) -> Result<Option<String>> {
+        match &self.challengers {
+            None => Ok(None),
+            Some(slot) => assay_verify::Challengers::for_epoch(slot.as_ref(), epoch)
+                .map(|c| Some(c.digest().to_string()))
+                .map_err(Error::Policy),
+        }
+    }
+
+    /// One pass over the outgoing queue: publishes and sends what closed epochs still owe.
+    pub async fn send(&mut self) -> Result<Sent> {
+        let validator = self.hotkey.ss58();
+        let sent =
+            self.drainer.pass(self.ledger.as_ref(), self.chain.as_ref(), self.store.as_ref(), &validator).await?;
+        self.status.update(|st| {
+            if let Some(&last) = sent.weights.last() {
+                st.weights_accepted = Some(last);
+            }
+            st.outgoing = sent.pending.clone();
+            st.outgoing_errors = sent.errors.clone();
+        });
+        Ok(sent)
+    }
+
+    fn verifier_parts(
+        &self,
+        settings: assay_verify::Settings,
+        challengers: Arc<ChallengerSlot>,
+    ) -> Result<VerifierParts> {
+        Ok(VerifierParts {
+            settings,
+            challengers,
+            limits: self.settings.limits,
+            params: self.settings.params.clone(),
+            hotkey: self.hotkey.clone(),
+            ledger: self.ledger.clone(),
+            view: self.view.clone(),
+            epochs: self.settings.epochs,
+        })
+    }
+
+    /// Runs the node until `shutdown` turns true or `options.stop_after` epochs were closed:
+    /// the chain view refreshed in the background, the gateway and the verifier when
+    /// configured, and at every tick the current epoch's seed committed, every ended epoch
+    /// closed (`on_close` sees each) and what closed epochs owe sent. On the way out every
+    /// record and verdict is written and the outgoing queue gets a last pass.
+    pub async fn run(
+        &mut self,
+        options: RunOptions,
+        mut shutdown: watch::Receiver<bool>,
+        on_close: &mut (dyn FnMut(&Closed) + Send),
+    ) -> Result<()> {
+        let (stop_refresh, refresh_stopped) = watch::channel(false);
+        let refresher =
+            tokio::spawn(refresh_view(self.chain.clone(), self.view.clone(), self.refresh_every(), refresh_stopped));
+        let services = Services::start(self).await?;
+        if let Some(g) = &services.gateway {
+            self.status.update(|s| s.gateway = Some(format!("http://{}", g.local_addr())));
+        }
+        info!(netuid = self.config.netuid, validator = %self.hotkey.ss58(), epoch_blocks = self.settings.epochs.blocks(),
+            chain = %self.chain.describe(), "validator node running");
+        let result = self.epoch_loop(options, &mut shutdown, &services, on_close).await;
+        services.shutdown().await;
+        let _ = stop_refresh.send(true);
+        let _ = refresher.await;
+        if let Err(e) = self.send().await {
+            error!(error = %e, "the last pass over the outgoing queue failed; it is retried at the next start");
+        }
+        result
+    }
+
+    fn refresh_every(&self) -> Duration {
+        match &self.config.chain {
+            ChainConfig::Local { metagraph_refresh_ms, .. } => Duration::from_millis(*metagraph_refresh_ms),
+        }
+    }
+
+    async fn epoch_loop(
+        &mut self,
+        options: RunOptions,
+        shutdown: &mut watch::Receiver<bool>,
+        services: &Services,
+        on_close: &mut (dyn FnMut(&Closed) + Send),
+    ) -> Result<()> {
+        let mut closed = 0;
+        loop {
+            let head = self.view.head();
+            let current = self.settings.epochs.of_block(head);
+            self.ledger.epoch_seed(current, rand::random)?;
+            if let Some(challengers) = &self.challengers {
+                // The boundary's swap happens here even when no challenge is judged.
+                if let Err(e) = assay_verify::Challengers::for_epoch(challengers.as_ref(), current) {
+                    error!(epoch = current, error = %e, "no challenger for this epoch");
+                }
+            }
+            for epoch in self.ledger.open_epochs(current)? {
+                match tokio::task::block_in_place(|| self.close(epoch, head)) {
+                    Ok(c) => {
+                        closed += 1;
+                        if let Some(gateway) = &services.gateway {
+                            let weights: Vec<(u16, f64)> =
+                                c.summary.output.weights.iter().map(|w| (w.uid, f64::from(w.weight))).collect();
+                            gateway.set_scores(&weights);
+                        }
+                        on_close(&c);
+                    }
+                    Err(e) => {
+                        error!(epoch, error = %e, "closing the epoch failed; it stays open and is retried");
+                        break;
+                    }
+                }
+                if options.stop_after.is_some_and(|n| closed >= n) {
+                    return Ok(());
+                }
+            }
+            if let Err(e) = self.send().await {
+                warn!(error = %e, "reading the outgoing queue failed; retrying at the next tick");
+            }
+            self.update_status(head, current, services);
+            tokio::select! {
+                _ = tokio::time::sleep(options.tick) => {}
+                _ = shutdown.wait_for(|s| *s) => {
+                    info!("stopping");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn update_status(&self, head: u64, epoch: u64, services: &Services) {
+        let metagraph = self.view.snapshot();
+        let verdicts = services.verifier.as_ref().map(|v| v.tallies()).unwrap_or_default();
+        self.status.update(|s| {
+            s.head = head;
+            s.epoch = epoch;
+            s.metagraph_age_s = metagraph.metagraph_read.elapsed().as_secs_f64();
+            s.miners = metagraph.metagraph.neurons.len();
+            s.verdicts = verdicts
+                .into_iter()
+                .map(|(uid, t)| (uid, Verdicts { passed: t.passed, failed: t.failed, voided: t.voided }))
+                .collect();
+        });
+    }
+}
+
+/// Keeps the chain view fresh: the head at every step, the metagraph every `every`. A chain
+/// that cannot be read leaves the last view serving (its age grows in the status).
+async fn refresh_view(chain: Arc<dyn Chain>, view: ChainView, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let step = every.min(Duration::from_millis(200));
+    let mut metagraph_due = Instant::now() + every;
+    let mut failing = false;
+    loop {
+        let mut result = view.refresh_head(chain.as_ref()).await.map(|_| ());
+        if result.is_ok() && Instant::now() >= metagraph_due {
+            result = view.refresh_metagraph(chain.as_ref()).await;
+            metagraph_due = Instant::now() + every;
+        }
+        match result {
+            Err(e) if !failing => {
+                failing = true;
+                warn!(error = %e, chain = %chain.describe(), "the chain cannot be read; serving the last view");
+            }
+            Ok(()) if failing => {
+                failing = false;
+                info!(age_s = view.metagraph_age().as_secs_f64(), "the chain can be read again");
+            }
+            _ => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(if failing { step * 5 } else { step }) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! What goes out after an epoch closes: its objects to the object store, then its weights to
+//! the chain (weights follow publication, so anyone can check them when they appear), from the
+//! ledger's outgoing queue, retried with backoff until done.
+//!
+//! Idempotent across restarts: objects are the exact bytes queued at close (publishing them
+//! twice writes the same bytes), and before sending weights the chain is asked whether this
+//! validator's weights were accepted since the epoch closed (a host may die between the chain
+//! accepting and the ledger noting it). Only the newest epoch's weights are ever sent: an
+//! older epoch still pending when a newer one closes is superseded.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use assay_chain::{Chain, WeightsCall};
+use assay_ledger::{Ledger, Outgoing, WeightsState};
+use assay_publish::ObjectStore;
+use tracing::{error, info, warn};
+
+use crate::Result;
+
+/// The longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What one pass over the queue did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Epochs whose objects were published in this pass.
+    pub published: Vec<u64>,
+    /// `(epoch, block)` of weights accepted in this pass (or found accepted).
+    pub weights: Vec<(u64, u64)>,
+    /// Epochs still waiting for something.
+    pub pending: Vec<u64>,
+    /// The last error of each epoch that is still pending, for the status.
+    pub errors: Vec<(u64, String)>,
+}
+
+/// The queue's drainer; keeps when each epoch may next be tried.
+#[derive(Default)]
+pub struct Drainer {
+    next_try: HashMap<u64, Instant>,
+    failures: HashMap<u64, u32>,
+}
+
+impl Drainer {
+    /// One pass: publishes and sends what is due. Never fails as a whole: an error of one epoch
+    /// is logged, kept for the status and retried later.
+    pub async fn pass(
+        &mut self,
+        ledger: &dyn Ledger,
+        chain: &dyn Chain,
+        store: &dyn ObjectStore,
+        validator: &str,
+    ) -> Result<Sent> {
+        let queue = ledger.outgoing()?;
+        let newest_with_weights = queue.iter().filter(|o| o.weights.is_some()).map(|o| o.epoch).max();
+        let mut sent = Sent::default();
+        for item in queue {
+            if self.next_try.get(&item.epoch).is_some_and(|t| Instant::now() < *t) {
+                sent.pending.push(item.epoch);
+                continue;
+            }
+            match self.one(ledger, chain, store, validator, &item, newest_with_weights, &mut sent).await {
+                Ok(true) => {
+                    self.next_try.remove(&item.epoch);
+                    self.failures.remove(&item.epoch);
+                }
+                Ok(false) => sent.pending.push(item.epoch),
+                Err(reason) => {
+                    let failures = self.failures.entry(item.epoch).or_default();
+                    *failures += 1;
+                    let wait = Duration::from_secs(1 << (*failures).min(8)).min(MAX_BACKOFF);
+                    self.next_try.insert(item.epoch, Instant::now() + wait);
+                    error!(epoch = item.epoch, attempt = *failures, retry_in_s = wait.as_secs(), error = %reason,
+                        "sending a closed epoch out failed; it stays queued");
+                    sent.pending.push(item.epoch);
+                    sent.errors.push((item.epoch, reason));
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Publishes and sends one epoch; `Ok(true)` when nothing of it is left to do.
+    #[allow(clippy::too_many_arguments)]
+    async fn one(
+        &mut self,
+        ledger: &dyn Ledger,
+        chain: &dyn Chain,
+        store: &dyn ObjectStore,
+        validator: &str,
+        item: &Outgoing,
+        newest_with_weights: Option<u64>,
+        sent: &mut Sent,
+    ) -> std::result::Result<bool, String> {
+        if !item.objects.is_empty() {
+            for (key, bytes) in &item.objects {
+                store.put(key, bytes).map_err(|e| format!("publishing {key}: {e}"))?;
+            }
+            ledger.mark_published(item.epoch).map_err(|e| e.to_string())?;
+            info!(epoch = item.epoch, store = %store.describe(), "epoch published");
+            sent.published.push(item.epoch);
+        }
+        let (Some(call), Some(WeightsState::Pending { attempts, .. })) = (&item.weights, &item.weights_state) else {
+            return Ok(true);
+        };
+        if newest_with_weights.is_some_and(|newest| newest > item.epoch) {
+            warn!(epoch = item.epoch, "a later epoch's weights replace this epoch's, which were never accepted");
+            ledger.mark_weights(item.epoch, &WeightsState::Superseded).map_err(|e| e.to_string())?;
+            return Ok(true);
+        }
+        let call: WeightsCall =
+            serde_json::from_str(call).map_err(|e| format!("the queued weights call does not parse: {e}"))?;
+        // A previous attempt may have gone through before the host died.
+        let accepted = match chain.weights_accepted_since(validator, call.netuid, item.head).await {
+            Ok(Some(block)) => {
+                info!(epoch = item.epoch, block, "weights were already accepted by the chain");
+                Some(block)
+            }
+            Ok(None) => None,
+            Err(e) => return self.weights_failed(ledger, item.epoch, attempts + 1, format!("asking the chain: {e}")),
+        };
+        let block = match accepted {
+            Some(block) => block,
+            None => match chain.set_weights(validator, &call).await {
+                Ok(block) => block,
+                Err(e) => {
+                    return self.weights_failed(ledger, item.epoch, attempts + 1, format!("setting weights: {e}"));
+                }
+            },
+        };
+        ledger.mark_weights(item.epoch, &WeightsState::Accepted { block }).map_err(|e| e.to_string())?;
+        info!(epoch = item.epoch, block, chain = %chain.describe(), "weights set");
+        sent.weights.push((item.epoch, block));
+        Ok(true)
+    }
+
+    fn weights_failed(
+        &self,
+        ledger: &dyn Ledger,
+        epoch: u64,
+        attempts: u32,
+        reason: String,
+    ) -> std::result::Result<bool, String> {
+        let state = WeightsState::Pending { attempts, last_error: Some(reason.clone()) };
+        if let Err(e) = ledger.mark_weights(epoch, &state) {
+            warn!(epoch, error = %e, "noting a failed weights attempt failed");
+        }
+        Err(reason)
+    }
+}

@@ -1,0 +1,106 @@
+//! The network-facing services beside the epoch loop: the gateway (`[gateway]`) and the
+//! verifier (`[verify]`), started from the node's parts and stopped with every record and
+//! verdict written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use assay_gateway::Gateway;
+use assay_miner_client::MinerClient;
+use assay_reference_engine::{ChatTokenizer, Engine};
+use assay_verify::Verifier;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::{Error, Node, Result};
+
+/// Requests in flight get this long to finish when the node stops.
+const GRACE: Duration = Duration::from_secs(10);
+/// Openings and completions a verifier waits for, at most.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(crate) struct Services {
+    pub gateway: Option<Gateway>,
+    pub verifier: Option<Verifier>,
+    verifier_task: Option<tokio::task::JoinHandle<()>>,
+    stop_verifier: watch::Sender<bool>,
+}
+
+impl Services {
+    pub async fn start(node: &Node) -> Result<Services> {
+        let gateway = match node.config.gateway.clone() {
+            None => None,
+            Some(settings) => {
+                let parts = assay_gateway::Parts {
+                    settings,
+                    hotkey: node.hotkey.clone(),
+                    view: node.view.clone(),
+                    epochs: node.settings.epochs,
+                    ledger: node.ledger.clone(),
+                };
+                Some(Gateway::start(parts).await.map_err(|e| Error::Service(format!("gateway: {e}")))?)
+            }
+        };
+        let verifier = match (&node.config.verify, &node.challengers) {
+            (Some(settings), Some(challengers)) => {
+                let (settings, challengers) = (settings.clone(), challengers.clone());
+                let parts = node.verifier_parts(settings, challengers);
+                // Loading a model reads gigabytes: off the async workers.
+                let verifier = tokio::task::spawn_blocking(move || parts.and_then(load_verifier))
+                    .await
+                    .map_err(|e| Error::Service(format!("loading the reference model: {e}")))??;
+                Some(verifier)
+            }
+            _ => None,
+        };
+        let (stop_verifier, stopped) = watch::channel(false);
+        let verifier_task = verifier.clone().map(|v| tokio::spawn(v.run(stopped)));
+        Ok(Services { gateway, verifier, verifier_task, stop_verifier })
+    }
+
+    /// Stops both; every record and verdict reaches the ledger before this returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop_verifier.send(true);
+        if let Some(task) = self.verifier_task {
+            let _ = tokio::time::timeout(GRACE, task).await;
+        }
+        if let Some(gateway) = self.gateway {
+            gateway.shutdown(GRACE).await;
+        }
+    }
+}
+
+/// What the verifier needs but the model, which `load_verifier` reads.
+pub(crate) struct VerifierParts {
+    pub settings: assay_verify::Settings,
+    pub challengers: Arc<dyn assay_verify::Challengers>,
+    pub limits: assay_policy_runtime::Limits,
+    pub params: Vec<assay_policy_sdk::Param>,
+    pub hotkey: assay_keys::Hotkey,
+    pub ledger: Arc<dyn assay_ledger::Ledger>,
+    pub view: assay_chain::ChainView,
+    pub epochs: assay_chain::Epochs,
+}
+
+fn load_verifier(p: VerifierParts) -> Result<Verifier> {
+    let model = &p.settings.model;
+    let engine = Engine::load_on(model, p.settings.device).map_err(|e| Error::Open {
+        what: format!("the reference model {} on {}", model.display(), p.settings.device),
+        reason: e.to_string(),
+    })?;
+    let tokenizer = ChatTokenizer::load(model)
+        .map_err(|e| Error::Open { what: format!("the tokenizer of {}", model.display()), reason: e.to_string() })?;
+    info!(model = %model.display(), device = %engine.device(), "verification loaded its reference model");
+    Ok(Verifier::new(assay_verify::Parts {
+        settings: p.settings,
+        engine,
+        tokenizer,
+        challengers: p.challengers,
+        limits: p.limits,
+        params: p.params,
+        client: MinerClient::new(p.hotkey, VERIFY_TIMEOUT),
+        ledger: p.ledger,
+        view: p.view,
+        epochs: p.epochs,
+    }))
+}

@@ -1,0 +1,196 @@
+//! The two policy slots, scorer and challenger, and how they swap at epoch boundaries.
+//!
+//! `assay policy activate` writes a ledger setting; the node reads it at the next boundary, so
+//! a subnet owner swaps policies with no restart. A newly activated policy that cannot load is
+//! refused with a loud log and the previous one keeps working. The challenger that judged an
+//! epoch is noted in the ledger per epoch, so the epoch's signed summary names the challenger
+//! that ran, not the one configured.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use assay_ledger::Ledger;
+use assay_policy_runtime::{Challenger, Digest, PolicyStore, Runtime, Scorer};
+use tracing::{error, info, warn};
+
+use crate::close::ScorerChoice;
+use crate::{Error, Result};
+
+/// Ledger settings the node reads at every epoch boundary; `assay policy activate` writes them.
+pub const ACTIVE_SCORER: &str = "active_scorer";
+pub const ACTIVE_CHALLENGER: &str = "active_challenger";
+
+/// The ledger setting naming the challenger that judged `epoch`.
+pub fn challenger_of_epoch(epoch: u64) -> String {
+    format!("challenger_of_epoch.{epoch}")
+}
+
+/// Where policies come from: the store, the runtime that compiles them, the ledger's settings
+/// and the config's defaults.
+#[derive(Clone)]
+pub struct PolicySource {
+    pub ledger: Arc<dyn Ledger>,
+    pub policies: PolicyStore,
+    pub runtime: Runtime,
+    pub default_scorer: Option<String>,
+    pub default_challenger: Option<String>,
+}
+
+impl PolicySource {
+    fn wanted(&self, setting: &str, default: &Option<String>) -> Result<Option<Digest>> {
+        let wanted = match self.ledger.setting(setting)? {
+            Some(d) => Some(d),
+            None => default.clone(),
+        };
+        wanted.map(|d| d.parse().map_err(|e| Error::Policy(format!("the {setting} setting {d:?}: {e}")))).transpose()
+    }
+
+    /// The active scorer's digest: the ledger's setting, else the config's.
+    pub fn wanted_scorer(&self) -> Result<Digest> {
+        self.wanted(ACTIVE_SCORER, &self.default_scorer)?.ok_or_else(|| {
+            Error::Policy(
+                "no scorer is active: set policy.scorer in the config or run `assay policy activate <sha256>`".into(),
+            )
+        })
+    }
+
+    /// The active challenger's digest: the ledger's setting, else the config's.
+    pub fn wanted_challenger(&self) -> Result<Option<Digest>> {
+        self.wanted(ACTIVE_CHALLENGER, &self.default_challenger)
+    }
+
+    pub fn load_scorer(&self, digest: &Digest) -> Result<Scorer> {
+        let bytes = self.policies.get(digest)?;
+        Ok(self.runtime.load_scorer(digest, &bytes)?)
+    }
+
+    pub fn load_challenger(&self, digest: &Digest) -> Result<Challenger> {
+        let bytes = self.policies.get(digest)?;
+        Ok(self.runtime.load_challenger(digest, &bytes)?)
+    }
+}
+
+/// The scorer slot: the scorer of the last boundary, kept when a newly activated one cannot be
+/// loaded, and the fallback when the active one fails.
+pub struct ScorerSlot {
+    source: PolicySource,
+    current: Option<Scorer>,
+}
+
+impl ScorerSlot {
+    /// Starts from the scorer that closed the last epoch, when it still loads.
+    pub fn open(source: PolicySource) -> Result<Self> {
+        let mut slot = Self { source, current: None };
+        if let Some(last) = slot.source.ledger.last_scorer()? {
+            match last.parse().map_err(|e| Error::Policy(format!("{e}"))).and_then(|d| slot.source.load_scorer(&d)) {
+                Ok(scorer) => slot.current = Some(scorer),
+                Err(e) => warn!(scorer = %last, error = %e, "the last epoch's scorer cannot be loaded"),
+            }
+        }
+        Ok(slot)
+    }
+
+    /// The scorers for this boundary. A newly activated scorer that fails to load is refused
+    /// and the previous one keeps working.
+    pub fn for_boundary(&mut self) -> Result<ScorerChoice> {
+        let wanted = self.source.wanted_scorer()?;
+        if let Some(current) = &self.current
+            && current.digest() == wanted
+        {
+            return Ok(ScorerChoice { active: current.clone(), fallback: None });
+        }
+        match self.source.load_scorer(&wanted) {
+            Ok(scorer) => {
+                if let Some(previous) = &self.current {
+                    info!(from = %previous.digest(), to = %wanted, "switching scorer at this epoch boundary");
+                }
+                let choice = ScorerChoice { active: scorer.clone(), fallback: self.current.clone() };
+                self.current = Some(scorer);
+                Ok(choice)
+            }
+            Err(e) => match &self.current {
+                Some(current) => {
+                    error!(wanted = %wanted, keeping = %current.digest(), error = %e,
+                        "the activated scorer cannot be loaded; keeping the previous one");
+                    Ok(ScorerChoice { active: current.clone(), fallback: None })
+                }
+                None => Err(Error::Policy(format!("loading scorer {wanted}: {e}"))),
+            },
+        }
+    }
+
+    /// After a close: a fallback means the newly active scorer failed, so keep the one that
+    /// worked.
+    pub fn closed_with_fallback(&mut self, fallback: Option<Scorer>) {
+        self.current = fallback;
+    }
+
+    pub fn current(&self) -> Option<Digest> {
+        self.current.as_ref().map(Scorer::digest)
+    }
+}
+
+/// The challenger slot, shared with the verifier: each epoch gets the challenger active when
+/// it is first asked for, swapped only at boundaries, and noted in the ledger.
+pub struct ChallengerSlot {
+    source: PolicySource,
+    /// The challenger of each epoch asked for; the oldest are dropped.
+    by_epoch: Mutex<BTreeMap<u64, Challenger>>,
+}
+
+/// Epochs whose challenger is kept in memory (a verdict recorded late goes into the current or
+/// the next epoch, never an old one).
+const KEPT_EPOCHS: usize = 4;
+
+impl ChallengerSlot {
+    /// Loads the active challenger now, so a bad one is refused at start-up.
+    pub fn open(source: PolicySource, epoch: u64) -> Result<Arc<Self>> {
+        let slot = Arc::new(Self { source, by_epoch: Mutex::new(BTreeMap::new()) });
+        slot.resolve(epoch)?;
+        Ok(slot)
+    }
+
+    fn resolve(&self, epoch: u64) -> Result<Challenger> {
+        let mut by_epoch = self.by_epoch.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = by_epoch.get(&epoch) {
+            return Ok(c.clone());
+        }
+        let previous = by_epoch.range(..epoch).next_back().map(|(_, c)| c.clone());
+        let wanted = self.source.wanted_challenger()?.ok_or_else(|| {
+            Error::Policy(
+                "[verify] needs a challenger policy: set policy.challenger or run `assay policy activate`".into(),
+            )
+        })?;
+        let challenger = match previous {
+            Some(p) if p.digest() == wanted => p,
+            previous => match self.source.load_challenger(&wanted) {
+                Ok(c) => {
+                    if let Some(p) = &previous {
+                        info!(epoch, from = %p.digest(), to = %wanted, "switching challenger at this epoch boundary");
+                    }
+                    c
+                }
+                Err(e) => match previous {
+                    Some(p) => {
+                        error!(epoch, wanted = %wanted, keeping = %p.digest(), error = %e,
+                            "the activated challenger cannot be loaded; keeping the previous one");
+                        p
+                    }
+                    None => return Err(Error::Policy(format!("loading challenger {wanted}: {e}"))),
+                },
+            },
+        };
+        self.source.ledger.set_setting(&challenger_of_epoch(epoch), &challenger.digest().to_string())?;
+        by_epoch.insert(epoch, challenger.clone());
+        while by_epoch.len() > KEPT_EPOCHS {
+            by_epoch.pop_first();
+        }
+        Ok(challenger)
+    }
+}
+
+impl assay_verify::Challengers for ChallengerSlot {
+    fn for_epoch(&self, epoch: u64) -> std::result::Result<Challenger, String> {
+        self.resolve(epoch).map_err(|e| e.to_string())
+    }
+}

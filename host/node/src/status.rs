@@ -1,0 +1,65 @@
+//! The node's status: one snapshot, updated by the node as it runs, that the command line, the
+//! devnet's live table, and later the metrics and the dashboard read.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+/// Verdicts per miner since the node started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Verdicts {
+    pub passed: u32,
+    pub failed: u32,
+    pub voided: u32,
+}
+
+/// The last closed epoch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastClosed {
+    pub epoch: u64,
+    pub summary_key: String,
+    pub summary_sha256: String,
+    pub scorer: String,
+    pub challenger: Option<String>,
+    /// `(uid, weight)` as the scorer gave them.
+    pub weights: Vec<(u16, u16)>,
+}
+
+/// Everything the node shows about itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Status {
+    pub netuid: u16,
+    pub validator: String,
+    pub chain: String,
+    /// The chain view's head and its epoch.
+    pub head: u64,
+    pub epoch: u64,
+    /// Seconds since the metagraph was last read; grows while the chain is unreachable.
+    pub metagraph_age_s: f64,
+    pub miners: usize,
+    /// The scorer of the last boundary.
+    pub scorer: Option<String>,
+    pub last_closed: Option<LastClosed>,
+    /// `(epoch, block)` of the latest weights the chain accepted.
+    pub weights_accepted: Option<(u64, u64)>,
+    /// Closed epochs whose publication or weights are still queued, with the last error.
+    pub outgoing: Vec<u64>,
+    pub outgoing_errors: Vec<(u64, String)>,
+    pub verdicts: BTreeMap<u16, Verdicts>,
+    pub gateway: Option<String>,
+}
+
+/// A shared handle on the status.
+#[derive(Debug, Clone, Default)]
+pub struct StatusHandle(Arc<RwLock<Status>>);
+
+impl StatusHandle {
+    pub fn get(&self) -> Status {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.0.write().unwrap_or_else(|p| p.into_inner()));
+    }
+}

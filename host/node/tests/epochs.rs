@@ -1,0 +1,224 @@
+//! The node around its epochs: what is signed is what ran (the challenger swap), and a closed
+//! epoch goes out exactly once, whatever fails on the way (the chain after accepting weights,
+//! the object store).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use assay_chain::{Chain, LocalChain, Metagraph, WeightsCall};
+use assay_epoch::synth::{Shape, generate};
+use assay_epoch::{LocalFolder, ObjectStore, Summary, audit};
+use assay_keys::{Hotkey, Scheme};
+use assay_ledger::{ChallengeRow, RequestEntry, RequestRow};
+use assay_node::slots::ACTIVE_CHALLENGER;
+use assay_node::{Config, Error, Node};
+use assay_policy_runtime::{PolicyStore, Runtime};
+
+fn plugin(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("ASSAY_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"));
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins.sh first", path.display()))
+}
+
+/// The same component under another name: a custom section (ignored when run) appended.
+fn renamed(mut component: Vec<u8>) -> Vec<u8> {
+    let (name, payload) = (b"assay-test", b"another build");
+    component.extend([0u8, (1 + name.len() + payload.len()) as u8, name.len() as u8]);
+    component.extend(name);
+    component.extend(payload);
+    component
+}
+
+/// A node folder: wallet, a local chain whose head stays in epoch 0 (1000-second blocks),
+/// constantinople active, and epoch 0's synthetic records in the ledger.
+struct Setup {
+    dir: tempfile::TempDir,
+    config: Config,
+    chain: LocalChain,
+}
+
+fn setup(adjust: impl FnOnce(&mut Config)) -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Hotkey::from_seed(Scheme::Sr25519, [7; 32])
+        .expect("key")
+        .save(&dir.path().join("wallets/v/hotkeys/h"))
+        .expect("saves");
+    let synth = generate(Shape { netuid: 1, miners: 8, requests: 200, challenges: 20, seed: 3 }, 0);
+    let chain = LocalChain::create(&dir.path().join("chain"), &synth.metagraph, 1000.0).expect("chain");
+    let mut config = Config::local(1, Some("wallets".into()), "v", "h");
+    config.epoch_blocks = 10;
+    let policies = PolicyStore::open(dir.path().join("data/policies")).expect("store");
+    config.policy.scorer = Some(policies.add(&plugin("constantinople")).expect("adds").to_string());
+    adjust(&mut config);
+    let path = dir.path().join("assay.toml");
+    config.save(&path).expect("saves");
+    let config = Config::load(&path).expect("loads");
+    let ledger = assay_ledger::SqliteLedger::open(&config.ledger_path()).expect("ledger");
+    let rows: Vec<RequestEntry> = synth
+        .requests
+        .iter()
+        .map(|r| RequestEntry { task: r.task.clone(), record: RequestRow::from_record(&r.record), values: vec![] })
+        .collect();
+    assay_ledger::record_requests(&ledger, 0, &rows).expect("records");
+    let challenges: Vec<ChallengeRow> = synth.challenges.iter().map(ChallengeRow::from_record).collect();
+    assay_ledger::Ledger::record_challenges(&ledger, 0, &challenges).expect("records");
+    Setup { dir, config, chain }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// A chain that loses the connection right after accepting weights, while `broken` is set.
+struct LosesAnswers {
+    inner: LocalChain,
+    broken: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Chain for LosesAnswers {
+    async fn current_block(&self) -> assay_chain::Result<u64> {
+        self.inner.current_block().await
+    }
+    async fn metagraph(&self, netuid: u16) -> assay_chain::Result<Metagraph> {
+        self.inner.metagraph(netuid).await
+    }
+    async fn set_weights(&self, validator: &str, call: &WeightsCall) -> assay_chain::Result<u64> {
+        let block = self.inner.set_weights(validator, call).await?;
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(assay_chain::Error::Refused("connection lost before the answer".into()));
+        }
+        Ok(block)
+    }
+    async fn weights_accepted_since(&self, v: &str, netuid: u16, since: u64) -> assay_chain::Result<Option<u64>> {
+        self.inner.weights_accepted_since(v, netuid, since).await
+    }
+    fn describe(&self) -> String {
+        "a chain that loses answers".into()
+    }
+}
+
+/// A store that refuses every write while `broken` is set (a full disk, a bucket down).
+struct Refuses {
+    inner: LocalFolder,
+    broken: AtomicBool,
+}
+
+impl ObjectStore for Refuses {
+    fn put(&self, key: &str, bytes: &[u8]) -> assay_publish::Result<()> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(assay_publish::Error::Store("no space left on device".into()));
+        }
+        self.inner.put(key, bytes)
+    }
+    fn get(&self, key: &str) -> assay_publish::Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+fn published(s: &Setup) -> LocalFolder {
+    LocalFolder::new(s.dir.path().join("published"))
+}
+
+#[test]
+fn weights_that_went_through_before_the_host_died_are_not_set_twice() {
+    let s = setup(|_| {});
+    let rt = runtime();
+    let flaky = Arc::new(LosesAnswers { inner: s.chain.clone(), broken: AtomicBool::new(true) });
+    let store: Arc<dyn ObjectStore> = Arc::new(published(&s));
+    let first = rt.block_on(async {
+        let mut node = Node::open_with(s.config.clone(), flaky.clone(), store.clone()).await.expect("opens");
+        node.close_epoch(0).await.expect("closes")
+    });
+    assert!(first.sent.weights.is_empty(), "the answer was lost: {:?}", first.sent);
+    assert_eq!(s.chain.weights_log().expect("log").len(), 1, "the chain did accept them");
+
+    // The host comes back (the same ledger) with a working connection.
+    flaky.broken.store(false, Ordering::SeqCst);
+    let (again, closing_again) = rt.block_on(async {
+        let mut node = Node::open_with(s.config.clone(), flaky.clone(), store.clone()).await.expect("reopens");
+        let sent = node.send().await.expect("sends");
+        (sent, node.close_epoch(0).await)
+    });
+    assert_eq!(again.weights.len(), 1, "{again:?}");
+    assert_eq!(s.chain.weights_log().expect("log").len(), 1, "weights were not set a second time");
+    assert!(matches!(closing_again, Err(Error::AlreadyClosed { epoch: 0, .. })), "{closing_again:?}");
+
+    // The published summary is the one signed at the close, and it audits.
+    let bytes = store.get(&first.closed.summary_key).expect("reads").expect("published");
+    assert_eq!(assay_epoch::sha256_hex(&bytes), first.closed.summary_sha256);
+    audit(store.as_ref(), &first.closed.summary_key, &Runtime::new(None).expect("runtime")).expect("audits");
+}
+
+#[test]
+fn a_store_that_fails_delays_publication_and_never_re_signs() {
+    let s = setup(|_| {});
+    let rt = runtime();
+    let store = Arc::new(Refuses { inner: published(&s), broken: AtomicBool::new(true) });
+    let chain: Arc<dyn Chain> = Arc::new(s.chain.clone());
+    let closed = rt.block_on(async {
+        let mut node = Node::open_with(s.config.clone(), chain.clone(), store.clone()).await.expect("opens");
+        let published = node.close_epoch(0).await.expect("closes");
+        assert!(published.sent.published.is_empty());
+        assert!(!published.sent.errors.is_empty(), "the failure is reported");
+        assert_eq!(node.status().get().outgoing, vec![0]);
+        published.closed
+    });
+    assert_eq!(store.get(&closed.summary_key).expect("reads"), None, "nothing is published yet");
+    // Weights follow publication, so that anyone can check them when they appear on chain.
+    assert!(s.chain.weights_log().expect("log").is_empty());
+
+    store.broken.store(false, Ordering::SeqCst);
+    let sent = rt.block_on(async {
+        let mut node = Node::open_with(s.config.clone(), chain.clone(), store.clone()).await.expect("reopens");
+        node.send().await.expect("sends")
+    });
+    assert_eq!(sent.published, vec![0]);
+    assert_eq!(sent.weights.len(), 1);
+    assert_eq!(s.chain.weights_log().expect("log").len(), 1);
+    let bytes = store.get(&closed.summary_key).expect("reads").expect("published now");
+    assert_eq!(assay_epoch::sha256_hex(&bytes), closed.summary_sha256, "the summary signed at the close");
+    let summary = Summary::parse_and_verify(&bytes).expect("verifies");
+    assert_eq!(summary.epoch, 0);
+    audit(store.as_ref(), &closed.summary_key, &Runtime::new(None).expect("runtime")).expect("audits");
+    let ledger = assay_ledger::SqliteLedger::open(&s.config.ledger_path()).expect("ledger");
+    assert!(assay_ledger::Ledger::outgoing(&ledger).expect("reads").is_empty());
+}
+
+#[test]
+fn the_summary_names_the_challenger_that_judged_the_epoch() {
+    let challenger = plugin("adaptive-challenger");
+    let (old, new) = {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = PolicyStore::open(dir.path()).expect("store");
+        (store.add(&challenger).expect("adds"), store.add(&renamed(challenger.clone())).expect("adds"))
+    };
+    let s = setup(|c| {
+        c.policy.challenger = Some(old.to_string());
+        c.verify = Some(assay_verify::Settings::new("models/unused".into()));
+    });
+    let policies = PolicyStore::open(s.config.policy_dir()).expect("store");
+    policies.add(&challenger).expect("adds");
+    policies.add(&renamed(challenger)).expect("adds");
+    let rt = runtime();
+    rt.block_on(async {
+        let mut node = Node::open(s.config.clone()).await.expect("opens");
+        assert_eq!(node.challenger(0).expect("epoch 0").as_deref(), Some(old.to_string().as_str()));
+        // The owner activates another challenger during epoch 0: it judges from epoch 1 on.
+        node.ledger().set_setting(ACTIVE_CHALLENGER, &new.to_string()).expect("activates");
+        assert_eq!(node.challenger(0).expect("epoch 0").as_deref(), Some(old.to_string().as_str()));
+        assert_eq!(node.challenger(1).expect("epoch 1").as_deref(), Some(new.to_string().as_str()));
+
+        let closed = node.close_epoch(0).await.expect("closes").closed;
+        assert_eq!(closed.summary.challenger, Some(old.to_string()), "epoch 0 was judged by the old challenger");
+        node.ledger().epoch_seed(1, || [1; 32]).expect("starts epoch 1");
+        let closed = node.close_epoch(1).await.expect("closes").closed;
+        assert_eq!(closed.summary.challenger, Some(new.to_string()));
+    });
+}
