@@ -21,7 +21,8 @@ use assay_ledger::{Exchange, Ledger};
 use assay_miner_client::{Miner, MinerClient, verify_opening};
 use assay_policy_runtime::{Challenger, Limits};
 use assay_policy_sdk::{
-    Candidate, ChallengeRecord, Judgement, MinerHistory, Opening, Outcome, Param, PlanInput, Verdict,
+    Candidate, ChallengeRecord, Judgement, Measurements, MinerHistory, Opening, Outcome, Param, PlanInput,
+    PointMeasurement, Verdict,
 };
 use assay_protocol::wire::{OpenRequest, ResponseExtension};
 use assay_reference_engine::{ChatTokenizer, Engine};
@@ -30,7 +31,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info, warn};
 
-pub use measure::{Challenge, Opened, cosine, expected_prompt, measure, rel_l2};
+pub use measure::{Challenge, Opened, ReferencePass, cosine, expected_prompt, measure, rel_l2};
 
 /// `[verify]` in the host's config.
 #[derive(Debug, Clone, Deserialize)]
@@ -250,16 +251,14 @@ impl Verifier {
     async fn challenge(&self, exchange: Exchange, miner: Miner, points: Vec<[u32; 2]>, greedy: bool) {
         let inner = &self.inner;
         let Ok(_slot) = inner.workers.clone().acquire_owned().await else { return };
-        let evidence: Option<ResponseExtension> = exchange
-            .evidence
-            .as_deref()
-            .and_then(|e| serde_json::from_str::<Value>(e).ok())
-            .and_then(|v| serde_json::from_value(v["assay"].clone()).ok());
-        let Some(ext) = evidence else {
-            let verifier = self.clone();
-            let judgement = Judgement { verdict: Verdict::Fail, reason: "no usable evidence".into() };
-            let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, Vec::new(), judgement)).await;
-            return;
+        let ext = match evidence_of(&exchange) {
+            Ok(ext) => ext,
+            Err(e) => {
+                let verifier = self.clone();
+                let judgement = unmeasured(&exchange, e);
+                let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, Vec::new(), judgement)).await;
+                return;
+            }
         };
         let hidden = inner.engine.config().hidden_size;
         let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.clone() };
@@ -283,31 +282,14 @@ impl Verifier {
         let verifier = self.clone();
         let judged = tokio::task::spawn_blocking(move || {
             let inner = &verifier.inner;
-            let request: Value = serde_json::from_str(&exchange.request).unwrap_or(Value::Null);
-            let expected = expected_prompt(&inner.tokenizer, &exchange.path, &request).unwrap_or_default();
-            let challenge = Challenge {
-                request_id: exchange.id,
-                uid: exchange.uid,
-                greedy,
-                ignore_eos: request["ignore_eos"].as_bool().unwrap_or(false),
-                prompt_ids: &ext.prompt_token_ids,
-                completion_ids: &ext.completion_token_ids,
-                expected_prompt: &expected,
-                opened,
-                stop_ids: &inner.stop_ids,
-            };
-            let (points, judgement) = match measure(&inner.engine, &challenge, failure) {
-                Ok(m) => {
-                    let judgement = inner.challenger.judge(&m, inner.limits).unwrap_or_else(|e| Judgement {
-                        verdict: Verdict::Void,
-                        reason: format!("the judge failed: {e}"),
-                    });
-                    (m.points, judgement)
-                }
-                Err(reason) => {
-                    (Vec::new(), Judgement { verdict: Verdict::Fail, reason: format!("unusable evidence: {reason}") })
-                }
-            };
+            let reference = Reference { pass: &inner.engine, tokenizer: &inner.tokenizer, stop_ids: &inner.stop_ids };
+            let measured = assess(&reference, &exchange, &ext, opened, failure, greedy);
+            let (points, judgement) = verdict_of(&exchange, measured, |m| {
+                inner
+                    .challenger
+                    .judge(m, inner.limits)
+                    .unwrap_or_else(|e| Judgement { verdict: Verdict::Void, reason: format!("the judge failed: {e}") })
+            });
             verifier.record(&exchange, points, judgement);
         })
         .await;
@@ -357,4 +339,69 @@ impl Verifier {
         }
         warn!(request = exchange.id, "a challenge could not be recorded");
     }
+}
+
+/// What the validator measures a challenge with: its reference pass, tokenizer and stop tokens.
+struct Reference<'a, R: ReferencePass + ?Sized> {
+    pass: &'a R,
+    tokenizer: &'a ChatTokenizer,
+    stop_ids: &'a [u32],
+}
+
+/// The miner's evidence as the recorder stored it.
+fn evidence_of(exchange: &Exchange) -> Result<ResponseExtension, String> {
+    exchange
+        .evidence
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<Value>(e).ok())
+        .and_then(|v| serde_json::from_value(v["assay"].clone()).ok())
+        .ok_or_else(|| "no evidence, or evidence that does not parse".to_string())
+}
+
+/// The blocking half of a challenge, before the judge: the validator's own rendering of the body
+/// it sent, then the reference pass over the miner's tokens.
+fn assess<R: ReferencePass + ?Sized>(
+    reference: &Reference<'_, R>,
+    exchange: &Exchange,
+    ext: &ResponseExtension,
+    opened: Option<Opened>,
+    failure: Opening,
+    greedy: bool,
+) -> Result<Measurements, String> {
+    let request: Value = serde_json::from_str(&exchange.request).unwrap_or(Value::Null);
+    let expected = expected_prompt(reference.tokenizer, &exchange.path, &request).unwrap_or_default();
+    let challenge = Challenge {
+        request_id: exchange.id,
+        uid: exchange.uid,
+        greedy,
+        ignore_eos: request["ignore_eos"].as_bool().unwrap_or(false),
+        prompt_ids: &ext.prompt_token_ids,
+        completion_ids: &ext.completion_token_ids,
+        expected_prompt: &expected,
+        opened,
+        stop_ids: reference.stop_ids,
+    };
+    measure(reference.pass, &challenge, failure)
+}
+
+/// The verdict on what `assess` returned, with the measured points to record: measurements go
+/// to `judge`.
+fn verdict_of(
+    exchange: &Exchange,
+    measured: Result<Measurements, String>,
+    judge: impl FnOnce(&Measurements) -> Judgement,
+) -> (Vec<PointMeasurement>, Judgement) {
+    match measured {
+        Ok(m) => {
+            let judgement = judge(&m);
+            (m.points, judgement)
+        }
+        Err(e) => (Vec::new(), unmeasured(exchange, e)),
+    }
+}
+
+/// The verdict on a challenge that could not be measured: it fails.
+fn unmeasured(exchange: &Exchange, reason: String) -> Judgement {
+    debug!(request = exchange.id, uid = exchange.uid, reason = %reason, "the challenge could not be measured");
+    Judgement { verdict: Verdict::Fail, reason: format!("unusable evidence: {reason}") }
 }

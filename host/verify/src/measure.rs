@@ -3,8 +3,34 @@
 //! whether the prompt is the validator's own rendering, and whether end-of-sequence was skipped.
 
 use assay_policy_sdk::{Measurements, Opening, PointMeasurement, TokenMeasurement};
-use assay_reference_engine::{ChatTokenizer, Engine, HiddenSelection, TokenScore};
+use assay_reference_engine::{ChatTokenizer, Config, Engine, HiddenSelection, TeacherForced, TokenScore};
 use serde_json::Value;
+
+/// The reference pass `measure` needs of an engine. [`Engine`] is the one the validator runs;
+/// the trait exists so that tests can stand a failing engine (a GPU fault, say) in its place.
+pub trait ReferencePass {
+    fn config(&self) -> &Config;
+    fn teacher_forced(
+        &self,
+        tokens: &[u32],
+        hidden: &HiddenSelection,
+        logit_positions: &[usize],
+    ) -> assay_reference_engine::Result<TeacherForced>;
+}
+
+impl ReferencePass for Engine {
+    fn config(&self) -> &Config {
+        Engine::config(self)
+    }
+    fn teacher_forced(
+        &self,
+        tokens: &[u32],
+        hidden: &HiddenSelection,
+        logit_positions: &[usize],
+    ) -> assay_reference_engine::Result<TeacherForced> {
+        Engine::teacher_forced(self, tokens, hidden, logit_positions)
+    }
+}
 
 /// `‖miner − reference‖ / ‖reference‖`, in f64. NaN or infinite when the miner's vector is.
 pub fn rel_l2(miner: &[f32], reference: &[f32]) -> f64 {
@@ -66,7 +92,11 @@ pub struct Challenge<'a> {
 
 /// Runs the reference pass and measures. An engine error (a token id past the vocabulary, a
 /// position past the sequence) is the miner's: it is returned for the caller to judge.
-pub fn measure(engine: &Engine, c: &Challenge<'_>, opening_failed: Opening) -> Result<Measurements, String> {
+pub fn measure<R: ReferencePass + ?Sized>(
+    engine: &R,
+    c: &Challenge<'_>,
+    opening_failed: Opening,
+) -> Result<Measurements, String> {
     let layers = engine.config().num_layers as u32;
     let tokens: Vec<u32> = c.prompt_ids.iter().chain(c.completion_ids).copied().collect();
     let (points, vectors) = match &c.opened {
