@@ -10,6 +10,8 @@
 //! Must not touch: routing, scoring, publication or the chain's weights.
 
 mod measure;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
