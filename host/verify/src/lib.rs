@@ -7,6 +7,11 @@
 //! and completion tokens, measures (`measure`), lets the policy judge, and records the verdict in
 //! the ledger for the scorer. Reference passes run on a bounded pool of blocking workers, never on
 //! the gateway's request path.
+//! Whose fault: a challenge that cannot be measured because of the miner's evidence (tokens past
+//! the vocabulary, an opening missed or refused, no tokens at all) fails. One that cannot be
+//! measured because of the validator itself (a stored body or evidence it cannot read back, a
+//! body its template cannot render, its engine failing, a point its challenger put outside the
+//! sequence, its judge failing) is void and logged at `error`: the miner is never charged for it.
 //! Must not touch: routing, scoring, publication or the chain's weights.
 
 mod measure;
@@ -31,9 +36,11 @@ use assay_reference_engine::{ChatTokenizer, Engine};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{Semaphore, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
-pub use measure::{Challenge, Opened, ReferencePass, cosine, expected_prompt, measure, rel_l2};
+pub use measure::{
+    Challenge, MeasureError, Opened, ReferencePass, check_points, cosine, expected_prompt, measure, rel_l2,
+};
 
 /// `[verify]` in the host's config.
 #[derive(Debug, Clone, Deserialize)]
@@ -262,6 +269,16 @@ impl Verifier {
                 return;
             }
         };
+        // A point the challenger put outside the sequence would fail even an honest miner's
+        // opening: settle it before asking.
+        let positions = ext.prompt_token_ids.len() + ext.completion_token_ids.len();
+        let planned: Vec<(u32, u32)> = points.iter().map(|p| (p[0], p[1])).collect();
+        if let Err(e) = check_points(&planned, positions, inner.engine.config().num_layers as u32) {
+            let verifier = self.clone();
+            let judgement = unmeasured(&exchange, e);
+            let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, Vec::new(), judgement)).await;
+            return;
+        }
         let hidden = inner.engine.config().hidden_size;
         let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.clone() };
         let timeout = Duration::from_secs_f64(inner.settings.open_timeout_s.max(0.1));
@@ -272,31 +289,32 @@ impl Verifier {
                 (None, Opening::Missed)
             }
             Ok(Ok(response)) => match verify_opening(&ext, &points, &response, hidden) {
-                Ok(vectors) => {
-                    (Some(Opened { points: points.iter().map(|p| (p[0], p[1])).collect(), vectors }), Opening::Verified)
-                }
+                Ok(vectors) => (Some(Opened { points: planned, vectors }), Opening::Verified),
                 Err(e) => {
                     debug!(uid = exchange.uid, error = %e, "opening refused");
                     (None, Opening::Invalid)
                 }
             },
         };
+        let (request, uid) = (exchange.id, exchange.uid);
         let verifier = self.clone();
         let judged = tokio::task::spawn_blocking(move || {
             let inner = &verifier.inner;
             let reference = Reference { pass: &inner.engine, tokenizer: &inner.tokenizer, stop_ids: &inner.stop_ids };
             let measured = assess(&reference, &exchange, &ext, opened, failure, greedy);
             let (points, judgement) = verdict_of(&exchange, measured, |m| {
-                inner
-                    .challenger
-                    .judge(m, inner.limits)
-                    .unwrap_or_else(|e| Judgement { verdict: Verdict::Void, reason: format!("the judge failed: {e}") })
+                inner.challenger.judge(m, inner.limits).unwrap_or_else(|e| {
+                    // The policy is the validator's: its failure is the validator's too.
+                    error!(request = exchange.id, uid = exchange.uid, error = %e, "validator fault: the judge failed");
+                    Judgement { verdict: Verdict::Void, reason: format!("validator fault: the judge failed: {e}") }
+                })
             });
             verifier.record(&exchange, points, judgement);
         })
         .await;
         if judged.is_err() {
-            warn!("a reference pass panicked");
+            // Nothing is recorded: the miner is not charged for the validator's panic.
+            error!(request, uid, "validator fault: a reference pass panicked; the challenge is dropped");
         }
     }
 
@@ -351,13 +369,18 @@ struct Reference<'a, R: ReferencePass + ?Sized> {
 }
 
 /// The miner's evidence as the recorder stored it.
-fn evidence_of(exchange: &Exchange) -> Result<ResponseExtension, String> {
-    exchange
-        .evidence
-        .as_deref()
-        .and_then(|e| serde_json::from_str::<Value>(e).ok())
-        .and_then(|v| serde_json::from_value(v["assay"].clone()).ok())
-        .ok_or_else(|| "no evidence, or evidence that does not parse".to_string())
+///
+/// None stored is the miner's fault: the ledger keeps `None` for a miner that sent no evidence
+/// (today the recorder charges that when it records the request, as a bad response, and stores
+/// no exchange at all). Evidence stored but unreadable is the validator's: the recorder parsed
+/// it and checked the miner's signature before writing it, so a copy that no longer parses was
+/// damaged in the ledger or is read by a verifier that disagrees with the recorder on its format.
+fn evidence_of(exchange: &Exchange) -> Result<ResponseExtension, MeasureError> {
+    let stored =
+        exchange.evidence.as_deref().ok_or_else(|| MeasureError::Miner("the miner sent no evidence".into()))?;
+    let unreadable = |e: serde_json::Error| MeasureError::Host(format!("the stored evidence does not parse: {e}"));
+    let value: Value = serde_json::from_str(stored).map_err(unreadable)?;
+    serde_json::from_value(value["assay"].clone()).map_err(unreadable)
 }
 
 /// The blocking half of a challenge, before the judge: the validator's own rendering of the body
@@ -369,9 +392,11 @@ fn assess<R: ReferencePass + ?Sized>(
     opened: Option<Opened>,
     failure: Opening,
     greedy: bool,
-) -> Result<Measurements, String> {
-    let request: Value = serde_json::from_str(&exchange.request).unwrap_or(Value::Null);
-    let expected = expected_prompt(reference.tokenizer, &exchange.path, &request).unwrap_or_default();
+) -> Result<Measurements, MeasureError> {
+    // The body is the one this validator sent and stored: not reading it back is its own fault.
+    let request: Value = serde_json::from_str(&exchange.request)
+        .map_err(|e| MeasureError::Host(format!("the stored request body is not JSON: {e}")))?;
+    let expected = expected_prompt(reference.tokenizer, &exchange.path, &request)?;
     let challenge = Challenge {
         request_id: exchange.id,
         uid: exchange.uid,
@@ -390,7 +415,7 @@ fn assess<R: ReferencePass + ?Sized>(
 /// to `judge`.
 fn verdict_of(
     exchange: &Exchange,
-    measured: Result<Measurements, String>,
+    measured: Result<Measurements, MeasureError>,
     judge: impl FnOnce(&Measurements) -> Judgement,
 ) -> (Vec<PointMeasurement>, Judgement) {
     match measured {
@@ -402,8 +427,22 @@ fn verdict_of(
     }
 }
 
-/// The verdict on a challenge that could not be measured: it fails.
-fn unmeasured(exchange: &Exchange, reason: String) -> Judgement {
-    debug!(request = exchange.id, uid = exchange.uid, reason = %reason, "the challenge could not be measured");
-    Judgement { verdict: Verdict::Fail, reason: format!("unusable evidence: {reason}") }
+/// The verdict on a challenge that could not be measured: the miner's fault fails it; the
+/// validator's own voids it, loudly, for a validator that cannot measure must be fixed, never
+/// paid for by its miners.
+fn unmeasured(exchange: &Exchange, error: MeasureError) -> Judgement {
+    match error {
+        MeasureError::Miner(reason) => {
+            Judgement { verdict: Verdict::Fail, reason: format!("unusable evidence: {reason}") }
+        }
+        MeasureError::Host(reason) => {
+            error!(
+                request = exchange.id,
+                uid = exchange.uid,
+                reason = %reason,
+                "validator fault: the challenge is void and the miner is not charged"
+            );
+            Judgement { verdict: Verdict::Void, reason: format!("validator fault: {reason}") }
+        }
+    }
 }
