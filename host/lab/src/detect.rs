@@ -21,7 +21,7 @@ use assay_policy_sdk::{Candidate, MinerHistory, Opening, Param, PlanInput, Verdi
 use assay_protocol::wire::{OpenRequest, decode_vector, encode_vector};
 use assay_reference_engine::tiny::{self, Perturbation, TinySpec};
 use assay_reference_engine::{ChatTokenizer, Engine, HiddenSelection, SamplingParams};
-use assay_verify::{Challenge, Opened, measure, rel_l2};
+use assay_verify::{Challenge, MeasureError, Opened, measure, rel_l2};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -328,7 +328,9 @@ impl Lab {
         let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
         let judged = match measure(&self.reference, &challenge, failure) {
             Ok(m) => policy.judge(&m, Limits::default())?,
-            Err(reason) => assay_policy_sdk::Judgement { verdict: Verdict::Fail, reason },
+            Err(MeasureError::Miner(reason)) => assay_policy_sdk::Judgement { verdict: Verdict::Fail, reason },
+            // The experiment's own reference failing is no verdict on the simulated miner.
+            Err(MeasureError::Host(reason)) => return Err(anyhow!("the reference could not measure: {reason}")),
         };
         Ok((judged.verdict, judged.reason))
     }

@@ -7,9 +7,16 @@
 //! and completion tokens, measures (`measure`), lets the policy judge, and records the verdict in
 //! the ledger for the scorer. Reference passes run on a bounded pool of blocking workers, never on
 //! the gateway's request path.
+//! Whose fault: a challenge that cannot be measured because of the miner's evidence (tokens past
+//! the vocabulary, an opening missed or refused, no tokens at all) fails. One that cannot be
+//! measured because of the validator itself (a stored body or evidence it cannot read back, a
+//! body its template cannot render, its engine failing, a point its challenger put outside the
+//! sequence, its judge failing) is void and logged at `error`: the miner is never charged for it.
 //! Must not touch: routing, scoring, publication or the chain's weights.
 
 mod measure;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -31,7 +38,9 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, error, info, warn};
 
-pub use measure::{Challenge, Opened, cosine, expected_prompt, measure, rel_l2};
+pub use measure::{
+    Challenge, MeasureError, Opened, ReferencePass, check_points, cosine, expected_prompt, measure, rel_l2,
+};
 
 /// `[verify]` in the node's config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -291,18 +300,23 @@ impl Verifier {
     async fn challenge(&self, exchange: Exchange, miner: Miner, points: Vec<[u32; 2]>, greedy: bool) {
         let inner = &self.inner;
         let Ok(_slot) = inner.workers.clone().acquire_owned().await else { return };
-        let evidence: Option<ResponseExtension> = exchange
-            .evidence
-            .as_deref()
-            .and_then(|e| serde_json::from_str::<Value>(e).ok())
-            .and_then(|v| serde_json::from_value(v["assay"].clone()).ok());
-        let Some(ext) = evidence else {
-            let verifier = self.clone();
-            let decided =
-                Assessment::Decided(Judgement { verdict: Verdict::Fail, reason: "no usable evidence".into() });
-            let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, decided)).await;
-            return;
+        let ext = match evidence_of(&exchange) {
+            Ok(ext) => ext,
+            Err(e) => {
+                let verifier = self.clone();
+                let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, Err(e))).await;
+                return;
+            }
         };
+        // A point the challenger put outside the sequence would fail even an honest miner's
+        // opening: settle it before asking.
+        let positions = ext.prompt_token_ids.len() + ext.completion_token_ids.len();
+        let planned: Vec<(u32, u32)> = points.iter().map(|p| (p[0], p[1])).collect();
+        if let Err(e) = check_points(&planned, positions, inner.engine.config().num_layers as u32) {
+            let verifier = self.clone();
+            let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, Err(e))).await;
+            return;
+        }
         let hidden = inner.engine.config().hidden_size;
         let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.clone() };
         let timeout = Duration::from_secs_f64(inner.settings.open_timeout_s.max(0.1));
@@ -313,55 +327,37 @@ impl Verifier {
                 (None, Opening::Missed)
             }
             Ok(Ok(response)) => match verify_opening(&ext, &points, &response, hidden) {
-                Ok(vectors) => {
-                    (Some(Opened { points: points.iter().map(|p| (p[0], p[1])).collect(), vectors }), Opening::Verified)
-                }
+                Ok(vectors) => (Some(Opened { points: planned, vectors }), Opening::Verified),
                 Err(e) => {
                     debug!(uid = exchange.uid, error = %e, "opening refused");
                     (None, Opening::Invalid)
                 }
             },
         };
+        let (request, uid) = (exchange.id, exchange.uid);
         let verifier = self.clone();
         let judged = tokio::task::spawn_blocking(move || {
             let inner = &verifier.inner;
-            let request: Value = serde_json::from_str(&exchange.request).unwrap_or(Value::Null);
-            let expected = expected_prompt(&inner.tokenizer, &exchange.path, &request).unwrap_or_default();
-            let challenge = Challenge {
-                request_id: exchange.id,
-                uid: exchange.uid,
-                greedy,
-                ignore_eos: request["ignore_eos"].as_bool().unwrap_or(false),
-                prompt_ids: &ext.prompt_token_ids,
-                completion_ids: &ext.completion_token_ids,
-                expected_prompt: &expected,
-                opened,
-                stop_ids: &inner.stop_ids,
-            };
-            let assessment = match measure(&inner.engine, &challenge, failure) {
-                Ok(m) => Assessment::Measured(m),
-                Err(reason) => Assessment::Decided(Judgement {
-                    verdict: Verdict::Fail,
-                    reason: format!("unusable evidence: {reason}"),
-                }),
-            };
-            verifier.record(&exchange, assessment);
+            let reference = Reference { pass: &inner.engine, tokenizer: &inner.tokenizer, stop_ids: &inner.stop_ids };
+            let measured = assess(&reference, &exchange, &ext, opened, failure, greedy);
+            verifier.record(&exchange, measured);
         })
         .await;
         if judged.is_err() {
-            warn!("a reference pass panicked");
+            // Nothing is recorded: the miner is not charged for the validator's panic.
+            error!(request, uid, "validator fault: a reference pass panicked; the challenge is dropped");
         }
     }
 
     /// Judges and records a challenge into the current epoch (the next, if the current one is
     /// closing), with the challenger of the epoch it is recorded into. Blocking: the ledger
     /// syncs to disk.
-    fn record(&self, exchange: &Exchange, assessment: Assessment) {
+    fn record(&self, exchange: &Exchange, assessment: Result<Measurements, MeasureError>) {
         let inner = &self.inner;
         let mut bump = 0;
         for attempt in 0..50 {
             let epoch = inner.epochs.of_block(inner.view.head()) + bump;
-            let (points, judgement) = self.judge(epoch, &assessment);
+            let (points, judgement) = self.judge(epoch, exchange, &assessment);
             let row = ChallengeRow::from_record(&ChallengeRecord {
                 request_id: exchange.id,
                 uid: exchange.uid,
@@ -384,25 +380,27 @@ impl Verifier {
         error!(request = exchange.id, uid = exchange.uid, "a challenge could not be recorded");
     }
 
-    /// The verdict of `epoch`'s challenger on an assessment. A challenger that cannot be had or
-    /// fails is the validator's problem: Void, never the miner's Fail.
-    fn judge(&self, epoch: u64, assessment: &Assessment) -> (Vec<PointMeasurement>, Judgement) {
+    /// The verdict of `epoch`'s challenger on what `assess` returned. A challenger that cannot
+    /// be had or fails is the validator's problem: Void with an error log, never the miner's
+    /// Fail.
+    fn judge(
+        &self,
+        epoch: u64,
+        exchange: &Exchange,
+        assessment: &Result<Measurements, MeasureError>,
+    ) -> (Vec<PointMeasurement>, Judgement) {
         let inner = &self.inner;
-        match assessment {
-            Assessment::Decided(judgement) => (Vec::new(), judgement.clone()),
-            Assessment::Measured(m) => {
-                let verdict = inner
-                    .challengers
-                    .for_epoch(epoch)
-                    .and_then(|challenger| challenger.judge(m, inner.limits).map_err(|e| e.to_string()));
-                let judgement = verdict.unwrap_or_else(|reason| {
-                    error!(epoch, uid = m.uid, request = m.request_id, reason = %reason,
-                        "the challenger could not judge: the challenge is void");
-                    Judgement { verdict: Verdict::Void, reason: format!("the judge failed: {reason}") }
-                });
-                (m.points.clone(), judgement)
-            }
-        }
+        verdict_of(exchange, assessment.clone(), |m| {
+            let verdict = inner
+                .challengers
+                .for_epoch(epoch)
+                .and_then(|challenger| challenger.judge(m, inner.limits).map_err(|e| e.to_string()));
+            verdict.unwrap_or_else(|e| {
+                // The policy is the validator's: its failure is the validator's too.
+                error!(epoch, request = exchange.id, uid = exchange.uid, error = %e, "validator fault: the judge failed");
+                Judgement { verdict: Verdict::Void, reason: format!("validator fault: the judge failed: {e}") }
+            })
+        })
     }
 
     fn tally(&self, exchange: &Exchange, judgement: &Judgement) {
@@ -419,9 +417,88 @@ impl Verifier {
     }
 }
 
-/// What a challenge came to before judging: measurements for the policy to judge, or a verdict
-/// the host reached without it (no evidence at all).
-enum Assessment {
-    Measured(Measurements),
-    Decided(Judgement),
+/// What the validator measures a challenge with: its reference pass, tokenizer and stop tokens.
+struct Reference<'a, R: ReferencePass + ?Sized> {
+    pass: &'a R,
+    tokenizer: &'a ChatTokenizer,
+    stop_ids: &'a [u32],
+}
+
+/// The miner's evidence as the recorder stored it.
+///
+/// None stored is the miner's fault: the ledger keeps `None` for a miner that sent no evidence
+/// (today the recorder charges that when it records the request, as a bad response, and stores
+/// no exchange at all). Evidence stored but unreadable is the validator's: the recorder parsed
+/// it and checked the miner's signature before writing it, so a copy that no longer parses was
+/// damaged in the ledger or is read by a verifier that disagrees with the recorder on its format.
+fn evidence_of(exchange: &Exchange) -> Result<ResponseExtension, MeasureError> {
+    let stored =
+        exchange.evidence.as_deref().ok_or_else(|| MeasureError::Miner("the miner sent no evidence".into()))?;
+    let unreadable = |e: serde_json::Error| MeasureError::Host(format!("the stored evidence does not parse: {e}"));
+    let value: Value = serde_json::from_str(stored).map_err(unreadable)?;
+    serde_json::from_value(value["assay"].clone()).map_err(unreadable)
+}
+
+/// The blocking half of a challenge, before the judge: the validator's own rendering of the body
+/// it sent, then the reference pass over the miner's tokens.
+fn assess<R: ReferencePass + ?Sized>(
+    reference: &Reference<'_, R>,
+    exchange: &Exchange,
+    ext: &ResponseExtension,
+    opened: Option<Opened>,
+    failure: Opening,
+    greedy: bool,
+) -> Result<Measurements, MeasureError> {
+    // The body is the one this validator sent and stored: not reading it back is its own fault.
+    let request: Value = serde_json::from_str(&exchange.request)
+        .map_err(|e| MeasureError::Host(format!("the stored request body is not JSON: {e}")))?;
+    let expected = expected_prompt(reference.tokenizer, &exchange.path, &request)?;
+    let challenge = Challenge {
+        request_id: exchange.id,
+        uid: exchange.uid,
+        greedy,
+        ignore_eos: request["ignore_eos"].as_bool().unwrap_or(false),
+        prompt_ids: &ext.prompt_token_ids,
+        completion_ids: &ext.completion_token_ids,
+        expected_prompt: &expected,
+        opened,
+        stop_ids: reference.stop_ids,
+    };
+    measure(reference.pass, &challenge, failure)
+}
+
+/// The verdict on what `assess` returned, with the measured points to record: measurements go
+/// to `judge`.
+fn verdict_of(
+    exchange: &Exchange,
+    measured: Result<Measurements, MeasureError>,
+    judge: impl FnOnce(&Measurements) -> Judgement,
+) -> (Vec<PointMeasurement>, Judgement) {
+    match measured {
+        Ok(m) => {
+            let judgement = judge(&m);
+            (m.points, judgement)
+        }
+        Err(e) => (Vec::new(), unmeasured(exchange, e)),
+    }
+}
+
+/// The verdict on a challenge that could not be measured: the miner's fault fails it; the
+/// validator's own voids it, loudly, for a validator that cannot measure must be fixed, never
+/// paid for by its miners.
+fn unmeasured(exchange: &Exchange, error: MeasureError) -> Judgement {
+    match error {
+        MeasureError::Miner(reason) => {
+            Judgement { verdict: Verdict::Fail, reason: format!("unusable evidence: {reason}") }
+        }
+        MeasureError::Host(reason) => {
+            error!(
+                request = exchange.id,
+                uid = exchange.uid,
+                reason = %reason,
+                "validator fault: the challenge is void and the miner is not charged"
+            );
+            Judgement { verdict: Verdict::Void, reason: format!("validator fault: {reason}") }
+        }
+    }
 }

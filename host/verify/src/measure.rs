@@ -1,10 +1,108 @@
 //! What the validator measures for one challenged request, against its own reference pass:
 //! the opened vectors' relative L2 error and cosine, every completion token's rank and log-prob,
 //! whether the prompt is the validator's own rendering, and whether end-of-sequence was skipped.
+//! What cannot be measured is a [`MeasureError`] that says whose fault it is: the miner's (its
+//! evidence is wrong) or the validator's own (its stored body, its template, its engine).
 
 use assay_policy_sdk::{Measurements, Opening, PointMeasurement, TokenMeasurement};
-use assay_reference_engine::{ChatTokenizer, Engine, HiddenSelection, TokenScore};
+use assay_reference_engine::{
+    ChatTokenizer, Config, Engine, Error as EngineError, HiddenSelection, TeacherForced, TokenScore,
+};
 use serde_json::Value;
+
+/// Why a challenge could not be measured, by whose fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MeasureError {
+    /// The miner's evidence is wrong (a token past the vocabulary, no tokens at all): the
+    /// challenge fails.
+    #[error("{0}")]
+    Miner(String),
+    /// The validator could not measure what it holds (its stored body, its chat template, its
+    /// engine): the challenge is void and the miner is not charged.
+    #[error("{0}")]
+    Host(String),
+}
+
+impl MeasureError {
+    /// Whose fault a reference-engine error is. Only the token ids are the miner's input to the
+    /// pass; everything else it is given is the validator's.
+    pub fn from_engine(e: &EngineError) -> Self {
+        match e {
+            // The ids are the miner's evidence, as signed.
+            EngineError::TokenOutOfRange { .. } => MeasureError::Miner(e.to_string()),
+            // The points are the challenger's, and `measure` checks each against the miner's
+            // sequence and the model's layers before the pass (assigning those faults there);
+            // the logit positions it derives from the sequence itself. The engine refusing one
+            // is a validator bug.
+            EngineError::PositionOutOfRange { .. } | EngineError::LayerOutOfRange { .. } => {
+                MeasureError::Host(e.to_string())
+            }
+            // The validator's files, memory and GPU (CUDA faults arrive as `Invalid`). No
+            // wildcard: a new variant must be classified here when the engine grows one.
+            EngineError::Io { .. }
+            | EngineError::Config { .. }
+            | EngineError::Weights { .. }
+            | EngineError::Tensor { .. }
+            | EngineError::Tokenizer(_)
+            | EngineError::Template(_)
+            | EngineError::Invalid(_)
+            | EngineError::Device { .. } => MeasureError::Host(e.to_string()),
+        }
+    }
+}
+
+impl From<EngineError> for MeasureError {
+    fn from(e: EngineError) -> Self {
+        MeasureError::from_engine(&e)
+    }
+}
+
+/// Checks the challenged `(layer, position)` points against a sequence of `positions` tokens
+/// and a model of `layers` layers (hidden states `0..=layers`).
+///
+/// The challenger plans points in `1..=layers` × `0..max(n, 1)`, where `n` is the token count the
+/// recorder took from this same signed evidence. So a point outside a non-empty sequence, or past
+/// the model's layers, is the planner's (the validator's) mistake. The one way a miner causes one
+/// is to report no tokens at all, which a miner whose response claimed success must not do.
+pub fn check_points(points: &[(u32, u32)], positions: usize, layers: u32) -> Result<(), MeasureError> {
+    let Some(&(layer, position)) = points.iter().find(|&&(l, p)| l > layers || p as usize >= positions) else {
+        return Ok(());
+    };
+    if positions == 0 {
+        return Err(MeasureError::Miner(format!(
+            "the evidence reports no tokens, so point ({layer}, {position}) is outside the sequence"
+        )));
+    }
+    Err(MeasureError::Host(format!(
+        "the challenger planned point ({layer}, {position}) outside a sequence of {positions} tokens and {layers} layers"
+    )))
+}
+
+/// The reference pass `measure` needs of an engine. [`Engine`] is the one the validator runs;
+/// the trait exists so that tests can stand a failing engine (a GPU fault, say) in its place.
+pub trait ReferencePass {
+    fn config(&self) -> &Config;
+    fn teacher_forced(
+        &self,
+        tokens: &[u32],
+        hidden: &HiddenSelection,
+        logit_positions: &[usize],
+    ) -> assay_reference_engine::Result<TeacherForced>;
+}
+
+impl ReferencePass for Engine {
+    fn config(&self) -> &Config {
+        Engine::config(self)
+    }
+    fn teacher_forced(
+        &self,
+        tokens: &[u32],
+        hidden: &HiddenSelection,
+        logit_positions: &[usize],
+    ) -> assay_reference_engine::Result<TeacherForced> {
+        Engine::teacher_forced(self, tokens, hidden, logit_positions)
+    }
+}
 
 /// `‖miner − reference‖ / ‖reference‖`, in f64. NaN or infinite when the miner's vector is.
 pub fn rel_l2(miner: &[f32], reference: &[f32]) -> f64 {
@@ -29,13 +127,21 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 /// The prompt token ids the validator renders for the body it sent: the chat template for
 /// chat, the plain encoding for completions.
-pub fn expected_prompt(tokenizer: &ChatTokenizer, path: &str, request: &Value) -> Result<Vec<u32>, String> {
-    if path.ends_with("chat/completions") {
-        tokenizer.chat_ids(&request["messages"], true, &serde_json::json!({})).map_err(|e| e.to_string())
+///
+/// Every failure is the validator's: the body is what it sent, the template and tokenizer its
+/// own. A body it cannot render (messages the template rejects, a prompt given as token ids)
+/// was still served by the miner, which may have rendered it its own way; nothing says it did
+/// wrong.
+pub fn expected_prompt(tokenizer: &ChatTokenizer, path: &str, request: &Value) -> Result<Vec<u32>, MeasureError> {
+    let rendered = if path.ends_with("chat/completions") {
+        tokenizer.chat_ids(&request["messages"], true, &serde_json::json!({}))
     } else {
-        let prompt = request["prompt"].as_str().ok_or("the request has no prompt")?;
-        tokenizer.encode(prompt).map_err(|e| e.to_string())
-    }
+        let prompt = request["prompt"]
+            .as_str()
+            .ok_or_else(|| MeasureError::Host("the request has no text prompt to render".into()))?;
+        tokenizer.encode(prompt)
+    };
+    rendered.map_err(|e| MeasureError::Host(format!("rendering the prompt the validator sent: {e}")))
 }
 
 /// The points a miner opened, with the vectors that verified against its commitment.
@@ -64,21 +170,46 @@ pub struct Challenge<'a> {
     pub stop_ids: &'a [u32],
 }
 
-/// Runs the reference pass and measures. An engine error (a token id past the vocabulary, a
-/// position past the sequence) is the miner's: it is returned for the caller to judge.
-pub fn measure(engine: &Engine, c: &Challenge<'_>, opening_failed: Opening) -> Result<Measurements, String> {
+/// Runs the reference pass and measures. What cannot be measured says whose fault it is
+/// ([`MeasureError`]): a token id past the vocabulary, or a point outside a sequence the miner
+/// reported empty, is the miner's; a point the challenger planned outside the sequence, opened
+/// vectors that do not fit their points, or the engine failing (out of memory, a CUDA fault),
+/// is the validator's.
+pub fn measure<R: ReferencePass + ?Sized>(
+    engine: &R,
+    c: &Challenge<'_>,
+    opening_failed: Opening,
+) -> Result<Measurements, MeasureError> {
     let layers = engine.config().num_layers as u32;
+    let hidden = engine.config().hidden_size;
     let tokens: Vec<u32> = c.prompt_ids.iter().chain(c.completion_ids).copied().collect();
     let (points, vectors) = match &c.opened {
         Some(opened) => (opened.points.clone(), Some(&opened.vectors)),
         None => (Vec::new(), None),
     };
-    if let Some(&(layer, position)) = points.iter().find(|&&(l, p)| l > layers || p as usize >= tokens.len()) {
-        return Err(format!("point ({layer}, {position}) is outside the sequence"));
+    check_points(&points, tokens.len(), layers)?;
+    if let Some(vectors) = vectors {
+        // `Opened` holds vectors that passed `verify_opening`, which refuses a vector of the
+        // wrong shape (the miner's fault: the opening is invalid and the judge fails it). One
+        // that gets here anyway was let through by the validator: measuring it would compare a
+        // truncated vector.
+        if vectors.len() != points.len() {
+            return Err(MeasureError::Host(format!(
+                "{} opened vectors for {} points got past the opening check",
+                vectors.len(),
+                points.len()
+            )));
+        }
+        if let Some((&(layer, position), v)) = points.iter().zip(vectors).find(|(_, v)| v.len() != hidden) {
+            return Err(MeasureError::Host(format!(
+                "point ({layer}, {position}) with {} values, not the model's {hidden}, got past the opening check",
+                v.len()
+            )));
+        }
     }
     let vocab = engine.config().vocab_size as u32;
     if let Some(bad) = tokens.iter().find(|&&t| t >= vocab) {
-        return Err(format!("token id {bad} is past the vocabulary ({vocab})"));
+        return Err(MeasureError::Miner(format!("token id {bad} is past the vocabulary ({vocab})")));
     }
     let prompt_len = c.prompt_ids.len();
     // Logits at each position that predicted a completion token.
@@ -88,13 +219,22 @@ pub fn measure(engine: &Engine, c: &Challenge<'_>, opening_failed: Opening) -> R
         (prompt_len - 1..tokens.len() - 1).collect()
     };
     let selection = HiddenSelection::Points(points.iter().map(|&(l, p)| (l as usize, p as usize)).collect());
-    let reference = engine.teacher_forced(&tokens, &selection, &logit_positions).map_err(|e| e.to_string())?;
-    let hidden = engine.config().hidden_size;
+    let reference = engine.teacher_forced(&tokens, &selection, &logit_positions).map_err(MeasureError::from)?;
 
+    // A pass that returns less than was asked is the engine's fault, not grounds to measure less.
+    if reference.hidden.len() != points.len() * hidden || reference.logits.len() != logit_positions.len() {
+        return Err(MeasureError::Host(format!(
+            "the reference pass returned {} hidden values and {} logit rows for {} points and {} positions",
+            reference.hidden.len(),
+            reference.logits.len(),
+            points.len(),
+            logit_positions.len()
+        )));
+    }
     let mut measured = Vec::with_capacity(points.len());
     if let Some(vectors) = vectors {
-        for (i, (&(layer, position), vector)) in points.iter().zip(vectors).enumerate() {
-            let r = &reference.hidden[i * hidden..(i + 1) * hidden];
+        for ((&(layer, position), vector), r) in points.iter().zip(vectors).zip(reference.hidden.chunks(hidden.max(1)))
+        {
             measured.push(PointMeasurement { layer, position, rel_l2: rel_l2(vector, r), cosine: cosine(vector, r) });
         }
     }
@@ -141,5 +281,36 @@ mod tests {
         assert_eq!(rel_l2(&[1.0, 0.0], &[0.0, 0.0]), f64::INFINITY);
         assert!((cosine(&[1.0, 0.0], &[0.0, 2.0])).abs() < 1e-12);
         assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn engine_errors_are_the_miners_only_for_its_tokens() {
+        let miner = [EngineError::TokenOutOfRange { id: 400, position: 2, vocab: 320 }];
+        for e in &miner {
+            assert!(matches!(MeasureError::from_engine(e), MeasureError::Miner(_)), "{e}");
+        }
+        let host = [
+            EngineError::PositionOutOfRange { position: 9, len: 4 },
+            EngineError::LayerOutOfRange { layer: 9, max: 4 },
+            EngineError::Invalid("cuda: alloc: DriverError(CUDA_ERROR_OUT_OF_MEMORY)".into()),
+            EngineError::Io { context: "reading".into(), source: std::io::Error::other("gone") },
+            EngineError::Config { path: "config.json".into(), reason: "bad".into() },
+            EngineError::Weights { path: "model.safetensors".into(), reason: "bad".into() },
+            EngineError::Tensor { name: "lm_head.weight".into(), reason: "bad".into() },
+            EngineError::Tokenizer("bad".into()),
+            EngineError::Template("bad".into()),
+        ];
+        for e in &host {
+            assert!(matches!(MeasureError::from_engine(e), MeasureError::Host(_)), "{e}");
+        }
+    }
+
+    #[test]
+    fn points_outside_the_sequence_are_the_planners_unless_there_is_none() {
+        assert_eq!(check_points(&[(1, 0), (4, 9)], 10, 4), Ok(()));
+        assert!(matches!(check_points(&[(1, 10)], 10, 4), Err(MeasureError::Host(_))));
+        assert!(matches!(check_points(&[(5, 0)], 10, 4), Err(MeasureError::Host(_))));
+        assert!(matches!(check_points(&[(1, 0)], 0, 4), Err(MeasureError::Miner(_))));
+        assert_eq!(check_points(&[], 0, 4), Ok(()));
     }
 }

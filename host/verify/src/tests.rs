@@ -1,0 +1,283 @@
+//! Whose fault an unmeasurable challenge is: the validator's own failures (a body it cannot read
+//! back, a template it cannot render, its engine failing) void the challenge; the miner's (tokens
+//! past the vocabulary, a malformed opening, no evidence) fail it. Run on the tiny model.
+
+use assay_miner_client::OpeningError;
+use assay_protocol::wire::{OpenResponse, OpenedPoint, VectorDtype, encode_vector};
+use assay_reference_engine::tiny::{self, IM_END, TinySpec};
+use assay_reference_engine::{ChatTokenizer, Config, Engine, Error as EngineError, HiddenSelection, TeacherForced};
+use serde_json::json;
+
+use super::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+    tokenizer: ChatTokenizer,
+    stop_ids: Vec<u32>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        tiny::write(dir.path(), &TinySpec::default(), None).unwrap();
+        let engine = Engine::load(dir.path()).unwrap();
+        let tokenizer = ChatTokenizer::load(dir.path()).unwrap();
+        let stop_ids = engine.config().eos_token_ids.clone();
+        Self { _dir: dir, engine, tokenizer, stop_ids }
+    }
+
+    /// An honest chat exchange: the body, and evidence whose prompt is the template's rendering.
+    fn chat(&self, messages: serde_json::Value) -> (Exchange, ResponseExtension) {
+        let prompt = self.tokenizer.chat_ids(&messages, true, &json!({})).unwrap_or_default();
+        let mut completion = self.tokenizer.encode("hello there").unwrap();
+        completion.push(IM_END);
+        let body = json!({"model": "tiny", "messages": messages, "max_tokens": 16});
+        exchange("/v1/chat/completions", body.to_string(), prompt, completion)
+    }
+
+    /// The reference's own vectors at `points`: what an honest miner opens.
+    fn honest_opening(&self, ext: &ResponseExtension, points: &[(u32, u32)]) -> Opened {
+        let tokens: Vec<u32> = ext.prompt_token_ids.iter().chain(&ext.completion_token_ids).copied().collect();
+        let selection = HiddenSelection::Points(points.iter().map(|&(l, p)| (l as usize, p as usize)).collect());
+        let pass = self.engine.teacher_forced(&tokens, &selection, &[]).unwrap();
+        let hidden = self.engine.config().hidden_size;
+        Opened { points: points.to_vec(), vectors: pass.hidden.chunks(hidden).map(<[f32]>::to_vec).collect() }
+    }
+
+    /// The verdict through the verifier's own path, with `pass` as the reference engine.
+    fn verdict_with<R: ReferencePass + ?Sized>(
+        &self,
+        pass: &R,
+        exchange: &Exchange,
+        ext: &ResponseExtension,
+        opened: Option<Opened>,
+    ) -> Judgement {
+        let reference = Reference { pass, tokenizer: &self.tokenizer, stop_ids: &self.stop_ids };
+        let failure = if opened.is_some() { Opening::Verified } else { Opening::Missed };
+        let measured = assess(&reference, exchange, ext, opened, failure, true);
+        verdict_of(exchange, measured, stand_in_judge).1
+    }
+
+    fn verdict(&self, exchange: &Exchange, ext: &ResponseExtension, opened: Option<Opened>) -> Judgement {
+        self.verdict_with(&self.engine, exchange, ext, opened)
+    }
+}
+
+fn exchange(path: &str, request: String, prompt: Vec<u32>, completion: Vec<u32>) -> (Exchange, ResponseExtension) {
+    let ext = ResponseExtension {
+        request_id: "r-1".into(),
+        prompt_token_ids: prompt,
+        completion_token_ids: completion,
+        commitment: Some("00".repeat(32)),
+        leaf_count: 0,
+        dtype: VectorDtype::F32,
+    };
+    let evidence = json!({"assay": ext, "assay_signature": {}}).to_string();
+    let exchange =
+        Exchange { id: 7, uid: 3, miner_hotkey: "miner".into(), path: path.into(), request, evidence: Some(evidence) };
+    (exchange, ext)
+}
+
+/// Stands in for the challenger policy's first rules (a failed opening or a prompt that is not
+/// the validator's rendering fails), so that these tests need no WASM build.
+fn stand_in_judge(m: &Measurements) -> Judgement {
+    let (verdict, reason) = match (m.opening, m.prompt_match) {
+        (Opening::Verified, true) => (Verdict::Pass, "judged".to_string()),
+        (Opening::Verified, false) => (Verdict::Fail, "prompt tokens differ from the chat template".to_string()),
+        _ => (Verdict::Fail, "opening failed".to_string()),
+    };
+    Judgement { verdict, reason }
+}
+
+#[track_caller]
+fn assert_void(j: &Judgement) {
+    assert_eq!(j.verdict, Verdict::Void, "{j:?}");
+    assert!(j.reason.starts_with("validator fault: "), "{j:?}");
+}
+
+#[track_caller]
+fn assert_fail(j: &Judgement, mentions: &str) {
+    assert_eq!(j.verdict, Verdict::Fail, "{j:?}");
+    assert!(j.reason.contains(mentions), "{j:?} should mention {mentions:?}");
+}
+
+fn hello() -> serde_json::Value {
+    json!([{"role": "user", "content": "hi"}])
+}
+
+/// A reference engine that fails the way a GPU does: the validator's fault, whatever the tokens.
+struct Failing<'a> {
+    engine: &'a Engine,
+    error: fn() -> EngineError,
+}
+
+impl ReferencePass for Failing<'_> {
+    fn config(&self) -> &Config {
+        self.engine.config()
+    }
+    fn teacher_forced(
+        &self,
+        _: &[u32],
+        _: &HiddenSelection,
+        _: &[usize],
+    ) -> assay_reference_engine::Result<TeacherForced> {
+        Err((self.error)())
+    }
+}
+
+#[test]
+fn an_honest_exchange_reaches_the_judge() {
+    let fx = Fixture::new();
+    let (x, ext) = fx.chat(hello());
+    let last = (ext.prompt_token_ids.len() + ext.completion_token_ids.len() - 1) as u32;
+    let opened = fx.honest_opening(&ext, &[(1, 0), (4, last)]);
+    let j = fx.verdict(&x, &ext, Some(opened));
+    assert_eq!((j.verdict, j.reason.as_str()), (Verdict::Pass, "judged"));
+}
+
+#[test]
+fn a_stored_body_that_is_not_json_is_void() {
+    let fx = Fixture::new();
+    let (mut x, ext) = fx.chat(hello());
+    x.request = r#"{"messages": [{"role": "user", "#.into();
+    let opened = fx.honest_opening(&ext, &[(2, 1)]);
+    assert_void(&fx.verdict(&x, &ext, Some(opened)));
+}
+
+#[test]
+fn messages_the_template_cannot_render_are_void() {
+    let fx = Fixture::new();
+    for messages in [
+        json!([{"role": "user", "content": 42}]),
+        json!([{"role": "user", "content": {"text": "hi"}}]),
+        json!({"role": "user", "content": "not a list"}),
+    ] {
+        // The miner may have rendered these its own way; the validator cannot say it did not.
+        assert!(fx.tokenizer.chat_ids(&messages, true, &json!({})).is_err(), "{messages} renders");
+        let (x, mut ext) = fx.chat(messages);
+        ext.prompt_token_ids = fx.tokenizer.encode("whatever the miner rendered").unwrap();
+        let opened = fx.honest_opening(&ext, &[(2, 1)]);
+        assert_void(&fx.verdict(&x, &ext, Some(opened)));
+    }
+}
+
+#[test]
+fn a_completion_body_without_a_text_prompt_is_void() {
+    let fx = Fixture::new();
+    // OpenAI's API also takes a prompt of token ids; the validator renders only text.
+    let body = json!({"model": "tiny", "prompt": [104, 105], "max_tokens": 4}).to_string();
+    let (x, ext) = exchange("/v1/completions", body, vec![104, 105], vec![33, IM_END]);
+    let opened = fx.honest_opening(&ext, &[(2, 1)]);
+    assert_void(&fx.verdict(&x, &ext, Some(opened)));
+}
+
+#[test]
+fn the_engine_failing_on_the_validator_is_void() {
+    let fx = Fixture::new();
+    let (x, ext) = fx.chat(hello());
+    let host_errors: [fn() -> EngineError; 4] = [
+        || EngineError::Invalid("cuda: launching rmsnorm: DriverError(CUDA_ERROR_OUT_OF_MEMORY)".into()),
+        || EngineError::Invalid("cuda: synchronizing: DriverError(CUDA_ERROR_ILLEGAL_ADDRESS)".into()),
+        || EngineError::Tensor { name: "model.norm.weight".into(), reason: "allocation failed".into() },
+        || EngineError::Io { context: "reading weights".into(), source: std::io::Error::other("disk gone") },
+    ];
+    for error in host_errors {
+        let failing = Failing { engine: &fx.engine, error };
+        assert_void(&fx.verdict_with(&failing, &x, &ext, None));
+    }
+    // The engine refusing the miner's own tokens stays the miner's fault.
+    let failing =
+        Failing { engine: &fx.engine, error: || EngineError::TokenOutOfRange { id: 999, position: 3, vocab: 320 } };
+    assert_fail(&fx.verdict_with(&failing, &x, &ext, None), "vocabulary");
+}
+
+#[test]
+fn a_token_past_the_vocabulary_fails() {
+    let fx = Fixture::new();
+    let (x, mut ext) = fx.chat(hello());
+    ext.completion_token_ids.insert(1, 10_000);
+    assert_fail(&fx.verdict(&x, &ext, None), "vocabulary");
+}
+
+#[test]
+fn a_point_outside_an_empty_sequence_fails() {
+    let fx = Fixture::new();
+    let (x, mut ext) = fx.chat(hello());
+    // The planner draws positions in 0..max(tokens, 1): a miner that reports no tokens at all is
+    // asked for position 0 of nothing.
+    ext.prompt_token_ids.clear();
+    ext.completion_token_ids.clear();
+    let opened = Opened { points: vec![(1, 0)], vectors: vec![vec![0.0; fx.engine.config().hidden_size]] };
+    assert_fail(&fx.verdict(&x, &ext, Some(opened)), "outside");
+}
+
+#[test]
+fn a_point_the_planner_put_past_the_sequence_is_void() {
+    let fx = Fixture::new();
+    let (x, ext) = fx.chat(hello());
+    let len = (ext.prompt_token_ids.len() + ext.completion_token_ids.len()) as u32;
+    let hidden = fx.engine.config().hidden_size;
+    // The planner was offered this sequence's length; it chose these points, not the miner.
+    for point in [(1, len + 5), (99, 0)] {
+        let opened = Opened { points: vec![point], vectors: vec![vec![0.5; hidden]] };
+        assert_void(&fx.verdict(&x, &ext, Some(opened)));
+    }
+}
+
+#[test]
+fn a_vector_of_the_wrong_shape_fails() {
+    let fx = Fixture::new();
+    let (x, ext) = fx.chat(hello());
+    let hidden = fx.engine.config().hidden_size;
+    let short: Vec<u8> = [1.0f32, 2.0, 3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let point = OpenedPoint { layer: 2, position: 1, vector: encode_vector(&short), path: Vec::new() };
+    let response = OpenResponse { request_id: ext.request_id.clone(), points: vec![point] };
+    // The opening check refuses it, as `challenge` does; the opening is then invalid.
+    assert_eq!(verify_opening(&ext, &[[2, 1]], &response, hidden), Err(OpeningError::Malformed(2, 1)));
+    let reference = Reference { pass: &fx.engine, tokenizer: &fx.tokenizer, stop_ids: &fx.stop_ids };
+    let measured = assess(&reference, &x, &ext, None, Opening::Invalid, true);
+    assert_fail(&verdict_of(&x, measured, stand_in_judge).1, "opening");
+}
+
+#[test]
+fn opened_vectors_that_skipped_the_opening_check_are_void() {
+    let fx = Fixture::new();
+    let (x, ext) = fx.chat(hello());
+    // Only the validator builds an `Opened`, from vectors `verify_opening` accepted.
+    let mut truncated = fx.honest_opening(&ext, &[(2, 1), (3, 2)]);
+    truncated.vectors[1].truncate(3);
+    let mut missing = fx.honest_opening(&ext, &[(2, 1), (3, 2)]);
+    missing.vectors.pop();
+    for opened in [truncated, missing] {
+        assert_void(&fx.verdict(&x, &ext, Some(opened)));
+    }
+}
+
+#[test]
+fn a_missed_opening_still_fails() {
+    let fx = Fixture::new();
+    let (x, ext) = fx.chat(hello());
+    assert_fail(&fx.verdict(&x, &ext, None), "opening");
+}
+
+#[test]
+fn stored_evidence_that_does_not_parse_is_void() {
+    let fx = Fixture::new();
+    let (mut x, _) = fx.chat(hello());
+    // The recorder parsed and checked the miner's signature on this evidence before it wrote it.
+    for stored in [r#"{"assay": {"request_id": "#, r#"{"assay": {"request_id": 5}}"#] {
+        x.evidence = Some(stored.into());
+        let error = evidence_of(&x).expect_err("the evidence does not parse");
+        assert_void(&unmeasured(&x, error));
+    }
+}
+
+#[test]
+fn no_stored_evidence_fails() {
+    let fx = Fixture::new();
+    let (mut x, _) = fx.chat(hello());
+    x.evidence = None;
+    let error = evidence_of(&x).expect_err("there is no evidence");
+    assert_fail(&unmeasured(&x, error), "evidence");
+}
