@@ -213,7 +213,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         "gateway at http://127.0.0.1:{port}/v1 (key sk-devnet, model {MODEL}); epochs of {epoch_blocks} s{}",
         options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
     );
-    let live = live_table(&runtime, &node, epoch_blocks, stopped.clone());
+    let live = live_table(&runtime, &node, stopped.clone());
     let mut published = Vec::new();
     let run_options = RunOptions { tick: Duration::from_millis(250), stop_after: options.epochs };
     let result = runtime.block_on(node.run(run_options, stopped, &mut |closed| {
@@ -224,14 +224,13 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     let _ = runtime.block_on(live);
     drop(miners_runtime);
     result?;
-    report(&out, &node, &published, epoch_blocks)
+    report(&out, &node, &published)
 }
 
 /// Prints the table every five seconds until `stopped`.
 fn live_table(
     runtime: &tokio::runtime::Runtime,
     node: &Node,
-    epoch_blocks: u64,
     mut stopped: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let (status, ledger) = (node.status(), node.ledger().clone());
@@ -242,7 +241,7 @@ fn live_table(
                 _ = stopped.wait_for(|s| *s) => return,
             }
             let st = status.get();
-            let epoch = st.head / epoch_blocks;
+            let epoch = st.epoch;
             let requests = ledger.requests(epoch).unwrap_or_default();
             eprintln!("\n{}", table(epoch, &requests, &st));
         }
@@ -250,7 +249,7 @@ fn live_table(
 }
 
 /// Audits every published epoch and prints the final table.
-fn report(out: &Path, node: &Node, published: &[String], epoch_blocks: u64) -> anyhow::Result<()> {
+fn report(out: &Path, node: &Node, published: &[String]) -> anyhow::Result<()> {
     let store = LocalFolder::new(out.join("published"));
     let runtime = Runtime::new(None)?;
     let mut all_pass = true;
@@ -266,7 +265,7 @@ fn report(out: &Path, node: &Node, published: &[String], epoch_blocks: u64) -> a
         println!("  {} {verdict}", out.join("published").join(key).display());
     }
     let status = node.status().get();
-    let last_epoch = (status.head / epoch_blocks).saturating_sub(1);
+    let last_epoch = status.epoch.saturating_sub(1);
     let requests = node.ledger().requests(last_epoch).unwrap_or_default();
     println!("\n{}", table(last_epoch, &requests, &status));
     if published.is_empty() {

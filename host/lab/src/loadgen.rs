@@ -151,7 +151,7 @@ pub fn load(args: LoadOptions) -> anyhow::Result<()> {
     );
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let args = Arc::new(args);
-    let result = runtime.block_on(async move {
+    runtime.block_on(async move {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(args.concurrency)
             .build()
@@ -201,6 +201,5 @@ pub fn load(args: LoadOptions) -> anyhow::Result<()> {
             errors
         );
         anyhow::Ok(())
-    });
-    result
+    })
 }

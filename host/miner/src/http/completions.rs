@@ -125,10 +125,8 @@ async fn complete(
         (Kind::Text, Some(Value::Number(n))) => Some((n.as_u64().unwrap_or(0) as usize).min(MAX_TOP_LOGPROBS)),
         _ => None,
     };
-    let mut stop_ids = inner.engine.config().eos_token_ids.clone();
-    for special in ["<|im_end|>", "<|endoftext|>"] {
-        stop_ids.extend(inner.tokenizer.token_id(special));
-    }
+    // The same set the verifier checks end-of-sequence against.
+    let mut stop_ids = assay_reference_engine::stop_token_ids(inner.engine.config(), &inner.tokenizer);
     if request.ignore_eos {
         stop_ids.clear();
     }
