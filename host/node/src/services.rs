@@ -82,15 +82,22 @@ pub(crate) struct VerifierParts {
     pub epochs: assay_chain::Epochs,
 }
 
-fn load_verifier(p: VerifierParts) -> Result<Verifier> {
-    let model = &p.settings.model;
-    let engine = Engine::load_on(model, p.settings.device).map_err(|e| Error::Open {
-        what: format!("the reference model {} on {}", model.display(), p.settings.device),
+/// The reference model and its tokenizer, on the device `[verify]` names (`auto` falls back to
+/// the CPU, saying why; `cuda` without a GPU is refused).
+fn reference(settings: &assay_verify::Settings) -> Result<(Engine, ChatTokenizer)> {
+    let model = &settings.model;
+    let engine = Engine::load_on(model, settings.device).map_err(|e| Error::Open {
+        what: format!("the reference model {} on {}", model.display(), settings.device),
         reason: e.to_string(),
     })?;
     let tokenizer = ChatTokenizer::load(model)
         .map_err(|e| Error::Open { what: format!("the tokenizer of {}", model.display()), reason: e.to_string() })?;
     info!(model = %model.display(), device = %engine.device(), "verification loaded its reference model");
+    Ok((engine, tokenizer))
+}
+
+fn load_verifier(p: VerifierParts) -> Result<Verifier> {
+    let (engine, tokenizer) = reference(&p.settings)?;
     Ok(Verifier::new(assay_verify::Parts {
         settings: p.settings,
         engine,
@@ -103,4 +110,38 @@ fn load_verifier(p: VerifierParts) -> Result<Verifier> {
         view: p.view,
         epochs: p.epochs,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use assay_reference_engine::Device;
+    use assay_reference_engine::tiny::{self, TinySpec};
+
+    use super::*;
+
+    #[test]
+    fn verification_runs_on_the_configured_device() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        tiny::write(dir.path(), &TinySpec::default(), None).expect("writes a tiny model");
+        let mut settings = assay_verify::Settings::new(dir.path().to_path_buf());
+        settings.device = Device::Cpu;
+        let (engine, _) = reference(&settings).expect("loads on the CPU");
+        assert_eq!(engine.device(), "cpu");
+        settings.device = Device::Cuda(0);
+        match reference(&settings) {
+            Ok((engine, _)) => {
+                assert!(engine.device().starts_with("cuda"), "{}", engine.device());
+                eprintln!("a GPU is here: the CPU-fallback half of this test does not apply");
+                return;
+            }
+            Err(err) => {
+                // Refused, never silently the CPU.
+                assert!(matches!(err, Error::Open { .. }), "{err}");
+                assert!(err.to_string().contains("cuda:0"), "{err}");
+            }
+        }
+        settings.device = Device::Auto;
+        let (engine, _) = reference(&settings).expect("auto falls back to the CPU");
+        assert_eq!(engine.device(), "cpu");
+    }
 }
