@@ -67,10 +67,16 @@ pub trait Chain: Send + Sync {
     async fn metagraph(&self, netuid: u16) -> Result<Metagraph>;
     /// Sets this validator's weights; returns the block at which they were accepted.
     async fn set_weights(&self, validator_hotkey: &str, call: &WeightsCall) -> Result<u64>;
-    /// The block of the latest weights of `validator_hotkey` on `netuid` accepted at or after
-    /// `since`, if any: how a retried submission learns that an earlier attempt went through
-    /// (the process may have died between the chain accepting and the host noting it).
-    async fn weights_accepted_since(&self, validator_hotkey: &str, netuid: u16, since: u64) -> Result<Option<u64>>;
+    /// The block at which the chain accepted exactly `call` from `validator_hotkey` at or after
+    /// block `since`, if it did: how a retried submission learns that an earlier attempt went
+    /// through (the process may have died between the chain accepting and the host noting it).
+    /// Comparing the call, not only the time, keeps two epochs closed in the same block apart.
+    async fn weights_accepted_since(
+        &self,
+        validator_hotkey: &str,
+        call: &WeightsCall,
+        since: u64,
+    ) -> Result<Option<u64>>;
     /// Where this chain is, for logs and the status.
     fn describe(&self) -> String;
 }

@@ -162,11 +162,16 @@ impl Chain for LocalChain {
         self.append_weights(validator_hotkey, call)
     }
 
-    async fn weights_accepted_since(&self, validator_hotkey: &str, netuid: u16, since: u64) -> Result<Option<u64>> {
+    async fn weights_accepted_since(
+        &self,
+        validator_hotkey: &str,
+        call: &WeightsCall,
+        since: u64,
+    ) -> Result<Option<u64>> {
         Ok(self
             .weights_log()?
             .into_iter()
-            .filter(|e| e.validator == validator_hotkey && e.call.netuid == netuid && e.block >= since)
+            .filter(|e| e.validator == validator_hotkey && e.call == *call && e.block >= since)
             .map(|e| e.block)
             .max())
     }
@@ -212,11 +217,13 @@ mod tests {
 
         let call = WeightsCall { netuid: 7, uids: vec![0, 2], weights: vec![65535, 100], version_key: 1 };
         let since = chain.block_now();
-        assert_eq!(rt.block_on(chain.weights_accepted_since("validator", 7, since)).expect("reads"), None);
+        assert_eq!(rt.block_on(chain.weights_accepted_since("validator", &call, since)).expect("reads"), None);
         let at = rt.block_on(chain.set_weights("validator", &call)).expect("accepted");
-        assert_eq!(rt.block_on(chain.weights_accepted_since("validator", 7, since)).expect("reads"), Some(at));
-        assert_eq!(rt.block_on(chain.weights_accepted_since("other", 7, since)).expect("reads"), None);
-        assert_eq!(rt.block_on(chain.weights_accepted_since("validator", 7, at + 1)).expect("reads"), None);
+        assert_eq!(rt.block_on(chain.weights_accepted_since("validator", &call, since)).expect("reads"), Some(at));
+        assert_eq!(rt.block_on(chain.weights_accepted_since("other", &call, since)).expect("reads"), None);
+        assert_eq!(rt.block_on(chain.weights_accepted_since("validator", &call, at + 1)).expect("reads"), None);
+        let other = WeightsCall { weights: vec![65535, 101], ..call.clone() };
+        assert_eq!(rt.block_on(chain.weights_accepted_since("validator", &other, since)).expect("reads"), None);
         let refused = WeightsCall { uids: vec![9], weights: vec![1], ..call.clone() };
         assert!(matches!(rt.block_on(chain.set_weights("validator", &refused)), Err(Error::Refused(_))));
         let mismatched = WeightsCall { uids: vec![0], weights: vec![], ..call.clone() };

@@ -60,7 +60,7 @@ pub struct Settings {
     /// reached the user).
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
-    /// How often the metagraph is reread and every miner probed.
+    /// How often every miner is probed (with the miners of the node's current chain view).
     #[serde(default = "default_health_interval")]
     pub health_interval_ms: u64,
     /// The validator's own requests per minute (0: none).

@@ -281,10 +281,10 @@ impl Node {
         mut shutdown: watch::Receiver<bool>,
         on_close: &mut (dyn FnMut(&Closed) + Send),
     ) -> Result<()> {
+        let services = Services::start(self).await?;
         let (stop_refresh, refresh_stopped) = watch::channel(false);
         let refresher =
             tokio::spawn(refresh_view(self.chain.clone(), self.view.clone(), self.refresh_every(), refresh_stopped));
-        let services = Services::start(self).await?;
         if let Some(g) = &services.gateway {
             self.status.update(|s| s.gateway = Some(format!("http://{}", g.local_addr())));
         }

@@ -111,7 +111,7 @@ impl Drainer {
         let call: WeightsCall =
             serde_json::from_str(call).map_err(|e| format!("the queued weights call does not parse: {e}"))?;
         // A previous attempt may have gone through before the host died.
-        let accepted = match chain.weights_accepted_since(validator, call.netuid, item.head).await {
+        let accepted = match chain.weights_accepted_since(validator, &call, item.head).await {
             Ok(Some(block)) => {
                 info!(epoch = item.epoch, block, "weights were already accepted by the chain");
                 Some(block)

@@ -33,7 +33,7 @@ fn renamed(mut component: Vec<u8>) -> Vec<u8> {
 }
 
 /// A node folder: wallet, a local chain whose head stays in epoch 0 (1000-second blocks),
-/// constantinople active, and epoch 0's synthetic records in the ledger.
+/// constantinople active, and epochs 0 and 1's synthetic records in the ledger.
 struct Setup {
     dir: tempfile::TempDir,
     config: Config,
@@ -46,7 +46,8 @@ fn setup(adjust: impl FnOnce(&mut Config)) -> Setup {
         .expect("key")
         .save(&dir.path().join("wallets/v/hotkeys/h"))
         .expect("saves");
-    let synth = generate(Shape { netuid: 1, miners: 8, requests: 200, challenges: 20, seed: 3 }, 0);
+    let shape = Shape { netuid: 1, miners: 8, requests: 200, challenges: 20, seed: 3 };
+    let synth = generate(shape, 0);
     let chain = LocalChain::create(&dir.path().join("chain"), &synth.metagraph, 1000.0).expect("chain");
     let mut config = Config::local(1, Some("wallets".into()), "v", "h");
     config.epoch_blocks = 10;
@@ -57,14 +58,17 @@ fn setup(adjust: impl FnOnce(&mut Config)) -> Setup {
     config.save(&path).expect("saves");
     let config = Config::load(&path).expect("loads");
     let ledger = assay_ledger::SqliteLedger::open(&config.ledger_path()).expect("ledger");
-    let rows: Vec<RequestEntry> = synth
-        .requests
-        .iter()
-        .map(|r| RequestEntry { task: r.task.clone(), record: RequestRow::from_record(&r.record), values: vec![] })
-        .collect();
-    assay_ledger::record_requests(&ledger, 0, &rows).expect("records");
-    let challenges: Vec<ChallengeRow> = synth.challenges.iter().map(ChallengeRow::from_record).collect();
-    assay_ledger::Ledger::record_challenges(&ledger, 0, &challenges).expect("records");
+    for epoch in [0, 1] {
+        let synth = generate(shape, epoch);
+        let rows: Vec<RequestEntry> = synth
+            .requests
+            .iter()
+            .map(|r| RequestEntry { task: r.task.clone(), record: RequestRow::from_record(&r.record), values: vec![] })
+            .collect();
+        assay_ledger::record_requests(&ledger, epoch, &rows).expect("records");
+        let challenges: Vec<ChallengeRow> = synth.challenges.iter().map(ChallengeRow::from_record).collect();
+        assay_ledger::Ledger::record_challenges(&ledger, epoch, &challenges).expect("records");
+    }
     Setup { dir, config, chain }
 }
 
@@ -93,8 +97,13 @@ impl Chain for LosesAnswers {
         }
         Ok(block)
     }
-    async fn weights_accepted_since(&self, v: &str, netuid: u16, since: u64) -> assay_chain::Result<Option<u64>> {
-        self.inner.weights_accepted_since(v, netuid, since).await
+    async fn weights_accepted_since(
+        &self,
+        v: &str,
+        call: &WeightsCall,
+        since: u64,
+    ) -> assay_chain::Result<Option<u64>> {
+        self.inner.weights_accepted_since(v, call, since).await
     }
     fn describe(&self) -> String {
         "a chain that loses answers".into()
@@ -221,4 +230,22 @@ fn the_summary_names_the_challenger_that_judged_the_epoch() {
         let closed = node.close_epoch(1).await.expect("closes").closed;
         assert_eq!(closed.summary.challenger, Some(new.to_string()));
     });
+}
+
+#[test]
+fn two_epochs_closed_in_the_same_block_both_set_their_weights() {
+    let s = setup(|_| {});
+    let rt = runtime();
+    let (first, second) = rt.block_on(async {
+        let mut node = Node::open(s.config.clone()).await.expect("opens");
+        let first = node.close_epoch(0).await.expect("closes");
+        node.ledger().epoch_seed(1, || [1; 32]).expect("starts epoch 1");
+        (first, node.close_epoch(1).await.expect("closes"))
+    });
+    assert_ne!(first.closed.summary.output.weights, second.closed.summary.output.weights);
+    assert_eq!(first.sent.weights.len(), 1, "{:?}", first.sent);
+    assert_eq!(second.sent.weights.len(), 1, "the first epoch's weights are not taken for the second's");
+    let log = s.chain.weights_log().expect("log");
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].block, log[1].block, "both in one block");
 }
