@@ -15,6 +15,7 @@ mod keys;
 mod proxy;
 mod recorder;
 mod routing;
+mod shapes;
 mod synthetic;
 
 use std::net::SocketAddr;
@@ -152,6 +153,8 @@ pub(crate) struct Shared {
     pool: routing::Pool,
     client: MinerClient,
     recorder: recorder::Recorder,
+    /// Organic requests' shapes, which synthetic requests follow.
+    shapes: shapes::Shapes,
 }
 
 /// A running gateway.
@@ -188,6 +191,7 @@ impl Gateway {
             pool: routing::Pool::default(),
             client,
             recorder,
+            shapes: shapes::Shapes::default(),
         });
         // Know the miners before the first user arrives.
         proxy::refresh(&shared, &parts.view).await;

@@ -106,11 +106,13 @@ async fn user_request(
         Err(e) => return Err(ApiError::bad_request(format!("the body is not valid JSON: {e}"))),
     };
     validate(&shared.settings, route, &request)?;
+    // Its shape (never its text) is what synthetic requests are drawn like.
+    shared.shapes.observe(route, &request);
     forward(shared, route, request, RequestKind::Organic).await
 }
 
 /// What the gateway checks itself, so that miners only see well-formed requests.
-fn validate(settings: &crate::Settings, route: Route, request: &Map<String, Value>) -> Result<(), ApiError> {
+pub(crate) fn validate(settings: &crate::Settings, route: Route, request: &Map<String, Value>) -> Result<(), ApiError> {
     let model = match request.get("model") {
         None => return Err(ApiError::bad_param("model", "you must provide a model parameter")),
         Some(Value::String(m)) => m,
