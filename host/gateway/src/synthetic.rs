@@ -1,6 +1,27 @@
-//! The validator's own traffic: requests from a small built-in prompt set at a configured
-//! rate (Poisson arrivals), sent through exactly the same path as users' requests, so that
-//! miners see the same shapes, headers and `assay` extension and cannot single them out.
+//! The validator's own traffic, at a configured rate (Poisson arrivals), sent through exactly
+//! the same path as users' requests so that miners see the same headers and `assay` extension
+//! (`commit: true`), and drawn so that its shapes cannot be told from users' either.
+//!
+//! A synthetic request takes its shape (route, roles and lengths of the messages, which sampling
+//! parameters with which values, streaming) from a random organic request's shape kept by
+//! [`crate::shapes::Shapes`], its lengths jittered by up to ±15 %; the text is fresh, generated
+//! to that shape by [`prose`] (nothing a user wrote is kept or sent). Until organic traffic is
+//! seen, and in a share that shrinks as it is (`PRIOR_WEIGHT`), shapes come from a built-in
+//! prior that looks like typical chat traffic instead: 15 % completions, a system prompt in 40 %
+//! of conversations, one to eight exchanges, short questions and long pastes, `max_tokens`
+//! absent in a fifth and otherwise log-uniform over 16..1024 or a round number, the usual
+//! temperature and `top_p` mixes, streaming in about half. `max_tokens` never exceeds the
+//! gateway's own limit.
+//!
+//! Measured (`indistinguishable` tests, fixed seeds): after 2,000 organic requests, a depth-6
+//! decision tree over the request fields tells 2,000 synthetic requests from them with 49.6 %
+//! held-out accuracy (chance is 50 %, one standard error 1.1 %; the test fails above 55 %); the
+//! same tree separates the prior alone from that workload with 97 % accuracy.
+
+mod prose;
+
+#[cfg(test)]
+mod indistinguishable;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,65 +29,297 @@ use std::time::Duration;
 use assay_policy_sdk::RequestKind;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Number, Value, json};
 use tokio::sync::watch;
 use tracing::debug;
 
 use crate::Shared;
 use crate::proxy::{Route, forward};
+use crate::shapes::{Extras, MAX_TURNS, Role, SCALARS, Scalar, Shape, Shapes, Stop, Turn};
 
-const PROMPTS: &[&str] = &[
-    "Explain in two sentences why the sky is blue.",
-    "Write a haiku about a lighthouse in winter.",
-    "What is the difference between a list and a tuple in Python?",
-    "Summarize the plot of Romeo and Juliet in one paragraph.",
-    "Give three tips for writing clear commit messages.",
-    "Translate 'good morning, how are you?' into French and Spanish.",
-    "What causes the seasons on Earth?",
-    "Suggest a name for a bakery that specializes in sourdough.",
-    "How does a hash map handle collisions?",
-    "List the planets of the solar system in order from the sun.",
-    "Write a short, polite email declining a meeting invitation.",
-    "What is the derivative of x^3 + 2x?",
-    "Describe the water cycle for a ten-year-old.",
-    "Why do programmers use version control?",
-    "Give a one-line definition of entropy.",
-    "Write a limerick about a cat who learns to code.",
-];
+/// How many organic requests the prior counts as: with `n` seen, a synthetic request takes an
+/// organic shape with probability n / (n + PRIOR_WEIGHT), so that the first few users' shapes
+/// are not copied over and over.
+const PRIOR_WEIGHT: f64 = 16.0;
 
-const SYSTEM: &str = "You are a helpful assistant.";
+/// Lengths of an organic shape are scaled by a factor drawn from 1 ± JITTER.
+const JITTER: f64 = 0.15;
 
-/// One synthetic request, drawn the way users' requests vary.
-pub(crate) fn draw(model: &str, rng: &mut impl Rng) -> (Route, Map<String, Value>) {
-    let prompt = PROMPTS[rng.gen_range(0..PROMPTS.len())];
-    let route = if rng.gen_bool(0.8) { Route::Chat } else { Route::Completions };
+/// Messages rendered at most: bounds the work of one synthetic request whatever users send.
+const MAX_MESSAGES: usize = 1024;
+
+/// One synthetic request: a shape (organic or the prior's) filled with fresh text.
+pub(crate) fn draw(settings: &crate::Settings, shapes: &Shapes, rng: &mut impl Rng) -> (Route, Map<String, Value>) {
+    let shape = shape(shapes, rng);
+    (shape.route, render(&shape, &settings.model, settings.max_tokens, rng))
+}
+
+fn shape(shapes: &Shapes, rng: &mut impl Rng) -> Shape {
+    let seen = shapes.seen() as f64;
+    if rng.gen_bool(seen / (seen + PRIOR_WEIGHT))
+        && let Some(organic) = shapes.sample(rng)
+    {
+        return jittered(organic, rng);
+    }
+    prior(rng)
+}
+
+fn jittered(mut shape: Shape, rng: &mut impl Rng) -> Shape {
+    for turn in &mut shape.turns {
+        if turn.chars > 0 {
+            let scaled = f64::from(turn.chars) * rng.gen_range(1.0 - JITTER..=1.0 + JITTER);
+            turn.chars = (scaled.round() as u32).max(1);
+        }
+    }
+    shape
+}
+
+/// The request a shape describes, with fresh text; `max_tokens` capped at the gateway's limit.
+fn render(shape: &Shape, model: &str, max_tokens: u64, rng: &mut impl Rng) -> Map<String, Value> {
+    let thread = prose::Thread::new(rng);
     let mut request = Map::new();
     request.insert("model".into(), json!(model));
-    match route {
+    match shape.route {
         Route::Chat => {
-            let mut messages = Vec::new();
-            if rng.gen_bool(0.5) {
-                messages.push(json!({"role": "system", "content": SYSTEM}));
-            }
-            messages.push(json!({"role": "user", "content": prompt}));
-            request.insert("messages".into(), Value::Array(messages));
+            request.insert("messages".into(), Value::Array(conversation(shape, &thread, rng)));
         }
         Route::Completions => {
-            request.insert("prompt".into(), json!(prompt));
+            // An empty prompt is refused by miners: the shape's length, but at least a word.
+            let chars = shape.turns.first().map_or(1, |t| t.chars as usize).max(1);
+            request.insert("prompt".into(), json!(thread.completion(rng, chars)));
         }
     }
-    request.insert("max_tokens".into(), json!(rng.gen_range(16..=64)));
-    if rng.gen_bool(0.5) {
-        request.insert("temperature".into(), json!(0.0));
+    for (name, value) in SCALARS.iter().zip(&shape.scalars) {
+        let Some(value) = value else { continue };
+        let value = match value {
+            Scalar::Num(n) if name.starts_with("max_") && n.as_u64().is_some_and(|n| n > max_tokens) => {
+                json!(max_tokens)
+            }
+            other => other.to_value(),
+        };
+        request.insert((*name).into(), value);
+    }
+    render_extras(&mut request, &shape.extras, rng);
+    request
+}
+
+fn conversation(shape: &Shape, thread: &prose::Thread, rng: &mut impl Rng) -> Vec<Value> {
+    let count = (shape.messages as usize).min(MAX_MESSAGES);
+    let mut first_user = true;
+    let mut messages = Vec::with_capacity(count);
+    for i in 0..count {
+        let turn = shape.turn(i);
+        let chars = turn.chars as usize;
+        let (role, text) = match turn.role {
+            Role::System => ("system", thread.system(rng, chars)),
+            Role::Developer => ("developer", thread.system(rng, chars)),
+            Role::Assistant => ("assistant", thread.assistant(rng, chars)),
+            // Tool results without the tool calls they answer would be malformed: a user's turn.
+            Role::User | Role::Other => ("user", thread.user(rng, chars, std::mem::take(&mut first_user))),
+        };
+        let content = if turn.parts { json!([{"type": "text", "text": text}]) } else { json!(text) };
+        messages.push(json!({"role": role, "content": content}));
+    }
+    messages
+}
+
+/// Stop sequences people use, by which one of the same length as the user's is sent.
+const STOPS: &[&str] = &[
+    "\n",
+    "\n\n",
+    "###",
+    "</s>",
+    "User:",
+    "\nUser:",
+    "Human:",
+    "\nHuman:",
+    "<|im_end|>",
+    "<|endoftext|>",
+    "END",
+    "```",
+    "Q:",
+    "\nQ:",
+    "Observation:",
+    "[END]",
+    "---",
+    "\n\n\n",
+    "<|eot_id|>",
+    "Assistant:",
+];
+
+fn stop_of_len(len: u8, rng: &mut impl Rng) -> &'static str {
+    if len == 0 {
+        return "";
+    }
+    let distance = |s: &&str| s.len().abs_diff(usize::from(len));
+    let best = STOPS.iter().map(distance).min().unwrap_or(0);
+    let nearest: Vec<&str> = STOPS.iter().filter(|s| distance(s) == best).copied().collect();
+    nearest.get(rng.gen_range(0..nearest.len().max(1))).copied().unwrap_or("\n")
+}
+
+/// A caller id of `len` characters, like the hashes and prefixed ids clients send as `user`.
+fn user_id(len: u8, rng: &mut impl Rng) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let prefix = if len > 8 && rng.gen_bool(0.5) { "user-" } else { "" };
+    let mut id = String::from(prefix);
+    while id.len() < usize::from(len) {
+        id.push(char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]));
+    }
+    id
+}
+
+fn render_extras(request: &mut Map<String, Value>, extras: &Extras, rng: &mut impl Rng) {
+    match &extras.stop {
+        None => {}
+        Some(Stop::One(len)) => {
+            request.insert("stop".into(), json!(stop_of_len(*len, rng)));
+        }
+        Some(Stop::Many(lens)) => {
+            let stops: Vec<&str> = lens.iter().map(|len| stop_of_len(*len, rng)).collect();
+            request.insert("stop".into(), json!(stops));
+        }
+    }
+    if let Some(usage) = extras.stream_options {
+        let options = usage.map_or_else(|| json!({}), |b| json!({"include_usage": b}));
+        request.insert("stream_options".into(), options);
+    }
+    if let Some(len) = extras.user {
+        request.insert("user".into(), json!(user_id(len, rng)));
+    }
+    if let Some(json_object) = extras.json_object {
+        request.insert("response_format".into(), json!({"type": if json_object { "json_object" } else { "text" }}));
+    }
+}
+
+/// A log-normal length with the given median, clamped to `lo..=hi`.
+fn lognormal(rng: &mut impl Rng, median: f64, sigma: f64, lo: u32, hi: u32) -> u32 {
+    // Box-Muller: one standard normal from two uniforms.
+    let (u, v): (f64, f64) = (1.0 - rng.r#gen::<f64>(), rng.r#gen());
+    let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+    ((median * (sigma * z).exp()).round() as u32).clamp(lo, hi)
+}
+
+/// The prior's conversations stay under this many characters (about 1,500 tokens): long enough
+/// for pasted documents, short enough for any model's context with room to answer.
+const PRIOR_MAX_CHARS: u32 = 6000;
+
+fn prior_turns(rng: &mut impl Rng) -> (Route, Vec<Turn>) {
+    let turn = |role, chars| Turn { role, chars, parts: false };
+    if rng.gen_bool(0.15) {
+        return (Route::Completions, vec![turn(Role::User, lognormal(rng, 250.0, 1.2, 1, PRIOR_MAX_CHARS))]);
+    }
+    let mut turns = Vec::new();
+    if rng.gen_bool(0.4) {
+        let role = if rng.gen_bool(0.05) { Role::Developer } else { Role::System };
+        turns.push(turn(role, lognormal(rng, 180.0, 1.1, 10, 2000)));
+    }
+    let mut exchanges = 1;
+    while exchanges < 8 && rng.gen_bool(0.4) {
+        exchanges += 1;
+    }
+    for k in 0..exchanges {
+        if k > 0 {
+            turns.push(turn(Role::Assistant, lognormal(rng, 500.0, 0.9, 1, 3000)));
+        }
+        // Mostly questions; a fifth paste a document or code.
+        let chars =
+            if rng.gen_bool(0.2) { lognormal(rng, 1200.0, 0.7, 200, 5000) } else { lognormal(rng, 80.0, 1.0, 1, 1500) };
+        // Never content as parts: not every miner's chat template takes them (organic shapes
+        // that have them are followed, since users' requests carry them to the same miners).
+        turns.push(turn(Role::User, chars));
+    }
+    // Too long: drop the oldest exchanges (after any system prompt), as clients trim history.
+    let first = usize::from(turns.first().is_some_and(|t| t.role != Role::User));
+    while turns.iter().map(|t| t.chars).sum::<u32>() > PRIOR_MAX_CHARS && turns.len() > first + 1 {
+        turns.drain(first..first + 2);
+    }
+    (Route::Chat, turns)
+}
+
+fn float(x: f64) -> Option<Scalar> {
+    Number::from_f64(x).map(Scalar::Num)
+}
+
+fn int(x: u64) -> Option<Scalar> {
+    Some(Scalar::Num(x.into()))
+}
+
+/// `value` with probability `p`.
+fn maybe(rng: &mut impl Rng, p: f64, value: Option<Scalar>) -> Option<Scalar> {
+    if rng.gen_bool(p) { value } else { None }
+}
+
+fn one_of<T: Copy>(rng: &mut impl Rng, items: &[T]) -> T {
+    items[rng.gen_range(0..items.len())]
+}
+
+/// The prior: a shape like typical chat traffic's, for before any organic request is seen.
+fn prior(rng: &mut impl Rng) -> Shape {
+    let (route, turns) = prior_turns(rng);
+    let messages = turns.len().min(MAX_TURNS) as u32;
+    let mut shape = Shape { route, messages, turns, scalars: Default::default(), extras: Extras::default() };
+    let chat = route == Route::Chat;
+    let length = if rng.gen_bool(0.5) {
+        one_of(rng, &[16, 32, 50, 64, 100, 128, 150, 200, 256, 300, 400, 500, 512, 800, 1000, 1024, 2048])
     } else {
-        request.insert("temperature".into(), json!(0.7));
-        request.insert("top_p".into(), json!(0.95));
-        request.insert("seed".into(), json!(rng.gen_range(0..1_000_000u32)));
+        (16.0 * 64f64.powf(rng.r#gen::<f64>())).round() as u64
+    };
+    match rng.gen_range(0..10) {
+        0 | 1 => {}
+        2 if chat => shape.set_scalar("max_completion_tokens", int(length)),
+        _ => shape.set_scalar("max_tokens", int(length)),
     }
-    if rng.gen_bool(0.5) {
-        request.insert("stream".into(), json!(true));
+    let temperature = match rng.gen_range(0..20) {
+        0..=5 => None,
+        6 => int(0),
+        7 | 8 => float(0.0),
+        9..=16 => float(one_of(rng, &[0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.7, 0.8, 0.9, 1.0, 1.0, 1.2])),
+        _ => float(f64::from(rng.gen_range(0..=150u32)) / 100.0),
+    };
+    shape.set_scalar("temperature", temperature);
+    let top_p = float(one_of(rng, &[0.5, 0.8, 0.9, 0.9, 0.95, 0.95, 1.0]));
+    shape.set_scalar("top_p", maybe(rng, 0.2, top_p));
+    let top_k = int(one_of(rng, &[1, 10, 20, 40, 50, 100]));
+    shape.set_scalar("top_k", maybe(rng, 0.06, top_k));
+    let seed =
+        int(if rng.gen_bool(0.5) { one_of(rng, &[0, 1, 42, 123, 1234, 2024]) } else { rng.r#gen::<u32>().into() });
+    shape.set_scalar("seed", maybe(rng, 0.08, seed));
+    for name in ["presence_penalty", "frequency_penalty"] {
+        let penalty = float(one_of(rng, &[0.0, 0.1, 0.2, 0.5, 1.0]));
+        shape.set_scalar(name, maybe(rng, 0.06, penalty));
     }
-    (route, request)
+    shape.set_scalar("n", maybe(rng, 0.02, int(1)));
+    prior_streaming(&mut shape, rng);
+    shape
+}
+
+/// The prior's streaming, log-probability and stop choices.
+fn prior_streaming(shape: &mut Shape, rng: &mut impl Rng) {
+    let stream = match rng.gen_range(0..20) {
+        0..=8 => Some(true),
+        9..=11 => Some(false),
+        _ => None,
+    };
+    shape.set_scalar("stream", stream.map(Scalar::Bool));
+    if stream == Some(true) && rng.gen_bool(0.25) {
+        shape.extras.stream_options = Some(Some(true));
+    }
+    if rng.gen_bool(0.03) {
+        if shape.route == Route::Chat {
+            shape.set_scalar("logprobs", Some(Scalar::Bool(true)));
+            let top = int(one_of(rng, &[1, 2, 5]));
+            shape.set_scalar("top_logprobs", if rng.gen_bool(0.5) { top } else { None });
+        } else {
+            shape.set_scalar("logprobs", int(one_of(rng, &[0, 1, 5])));
+        }
+    }
+    if rng.gen_bool(0.06) {
+        let (a, b) = (one_of(rng, STOPS).len() as u8, one_of(rng, STOPS).len() as u8);
+        shape.extras.stop = Some(if rng.gen_bool(0.5) { Stop::One(a) } else { Stop::Many(vec![a, b]) });
+    }
+    if rng.gen_bool(0.03) {
+        shape.extras.user = Some(rng.gen_range(8..=36));
+    }
 }
 
 pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
@@ -80,7 +333,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
             _ = tokio::time::sleep(gap) => {}
             _ = crate::until_stopped(&mut stopped) => break,
         }
-        let (route, request) = draw(&shared.settings.model, &mut rng);
+        let (route, request) = draw(&shared.settings, &shared.shapes, &mut rng);
         let shared = shared.clone();
         in_flight.spawn(async move {
             match forward(&shared, route, request, RequestKind::Synthetic).await {
@@ -99,17 +352,82 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
+    fn settings() -> crate::Settings {
+        serde_json::from_value(json!({"model": "m", "max_tokens": 300})).expect("settings")
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        let Value::Object(m) = v else { panic!("an object") };
+        m
+    }
+
     #[test]
-    fn drawn_requests_pass_the_gateways_own_checks_and_vary() {
+    fn the_priors_requests_pass_the_gateways_own_checks_and_vary() {
+        let (settings, shapes) = (settings(), Shapes::new(16, StdRng::seed_from_u64(1)));
         let mut rng = StdRng::seed_from_u64(7);
-        let mut shapes = std::collections::BTreeSet::new();
-        for _ in 0..200 {
-            let (route, request) = draw("m", &mut rng);
-            shapes.insert((route == Route::Chat, request.contains_key("stream"), request["temperature"] == json!(0.0)));
-            assert!(request["max_tokens"].as_u64().is_some_and(|n| (16..=64).contains(&n)));
+        let (mut kinds, mut lengths, mut texts) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        for _ in 0..2000 {
+            let (route, request) = draw(&settings, &shapes, &mut rng);
+            if let Err(e) = crate::proxy::validate(&settings, route, &request) {
+                panic!("{e:?}: {}", Value::Object(request));
+            }
+            let messages = request.get("messages").and_then(Value::as_array).map_or(0, Vec::len);
+            let max_tokens = request.get("max_tokens").or(request.get("max_completion_tokens"));
+            kinds.insert((
+                route == Route::Chat,
+                messages.min(5),
+                request.get("stream").cloned().map(|s| s.to_string()),
+            ));
+            lengths.insert(max_tokens.and_then(Value::as_u64));
+            texts.insert(format!("{:?}{:?}", request.get("messages"), request.get("prompt")));
         }
-        assert_eq!(shapes.len(), 8, "every combination of route, streaming and greedy appears");
+        assert!(kinds.len() >= 15, "routes × turns × streaming: {kinds:?}");
+        assert!(lengths.contains(&None) && lengths.contains(&Some(300)) && lengths.len() > 100, "{lengths:?}");
+        // Short messages ("hi", "thanks!") repeat, as users' do; the rest is new every time.
+        assert!(texts.len() > 1950, "{} distinct texts of 2000", texts.len());
+    }
+
+    #[test]
+    fn with_organic_traffic_draws_take_its_shapes_but_never_its_text() {
+        let settings = settings();
+        let shapes = Shapes::new(16, StdRng::seed_from_u64(1));
+        let organic = map(json!({"model": "m", "messages": [
+            {"role": "system", "content": "SECRET system prompt of the operator, kept private."},
+            {"role": "user", "content": "SECRET first question about a private matter"},
+            {"role": "assistant", "content": "SECRET answer ".repeat(40)},
+            {"role": "user", "content": [{"type": "text", "text": "SECRET follow-up"}]}],
+            "temperature": 0.3, "max_tokens": 77, "stream": true, "stop": "###", "seed": 5,
+            "stream_options": {"include_usage": true}, "user": "SECRET-user-id"}));
+        let lengths = [51.0, 44.0, 560.0, 16.0];
+        for _ in 0..10_000 {
+            shapes.observe(Route::Chat, &organic);
+        }
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut alike = 0;
+        for _ in 0..1000 {
+            let (route, request) = draw(&settings, &shapes, &mut rng);
+            let body = Value::Object(request.clone()).to_string();
+            assert!(!body.contains("SECRET"), "{body}");
+            let keys_alike = request.keys().eq(organic.keys());
+            let values_alike =
+                ["temperature", "max_tokens", "stream", "seed"].iter().all(|k| request.get(*k) == organic.get(*k));
+            let Some(messages) = request.get("messages").and_then(Value::as_array) else { continue };
+            let roles_alike = messages
+                .iter()
+                .zip(organic["messages"].as_array().expect("messages"))
+                .all(|(a, b)| a["role"] == b["role"] && a["content"].is_string() == b["content"].is_string());
+            let sizes_alike = messages.len() == 4
+                && messages.iter().zip(lengths).all(|(m, organic)| {
+                    let text = m["content"].as_str().or(m["content"][0]["text"].as_str()).unwrap_or("");
+                    (0.5..=1.6).contains(&(text.len() as f64 / organic))
+                });
+            alike += usize::from(route == Route::Chat && keys_alike && values_alike && roles_alike && sizes_alike);
+        }
+        // The prior's share is 16 / 10,016: all but a few take the organic shape.
+        assert!(alike >= 990, "{alike} of 1000 took the organic shape");
     }
 }
