@@ -388,7 +388,10 @@ async fn a_user_who_disconnects_cancels_the_miner_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthetic_traffic_looks_like_users_traffic_and_is_recorded_as_synthetic() {
-    let mut net = start(3, 4, json!({"synthetic_per_minute": 1200.0})).await;
+    // Low limits keep the synthetic requests short (the prior stays under what users may send),
+    // so that on the tiny model (a token per byte) they finish within the shutdown grace.
+    let limits = json!({"synthetic_per_minute": 1200.0, "max_tokens": 64, "max_body_bytes": 4096});
+    let mut net = start(3, 4, limits).await;
     let organic = net.post("/v1/chat/completions", &chat(false)).send().await.expect("sends");
     assert_eq!(organic.status(), 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -5,9 +5,15 @@
 //! and scored on the other half.
 //!
 //! Chance is 50 %. With 2,000 held-out requests one standard error of the accuracy is
-//! sqrt(0.25 / 2000) = 1.1 %, so the allowed margin, 5 points, is four and a half standard errors
-//! above chance while still failing any real tell (the prior alone scores ~97 % against the same
-//! workload, which shows the tree can tell distributions apart).
+//! sqrt(0.25 / 2000) = 1.1 %, so the allowed margin, 5 points either way, is four and a half
+//! standard errors, while any real tell fails it: the same tree tells the prior alone from this
+//! workload with ~92 % accuracy and the old fixed prompts with 100 %.
+//!
+//! Against the very sample the reservoir saw, accuracy sits slightly *below* chance (~48.5 %
+//! over seeds): a synthetic request is a jittered copy of one organic request, and when the two
+//! land in different halves the tree learns the copy's region for the wrong label. Against an
+//! unseen organic sample it sits slightly above (~51.5 %), as exact copies of the seen requests
+//! do: the reservoir is a finite sample of the workload. Both are checked.
 
 use rand::Rng;
 use rand::SeedableRng;
@@ -21,7 +27,7 @@ use crate::shapes::Shapes;
 
 /// Requests of each kind; half of the mix trains the tree, half tests it.
 const REQUESTS: usize = 2000;
-/// The test fails when held-out accuracy reaches 0.5 + MARGIN.
+/// The test fails when held-out accuracy is MARGIN or more away from 0.5, either way.
 const MARGIN: f64 = 0.05;
 const DEPTH: usize = 6;
 const MIN_LEAF: usize = 10;
@@ -273,14 +279,15 @@ fn after_organic_traffic_a_classifier_cannot_tell_synthetic_requests_from_it() {
     let synthetic = synthetic(&shapes);
     let accuracy = held_out_accuracy(&organic, &synthetic, 13);
     eprintln!("synthetic against the organic sample it follows: held-out accuracy {accuracy:.4}");
-    assert!(accuracy < 0.5 + MARGIN, "a depth-{DEPTH} tree tells synthetic from organic: accuracy {accuracy:.4}");
+    // Far below chance would be a tell as well (invert the tree's answers).
+    assert!((0.5 - MARGIN..0.5 + MARGIN).contains(&accuracy), "a depth-{DEPTH} tree: accuracy {accuracy:.4}");
     // Against organic requests the reservoir never saw: a synthetic request is a copy of one of
     // 2,000 shapes, so a tree may learn where those are (exact copies of the organic requests
     // score the same, ~52 %, over seeds); still under the margin.
     let unseen = workload(14, None);
     let accuracy = held_out_accuracy(&unseen, &synthetic, 13);
     eprintln!("synthetic against an unseen organic sample: held-out accuracy {accuracy:.4}");
-    assert!(accuracy < 0.5 + MARGIN, "a depth-{DEPTH} tree tells synthetic from unseen organic: {accuracy:.4}");
+    assert!((0.5 - MARGIN..0.5 + MARGIN).contains(&accuracy), "a depth-{DEPTH} tree, unseen: {accuracy:.4}");
 }
 
 #[test]
