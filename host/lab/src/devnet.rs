@@ -111,6 +111,10 @@ fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, ch
     let mut gateway = assay_gateway::Settings::new(&format!("127.0.0.1:{gateway_port}"), MODEL);
     gateway.synthetic_per_minute = synthetic;
     gateway.health_interval_ms = 1000;
+    // The tiny model spends a token per byte in 4096 positions: the validator's synthetic
+    // requests stay short, under limits users have too.
+    gateway.max_tokens = 64;
+    gateway.max_body_bytes = 1024;
     gateway.keys.push(assay_gateway::ApiKey {
         name: "devnet".into(),
         key: "sk-devnet".into(),
