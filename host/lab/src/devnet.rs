@@ -269,7 +269,8 @@ fn report(out: &Path, node: &Node, published: &[String]) -> anyhow::Result<()> {
         println!("  {} {verdict}", out.join("published").join(key).display());
     }
     let status = node.status().get();
-    let last_epoch = status.epoch.saturating_sub(1);
+    // The table of the last closed epoch, beside the weights it produced.
+    let last_epoch = status.last_closed.as_ref().map_or(status.epoch.saturating_sub(1), |l| l.epoch);
     let requests = node.ledger().requests(last_epoch).unwrap_or_default();
     println!("\n{}", table(last_epoch, &requests, &status));
     if published.is_empty() {
