@@ -151,7 +151,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
-        let mut config = Self::parse(&text).map_err(|e| e.in_file(&shown))?;
+        let mut config = Self::parse_as(&text, &shown)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         config.resolve_paths(&base);
         Ok(config)
@@ -159,6 +159,15 @@ impl Config {
 
     /// Parses and checks a config's text (paths left as written).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_as(text, "(text)")
+    }
+
+    /// [`Config::parse`], naming the text `name` in errors (the file it will be or came from).
+    pub fn parse_as(text: &str, name: &str) -> Result<Self, ConfigError> {
+        Self::parse_unnamed(text).map_err(|e| e.in_file(name))
+    }
+
+    fn parse_unnamed(text: &str) -> Result<Self, ConfigError> {
         let deserializer = toml::Deserializer::new(text);
         let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();

@@ -41,7 +41,7 @@ pub fn run(cmd: Command) -> CmdResult {
         assign(&mut document, key.trim(), parse_value(value.trim())).map_err(unusable)?;
     }
     let text = toml::to_string(&document).map_err(failed)?;
-    let config = Config::parse(&text).map_err(unusable)?;
+    let config = Config::parse_as(&text, &out.display().to_string()).map_err(unusable)?;
     config.save(&out).map_err(failed)?;
     println!("{}", out.display());
     Ok(())
