@@ -75,6 +75,10 @@ pub trait Ledger: Send + Sync {
     /// Closed epochs whose publication or weights are not done, oldest first.
     fn outgoing(&self) -> Result<Vec<Outgoing>>;
 
+    /// The latest closed epoch that has weights to set, done or not: older pending weights are
+    /// stale once it exists.
+    fn last_epoch_with_weights(&self) -> Result<Option<u64>>;
+
     /// Every object of `epoch` is published: its queued bytes are dropped.
     fn mark_published(&self, epoch: u64) -> Result<()>;
 

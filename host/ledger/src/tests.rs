@@ -227,6 +227,7 @@ fn closing_queues_what_goes_out_until_it_is_done() {
         head: 40,
         ..closing(1, "s1", "scorer", b"")
     };
+    assert_eq!(ledger.last_epoch_with_weights().expect("reads"), None);
     ledger.close_epoch(&first).expect("closes");
     ledger.close_epoch(&Closing { weights: None, ..closing(2, "s2", "scorer", b"") }).expect("closes");
     let out = ledger.outgoing().expect("reads");
@@ -247,4 +248,6 @@ fn closing_queues_what_goes_out_until_it_is_done() {
     assert_eq!(out[0].weights_state, Some(failed));
     ledger.mark_weights(1, &WeightsState::Accepted { block: 44 }).expect("marks");
     assert!(ledger.outgoing().expect("reads").is_empty());
+    // Done or not, epoch 1 is the latest with weights (epoch 2 had none).
+    assert_eq!(ledger.last_epoch_with_weights().expect("reads"), Some(1));
 }

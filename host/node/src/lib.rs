@@ -195,10 +195,9 @@ impl Node {
     /// runs).
     fn close(&mut self, epoch: u64, head: u64) -> Result<Closed> {
         let scorers = self.scorers.for_boundary()?;
-        let challenger = match &self.challengers {
-            Some(_) => self.ledger.setting(&slots::challenger_of_epoch(epoch))?,
-            None => None,
-        };
+        // The challenger noted for the epoch when it judged there, whether or not this process
+        // verifies (none when no verifier ran during the epoch).
+        let challenger = self.ledger.setting(&slots::challenger_of_epoch(epoch))?;
         let closer = Closer {
             ledger: self.ledger.as_ref(),
             policies: &self.source.policies,

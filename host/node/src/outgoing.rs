@@ -52,7 +52,9 @@ impl Drainer {
         validator: &str,
     ) -> Result<Sent> {
         let queue = ledger.outgoing()?;
-        let newest_with_weights = queue.iter().filter(|o| o.weights.is_some()).map(|o| o.epoch).max();
+        // Across the whole history, not only the queue: a later epoch's weights that already
+        // went through must not be overwritten by an older epoch's retried ones.
+        let newest_with_weights = ledger.last_epoch_with_weights()?;
         let mut sent = Sent::default();
         for item in queue {
             if self.next_try.get(&item.epoch).is_some_and(|t| Instant::now() < *t) {

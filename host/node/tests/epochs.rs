@@ -249,3 +249,63 @@ fn two_epochs_closed_in_the_same_block_both_set_their_weights() {
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].block, log[1].block, "both in one block");
 }
+
+/// A chain that refuses every weights call while `broken` is set (a node that is down).
+struct Down {
+    inner: LocalChain,
+    broken: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Chain for Down {
+    async fn current_block(&self) -> assay_chain::Result<u64> {
+        self.inner.current_block().await
+    }
+    async fn metagraph(&self, netuid: u16) -> assay_chain::Result<Metagraph> {
+        self.inner.metagraph(netuid).await
+    }
+    async fn set_weights(&self, validator: &str, call: &WeightsCall) -> assay_chain::Result<u64> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(assay_chain::Error::Refused("the node is unreachable".into()));
+        }
+        self.inner.set_weights(validator, call).await
+    }
+    async fn weights_accepted_since(
+        &self,
+        v: &str,
+        call: &WeightsCall,
+        since: u64,
+    ) -> assay_chain::Result<Option<u64>> {
+        self.inner.weights_accepted_since(v, call, since).await
+    }
+    fn describe(&self) -> String {
+        "a chain that is down for a while".into()
+    }
+}
+
+#[test]
+fn an_older_epochs_retried_weights_never_replace_a_newer_epochs() {
+    let s = setup(|_| {});
+    let rt = runtime();
+    let chain = Arc::new(Down { inner: s.chain.clone(), broken: AtomicBool::new(true) });
+    let store: Arc<dyn ObjectStore> = Arc::new(published(&s));
+    let (late, sent) = rt.block_on(async {
+        let mut node = Node::open_with(s.config.clone(), chain.clone(), store.clone()).await.expect("opens");
+        let first = node.close_epoch(0).await.expect("closes");
+        assert!(first.sent.weights.is_empty(), "the chain is down: {:?}", first.sent);
+        chain.broken.store(false, Ordering::SeqCst);
+        node.ledger().epoch_seed(1, || [1; 32]).expect("starts epoch 1");
+        let second = node.close_epoch(1).await.expect("closes");
+        assert_eq!(second.sent.weights.len(), 1, "epoch 1's weights go through: {:?}", second.sent);
+        // Past epoch 0's backoff, its weights come up for a retry.
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        (second, node.send().await.expect("sends"))
+    });
+    assert!(sent.weights.is_empty(), "epoch 0's weights were superseded, not sent: {sent:?}");
+    let log = s.chain.weights_log().expect("log");
+    assert_eq!(log.len(), 1);
+    let newest = &late.closed.summary.output.weights;
+    assert_eq!(log[0].call.weights, newest.iter().map(|w| w.weight).collect::<Vec<_>>(), "the chain holds epoch 1's");
+    let ledger = assay_ledger::SqliteLedger::open(&s.config.ledger_path()).expect("ledger");
+    assert!(assay_ledger::Ledger::outgoing(&ledger).expect("reads").is_empty(), "nothing is left to send");
+}
