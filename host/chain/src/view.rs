@@ -44,10 +44,6 @@ impl ChainView {
         Self { netuid, state: Arc::new(RwLock::new(snapshot)) }
     }
 
-    pub fn netuid(&self) -> u16 {
-        self.netuid
-    }
-
     pub fn snapshot(&self) -> ViewSnapshot {
         self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
     }

@@ -51,18 +51,6 @@ pub struct CalibrateOptions {
     pub plugins: PathBuf,
 }
 
-impl Default for DetectOptions {
-    fn default() -> Self {
-        Self { honest: 10_000, per_attack: 200, epoch_challenges: 10, threads: 2, plugins: "target/plugins".into() }
-    }
-}
-
-impl Default for CalibrateOptions {
-    fn default() -> Self {
-        Self { requests: 2000, percentile: 99.9, margin: 1.5, threads: 2, plugins: "target/plugins".into() }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Attack {
     Honest,

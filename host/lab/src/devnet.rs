@@ -41,18 +41,6 @@ pub struct DevnetOptions {
     pub plugins: PathBuf,
 }
 
-impl Default for DevnetOptions {
-    fn default() -> Self {
-        Self {
-            epochs: None,
-            out: None,
-            epoch_seconds: 60,
-            synthetic_per_minute: 240.0,
-            plugins: "target/plugins".into(),
-        }
-    }
-}
-
 /// One of the devnet's miners.
 struct Role {
     name: &'static str,

@@ -42,13 +42,6 @@ pub struct LoadOptions {
     pub label: String,
 }
 
-impl MockOptions {
-    /// A mock worker on `port` answering as `model`, with eight chunks a stream.
-    pub fn new(port: u16, model: &str) -> Self {
-        Self { host: "127.0.0.1".into(), port, model: model.into(), chunks: 8 }
-    }
-}
-
 fn chunk(model: &str, content: Option<&str>, finish: Option<&str>) -> String {
     let delta = match content {
         Some(c) => json!({"content": c}),

@@ -46,12 +46,6 @@ pub struct RunOptions {
     pub stop_after: Option<u64>,
 }
 
-impl Default for RunOptions {
-    fn default() -> Self {
-        Self { tick: Duration::from_secs(1), stop_after: None }
-    }
-}
-
 /// A closed epoch and what was sent of it right away.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -161,20 +155,8 @@ impl Node {
         })
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     pub fn ledger(&self) -> &Arc<dyn Ledger> {
         &self.ledger
-    }
-
-    pub fn view(&self) -> &ChainView {
-        &self.view
-    }
-
-    pub fn settings(&self) -> &EpochSettings {
-        &self.settings
     }
 
     /// A handle on the status, updated while the node runs.

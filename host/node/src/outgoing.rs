@@ -34,11 +34,10 @@ pub struct Sent {
     pub errors: Vec<(u64, String)>,
 }
 
-/// The queue's drainer; keeps when each epoch may next be tried.
+/// The queue's drainer; keeps, per epoch that failed, how often and when it may next be tried.
 #[derive(Default)]
 pub struct Drainer {
-    next_try: HashMap<u64, Instant>,
-    failures: HashMap<u64, u32>,
+    backoff: HashMap<u64, (u32, Instant)>,
 }
 
 impl Drainer {
@@ -52,27 +51,28 @@ impl Drainer {
         validator: &str,
     ) -> Result<Sent> {
         let queue = ledger.outgoing()?;
+        let mut sent = Sent::default();
+        if queue.is_empty() {
+            return Ok(sent);
+        }
         // Across the whole history, not only the queue: a later epoch's weights that already
         // went through must not be overwritten by an older epoch's retried ones.
         let newest_with_weights = ledger.last_epoch_with_weights()?;
-        let mut sent = Sent::default();
         for item in queue {
-            if self.next_try.get(&item.epoch).is_some_and(|t| Instant::now() < *t) {
+            if self.backoff.get(&item.epoch).is_some_and(|(_, next)| Instant::now() < *next) {
                 sent.pending.push(item.epoch);
                 continue;
             }
             match self.one(ledger, chain, store, validator, &item, newest_with_weights, &mut sent).await {
                 Ok(true) => {
-                    self.next_try.remove(&item.epoch);
-                    self.failures.remove(&item.epoch);
+                    self.backoff.remove(&item.epoch);
                 }
                 Ok(false) => sent.pending.push(item.epoch),
                 Err(reason) => {
-                    let failures = self.failures.entry(item.epoch).or_default();
-                    *failures += 1;
-                    let wait = Duration::from_secs(1 << (*failures).min(8)).min(MAX_BACKOFF);
-                    self.next_try.insert(item.epoch, Instant::now() + wait);
-                    error!(epoch = item.epoch, attempt = *failures, retry_in_s = wait.as_secs(), error = %reason,
+                    let failures = self.backoff.get(&item.epoch).map_or(0, |(n, _)| *n) + 1;
+                    let wait = Duration::from_secs(1 << failures.min(8)).min(MAX_BACKOFF);
+                    self.backoff.insert(item.epoch, (failures, Instant::now() + wait));
+                    error!(epoch = item.epoch, attempt = failures, retry_in_s = wait.as_secs(), error = %reason,
                         "sending a closed epoch out failed; it stays queued");
                     sent.pending.push(item.epoch);
                     sent.errors.push((item.epoch, reason));

@@ -155,6 +155,12 @@ impl ChallengerSlot {
         if let Some(c) = by_epoch.get(&epoch) {
             return Ok(c.clone());
         }
+        // An epoch keeps the challenger it started judging with, across a restart too: the
+        // summary names one challenger per epoch, and it must be the one that judged.
+        if let Some(noted) = self.noted(epoch) {
+            by_epoch.insert(epoch, noted.clone());
+            return Ok(noted);
+        }
         let previous = by_epoch.range(..epoch).next_back().map(|(_, c)| c.clone());
         let wanted = self.source.wanted_challenger()?.ok_or_else(|| {
             Error::Policy(
@@ -186,6 +192,26 @@ impl ChallengerSlot {
             by_epoch.pop_first();
         }
         Ok(challenger)
+    }
+}
+
+impl ChallengerSlot {
+    /// The challenger the ledger notes for `epoch` (this process or an earlier one judged with
+    /// it), when it still loads.
+    fn noted(&self, epoch: u64) -> Option<Challenger> {
+        let noted = self.source.ledger.setting(&challenger_of_epoch(epoch)).ok().flatten()?;
+        let loaded = noted
+            .parse()
+            .map_err(|e| Error::Policy(format!("{e}")))
+            .and_then(|digest| self.source.load_challenger(&digest));
+        match loaded {
+            Ok(challenger) => Some(challenger),
+            Err(e) => {
+                error!(epoch, noted = %noted, error = %e,
+                    "the challenger noted for this epoch cannot be loaded; the active one takes over");
+                None
+            }
+        }
     }
 }
 

@@ -76,14 +76,34 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
-/// A chain that loses the connection right after accepting weights, while `broken` is set.
-struct LosesAnswers {
+/// How [`Flaky`] answers weights calls.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// The chain accepts the weights, then the connection drops before the answer.
+    LosesAnswer,
+    /// The node is unreachable: nothing is accepted.
+    Down,
+}
+
+/// A local chain whose weights calls fail as `fault` says.
+struct Flaky {
     inner: LocalChain,
-    broken: AtomicBool,
+    fault: std::sync::Mutex<Fault>,
+}
+
+impl Flaky {
+    fn new(inner: LocalChain, fault: Fault) -> Arc<Self> {
+        Arc::new(Self { inner, fault: std::sync::Mutex::new(fault) })
+    }
+
+    fn set(&self, fault: Fault) {
+        *self.fault.lock().expect("lock") = fault;
+    }
 }
 
 #[async_trait::async_trait]
-impl Chain for LosesAnswers {
+impl Chain for Flaky {
     async fn current_block(&self) -> assay_chain::Result<u64> {
         self.inner.current_block().await
     }
@@ -91,8 +111,12 @@ impl Chain for LosesAnswers {
         self.inner.metagraph(netuid).await
     }
     async fn set_weights(&self, validator: &str, call: &WeightsCall) -> assay_chain::Result<u64> {
+        let fault = *self.fault.lock().expect("lock");
+        if fault == Fault::Down {
+            return Err(assay_chain::Error::Refused("the node is unreachable".into()));
+        }
         let block = self.inner.set_weights(validator, call).await?;
-        if self.broken.load(Ordering::SeqCst) {
+        if fault == Fault::LosesAnswer {
             return Err(assay_chain::Error::Refused("connection lost before the answer".into()));
         }
         Ok(block)
@@ -106,7 +130,7 @@ impl Chain for LosesAnswers {
         self.inner.weights_accepted_since(v, call, since).await
     }
     fn describe(&self) -> String {
-        "a chain that loses answers".into()
+        "a flaky chain".into()
     }
 }
 
@@ -139,7 +163,7 @@ fn published(s: &Setup) -> LocalFolder {
 fn weights_that_went_through_before_the_host_died_are_not_set_twice() {
     let s = setup(|_| {});
     let rt = runtime();
-    let flaky = Arc::new(LosesAnswers { inner: s.chain.clone(), broken: AtomicBool::new(true) });
+    let flaky = Flaky::new(s.chain.clone(), Fault::LosesAnswer);
     let store: Arc<dyn ObjectStore> = Arc::new(published(&s));
     let first = rt.block_on(async {
         let mut node = Node::open_with(s.config.clone(), flaky.clone(), store.clone()).await.expect("opens");
@@ -149,7 +173,7 @@ fn weights_that_went_through_before_the_host_died_are_not_set_twice() {
     assert_eq!(s.chain.weights_log().expect("log").len(), 1, "the chain did accept them");
 
     // The host comes back (the same ledger) with a working connection.
-    flaky.broken.store(false, Ordering::SeqCst);
+    flaky.set(Fault::None);
     let (again, closing_again) = rt.block_on(async {
         let mut node = Node::open_with(s.config.clone(), flaky.clone(), store.clone()).await.expect("reopens");
         let sent = node.send().await.expect("sends");
@@ -217,12 +241,17 @@ fn the_summary_names_the_challenger_that_judged_the_epoch() {
     policies.add(&renamed(challenger)).expect("adds");
     let rt = runtime();
     rt.block_on(async {
-        let mut node = Node::open(s.config.clone()).await.expect("opens");
+        let node = Node::open(s.config.clone()).await.expect("opens");
         assert_eq!(node.challenger(0).expect("epoch 0").as_deref(), Some(old.to_string().as_str()));
         // The owner activates another challenger during epoch 0: it judges from epoch 1 on.
         node.ledger().set_setting(ACTIVE_CHALLENGER, &new.to_string()).expect("activates");
         assert_eq!(node.challenger(0).expect("epoch 0").as_deref(), Some(old.to_string().as_str()));
         assert_eq!(node.challenger(1).expect("epoch 1").as_deref(), Some(new.to_string().as_str()));
+
+        // A restart during epoch 0 keeps the challenger epoch 0 started with.
+        drop(node);
+        let mut node = Node::open(s.config.clone()).await.expect("reopens");
+        assert_eq!(node.challenger(0).expect("epoch 0").as_deref(), Some(old.to_string().as_str()));
 
         let closed = node.close_epoch(0).await.expect("closes").closed;
         assert_eq!(closed.summary.challenger, Some(old.to_string()), "epoch 0 was judged by the old challenger");
@@ -250,50 +279,17 @@ fn two_epochs_closed_in_the_same_block_both_set_their_weights() {
     assert_eq!(log[0].block, log[1].block, "both in one block");
 }
 
-/// A chain that refuses every weights call while `broken` is set (a node that is down).
-struct Down {
-    inner: LocalChain,
-    broken: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Chain for Down {
-    async fn current_block(&self) -> assay_chain::Result<u64> {
-        self.inner.current_block().await
-    }
-    async fn metagraph(&self, netuid: u16) -> assay_chain::Result<Metagraph> {
-        self.inner.metagraph(netuid).await
-    }
-    async fn set_weights(&self, validator: &str, call: &WeightsCall) -> assay_chain::Result<u64> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(assay_chain::Error::Refused("the node is unreachable".into()));
-        }
-        self.inner.set_weights(validator, call).await
-    }
-    async fn weights_accepted_since(
-        &self,
-        v: &str,
-        call: &WeightsCall,
-        since: u64,
-    ) -> assay_chain::Result<Option<u64>> {
-        self.inner.weights_accepted_since(v, call, since).await
-    }
-    fn describe(&self) -> String {
-        "a chain that is down for a while".into()
-    }
-}
-
 #[test]
 fn an_older_epochs_retried_weights_never_replace_a_newer_epochs() {
     let s = setup(|_| {});
     let rt = runtime();
-    let chain = Arc::new(Down { inner: s.chain.clone(), broken: AtomicBool::new(true) });
+    let chain = Flaky::new(s.chain.clone(), Fault::Down);
     let store: Arc<dyn ObjectStore> = Arc::new(published(&s));
     let (late, sent) = rt.block_on(async {
         let mut node = Node::open_with(s.config.clone(), chain.clone(), store.clone()).await.expect("opens");
         let first = node.close_epoch(0).await.expect("closes");
         assert!(first.sent.weights.is_empty(), "the chain is down: {:?}", first.sent);
-        chain.broken.store(false, Ordering::SeqCst);
+        chain.set(Fault::None);
         node.ledger().epoch_seed(1, || [1; 32]).expect("starts epoch 1");
         let second = node.close_epoch(1).await.expect("closes");
         assert_eq!(second.sent.weights.len(), 1, "epoch 1's weights go through: {:?}", second.sent);
