@@ -312,6 +312,8 @@ impl Lab {
             expected_prompt: &expected,
             opened,
             stop_ids: &self.stop_ids,
+            // The simulated miners generate to the experiment's own length.
+            asked_tokens: None,
         };
         let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
         let judged = match measure(&self.reference, &challenge, failure) {

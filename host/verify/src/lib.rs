@@ -2,19 +2,24 @@
 //!
 //! Owns: the challenge loop. Every few seconds it offers the challenger policy (WASM) the
 //! requests completed since the last round, with the epoch's secret seed; for each request the
-//! policy picks, it asks the miner to open the chosen (layer, position) points, checks the Merkle
-//! paths against the signed root, runs one teacher-forced reference pass over the miner's prompt
-//! and completion tokens, measures (`measure`), lets the policy judge, and records the verdict in
-//! the ledger for the scorer. Reference passes run on a bounded pool of blocking workers, never on
-//! the gateway's request path.
+//! policy picks, it asks the miner to open the chosen (layer, position) points at once (inside the
+//! miner's open window, whatever the queue), checks the Merkle paths against the signed root, then
+//! waits its turn for one teacher-forced reference pass over the miner's prompt and completion
+//! tokens, measures (`measure`), lets the policy judge, and records the verdict in the ledger for
+//! the scorer. Reference passes run on a bounded pool of blocking workers, never on the gateway's
+//! request path; challenges waiting for one are bounded too (`max_pending`). The first round of an
+//! epoch also offers the previous epoch's tail, so the end of an epoch is never unchallenged.
 //! Whose fault: a challenge that cannot be measured because of the miner's evidence (tokens past
-//! the vocabulary, an opening missed or refused, no tokens at all) fails. One that cannot be
+//! the vocabulary, more tokens than were asked for, an opening missed or refused, no tokens at
+//! all) fails, without a reference pass. One that cannot be
 //! measured because of the validator itself (a stored body or evidence it cannot read back, a
 //! body its template cannot render, its engine failing, a point its challenger put outside the
 //! sequence, its judge failing) is void and logged at `error`: the miner is never charged for it.
 //! Must not touch: routing, scoring, publication or the chain's weights.
 
 mod measure;
+#[cfg(test)]
+mod rounds_tests;
 #[cfg(test)]
 mod tests;
 
@@ -39,7 +44,8 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{debug, error, info, warn};
 
 pub use measure::{
-    Challenge, MeasureError, Opened, ReferencePass, check_points, cosine, expected_prompt, measure, rel_l2,
+    Challenge, MeasureError, Opened, ReferencePass, asked_tokens, check_points, check_sizes, cosine, expected_prompt,
+    measure, rel_l2,
 };
 
 /// `[verify]` in the node's config.
@@ -60,6 +66,10 @@ pub struct Settings {
     /// A miner has this long to answer an opening.
     #[serde(default = "default_open_timeout")]
     pub open_timeout_s: f64,
+    /// Challenges planned and not yet recorded, at most: past it a round drops what it planned
+    /// (the validator's limit; nobody is charged).
+    #[serde(default = "default_max_pending")]
+    pub max_pending: usize,
 }
 
 impl Settings {
@@ -71,6 +81,7 @@ impl Settings {
             interval_ms: default_interval(),
             workers: default_workers(),
             open_timeout_s: default_open_timeout(),
+            max_pending: default_max_pending(),
         }
     }
 
@@ -81,6 +92,12 @@ impl Settings {
                 "open_timeout_s".into(),
                 format!("{} must be a positive, finite number of seconds", self.open_timeout_s),
             ));
+        }
+        if !(1..=100_000).contains(&self.max_pending) {
+            return Err(("max_pending".into(), format!("{} must be from 1 to 100000", self.max_pending)));
+        }
+        if self.open_timeout_s > 3600.0 {
+            return Err(("open_timeout_s".into(), format!("{} is more than an hour", self.open_timeout_s)));
         }
         if self.workers == 0 {
             return Err(("workers".into(), "must be at least 1".into()));
@@ -103,6 +120,33 @@ fn default_workers() -> usize {
 }
 fn default_open_timeout() -> f64 {
     10.0
+}
+fn default_max_pending() -> usize {
+    64
+}
+
+/// What a round offers the planner.
+struct Offer {
+    fresh: Vec<Exchange>,
+    /// The requests of the epochs `fresh` comes from, by id (ids are random 63-bit numbers).
+    records: HashMap<u64, assay_ledger::RequestRow>,
+    /// Where the next round starts reading the current epoch.
+    reached: (u64, i64),
+}
+
+impl Offer {
+    fn candidates(&self) -> Vec<Candidate> {
+        self.fresh
+            .iter()
+            .filter_map(|x| self.records.get(&x.id))
+            .map(|r| Candidate {
+                request_id: r.id,
+                uid: r.uid,
+                prompt_tokens: r.prompt_tokens,
+                completion_tokens: r.completion_tokens,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,9 +203,11 @@ struct Inner {
     view: ChainView,
     epochs: Epochs,
     workers: Arc<Semaphore>,
+    /// Challenges planned and not yet recorded, at most `max_pending`.
+    pending: Arc<Semaphore>,
     /// (epoch, ledger position) of the last exchange offered to the planner: each is offered
-    /// once, and a round reads only what was recorded since.
-    offered: Mutex<(u64, i64)>,
+    /// once, and a round reads only what was recorded since. `None` until the first round.
+    offered: Mutex<Option<(u64, i64)>>,
     tallies: Mutex<BTreeMap<u16, Tally>>,
 }
 
@@ -176,6 +222,7 @@ impl Verifier {
         Self {
             inner: Arc::new(Inner {
                 workers: Arc::new(Semaphore::new(parts.settings.workers.max(1))),
+                pending: Arc::new(Semaphore::new(parts.settings.max_pending.max(1))),
                 settings: parts.settings,
                 engine: parts.engine,
                 tokenizer: parts.tokenizer,
@@ -187,7 +234,7 @@ impl Verifier {
                 ledger: parts.ledger,
                 view: parts.view,
                 epochs: parts.epochs,
-                offered: Mutex::new((0, 0)),
+                offered: Mutex::new(None),
                 tallies: Mutex::new(BTreeMap::new()),
             }),
         }
@@ -223,22 +270,99 @@ impl Verifier {
         let block = inner.view.head();
         let epoch = inner.epochs.of_block(block);
         let seed = inner.ledger.epoch_seed(epoch, rand::random)?;
-        let after = {
-            let offered = inner.offered.lock().unwrap_or_else(|p| p.into_inner());
-            if offered.0 == epoch { offered.1 } else { 0 }
-        };
-        let (positions, fresh): (Vec<i64>, Vec<Exchange>) =
-            inner.ledger.exchanges_after(epoch, after)?.into_iter().unzip();
-        if fresh.is_empty() {
+        let offer = self.gather(epoch)?;
+        if offer.fresh.is_empty() {
+            *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer.reached);
             return Ok(0);
         }
-        let records: HashMap<u64, assay_ledger::RequestRow> =
-            inner.ledger.requests(epoch)?.into_iter().map(|e| (e.record.id, e.record)).collect();
         let metagraph = inner.view.metagraph();
-        // `challenged` counts this epoch's; `recent_failures` this epoch's and the previous one's.
+        let input = PlanInput {
+            seed: seed.seed.to_vec(),
+            layers: inner.engine.config().num_layers as u32,
+            progress: inner.epochs.progress(block),
+            candidates: offer.candidates(),
+            history: self.history(epoch, block, &metagraph, &offer.records)?,
+            params: inner.params.clone(),
+        };
+        let challenger = inner.challengers.for_epoch(epoch).map_err(|reason| Error::NoChallenger { epoch, reason })?;
+        let planned = challenger.plan(&input, inner.limits)?;
+        *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer.reached);
+        let by_id: HashMap<u64, &Exchange> = offer.fresh.iter().map(|x| (x.id, x)).collect();
+        let mut started = 0;
+        for plan in planned {
+            let Some(&exchange) = by_id.get(&plan.request_id) else {
+                warn!(request = plan.request_id, "the challenger planned a request it was not offered");
+                continue;
+            };
+            let axon = metagraph.neurons.iter().find(|n| n.uid == exchange.uid).and_then(|n| n.axon.clone());
+            let Some(base_url) = axon else { continue };
+            // The queue is the validator's: a challenge it has no room for is dropped, and
+            // nobody is charged for it.
+            let Ok(queued) = inner.pending.clone().try_acquire_owned() else {
+                warn!(
+                    request = exchange.id,
+                    uid = exchange.uid,
+                    pending = inner.settings.max_pending,
+                    "the verification queue is full: a planned challenge is dropped (nobody is charged)"
+                );
+                continue;
+            };
+            let miner = Miner { base_url, hotkey: exchange.miner_hotkey.clone() };
+            let points: Vec<[u32; 2]> = plan.points.iter().map(|&(l, p)| [l, p]).collect();
+            let verifier = self.clone();
+            let greedy = offer.records.get(&exchange.id).is_some_and(|r| r.greedy);
+            let exchange = exchange.clone();
+            tasks.spawn(async move {
+                verifier.challenge(exchange, miner, points, greedy).await;
+                drop(queued);
+            });
+            started += 1;
+        }
+        Ok(started)
+    }
+
+    /// The exchanges not yet offered to the planner: this epoch's since the last round, and,
+    /// on the first round of an epoch, the tail of the previous one (recorded after its last
+    /// round), so that the end of an epoch is no safe window for cheating.
+    fn gather(&self, epoch: u64) -> Result<Offer, Error> {
+        let inner = &self.inner;
+        let offered = *inner.offered.lock().unwrap_or_else(|p| p.into_inner());
+        let sources = match offered {
+            Some((e, after)) if e == epoch => vec![(epoch, after)],
+            Some((e, after)) if e + 1 == epoch => vec![(e, after), (epoch, 0)],
+            _ => vec![(epoch, 0)],
+        };
+        let mut offer = Offer { fresh: Vec::new(), records: HashMap::new(), reached: (epoch, 0) };
+        for (source, after) in sources {
+            let exchanges = inner.ledger.exchanges_after(source, after)?;
+            if exchanges.is_empty() {
+                if source == epoch {
+                    offer.reached = (epoch, after);
+                }
+                continue;
+            }
+            if source == epoch {
+                offer.reached = (epoch, exchanges.last().map_or(after, |(position, _)| *position));
+            }
+            offer.records.extend(inner.ledger.requests(source)?.into_iter().map(|e| (e.record.id, e.record)));
+            offer.fresh.extend(exchanges.into_iter().map(|(_, x)| x));
+        }
+        Ok(offer)
+    }
+
+    /// What the planner knows of each miner: `challenged` counts this epoch's challenges,
+    /// `recent_failures` this epoch's and the previous one's.
+    fn history(
+        &self,
+        epoch: u64,
+        block: u64,
+        metagraph: &assay_chain::Metagraph,
+        records: &HashMap<u64, assay_ledger::RequestRow>,
+    ) -> Result<Vec<MinerHistory>, Error> {
+        let inner = &self.inner;
         let this_epoch = inner.ledger.challenges(epoch)?;
         let previous = if epoch > 0 { inner.ledger.challenges(epoch - 1)? } else { Vec::new() };
-        let history = metagraph
+        Ok(metagraph
             .neurons
             .iter()
             .map(|n| MinerHistory {
@@ -253,87 +377,27 @@ impl Verifier {
                 completed: records.values().filter(|r| r.uid == n.uid && r.outcome == assay_ledger::Outcome::Ok).count()
                     as u32,
             })
-            .collect();
-        let candidates = fresh
-            .iter()
-            .filter_map(|x| records.get(&x.id))
-            .map(|r| Candidate {
-                request_id: r.id,
-                uid: r.uid,
-                prompt_tokens: r.prompt_tokens,
-                completion_tokens: r.completion_tokens,
-            })
-            .collect();
-        let input = PlanInput {
-            seed: seed.seed.to_vec(),
-            layers: inner.engine.config().num_layers as u32,
-            progress: inner.epochs.progress(block),
-            candidates,
-            history,
-            params: inner.params.clone(),
-        };
-        let challenger = inner.challengers.for_epoch(epoch).map_err(|reason| Error::NoChallenger { epoch, reason })?;
-        let planned = challenger.plan(&input, inner.limits)?;
-        if let Some(&last) = positions.last() {
-            *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = (epoch, last);
-        }
-        let by_id: HashMap<u64, Exchange> = fresh.into_iter().map(|x| (x.id, x)).collect();
-        let mut started = 0;
-        for plan in planned {
-            let Some(exchange) = by_id.get(&plan.request_id).cloned() else {
-                warn!(request = plan.request_id, "the challenger planned a request it was not offered");
-                continue;
-            };
-            let axon = metagraph.neurons.iter().find(|n| n.uid == exchange.uid).and_then(|n| n.axon.clone());
-            let Some(base_url) = axon else { continue };
-            let miner = Miner { base_url, hotkey: exchange.miner_hotkey.clone() };
-            let points: Vec<[u32; 2]> = plan.points.iter().map(|&(l, p)| [l, p]).collect();
-            let verifier = self.clone();
-            let greedy = records.get(&exchange.id).is_some_and(|r| r.greedy);
-            tasks.spawn(async move { verifier.challenge(exchange, miner, points, greedy).await });
-            started += 1;
-        }
-        Ok(started)
+            .collect())
     }
 
-    /// One challenge: open, measure, judge, record.
+    /// One challenge: open, measure, judge, record. The opening is asked for at once, inside
+    /// the miner's open window; only the reference pass waits for a worker, so a queue of
+    /// passes never makes an honest miner miss its window.
     async fn challenge(&self, exchange: Exchange, miner: Miner, points: Vec<[u32; 2]>, greedy: bool) {
         let inner = &self.inner;
-        let Ok(_slot) = inner.workers.clone().acquire_owned().await else { return };
         let ext = match evidence_of(&exchange) {
             Ok(ext) => ext,
-            Err(e) => {
-                let verifier = self.clone();
-                let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, Err(e))).await;
-                return;
-            }
+            Err(e) => return self.record_off_runtime(exchange, Err(e)).await,
         };
         // A point the challenger put outside the sequence would fail even an honest miner's
         // opening: settle it before asking.
         let positions = ext.prompt_token_ids.len() + ext.completion_token_ids.len();
         let planned: Vec<(u32, u32)> = points.iter().map(|p| (p[0], p[1])).collect();
         if let Err(e) = check_points(&planned, positions, inner.engine.config().num_layers as u32) {
-            let verifier = self.clone();
-            let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, Err(e))).await;
-            return;
+            return self.record_off_runtime(exchange, Err(e)).await;
         }
-        let hidden = inner.engine.config().hidden_size;
-        let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.clone() };
-        let timeout = Duration::from_secs_f64(inner.settings.open_timeout_s.max(0.1));
-        let (opened, failure) = match tokio::time::timeout(timeout, inner.client.open(&miner, &asked)).await {
-            Err(_) => (None, Opening::Missed),
-            Ok(Err(e)) => {
-                debug!(uid = exchange.uid, error = %e, "opening failed");
-                (None, Opening::Missed)
-            }
-            Ok(Ok(response)) => match verify_opening(&ext, &points, &response, hidden) {
-                Ok(vectors) => (Some(Opened { points: planned, vectors }), Opening::Verified),
-                Err(e) => {
-                    debug!(uid = exchange.uid, error = %e, "opening refused");
-                    (None, Opening::Invalid)
-                }
-            },
-        };
+        let (opened, failure) = self.open(&exchange, &miner, &ext, &points, planned).await;
+        let Ok(_worker) = inner.workers.clone().acquire_owned().await else { return };
         let (request, uid) = (exchange.id, exchange.uid);
         let verifier = self.clone();
         let judged = tokio::task::spawn_blocking(move || {
@@ -347,6 +411,43 @@ impl Verifier {
             // Nothing is recorded: the miner is not charged for the validator's panic.
             error!(request, uid, "validator fault: a reference pass panicked; the challenge is dropped");
         }
+    }
+
+    /// Asks the miner to open `points` within the open timeout and checks the answer against
+    /// its commitment.
+    async fn open(
+        &self,
+        exchange: &Exchange,
+        miner: &Miner,
+        ext: &ResponseExtension,
+        points: &[[u32; 2]],
+        planned: Vec<(u32, u32)>,
+    ) -> (Option<Opened>, Opening) {
+        let inner = &self.inner;
+        let hidden = inner.engine.config().hidden_size;
+        let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.to_vec() };
+        let timeout = Duration::from_secs_f64(inner.settings.open_timeout_s.max(0.1));
+        match tokio::time::timeout(timeout, inner.client.open(miner, &asked)).await {
+            Err(_) => (None, Opening::Missed),
+            Ok(Err(e)) => {
+                debug!(uid = exchange.uid, error = %e, "opening failed");
+                (None, Opening::Missed)
+            }
+            Ok(Ok(response)) => match verify_opening(ext, points, &response, hidden) {
+                Ok(vectors) => (Some(Opened { points: planned, vectors }), Opening::Verified),
+                Err(e) => {
+                    debug!(uid = exchange.uid, error = %e, "opening refused");
+                    (None, Opening::Invalid)
+                }
+            },
+        }
+    }
+
+    /// Records a verdict reached without a reference pass, on a blocking thread (the ledger
+    /// syncs to disk).
+    async fn record_off_runtime(&self, exchange: Exchange, assessment: Result<Measurements, MeasureError>) {
+        let verifier = self.clone();
+        let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, assessment)).await;
     }
 
     /// Judges and records a challenge into the current epoch (the next, if the current one is
@@ -463,6 +564,7 @@ fn assess<R: ReferencePass + ?Sized>(
         expected_prompt: &expected,
         opened,
         stop_ids: reference.stop_ids,
+        asked_tokens: asked_tokens(&request),
     };
     measure(reference.pass, &challenge, failure)
 }

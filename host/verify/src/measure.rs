@@ -168,11 +168,51 @@ pub struct Challenge<'a> {
     pub opened: Option<Opened>,
     /// Tokens that end a sequence.
     pub stop_ids: &'a [u32],
+    /// The most completion tokens the request asked for (`max_tokens` or
+    /// `max_completion_tokens`), when it named a bound.
+    pub asked_tokens: Option<usize>,
 }
 
-/// Runs the reference pass and measures. What cannot be measured says whose fault it is
-/// ([`MeasureError`]): a token id past the vocabulary, or a point outside a sequence the miner
-/// reported empty, is the miner's; a point the challenger planned outside the sequence, opened
+/// The most completion tokens the body the validator sent asked for, if it named a bound.
+pub fn asked_tokens(request: &Value) -> Option<usize> {
+    ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .filter_map(|name| request[*name].as_u64())
+        .min()
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Refuses evidence longer than an honest miner can sign, before anything is allocated for it:
+/// more completion tokens than the request asked for, a prompt longer than the validator's own
+/// rendering (an honest miner's prompt is that rendering), or a sequence past the model's
+/// context. The reference pass holds logits for every completion token (about 600 KB each for
+/// Qwen2.5-7B), so unchecked evidence lets one miner exhaust the validator's memory.
+pub fn check_sizes(c: &Challenge<'_>, context: Option<usize>) -> Result<(), MeasureError> {
+    let (prompt, completion) = (c.prompt_ids.len(), c.completion_ids.len());
+    if let Some(asked) = c.asked_tokens.filter(|&asked| completion > asked) {
+        return Err(MeasureError::Miner(format!(
+            "the evidence has {completion} completion tokens, more than the {asked} asked for"
+        )));
+    }
+    if prompt > c.expected_prompt.len() {
+        return Err(MeasureError::Miner(format!(
+            "the evidence has {prompt} prompt tokens, more than the {} of the validator's rendering",
+            c.expected_prompt.len()
+        )));
+    }
+    if let Some(context) = context.filter(|&context| prompt + completion > context) {
+        return Err(MeasureError::Miner(format!(
+            "the evidence has {} tokens, more than the model's context of {context}",
+            prompt + completion
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the reference pass and measures; a failed opening is judged without one. What cannot be
+/// measured says whose fault it is ([`MeasureError`]): a token id past the vocabulary, evidence
+/// longer than asked ([`check_sizes`]), or a point outside a sequence the miner reported empty,
+/// is the miner's; a point the challenger planned outside the sequence, opened
 /// vectors that do not fit their points, or the engine failing (out of memory, a CUDA fault),
 /// is the validator's.
 pub fn measure<R: ReferencePass + ?Sized>(
@@ -211,6 +251,23 @@ pub fn measure<R: ReferencePass + ?Sized>(
     if let Some(bad) = tokens.iter().find(|&&t| t >= vocab) {
         return Err(MeasureError::Miner(format!("token id {bad} is past the vocabulary ({vocab})")));
     }
+    check_sizes(c, engine.config().max_position_embeddings)?;
+    let prompt_match = c.prompt_ids == c.expected_prompt;
+    let Some(vectors) = vectors else {
+        // A failed opening fails the challenge whatever the tokens say: no reference pass is
+        // spent on it.
+        return Ok(Measurements {
+            request_id: c.request_id,
+            uid: c.uid,
+            greedy: c.greedy,
+            opening: opening_failed,
+            layers,
+            points: Vec::new(),
+            tokens: Vec::new(),
+            prompt_match,
+            eos_skipped: false,
+        });
+    };
     let prompt_len = c.prompt_ids.len();
     // Logits at each position that predicted a completion token.
     let logit_positions: Vec<usize> = if c.completion_ids.is_empty() || prompt_len == 0 {
@@ -232,11 +289,8 @@ pub fn measure<R: ReferencePass + ?Sized>(
         )));
     }
     let mut measured = Vec::with_capacity(points.len());
-    if let Some(vectors) = vectors {
-        for ((&(layer, position), vector), r) in points.iter().zip(vectors).zip(reference.hidden.chunks(hidden.max(1)))
-        {
-            measured.push(PointMeasurement { layer, position, rel_l2: rel_l2(vector, r), cosine: cosine(vector, r) });
-        }
+    for ((&(layer, position), vector), r) in points.iter().zip(vectors).zip(reference.hidden.chunks(hidden.max(1))) {
+        measured.push(PointMeasurement { layer, position, rel_l2: rel_l2(vector, r), cosine: cosine(vector, r) });
     }
     let mut token_measurements = Vec::with_capacity(c.completion_ids.len());
     let mut eos_at_top_before_end = false;
@@ -258,11 +312,11 @@ pub fn measure<R: ReferencePass + ?Sized>(
         request_id: c.request_id,
         uid: c.uid,
         greedy: c.greedy,
-        opening: if c.opened.is_some() { Opening::Verified } else { opening_failed },
+        opening: Opening::Verified,
         layers,
         points: measured,
         tokens: token_measurements,
-        prompt_match: c.prompt_ids == c.expected_prompt,
+        prompt_match,
         // Only greedy decoding must stop where the reference's top token is end-of-sequence.
         eos_skipped: c.greedy && !c.ignore_eos && !ended_at_eos && eos_at_top_before_end,
     })

@@ -182,14 +182,15 @@ fn the_engine_failing_on_the_validator_is_void() {
         || EngineError::Tensor { name: "model.norm.weight".into(), reason: "allocation failed".into() },
         || EngineError::Io { context: "reading weights".into(), source: std::io::Error::other("disk gone") },
     ];
+    let opened = || Some(fx.honest_opening(&ext, &[(2, 1)]));
     for error in host_errors {
         let failing = Failing { engine: &fx.engine, error };
-        assert_void(&fx.verdict_with(&failing, &x, &ext, None));
+        assert_void(&fx.verdict_with(&failing, &x, &ext, opened()));
     }
     // The engine refusing the miner's own tokens stays the miner's fault.
     let failing =
         Failing { engine: &fx.engine, error: || EngineError::TokenOutOfRange { id: 999, position: 3, vocab: 320 } };
-    assert_fail(&fx.verdict_with(&failing, &x, &ext, None), "vocabulary");
+    assert_fail(&fx.verdict_with(&failing, &x, &ext, opened()), "vocabulary");
 }
 
 #[test]
@@ -259,6 +260,42 @@ fn a_missed_opening_still_fails() {
     let fx = Fixture::new();
     let (x, ext) = fx.chat(hello());
     assert_fail(&fx.verdict(&x, &ext, None), "opening");
+}
+
+#[test]
+fn a_failed_opening_spends_no_reference_pass() {
+    let fx = Fixture::new();
+    let (x, ext) = fx.chat(hello());
+    // An engine that would void the challenge if it were run: it must not be.
+    let failing = Failing { engine: &fx.engine, error: || EngineError::Invalid("the pass ran".into()) };
+    let reference = Reference { pass: &failing, tokenizer: &fx.tokenizer, stop_ids: &fx.stop_ids };
+    let measured = assess(&reference, &x, &ext, None, Opening::Missed, true).expect("judged without a pass");
+    assert!(measured.points.is_empty() && measured.tokens.is_empty(), "{measured:?}");
+    assert_eq!(measured.opening, Opening::Missed);
+    assert_fail(&verdict_of(&x, Ok(measured), stand_in_judge).1, "opening");
+}
+
+#[test]
+fn evidence_longer_than_asked_fails_before_the_pass() {
+    let fx = Fixture::new();
+    let (x, ext) = fx.chat(hello());
+    let opened = || Some(fx.honest_opening(&ext, &[(2, 1)]));
+    // The body asked for 16 completion tokens; a miner signed 100,000 of them.
+    let mut long = ext.clone();
+    long.completion_token_ids = vec![33; 100_000];
+    assert_fail(&fx.verdict(&x, &long, opened()), "more than the 16 asked for");
+    // A prompt longer than the validator's own rendering of the body it sent.
+    let mut padded = ext.clone();
+    padded.prompt_token_ids.extend([33; 50_000]);
+    assert_fail(&fx.verdict(&x, &padded, opened()), "more than the");
+    // `max_completion_tokens` bounds it as well; the smaller bound holds.
+    let (mut x2, ext2) = fx.chat(hello());
+    let mut body: serde_json::Value = serde_json::from_str(&x2.request).unwrap();
+    body["max_completion_tokens"] = json!(2);
+    x2.request = body.to_string();
+    assert_fail(&fx.verdict(&x2, &ext2, opened()), "more than the 2 asked for");
+    // Within bounds, the same evidence reaches the judge.
+    assert_eq!(fx.verdict(&x, &ext, opened()).verdict, Verdict::Pass);
 }
 
 #[test]

@@ -1,0 +1,171 @@
+//! The verification loop around one challenge: openings are asked for inside the miner's open
+//! window whatever the reference queue, and exchanges recorded after an epoch's last round are
+//! still offered to the planner. A reference miner on loopback, the tiny model, no WASM.
+
+use std::time::Instant;
+
+use assay_chain::{Metagraph, Neuron};
+use assay_keys::{Hotkey, Scheme};
+use assay_ledger::{Outcome, RequestEntry, RequestKind, RequestRow, SqliteLedger};
+use assay_miner::http::{MinerSettings, MinerState, app};
+use assay_reference_engine::tiny::{self, TinySpec};
+use serde_json::json;
+
+use super::*;
+
+const UID: u16 = 3;
+
+/// No challenger: every judgement is a validator fault (Void), so the tests read what was
+/// measured, not a policy's verdict.
+struct NoChallenger;
+
+impl Challengers for NoChallenger {
+    fn for_epoch(&self, _: u64) -> Result<Challenger, String> {
+        Err("no challenger in this test".into())
+    }
+}
+
+struct Loop {
+    dir: tempfile::TempDir,
+    verifier: Verifier,
+    ledger: Arc<SqliteLedger>,
+    miner: Miner,
+}
+
+impl Loop {
+    /// A verifier with one worker, and a reference miner that keeps commitments `window` long.
+    async fn start(window: Duration) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let model = dir.path().join("model");
+        tiny::write(&model, &TinySpec::default(), None).expect("tiny model");
+        let miner_key = Hotkey::from_seed(Scheme::Sr25519, [5; 32]).expect("key");
+        let miner_hotkey = miner_key.ss58();
+        let state = MinerState::new(
+            Engine::load(&model).expect("engine"),
+            ChatTokenizer::load(&model).expect("tokenizer"),
+            miner_key,
+            MinerSettings { open_window: window, ..MinerSettings::default() },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app(state)).await });
+        let ledger = Arc::new(SqliteLedger::open(&dir.path().join("ledger.sqlite")).expect("ledger"));
+        let neuron = Neuron {
+            uid: UID,
+            hotkey: miner_hotkey.clone(),
+            stake: 0,
+            axon: Some(base_url.clone()),
+            registered_at_block: 0,
+            capacities: Default::default(),
+        };
+        let metagraph = Arc::new(Metagraph { netuid: 1, neurons: vec![neuron] });
+        let mut settings = Settings::new(model.clone());
+        settings.workers = 1;
+        let verifier = Verifier::new(Parts {
+            settings,
+            engine: Engine::load(&model).expect("engine"),
+            tokenizer: ChatTokenizer::load(&model).expect("tokenizer"),
+            challengers: Arc::new(NoChallenger),
+            limits: Limits::default(),
+            params: Vec::new(),
+            client: MinerClient::new(
+                Hotkey::from_seed(Scheme::Sr25519, [9; 32]).expect("key"),
+                Duration::from_secs(10),
+            ),
+            ledger: ledger.clone(),
+            view: ChainView::fixed(0, metagraph, Instant::now()),
+            epochs: Epochs::new(100).expect("epochs"),
+        });
+        Self { dir, verifier, ledger, miner: Miner { base_url, hotkey: miner_hotkey } }
+    }
+
+    /// An honest exchange with the miner, as the gateway would record it.
+    async fn exchange(&self, id: u64) -> Exchange {
+        let body = json!({
+            "model": "assay-tiny",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 8,
+            "assay": {"request_id": format!("r-{id}"), "nonce": "00".repeat(16), "commit": true},
+        });
+        let path = "/v1/chat/completions";
+        let completion = self.verifier.inner.client.complete(&self.miner, path, &body).await;
+        assert!(completion.evidence.is_some(), "the miner sent evidence: {:?}", completion.evidence_error);
+        Exchange {
+            id,
+            uid: UID,
+            miner_hotkey: self.miner.hotkey.clone(),
+            path: path.into(),
+            request: body.to_string(),
+            evidence: Some(completion.last.to_string()),
+        }
+    }
+
+    fn record(&self, epoch: u64, exchange: Exchange) {
+        let row = RequestRow {
+            id: exchange.id,
+            uid: UID,
+            kind: RequestKind::Synthetic,
+            outcome: Outcome::Ok,
+            greedy: true,
+            prompt_tokens: 10,
+            completion_tokens: 8,
+            ttft_ms: 1.0,
+            total_ms: 2.0,
+            reported_ttft_ms: None,
+            reported_tps: None,
+            quality: None,
+            started_ms: 0,
+        };
+        let entry = RequestEntry { task: "chat".into(), record: row, values: Vec::new() };
+        self.ledger.record_traffic(epoch, &[(entry, Some(exchange))]).expect("records");
+    }
+
+    /// What a round would offer in `epoch`, marked offered as a round that planned does.
+    fn offer(&self, epoch: u64) -> Vec<u64> {
+        let offer = self.verifier.gather(epoch).expect("gathers");
+        *self.verifier.inner.offered.lock().expect("lock") = Some(offer.reached);
+        let mut ids: Vec<u64> = offer.fresh.iter().map(|x| x.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openings_are_asked_for_before_the_reference_queue() {
+    let window = Duration::from_secs(2);
+    let lab = Loop::start(window).await;
+    let exchange = lab.exchange(11).await;
+    // The one worker is busy for longer than the miner keeps its commitment.
+    let busy = lab.verifier.inner.workers.clone().acquire_owned().await.expect("permit");
+    let verifier = lab.verifier.clone();
+    let miner = lab.miner.clone();
+    let challenge = tokio::spawn(async move { verifier.challenge(exchange, miner, vec![[1, 0], [2, 3]], true).await });
+    tokio::time::sleep(window + Duration::from_secs(1)).await;
+    drop(busy);
+    challenge.await.expect("the challenge ran");
+    let rows = lab.ledger.challenges(0).expect("challenges");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    // Measured points mean the opening verified; a missed one is judged unmeasured.
+    assert_eq!(rows[0].points.len(), 2, "the honest miner's opening was not measured: {:?}", rows[0]);
+    assert!(rows[0].points.iter().all(|p| p.rel_l2 < 1e-3), "{:?}", rows[0].points);
+    drop(lab.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tail_of_an_epoch_is_offered_in_the_next() {
+    let lab = Loop::start(Duration::from_secs(60)).await;
+    let honest = lab.exchange(1).await;
+    let copy = |id| Exchange { id, ..honest.clone() };
+    lab.record(0, copy(1));
+    assert_eq!(lab.offer(0), vec![1]);
+    // Recorded after epoch 0's last round, then epoch 1 begins.
+    lab.record(0, copy(2));
+    lab.record(1, copy(3));
+    assert_eq!(lab.offer(1), vec![2, 3], "epoch 0's tail must be offered once epoch 1 begins");
+    assert_eq!(lab.offer(1), Vec::<u64>::new(), "each exchange is offered once");
+    lab.record(1, copy(4));
+    assert_eq!(lab.offer(1), vec![4]);
+    // Two epochs on, nothing of epoch 1 is left behind either.
+    lab.record(1, copy(5));
+    assert_eq!(lab.offer(2), vec![5]);
+}
