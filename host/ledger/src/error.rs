@@ -24,9 +24,23 @@ pub enum Error {
     NewerSchema { found: i64, supported: i64 },
     #[error("a thread panicked while holding the ledger")]
     Poisoned,
+    /// The disk (or the database's size limit) is full: nothing of the write was kept. The
+    /// validator's fault, never a miner's; retention or an operator frees space.
+    #[error("the ledger's disk is full; nothing was written: {0}")]
+    Full(String),
 }
 
 impl Error {
+    /// A full disk told apart from other database failures.
+    pub(crate) fn classify(self) -> Error {
+        match self {
+            Error::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+                Error::Full(e.to_string())
+            }
+            other => other,
+        }
+    }
+
     pub(crate) fn duplicate_or(err: rusqlite::Error, what: String) -> Error {
         match err {
             rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation => {

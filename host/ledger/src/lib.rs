@@ -20,14 +20,15 @@ pub use rows::{
     ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outcome, Outgoing, PointRow, RequestEntry, RequestKind,
     RequestRow, Verdict, WeightsState,
 };
-pub use sqlite::SqliteLedger;
+pub use sqlite::{DEFAULT_RESERVE_BYTES, SqliteLedger};
 
 /// What the host needs from a ledger. Every write is durable when it returns `Ok`.
 pub trait Ledger: Send + Sync {
     /// Records requests of `epoch` with their exchanges, in one transaction. Refused as a whole
     /// with [`Error::Frozen`] once the epoch's closing has begun, so that a late record goes to
     /// a later epoch instead of being silently left out of scoring; with [`Error::Duplicate`]
-    /// when a request id is already recorded for the epoch.
+    /// when a request id is already recorded for the epoch; with [`Error::Full`] when the disk
+    /// is full or down to the space kept for closing epochs.
     fn record_traffic(&self, epoch: u64, entries: &[(RequestEntry, Option<Exchange>)]) -> Result<usize>;
 
     /// The epoch's exchanges recorded after position `after` (0: from the first), in recording
@@ -84,6 +85,12 @@ pub trait Ledger: Send + Sync {
 
     /// What `epoch`'s weights became.
     fn mark_weights(&self, epoch: u64, state: &WeightsState) -> Result<()>;
+
+    /// Retention: drops the exchanges (the bodies sent, users' prompts among them, and the
+    /// miners' evidence) of epochs closed before `closed_before_ms` whose objects are
+    /// published; request and challenge records, seeds and states stay. Returns how many
+    /// exchanges were dropped.
+    fn prune_bodies(&self, closed_before_ms: u64) -> Result<usize>;
 }
 
 /// Records requests without exchanges (imports, tests).

@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use crate::{Error, Result, WeightsState};
 
-const VERSION: i64 = 3;
+const VERSION: i64 = 4;
 
 pub(crate) const V1: &str = "
 CREATE TABLE requests (
@@ -80,6 +80,12 @@ CREATE TABLE outgoing_objects (
 );
 ";
 
+/// v4: when each epoch was closed (milliseconds since the Unix epoch; NULL for epochs closed
+/// before v4), so that retention can drop old exchanges' bodies.
+const V4: &str = "
+ALTER TABLE epochs ADD COLUMN closed_ms INTEGER;
+";
+
 pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // WAL lets readers and a writer in another process work side by side; FULL syncs the WAL
@@ -98,6 +104,9 @@ pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     }
     if version < 3 {
         conn.execute_batch(&format!("BEGIN; {V3} PRAGMA user_version = 3; COMMIT;"))?;
+    }
+    if version < 4 {
+        conn.execute_batch(&format!("BEGIN; {V4} PRAGMA user_version = 4; COMMIT;"))?;
     }
     Ok(())
 }

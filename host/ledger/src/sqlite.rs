@@ -14,7 +14,16 @@ use crate::{Error, Ledger, Result, schema};
 
 pub struct SqliteLedger {
     conn: Mutex<Connection>,
+    /// The ledger file's folder, whose filesystem's free space is checked.
+    folder: std::path::PathBuf,
+    /// Bytes of free space traffic records never take: closing, publishing and pruning
+    /// epochs must still fit on a disk that traffic has filled.
+    reserve: u64,
 }
+
+/// Free space kept by default for closing, publishing and pruning; more than SQLite's WAL holds
+/// before it checkpoints (1000 pages, 4 MiB), which a checkpoint may need in the file.
+pub const DEFAULT_RESERVE_BYTES: u64 = 64 << 20;
 
 impl SqliteLedger {
     /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
@@ -24,12 +33,43 @@ impl SqliteLedger {
         }
         let conn = Connection::open(path).map_err(|e| Error::Open(path.display().to_string(), e))?;
         schema::prepare(&conn)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        let folder = path.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
+        Ok(Self { conn: Mutex::new(conn), folder, reserve: DEFAULT_RESERVE_BYTES })
+    }
+
+    /// Keeps `bytes` of the disk free of traffic records (0: none).
+    pub fn with_reserve(mut self, bytes: u64) -> Self {
+        self.reserve = bytes;
+        self
+    }
+
+    /// Refuses a traffic write that would eat into the reserve.
+    fn check_reserve(&self) -> Result<()> {
+        if self.reserve == 0 {
+            return Ok(());
+        }
+        let stat = rustix::fs::statvfs(&self.folder)
+            .map_err(|e| Error::Io(format!("reading free space of {}", self.folder.display()), e.into()))?;
+        // Pages that retention freed inside the file are reused before the file grows.
+        let reusable: i64 = self.with(|conn| {
+            let pages: i64 = conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+            let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            Ok(pages.saturating_mul(size))
+        })?;
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize).saturating_add(reusable.max(0) as u64);
+        if free < self.reserve {
+            return Err(Error::Full(format!(
+                "{free} bytes free on {}, under the {} kept for closing epochs",
+                self.folder.display(),
+                self.reserve
+            )));
+        }
+        Ok(())
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self.conn.lock().map_err(|_| Error::Poisoned)?;
-        f(&mut conn)
+        f(&mut conn).map_err(Error::classify)
     }
 }
 
@@ -38,6 +78,7 @@ impl Ledger for SqliteLedger {
     /// returns. Refused as a whole with [`Error::Frozen`] once the epoch's closing has begun, so
     /// that a late record goes to a later epoch instead of being silently left out of scoring.
     fn record_traffic(&self, epoch: u64, entries: &[(RequestEntry, Option<Exchange>)]) -> Result<usize> {
+        self.check_reserve()?;
         self.with(|conn| {
             let tx = conn.transaction()?;
             refuse_frozen(&tx, epoch)?;
@@ -180,8 +221,8 @@ impl Ledger for SqliteLedger {
             let tx = conn.transaction()?;
             let epoch = c.epoch as i64;
             let updated = tx.execute(
-                "UPDATE epochs SET summary_sha256 = ?2 WHERE epoch = ?1 AND summary_sha256 IS NULL",
-                params![epoch, c.summary_sha256],
+                "UPDATE epochs SET summary_sha256 = ?2, closed_ms = ?3 WHERE epoch = ?1 AND summary_sha256 IS NULL",
+                params![epoch, c.summary_sha256, now_ms() as i64],
             )?;
             if updated != 1 {
                 return Err(Error::Conflict(format!("epoch {} has no seed or is already closed", c.epoch)));
@@ -332,6 +373,25 @@ impl Ledger for SqliteLedger {
         })
     }
 
+    fn prune_bodies(&self, closed_before_ms: u64) -> Result<usize> {
+        self.with(|conn| {
+            let dropped = conn.execute(
+                "DELETE FROM exchanges WHERE epoch IN ( \
+                     SELECT e.epoch FROM epochs e LEFT JOIN outgoing o ON o.epoch = e.epoch \
+                     WHERE e.summary_sha256 IS NOT NULL AND COALESCE(e.closed_ms, 0) < ?1 \
+                     AND COALESCE(o.published, 1) = 1)",
+                [closed_before_ms.min(i64::MAX as u64) as i64],
+            )?;
+            if dropped > 0 {
+                // Moves the WAL into the file (whose freed pages are then reused) and gives the
+                // WAL's disk space back. The deletion is committed already: a checkpoint that
+                // cannot run now (a reader in another process, no room to move pages) runs later.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            }
+            Ok(dropped)
+        })
+    }
+
     fn mark_weights(&self, epoch: u64, state: &WeightsState) -> Result<()> {
         self.with(|conn| {
             conn.execute(
@@ -363,4 +423,9 @@ fn refuse_frozen(tx: &rusqlite::Transaction<'_>, epoch: u64) -> Result<()> {
         return Err(Error::Frozen(epoch));
     }
     Ok(())
+}
+
+/// Milliseconds since the Unix epoch by the host's clock (0 before it).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::*;
+use crate::sqlite::now_ms;
 
 fn entry(id: u64, uid: u16) -> RequestEntry {
     RequestEntry {
@@ -250,4 +251,113 @@ fn closing_queues_what_goes_out_until_it_is_done() {
     assert!(ledger.outgoing().expect("reads").is_empty());
     // Done or not, epoch 1 is the latest with weights (epoch 2 had none).
     assert_eq!(ledger.last_epoch_with_weights().expect("reads"), Some(1));
+}
+
+fn exchange_of(id: u64, body_bytes: usize) -> Exchange {
+    Exchange {
+        id,
+        uid: 1,
+        miner_hotkey: "5Miner".into(),
+        path: "/v1/chat/completions".into(),
+        request: format!(r#"{{"messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(body_bytes)),
+        evidence: Some(r#"{"assay":{}}"#.into()),
+    }
+}
+
+#[test]
+fn retention_drops_the_bodies_of_closed_published_epochs_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
+    for epoch in [0, 1, 2] {
+        ledger.epoch_seed(epoch, || [7; 32]).expect("seed");
+        ledger.record_traffic(epoch, &[(entry(1, 1), Some(exchange_of(1, 100)))]).expect("records");
+        ledger.record_challenges(epoch, &[challenge(1, 1, Verdict::Pass)]).expect("records");
+    }
+    let mut published = closing(0, "s0", "scorer", b"");
+    published.objects = vec![("epochs/0/summary.json".into(), b"{}".to_vec())];
+    ledger.close_epoch(&published).expect("closes");
+    let mut unpublished = closing(1, "s1", "scorer", b"");
+    unpublished.objects = vec![("epochs/1/summary.json".into(), b"{}".to_vec())];
+    ledger.close_epoch(&unpublished).expect("closes");
+    let later = now_ms() + 1;
+    assert_eq!(ledger.prune_bodies(later).expect("prunes"), 0, "nothing is published yet");
+    ledger.mark_published(0).expect("marks");
+    // Closed after the cutoff: kept.
+    assert_eq!(ledger.prune_bodies(0).expect("prunes"), 0);
+    assert_eq!(ledger.prune_bodies(later).expect("prunes"), 1);
+    assert!(exchanges(&ledger, 0).is_empty(), "epoch 0's bodies are gone");
+    assert_eq!(exchanges(&ledger, 1).len(), 1, "epoch 1 is not published yet");
+    assert_eq!(exchanges(&ledger, 2).len(), 1, "epoch 2 is open");
+    // Records, challenges and the closing itself stay.
+    assert_eq!(ledger.requests(0).expect("reads").len(), 1);
+    assert_eq!(ledger.challenges(0).expect("reads").len(), 1);
+    assert_eq!(ledger.last_closed().expect("reads").map(|c| c.epoch), Some(1));
+}
+
+/// A tmpfs of `bytes` mounted over a fresh folder, unmounted when dropped; `None` (with the
+/// reason printed) where this machine does not let the test mount one.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: usize) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self { dir }),
+            Ok(o) => {
+                eprintln!("skipped: mounting a tmpfs needs root here: {}", String::from_utf8_lossy(&o.stderr).trim());
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: no mount command: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_typed_error_and_retention_makes_room() {
+    // The reserve must hold a WAL's worth of pages (4 MiB) for the checkpoint after pruning.
+    let Some(disk) = SmallDisk::mount(12 << 20) else { return };
+    let ledger = SqliteLedger::open(&disk.dir.path().join("ledger.db")).expect("opens").with_reserve(6 << 20);
+    ledger.epoch_seed(0, || [7; 32]).expect("seed");
+    let mut recorded = 0;
+    let full = loop {
+        match ledger.record_traffic(0, &[(entry(recorded + 1, 1), Some(exchange_of(recorded + 1, 16 << 10)))]) {
+            Ok(_) => recorded += 1,
+            Err(e) => break e,
+        }
+        assert!(recorded < 1000, "a 12 MB disk took {recorded} records of 16 KB");
+    };
+    assert!(matches!(full, Error::Full(_)), "{full}");
+    assert!(recorded > 5, "{recorded} records before the disk was full");
+    // What was acknowledged is all there, and the ledger still reads and refuses cleanly.
+    assert_eq!(ledger.requests(0).expect("reads").len() as u64, recorded);
+    assert_eq!(exchanges(&ledger, 0).len() as u64, recorded);
+    let again = ledger.record_traffic(0, &[(entry(9999, 1), Some(exchange_of(9999, 16 << 10)))]).unwrap_err();
+    assert!(matches!(again, Error::Full(_)), "{again}");
+    // Verdicts still go in, from the reserve.
+    ledger.record_challenges(0, &[challenge(1, 1, Verdict::Pass)]).expect("a verdict fits in the reserve");
+    // The epoch closes and publishes (small writes), and retention frees its bodies' pages,
+    // which the next epoch's records reuse.
+    ledger.close_epoch(&closing(0, "s0", "scorer", b"")).expect("a small write still fits");
+    ledger.mark_published(0).expect("marks");
+    assert_eq!(ledger.prune_bodies(now_ms() + 1).expect("prunes") as u64, recorded);
+    ledger.epoch_seed(1, || [8; 32]).expect("seed");
+    for id in 1..=recorded / 2 {
+        ledger.record_traffic(1, &[(entry(id, 1), Some(exchange_of(id, 16 << 10)))]).expect("room again");
+    }
+    assert_eq!(ledger.requests(0).expect("reads").len() as u64, recorded, "records outlive their bodies");
 }

@@ -42,6 +42,8 @@ pub struct Config {
     pub publish: PublishConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    #[serde(default)]
+    pub ledger: LedgerConfig,
     /// The OpenAI-compatible gateway the node serves users with; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<assay_gateway::Settings>,
@@ -121,6 +123,42 @@ impl Default for PolicyConfig {
     }
 }
 
+/// `[ledger]`: how long what users and miners sent is kept, and the disk kept free.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Days the exchanges of a closed, published epoch are kept (the bodies sent, users'
+    /// prompts among them, and the miners' evidence); request and challenge records, seeds,
+    /// states and summaries are kept for good. 0 drops them as soon as they are published.
+    #[serde(default = "default_keep_bodies_days")]
+    pub keep_bodies_days: f64,
+    /// Free disk bytes that traffic records never take, so that epochs still close, publish
+    /// and prune on a disk that traffic has filled (users then get a 503).
+    #[serde(default = "default_reserve_bytes")]
+    pub reserve_bytes: u64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self { keep_bodies_days: default_keep_bodies_days(), reserve_bytes: default_reserve_bytes() }
+    }
+}
+
+impl LedgerConfig {
+    /// How long bodies are kept (`check` bounded the days).
+    pub fn keep_bodies(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.keep_bodies_days * 86_400.0)
+    }
+}
+
+fn default_keep_bodies_days() -> f64 {
+    7.0
+}
+
+fn default_reserve_bytes() -> u64 {
+    assay_ledger::DEFAULT_RESERVE_BYTES
+}
+
 fn default_fuel() -> u64 {
     Limits::default().fuel
 }
@@ -142,6 +180,7 @@ impl Config {
             chain: ChainConfig::Local { dir: "chain".into(), metagraph_refresh_ms: default_metagraph_refresh() },
             publish: PublishConfig::Local { dir: "published".into() },
             policy: PolicyConfig::default(),
+            ledger: LedgerConfig::default(),
             gateway: None,
             verify: None,
         }
@@ -226,6 +265,10 @@ impl Config {
         }
         if let Some((name, value)) = self.policy.params.iter().find(|(_, v)| !v.is_finite()) {
             return invalid(&format!("policy.params.{name}"), format!("{value} is not a finite number"));
+        }
+        let days = self.ledger.keep_bodies_days;
+        if !(days.is_finite() && (0.0..=36_500.0).contains(&days)) {
+            return invalid("ledger.keep_bodies_days", format!("{days} must be a number of days from 0 to 36500"));
         }
         if let ChainConfig::Local { metagraph_refresh_ms: 0, .. } = self.chain {
             return invalid("chain.metagraph_refresh_ms", "must be at least 1".into());

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 pub use close::{Closed, Closer, EpochSettings, ScorerChoice};
-pub use config::{ChainConfig, Config, ConfigError, PolicyConfig, PublishConfig, WalletConfig};
+pub use config::{ChainConfig, Config, ConfigError, LedgerConfig, PolicyConfig, PublishConfig, WalletConfig};
 pub use error::{Error, Result};
 pub use outgoing::Sent;
 pub use status::{LastClosed, Status, StatusHandle, Verdicts};
@@ -67,7 +67,12 @@ pub struct Node {
     challengers: Option<Arc<ChallengerSlot>>,
     drainer: Drainer,
     status: StatusHandle,
+    /// When retention last ran.
+    pruned_at: Option<Instant>,
 }
+
+/// How often retention looks for bodies to drop.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// The chain backend the config names.
 fn open_chain(config: &ChainConfig) -> Result<Arc<dyn Chain>> {
@@ -98,7 +103,8 @@ impl Node {
     /// Opens the node with this chain and this object store instead of the config's (another
     /// backend, or a test's).
     pub async fn open_with(config: Config, chain: Arc<dyn Chain>, store: Arc<dyn ObjectStore>) -> Result<Self> {
-        let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&config.ledger_path())?);
+        let ledger: Arc<dyn Ledger> =
+            Arc::new(SqliteLedger::open(&config.ledger_path())?.with_reserve(config.ledger.reserve_bytes));
         let view = ChainView::connect(chain.as_ref(), config.netuid).await.map_err(|e| Error::Open {
             what: format!("reading subnet {} from the {}", config.netuid, chain.describe()),
             reason: e.to_string(),
@@ -152,6 +158,7 @@ impl Node {
             challengers,
             drainer: Drainer::default(),
             status,
+            pruned_at: None,
         })
     }
 
@@ -216,6 +223,25 @@ impl Node {
             Some(slot) => assay_verify::Challengers::for_epoch(slot.as_ref(), epoch)
                 .map(|c| Some(c.digest().to_string()))
                 .map_err(Error::Policy),
+        }
+    }
+
+    /// Retention: drops the bodies of epochs closed and published more than
+    /// `[ledger] keep_bodies_days` ago. Blocking.
+    pub fn prune(&mut self) -> usize {
+        self.pruned_at = Some(Instant::now());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let cutoff = now.saturating_sub(self.config.ledger.keep_bodies()).as_millis() as u64;
+        match self.ledger.prune_bodies(cutoff) {
+            Ok(0) => 0,
+            Ok(dropped) => {
+                info!(exchanges = dropped, days = self.config.ledger.keep_bodies_days, "retention: old bodies dropped");
+                dropped
+            }
+            Err(e) => {
+                error!(error = %e, "retention failed; retrying later");
+                0
+            }
         }
     }
 
@@ -327,6 +353,9 @@ impl Node {
             }
             if let Err(e) = self.send().await {
                 warn!(error = %e, "reading the outgoing queue failed; retrying at the next tick");
+            }
+            if self.pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                tokio::task::block_in_place(|| self.prune());
             }
             self.update_status(head, current, services);
             tokio::select! {

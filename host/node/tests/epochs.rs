@@ -305,3 +305,40 @@ fn an_older_epochs_retried_weights_never_replace_a_newer_epochs() {
     let ledger = assay_ledger::SqliteLedger::open(&s.config.ledger_path()).expect("ledger");
     assert!(assay_ledger::Ledger::outgoing(&ledger).expect("reads").is_empty(), "nothing is left to send");
 }
+
+/// Records one exchange (a body with a user's prompt) into `epoch` of the setup's ledger.
+fn record_exchange(s: &Setup, epoch: u64) -> assay_ledger::SqliteLedger {
+    let ledger = assay_ledger::SqliteLedger::open(&s.config.ledger_path()).expect("ledger");
+    let mut entry = assay_ledger::Ledger::requests(&ledger, epoch).expect("reads").remove(0);
+    entry.record.id = u64::MAX >> 2;
+    let exchange = assay_ledger::Exchange {
+        id: entry.record.id,
+        uid: entry.record.uid,
+        miner_hotkey: "5Miner".into(),
+        path: "/v1/chat/completions".into(),
+        request: r#"{"messages":[{"role":"user","content":"a user's private prompt"}]}"#.into(),
+        evidence: None,
+    };
+    assay_ledger::Ledger::record_traffic(&ledger, epoch, &[(entry, Some(exchange))]).expect("records");
+    ledger
+}
+
+#[test]
+fn retention_drops_bodies_once_published_and_old_enough() {
+    let rt = runtime();
+    let bodies =
+        |ledger: &assay_ledger::SqliteLedger| assay_ledger::Ledger::exchanges_after(ledger, 0, 0).expect("reads").len();
+    for (days, dropped) in [(0.0, 1), (7.0, 0)] {
+        let s = setup(|c| c.ledger.keep_bodies_days = days);
+        let ledger = record_exchange(&s, 0);
+        rt.block_on(async {
+            let chain: Arc<dyn Chain> = Arc::new(s.chain.clone());
+            let mut node = Node::open_with(s.config.clone(), chain, Arc::new(published(&s))).await.expect("opens");
+            assert_eq!(node.prune(), 0, "nothing is closed yet");
+            node.close_epoch(0).await.expect("closes and publishes");
+            assert_eq!(node.prune(), dropped, "kept for {days} days");
+        });
+        assert_eq!(bodies(&ledger), 1 - dropped);
+        assert!(!assay_ledger::Ledger::requests(&ledger, 0).expect("reads").is_empty(), "the records stay");
+    }
+}

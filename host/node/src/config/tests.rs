@@ -72,6 +72,10 @@ fn bad_values_are_refused_naming_the_key() {
     check(|t| set(t, &["epoch_blocks"], Integer(0)), "epoch_blocks", "at least 1");
     check(|t| set(t, &["policy", "params", "rate.floor"], Float(f64::NAN)), "policy.params.rate.floor", "finite");
     check(|t| set(t, &["chain", "kind"], Text("subtensr".into())), "chain", "subtensr");
+    check(|t| set(t, &["ledger", "keep_bodies_days"], Float(-1.0)), "ledger.keep_bodies_days", "from 0");
+    check(|t| set(t, &["ledger", "keep_bodies_days"], Float(1e300)), "ledger.keep_bodies_days", "from 0");
+    check(|t| set(t, &["verify", "open_timeout_s"], Float(1e300)), "verify.open_timeout_s", "hour");
+    check(|t| set(t, &["verify", "max_pending"], Integer(0)), "verify.max_pending", "from 1");
 }
 
 #[test]
