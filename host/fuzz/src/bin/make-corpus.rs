@@ -1,0 +1,40 @@
+//! Writes the fuzz targets' seeds into `host/fuzz/corpus/` (run by
+//! `scripts/make-fuzz-corpus.sh`): small, valid instances of each format, from fixed keys and a
+//! fixed synthetic epoch, so the files are the same on every run.
+
+use std::path::Path;
+
+use assay_epoch::canonical::{compress, encode};
+use assay_epoch::synth::{Shape, generate};
+use assay_keys::{Hotkey, Scheme};
+use assay_protocol::epistula::sign;
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = assay_fuzz::corpus_dir(target);
+    std::fs::create_dir_all(&dir).expect("creates the corpus folder");
+    std::fs::write(dir.join(name), bytes).expect("writes a seed");
+    println!("{}", Path::new(target).join(name).display());
+}
+
+fn main() {
+    let shape = Shape { netuid: 1, miners: 3, requests: 6, challenges: 2, seed: 1 };
+    let input = generate(shape, 0).input(0, Vec::new(), Vec::new()).expect("a synthetic input");
+    let json = encode(&input).expect("encodes");
+    write("canonical", "synthetic-epoch.json", &json);
+    write("zstd", "synthetic-epoch.json.zst", &compress(&json).expect("compresses"));
+    write("zstd", "empty.zst", &compress(b"").expect("compresses"));
+
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/fixtures/golden/epochs/1/0/summary.json");
+    let summary = std::fs::read(&golden).unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
+    write("summary", "golden-epoch-0.json", &summary);
+
+    let signer = Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key");
+    let receiver = Hotkey::from_seed(Scheme::Sr25519, [2; 32]).expect("key").ss58();
+    for (name, body, now) in [("chat", r#"{"messages":[]}"#, 1_700_000_000_000u64), ("empty", "", 5_000)] {
+        let signed = sign(&signer, body.as_bytes(), Some(&receiver), now);
+        let headers: serde_json::Map<String, serde_json::Value> =
+            signed.headers().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+        let seed = serde_json::json!({"headers": headers, "body": body, "now_ms": now + 10});
+        write("epistula", &format!("{name}.json"), &serde_json::to_vec(&seed).expect("serializes"));
+    }
+}
