@@ -291,6 +291,68 @@ async fn bad_requests_get_openai_errors_and_the_gateway_keeps_serving() {
     assert_eq!(models["data"][0]["id"], "assay-tiny");
 }
 
+/// `base` with `extra`'s fields added (or replaced).
+fn with(mut base: Value, extra: Value) -> Value {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_an_honest_miner_would_refuse_or_compute_differently_are_refused_here_and_never_reach_a_miner() {
+    let mut net = start(1, 4, json!({})).await;
+    let (chat_path, text_path) = ("/v1/chat/completions", "/v1/completions");
+    let image = json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]);
+    let tool = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    // Before the gateway checked them, the first five reached the miner and came back as its
+    // 400 (recorded against it as a bad response); the rest were served as if plain.
+    let cases = [
+        ("an empty prompt", text_path, with(text(false), json!({"prompt": ""})), "prompt"),
+        ("top_k as a string", chat_path, with(chat(false), json!({"top_k": "5"})), "top_k"),
+        ("a negative seed", chat_path, with(chat(false), json!({"seed": -1})), "seed"),
+        ("stop as a number", text_path, with(text(false), json!({"stop": 5})), "stop"),
+        (
+            "a negative top_logprobs",
+            chat_path,
+            with(chat(false), json!({"logprobs": true, "top_logprobs": -1})),
+            "top_logprobs",
+        ),
+        ("logit_bias", chat_path, with(chat(false), json!({"logit_bias": {"42": 100}})), "logit_bias"),
+        ("a presence penalty", chat_path, with(chat(true), json!({"presence_penalty": 1.5})), "presence_penalty"),
+        ("tools", chat_path, with(chat(false), json!({"tools": tool})), "tools"),
+        (
+            "chat_template_kwargs",
+            chat_path,
+            with(chat(false), json!({"chat_template_kwargs": {"x": 1}})),
+            "chat_template_kwargs",
+        ),
+        ("echo", text_path, with(text(false), json!({"echo": true})), "echo"),
+        ("an image", chat_path, with(chat(false), json!({"messages": image})), "messages"),
+        ("the validator's own extension", chat_path, with(chat(false), json!({"assay": {"commit": false}})), ""),
+    ];
+    let mut answers = Vec::new();
+    for (what, path, body, param) in cases {
+        let response = net.post(path, &body).send().await.expect("sends");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        answers.push((what, status, body, param));
+    }
+    // Still serving: a plain request right after is served and recorded.
+    assert_eq!(net.post(chat_path, &chat(false)).send().await.expect("sends").status(), 200);
+    let records = net.records().await;
+    let outcomes: Vec<Outcome> = records.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Ok], "only the plain request may reach a miner: {records:?}");
+    for (what, status, body, param) in answers {
+        assert_eq!(status, 400, "{what}: {body}");
+        let error = &body["error"];
+        assert_eq!(error["type"], "invalid_request_error", "{what}: {body}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+        let expected = if param.is_empty() { Value::Null } else { json!(param) };
+        assert_eq!(error["param"], expected, "{what}: {body}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_miner_is_routed_around_and_comes_back_when_restarted() {
     let mut net = start(3, 4, json!({})).await;
