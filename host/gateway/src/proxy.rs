@@ -14,12 +14,12 @@ use assay_policy_sdk::{Outcome, RequestKind};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio_stream::Stream;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::Shared;
 use crate::error::ApiError;
@@ -147,10 +147,10 @@ pub(crate) async fn forward(
             Ok(response) => response,
             Err(refused) => {
                 attempt.end_with(refused.outcome);
-                // The miner found the request malformed: another miner would too. (Only what the
-                // schema admits is sent, so this is the miner's fault, and it is charged.)
-                if matches!(refused.status, Some(400 | 422)) {
-                    return Ok(miner_error(&refused));
+                // The body passed the schema (`request`), which admits only what an honest miner
+                // serves: a 4xx is this miner's fault, and another miner may serve it.
+                if matches!(refused.status, Some(400..=499)) && refused.outcome == Outcome::BadResponse {
+                    refused_valid(tried.last().copied(), &refused);
                 }
                 debug!(uid = tried.last().copied(), outcome = ?refused.outcome, "miner failed before any content; trying another");
                 last = Some(refused);
@@ -185,13 +185,17 @@ pub(crate) async fn forward(
     })
 }
 
-/// The miner's own 4xx answer, passed on.
-fn miner_error(refused: &Refused) -> Response {
-    let status = refused.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::BAD_REQUEST);
-    match serde_json::from_str::<Value>(&refused.body) {
-        Ok(body) if body.get("error").is_some() => (status, Json(body)).into_response(),
-        _ => ApiError::bad_request(format!("the miner refused the request: {}", refused.body)).into_response(),
-    }
+/// A miner refused a request the schema admits: it is charged (a bad response), and the log says
+/// what it answered, for a schema that admits what honest miners refuse is the gateway's bug.
+fn refused_valid(uid: Option<u16>, refused: &Refused) {
+    let answer: String = refused.body.chars().take(300).collect();
+    warn!(
+        uid,
+        status = refused.status,
+        answer = %answer,
+        "a miner refused a request the gateway's schema admits; recorded as its bad response (if honest \
+         miners refuse such requests too, the schema in host/gateway/src/request has a gap)"
+    );
 }
 
 /// One try of one miner: its lease, its clock, and what the recorder needs. However it ends
