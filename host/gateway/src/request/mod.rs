@@ -22,7 +22,7 @@ pub use crate::proxy::Route;
 pub use error::RequestError;
 pub use messages::{Message, Role};
 
-use error::invalid;
+use error::{excerpt, invalid};
 use fields::Fields;
 
 /// What bounds a request, from the gateway's settings.
@@ -48,6 +48,7 @@ pub const MAX_COMPLETION_LOGPROBS: u32 = 5;
 /// generation prompt, then each message's role and delimiters (Qwen2.5's adds about 20 + 3,
 /// then 5 per message).
 pub const TEMPLATE_TOKENS: u64 = 64;
+/// What it adds per message, at most (see [`TEMPLATE_TOKENS`]).
 pub const TEMPLATE_TOKENS_PER_MESSAGE: u64 = 8;
 /// The completion's length when `/v1/completions` names none (OpenAI's and vLLM's default).
 pub const COMPLETIONS_DEFAULT_MAX_TOKENS: u64 = 16;
@@ -191,7 +192,7 @@ fn model(fields: &mut Fields, limits: &Limits<'_>) -> Result<String, RequestErro
         Some(_) => return Err(invalid("model", "`model` must be a string")),
     };
     if model != limits.model {
-        return Err(RequestError::UnknownModel { asked: model, served: limits.model.to_string() });
+        return Err(RequestError::UnknownModel { asked: excerpt(&model), served: limits.model.to_string() });
     }
     Ok(model)
 }

@@ -301,6 +301,8 @@ fn what_a_user_sent_is_quoted_at_a_bounded_length() {
     assert!(matches!(e, RequestError::Unrecognized(_)) && e.to_string().len() < 200, "{e}");
     let e = run(Route::Chat, &chat(json!({"messages": [{"role": long, "content": "x"}]}))).unwrap_err();
     assert!(e.to_string().len() < 300, "{e}");
+    let e = run(Route::Chat, &chat(json!({ "model": long }))).unwrap_err();
+    assert!(matches!(e, RequestError::UnknownModel { .. }) && e.to_string().len() < 300, "{e}");
 }
 
 #[test]
