@@ -1,19 +1,21 @@
 //! The validator's gateway: an OpenAI-compatible API for users in front of the subnet's miners.
 //!
-//! Owns: users' API keys and rate limits, request validation and OpenAI-style errors, choosing
-//! a miner (health, load, speed, score, circuit breaker), relaying the answer chunk by chunk,
-//! recording every exchange in the ledger, and the validator's own synthetic traffic.
+//! Owns: users' API keys and rate limits, the one schema of what miners are sent (`request`) and
+//! OpenAI-style errors, choosing a miner (health, load, speed, score, circuit breaker), relaying
+//! the answer chunk by chunk, recording every exchange in the ledger, and the validator's own
+//! synthetic traffic.
 //! Must not touch: verification, scoring or the chain itself. It reads the node's chain view
 //! for the miners' addresses and the epoch, and hands records to the ledger; data flows on from
 //! there.
 //!
-//! Organic and synthetic requests take the same path ([`proxy::forward`]) and carry the same
-//! `assay` extension, so a miner cannot tell them apart.
+//! Organic and synthetic requests pass the same schema, take the same path ([`proxy::forward`])
+//! and carry the same `assay` extension, so a miner cannot tell them apart.
 
 mod error;
 mod keys;
 mod proxy;
 mod recorder;
+pub mod request;
 mod routing;
 mod shapes;
 mod synthetic;
@@ -54,6 +56,11 @@ pub struct Settings {
     /// The largest `max_tokens` a user may ask for.
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u64,
+    /// The served model's context in tokens (vLLM's `max_model_len`): a request whose prompt
+    /// (counted as one token per byte) and `max_tokens` may not fit it is refused, since an
+    /// honest miner would refuse it (docs/requests.md).
+    #[serde(default = "default_context_tokens")]
+    pub context_tokens: u64,
     /// A miner has this long to finish a completion.
     #[serde(default = "default_miner_timeout")]
     pub miner_timeout_s: f64,
@@ -78,6 +85,7 @@ impl Settings {
             keys: Vec::new(),
             max_body_bytes: default_max_body(),
             max_tokens: default_max_tokens(),
+            context_tokens: default_context_tokens(),
             miner_timeout_s: default_miner_timeout(),
             max_attempts: default_attempts(),
             health_interval_ms: default_health_interval(),
@@ -96,6 +104,12 @@ impl Settings {
         if !(self.synthetic_per_minute.is_finite() && self.synthetic_per_minute >= 0.0) {
             return Err(("synthetic_per_minute".into(), format!("{} must be 0 or more", self.synthetic_per_minute)));
         }
+        if self.context_tokens <= self.max_tokens {
+            return Err((
+                "context_tokens".into(),
+                format!("{} must be larger than max_tokens ({})", self.context_tokens, self.max_tokens),
+            ));
+        }
         if self.max_attempts == 0 {
             return Err(("max_attempts".into(), "must be at least 1".into()));
         }
@@ -103,6 +117,13 @@ impl Settings {
             return Err(("health_interval_ms".into(), "must be at least 1".into()));
         }
         Ok(())
+    }
+}
+
+impl Settings {
+    /// What bounds the requests the gateway forwards.
+    pub fn limits(&self) -> request::Limits<'_> {
+        request::Limits { model: &self.model, max_tokens: self.max_tokens, context_tokens: self.context_tokens }
     }
 }
 
@@ -114,6 +135,10 @@ fn default_max_body() -> usize {
 }
 fn default_max_tokens() -> u64 {
     4096
+}
+/// Qwen2.5-7B-Instruct's, as vLLM serves it by default.
+fn default_context_tokens() -> u64 {
+    32768
 }
 fn default_miner_timeout() -> f64 {
     120.0

@@ -152,7 +152,7 @@ fn turn_of(message: &Value) -> Turn {
 }
 
 impl Shape {
-    /// The shape of a request the gateway accepted (see `proxy::validate`); fields of another
+    /// The shape of a request as the gateway forwards it (see `request`); fields of another
     /// type than the API's are left out rather than refused, since this never fails a request.
     pub(crate) fn of(route: Route, request: &Map<String, Value>) -> Shape {
         let (messages, turns) = match route {

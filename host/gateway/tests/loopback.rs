@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use assay_chain::{ChainView, Epochs, LocalChain, Metagraph, Neuron};
@@ -13,6 +14,7 @@ use assay_keys::{Hotkey, Scheme};
 use assay_ledger::{Exchange, Ledger, SqliteLedger};
 use assay_ledger::{Outcome, RequestKind};
 use assay_miner::http::{MinerSettings, MinerState, app};
+use assay_protocol::wire::Info;
 use assay_reference_engine::tiny::{self, TinySpec};
 use assay_reference_engine::{ChatTokenizer, Engine};
 use serde_json::{Value, json};
@@ -289,6 +291,128 @@ async fn bad_requests_get_openai_errors_and_the_gateway_keeps_serving() {
         .await
         .expect("JSON");
     assert_eq!(models["data"][0]["id"], "assay-tiny");
+}
+
+/// `base` with `extra`'s fields added (or replaced).
+fn with(mut base: Value, extra: Value) -> Value {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_an_honest_miner_would_refuse_or_compute_differently_are_refused_here_and_never_reach_a_miner() {
+    let mut net = start(1, 4, json!({})).await;
+    let (chat_path, text_path) = ("/v1/chat/completions", "/v1/completions");
+    let image = json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]);
+    let tool = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    // Before the gateway checked them, the first five reached the miner and came back as its
+    // 400 (recorded against it as a bad response); the rest were served as if plain.
+    let cases = [
+        ("an empty prompt", text_path, with(text(false), json!({"prompt": ""})), "prompt"),
+        ("top_k as a string", chat_path, with(chat(false), json!({"top_k": "5"})), "top_k"),
+        ("a negative seed", chat_path, with(chat(false), json!({"seed": -1})), "seed"),
+        ("stop as a number", text_path, with(text(false), json!({"stop": 5})), "stop"),
+        (
+            "a negative top_logprobs",
+            chat_path,
+            with(chat(false), json!({"logprobs": true, "top_logprobs": -1})),
+            "top_logprobs",
+        ),
+        ("logit_bias", chat_path, with(chat(false), json!({"logit_bias": {"42": 100}})), "logit_bias"),
+        ("a presence penalty", chat_path, with(chat(true), json!({"presence_penalty": 1.5})), "presence_penalty"),
+        ("tools", chat_path, with(chat(false), json!({"tools": tool})), "tools"),
+        (
+            "chat_template_kwargs",
+            chat_path,
+            with(chat(false), json!({"chat_template_kwargs": {"x": 1}})),
+            "chat_template_kwargs",
+        ),
+        ("echo", text_path, with(text(false), json!({"echo": true})), "echo"),
+        ("an image", chat_path, with(chat(false), json!({"messages": image})), "messages"),
+        ("the validator's own extension", chat_path, with(chat(false), json!({"assay": {"commit": false}})), ""),
+    ];
+    let mut answers = Vec::new();
+    for (what, path, body, param) in cases {
+        let response = net.post(path, &body).send().await.expect("sends");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        answers.push((what, status, body, param));
+    }
+    // Still serving: a plain request right after is served and recorded.
+    assert_eq!(net.post(chat_path, &chat(false)).send().await.expect("sends").status(), 200);
+    let records = net.records().await;
+    let outcomes: Vec<Outcome> = records.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Ok], "only the plain request may reach a miner: {records:?}");
+    for (what, status, body, param) in answers {
+        assert_eq!(status, 400, "{what}: {body}");
+        let error = &body["error"];
+        assert_eq!(error["type"], "invalid_request_error", "{what}: {body}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+        let expected = if param.is_empty() { Value::Null } else { json!(param) };
+        assert_eq!(error["param"], expected, "{what}: {body}");
+    }
+}
+
+/// A miner that serves `info` but answers every completion with a 400, counting them.
+async fn refusing_miner() -> (SocketAddr, Arc<AtomicUsize>) {
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counter = refused.clone();
+    let info = Info {
+        protocol_version: assay_protocol::PROTOCOL_VERSION,
+        model: "assay-tiny".into(),
+        layers: 2,
+        hidden_size: 64,
+        capacity: 4,
+        open_window_s: 120,
+    };
+    let refuse = move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let error = json!({"error": {"message": "no", "type": "invalid_request_error", "param": null, "code": null}});
+        async move { (axum::http::StatusCode::BAD_REQUEST, axum::Json(error)) }
+    };
+    let app = axum::Router::new()
+        .route("/assay/v1/info", axum::routing::get(move || async move { axum::Json(info) }))
+        .route("/v1/chat/completions", axum::routing::post(refuse));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds a loopback port");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (address, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_that_refuses_a_request_the_schema_admits_is_charged_and_another_serves_the_user() {
+    let mut net = start(1, 4, json!({})).await;
+    let (address, refused) = refusing_miner().await;
+    let chain = LocalChain::open(&net.dir.path().join("chain")).expect("opens the chain");
+    let mut metagraph = chain.read_metagraph(1).expect("reads the metagraph");
+    metagraph.neurons.push(Neuron {
+        uid: 1,
+        hotkey: Hotkey::from_seed(Scheme::Sr25519, [30; 32]).expect("key").ss58(),
+        stake: 0,
+        axon: Some(format!("http://{address}")),
+        registered_at_block: 0,
+        capacities: Default::default(),
+    });
+    chain.write_metagraph(&metagraph).expect("writes the metagraph");
+    net.view.refresh_metagraph(&chain).await.expect("refreshes the view");
+    net.wait_until(|g| g.miners().len() == 2 && g.miners().iter().all(|m| m.up)).await;
+    let mut sent = 0;
+    while refused.load(Ordering::SeqCst) == 0 {
+        assert!(sent < 40, "the refusing miner was never tried: {:?}", net.gateway().miners());
+        let response = net.post("/v1/chat/completions", &chat(false)).send().await.expect("sends");
+        let status = response.status();
+        assert_eq!(status, 200, "request {sent}: {}", response.text().await.unwrap_or_default());
+        sent += 1;
+    }
+    let records = net.records().await;
+    let charged: Vec<Outcome> = records.iter().filter(|r| r.uid == 1).map(|r| r.outcome).collect();
+    assert!(!charged.is_empty() && charged.iter().all(|o| *o == Outcome::BadResponse), "{records:?}");
+    let served = records.iter().filter(|r| r.uid == 0 && r.outcome == Outcome::Ok).count();
+    assert_eq!(served, sent, "every user was served by the honest miner: {records:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -226,7 +226,7 @@ fn workload(seed: u64, shapes: Option<&Shapes>) -> Vec<Map<String, Value>> {
     (0..REQUESTS)
         .map(|_| {
             let (route, request) = organic(&mut rng);
-            crate::proxy::validate(&settings(), route, &request).expect("a valid organic request");
+            let request = forwarded(route, request);
             if let Some(shapes) = shapes {
                 shapes.observe(route, &request);
             }
@@ -235,9 +235,19 @@ fn workload(seed: u64, shapes: Option<&Shapes>) -> Vec<Map<String, Value>> {
         .collect()
 }
 
+/// What a miner receives of a request: the form the gateway's schema writes.
+fn forwarded(route: Route, request: Map<String, Value>) -> Map<String, Value> {
+    crate::request::check(route, request, &settings().limits()).expect("a valid request").into_body()
+}
+
 fn synthetic(shapes: &Shapes) -> Vec<Map<String, Value>> {
     let (settings, mut rng) = (settings(), StdRng::seed_from_u64(12));
-    (0..REQUESTS).map(|_| draw(&settings, shapes, &mut rng).1).collect()
+    (0..REQUESTS)
+        .map(|_| {
+            let (route, request) = draw(&settings, shapes, &mut rng);
+            forwarded(route, request)
+        })
+        .collect()
 }
 
 /// The synthetic requests of before: 16 fixed prompts, one system prompt, `max_tokens` 16..=64.
