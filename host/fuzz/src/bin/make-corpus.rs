@@ -28,6 +28,24 @@ fn main() {
     let summary = std::fs::read(&golden).unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
     write("summary", "golden-epoch-0.json", &summary);
 
+    let requests = [
+        ("chat-plain", r#"{"model":"Qwen/Qwen2.5-7B-Instruct","messages":[{"role":"user","content":"hi"}]}"#),
+        (
+            "chat-sampled",
+            r#"{"model":"Qwen/Qwen2.5-7B-Instruct","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}],"max_tokens":64,"temperature":0.7,"top_p":0.9,"top_k":40,"seed":7,"stop":["
+
+","END"],"stream":true,"stream_options":{"include_usage":true},"logprobs":true,"top_logprobs":3,"user":"u-1"}"#,
+        ),
+        (
+            "completions",
+            r#"{"model":"Qwen/Qwen2.5-7B-Instruct","prompt":"Once upon a time","max_tokens":16,"temperature":0,"stop":"
+","logprobs":2}"#,
+        ),
+    ];
+    for (name, body) in requests {
+        write("request", &format!("{name}.json"), body.as_bytes());
+    }
+
     let signer = Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key");
     let receiver = Hotkey::from_seed(Scheme::Sr25519, [2; 32]).expect("key").ss58();
     for (name, body, now) in [("chat", r#"{"messages":[]}"#, 1_700_000_000_000u64), ("empty", "", 5_000)] {
