@@ -6,8 +6,11 @@ use assay_protocol::epistula::{HEADER_TIMESTAMP, Signed, Verifier};
 use proptest::prelude::*;
 use serde_json::Value;
 
+/// A seed's headers, body and clock.
+type Parts = (Vec<(String, String)>, String, u64);
+
 /// A seed: `{"headers": {name: value}, "body": "...", "now_ms": n}` (see make-corpus).
-fn parts(bytes: &[u8]) -> Option<(Vec<(String, String)>, String, u64)> {
+fn parts(bytes: &[u8]) -> Option<Parts> {
     let v: Value = serde_json::from_slice(bytes).ok()?;
     let headers = v["headers"]
         .as_object()?
