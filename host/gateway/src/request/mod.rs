@@ -182,7 +182,27 @@ pub fn check(route: Route, body: Map<String, Value>, limits: &Limits<'_>) -> Res
     fields.drop_no_ops_and_hints(route)?;
     fields.finish()?;
     fits(&validated, limits)?;
-    Ok(validated)
+    Ok(bounded(validated, limits))
+}
+
+/// Names the completion's bound in every forwarded body: a chat without one would let a miner
+/// generate (and sign) up to the whole context, past the gateway's `max_tokens`; the
+/// verifier's evidence bound reads it from the body sent. The bound is the gateway's limit,
+/// within what the context leaves after the prompt (as `fits` estimates it); `/v1/completions`
+/// gets its documented default of 16.
+fn bounded(mut request: Validated, limits: &Limits<'_>) -> Validated {
+    match &mut request {
+        Validated::Chat(c) if c.max_completion_tokens.is_none() && c.sampling.max_tokens.is_none() => {
+            let template = TEMPLATE_TOKENS + TEMPLATE_TOKENS_PER_MESSAGE * c.messages.len() as u64;
+            let prompt = messages::text_bytes(&c.messages).saturating_add(template);
+            c.sampling.max_tokens = Some(limits.max_tokens.min(limits.context_tokens.saturating_sub(prompt)).max(1));
+        }
+        Validated::Completion(c) if c.sampling.max_tokens.is_none() => {
+            c.sampling.max_tokens = Some(COMPLETIONS_DEFAULT_MAX_TOKENS.min(limits.max_tokens));
+        }
+        _ => {}
+    }
+    request
 }
 
 fn model(fields: &mut Fields, limits: &Limits<'_>) -> Result<String, RequestError> {

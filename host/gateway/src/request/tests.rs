@@ -122,10 +122,32 @@ fn every_accepted_form_reaches_the_miner_as_the_schema_writes_it() {
     ];
     for (what, route, body, expected) in cases {
         match run(route, &body) {
-            Ok(forwarded) => assert_eq!(forwarded, expected, "{what}"),
+            Ok(forwarded) => assert_eq!(forwarded, with_default_bound(route, expected), "{what}"),
             Err(e) => panic!("{what}: refused: {e}"),
         }
     }
+}
+
+/// `expected` with the completion bound every forwarded body names: the gateway's limit (100
+/// here) for a chat that named none, 16 for a completion.
+fn with_default_bound(route: Route, mut expected: Value) -> Value {
+    let named = ["max_tokens", "max_completion_tokens"].iter().any(|k| expected.get(*k).is_some());
+    if !named {
+        expected["max_tokens"] = json!(if route == Route::Chat { 100 } else { 16 });
+    }
+    expected
+}
+
+#[test]
+fn a_request_without_a_bound_is_sent_with_one() {
+    // Within the context: 900 bytes of text, 64 + 8 for the template, leave 28 of 1000.
+    let long = chat(json!({"messages": [{"role": "user", "content": "x".repeat(900)}]}));
+    assert_eq!(run(Route::Chat, &long).expect("fits")["max_tokens"], json!(28));
+    assert_eq!(run(Route::Chat, &chat(json!({}))).expect("valid")["max_tokens"], json!(100));
+    assert_eq!(run(Route::Completions, &text(json!({}))).expect("valid")["max_tokens"], json!(16));
+    // A bound the user named is kept as named.
+    let named = run(Route::Chat, &chat(json!({"max_completion_tokens": 7}))).expect("valid");
+    assert_eq!((named.get("max_tokens"), &named["max_completion_tokens"]), (None, &json!(7)));
 }
 
 #[test]
