@@ -1,7 +1,7 @@
 //! The lab: everything that runs the validator's parts for people and measurements rather than
-//! for a subnet: `assay devnet` (the whole system on one machine), the detection experiment and
-//! the calibration, the gateway benchmark's mock worker and load generator, synthetic
-//! workloads.
+//! for a subnet: `assay devnet` (the whole system on one machine), hostile miners for the
+//! soak, the detection experiment and the calibration, the gateway benchmark's mock
+//! worker and load generator, synthetic workloads.
 //!
 //! Must not touch: the node's logic. The devnet builds its config with the config type and runs
 //! the same [`assay_node::Node`] a validator runs.
@@ -11,6 +11,7 @@
 
 pub mod detect;
 pub mod devnet;
+pub mod hostile;
 pub mod loadgen;
 pub mod synth;
 
