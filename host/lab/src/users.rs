@@ -64,7 +64,7 @@ impl Tally {
 
     /// One line per kind and cause.
     pub fn describe(&self) -> String {
-        self.snapshot().iter().map(|((kind, cause), n)| format!("  {kind:<8} {cause:<60} {n:>7}\n")).collect()
+        self.snapshot().iter().map(|((kind, cause), n)| format!("  {n:>7}  {kind:<8} {cause}\n")).collect()
     }
 }
 
