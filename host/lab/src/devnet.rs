@@ -2,6 +2,8 @@
 //! model and two cheating variants of it, four reference miners (two honest at different speeds,
 //! one serving another model, one serving int4-rounded weights), the gateway with synthetic
 //! traffic, the verification loop, and short epochs, each published, audited and shown.
+//! With `hostile`, one hostile miner per attack of issue #10 and a stranger attacking the
+//! reference miners join (`crate::hostile`), and the run fails when an honest miner was charged.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,9 @@ use assay_reference_engine::{ChatTokenizer, Engine};
 use tokio::sync::watch;
 
 use crate::bad_input;
+use crate::charges::{self, Member};
+use crate::hostile::Fleet;
+use crate::hostile::stranger::Target;
 
 /// Marks a folder as made by `assay devnet`, so a rerun may clear it.
 const MARKER: &str = ".assay-devnet";
@@ -39,6 +44,8 @@ pub struct DevnetOptions {
     pub synthetic_per_minute: f64,
     /// Where the built policies are (`scripts/build-plugins.sh` writes them).
     pub plugins: PathBuf,
+    /// Hostile miners (one per attack) and a stranger join; an honest miner charged fails the run.
+    pub hostile: bool,
 }
 
 /// One of the devnet's miners.
@@ -183,7 +190,29 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     let validator = Hotkey::generate(Scheme::Sr25519)?;
     validator.save(&out.join("wallets/devnet/hotkeys/validator"))?;
 
-    let (miners_runtime, neurons) = start_miners(&out)?;
+    let (miners_runtime, mut neurons) = start_miners(&out)?;
+    let mut members: Vec<Member> = ROLES
+        .iter()
+        .enumerate()
+        .map(|(uid, r)| Member { uid: uid as u16, name: r.name.into(), honest: r.honest })
+        .collect();
+    let fleet = if options.hostile {
+        let targets = neurons
+            .iter()
+            .filter_map(|n| Some(Target { base_url: n.axon.clone()?, hotkey: n.hotkey.clone() }))
+            .collect();
+        let first = neurons.len() as u16;
+        let (fleet, hostile) = Fleet::start(&miners_runtime, &out.join("models/reference"), MODEL, first, targets)?;
+        members.extend(fleet.miners.iter().zip(&hostile).map(|(m, n)| Member {
+            uid: n.uid,
+            name: m.attack.name().into(),
+            honest: false,
+        }));
+        neurons.extend(hostile);
+        Some(fleet)
+    } else {
+        None
+    };
     LocalChain::create(&out.join("chain"), &Metagraph { netuid: 1, neurons }, 1.0)?;
     let policies = PolicyStore::open(out.join("data/policies"))?;
     let scorer = policies.add(&scorer_bytes).map_err(bad_input)?;
@@ -205,7 +234,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         "gateway at http://127.0.0.1:{port}/v1 (key sk-devnet, model {MODEL}); epochs of {epoch_blocks} s{}",
         options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
     );
-    let live = live_table(&runtime, &node, stopped.clone());
+    let live = live_table(&runtime, &node, members.clone(), stopped.clone());
     let mut published = Vec::new();
     let run_options = RunOptions { tick: Duration::from_millis(250), stop_after: options.epochs };
     let result = runtime.block_on(node.run(run_options, stopped, &mut |closed| {
@@ -214,15 +243,22 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     }));
     let _ = stop.send(true);
     let _ = runtime.block_on(live);
+    if let Some(fleet) = &fleet {
+        fleet.stop();
+    }
     drop(miners_runtime);
     result?;
-    report(&out, &node, &published)
+    let reported = report(&out, &node, &published, &members);
+    // Printed whatever the audits said: the soak reads both.
+    let hostile = fleet.as_ref().map_or(Ok(()), |fleet| report_hostile(&node, &members, fleet));
+    reported.and(hostile)
 }
 
 /// Prints the table every five seconds until `stopped`.
 fn live_table(
     runtime: &tokio::runtime::Runtime,
     node: &Node,
+    members: Vec<Member>,
     mut stopped: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let (status, ledger) = (node.status(), node.ledger().clone());
@@ -235,13 +271,13 @@ fn live_table(
             let st = status.get();
             let epoch = st.epoch;
             let requests = ledger.requests(epoch).unwrap_or_default();
-            eprintln!("\n{}", table(epoch, &requests, &st));
+            eprintln!("\n{}", table(epoch, &requests, &st, &members));
         }
     })
 }
 
 /// Audits every published epoch and prints the final table.
-fn report(out: &Path, node: &Node, published: &[String]) -> anyhow::Result<()> {
+fn report(out: &Path, node: &Node, published: &[String], members: &[Member]) -> anyhow::Result<()> {
     let store = LocalFolder::new(out.join("published"));
     let runtime = Runtime::new(None)?;
     let mut all_pass = true;
@@ -260,7 +296,7 @@ fn report(out: &Path, node: &Node, published: &[String]) -> anyhow::Result<()> {
     // The table of the last closed epoch, beside the weights it produced.
     let last_epoch = status.last_closed.as_ref().map_or(status.epoch.saturating_sub(1), |l| l.epoch);
     let requests = node.ledger().requests(last_epoch).unwrap_or_default();
-    println!("\n{}", table(last_epoch, &requests, &status));
+    println!("\n{}", table(last_epoch, &requests, &status, members));
     if published.is_empty() {
         return Ok(());
     }
@@ -283,7 +319,7 @@ fn report(out: &Path, node: &Node, published: &[String]) -> anyhow::Result<()> {
 
 /// Per miner: this epoch's requests, every verdict since the start, the last closed epoch's
 /// weight.
-fn table(epoch: u64, requests: &[assay_ledger::RequestEntry], status: &Status) -> String {
+fn table(epoch: u64, requests: &[assay_ledger::RequestEntry], status: &Status, members: &[Member]) -> String {
     let weights: BTreeMap<u16, u16> =
         status.last_closed.as_ref().map(|l| l.weights.iter().copied().collect()).unwrap_or_default();
     let mut lines = vec![
@@ -296,15 +332,15 @@ fn table(epoch: u64, requests: &[assay_ledger::RequestEntry], status: &Status) -
             "uid", "miner", "all", "ok", "pass", "fail", "void", "(last)"
         ),
     ];
-    for (uid, role) in ROLES.iter().enumerate() {
-        let uid16 = uid as u16;
+    for member in members {
+        let uid16 = member.uid;
         let mine: Vec<_> = requests.iter().filter(|e| e.record.uid == uid16).collect();
         let ok = mine.iter().filter(|e| e.record.outcome == Outcome::Ok).count();
         let t: Verdicts = status.verdicts.get(&uid16).cloned().unwrap_or_default();
         let weight = weights.get(&uid16).map_or("-".to_string(), |w| w.to_string());
         lines.push(format!(
-            "           {uid:<4} {:<18} {:>9} {:>9} {:>6} {:>6} {:>6} {:>7}",
-            role.name,
+            "           {uid16:<4} {:<18} {:>9} {:>9} {:>6} {:>6} {:>6} {:>7}",
+            member.name,
             mine.len(),
             ok,
             t.passed,
@@ -314,4 +350,32 @@ fn table(epoch: u64, requests: &[assay_ledger::RequestEntry], status: &Status) -
         ));
     }
     lines.join("\n")
+}
+
+/// The hostile run's last word: every miner's charges over the whole run, what each attacker
+/// got through, and a failure when an honest miner was charged for anything.
+fn report_hostile(node: &Node, members: &[Member], fleet: &Fleet) -> anyhow::Result<()> {
+    let status = node.status().get();
+    let weights: BTreeMap<u16, u16> =
+        status.last_closed.as_ref().map(|l| l.weights.iter().copied().collect()).unwrap_or_default();
+    let charged = charges::tally(node.ledger().as_ref(), status.epoch);
+    println!("\nthe whole run, per miner (requests by outcome, challenges by verdict):");
+    println!("{}", charges::table(members, &charged, &weights));
+    println!("\nattackers (what each was asked and sent):\n{}", fleet.describe());
+    let hostile_weight: Vec<&str> = members
+        .iter()
+        .filter(|m| !m.honest && weights.get(&m.uid).is_some_and(|w| *w > 0))
+        .map(|m| m.name.as_str())
+        .collect();
+    println!(
+        "cheating and hostile miners at weight zero: {}",
+        if hostile_weight.is_empty() { "yes".to_string() } else { format!("NO ({})", hostile_weight.join(", ")) }
+    );
+    let honest = charges::honest_charged(members, &charged);
+    if honest.is_empty() {
+        println!("honest miners charged: none");
+        return Ok(());
+    }
+    println!("honest miners charged: {}", honest.join("; "));
+    Err(anyhow!("an honest miner was charged: {}", honest.join("; ")))
 }

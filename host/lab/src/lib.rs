@@ -1,7 +1,7 @@
 //! The lab: everything that runs the validator's parts for people and measurements rather than
-//! for a subnet: `assay devnet` (the whole system on one machine), the detection experiment and
-//! the calibration, the gateway benchmark's mock worker and load generator, synthetic
-//! workloads.
+//! for a subnet: `assay devnet` (the whole system on one machine, with hostile miners and users
+//! for the soak), the detection experiment and the calibration, the gateway benchmark's mock
+//! worker and load generator, synthetic workloads.
 //!
 //! Must not touch: the node's logic. The devnet builds its config with the config type and runs
 //! the same [`assay_node::Node`] a validator runs.
@@ -9,10 +9,13 @@
 //! Errors are `anyhow` (this is an edge of the program); those the caller must show as the
 //! operator's input (exit 2) are wrapped in [`BadInput`].
 
+pub mod charges;
 pub mod detect;
 pub mod devnet;
+pub mod hostile;
 pub mod loadgen;
 pub mod synth;
+pub mod users;
 
 use anyhow::Context;
 use tokio::sync::watch;

@@ -1,5 +1,6 @@
 //! `assay dev synth`: a deterministic synthetic workload, for trying the pipeline and for fixtures;
-//! `assay dev mock-worker` and `assay dev load`: for measuring the gateway (see `loadgen`).
+//! `assay dev mock-worker` and `assay dev load`: for measuring the gateway (see `loadgen`);
+//! `assay dev users`: users at a bounded rate, hostile ones mixed in, for the soak (see `users`).
 
 use std::path::PathBuf;
 
@@ -35,6 +36,9 @@ pub enum Command {
     MockWorker(MockArgs),
     /// Closed-loop load against an OpenAI-style endpoint; prints requests/s and latencies.
     Load(LoadArgs),
+    /// Users at a bounded rate (hostile ones mixed in with --hostile) against a gateway;
+    /// prints requests served and errors by cause (`scripts/soak.sh`).
+    Users(UsersArgs),
     /// The detection experiment: honest and cheating miners through the real verification
     /// path; prints the table of docs/verification.md.
     Detect(DetectArgs),
@@ -66,6 +70,22 @@ pub fn run(cmd: Command) -> CmdResult {
             seconds: a.seconds,
             stream: a.stream,
             label: a.label,
+        })
+        .map_err(crate::lab_error),
+        Command::Users(a) => assay_lab::users::run(assay_lab::users::UsersOptions {
+            url: a.url,
+            key: a.key,
+            model: a.model,
+            rate: a.rate,
+            seconds: a.seconds,
+            hostile: a.hostile,
+            stall: std::time::Duration::from_secs_f64(a.stall_seconds),
+            max_stalled: a.max_stalled,
+            burst: a.burst,
+            burst_every: std::time::Duration::from_secs_f64(a.burst_every_seconds),
+            max_in_flight: a.max_in_flight,
+            report_every: std::time::Duration::from_secs_f64(a.report_every_seconds),
+            max_tokens: a.max_tokens,
         })
         .map_err(crate::lab_error),
         Command::Detect(a) => assay_lab::detect::detect(assay_lab::detect::DetectOptions {
@@ -125,6 +145,54 @@ pub struct LoadArgs {
     /// A label for the printed line.
     #[arg(long, default_value = "")]
     label: String,
+}
+
+/// `assay dev users`.
+#[derive(clap::Args)]
+pub struct UsersArgs {
+    /// The gateway's base URL, e.g. `http://127.0.0.1:8000`.
+    #[arg(long)]
+    url: String,
+    /// Sent as `Authorization: Bearer`.
+    #[arg(long)]
+    key: Option<String>,
+    #[arg(long, default_value = "assay-tiny")]
+    model: String,
+    /// Requests started per second (bursts come on top).
+    #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
+    rate: f64,
+    #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
+    seconds: f64,
+    /// Mix in hostile users: invalid bodies and streams read one byte a second.
+    #[arg(long)]
+    hostile: bool,
+    /// How long a stalled stream is held.
+    #[arg(long, default_value_t = 130.0, value_parser = positive_seconds)]
+    stall_seconds: f64,
+    /// Stalled streams held at once, at most.
+    #[arg(long, default_value_t = 8)]
+    max_stalled: usize,
+    /// Streams sent at once in a burst (0: none).
+    #[arg(long, default_value_t = 0)]
+    burst: usize,
+    #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
+    burst_every_seconds: f64,
+    /// Requests in flight at most; past it a request is skipped (and counted).
+    #[arg(long, default_value_t = 64)]
+    max_in_flight: usize,
+    #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
+    report_every_seconds: f64,
+    /// The gateway's largest `max_tokens` (stalled streams ask for it).
+    #[arg(long, default_value_t = 64)]
+    max_tokens: u64,
+}
+
+/// A positive, finite number (of seconds, or per second): what `Duration::from_secs_f64` takes.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!("{text} is not a positive number below 1e9")),
+    }
 }
 
 /// `assay dev detect`.

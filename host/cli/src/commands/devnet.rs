@@ -24,6 +24,10 @@ pub struct Args {
     /// Where the built policies are (`scripts/build-plugins.sh` writes them).
     #[arg(long, env = "ASSAY_PLUGIN_DIR", default_value = "target/plugins")]
     plugins: PathBuf,
+    /// Add one hostile miner per attack of issue #10 and a stranger attacking the reference
+    /// miners; fail when an honest miner was charged for anything (`scripts/soak.sh`).
+    #[arg(long)]
+    hostile: bool,
 }
 
 pub fn run(args: Args) -> CmdResult {
@@ -33,6 +37,7 @@ pub fn run(args: Args) -> CmdResult {
         epoch_seconds: args.epoch_seconds,
         synthetic_per_minute: args.synthetic_per_minute,
         plugins: args.plugins,
+        hostile: args.hostile,
     })
     .map_err(lab_error)
 }
