@@ -314,6 +314,8 @@ impl Lab {
             stop_ids: &self.stop_ids,
             // The simulated miners generate to the experiment's own length.
             asked_tokens: None,
+            // The experiment samples within a nucleus, where the token rules are calibrated.
+            tokens_judged: true,
         };
         let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
         let judged = match measure(&self.reference, &challenge, failure) {

@@ -45,7 +45,7 @@ use tracing::{debug, error, info, warn};
 
 pub use measure::{
     Challenge, MeasureError, Opened, ReferencePass, asked_tokens, check_points, check_sizes, cosine, expected_prompt,
-    measure, rel_l2,
+    measure, rel_l2, tokens_judged,
 };
 
 /// `[verify]` in the node's config.
@@ -565,6 +565,7 @@ fn assess<R: ReferencePass + ?Sized>(
         opened,
         stop_ids: reference.stop_ids,
         asked_tokens: asked_tokens(&request),
+        tokens_judged: tokens_judged(greedy, &request),
     };
     measure(reference.pass, &challenge, failure)
 }

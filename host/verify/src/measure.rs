@@ -171,6 +171,18 @@ pub struct Challenge<'a> {
     /// The most completion tokens the request asked for (`max_tokens` or
     /// `max_completion_tokens`), when it named a bound.
     pub asked_tokens: Option<usize>,
+    /// Whether the completion's tokens are measured for the judge: only where the judge's
+    /// token rules are calibrated ([`tokens_judged`]).
+    pub tokens_judged: bool,
+}
+
+/// Whether a request's tokens can be judged: greedy decoding, or sampling within a `top_p`
+/// nucleus below 1, where the challenger's token rules are calibrated. Sampling from the whole
+/// distribution (no `top_p`, OpenAI's default temperature of 1, or hotter) draws honest tokens
+/// far below the judge's floors often enough to fail an honest miner, so such a request is
+/// judged on its hidden states alone.
+pub fn tokens_judged(greedy: bool, request: &Value) -> bool {
+    greedy || request["top_p"].as_f64().is_some_and(|p| p > 0.0 && p < 1.0)
 }
 
 /// The most completion tokens the body the validator sent asked for, if it named a bound.
@@ -270,7 +282,7 @@ pub fn measure<R: ReferencePass + ?Sized>(
     };
     let prompt_len = c.prompt_ids.len();
     // Logits at each position that predicted a completion token.
-    let logit_positions: Vec<usize> = if c.completion_ids.is_empty() || prompt_len == 0 {
+    let logit_positions: Vec<usize> = if !c.tokens_judged || c.completion_ids.is_empty() || prompt_len == 0 {
         Vec::new()
     } else {
         (prompt_len - 1..tokens.len() - 1).collect()

@@ -318,3 +318,28 @@ fn no_stored_evidence_fails() {
     let error = evidence_of(&x).expect_err("there is no evidence");
     assert_fail(&unmeasured(&x, error), "evidence");
 }
+
+#[test]
+fn tokens_sampled_outside_a_nucleus_are_not_judged() {
+    let fx = Fixture::new();
+    let opened = |ext: &ResponseExtension| Some(fx.honest_opening(ext, &[(2, 1)]));
+    let reference = Reference { pass: &fx.engine, tokenizer: &fx.tokenizer, stop_ids: &fx.stop_ids };
+    let measured_tokens = |sampling: serde_json::Value, greedy: bool| {
+        let (mut x, ext) = fx.chat(hello());
+        let mut body: serde_json::Value = serde_json::from_str(&x.request).unwrap();
+        for (k, v) in sampling.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        x.request = body.to_string();
+        let m = assess(&reference, &x, &ext, opened(&ext), Opening::Verified, greedy).expect("measured");
+        assert_eq!(m.points.len(), 1, "hidden states are always measured");
+        m.tokens.len()
+    };
+    let completion = fx.chat(hello()).1.completion_token_ids.len();
+    assert_eq!(measured_tokens(json!({"temperature": 0}), true), completion, "greedy");
+    assert_eq!(measured_tokens(json!({"temperature": 0.7, "top_p": 0.9}), false), completion, "a nucleus");
+    // OpenAI's defaults (temperature 1, no top_p), a hot one, and top_p 1: the whole distribution.
+    for sampling in [json!({}), json!({"temperature": 1.5}), json!({"temperature": 0.7, "top_p": 1.0})] {
+        assert_eq!(measured_tokens(sampling.clone(), false), 0, "{sampling}");
+    }
+}
