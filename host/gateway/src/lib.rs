@@ -67,6 +67,9 @@ pub struct Settings {
     /// The validator's own requests per minute (0: none).
     #[serde(default)]
     pub synthetic_per_minute: f64,
+    /// The most requests one miner is given at once, whatever capacity its `info` declares.
+    #[serde(default = "default_max_miner_capacity")]
+    pub max_miner_capacity: u32,
 }
 
 impl Settings {
@@ -82,6 +85,7 @@ impl Settings {
             max_attempts: default_attempts(),
             health_interval_ms: default_health_interval(),
             synthetic_per_minute: 0.0,
+            max_miner_capacity: default_max_miner_capacity(),
         }
     }
 
@@ -101,6 +105,9 @@ impl Settings {
         }
         if self.health_interval_ms == 0 {
             return Err(("health_interval_ms".into(), "must be at least 1".into()));
+        }
+        if self.max_miner_capacity == 0 {
+            return Err(("max_miner_capacity".into(), "must be at least 1".into()));
         }
         Ok(())
     }
@@ -123,6 +130,9 @@ fn default_attempts() -> u32 {
 }
 fn default_health_interval() -> u64 {
     2000
+}
+fn default_max_miner_capacity() -> u32 {
+    128
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +198,7 @@ impl Gateway {
         let shared = Arc::new(Shared {
             settings: parts.settings.clone(),
             keys,
-            pool: routing::Pool::default(),
+            pool: routing::Pool::new(s.max_miner_capacity),
             client,
             recorder,
             shapes: shapes::Shapes::default(),

@@ -2,7 +2,8 @@
 //! score, power-of-two-choices selection, and a circuit breaker per miner.
 //!
 //! A miner is a candidate when its last health probe answered, its circuit is not open, it is
-//! not cooling off after a 429 and it has a free slot of its declared capacity. Of two random
+//! not cooling off after a 429 and it has a free slot of its declared capacity (bounded by the
+//! gateway's `max_miner_capacity`: a miner's word steers traffic to it). Of two random
 //! candidates the cheaper serves: cost = (in flight + 1) × smoothed time to first token ÷
 //! score factor, where the factor comes from the last epoch's weights (a zero-weight miner
 //! still gets some traffic, so it can still be measured). One pick in twenty is random among the
@@ -99,6 +100,7 @@ impl Slot {
         SlotState {
             uid: self.uid,
             up: h.up,
+            capacity: h.capacity,
             circuit_open: h.open_until.is_some(),
             in_flight: h.in_flight,
             ttft_ms: h.ttft_ms,
@@ -110,6 +112,8 @@ impl Slot {
 pub struct SlotState {
     pub uid: u16,
     pub up: bool,
+    /// Requests the router gives it at once: its declared capacity, within the gateway's bound.
+    pub capacity: u32,
     pub circuit_open: bool,
     pub in_flight: u32,
     pub ttft_ms: f64,
@@ -172,12 +176,18 @@ impl Drop for Lease {
 }
 
 /// The miners the gateway routes to.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pool {
     slots: RwLock<Vec<Arc<Slot>>>,
+    /// The most requests one miner is given at once, whatever capacity it declares.
+    max_capacity: u32,
 }
 
 impl Pool {
+    pub fn new(max_capacity: u32) -> Self {
+        Self { slots: RwLock::new(Vec::new()), max_capacity: max_capacity.max(1) }
+    }
+
     /// Brings the pool in line with the metagraph: neurons that serve an address are miners; a
     /// miner whose hotkey and address did not change keeps its health.
     pub fn update(&self, neurons: &[Neuron]) {
@@ -210,7 +220,18 @@ impl Pool {
                     tracing::info!(uid = slot.uid, url = %slot.miner.base_url, "miner is up");
                 }
                 h.up = true;
-                h.capacity = c.max(1);
+                // A miner's word on its capacity steers traffic to it: bounded, so that one
+                // declaring millions is not handed every user at once.
+                let bounded = c.clamp(1, self.max_capacity);
+                if c > self.max_capacity && h.capacity != bounded {
+                    tracing::warn!(
+                        uid = slot.uid,
+                        declared = c,
+                        bound = self.max_capacity,
+                        "miner declares more capacity than the gateway gives one miner"
+                    );
+                }
+                h.capacity = bounded;
             }
             None => {
                 if h.up {
@@ -268,7 +289,7 @@ mod tests {
     use super::*;
 
     fn pool(n: u16) -> Pool {
-        let pool = Pool::default();
+        let pool = Pool::new(64);
         let neurons: Vec<Neuron> = (0..n)
             .map(|uid| Neuron {
                 uid,
@@ -296,6 +317,25 @@ mod tests {
         drop(leases);
         assert_eq!(pool.pick(&[], false).expect("room again").slot.uid, 1);
         assert!(pool.pick(&[1], false).is_none(), "miner 1 was already tried");
+    }
+
+    #[test]
+    fn a_declared_capacity_is_bounded() {
+        let pool = Pool::new(8);
+        let neurons = [Neuron {
+            uid: 0,
+            hotkey: "hk0".into(),
+            stake: 0,
+            axon: Some("http://127.0.0.1:9000".into()),
+            registered_at_block: 0,
+            capacities: Default::default(),
+        }];
+        pool.update(&neurons);
+        pool.probed(&pool.slots()[0], Some(u32::MAX));
+        let leases: Vec<Lease> = (0..8).map(|_| pool.pick(&[], false).expect("within the bound")).collect();
+        assert!(pool.pick(&[], false).is_none(), "a miner declaring u32::MAX slots got a ninth request at once");
+        assert_eq!(pool.slots()[0].describe().capacity, 8);
+        drop(leases);
     }
 
     #[test]
