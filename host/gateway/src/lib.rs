@@ -14,6 +14,7 @@ mod error;
 mod keys;
 mod proxy;
 mod recorder;
+mod relay;
 mod routing;
 mod shapes;
 mod synthetic;
@@ -70,6 +71,15 @@ pub struct Settings {
     /// The most requests one miner is given at once, whatever capacity its `info` declares.
     #[serde(default = "default_max_miner_capacity")]
     pub max_miner_capacity: u32,
+    /// A streamed answer the user takes nothing of for this long is cut: the miner's request is
+    /// cancelled and recorded as the user's (`cancelled`), never as the miner's.
+    #[serde(default = "default_stream_idle_timeout")]
+    pub stream_idle_timeout_ms: u64,
+    /// The kernel's send buffer for each user's connection (Linux doubles it). Bounded rather
+    /// than autotuned (up to `tcp_wmem`, 4 MiB): a user who stops reading pins this much
+    /// kernel memory at most, and is noticed once it is full.
+    #[serde(default = "default_user_send_buffer")]
+    pub user_send_buffer_bytes: usize,
 }
 
 impl Settings {
@@ -86,6 +96,8 @@ impl Settings {
             health_interval_ms: default_health_interval(),
             synthetic_per_minute: 0.0,
             max_miner_capacity: default_max_miner_capacity(),
+            stream_idle_timeout_ms: default_stream_idle_timeout(),
+            user_send_buffer_bytes: default_user_send_buffer(),
         }
     }
 
@@ -108,6 +120,12 @@ impl Settings {
         }
         if self.max_miner_capacity == 0 {
             return Err(("max_miner_capacity".into(), "must be at least 1".into()));
+        }
+        if self.stream_idle_timeout_ms == 0 {
+            return Err(("stream_idle_timeout_ms".into(), "must be at least 1".into()));
+        }
+        if self.user_send_buffer_bytes < 4096 {
+            return Err(("user_send_buffer_bytes".into(), "must be at least 4096".into()));
         }
         Ok(())
     }
@@ -133,6 +151,12 @@ fn default_health_interval() -> u64 {
 }
 fn default_max_miner_capacity() -> u32 {
     128
+}
+fn default_stream_idle_timeout() -> u64 {
+    10_000
+}
+fn default_user_send_buffer() -> usize {
+    128 << 10
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -213,12 +237,14 @@ impl Gateway {
             background.push(tokio::spawn(synthetic::run(shared.clone(), stopped.clone())));
         }
         let app = app(shared.clone());
+        let send_buffer = shared.settings.user_send_buffer_bytes;
         let mut until = stopped;
         let server = tokio::spawn(async move {
             let shutdown = async move { until_stopped(&mut until).await };
             // Chunks go out as they come: no Nagle delay on streamed tokens.
-            let listener = listener.tap_io(|tcp| {
+            let listener = listener.tap_io(move |tcp| {
                 let _ = tcp.set_nodelay(true);
+                let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
             });
             if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
                 tracing::error!(error = %e, "the gateway stopped serving");

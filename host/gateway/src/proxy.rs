@@ -1,30 +1,27 @@
 //! A request's way through the gateway: key and rate limit, content checks, then a miner with
-//! retries before any content, and the answer relayed chunk by chunk; the exchange is
-//! measured by the gateway's clock and handed to the recorder however it ends (a user who
-//! disconnects cancels the miner's request and is recorded as `cancelled`).
+//! retries before any content, and the answer relayed chunk by chunk (`relay`); the exchange
+//! is measured by the gateway's clock and handed to the recorder however it ends (a user who
+//! disconnects or stops reading cancels the miner's request and is recorded as `cancelled`).
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use assay_chain::ChainView;
 use assay_miner_client::{Meter, Refused};
 use assay_policy_sdk::{Outcome, RequestKind};
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
-use tokio_stream::Stream;
 use tracing::debug;
 
-use crate::Shared;
 use crate::error::ApiError;
 use crate::recorder::Finished;
 use crate::routing::{Lease, Slot};
+use crate::{Shared, relay};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -235,8 +232,11 @@ pub(crate) async fn forward(
             }
         };
         if streaming {
-            let relay = Relay { upstream: Box::pin(response.bytes_stream()), attempt: Some(attempt) };
-            let mut response = Response::new(Body::from_stream(relay));
+            let limits = relay::Limits {
+                user_idle: Duration::from_millis(shared.settings.stream_idle_timeout_ms),
+                miner: Duration::from_secs_f64(shared.settings.miner_timeout_s),
+            };
+            let mut response = Response::new(relay::start(attempt, response, limits));
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -273,7 +273,7 @@ fn miner_error(refused: &Refused) -> Response {
 
 /// One try of one miner: its lease, its clock, and what the recorder needs. However it ends
 /// (or is dropped, when the user goes away) it is settled exactly once.
-struct Attempt {
+pub(crate) struct Attempt {
     shared: Arc<Shared>,
     lease: Option<Lease>,
     meter: Option<Meter>,
@@ -287,14 +287,23 @@ struct Attempt {
 }
 
 impl Attempt {
-    fn feed(&mut self, piece: &[u8]) {
+    pub(crate) fn feed(&mut self, piece: &[u8]) {
         if let Some(meter) = self.meter.as_mut() {
             meter.feed(piece);
         }
     }
 
+    /// Time since the request was sent to the miner.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.meter.as_ref().map_or(Duration::ZERO, Meter::elapsed)
+    }
+
+    pub(crate) fn uid(&self) -> Option<u16> {
+        self.lease.as_ref().map(|l| l.slot.uid)
+    }
+
     /// The body ended: well-formed or not. Returns the outcome.
-    fn end(&mut self) -> Outcome {
+    pub(crate) fn end(&mut self) -> Outcome {
         let Some(meter) = self.meter.take() else { return Outcome::Cancelled };
         let completion = meter.end();
         let outcome = completion.outcome;
@@ -303,7 +312,7 @@ impl Attempt {
     }
 
     /// The attempt ended early with `outcome`.
-    fn end_with(&mut self, outcome: Outcome) {
+    pub(crate) fn end_with(&mut self, outcome: Outcome) {
         if let Some(meter) = self.meter.take() {
             self.settle(meter.failed(outcome));
         }
@@ -331,42 +340,6 @@ impl Attempt {
 impl Drop for Attempt {
     fn drop(&mut self) {
         self.end_with(Outcome::Cancelled);
-    }
-}
-
-/// The miner's SSE body on its way to the user, unchanged, watched by the attempt's meter.
-/// Dropping it (the user went away) drops the miner's connection, which cancels its work.
-struct Relay {
-    upstream: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
-    attempt: Option<Attempt>,
-}
-
-impl Stream for Relay {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        match this.upstream.as_mut().poll_next(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(piece))) => {
-                if let Some(attempt) = this.attempt.as_mut() {
-                    attempt.feed(&piece);
-                }
-                Poll::Ready(Some(Ok(piece)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                if let Some(mut attempt) = this.attempt.take() {
-                    attempt.end_with(if e.is_timeout() { Outcome::Timeout } else { Outcome::ServerError });
-                }
-                Poll::Ready(Some(Err(std::io::Error::other(e))))
-            }
-            Poll::Ready(None) => {
-                if let Some(mut attempt) = this.attempt.take() {
-                    attempt.end();
-                }
-                Poll::Ready(None)
-            }
-        }
     }
 }
 
