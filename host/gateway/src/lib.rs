@@ -10,12 +10,14 @@
 //! Organic and synthetic requests take the same path ([`proxy::forward`]) and carry the same
 //! `assay` extension, so a miner cannot tell them apart.
 
+mod counters;
 mod error;
 mod keys;
 mod proxy;
 mod recorder;
 mod relay;
 mod routing;
+mod server;
 mod shapes;
 mod synthetic;
 
@@ -29,12 +31,12 @@ use assay_ledger::Ledger;
 use assay_miner_client::MinerClient;
 use axum::Router;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+pub use counters::Counters;
 pub use error::ApiError;
 pub use keys::ApiKey;
 pub use routing::SlotState;
@@ -80,6 +82,17 @@ pub struct Settings {
     /// kernel memory at most, and is noticed once it is full.
     #[serde(default = "default_user_send_buffer")]
     pub user_send_buffer_bytes: usize,
+    /// Users' connections open at once; past it a connection gets a 503 and is closed. Keep the
+    /// process's file limit (`ulimit -n`) well above it: miners need sockets too.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A request's headers must arrive within this; an idle keep-alive connection is closed
+    /// after it.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive within this (408 otherwise).
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_ms: u64,
 }
 
 impl Settings {
@@ -98,6 +111,9 @@ impl Settings {
             max_miner_capacity: default_max_miner_capacity(),
             stream_idle_timeout_ms: default_stream_idle_timeout(),
             user_send_buffer_bytes: default_user_send_buffer(),
+            max_connections: default_max_connections(),
+            header_read_timeout_ms: default_header_read_timeout(),
+            body_read_timeout_ms: default_body_read_timeout(),
         }
     }
 
@@ -126,6 +142,15 @@ impl Settings {
         }
         if self.user_send_buffer_bytes < 4096 {
             return Err(("user_send_buffer_bytes".into(), "must be at least 4096".into()));
+        }
+        for (key, value) in [
+            ("max_connections", self.max_connections as u64),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err((key.into(), "must be at least 1".into()));
+            }
         }
         Ok(())
     }
@@ -158,6 +183,15 @@ fn default_stream_idle_timeout() -> u64 {
 fn default_user_send_buffer() -> usize {
     128 << 10
 }
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_header_read_timeout() -> u64 {
+    10_000
+}
+fn default_body_read_timeout() -> u64 {
+    30_000
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -189,6 +223,7 @@ pub(crate) struct Shared {
     recorder: recorder::Recorder,
     /// Organic requests' shapes, which synthetic requests follow.
     shapes: shapes::Shapes,
+    tally: Arc<counters::Tally>,
 }
 
 /// A running gateway.
@@ -226,6 +261,7 @@ impl Gateway {
             client,
             recorder,
             shapes: shapes::Shapes::default(),
+            tally: Arc::default(),
         });
         // Know the miners before the first user arrives.
         proxy::refresh(&shared, &parts.view).await;
@@ -236,20 +272,12 @@ impl Gateway {
         if shared.settings.synthetic_per_minute > 0.0 {
             background.push(tokio::spawn(synthetic::run(shared.clone(), stopped.clone())));
         }
-        let app = app(shared.clone());
-        let send_buffer = shared.settings.user_send_buffer_bytes;
-        let mut until = stopped;
-        let server = tokio::spawn(async move {
-            let shutdown = async move { until_stopped(&mut until).await };
-            // Chunks go out as they come: no Nagle delay on streamed tokens.
-            let listener = listener.tap_io(move |tcp| {
-                let _ = tcp.set_nodelay(true);
-                let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
-            });
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-                tracing::error!(error = %e, "the gateway stopped serving");
-            }
-        });
+        let limits = server::Limits {
+            max_connections: s.max_connections,
+            header_read_timeout: Duration::from_millis(s.header_read_timeout_ms),
+            send_buffer: s.user_send_buffer_bytes,
+        };
+        let server = tokio::spawn(server::serve(listener, app(shared.clone()), limits, shared.tally.clone(), stopped));
         info!(address = %address, model = %shared.settings.model, miners = shared.pool.slots().len(), "gateway listening");
         Ok(Gateway { shared, address, stop, server, background, recorder: recorder_thread })
     }
@@ -261,6 +289,11 @@ impl Gateway {
     /// The miners as the router sees them now.
     pub fn miners(&self) -> Vec<SlotState> {
         self.shared.pool.slots().iter().map(|s| s.describe()).collect()
+    }
+
+    /// The gateway's counters now.
+    pub fn counters(&self) -> Counters {
+        self.shared.tally.snapshot()
     }
 
     /// Lets the last epoch's weights (uid, weight) steer traffic.

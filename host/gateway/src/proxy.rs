@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use assay_chain::ChainView;
 use assay_miner_client::{Meter, Refused};
 use assay_policy_sdk::{Outcome, RequestKind};
+use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -16,11 +17,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
-use tracing::debug;
+use tracing::{debug, error};
 
+use crate::counters::Tally;
 use crate::error::ApiError;
 use crate::recorder::Finished;
 use crate::routing::{Lease, Slot};
+use crate::server::Connection;
 use crate::{Shared, relay};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -44,12 +47,29 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-pub(crate) async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
-    user_request(&shared, &headers, body, Route::Chat).await.unwrap_or_else(IntoResponse::into_response)
+/// The user's connection, when the request came through the gateway's listener.
+type UserConnection = Option<Extension<Connection>>;
+
+pub(crate) async fn chat(
+    State(shared): State<Arc<Shared>>,
+    connection: UserConnection,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let connection = connection.map(|Extension(c)| c);
+    user_request(&shared, connection, &headers, body, Route::Chat).await.unwrap_or_else(IntoResponse::into_response)
 }
 
-pub(crate) async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
-    user_request(&shared, &headers, body, Route::Completions).await.unwrap_or_else(IntoResponse::into_response)
+pub(crate) async fn completions(
+    State(shared): State<Arc<Shared>>,
+    connection: UserConnection,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let connection = connection.map(|Extension(c)| c);
+    user_request(&shared, connection, &headers, body, Route::Completions)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
@@ -77,6 +97,7 @@ pub(crate) async fn unknown_route(method: Method, uri: Uri) -> Response {
 
 async fn user_request(
     shared: &Arc<Shared>,
+    connection: Option<Connection>,
     headers: &HeaderMap,
     body: Body,
     route: Route,
@@ -96,7 +117,11 @@ async fn user_request(
         return Err(ApiError::TooLarge(limit));
     }
     // Past the limit (or a body cut off, whose sender is not listening any more).
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::TooLarge(limit))?;
+    let read = axum::body::to_bytes(body, limit);
+    let bytes = tokio::time::timeout(Duration::from_millis(shared.settings.body_read_timeout_ms), read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout)?
+        .map_err(|_| ApiError::TooLarge(limit))?;
     let request = match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => map,
         Ok(_) => return Err(ApiError::bad_request("the body must be a JSON object")),
@@ -105,7 +130,7 @@ async fn user_request(
     validate(&shared.settings, route, &request)?;
     // Its shape (never its text) is what synthetic requests are drawn like.
     shared.shapes.observe(route, &request);
-    forward(shared, route, request, RequestKind::Organic).await
+    forward(shared, route, request, RequestKind::Organic, connection).await
 }
 
 /// What the gateway checks itself, so that miners only see well-formed requests.
@@ -183,12 +208,14 @@ pub(crate) fn validate(settings: &crate::Settings, route: Route, request: &Map<S
 }
 
 /// Sends `request` to a miner, trying others while nothing has reached the user, and answers
-/// with the miner's response. Organic and synthetic requests both come through here.
+/// with the miner's response. Organic and synthetic requests both come through here;
+/// `connection` is the user's, which a stalled stream closes.
 pub(crate) async fn forward(
     shared: &Arc<Shared>,
     route: Route,
     mut request: Map<String, Value>,
     kind: RequestKind,
+    connection: Option<Connection>,
 ) -> Result<Response, ApiError> {
     let streaming = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let greedy = request.get("temperature").and_then(Value::as_f64) == Some(0.0);
@@ -220,6 +247,13 @@ pub(crate) async fn forward(
         };
         let response = match shared.client.start(&miner, route.path(), &body).await {
             Ok(response) => response,
+            Err(refused) if refused.validator_fault => {
+                attempt.void(&refused.body);
+                return Err(ApiError::Overloaded {
+                    what: "the gateway cannot reach miners now".into(),
+                    retry_after_s: 1,
+                });
+            }
             Err(refused) => {
                 attempt.end_with(refused.outcome);
                 // The miner found the request itself malformed: another miner would too.
@@ -236,7 +270,7 @@ pub(crate) async fn forward(
                 user_idle: Duration::from_millis(shared.settings.stream_idle_timeout_ms),
                 miner: Duration::from_secs_f64(shared.settings.miner_timeout_s),
             };
-            let mut response = Response::new(relay::start(attempt, response, limits));
+            let mut response = Response::new(relay::start(attempt, response, limits, connection));
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -316,6 +350,24 @@ impl Attempt {
         if let Some(meter) = self.meter.take() {
             self.settle(meter.failed(outcome));
         }
+    }
+
+    /// The attempt failed by the validator's own fault: nothing is recorded and the miner's
+    /// health is untouched (its slot is simply given back).
+    pub(crate) fn void(&mut self, why: &str) {
+        self.meter = None;
+        if let Some(lease) = self.lease.take() {
+            error!(
+                uid = lease.slot.uid,
+                error = why,
+                "the validator could not send a request to a miner (its own fault, charged to no miner)"
+            );
+        }
+        Tally::bump(&self.shared.tally.validator_faults);
+    }
+
+    pub(crate) fn tally(&self) -> &Tally {
+        &self.shared.tally
     }
 
     fn settle(&mut self, completion: assay_miner_client::Completion) {

@@ -20,7 +20,9 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};
 use tracing::{info, warn};
 
+use crate::counters::Tally;
 use crate::proxy::Attempt;
+use crate::server::Connection;
 
 /// Pieces of the miner's body held for a user who is slower than the miner.
 const BUFFER: usize = 16;
@@ -37,28 +39,37 @@ pub(crate) struct Limits {
 }
 
 /// Starts relaying `upstream` (a miner's 200 answer) for `attempt`; returns the user's body.
-pub(crate) fn start(attempt: Attempt, upstream: reqwest::Response, limits: Limits) -> Body {
+/// `connection` is the user's, closed if they stop reading.
+pub(crate) fn start(
+    attempt: Attempt,
+    upstream: reqwest::Response,
+    limits: Limits,
+    connection: Option<Connection>,
+) -> Body {
     let (tx, rx) = mpsc::channel(BUFFER);
     let cut = Arc::new(AtomicBool::new(false));
-    tokio::spawn(pump(attempt, Box::pin(upstream.bytes_stream()), tx, limits, cut.clone()));
+    let sides = Sides { tx, cut: cut.clone(), connection };
+    tokio::spawn(pump(attempt, Box::pin(upstream.bytes_stream()), sides, limits));
     Body::from_stream(ToUser { rx, cut, ended: false })
+}
+
+/// The pump's end of the user's side.
+struct Sides {
+    tx: mpsc::Sender<Bytes>,
+    /// Set when the stream is cut: the user sees an error, not an end.
+    cut: Arc<AtomicBool>,
+    connection: Option<Connection>,
 }
 
 /// Moves the miner's pieces into the user's buffer, measuring them on the way, until the body
 /// ends, the miner fails, the user goes away or stops reading.
-async fn pump(
-    mut attempt: Attempt,
-    mut upstream: Upstream,
-    tx: mpsc::Sender<Bytes>,
-    limits: Limits,
-    cut: Arc<AtomicBool>,
-) {
+async fn pump(mut attempt: Attempt, mut upstream: Upstream, user: Sides, limits: Limits) {
     // How long the user kept the miner's pieces waiting.
     let mut held = Duration::ZERO;
     loop {
         let piece = tokio::select! {
             piece = upstream.next() => piece,
-            () = tx.closed() => return attempt.end_with(Outcome::Cancelled),
+            () = user.tx.closed() => return attempt.end_with(Outcome::Cancelled),
         };
         let piece = match piece {
             None => {
@@ -67,29 +78,37 @@ async fn pump(
             }
             Some(Ok(piece)) => piece,
             Some(Err(e)) => {
-                cut.store(true, Ordering::SeqCst);
+                user.cut.store(true, Ordering::SeqCst);
                 return attempt.end_with(miner_failure(&e, attempt.elapsed(), held, limits.miner));
             }
         };
         attempt.feed(&piece);
         let waiting = Instant::now();
-        match tokio::time::timeout(limits.user_idle, tx.reserve()).await {
+        match tokio::time::timeout(limits.user_idle, user.tx.reserve()).await {
             Ok(Ok(room)) => {
                 held += waiting.elapsed();
                 room.send(piece);
             }
             // The user went away.
             Ok(Err(_)) => return attempt.end_with(Outcome::Cancelled),
-            Err(_) => {
-                info!(
-                    uid = attempt.uid(),
-                    idle_ms = limits.user_idle.as_millis() as u64,
-                    "the user stopped reading a stream; the miner's request is cancelled and charged to no miner"
-                );
-                cut.store(true, Ordering::SeqCst);
-                return attempt.end_with(Outcome::Cancelled);
-            }
+            Err(_) => return cut_stalled(attempt, &user, limits.user_idle),
         }
+    }
+}
+
+/// The user took nothing for `idle`: the miner's request is cancelled (its slot freed, charged
+/// to no one but the user) and the user's connection closed.
+fn cut_stalled(mut attempt: Attempt, user: &Sides, idle: Duration) {
+    info!(
+        uid = attempt.uid(),
+        idle_ms = idle.as_millis() as u64,
+        "a user stopped reading a stream; the miner's request is cancelled and charged to no miner"
+    );
+    Tally::bump(&attempt.tally().streams_cut);
+    user.cut.store(true, Ordering::SeqCst);
+    attempt.end_with(Outcome::Cancelled);
+    if let Some(connection) = &user.connection {
+        connection.close_now();
     }
 }
 

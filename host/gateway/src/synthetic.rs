@@ -374,7 +374,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
         let (route, request) = draw(&shared.settings, &shared.shapes, &mut rng);
         let shared = shared.clone();
         in_flight.spawn(async move {
-            match forward(&shared, route, request, RequestKind::Synthetic).await {
+            match forward(&shared, route, request, RequestKind::Synthetic, None).await {
                 // Read it to the end, as a user would.
                 Ok(response) => {
                     let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
