@@ -1,5 +1,5 @@
-//! What the gateway counts about itself: users' connections, what it refused or cut, and the
-//! validator's own faults. The node's status (and later its metrics) reads a snapshot.
+//! What the gateway counts about itself: users' connections, what it refused or cut, its
+//! queue, and the validator's own faults. The node's status (and later its metrics) reads a snapshot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,6 +14,10 @@ pub struct Counters {
     pub connections_refused: u64,
     /// Streams cut because their user stopped reading (`stream_idle_timeout_ms`).
     pub streams_cut: u64,
+    /// Users' requests waiting for a miner's slot now.
+    pub queued: u64,
+    /// Users' requests answered 503 because the queue was full or their wait ran out.
+    pub queue_refused: u64,
     /// Attempts that failed by the validator's own fault (no file descriptor, memory or local
     /// port to reach a miner): charged to no miner.
     pub validator_faults: u64,
@@ -25,6 +29,8 @@ pub(crate) struct Tally {
     pub connections: AtomicU64,
     pub connections_refused: AtomicU64,
     pub streams_cut: AtomicU64,
+    pub queued: AtomicU64,
+    pub queue_refused: AtomicU64,
     pub validator_faults: AtomicU64,
 }
 
@@ -43,6 +49,8 @@ impl Tally {
             connections: get(&self.connections),
             connections_refused: get(&self.connections_refused),
             streams_cut: get(&self.streams_cut),
+            queued: get(&self.queued),
+            queue_refused: get(&self.queue_refused),
             validator_faults: get(&self.validator_faults),
         }
     }

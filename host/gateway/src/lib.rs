@@ -10,6 +10,7 @@
 //! Organic and synthetic requests take the same path ([`proxy::forward`]) and carry the same
 //! `assay` extension, so a miner cannot tell them apart.
 
+mod admission;
 mod counters;
 mod error;
 mod keys;
@@ -93,6 +94,14 @@ pub struct Settings {
     /// A request's body must arrive within this (408 otherwise).
     #[serde(default = "default_body_read_timeout")]
     pub body_read_timeout_ms: u64,
+    /// How long a user's request waits for a busy miner's slot before a 503 (`Retry-After`).
+    #[serde(default = "default_queue_timeout")]
+    pub queue_timeout_ms: u64,
+    /// Users' requests waiting at once, in all and per API key (past them: 503 at once).
+    #[serde(default = "default_queue_max")]
+    pub queue_max: usize,
+    #[serde(default = "default_queue_per_key")]
+    pub queue_per_key: usize,
 }
 
 impl Settings {
@@ -114,6 +123,9 @@ impl Settings {
             max_connections: default_max_connections(),
             header_read_timeout_ms: default_header_read_timeout(),
             body_read_timeout_ms: default_body_read_timeout(),
+            queue_timeout_ms: default_queue_timeout(),
+            queue_max: default_queue_max(),
+            queue_per_key: default_queue_per_key(),
         }
     }
 
@@ -147,10 +159,14 @@ impl Settings {
             ("max_connections", self.max_connections as u64),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("queue_per_key", self.queue_per_key as u64),
         ] {
             if value == 0 {
                 return Err((key.into(), "must be at least 1".into()));
             }
+        }
+        if self.queue_per_key > self.queue_max {
+            return Err(("queue_per_key".into(), format!("must be at most queue_max ({})", self.queue_max)));
         }
         Ok(())
     }
@@ -192,6 +208,15 @@ fn default_header_read_timeout() -> u64 {
 fn default_body_read_timeout() -> u64 {
     30_000
 }
+fn default_queue_timeout() -> u64 {
+    5_000
+}
+fn default_queue_max() -> usize {
+    1024
+}
+fn default_queue_per_key() -> usize {
+    256
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -219,6 +244,8 @@ pub(crate) struct Shared {
     settings: Settings,
     keys: keys::Keys,
     pool: routing::Pool,
+    /// Users' requests waiting for a slot.
+    queue: admission::Queue,
     client: MinerClient,
     recorder: recorder::Recorder,
     /// Organic requests' shapes, which synthetic requests follow.
@@ -258,6 +285,7 @@ impl Gateway {
             settings: parts.settings.clone(),
             keys,
             pool: routing::Pool::new(s.max_miner_capacity),
+            queue: admission::Queue::new(admission::Limits { max: s.queue_max, per_key: s.queue_per_key }),
             client,
             recorder,
             shapes: shapes::Shapes::default(),

@@ -17,8 +17,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{debug, error};
 
+use crate::admission::Refusal;
 use crate::counters::Tally;
 use crate::error::ApiError;
 use crate::recorder::Finished;
@@ -102,7 +104,7 @@ async fn user_request(
     body: Body,
     route: Route,
 ) -> Result<Response, ApiError> {
-    shared.keys.admit(authorization(headers))?;
+    let key = shared.keys.admit(authorization(headers))?.to_string();
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -130,7 +132,7 @@ async fn user_request(
     validate(&shared.settings, route, &request)?;
     // Its shape (never its text) is what synthetic requests are drawn like.
     shared.shapes.observe(route, &request);
-    forward(shared, route, request, RequestKind::Organic, connection).await
+    forward(shared, route, request, Caller::User { key, connection }).await
 }
 
 /// What the gateway checks itself, so that miners only see well-formed requests.
@@ -207,23 +209,50 @@ pub(crate) fn validate(settings: &crate::Settings, route: Route, request: &Map<S
     Ok(())
 }
 
+/// Who a request is for.
+pub(crate) enum Caller {
+    /// A user: their key's name (the queue is fair between keys) and their connection (closed
+    /// if they stop reading a stream).
+    User { key: String, connection: Option<Connection> },
+    /// The validator's own request: it never waits for a slot and is spread over every miner.
+    Validator,
+}
+
+impl Caller {
+    fn kind(&self) -> RequestKind {
+        match self {
+            Caller::User { .. } => RequestKind::Organic,
+            Caller::Validator => RequestKind::Synthetic,
+        }
+    }
+
+    fn connection(&self) -> Option<Connection> {
+        match self {
+            Caller::User { connection, .. } => connection.clone(),
+            Caller::Validator => None,
+        }
+    }
+}
+
 /// Sends `request` to a miner, trying others while nothing has reached the user, and answers
-/// with the miner's response. Organic and synthetic requests both come through here;
-/// `connection` is the user's, which a stalled stream closes.
+/// with the miner's response. Organic and synthetic requests both come through here.
 pub(crate) async fn forward(
     shared: &Arc<Shared>,
     route: Route,
     mut request: Map<String, Value>,
-    kind: RequestKind,
-    connection: Option<Connection>,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
     let streaming = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let greedy = request.get("temperature").and_then(Value::as_f64) == Some(0.0);
+    let deadline = Instant::now() + Duration::from_millis(shared.settings.queue_timeout_ms);
 
     let mut tried = Vec::new();
     let mut last: Option<Refused> = None;
     while tried.len() < shared.settings.max_attempts as usize {
-        let Some(lease) = shared.pool.pick(&tried, kind == RequestKind::Synthetic) else { break };
+        let lease = match slot_for(shared, &caller, &tried, deadline).await {
+            Ok(lease) => lease,
+            Err(refusal) => return Err(no_slot(shared, refusal, last.as_ref())),
+        };
         let miner = lease.slot.miner.clone();
         tried.push(lease.slot.uid);
         // Each attempt is its own exchange: its own id in the ledger, its own request id and
@@ -238,7 +267,7 @@ pub(crate) async fn forward(
             lease: Some(lease),
             meter: Some(Meter::new(streaming)),
             route,
-            kind,
+            kind: caller.kind(),
             greedy,
             id,
             request_id,
@@ -270,7 +299,7 @@ pub(crate) async fn forward(
                 user_idle: Duration::from_millis(shared.settings.stream_idle_timeout_ms),
                 miner: Duration::from_secs_f64(shared.settings.miner_timeout_s),
             };
-            let mut response = Response::new(relay::start(attempt, response, limits, connection));
+            let mut response = Response::new(relay::start(attempt, response, limits, caller.connection()));
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -289,11 +318,35 @@ pub(crate) async fn forward(
             Err(e) => attempt.end_with(if e.is_timeout() { Outcome::Timeout } else { Outcome::ServerError }),
         }
     }
-    Err(match last {
+    Err(no_miner(last.as_ref()))
+}
+
+/// A miner's slot not in `tried`: a user waits in the queue until `deadline`; the validator's
+/// own request takes one at once or none.
+async fn slot_for(shared: &Shared, caller: &Caller, tried: &[u16], deadline: Instant) -> Result<Lease, Refusal> {
+    match caller {
+        Caller::Validator => shared.pool.pick(tried, true).ok_or(Refusal::NoMiner),
+        Caller::User { key, .. } => shared.queue.acquire(&shared.pool, &shared.tally, key, tried, deadline).await,
+    }
+}
+
+/// What the user hears when no slot came.
+fn no_slot(shared: &Shared, refusal: Refusal, last: Option<&Refused>) -> ApiError {
+    let what = match refusal {
+        Refusal::NoMiner => return no_miner(last),
+        Refusal::Full => "too many requests are waiting for a miner".to_string(),
+        Refusal::TimedOut => format!("every miner stayed busy for {} ms", shared.settings.queue_timeout_ms),
+    };
+    Tally::bump(&shared.tally.queue_refused);
+    ApiError::Overloaded { what, retry_after_s: 1 }
+}
+
+fn no_miner(last: Option<&Refused>) -> ApiError {
+    match last {
         Some(r) if r.outcome == Outcome::RateLimited => ApiError::NoMiner("every miner tried is at capacity".into()),
         Some(r) => ApiError::NoMiner(format!("the miners tried failed ({:?})", r.outcome)),
         None => ApiError::NoMiner("no miner is available".into()),
-    })
+    }
 }
 
 /// The miner's own 4xx answer, passed on.

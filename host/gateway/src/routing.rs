@@ -18,6 +18,7 @@ use assay_chain::Neuron;
 use assay_miner_client::Miner;
 use assay_policy_sdk::Outcome;
 use rand::Rng;
+use tokio::sync::Notify;
 
 /// Consecutive failures that open a miner's circuit.
 const FAILURES_TO_OPEN: u32 = 3;
@@ -126,6 +127,8 @@ pub struct Lease {
     pub slot: Arc<Slot>,
     trial: bool,
     settled: bool,
+    /// The pool's signal that a slot came free (requests waiting for one listen to it).
+    freed: Arc<Notify>,
 }
 
 impl Lease {
@@ -166,6 +169,8 @@ impl Lease {
             // Cancelled by the user: says nothing about the miner.
             Some((Outcome::Cancelled, _)) | None => {}
         }
+        drop(h);
+        self.freed.notify_one();
     }
 }
 
@@ -181,11 +186,23 @@ pub struct Pool {
     slots: RwLock<Vec<Arc<Slot>>>,
     /// The most requests one miner is given at once, whatever capacity it declares.
     max_capacity: u32,
+    freed: Arc<Notify>,
 }
 
 impl Pool {
     pub fn new(max_capacity: u32) -> Self {
-        Self { slots: RwLock::new(Vec::new()), max_capacity: max_capacity.max(1) }
+        Self { slots: RwLock::new(Vec::new()), max_capacity: max_capacity.max(1), freed: Arc::default() }
+    }
+
+    /// Resolves when a lease is given back (or was, since the last call).
+    pub async fn freed(&self) {
+        self.freed.notified().await;
+    }
+
+    /// Whether a miner not in `tried` could serve users at all, now or once it has room: one
+    /// that is up (its circuit may be open: it reopens after its cooldown).
+    pub fn could_serve(&self, tried: &[u16]) -> bool {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).iter().any(|s| !tried.contains(&s.uid) && s.health().up)
     }
 
     /// Brings the pool in line with the metagraph: neurons that serve an address are miners; a
@@ -280,7 +297,7 @@ impl Pool {
             h.trial_in_flight = true;
         }
         drop(h);
-        Some(Lease { slot: chosen.clone(), trial, settled: false })
+        Some(Lease { slot: chosen.clone(), trial, settled: false, freed: self.freed.clone() })
     }
 }
 
