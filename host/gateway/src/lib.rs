@@ -20,6 +20,7 @@ mod relay;
 mod routing;
 mod server;
 mod shapes;
+mod standing;
 mod synthetic;
 
 use std::net::SocketAddr;
@@ -251,6 +252,8 @@ pub(crate) struct Shared {
     /// Organic requests' shapes, which synthetic requests follow.
     shapes: shapes::Shapes,
     tally: Arc<counters::Tally>,
+    /// Which miners users may be sent to.
+    standing: standing::Standing,
 }
 
 /// A running gateway.
@@ -290,13 +293,16 @@ impl Gateway {
             recorder,
             shapes: shapes::Shapes::default(),
             tally: Arc::default(),
+            standing: standing::Standing::new(parts.ledger.clone(), parts.view.clone(), parts.epochs),
         });
-        // Know the miners before the first user arrives.
+        // Know the miners, and which of them users may be sent to, before the first user arrives.
         proxy::refresh(&shared, &parts.view).await;
+        shared.standing.refresh(&shared.pool).await;
 
         let (stop, stopped) = watch::channel(false);
         let mut background =
             vec![tokio::spawn(proxy::health_loop(shared.clone(), parts.view.clone(), stopped.clone()))];
+        background.push(tokio::spawn(standing::run(shared.clone(), stopped.clone())));
         if shared.settings.synthetic_per_minute > 0.0 {
             background.push(tokio::spawn(synthetic::run(shared.clone(), stopped.clone())));
         }
@@ -324,9 +330,12 @@ impl Gateway {
         self.shared.tally.snapshot()
     }
 
-    /// Lets the last epoch's weights (uid, weight) steer traffic.
-    pub fn set_scores(&self, weights: &[(u16, f64)]) {
+    /// Lets the weights (uid, weight) that `epoch` closed with steer traffic: a miner's score
+    /// factor, and whether one that failed verification in `epoch` was zeroed for it (then it
+    /// serves no user during the next epoch).
+    pub fn set_scores(&self, epoch: u64, weights: &[(u16, f64)]) {
         self.shared.pool.set_scores(weights);
+        self.shared.standing.set_weights(epoch, weights);
     }
 
     /// Stops accepting users, lets requests in flight finish (up to `grace`), stops the

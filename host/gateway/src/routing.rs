@@ -6,11 +6,13 @@
 //! gateway's `max_miner_capacity`: a miner's word steers traffic to it). Of two random
 //! candidates the cheaper serves: cost = (in flight + 1) × smoothed time to first token ÷
 //! score factor, where the factor comes from the last epoch's weights (a zero-weight miner
-//! still gets some traffic, so it can still be measured). One pick in twenty is random among the
+//! still gets some traffic, so it can still be measured). Users' requests go only to miners in
+//! good standing (`standing`): a miner known to have cheated serves no user. One pick in twenty is random among the
 //! candidates, so that estimates of miners the router stopped choosing do not go stale; the
 //! validator's synthetic requests are spread uniformly, so every miner is measured and
 //! challenged however slow or badly scored it is.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -47,6 +49,8 @@ struct Health {
     paused_until: Option<Instant>,
     /// Score factor from the last epoch's weights, in (0, 1.25].
     factor: f64,
+    /// No failed verification this epoch, nor zeroed for one last epoch: users may be sent here.
+    good_standing: bool,
 }
 
 /// One miner of the pool.
@@ -73,6 +77,7 @@ impl Slot {
                 trial_in_flight: false,
                 paused_until: None,
                 factor: 1.0,
+                good_standing: true,
             }),
         }
     }
@@ -81,10 +86,14 @@ impl Slot {
         self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The cost of sending one more request here, or `None` when the miner is not a candidate.
-    fn cost(&self, now: Instant) -> Option<f64> {
+    /// The cost of sending one more request here, or `None` when the miner is not a candidate
+    /// (for a user's request, one not in good standing never is).
+    fn cost(&self, now: Instant, for_users: bool) -> Option<f64> {
         let h = self.health();
         if !h.up || h.in_flight >= h.capacity || h.paused_until.is_some_and(|t| now < t) {
+            return None;
+        }
+        if for_users && !h.good_standing {
             return None;
         }
         if let Some(until) = h.open_until
@@ -102,6 +111,7 @@ impl Slot {
             uid: self.uid,
             up: h.up,
             capacity: h.capacity,
+            good_standing: h.good_standing,
             circuit_open: h.open_until.is_some(),
             in_flight: h.in_flight,
             ttft_ms: h.ttft_ms,
@@ -115,6 +125,9 @@ pub struct SlotState {
     pub up: bool,
     /// Requests the router gives it at once: its declared capacity, within the gateway's bound.
     pub capacity: u32,
+    /// Whether users' requests may go to it (no failed verification this epoch, not zeroed for
+    /// one last epoch).
+    pub good_standing: bool,
     pub circuit_open: bool,
     pub in_flight: u32,
     pub ttft_ms: f64,
@@ -187,11 +200,18 @@ pub struct Pool {
     /// The most requests one miner is given at once, whatever capacity it declares.
     max_capacity: u32,
     freed: Arc<Notify>,
+    /// Miners not in good standing, kept for the slots the metagraph brings later.
+    barred: RwLock<BTreeSet<u16>>,
 }
 
 impl Pool {
     pub fn new(max_capacity: u32) -> Self {
-        Self { slots: RwLock::new(Vec::new()), max_capacity: max_capacity.max(1), freed: Arc::default() }
+        Self {
+            slots: RwLock::new(Vec::new()),
+            max_capacity: max_capacity.max(1),
+            freed: Arc::default(),
+            barred: RwLock::default(),
+        }
     }
 
     /// Resolves when a lease is given back (or was, since the last call).
@@ -200,14 +220,33 @@ impl Pool {
     }
 
     /// Whether a miner not in `tried` could serve users at all, now or once it has room: one
-    /// that is up (its circuit may be open: it reopens after its cooldown).
+    /// that is up and in good standing (its circuit may be open: it closes after a cooldown).
     pub fn could_serve(&self, tried: &[u16]) -> bool {
-        self.slots.read().unwrap_or_else(|p| p.into_inner()).iter().any(|s| !tried.contains(&s.uid) && s.health().up)
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).iter().any(|s| {
+            let h = s.health();
+            !tried.contains(&s.uid) && h.up && h.good_standing
+        })
+    }
+
+    /// Bars the miners of `barred` from users' requests, and admits the others again.
+    pub fn set_standing(&self, barred: &BTreeSet<u16>) {
+        *self.barred.write().unwrap_or_else(|p| p.into_inner()) = barred.clone();
+        for slot in self.slots() {
+            let good = !barred.contains(&slot.uid);
+            let mut h = slot.health();
+            if h.good_standing && !good {
+                tracing::warn!(uid = slot.uid, "miner failed verification: users are no longer sent to it");
+            } else if !h.good_standing && good {
+                tracing::info!(uid = slot.uid, "miner is in good standing again: users are sent to it");
+            }
+            h.good_standing = good;
+        }
     }
 
     /// Brings the pool in line with the metagraph: neurons that serve an address are miners; a
     /// miner whose hotkey and address did not change keeps its health.
     pub fn update(&self, neurons: &[Neuron]) {
+        let barred = self.barred.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
         let next: Vec<Arc<Slot>> = neurons
             .iter()
@@ -217,7 +256,11 @@ impl Pool {
                     slots.iter().find(|s| s.uid == n.uid && s.miner.hotkey == n.hotkey && s.miner.base_url == base_url);
                 Some(match kept {
                     Some(s) => s.clone(),
-                    None => Arc::new(Slot::new(n.uid, Miner { base_url, hotkey: n.hotkey.clone() })),
+                    None => {
+                        let slot = Slot::new(n.uid, Miner { base_url, hotkey: n.hotkey.clone() });
+                        slot.health().good_standing = !barred.contains(&n.uid);
+                        Arc::new(slot)
+                    }
                 })
             })
             .collect();
@@ -268,13 +311,17 @@ impl Pool {
         }
     }
 
-    /// Picks a miner among the candidates not in `tried`: by power of two choices, or uniformly
-    /// when `spread` (the validator's own requests measure every miner, not just the best).
+    /// Picks a miner among the candidates not in `tried`: for users, by power of two choices
+    /// among the miners in good standing; when `spread` (the validator's own requests, which
+    /// measure every miner so that any can recover), uniformly among all.
     pub fn pick(&self, tried: &[u16], spread: bool) -> Option<Lease> {
         let now = Instant::now();
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
-        let candidates: Vec<(&Arc<Slot>, f64)> =
-            slots.iter().filter(|s| !tried.contains(&s.uid)).filter_map(|s| s.cost(now).map(|c| (s, c))).collect();
+        let candidates: Vec<(&Arc<Slot>, f64)> = slots
+            .iter()
+            .filter(|s| !tried.contains(&s.uid))
+            .filter_map(|s| s.cost(now, !spread).map(|c| (s, c)))
+            .collect();
         let chosen = match candidates.len() {
             0 => return None,
             1 => candidates[0].0,
@@ -395,6 +442,19 @@ mod tests {
         pool.set_scores(&[(0, 0.0), (1, 1.0)]);
         let picks = (0..1000).filter(|_| pool.pick(&[], false).expect("room").slot.uid == 0).count();
         assert!(picks < 60, "cost 10/0.25 = 40 > 40/1.25 = 32, so only exploring picks: {picks}");
+    }
+
+    #[test]
+    fn users_are_sent_only_to_miners_in_good_standing_and_the_validator_to_all() {
+        let pool = pool(3);
+        pool.set_standing(&BTreeSet::from([1]));
+        let users: BTreeSet<u16> = (0..300).map(|_| pool.pick(&[], false).expect("room").slot.uid).collect();
+        assert_eq!(users, BTreeSet::from([0, 2]));
+        let validator: BTreeSet<u16> = (0..300).map(|_| pool.pick(&[], true).expect("room").slot.uid).collect();
+        assert_eq!(validator, BTreeSet::from([0, 1, 2]), "the validator keeps measuring a barred miner");
+        assert!(!pool.could_serve(&[0, 2]), "a barred miner is no reason to wait");
+        pool.set_standing(&BTreeSet::new());
+        assert!(pool.could_serve(&[0, 2]));
     }
 
     #[test]

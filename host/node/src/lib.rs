@@ -312,7 +312,7 @@ impl Node {
                         if let Some(gateway) = &services.gateway {
                             let weights: Vec<(u16, f64)> =
                                 c.summary.output.weights.iter().map(|w| (w.uid, f64::from(w.weight))).collect();
-                            gateway.set_scores(&weights);
+                            gateway.set_scores(epoch, &weights);
                         }
                         on_close(&c);
                     }

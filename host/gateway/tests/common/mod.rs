@@ -155,6 +155,16 @@ async fn stub_complete(State(s): State<StubState>, body: Bytes) -> Response {
         return ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(pieces)).into_response();
     }
     let (ext, signature) = evidence(&s, request["assay"]["request_id"].as_str().unwrap_or_default());
+    if request["stream"] == true {
+        let content =
+            json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hello"}}]});
+        let last = json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "assay": ext, "assay_signature": signature});
+        let body = format!("data: {content}\n\ndata: {last}\n\ndata: [DONE]\n\n");
+        drop(guard);
+        return ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response();
+    }
     let mut response = Json(json!({"id": "stub", "object": "chat.completion", "created": 0, "model": MODEL,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
