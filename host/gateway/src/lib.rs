@@ -103,6 +103,13 @@ pub struct Settings {
     pub queue_max: usize,
     #[serde(default = "default_queue_per_key")]
     pub queue_per_key: usize,
+    /// Records waiting for the ledger, at most, in number and in bytes (bodies and answers):
+    /// past either, new requests are shed (503 to users) instead of the backlog growing, as it
+    /// would on a full disk.
+    #[serde(default = "default_recorder_queue_max")]
+    pub recorder_queue_max: usize,
+    #[serde(default = "default_recorder_queue_bytes")]
+    pub recorder_queue_bytes: usize,
 }
 
 impl Settings {
@@ -127,6 +134,8 @@ impl Settings {
             queue_timeout_ms: default_queue_timeout(),
             queue_max: default_queue_max(),
             queue_per_key: default_queue_per_key(),
+            recorder_queue_max: default_recorder_queue_max(),
+            recorder_queue_bytes: default_recorder_queue_bytes(),
         }
     }
 
@@ -161,6 +170,8 @@ impl Settings {
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             ("queue_per_key", self.queue_per_key as u64),
+            ("recorder_queue_max", self.recorder_queue_max as u64),
+            ("recorder_queue_bytes", self.recorder_queue_bytes as u64),
         ] {
             if value == 0 {
                 return Err((key.into(), "must be at least 1".into()));
@@ -217,6 +228,12 @@ fn default_queue_max() -> usize {
 }
 fn default_queue_per_key() -> usize {
     256
+}
+fn default_recorder_queue_max() -> usize {
+    16_384
+}
+fn default_recorder_queue_bytes() -> usize {
+    256 << 20
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -281,9 +298,15 @@ impl Gateway {
             warn!("the gateway has no API keys: users are refused, only synthetic traffic flows");
         }
         let client = MinerClient::new(parts.hotkey.clone(), Duration::from_secs_f64(s.miner_timeout_s));
-        let (recorder, recorder_thread) =
-            recorder::Recorder::start(parts.ledger.clone(), parts.view.clone(), parts.epochs, parts.hotkey.ss58())
-                .map_err(Error::Recorder)?;
+        let backlog = recorder::Limits { records: s.recorder_queue_max, bytes: s.recorder_queue_bytes };
+        let (recorder, recorder_thread) = recorder::Recorder::start(
+            parts.ledger.clone(),
+            parts.view.clone(),
+            parts.epochs,
+            parts.hotkey.ss58(),
+            backlog,
+        )
+        .map_err(Error::Recorder)?;
         let shared = Arc::new(Shared {
             settings: parts.settings.clone(),
             keys,
@@ -327,7 +350,7 @@ impl Gateway {
 
     /// The gateway's counters now.
     pub fn counters(&self) -> Counters {
-        self.shared.tally.snapshot()
+        self.shared.tally.snapshot(self.shared.recorder.backlog())
     }
 
     /// Lets the weights (uid, weight) that `epoch` closed with steer traffic: a miner's score

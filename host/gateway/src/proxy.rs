@@ -4,6 +4,7 @@
 //! disconnects or stops reading cancels the miner's request and is recorded as `cancelled`).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use assay_chain::ChainView;
@@ -18,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use crate::admission::Refusal;
 use crate::counters::Tally;
@@ -242,6 +243,9 @@ pub(crate) async fn forward(
     mut request: Map<String, Value>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
+    if !shared.recorder.has_room() {
+        return Err(shed(shared));
+    }
     let streaming = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let greedy = request.get("temperature").and_then(Value::as_f64) == Some(0.0);
     let deadline = Instant::now() + Duration::from_millis(shared.settings.queue_timeout_ms);
@@ -319,6 +323,20 @@ pub(crate) async fn forward(
         }
     }
     Err(no_miner(last.as_ref()))
+}
+
+/// The recorder is behind (a full or failing disk): the request is refused before it reaches a
+/// miner, so that the backlog stops growing. Nothing is recorded, against no one.
+fn shed(shared: &Shared) -> ApiError {
+    let shed = shared.tally.recorder_shed.fetch_add(1, Ordering::Relaxed) + 1;
+    if shed.is_power_of_two() || shed.is_multiple_of(1000) {
+        warn!(
+            shed,
+            backlog = shared.recorder.backlog(),
+            "the recorder is behind: requests are refused until it catches up"
+        );
+    }
+    ApiError::Overloaded { what: "the validator cannot record requests now".into(), retry_after_s: 5 }
 }
 
 /// A miner's slot not in `tried`: a user waits in the queue until `deadline`; the validator's
