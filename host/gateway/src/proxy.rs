@@ -259,25 +259,7 @@ pub(crate) async fn forward(
         };
         let miner = lease.slot.miner.clone();
         tried.push(lease.slot.uid);
-        // Each attempt is its own exchange: its own id in the ledger, its own request id and
-        // nonce in the extension (a retry is a new request to another miner).
-        let id = rand::random::<u64>() >> 1; // below 2^63: ledger ids are SQLite integers
-        let request_id = format!("{id:016x}");
-        let nonce: [u8; 16] = rand::random();
-        request.insert("assay".into(), json!({"request_id": request_id, "nonce": hex::encode(nonce), "commit": true}));
-        let body = Arc::new(serde_json::to_vec(&request).map_err(|e| ApiError::bad_request(e.to_string()))?);
-        let mut attempt = Attempt {
-            shared: shared.clone(),
-            lease: Some(lease),
-            meter: Some(Meter::new(streaming)),
-            route,
-            kind: caller.kind(),
-            greedy,
-            id,
-            request_id,
-            body: body.clone(),
-            started_ms: now_ms(),
-        };
+        let (mut attempt, body) = Attempt::begin(shared, lease, route, caller.kind(), greedy, streaming, &mut request)?;
         let response = match shared.client.start(&miner, route.path(), &body).await {
             Ok(response) => response,
             Err(refused) if refused.validator_fault => {
@@ -299,15 +281,7 @@ pub(crate) async fn forward(
             }
         };
         if streaming {
-            let limits = relay::Limits {
-                user_idle: Duration::from_millis(shared.settings.stream_idle_timeout_ms),
-                miner: Duration::from_secs_f64(shared.settings.miner_timeout_s),
-            };
-            let mut response = Response::new(relay::start(attempt, response, limits, caller.connection()));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            return Ok(response);
+            return Ok(streamed(shared, attempt, response, caller.connection()));
         }
         match response.bytes().await {
             Ok(bytes) => {
@@ -323,6 +297,24 @@ pub(crate) async fn forward(
         }
     }
     Err(no_miner(last.as_ref()))
+}
+
+/// The user's SSE response: the miner's stream, relayed.
+fn streamed(
+    shared: &Shared,
+    attempt: Attempt,
+    upstream: reqwest::Response,
+    connection: Option<Connection>,
+) -> Response {
+    let limits = relay::Limits {
+        user_idle: Duration::from_millis(shared.settings.stream_idle_timeout_ms),
+        miner: Duration::from_secs_f64(shared.settings.miner_timeout_s),
+    };
+    let mut response = Response::new(relay::start(attempt, upstream, limits, connection));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// The recorder is behind (a full or failing disk): the request is refused before it reaches a
@@ -392,6 +384,38 @@ pub(crate) struct Attempt {
 }
 
 impl Attempt {
+    /// A new try with `lease`. Each attempt is its own exchange: its own id in the ledger, its
+    /// own request id and nonce in the extension (a retry is a new request to another miner),
+    /// written into `request`; returns the body to send.
+    fn begin(
+        shared: &Arc<Shared>,
+        lease: Lease,
+        route: Route,
+        kind: RequestKind,
+        greedy: bool,
+        streaming: bool,
+        request: &mut Map<String, Value>,
+    ) -> Result<(Attempt, Arc<Vec<u8>>), ApiError> {
+        let id = rand::random::<u64>() >> 1; // below 2^63: ledger ids are SQLite integers
+        let request_id = format!("{id:016x}");
+        let nonce: [u8; 16] = rand::random();
+        request.insert("assay".into(), json!({"request_id": request_id, "nonce": hex::encode(nonce), "commit": true}));
+        let body = Arc::new(serde_json::to_vec(request).map_err(|e| ApiError::bad_request(e.to_string()))?);
+        let attempt = Attempt {
+            shared: shared.clone(),
+            lease: Some(lease),
+            meter: Some(Meter::new(streaming)),
+            route,
+            kind,
+            greedy,
+            id,
+            request_id,
+            body: body.clone(),
+            started_ms: now_ms(),
+        };
+        Ok((attempt, body))
+    }
+
     pub(crate) fn feed(&mut self, piece: &[u8]) {
         if let Some(meter) = self.meter.as_mut() {
             meter.feed(piece);

@@ -78,7 +78,7 @@ impl User {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_out_of_file_descriptors_charges_no_miner() {
     // Every request to the stub needs a new connection; no probe runs during the test.
-    let stub = StubOptions { capacity: 4, close_connections: true };
+    let stub = StubOptions { close_connections: true, ..StubOptions::capacity(4) };
     let settings = json!({"health_interval_ms": 60_000, "max_attempts": 1});
     let mut net = start_with(&[stub], settings, None).await;
     let mut user = User::connect(net.address).await;

@@ -60,13 +60,18 @@ pub struct StubOptions {
     pub capacity: u32,
     /// Answers with `Connection: close`, so every request to it needs a new connection.
     pub close_connections: bool,
+    /// A streamed answer sends `STREAMED_TOKENS` pieces of content, one every `token_delay`.
+    pub token_delay: Duration,
 }
 
 impl StubOptions {
     pub fn capacity(capacity: u32) -> Self {
-        Self { capacity, close_connections: false }
+        Self { capacity, close_connections: false, token_delay: Duration::ZERO }
     }
 }
+
+/// The pieces of content in a streamed answer.
+pub const STREAMED_TOKENS: usize = 32;
 
 #[derive(Clone)]
 struct StubState {
@@ -157,13 +162,21 @@ async fn stub_complete(State(s): State<StubState>, body: Bytes) -> Response {
     let (ext, signature) = evidence(&s, request["assay"]["request_id"].as_str().unwrap_or_default());
     if request["stream"] == true {
         let content =
-            json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hello"}}]});
+            json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi "}}]});
         let last = json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "usage": {"prompt_tokens": 1, "completion_tokens": STREAMED_TOKENS, "total_tokens": 1 + STREAMED_TOKENS},
             "assay": ext, "assay_signature": signature});
-        let body = format!("data: {content}\n\ndata: {last}\n\ndata: [DONE]\n\n");
-        drop(guard);
-        return ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response();
+        let mut pieces = vec![format!("data: {content}\n\n"); STREAMED_TOKENS];
+        pieces.push(format!("data: {last}\n\ndata: [DONE]\n\n"));
+        let delay = s.options.token_delay;
+        let pieces = tokio_stream::iter(pieces).then(move |piece| {
+            let _held = &guard;
+            async move {
+                tokio::time::sleep(delay).await;
+                Ok::<_, Infallible>(piece)
+            }
+        });
+        return ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(pieces)).into_response();
     }
     let mut response = Json(json!({"id": "stub", "object": "chat.completion", "created": 0, "model": MODEL,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
