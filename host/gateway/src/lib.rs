@@ -1,8 +1,11 @@
 //! The validator's gateway: an OpenAI-compatible API for users in front of the subnet's miners.
 //!
-//! Owns: users' API keys and rate limits, request validation and OpenAI-style errors, choosing
-//! a miner (health, load, speed, score, circuit breaker), relaying the answer chunk by chunk,
-//! recording every exchange in the ledger, and the validator's own synthetic traffic.
+//! Owns: users' connections and their limits (a cap, header and body timeouts), API keys and
+//! rate limits, request validation and OpenAI-style errors, a bounded queue for busy miners
+//! (fair between keys), choosing a miner (health, load, speed, score, good standing, circuit
+//! breaker), relaying the answer chunk by chunk (cut when its user stops reading), recording
+//! every exchange in the ledger (a bounded backlog that sheds load), and the validator's own
+//! synthetic traffic. What a user or the validator itself did is never charged to a miner.
 //! Must not touch: verification, scoring or the chain itself. It reads the node's chain view
 //! for the miners' addresses and the epoch, and hands records to the ledger; data flows on from
 //! there.
@@ -156,16 +159,12 @@ impl Settings {
         if self.health_interval_ms == 0 {
             return Err(("health_interval_ms".into(), "must be at least 1".into()));
         }
-        if self.max_miner_capacity == 0 {
-            return Err(("max_miner_capacity".into(), "must be at least 1".into()));
-        }
-        if self.stream_idle_timeout_ms == 0 {
-            return Err(("stream_idle_timeout_ms".into(), "must be at least 1".into()));
-        }
         if self.user_send_buffer_bytes < 4096 {
             return Err(("user_send_buffer_bytes".into(), "must be at least 4096".into()));
         }
         for (key, value) in [
+            ("max_miner_capacity", u64::from(self.max_miner_capacity)),
+            ("stream_idle_timeout_ms", self.stream_idle_timeout_ms),
             ("max_connections", self.max_connections as u64),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
