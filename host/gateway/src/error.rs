@@ -3,7 +3,7 @@
 //! to their error types.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -14,12 +14,16 @@ pub enum ApiError {
     Unauthorized(String),
     /// 404: a model or a route the gateway does not serve.
     NotFound { message: String, code: &'static str },
+    /// 408: the request body did not arrive within the time limit.
+    BodyTimeout,
     /// 413: the body is over the limit.
     TooLarge(usize),
     /// 429: the key's rate limit.
     RateLimited,
     /// 503: no miner can serve now; the message says why.
     NoMiner(String),
+    /// 503 with `Retry-After`: the gateway is at one of its limits; `what` says which.
+    Overloaded { what: String, retry_after_s: u64 },
 }
 
 impl ApiError {
@@ -36,9 +40,10 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NoMiner(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoMiner(_) | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -46,6 +51,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            ApiError::Overloaded { retry_after_s, .. } => Some(*retry_after_s),
+            _ => None,
+        };
         let (kind, message, param, code) = match self {
             ApiError::BadRequest { message, param } => ("invalid_request_error", message, param, None),
             ApiError::Unauthorized(m) => ("invalid_request_error", m, None, Some("invalid_api_key")),
@@ -62,11 +71,24 @@ impl IntoResponse for ApiError {
                 None,
                 Some("rate_limit_exceeded"),
             ),
+            ApiError::BodyTimeout => (
+                "invalid_request_error",
+                "the request body did not arrive in time".into(),
+                None,
+                Some("request_timeout"),
+            ),
             ApiError::NoMiner(why) => {
                 ("server_error", format!("no miner can serve this request now: {why}"), None, None)
             }
+            ApiError::Overloaded { what, .. } => {
+                ("server_error", format!("the gateway is overloaded ({what}); retry later"), None, Some("overloaded"))
+            }
         };
         let body = serde_json::json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }

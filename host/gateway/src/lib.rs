@@ -1,9 +1,11 @@
 //! The validator's gateway: an OpenAI-compatible API for users in front of the subnet's miners.
 //!
-//! Owns: users' API keys and rate limits, the one schema of what miners are sent (`request`) and
-//! OpenAI-style errors, choosing a miner (health, load, speed, score, circuit breaker), relaying
-//! the answer chunk by chunk, recording every exchange in the ledger, and the validator's own
-//! synthetic traffic.
+//! Owns: users' connections and their limits (a cap, header and body timeouts), API keys and
+//! rate limits, the one schema of what miners are sent (`request`) and OpenAI-style errors, a bounded queue for busy miners
+//! (fair between keys), choosing a miner (health, load, speed, score, good standing, circuit
+//! breaker), relaying the answer chunk by chunk (cut when its user stops reading), recording
+//! every exchange in the ledger (a bounded backlog that sheds load), and the validator's own
+//! synthetic traffic. What a user or the validator itself did is never charged to a miner.
 //! Must not touch: verification, scoring or the chain itself. It reads the node's chain view
 //! for the miners' addresses and the epoch, and hands records to the ledger; data flows on from
 //! there.
@@ -11,13 +13,18 @@
 //! Organic and synthetic requests pass the same schema, take the same path ([`proxy::forward`])
 //! and carry the same `assay` extension, so a miner cannot tell them apart.
 
+mod admission;
+mod counters;
 mod error;
 mod keys;
 mod proxy;
 mod recorder;
+mod relay;
 pub mod request;
 mod routing;
+mod server;
 mod shapes;
+mod standing;
 mod synthetic;
 
 use std::net::SocketAddr;
@@ -30,12 +37,12 @@ use assay_ledger::Ledger;
 use assay_miner_client::MinerClient;
 use axum::Router;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+pub use counters::Counters;
 pub use error::ApiError;
 pub use keys::ApiKey;
 pub use routing::SlotState;
@@ -74,6 +81,44 @@ pub struct Settings {
     /// The validator's own requests per minute (0: none).
     #[serde(default)]
     pub synthetic_per_minute: f64,
+    /// The most requests one miner is given at once, whatever capacity its `info` declares.
+    #[serde(default = "default_max_miner_capacity")]
+    pub max_miner_capacity: u32,
+    /// A streamed answer the user takes nothing of for this long is cut: the miner's request is
+    /// cancelled and recorded as the user's (`cancelled`), never as the miner's.
+    #[serde(default = "default_stream_idle_timeout")]
+    pub stream_idle_timeout_ms: u64,
+    /// The kernel's send buffer for each user's connection (Linux doubles it). Bounded rather
+    /// than autotuned (up to `tcp_wmem`, 4 MiB): a user who stops reading pins this much
+    /// kernel memory at most, and is noticed once it is full.
+    #[serde(default = "default_user_send_buffer")]
+    pub user_send_buffer_bytes: usize,
+    /// Users' connections open at once; past it a connection gets a 503 and is closed. Keep the
+    /// process's file limit (`ulimit -n`) well above it: miners need sockets too.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A request's headers must arrive within this; an idle keep-alive connection is closed
+    /// after it.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive within this (408 otherwise).
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_ms: u64,
+    /// How long a user's request waits for a busy miner's slot before a 503 (`Retry-After`).
+    #[serde(default = "default_queue_timeout")]
+    pub queue_timeout_ms: u64,
+    /// Users' requests waiting at once, in all and per API key (past them: 503 at once).
+    #[serde(default = "default_queue_max")]
+    pub queue_max: usize,
+    #[serde(default = "default_queue_per_key")]
+    pub queue_per_key: usize,
+    /// Records waiting for the ledger, at most, in number and in bytes (bodies and answers):
+    /// past either, new requests are shed (503 to users) instead of the backlog growing, as it
+    /// would on a full disk.
+    #[serde(default = "default_recorder_queue_max")]
+    pub recorder_queue_max: usize,
+    #[serde(default = "default_recorder_queue_bytes")]
+    pub recorder_queue_bytes: usize,
 }
 
 impl Settings {
@@ -90,6 +135,17 @@ impl Settings {
             max_attempts: default_attempts(),
             health_interval_ms: default_health_interval(),
             synthetic_per_minute: 0.0,
+            max_miner_capacity: default_max_miner_capacity(),
+            stream_idle_timeout_ms: default_stream_idle_timeout(),
+            user_send_buffer_bytes: default_user_send_buffer(),
+            max_connections: default_max_connections(),
+            header_read_timeout_ms: default_header_read_timeout(),
+            body_read_timeout_ms: default_body_read_timeout(),
+            queue_timeout_ms: default_queue_timeout(),
+            queue_max: default_queue_max(),
+            queue_per_key: default_queue_per_key(),
+            recorder_queue_max: default_recorder_queue_max(),
+            recorder_queue_bytes: default_recorder_queue_bytes(),
         }
     }
 
@@ -115,6 +171,26 @@ impl Settings {
         }
         if self.health_interval_ms == 0 {
             return Err(("health_interval_ms".into(), "must be at least 1".into()));
+        }
+        if self.user_send_buffer_bytes < 4096 {
+            return Err(("user_send_buffer_bytes".into(), "must be at least 4096".into()));
+        }
+        for (key, value) in [
+            ("max_miner_capacity", u64::from(self.max_miner_capacity)),
+            ("stream_idle_timeout_ms", self.stream_idle_timeout_ms),
+            ("max_connections", self.max_connections as u64),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("queue_per_key", self.queue_per_key as u64),
+            ("recorder_queue_max", self.recorder_queue_max as u64),
+            ("recorder_queue_bytes", self.recorder_queue_bytes as u64),
+        ] {
+            if value == 0 {
+                return Err((key.into(), "must be at least 1".into()));
+            }
+        }
+        if self.queue_per_key > self.queue_max {
+            return Err(("queue_per_key".into(), format!("must be at most queue_max ({})", self.queue_max)));
         }
         Ok(())
     }
@@ -149,6 +225,39 @@ fn default_attempts() -> u32 {
 fn default_health_interval() -> u64 {
     2000
 }
+fn default_max_miner_capacity() -> u32 {
+    128
+}
+fn default_stream_idle_timeout() -> u64 {
+    10_000
+}
+fn default_user_send_buffer() -> usize {
+    128 << 10
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_header_read_timeout() -> u64 {
+    10_000
+}
+fn default_body_read_timeout() -> u64 {
+    30_000
+}
+fn default_queue_timeout() -> u64 {
+    5_000
+}
+fn default_queue_max() -> usize {
+    1024
+}
+fn default_queue_per_key() -> usize {
+    256
+}
+fn default_recorder_queue_max() -> usize {
+    16_384
+}
+fn default_recorder_queue_bytes() -> usize {
+    256 << 20
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -176,10 +285,15 @@ pub(crate) struct Shared {
     settings: Settings,
     keys: keys::Keys,
     pool: routing::Pool,
+    /// Users' requests waiting for a slot.
+    queue: admission::Queue,
     client: MinerClient,
     recorder: recorder::Recorder,
     /// Organic requests' shapes, which synthetic requests follow.
     shapes: shapes::Shapes,
+    tally: Arc<counters::Tally>,
+    /// Which miners users may be sent to.
+    standing: standing::Standing,
 }
 
 /// A running gateway.
@@ -207,38 +321,43 @@ impl Gateway {
             warn!("the gateway has no API keys: users are refused, only synthetic traffic flows");
         }
         let client = MinerClient::new(parts.hotkey.clone(), Duration::from_secs_f64(s.miner_timeout_s));
-        let (recorder, recorder_thread) =
-            recorder::Recorder::start(parts.ledger.clone(), parts.view.clone(), parts.epochs, parts.hotkey.ss58())
-                .map_err(Error::Recorder)?;
+        let backlog = recorder::Limits { records: s.recorder_queue_max, bytes: s.recorder_queue_bytes };
+        let (recorder, recorder_thread) = recorder::Recorder::start(
+            parts.ledger.clone(),
+            parts.view.clone(),
+            parts.epochs,
+            parts.hotkey.ss58(),
+            backlog,
+        )
+        .map_err(Error::Recorder)?;
         let shared = Arc::new(Shared {
             settings: parts.settings.clone(),
             keys,
-            pool: routing::Pool::default(),
+            pool: routing::Pool::new(s.max_miner_capacity),
+            queue: admission::Queue::new(admission::Limits { max: s.queue_max, per_key: s.queue_per_key }),
             client,
             recorder,
             shapes: shapes::Shapes::default(),
+            tally: Arc::default(),
+            standing: standing::Standing::new(parts.ledger.clone(), parts.view.clone(), parts.epochs),
         });
-        // Know the miners before the first user arrives.
+        // Know the miners, and which of them users may be sent to, before the first user arrives.
         proxy::refresh(&shared, &parts.view).await;
+        shared.standing.refresh(&shared.pool).await;
 
         let (stop, stopped) = watch::channel(false);
         let mut background =
             vec![tokio::spawn(proxy::health_loop(shared.clone(), parts.view.clone(), stopped.clone()))];
+        background.push(tokio::spawn(standing::run(shared.clone(), stopped.clone())));
         if shared.settings.synthetic_per_minute > 0.0 {
             background.push(tokio::spawn(synthetic::run(shared.clone(), stopped.clone())));
         }
-        let app = app(shared.clone());
-        let mut until = stopped;
-        let server = tokio::spawn(async move {
-            let shutdown = async move { until_stopped(&mut until).await };
-            // Chunks go out as they come: no Nagle delay on streamed tokens.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-                tracing::error!(error = %e, "the gateway stopped serving");
-            }
-        });
+        let limits = server::Limits {
+            max_connections: s.max_connections,
+            header_read_timeout: Duration::from_millis(s.header_read_timeout_ms),
+            send_buffer: s.user_send_buffer_bytes,
+        };
+        let server = tokio::spawn(server::serve(listener, app(shared.clone()), limits, shared.tally.clone(), stopped));
         info!(address = %address, model = %shared.settings.model, miners = shared.pool.slots().len(), "gateway listening");
         Ok(Gateway { shared, address, stop, server, background, recorder: recorder_thread })
     }
@@ -252,9 +371,17 @@ impl Gateway {
         self.shared.pool.slots().iter().map(|s| s.describe()).collect()
     }
 
-    /// Lets the last epoch's weights (uid, weight) steer traffic.
-    pub fn set_scores(&self, weights: &[(u16, f64)]) {
+    /// The gateway's counters now.
+    pub fn counters(&self) -> Counters {
+        self.shared.tally.snapshot(self.shared.recorder.backlog())
+    }
+
+    /// Lets the weights (uid, weight) that `epoch` closed with steer traffic: a miner's score
+    /// factor, and whether one that failed verification in `epoch` was zeroed for it (then it
+    /// serves no user during the next epoch).
+    pub fn set_scores(&self, epoch: u64, weights: &[(u16, f64)]) {
         self.shared.pool.set_scores(weights);
+        self.shared.standing.set_weights(epoch, weights);
     }
 
     /// Stops accepting users, lets requests in flight finish (up to `grace`), stops the

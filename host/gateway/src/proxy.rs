@@ -1,30 +1,33 @@
 //! A request's way through the gateway: key and rate limit, the schema (`request`), then a miner with
-//! retries before any content, and the answer relayed chunk by chunk; the exchange is
-//! measured by the gateway's clock and handed to the recorder however it ends (a user who
-//! disconnects cancels the miner's request and is recorded as `cancelled`).
+//! retries before any content, and the answer relayed chunk by chunk (`relay`); the exchange
+//! is measured by the gateway's clock and handed to the recorder however it ends (a user who
+//! disconnects or stops reading cancels the miner's request and is recorded as `cancelled`).
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use assay_chain::ChainView;
 use assay_miner_client::{Meter, Refused};
 use assay_policy_sdk::{Outcome, RequestKind};
+use axum::Extension;
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
-use tokio_stream::Stream;
-use tracing::{debug, warn};
+use tokio::time::Instant;
+use tracing::{debug, error, warn};
 
-use crate::Shared;
+use crate::admission::Refusal;
+use crate::counters::Tally;
 use crate::error::ApiError;
 use crate::recorder::Finished;
 use crate::routing::{Lease, Slot};
+use crate::server::Connection;
+use crate::{Shared, relay};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -47,12 +50,29 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-pub(crate) async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
-    user_request(&shared, &headers, body, Route::Chat).await.unwrap_or_else(IntoResponse::into_response)
+/// The user's connection, when the request came through the gateway's listener.
+type UserConnection = Option<Extension<Connection>>;
+
+pub(crate) async fn chat(
+    State(shared): State<Arc<Shared>>,
+    connection: UserConnection,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let connection = connection.map(|Extension(c)| c);
+    user_request(&shared, connection, &headers, body, Route::Chat).await.unwrap_or_else(IntoResponse::into_response)
 }
 
-pub(crate) async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
-    user_request(&shared, &headers, body, Route::Completions).await.unwrap_or_else(IntoResponse::into_response)
+pub(crate) async fn completions(
+    State(shared): State<Arc<Shared>>,
+    connection: UserConnection,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let connection = connection.map(|Extension(c)| c);
+    user_request(&shared, connection, &headers, body, Route::Completions)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
@@ -80,11 +100,12 @@ pub(crate) async fn unknown_route(method: Method, uri: Uri) -> Response {
 
 async fn user_request(
     shared: &Arc<Shared>,
+    connection: Option<Connection>,
     headers: &HeaderMap,
     body: Body,
     route: Route,
 ) -> Result<Response, ApiError> {
-    shared.keys.admit(authorization(headers))?;
+    let key = shared.keys.admit(authorization(headers))?.to_string();
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -99,12 +120,41 @@ async fn user_request(
         return Err(ApiError::TooLarge(limit));
     }
     // Past the limit (or a body cut off, whose sender is not listening any more).
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::TooLarge(limit))?;
+    let read = axum::body::to_bytes(body, limit);
+    let bytes = tokio::time::timeout(Duration::from_millis(shared.settings.body_read_timeout_ms), read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout)?
+        .map_err(|_| ApiError::TooLarge(limit))?;
     // Only what the schema accepts reaches a miner, in the form the schema writes it.
     let request = crate::request::validate(route, &bytes, &shared.settings.limits())?.into_body();
     // Its shape (never its text) is what synthetic requests are drawn like.
     shared.shapes.observe(route, &request);
-    forward(shared, route, request, RequestKind::Organic).await
+    forward(shared, route, request, Caller::User { key, connection }).await
+}
+
+/// Who a request is for.
+pub(crate) enum Caller {
+    /// A user: their key's name (the queue is fair between keys) and their connection (closed
+    /// if they stop reading a stream).
+    User { key: String, connection: Option<Connection> },
+    /// The validator's own request: it never waits for a slot and is spread over every miner.
+    Validator,
+}
+
+impl Caller {
+    fn kind(&self) -> RequestKind {
+        match self {
+            Caller::User { .. } => RequestKind::Organic,
+            Caller::Validator => RequestKind::Synthetic,
+        }
+    }
+
+    fn connection(&self) -> Option<Connection> {
+        match self {
+            Caller::User { connection, .. } => connection.clone(),
+            Caller::Validator => None,
+        }
+    }
 }
 
 /// Sends `request` to a miner, trying others while nothing has reached the user, and answers
@@ -113,38 +163,34 @@ pub(crate) async fn forward(
     shared: &Arc<Shared>,
     route: Route,
     mut request: Map<String, Value>,
-    kind: RequestKind,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
+    if !shared.recorder.has_room() {
+        return Err(shed(shared));
+    }
     let streaming = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let greedy = request.get("temperature").and_then(Value::as_f64) == Some(0.0);
+    let deadline = Instant::now() + Duration::from_millis(shared.settings.queue_timeout_ms);
 
     let mut tried = Vec::new();
     let mut last: Option<Refused> = None;
     while tried.len() < shared.settings.max_attempts as usize {
-        let Some(lease) = shared.pool.pick(&tried, kind == RequestKind::Synthetic) else { break };
+        let lease = match slot_for(shared, &caller, &tried, deadline).await {
+            Ok(lease) => lease,
+            Err(refusal) => return Err(no_slot(shared, refusal, last.as_ref())),
+        };
         let miner = lease.slot.miner.clone();
         tried.push(lease.slot.uid);
-        // Each attempt is its own exchange: its own id in the ledger, its own request id and
-        // nonce in the extension (a retry is a new request to another miner).
-        let id = rand::random::<u64>() >> 1; // below 2^63: ledger ids are SQLite integers
-        let request_id = format!("{id:016x}");
-        let nonce: [u8; 16] = rand::random();
-        request.insert("assay".into(), json!({"request_id": request_id, "nonce": hex::encode(nonce), "commit": true}));
-        let body = Arc::new(serde_json::to_vec(&request).map_err(|e| ApiError::bad_request(e.to_string()))?);
-        let mut attempt = Attempt {
-            shared: shared.clone(),
-            lease: Some(lease),
-            meter: Some(Meter::new(streaming)),
-            route,
-            kind,
-            greedy,
-            id,
-            request_id,
-            body: body.clone(),
-            started_ms: now_ms(),
-        };
+        let (mut attempt, body) = Attempt::begin(shared, lease, route, caller.kind(), greedy, streaming, &mut request)?;
         let response = match shared.client.start(&miner, route.path(), &body).await {
             Ok(response) => response,
+            Err(refused) if refused.validator_fault => {
+                attempt.void(&refused.body);
+                return Err(ApiError::Overloaded {
+                    what: "the gateway cannot reach miners now".into(),
+                    retry_after_s: 1,
+                });
+            }
             Err(refused) => {
                 attempt.end_with(refused.outcome);
                 // The body passed the schema (`request`), which admits only what an honest miner
@@ -158,12 +204,7 @@ pub(crate) async fn forward(
             }
         };
         if streaming {
-            let relay = Relay { upstream: Box::pin(response.bytes_stream()), attempt: Some(attempt) };
-            let mut response = Response::new(Body::from_stream(relay));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            return Ok(response);
+            return Ok(streamed(shared, attempt, response, caller.connection()));
         }
         match response.bytes().await {
             Ok(bytes) => {
@@ -178,11 +219,67 @@ pub(crate) async fn forward(
             Err(e) => attempt.end_with(if e.is_timeout() { Outcome::Timeout } else { Outcome::ServerError }),
         }
     }
-    Err(match last {
+    Err(no_miner(last.as_ref()))
+}
+
+/// The user's SSE response: the miner's stream, relayed.
+fn streamed(
+    shared: &Shared,
+    attempt: Attempt,
+    upstream: reqwest::Response,
+    connection: Option<Connection>,
+) -> Response {
+    let limits = relay::Limits {
+        user_idle: Duration::from_millis(shared.settings.stream_idle_timeout_ms),
+        miner: Duration::from_secs_f64(shared.settings.miner_timeout_s),
+    };
+    let mut response = Response::new(relay::start(attempt, upstream, limits, connection));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The recorder is behind (a full or failing disk): the request is refused before it reaches a
+/// miner, so that the backlog stops growing. Nothing is recorded, against no one.
+fn shed(shared: &Shared) -> ApiError {
+    let shed = shared.tally.recorder_shed.fetch_add(1, Ordering::Relaxed) + 1;
+    if shed.is_power_of_two() || shed.is_multiple_of(1000) {
+        warn!(
+            shed,
+            backlog = shared.recorder.backlog(),
+            "the recorder is behind: requests are refused until it catches up"
+        );
+    }
+    ApiError::Overloaded { what: "the validator cannot record requests now".into(), retry_after_s: 5 }
+}
+
+/// A miner's slot not in `tried`: a user waits in the queue until `deadline`; the validator's
+/// own request takes one at once or none.
+async fn slot_for(shared: &Shared, caller: &Caller, tried: &[u16], deadline: Instant) -> Result<Lease, Refusal> {
+    match caller {
+        Caller::Validator => shared.pool.pick(tried, true).ok_or(Refusal::NoMiner),
+        Caller::User { key, .. } => shared.queue.acquire(&shared.pool, &shared.tally, key, tried, deadline).await,
+    }
+}
+
+/// What the user hears when no slot came.
+fn no_slot(shared: &Shared, refusal: Refusal, last: Option<&Refused>) -> ApiError {
+    let what = match refusal {
+        Refusal::NoMiner => return no_miner(last),
+        Refusal::Full => "too many requests are waiting for a miner".to_string(),
+        Refusal::TimedOut => format!("every miner stayed busy for {} ms", shared.settings.queue_timeout_ms),
+    };
+    Tally::bump(&shared.tally.queue_refused);
+    ApiError::Overloaded { what, retry_after_s: 1 }
+}
+
+fn no_miner(last: Option<&Refused>) -> ApiError {
+    match last {
         Some(r) if r.outcome == Outcome::RateLimited => ApiError::NoMiner("every miner tried is at capacity".into()),
         Some(r) => ApiError::NoMiner(format!("the miners tried failed ({:?})", r.outcome)),
         None => ApiError::NoMiner("no miner is available".into()),
-    })
+    }
 }
 
 /// A miner refused a request the schema admits: it is charged (a bad response), and the log says
@@ -200,7 +297,7 @@ fn refused_valid(uid: Option<u16>, refused: &Refused) {
 
 /// One try of one miner: its lease, its clock, and what the recorder needs. However it ends
 /// (or is dropped, when the user goes away) it is settled exactly once.
-struct Attempt {
+pub(crate) struct Attempt {
     shared: Arc<Shared>,
     lease: Option<Lease>,
     meter: Option<Meter>,
@@ -214,14 +311,55 @@ struct Attempt {
 }
 
 impl Attempt {
-    fn feed(&mut self, piece: &[u8]) {
+    /// A new try with `lease`. Each attempt is its own exchange: its own id in the ledger, its
+    /// own request id and nonce in the extension (a retry is a new request to another miner),
+    /// written into `request`; returns the body to send.
+    fn begin(
+        shared: &Arc<Shared>,
+        lease: Lease,
+        route: Route,
+        kind: RequestKind,
+        greedy: bool,
+        streaming: bool,
+        request: &mut Map<String, Value>,
+    ) -> Result<(Attempt, Arc<Vec<u8>>), ApiError> {
+        let id = rand::random::<u64>() >> 1; // below 2^63: ledger ids are SQLite integers
+        let request_id = format!("{id:016x}");
+        let nonce: [u8; 16] = rand::random();
+        request.insert("assay".into(), json!({"request_id": request_id, "nonce": hex::encode(nonce), "commit": true}));
+        let body = Arc::new(serde_json::to_vec(request).map_err(|e| ApiError::bad_request(e.to_string()))?);
+        let attempt = Attempt {
+            shared: shared.clone(),
+            lease: Some(lease),
+            meter: Some(Meter::new(streaming)),
+            route,
+            kind,
+            greedy,
+            id,
+            request_id,
+            body: body.clone(),
+            started_ms: now_ms(),
+        };
+        Ok((attempt, body))
+    }
+
+    pub(crate) fn feed(&mut self, piece: &[u8]) {
         if let Some(meter) = self.meter.as_mut() {
             meter.feed(piece);
         }
     }
 
+    /// Time since the request was sent to the miner.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.meter.as_ref().map_or(Duration::ZERO, Meter::elapsed)
+    }
+
+    pub(crate) fn uid(&self) -> Option<u16> {
+        self.lease.as_ref().map(|l| l.slot.uid)
+    }
+
     /// The body ended: well-formed or not. Returns the outcome.
-    fn end(&mut self) -> Outcome {
+    pub(crate) fn end(&mut self) -> Outcome {
         let Some(meter) = self.meter.take() else { return Outcome::Cancelled };
         let completion = meter.end();
         let outcome = completion.outcome;
@@ -230,10 +368,28 @@ impl Attempt {
     }
 
     /// The attempt ended early with `outcome`.
-    fn end_with(&mut self, outcome: Outcome) {
+    pub(crate) fn end_with(&mut self, outcome: Outcome) {
         if let Some(meter) = self.meter.take() {
             self.settle(meter.failed(outcome));
         }
+    }
+
+    /// The attempt failed by the validator's own fault: nothing is recorded and the miner's
+    /// health is untouched (its slot is simply given back).
+    pub(crate) fn void(&mut self, why: &str) {
+        self.meter = None;
+        if let Some(lease) = self.lease.take() {
+            error!(
+                uid = lease.slot.uid,
+                error = why,
+                "the validator could not send a request to a miner (its own fault, charged to no miner)"
+            );
+        }
+        Tally::bump(&self.shared.tally.validator_faults);
+    }
+
+    pub(crate) fn tally(&self) -> &Tally {
+        &self.shared.tally
     }
 
     fn settle(&mut self, completion: assay_miner_client::Completion) {
@@ -258,42 +414,6 @@ impl Attempt {
 impl Drop for Attempt {
     fn drop(&mut self) {
         self.end_with(Outcome::Cancelled);
-    }
-}
-
-/// The miner's SSE body on its way to the user, unchanged, watched by the attempt's meter.
-/// Dropping it (the user went away) drops the miner's connection, which cancels its work.
-struct Relay {
-    upstream: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
-    attempt: Option<Attempt>,
-}
-
-impl Stream for Relay {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        match this.upstream.as_mut().poll_next(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(piece))) => {
-                if let Some(attempt) = this.attempt.as_mut() {
-                    attempt.feed(&piece);
-                }
-                Poll::Ready(Some(Ok(piece)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                if let Some(mut attempt) = this.attempt.take() {
-                    attempt.end_with(if e.is_timeout() { Outcome::Timeout } else { Outcome::ServerError });
-                }
-                Poll::Ready(Some(Err(std::io::Error::other(e))))
-            }
-            Poll::Ready(None) => {
-                if let Some(mut attempt) = this.attempt.take() {
-                    attempt.end();
-                }
-                Poll::Ready(None)
-            }
-        }
     }
 }
 

@@ -5,8 +5,15 @@
 //! commit). A batch is assigned to the epoch of the chain view's head when it is written; if
 //! that epoch is already being closed, the batch goes to the next one. A failed write is retried, never
 //! dropped; on shutdown the buffer is drained before the thread ends.
+//!
+//! The backlog (records sent and not yet written) is bounded: while it is over
+//! `recorder_queue_max` records or `recorder_queue_bytes`, [`Recorder::has_room`] says no and
+//! the gateway sheds new requests (a 503 to users) rather than let the backlog grow, as it would
+//! on a full disk. Records of requests already admitted are always taken, so the bound is
+//! exceeded by at most the requests in flight. A write that fails is the validator's fault: it
+//! never changes a record's outcome.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
@@ -51,6 +58,23 @@ struct Pending {
 struct Queue {
     pending: Mutex<Pending>,
     stop: AtomicBool,
+    /// Records sent and not yet written (or dropped), and their approximate size.
+    backlog: AtomicUsize,
+    backlog_bytes: AtomicUsize,
+}
+
+/// How large the backlog may grow before new requests are shed.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub records: usize,
+    pub bytes: usize,
+}
+
+impl Finished {
+    /// What the record holds in memory, roughly: the body sent and the text received.
+    fn weight(&self) -> usize {
+        self.body.len() + self.completion.text.len() + 512
+    }
 }
 
 impl Queue {
@@ -63,6 +87,7 @@ impl Queue {
 pub struct Recorder {
     queue: Arc<Queue>,
     thread: Thread,
+    limits: Limits,
 }
 
 pub struct RecorderThread {
@@ -84,14 +109,30 @@ impl Recorder {
         view: ChainView,
         epochs: Epochs,
         validator: String,
+        limits: Limits,
     ) -> std::io::Result<(Recorder, RecorderThread)> {
-        let queue = Arc::new(Queue { pending: Mutex::new(Pending::default()), stop: AtomicBool::new(false) });
+        let queue = Arc::new(Queue {
+            pending: Mutex::new(Pending::default()),
+            stop: AtomicBool::new(false),
+            backlog: AtomicUsize::new(0),
+            backlog_bytes: AtomicUsize::new(0),
+        });
         let shared = queue.clone();
         let handle = std::thread::Builder::new()
             .name("assay-recorder".into())
             .spawn(move || write_loop(&shared, ledger.as_ref(), &view, epochs, &validator))?;
         let thread = handle.thread().clone();
-        Ok((Recorder { queue, thread }, RecorderThread { handle }))
+        Ok((Recorder { queue, thread, limits }, RecorderThread { handle }))
+    }
+
+    /// Whether the backlog leaves room for another request.
+    pub fn has_room(&self) -> bool {
+        self.backlog() < self.limits.records && self.queue.backlog_bytes.load(Ordering::Relaxed) < self.limits.bytes
+    }
+
+    /// Records sent and not yet written.
+    pub fn backlog(&self) -> usize {
+        self.queue.backlog.load(Ordering::Relaxed)
     }
 
     pub fn send(&self, finished: Finished) {
@@ -100,6 +141,8 @@ impl Recorder {
             error!(id = finished.id, "a request finished after the recorder stopped; its record is lost");
             return;
         }
+        self.queue.backlog.fetch_add(1, Ordering::Relaxed);
+        self.queue.backlog_bytes.fetch_add(finished.weight(), Ordering::Relaxed);
         pending.items.push(finished);
     }
 
@@ -121,6 +164,8 @@ fn write_loop(queue: &Queue, ledger: &dyn Ledger, view: &ChainView, epochs: Epoc
         for chunk in batch.chunks(BATCH) {
             let rows: Vec<(RequestEntry, Option<Exchange>)> = chunk.iter().map(|f| entry(f, validator)).collect();
             write(ledger, view, epochs, &rows);
+            queue.backlog.fetch_sub(chunk.len(), Ordering::Relaxed);
+            queue.backlog_bytes.fetch_sub(chunk.iter().map(Finished::weight).sum(), Ordering::Relaxed);
         }
         if stopping {
             return;

@@ -2,14 +2,17 @@
 //! score, power-of-two-choices selection, and a circuit breaker per miner.
 //!
 //! A miner is a candidate when its last health probe answered, its circuit is not open, it is
-//! not cooling off after a 429 and it has a free slot of its declared capacity. Of two random
+//! not cooling off after a 429 and it has a free slot of its declared capacity (bounded by the
+//! gateway's `max_miner_capacity`: a miner's word steers traffic to it). Of two random
 //! candidates the cheaper serves: cost = (in flight + 1) × smoothed time to first token ÷
 //! score factor, where the factor comes from the last epoch's weights (a zero-weight miner
-//! still gets some traffic, so it can still be measured). One pick in twenty is random among the
+//! still gets some traffic, so it can still be measured). Users' requests go only to miners in
+//! good standing (`standing`): a miner known to have cheated serves no user. One pick in twenty is random among the
 //! candidates, so that estimates of miners the router stopped choosing do not go stale; the
 //! validator's synthetic requests are spread uniformly, so every miner is measured and
 //! challenged however slow or badly scored it is.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -17,6 +20,7 @@ use assay_chain::Neuron;
 use assay_miner_client::Miner;
 use assay_policy_sdk::Outcome;
 use rand::Rng;
+use tokio::sync::Notify;
 
 /// Consecutive failures that open a miner's circuit.
 const FAILURES_TO_OPEN: u32 = 3;
@@ -45,6 +49,8 @@ struct Health {
     paused_until: Option<Instant>,
     /// Score factor from the last epoch's weights, in (0, 1.25].
     factor: f64,
+    /// No failed verification this epoch, nor zeroed for one last epoch: users may be sent here.
+    good_standing: bool,
 }
 
 /// One miner of the pool.
@@ -71,6 +77,7 @@ impl Slot {
                 trial_in_flight: false,
                 paused_until: None,
                 factor: 1.0,
+                good_standing: true,
             }),
         }
     }
@@ -79,10 +86,14 @@ impl Slot {
         self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The cost of sending one more request here, or `None` when the miner is not a candidate.
-    fn cost(&self, now: Instant) -> Option<f64> {
+    /// The cost of sending one more request here, or `None` when the miner is not a candidate
+    /// (for a user's request, one not in good standing never is).
+    fn cost(&self, now: Instant, for_users: bool) -> Option<f64> {
         let h = self.health();
         if !h.up || h.in_flight >= h.capacity || h.paused_until.is_some_and(|t| now < t) {
+            return None;
+        }
+        if for_users && !h.good_standing {
             return None;
         }
         if let Some(until) = h.open_until
@@ -99,6 +110,8 @@ impl Slot {
         SlotState {
             uid: self.uid,
             up: h.up,
+            capacity: h.capacity,
+            good_standing: h.good_standing,
             circuit_open: h.open_until.is_some(),
             in_flight: h.in_flight,
             ttft_ms: h.ttft_ms,
@@ -110,6 +123,11 @@ impl Slot {
 pub struct SlotState {
     pub uid: u16,
     pub up: bool,
+    /// Requests the router gives it at once: its declared capacity, within the gateway's bound.
+    pub capacity: u32,
+    /// Whether users' requests may go to it (no failed verification this epoch, not zeroed for
+    /// one last epoch).
+    pub good_standing: bool,
     pub circuit_open: bool,
     pub in_flight: u32,
     pub ttft_ms: f64,
@@ -122,6 +140,8 @@ pub struct Lease {
     pub slot: Arc<Slot>,
     trial: bool,
     settled: bool,
+    /// The pool's signal that a slot came free (requests waiting for one listen to it).
+    freed: Arc<Notify>,
 }
 
 impl Lease {
@@ -162,6 +182,8 @@ impl Lease {
             // Cancelled by the user: says nothing about the miner.
             Some((Outcome::Cancelled, _)) | None => {}
         }
+        drop(h);
+        self.freed.notify_one();
     }
 }
 
@@ -172,15 +194,59 @@ impl Drop for Lease {
 }
 
 /// The miners the gateway routes to.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pool {
     slots: RwLock<Vec<Arc<Slot>>>,
+    /// The most requests one miner is given at once, whatever capacity it declares.
+    max_capacity: u32,
+    freed: Arc<Notify>,
+    /// Miners not in good standing, kept for the slots the metagraph brings later.
+    barred: RwLock<BTreeSet<u16>>,
 }
 
 impl Pool {
+    pub fn new(max_capacity: u32) -> Self {
+        Self {
+            slots: RwLock::new(Vec::new()),
+            max_capacity: max_capacity.max(1),
+            freed: Arc::default(),
+            barred: RwLock::default(),
+        }
+    }
+
+    /// Resolves when a lease is given back (or was, since the last call).
+    pub async fn freed(&self) {
+        self.freed.notified().await;
+    }
+
+    /// Whether a miner not in `tried` could serve users at all, now or once it has room: one
+    /// that is up and in good standing (its circuit may be open: it closes after a cooldown).
+    pub fn could_serve(&self, tried: &[u16]) -> bool {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).iter().any(|s| {
+            let h = s.health();
+            !tried.contains(&s.uid) && h.up && h.good_standing
+        })
+    }
+
+    /// Bars the miners of `barred` from users' requests, and admits the others again.
+    pub fn set_standing(&self, barred: &BTreeSet<u16>) {
+        *self.barred.write().unwrap_or_else(|p| p.into_inner()) = barred.clone();
+        for slot in self.slots() {
+            let good = !barred.contains(&slot.uid);
+            let mut h = slot.health();
+            if h.good_standing && !good {
+                tracing::warn!(uid = slot.uid, "miner failed verification: users are no longer sent to it");
+            } else if !h.good_standing && good {
+                tracing::info!(uid = slot.uid, "miner is in good standing again: users are sent to it");
+            }
+            h.good_standing = good;
+        }
+    }
+
     /// Brings the pool in line with the metagraph: neurons that serve an address are miners; a
     /// miner whose hotkey and address did not change keeps its health.
     pub fn update(&self, neurons: &[Neuron]) {
+        let barred = self.barred.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
         let next: Vec<Arc<Slot>> = neurons
             .iter()
@@ -190,7 +256,11 @@ impl Pool {
                     slots.iter().find(|s| s.uid == n.uid && s.miner.hotkey == n.hotkey && s.miner.base_url == base_url);
                 Some(match kept {
                     Some(s) => s.clone(),
-                    None => Arc::new(Slot::new(n.uid, Miner { base_url, hotkey: n.hotkey.clone() })),
+                    None => {
+                        let slot = Slot::new(n.uid, Miner { base_url, hotkey: n.hotkey.clone() });
+                        slot.health().good_standing = !barred.contains(&n.uid);
+                        Arc::new(slot)
+                    }
                 })
             })
             .collect();
@@ -210,7 +280,18 @@ impl Pool {
                     tracing::info!(uid = slot.uid, url = %slot.miner.base_url, "miner is up");
                 }
                 h.up = true;
-                h.capacity = c.max(1);
+                // A miner's word on its capacity steers traffic to it: bounded, so that one
+                // declaring millions is not handed every user at once.
+                let bounded = c.clamp(1, self.max_capacity);
+                if c > self.max_capacity && h.capacity != bounded {
+                    tracing::warn!(
+                        uid = slot.uid,
+                        declared = c,
+                        bound = self.max_capacity,
+                        "miner declares more capacity than the gateway gives one miner"
+                    );
+                }
+                h.capacity = bounded;
             }
             None => {
                 if h.up {
@@ -230,13 +311,17 @@ impl Pool {
         }
     }
 
-    /// Picks a miner among the candidates not in `tried`: by power of two choices, or uniformly
-    /// when `spread` (the validator's own requests measure every miner, not just the best).
+    /// Picks a miner among the candidates not in `tried`: for users, by power of two choices
+    /// among the miners in good standing; when `spread` (the validator's own requests, which
+    /// measure every miner so that any can recover), uniformly among all.
     pub fn pick(&self, tried: &[u16], spread: bool) -> Option<Lease> {
         let now = Instant::now();
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
-        let candidates: Vec<(&Arc<Slot>, f64)> =
-            slots.iter().filter(|s| !tried.contains(&s.uid)).filter_map(|s| s.cost(now).map(|c| (s, c))).collect();
+        let candidates: Vec<(&Arc<Slot>, f64)> = slots
+            .iter()
+            .filter(|s| !tried.contains(&s.uid))
+            .filter_map(|s| s.cost(now, !spread).map(|c| (s, c)))
+            .collect();
         let chosen = match candidates.len() {
             0 => return None,
             1 => candidates[0].0,
@@ -259,7 +344,7 @@ impl Pool {
             h.trial_in_flight = true;
         }
         drop(h);
-        Some(Lease { slot: chosen.clone(), trial, settled: false })
+        Some(Lease { slot: chosen.clone(), trial, settled: false, freed: self.freed.clone() })
     }
 }
 
@@ -268,7 +353,7 @@ mod tests {
     use super::*;
 
     fn pool(n: u16) -> Pool {
-        let pool = Pool::default();
+        let pool = Pool::new(64);
         let neurons: Vec<Neuron> = (0..n)
             .map(|uid| Neuron {
                 uid,
@@ -296,6 +381,25 @@ mod tests {
         drop(leases);
         assert_eq!(pool.pick(&[], false).expect("room again").slot.uid, 1);
         assert!(pool.pick(&[1], false).is_none(), "miner 1 was already tried");
+    }
+
+    #[test]
+    fn a_declared_capacity_is_bounded() {
+        let pool = Pool::new(8);
+        let neurons = [Neuron {
+            uid: 0,
+            hotkey: "hk0".into(),
+            stake: 0,
+            axon: Some("http://127.0.0.1:9000".into()),
+            registered_at_block: 0,
+            capacities: Default::default(),
+        }];
+        pool.update(&neurons);
+        pool.probed(&pool.slots()[0], Some(u32::MAX));
+        let leases: Vec<Lease> = (0..8).map(|_| pool.pick(&[], false).expect("within the bound")).collect();
+        assert!(pool.pick(&[], false).is_none(), "a miner declaring u32::MAX slots got a ninth request at once");
+        assert_eq!(pool.slots()[0].describe().capacity, 8);
+        drop(leases);
     }
 
     #[test]
@@ -338,6 +442,19 @@ mod tests {
         pool.set_scores(&[(0, 0.0), (1, 1.0)]);
         let picks = (0..1000).filter(|_| pool.pick(&[], false).expect("room").slot.uid == 0).count();
         assert!(picks < 60, "cost 10/0.25 = 40 > 40/1.25 = 32, so only exploring picks: {picks}");
+    }
+
+    #[test]
+    fn users_are_sent_only_to_miners_in_good_standing_and_the_validator_to_all() {
+        let pool = pool(3);
+        pool.set_standing(&BTreeSet::from([1]));
+        let users: BTreeSet<u16> = (0..300).map(|_| pool.pick(&[], false).expect("room").slot.uid).collect();
+        assert_eq!(users, BTreeSet::from([0, 2]));
+        let validator: BTreeSet<u16> = (0..300).map(|_| pool.pick(&[], true).expect("room").slot.uid).collect();
+        assert_eq!(validator, BTreeSet::from([0, 1, 2]), "the validator keeps measuring a barred miner");
+        assert!(!pool.could_serve(&[0, 2]), "a barred miner is no reason to wait");
+        pool.set_standing(&BTreeSet::new());
+        assert!(pool.could_serve(&[0, 2]));
     }
 
     #[test]

@@ -33,7 +33,6 @@ mod indistinguishable;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assay_policy_sdk::RequestKind;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Number, Value, json};
@@ -41,7 +40,7 @@ use tokio::sync::watch;
 use tracing::{debug, error};
 
 use crate::Shared;
-use crate::proxy::{Route, forward};
+use crate::proxy::{Caller, Route, forward};
 use crate::shapes::{Extras, MAX_TURNS, Role, SCALARS, Scalar, Shape, Shapes, Stop, Turn};
 
 /// How many organic requests the prior counts as: with `n` seen, a synthetic request takes an
@@ -385,7 +384,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
         };
         let shared = shared.clone();
         in_flight.spawn(async move {
-            match forward(&shared, route, request, RequestKind::Synthetic).await {
+            match forward(&shared, route, request, Caller::Validator).await {
                 // Read it to the end, as a user would.
                 Ok(response) => {
                     let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;

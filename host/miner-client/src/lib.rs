@@ -59,6 +59,28 @@ pub struct Refused {
     pub status: Option<u16>,
     /// The miner's error body, or the transport error.
     pub body: String,
+    /// The request never left the validator (no file descriptor, memory or local port to
+    /// open a connection with): the validator's fault, never to be charged to the miner.
+    pub validator_fault: bool,
+}
+
+/// Whether a failed send was the validator's own doing: somewhere in its causes the host ran
+/// out of file descriptors, memory, buffers or local ports.
+pub fn is_validator_fault(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::OutOfMemory
+                || matches!(
+                    io.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL)
+                ))
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Watches a completion's body as it passes (the caller may forward each piece unchanged) and
@@ -255,10 +277,11 @@ impl MinerClient {
     pub async fn start(&self, miner: &Miner, path: &str, body: &[u8]) -> Result<reqwest::Response, Refused> {
         let response = match self.signed_post(miner, path, body).send().await {
             Ok(r) => r,
-            Err(e) if e.is_timeout() => {
-                return Err(Refused { outcome: Outcome::Timeout, status: None, body: e.to_string() });
+            Err(e) => {
+                let outcome = if e.is_timeout() { Outcome::Timeout } else { Outcome::ServerError };
+                let validator_fault = is_validator_fault(&e);
+                return Err(Refused { outcome, status: None, body: e.to_string(), validator_fault });
             }
-            Err(e) => return Err(Refused { outcome: Outcome::ServerError, status: None, body: e.to_string() }),
         };
         let status = response.status().as_u16();
         let outcome = match status {
@@ -268,7 +291,7 @@ impl MinerClient {
             _ => Outcome::BadResponse,
         };
         let body = response.text().await.unwrap_or_default();
-        Err(Refused { outcome, status: Some(status), body })
+        Err(Refused { outcome, status: Some(status), body, validator_fault: false })
     }
 
     /// Sends a completion request (`path` is `/v1/chat/completions` or `/v1/completions`; the

@@ -338,7 +338,7 @@ impl Node {
                         if let Some(gateway) = &services.gateway {
                             let weights: Vec<(u16, f64)> =
                                 c.summary.output.weights.iter().map(|w| (w.uid, f64::from(w.weight))).collect();
-                            gateway.set_scores(&weights);
+                            gateway.set_scores(epoch, &weights);
                         }
                         on_close(&c);
                     }
@@ -371,7 +371,9 @@ impl Node {
     fn update_status(&self, head: u64, epoch: u64, services: &Services) {
         let metagraph = self.view.snapshot();
         let verdicts = services.verifier.as_ref().map(|v| v.tallies()).unwrap_or_default();
+        let gateway_counters = services.gateway.as_ref().map(|g| g.counters());
         self.status.update(|s| {
+            s.gateway_counters = gateway_counters;
             s.head = head;
             s.epoch = epoch;
             s.metagraph_age_s = metagraph.metagraph_read.elapsed().as_secs_f64();

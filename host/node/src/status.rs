@@ -48,6 +48,9 @@ pub struct Status {
     pub outgoing_errors: Vec<(u64, String)>,
     pub verdicts: BTreeMap<u16, Verdicts>,
     pub gateway: Option<String>,
+    /// The gateway's counters (connections, refusals, its queue, the recorder's backlog and
+    /// what it shed), when it runs.
+    pub gateway_counters: Option<assay_gateway::Counters>,
 }
 
 /// A shared handle on the status.

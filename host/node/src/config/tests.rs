@@ -76,6 +76,34 @@ fn bad_values_are_refused_naming_the_key() {
     check(|t| set(t, &["ledger", "keep_bodies_days"], Float(1e300)), "ledger.keep_bodies_days", "from 0");
     check(|t| set(t, &["verify", "open_timeout_s"], Float(1e300)), "verify.open_timeout_s", "hour");
     check(|t| set(t, &["verify", "max_pending"], Integer(0)), "verify.max_pending", "from 1");
+    check(|t| set(t, &["gateway", "max_connections"], Integer(0)), "gateway.max_connections", "at least 1");
+    check(|t| set(t, &["gateway", "stream_idle_timeout_ms"], Integer(-1)), "gateway.stream_idle_timeout_ms", "-1");
+    check(|t| set(t, &["gateway", "queue_per_key"], Integer(5000)), "gateway.queue_per_key", "at most queue_max");
+    check(|t| set(t, &["gateway", "recorder_queue_max"], Integer(0)), "gateway.recorder_queue_max", "at least 1");
+}
+
+#[test]
+fn a_config_written_before_the_gateways_limits_loads_with_their_defaults() {
+    let mut table: toml::Table = toml::from_str(&full().to_toml().expect("serializes")).expect("toml");
+    let gateway = table.get_mut("gateway").and_then(toml::Value::as_table_mut).expect("a gateway table");
+    let limits = [
+        "max_miner_capacity",
+        "stream_idle_timeout_ms",
+        "user_send_buffer_bytes",
+        "max_connections",
+        "header_read_timeout_ms",
+        "body_read_timeout_ms",
+        "queue_timeout_ms",
+        "queue_max",
+        "queue_per_key",
+        "recorder_queue_max",
+        "recorder_queue_bytes",
+    ];
+    for key in limits {
+        assert!(gateway.remove(key).is_some(), "{key} is written");
+    }
+    let old = Config::parse(&toml::to_string(&table).expect("toml")).expect("an older config still loads");
+    assert_eq!(old, full());
 }
 
 #[test]
