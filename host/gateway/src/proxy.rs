@@ -212,7 +212,7 @@ pub(crate) async fn forward(
         let mut attempt = Attempt {
             shared: shared.clone(),
             lease: Some(lease),
-            meter: Some(Meter::new(streaming)),
+            meter: Some(shared.client.meter(&request, body.len())),
             route,
             kind,
             greedy,
@@ -242,7 +242,7 @@ pub(crate) async fn forward(
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             return Ok(response);
         }
-        match response.bytes().await {
+        match assay_miner_client::read_capped(response, attempt.max_bytes()).await {
             Ok(bytes) => {
                 attempt.feed(&bytes);
                 // A malformed body has not reached the user: another miner may still answer.
@@ -252,7 +252,7 @@ pub(crate) async fn forward(
                     );
                 }
             }
-            Err(e) => attempt.end_with(if e.is_timeout() { Outcome::Timeout } else { Outcome::ServerError }),
+            Err(e) => attempt.end_with(e.outcome()),
         }
     }
     Err(match last {
@@ -287,10 +287,18 @@ struct Attempt {
 }
 
 impl Attempt {
-    fn feed(&mut self, piece: &[u8]) {
-        if let Some(meter) = self.meter.as_mut() {
-            meter.feed(piece);
-        }
+    /// Takes a piece of the miner's body; returns what may be relayed now (see [`Meter::feed`]).
+    fn feed(&mut self, piece: &[u8]) -> Vec<u8> {
+        self.meter.as_mut().map(|meter| meter.feed(piece)).unwrap_or_default()
+    }
+
+    /// Whether the miner's body needs no more reading (done, or refused).
+    fn finished(&self) -> bool {
+        self.meter.as_ref().is_none_or(Meter::is_finished)
+    }
+
+    fn max_bytes(&self) -> usize {
+        self.meter.as_ref().map_or(0, Meter::max_bytes)
     }
 
     /// The body ended: well-formed or not. Returns the outcome.
@@ -334,8 +342,9 @@ impl Drop for Attempt {
     }
 }
 
-/// The miner's SSE body on its way to the user, unchanged, watched by the attempt's meter.
-/// Dropping it (the user went away) drops the miner's connection, which cancels its work.
+/// The miner's SSE body on its way to the user, event by event as the attempt's meter lets it
+/// through (the end only once the text is checked against the signed tokens). Dropping it (the
+/// user went away) drops the miner's connection, which cancels its work.
 struct Relay {
     upstream: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
     attempt: Option<Attempt>,
@@ -346,13 +355,17 @@ impl Stream for Relay {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        // The attempt ended (the meter finished or refused the body): so does the stream.
+        let Some(attempt) = this.attempt.as_mut() else { return Poll::Ready(None) };
         match this.upstream.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(piece))) => {
-                if let Some(attempt) = this.attempt.as_mut() {
-                    attempt.feed(&piece);
+                let relayed = Bytes::from(attempt.feed(&piece));
+                if attempt.finished() {
+                    attempt.end();
+                    this.attempt = None;
                 }
-                Poll::Ready(Some(Ok(piece)))
+                Poll::Ready(Some(Ok(relayed)))
             }
             Poll::Ready(Some(Err(e))) => {
                 if let Some(mut attempt) = this.attempt.take() {
@@ -372,7 +385,15 @@ impl Stream for Relay {
 
 /// Takes the chain view's metagraph (the node keeps it fresh) and probes every miner's `info`.
 pub(crate) async fn refresh(shared: &Arc<Shared>, view: &ChainView) {
-    shared.pool.update(&view.metagraph().neurons);
+    let metagraph = view.metagraph();
+    // Axons the config refuses (loopback, private…) are not miners to route to.
+    let reachable: Vec<_> = metagraph
+        .neurons
+        .iter()
+        .filter(|n| n.axon.as_deref().is_none_or(|axon| shared.client.admits(axon).is_ok()))
+        .cloned()
+        .collect();
+    shared.pool.update(&reachable);
     let probes: Vec<_> = shared
         .pool
         .slots()

@@ -96,6 +96,8 @@ fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, ch
     config.policy.scorer = Some(scorer.into());
     config.policy.challenger = Some(challenger.into());
     config.policy.params.insert("rate.floor".into(), 0.25);
+    // Every miner is on this machine.
+    config.miners.allow_private_axons = true;
     let mut gateway = assay_gateway::Settings::new(&format!("127.0.0.1:{gateway_port}"), MODEL);
     gateway.synthetic_per_minute = synthetic;
     gateway.health_interval_ms = 1000;

@@ -82,6 +82,13 @@ impl Settings {
                 format!("{} must be a positive, finite number of seconds", self.open_timeout_s),
             ));
         }
+        if self.open_timeout_s > MAX_SECONDS {
+            return Err(("open_timeout_s".into(), format!("{} must be at most {MAX_SECONDS} s", self.open_timeout_s)));
+        }
+        if self.interval_ms > MAX_SECONDS as u64 * 1000 {
+            let reason = format!("{} must be at most {} ms", self.interval_ms, MAX_SECONDS as u64 * 1000);
+            return Err(("interval_ms".into(), reason));
+        }
         if self.workers == 0 {
             return Err(("workers".into(), "must be at least 1".into()));
         }
@@ -91,6 +98,10 @@ impl Settings {
         Ok(())
     }
 }
+
+/// The longest duration a setting may name: a day (past what a clock holds, a longer one would
+/// panic where it becomes a `Duration`).
+const MAX_SECONDS: f64 = 86_400.0;
 
 fn default_device() -> Device {
     Device::Auto
@@ -319,8 +330,8 @@ impl Verifier {
         }
         let hidden = inner.engine.config().hidden_size;
         let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.clone() };
-        let timeout = Duration::from_secs_f64(inner.settings.open_timeout_s.max(0.1));
-        let (opened, failure) = match tokio::time::timeout(timeout, inner.client.open(&miner, &asked)).await {
+        let timeout = Duration::try_from_secs_f64(inner.settings.open_timeout_s.max(0.1)).unwrap_or(Duration::MAX);
+        let (opened, failure) = match tokio::time::timeout(timeout, inner.client.open(&miner, &asked, hidden)).await {
             Err(_) => (None, Opening::Missed),
             Ok(Err(e)) => {
                 debug!(uid = exchange.uid, error = %e, "opening failed");
