@@ -81,6 +81,7 @@ async fn start(miners: usize, capacity: u32, gateway: Value) -> Net {
             uid: i as u16,
             hotkey: hotkey.ss58(),
             stake: 0,
+            validator_permit: false,
             axon: None,
             registered_at_block: 0,
             capacities: Default::default(),
