@@ -30,6 +30,9 @@ pub struct Neuron {
     /// Stake in rao.
     #[serde(default)]
     pub stake: u64,
+    /// Whether the chain lets this neuron set weights (a validator): miners serve those.
+    #[serde(default)]
+    pub validator_permit: bool,
     /// Where the miner serves (`http://host:port`), if it announced one.
     #[serde(default)]
     pub axon: Option<String>,

@@ -194,6 +194,7 @@ mod tests {
                     uid,
                     hotkey: format!("hk{uid}"),
                     stake: 0,
+                    validator_permit: false,
                     axon: None,
                     registered_at_block: 0,
                     capacities: Default::default(),

@@ -62,6 +62,7 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
             uid,
             hotkey: hotkey(uid, shape.seed),
             stake: 1_000_000_000 * (1 + u64::from(uid) % 7),
+            validator_permit: false,
             axon: None,
             registered_at_block: u64::from(uid) * 3,
             capacities: tasks.iter().map(|t| (t.to_string(), 8 + u32::from(uid) % 9)).collect(),

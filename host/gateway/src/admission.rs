@@ -216,6 +216,7 @@ mod tests {
             axon: Some("http://127.0.0.1:9".into()),
             registered_at_block: 0,
             capacities: Default::default(),
+            validator_permit: false,
         };
         pool.update(&[neuron]);
         pool.probed(&pool.slots()[0], Some(1));

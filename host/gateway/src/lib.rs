@@ -157,6 +157,16 @@ impl Settings {
                 format!("{} must be a positive, finite number of seconds", self.miner_timeout_s),
             ));
         }
+        if self.miner_timeout_s > MAX_SECONDS {
+            return Err((
+                "miner_timeout_s".into(),
+                format!("{} must be at most {MAX_SECONDS} s", self.miner_timeout_s),
+            ));
+        }
+        if self.health_interval_ms > MAX_SECONDS as u64 * 1000 {
+            let reason = format!("{} must be at most {} ms", self.health_interval_ms, MAX_SECONDS as u64 * 1000);
+            return Err(("health_interval_ms".into(), reason));
+        }
         if !(self.synthetic_per_minute.is_finite() && self.synthetic_per_minute >= 0.0) {
             return Err(("synthetic_per_minute".into(), format!("{} must be 0 or more", self.synthetic_per_minute)));
         }
@@ -165,6 +175,10 @@ impl Settings {
                 "context_tokens".into(),
                 format!("{} must be larger than max_tokens ({})", self.context_tokens, self.max_tokens),
             ));
+        }
+        if self.synthetic_per_minute > 0.0 && self.synthetic_per_minute < MIN_SYNTHETIC_PER_MINUTE {
+            let reason = format!("{} must be 0 or at least {MIN_SYNTHETIC_PER_MINUTE}", self.synthetic_per_minute);
+            return Err(("synthetic_per_minute".into(), reason));
         }
         if self.max_attempts == 0 {
             return Err(("max_attempts".into(), "must be at least 1".into()));
@@ -202,6 +216,11 @@ impl Settings {
         request::Limits { model: &self.model, max_tokens: self.max_tokens, context_tokens: self.context_tokens }
     }
 }
+/// The longest duration a setting may name: a day (longer ones are mistakes, and past what a
+/// clock holds they would panic where they become a `Duration`).
+const MAX_SECONDS: f64 = 86_400.0;
+/// The lowest synthetic rate (one request in about 17 hours).
+const MIN_SYNTHETIC_PER_MINUTE: f64 = 1e-3;
 
 fn default_listen() -> String {
     "127.0.0.1:8000".into()
@@ -278,6 +297,10 @@ pub struct Parts {
     pub view: ChainView,
     pub epochs: Epochs,
     pub ledger: Arc<dyn Ledger>,
+    /// How miners are talked to (`[miners]`).
+    pub miners: assay_miner_client::Settings,
+    /// The model's tokenizer: relayed text must be the signed tokens' text. None: unchecked.
+    pub detokenizer: Option<assay_miner_client::SharedDetokenizer>,
 }
 
 /// What every request handler shares.
@@ -320,7 +343,14 @@ impl Gateway {
         if keys.is_empty() {
             warn!("the gateway has no API keys: users are refused, only synthetic traffic flows");
         }
-        let client = MinerClient::new(parts.hotkey.clone(), Duration::from_secs_f64(s.miner_timeout_s));
+        let timeout = Duration::try_from_secs_f64(s.miner_timeout_s)
+            .map_err(|e| Error::Setting(format!("miner_timeout_s: {e}")))?;
+        let mut client = MinerClient::new(parts.hotkey.clone(), timeout, parts.miners.clone())
+            .map_err(|e| Error::Setting(e.to_string()))?;
+        match parts.detokenizer.clone() {
+            Some(detokenizer) => client = client.with_detokenizer(detokenizer),
+            None => warn!("the gateway has no tokenizer: relayed text is not checked against the signed tokens"),
+        }
         let backlog = recorder::Limits { records: s.recorder_queue_max, bytes: s.recorder_queue_bytes };
         let (recorder, recorder_thread) = recorder::Recorder::start(
             parts.ledger.clone(),

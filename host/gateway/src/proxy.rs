@@ -181,7 +181,7 @@ pub(crate) async fn forward(
         };
         let miner = lease.slot.miner.clone();
         tried.push(lease.slot.uid);
-        let (mut attempt, body) = Attempt::begin(shared, lease, route, caller.kind(), greedy, streaming, &mut request)?;
+        let (mut attempt, body) = Attempt::begin(shared, lease, route, caller.kind(), greedy, &mut request)?;
         let response = match shared.client.start(&miner, route.path(), &body).await {
             Ok(response) => response,
             Err(refused) if refused.validator_fault => {
@@ -206,7 +206,7 @@ pub(crate) async fn forward(
         if streaming {
             return Ok(streamed(shared, attempt, response, caller.connection()));
         }
-        match response.bytes().await {
+        match assay_miner_client::read_capped(response, attempt.max_bytes()).await {
             Ok(bytes) => {
                 attempt.feed(&bytes);
                 // A malformed body has not reached the user: another miner may still answer.
@@ -216,7 +216,7 @@ pub(crate) async fn forward(
                     );
                 }
             }
-            Err(e) => attempt.end_with(if e.is_timeout() { Outcome::Timeout } else { Outcome::ServerError }),
+            Err(e) => attempt.end_with(e.outcome()),
         }
     }
     Err(no_miner(last.as_ref()))
@@ -320,7 +320,6 @@ impl Attempt {
         route: Route,
         kind: RequestKind,
         greedy: bool,
-        streaming: bool,
         request: &mut Map<String, Value>,
     ) -> Result<(Attempt, Arc<Vec<u8>>), ApiError> {
         let id = rand::random::<u64>() >> 1; // below 2^63: ledger ids are SQLite integers
@@ -331,7 +330,7 @@ impl Attempt {
         let attempt = Attempt {
             shared: shared.clone(),
             lease: Some(lease),
-            meter: Some(Meter::new(streaming)),
+            meter: Some(shared.client.meter(request, body.len())),
             route,
             kind,
             greedy,
@@ -343,10 +342,18 @@ impl Attempt {
         Ok((attempt, body))
     }
 
-    pub(crate) fn feed(&mut self, piece: &[u8]) {
-        if let Some(meter) = self.meter.as_mut() {
-            meter.feed(piece);
-        }
+    /// Takes a piece of the miner's body; returns what may be relayed now (see [`Meter::feed`]).
+    pub(crate) fn feed(&mut self, piece: &[u8]) -> Vec<u8> {
+        self.meter.as_mut().map(|meter| meter.feed(piece)).unwrap_or_default()
+    }
+
+    /// Whether the miner's body needs no more reading (done, or refused).
+    pub(crate) fn finished(&self) -> bool {
+        self.meter.as_ref().is_none_or(Meter::is_finished)
+    }
+
+    fn max_bytes(&self) -> usize {
+        self.meter.as_ref().map_or(0, Meter::max_bytes)
     }
 
     /// Time since the request was sent to the miner.
@@ -419,7 +426,15 @@ impl Drop for Attempt {
 
 /// Takes the chain view's metagraph (the node keeps it fresh) and probes every miner's `info`.
 pub(crate) async fn refresh(shared: &Arc<Shared>, view: &ChainView) {
-    shared.pool.update(&view.metagraph().neurons);
+    let metagraph = view.metagraph();
+    // Axons the config refuses (loopback, private…) are not miners to route to.
+    let reachable: Vec<_> = metagraph
+        .neurons
+        .iter()
+        .filter(|n| n.axon.as_deref().is_none_or(|axon| shared.client.admits(axon).is_ok()))
+        .cloned()
+        .collect();
+    shared.pool.update(&reachable);
     let probes: Vec<_> = shared
         .pool
         .slots()

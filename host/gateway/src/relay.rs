@@ -82,16 +82,27 @@ async fn pump(mut attempt: Attempt, mut upstream: Upstream, user: Sides, limits:
                 return attempt.end_with(miner_failure(&e, attempt.elapsed(), held, limits.miner));
             }
         };
-        attempt.feed(&piece);
-        let waiting = Instant::now();
-        match tokio::time::timeout(limits.user_idle, user.tx.reserve()).await {
-            Ok(Ok(room)) => {
-                held += waiting.elapsed();
-                room.send(piece);
+        // What the meter lets through: the end only once the text is checked against the
+        // signed tokens (an error event in its place if it is not).
+        let relayed = Bytes::from(attempt.feed(&piece));
+        let finished = attempt.finished();
+        if !relayed.is_empty() {
+            let waiting = Instant::now();
+            match tokio::time::timeout(limits.user_idle, user.tx.reserve()).await {
+                Ok(Ok(room)) => {
+                    held += waiting.elapsed();
+                    room.send(relayed);
+                }
+                // The user went away.
+                Ok(Err(_)) => return attempt.end_with(Outcome::Cancelled),
+                Err(_) => return cut_stalled(attempt, &user, limits.user_idle),
             }
-            // The user went away.
-            Ok(Err(_)) => return attempt.end_with(Outcome::Cancelled),
-            Err(_) => return cut_stalled(attempt, &user, limits.user_idle),
+        }
+        if finished {
+            // The meter has what it needs (done, or refused the body): the miner's connection
+            // is dropped here.
+            attempt.end();
+            return;
         }
     }
 }

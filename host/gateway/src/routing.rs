@@ -359,6 +359,7 @@ mod tests {
                 uid,
                 hotkey: format!("hk{uid}"),
                 stake: 0,
+                validator_permit: false,
                 axon: Some(format!("http://127.0.0.1:{}", 9000 + uid)),
                 registered_at_block: 0,
                 capacities: Default::default(),
@@ -393,6 +394,7 @@ mod tests {
             axon: Some("http://127.0.0.1:9000".into()),
             registered_at_block: 0,
             capacities: Default::default(),
+            validator_permit: false,
         }];
         pool.update(&neurons);
         pool.probed(&pool.slots()[0], Some(u32::MAX));
@@ -480,6 +482,7 @@ mod tests {
                 uid: s.uid,
                 hotkey: s.miner.hotkey.clone(),
                 stake: 0,
+                validator_permit: false,
                 axon: Some(s.miner.base_url.clone()),
                 registered_at_block: 0,
                 capacities: Default::default(),

@@ -363,7 +363,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
         // Exponential gaps: arrivals carry no rhythm a miner could lock onto.
-        let gap = Duration::from_secs_f64(-mean * (1.0 - rng.r#gen::<f64>()).ln());
+        // Settings are checked for a rate whose gaps a clock holds; a day at most regardless.
+        let gap = Duration::try_from_secs_f64(-mean * (1.0 - rng.r#gen::<f64>()).ln())
+            .unwrap_or(Duration::MAX)
+            .min(Duration::from_secs(86_400));
         tokio::select! {
             _ = tokio::time::sleep(gap) => {}
             _ = crate::until_stopped(&mut stopped) => break,

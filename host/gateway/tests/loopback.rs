@@ -63,6 +63,12 @@ struct Net {
     http: reqwest::Client,
 }
 
+/// The tiny model's tokenizer, as the node hands it to the gateway.
+fn detokenizer(model_dir: &std::path::Path) -> assay_miner_client::SharedDetokenizer {
+    let tokenizer = ChatTokenizer::load(model_dir).expect("tokenizer");
+    Arc::new(move |ids: &[u32]| tokenizer.decode(ids, true).map_err(|e| e.to_string()))
+}
+
 async fn start(miners: usize, capacity: u32, gateway: Value) -> Net {
     let dir = tempfile::tempdir().expect("tempdir");
     let model_dir = dir.path().join("model");
@@ -77,6 +83,7 @@ async fn start(miners: usize, capacity: u32, gateway: Value) -> Net {
             uid: i as u16,
             hotkey: hotkey.ss58(),
             stake: 0,
+            validator_permit: false,
             axon: None,
             registered_at_block: 0,
             capacities: Default::default(),
@@ -105,6 +112,8 @@ async fn start(miners: usize, capacity: u32, gateway: Value) -> Net {
         view: view.clone(),
         epochs: Epochs::new(EPOCH_BLOCKS).expect("positive"),
         ledger: ledger.clone(),
+        miners: assay_miner_client::Settings::private_network(),
+        detokenizer: Some(detokenizer(&model_dir)),
     };
     let gateway = Gateway::start(parts).await.expect("gateway starts");
     let base = format!("http://{}", gateway.local_addr());
@@ -396,6 +405,7 @@ async fn a_miner_that_refuses_a_request_the_schema_admits_is_charged_and_another
         axon: Some(format!("http://{address}")),
         registered_at_block: 0,
         capacities: Default::default(),
+        validator_permit: false,
     });
     chain.write_metagraph(&metagraph).expect("writes the metagraph");
     net.view.refresh_metagraph(&chain).await.expect("refreshes the view");
@@ -466,7 +476,9 @@ async fn a_busy_miners_429_is_recorded_as_rate_limited() {
     let other = assay_miner_client::MinerClient::new(
         Hotkey::from_seed(Scheme::Sr25519, [2; 32]).expect("key"),
         Duration::from_secs(60),
-    );
+        assay_miner_client::Settings::private_network(),
+    )
+    .expect("client");
     let miner = assay_miner_client::Miner {
         base_url: format!("http://{}", net.miners[0].address),
         hotkey: Hotkey::from_seed(Scheme::Sr25519, [10; 32]).expect("key").ss58(),

@@ -92,3 +92,32 @@ fn wallet_files_round_trip_and_bad_files_are_refused() {
     let err = Hotkey::load(&dir.path().join("missing")).unwrap_err().to_string();
     assert!(err.contains("missing"), "{err}");
 }
+
+/// The secret never lands in a file another process could have opened while it was readable:
+/// a reader holding the old file open (opened before the permissions were tightened) must not
+/// see the new seed.
+#[cfg(unix)]
+#[test]
+fn a_saved_hotkey_is_never_readable_through_an_earlier_open_file() {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hotkeys/validator");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("folders");
+    std::fs::write(&path, b"an older, world-readable file").expect("writes");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut earlier_reader = std::fs::File::open(&path).expect("opens while readable");
+
+    let key = Hotkey::from_seed(Scheme::Sr25519, [7; 32]).expect("key");
+    key.save(&path).expect("saves");
+
+    let mut seen = String::new();
+    earlier_reader.read_to_string(&mut seen).expect("reads");
+    assert!(!seen.contains(&hex::encode([7u8; 32])), "the seed reached an earlier reader: {seen}");
+    let mode = std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(Hotkey::load(&path).expect("loads").ss58(), key.ss58());
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().expect("parent")).expect("lists").collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+}

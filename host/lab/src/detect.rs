@@ -259,9 +259,10 @@ impl Lab {
         let Served { expected, prompt, completion, committer } = self.serve(attack, greedy, &mut rng)?;
         let store = Store::new(64 << 20);
         let request_id = format!("r{index}");
-        let ext = commit(self.engine(committer), &store, &request_id, &prompt, &completion, Duration::from_secs(60))?;
+        let window = Duration::from_secs(60);
+        let ext = commit(self.engine(committer), &store, "validator", &request_id, &prompt, &completion, window)?;
         let points = self.plan(index, attack, prompt.len(), completion.len())?;
-        let mut response = open(&store, &request_id, &points)?;
+        let mut response = open(&store, "validator", &request_id, &points)?;
         let hidden = self.reference.config().hidden_size;
         let mut timed_out = false;
         match attack {

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -14,7 +15,8 @@ use assay_chain::{LocalChain, Metagraph, Neuron};
 use assay_epoch::{LocalFolder, audit};
 use assay_keys::{Hotkey, Scheme};
 use assay_ledger::Outcome;
-use assay_miner::http::{MinerSettings, MinerState, app};
+use assay_miner::Signers;
+use assay_miner::http::{MinerSettings, MinerState, serve};
 use assay_node::{Config, Node, RunOptions, Status, Verdicts};
 use assay_policy_runtime::{PolicyStore, Runtime};
 use assay_reference_engine::tiny::{self, Perturbation, TinySpec};
@@ -103,6 +105,8 @@ fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, ch
     config.policy.scorer = Some(scorer.into());
     config.policy.challenger = Some(challenger.into());
     config.policy.params.insert("rate.floor".into(), 0.25);
+    // Every miner is on this machine.
+    config.miners.allow_private_axons = true;
     let mut gateway = assay_gateway::Settings::new(&format!("127.0.0.1:{gateway_port}"), MODEL);
     gateway.synthetic_per_minute = synthetic;
     gateway.health_interval_ms = 1000;
@@ -125,9 +129,10 @@ fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, ch
     config
 }
 
-/// Starts the four reference miners on their own runtime, as if on other machines; returns the
-/// runtime (dropping it stops them) and the metagraph's neurons.
-fn start_miners(out: &Path) -> anyhow::Result<(tokio::runtime::Runtime, Vec<Neuron>)> {
+/// Starts the four reference miners on their own runtime, as if on other machines, serving the
+/// devnet's `validator` only; returns the runtime (dropping it stops them) and the metagraph's
+/// neurons.
+fn start_miners(out: &Path, validator: &str) -> anyhow::Result<(tokio::runtime::Runtime, Vec<Neuron>)> {
     let runtime = tokio::runtime::Runtime::new().context("starting the miners' runtime")?;
     let tokenizer_dir = out.join("models/reference");
     let mut neurons = Vec::new();
@@ -141,19 +146,20 @@ fn start_miners(out: &Path) -> anyhow::Result<(tokio::runtime::Runtime, Vec<Neur
             model_name: MODEL.into(),
             token_delay: role.token_delay,
             store_bytes: 256 << 20,
+            // The devnet's chain lists no validators: its one validator is listed here.
+            signers: Some(Arc::new(Signers::new([validator.to_string()], 0))),
             ..MinerSettings::default()
         };
         let state = MinerState::new(engine, tokenizer, hotkey, settings);
         let listener =
             runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).context("binding a miner's port")?;
         let address = listener.local_addr()?;
-        runtime.spawn(async move {
-            let _ = axum::serve(listener, app(state)).await;
-        });
+        runtime.spawn(serve(listener, state, std::future::pending()));
         neurons.push(Neuron {
             uid: uid as u16,
             hotkey: ss58,
             stake: 0,
+            validator_permit: false,
             axon: Some(format!("http://{address}")),
             registered_at_block: 0,
             capacities: Default::default(),
@@ -190,7 +196,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     let validator = Hotkey::generate(Scheme::Sr25519)?;
     validator.save(&out.join("wallets/devnet/hotkeys/validator"))?;
 
-    let (miners_runtime, mut neurons) = start_miners(&out)?;
+    let (miners_runtime, mut neurons) = start_miners(&out, &validator.ss58())?;
     let mut members: Vec<Member> = ROLES
         .iter()
         .enumerate()

@@ -133,6 +133,10 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 pub fn load(args: LoadOptions) -> anyhow::Result<()> {
+    let measured = Duration::try_from_secs_f64(args.seconds)
+        .ok()
+        .filter(|d| *d <= Duration::from_secs(86_400))
+        .ok_or_else(|| crate::bad_input(anyhow::anyhow!("--seconds {} must be from 0 to 86400", args.seconds)))?;
     let body = Bytes::from(
         if args.path.contains("chat") {
             json!({"model": args.model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8,
@@ -150,7 +154,7 @@ pub fn load(args: LoadOptions) -> anyhow::Result<()> {
             .build()
             .context("building the HTTP client")?;
         let warm_until = Instant::now() + Duration::from_secs(1);
-        let end = warm_until + Duration::from_secs_f64(args.seconds);
+        let end = warm_until + measured;
         let mut workers = Vec::new();
         for _ in 0..args.concurrency.max(1) {
             let (client, args, body) = (client.clone(), args.clone(), body.clone());

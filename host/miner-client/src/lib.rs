@@ -1,19 +1,37 @@
 //! The validator's side of the miner protocol.
 //!
-//! Owns: sending signed requests to miners, timing them by the validator's own clock (a miner's
-//! reports are never trusted beyond it), classifying how they ended (the contract's `outcome`),
-//! checking the miner's signed evidence, and checking openings against the committed root.
+//! Owns: sending signed requests to miners (never following a redirect, never to an address the
+//! config refuses), timing them by the validator's own clock (a miner's reports are never trusted
+//! beyond it), bounding what a miner may send back by what was asked, tying the relayed text to
+//! the signed tokens, classifying how requests ended (the contract's `outcome`), checking the
+//! miner's signed evidence, and checking openings against the committed root.
 //! Must not touch: routing, the ledger or scoring; the gateway and the verification loop do those.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod axon;
+mod evidence;
+mod limits;
+mod meter;
+pub mod sse;
+mod text;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use assay_keys::Hotkey;
 use assay_policy_sdk::Outcome;
-use assay_protocol::commitment::{self, Hash};
-use assay_protocol::epistula::{self, Signed};
-use assay_protocol::wire::{Info, OpenRequest, OpenResponse, ResponseExtension, decode_vector};
-use serde_json::Value;
-use tokio_stream::StreamExt;
+use assay_protocol::epistula;
+use assay_protocol::wire::{Info, OpenRequest, OpenResponse, ResponseExtension};
+use serde_json::{Map, Value};
+
+pub use axon::{AxonError, check_axon};
+pub use evidence::{OpeningError, check_evidence, verify_opening};
+pub use limits::{Expect, Settings};
+pub use meter::Meter;
+pub use text::{Detokenize, SharedDetokenizer};
+
+/// Idle connections to miners are dropped after this, before a miner's server would close them
+/// (uvicorn's default keep-alive is 5 s): a request sent on a connection the server is closing
+/// fails, and the miner would be charged for it.
+const POOL_IDLE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -23,6 +41,12 @@ pub enum Error {
     Status { url: String, status: u16, body: String },
     #[error("{url} sent a malformed answer: {reason}")]
     Malformed { url: String, reason: String },
+    #[error("{url} sent more than the {limit} bytes its answer may take")]
+    TooLarge { url: String, limit: usize },
+    #[error(transparent)]
+    Axon(#[from] AxonError),
+    #[error("building the HTTP client: {0}")]
+    Client(String),
 }
 
 /// A miner as the validator addresses it.
@@ -83,156 +107,75 @@ pub fn is_validator_fault(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Watches a completion's body as it passes (the caller may forward each piece unchanged) and
-/// measures it by the validator's clock: time to the first content, the text, the last chunk.
-#[derive(Debug)]
-pub struct Meter {
-    started: Instant,
-    streaming: bool,
-    /// Bytes not yet split into events (streaming), or the whole body so far (not streaming).
-    pending: Vec<u8>,
-    ttft: Option<Duration>,
-    text: String,
-    last: Value,
-    done: bool,
-    malformed: bool,
-}
-
-impl Meter {
-    /// Starts the clock.
-    pub fn new(streaming: bool) -> Self {
-        Self {
-            started: Instant::now(),
-            streaming,
-            pending: Vec::new(),
-            ttft: None,
-            text: String::new(),
-            last: Value::Null,
-            done: false,
-            malformed: false,
-        }
-    }
-
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    /// Whether content has arrived (after which a request can no longer be retried elsewhere).
-    pub fn has_content(&self) -> bool {
-        self.ttft.is_some()
-    }
-
-    /// Takes the next piece of the body, as it came off the wire.
-    pub fn feed(&mut self, piece: &[u8]) {
-        self.pending.extend_from_slice(piece);
-        if !self.streaming {
-            return;
-        }
-        while let Some(end) = self.pending.windows(2).position(|w| w == b"\n\n") {
-            let event: Vec<u8> = self.pending.drain(..end + 2).collect();
-            let Ok(event) = std::str::from_utf8(&event) else {
-                self.malformed = true;
-                continue;
-            };
-            for data in event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim) {
-                if data == "[DONE]" {
-                    self.done = true;
-                    continue;
-                }
-                let Ok(chunk) = serde_json::from_str::<Value>(data) else {
-                    self.malformed = true;
-                    continue;
-                };
-                let choice = &chunk["choices"][0];
-                let delta = choice["delta"]["content"].as_str().or(choice["text"].as_str()).unwrap_or("");
-                if !delta.is_empty() && self.ttft.is_none() {
-                    self.ttft = Some(self.started.elapsed());
-                }
-                self.text.push_str(delta);
-                self.last = chunk;
-            }
-        }
-    }
-
-    /// The measurement of a request that ended with `outcome` before finishing.
-    pub fn failed(&self, outcome: Outcome) -> Completion {
-        let elapsed = self.started.elapsed();
-        Completion {
-            outcome,
-            ttft: self.ttft.unwrap_or(elapsed),
-            total: elapsed,
-            text: self.text.clone(),
-            finish_reason: None,
-            evidence: None,
-            evidence_error: None,
-            last: self.last.clone(),
-        }
-    }
-
-    /// The measurement of a body that ended: `Ok` when it was well-formed and complete; the
-    /// evidence is not checked (see [`check_evidence`], or [`Meter::finish`]).
-    pub fn end(mut self) -> Completion {
-        let total = self.started.elapsed();
-        if self.streaming {
-            if !self.done {
-                return self.failed(Outcome::ServerError);
-            }
-            if self.malformed {
-                return self.failed(Outcome::BadResponse);
-            }
-        } else {
-            let Ok(body) = serde_json::from_slice::<Value>(&self.pending) else {
-                return self.failed(Outcome::BadResponse);
-            };
-            // Not streaming: the first content is the whole body.
-            self.ttft = Some(total);
-            let choice = &body["choices"][0];
-            self.text = choice["message"]["content"].as_str().or(choice["text"].as_str()).unwrap_or("").to_string();
-            self.last = body;
-        }
-        let finish_reason = self.last["choices"][0]["finish_reason"].as_str().map(str::to_string);
-        Completion {
-            outcome: Outcome::Ok,
-            ttft: self.ttft.unwrap_or(total),
-            total,
-            text: self.text,
-            finish_reason,
-            evidence: None,
-            evidence_error: None,
-            last: self.last,
-        }
-    }
-
-    /// [`Meter::end`], then the evidence `miner` signed for `validator`: a response whose
-    /// evidence does not verify is a bad response.
-    pub fn finish(self, miner: &str, validator: &str) -> Completion {
-        let mut completion = self.end();
-        if completion.outcome == Outcome::Ok {
-            match check_evidence(&completion.last, miner, validator) {
-                Ok(e) => completion.evidence = e,
-                Err(reason) => {
-                    completion.evidence_error = Some(reason);
-                    completion.outcome = Outcome::BadResponse;
-                }
-            }
-        }
-        completion
-    }
-}
-
+/// Signs and sends requests to miners and measures their answers.
 pub struct MinerClient {
     http: reqwest::Client,
     hotkey: Hotkey,
     timeout: Duration,
+    settings: Settings,
+    detokenizer: Option<SharedDetokenizer>,
 }
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Why a body could not be read whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("the body is longer than the {0} bytes it may take")]
+    TooLarge(usize),
+    #[error("the body did not arrive in time")]
+    Timeout,
+    #[error("reading the body failed: {0}")]
+    Transport(String),
+}
+
+impl ReadError {
+    /// The miner's outcome.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            ReadError::TooLarge(_) => Outcome::BadResponse,
+            ReadError::Timeout => Outcome::Timeout,
+            ReadError::Transport(_) => Outcome::ServerError,
+        }
+    }
+}
+
+/// Reads `response`'s body, refusing it past `limit` bytes (its declared length first, then
+/// as it arrives) rather than buffering whatever a miner sends.
+pub async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ReadError::TooLarge(limit));
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(piece)) if body.len() + piece.len() > limit => return Err(ReadError::TooLarge(limit)),
+            Ok(Some(piece)) => body.extend_from_slice(&piece),
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => return Err(ReadError::Timeout),
+            Err(e) => return Err(ReadError::Transport(e.to_string())),
+        }
+    }
+}
+
 impl MinerClient {
-    pub fn new(hotkey: Hotkey, timeout: Duration) -> Self {
-        Self { http: reqwest::Client::new(), hotkey, timeout }
+    /// A client signing with `hotkey`, giving each request `timeout` in all, under `settings`.
+    pub fn new(hotkey: Hotkey, timeout: Duration, settings: Settings) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            // A redirect would re-send the signed body elsewhere and relay whatever answers there.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(POOL_IDLE)
+            .build()
+            .map_err(|e| Error::Client(e.to_string()))?;
+        Ok(Self { http, hotkey, timeout, settings, detokenizer: None })
+    }
+
+    /// Relayed text is checked against the signed tokens, detokenized by `detokenizer`.
+    pub fn with_detokenizer(mut self, detokenizer: SharedDetokenizer) -> Self {
+        self.detokenizer = Some(detokenizer);
+        self
     }
 
     /// The validator's SS58 address: what miners sign their evidence for.
@@ -240,7 +183,22 @@ impl MinerClient {
         self.hotkey.ss58()
     }
 
-    fn signed_post(&self, miner: &Miner, path: &str, body: &[u8]) -> reqwest::RequestBuilder {
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Whether requests may go to `axon` (see [`check_axon`]).
+    pub fn admits(&self, axon: &str) -> Result<(), AxonError> {
+        check_axon(axon, self.settings.allow_private_axons)
+    }
+
+    /// A meter for the answer to `request` (its JSON, and its length as sent).
+    pub fn meter(&self, request: &Map<String, Value>, request_bytes: usize) -> Meter {
+        Meter::new(Expect::of(request, request_bytes, &self.settings), self.detokenizer.clone())
+    }
+
+    fn signed_post(&self, miner: &Miner, path: &str, body: &[u8]) -> Result<reqwest::RequestBuilder, AxonError> {
+        self.admits(&miner.base_url)?;
         let signed = epistula::sign(&self.hotkey, body, Some(&miner.hotkey), now_ms());
         let mut request = self
             .http
@@ -251,7 +209,7 @@ impl MinerClient {
         for (name, value) in signed.headers() {
             request = request.header(name, value);
         }
-        request
+        Ok(request)
     }
 
     pub async fn info(&self, miner: &Miner) -> Result<Info, Error> {
@@ -260,6 +218,7 @@ impl MinerClient {
 
     /// `GET /assay/v1/info` with its own time limit (health probes want a short one).
     pub async fn info_within(&self, miner: &Miner, timeout: Duration) -> Result<Info, Error> {
+        self.admits(&miner.base_url)?;
         let url = format!("{}/assay/v1/info", miner.base_url);
         let response = self
             .http
@@ -268,14 +227,22 @@ impl MinerClient {
             .send()
             .await
             .map_err(|source| Error::Transport { url: url.clone(), source })?;
-        response.json().await.map_err(|e| Error::Malformed { url, reason: e.to_string() })
+        let limit = usize::try_from(self.settings.info_max_bytes).unwrap_or(usize::MAX);
+        let body = read_body(response, &url, limit).await?;
+        serde_json::from_slice(&body).map_err(|e| Error::Malformed { url, reason: e.to_string() })
     }
 
     /// Sends a signed completion request and waits for the miner's status line. `Ok` is a 200
     /// whose body is still to be read (see [`Meter`]); `Err` says how the attempt ended before
     /// any content, so that a caller may try another miner.
     pub async fn start(&self, miner: &Miner, path: &str, body: &[u8]) -> Result<reqwest::Response, Refused> {
-        let response = match self.signed_post(miner, path, body).send().await {
+        let request = self.signed_post(miner, path, body).map_err(|e| Refused {
+            outcome: Outcome::BadResponse,
+            status: None,
+            body: e.to_string(),
+            validator_fault: false,
+        })?;
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
                 let outcome = if e.is_timeout() { Outcome::Timeout } else { Outcome::ServerError };
@@ -288,9 +255,11 @@ impl MinerClient {
             200 => return Ok(response),
             429 => Outcome::RateLimited,
             s if s >= 500 => Outcome::ServerError,
+            // Redirects too: they are not followed.
             _ => Outcome::BadResponse,
         };
-        let body = response.text().await.unwrap_or_default();
+        let body = read_capped(response, ERROR_BODY_BYTES).await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&body).into_owned();
         Err(Refused { outcome, status: Some(status), body, validator_fault: false })
     }
 
@@ -299,15 +268,18 @@ impl MinerClient {
     /// outcomes, not errors.
     pub async fn complete(&self, miner: &Miner, path: &str, body: &Value) -> Completion {
         let bytes = serde_json::to_vec(body).unwrap_or_default();
-        let mut meter = Meter::new(body["stream"].as_bool().unwrap_or(false));
-        let response = match self.start(miner, path, &bytes).await {
+        let empty = Map::new();
+        let mut meter = self.meter(body.as_object().unwrap_or(&empty), bytes.len());
+        let mut response = match self.start(miner, path, &bytes).await {
             Ok(r) => r,
             Err(refused) => return meter.failed(refused.outcome),
         };
-        let mut stream = response.bytes_stream();
-        while let Some(piece) = stream.next().await {
-            match piece {
-                Ok(piece) => meter.feed(&piece),
+        while !meter.is_finished() {
+            match response.chunk().await {
+                Ok(Some(piece)) => {
+                    meter.feed(&piece);
+                }
+                Ok(None) => break,
                 Err(e) if e.is_timeout() => return meter.failed(Outcome::Timeout),
                 Err(_) => return meter.failed(Outcome::ServerError),
             }
@@ -315,93 +287,32 @@ impl MinerClient {
         meter.finish(&miner.hotkey, &self.hotkey.ss58())
     }
 
-    /// Asks the miner to open `points` of a committed request.
-    pub async fn open(&self, miner: &Miner, request: &OpenRequest) -> Result<OpenResponse, Error> {
+    /// Asks the miner to open `points` of a committed request whose vectors have `hidden_size`
+    /// values; the answer may take no more than that many points need.
+    pub async fn open(&self, miner: &Miner, request: &OpenRequest, hidden_size: usize) -> Result<OpenResponse, Error> {
         let url = format!("{}/assay/v1/open", miner.base_url);
-        let bytes = serde_json::to_vec(request).unwrap_or_default();
+        let bytes = serde_json::to_vec(request).map_err(|e| Error::Client(e.to_string()))?;
         let response = self
-            .signed_post(miner, "/assay/v1/open", &bytes)
+            .signed_post(miner, "/assay/v1/open", &bytes)?
             .send()
             .await
             .map_err(|source| Error::Transport { url: url.clone(), source })?;
         let status = response.status().as_u16();
         if status != 200 {
-            let body = response.text().await.unwrap_or_default();
-            return Err(Error::Status { url, status, body });
+            let body = read_capped(response, ERROR_BODY_BYTES).await.unwrap_or_default();
+            return Err(Error::Status { url, status, body: String::from_utf8_lossy(&body).into_owned() });
         }
-        response.json().await.map_err(|e| Error::Malformed { url, reason: e.to_string() })
+        let body = read_body(response, &url, self.settings.open_bytes(request.points.len(), hidden_size)).await?;
+        serde_json::from_slice(&body).map_err(|e| Error::Malformed { url, reason: e.to_string() })
     }
 }
 
-/// The `assay` extension of a final body or chunk, if any, after checking that the miner signed
-/// it for this validator. `Err` says why it was refused.
-pub fn check_evidence(last: &Value, miner: &str, validator: &str) -> Result<Option<ResponseExtension>, String> {
-    let Some(ext) = last.get("assay").filter(|v| !v.is_null()) else { return Ok(None) };
-    let ext: ResponseExtension =
-        serde_json::from_value(ext.clone()).map_err(|e| format!("malformed assay extension: {e}"))?;
-    let headers = last["assay_signature"].as_object().ok_or("the evidence is not signed")?;
-    let signed = Signed::from_headers(|n| headers.get(n).and_then(|v| v.as_str()).map(str::to_string))
-        .map_err(|e| e.to_string())?;
-    if signed.signed_by != miner {
-        return Err(format!("evidence signed by {}, not by the miner {miner}", signed.signed_by));
-    }
-    if signed.signed_for.as_deref() != Some(validator) {
-        return Err("evidence is not signed for this validator".into());
-    }
-    let bytes = serde_json::to_vec(&ext).map_err(|e| e.to_string())?;
-    signed.verify_signature(&bytes).map_err(|e| e.to_string())?;
-    Ok(Some(ext))
-}
+/// A miner's error body is read this far, for the log and the user.
+const ERROR_BODY_BYTES: usize = 16 << 10;
 
-/// Why an opening was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OpeningError {
-    #[error("the request was not committed")]
-    NotCommitted,
-    #[error("point ({0}, {1}) was asked for but not opened")]
-    Missing(u32, u32),
-    #[error("point ({0}, {1}) has a malformed vector")]
-    Malformed(u32, u32),
-    #[error("point ({0}, {1}) does not verify against the commitment")]
-    BadPath(u32, u32),
-}
-
-/// Checks every asked point of an opening against the committed root; returns the vectors.
-pub fn verify_opening(
-    ext: &ResponseExtension,
-    asked: &[[u32; 2]],
-    opened: &OpenResponse,
-    hidden_size: usize,
-) -> Result<Vec<Vec<f32>>, OpeningError> {
-    let root_hex = ext.commitment.as_deref().ok_or(OpeningError::NotCommitted)?;
-    let mut root: Hash = [0; 32];
-    hex::decode_to_slice(root_hex, &mut root).map_err(|_| OpeningError::NotCommitted)?;
-    let positions = (ext.prompt_token_ids.len() + ext.completion_token_ids.len()) as u32;
-    let mut out = Vec::with_capacity(asked.len());
-    for &[layer, position] in asked {
-        let point = opened
-            .points
-            .iter()
-            .find(|p| p.layer == layer && p.position == position)
-            .ok_or(OpeningError::Missing(layer, position))?;
-        let bytes = decode_vector(&point.vector).ok_or(OpeningError::Malformed(layer, position))?;
-        let values = ext
-            .dtype
-            .decode(&bytes)
-            .filter(|v| v.len() == hidden_size)
-            .ok_or(OpeningError::Malformed(layer, position))?;
-        let mut path = Vec::with_capacity(point.path.len());
-        for step in &point.path {
-            let mut h: Hash = [0; 32];
-            hex::decode_to_slice(step, &mut h).map_err(|_| OpeningError::BadPath(layer, position))?;
-            path.push(h);
-        }
-        let leaf = commitment::leaf(&opened.request_id, layer, position, &bytes);
-        let index = commitment::leaf_index(layer, position, positions);
-        if opened.request_id != ext.request_id || !commitment::verify(&root, leaf, index, ext.leaf_count, &path) {
-            return Err(OpeningError::BadPath(layer, position));
-        }
-        out.push(values);
-    }
-    Ok(out)
+async fn read_body(response: reqwest::Response, url: &str, limit: usize) -> Result<Vec<u8>, Error> {
+    read_capped(response, limit).await.map_err(|e| match e {
+        ReadError::TooLarge(limit) => Error::TooLarge { url: url.to_string(), limit },
+        other => Error::Malformed { url: url.to_string(), reason: other.to_string() },
+    })
 }

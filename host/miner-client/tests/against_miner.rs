@@ -1,11 +1,12 @@
 //! The miner client against the reference miner on a loopback socket: signed requests, timing,
 //! evidence and openings, and each failure classified as the contract's outcome.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use assay_keys::{Hotkey, Scheme};
 use assay_miner::http::{MinerSettings, MinerState, app};
-use assay_miner_client::{Miner, MinerClient, OpeningError, check_evidence, verify_opening};
+use assay_miner_client::{Miner, MinerClient, OpeningError, Settings, check_evidence, verify_opening};
 use assay_policy_sdk::Outcome;
 use assay_protocol::wire::OpenRequest;
 use assay_reference_engine::tiny::{self, TinySpec};
@@ -34,7 +35,12 @@ async fn start(capacity: u32) -> Running {
 }
 
 fn client() -> MinerClient {
-    MinerClient::new(Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"), Duration::from_secs(60))
+    MinerClient::new(
+        Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"),
+        Duration::from_secs(60),
+        Settings::private_network(),
+    )
+    .expect("client")
 }
 
 fn body(stream: bool, commit: bool, id: &str) -> serde_json::Value {
@@ -62,7 +68,7 @@ async fn streamed_and_whole_completions_are_measured_and_their_evidence_checked(
     // Open three points and check them against the commitment.
     let asked = [[4u32, 0u32], [2, 5], [0, 3]];
     let request = OpenRequest { request_id: "s1".into(), points: asked.to_vec() };
-    let opened = client.open(&running.miner, &request).await.expect("opens");
+    let opened = client.open(&running.miner, &request, 64).await.expect("opens");
     let vectors = verify_opening(&evidence, &asked, &opened, 64).expect("verifies");
     assert_eq!(vectors.len(), 3);
 
@@ -76,12 +82,15 @@ async fn streamed_and_whole_completions_are_measured_and_their_evidence_checked(
     short.points.pop();
     assert_eq!(verify_opening(&evidence, &asked, &short, 64), Err(OpeningError::Missing(0, 3)));
     let other = client
-        .open(&running.miner, &OpenRequest { request_id: "w1".into(), points: asked.to_vec() })
+        .open(&running.miner, &OpenRequest { request_id: "w1".into(), points: asked.to_vec() }, 64)
         .await
         .expect("opens");
     assert!(verify_opening(&evidence, &asked, &other, 64).is_err());
     assert!(
-        client.open(&running.miner, &OpenRequest { request_id: "nope".into(), points: vec![[0, 0]] }).await.is_err()
+        client
+            .open(&running.miner, &OpenRequest { request_id: "nope".into(), points: vec![[0, 0]] }, 64)
+            .await
+            .is_err()
     );
 
     // Evidence that was altered after signing is refused.
@@ -128,9 +137,44 @@ async fn failures_become_outcomes() {
 
     // A client timeout is a timeout (on a miner with room, so no 429 can come first).
     let roomy = start(4).await;
-    let impatient =
-        MinerClient::new(Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"), Duration::from_millis(1));
+    let impatient = MinerClient::new(
+        Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"),
+        Duration::from_millis(1),
+        Settings::private_network(),
+    )
+    .expect("client");
     let slow = json!({"model": "assay-tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 500,
         "ignore_eos": true});
     assert_eq!(impatient.complete(&roomy.miner, "/v1/chat/completions", &slow).await.outcome, Outcome::Timeout);
+}
+
+/// The reference miner's relayed text is, request after request, its signed tokens' text: an
+/// honest miner never fails the check (sampled text, stop strings, end-of-sequence, both routes,
+/// streamed or whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_miners_text_is_its_signed_tokens_text() {
+    let running = start(4).await;
+    let tokenizer = Arc::new(ChatTokenizer::load(running._dir.path()).expect("tokenizer"));
+    let detokenize = move |ids: &[u32]| tokenizer.decode(ids, true).map_err(|e| e.to_string());
+    let client = client().with_detokenizer(Arc::new(detokenize));
+    for seed in 0..12u64 {
+        let stream = seed % 2 == 0;
+        let mut body = if seed % 3 == 0 {
+            json!({"model": "assay-tiny", "prompt": format!("story {seed}"), "max_tokens": 24})
+        } else {
+            json!({"model": "assay-tiny", "messages": [{"role": "user", "content": format!("hi {seed}")}], "max_tokens": 24})
+        };
+        body["stream"] = json!(stream);
+        body["seed"] = json!(seed);
+        body["temperature"] = json!(1.0);
+        body["ignore_eos"] = json!(seed % 4 == 1);
+        if seed % 5 == 2 {
+            body["stop"] = json!(["e", "\n"]);
+        }
+        body["assay"] = json!({"request_id": format!("honest-{seed}"), "nonce": "n", "commit": false});
+        let path = if body.get("prompt").is_some() { "/v1/completions" } else { "/v1/chat/completions" };
+        let completion = client.complete(&running.miner, path, &body).await;
+        assert_eq!(completion.outcome, Outcome::Ok, "{body}: {:?} {:?}", completion.evidence_error, completion.text);
+        assert!(completion.evidence.is_some());
+    }
 }

@@ -11,6 +11,7 @@
 //! (DESIGN.md).
 
 pub mod http;
+mod signers;
 mod store;
 
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use assay_protocol::commitment::{MerkleTree, leaf, leaf_index};
 use assay_protocol::wire::{OpenResponse, OpenedPoint, ResponseExtension, VectorDtype, encode_vector};
 use assay_reference_engine::{Engine, HiddenSelection};
 
+pub use signers::{Signers, follow_metagraph};
 pub use store::{Committed, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +40,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Computes every hidden state of `tokens` (prompt and completion), commits to them, and keeps
-/// them in `store` for `window`. Returns the response extension the miner sends back.
+/// them in `store` for `window`, as `signer`'s. Returns the response extension the miner sends back.
 pub fn commit(
     engine: &Engine,
     store: &Store,
+    signer: &str,
     request_id: &str,
     prompt: &[u32],
     completion: &[u32],
@@ -77,28 +80,40 @@ pub fn commit(
         layers: layers as u32,
         positions: n as u32,
         hidden_size: h,
-        expires: Instant::now() + window,
+        // A window past what the clock holds keeps the commitment until the memory bound drops it.
+        expires: Instant::now()
+            .checked_add(window)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365)),
     };
-    store.insert(request_id, committed)?;
+    store.insert(signer, request_id, committed)?;
     Ok(extension)
 }
 
-/// The vectors and Merkle paths of `points` of a committed request.
-pub fn open(store: &Store, request_id: &str, points: &[[u32; 2]]) -> Result<OpenResponse> {
-    store.with(request_id, |c| {
-        let mut opened = Vec::with_capacity(points.len());
+/// The vectors and Merkle paths of `points` of `signer`'s committed request. Only copying
+/// happens under the store's lock; the encoding after it.
+pub fn open(store: &Store, signer: &str, request_id: &str, points: &[[u32; 2]]) -> Result<OpenResponse> {
+    let raw = store.with(signer, request_id, |c| {
+        let mut raw = Vec::with_capacity(points.len());
         for &[layer, position] in points {
             if layer >= c.layers || position >= c.positions {
                 return Err(Error::PointOutOfRange { layer, position, layers: c.layers, positions: c.positions });
             }
             let index = leaf_index(layer, position, c.positions);
             let at = index as usize * c.hidden_size;
-            let bytes: Vec<u8> = c.hidden[at..at + c.hidden_size].iter().flat_map(|v| v.to_le_bytes()).collect();
-            let path = c.tree.path(index).unwrap_or_default().iter().map(hex::encode).collect();
-            opened.push(OpenedPoint { layer, position, vector: encode_vector(&bytes), path });
+            let path = c.tree.path(index).unwrap_or_default();
+            raw.push((layer, position, c.hidden[at..at + c.hidden_size].to_vec(), path));
         }
-        Ok(OpenResponse { request_id: request_id.to_string(), points: opened })
-    })
+        Ok(raw)
+    })?;
+    let points = raw
+        .into_iter()
+        .map(|(layer, position, values, path)| {
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let path = path.iter().map(hex::encode).collect();
+            OpenedPoint { layer, position, vector: encode_vector(&bytes), path }
+        })
+        .collect();
+    Ok(OpenResponse { request_id: request_id.to_string(), points })
 }
 
 #[cfg(test)]

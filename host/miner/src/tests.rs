@@ -38,10 +38,10 @@ fn openings_verify_against_the_commitment_and_carry_the_engines_vectors() {
     let store = Store::new(64 << 20);
     let prompt = [257, 104, 105, 258, 10];
     let completion = engine.generate(&prompt, &SamplingParams::default(), 6, &[]).expect("generates").tokens;
-    let ext = commit(&engine, &store, "req-1", &prompt, &completion, Duration::from_secs(60)).expect("commits");
+    let ext = commit(&engine, &store, "v", "req-1", &prompt, &completion, Duration::from_secs(60)).expect("commits");
     assert_eq!(ext.leaf_count, 5 * 11);
     let points = [[4, 10], [0, 0], [2, 7]];
-    let opened = open(&store, "req-1", &points).expect("opens");
+    let opened = open(&store, "v", "req-1", &points).expect("opens");
     assert!(verifies(&ext, &opened));
 
     // The opened vector is the engine's hidden state.
@@ -63,32 +63,32 @@ fn openings_verify_against_the_commitment_and_carry_the_engines_vectors() {
 fn bad_openings_and_duplicates_are_refused() {
     let (_dir, engine) = engine();
     let store = Store::new(64 << 20);
-    commit(&engine, &store, "r", &[1, 2, 3], &[4], Duration::from_secs(60)).expect("commits");
-    assert!(matches!(open(&store, "r", &[[5, 0]]), Err(Error::PointOutOfRange { layer: 5, .. })));
-    assert!(matches!(open(&store, "r", &[[0, 4]]), Err(Error::PointOutOfRange { position: 4, .. })));
-    assert!(matches!(open(&store, "other", &[[0, 0]]), Err(Error::UnknownRequest(_))));
-    assert!(matches!(commit(&engine, &store, "r", &[1], &[], Duration::from_secs(60)), Err(Error::Duplicate(_))));
-    assert!(matches!(commit(&engine, &store, "e", &[], &[], Duration::from_secs(60)), Err(Error::Empty)));
+    commit(&engine, &store, "v", "r", &[1, 2, 3], &[4], Duration::from_secs(60)).expect("commits");
+    assert!(matches!(open(&store, "v", "r", &[[5, 0]]), Err(Error::PointOutOfRange { layer: 5, .. })));
+    assert!(matches!(open(&store, "v", "r", &[[0, 4]]), Err(Error::PointOutOfRange { position: 4, .. })));
+    assert!(matches!(open(&store, "v", "other", &[[0, 0]]), Err(Error::UnknownRequest(_))));
+    assert!(matches!(commit(&engine, &store, "v", "r", &[1], &[], Duration::from_secs(60)), Err(Error::Duplicate(_))));
+    assert!(matches!(commit(&engine, &store, "v", "e", &[], &[], Duration::from_secs(60)), Err(Error::Empty)));
 }
 
 #[test]
 fn the_window_and_the_memory_bound_forget_old_requests() {
     let (_dir, engine) = engine();
     let store = Store::new(64 << 20);
-    commit(&engine, &store, "short", &[1, 2], &[3], Duration::from_millis(30)).expect("commits");
-    assert!(open(&store, "short", &[[0, 0]]).is_ok());
+    commit(&engine, &store, "v", "short", &[1, 2], &[3], Duration::from_millis(30)).expect("commits");
+    assert!(open(&store, "v", "short", &[[0, 0]]).is_ok());
     std::thread::sleep(Duration::from_millis(60));
-    assert!(matches!(open(&store, "short", &[[0, 0]]), Err(Error::UnknownRequest(_))));
+    assert!(matches!(open(&store, "v", "short", &[[0, 0]]), Err(Error::UnknownRequest(_))));
 
     // Room for about two requests of 20 tokens: the oldest goes first.
     let one = (5 * 20 * 64) * 4 + 5 * 20 * 64;
     let small = Store::new(2 * one + one / 2);
     let tokens: Vec<u32> = (0..20).collect();
     for id in ["a", "b", "c"] {
-        commit(&engine, &small, id, &tokens, &[], Duration::from_secs(60)).expect("commits");
+        commit(&engine, &small, "v", id, &tokens, &[], Duration::from_secs(60)).expect("commits");
     }
     assert_eq!(small.len(), 2);
     assert!(small.bytes() <= 2 * one + one / 2);
-    assert!(matches!(open(&small, "a", &[[0, 0]]), Err(Error::UnknownRequest(_))));
-    assert!(open(&small, "c", &[[0, 0]]).is_ok());
+    assert!(matches!(open(&small, "v", "a", &[[0, 0]]), Err(Error::UnknownRequest(_))));
+    assert!(open(&small, "v", "c", &[[0, 0]]).is_ok());
 }

@@ -37,6 +37,10 @@ pub struct Config {
     pub epoch_blocks: u64,
     #[serde(default = "default_version_key")]
     pub version_key: u64,
+    /// A model folder whose `tokenizer.json` turns miners' signed tokens into the text users
+    /// must receive; `verify.model` when absent (neither: relayed text is not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<PathBuf>,
     pub wallet: WalletConfig,
     pub chain: ChainConfig,
     pub publish: PublishConfig,
@@ -44,6 +48,9 @@ pub struct Config {
     pub policy: PolicyConfig,
     #[serde(default)]
     pub ledger: LedgerConfig,
+    /// How the validator talks to miners: which axon addresses, how much an answer may take.
+    #[serde(default)]
+    pub miners: assay_miner_client::Settings,
     /// The OpenAI-compatible gateway the node serves users with; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<assay_gateway::Settings>,
@@ -51,6 +58,10 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<assay_verify::Settings>,
 }
+
+/// The longest duration a setting may name: a day (past what a clock holds, a longer one would
+/// panic where it becomes an `Instant`).
+const MAX_MS: u64 = 86_400_000;
 
 fn default_epoch_blocks() -> u64 {
     125 // 25 minutes of 12-second blocks
@@ -176,11 +187,13 @@ impl Config {
             data_dir: "data".into(),
             epoch_blocks: default_epoch_blocks(),
             version_key: default_version_key(),
+            tokenizer: None,
             wallet: WalletConfig { root: wallet_root, name: name.into(), hotkey: hotkey.into() },
             chain: ChainConfig::Local { dir: "chain".into(), metagraph_refresh_ms: default_metagraph_refresh() },
             publish: PublishConfig::Local { dir: "published".into() },
             policy: PolicyConfig::default(),
             ledger: LedgerConfig::default(),
+            miners: assay_miner_client::Settings::default(),
             gateway: None,
             verify: None,
         }
@@ -254,6 +267,9 @@ impl Config {
         if let Some(verify) = self.verify.as_mut() {
             resolve(&mut verify.model);
         }
+        if let Some(tokenizer) = self.tokenizer.as_mut() {
+            resolve(tokenizer);
+        }
     }
 
     /// What serde cannot say: ranges, finiteness, durations.
@@ -270,9 +286,17 @@ impl Config {
         if !(days.is_finite() && (0.0..=36_500.0).contains(&days)) {
             return invalid("ledger.keep_bodies_days", format!("{days} must be a number of days from 0 to 36500"));
         }
-        if let ChainConfig::Local { metagraph_refresh_ms: 0, .. } = self.chain {
+        let ChainConfig::Local { metagraph_refresh_ms, .. } = self.chain;
+        if metagraph_refresh_ms == 0 {
             return invalid("chain.metagraph_refresh_ms", "must be at least 1".into());
         }
+        if metagraph_refresh_ms > MAX_MS {
+            return invalid(
+                "chain.metagraph_refresh_ms",
+                format!("{metagraph_refresh_ms} must be at most {MAX_MS} ms"),
+            );
+        }
+        self.miners.check().or_else(|(key, reason)| invalid(&format!("miners.{key}"), reason))?;
         if let Some(g) = &self.gateway {
             g.check().or_else(|(key, reason)| invalid(&format!("gateway.{key}"), reason))?;
         }
@@ -301,6 +325,12 @@ impl Config {
 
     pub fn cache_dir(&self) -> PathBuf {
         self.data_dir.join("cache")
+    }
+
+    /// The folder of the tokenizer that ties relayed text to signed tokens: `tokenizer`, else
+    /// `verify.model`.
+    pub fn tokenizer_dir(&self) -> Option<&Path> {
+        self.tokenizer.as_deref().or(self.verify.as_ref().map(|v| v.model.as_path()))
     }
 
     pub fn hotkey_path(&self) -> PathBuf {

@@ -274,6 +274,7 @@ impl Node {
             ledger: self.ledger.clone(),
             view: self.view.clone(),
             epochs: self.settings.epochs,
+            miners: self.config.miners.clone(),
         })
     }
 

@@ -2,11 +2,12 @@
 //! verifier (`[verify]`), started from the node's parts and stopped with every record and
 //! verdict written.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use assay_gateway::Gateway;
-use assay_miner_client::MinerClient;
+use assay_miner_client::{MinerClient, SharedDetokenizer};
 use assay_reference_engine::{ChatTokenizer, Engine};
 use assay_verify::Verifier;
 use tokio::sync::watch;
@@ -31,12 +32,18 @@ impl Services {
         let gateway = match node.config.gateway.clone() {
             None => None,
             Some(settings) => {
+                let dir = node.config.tokenizer_dir().map(Path::to_path_buf);
+                let detokenizer = tokio::task::spawn_blocking(move || dir.as_deref().map(detokenizer).transpose())
+                    .await
+                    .map_err(|e| Error::Service(format!("loading the tokenizer: {e}")))??;
                 let parts = assay_gateway::Parts {
                     settings,
                     hotkey: node.hotkey.clone(),
                     view: node.view.clone(),
                     epochs: node.settings.epochs,
                     ledger: node.ledger.clone(),
+                    miners: node.config.miners.clone(),
+                    detokenizer,
                 };
                 Some(Gateway::start(parts).await.map_err(|e| Error::Service(format!("gateway: {e}")))?)
             }
@@ -80,6 +87,15 @@ pub(crate) struct VerifierParts {
     pub ledger: Arc<dyn assay_ledger::Ledger>,
     pub view: assay_chain::ChainView,
     pub epochs: assay_chain::Epochs,
+    pub miners: assay_miner_client::Settings,
+}
+
+/// The tokenizer in `dir`, as the gateway checks relayed text with: signed ids to text, special
+/// tokens skipped (as vLLM and the reference miner send it).
+fn detokenizer(dir: &Path) -> Result<SharedDetokenizer> {
+    let tokenizer = ChatTokenizer::load(dir)
+        .map_err(|e| Error::Open { what: format!("the tokenizer of {}", dir.display()), reason: e.to_string() })?;
+    Ok(Arc::new(move |ids: &[u32]| tokenizer.decode(ids, true).map_err(|e| e.to_string())))
 }
 
 /// The reference model and its tokenizer, on the device `[verify]` names (`auto` falls back to
@@ -98,6 +114,8 @@ fn reference(settings: &assay_verify::Settings) -> Result<(Engine, ChatTokenizer
 
 fn load_verifier(p: VerifierParts) -> Result<Verifier> {
     let (engine, tokenizer) = reference(&p.settings)?;
+    let client =
+        MinerClient::new(p.hotkey, VERIFY_TIMEOUT, p.miners).map_err(|e| Error::Service(format!("verifier: {e}")))?;
     Ok(Verifier::new(assay_verify::Parts {
         settings: p.settings,
         engine,
@@ -105,7 +123,7 @@ fn load_verifier(p: VerifierParts) -> Result<Verifier> {
         challengers: p.challengers,
         limits: p.limits,
         params: p.params,
-        client: MinerClient::new(p.hotkey, VERIFY_TIMEOUT),
+        client,
         ledger: p.ledger,
         view: p.view,
         epochs: p.epochs,

@@ -6,10 +6,12 @@
 //! `"{sha256(body) hex}.{uuid}.{timestamp}.{signed_for or ''}"`. sr25519 (context `substrate`)
 //! is the ecosystem's scheme; ed25519 signatures are accepted too. A receiver refuses requests
 //! signed for someone else, older than its window (or from the future beyond it), and uuids it
-//! has already seen within the window.
+//! has already seen within the window. Header parsing ([`parse_headers`], [`Signed::from_headers`])
+//! is a pure function of the header values: bounded, and total over any input.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+mod replay;
+
+use std::sync::{Arc, Mutex};
 
 use assay_keys::{Hotkey, PublicKey, Scheme, decode_ss58};
 use sha2::{Digest, Sha256};
@@ -24,6 +26,11 @@ pub const HEADER_SIGNATURE: &str = "Epistula-Request-Signature";
 
 /// How far a request's timestamp may be from the receiver's clock.
 pub const DEFAULT_WINDOW_MS: u64 = 8_000;
+/// Uuids remembered at once, by default: at 1,000 requests a second over twice the default
+/// window, 16,000 are held; past the bound new requests are refused, never old uuids forgotten.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 1 << 20;
+/// The longest SS58 address a header may carry (a 32-byte key's is 47 or 48 characters).
+const MAX_ADDRESS_CHARS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EpistulaError {
@@ -45,6 +52,8 @@ pub enum EpistulaError {
     BadSignature(String),
     #[error("signer {0} is not allowed here")]
     NotAllowed(String),
+    #[error("too many requests within the replay window; retry later")]
+    Busy,
 }
 
 /// The Epistula headers of one request or response.
@@ -93,26 +102,41 @@ impl Signed {
     }
 
     /// Reads the headers through `get` (a case-insensitive lookup into the request's headers).
+    /// Every value is checked for its form here, before any arithmetic or cryptography.
     pub fn from_headers(get: impl Fn(&str) -> Option<String>) -> Result<Self, EpistulaError> {
         let required = |name: &'static str| get(name).ok_or(EpistulaError::Missing(name));
         let version = required(HEADER_VERSION)?;
         if version.trim() != VERSION {
-            return Err(EpistulaError::Version(version));
+            return Err(EpistulaError::Version(version.chars().take(16).collect()));
         }
         let timestamp_ms = required(HEADER_TIMESTAMP)?
             .trim()
             .parse()
-            .map_err(|_| EpistulaError::Malformed(HEADER_TIMESTAMP, "not an integer".into()))?;
+            .map_err(|_| EpistulaError::Malformed(HEADER_TIMESTAMP, "not an integer of milliseconds".into()))?;
         let uuid = required(HEADER_UUID)?;
-        if uuid::Uuid::parse_str(&uuid).is_err() {
+        if uuid.len() > 36 || uuid::Uuid::parse_str(&uuid).is_err() {
             return Err(EpistulaError::Malformed(HEADER_UUID, "not a uuid".into()));
         }
+        let signature = required(HEADER_SIGNATURE)?;
+        let hex_sig = signature.strip_prefix("0x").unwrap_or(&signature);
+        if hex_sig.len() != 128 || !hex_sig.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(EpistulaError::Malformed(HEADER_SIGNATURE, "not 0x and 64 bytes of hex".into()));
+        }
+        let address = |name: &'static str, value: String| {
+            if value.len() > MAX_ADDRESS_CHARS {
+                return Err(EpistulaError::Malformed(name, format!("longer than {MAX_ADDRESS_CHARS} characters")));
+            }
+            Ok(value)
+        };
         Ok(Self {
             timestamp_ms,
             uuid,
-            signed_by: required(HEADER_SIGNED_BY)?,
-            signed_for: get(HEADER_SIGNED_FOR).filter(|s| !s.is_empty()),
-            signature: required(HEADER_SIGNATURE)?,
+            signed_by: address(HEADER_SIGNED_BY, required(HEADER_SIGNED_BY)?)?,
+            signed_for: get(HEADER_SIGNED_FOR)
+                .filter(|s| !s.is_empty())
+                .map(|s| address(HEADER_SIGNED_FOR, s))
+                .transpose()?,
+            signature,
         })
     }
 
@@ -136,24 +160,62 @@ impl Signed {
     }
 }
 
+/// [`Signed::from_headers`] over (name, value) pairs, names matched without regard to case: the
+/// form a fuzz target or a test holds headers in.
+pub fn parse_headers<N: AsRef<str>, V: AsRef<str>>(
+    headers: impl IntoIterator<Item = (N, V)>,
+) -> Result<Signed, EpistulaError> {
+    let headers: Vec<(N, V)> = headers.into_iter().collect();
+    Signed::from_headers(|name| {
+        headers.iter().find(|(n, _)| n.as_ref().eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref().to_string())
+    })
+}
+
+/// Who may sign requests to a receiver; asked on every request, so the answer may change (a
+/// metagraph refreshed in the background).
+pub trait Allow: Send + Sync {
+    fn allows(&self, signer: &str) -> bool;
+}
+
+impl<F: Fn(&str) -> bool + Send + Sync> Allow for F {
+    fn allows(&self, signer: &str) -> bool {
+        self(signer)
+    }
+}
+
 /// A receiver's checks: recipient, clock window, replay, signature, and optionally who may sign.
 pub struct Verifier {
     /// This receiver's SS58 address; requests signed for another are refused.
     me: String,
     window_ms: u64,
-    allowed: Option<Vec<String>>,
-    /// uuid → timestamp, for the window.
-    seen: Mutex<HashMap<String, u64>>,
+    allowed: Option<Arc<dyn Allow>>,
+    seen: Mutex<replay::ReplayCache>,
 }
 
 impl Verifier {
     pub fn new(me: impl Into<String>, window_ms: u64) -> Self {
-        Self { me: me.into(), window_ms, allowed: None, seen: Mutex::new(HashMap::new()) }
+        Self {
+            me: me.into(),
+            window_ms,
+            allowed: None,
+            seen: Mutex::new(replay::ReplayCache::new(DEFAULT_REPLAY_CAPACITY)),
+        }
     }
 
     /// Only these signers (SS58) are accepted.
-    pub fn allow_only(mut self, signers: Vec<String>) -> Self {
-        self.allowed = Some(signers);
+    pub fn allow_only(self, signers: Vec<String>) -> Self {
+        self.allow(Arc::new(move |signer: &str| signers.iter().any(|s| s == signer)))
+    }
+
+    /// Only signers `allowed` allows are accepted.
+    pub fn allow(mut self, allowed: Arc<dyn Allow>) -> Self {
+        self.allowed = Some(allowed);
+        self
+    }
+
+    /// At most `capacity` uuids are remembered; past it, requests are refused ([`EpistulaError::Busy`]).
+    pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
+        self.seen = Mutex::new(replay::ReplayCache::new(capacity));
         self
     }
 
@@ -163,24 +225,25 @@ impl Verifier {
             Some(to) => return Err(EpistulaError::WrongRecipient(to.clone())),
             None => return Err(EpistulaError::Missing(HEADER_SIGNED_FOR)),
         }
-        if now_ms > signed.timestamp_ms + self.window_ms {
-            return Err(EpistulaError::Stale { age_ms: now_ms - signed.timestamp_ms, window_ms: self.window_ms });
-        }
-        if signed.timestamp_ms > now_ms + self.window_ms {
-            return Err(EpistulaError::Future { ahead_ms: signed.timestamp_ms - now_ms });
+        // `abs_diff`: a timestamp anywhere in u64 cannot overflow the window arithmetic.
+        let distance = now_ms.abs_diff(signed.timestamp_ms);
+        if distance > self.window_ms {
+            return Err(if signed.timestamp_ms < now_ms {
+                EpistulaError::Stale { age_ms: distance, window_ms: self.window_ms }
+            } else {
+                EpistulaError::Future { ahead_ms: distance }
+            });
         }
         if let Some(allowed) = &self.allowed
-            && !allowed.contains(&signed.signed_by)
+            && !allowed.allows(&signed.signed_by)
         {
             return Err(EpistulaError::NotAllowed(signed.signed_by.clone()));
         }
         let key = signed.verify_signature(body)?;
-        // Only a verified request may take a uuid, so forgeries cannot burn honest uuids.
+        // Only a verified request may take a uuid, so forgeries cannot burn honest uuids. A uuid
+        // is kept for twice the window from now: past that its timestamp is out of the window.
         let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        seen.retain(|_, t| now_ms <= *t + 2 * self.window_ms);
-        if seen.insert(signed.uuid.clone(), signed.timestamp_ms).is_some() {
-            return Err(EpistulaError::Replayed(signed.uuid.clone()));
-        }
+        seen.insert(&signed.uuid, now_ms, now_ms.saturating_add(self.window_ms.saturating_mul(2)))?;
         Ok(key)
     }
 }

@@ -96,8 +96,12 @@ impl Settings {
         if !(1..=100_000).contains(&self.max_pending) {
             return Err(("max_pending".into(), format!("{} must be from 1 to 100000", self.max_pending)));
         }
-        if self.open_timeout_s > 3600.0 {
-            return Err(("open_timeout_s".into(), format!("{} is more than an hour", self.open_timeout_s)));
+        if self.open_timeout_s > MAX_SECONDS {
+            return Err(("open_timeout_s".into(), format!("{} must be at most {MAX_SECONDS} s", self.open_timeout_s)));
+        }
+        if self.interval_ms > MAX_SECONDS as u64 * 1000 {
+            let reason = format!("{} must be at most {} ms", self.interval_ms, MAX_SECONDS as u64 * 1000);
+            return Err(("interval_ms".into(), reason));
         }
         if self.workers == 0 {
             return Err(("workers".into(), "must be at least 1".into()));
@@ -108,6 +112,10 @@ impl Settings {
         Ok(())
     }
 }
+
+/// The longest duration a setting may name: a day (past what a clock holds, a longer one would
+/// panic where it becomes a `Duration`).
+const MAX_SECONDS: f64 = 86_400.0;
 
 fn default_device() -> Device {
     Device::Auto
@@ -426,8 +434,8 @@ impl Verifier {
         let inner = &self.inner;
         let hidden = inner.engine.config().hidden_size;
         let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.to_vec() };
-        let timeout = Duration::from_secs_f64(inner.settings.open_timeout_s.max(0.1));
-        match tokio::time::timeout(timeout, inner.client.open(miner, &asked)).await {
+        let timeout = Duration::try_from_secs_f64(inner.settings.open_timeout_s.max(0.1)).unwrap_or(Duration::MAX);
+        match tokio::time::timeout(timeout, inner.client.open(miner, &asked, hidden)).await {
             Err(_) => (None, Opening::Missed),
             Ok(Err(e)) => {
                 debug!(uid = exchange.uid, error = %e, "opening failed");

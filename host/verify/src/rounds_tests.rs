@@ -57,6 +57,7 @@ impl Loop {
             axon: Some(base_url.clone()),
             registered_at_block: 0,
             capacities: Default::default(),
+            validator_permit: false,
         };
         let metagraph = Arc::new(Metagraph { netuid: 1, neurons: vec![neuron] });
         let mut settings = Settings::new(model.clone());
@@ -71,7 +72,9 @@ impl Loop {
             client: MinerClient::new(
                 Hotkey::from_seed(Scheme::Sr25519, [9; 32]).expect("key"),
                 Duration::from_secs(10),
-            ),
+                assay_miner_client::Settings { allow_private_axons: true, ..Default::default() },
+            )
+            .expect("client"),
             ledger: ledger.clone(),
             view: ChainView::fixed(0, metagraph, Instant::now()),
             epochs: Epochs::new(100).expect("epochs"),

@@ -1,15 +1,18 @@
 //! `assay miner`: the reference miner, serving the reference engine with hidden-state
-//! commitments over the signed protocol.
+//! commitments over the signed protocol, to the validators it is told to serve.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
+use assay_chain::{Chain, LocalChain};
 use assay_keys::{Hotkey, default_wallet_root, wallet_hotkey_path};
-use assay_miner::http::{MinerSettings, MinerState, app};
+use assay_miner::Signers;
+use assay_miner::http::{MinerSettings, MinerState, serve};
 use assay_reference_engine::{ChatTokenizer, Device, Engine};
 
-use crate::{CmdResult, unusable};
+use crate::{CmdResult, failed, unusable};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,30 +36,102 @@ pub struct Args {
     /// Concurrent requests before answering 429.
     #[arg(long, default_value_t = 4)]
     capacity: u32,
+    /// Concurrent requests one validator may hold (default: all of `--capacity`).
+    #[arg(long)]
+    signer_capacity: Option<u32>,
     /// Seconds a commitment can be opened.
     #[arg(long, default_value_t = 120)]
     open_window_s: u64,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "auto")]
     device: Device,
+    /// A validator (SS58) to serve whatever the metagraph says; repeatable.
+    #[arg(long = "allow", value_name = "SS58")]
+    allow: Vec<String>,
+    /// A local chain's folder (`assay chain init`): its metagraph's validators with a permit
+    /// and at least `--min-stake` are served, reread every 12 s.
+    #[arg(long)]
+    chain_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    netuid: u16,
+    /// Stake (rao) a validator needs to be served.
+    #[arg(long, default_value_t = 0)]
+    min_stake: u64,
+    /// Serve any signer (a test set-up only: strangers can then spend the engine and the store).
+    #[arg(long)]
+    allow_any_signer: bool,
+    /// Connections served at once.
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
+    /// Seconds a connection has to send a request's headers (and an idle one is kept).
+    #[arg(long, default_value_t = 10)]
+    header_read_timeout_s: u64,
+    /// Seconds a request has to send its body.
+    #[arg(long, default_value_t = 30)]
+    body_read_timeout_s: u64,
+    /// Points one opening may ask for.
+    #[arg(long, default_value_t = 256)]
+    max_open_points: usize,
+}
+
+/// Whom the miner serves, as the arguments say; refused when they say nobody.
+fn signers(args: &Args) -> Result<Option<Arc<Signers>>, crate::Exit> {
+    if args.allow_any_signer {
+        tracing::warn!("serving any signer: strangers can spend this miner's engine and store");
+        return Ok(None);
+    }
+    if args.allow.is_empty() && args.chain_dir.is_none() {
+        return Err(unusable(anyhow!(
+            "say whom to serve: --chain-dir (the metagraph's validators), --allow SS58, or --allow-any-signer"
+        )));
+    }
+    for ss58 in &args.allow {
+        assay_keys::decode_ss58(ss58).map_err(|e| unusable(anyhow!("--allow {ss58}: {e}")))?;
+    }
+    Ok(Some(Arc::new(Signers::new(args.allow.clone(), args.min_stake))))
 }
 
 pub fn run(args: Args) -> CmdResult {
+    let signers = signers(&args)?;
     let engine = Engine::load_on(&args.model, args.device)
         .map_err(|e| unusable(anyhow!("loading {}: {e}", args.model.display())))?;
     let tokenizer = ChatTokenizer::load(&args.model).map_err(unusable)?;
-    let root = args.wallet_root.unwrap_or_else(default_wallet_root);
+    let root = args.wallet_root.clone().unwrap_or_else(default_wallet_root);
     let hotkey = Hotkey::load(&wallet_hotkey_path(&root, &args.wallet, &args.hotkey)).map_err(unusable)?;
-    let model_name = args.served_model_name.unwrap_or_else(|| {
+    let model_name = args.served_model_name.clone().unwrap_or_else(|| {
         args.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
     });
     tracing::info!(model = %model_name, device = %engine.device(), hotkey = %hotkey.ss58(), "miner starting");
     let settings = MinerSettings {
         model_name,
         capacity: args.capacity.max(1),
+        signer_capacity: args.signer_capacity,
         open_window: Duration::from_secs(args.open_window_s),
+        max_connections: args.max_connections.max(1),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_s.max(1)),
+        body_read_timeout: Duration::from_secs(args.body_read_timeout_s.max(1)),
+        max_open_points: args.max_open_points.max(1),
+        signers: signers.clone(),
         ..MinerSettings::default()
     };
     let state = MinerState::new(engine, tokenizer, hotkey, settings);
-    assay_lab::serve_until_ctrl_c(&args.host, args.port, app(state), "miner").map_err(crate::lab_error)
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| failed(anyhow!("starting the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        if let (Some(signers), Some(dir)) = (signers, &args.chain_dir) {
+            let chain: Arc<dyn Chain> = Arc::new(LocalChain::open(dir).map_err(unusable)?);
+            let count = signers.update(&chain.metagraph(args.netuid).await.map_err(unusable)?.neurons);
+            tracing::info!(validators = count, "serving the metagraph's validators");
+            tokio::spawn(assay_miner::follow_metagraph(chain, args.netuid, signers, Duration::from_secs(12)));
+        }
+        let address = format!("{}:{}", args.host, args.port);
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("binding {address}"))
+            .map_err(unusable)?;
+        tracing::info!(address = %address, "miner listening");
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        serve(listener, state, ctrl_c).await.map_err(|e| failed(anyhow!("serving: {e}")))
+    })
 }

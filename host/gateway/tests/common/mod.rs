@@ -221,6 +221,7 @@ pub async fn start_with(stubs: &[StubOptions], gateway: Value, ledger: Option<Ar
             axon: Some(format!("http://{}", stub.address)),
             registered_at_block: 0,
             capacities: Default::default(),
+            validator_permit: false,
         });
         running.push(stub);
     }
@@ -239,6 +240,10 @@ pub async fn start_with(stubs: &[StubOptions], gateway: Value, ledger: Option<Ar
         view: view.clone(),
         epochs: Epochs::new(EPOCH_BLOCKS).expect("positive"),
         ledger: ledger.clone(),
+        miners: assay_miner_client::Settings::private_network(),
+        // The stubs' text is not the detokenized ids of their evidence: the text check is the
+        // miner client's tests' (and loopback.rs's, against the reference miner).
+        detokenizer: None,
     };
     let gateway = Gateway::start(parts).await.expect("gateway starts");
     let address = gateway.local_addr();

@@ -50,6 +50,7 @@ impl Fleet {
                 axon: Some(format!("http://{}", miner.address)),
                 registered_at_block: 0,
                 capacities: Default::default(),
+                validator_permit: false,
             });
             miners.push(miner);
         }

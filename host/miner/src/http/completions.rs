@@ -89,6 +89,8 @@ async fn complete(
         )));
     }
     let slot = inner.slots.clone().try_acquire_owned().map_err(|_| ApiError::AtCapacity)?;
+    // A signer's share of the slots: one validator cannot take them all from the others.
+    let signer_slot = inner.signer_slots.try_acquire(&validator).ok_or(ApiError::AtCapacity)?;
 
     let prompt_ids = match kind {
         Kind::Chat => {
@@ -139,7 +141,7 @@ async fn complete(
     let streaming = request.stream;
     let (final_id, final_model) = (id.clone(), model.clone());
     let generation = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
+        let _slots = (slot, signer_slot);
         let tokenizer = &inner.tokenizer;
         let mut out: Vec<TokenOut> = Vec::new();
         let mut sent_chars = 0usize;
@@ -308,7 +310,8 @@ fn commit_and_sign(
     validator: &str,
 ) -> Result<(ResponseExtension, Value), ApiError> {
     let response = if ext.commit {
-        crate::commit(&inner.engine, &inner.store, &ext.request_id, prompt, completion, inner.settings.open_window)
+        let window = inner.settings.open_window;
+        crate::commit(&inner.engine, &inner.store, validator, &ext.request_id, prompt, completion, window)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?
     } else {
         ResponseExtension {

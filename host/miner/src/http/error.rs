@@ -12,8 +12,14 @@ pub enum ApiError {
     Unauthorized(String),
     /// 404: unknown request id (or its open window has passed).
     NotFound(String),
+    /// 408: the body did not arrive within this long.
+    RequestTimeout(std::time::Duration),
+    /// 413: the body is larger than this many bytes.
+    TooLarge(usize),
     /// 429: at capacity.
     AtCapacity,
+    /// 429: too busy for another reason (the replay window is full).
+    Busy(String),
     /// 500: logged; the client sees a generic message.
     Internal(String),
 }
@@ -24,9 +30,20 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request_error", m),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "authentication_error", m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "invalid_request_error", m),
+            ApiError::RequestTimeout(after) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                format!("the request body did not arrive within {after:?}"),
+            ),
+            ApiError::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                format!("the body is larger than {limit} bytes"),
+            ),
             ApiError::AtCapacity => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the miner is at capacity".into())
             }
+            ApiError::Busy(m) => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", m),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error".into())

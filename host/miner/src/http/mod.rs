@@ -2,29 +2,37 @@
 //! `POST /v1/completions` (streaming or not) and `POST /assay/v1/open`.
 //!
 //! Every request except `info` must carry valid Epistula v2 headers signed for this miner's
-//! hotkey (missing, stale, replayed or forged: 401). Past `capacity` concurrent requests the
-//! miner answers 429. Evidence (token ids and the commitment) is signed by the miner's hotkey.
+//! hotkey by a signer it serves ([`crate::Signers`]: missing, stale, replayed, forged or a
+//! stranger: 401). Past `capacity` concurrent requests, or a signer's share of them, the miner
+//! answers 429. A body must arrive within its time (408) and size (413); an opening asks for at
+//! most `max_open_points`. Evidence (token ids and the commitment) is signed by the miner's
+//! hotkey. [`serve`] bounds connections and the time to send headers.
 
 mod completions;
 mod error;
+mod quota;
+mod serve;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use assay_keys::Hotkey;
-use assay_protocol::epistula::{Signed, Verifier};
+use assay_protocol::epistula::{EpistulaError, Signed, Verifier};
 use assay_protocol::wire::{Info, OpenRequest};
 use assay_reference_engine::{ChatTokenizer, Engine};
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::sync::Semaphore;
 
 pub use error::ApiError;
+pub use serve::serve;
 
-use crate::Store;
+use crate::{Signers, Store};
 
 /// What a miner serves with.
 pub struct MinerSettings {
@@ -40,6 +48,22 @@ pub struct MinerSettings {
     pub max_body_bytes: usize,
     /// Added after every generated token: a slower machine, for `assay devnet`'s miners.
     pub token_delay: Duration,
+    /// A connection has this long to send a request's headers (also how long an idle
+    /// keep-alive connection is kept).
+    pub header_read_timeout: Duration,
+    /// A request has this long to send its body once its headers are in (408 after).
+    pub body_read_timeout: Duration,
+    /// Connections served at once; past it the miner accepts no more until one closes.
+    pub max_connections: usize,
+    /// Who is served; `None` serves any signer (tests only: `assay miner` always names them).
+    pub signers: Option<Arc<Signers>>,
+    /// Concurrent requests one signer may hold (`None`: up to `capacity`).
+    pub signer_capacity: Option<u32>,
+    /// Bytes of hidden states one signer's commitments may keep (`None`: up to `store_bytes`;
+    /// either way, past `store_bytes` the largest holder's oldest go first).
+    pub signer_store_bytes: Option<usize>,
+    /// Points one opening may ask for.
+    pub max_open_points: usize,
 }
 
 impl Default for MinerSettings {
@@ -51,6 +75,13 @@ impl Default for MinerSettings {
             store_bytes: 1 << 30,
             max_body_bytes: 1 << 20,
             token_delay: Duration::ZERO,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            signers: None,
+            signer_capacity: None,
+            signer_store_bytes: None,
+            max_open_points: 256,
         }
     }
 }
@@ -67,16 +98,23 @@ struct Inner {
     verifier: Verifier,
     store: Store,
     slots: Arc<Semaphore>,
+    signer_slots: Arc<quota::SignerSlots>,
     settings: MinerSettings,
 }
 
 impl MinerState {
     pub fn new(engine: Engine, tokenizer: ChatTokenizer, hotkey: Hotkey, settings: MinerSettings) -> Self {
-        let verifier = Verifier::new(hotkey.ss58(), assay_protocol::epistula::DEFAULT_WINDOW_MS);
+        let mut verifier = Verifier::new(hotkey.ss58(), assay_protocol::epistula::DEFAULT_WINDOW_MS);
+        if let Some(signers) = &settings.signers {
+            verifier = verifier.allow(signers.clone());
+        }
+        let signer_store = settings.signer_store_bytes.unwrap_or(settings.store_bytes);
+        let signer_capacity = settings.signer_capacity.unwrap_or(settings.capacity);
         Self {
             inner: Arc::new(Inner {
-                store: Store::new(settings.store_bytes),
+                store: Store::with_signer_bound(settings.store_bytes, signer_store),
                 slots: Arc::new(Semaphore::new(settings.capacity as usize)),
+                signer_slots: Arc::new(quota::SignerSlots::new(signer_capacity as usize)),
                 engine,
                 tokenizer,
                 hotkey,
@@ -107,7 +145,10 @@ pub(crate) fn now_ms() -> u64 {
 fn authenticate(state: &MinerState, headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let signed = Signed::from_headers(get).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-    state.inner.verifier.verify(&signed, body, now_ms()).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    state.inner.verifier.verify(&signed, body, now_ms()).map_err(|e| match e {
+        EpistulaError::Busy => ApiError::Busy(e.to_string()),
+        other => ApiError::Unauthorized(other.to_string()),
+    })?;
     Ok(signed.signed_by)
 }
 
@@ -124,17 +165,38 @@ async fn open(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
-    authenticate(&state, &headers, &body)?;
+    let signer = authenticate(&state, &headers, &body)?;
     let request: OpenRequest = parse(&body)?;
+    let max = state.inner.settings.max_open_points;
+    if request.points.len() > max {
+        return Err(ApiError::BadRequest(format!(
+            "{} points asked for; an opening has at most {max}",
+            request.points.len()
+        )));
+    }
     let inner = state.inner.clone();
-    let response = tokio::task::spawn_blocking(move || crate::open(&inner.store, &request.request_id, &request.points))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let response =
+        tokio::task::spawn_blocking(move || crate::open(&inner.store, &signer, &request.request_id, &request.points))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
     match response {
         Ok(r) => Ok(axum::response::IntoResponse::into_response(Json(r))),
         Err(e @ crate::Error::UnknownRequest(_)) => Err(ApiError::NotFound(e.to_string())),
         Err(e @ crate::Error::PointOutOfRange { .. }) => Err(ApiError::BadRequest(e.to_string())),
         Err(e) => Err(ApiError::Internal(e.to_string())),
+    }
+}
+
+/// Reads the body within its time and size before any handler runs: a client that stops
+/// sending gets 408 instead of holding the request open.
+async fn read_body_within(State(state): State<MinerState>, request: Request, next: Next) -> Response {
+    let settings = &state.inner.settings;
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, settings.max_body_bytes);
+    match tokio::time::timeout(settings.body_read_timeout, read).await {
+        Err(_) => ApiError::RequestTimeout(settings.body_read_timeout).into_response(),
+        Ok(Err(_)) => ApiError::TooLarge(settings.max_body_bytes).into_response(),
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
     }
 }
 
@@ -147,6 +209,7 @@ pub fn app(state: MinerState) -> Router {
         .route("/v1/chat/completions", post(completions::chat))
         .route("/v1/completions", post(completions::text))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), read_body_within))
         .with_state(state)
 }
 

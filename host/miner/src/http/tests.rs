@@ -17,14 +17,21 @@ struct Fixture {
     miner: String,
 }
 
+/// Bytes a committed chat request of `chat({})` keeps, at most: fewer than 100 positions (the
+/// templated prompt and 8 tokens), 5 hidden states of 64 values each, and the tree.
+const COMMITTED_BYTES: usize = 5 * 100 * 64 * 4 + 5 * 100 * 64;
+
 fn fixture(capacity: u32) -> Fixture {
+    fixture_with(MinerSettings { capacity, ..MinerSettings::default() })
+}
+
+fn fixture_with(settings: MinerSettings) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny::write(dir.path(), &TinySpec::default(), None).expect("writes");
     let engine = Engine::load(dir.path()).expect("loads");
     let tokenizer = ChatTokenizer::load(dir.path()).expect("tokenizer");
     let hotkey = Hotkey::from_seed(Scheme::Sr25519, [9; 32]).expect("key");
     let miner = hotkey.ss58();
-    let settings = MinerSettings { capacity, ..MinerSettings::default() };
     let app = app(MinerState::new(engine, tokenizer, hotkey, settings));
     Fixture { _dir: dir, app, validator: Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"), miner }
 }
@@ -241,4 +248,70 @@ async fn past_capacity_the_miner_answers_429_and_a_disconnect_frees_the_slot() {
         assert!(std::time::Instant::now() < deadline, "the slot was not released after the client left");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn an_opening_of_more_points_than_allowed_is_refused() {
+    let f = fixture(4);
+    let (status, text) =
+        f.send(f.signed(
+            "/v1/chat/completions",
+            &chat(json!({"assay": {"request_id": "r", "nonce": "n", "commit": true}})),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let many: Vec<[u32; 2]> = (0..257).map(|i| [i % 5, i % 8]).collect();
+    let (status, text) = f.send(f.signed("/assay/v1/open", &json!({"request_id": "r", "points": many}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{}", &text[..text.len().min(300)]);
+    assert!(text.contains("points"), "{text}");
+}
+
+/// One validator committing past the store's bound forgets its own oldest commitments, not
+/// another validator's.
+#[tokio::test]
+async fn a_flood_of_commitments_evicts_the_flooders_own() {
+    let mut f = fixture_with(MinerSettings { store_bytes: 3 * COMMITTED_BYTES, ..MinerSettings::default() });
+    let (quiet, flooder) = (f.validator.clone(), Hotkey::from_seed(Scheme::Sr25519, [2; 32]).expect("key"));
+    let commit = |id: &str| chat(json!({"assay": {"request_id": id, "nonce": "n", "commit": true}}));
+    assert_eq!(f.send(f.signed("/v1/chat/completions", &commit("quiet"))).await.0, StatusCode::OK);
+    f.validator = flooder;
+    for i in 0..12 {
+        assert_eq!(f.send(f.signed("/v1/chat/completions", &commit(&format!("flood-{i}")))).await.0, StatusCode::OK);
+    }
+    let open = |id: &str| json!({"request_id": id, "points": [[0, 0]]});
+    let (status, _) = f.send(f.signed("/assay/v1/open", &open("flood-0"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the store was filled: the flooder's oldest is gone");
+    f.validator = quiet;
+    let (status, text) = f.send(f.signed("/assay/v1/open", &open("quiet"))).await;
+    assert_eq!(status, StatusCode::OK, "the quiet validator's commitment was evicted: {text}");
+}
+
+/// Only the validators the miner serves get past authentication; a stranger's `commit: true`
+/// costs the miner a signature check at most.
+#[tokio::test]
+async fn strangers_are_refused_and_listed_validators_served() {
+    let validator = Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key");
+    let signers = Arc::new(crate::Signers::new([validator.ss58()], 0));
+    let mut f = fixture_with(MinerSettings { signers: Some(signers), ..MinerSettings::default() });
+    let commit = chat(json!({"assay": {"request_id": "r", "nonce": "n", "commit": true}}));
+    assert_eq!(f.send(f.signed("/v1/chat/completions", &commit)).await.0, StatusCode::OK);
+    f.validator = Hotkey::from_seed(Scheme::Sr25519, [3; 32]).expect("key");
+    let (status, text) = f.send(f.signed("/v1/chat/completions", &commit)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+    assert!(text.contains("not allowed"), "{text}");
+    let (status, _) = f.send(f.signed("/assay/v1/open", &json!({"request_id": "r", "points": [[0, 0]]}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_signer_cannot_take_every_slot() {
+    let mut f = fixture_with(MinerSettings { capacity: 4, signer_capacity: Some(1), ..MinerSettings::default() });
+    let long = chat(json!({"max_tokens": 4000, "stream": true, "ignore_eos": true}));
+    let held = f.app.clone().oneshot(f.signed("/v1/chat/completions", &long)).await.expect("responds");
+    assert_eq!(held.status(), StatusCode::OK);
+    let (status, text) = f.send(f.signed("/v1/chat/completions", &chat(json!({})))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
+    f.validator = Hotkey::from_seed(Scheme::Sr25519, [2; 32]).expect("key");
+    let (status, text) = f.send(f.signed("/v1/chat/completions", &chat(json!({})))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
 }

@@ -18,6 +18,8 @@ fn full() -> Config {
     gateway.synthetic_per_minute = 3.5;
     config.gateway = Some(gateway);
     config.verify = Some(assay_verify::Settings::new("models/reference".into()));
+    config.tokenizer = Some("models/tokenizer".into());
+    config.miners.allow_private_axons = true;
     config
 }
 
@@ -37,6 +39,7 @@ fn relative_paths_are_relative_to_the_file() {
     full().save(&path).expect("saves");
     let loaded = Config::load(&path).expect("loads");
     assert_eq!(loaded.data_dir, dir.path().join("data"));
+    assert_eq!(loaded.tokenizer_dir(), Some(dir.path().join("models/tokenizer").as_path()));
     assert_eq!(loaded.verify.expect("verify").model, dir.path().join("models/reference"));
 }
 
@@ -74,12 +77,14 @@ fn bad_values_are_refused_naming_the_key() {
     check(|t| set(t, &["chain", "kind"], Text("subtensr".into())), "chain", "subtensr");
     check(|t| set(t, &["ledger", "keep_bodies_days"], Float(-1.0)), "ledger.keep_bodies_days", "from 0");
     check(|t| set(t, &["ledger", "keep_bodies_days"], Float(1e300)), "ledger.keep_bodies_days", "from 0");
-    check(|t| set(t, &["verify", "open_timeout_s"], Float(1e300)), "verify.open_timeout_s", "hour");
+    check(|t| set(t, &["verify", "open_timeout_s"], Float(1e300)), "verify.open_timeout_s", "at most");
     check(|t| set(t, &["verify", "max_pending"], Integer(0)), "verify.max_pending", "from 1");
     check(|t| set(t, &["gateway", "max_connections"], Integer(0)), "gateway.max_connections", "at least 1");
     check(|t| set(t, &["gateway", "stream_idle_timeout_ms"], Integer(-1)), "gateway.stream_idle_timeout_ms", "-1");
     check(|t| set(t, &["gateway", "queue_per_key"], Integer(5000)), "gateway.queue_per_key", "at most queue_max");
     check(|t| set(t, &["gateway", "recorder_queue_max"], Integer(0)), "gateway.recorder_queue_max", "at least 1");
+    check(|t| set(t, &["miners", "max_response_bytes"], Integer(0)), "miners.max_response_bytes", "at least 1");
+    check(|t| set(t, &["miners", "allow_privat_axons"], toml::Value::Boolean(true)), "miners", "allow_privat_axons");
 }
 
 #[test]
@@ -115,4 +120,18 @@ fn devices_are_read_strictly() {
         config = Config::parse(&toml::to_string(&table).expect("toml")).expect("parses");
         assert_eq!(config.verify.expect("verify").device.to_string(), device);
     }
+}
+
+/// A duration no clock can hold (it would panic in `Duration::from_secs_f64` or in `Instant +`
+/// when the node starts) is refused when the config is read, naming its key.
+#[test]
+fn durations_past_what_a_clock_holds_are_refused_naming_the_key() {
+    use toml::Value::{Float, Integer};
+    check(|t| set(t, &["gateway", "miner_timeout_s"], Float(1e30)), "gateway.miner_timeout_s", "at most");
+    check(|t| set(t, &["verify", "open_timeout_s"], Float(1e300)), "verify.open_timeout_s", "at most");
+    check(|t| set(t, &["chain", "metagraph_refresh_ms"], Integer(i64::MAX)), "chain.metagraph_refresh_ms", "at most");
+    check(|t| set(t, &["gateway", "health_interval_ms"], Integer(i64::MAX)), "gateway.health_interval_ms", "at most");
+    check(|t| set(t, &["verify", "interval_ms"], Integer(i64::MAX)), "verify.interval_ms", "at most");
+    // A rate so low its mean gap overflows a duration.
+    check(|t| set(t, &["gateway", "synthetic_per_minute"], Float(1e-300)), "gateway.synthetic_per_minute", "at least");
 }

@@ -1,3 +1,5 @@
+use std::sync::{Arc, Mutex};
+
 use super::*;
 
 fn keys() -> (Hotkey, Hotkey) {
@@ -73,4 +75,73 @@ fn the_message_is_the_ecosystems() {
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.0b8e7c6a-9d3b-4f2e-8a1c-5d6e7f8a9b0c.1700000000000.5Dest"
     );
     assert!(message(b"", "u", 1, None).ends_with(".u.1."));
+}
+
+#[test]
+fn timestamps_at_the_ends_of_the_range_are_refused_without_overflow() {
+    let (validator, miner) = keys();
+    let verifier = Verifier::new(miner.ss58(), DEFAULT_WINDOW_MS);
+    let far_future = sign(&validator, b"{}", Some(&miner.ss58()), u64::MAX);
+    assert!(matches!(verifier.verify(&far_future, b"{}", 10_000), Err(EpistulaError::Future { .. })));
+    let epoch_zero = sign(&validator, b"{}", Some(&miner.ss58()), 0);
+    assert!(matches!(verifier.verify(&epoch_zero, b"{}", u64::MAX), Err(EpistulaError::Stale { .. })));
+    // Through the headers, as a hostile client sends it.
+    let headers = far_future.headers();
+    let parsed =
+        parse_headers(headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))).expect("well-formed headers");
+    assert_eq!(parsed.timestamp_ms, u64::MAX);
+    assert!(verifier.verify(&parsed, b"{}", 10_000).is_err());
+}
+
+#[test]
+fn malformed_headers_are_refused_when_read() {
+    let (validator, miner) = keys();
+    let good = sign(&validator, b"{}", Some(&miner.ss58()), 1_000);
+    let with = |name: &'static str, value: &str| {
+        let mut headers = good.headers();
+        headers.retain(|(n, _)| *n != name);
+        headers.push((name, value.to_string()));
+        parse_headers(headers)
+    };
+    assert!(with(HEADER_SIGNATURE, &good.signature).is_ok());
+    for (name, value) in [
+        (HEADER_SIGNATURE, "0x1234"),
+        (HEADER_SIGNATURE, &format!("0x{}", "zz".repeat(64))),
+        (HEADER_TIMESTAMP, "-1"),
+        (HEADER_TIMESTAMP, "18446744073709551616"),
+        (HEADER_SIGNED_BY, &"5".repeat(300)),
+        (HEADER_SIGNED_FOR, &"5".repeat(300)),
+        (HEADER_UUID, "not-a-uuid"),
+    ] {
+        assert!(matches!(with(name, value), Err(EpistulaError::Malformed(n, _)) if n == name), "{name}: {value}");
+    }
+}
+
+#[test]
+fn the_allowed_signers_can_change_while_the_verifier_runs() {
+    let (validator, miner) = keys();
+    let allowed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let list = allowed.clone();
+    let check = move |signer: &str| list.lock().expect("lock").iter().any(|s| s == signer);
+    let verifier = Verifier::new(miner.ss58(), 8_000).allow(Arc::new(check));
+    let fresh = || sign(&validator, b"{}", Some(&miner.ss58()), 10_000);
+    assert!(matches!(verifier.verify(&fresh(), b"{}", 10_000), Err(EpistulaError::NotAllowed(_))));
+    allowed.lock().expect("lock").push(validator.ss58());
+    assert!(verifier.verify(&fresh(), b"{}", 10_000).is_ok());
+}
+
+#[test]
+fn the_replay_cache_is_bounded_and_forgets_after_the_window() {
+    let (validator, miner) = keys();
+    let verifier = Verifier::new(miner.ss58(), 1_000).with_replay_capacity(2);
+    let at = |t| sign(&validator, b"{}", Some(&miner.ss58()), t);
+    let first = at(10_000);
+    assert!(verifier.verify(&first, b"{}", 10_000).is_ok());
+    assert!(verifier.verify(&at(10_000), b"{}", 10_000).is_ok());
+    // Full: a third request is refused rather than an older uuid forgotten early.
+    assert_eq!(verifier.verify(&at(10_000), b"{}", 10_100), Err(EpistulaError::Busy));
+    assert_eq!(verifier.verify(&first, b"{}", 10_500), Err(EpistulaError::Replayed(first.uuid.clone())));
+    // Past twice the window the old uuids are gone (a replay of them is stale by then anyway).
+    assert!(verifier.verify(&at(12_100), b"{}", 12_100).is_ok());
+    assert!(matches!(verifier.verify(&first, b"{}", 12_100), Err(EpistulaError::Stale { .. })));
 }
