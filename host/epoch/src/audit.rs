@@ -203,7 +203,7 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
     let scorer = runtime
         .load_scorer(&digest, &policy)
         .map_err(|e| AuditFailure::Mismatch(format!("scorer does not load: {e}")))?;
-    let limits = Limits { fuel: summary.limits.fuel, memory_bytes: summary.limits.memory_bytes };
+    let limits = Limits { fuel: summary.limits.fuel, memory_bytes: summary.limits.memory_bytes, ..Limits::DEFAULT };
     let run = scorer
         .score(&input, limits)
         .map_err(|e| AuditFailure::Mismatch(format!("rerun failed where the validator's run succeeded: {e}")))?;

@@ -245,7 +245,7 @@ impl Config {
     }
 
     pub fn limits(&self) -> Limits {
-        Limits { fuel: self.policy.fuel, memory_bytes: self.policy.memory_bytes }
+        Limits { fuel: self.policy.fuel, memory_bytes: self.policy.memory_bytes, ..Limits::DEFAULT }
     }
 
     pub fn ledger_path(&self) -> PathBuf {

@@ -50,16 +50,22 @@ impl Error {
         move |source| Error::Io { context, source }
     }
 
+    /// What kind of policy fault this is, in one word a summary records and an audit compares
+    /// (messages may change between host versions; the kind does not). `None` for host faults.
+    pub fn fault_kind(&self) -> Option<&'static str> {
+        match self {
+            Error::OutOfFuel { .. } => Some("out-of-fuel"),
+            Error::MemoryLimit { .. } => Some("memory-limit"),
+            Error::Trap(_) => Some("trap"),
+            Error::Refused(_) => Some("refused"),
+            Error::InvalidOutput(_) => Some("invalid-output"),
+            _ => None,
+        }
+    }
+
     /// True when the policy itself is at fault (and would fail the same way on every machine),
     /// as opposed to the host (a missing file, a full disk).
     pub fn is_policy_fault(&self) -> bool {
-        matches!(
-            self,
-            Error::OutOfFuel { .. }
-                | Error::MemoryLimit { .. }
-                | Error::Trap(_)
-                | Error::Refused(_)
-                | Error::InvalidOutput(_)
-        )
+        self.fault_kind().is_some()
     }
 }
