@@ -6,7 +6,8 @@
 //! paths against the signed root, runs one teacher-forced reference pass over the miner's prompt
 //! and completion tokens, measures (`measure`), lets the policy judge, and records the verdict in
 //! the ledger for the scorer. Reference passes run on a bounded pool of blocking workers, never on
-//! the gateway's request path.
+//! the gateway's request path; planning and judging (policy calls, up to their fuel) run on
+//! blocking threads too. A plan the policy runtime refuses asks nothing of any miner.
 //! Whose fault: a challenge that cannot be measured because of the miner's evidence (tokens past
 //! the vocabulary, an opening missed or refused, no tokens at all) fails. One that cannot be
 //! measured because of the validator itself (a stored body or evidence it cannot read back, a
@@ -18,18 +19,18 @@ mod measure;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use assay_chain::{ChainView, Epochs};
+use assay_chain::{ChainView, Epochs, Metagraph};
 use assay_ledger::{ChallengeRow, Exchange, Ledger};
 use assay_miner_client::{Miner, MinerClient, verify_opening};
-use assay_policy_runtime::{Challenger, Limits};
+use assay_policy_runtime::{Challenger, Digest, Limits};
 use assay_policy_sdk::{
-    Candidate, ChallengeRecord, Judgement, Measurements, MinerHistory, Opening, Param, PlanInput, PointMeasurement,
-    Verdict,
+    Candidate, ChallengeRecord, Judgement, Measurements, MinerHistory, Opening, Param, PlanInput, PlannedChallenge,
+    PointMeasurement, Verdict,
 };
 use assay_protocol::wire::{OpenRequest, ResponseExtension};
 use assay_reference_engine::{ChatTokenizer, Device, Engine};
@@ -113,6 +114,18 @@ pub enum Error {
     Policy(#[from] assay_policy_runtime::Error),
     #[error("no challenger policy for epoch {epoch}: {reason}")]
     NoChallenger { epoch: u64, reason: String },
+    /// Planning panicked on its blocking thread (a validator bug; nothing was recorded).
+    #[error("planning panicked: {0}")]
+    Planning(String),
+}
+
+/// A round's plan, with what starting its challenges needs.
+struct Round {
+    planned: Vec<PlannedChallenge>,
+    exchanges: HashMap<u64, Exchange>,
+    /// Planned requests that were decoded greedily.
+    greedy: HashSet<u64>,
+    metagraph: Arc<Metagraph>,
 }
 
 /// Which challenger policy judges the challenges recorded into an epoch. The node swaps
@@ -121,6 +134,14 @@ pub enum Error {
 pub trait Challengers: Send + Sync {
     /// The challenger of `epoch` (loaded, and noted as that epoch's, on first request).
     fn for_epoch(&self, epoch: u64) -> Result<Challenger, String>;
+
+    /// `challenger`'s plan for `epoch` was refused as its own fault (`reason`). True when
+    /// another challenger takes `epoch` over: the same requests are then offered to it at the
+    /// next round. By default none does, and they go unchallenged.
+    fn plan_refused(&self, epoch: u64, challenger: Digest, reason: &str) -> bool {
+        let _ = (epoch, challenger, reason);
+        false
+    }
 }
 
 /// What the verifier is started with.
@@ -206,7 +227,7 @@ impl Verifier {
                 _ = tokio::time::sleep(interval) => {}
                 _ = async { let _ = stopped.wait_for(|s| *s).await.map(|_| ()); } => break,
             }
-            match self.round(&mut in_flight) {
+            match self.round(&mut in_flight).await {
                 Ok(0) => {}
                 Ok(n) => debug!(challenges = n, "challenges planned"),
                 Err(e) => warn!(error = %e, "a verification round failed; retrying at the next"),
@@ -217,24 +238,68 @@ impl Verifier {
     }
 
     /// Offers the requests completed since the last round to the planner and starts the planned
-    /// challenges in `tasks`; returns how many.
-    pub fn round(&self, tasks: &mut tokio::task::JoinSet<()>) -> Result<usize, Error> {
+    /// challenges in `tasks`; returns how many. Reading the ledger and planning block (the plan
+    /// for up to its fuel), so they run off the async runtime the gateway shares.
+    pub async fn round(&self, tasks: &mut tokio::task::JoinSet<()>) -> Result<usize, Error> {
+        let verifier = self.clone();
+        let round = tokio::task::spawn_blocking(move || verifier.plan_round())
+            .await
+            .map_err(|e| Error::Planning(e.to_string()))??;
+        Ok(round.map_or(0, |round| self.start(round, tasks)))
+    }
+
+    /// Plans the exchanges recorded since the last round: `None` when there are none, or when
+    /// the challenger's plan was refused.
+    fn plan_round(&self) -> Result<Option<Round>, Error> {
         let inner = &self.inner;
         let block = inner.view.head();
         let epoch = inner.epochs.of_block(block);
-        let seed = inner.ledger.epoch_seed(epoch, rand::random)?;
         let after = {
             let offered = inner.offered.lock().unwrap_or_else(|p| p.into_inner());
             if offered.0 == epoch { offered.1 } else { 0 }
         };
         let (positions, fresh): (Vec<i64>, Vec<Exchange>) =
             inner.ledger.exchanges_after(epoch, after)?.into_iter().unzip();
-        if fresh.is_empty() {
-            return Ok(0);
-        }
+        let Some(&last) = positions.last() else { return Ok(None) };
         let records: HashMap<u64, assay_ledger::RequestRow> =
             inner.ledger.requests(epoch)?.into_iter().map(|e| (e.record.id, e.record)).collect();
         let metagraph = inner.view.metagraph();
+        let input = self.plan_input(epoch, block, &fresh, &records, &metagraph)?;
+        let challenger = inner.challengers.for_epoch(epoch).map_err(|reason| Error::NoChallenger { epoch, reason })?;
+        let planned = match challenger.plan(&input, inner.limits) {
+            Ok(planned) => planned,
+            Err(e) if e.is_policy_fault() => {
+                // The validator's own policy failed: no miner is charged, loudly.
+                let digest = challenger.digest();
+                if inner.challengers.plan_refused(epoch, digest, &e.to_string()) {
+                    error!(epoch, challenger = %digest, error = %e,
+                        "validator fault: the challenger's plan is refused; another challenger plans these requests");
+                } else {
+                    error!(epoch, challenger = %digest, error = %e, requests = fresh.len(),
+                        "validator fault: the challenger's plan is refused; these requests go unchallenged");
+                    *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = (epoch, last);
+                }
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = (epoch, last);
+        let greedy = fresh.iter().filter(|x| records.get(&x.id).is_some_and(|r| r.greedy)).map(|x| x.id).collect();
+        let exchanges = fresh.into_iter().map(|x| (x.id, x)).collect();
+        Ok(Some(Round { planned, exchanges, greedy, metagraph }))
+    }
+
+    /// What the planner is offered: the fresh exchanges' requests and every miner's history.
+    fn plan_input(
+        &self,
+        epoch: u64,
+        block: u64,
+        fresh: &[Exchange],
+        records: &HashMap<u64, assay_ledger::RequestRow>,
+        metagraph: &Metagraph,
+    ) -> Result<PlanInput, Error> {
+        let inner = &self.inner;
+        let seed = inner.ledger.epoch_seed(epoch, rand::random)?;
         // `challenged` counts this epoch's; `recent_failures` this epoch's and the previous one's.
         let this_epoch = inner.ledger.challenges(epoch)?;
         let previous = if epoch > 0 { inner.ledger.challenges(epoch - 1)? } else { Vec::new() };
@@ -264,36 +329,34 @@ impl Verifier {
                 completion_tokens: r.completion_tokens,
             })
             .collect();
-        let input = PlanInput {
+        Ok(PlanInput {
             seed: seed.seed.to_vec(),
             layers: inner.engine.config().num_layers as u32,
             progress: inner.epochs.progress(block),
             candidates,
             history,
             params: inner.params.clone(),
-        };
-        let challenger = inner.challengers.for_epoch(epoch).map_err(|reason| Error::NoChallenger { epoch, reason })?;
-        let planned = challenger.plan(&input, inner.limits)?;
-        if let Some(&last) = positions.last() {
-            *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = (epoch, last);
-        }
-        let by_id: HashMap<u64, Exchange> = fresh.into_iter().map(|x| (x.id, x)).collect();
+        })
+    }
+
+    /// Starts a round's planned challenges in `tasks`; returns how many.
+    fn start(&self, round: Round, tasks: &mut tokio::task::JoinSet<()>) -> usize {
         let mut started = 0;
-        for plan in planned {
-            let Some(exchange) = by_id.get(&plan.request_id).cloned() else {
+        for plan in round.planned {
+            let Some(exchange) = round.exchanges.get(&plan.request_id).cloned() else {
                 warn!(request = plan.request_id, "the challenger planned a request it was not offered");
                 continue;
             };
-            let axon = metagraph.neurons.iter().find(|n| n.uid == exchange.uid).and_then(|n| n.axon.clone());
+            let axon = round.metagraph.neurons.iter().find(|n| n.uid == exchange.uid).and_then(|n| n.axon.clone());
             let Some(base_url) = axon else { continue };
             let miner = Miner { base_url, hotkey: exchange.miner_hotkey.clone() };
             let points: Vec<[u32; 2]> = plan.points.iter().map(|&(l, p)| [l, p]).collect();
             let verifier = self.clone();
-            let greedy = records.get(&exchange.id).is_some_and(|r| r.greedy);
+            let greedy = round.greedy.contains(&exchange.id);
             tasks.spawn(async move { verifier.challenge(exchange, miner, points, greedy).await });
             started += 1;
         }
-        Ok(started)
+        started
     }
 
     /// One challenge: open, measure, judge, record.
