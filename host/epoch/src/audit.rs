@@ -4,11 +4,13 @@
 //! file and its canonical JSON against theirs; the input against the summary (netuid, epoch,
 //! blocks, counts, state); the chain to the previous epoch where it is published (summary hash,
 //! state hand-over, seed reveal against its commitment); the dataset's hash; then the scorer is
-//! rerun under the recorded limits and its output compared with the published one.
+//! rerun under the recorded limits and its output compared with the published one (or, for an
+//! epoch published unscored, its failure with the published kind of failure).
 
-use assay_policy_runtime::{Digest, Limits, Runtime};
+use assay_policy_runtime::{Digest, Error as PolicyError, Runtime, ScoreRun};
 use serde_json::Value;
 
+use crate::summary::Unscored;
 use crate::{Error, ObjectStore, Summary, canonical, keys, sha256_hex};
 
 /// The most an input may decompress to (a hostile file must not exhaust memory).
@@ -203,10 +205,18 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
     let scorer = runtime
         .load_scorer(&digest, &policy)
         .map_err(|e| AuditFailure::Mismatch(format!("scorer does not load: {e}")))?;
-    let limits = Limits { fuel: summary.limits.fuel, memory_bytes: summary.limits.memory_bytes, ..Limits::DEFAULT };
-    let run = scorer
-        .score(&input, limits)
-        .map_err(|e| AuditFailure::Mismatch(format!("rerun failed where the validator's run succeeded: {e}")))?;
+    let rerun = scorer.score(&input, summary.limits.limits());
+    checked.push(match &summary.unscored {
+        None => compare_rerun(&summary, rerun)?,
+        Some(unscored) => compare_failure(&summary, unscored, rerun)?,
+    });
+    Ok(AuditReport { summary, checked, notes })
+}
+
+/// The rerun of a scored epoch against its published output: scores, weights, state and fuel.
+fn compare_rerun(summary: &Summary, rerun: Result<ScoreRun, PolicyError>) -> Outcome<String> {
+    let run =
+        rerun.map_err(|e| AuditFailure::Mismatch(format!("rerun failed where the validator's run succeeded: {e}")))?;
     let published = serde_json::json!({ "scores": summary.output.scores, "weights": summary.output.weights });
     let rerun = serde_json::json!({ "scores": to_value(&run.output.scores), "weights": to_value(&run.output.weights) });
     if let Some(d) = first_difference("output", &published, &rerun) {
@@ -222,13 +232,31 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
     if run.fuel_used != summary.output.fuel_used {
         return mismatch(format!("output.fuel_used: published {}, rerun {}", summary.output.fuel_used, run.fuel_used));
     }
-    checked.push(format!(
+    Ok(format!(
         "rerun: {} scores, {} weights, state and fuel ({}) identical",
         run.output.scores.len(),
         run.output.weights.len(),
         run.fuel_used
-    ));
-    Ok(AuditReport { summary, checked, notes })
+    ))
+}
+
+/// The rerun of an epoch published as unscored: the scorer must fail the same way, and the
+/// summary must set nothing (no scores, no weights, the input's state handed on).
+fn compare_failure(summary: &Summary, unscored: &Unscored, rerun: Result<ScoreRun, PolicyError>) -> Outcome<String> {
+    let out = &summary.output;
+    if !out.scores.is_empty() || !out.weights.is_empty() || out.state_sha256 != summary.input.state_sha256 {
+        return mismatch("an unscored epoch's output must be empty and hand its input's state on");
+    }
+    match rerun {
+        Ok(_) => mismatch(format!("the epoch was published unscored ({}), but the rerun scored it", unscored.kind)),
+        Err(e) if e.fault_kind() == Some(unscored.kind.as_str()) => {
+            Ok(format!("rerun: the scorer fails as published ({}: {e})", unscored.kind))
+        }
+        Err(e) => mismatch(format!(
+            "the epoch was published unscored ({}), but the rerun failed otherwise: {e}",
+            unscored.kind
+        )),
+    }
 }
 
 #[cfg(test)]
