@@ -13,7 +13,8 @@ use crate::{Error, Result};
 
 /// Points one challenge may open, at most (the reference miner serves at least this many).
 pub const MAX_POINTS_PER_CHALLENGE: usize = 64;
-/// Bytes of a judgement's reason, at most: it is recorded with the verdict and published.
+/// Bytes of a judgement's reason, at most: it is recorded with the verdict and published. A
+/// policy's error message is cut to this length too.
 pub const MAX_REASON_BYTES: usize = 512;
 
 /// Refuses a plan that names a request that is not a candidate or names one twice, or whose

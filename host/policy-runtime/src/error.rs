@@ -45,6 +45,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// A policy's own error message, cut to [`crate::MAX_REASON_BYTES`]: it is logged, and a
+    /// scorer's is published with an epoch it could not score.
+    pub(crate) fn refused(message: String) -> Error {
+        let max = crate::MAX_REASON_BYTES;
+        if message.len() <= max {
+            return Error::Refused(message);
+        }
+        let end = (0..=max).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+        Error::Refused(format!("{}… ({} bytes)", &message[..end], message.len()))
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }

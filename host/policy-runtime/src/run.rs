@@ -74,7 +74,7 @@ impl Scorer {
         let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
         let wit_input: scorer::assay::policy::types::EpochInput = input.clone().conv();
         let result = instance.call_score(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
-        let output: EpochOutput = result.map_err(Error::Refused)?.conv();
+        let output: EpochOutput = result.map_err(Error::refused)?.conv();
         validate_output(input, &output, limits)?;
         Ok(ScoreRun { output, fuel_used: fuel_used(&store, limits) })
     }
@@ -113,7 +113,7 @@ impl Challenger {
         let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
         let wit_input: challenger::assay::policy::types::PlanInput = input.clone().conv();
         let result = instance.call_plan(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
-        let plan: Vec<PlannedChallenge> = result.map_err(Error::Refused)?.conv();
+        let plan: Vec<PlannedChallenge> = result.map_err(Error::refused)?.conv();
         validate_plan(input, &plan)?;
         Ok(plan)
     }
@@ -125,7 +125,7 @@ impl Challenger {
         let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
         let wit_input: challenger::assay::policy::types::Measurements = input.clone().conv();
         let result = instance.call_judge(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
-        let judgement: Judgement = result.map_err(Error::Refused)?.conv();
+        let judgement: Judgement = result.map_err(Error::refused)?.conv();
         validate_judgement(&judgement)?;
         Ok(judgement)
     }

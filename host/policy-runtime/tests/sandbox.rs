@@ -76,6 +76,9 @@ fn each_misbehaviour_fails_with_its_own_error_and_the_scorer_keeps_working() {
     assert!(msg.contains("state of 4194304 bytes is over the limit of 1048576"), "{msg}");
     let msg = check(10.0, &|e| matches!(e, Error::InvalidOutput(_)));
     assert!(msg.contains("uid 0 has 1000 components"), "{msg}");
+    // A policy's own error is logged and may be published (an unscored epoch's reason): bounded.
+    let msg = check(11.0, &|e| matches!(e, Error::Refused(_)));
+    assert!(msg.len() < 1024 && msg.ends_with("(1048576 bytes)"), "{} bytes: {}", msg.len(), &msg[..100]);
 }
 
 #[test]
