@@ -42,7 +42,8 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown -p assay-policy-sdk -p assay-plugin-constantinople \
-    -p assay-plugin-adaptive-challenger -p assay-plugin-misbehave -- -D warnings
+    -p assay-plugin-adaptive-challenger -p assay-plugin-misbehave \
+    -p assay-plugin-misbehave-challenger -- -D warnings
 
 step "auditor build: assay audit without SQLite, the reference engine or a network stack"
 cargo build --locked --quiet -p assay-cli --no-default-features

@@ -199,3 +199,76 @@ fn unusable_input_exits_2() {
     std::fs::remove_file(dir.path().join("epochs/1/1/input.json.zst")).expect("removes");
     assert_fails(audit(dir.path(), 1), 2, "input epochs/1/1/input.json.zst is missing");
 }
+
+fn audit_pinned(root: &Path, epoch: u64, validator: &str) -> (i32, String) {
+    run(assay().arg("audit").arg(summary_path(root, epoch)).args(["--validator", validator]))
+}
+
+#[test]
+fn a_pinned_validator_is_the_only_signer_accepted() {
+    let golden = golden_key().ss58();
+    let (code, text) = audit_pinned(&fixture(), 1, &golden);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(&format!("signature by {golden}")), "{text}");
+
+    // Someone else's key, named in the summary and signing it, verifies on its own; pinned, it
+    // is refused.
+    let dir = copy();
+    let forger = Hotkey::from_seed(Scheme::Sr25519, [9; 32]).expect("key");
+    let mut forged = read_summary(dir.path(), 1);
+    forged.validator.hotkey = forger.ss58();
+    let bytes = forged.sign(&forger).expect("signs");
+    std::fs::write(summary_path(dir.path(), 1), bytes).expect("writes");
+    assert_fails(audit_pinned(dir.path(), 1, &golden), 1, &format!("signed by {}, not the pinned", forger.ss58()));
+    assert_fails(audit_pinned(&fixture(), 1, "not-an-address"), 2, "not-an-address");
+}
+
+#[test]
+fn limits_above_the_auditors_maximum_are_refused_before_anything_runs() {
+    let dir = copy();
+    let mut summary = read_summary(dir.path(), 1);
+    summary.limits.fuel = u64::MAX;
+    write_signed(dir.path(), summary);
+    assert_fails(audit(dir.path(), 1), 2, "fuel 18446744073709551615 is above this auditor's maximum");
+}
+
+#[test]
+fn symbolic_links_in_a_published_folder_are_refused() {
+    let dir = copy();
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("epochs/1/1/input.json.zst");
+    let moved = elsewhere.path().join("input.json.zst");
+    std::fs::rename(&input, &moved).expect("moves");
+    std::os::unix::fs::symlink(&moved, &input).expect("links");
+    assert_fails(audit(dir.path(), 1), 2, "is a symbolic link");
+}
+
+#[test]
+fn an_oversized_summary_is_refused_unread() {
+    let dir = copy();
+    // Whitespace is not covered by the signature: the padded file still verifies.
+    let mut text = std::fs::read_to_string(summary_path(dir.path(), 1)).expect("reads");
+    text.push_str(&" ".repeat(17 << 20));
+    std::fs::write(summary_path(dir.path(), 1), text).expect("writes");
+    assert_fails(audit(dir.path(), 1), 2, "larger than the auditor's maximum");
+}
+
+#[test]
+fn an_input_that_expands_past_its_signed_length_is_caught_early() {
+    // A zstd bomb: the summary's json_bytes stays, its zst_sha256 names the bomb.
+    let dir = copy();
+    let mut bomb = input_json(dir.path(), 1).into_bytes();
+    bomb.resize(bomb.len() + (64 << 20), b' ');
+    let zst = canonical::compress(&bomb).expect("compresses");
+    std::fs::write(dir.path().join("epochs/1/1/input.json.zst"), &zst).expect("writes");
+    let mut summary = read_summary(dir.path(), 1);
+    summary.input.zst_sha256 = sha256_hex(&zst);
+    let signed_length = summary.input.json_bytes;
+    write_signed(dir.path(), summary.clone());
+    assert_fails(audit(dir.path(), 1), 1, &format!("decompresses to more than {signed_length} bytes"));
+
+    // A signed length past what the auditor will hold is refused before decompressing.
+    summary.input.json_bytes = 3 << 30;
+    write_signed(dir.path(), summary);
+    assert_fails(audit(dir.path(), 1), 2, "above the auditor's maximum");
+}

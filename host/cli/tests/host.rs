@@ -38,7 +38,7 @@ fn a_failing_new_scorer_falls_back_to_the_previous_one() {
 }
 
 #[test]
-fn a_scorer_with_invalid_output_publishes_nothing() {
+fn an_epoch_no_scorer_can_score_is_published_unscored_and_the_next_ones_go_on() {
     // mode = 4 weights an unknown uid. With no previous scorer there is nothing to fall back to.
     let host = HostDir::new(12.0, |c| {
         c.policy.params.insert("mode".into(), 4.0);
@@ -46,23 +46,35 @@ fn a_scorer_with_invalid_output_publishes_nothing() {
     host.ok(&["ledger", "import", "synth/records.jsonl"]);
     host.ok(&["policy", "activate", &host.misbehave]);
     let (code, text) = host.assay(&["epoch", "close", "--epoch", "0"]);
-    assert_eq!(code, 1, "{text}");
+    assert_eq!(code, 1, "the scorer failed: {text}");
     assert!(text.contains("uid 65535, which is not in the metagraph"), "{text}");
-    assert!(!host.path().join("published").exists(), "nothing of the epoch is published");
-    let weights = host.ok(&["chain", "weights", "--dir", "chain"]);
-    assert!(weights.trim().is_empty(), "no weights were set: {weights}");
 
-    // The epoch stays open: with a working scorer it closes normally.
+    // Published as unscored, signed like any epoch, and no weights were set.
+    let path = host.path().join("published/epochs/1/0/summary.json");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()));
+    let unscored: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(unscored["unscored"]["kind"], "invalid-output", "{unscored:#}");
+    assert_eq!(unscored["output"]["weights"], serde_json::json!([]), "{unscored:#}");
+    assert!(host.ok(&["chain", "weights", "--dir", "chain"]).trim().is_empty(), "no weights were set");
+    let (code, text) = host.assay(&["audit", "published/epochs/1/0/summary.json"]);
+    assert_eq!(code, 0, "the rerun fails the same way: {text}");
+
+    // The next epoch is not blocked: with a working scorer it closes normally.
     host.ok(&["policy", "activate", &host.constantinople]);
-    host.ok(&["epoch", "close", "--epoch", "0"]);
-    assert_eq!(summary(&host, 0).scorer.sha256, host.constantinople);
+    host.ok(&["epoch", "close", "--epoch", "1"]);
+    assert_eq!(summary(&host, 1).scorer.sha256, host.constantinople);
     assert!(!host.ok(&["chain", "weights", "--dir", "chain"]).trim().is_empty());
+    let (code, text) = host.assay(&["audit", "published/epochs/1/1/summary.json"]);
+    assert_eq!(code, 0, "{text}");
 }
 
 #[test]
 fn activating_a_policy_swaps_it_at_the_next_boundary_without_a_restart() {
     // 50 ms blocks, 10 blocks per epoch: an epoch every half second.
     let host = HostDir::new(0.05, |_| {});
+    // Activating compiles into the cache: done once beforehand, the activation during the run
+    // is quick on a loaded machine too (epochs last half a second).
+    host.ok(&["policy", "activate", &host.misbehave]);
     host.ok(&["policy", "activate", &host.constantinople]);
     let child = assay()
         .args(["run", "--epochs", "4", "--tick-ms", "50"])

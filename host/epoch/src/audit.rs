@@ -1,18 +1,22 @@
 //! Rerunning a published epoch and comparing, bit for bit.
 //!
-//! Checks, in order: the summary's signature; the policy bytes against their hash; the input
+//! Nothing a summary says is trusted before it is checked: its signer against the pinned
+//! validator (`AuditOptions::validator`), its limits against the auditor's maximum, its sizes
+//! against bounds (the input decompresses no further than its signed length).
+//!
+//! Checks, in order: the summary's signature and signer; the policy bytes against their hash; the input
 //! file and its canonical JSON against theirs; the input against the summary (netuid, epoch,
 //! blocks, counts, state); the chain to the previous epoch where it is published (summary hash,
 //! state hand-over, seed reveal against its commitment); the dataset's hash; then the scorer is
-//! rerun under the recorded limits and its output compared with the published one.
+//! rerun under the recorded limits and its output compared with the published one (or, for an
+//! epoch published unscored, its failure with the published kind of failure).
 
-use assay_policy_runtime::{Digest, Limits, Runtime};
+use assay_policy_runtime::{Digest, Error as PolicyError, Limits, Runtime, ScoreRun};
+use assay_policy_sdk::EpochInput;
 use serde_json::Value;
 
+use crate::summary::Unscored;
 use crate::{Error, ObjectStore, Summary, canonical, keys, sha256_hex};
-
-/// The most an input may decompress to (a hostile file must not exhaust memory).
-const MAX_INPUT_BYTES: usize = 2 << 30;
 
 /// Why an audit did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,26 +92,135 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// Audits the summary at `summary_key` of `store`.
+/// What an auditor trusts, and how much it reads and runs: the defaults hold any honest
+/// validator's epoch. A watchtower pins `validator`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditOptions {
+    /// The SS58 address the summary must be signed by; without it, whatever key it names.
+    pub validator: Option<String>,
+    /// Limits above these are refused unrun: a signed `fuel: u64::MAX` and a looping scorer
+    /// would hang the rerun.
+    pub max_limits: Limits,
+    /// The most a summary file may hold.
+    pub max_summary_bytes: u64,
+    /// The most an input's canonical JSON may decompress to.
+    pub max_input_bytes: u64,
+}
+
+/// The most a summary file may hold by default (a summary of 256 miners is about 0.5 MB).
+pub const MAX_SUMMARY_BYTES: u64 = 16 << 20;
+/// The most an input may decompress to by default.
+pub const MAX_INPUT_BYTES: u64 = 1 << 30;
+/// The most any published object may hold, for a store that bounds its reads (`AuditFolder`).
+pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            validator: None,
+            max_limits: Limits::HOST_MAX,
+            max_summary_bytes: MAX_SUMMARY_BYTES,
+            max_input_bytes: MAX_INPUT_BYTES,
+        }
+    }
+}
+
+/// Audits the summary at `summary_key` of `store` with the default options (no pinned signer).
 pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> Outcome<AuditReport> {
+    audit_with(store, summary_key, runtime, &AuditOptions::default())
+}
+
+/// Audits the summary at `summary_key` of `store`.
+pub fn audit_with(
+    store: &dyn ObjectStore,
+    summary_key: &str,
+    runtime: &Runtime,
+    options: &AuditOptions,
+) -> Outcome<AuditReport> {
     let mut checked = Vec::new();
     let mut notes = Vec::new();
-
-    let bytes = fetch(store, summary_key, "summary")?;
-    let summary = match Summary::parse_and_verify(&bytes) {
-        Ok(s) => s,
-        Err(Error::Keys(e)) => return mismatch(format!("summary signature: {e}")),
-        Err(e) => return Err(AuditFailure::Unusable(e.to_string())),
-    };
-    checked.push(format!("signature by {} ({})", summary.validator.hotkey, summary.validator.scheme));
+    let summary = read_summary(store, summary_key, options)?;
+    let pinned = if options.validator.is_some() { ", pinned" } else { "" };
+    checked.push(format!("signature by {} ({}{pinned})", summary.validator.hotkey, summary.validator.scheme));
     if summary_key != keys::summary(summary.netuid, summary.epoch) {
         return mismatch(format!(
             "summary of netuid {} epoch {} is stored at {summary_key}",
             summary.netuid, summary.epoch
         ));
     }
+    if let Some((name, value, max)) = summary.limits.limits().exceeding(&options.max_limits) {
+        return Err(AuditFailure::Unusable(format!(
+            "the summary's limits: {name} {value} is above this auditor's maximum of {max}"
+        )));
+    }
+    let (digest, policy) = read_policy(store, &summary)?;
+    checked.push(format!("scorer bytes hash to {digest}"));
+    let input = read_input(store, &summary, options)?;
+    checked.push(format!(
+        "input {} ({} bytes, {} requests, {} challenges)",
+        summary.input.sha256,
+        summary.input.json_bytes,
+        input.requests.len(),
+        input.challenges.len()
+    ));
+    match check_previous(store, &summary, options)? {
+        Ok(line) => checked.push(line),
+        Err(note) => notes.push(note),
+    }
+    let dataset = fetch(store, &summary.dataset.key, "dataset")?;
+    if sha256_hex(&dataset) != summary.dataset.sha256 {
+        return mismatch(format!("dataset {} does not hash to the summary's", summary.dataset.key));
+    }
+    checked.push(format!("dataset {}", summary.dataset.sha256));
 
-    // The policy.
+    // The rerun.
+    let scorer = runtime
+        .load_scorer(&digest, &policy)
+        .map_err(|e| AuditFailure::Mismatch(format!("scorer does not load: {e}")))?;
+    let rerun = scorer.score(&input, summary.limits.limits());
+    checked.push(match &summary.unscored {
+        None => compare_rerun(&summary, rerun)?,
+        Some(unscored) => compare_failure(&summary, unscored, rerun)?,
+    });
+    Ok(AuditReport { summary, checked, notes })
+}
+
+/// The summary at `key`, within the size bound, its signature checked against the key it names
+/// and that key against the pinned validator.
+fn read_summary(store: &dyn ObjectStore, key: &str, options: &AuditOptions) -> Outcome<Summary> {
+    if let Some(pinned) = &options.validator {
+        assay_keys::decode_ss58(pinned).map_err(|e| {
+            AuditFailure::Unusable(format!("the pinned validator {pinned:?} is not an SS58 address: {e}"))
+        })?;
+    }
+    verified_summary(&fetch(store, key, "summary")?, key, options)
+}
+
+/// [`read_summary`] on bytes already read.
+fn verified_summary(bytes: &[u8], key: &str, options: &AuditOptions) -> Outcome<Summary> {
+    if bytes.len() as u64 > options.max_summary_bytes {
+        return Err(AuditFailure::Unusable(format!(
+            "summary {key} is {} bytes, larger than the auditor's maximum of {}",
+            bytes.len(),
+            options.max_summary_bytes
+        )));
+    }
+    let summary = match Summary::parse_and_verify(bytes) {
+        Ok(s) => s,
+        Err(Error::Keys(e)) => return mismatch(format!("summary signature: {e}")),
+        Err(e) => return Err(AuditFailure::Unusable(e.to_string())),
+    };
+    match &options.validator {
+        Some(pinned) if *pinned != summary.validator.hotkey => mismatch(format!(
+            "summary {key} is signed by {}, not the pinned validator {pinned}",
+            summary.validator.hotkey
+        )),
+        _ => Ok(summary),
+    }
+}
+
+/// The scorer's bytes, published under their hash and hashing to it.
+fn read_policy(store: &dyn ObjectStore, summary: &Summary) -> Outcome<(Digest, Vec<u8>)> {
     let digest: Digest =
         summary.scorer.sha256.parse().map_err(|e| AuditFailure::Mismatch(format!("scorer hash: {e}")))?;
     if summary.scorer.key != keys::policy(&summary.scorer.sha256) {
@@ -117,9 +230,12 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
     if let Err(e) = digest.verify(&policy) {
         return mismatch(format!("policy bytes: {e}"));
     }
-    checked.push(format!("scorer bytes hash to {digest}"));
+    Ok((digest, policy))
+}
 
-    // The input.
+/// The input: the file and its JSON against their hashes, decompressed no further than the
+/// signed length (a zstd bomb stops there), then checked against the summary's facts.
+fn read_input(store: &dyn ObjectStore, summary: &Summary, options: &AuditOptions) -> Outcome<EpochInput> {
     let zst = fetch(store, &summary.input.key, "input")?;
     if sha256_hex(&zst) != summary.input.zst_sha256 {
         return mismatch(format!(
@@ -128,8 +244,15 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
             summary.input.zst_sha256
         ));
     }
+    let length = summary.input.json_bytes;
+    if length > options.max_input_bytes {
+        return Err(AuditFailure::Unusable(format!(
+            "the input's {length} bytes (json_bytes) are above the auditor's maximum of {}",
+            options.max_input_bytes
+        )));
+    }
     let json =
-        canonical::decompress(&zst, MAX_INPUT_BYTES).map_err(|e| AuditFailure::Mismatch(format!("input file: {e}")))?;
+        canonical::decompress(&zst, length as usize).map_err(|e| AuditFailure::Mismatch(format!("input file: {e}")))?;
     if sha256_hex(&json) != summary.input.sha256 {
         return mismatch(format!("input JSON hashes to {}, summary says {}", sha256_hex(&json), summary.input.sha256));
     }
@@ -149,64 +272,62 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
     if sha256_hex(&input.state) != summary.input.state_sha256 {
         return mismatch("input state does not hash to the summary's state_sha256");
     }
-    checked.push(format!(
-        "input {} ({} bytes, {} requests, {} challenges)",
-        summary.input.sha256,
-        json.len(),
-        input.requests.len(),
-        input.challenges.len()
-    ));
+    Ok(input)
+}
 
-    // The chain to the previous epoch.
-    if summary.epoch > 0 && summary.previous_summary_sha256.is_some() {
-        let key = keys::summary(summary.netuid, summary.epoch - 1);
-        match store.get(&key) {
-            Ok(Some(previous_bytes)) => {
-                if Some(sha256_hex(&previous_bytes)) != summary.previous_summary_sha256 {
-                    return mismatch(format!("previous summary {key} does not hash to previous_summary_sha256"));
-                }
-                let previous = Summary::parse_and_verify(&previous_bytes)
-                    .map_err(|e| AuditFailure::Mismatch(format!("previous summary: {e}")))?;
-                let expected_state = if previous.scorer.sha256 == summary.scorer.sha256 {
-                    previous.output.state_sha256.clone()
-                } else {
-                    sha256_hex(&[])
-                };
-                if summary.input.state_sha256 != expected_state {
-                    return mismatch(format!(
-                        "state chain: epoch {} was given state {}, but epoch {} handed on {}",
-                        summary.epoch, summary.input.state_sha256, previous.epoch, expected_state
-                    ));
-                }
-                let reveal = hex::decode(&summary.seed.reveal)
-                    .map_err(|_| AuditFailure::Mismatch("seed reveal is not hex".into()))?;
-                if sha256_hex(&reveal) != previous.seed.next_commitment {
-                    return mismatch("seed reveal does not match the previous epoch's commitment");
-                }
-                checked.push(format!("chain to epoch {}: summary hash, state hand-over, seed reveal", previous.epoch));
-            }
-            Ok(None) => {
-                notes.push(format!("previous summary {key} is not available: state chain and seed reveal not checked"))
-            }
-            Err(e) => return Err(AuditFailure::Unusable(e.to_string())),
+/// The chain to the previous epoch, where it is published: its summary's hash and signer, the
+/// state hand-over and the seed reveal. `Ok(Err(note))` when it cannot be checked.
+fn check_previous(
+    store: &dyn ObjectStore,
+    summary: &Summary,
+    options: &AuditOptions,
+) -> Outcome<Result<String, String>> {
+    let Some(expected) = summary.previous_summary_sha256.as_ref().filter(|_| summary.epoch > 0) else {
+        return Ok(Err("the summary names no previous epoch".into()));
+    };
+    let key = keys::summary(summary.netuid, summary.epoch - 1);
+    let previous_bytes = match store.get(&key) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return Ok(Err(format!(
+                "previous summary {key} is not available: state chain and seed reveal not checked"
+            )));
         }
+        Err(e) => return Err(AuditFailure::Unusable(e.to_string())),
+    };
+    if sha256_hex(&previous_bytes) != *expected {
+        return mismatch(format!("previous summary {key} does not hash to previous_summary_sha256"));
     }
-
-    // The dataset.
-    let dataset = fetch(store, &summary.dataset.key, "dataset")?;
-    if sha256_hex(&dataset) != summary.dataset.sha256 {
-        return mismatch(format!("dataset {} does not hash to the summary's", summary.dataset.key));
+    // The same validator signs the whole chain.
+    let same_signer = AuditOptions { validator: Some(summary.validator.hotkey.clone()), ..options.clone() };
+    let previous = verified_summary(&previous_bytes, &key, &same_signer).map_err(|e| match e {
+        AuditFailure::Mismatch(m) | AuditFailure::Unusable(m) => {
+            AuditFailure::Mismatch(format!("previous summary: {m}"))
+        }
+    })?;
+    let expected_state = if previous.scorer.sha256 == summary.scorer.sha256 {
+        previous.output.state_sha256.clone()
+    } else {
+        sha256_hex(&[])
+    };
+    if summary.input.state_sha256 != expected_state {
+        return mismatch(format!(
+            "state chain: epoch {} was given state {}, but epoch {} handed on {}",
+            summary.epoch, summary.input.state_sha256, previous.epoch, expected_state
+        ));
     }
-    checked.push(format!("dataset {}", summary.dataset.sha256));
+    let reveal =
+        hex::decode(&summary.seed.reveal).map_err(|_| AuditFailure::Mismatch("seed reveal is not hex".into()))?;
+    if sha256_hex(&reveal) != previous.seed.next_commitment {
+        return mismatch("seed reveal does not match the previous epoch's commitment");
+    }
+    Ok(Ok(format!("chain to epoch {}: summary hash and signer, state hand-over, seed reveal", previous.epoch)))
+}
 
-    // The rerun.
-    let scorer = runtime
-        .load_scorer(&digest, &policy)
-        .map_err(|e| AuditFailure::Mismatch(format!("scorer does not load: {e}")))?;
-    let limits = Limits { fuel: summary.limits.fuel, memory_bytes: summary.limits.memory_bytes };
-    let run = scorer
-        .score(&input, limits)
-        .map_err(|e| AuditFailure::Mismatch(format!("rerun failed where the validator's run succeeded: {e}")))?;
+/// The rerun of a scored epoch against its published output: scores, weights, state and fuel.
+fn compare_rerun(summary: &Summary, rerun: Result<ScoreRun, PolicyError>) -> Outcome<String> {
+    let run =
+        rerun.map_err(|e| AuditFailure::Mismatch(format!("rerun failed where the validator's run succeeded: {e}")))?;
     let published = serde_json::json!({ "scores": summary.output.scores, "weights": summary.output.weights });
     let rerun = serde_json::json!({ "scores": to_value(&run.output.scores), "weights": to_value(&run.output.weights) });
     if let Some(d) = first_difference("output", &published, &rerun) {
@@ -222,13 +343,31 @@ pub fn audit(store: &dyn ObjectStore, summary_key: &str, runtime: &Runtime) -> O
     if run.fuel_used != summary.output.fuel_used {
         return mismatch(format!("output.fuel_used: published {}, rerun {}", summary.output.fuel_used, run.fuel_used));
     }
-    checked.push(format!(
+    Ok(format!(
         "rerun: {} scores, {} weights, state and fuel ({}) identical",
         run.output.scores.len(),
         run.output.weights.len(),
         run.fuel_used
-    ));
-    Ok(AuditReport { summary, checked, notes })
+    ))
+}
+
+/// The rerun of an epoch published as unscored: the scorer must fail the same way, and the
+/// summary must set nothing (no scores, no weights, the input's state handed on).
+fn compare_failure(summary: &Summary, unscored: &Unscored, rerun: Result<ScoreRun, PolicyError>) -> Outcome<String> {
+    let out = &summary.output;
+    if !out.scores.is_empty() || !out.weights.is_empty() || out.state_sha256 != summary.input.state_sha256 {
+        return mismatch("an unscored epoch's output must be empty and hand its input's state on");
+    }
+    match rerun {
+        Ok(_) => mismatch(format!("the epoch was published unscored ({}), but the rerun scored it", unscored.kind)),
+        Err(e) if e.fault_kind() == Some(unscored.kind.as_str()) => {
+            Ok(format!("rerun: the scorer fails as published ({}: {e})", unscored.kind))
+        }
+        Err(e) => mismatch(format!(
+            "the epoch was published unscored ({}), but the rerun failed otherwise: {e}",
+            unscored.kind
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Epochs as published objects: the policy input assembled from its parts, its canonical bytes,
 //! the summary format and its signature, and [`audit`], which reruns a published epoch bit for
-//! bit.
+//! bit and trusts nothing it reads before checking it ([`AuditFolder`] reads a published folder
+//! without following links, within a size bound).
 //!
 //! Must not touch: the ledger, the chain client, HTTP or miners. This crate is the auditor's:
 //! it reads only an object store and runs only the policy runtime, so an auditor needs no
@@ -10,13 +11,15 @@ mod assemble;
 pub mod audit;
 pub mod canonical;
 mod error;
+mod folder;
 pub mod summary;
 pub mod synth;
 
 pub use assay_publish::{LocalFolder, ObjectStore, keys};
 pub use assemble::{TaskRequest, assemble};
-pub use audit::{AuditFailure, AuditReport, audit};
+pub use audit::{AuditFailure, AuditOptions, AuditReport, audit, audit_with};
 pub use error::{Error, Result};
+pub use folder::AuditFolder;
 pub use summary::Summary;
 
 /// The host's version, written into every summary.

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-pub const FORMAT: &str = "assay-epoch-summary/1";
+/// `/2`: the state limit under `limits`, and `unscored` (docs/decisions/0002-epoch-summary.md).
+pub const FORMAT: &str = "assay-epoch-summary/2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,11 +36,33 @@ pub struct Fallback {
     pub reason: String,
 }
 
+/// No scorer could score the epoch, each through its own fault: the summary's output is empty,
+/// no weights were set and the input's state is handed on unchanged. An audit's rerun must fail
+/// with the same `kind` (`out-of-fuel`, `memory-limit`, `trap`, `refused`, `invalid-output`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unscored {
+    pub kind: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsRecord {
     pub fuel: u64,
     pub memory_bytes: u64,
+    /// The most state a scorer may hand on, in bytes.
+    pub state_bytes: u64,
+}
+
+impl LimitsRecord {
+    pub fn of(limits: assay_policy_runtime::Limits) -> Self {
+        Self { fuel: limits.fuel, memory_bytes: limits.memory_bytes, state_bytes: limits.state_bytes }
+    }
+
+    pub fn limits(&self) -> assay_policy_runtime::Limits {
+        assay_policy_runtime::Limits { fuel: self.fuel, memory_bytes: self.memory_bytes, state_bytes: self.state_bytes }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +117,8 @@ pub struct Summary {
     pub contract: String,
     pub scorer: PolicyRef,
     pub scorer_fallback: Option<Fallback>,
+    /// Set when the epoch could not be scored (then `output` is empty).
+    pub unscored: Option<Unscored>,
     pub challenger: Option<String>,
     pub limits: LimitsRecord,
     pub input: InputRef,
@@ -170,8 +195,9 @@ mod tests {
             contract: "assay:policy@0.1.0".into(),
             scorer: PolicyRef { sha256: "ab".repeat(32), key: format!("policies/{}.wasm", "ab".repeat(32)) },
             scorer_fallback: None,
+            unscored: None,
             challenger: None,
-            limits: LimitsRecord { fuel: 1 << 40, memory_bytes: 1 << 29 },
+            limits: LimitsRecord { fuel: 1 << 40, memory_bytes: 1 << 29, state_bytes: 1 << 20 },
             input: InputRef {
                 key: "epochs/1/2/input.json.zst".into(),
                 sha256: "00".repeat(32),
@@ -221,5 +247,15 @@ mod tests {
             let other = Hotkey::from_seed(scheme, [5; 32]).expect("key");
             assert!(summary.sign(&other).is_err());
         }
+    }
+
+    #[test]
+    fn an_older_format_is_refused_by_name() {
+        let key = Hotkey::from_seed(Scheme::Sr25519, [4; 32]).expect("key");
+        let mut summary = sample(&key);
+        summary.format = "assay-epoch-summary/1".into();
+        let bytes = summary.sign(&key).expect("signs");
+        let err = Summary::parse_and_verify(&bytes).unwrap_err().to_string();
+        assert!(err.contains("\"assay-epoch-summary/1\" is not \"assay-epoch-summary/2\""), "{err}");
     }
 }

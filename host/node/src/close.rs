@@ -3,20 +3,22 @@
 //! marks the epoch closed. The outgoing queue (`outgoing.rs`) then publishes and sets weights.
 //!
 //! An epoch is signed once: a host that dies after closing publishes the queued bytes when it
-//! comes back, never a second, differently signed summary of the same epoch. Nothing is queued
+//! comes back, never a second, differently signed summary of the same epoch. An epoch that no
+//! scorer can score (each failing through its own fault) is closed unscored: published, with no
+//! weights, so that the epochs after it go on; a host fault leaves it open, to be retried. Nothing is queued
 //! until the scorer's output has been validated, and the summary comes after every object it
 //! names (then `latest.json`), so a reader never finds a summary whose input is missing.
 
 use assay_chain::{Epochs, Metagraph, WeightsCall};
 use assay_epoch::summary::{
-    Fallback, InputRef, LimitsRecord, ObjectRef, OutputRecord, PolicyRef, SeedRecord, Validator,
+    Fallback, InputRef, LimitsRecord, ObjectRef, OutputRecord, PolicyRef, SeedRecord, Unscored, Validator,
 };
 use assay_epoch::{HOST_VERSION, Summary, TaskRequest, assemble, canonical, keys, sha256_hex};
 use assay_keys::Hotkey;
 use assay_ledger::{Closing, Ledger, RequestEntry};
 use assay_policy_runtime::{Limits, PolicyStore, ScoreRun, Scorer};
-use assay_policy_sdk::{ChallengeRecord, EpochInput, Param};
-use tracing::{info, warn};
+use assay_policy_sdk::{ChallengeRecord, EpochInput, Param, Weight};
+use tracing::{error, info, warn};
 
 use crate::{Error, Result};
 
@@ -36,6 +38,16 @@ pub struct EpochSettings {
 pub struct ScorerChoice {
     pub active: Scorer,
     pub fallback: Option<Scorer>,
+}
+
+/// What scoring an epoch came to: the scorer that ran last, its input and its run, or its own
+/// fault when no scorer could score the epoch.
+struct Scoring {
+    scorer: Scorer,
+    input: EpochInput,
+    run: std::result::Result<ScoreRun, assay_policy_runtime::Error>,
+    /// The active scorer failed and this one, the previous, ran instead.
+    fallback: Option<Fallback>,
 }
 
 /// An epoch's rows and the metagraph, as read at its close.
@@ -94,35 +106,38 @@ impl Closer<'_> {
     }
 
     /// Scores with the active scorer, or with the fallback when the active one fails through
-    /// its own fault (out of fuel, trap, invalid output). Host faults are returned as errors.
-    fn score(
-        &self,
-        epoch: u64,
-        scorers: &ScorerChoice,
-        records: &EpochRecords,
-    ) -> Result<(Scorer, EpochInput, ScoreRun, Option<Fallback>)> {
+    /// its own fault (out of fuel, trap, invalid output). Host faults are returned as errors; a
+    /// policy fault with nothing left to fall back to is the result's.
+    fn score(&self, epoch: u64, scorers: &ScorerChoice, records: &EpochRecords) -> Result<Scoring> {
         let active = &scorers.active;
-        let input = self.freeze_from(epoch, &active.digest().to_string(), records)?;
-        match active.score(&input, self.settings.limits) {
-            Ok(run) => Ok((active.clone(), input, run, None)),
-            Err(e) if e.is_policy_fault() => {
-                let Some(fallback) = scorers.fallback.as_ref().filter(|f| f.digest() != active.digest()) else {
-                    return Err(e.into());
-                };
-                warn!(epoch, failed = %active.digest(), fallback = %fallback.digest(), error = %e,
-                    "active scorer failed; scoring with the previous one");
-                let input = self.freeze_from(epoch, &fallback.digest().to_string(), records)?;
-                let run = fallback.score(&input, self.settings.limits)?;
-                let note = Fallback { failed_sha256: active.digest().to_string(), reason: e.to_string() };
-                Ok((fallback.clone(), input, run, Some(note)))
-            }
-            Err(e) => Err(e.into()),
-        }
+        let first = self.attempt(epoch, active, records)?;
+        let Err(e) = &first.run else { return Ok(first) };
+        let Some(fallback) = scorers.fallback.as_ref().filter(|f| f.digest() != active.digest()) else {
+            return Ok(first);
+        };
+        warn!(epoch, failed = %active.digest(), fallback = %fallback.digest(), error = %e,
+            "active scorer failed; scoring with the previous one");
+        let mut second = self.attempt(epoch, fallback, records)?;
+        second.fallback = Some(Fallback { failed_sha256: active.digest().to_string(), reason: e.to_string() });
+        Ok(second)
+    }
+
+    /// `scorer` on the epoch: its run, or its own fault; a host fault is an error.
+    fn attempt(&self, epoch: u64, scorer: &Scorer, records: &EpochRecords) -> Result<Scoring> {
+        let input = self.freeze_from(epoch, &scorer.digest().to_string(), records)?;
+        let run = match scorer.score(&input, self.settings.limits) {
+            Ok(run) => Ok(run),
+            Err(e) if e.is_policy_fault() => Err(e),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Scoring { scorer: scorer.clone(), input, run, fallback: None })
     }
 
     /// Closes `epoch` against `metagraph` (read at the boundary; `head` is the chain's block
     /// then): score, sign, and queue the objects and the weights in the ledger. Blocking.
     /// `challenger` is the challenge policy that judged this epoch's challenges, if any ran.
+    /// An epoch no scorer can score is closed all the same, published as unscored with no
+    /// weights, so that it never blocks the epochs after it.
     pub fn close(
         &self,
         epoch: u64,
@@ -140,51 +155,13 @@ impl Closer<'_> {
         // From here on, late records go to a later epoch rather than being left out of this one.
         self.ledger.freeze_epoch(epoch)?;
         let records = self.records(epoch, metagraph)?;
-        let (scorer, input, run, fallback) = self.score(epoch, scorers, &records)?;
-        let json = canonical::encode(&input)?;
+        let scoring = self.score(epoch, scorers, &records)?;
+        let json = canonical::encode(&scoring.input)?;
         let zst = canonical::compress(&json)?;
-        let scorer_sha = scorer.digest().to_string();
-        let policy_bytes = self.policies.get(&scorer.digest())?;
+        let scorer_sha = scoring.scorer.digest().to_string();
+        let policy_bytes = self.policies.get(&scoring.scorer.digest())?;
         let dataset = canonical::compress(&dataset(epoch, &records.requests))?;
-
-        let seed = self.ledger.epoch_seed(epoch, rand::random)?;
-        let next_seed = self.ledger.epoch_seed(epoch + 1, rand::random)?;
-        let previous_summary_sha256 =
-            self.ledger.last_closed()?.filter(|c| c.epoch + 1 == epoch).map(|c| c.summary_sha256);
-
-        let mut summary = Summary {
-            format: assay_epoch::summary::FORMAT.into(),
-            netuid: s.netuid,
-            epoch,
-            block_start: input.block_start,
-            block_end: input.block_end,
-            validator: Validator { scheme: self.hotkey.scheme().to_string(), hotkey: self.hotkey.ss58() },
-            contract: assay_policy_runtime::CONTRACT.into(),
-            scorer: PolicyRef { sha256: scorer_sha.clone(), key: keys::policy(&scorer_sha) },
-            scorer_fallback: fallback,
-            challenger,
-            limits: LimitsRecord { fuel: s.limits.fuel, memory_bytes: s.limits.memory_bytes },
-            input: InputRef {
-                key: keys::input(s.netuid, epoch),
-                sha256: sha256_hex(&json),
-                zst_sha256: sha256_hex(&zst),
-                json_bytes: json.len() as u64,
-                state_sha256: sha256_hex(&input.state),
-                requests: input.requests.len() as u64,
-                challenges: input.challenges.len() as u64,
-            },
-            output: OutputRecord {
-                scores: run.output.scores.clone(),
-                weights: run.output.weights.clone(),
-                state_sha256: sha256_hex(&run.output.state),
-                fuel_used: run.fuel_used,
-            },
-            dataset: ObjectRef { key: keys::dataset(s.netuid, epoch), sha256: sha256_hex(&dataset) },
-            previous_summary_sha256,
-            seed: SeedRecord { reveal: hex::encode(seed.seed), next_commitment: hex::encode(next_seed.commitment) },
-            host_version: HOST_VERSION.into(),
-            signature: None,
-        };
+        let mut summary = self.summary(epoch, &scoring, &json, &zst, &dataset, challenger)?;
         let summary_bytes = summary.sign(self.hotkey)?;
         let summary_sha256 = sha256_hex(&summary_bytes);
         let summary_key = keys::summary(s.netuid, epoch);
@@ -198,19 +175,94 @@ impl Closer<'_> {
             (summary_key.clone(), summary_bytes),
             (keys::latest(s.netuid), format!("{latest:#}\n").into_bytes()),
         ];
-        let weights = weights_call(s, &run).map(|call| serde_json::to_string(&call)).transpose()?;
+        let weights = weights_call(s, &summary.output.weights).map(|call| serde_json::to_string(&call)).transpose()?;
+        // An unscored epoch hands its input's state on unchanged.
+        let state = scoring.run.as_ref().map_or_else(|_| scoring.input.state.clone(), |run| run.output.state.clone());
         self.ledger.close_epoch(&Closing {
             epoch,
             summary_sha256: summary_sha256.clone(),
             scorer: scorer_sha.clone(),
-            state: run.output.state.clone(),
+            state,
             objects,
             weights,
             head,
         })?;
-        info!(epoch, scorer = %scorer_sha, requests = input.requests.len(), challenges = input.challenges.len(),
-            fuel = run.fuel_used, "epoch closed and signed; publication and weights queued");
+        match &summary.unscored {
+            None => info!(epoch, scorer = %scorer_sha, requests = scoring.input.requests.len(),
+                challenges = scoring.input.challenges.len(), fuel = summary.output.fuel_used,
+                "epoch closed and signed; publication and weights queued"),
+            Some(u) => error!(epoch, scorer = %scorer_sha, kind = %u.kind, reason = %u.reason,
+                "no scorer could score the epoch: it is closed unscored, published, and no weights are set"),
+        }
         Ok(Closed { summary, summary_key, summary_sha256 })
+    }
+
+    /// The unsigned summary of a scored or unscored epoch.
+    fn summary(
+        &self,
+        epoch: u64,
+        scoring: &Scoring,
+        json: &[u8],
+        zst: &[u8],
+        dataset: &[u8],
+        challenger: Option<String>,
+    ) -> Result<Summary> {
+        let s = self.settings;
+        let input = &scoring.input;
+        let seed = self.ledger.epoch_seed(epoch, rand::random)?;
+        let next_seed = self.ledger.epoch_seed(epoch + 1, rand::random)?;
+        let previous_summary_sha256 =
+            self.ledger.last_closed()?.filter(|c| c.epoch + 1 == epoch).map(|c| c.summary_sha256);
+        let scorer_sha = scoring.scorer.digest().to_string();
+        let (output, unscored) = match &scoring.run {
+            Ok(run) => (
+                OutputRecord {
+                    scores: run.output.scores.clone(),
+                    weights: run.output.weights.clone(),
+                    state_sha256: sha256_hex(&run.output.state),
+                    fuel_used: run.fuel_used,
+                },
+                None,
+            ),
+            Err(e) => (
+                OutputRecord {
+                    scores: Vec::new(),
+                    weights: Vec::new(),
+                    state_sha256: sha256_hex(&input.state),
+                    fuel_used: 0,
+                },
+                Some(Unscored { kind: e.fault_kind().unwrap_or("unknown").to_string(), reason: e.to_string() }),
+            ),
+        };
+        Ok(Summary {
+            format: assay_epoch::summary::FORMAT.into(),
+            netuid: s.netuid,
+            epoch,
+            block_start: input.block_start,
+            block_end: input.block_end,
+            validator: Validator { scheme: self.hotkey.scheme().to_string(), hotkey: self.hotkey.ss58() },
+            contract: assay_policy_runtime::CONTRACT.into(),
+            scorer: PolicyRef { sha256: scorer_sha.clone(), key: keys::policy(&scorer_sha) },
+            scorer_fallback: scoring.fallback.clone(),
+            unscored,
+            challenger,
+            limits: LimitsRecord::of(s.limits),
+            input: InputRef {
+                key: keys::input(s.netuid, epoch),
+                sha256: sha256_hex(json),
+                zst_sha256: sha256_hex(zst),
+                json_bytes: json.len() as u64,
+                state_sha256: sha256_hex(&input.state),
+                requests: input.requests.len() as u64,
+                challenges: input.challenges.len() as u64,
+            },
+            output,
+            dataset: ObjectRef { key: keys::dataset(s.netuid, epoch), sha256: sha256_hex(dataset) },
+            previous_summary_sha256,
+            seed: SeedRecord { reveal: hex::encode(seed.seed), next_commitment: hex::encode(next_seed.commitment) },
+            host_version: HOST_VERSION.into(),
+            signature: None,
+        })
     }
 }
 
@@ -228,12 +280,12 @@ fn dataset(epoch: u64, requests: &[TaskRequest]) -> Vec<u8> {
     out
 }
 
-/// The weights call of a scorer's output; none when it gave no weights.
-fn weights_call(s: &EpochSettings, run: &ScoreRun) -> Option<WeightsCall> {
-    (!run.output.weights.is_empty()).then(|| WeightsCall {
+/// The weights call of a scorer's output; none when it gave no weights (or did not score).
+fn weights_call(s: &EpochSettings, weights: &[Weight]) -> Option<WeightsCall> {
+    (!weights.is_empty()).then(|| WeightsCall {
         netuid: s.netuid,
-        uids: run.output.weights.iter().map(|w| w.uid).collect(),
-        weights: run.output.weights.iter().map(|w| w.weight).collect(),
+        uids: weights.iter().map(|w| w.uid).collect(),
+        weights: weights.iter().map(|w| w.weight).collect(),
         version_key: s.version_key,
     })
 }

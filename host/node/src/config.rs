@@ -117,6 +117,9 @@ pub struct PolicyConfig {
     pub fuel: u64,
     #[serde(default = "default_memory")]
     pub memory_bytes: u64,
+    /// The most state a scorer may hand on to its next epoch; written into every summary.
+    #[serde(default = "default_state")]
+    pub state_bytes: u64,
     /// Parameters handed to the policies, by name.
     #[serde(default)]
     pub params: BTreeMap<String, f64>,
@@ -129,6 +132,7 @@ impl Default for PolicyConfig {
             challenger: None,
             fuel: default_fuel(),
             memory_bytes: default_memory(),
+            state_bytes: default_state(),
             params: BTreeMap::new(),
         }
     }
@@ -176,6 +180,10 @@ fn default_fuel() -> u64 {
 
 fn default_memory() -> u64 {
     Limits::default().memory_bytes
+}
+
+fn default_state() -> u64 {
+    Limits::default().state_bytes
 }
 
 impl Config {
@@ -279,6 +287,13 @@ impl Config {
         if self.epoch_blocks == 0 {
             return invalid("epoch_blocks", "must be at least 1".into());
         }
+        // Summaries carry the limits, and auditors refuse any above the host maximum.
+        if let Some((name, value, max)) = self.limits().exceeding(&Limits::HOST_MAX) {
+            return invalid(&format!("policy.{name}"), format!("{value} is above the host maximum of {max}"));
+        }
+        if self.policy.fuel == 0 || self.policy.memory_bytes == 0 {
+            return invalid("policy", "fuel and memory_bytes must be at least 1".into());
+        }
         if let Some((name, value)) = self.policy.params.iter().find(|(_, v)| !v.is_finite()) {
             return invalid(&format!("policy.params.{name}"), format!("{value} is not a finite number"));
         }
@@ -312,7 +327,7 @@ impl Config {
     }
 
     pub fn limits(&self) -> Limits {
-        Limits { fuel: self.policy.fuel, memory_bytes: self.policy.memory_bytes }
+        Limits { fuel: self.policy.fuel, memory_bytes: self.policy.memory_bytes, state_bytes: self.policy.state_bytes }
     }
 
     pub fn ledger_path(&self) -> PathBuf {

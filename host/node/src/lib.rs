@@ -336,7 +336,8 @@ impl Node {
                 match tokio::task::block_in_place(|| self.close(epoch, head)) {
                     Ok(c) => {
                         closed += 1;
-                        if let Some(gateway) = &services.gateway {
+                        // An unscored epoch changes nothing: routing keeps the last scores.
+                        if let Some(gateway) = services.gateway.as_ref().filter(|_| c.summary.unscored.is_none()) {
                             let weights: Vec<(u16, f64)> =
                                 c.summary.output.weights.iter().map(|w| (w.uid, f64::from(w.weight))).collect();
                             gateway.set_scores(epoch, &weights);

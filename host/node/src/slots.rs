@@ -2,11 +2,12 @@
 //!
 //! `assay policy activate` writes a ledger setting; the node reads it at the next boundary, so
 //! a subnet owner swaps policies with no restart. A newly activated policy that cannot load is
-//! refused with a loud log and the previous one keeps working. The challenger that judged an
-//! epoch is noted in the ledger per epoch, so the epoch's signed summary names the challenger
-//! that ran, not the one configured.
+//! refused with a loud log and the previous one keeps working; so is a challenger whose plan is
+//! refused as its own fault, while it has judged nothing in the epoch. The challenger that
+//! judged an epoch is noted in the ledger per epoch, so the epoch's signed summary names the
+//! challenger that ran, not the one configured.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use assay_ledger::Ledger;
@@ -136,6 +137,9 @@ pub struct ChallengerSlot {
     source: PolicySource,
     /// The challenger of each epoch asked for; the oldest are dropped.
     by_epoch: Mutex<BTreeMap<u64, Challenger>>,
+    /// Challengers whose plans were refused as their own fault in this process: not taken up
+    /// again at a boundary while a previous one is at hand.
+    refused: Mutex<HashSet<Digest>>,
 }
 
 /// Epochs whose challenger is kept in memory (a verdict recorded late goes into the current or
@@ -145,7 +149,8 @@ const KEPT_EPOCHS: usize = 4;
 impl ChallengerSlot {
     /// Loads the active challenger now, so a bad one is refused at start-up.
     pub fn open(source: PolicySource, epoch: u64) -> Result<Arc<Self>> {
-        let slot = Arc::new(Self { source, by_epoch: Mutex::new(BTreeMap::new()) });
+        let slot =
+            Arc::new(Self { source, by_epoch: Mutex::new(BTreeMap::new()), refused: Mutex::new(HashSet::new()) });
         slot.resolve(epoch)?;
         Ok(slot)
     }
@@ -167,7 +172,28 @@ impl ChallengerSlot {
                 "[verify] needs a challenger policy: set policy.challenger or run `assay policy activate`".into(),
             )
         })?;
-        let challenger = match previous {
+        let challenger = match self.instead_of_refused(&by_epoch, epoch, wanted) {
+            Some(kept) => {
+                error!(epoch, wanted = %wanted, keeping = %kept.digest(),
+                    "the activated challenger's plans were refused; keeping the previous one");
+                kept
+            }
+            None => self.switch(epoch, previous, wanted)?,
+        };
+        self.source.ledger.set_setting(&challenger_of_epoch(epoch), &challenger.digest().to_string())?;
+        by_epoch.insert(epoch, challenger.clone());
+        while by_epoch.len() > KEPT_EPOCHS {
+            by_epoch.pop_first();
+        }
+        Ok(challenger)
+    }
+}
+
+impl ChallengerSlot {
+    /// `wanted` for `epoch`, loaded, unless it is `previous`; when it cannot be loaded the
+    /// previous one is kept.
+    fn switch(&self, epoch: u64, previous: Option<Challenger>, wanted: Digest) -> Result<Challenger> {
+        Ok(match previous {
             Some(p) if p.digest() == wanted => p,
             previous => match self.source.load_challenger(&wanted) {
                 Ok(c) => {
@@ -185,17 +211,23 @@ impl ChallengerSlot {
                     None => return Err(Error::Policy(format!("loading challenger {wanted}: {e}"))),
                 },
             },
-        };
-        self.source.ledger.set_setting(&challenger_of_epoch(epoch), &challenger.digest().to_string())?;
-        by_epoch.insert(epoch, challenger.clone());
-        while by_epoch.len() > KEPT_EPOCHS {
-            by_epoch.pop_first();
-        }
-        Ok(challenger)
+        })
     }
-}
 
-impl ChallengerSlot {
+    /// When `wanted`'s plans were refused: the latest challenger before `epoch` whose were not.
+    fn instead_of_refused(
+        &self,
+        by_epoch: &BTreeMap<u64, Challenger>,
+        epoch: u64,
+        wanted: Digest,
+    ) -> Option<Challenger> {
+        let refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        if !refused.contains(&wanted) {
+            return None;
+        }
+        by_epoch.range(..epoch).rev().map(|(_, c)| c).find(|c| !refused.contains(&c.digest())).cloned()
+    }
+
     /// The challenger the ledger notes for `epoch` (this process or an earlier one judged with
     /// it), when it still loads.
     fn noted(&self, epoch: u64) -> Option<Challenger> {
@@ -215,8 +247,51 @@ impl ChallengerSlot {
     }
 }
 
+impl ChallengerSlot {
+    /// `refused`'s plan for `epoch` was refused as its own fault: the previous challenger takes
+    /// the epoch back, when there is one and `refused` has judged nothing in it yet (the summary
+    /// names one challenger per epoch). True when it did.
+    fn take_back(&self, epoch: u64, refused: Digest, reason: &str) -> bool {
+        self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(refused);
+        let mut by_epoch = self.by_epoch.lock().unwrap_or_else(|p| p.into_inner());
+        if by_epoch.get(&epoch).map(Challenger::digest) != Some(refused) {
+            return false;
+        }
+        let Some(previous) = by_epoch.range(..epoch).rev().map(|(_, c)| c).find(|c| c.digest() != refused).cloned()
+        else {
+            error!(epoch, challenger = %refused, reason, "the challenger's plan is refused and no previous one can take over");
+            return false;
+        };
+        let judged = match self.source.ledger.challenges(epoch) {
+            Ok(rows) => !rows.is_empty(),
+            Err(e) => {
+                error!(epoch, error = %e, "reading the epoch's challenges failed; the refused challenger keeps it");
+                return false;
+            }
+        };
+        if judged {
+            error!(epoch, challenger = %refused, reason,
+                "the challenger's plan is refused, but it already judged in this epoch; it keeps the epoch");
+            return false;
+        }
+        let noted = self.source.ledger.set_setting(&challenger_of_epoch(epoch), &previous.digest().to_string());
+        if let Err(e) = noted {
+            error!(epoch, error = %e, "noting the previous challenger failed; the refused challenger keeps the epoch");
+            return false;
+        }
+        error!(epoch, refused = %refused, keeping = %previous.digest(), reason,
+            "the challenger's plan is refused; the previous challenger takes the epoch back");
+        by_epoch.insert(epoch, previous);
+        true
+    }
+}
+
 impl assay_verify::Challengers for ChallengerSlot {
     fn for_epoch(&self, epoch: u64) -> std::result::Result<Challenger, String> {
         self.resolve(epoch).map_err(|e| e.to_string())
+    }
+
+    fn plan_refused(&self, epoch: u64, challenger: Digest, reason: &str) -> bool {
+        self.take_back(epoch, challenger, reason)
     }
 }

@@ -11,7 +11,7 @@ use assay_epoch::synth::{Shape, generate};
 use assay_epoch::{LocalFolder, ObjectStore, Summary, audit};
 use assay_keys::{Hotkey, Scheme};
 use assay_ledger::{ChallengeRow, RequestEntry, RequestRow};
-use assay_node::slots::ACTIVE_CHALLENGER;
+use assay_node::slots::{ACTIVE_CHALLENGER, ACTIVE_SCORER};
 use assay_node::{Config, Error, Node};
 use assay_policy_runtime::{PolicyStore, Runtime};
 
@@ -340,5 +340,40 @@ fn retention_drops_bodies_once_published_and_old_enough() {
         });
         assert_eq!(bodies(&ledger), 1 - dropped);
         assert!(!assay_ledger::Ledger::requests(&ledger, 0).expect("reads").is_empty(), "the records stay");
+    }
+}
+
+#[test]
+fn an_epoch_whose_scorer_hands_on_too_much_state_closes_unscored_and_the_next_one_closes() {
+    let s = setup(|c| {
+        c.policy.params.insert("mode".into(), 9.0); // misbehave: a state of 4 MiB
+    });
+    let misbehave = PolicyStore::open(s.config.policy_dir()).expect("store").add(&plugin("misbehave")).expect("adds");
+    let rt = runtime();
+    let store: Arc<dyn ObjectStore> = Arc::new(published(&s));
+    let (unscored, next) = rt.block_on(async {
+        let mut node =
+            Node::open_with(s.config.clone(), Arc::new(s.chain.clone()), store.clone()).await.expect("opens");
+        node.ledger().set_setting(ACTIVE_SCORER, &misbehave.to_string()).expect("activates");
+        let unscored = node.close_epoch(0).await.expect("closes unscored");
+        node.ledger()
+            .set_setting(ACTIVE_SCORER, &s.config.policy.scorer.clone().expect("configured"))
+            .expect("activates");
+        node.ledger().epoch_seed(1, || [1; 32]).expect("starts epoch 1");
+        (unscored, node.close_epoch(1).await.expect("closes"))
+    });
+    let summary = &unscored.closed.summary;
+    assert_eq!(summary.limits.state_bytes, 1 << 20, "the state limit is signed with the epoch");
+    let why = summary.unscored.as_ref().expect("unscored");
+    assert_eq!(why.kind, "invalid-output");
+    assert!(why.reason.contains("state of 4194304 bytes is over the limit of 1048576"), "{why:?}");
+    assert!(summary.output.weights.is_empty() && unscored.sent.weights.is_empty(), "no weights");
+    assert_eq!(unscored.sent.published, vec![0], "published all the same");
+    assert!(next.closed.summary.unscored.is_none());
+    assert_eq!(next.sent.weights.len(), 1, "the next epoch sets its weights");
+    assert_eq!(s.chain.weights_log().expect("log").len(), 1);
+    let runtime = Runtime::new(None).expect("runtime");
+    for closed in [&unscored.closed, &next.closed] {
+        audit(store.as_ref(), &closed.summary_key, &runtime).expect("audits");
     }
 }

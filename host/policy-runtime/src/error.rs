@@ -45,21 +45,38 @@ pub enum Error {
 }
 
 impl Error {
+    /// A policy's own error message, cut to [`crate::MAX_REASON_BYTES`]: it is logged, and a
+    /// scorer's is published with an epoch it could not score.
+    pub(crate) fn refused(message: String) -> Error {
+        let max = crate::MAX_REASON_BYTES;
+        if message.len() <= max {
+            return Error::Refused(message);
+        }
+        let end = (0..=max).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+        Error::Refused(format!("{}… ({} bytes)", &message[..end], message.len()))
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }
     }
 
+    /// What kind of policy fault this is, in one word a summary records and an audit compares
+    /// (messages may change between host versions; the kind does not). `None` for host faults.
+    pub fn fault_kind(&self) -> Option<&'static str> {
+        match self {
+            Error::OutOfFuel { .. } => Some("out-of-fuel"),
+            Error::MemoryLimit { .. } => Some("memory-limit"),
+            Error::Trap(_) => Some("trap"),
+            Error::Refused(_) => Some("refused"),
+            Error::InvalidOutput(_) => Some("invalid-output"),
+            _ => None,
+        }
+    }
+
     /// True when the policy itself is at fault (and would fail the same way on every machine),
     /// as opposed to the host (a missing file, a full disk).
     pub fn is_policy_fault(&self) -> bool {
-        matches!(
-            self,
-            Error::OutOfFuel { .. }
-                | Error::MemoryLimit { .. }
-                | Error::Trap(_)
-                | Error::Refused(_)
-                | Error::InvalidOutput(_)
-        )
+        self.fault_kind().is_some()
     }
 }

@@ -7,10 +7,12 @@
 //! The security contract, in three lines (after vllm-router's wasm middleware):
 //! - a component is named by the sha256 of its bytes; bytes that hash to anything else are refused;
 //! - it may import nothing but the contract's own type interface (no WASI, clock or randomness);
-//! - every call gets a fresh `Store` with a fuel and a memory limit, and fails closed.
+//! - every call gets a fresh `Store` with a fuel and a memory limit, and fails closed;
+//! - what a call returns is checked against its input and bounded in size before the host uses it.
 
 mod bindings;
 mod cache;
+mod challenge;
 mod digest;
 mod engine;
 mod error;
@@ -21,12 +23,13 @@ mod pack;
 mod run;
 mod store;
 
+pub use challenge::{MAX_POINTS_PER_CHALLENGE, MAX_REASON_BYTES, validate_judgement, validate_plan};
 pub use digest::Digest;
 pub use engine::Runtime;
 pub use error::{Error, Result};
 pub use inspect::{Inspection, World, inspect};
 pub use limits::Limits;
-pub use output::validate_output;
+pub use output::{MAX_COMPONENTS, MAX_NAME_BYTES, validate_output};
 pub use pack::pack;
 pub use run::{Challenger, ScoreRun, Scorer};
 pub use store::PolicyStore;

@@ -7,7 +7,7 @@ use wasmtime::{Engine, Store, Trap};
 
 use crate::bindings::{challenger, scorer};
 use crate::limits::StoreState;
-use crate::{Digest, Error, Limits, Result, validate_output};
+use crate::{Digest, Error, Limits, Result, validate_judgement, validate_output, validate_plan};
 
 fn new_store(engine: &Engine, limits: Limits) -> Result<Store<StoreState>> {
     let mut store =
@@ -67,15 +67,15 @@ impl Scorer {
         self.digest
     }
 
-    /// Scores one epoch and checks the output against the input (known uids, no duplicates,
-    /// finite numbers).
+    /// Scores one epoch and checks the output against the input and the limits (known uids, no
+    /// duplicates, finite numbers, bounded sizes).
     pub fn score(&self, input: &EpochInput, limits: Limits) -> Result<ScoreRun> {
         let mut store = new_store(&self.engine, limits)?;
         let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
         let wit_input: scorer::assay::policy::types::EpochInput = input.clone().conv();
         let result = instance.call_score(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
-        let output: EpochOutput = result.map_err(Error::Refused)?.conv();
-        validate_output(input, &output)?;
+        let output: EpochOutput = result.map_err(Error::refused)?.conv();
+        validate_output(input, &output, limits)?;
         Ok(ScoreRun { output, fuel_used: fuel_used(&store, limits) })
     }
 }
@@ -106,26 +106,27 @@ impl Challenger {
         self.digest
     }
 
-    /// Which requests to challenge, and where. Every planned request must be a candidate.
+    /// Which requests to challenge, and where, checked against the input ([`validate_plan`]).
+    /// Blocking, for up to `limits.fuel`: callers on an async runtime run it off the runtime.
     pub fn plan(&self, input: &PlanInput, limits: Limits) -> Result<Vec<PlannedChallenge>> {
         let mut store = new_store(&self.engine, limits)?;
         let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
         let wit_input: challenger::assay::policy::types::PlanInput = input.clone().conv();
         let result = instance.call_plan(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
-        let plan: Vec<PlannedChallenge> = result.map_err(Error::Refused)?.conv();
-        let candidates: std::collections::HashSet<u64> = input.candidates.iter().map(|c| c.request_id).collect();
-        if let Some(p) = plan.iter().find(|p| !candidates.contains(&p.request_id)) {
-            return Err(Error::InvalidOutput(format!("plan names request {}, which is not a candidate", p.request_id)));
-        }
+        let plan: Vec<PlannedChallenge> = result.map_err(Error::refused)?.conv();
+        validate_plan(input, &plan)?;
         Ok(plan)
     }
 
-    /// The verdict on one challenged request.
+    /// The verdict on one challenged request, its reason bounded ([`validate_judgement`]).
+    /// Blocking, like `plan`.
     pub fn judge(&self, input: &Measurements, limits: Limits) -> Result<Judgement> {
         let mut store = new_store(&self.engine, limits)?;
         let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
         let wit_input: challenger::assay::policy::types::Measurements = input.clone().conv();
         let result = instance.call_judge(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
-        Ok(result.map_err(Error::Refused)?.conv())
+        let judgement: Judgement = result.map_err(Error::refused)?.conv();
+        validate_judgement(&judgement)?;
+        Ok(judgement)
     }
 }

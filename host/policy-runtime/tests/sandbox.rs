@@ -36,7 +36,7 @@ fn input(mode: f64) -> EpochInput {
     }
 }
 
-const SMALL: Limits = Limits { fuel: 200_000_000, memory_bytes: 32 << 20 };
+const SMALL: Limits = Limits { fuel: 200_000_000, memory_bytes: 32 << 20, ..Limits::DEFAULT };
 
 fn misbehave(runtime: &Runtime) -> assay_policy_runtime::Scorer {
     let bytes = plugin("misbehave");
@@ -72,6 +72,23 @@ fn each_misbehaviour_fails_with_its_own_error_and_the_scorer_keeps_working() {
     assert!(msg.contains("asked to refuse"), "{msg}");
     let msg = check(8.0, &|e| matches!(e, Error::Trap(_)));
     assert!(msg.contains("stack"), "{msg}");
+    let msg = check(9.0, &|e| matches!(e, Error::InvalidOutput(_)));
+    assert!(msg.contains("state of 4194304 bytes is over the limit of 1048576"), "{msg}");
+    let msg = check(10.0, &|e| matches!(e, Error::InvalidOutput(_)));
+    assert!(msg.contains("uid 0 has 1000 components"), "{msg}");
+    // A policy's own error is logged and may be published (an unscored epoch's reason): bounded.
+    let msg = check(11.0, &|e| matches!(e, Error::Refused(_)));
+    assert!(msg.len() < 1024 && msg.ends_with("(1048576 bytes)"), "{} bytes: {}", msg.len(), &msg[..100]);
+}
+
+#[test]
+fn the_state_limit_is_the_callers() {
+    let runtime = Runtime::new(None).expect("engine");
+    let scorer = misbehave(&runtime);
+    let roomy = Limits { state_bytes: 4 << 20, ..SMALL };
+    assert_eq!(scorer.score(&input(9.0), roomy).expect("within a 4 MiB limit").output.state.len(), 4 << 20);
+    let tight = Limits { state_bytes: 1, ..SMALL };
+    assert!(matches!(scorer.score(&input(0.0), tight), Err(Error::InvalidOutput(_))), "a 2-byte state");
 }
 
 #[test]

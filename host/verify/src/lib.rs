@@ -7,7 +7,9 @@
 //! waits its turn for one teacher-forced reference pass over the miner's prompt and completion
 //! tokens, measures (`measure`), lets the policy judge, and records the verdict in the ledger for
 //! the scorer. Reference passes run on a bounded pool of blocking workers, never on the gateway's
-//! request path; challenges waiting for one are bounded too (`max_pending`). The first round of an
+//! request path; challenges waiting for one are bounded too (`max_pending`); planning and judging
+//! (policy calls, up to their fuel) run on blocking threads too. A plan the policy runtime refuses
+//! asks nothing of any miner. The first round of an
 //! epoch also offers the previous epoch's tail, so the end of an epoch is never unchallenged.
 //! Whose fault: a challenge that cannot be measured because of the miner's evidence (tokens past
 //! the vocabulary, more tokens than were asked for, an opening missed or refused, no tokens at
@@ -23,18 +25,18 @@ mod rounds_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use assay_chain::{ChainView, Epochs};
+use assay_chain::{ChainView, Epochs, Metagraph};
 use assay_ledger::{ChallengeRow, Exchange, Ledger};
 use assay_miner_client::{Miner, MinerClient, verify_opening};
-use assay_policy_runtime::{Challenger, Limits};
+use assay_policy_runtime::{Challenger, Digest, Limits};
 use assay_policy_sdk::{
-    Candidate, ChallengeRecord, Judgement, Measurements, MinerHistory, Opening, Param, PlanInput, PointMeasurement,
-    Verdict,
+    Candidate, ChallengeRecord, Judgement, Measurements, MinerHistory, Opening, Param, PlanInput, PlannedChallenge,
+    PointMeasurement, Verdict,
 };
 use assay_protocol::wire::{OpenRequest, ResponseExtension};
 use assay_reference_engine::{ChatTokenizer, Device, Engine};
@@ -165,6 +167,18 @@ pub enum Error {
     Policy(#[from] assay_policy_runtime::Error),
     #[error("no challenger policy for epoch {epoch}: {reason}")]
     NoChallenger { epoch: u64, reason: String },
+    /// Planning panicked on its blocking thread (a validator bug; nothing was recorded).
+    #[error("planning panicked: {0}")]
+    Planning(String),
+}
+
+/// A round's plan, with what starting its challenges needs.
+struct Round {
+    planned: Vec<PlannedChallenge>,
+    exchanges: HashMap<u64, Exchange>,
+    /// Planned requests that were decoded greedily.
+    greedy: HashSet<u64>,
+    metagraph: Arc<Metagraph>,
 }
 
 /// Which challenger policy judges the challenges recorded into an epoch. The node swaps
@@ -173,6 +187,14 @@ pub enum Error {
 pub trait Challengers: Send + Sync {
     /// The challenger of `epoch` (loaded, and noted as that epoch's, on first request).
     fn for_epoch(&self, epoch: u64) -> Result<Challenger, String>;
+
+    /// `challenger`'s plan for `epoch` was refused as its own fault (`reason`). True when
+    /// another challenger takes `epoch` over: the same requests are then offered to it at the
+    /// next round. By default none does, and they go unchallenged.
+    fn plan_refused(&self, epoch: u64, challenger: Digest, reason: &str) -> bool {
+        let _ = (epoch, challenger, reason);
+        false
+    }
 }
 
 /// What the verifier is started with.
@@ -261,7 +283,7 @@ impl Verifier {
                 _ = tokio::time::sleep(interval) => {}
                 _ = async { let _ = stopped.wait_for(|s| *s).await.map(|_| ()); } => break,
             }
-            match self.round(&mut in_flight) {
+            match self.round(&mut in_flight).await {
                 Ok(0) => {}
                 Ok(n) => debug!(challenges = n, "challenges planned"),
                 Err(e) => warn!(error = %e, "a verification round failed; retrying at the next"),
@@ -272,37 +294,79 @@ impl Verifier {
     }
 
     /// Offers the requests completed since the last round to the planner and starts the planned
-    /// challenges in `tasks`; returns how many.
-    pub fn round(&self, tasks: &mut tokio::task::JoinSet<()>) -> Result<usize, Error> {
+    /// challenges in `tasks`; returns how many. Reading the ledger and planning block (the plan
+    /// for up to its fuel), so they run off the async runtime the gateway shares.
+    pub async fn round(&self, tasks: &mut tokio::task::JoinSet<()>) -> Result<usize, Error> {
+        let verifier = self.clone();
+        let round = tokio::task::spawn_blocking(move || verifier.plan_round())
+            .await
+            .map_err(|e| Error::Planning(e.to_string()))??;
+        Ok(round.map_or(0, |round| self.start(round, tasks)))
+    }
+
+    /// Plans the exchanges not yet offered ([`Verifier::gather`]): `None` when there are none,
+    /// or when the challenger's plan was refused.
+    fn plan_round(&self) -> Result<Option<Round>, Error> {
         let inner = &self.inner;
         let block = inner.view.head();
         let epoch = inner.epochs.of_block(block);
-        let seed = inner.ledger.epoch_seed(epoch, rand::random)?;
         let offer = self.gather(epoch)?;
+        let mark_offered = || *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer.reached);
         if offer.fresh.is_empty() {
-            *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer.reached);
-            return Ok(0);
+            mark_offered();
+            return Ok(None);
         }
         let metagraph = inner.view.metagraph();
-        let input = PlanInput {
+        let input = self.plan_input(epoch, block, &offer, &metagraph)?;
+        let challenger = inner.challengers.for_epoch(epoch).map_err(|reason| Error::NoChallenger { epoch, reason })?;
+        let planned = match challenger.plan(&input, inner.limits) {
+            Ok(planned) => planned,
+            Err(e) if e.is_policy_fault() => {
+                // The validator's own policy failed: no miner is charged, loudly.
+                let digest = challenger.digest();
+                if inner.challengers.plan_refused(epoch, digest, &e.to_string()) {
+                    error!(epoch, challenger = %digest, error = %e,
+                        "validator fault: the challenger's plan is refused; another challenger plans these requests");
+                } else {
+                    error!(epoch, challenger = %digest, error = %e, requests = offer.fresh.len(),
+                        "validator fault: the challenger's plan is refused; these requests go unchallenged");
+                    mark_offered();
+                }
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        mark_offered();
+        let greedy =
+            offer.fresh.iter().filter(|x| offer.records.get(&x.id).is_some_and(|r| r.greedy)).map(|x| x.id).collect();
+        let exchanges = offer.fresh.into_iter().map(|x| (x.id, x)).collect();
+        Ok(Some(Round { planned, exchanges, greedy, metagraph }))
+    }
+
+    /// What the planner is offered: the fresh exchanges' requests and every miner's history.
+    fn plan_input(&self, epoch: u64, block: u64, offer: &Offer, metagraph: &Metagraph) -> Result<PlanInput, Error> {
+        let inner = &self.inner;
+        let seed = inner.ledger.epoch_seed(epoch, rand::random)?;
+        Ok(PlanInput {
             seed: seed.seed.to_vec(),
             layers: inner.engine.config().num_layers as u32,
             progress: inner.epochs.progress(block),
             candidates: offer.candidates(),
-            history: self.history(epoch, block, &metagraph, &offer.records)?,
+            history: self.history(epoch, block, metagraph, &offer.records)?,
             params: inner.params.clone(),
-        };
-        let challenger = inner.challengers.for_epoch(epoch).map_err(|reason| Error::NoChallenger { epoch, reason })?;
-        let planned = challenger.plan(&input, inner.limits)?;
-        *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer.reached);
-        let by_id: HashMap<u64, &Exchange> = offer.fresh.iter().map(|x| (x.id, x)).collect();
+        })
+    }
+
+    /// Starts a round's planned challenges in `tasks`; returns how many.
+    fn start(&self, round: Round, tasks: &mut tokio::task::JoinSet<()>) -> usize {
+        let inner = &self.inner;
         let mut started = 0;
-        for plan in planned {
-            let Some(&exchange) = by_id.get(&plan.request_id) else {
+        for plan in round.planned {
+            let Some(exchange) = round.exchanges.get(&plan.request_id).cloned() else {
                 warn!(request = plan.request_id, "the challenger planned a request it was not offered");
                 continue;
             };
-            let axon = metagraph.neurons.iter().find(|n| n.uid == exchange.uid).and_then(|n| n.axon.clone());
+            let axon = round.metagraph.neurons.iter().find(|n| n.uid == exchange.uid).and_then(|n| n.axon.clone());
             let Some(base_url) = axon else { continue };
             // The queue is the validator's: a challenge it has no room for is dropped, and
             // nobody is charged for it.
@@ -318,15 +382,14 @@ impl Verifier {
             let miner = Miner { base_url, hotkey: exchange.miner_hotkey.clone() };
             let points: Vec<[u32; 2]> = plan.points.iter().map(|&(l, p)| [l, p]).collect();
             let verifier = self.clone();
-            let greedy = offer.records.get(&exchange.id).is_some_and(|r| r.greedy);
-            let exchange = exchange.clone();
+            let greedy = round.greedy.contains(&exchange.id);
             tasks.spawn(async move {
                 verifier.challenge(exchange, miner, points, greedy).await;
                 drop(queued);
             });
             started += 1;
         }
-        Ok(started)
+        started
     }
 
     /// The exchanges not yet offered to the planner: this epoch's since the last round, and,
@@ -364,7 +427,7 @@ impl Verifier {
         &self,
         epoch: u64,
         block: u64,
-        metagraph: &assay_chain::Metagraph,
+        metagraph: &Metagraph,
         records: &HashMap<u64, assay_ledger::RequestRow>,
     ) -> Result<Vec<MinerHistory>, Error> {
         let inner = &self.inner;

@@ -3,9 +3,10 @@
 //! Owns nothing of production; never activate it on a real subnet. Modes:
 //! 0 behave (equal weights), 1 loop forever, 2 grow memory without end, 3 panic,
 //! 4 weight an unknown uid, 5 return a NaN score, 6 weight a uid twice, 7 return an error,
-//! 8 recurse without end.
+//! 8 recurse without end, 9 hand on a state of 4 MiB, 10 give a score 1,000 components,
+//! 11 return an error of a megabyte.
 
-use assay_policy_sdk::{EpochInput, EpochOutput, MinerScore, Params, Scorer, Weight};
+use assay_policy_sdk::{EpochInput, EpochOutput, MinerScore, Param, Params, Scorer, Weight};
 
 pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
     let mode = Params(&input.params).get("mode", 0.0) as u32;
@@ -40,6 +41,13 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
         }
         7 => return Err("misbehave: asked to refuse".into()),
         8 => return Ok(recurse(input.epoch).map_or_else(unreachable_output, |_| unreachable_output())),
+        9 => return Ok(EpochOutput { scores, weights, state: vec![7; 4 << 20] }),
+        11 => return Err("x".repeat(1 << 20)),
+        10 => {
+            if let Some(s) = scores.first_mut() {
+                s.components = (0..1000).map(|_| Param { name: "part".into(), value: 1.0 }).collect();
+            }
+        }
         _ => {}
     }
     Ok(EpochOutput { scores, weights, state: input.state.clone() })

@@ -1,9 +1,12 @@
-//! `assay audit <summary.json>`: rerun a published epoch. Exit 0 PASS, 1 mismatch, 2 unusable.
+//! `assay audit <summary.json> [--validator SS58]`: rerun a published epoch. Exit 0 PASS, 1
+//! mismatch (a wrong signer included), 2 unusable (limits above the host maximum, files too
+//! large or behind symbolic links included).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
-use assay_epoch::{AuditFailure, LocalFolder, audit};
+use assay_epoch::audit::{MAX_OBJECT_BYTES, MAX_SUMMARY_BYTES};
+use assay_epoch::{AuditFailure, AuditFolder, AuditOptions, ObjectStore, audit_with};
 use assay_policy_runtime::Runtime;
 
 use crate::{CmdResult, failed, unusable};
@@ -12,6 +15,10 @@ use crate::{CmdResult, failed, unusable};
 pub struct Args {
     /// `<prefix>/epochs/<netuid>/<epoch>/summary.json`, or `<prefix>/epochs/<netuid>/latest.json`.
     summary: PathBuf,
+    /// The validator (SS58 hotkey) the summary must be signed by. Without it, any key the
+    /// summary names is accepted: a watchtower always pins.
+    #[arg(long)]
+    validator: Option<String>,
 }
 
 /// Splits a summary path into the store's root and the summary's key.
@@ -38,18 +45,28 @@ fn locate(path: &Path) -> Result<(PathBuf, String), String> {
     Ok((root, parts[n - depth..].join("/")))
 }
 
+/// The summary key `latest.json` (at `key`) names.
+fn resolve_latest(store: &AuditFolder, key: &str) -> Result<String, String> {
+    let bytes = store.get(key).map_err(|e| e.to_string())?.ok_or_else(|| format!("{key} is missing"))?;
+    if bytes.len() as u64 > MAX_SUMMARY_BYTES {
+        return Err(format!(
+            "{key} is {} bytes, larger than the auditor's maximum of {MAX_SUMMARY_BYTES}",
+            bytes.len()
+        ));
+    }
+    let latest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("latest.json: {e}"))?;
+    latest["summary"].as_str().map(str::to_string).ok_or_else(|| "latest.json names no summary".into())
+}
+
 pub fn run(args: Args) -> CmdResult {
     let (root, mut key) = locate(&args.summary).map_err(|e| unusable(anyhow!(e)))?;
-    let store = LocalFolder::new(&root);
+    let store = AuditFolder::new(&root, MAX_OBJECT_BYTES);
     if key.ends_with("latest.json") {
-        let bytes = std::fs::read(args.summary.as_path())
-            .map_err(|e| unusable(anyhow!("reading {}: {e}", args.summary.display())))?;
-        let latest: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| unusable(anyhow!("latest.json: {e}")))?;
-        key = latest["summary"].as_str().ok_or_else(|| unusable(anyhow!("latest.json names no summary")))?.to_string();
+        key = resolve_latest(&store, &key).map_err(|e| unusable(anyhow!(e)))?;
     }
     let runtime = Runtime::new(None).map_err(unusable)?;
-    match audit(&store, &key, &runtime) {
+    let options = AuditOptions { validator: args.validator.clone(), ..AuditOptions::default() };
+    match audit_with(&store, &key, &runtime, &options) {
         Ok(report) => {
             let s = &report.summary;
             println!("auditing netuid {} epoch {} ({})", s.netuid, s.epoch, root.join(&key).display());
@@ -58,6 +75,9 @@ pub fn run(args: Args) -> CmdResult {
             }
             for note in &report.notes {
                 println!("  note  {note}");
+            }
+            if args.validator.is_none() {
+                println!("  note  the signer is not pinned: pass --validator <SS58> to accept only that validator");
             }
             println!("PASS");
             Ok(())

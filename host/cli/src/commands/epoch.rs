@@ -1,9 +1,10 @@
-//! `assay epoch close`: close one epoch now, as the node would at its boundary.
+//! `assay epoch close`: close one epoch now, as the node would at its boundary. Exit 1 when no
+//! scorer could score it (it is closed and published unscored all the same).
 
 use assay_node::Node;
 
 use crate::commands::{ConfigArg, runtime};
-use crate::{CmdResult, node_error};
+use crate::{CmdResult, failed, node_error};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -31,6 +32,9 @@ pub fn run(cmd: Command) -> CmdResult {
     if let Some(f) = &s.scorer_fallback {
         println!("  fallback: {} failed: {}", f.failed_sha256, f.reason);
     }
+    if let Some(u) = &s.unscored {
+        println!("  UNSCORED ({}): {}; no weights are set", u.kind, u.reason);
+    }
     println!("  input    {} ({} requests, {} challenges)", s.input.sha256, s.input.requests, s.input.challenges);
     println!("  fuel     {}", s.output.fuel_used);
     for w in &s.output.weights {
@@ -48,5 +52,8 @@ pub fn run(cmd: Command) -> CmdResult {
     if !sent.published.contains(&epoch) {
         println!("  NOT published yet (queued, retried by `assay run`)");
     }
-    Ok(())
+    match &s.unscored {
+        None => Ok(()),
+        Some(u) => Err(failed(anyhow::anyhow!("epoch {epoch} was closed unscored: {}", u.reason))),
+    }
 }

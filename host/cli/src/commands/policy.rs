@@ -118,7 +118,7 @@ pub fn run(cmd: Command) -> CmdResult {
         Command::Run { file, input, call, fuel, memory_bytes } => {
             let bytes = read(&file, "component")?;
             let digest = Digest::of(&bytes);
-            let limits = Limits { fuel, memory_bytes };
+            let limits = Limits { fuel, memory_bytes, ..Limits::DEFAULT };
             let runtime = Runtime::new(None).map_err(failed)?;
             let data = input_bytes(&input)?;
             match inspect(&bytes).map_err(failed)?.world {

@@ -112,6 +112,15 @@ fn a_config_written_before_the_gateways_limits_loads_with_their_defaults() {
 }
 
 #[test]
+fn policy_limits_stay_within_what_auditors_run() {
+    use toml::Value::Integer;
+    check(|t| set(t, &["policy", "fuel"], Integer(200_000_000_000)), "policy.fuel", "above the host maximum");
+    check(|t| set(t, &["policy", "state_bytes"], Integer(1 << 40)), "policy.state_bytes", "above the host maximum");
+    check(|t| set(t, &["policy", "fuel"], Integer(0)), "policy", "at least 1");
+    assert_eq!(full().limits(), Limits::DEFAULT, "defaults");
+}
+
+#[test]
 fn devices_are_read_strictly() {
     for (text, device) in [("cpu", "cpu"), ("cuda", "cuda:0"), ("cuda:1", "cuda:1"), ("auto", "auto")] {
         let mut config = full();
