@@ -1,6 +1,6 @@
 //! Writes the fuzz targets' seeds into `host/fuzz/corpus/` (run by
 //! `scripts/make-fuzz-corpus.sh`): small, valid instances of each format, from fixed keys and a
-//! fixed synthetic epoch, so the files are the same on every run.
+//! fixed synthetic epoch (the Epistula seeds' uuids and sr25519 signatures are fresh each run).
 
 use std::path::Path;
 
@@ -45,6 +45,16 @@ fn main() {
     for (name, body) in requests {
         write("request", &format!("{name}.json"), body.as_bytes());
     }
+
+    let stream = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\r\n\r\n",
+        ": keep-alive\n\n",
+        "event: message\nid: 3\ndata: {\"id\":\"c\",\n",
+        "data: \"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\r\r",
+        "data: [DONE]\n\n",
+    );
+    write("sse", "openai-stream.txt", stream.as_bytes());
 
     let signer = Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key");
     let receiver = Hotkey::from_seed(Scheme::Sr25519, [2; 32]).expect("key").ss58();
