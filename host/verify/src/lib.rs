@@ -467,7 +467,10 @@ impl Verifier {
         if let Err(e) = check_points(&planned, positions, inner.engine.config().num_layers as u32) {
             return self.record_off_runtime(exchange, Err(e)).await;
         }
-        let (opened, failure) = self.open(&exchange, &miner, &ext, &points, planned).await;
+        let (opened, failure) = match self.open(&exchange, &miner, &ext, &points, planned).await {
+            Ok(opening) => opening,
+            Err(e) => return self.record_off_runtime(exchange, Err(e)).await,
+        };
         let Ok(_worker) = inner.workers.clone().acquire_owned().await else { return };
         let (request, uid) = (exchange.id, exchange.uid);
         let verifier = self.clone();
@@ -485,7 +488,8 @@ impl Verifier {
     }
 
     /// Asks the miner to open `points` within the open timeout and checks the answer against
-    /// its commitment.
+    /// its commitment. A request that never left the validator (no descriptor, memory or local
+    /// port) is its own fault, not a missed opening.
     async fn open(
         &self,
         exchange: &Exchange,
@@ -493,13 +497,16 @@ impl Verifier {
         ext: &ResponseExtension,
         points: &[[u32; 2]],
         planned: Vec<(u32, u32)>,
-    ) -> (Option<Opened>, Opening) {
+    ) -> Result<(Option<Opened>, Opening), MeasureError> {
         let inner = &self.inner;
         let hidden = inner.engine.config().hidden_size;
         let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.to_vec() };
         let timeout = Duration::try_from_secs_f64(inner.settings.open_timeout_s.max(0.1)).unwrap_or(Duration::MAX);
-        match tokio::time::timeout(timeout, inner.client.open(miner, &asked, hidden)).await {
+        Ok(match tokio::time::timeout(timeout, inner.client.open(miner, &asked, hidden)).await {
             Err(_) => (None, Opening::Missed),
+            Ok(Err(e)) if assay_miner_client::is_validator_fault(&e) => {
+                return Err(MeasureError::Host(format!("the validator could not ask for the opening: {e}")));
+            }
             Ok(Err(e)) => {
                 debug!(uid = exchange.uid, error = %e, "opening failed");
                 (None, Opening::Missed)
@@ -511,7 +518,7 @@ impl Verifier {
                     (None, Opening::Invalid)
                 }
             },
-        }
+        })
     }
 
     /// Records a verdict reached without a reference pass, on a blocking thread (the ledger
