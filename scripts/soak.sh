@@ -8,8 +8,10 @@
 # the per-miner table of the whole run (requests by outcome, challenges by verdict, last weights)
 # and what each attacker got through.
 #
-# Exits 1 when RSS grew by more than SOAK_RSS_MARGIN_PCT (default 25) % between minute 2 and the
-# end (judged from 3 minutes on), when an honest miner was charged for anything (a server error, a
+# Exits 1 when RSS grew by more than SOAK_RSS_MARGIN_PCT (default 25) % between minute
+# SOAK_WARM_MINUTES (default 3: the reference miners keep every commitment for their 2-minute open
+# window, so their stores, in the same process, fill until then) and the end (judged from one
+# minute after it on), when an honest miner was charged for anything (a server error, a
 # timeout, a bad response, a failed challenge), or when the devnet failed otherwise (an audit).
 #
 #   scripts/soak.sh [MINUTES]                        default 10; builds the policies and assay
@@ -27,6 +29,11 @@ if ! [[ $minutes =~ ^[1-9][0-9]*$ ]]; then
 fi
 rate=${SOAK_RATE:-2}
 margin=${SOAK_RSS_MARGIN_PCT:-25}
+warm=${SOAK_WARM_MINUTES:-3}
+if ! [[ $warm =~ ^[1-9][0-9]*$ && $margin =~ ^[0-9]+$ ]]; then
+    echo "soak: SOAK_WARM_MINUTES must be a whole number of minutes (at least 1), SOAK_RSS_MARGIN_PCT a whole percentage" >&2
+    exit 2
+fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
@@ -87,7 +94,7 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || true; }
 fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 
 rss_first=""
-rss_minute2=""
+rss_warm=""
 rss_last=""
 minute=0
 while kill -0 "$devnet_pid" 2>/dev/null; do
@@ -99,7 +106,7 @@ while kill -0 "$devnet_pid" 2>/dev/null; do
     [[ -z $rss ]] && break
     minute=$((minute + 1))
     [[ -z $rss_first ]] && rss_first=$rss
-    [[ $minute -eq 2 ]] && rss_minute2=$rss
+    [[ $minute -eq $warm ]] && rss_warm=$rss
     rss_last=$rss
     users_line=$(grep '^users \[' "$out/users.out" 2>/dev/null | tail -n 1 || true)
     printf 'minute %3d: validator rss %7.1f MB, open fds %5d%s\n' \
@@ -121,16 +128,16 @@ cat "$out/devnet.out"
 echo
 
 failed=0
-if [[ $minute -ge 3 && -n $rss_minute2 ]]; then
-    limit=$((rss_minute2 * (100 + margin) / 100))
+if [[ $minute -gt $warm && -n $rss_warm ]]; then
+    limit=$((rss_warm * (100 + margin) / 100))
     if [[ $rss_last -gt $limit ]]; then
-        echo "soak: FAIL: RSS grew from $((rss_minute2 / 1024)) MB at minute 2 to $((rss_last / 1024)) MB (more than $margin %)"
+        echo "soak: FAIL: RSS grew from $((rss_warm / 1024)) MB at minute $warm to $((rss_last / 1024)) MB (more than $margin %)"
         failed=1
     else
-        echo "soak: RSS flat: $((rss_minute2 / 1024)) MB at minute 2, $((rss_last / 1024)) MB at the end (margin $margin %)"
+        echo "soak: RSS flat: $((rss_warm / 1024)) MB at minute $warm, $((rss_last / 1024)) MB at the end (margin $margin %)"
     fi
 else
-    echo "soak: too short to judge memory (minute 2 against the end needs 3 minutes); RSS ${rss_first:-?} kB first, ${rss_last:-?} kB last"
+    echo "soak: too short to judge memory (minute $warm against the end needs $((warm + 1)) minutes); RSS ${rss_first:-?} kB first, ${rss_last:-?} kB last"
 fi
 if grep -q '^honest miners charged: none$' "$out/devnet.out"; then
     echo "soak: no honest miner was charged"
