@@ -206,6 +206,18 @@ impl Settings {
         if self.queue_per_key > self.queue_max {
             return Err(("queue_per_key".into(), format!("must be at most queue_max ({})", self.queue_max)));
         }
+        // Past what a clock holds they would panic where a deadline is computed.
+        let most = MAX_SECONDS as u64 * 1000;
+        for (key, value) in [
+            ("stream_idle_timeout_ms", self.stream_idle_timeout_ms),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("queue_timeout_ms", self.queue_timeout_ms),
+        ] {
+            if value > most {
+                return Err((key.into(), format!("{value} must be at most {most} ms")));
+            }
+        }
         Ok(())
     }
 }

@@ -206,17 +206,24 @@ pub(crate) async fn forward(
         if streaming {
             return Ok(streamed(shared, attempt, response, caller.connection()));
         }
+        let unusable =
+            |outcome: Outcome, body: String| Refused { outcome, status: Some(200), body, validator_fault: false };
         match assay_miner_client::read_capped(response, attempt.max_bytes()).await {
             Ok(bytes) => {
                 attempt.feed(&bytes);
                 // A malformed body has not reached the user: another miner may still answer.
-                if attempt.end() == Outcome::Ok {
-                    return Ok(
-                        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
-                    );
+                match attempt.end() {
+                    Outcome::Ok => {
+                        return Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes)
+                            .into_response());
+                    }
+                    outcome => last = Some(unusable(outcome, "the miner's answer was refused".into())),
                 }
             }
-            Err(e) => attempt.end_with(e.outcome()),
+            Err(e) => {
+                attempt.end_with(e.outcome());
+                last = Some(unusable(e.outcome(), e.to_string()));
+            }
         }
     }
     Err(no_miner(last.as_ref()))

@@ -73,7 +73,12 @@ async fn pump(mut attempt: Attempt, mut upstream: Upstream, user: Sides, limits:
         };
         let piece = match piece {
             None => {
-                attempt.end();
+                // A body that ended before the meter was satisfied (no `[DONE]`, say) is not a
+                // whole answer: what it held back stays held, and the user sees an error, not
+                // an end.
+                if attempt.end() != Outcome::Ok {
+                    user.cut.store(true, Ordering::SeqCst);
+                }
                 return;
             }
             Some(Ok(piece)) => piece,
@@ -86,6 +91,12 @@ async fn pump(mut attempt: Attempt, mut upstream: Upstream, user: Sides, limits:
         // signed tokens (an error event in its place if it is not).
         let relayed = Bytes::from(attempt.feed(&piece));
         let finished = attempt.finished();
+        if finished {
+            // The meter's verdict (ok, or the miner's bad response) stands whatever the user
+            // does next; the miner's connection is dropped here. Ending an ended attempt again
+            // below (the user gone or stalled) records nothing more.
+            attempt.end();
+        }
         if !relayed.is_empty() {
             let waiting = Instant::now();
             match tokio::time::timeout(limits.user_idle, user.tx.reserve()).await {
@@ -99,9 +110,6 @@ async fn pump(mut attempt: Attempt, mut upstream: Upstream, user: Sides, limits:
             }
         }
         if finished {
-            // The meter has what it needs (done, or refused the body): the miner's connection
-            // is dropped here.
-            attempt.end();
             return;
         }
     }

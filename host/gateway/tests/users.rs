@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use assay_ledger::Outcome;
-use common::{ENDLESS, KEY, MODEL, count, start};
+use common::{ENDLESS, KEY, MODEL, NO_DONE, count, start};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -151,4 +151,21 @@ async fn connections_past_the_cap_get_a_503_and_the_gateway_keeps_serving() {
         assert!(Instant::now() < deadline, "a closed connection never gave its place back");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_ends_without_done_is_an_error_for_the_user_not_a_whole_answer() {
+    let mut net = start(&[4], json!({"max_attempts": 1})).await;
+    let response = net.chat(NO_DONE, true).send().await.expect("sends");
+    assert_eq!(response.status(), 200);
+    let read = response.bytes().await;
+    // The held-back end (the evidence and the finish reason) never came: the user's stream is
+    // cut with an error, so no client takes the shortened answer for a whole one.
+    match read {
+        Ok(body) => panic!("the stream ended cleanly: {}", String::from_utf8_lossy(&body)),
+        Err(e) => assert!(e.is_body() || e.is_decode(), "{e}"),
+    }
+    let records = net.records().await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_ne!(records[0].outcome, Outcome::Ok, "{records:?}");
 }

@@ -32,6 +32,8 @@ pub const MODEL: &str = "stub";
 pub const EPOCH_BLOCKS: u64 = 1_000_000;
 /// The prompt a stub answers with a stream that never ends.
 pub const ENDLESS: &str = "endless";
+/// A chat whose content is this gets a stream that ends, evidence and all, without `[DONE]`.
+pub const NO_DONE: &str = "no done";
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -167,7 +169,11 @@ async fn stub_complete(State(s): State<StubState>, body: Bytes) -> Response {
             "usage": {"prompt_tokens": 1, "completion_tokens": STREAMED_TOKENS, "total_tokens": 1 + STREAMED_TOKENS},
             "assay": ext, "assay_signature": signature});
         let mut pieces = vec![format!("data: {content}\n\n"); STREAMED_TOKENS];
-        pieces.push(format!("data: {last}\n\ndata: [DONE]\n\n"));
+        if request["messages"][0]["content"] == NO_DONE {
+            pieces.push(format!("data: {last}\n\n"));
+        } else {
+            pieces.push(format!("data: {last}\n\ndata: [DONE]\n\n"));
+        }
         let delay = s.options.token_delay;
         let pieces = tokio_stream::iter(pieces).then(move |piece| {
             let _held = &guard;

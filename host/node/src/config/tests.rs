@@ -141,6 +141,9 @@ fn durations_past_what_a_clock_holds_are_refused_naming_the_key() {
     check(|t| set(t, &["chain", "metagraph_refresh_ms"], Integer(i64::MAX)), "chain.metagraph_refresh_ms", "at most");
     check(|t| set(t, &["gateway", "health_interval_ms"], Integer(i64::MAX)), "gateway.health_interval_ms", "at most");
     check(|t| set(t, &["verify", "interval_ms"], Integer(i64::MAX)), "verify.interval_ms", "at most");
+    for key in ["stream_idle_timeout_ms", "header_read_timeout_ms", "body_read_timeout_ms", "queue_timeout_ms"] {
+        check(|t| set(t, &["gateway", key], Integer(i64::MAX)), &format!("gateway.{key}"), "at most");
+    }
     // A rate so low its mean gap overflows a duration.
     check(|t| set(t, &["gateway", "synthetic_per_minute"], Float(1e-300)), "gateway.synthetic_per_minute", "at least");
 }
