@@ -140,8 +140,16 @@ struct Offer {
     fresh: Vec<Exchange>,
     /// The requests of the epochs `fresh` comes from, by id (ids are random 63-bit numbers).
     records: HashMap<u64, assay_ledger::RequestRow>,
-    /// Where the next round starts reading the current epoch.
-    reached: (u64, i64),
+    /// Where the next round starts reading.
+    reached: Offered,
+}
+
+/// Where the planner's reading of the ledger stands: (epoch, position of the last exchange
+/// offered) for the current epoch and for the previous one's tail while it is not closed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Offered {
+    current: Option<(u64, i64)>,
+    tail: Option<(u64, i64)>,
 }
 
 impl Offer {
@@ -237,7 +245,7 @@ struct Inner {
     pending: Arc<Semaphore>,
     /// (epoch, ledger position) of the last exchange offered to the planner: each is offered
     /// once, and a round reads only what was recorded since. `None` until the first round.
-    offered: Mutex<Option<(u64, i64)>>,
+    offered: Mutex<Offered>,
     tallies: Mutex<BTreeMap<u16, Tally>>,
 }
 
@@ -264,7 +272,7 @@ impl Verifier {
                 ledger: parts.ledger,
                 view: parts.view,
                 epochs: parts.epochs,
-                offered: Mutex::new(None),
+                offered: Mutex::new(Offered::default()),
                 tallies: Mutex::new(BTreeMap::new()),
             }),
         }
@@ -311,7 +319,7 @@ impl Verifier {
         let block = inner.view.head();
         let epoch = inner.epochs.of_block(block);
         let offer = self.gather(epoch)?;
-        let mark_offered = || *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer.reached);
+        let mark_offered = || *inner.offered.lock().unwrap_or_else(|p| p.into_inner()) = offer.reached;
         if offer.fresh.is_empty() {
             mark_offered();
             return Ok(None);
@@ -392,33 +400,38 @@ impl Verifier {
         started
     }
 
-    /// The exchanges not yet offered to the planner: this epoch's since the last round, and,
-    /// on the first round of an epoch, the tail of the previous one (recorded after its last
-    /// round), so that the end of an epoch is no safe window for cheating.
+    /// The exchanges not yet offered to the planner: this epoch's since the last round, and the
+    /// previous epoch's tail (recorded after its last round, which a recorder that read its
+    /// epoch just before the boundary may still write) until that epoch is closed, so that the
+    /// end of an epoch is no safe window for cheating.
     fn gather(&self, epoch: u64) -> Result<Offer, Error> {
         let inner = &self.inner;
         let offered = *inner.offered.lock().unwrap_or_else(|p| p.into_inner());
-        let sources = match offered {
-            Some((e, after)) if e == epoch => vec![(epoch, after)],
-            Some((e, after)) if e + 1 == epoch => vec![(e, after), (epoch, 0)],
-            _ => vec![(epoch, 0)],
+        let (after, tail) = match offered.current {
+            Some((e, after)) if e == epoch => (after, offered.tail),
+            Some((e, after)) if e + 1 == epoch => (0, Some((e, after))),
+            _ => (0, None),
         };
-        let mut offer = Offer { fresh: Vec::new(), records: HashMap::new(), reached: (epoch, 0) };
-        for (source, after) in sources {
-            let exchanges = inner.ledger.exchanges_after(source, after)?;
-            if exchanges.is_empty() {
-                if source == epoch {
-                    offer.reached = (epoch, after);
-                }
-                continue;
-            }
-            if source == epoch {
-                offer.reached = (epoch, exchanges.last().map_or(after, |(position, _)| *position));
-            }
-            offer.records.extend(inner.ledger.requests(source)?.into_iter().map(|e| (e.record.id, e.record)));
-            offer.fresh.extend(exchanges.into_iter().map(|(_, x)| x));
+        let mut offer =
+            Offer { fresh: Vec::new(), records: HashMap::new(), reached: Offered { current: None, tail: None } };
+        if let Some((previous, tail_after)) = tail {
+            // Closed means frozen first: nothing more can be recorded there after this read.
+            let closed = inner.ledger.last_closed()?.is_some_and(|c| c.epoch >= previous);
+            let reached = self.read(previous, tail_after, &mut offer)?;
+            offer.reached.tail = (!closed).then_some((previous, reached));
         }
+        offer.reached.current = Some((epoch, self.read(epoch, after, &mut offer)?));
         Ok(offer)
+    }
+
+    /// Adds `epoch`'s exchanges after position `after` to `offer`; returns the last position.
+    fn read(&self, epoch: u64, after: i64, offer: &mut Offer) -> Result<i64, Error> {
+        let inner = &self.inner;
+        let exchanges = inner.ledger.exchanges_after(epoch, after)?;
+        let Some(&(last, _)) = exchanges.last() else { return Ok(after) };
+        offer.records.extend(inner.ledger.requests(epoch)?.into_iter().map(|e| (e.record.id, e.record)));
+        offer.fresh.extend(exchanges.into_iter().map(|(_, x)| x));
+        Ok(last)
     }
 
     /// What the planner knows of each miner: `challenged` counts this epoch's challenges,

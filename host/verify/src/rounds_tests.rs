@@ -126,7 +126,7 @@ impl Loop {
     /// What a round would offer in `epoch`, marked offered as a round that planned does.
     fn offer(&self, epoch: u64) -> Vec<u64> {
         let offer = self.verifier.gather(epoch).expect("gathers");
-        *self.verifier.inner.offered.lock().expect("lock") = Some(offer.reached);
+        *self.verifier.inner.offered.lock().expect("lock") = offer.reached;
         let mut ids: Vec<u64> = offer.fresh.iter().map(|x| x.id).collect();
         ids.sort_unstable();
         ids
@@ -168,7 +168,27 @@ async fn the_tail_of_an_epoch_is_offered_in_the_next() {
     assert_eq!(lab.offer(1), Vec::<u64>::new(), "each exchange is offered once");
     lab.record(1, copy(4));
     assert_eq!(lab.offer(1), vec![4]);
+    // A recorder that read its epoch just before the boundary writes into epoch 0 after epoch
+    // 1's first round: it is offered at the next one, while epoch 0 is not closed.
+    lab.record(0, copy(6));
+    assert_eq!(lab.offer(1), vec![6], "a late write into the previous epoch must be offered");
+    lab.ledger.epoch_seed(0, || [1; 32]).expect("seed");
+    lab.ledger.freeze_epoch(0).expect("freezes");
+    lab.ledger.close_epoch(&closing(0)).expect("closes");
+    assert_eq!(lab.offer(1), Vec::<u64>::new(), "a closed epoch is read a last time, then no more");
     // Two epochs on, nothing of epoch 1 is left behind either.
     lab.record(1, copy(5));
     assert_eq!(lab.offer(2), vec![5]);
+}
+
+fn closing(epoch: u64) -> assay_ledger::Closing {
+    assay_ledger::Closing {
+        epoch,
+        summary_sha256: "00".repeat(32),
+        scorer: "scorer".into(),
+        state: Vec::new(),
+        objects: Vec::new(),
+        weights: None,
+        head: 0,
+    }
 }
