@@ -9,8 +9,9 @@
 //! the scorer. Reference passes run on a bounded pool of blocking workers, never on the gateway's
 //! request path; challenges waiting for one are bounded too (`max_pending`); planning and judging
 //! (policy calls, up to their fuel) run on blocking threads too. A plan the policy runtime refuses
-//! asks nothing of any miner. The first round of an
-//! epoch also offers the previous epoch's tail, so the end of an epoch is never unchallenged.
+//! asks nothing of any miner. Every round also offers
+//! the previous epoch's tail until that epoch is closed, so the end of an epoch is never
+//! unchallenged.
 //! Whose fault: a challenge that cannot be measured because of the miner's evidence (tokens past
 //! the vocabulary, more tokens than were asked for, an opening missed or refused, no tokens at
 //! all) fails, without a reference pass. One that cannot be
