@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 
 pub use axon::{AxonError, check_axon};
 pub use evidence::{OpeningError, check_evidence, verify_opening};
-pub use limits::{Expect, Settings};
+pub use limits::{Expect, Settings, max_tokens_asked};
 pub use meter::Meter;
 pub use text::{Detokenize, SharedDetokenizer};
 

@@ -122,13 +122,17 @@ pub struct Expect {
     pub max_bytes: usize,
 }
 
+/// The completion's bound a request names: `max_completion_tokens`, which takes precedence (as
+/// in vLLM and the reference miner), else `max_tokens`. The one reading of it, for the miner
+/// client's bounds and the verifier's.
+pub fn max_tokens_asked(request: &Map<String, Value>) -> Option<u64> {
+    ["max_completion_tokens", "max_tokens"].iter().find_map(|k| request.get(*k).and_then(Value::as_u64))
+}
+
 impl Expect {
     /// What `request` (its JSON and its length on the wire) allows under `settings`.
     pub fn of(request: &Map<String, Value>, request_bytes: usize, settings: &Settings) -> Self {
-        let max_tokens = ["max_completion_tokens", "max_tokens"]
-            .iter()
-            .find_map(|k| request.get(*k).and_then(Value::as_u64))
-            .unwrap_or(settings.max_tokens_when_unset);
+        let max_tokens = max_tokens_asked(request).unwrap_or(settings.max_tokens_when_unset);
         let logprobs = match request.get("logprobs") {
             Some(Value::Bool(true)) => {
                 request.get("top_logprobs").and_then(Value::as_u64).unwrap_or(0).saturating_add(1)

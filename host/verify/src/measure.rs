@@ -185,13 +185,11 @@ pub fn tokens_judged(greedy: bool, request: &Value) -> bool {
     greedy || request["top_p"].as_f64().is_some_and(|p| p > 0.0 && p < 1.0)
 }
 
-/// The most completion tokens the body the validator sent asked for, if it named a bound.
+/// The most completion tokens the body the validator sent asked for, if it named a bound
+/// (`max_completion_tokens` over `max_tokens`, as the miner reads them).
 pub fn asked_tokens(request: &Value) -> Option<usize> {
-    ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .filter_map(|name| request[*name].as_u64())
-        .min()
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    let asked = assay_miner_client::max_tokens_asked(request.as_object()?)?;
+    Some(usize::try_from(asked).unwrap_or(usize::MAX))
 }
 
 /// Refuses evidence longer than an honest miner can sign, before anything is allocated for it:

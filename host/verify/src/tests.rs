@@ -288,12 +288,18 @@ fn evidence_longer_than_asked_fails_before_the_pass() {
     let mut padded = ext.clone();
     padded.prompt_token_ids.extend([33; 50_000]);
     assert_fail(&fx.verdict(&x, &padded, opened()), "more than the");
-    // `max_completion_tokens` bounds it as well; the smaller bound holds.
-    let (mut x2, ext2) = fx.chat(hello());
-    let mut body: serde_json::Value = serde_json::from_str(&x2.request).unwrap();
-    body["max_completion_tokens"] = json!(2);
-    x2.request = body.to_string();
-    assert_fail(&fx.verdict(&x2, &ext2, opened()), "more than the 2 asked for");
+    // `max_completion_tokens` bounds it as well, and takes precedence over `max_tokens` (as the
+    // miner reads them): a smaller `max_tokens` beside it is not the bound.
+    let with_bounds = |completion_tokens: u64, max_tokens: u64| {
+        let (mut x2, ext2) = fx.chat(hello());
+        let mut body: serde_json::Value = serde_json::from_str(&x2.request).unwrap();
+        body["max_completion_tokens"] = json!(completion_tokens);
+        body["max_tokens"] = json!(max_tokens);
+        x2.request = body.to_string();
+        fx.verdict(&x2, &ext2, opened())
+    };
+    assert_fail(&with_bounds(2, 16), "more than the 2 asked for");
+    assert_eq!(with_bounds(16, 1).verdict, Verdict::Pass, "the miner generated within max_completion_tokens");
     // Within bounds, the same evidence reaches the judge.
     assert_eq!(fx.verdict(&x, &ext, opened()).verdict, Verdict::Pass);
 }
