@@ -16,4 +16,8 @@ pub enum Error {
     UnknownSubnet { netuid: u16, served: u16 },
     #[error("weights refused: {0}")]
     Refused(String),
+    #[error("hotkey {hotkey} is not registered on subnet {netuid}")]
+    NotRegistered { hotkey: String, netuid: u16 },
+    #[error("commitment refused: {0}")]
+    BadCommitment(String),
 }

@@ -4,7 +4,8 @@
 //! block → epoch arithmetic ([`Epochs`]), and [`ChainView`], the cached head and metagraph that
 //! routing, recording and verification read instead of calling the chain per request.
 //! Must not touch: scoring or publishing. The epoch pipeline reads the metagraph from here and
-//! hands weights back; a `subtensor` backend (subxt) comes later behind the same trait.
+//! hands weights back; the `subtensor` backend (subxt, crate `assay-subtensor`) implements the
+//! same trait.
 //! No async runtime here: the trait's futures run on whatever runtime the caller has, so the
 //! auditor's build can name these types without tokio.
 
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use epochs::Epochs;
 pub use error::{Error, Result};
-pub use local::LocalChain;
+pub use local::{CommitmentEntry, LocalChain, WeightsEntry};
 pub use view::{ChainView, ViewSnapshot};
 
 /// One registered neuron of a subnet.
@@ -49,6 +50,53 @@ pub struct Neuron {
 pub struct Metagraph {
     pub netuid: u16,
     pub neurons: Vec<Neuron>,
+    /// SS58 of the subnet owner's hotkey, whose commitments announce policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_hotkey: Option<String>,
+}
+
+/// Where a neuron serves, as `serve_axon` announces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axon {
+    /// An IPv4 or IPv6 address.
+    pub ip: std::net::IpAddr,
+    pub port: u16,
+    /// 0 = TCP, 4 = HTTP (the Python SDK's numbering; we serve plain HTTP).
+    pub protocol: u8,
+}
+
+impl Axon {
+    /// The URL the miner client calls.
+    pub fn url(&self) -> String {
+        format!("http://{}", std::net::SocketAddr::new(self.ip, self.port))
+    }
+}
+
+/// The most fields a commitment holds, and the most bytes of a Raw field (subtensor's limits,
+/// kept by every backend so that what works locally works on chain).
+pub const MAX_COMMITMENT_FIELDS: usize = 3;
+pub const MAX_RAW_FIELD_BYTES: usize = 128;
+
+/// Checks fields against [`MAX_COMMITMENT_FIELDS`] and [`MAX_RAW_FIELD_BYTES`].
+pub fn check_commitment_fields(fields: &[String]) -> Result<()> {
+    if fields.is_empty() || fields.len() > MAX_COMMITMENT_FIELDS {
+        return Err(Error::BadCommitment(format!("{} fields (1 to {MAX_COMMITMENT_FIELDS})", fields.len())));
+    }
+    if let Some(f) = fields.iter().find(|f| f.len() > MAX_RAW_FIELD_BYTES) {
+        return Err(Error::BadCommitment(format!("a field of {} bytes (at most {MAX_RAW_FIELD_BYTES})", f.len())));
+    }
+    Ok(())
+}
+
+/// A hotkey's commitment on a subnet (the Commitments pallet): its text fields, and the block
+/// at which the chain took it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Commitment {
+    pub block: u64,
+    /// Raw fields as text, in order (at most 3 fields of 128 bytes on subtensor).
+    pub fields: Vec<String>,
 }
 
 /// A `set_weights` call as it goes on chain.
@@ -80,6 +128,15 @@ pub trait Chain: Send + Sync {
         call: &WeightsCall,
         since: u64,
     ) -> Result<Option<u64>>;
+    /// The subnet's own epoch schedule where the chain has one (subtensor: its tempo and the
+    /// block of its last epoch step); `None` where the host's configured schedule applies.
+    async fn epochs(&self, netuid: u16) -> Result<Option<Epochs>>;
+    /// Announces where `hotkey` serves on `netuid` (`serve_axon`); returns the block.
+    async fn serve_axon(&self, hotkey: &str, netuid: u16, axon: &Axon) -> Result<u64>;
+    /// Replaces `hotkey`'s commitment on `netuid` with these text fields; returns the block.
+    async fn set_commitment(&self, hotkey: &str, netuid: u16, fields: &[String]) -> Result<u64>;
+    /// The commitment `hotkey` holds on `netuid`, if any.
+    async fn commitment(&self, netuid: u16, hotkey: &str) -> Result<Option<Commitment>>;
     /// Where this chain is, for logs and the status.
     fn describe(&self) -> String;
 }

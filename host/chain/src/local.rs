@@ -1,7 +1,8 @@
 //! A chain in a folder, for development and `assay devnet`:
 //! - `metagraph.json`: the subnet's neurons (edited by hand or by `assay devnet`);
 //! - `genesis.json`: the wall-clock start; blocks advance every `block_seconds` from it;
-//! - `weights.jsonl`: one line per accepted `set_weights`, appended and synced.
+//! - `weights.jsonl`: one line per accepted `set_weights`, appended and synced;
+//! - `commitments.jsonl`: one line per `set_commitment` (the last one per hotkey holds).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use crate::{Chain, Error, Metagraph, Result, WeightsCall};
+use crate::{Axon, Chain, Commitment, Epochs, Error, Metagraph, Result, WeightsCall, check_commitment_fields};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Genesis {
@@ -25,6 +26,15 @@ pub struct WeightsEntry {
     pub validator: String,
     #[serde(flatten)]
     pub call: WeightsCall,
+}
+
+/// One line of `commitments.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitmentEntry {
+    pub netuid: u16,
+    pub hotkey: String,
+    #[serde(flatten)]
+    pub commitment: Commitment,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +134,64 @@ impl LocalChain {
         Ok(metagraph)
     }
 
+    /// Appends one JSON line to `name`, synced.
+    fn append_line(&self, name: &str, value: &impl Serialize) -> Result<()> {
+        let path = self.dir.join(name);
+        let mut line = serde_json::to_vec(value).unwrap_or_default();
+        line.push(b'\n');
+        let append = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&path)?;
+            f.write_all(&line)?;
+            f.sync_all()
+        };
+        append().map_err(io(format!("appending to {}", path.display())))
+    }
+
+    /// Every commitment made, oldest first (none before the first).
+    pub fn commitments_log(&self) -> Result<Vec<CommitmentEntry>> {
+        let path = self.dir.join("commitments.jsonl");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+        };
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .map_err(|e| Error::BadMetagraph { path: path.display().to_string(), reason: e.to_string() })
+            })
+            .collect()
+    }
+
+    fn registered(&self, netuid: u16, hotkey: &str) -> Result<Metagraph> {
+        let metagraph = self.read_metagraph(netuid)?;
+        if !metagraph.neurons.iter().any(|n| n.hotkey == hotkey) {
+            return Err(Error::NotRegistered { hotkey: hotkey.to_string(), netuid });
+        }
+        Ok(metagraph)
+    }
+
+    fn write_axon(&self, hotkey: &str, netuid: u16, axon: &Axon) -> Result<u64> {
+        let mut metagraph = self.registered(netuid, hotkey)?;
+        for n in metagraph.neurons.iter_mut().filter(|n| n.hotkey == hotkey) {
+            n.axon = Some(axon.url());
+        }
+        self.write_metagraph(&metagraph)?;
+        info!(netuid, hotkey, axon = %axon.url(), "axon served on the local chain");
+        Ok(self.block_now())
+    }
+
+    fn append_commitment(&self, hotkey: &str, netuid: u16, fields: &[String]) -> Result<u64> {
+        check_commitment_fields(fields)?;
+        self.registered(netuid, hotkey)?;
+        let block = self.block_now();
+        let commitment = Commitment { block, fields: fields.to_vec() };
+        self.append_line("commitments.jsonl", &CommitmentEntry { netuid, hotkey: hotkey.to_string(), commitment })?;
+        info!(netuid, hotkey, block, "commitment set on the local chain");
+        Ok(block)
+    }
+
     fn append_weights(&self, validator_hotkey: &str, call: &WeightsCall) -> Result<u64> {
         if call.uids.len() != call.weights.len() {
             return Err(Error::Refused(format!("{} uids but {} weights", call.uids.len(), call.weights.len())));
@@ -134,15 +202,7 @@ impl LocalChain {
         }
         let block = self.block_now();
         let entry = WeightsEntry { block, validator: validator_hotkey.to_string(), call: call.clone() };
-        let path = self.dir.join("weights.jsonl");
-        let mut line = serde_json::to_vec(&entry).unwrap_or_default();
-        line.push(b'\n');
-        let append = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&path)?;
-            f.write_all(&line)?;
-            f.sync_all()
-        };
-        append().map_err(io(format!("appending to {}", path.display())))?;
+        self.append_line("weights.jsonl", &entry)?;
         info!(netuid = call.netuid, block, uids = call.uids.len(), "weights set on the local chain");
         Ok(block)
     }
@@ -176,6 +236,27 @@ impl Chain for LocalChain {
             .max())
     }
 
+    async fn epochs(&self, _netuid: u16) -> Result<Option<Epochs>> {
+        Ok(None)
+    }
+
+    async fn serve_axon(&self, hotkey: &str, netuid: u16, axon: &Axon) -> Result<u64> {
+        self.write_axon(hotkey, netuid, axon)
+    }
+
+    async fn set_commitment(&self, hotkey: &str, netuid: u16, fields: &[String]) -> Result<u64> {
+        self.append_commitment(hotkey, netuid, fields)
+    }
+
+    async fn commitment(&self, netuid: u16, hotkey: &str) -> Result<Option<Commitment>> {
+        Ok(self
+            .commitments_log()?
+            .into_iter()
+            .filter(|e| e.netuid == netuid && e.hotkey == hotkey)
+            .map(|e| e.commitment)
+            .next_back())
+    }
+
     fn describe(&self) -> String {
         format!("local chain in {}", self.dir.display())
     }
@@ -200,6 +281,7 @@ mod tests {
                     capacities: Default::default(),
                 })
                 .collect(),
+            owner_hotkey: Some("hk0".into()),
         }
     }
 
@@ -233,6 +315,39 @@ mod tests {
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].call, call);
         assert_eq!(log[0].validator, "validator");
+    }
+
+    #[test]
+    fn axons_and_commitments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chain = LocalChain::create(dir.path(), &metagraph(), 0.01).expect("creates");
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let axon = Axon { ip: "127.0.0.1".parse().expect("ip"), port: 8091, protocol: 4 };
+        rt.block_on(chain.serve_axon("hk1", 7, &axon)).expect("served");
+        let m = rt.block_on(chain.metagraph(7)).expect("reads");
+        assert_eq!(m.neurons[1].axon.as_deref(), Some("http://127.0.0.1:8091"));
+        assert_eq!(m.neurons[0].axon, None);
+        assert!(matches!(rt.block_on(chain.serve_axon("stranger", 7, &axon)), Err(Error::NotRegistered { .. })));
+        let v6 = Axon { ip: "::1".parse().expect("ip"), port: 1, protocol: 4 };
+        assert_eq!(v6.url(), "http://[::1]:1");
+
+        assert_eq!(rt.block_on(chain.commitment(7, "hk0")).expect("reads"), None);
+        let first = vec!["assay-policy:scorer:sha256:00".to_string()];
+        let second = vec!["a".to_string(), "b".to_string()];
+        rt.block_on(chain.set_commitment("hk0", 7, &first)).expect("committed");
+        let at = rt.block_on(chain.set_commitment("hk0", 7, &second)).expect("committed");
+        let held = rt.block_on(chain.commitment(7, "hk0")).expect("reads").expect("one");
+        assert_eq!((held.block, held.fields), (at, second));
+        assert_eq!(rt.block_on(chain.commitment(7, "hk1")).expect("reads"), None);
+        assert_eq!(rt.block_on(chain.commitment(8, "hk0")).expect("reads"), None);
+        for refused in [vec![], vec!["x".repeat(129)], vec![String::new(); 4]] {
+            let e = rt.block_on(chain.set_commitment("hk0", 7, &refused)).expect_err("refused");
+            assert!(matches!(e, Error::BadCommitment(_)), "{e}");
+        }
+        let e = rt.block_on(chain.set_commitment("stranger", 7, &first)).expect_err("refused");
+        assert!(matches!(e, Error::NotRegistered { .. }));
+        assert_eq!(rt.block_on(chain.epochs(7)).expect("reads"), None);
+        assert_eq!(chain.commitments_log().expect("log").len(), 2);
     }
 
     #[test]

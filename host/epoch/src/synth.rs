@@ -144,7 +144,7 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
         challenges.push(ChallengeRecord { request_id: request.record.id, uid, points, verdict, reason: reason.into() });
     }
     challenges.sort_by_key(|c| c.request_id);
-    SynthEpoch { metagraph: Metagraph { netuid: shape.netuid, neurons }, requests, challenges }
+    SynthEpoch { metagraph: Metagraph { netuid: shape.netuid, neurons, owner_hotkey: None }, requests, challenges }
 }
 
 impl SynthEpoch {

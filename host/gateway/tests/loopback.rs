@@ -97,7 +97,9 @@ async fn start(miners: usize, capacity: u32, gateway: Value) -> Net {
         neurons[i].axon = Some(format!("http://{}", miner.address));
         running.push(miner);
     }
-    let chain = LocalChain::create(&dir.path().join("chain"), &Metagraph { netuid: 1, neurons }, 12.0).expect("chain");
+    let chain =
+        LocalChain::create(&dir.path().join("chain"), &Metagraph { netuid: 1, neurons, owner_hotkey: None }, 12.0)
+            .expect("chain");
     let view = ChainView::connect(&chain, 1).await.expect("reads the chain");
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).expect("ledger"));
     let mut settings = json!({"listen": "127.0.0.1:0", "model": "assay-tiny", "health_interval_ms": 100,

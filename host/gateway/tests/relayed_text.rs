@@ -119,8 +119,12 @@ async fn text_that_is_not_the_signed_tokens_text_never_reaches_the_user_as_an_an
         registered_at_block: 0,
         capacities: Default::default(),
     };
-    let chain = LocalChain::create(&dir.path().join("chain"), &Metagraph { netuid: 1, neurons: vec![neuron] }, 12.0)
-        .expect("chain");
+    let chain = LocalChain::create(
+        &dir.path().join("chain"),
+        &Metagraph { netuid: 1, neurons: vec![neuron], owner_hotkey: None },
+        12.0,
+    )
+    .expect("chain");
     let view = ChainView::connect(&chain, 1).await.expect("reads the chain");
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).expect("ledger"));
     let settings: Settings = serde_json::from_value(json!({"listen": "127.0.0.1:0", "model": "assay-tiny",

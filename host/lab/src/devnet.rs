@@ -219,7 +219,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     } else {
         None
     };
-    LocalChain::create(&out.join("chain"), &Metagraph { netuid: 1, neurons }, 1.0)?;
+    LocalChain::create(&out.join("chain"), &Metagraph { netuid: 1, neurons, owner_hotkey: None }, 1.0)?;
     let policies = PolicyStore::open(out.join("data/policies"))?;
     let scorer = policies.add(&scorer_bytes).map_err(bad_input)?;
     let challenger = policies.add(&challenger_bytes).map_err(bad_input)?;

@@ -91,6 +91,23 @@ fn open_store(config: &PublishConfig) -> Arc<dyn ObjectStore> {
     }
 }
 
+/// The epoch schedule: the subnet's own where the chain has one (subtensor's tempo), else the
+/// config's `epoch_blocks`. Read once at open: a tempo changed on chain takes effect at the
+/// next start (logged there).
+async fn epoch_schedule(config: &Config, chain: &dyn Chain) -> Result<assay_chain::Epochs> {
+    let from_chain = chain.epochs(config.netuid).await.map_err(|e| Error::Open {
+        what: format!("reading subnet {}'s epoch schedule from the {}", config.netuid, chain.describe()),
+        reason: e.to_string(),
+    })?;
+    Ok(match from_chain {
+        Some(epochs) => {
+            info!(blocks = epochs.blocks(), offset = epochs.offset(), "epochs follow the subnet's tempo on chain");
+            epochs
+        }
+        None => config.epochs(),
+    })
+}
+
 impl Node {
     /// Opens every part the config names and reads the chain once. Fails on anything the
     /// operator must fix (no hotkey, no chain, a challenger that does not load).
@@ -115,9 +132,10 @@ impl Node {
             what: "loading the validator hotkey (create one with `assay wallet create`)".into(),
             reason: e.to_string(),
         })?;
+        let epochs = epoch_schedule(&config, chain.as_ref()).await?;
         let settings = EpochSettings {
             netuid: config.netuid,
-            epochs: config.epochs(),
+            epochs,
             params: config
                 .policy
                 .params

@@ -129,6 +129,18 @@ impl Chain for Flaky {
     ) -> assay_chain::Result<Option<u64>> {
         self.inner.weights_accepted_since(v, call, since).await
     }
+    async fn epochs(&self, netuid: u16) -> assay_chain::Result<Option<assay_chain::Epochs>> {
+        self.inner.epochs(netuid).await
+    }
+    async fn serve_axon(&self, hotkey: &str, netuid: u16, axon: &assay_chain::Axon) -> assay_chain::Result<u64> {
+        self.inner.serve_axon(hotkey, netuid, axon).await
+    }
+    async fn set_commitment(&self, hotkey: &str, netuid: u16, fields: &[String]) -> assay_chain::Result<u64> {
+        self.inner.set_commitment(hotkey, netuid, fields).await
+    }
+    async fn commitment(&self, netuid: u16, hotkey: &str) -> assay_chain::Result<Option<assay_chain::Commitment>> {
+        self.inner.commitment(netuid, hotkey).await
+    }
     fn describe(&self) -> String {
         "a flaky chain".into()
     }

@@ -59,7 +59,7 @@ impl Loop {
             capacities: Default::default(),
             validator_permit: false,
         };
-        let metagraph = Arc::new(Metagraph { netuid: 1, neurons: vec![neuron] });
+        let metagraph = Arc::new(Metagraph { netuid: 1, neurons: vec![neuron], owner_hotkey: None });
         let mut settings = Settings::new(model.clone());
         settings.workers = 1;
         let verifier = Verifier::new(Parts {

@@ -88,6 +88,7 @@ fn verifier(dir: &std::path::Path, challengers: Arc<dyn Challengers>, params: Ve
             capacities: Default::default(),
             validator_permit: false,
         }],
+        owner_hotkey: None,
     };
     let mut settings = Settings::new(dir.to_path_buf());
     settings.interval_ms = 50;

@@ -231,7 +231,9 @@ pub async fn start_with(stubs: &[StubOptions], gateway: Value, ledger: Option<Ar
         });
         running.push(stub);
     }
-    let chain = LocalChain::create(&dir.path().join("chain"), &Metagraph { netuid: 1, neurons }, 12.0).expect("chain");
+    let chain =
+        LocalChain::create(&dir.path().join("chain"), &Metagraph { netuid: 1, neurons, owner_hotkey: None }, 12.0)
+            .expect("chain");
     let view = ChainView::connect(&chain, 1).await.expect("reads the chain");
     let ledger = ledger.unwrap_or_else(|| Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).expect("ledger")));
     let mut settings = json!({"listen": "127.0.0.1:0", "model": MODEL, "health_interval_ms": 100,
