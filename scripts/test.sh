@@ -33,6 +33,18 @@ if ! "$client_venv/bin/python" -c 'import openai' >/dev/null 2>&1; then
 fi
 export ASSAY_TEST_PYTHON="$client_venv/bin/python"
 
+step "real-runtime tier: chopsticks (npm) runs a subtensor runtime offline (scripts/chopsticks.sh)"
+chain_spec=${ASSAY_CHOPSTICKS_SPEC:-$root/../shared/chain/subtensor-raonet-spec218.json}
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "the chopsticks tests will be skipped: node and npm are not installed" >&2
+elif [ ! -f "$chain_spec" ]; then
+    echo "the chopsticks tests will be skipped: the chain spec $chain_spec is not there" >&2
+else
+    scripts/chopsticks.sh install
+    # Installed: from here a chopsticks test that cannot start its chain fails, never skips.
+    export ASSAY_REQUIRE_CHOPSTICKS=1
+fi
+
 step "plugins (scripts/build-plugins.sh)"
 scripts/build-plugins.sh
 
