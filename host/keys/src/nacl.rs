@@ -100,6 +100,6 @@ mod tests {
         let started = std::time::Instant::now();
         assert_eq!(open(&file[..file.len() - 1], b"password"), Err(Failure::Truncated));
         assert_eq!(open(b"$NACL", b"password"), Err(Failure::Truncated));
-        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "the derivation takes seconds");
     }
 }
