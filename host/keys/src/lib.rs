@@ -1,11 +1,15 @@
 //! Hotkeys: the validator's and the miners' signing identities.
 //!
 //! Owns: sr25519 (Bittensor's scheme, signing context `substrate`) and ed25519 keys, signatures
-//! and their verification, SS58 addresses, and Bittensor wallet hotkey files
-//! (`~/.bittensor/wallets/<wallet>/hotkeys/<hotkey>`, plaintext JSON as the Python tools write it).
+//! and their verification, SS58 addresses, and Bittensor wallets as the Python tools write them
+//! (`~/.bittensor/wallets/<wallet>/{coldkey,coldkeypub.txt,hotkeys/<hotkey>}`, JSON key files,
+//! plaintext or `$NACL`-encrypted), with the passwords they need (terminal or environment).
 //! Must not touch: what is signed. Callers decide the message bytes.
 
 mod error;
+mod layout;
+mod nacl;
+mod password;
 mod ss58;
 mod wallet;
 
@@ -14,6 +18,8 @@ use std::fmt;
 use schnorrkel::{ExpansionMode, MiniSecretKey, signing_context};
 
 pub use error::{Error, Result};
+pub use layout::Wallet;
+pub use password::Password;
 pub use ss58::{SS58_PREFIX, decode_ss58, encode_ss58};
 pub use wallet::{default_wallet_root, wallet_hotkey_path};
 

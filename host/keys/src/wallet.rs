@@ -1,11 +1,19 @@
-//! Bittensor wallet hotkey files: `<root>/<wallet>/hotkeys/<hotkey>`, plaintext JSON with
-//! `secretSeed` (the 32-byte seed we sign with), `publicKey`, `accountId`, `ss58Address`.
+//! Bittensor wallet key files (`<root>/<wallet>/hotkeys/<hotkey>`, `<root>/<wallet>/coldkey`):
+//! JSON with `secretSeed` (the 32-byte seed we sign with), `publicKey`, `accountId`,
+//! `ss58Address`, either plaintext or encrypted (`$NACL`, see `nacl`); and the public-key files
+//! (`coldkeypub.txt`).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
-use crate::{Error, Hotkey, Result, Scheme};
+use crate::password::Password;
+use crate::{Error, Hotkey, PublicKey, Result, Scheme, nacl};
+
+/// The most a key file may hold: Python's are under 1 KiB (a file this large is not one).
+const MAX_KEYFILE_BYTES: u64 = 64 * 1024;
 
 /// `~/.bittensor/wallets`, or `$BT_WALLET_PATH` where set.
 pub fn default_wallet_root() -> PathBuf {
@@ -49,21 +57,120 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-impl Hotkey {
-    /// Loads a plaintext hotkey file and checks that its seed gives its public key.
-    pub fn load(path: &Path) -> Result<Self> {
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: shown.clone(), source })?;
-        if bytes.starts_with(b"$NACL") || bytes.starts_with(b"$BITTENSOR") {
-            return Err(Error::Encrypted(shown));
+/// How a key file's bytes are stored, from their first bytes (bittensor-wallet's
+/// `keyfile_data_encryption_method`).
+enum Stored {
+    Plain,
+    Nacl,
+    Unsupported(&'static str),
+}
+
+fn stored(bytes: &[u8]) -> Stored {
+    if bytes.starts_with(nacl::PREFIX) {
+        Stored::Nacl
+    } else if bytes.starts_with(b"$ANSIBLE_VAULT") {
+        Stored::Unsupported("Ansible Vault")
+    } else if bytes.starts_with(b"gAAAAA") {
+        Stored::Unsupported("the legacy Fernet scheme")
+    } else if bytes.starts_with(b"$BITTENSOR") {
+        Stored::Unsupported("an unknown $BITTENSOR scheme")
+    } else {
+        Stored::Plain
+    }
+}
+
+/// A key file's bytes, refused past [`MAX_KEYFILE_BYTES`] without reading further.
+fn read_keyfile(path: &Path) -> Result<Vec<u8>> {
+    let shown = || path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| Error::Read { path: shown(), source })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_KEYFILE_BYTES + 1).read_to_end(&mut bytes).map_err(|source| Error::Read { path: shown(), source })?;
+    if bytes.len() as u64 > MAX_KEYFILE_BYTES {
+        return Err(Error::BadWallet { path: shown(), reason: format!("larger than {MAX_KEYFILE_BYTES} bytes") });
+    }
+    Ok(bytes)
+}
+
+/// The plaintext of the `$NACL` file `shown`, under the password `password` gives.
+fn decrypt(bytes: &[u8], shown: &str, password: &Password) -> Result<Zeroizing<Vec<u8>>> {
+    let password = password.read(shown)?;
+    tracing::info!(file = %shown, "decrypting the wallet file (Argon2i over 512 MiB: a few seconds)");
+    nacl::open(bytes, password.as_bytes()).map_err(|failure| match failure {
+        nacl::Failure::WrongPassword => Error::WrongPassword(shown.into()),
+        nacl::Failure::Truncated => {
+            Error::BadWallet { path: shown.into(), reason: "the encrypted file is truncated".into() }
         }
+        nacl::Failure::Kdf(reason) => Error::Kdf { path: shown.into(), reason },
+    })
+}
+
+/// A public-key file (`coldkeypub.txt`, `hotkeys/<name>pub.txt`): plaintext JSON.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PublicKeyFile {
+    public_key: String,
+    ss58_address: String,
+    #[serde(default)]
+    crypto_type: Option<u8>,
+}
+
+impl PublicKey {
+    /// Loads a public-key file as bittensor-wallet writes it, checking that its address is its
+    /// key's.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = read_keyfile(path)?;
+        let shown = path.display().to_string();
         let bad = |reason: String| Error::BadWallet { path: shown.clone(), reason };
-        let file: HotkeyFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-        let scheme = match file.crypto_type {
-            None | Some(1) => Scheme::Sr25519,
-            Some(0) => Scheme::Ed25519,
-            Some(other) => return Err(bad(format!("cryptoType {other} is not supported"))),
-        };
+        let file: PublicKeyFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let scheme = scheme_of(file.crypto_type).map_err(bad)?;
+        let bytes = hex32(&file.public_key).ok_or_else(|| bad("publicKey is not 32 hex bytes".into()))?;
+        let key = PublicKey { scheme, bytes };
+        if file.ss58_address != key.ss58() {
+            return Err(bad(format!("ss58Address {} is not publicKey's ({})", file.ss58_address, key.ss58())));
+        }
+        Ok(key)
+    }
+}
+
+/// 0 = ed25519, 1 = sr25519 (substrate-interface's KeypairType); absent means sr25519.
+fn scheme_of(crypto_type: Option<u8>) -> std::result::Result<Scheme, String> {
+    match crypto_type {
+        None | Some(1) => Ok(Scheme::Sr25519),
+        Some(0) => Ok(Scheme::Ed25519),
+        Some(other) => Err(format!("cryptoType {other} is not supported")),
+    }
+}
+
+impl Hotkey {
+    /// Loads a plaintext key file and checks that its seed gives its public key; an encrypted
+    /// one is refused ([`Error::Encrypted`]): see [`Hotkey::load_with`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = read_keyfile(path)?;
+        let shown = path.display().to_string();
+        match stored(&bytes) {
+            Stored::Plain => Self::from_keyfile(&bytes, &shown),
+            Stored::Nacl => Err(Error::Encrypted(shown)),
+            Stored::Unsupported(method) => Err(Error::UnsupportedEncryption { path: shown, method }),
+        }
+    }
+
+    /// Loads a key file, plaintext or `$NACL`-encrypted; `password` is asked for only when the
+    /// file is encrypted. Decrypting takes seconds and 512 MiB (bittensor-wallet's Argon2i).
+    pub fn load_with(path: &Path, password: &Password) -> Result<Self> {
+        let bytes = read_keyfile(path)?;
+        let shown = path.display().to_string();
+        match stored(&bytes) {
+            Stored::Plain => Self::from_keyfile(&bytes, &shown),
+            Stored::Nacl => Self::from_keyfile(&decrypt(&bytes, &shown, password)?, &shown),
+            Stored::Unsupported(method) => Err(Error::UnsupportedEncryption { path: shown, method }),
+        }
+    }
+
+    /// The key in a plaintext key file's JSON (`shown` names the file in errors).
+    fn from_keyfile(bytes: &[u8], shown: &str) -> Result<Self> {
+        let bad = |reason: String| Error::BadWallet { path: shown.into(), reason };
+        let file: HotkeyFile = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        let scheme = scheme_of(file.crypto_type).map_err(bad)?;
         let declared = hex32(&file.public_key).ok_or_else(|| bad("publicKey is not 32 hex bytes".into()))?;
         let seed = file.secret_seed.as_deref().and_then(hex32);
         let key = match (seed, file.private_key.as_deref().and_then(hex64)) {

@@ -6,12 +6,17 @@
 //! unknown device is refused with the key's dotted path, never silently defaulted. Relative
 //! paths are relative to the file's own folder, so a config and its data travel together.
 
+mod overrides;
+mod wallet;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use assay_chain::Epochs;
 use assay_policy_runtime::Limits;
 use serde::{Deserialize, Serialize};
+
+pub use overrides::{OverrideError, Overrides};
 
 /// Why a config was refused: always names the file and, where there is one, the key.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +84,10 @@ pub struct WalletConfig {
     pub root: Option<PathBuf>,
     pub name: String,
     pub hotkey: String,
+    /// An environment variable holding the password of an encrypted (`$NACL`) hotkey; asked on
+    /// the terminal when absent (and only if the hotkey is encrypted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -196,7 +205,7 @@ impl Config {
             epoch_blocks: default_epoch_blocks(),
             version_key: default_version_key(),
             tokenizer: None,
-            wallet: WalletConfig { root: wallet_root, name: name.into(), hotkey: hotkey.into() },
+            wallet: WalletConfig { root: wallet_root, name: name.into(), hotkey: hotkey.into(), password_env: None },
             chain: ChainConfig::Local { dir: "chain".into(), metagraph_refresh_ms: default_metagraph_refresh() },
             publish: PublishConfig::Local { dir: "published".into() },
             policy: PolicyConfig::default(),
@@ -311,6 +320,7 @@ impl Config {
                 format!("{metagraph_refresh_ms} must be at most {MAX_MS} ms"),
             );
         }
+        self.wallet.check().or_else(|(key, reason)| invalid(&format!("wallet.{key}"), reason))?;
         self.miners.check().or_else(|(key, reason)| invalid(&format!("miners.{key}"), reason))?;
         if let Some(g) = &self.gateway {
             g.check().or_else(|(key, reason)| invalid(&format!("gateway.{key}"), reason))?;
@@ -349,8 +359,7 @@ impl Config {
     }
 
     pub fn hotkey_path(&self) -> PathBuf {
-        let root = self.wallet.root.clone().unwrap_or_else(assay_keys::default_wallet_root);
-        assay_keys::wallet_hotkey_path(&root, &self.wallet.name, &self.wallet.hotkey)
+        self.wallet.wallet().hotkey_path()
     }
 }
 

@@ -28,7 +28,9 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 pub use close::{Closed, Closer, EpochSettings, ScorerChoice};
-pub use config::{ChainConfig, Config, ConfigError, LedgerConfig, PolicyConfig, PublishConfig, WalletConfig};
+pub use config::{
+    ChainConfig, Config, ConfigError, LedgerConfig, OverrideError, Overrides, PolicyConfig, PublishConfig, WalletConfig,
+};
 pub use error::{Error, Result};
 pub use outgoing::Sent;
 pub use status::{LastClosed, Status, StatusHandle, Verdicts};
@@ -108,6 +110,21 @@ async fn epoch_schedule(config: &Config, chain: &dyn Chain) -> Result<assay_chai
     })
 }
 
+/// The validator's hotkey, off the async threads (a password prompt and Argon2 block).
+async fn load_hotkey(wallet: &WalletConfig) -> Result<Hotkey> {
+    let wallet = wallet.clone();
+    let loaded = tokio::task::spawn_blocking(move || wallet.load_hotkey()).await;
+    let open = |reason: String, hint: &str| Error::Open { what: format!("loading the validator hotkey{hint}"), reason };
+    match loaded {
+        Ok(Ok(hotkey)) => Ok(hotkey),
+        Ok(Err(e @ assay_keys::Error::Read { .. })) => {
+            Err(open(e.to_string(), " (create one with `assay wallet create`)"))
+        }
+        Ok(Err(e)) => Err(open(e.to_string(), "")),
+        Err(e) => Err(open(format!("the loading task ended: {e}"), "")),
+    }
+}
+
 impl Node {
     /// Opens every part the config names and reads the chain once. Fails on anything the
     /// operator must fix (no hotkey, no chain, a challenger that does not load).
@@ -128,10 +145,7 @@ impl Node {
         })?;
         let policies = PolicyStore::open(config.policy_dir())?;
         let runtime = Runtime::new(Some(&config.cache_dir()))?;
-        let hotkey = Hotkey::load(&config.hotkey_path()).map_err(|e| Error::Open {
-            what: "loading the validator hotkey (create one with `assay wallet create`)".into(),
-            reason: e.to_string(),
-        })?;
+        let hotkey = load_hotkey(&config.wallet).await?;
         let epochs = epoch_schedule(&config, chain.as_ref()).await?;
         let settings = EpochSettings {
             netuid: config.netuid,

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use assay_chain::{Chain, LocalChain};
-use assay_keys::{Hotkey, default_wallet_root, wallet_hotkey_path};
+use assay_keys::{Hotkey, Password, Wallet};
 use assay_miner::Signers;
 use assay_miner::http::{MinerSettings, MinerState, serve};
 use assay_reference_engine::{ChatTokenizer, Device, Engine};
 
+use crate::commands::WalletFlags;
 use crate::{CmdResult, failed, unusable};
 
 #[derive(clap::Args)]
@@ -19,13 +20,13 @@ pub struct Args {
     /// A model directory laid out as a Hugging Face snapshot.
     #[arg(long)]
     model: PathBuf,
-    #[arg(long)]
-    wallet: String,
-    #[arg(long)]
-    hotkey: String,
-    /// Wallets folder (default `~/.bittensor/wallets`, or `$BT_WALLET_PATH`).
-    #[arg(long)]
-    wallet_root: Option<PathBuf>,
+    /// The miner's wallet and hotkey (each `default` when not given, as in the Python tools).
+    #[command(flatten)]
+    wallet: WalletFlags,
+    /// An environment variable holding the password of an encrypted hotkey (asked on the
+    /// terminal when not given, and only if the hotkey is encrypted).
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
     #[arg(long, default_value_t = 8091)]
     port: u16,
     #[arg(long, default_value = "127.0.0.1")]
@@ -91,13 +92,26 @@ fn signers(args: &Args) -> Result<Option<Arc<Signers>>, crate::Exit> {
     Ok(Some(Arc::new(Signers::new(args.allow.clone(), args.min_stake))))
 }
 
+/// The miner's hotkey, decrypted when its file is encrypted (Python's defaults: wallet
+/// `default`, hotkey `default`).
+fn hotkey(args: &Args) -> Result<Hotkey, crate::Exit> {
+    let flags = &args.wallet;
+    let wallet = Wallet::new(
+        flags.path.as_deref(),
+        flags.name.as_deref().unwrap_or("default"),
+        flags.hotkey.as_deref().unwrap_or("default"),
+    );
+    let password = args.password_env.clone().map_or(Password::Prompt, Password::Env);
+    wallet.load_hotkey(&password).context("loading the miner's hotkey").map_err(unusable)
+}
+
 pub fn run(args: Args) -> CmdResult {
     let signers = signers(&args)?;
+    // Before the model: a missing key or a wrong password is told at once.
+    let hotkey = hotkey(&args)?;
     let engine = Engine::load_on(&args.model, args.device)
         .map_err(|e| unusable(anyhow!("loading {}: {e}", args.model.display())))?;
     let tokenizer = ChatTokenizer::load(&args.model).map_err(unusable)?;
-    let root = args.wallet_root.clone().unwrap_or_else(default_wallet_root);
-    let hotkey = Hotkey::load(&wallet_hotkey_path(&root, &args.wallet, &args.hotkey)).map_err(unusable)?;
     let model_name = args.served_model_name.clone().unwrap_or_else(|| {
         args.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
     });
@@ -134,4 +148,38 @@ pub fn run(args: Args) -> CmdResult {
         };
         serve(listener, state, ctrl_c).await.map_err(|e| failed(anyhow!("serving: {e}")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Miner {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(flags: &[&str]) -> Args {
+        let all = ["miner", "--model", "m"].into_iter().chain(flags.iter().copied());
+        Miner::try_parse_from(all).expect("parses").args
+    }
+
+    #[test]
+    fn the_wallet_flags_have_the_python_names_and_defaults_and_the_old_names_still_work() {
+        let python = parse(&["--wallet.name", "w", "--wallet.hotkey", "h", "--wallet.path", "/x", "--netuid", "9"]);
+        let older = parse(&["--wallet", "w", "--hotkey", "h", "--wallet-root", "/x", "--netuid", "9"]);
+        assert_eq!(python.wallet, older.wallet);
+        assert_eq!(python.wallet.path, Some(PathBuf::from("/x")));
+        assert_eq!(python.netuid, 9);
+
+        // Python's defaults: wallet `default`, hotkey `default`; the key is loaded from there.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = Hotkey::from_seed(assay_keys::Scheme::Sr25519, [2; 32]).expect("key");
+        key.save(&Wallet::new(Some(dir.path()), "default", "default").hotkey_path()).expect("saves");
+        let args = parse(&["--wallet.path", dir.path().to_str().expect("a text path")]);
+        assert_eq!(hotkey(&args).expect("loads").ss58(), key.ss58());
+    }
 }

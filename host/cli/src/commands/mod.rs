@@ -40,6 +40,32 @@ impl ConfigArg {
     }
 }
 
+/// `--wallet.name`, `--wallet.hotkey`, `--wallet.path`: the wallet flags of the Bittensor Python
+/// tools (also under this command line's older names `--wallet`, `--hotkey`, `--wallet-root`).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalletFlags {
+    /// The wallet: its folder under --wallet.path.
+    #[arg(long = "wallet.name", alias = "wallet", value_name = "NAME")]
+    pub name: Option<String>,
+    /// The hotkey: its file under `<wallet>/hotkeys/`.
+    #[arg(long = "wallet.hotkey", alias = "hotkey", value_name = "NAME")]
+    pub hotkey: Option<String>,
+    /// The folder of wallets (default `~/.bittensor/wallets`, or `$BT_WALLET_PATH`).
+    #[arg(long = "wallet.path", alias = "wallet-root", value_name = "DIR", value_parser = home_path)]
+    pub path: Option<PathBuf>,
+}
+
+/// A path with a leading `~` meaning the home folder, as the Python tools read `--wallet.path`
+/// (a shell expands `--wallet.path ~/w`, but not `--wallet.path=~/w`).
+fn home_path(text: &str) -> Result<PathBuf, String> {
+    let rest = match text.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_start_matches('/'),
+        _ => return Ok(PathBuf::from(text)),
+    };
+    let home = std::env::var_os("HOME").ok_or("~ needs $HOME to be set")?;
+    Ok(PathBuf::from(home).join(rest))
+}
+
 /// Reads a file, as unusable input when it cannot be read.
 pub fn read(path: &Path, what: &str) -> Result<Vec<u8>, Exit> {
     std::fs::read(path).map_err(|e| unusable(anyhow::anyhow!("reading {what} {}: {e}", path.display())))

@@ -3,16 +3,25 @@
 
 use std::time::Duration;
 
-use assay_node::{Node, RunOptions};
+use assay_node::{Config, Node, Overrides, RunOptions};
 use tokio::sync::watch;
 
-use crate::commands::{ConfigArg, runtime};
-use crate::{CmdResult, node_error};
+use crate::commands::{ConfigArg, WalletFlags, runtime};
+use crate::{CmdResult, Exit, node_error, unusable};
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     config: ConfigArg,
+    /// Overrides the config's `[wallet]`.
+    #[command(flatten)]
+    wallet: WalletFlags,
+    /// Overrides `[chain] network` (a subtensor chain only): finney, test, local or ws(s)://…
+    #[arg(long = "subtensor.network", value_name = "NETWORK")]
+    network: Option<String>,
+    /// Overrides the config's `netuid`.
+    #[arg(long)]
+    netuid: Option<u16>,
     /// Exit after closing this many epochs (for tests and demos).
     #[arg(long)]
     epochs: Option<u64>,
@@ -21,8 +30,28 @@ pub struct Args {
     tick_ms: u64,
 }
 
+impl Args {
+    /// What the command line sets over the config, under the Python tools' names.
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            wallet_name: self.wallet.name.clone(),
+            wallet_hotkey: self.wallet.hotkey.clone(),
+            wallet_path: self.wallet.path.clone(),
+            subtensor_network: self.network.clone(),
+            netuid: self.netuid,
+        }
+    }
+
+    /// The config file with the command line's overrides.
+    fn config(&self) -> Result<Config, Exit> {
+        let mut config = self.config.load()?;
+        config.apply_overrides(&self.overrides()).map_err(unusable)?;
+        Ok(config)
+    }
+}
+
 pub fn run(args: Args) -> CmdResult {
-    let config = args.config.load()?;
+    let config = args.config()?;
     let runtime = runtime()?;
     let mut node = runtime.block_on(Node::open(config)).map_err(node_error)?;
     let (stop, stopped) = watch::channel(false);
@@ -36,4 +65,69 @@ pub fn run(args: Args) -> CmdResult {
                 scorer = %closed.summary.scorer.sha256, weights = %weights.join(" "), "epoch closed");
         }))
         .map_err(node_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(flags: &[&str]) -> Args {
+        Run::try_parse_from(std::iter::once("run").chain(flags.iter().copied())).expect("parses").args
+    }
+
+    #[test]
+    fn the_python_tools_flags_override_the_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("assay.toml");
+        Config::local(1, Some("wallets".into()), "v", "h").save(&path).expect("writes");
+        let path_text = path.to_str().expect("a text path");
+
+        let args = parse(&["-c", path_text]);
+        let config = args.config().expect("loads");
+        assert_eq!((config.netuid, config.wallet.name.as_str(), config.wallet.hotkey.as_str()), (1, "v", "h"));
+        assert_eq!(config.wallet.root, Some(dir.path().join("wallets")), "the file's, relative to it");
+
+        let args = parse(&[
+            "-c",
+            path_text,
+            "--wallet.name",
+            "owner",
+            "--wallet.hotkey=validator",
+            "--wallet.path",
+            "/srv/wallets",
+            "--netuid",
+            "7",
+        ]);
+        let config = args.config().expect("loads");
+        assert_eq!(
+            (config.netuid, config.wallet.name.as_str(), config.wallet.hotkey.as_str()),
+            (7, "owner", "validator")
+        );
+        assert_eq!(config.wallet.root, Some(PathBuf::from("/srv/wallets")));
+        assert_eq!(config.wallet.wallet().hotkey_path(), PathBuf::from("/srv/wallets/owner/hotkeys/validator"));
+
+        let args = parse(&["-c", path_text, "--subtensor.network", "finney"]);
+        assert_eq!(args.overrides().subtensor_network.as_deref(), Some("finney"));
+        let err = args.config().expect_err("a local chain has no network").error.to_string();
+        assert!(err.contains(r#"--subtensor.network needs [chain] kind = "subtensor""#), "{err}");
+    }
+
+    #[test]
+    fn a_tilde_in_the_wallet_path_is_the_home_folder() {
+        let home = std::env::var("HOME").expect("HOME is set for tests");
+        let args = parse(&["--wallet.path=~/wallets"]);
+        assert_eq!(args.wallet.path, Some(PathBuf::from(home).join("wallets")));
+        assert_eq!(parse(&["--wallet.path=a~b"]).wallet.path, Some(PathBuf::from("a~b")));
+        assert!(Run::try_parse_from(["run", "--netuid", "70000"]).is_err(), "a netuid is a u16");
+    }
 }

@@ -11,12 +11,12 @@ use crate::{CmdResult, failed, unusable};
 pub enum Command {
     /// Create `<root>/<wallet>/hotkeys/<hotkey>` and print its SS58 address.
     Create {
-        #[arg(long)]
+        #[arg(long, alias = "wallet.name")]
         wallet: String,
-        #[arg(long)]
+        #[arg(long, alias = "wallet.hotkey")]
         hotkey: String,
         /// Wallets folder (default `~/.bittensor/wallets`, or `$BT_WALLET_PATH`).
-        #[arg(long)]
+        #[arg(long, alias = "wallet.path")]
         root: Option<PathBuf>,
         #[arg(long, default_value = "sr25519", value_parser = ["sr25519", "ed25519"])]
         scheme: String,
