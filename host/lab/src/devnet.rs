@@ -162,6 +162,8 @@ fn start_miners(out: &Path, validator: &str) -> anyhow::Result<(tokio::runtime::
             validator_permit: false,
             axon: Some(format!("http://{address}")),
             registered_at_block: 0,
+            coldkey: None,
+            last_update: 0,
             capacities: Default::default(),
         });
         eprintln!("miner uid {uid} ({}) at http://{address}", role.name);
