@@ -66,6 +66,19 @@ fn byte_values(v: &Value) -> Vec<Option<u8>> {
     }
 }
 
+/// Refuses more fields than this runtime's `Commitments.MaxFields` (3 on finney, 1 on older
+/// runtimes such as spec 218): the runtime cannot even decode a longer list, and answers a
+/// submission of one with a panic rather than a named error.
+fn check_field_count(at: &AtBlock, count: usize) -> Result<()> {
+    let max_fields = at.constants().entry(subxt::dynamic::constant::<u32>("Commitments", "MaxFields"));
+    match max_fields {
+        Ok(max) if count > max as usize => Err(Error::BadCommitment(format!(
+            "{count} fields, and this runtime takes at most {max} (Commitments.MaxFields)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl SubtensorChain {
     /// `hotkey`'s account, refused with `NotRegistered` unless it has a uid on `netuid`.
     async fn registered(&self, at: &AtBlock, netuid: u16, hotkey: &str) -> Result<[u8; 32]> {
@@ -101,6 +114,7 @@ impl SubtensorChain {
                 Ok(at)
             })
             .await?;
+        check_field_count(&at, fields.len())?;
         let info = Value::named_composite([("fields", Value::unnamed_composite(fields.iter().map(|f| raw_field(f))))]);
         self.submit(at, signer, subxt::dynamic::tx("Commitments", "set_commitment", (netuid, info))).await
     }

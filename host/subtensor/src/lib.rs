@@ -17,6 +17,7 @@ mod epochs;
 mod error;
 mod metagraph;
 mod network;
+mod opaque_neurons;
 mod rpc;
 mod signer;
 mod submit;

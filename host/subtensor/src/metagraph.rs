@@ -1,7 +1,8 @@
 //! The subnet's metagraph from the runtime APIs: `SubnetInfoRuntimeApi.get_metagraph` in one
 //! call where the runtime has it, else `NeuronInfoRuntimeApi.get_neurons_lite` and the owner's
 //! hotkey from `SubnetOwnerHotkey`. Decoded by field name, so the same code reads spec 365
-//! (metadata V16) and older runtimes (V15); bounded to [`MAX_NEURONS`].
+//! (metadata V16) and older runtimes (V15); where the runtime answers untyped bytes (spec 218)
+//! `opaque_neurons` decodes them; bounded to [`MAX_NEURONS`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -11,6 +12,7 @@ use subxt::ext::scale_decode::DecodeAsType;
 use subxt::utils::AccountId32;
 
 use crate::client::{AtBlock, SubtensorChain, has_api, has_storage};
+use crate::opaque_neurons;
 
 /// The most neurons taken from a subnet (subtensor's own cap is 256 per subnet today).
 pub const MAX_NEURONS: usize = 4096;
@@ -19,10 +21,10 @@ pub const MAX_NEURONS: usize = 4096;
 #[derive(Debug, Clone, DecodeAsType)]
 #[decode_as_type(crate_path = "subxt::ext::scale_decode")]
 pub(crate) struct AxonInfo {
-    ip: u128,
-    port: u16,
-    ip_type: u8,
-    protocol: u8,
+    pub(crate) ip: u128,
+    pub(crate) port: u16,
+    pub(crate) ip_type: u8,
+    pub(crate) protocol: u8,
 }
 
 /// The parts of `get_metagraph`'s `Metagraph` that assay uses.
@@ -43,15 +45,15 @@ struct MetagraphInfo {
 /// The parts of `get_neurons_lite`'s `NeuronInfoLite` that assay uses.
 #[derive(Debug, DecodeAsType)]
 #[decode_as_type(crate_path = "subxt::ext::scale_decode")]
-struct NeuronInfoLite {
-    hotkey: AccountId32,
-    coldkey: AccountId32,
-    uid: u16,
-    netuid: u16,
-    axon_info: AxonInfo,
-    stake: Vec<(AccountId32, u64)>,
-    last_update: u64,
-    validator_permit: bool,
+pub(crate) struct NeuronInfoLite {
+    pub(crate) hotkey: AccountId32,
+    pub(crate) coldkey: AccountId32,
+    pub(crate) uid: u16,
+    pub(crate) netuid: u16,
+    pub(crate) axon_info: AxonInfo,
+    pub(crate) stake: Vec<(AccountId32, u64)>,
+    pub(crate) last_update: u64,
+    pub(crate) validator_permit: bool,
 }
 
 /// The miner client's URL for an axon; `None` for one never served (address 0, port 0) or one
@@ -156,8 +158,11 @@ impl SubtensorChain {
 
     /// The metagraph of a runtime without `get_metagraph` (subtensor before 2025).
     async fn metagraph_from_neurons_lite(&self, at: &AtBlock, netuid: u16) -> Result<Metagraph> {
-        let lite: Vec<NeuronInfoLite> =
-            self.call_api(at, "NeuronInfoRuntimeApi", "get_neurons_lite", (netuid,)).await?;
+        let (api, method) = ("NeuronInfoRuntimeApi", "get_neurons_lite");
+        let lite: Vec<NeuronInfoLite> = match opaque_neurons::returns_bytes(at, api, method) {
+            true => opaque_neurons::decode(&self.call_api::<_, Vec<u8>>(at, api, method, (netuid,)).await?)?,
+            false => self.call_api(at, api, method, (netuid,)).await?,
+        };
         if lite.is_empty() {
             let added: Option<bool> = self.read(at, "SubtensorModule", "NetworksAdded", (netuid,)).await?;
             if added == Some(false) {

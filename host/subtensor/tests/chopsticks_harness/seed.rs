@@ -5,9 +5,11 @@
 //! check reads), the per-uid vectors (ValidatorPermit, Active, LastUpdate, …) and balances for
 //! every signer.
 //! Names and types are spec 218's: its metadata, and the pallet's source at opentensor/subtensor
-//! 35b07c15b (2 January 2025, spec 218, the commit whose storage items match the metadata's).
+//! 1629c559b (3 January 2025, spec 218: its storage items are the metadata's, and its coinbase
+//! runs the epoch at every block, as this runtime does).
 
 use assay_keys::{Hotkey, Scheme};
+use parity_scale_codec::Encode;
 use serde_json::{Value, json};
 
 /// One registered neuron.
@@ -79,30 +81,30 @@ impl SubnetSeed {
         let n = self.netuid;
         let owner = &self.neurons[self.owner];
         json!({
-            "NetworksAdded": [[[n], true]],
-            "NetworkRegisteredAt": [[[n], block]],
-            "NetworkRegistrationAllowed": [[[n], true]],
-            "SubnetMechanism": [[[n], 1]],
-            "Tempo": [[[n], self.tempo]],
-            "SubnetworkN": [[[n], self.neurons.len()]],
-            "MaxAllowedUids": [[[n], 256]],
-            "MaxAllowedValidators": [[[n], 64]],
+            "NetworksAdded": [[[n], bool_(true)]],
+            "NetworkRegisteredAt": [[[n], u64_(block)]],
+            "NetworkRegistrationAllowed": [[[n], bool_(true)]],
+            "SubnetMechanism": [[[n], u16_(1)]],
+            "Tempo": [[[n], u16_(self.tempo)]],
+            "SubnetworkN": [[[n], u16_(self.neurons.len() as u16)]],
+            "MaxAllowedUids": [[[n], u16_(256)]],
+            "MaxAllowedValidators": [[[n], u16_(64)]],
             "SubnetOwner": [[[n], owner.coldkey]],
             "SubnetOwnerHotkey": [[[n], owner.hotkey.ss58()]],
             // As genesis' subnet 1 has them: a pool with a price, so that coinbase runs as there.
-            "SubnetTAO": [[[n], 11_000_000_000_u64]],
-            "SubnetAlphaIn": [[[n], 1]],
-            "SubnetAlphaOut": [[[n], 1_910_002_288_u64]],
-            "LastMechansimStepBlock": [[[n], block]],
-            "BlocksSinceLastStep": [[[n], 0]],
+            "SubnetTAO": [[[n], u64_(11_000_000_000)]],
+            "SubnetAlphaIn": [[[n], u64_(1)]],
+            "SubnetAlphaOut": [[[n], u64_(1_910_002_288)]],
+            "LastMechansimStepBlock": [[[n], u64_(block)]],
+            "BlocksSinceLastStep": [[[n], u64_(0)]],
             // Weights from any number of uids, of any size; no rate limits unless asked.
-            "MinAllowedWeights": [[[n], 0]],
-            "MaxWeightsLimit": [[[n], 65535]],
-            "WeightsSetRateLimit": [[[n], self.weights_rate_limit]],
-            "WeightsVersionKey": [[[n], 0]],
-            "CommitRevealWeightsEnabled": [[[n], false]],
-            "ServingRateLimit": [[[n], 0]],
-            "TotalNetworks": 3,
+            "MinAllowedWeights": [[[n], u16_(0)]],
+            "MaxWeightsLimit": [[[n], u16_(u16::MAX)]],
+            "WeightsSetRateLimit": [[[n], u64_(self.weights_rate_limit)]],
+            "WeightsVersionKey": [[[n], u64_(0)]],
+            "CommitRevealWeightsEnabled": [[[n], bool_(false)]],
+            "ServingRateLimit": [[[n], u64_(0)]],
+            "TotalNetworks": u16_(3),
         })
     }
 
@@ -111,22 +113,24 @@ impl SubnetSeed {
         let n = self.netuid;
         let mut items = json!({});
         for (uid, neuron) in self.neurons.iter().enumerate() {
+            let uid = uid as u16;
             let hk = neuron.hotkey.ss58();
             let ck = &neuron.coldkey;
+            let stake = u64_(neuron.stake);
             merge(
                 &mut items,
                 json!({
-                    "Uids": [[[[n], hk], uid]],
-                    "Keys": [[[[n], uid], hk]],
+                    "Uids": [[[n, hk], u16_(uid)]],
+                    "Keys": [[[n, uid], hk]],
                     "Owner": [[[hk], ck]],
                     "OwnedHotkeys": [[[ck], [hk]]],
                     "StakingHotkeys": [[[ck], [hk]]],
-                    "IsNetworkMember": [[[hk, n], true]],
-                    "BlockAtRegistration": [[[[n], uid], block]],
-                    "Stake": [[[hk, ck], neuron.stake]],
-                    "TotalHotkeyAlpha": [[[hk, n], neuron.stake]],
-                    "TotalHotkeyShares": [[[hk, n], neuron.stake]],
-                    "Alpha": [[[hk, ck, n], neuron.stake]],
+                    "IsNetworkMember": [[[hk, n], bool_(true)]],
+                    "BlockAtRegistration": [[[n, uid], u64_(block)]],
+                    "Stake": [[[hk, ck], stake]],
+                    "TotalHotkeyAlpha": [[[hk, n], stake]],
+                    "TotalHotkeyShares": [[[hk, n], stake]],
+                    "Alpha": [[[hk, ck, n], stake]],
                 }),
             );
         }
@@ -152,6 +156,21 @@ impl SubnetSeed {
             "PruningScores": [[[n], vec![65535; count]]],
         })
     }
+}
+
+// Scalars go as their SCALE bytes in hex: chopsticks writes `value ? encode(value) : null`, so
+// a JSON 0 or false would delete the entry (its default then applies: 1024 minimum weights, a
+// 100-block rate limit, uid 0 unregistered).
+fn u16_(v: u16) -> String {
+    format!("0x{}", hex::encode(v.encode()))
+}
+
+fn u64_(v: u64) -> String {
+    format!("0x{}", hex::encode(v.encode()))
+}
+
+fn bool_(v: bool) -> String {
+    format!("0x{}", hex::encode(v.encode()))
 }
 
 /// An account that exists (one provider, so its nonce counts) with [`SIGNER_BALANCE`] free.
