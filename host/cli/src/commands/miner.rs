@@ -1,18 +1,19 @@
 //! `assay miner`: the reference miner, serving the reference engine with hidden-state
-//! commitments over the signed protocol, to the validators it is told to serve.
+//! commitments over the signed protocol, to the validators it is told to serve; with
+//! `--serve-axon`, announcing where it serves on its chain (`miner_chain`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use assay_chain::{Chain, LocalChain};
 use assay_keys::{Hotkey, Password, Wallet};
 use assay_miner::Signers;
 use assay_miner::http::{MinerSettings, MinerState, serve};
 use assay_reference_engine::{ChatTokenizer, Device, Engine};
 
 use crate::commands::WalletFlags;
+use crate::commands::miner_chain::{self, ChainFlags};
 use crate::{CmdResult, failed, unusable};
 
 #[derive(clap::Args)]
@@ -27,9 +28,11 @@ pub struct Args {
     /// terminal when not given, and only if the hotkey is encrypted).
     #[arg(long, value_name = "VAR")]
     password_env: Option<String>,
-    #[arg(long, default_value_t = 8091)]
+    /// The port it listens on (0: any free one).
+    #[arg(long, alias = "axon.port", default_value_t = 8091)]
     port: u16,
-    #[arg(long, default_value = "127.0.0.1")]
+    /// The address it listens on.
+    #[arg(long, alias = "axon.ip", default_value = "127.0.0.1")]
     host: String,
     /// The model name requests must use (default: the model folder's name).
     #[arg(long)]
@@ -49,12 +52,11 @@ pub struct Args {
     /// A validator (SS58) to serve whatever the metagraph says; repeatable.
     #[arg(long = "allow", value_name = "SS58")]
     allow: Vec<String>,
-    /// A local chain's folder (`assay chain init`): its metagraph's validators with a permit
-    /// and at least `--min-stake` are served, reread every 12 s.
-    #[arg(long)]
-    chain_dir: Option<PathBuf>,
-    #[arg(long, default_value_t = 1)]
-    netuid: u16,
+    /// The chain (`--chain-dir` or `--subtensor.network`, `--netuid`): its metagraph's
+    /// validators with a permit and at least `--min-stake` are served, reread every 12 s; and
+    /// `--serve-axon` announces the miner there.
+    #[command(flatten)]
+    chain: ChainFlags,
     /// Stake (rao) a validator needs to be served.
     #[arg(long, default_value_t = 0)]
     min_stake: u64,
@@ -81,9 +83,10 @@ fn signers(args: &Args) -> Result<Option<Arc<Signers>>, crate::Exit> {
         tracing::warn!("serving any signer: strangers can spend this miner's engine and store");
         return Ok(None);
     }
-    if args.allow.is_empty() && args.chain_dir.is_none() {
+    if args.allow.is_empty() && !args.chain.names_a_chain() {
         return Err(unusable(anyhow!(
-            "say whom to serve: --chain-dir (the metagraph's validators), --allow SS58, or --allow-any-signer"
+            "say whom to serve: --chain-dir or --subtensor.network (the metagraph's validators), --allow SS58, \
+             or --allow-any-signer"
         )));
     }
     for ss58 in &args.allow {
@@ -106,9 +109,16 @@ fn hotkey(args: &Args) -> Result<Hotkey, crate::Exit> {
 }
 
 pub fn run(args: Args) -> CmdResult {
+    args.chain.check()?;
     let signers = signers(&args)?;
-    // Before the model: a missing key or a wrong password is told at once.
+    // Before the model: a missing key, a wrong password or a hotkey the chain does not know is
+    // told at once.
     let hotkey = hotkey(&args)?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| failed(anyhow!("starting the async runtime: {e}")))?;
+    let chain = runtime.block_on(args.chain.open(&hotkey))?;
+    if let (Some(chain), true) = (&chain, args.chain.serve_axon) {
+        runtime.block_on(miner_chain::check_registered(chain.as_ref(), args.chain.netuid, &hotkey.ss58()))?;
+    }
     let engine = Engine::load_on(&args.model, args.device)
         .map_err(|e| unusable(anyhow!("loading {}: {e}", args.model.display())))?;
     let tokenizer = ChatTokenizer::load(&args.model).map_err(unusable)?;
@@ -128,26 +138,38 @@ pub fn run(args: Args) -> CmdResult {
         signers: signers.clone(),
         ..MinerSettings::default()
     };
+    let miner_hotkey = hotkey.ss58();
     let state = MinerState::new(engine, tokenizer, hotkey, settings);
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| failed(anyhow!("starting the async runtime: {e}")))?;
     runtime.block_on(async move {
-        if let (Some(signers), Some(dir)) = (signers, &args.chain_dir) {
-            let chain: Arc<dyn Chain> = Arc::new(LocalChain::open(dir).map_err(unusable)?);
-            let count = signers.update(&chain.metagraph(args.netuid).await.map_err(unusable)?.neurons);
+        let netuid = args.chain.netuid;
+        if let (Some(signers), Some(chain)) = (signers, &chain) {
+            let count = signers.update(&chain.metagraph(netuid).await.map_err(unusable)?.neurons);
             tracing::info!(validators = count, "serving the metagraph's validators");
-            tokio::spawn(assay_miner::follow_metagraph(chain, args.netuid, signers, Duration::from_secs(12)));
+            tokio::spawn(assay_miner::follow_metagraph(chain.clone(), netuid, signers, Duration::from_secs(12)));
         }
-        let address = format!("{}:{}", args.host, args.port);
-        let listener = tokio::net::TcpListener::bind(&address)
-            .await
-            .with_context(|| format!("binding {address}"))
-            .map_err(unusable)?;
-        tracing::info!(address = %address, "miner listening");
+        let listener = listen(&args.host, args.port).await?;
+        if let (Some(chain), true) = (&chain, args.chain.serve_axon) {
+            let listening = listener.local_addr().map_err(|e| failed(anyhow!("reading the listening address: {e}")))?;
+            let axon = args.chain.axon(listening)?;
+            miner_chain::announce(chain.as_ref(), netuid, &miner_hotkey, &axon).await?;
+        }
         let ctrl_c = async {
             let _ = tokio::signal::ctrl_c().await;
         };
         serve(listener, state, ctrl_c).await.map_err(|e| failed(anyhow!("serving: {e}")))
     })
+}
+
+/// Binds the miner's address; logs the address bound (the port chosen, for port 0).
+async fn listen(host: &str, port: u16) -> Result<tokio::net::TcpListener, crate::Exit> {
+    let address = format!("{host}:{port}");
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("binding {address}"))
+        .map_err(unusable)?;
+    let bound = listener.local_addr().map_or(address, |a| a.to_string());
+    tracing::info!(address = %bound, "miner listening");
+    Ok(listener)
 }
 
 #[cfg(test)]
@@ -173,7 +195,7 @@ mod tests {
         let older = parse(&["--wallet", "w", "--hotkey", "h", "--wallet-root", "/x", "--netuid", "9"]);
         assert_eq!(python.wallet, older.wallet);
         assert_eq!(python.wallet.path, Some(PathBuf::from("/x")));
-        assert_eq!(python.netuid, 9);
+        assert_eq!(python.chain.netuid, 9);
 
         // Python's defaults: wallet `default`, hotkey `default`; the key is loaded from there.
         let dir = tempfile::tempdir().expect("tempdir");

@@ -16,6 +16,8 @@ pub mod epoch;
 pub mod ledger;
 #[cfg(feature = "node")]
 pub mod miner;
+#[cfg(feature = "node")]
+pub mod miner_chain;
 pub mod policy;
 #[cfg(feature = "node")]
 pub mod run;
