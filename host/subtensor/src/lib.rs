@@ -8,3 +8,11 @@
 //! (`[chain] kind = "subtensor"`) and sees only the trait.
 //!
 //! [`Chain`]: assay_chain::Chain
+
+mod commit_reveal;
+pub use commit_reveal::{
+    DRAND_QUICKNET_GENESIS_UNIX_S, DRAND_QUICKNET_PERIOD_S, DRAND_QUICKNET_PUBLIC_KEY_HEX, MAX_COMMIT_BYTES,
+    MAX_REVEAL_PERIOD_EPOCHS, RevealError, RevealSchedule, SECURITY_BLOCK_OFFSET, TimelockError, WeightsError,
+    WeightsPayload, convert_weights_and_uids_for_emit, decrypt_payload, decrypt_with_signature, encrypt_for_round,
+    first_reveal_block, reveal_round,
+};
