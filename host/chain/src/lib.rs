@@ -39,9 +39,20 @@ pub struct Neuron {
     pub axon: Option<String>,
     #[serde(default)]
     pub registered_at_block: u64,
+    /// SS58 address of the coldkey that owns the hotkey, where the chain says (subtensor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coldkey: Option<String>,
+    /// The block at which this neuron last set weights (or committed them), where the chain
+    /// says; 0 when never or unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_update: u64,
     /// Declared capacity per task name.
     #[serde(default)]
     pub capacities: std::collections::BTreeMap<String, u32>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The subnet's registered neurons, by uid.

@@ -278,6 +278,8 @@ mod tests {
                     validator_permit: false,
                     axon: None,
                     registered_at_block: 0,
+                    coldkey: None,
+                    last_update: 0,
                     capacities: Default::default(),
                 })
                 .collect(),

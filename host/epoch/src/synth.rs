@@ -65,6 +65,8 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
             validator_permit: false,
             axon: None,
             registered_at_block: u64::from(uid) * 3,
+            coldkey: None,
+            last_update: 0,
             capacities: tasks.iter().map(|t| (t.to_string(), 8 + u32::from(uid) % 9)).collect(),
         })
         .collect();

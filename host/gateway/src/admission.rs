@@ -215,6 +215,8 @@ mod tests {
             stake: 0,
             axon: Some("http://127.0.0.1:9".into()),
             registered_at_block: 0,
+            coldkey: None,
+            last_update: 0,
             capacities: Default::default(),
             validator_permit: false,
         };

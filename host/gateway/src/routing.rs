@@ -362,6 +362,8 @@ mod tests {
                 validator_permit: false,
                 axon: Some(format!("http://127.0.0.1:{}", 9000 + uid)),
                 registered_at_block: 0,
+                coldkey: None,
+                last_update: 0,
                 capacities: Default::default(),
             })
             .collect();
@@ -393,6 +395,8 @@ mod tests {
             stake: 0,
             axon: Some("http://127.0.0.1:9000".into()),
             registered_at_block: 0,
+            coldkey: None,
+            last_update: 0,
             capacities: Default::default(),
             validator_permit: false,
         }];
@@ -485,6 +489,8 @@ mod tests {
                 validator_permit: false,
                 axon: Some(s.miner.base_url.clone()),
                 registered_at_block: 0,
+                coldkey: None,
+                last_update: 0,
                 capacities: Default::default(),
             })
             .collect();

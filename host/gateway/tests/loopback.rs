@@ -86,6 +86,8 @@ async fn start(miners: usize, capacity: u32, gateway: Value) -> Net {
             validator_permit: false,
             axon: None,
             registered_at_block: 0,
+            coldkey: None,
+            last_update: 0,
             capacities: Default::default(),
         });
         let settings = MinerSettings { capacity, ..MinerSettings::default() };
@@ -408,6 +410,8 @@ async fn a_miner_that_refuses_a_request_the_schema_admits_is_charged_and_another
         stake: 0,
         axon: Some(format!("http://{address}")),
         registered_at_block: 0,
+        coldkey: None,
+        last_update: 0,
         capacities: Default::default(),
         validator_permit: false,
     });

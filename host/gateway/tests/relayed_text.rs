@@ -117,6 +117,8 @@ async fn text_that_is_not_the_signed_tokens_text_never_reaches_the_user_as_an_an
         validator_permit: false,
         axon: Some(axon),
         registered_at_block: 0,
+        coldkey: None,
+        last_update: 0,
         capacities: Default::default(),
     };
     let chain = LocalChain::create(

@@ -83,6 +83,8 @@ mod tests {
             validator_permit,
             axon: None,
             registered_at_block: 0,
+            coldkey: None,
+            last_update: 0,
             capacities: Default::default(),
         }
     }

@@ -56,6 +56,8 @@ impl Loop {
             stake: 0,
             axon: Some(base_url.clone()),
             registered_at_block: 0,
+            coldkey: None,
+            last_update: 0,
             capacities: Default::default(),
             validator_permit: false,
         };

@@ -85,6 +85,8 @@ fn verifier(dir: &std::path::Path, challengers: Arc<dyn Challengers>, params: Ve
             stake: 0,
             axon: None,
             registered_at_block: 0,
+            coldkey: None,
+            last_update: 0,
             capacities: Default::default(),
             validator_permit: false,
         }],

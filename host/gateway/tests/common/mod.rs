@@ -226,6 +226,8 @@ pub async fn start_with(stubs: &[StubOptions], gateway: Value, ledger: Option<Ar
             stake: 0,
             axon: Some(format!("http://{}", stub.address)),
             registered_at_block: 0,
+            coldkey: None,
+            last_update: 0,
             capacities: Default::default(),
             validator_permit: false,
         });

@@ -49,6 +49,8 @@ impl Fleet {
                 stake: 0,
                 axon: Some(format!("http://{}", miner.address)),
                 registered_at_block: 0,
+                coldkey: None,
+                last_update: 0,
                 capacities: Default::default(),
                 validator_permit: false,
             });
