@@ -261,6 +261,7 @@ def main():
         "runtime_api": {
             "get_metagraph": {"args": hexs(rc.encode("scale_info::40", NETUID)), "result": hexs(metagraph(rc, reg, k))},
             "get_neurons_lite": {"args": hexs(rc.encode("scale_info::40", NETUID)), "result": hexs(neurons_lite(rc, reg, k))},
+            "slot_duration": {"args": "0x", "result": hexs(rc.encode(f"scale_info::{reg.by_path('sp_consensus_slots', 'SlotDuration')}", 12000))},
         },
         "storage": storage_items(rc, k),
         "events": events(rc),

@@ -33,6 +33,14 @@ if ! "$client_venv/bin/python" -c 'import openai' >/dev/null 2>&1; then
 fi
 export ASSAY_TEST_PYTHON="$client_venv/bin/python"
 
+step "chain tools: PyPI bittensor-drand (~2 s to install), so the tests check that it decrypts assay's commits"
+chain_venv=$root/target/chain-venv
+if ! "$chain_venv/bin/python" -c 'import bittensor_drand' >/dev/null 2>&1; then
+    python3 -m venv "$chain_venv"
+    "$chain_venv/bin/pip" install --quiet --disable-pip-version-check bittensor-drand==2.0.0
+fi
+export ASSAY_TEST_CHAIN_PYTHON="$chain_venv/bin/python"
+
 step "real-runtime tier: chopsticks (npm) runs a subtensor runtime offline (scripts/chopsticks.sh)"
 chain_spec=${ASSAY_CHOPSTICKS_SPEC:-$root/../shared/chain/subtensor-raonet-spec218.json}
 if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then

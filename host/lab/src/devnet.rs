@@ -124,8 +124,9 @@ fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, ch
     let mut verify = assay_verify::Settings::new("models/reference".into());
     verify.interval_ms = 1000;
     config.verify = Some(verify);
-    let assay_node::ChainConfig::Local { metagraph_refresh_ms, .. } = &mut config.chain;
-    *metagraph_refresh_ms = 1000;
+    if let assay_node::ChainConfig::Local { metagraph_refresh_ms, .. } = &mut config.chain {
+        *metagraph_refresh_ms = 1000;
+    }
     config
 }
 

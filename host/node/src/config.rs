@@ -100,10 +100,122 @@ pub enum ChainConfig {
         #[serde(default = "default_metagraph_refresh")]
         metagraph_refresh_ms: u64,
     },
+    /// A Bittensor chain (subtensor), through subxt (crate `assay-subtensor`).
+    Subtensor {
+        /// `finney`, `test`, `local` (ws://127.0.0.1:9944), or a node's `ws://`/`wss://` address.
+        network: String,
+        /// How often the metagraph is reread, in blocks (of 12 seconds).
+        #[serde(default = "default_metagraph_refresh_blocks")]
+        metagraph_refresh_blocks: u64,
+        /// How long the first connection to the node may take.
+        #[serde(default = "default_connect_timeout")]
+        connect_timeout_ms: u64,
+        /// How long a read (the head, the metagraph, a storage entry) may take.
+        #[serde(default = "default_request_timeout")]
+        request_timeout_ms: u64,
+        /// How long a submitted extrinsic (weights, an axon, a commitment) may take to be in a block.
+        #[serde(default = "default_inclusion_timeout")]
+        inclusion_timeout_ms: u64,
+    },
 }
 
 fn default_metagraph_refresh() -> u64 {
     2000
+}
+
+fn default_metagraph_refresh_blocks() -> u64 {
+    10
+}
+
+fn default_connect_timeout() -> u64 {
+    20_000
+}
+
+fn default_request_timeout() -> u64 {
+    30_000
+}
+
+fn default_inclusion_timeout() -> u64 {
+    120_000
+}
+
+/// Subtensor's block time, for settings counted in blocks.
+pub const SUBTENSOR_BLOCK_MS: u64 = 12_000;
+
+impl ChainConfig {
+    /// A subtensor chain on `network` with the default refresh and timeouts.
+    pub fn subtensor(network: &str) -> Self {
+        ChainConfig::Subtensor {
+            network: network.into(),
+            metagraph_refresh_blocks: default_metagraph_refresh_blocks(),
+            connect_timeout_ms: default_connect_timeout(),
+            request_timeout_ms: default_request_timeout(),
+            inclusion_timeout_ms: default_inclusion_timeout(),
+        }
+    }
+
+    /// How often the node rereads the metagraph.
+    pub fn metagraph_refresh(&self) -> std::time::Duration {
+        let ms = match self {
+            ChainConfig::Local { metagraph_refresh_ms, .. } => *metagraph_refresh_ms,
+            ChainConfig::Subtensor { metagraph_refresh_blocks, .. } => {
+                metagraph_refresh_blocks.saturating_mul(SUBTENSOR_BLOCK_MS)
+            }
+        };
+        std::time::Duration::from_millis(ms)
+    }
+
+    /// How often the node rereads the head: a remote node is not polled faster than every 2 s.
+    pub fn head_refresh(&self) -> std::time::Duration {
+        let floor = match self {
+            ChainConfig::Local { .. } => std::time::Duration::from_millis(200),
+            ChainConfig::Subtensor { .. } => std::time::Duration::from_secs(2),
+        };
+        self.metagraph_refresh().min(floor)
+    }
+
+    /// What serde cannot say: ranges and the network's name.
+    fn check(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, reason: String| Err((format!("chain.{key}"), reason));
+        match self {
+            ChainConfig::Local { metagraph_refresh_ms, .. } => {
+                if *metagraph_refresh_ms == 0 {
+                    return bad("metagraph_refresh_ms", "must be at least 1".into());
+                }
+                if *metagraph_refresh_ms > MAX_MS {
+                    return bad("metagraph_refresh_ms", format!("{metagraph_refresh_ms} must be at most {MAX_MS} ms"));
+                }
+            }
+            ChainConfig::Subtensor {
+                network,
+                metagraph_refresh_blocks,
+                connect_timeout_ms,
+                request_timeout_ms,
+                inclusion_timeout_ms,
+            } => {
+                if let Err(e) = network.parse::<assay_subtensor::Network>() {
+                    return bad("network", e.to_string());
+                }
+                let max_blocks = MAX_MS / SUBTENSOR_BLOCK_MS;
+                if !(1..=max_blocks).contains(metagraph_refresh_blocks) {
+                    return bad(
+                        "metagraph_refresh_blocks",
+                        format!("{metagraph_refresh_blocks} must be from 1 to {max_blocks}"),
+                    );
+                }
+                for (key, ms) in [
+                    ("connect_timeout_ms", connect_timeout_ms),
+                    ("request_timeout_ms", request_timeout_ms),
+                    ("inclusion_timeout_ms", inclusion_timeout_ms),
+                ] {
+                    if !(1..=MAX_MS).contains(ms) {
+                        return bad(key, format!("{ms} must be from 1 to {MAX_MS} ms"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -277,6 +389,7 @@ impl Config {
         }
         match &mut self.chain {
             ChainConfig::Local { dir, .. } => resolve(dir),
+            ChainConfig::Subtensor { .. } => {}
         }
         match &mut self.publish {
             PublishConfig::Local { dir } => resolve(dir),
@@ -310,16 +423,7 @@ impl Config {
         if !(days.is_finite() && (0.0..=36_500.0).contains(&days)) {
             return invalid("ledger.keep_bodies_days", format!("{days} must be a number of days from 0 to 36500"));
         }
-        let ChainConfig::Local { metagraph_refresh_ms, .. } = self.chain;
-        if metagraph_refresh_ms == 0 {
-            return invalid("chain.metagraph_refresh_ms", "must be at least 1".into());
-        }
-        if metagraph_refresh_ms > MAX_MS {
-            return invalid(
-                "chain.metagraph_refresh_ms",
-                format!("{metagraph_refresh_ms} must be at most {MAX_MS} ms"),
-            );
-        }
+        self.chain.check().or_else(|(key, reason)| invalid(&key, reason))?;
         self.wallet.check().or_else(|(key, reason)| invalid(&format!("wallet.{key}"), reason))?;
         self.miners.check().or_else(|(key, reason)| invalid(&format!("miners.{key}"), reason))?;
         if let Some(g) = &self.gateway {

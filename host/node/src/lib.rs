@@ -11,6 +11,8 @@ mod close;
 pub mod config;
 mod error;
 mod outgoing;
+#[cfg(test)]
+mod refresh_tests;
 mod services;
 pub mod slots;
 mod status;
@@ -76,13 +78,27 @@ pub struct Node {
 /// How often retention looks for bodies to drop.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-/// The chain backend the config names.
-fn open_chain(config: &ChainConfig) -> Result<Arc<dyn Chain>> {
+/// The chain backend the config names; a subtensor chain signs with `hotkey`.
+async fn open_chain(config: &ChainConfig, hotkey: &Hotkey) -> Result<Arc<dyn Chain>> {
     match config {
         ChainConfig::Local { dir, .. } => Ok(Arc::new(LocalChain::open(dir).map_err(|e| Error::Open {
             what: format!("the local chain in {}", dir.display()),
             reason: e.to_string(),
         })?)),
+        ChainConfig::Subtensor { network, connect_timeout_ms, request_timeout_ms, inclusion_timeout_ms, .. } => {
+            let open_error = |reason: String| Error::Open { what: format!("the subtensor chain {network}"), reason };
+            let network: assay_subtensor::Network = network.parse().map_err(|e| open_error(format!("{e}")))?;
+            let timeouts = assay_subtensor::Timeouts {
+                connect: Duration::from_millis(*connect_timeout_ms),
+                request: Duration::from_millis(*request_timeout_ms),
+                inclusion: Duration::from_millis(*inclusion_timeout_ms),
+            };
+            let chain = assay_subtensor::SubtensorChain::connect(&network, Some(hotkey.clone()), timeouts)
+                .await
+                .map_err(|e| open_error(e.to_string()))?;
+            info!(network = %network, "connected to subtensor");
+            Ok(Arc::new(chain))
+        }
     }
 }
 
@@ -110,7 +126,8 @@ async fn epoch_schedule(config: &Config, chain: &dyn Chain) -> Result<assay_chai
     })
 }
 
-/// The validator's hotkey, off the async threads (a password prompt and Argon2 block).
+/// The validator's hotkey, off the async threads (a password prompt and Argon2 block), loaded
+/// before anything that signs with it (the chain does).
 async fn load_hotkey(wallet: &WalletConfig) -> Result<Hotkey> {
     let wallet = wallet.clone();
     let loaded = tokio::task::spawn_blocking(move || wallet.load_hotkey()).await;
@@ -129,14 +146,25 @@ impl Node {
     /// Opens every part the config names and reads the chain once. Fails on anything the
     /// operator must fix (no hotkey, no chain, a challenger that does not load).
     pub async fn open(config: Config) -> Result<Self> {
-        let chain = open_chain(&config.chain)?;
+        let hotkey = load_hotkey(&config.wallet).await?;
+        let chain = open_chain(&config.chain, &hotkey).await?;
         let store = open_store(&config.publish);
-        Self::open_with(config, chain, store).await
+        Self::open_parts(config, hotkey, chain, store).await
     }
 
     /// Opens the node with this chain and this object store instead of the config's (another
     /// backend, or a test's).
     pub async fn open_with(config: Config, chain: Arc<dyn Chain>, store: Arc<dyn ObjectStore>) -> Result<Self> {
+        let hotkey = load_hotkey(&config.wallet).await?;
+        Self::open_parts(config, hotkey, chain, store).await
+    }
+
+    async fn open_parts(
+        config: Config,
+        hotkey: Hotkey,
+        chain: Arc<dyn Chain>,
+        store: Arc<dyn ObjectStore>,
+    ) -> Result<Self> {
         let ledger: Arc<dyn Ledger> =
             Arc::new(SqliteLedger::open(&config.ledger_path())?.with_reserve(config.ledger.reserve_bytes));
         let view = ChainView::connect(chain.as_ref(), config.netuid).await.map_err(|e| Error::Open {
@@ -145,7 +173,6 @@ impl Node {
         })?;
         let policies = PolicyStore::open(config.policy_dir())?;
         let runtime = Runtime::new(Some(&config.cache_dir()))?;
-        let hotkey = load_hotkey(&config.wallet).await?;
         let epochs = epoch_schedule(&config, chain.as_ref()).await?;
         let settings = EpochSettings {
             netuid: config.netuid,
@@ -323,8 +350,13 @@ impl Node {
     ) -> Result<()> {
         let services = Services::start(self).await?;
         let (stop_refresh, refresh_stopped) = watch::channel(false);
-        let refresher =
-            tokio::spawn(refresh_view(self.chain.clone(), self.view.clone(), self.refresh_every(), refresh_stopped));
+        let refresher = tokio::spawn(refresh_view(
+            self.chain.clone(),
+            self.view.clone(),
+            self.status.clone(),
+            (self.config.chain.head_refresh(), self.config.chain.metagraph_refresh()),
+            refresh_stopped,
+        ));
         if let Some(g) = &services.gateway {
             self.status.update(|s| s.gateway = Some(format!("http://{}", g.local_addr())));
         }
@@ -338,12 +370,6 @@ impl Node {
             error!(error = %e, "the last pass over the outgoing queue failed; it is retried at the next start");
         }
         result
-    }
-
-    fn refresh_every(&self) -> Duration {
-        match &self.config.chain {
-            ChainConfig::Local { metagraph_refresh_ms, .. } => Duration::from_millis(*metagraph_refresh_ms),
-        }
     }
 
     async fn epoch_loop(
@@ -420,31 +446,39 @@ impl Node {
     }
 }
 
-/// Keeps the chain view fresh: the head at every step, the metagraph every `every`. A chain
-/// that cannot be read leaves the last view serving (its age grows in the status).
-async fn refresh_view(chain: Arc<dyn Chain>, view: ChainView, every: Duration, mut stopped: watch::Receiver<bool>) {
-    let step = every.min(Duration::from_millis(200));
-    let mut metagraph_due = Instant::now() + every;
+/// Keeps the chain view fresh: the head every `head_every`, the metagraph every
+/// `metagraph_every`. A chain that cannot be read leaves the last view serving (its age grows
+/// in the status, with the error); losing and regaining it are logged once each.
+async fn refresh_view(
+    chain: Arc<dyn Chain>,
+    view: ChainView,
+    status: StatusHandle,
+    (head_every, metagraph_every): (Duration, Duration),
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut metagraph_due = Instant::now() + metagraph_every;
     let mut failing = false;
     loop {
         let mut result = view.refresh_head(chain.as_ref()).await.map(|_| ());
         if result.is_ok() && Instant::now() >= metagraph_due {
             result = view.refresh_metagraph(chain.as_ref()).await;
-            metagraph_due = Instant::now() + every;
+            metagraph_due = Instant::now() + metagraph_every;
         }
         match result {
             Err(e) if !failing => {
                 failing = true;
                 warn!(error = %e, chain = %chain.describe(), "the chain cannot be read; serving the last view");
+                status.update(|s| s.chain_error = Some(e.to_string()));
             }
             Ok(()) if failing => {
                 failing = false;
                 info!(age_s = view.metagraph_age().as_secs_f64(), "the chain can be read again");
+                status.update(|s| s.chain_error = None);
             }
             _ => {}
         }
         tokio::select! {
-            _ = tokio::time::sleep(if failing { step * 5 } else { step }) => {}
+            _ = tokio::time::sleep(if failing { head_every * 5 } else { head_every }) => {}
             _ = stopped.wait_for(|s| *s) => return,
         }
     }

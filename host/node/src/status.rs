@@ -37,6 +37,8 @@ pub struct Status {
     pub epoch: u64,
     /// Seconds since the metagraph was last read; grows while the chain is unreachable.
     pub metagraph_age_s: f64,
+    /// Why the chain cannot be read now (the last view keeps serving); `None` while it can.
+    pub chain_error: Option<String>,
     pub miners: usize,
     /// The scorer of the last boundary.
     pub scorer: Option<String>,

@@ -42,10 +42,10 @@ impl Default for Timeouts {
 }
 
 /// Seconds since the Unix epoch (the drand round of a timelocked commit depends on it).
-pub type Clock = fn() -> u64;
+pub type Clock = fn() -> f64;
 
-fn system_clock() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+fn system_clock() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The subtensor chain behind assay's [`Chain`](assay_chain::Chain) trait.

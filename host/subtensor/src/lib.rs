@@ -12,7 +12,7 @@
 
 mod announce;
 mod client;
-pub mod commit_reveal;
+mod commit_reveal;
 mod epochs;
 mod error;
 mod metagraph;
@@ -26,6 +26,12 @@ mod weights;
 use assay_chain::{Axon, Chain, Commitment, Epochs, Metagraph, Result, WeightsCall};
 
 pub use client::{Clock, SubtensorChain, Timeouts};
+pub use commit_reveal::{
+    DRAND_QUICKNET_GENESIS_UNIX_S, DRAND_QUICKNET_PERIOD_S, DRAND_QUICKNET_PUBLIC_KEY_HEX, MAX_COMMIT_BYTES,
+    MAX_REVEAL_PERIOD_EPOCHS, RevealError, RevealSchedule, SECURITY_BLOCK_OFFSET, TimelockError, WeightsError,
+    WeightsPayload, convert_weights_and_uids_for_emit, decrypt_payload, decrypt_with_signature, encrypt_for_round,
+    first_reveal_block, reveal_round,
+};
 pub use error::Error;
 pub use metagraph::MAX_NEURONS;
 pub use network::{FINNEY_URL, LOCAL_URL, Network, TEST_URL};

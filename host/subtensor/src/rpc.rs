@@ -133,3 +133,34 @@ pub async fn connect_ws(
         Err(_) => Err(unreachable(format!("no connection within {connect_timeout:?}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use subxt_rpcs::client::MockRpcClient;
+    use subxt_rpcs::client::mock_rpc_client::Json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn answers_are_bounded_and_transport_failures_counted() {
+        let mock = MockRpcClient::builder()
+            .method_handler("big", async |_| Json("x".repeat(MAX_RESPONSE_BYTES)))
+            .method_handler("small", async |_| Json(1))
+            .method_handler("lost", async |_| {
+                Err::<Json<u8>, _>(RpcError::DisconnectedWillReconnect("socket closed".into()))
+            })
+            .build();
+        let failures = TransportFailures::default();
+        let rpc = Watched::new(mock, "test".into(), failures.clone());
+        let e = rpc.request_raw("big", None).await.expect_err("too large");
+        assert!(e.to_string().contains("limit"), "{e}");
+        assert_eq!(failures.count(), 0, "an oversized answer is the node's fault, not the connection's");
+        assert_eq!(rpc.request_raw("small", None).await.expect("answers").get(), "1");
+        let e = rpc.request_raw("lost", None).await.expect_err("lost");
+        assert!(matches!(e, RpcError::Client(_)), "handed on as a plain failure, not retried in a loop: {e}");
+        assert_eq!(failures.count(), 1);
+        assert!(rpc.lost.load(Ordering::Relaxed));
+        rpc.request_raw("small", None).await.expect("answers again");
+        assert!(!rpc.lost.load(Ordering::Relaxed));
+    }
+}

@@ -13,11 +13,11 @@ use assay_keys::decode_ss58;
 use subxt::utils::AccountId32;
 use tracing::{error, info};
 
-use crate::client::{AtBlock, SubtensorChain, has_call, has_storage};
+use crate::client::{AtBlock, SubtensorChain, has_api, has_call, has_storage};
 use crate::commit_reveal;
 
-/// Block time the reveal round is computed with (subtensor's 12-second blocks).
-const BLOCK_TIME_S: f64 = 12.0;
+/// Seconds per block where the runtime does not say (subtensor's 12-second blocks).
+const DEFAULT_BLOCK_TIME_S: f64 = 12.0;
 /// The commit-reveal version when the runtime does not say (subtensor's default).
 const DEFAULT_COMMIT_REVEAL_VERSION: u16 = 4;
 /// How many epochs back `weights_accepted_since` looks for a timelocked commit.
@@ -39,6 +39,34 @@ pub(crate) fn emitted(call: &WeightsCall) -> Result<(Vec<u16>, Vec<u16>)> {
         return Err(Error::Refused("every weight is zero: nothing to set".into()));
     }
     Ok((uids, values))
+}
+
+/// The first block that reveals a commit made with the head at `head`, on runtimes before the
+/// stateful scheduler (spec 365 and earlier): the pallet stores a commit under
+/// `get_epoch_index(netuid, block) = (block + netuid + 1) / (tempo + 1)` of its block (the next
+/// one when the epoch step runs in it) and reveals it in the first block whose index is
+/// `reveal_period_epochs` later (FACTS.md, "the older formula"). `None` for tempo 0.
+pub(crate) fn legacy_first_reveal_block(netuid: u16, tempo: u16, reveal_period_epochs: u64, head: u64) -> Option<u64> {
+    if tempo == 0 {
+        return None;
+    }
+    let (offset, period) = (u64::from(netuid) + 1, u64::from(tempo) + 1);
+    let commit_block = head + 1;
+    let index = (commit_block + offset) / period;
+    // `should_run_epoch`: the step runs where (block + netuid + 1) % (tempo + 1) == tempo.
+    let step = (commit_block + offset) % period == u64::from(tempo);
+    let epoch = if step { index + 1 } else { index };
+    (epoch + reveal_period_epochs).checked_mul(period)?.checked_sub(offset)
+}
+
+/// The drand quicknet round published at the wall-clock time of `reveal_block` plus the SDK's
+/// security margin, with the head at `head` now (the Python SDK's arithmetic, in f64).
+pub(crate) fn round_at_block(reveal_block: u64, head: u64, now_unix_s: f64, block_time_s: f64) -> u64 {
+    let target = reveal_block.saturating_add(commit_reveal::SECURITY_BLOCK_OFFSET);
+    let at = now_unix_s + target.saturating_sub(head) as f64 * block_time_s;
+    let genesis = commit_reveal::DRAND_QUICKNET_GENESIS_UNIX_S as f64;
+    let round = ((at - genesis) / commit_reveal::DRAND_QUICKNET_PERIOD_S as f64).floor();
+    (round as u64).max(1)
 }
 
 /// What the checks before signing read.
@@ -151,32 +179,52 @@ impl SubtensorChain {
             .read(at, "SubtensorModule", "CommitRevealWeightsVersion", ())
             .await?
             .unwrap_or(DEFAULT_COMMIT_REVEAL_VERSION);
-        let schedule = self.reveal_schedule(at, netuid).await?;
-        let now = (self.clock)();
-        let round = commit_reveal::reveal_round(&schedule, netuid, at.block_number(), now, BLOCK_TIME_S);
+        let round = self.reveal_round(at, netuid).await?;
         let payload = commit_reveal::WeightsPayload { hotkey, uids, values, version_key };
         let commit = commit_reveal::encrypt_for_round(&payload, round, &mut rand::rngs::OsRng)
             .map_err(|e| Error::Protocol(format!("encrypting the weights for drand round {round}: {e}")))?;
         Ok((commit, round, version))
     }
 
-    /// The chain values the reveal round is computed from (0 for entries this runtime lacks,
-    /// as the Python SDK reads them).
-    async fn reveal_schedule(&self, at: &AtBlock, netuid: u16) -> Result<commit_reveal::RevealSchedule> {
+    /// The drand round at which the chain reveals a commit made now: the Python SDK's replay of
+    /// the stateful epoch scheduler where the runtime has one (`LastEpochBlock`), else the
+    /// pallet's epoch-index formula of earlier runtimes (spec 365: [`legacy_first_reveal_block`]).
+    async fn reveal_round(&self, at: &AtBlock, netuid: u16) -> Result<u64> {
         let module = "SubtensorModule";
+        let block_time = self.block_time_s(at).await?;
+        let now = (self.clock)();
+        let head = at.block_number();
+        let refused =
+            |e: commit_reveal::RevealError| Error::Refused(format!("no reveal round for subnet {netuid}: {e}"));
+        let tempo: u16 = self.read_required(at, module, "Tempo", (netuid,)).await?;
         let read = |entry: &'static str| async move {
             let value: Option<u64> = self.read(at, module, entry, (netuid,)).await?;
             Ok::<u64, Error>(value.unwrap_or(0))
         };
-        let tempo: u16 = self.read_required(at, module, "Tempo", (netuid,)).await?;
-        Ok(commit_reveal::RevealSchedule {
-            tempo: u64::from(tempo),
-            reveal_period_epochs: read("RevealPeriodEpochs").await?,
-            last_epoch_block: read("LastEpochBlock").await?,
-            pending_epoch_at: read("PendingEpochAt").await?,
-            subnet_epoch_index: read("SubnetEpochIndex").await?,
-            blocks_since_last_step: read("BlocksSinceLastStep").await?,
-        })
+        let reveal_period_epochs = read("RevealPeriodEpochs").await?;
+        if has_storage(at, module, "LastEpochBlock") {
+            let schedule = commit_reveal::RevealSchedule {
+                tempo,
+                reveal_period_epochs,
+                last_epoch_block: read("LastEpochBlock").await?,
+                pending_epoch_at: read("PendingEpochAt").await?,
+                subnet_epoch_index: read("SubnetEpochIndex").await?,
+                blocks_since_last_step: read("BlocksSinceLastStep").await?,
+            };
+            return commit_reveal::reveal_round(&schedule, head, now, block_time).map_err(refused);
+        }
+        let reveal_block = legacy_first_reveal_block(netuid, tempo, reveal_period_epochs, head)
+            .ok_or_else(|| Error::Refused(format!("no reveal round for subnet {netuid}: its tempo is 0")))?;
+        Ok(round_at_block(reveal_block, head, now, block_time))
+    }
+
+    /// Seconds per block: `AuraApi.slot_duration` where the runtime has it, else 12.
+    async fn block_time_s(&self, at: &AtBlock) -> Result<f64> {
+        if !has_api(at, "AuraApi", "slot_duration") {
+            return Ok(DEFAULT_BLOCK_TIME_S);
+        }
+        let ms: u64 = self.call_api(at, "AuraApi", "slot_duration", ()).await?;
+        Ok(if ms == 0 { DEFAULT_BLOCK_TIME_S } else { ms as f64 / 1000.0 })
     }
 
     /// The block at which the chain took `call` from `hotkey` at or after `since`, if it did:
@@ -223,5 +271,46 @@ impl SubtensorChain {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pallet (spec 365): `get_epoch_index`, and the epoch a commit made in `block` is
+    /// stored under (`internal_commit_timelocked_weights`).
+    fn epoch_index(netuid: u16, tempo: u16, block: u64) -> u64 {
+        (block + u64::from(netuid) + 1) / (u64::from(tempo) + 1)
+    }
+
+    fn commit_epoch(netuid: u16, tempo: u16, block: u64) -> u64 {
+        let until_step = u64::from(tempo).saturating_sub((block + u64::from(netuid) + 1) % (u64::from(tempo) + 1));
+        epoch_index(netuid, tempo, block) + u64::from(until_step == 0)
+    }
+
+    #[test]
+    fn the_legacy_reveal_block_is_where_the_pallet_reveals() {
+        for (netuid, tempo, period) in [(3u16, 99u16, 1u64), (1, 360, 1), (7, 10, 3), (0, 1, 2)] {
+            for head in 0..2_000u64 {
+                let stored = commit_epoch(netuid, tempo, head + 1);
+                // `reveal_crv3_commits` reveals, in block b, the commits of epoch index(b) − period.
+                let reveal = (head + 1..).find(|b| epoch_index(netuid, tempo, *b).checked_sub(period) == Some(stored));
+                assert_eq!(
+                    legacy_first_reveal_block(netuid, tempo, period, head),
+                    reveal,
+                    "netuid {netuid} head {head}"
+                );
+            }
+        }
+        assert_eq!(legacy_first_reveal_block(3, 0, 1, 1000), None);
+    }
+
+    #[test]
+    fn rounds_follow_the_wall_clock_of_the_reveal() {
+        let genesis = commit_reveal::DRAND_QUICKNET_GENESIS_UNIX_S as f64;
+        // Reveal at 1096, +3 blocks of margin: 99 blocks of 12 s after the head.
+        assert_eq!(round_at_block(1096, 1000, genesis + 3000.0 - 99.0 * 12.0, 12.0), 1000);
+        assert_eq!(round_at_block(1096, 1000, genesis - 1e6, 12.0), 1, "round 0 does not exist");
     }
 }

@@ -1,4 +1,5 @@
-//! `assay chain …`: the local file-backed chain.
+//! `assay chain …`: the local file-backed chain, and (with the node) the commit-reveal v4 commit
+//! of some weights, printed offline so anyone can check one.
 
 use std::path::PathBuf;
 
@@ -25,6 +26,15 @@ pub enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Print, as hex, the commit-reveal v4 commit of some weights for drand quicknet round R: the
+    /// `commit` bytes of `commit_timelocked_weights` (weights normalized as the Python SDK does,
+    /// SCALE-encoded, timelock-encrypted; random, so each run differs). See docs/chain.md.
+    #[cfg(feature = "node")]
+    EncryptWeights(commit_reveal::Args),
+    /// Decrypt a commit-reveal v4 commit with drand's signature of its round and print the
+    /// weights it holds, as JSON (exit 1 when the signature does not open it).
+    #[cfg(feature = "node")]
+    DecryptWeights(commit_reveal::DecryptArgs),
 }
 
 pub fn run(cmd: Command) -> CmdResult {
@@ -57,5 +67,104 @@ pub fn run(cmd: Command) -> CmdResult {
             }
             Ok(())
         }
+        #[cfg(feature = "node")]
+        Command::EncryptWeights(args) => commit_reveal::encrypt(args),
+        #[cfg(feature = "node")]
+        Command::DecryptWeights(args) => commit_reveal::decrypt(args),
+    }
+}
+
+#[cfg(feature = "node")]
+mod commit_reveal {
+    use anyhow::anyhow;
+    use assay_subtensor::{
+        MAX_COMMIT_BYTES, TimelockError, WeightsPayload, convert_weights_and_uids_for_emit, decrypt_payload,
+        encrypt_for_round,
+    };
+
+    use crate::{CmdResult, failed, unusable};
+
+    #[derive(clap::Args)]
+    pub struct Args {
+        /// The drand quicknet round whose signature will open the commit.
+        #[arg(long)]
+        round: u64,
+        /// The committing hotkey (the chain takes a commit only from that hotkey).
+        #[arg(long)]
+        hotkey_ss58: String,
+        /// Uids, comma-separated: 1,2,3.
+        #[arg(long, value_delimiter = ',', required = true)]
+        uids: Vec<u16>,
+        /// Weights, comma-separated, one per uid: relative (max-upscaled to 65535, rounded).
+        #[arg(long, value_delimiter = ',', required = true, allow_hyphen_values = true)]
+        weights: Vec<f64>,
+        /// The subnet's `WeightsVersionKey`.
+        #[arg(long)]
+        version_key: u64,
+    }
+
+    pub fn encrypt(args: Args) -> CmdResult {
+        if args.round == 0 {
+            return Err(unusable(anyhow!("--round: drand rounds start at 1")));
+        }
+        let hotkey = assay_keys::decode_ss58(&args.hotkey_ss58).map_err(unusable)?;
+        if let Some(uid) = first_duplicate(&args.uids) {
+            // The SDK's SetWeights refuses these too: the chain would keep only one of them.
+            return Err(unusable(anyhow!("--uids: uid {uid} appears more than once")));
+        }
+        let (uids, values) = convert_weights_and_uids_for_emit(&args.uids, &args.weights).map_err(unusable)?;
+        if uids.is_empty() {
+            return Err(unusable(anyhow!("--weights: all weights are zero, nothing to commit")));
+        }
+        let payload = WeightsPayload { hotkey, uids, values, version_key: args.version_key };
+        let commit = encrypt_for_round(&payload, args.round, &mut rand::rngs::OsRng).map_err(|e| match e {
+            TimelockError::CommitTooLarge { .. } => unusable(e),
+            other => failed(other),
+        })?;
+        let pairs: Vec<String> = payload.uids.iter().zip(&payload.values).map(|(u, v)| format!("{u}:{v}")).collect();
+        tracing::info!("commit of {} weights for drand round {}: {}", pairs.len(), args.round, pairs.join(" "));
+        println!("{}", hex::encode(commit));
+        Ok(())
+    }
+
+    #[derive(clap::Args)]
+    pub struct DecryptArgs {
+        /// The commit, hex (the `commit` argument of `commit_timelocked_weights`).
+        #[arg(long)]
+        commit: String,
+        /// Drand quicknet's signature of the commit's round, hex (48 bytes; drand's `signature`).
+        #[arg(long)]
+        signature: String,
+    }
+
+    pub fn decrypt(args: DecryptArgs) -> CmdResult {
+        // Two hex digits a byte: a longer commit cannot be one the chain holds.
+        if args.commit.len() > 2 * (MAX_COMMIT_BYTES + 1) {
+            return Err(unusable(anyhow!("--commit: longer than the chain's {MAX_COMMIT_BYTES} bytes")));
+        }
+        let hex_arg = |name: &str, text: &str| {
+            hex::decode(text.trim_start_matches("0x")).map_err(|e| unusable(anyhow!("--{name}: not hex: {e}")))
+        };
+        let commit = hex_arg("commit", &args.commit)?;
+        let signature = hex_arg("signature", &args.signature)?;
+        let payload = decrypt_payload(&commit, &signature).map_err(|e| match e {
+            TimelockError::WrongSignature | TimelockError::Decryption(_) | TimelockError::MalformedPayload(_) => {
+                failed(e)
+            }
+            other => unusable(other),
+        })?;
+        let json = serde_json::json!({
+            "hotkey": assay_keys::encode_ss58(&payload.hotkey),
+            "uids": payload.uids,
+            "values": payload.values,
+            "version_key": payload.version_key,
+        });
+        println!("{json}");
+        Ok(())
+    }
+
+    fn first_duplicate(uids: &[u16]) -> Option<u16> {
+        let mut seen = std::collections::HashSet::with_capacity(uids.len());
+        uids.iter().copied().find(|uid| !seen.insert(*uid))
     }
 }

@@ -58,9 +58,13 @@ impl Config {
 
     /// `[chain] network = network`. The local chain has no network to choose.
     // The subtensor chain (`kind = "subtensor"`, with `network`) is wired here when it lands.
-    fn set_network(&mut self, _network: &str) -> Result<(), OverrideError> {
+    fn set_network(&mut self, network: &str) -> Result<(), OverrideError> {
         match &mut self.chain {
             ChainConfig::Local { .. } => Err(OverrideError::NetworkNeedsSubtensor { kind: "local" }),
+            ChainConfig::Subtensor { network: configured, .. } => {
+                *configured = network.to_string();
+                Ok(())
+            }
         }
     }
 }
@@ -105,6 +109,19 @@ mod tests {
         assert!(matches!(err, OverrideError::NetworkNeedsSubtensor { kind: "local" }), "{err:?}");
         assert!(err.to_string().starts_with(r#"--subtensor.network needs [chain] kind = "subtensor""#), "{err}");
         assert_eq!(config, self::config(), "a refused override changes nothing");
+    }
+
+    #[test]
+    fn a_network_replaces_a_subtensor_chains() {
+        let mut config = config();
+        config.chain = ChainConfig::subtensor("finney");
+        let overrides = Overrides { subtensor_network: Some("ws://127.0.0.1:9946".into()), ..Overrides::default() };
+        config.apply_overrides(&overrides).expect("applies");
+        let ChainConfig::Subtensor { network, .. } = &config.chain else { panic!("still subtensor") };
+        assert_eq!(network, "ws://127.0.0.1:9946");
+        let bad = Overrides { subtensor_network: Some("http://node".into()), ..Overrides::default() };
+        let err = config.apply_overrides(&bad).expect_err("an address that is no network is refused");
+        assert!(err.to_string().contains("chain.network"), "{err}");
     }
 
     #[test]

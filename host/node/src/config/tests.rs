@@ -147,3 +147,58 @@ fn durations_past_what_a_clock_holds_are_refused_naming_the_key() {
     // A rate so low its mean gap overflows a duration.
     check(|t| set(t, &["gateway", "synthetic_per_minute"], Float(1e-300)), "gateway.synthetic_per_minute", "at least");
 }
+
+/// `[chain] kind = "subtensor"`: it round-trips, defaults what it leaves out, and refuses a
+/// network it cannot name or a bound it cannot keep.
+#[test]
+fn a_subtensor_chain_is_configured_and_checked() {
+    use toml::Value::{Integer, String as Text};
+    let mut config = full();
+    config.chain = ChainConfig::subtensor("finney");
+    let text = config.to_toml().expect("serializes");
+    assert_eq!(Config::parse(&text).expect("parses"), config, "{text}");
+    // Only the kind and the network: the rest takes its defaults.
+    let mut table: toml::Table = toml::from_str(&text).expect("toml");
+    let chain = table.get_mut("chain").and_then(toml::Value::as_table_mut).expect("a chain table");
+    chain.retain(|key, _| key == "kind" || key == "network");
+    chain.insert("network".into(), Text("wss://node.example:443".into()));
+    let read = Config::parse(&toml::to_string(&table).expect("toml")).expect("parses");
+    assert_eq!(read.chain, ChainConfig::subtensor("wss://node.example:443"));
+    assert_eq!(read.chain.metagraph_refresh(), std::time::Duration::from_secs(120), "10 blocks of 12 s");
+    assert_eq!(read.chain.head_refresh(), std::time::Duration::from_secs(2));
+
+    let refused = |key: &str, value: toml::Value, words: &str| {
+        let mut table: toml::Table = toml::from_str(&text).expect("toml");
+        set(&mut table, &["chain", key], value);
+        let err = Config::parse(&toml::to_string(&table).expect("toml")).expect_err("refused").to_string();
+        assert!(err.contains(&format!("chain.{key}")) && err.contains(words), "{key}: {err}");
+    };
+    refused("network", Text("mainnet".into()), "unknown network");
+    refused("network", Text("http://127.0.0.1:9944".into()), "ws://");
+    refused("metagraph_refresh_blocks", Integer(0), "from 1");
+    refused("metagraph_refresh_blocks", Integer(1_000_000), "from 1");
+    for key in ["connect_timeout_ms", "request_timeout_ms", "inclusion_timeout_ms"] {
+        refused(key, Integer(0), "from 1");
+        refused(key, Integer(i64::MAX), "from 1");
+    }
+}
+
+/// A subtensor node that is not there fails the node's start within the connect timeout,
+/// naming the chain; the hotkey it would sign with is loaded first.
+#[test]
+fn an_unreachable_subtensor_node_fails_the_start_in_time() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("binds").local_addr().expect("addr");
+    let chain = ChainConfig::Subtensor {
+        network: format!("ws://{closed}"),
+        metagraph_refresh_blocks: 10,
+        connect_timeout_ms: 300,
+        request_timeout_ms: 300,
+        inclusion_timeout_ms: 300,
+    };
+    let hotkey = assay_keys::Hotkey::from_seed(assay_keys::Scheme::Sr25519, [3; 32]).expect("key");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let started = std::time::Instant::now();
+    let err = runtime.block_on(crate::open_chain(&chain, &hotkey)).err().expect("refused").to_string();
+    assert!(err.contains("subtensor chain") && err.contains("cannot be reached"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}

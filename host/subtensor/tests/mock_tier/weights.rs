@@ -130,16 +130,23 @@ async fn a_timelocked_commit_counts_as_accepted() {
     assert_eq!(chain.weights_accepted_since(&validator, &policy_call(), 996).await.expect("reads"), None);
 }
 
+/// drand quicknet's signature of round 1000 (FACTS.md).
+const ROUND_1000_SIGNATURE: &str =
+    "b44679b9a59af2ec876b1a6b1ad52ea9b1615fc3982b19576350f93447cb1125e342b73a8dd2bacbe47e4b6b63ed5e39";
+
 #[tokio::test]
-#[ignore = "needs commit_reveal from branch h-drand (a placeholder until it is merged)"]
-async fn commit_reveal_commits_timelocked_weights() {
+async fn commit_reveal_commits_timelocked_weights_that_decrypt_at_the_reveal_round() {
     let f = fixtures();
     let validator = hotkey(&f, "validator");
     let mut items = READY.to_vec();
     items.retain(|i| *i != "cr_disabled");
     items.extend(["cr_enabled", "cr_version", "tempo", "reveal_period", "blocks_since_last_step"]);
     let node = MockNode::new(&items);
-    const NOW: u64 = 1_750_000_000;
+    // Subnet 3, tempo 99, head 1000: a commit in block 1001 is stored under epoch 10 and
+    // revealed in the first block of epoch 11, 1096 (FACTS.md's formula for runtimes before the
+    // stateful scheduler, as spec 365 is); 3 blocks of margin make 99 blocks of 12 s (the
+    // fixture's AuraApi slot duration). This clock puts that moment at drand round 1000.
+    const NOW: f64 = (assay_subtensor::DRAND_QUICKNET_GENESIS_UNIX_S + 3000 - 99 * 12) as f64;
     let chain = node.chain(Some(validator.clone())).await.with_clock(|| NOW);
     chain.set_weights(&validator.ss58(), &policy_call()).await.expect("committed");
     let submitted = node.submitted.lock().expect("lock").clone();
@@ -150,24 +157,26 @@ async fn commit_reveal_commits_timelocked_weights() {
     let names: Vec<&str> = call.args.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["netuid", "commit", "reveal_round", "commit_reveal_version"]);
     assert_eq!(arg(&call, "netuid").as_u128(), Some(3));
+    assert_eq!(arg(&call, "reveal_round").as_u128(), Some(1000));
     assert_eq!(arg(&call, "commit_reveal_version").as_u128(), Some(4));
-    let schedule = assay_subtensor::commit_reveal::RevealSchedule {
-        tempo: 99,
-        reveal_period_epochs: 1,
-        blocks_since_last_step: 5,
-        ..Default::default()
+    let commit = bytes_of(arg(&call, "commit"));
+    assert!(commit.len() <= assay_subtensor::MAX_COMMIT_BYTES);
+    // Round 1000's real signature opens it: the SCALE payload of the normalized weights.
+    let signature = hex::decode(ROUND_1000_SIGNATURE).expect("hex");
+    let payload = assay_subtensor::decrypt_payload(&commit, &signature).expect("decrypts with round 1000's signature");
+    let want = assay_subtensor::WeightsPayload {
+        hotkey: validator.public().bytes,
+        uids: vec![1, 2],
+        values: vec![32768, 65535],
+        version_key: 1000,
     };
-    let round = assay_subtensor::commit_reveal::reveal_round(&schedule, 3, 1000, NOW, 12.0);
-    assert_eq!(arg(&call, "reveal_round").as_u128(), Some(u128::from(round)));
-    // A TLE ciphertext of the SCALE payload (2 uids); FACTS.md measured 299 bytes for 3.
-    let commit_len = byte_count(arg(&call, "commit"));
-    assert!((200..=5000).contains(&commit_len), "a ciphertext of {commit_len} bytes");
+    assert_eq!(payload, want);
 }
 
-/// How many bytes a decoded byte sequence (possibly inside a wrapper like BoundedVec) holds.
-fn byte_count(v: &subxt::ext::scale_value::Value<()>) -> usize {
+/// The bytes of a decoded byte sequence (possibly inside a wrapper like BoundedVec).
+fn bytes_of(v: &subxt::ext::scale_value::Value<()>) -> Vec<u8> {
     match &v.value {
-        subxt::ext::scale_value::ValueDef::Composite(c) => c.values().map(byte_count).sum(),
-        _ => 1,
+        subxt::ext::scale_value::ValueDef::Composite(c) => c.values().flat_map(bytes_of).collect(),
+        _ => vec![u8::try_from(v.as_u128().expect("a byte")).expect("a byte")],
     }
 }
