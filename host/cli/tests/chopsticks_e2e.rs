@@ -170,6 +170,26 @@ async fn assay_run_on_subtensor_routes_to_the_served_axon_and_sets_weights_the_c
         "--port",
         "0",
     ];
+    // A hotkey the subnet does not list is told so, before its model loads, and exits 2.
+    let stranger = chopsticks_harness::key(0x77, 0);
+    stranger.save(&dir.path().join("wallets/s/hotkeys/h")).expect("saves the stranger's key");
+    let stranger_args: Vec<&str> = miner_args
+        .iter()
+        .map(|a| {
+            if *a == "m" {
+                "s"
+            } else if *a == "model" {
+                "no-such-model"
+            } else {
+                a
+            }
+        })
+        .collect();
+    let (code, text) = run(assay().args(&stranger_args).current_dir(dir.path()));
+    assert_eq!(code, 2, "{text}");
+    let expected = format!("hotkey {} is not registered on subnet 2 of the subtensor at {url}", stranger.ss58());
+    assert!(text.contains(&expected), "{text}");
+
     let mut miner = Running::start(&miner_args, dir.path(), "miner");
     let miner_port = served_axon(&chain, 1, &mut miner).await;
     assert_ne!(miner_port, 0);
