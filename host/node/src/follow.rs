@@ -207,7 +207,13 @@ impl Follower {
                 "the owner's announced policy is refused; the previous one keeps running (retried next epoch)");
             return Ok(Outcome::Refused(refusal));
         }
-        let s = Scheduled { sha256: a.digest.to_string(), active_from: active_from(a, at, current) };
+        // A scorer's shadow epoch must be one not closed yet; a challenger's first epoch one not
+        // started yet.
+        let not_before = match a.world {
+            World::Scorer => ledger.last_closed()?.map_or(0, |c| c.epoch.saturating_add(1)),
+            World::Challenger => current,
+        };
+        let s = Scheduled { sha256: a.digest.to_string(), active_from: active_from(a, at, not_before) };
         ledger.set_setting(setting, &serde_json::to_string(&s)?)?;
         match a.world {
             World::Scorer => info!(sha256 = %a.digest, shadow_epoch = s.active_from - 1, active_from = s.active_from,
@@ -233,8 +239,9 @@ impl Follower {
 
 /// The epoch an announcement takes effect at: the one it names, but no earlier than a scorer's
 /// shadow epoch allows (two after the announcement's) or a challenger's next boundary, and
-/// never before the epoch after `current` (a validator that reads it late).
-fn active_from(a: &Announcement, at: u64, current: u64) -> u64 {
+/// never before the epoch after `not_before` (a validator that reads it late: a scorer's shadow
+/// epoch is then the first it has not closed, a challenger's the epoch after the current one).
+fn active_from(a: &Announcement, at: u64, not_before: u64) -> u64 {
     let earliest = match a.world {
         World::Scorer => at.saturating_add(2),
         World::Challenger => at.saturating_add(1),
@@ -243,7 +250,7 @@ fn active_from(a: &Announcement, at: u64, current: u64) -> u64 {
     if named < earliest {
         warn!(world = %a.world, named, earliest, "the announcement names an epoch too early; it takes effect at the earliest");
     }
-    named.max(earliest).max(current.saturating_add(1))
+    named.max(earliest).max(not_before.saturating_add(1))
 }
 
 /// `digest`'s bytes from the owner's publication, within [`MAX_POLICY_BYTES`] and verified
@@ -330,7 +337,7 @@ mod tests {
 
     #[test]
     fn a_scorer_runs_in_shadow_the_epoch_before_it_takes_over() {
-        // (announced at, read at, named epoch) → active from
+        // (announced at, first epoch not closed when read, named epoch) → active from
         for (at, current, named, expected) in [
             (3, 3, None, 5),
             (3, 4, None, 5),

@@ -263,10 +263,10 @@ impl Node {
         }
     }
 
-    /// Reads the subnet owner's commitment and follows what it announces, at epoch `current`
-    /// (`[policy] follow_owner`; the loop does this once an epoch). A chain that cannot be
-    /// read is an error; a refused announcement is the report's (and logged). The report's
-    /// lines go into the status.
+    /// Reads the subnet owner's commitment and follows what it announces, during epoch
+    /// `current` (`[policy] follow_owner`; the loop does this once an epoch, before closing
+    /// what ended). A chain that cannot be read is an error; a refused announcement is the
+    /// report's (and logged). The report's lines go into the status.
     pub async fn follow_owner(&mut self, current: u64) -> Result<FollowReport> {
         let mut report = FollowReport { following: self.follower.enabled, ..FollowReport::default() };
         if self.follower.enabled {
@@ -407,6 +407,8 @@ impl Node {
                     error!(epoch = current, error = %e, "no challenger for this epoch");
                 }
             }
+            // Before closing: an announced scorer's shadow epoch may be one of those closed now.
+            self.follow_step(current).await;
             for epoch in self.ledger.open_epochs(current)? {
                 match tokio::task::block_in_place(|| self.close(epoch, head)) {
                     Ok(c) => {
@@ -428,7 +430,6 @@ impl Node {
                     return Ok(());
                 }
             }
-            self.follow_step(current).await;
             if let Err(e) = self.send().await {
                 warn!(error = %e, "reading the outgoing queue failed; retrying at the next tick");
             }
