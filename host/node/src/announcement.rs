@@ -115,9 +115,11 @@ pub struct Announced {
 }
 
 impl Announced {
+    /// Reads the fields of a commitment (no more than one holds: a chain node's answer is
+    /// bounded here too).
     pub fn read(fields: &[String]) -> Self {
         let mut announced = Self::default();
-        for field in fields.iter().filter(|f| is_announcement(f)) {
+        for field in fields.iter().take(MAX_COMMITMENT_FIELDS).filter(|f| is_announcement(f)) {
             match Announcement::parse(field) {
                 Ok(a) => {
                     let slot = match a.world {
@@ -251,5 +253,8 @@ mod tests {
         assert_eq!(read.scorer, Some(a));
         assert_eq!(read.challenger, None);
         assert_eq!(read.malformed, vec![AnnouncementError::BadDigest("xyz".into())]);
+        // Past the fields a commitment holds, nothing is read.
+        let crowded = vec!["a".to_string(), "b".into(), "c".into(), a.field()];
+        assert_eq!(Announced::read(&crowded), Announced::default());
     }
 }
