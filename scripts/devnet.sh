@@ -3,11 +3,13 @@
 # Builds the policies and `assay` (release), then runs `assay devnet`: a local chain, a tiny model
 # and two cheating variants, four reference miners (two honest at different speeds, two
 # cheating), the gateway with synthetic traffic, verification, and one-minute epochs, each
-# published to a local folder and audited. The cheaters end at weight zero.
+# published to a local folder and audited. The cheaters end at weight zero. The subnet owner
+# announces a second scorer in epoch 1: epoch 2 runs it in shadow, epoch 3 with it.
 #
 #   scripts/devnet.sh                       runs until Ctrl-C
-#   scripts/devnet.sh --epochs 3 --out DIR  three epochs, then the table; exit 0 when they all
-#                                           audit PASS and both cheaters are at weight zero
+#   scripts/devnet.sh --epochs 4 --out DIR  four epochs, then the scorers and the table; exit 0
+#                                           when they all audit PASS and both cheaters are at
+#                                           weight zero
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -1,37 +1,67 @@
 //! `assay devnet --epochs N --out DIR`: the whole system on loopback. The cheaters end at weight
-//! zero, the faster honest miner with the most weight, and every published epoch audits PASS.
+//! zero, the faster honest miner with the most weight, every published epoch audits PASS, and the
+//! subnet owner's announcement swaps the scorer mid-run after a shadow epoch, as the summaries say.
 
 mod common;
 
 use common::{assay, plugin, run};
 
+/// The scorer that ran `epoch` and the one in shadow beside it, as its signed summary says.
+fn scorers(out: &std::path::Path, epoch: u64) -> (String, Option<String>) {
+    let bytes = std::fs::read(out.join(format!("published/epochs/1/{epoch}/summary.json"))).expect("published");
+    let summary = assay_epoch::Summary::parse_and_verify(&bytes).expect("verifies");
+    (summary.scorer.sha256, summary.shadow.map(|s| s.scorer.sha256))
+}
+
 #[test]
-fn devnet_catches_both_cheaters_and_every_epoch_audits() {
+fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_scorer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("devnet");
     let plugins = plugin("constantinople").parent().expect("the plugins folder").to_path_buf();
     let (code, stdout) = run(assay()
-        .args(["devnet", "--epochs", "2", "--epoch-seconds", "12", "--synthetic-per-minute", "300", "--out"])
+        .args(["devnet", "--epochs", "4", "--epoch-seconds", "12", "--synthetic-per-minute", "300", "--out"])
         .arg(&out)
         .arg("--plugins")
         .arg(&plugins));
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("cheaters at weight zero: yes"), "{stdout}");
     assert!(stdout.contains("the faster honest miner has the most weight: yes"), "{stdout}");
-    assert_eq!(stdout.matches(" PASS").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches(" PASS").count(), 4, "{stdout}");
+
+    // The owner announced after epoch 0 closed (during epoch 1): epoch 2 ran the announced
+    // scorer in shadow, epoch 3 with it.
+    let commitments = std::fs::read_to_string(out.join("chain/commitments.jsonl")).expect("the owner committed");
+    let field: serde_json::Value = serde_json::from_str(commitments.lines().last().expect("a line")).expect("json");
+    let announced = field["fields"][0].as_str().expect("a field").strip_prefix("assay-policy:scorer:sha256:");
+    let announced = announced.expect("a scorer announcement").to_string();
+    let constantinople = scorers(&out, 0).0;
+    assert_ne!(announced, constantinople);
+    let expected = [
+        (constantinople.clone(), None),
+        (constantinople.clone(), None),
+        (constantinople, Some(announced.clone())),
+        (announced, None),
+    ];
+    assert_eq!((0..4).map(|e| scorers(&out, e)).collect::<Vec<_>>(), expected, "{stdout}");
+    assert!(
+        stdout.contains("  epoch 2    constantinople   in shadow: constantinople, as the owner announced it"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  epoch 3    constantinople, as the owner announced it\n"), "{stdout}");
 
     // The published epochs audit on their own, as an outsider would run it.
-    for epoch in 0..2 {
+    for epoch in 0..4 {
         let summary = out.join(format!("published/epochs/1/{epoch}/summary.json"));
         let (code, audit) = run(assay().arg("audit").arg(&summary));
         assert_eq!(code, 0, "{audit}");
         assert!(audit.trim_end().ends_with("PASS"), "{audit}");
     }
-    // The weights went on the local chain: the cheaters (uids 2 and 3) at zero.
+    // The weights went on the local chain: the cheaters (uids 2 and 3) and the owner (4, no
+    // axon) at zero.
     let (code, weights) = run(assay().args(["chain", "weights", "--dir"]).arg(out.join("chain")));
     assert_eq!(code, 0, "{weights}");
     let last = weights.lines().last().expect("weights were set");
-    assert!(last.ends_with(" 2:0 3:0"), "{weights}");
+    assert!(last.ends_with(" 2:0 3:0 4:0"), "{weights}");
     assert!(last.contains(" 0:65535 "), "{weights}");
 
     // A rerun into the same folder starts afresh; a folder devnet did not make is refused.

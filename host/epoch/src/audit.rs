@@ -9,13 +9,15 @@
 //! blocks, counts, state); the chain to the previous epoch where it is published (summary hash,
 //! state hand-over, seed reveal against its commitment); the dataset's hash; then the scorer is
 //! rerun under the recorded limits and its output compared with the published one (or, for an
-//! epoch published unscored, its failure with the published kind of failure).
+//! epoch published unscored, its failure with the published kind of failure); and a scorer run
+//! in shadow beside it (an owner's announced scorer) is rerun the same way against its own
+//! published output, on the same input with an empty state.
 
 use assay_policy_runtime::{Digest, Error as PolicyError, Limits, Runtime, ScoreRun};
 use assay_policy_sdk::EpochInput;
 use serde_json::Value;
 
-use crate::summary::Unscored;
+use crate::summary::{OutputRecord, PolicyRef, Shadow, Unscored};
 use crate::{Error, ObjectStore, Summary, canonical, keys, sha256_hex};
 
 /// Why an audit did not pass.
@@ -153,7 +155,7 @@ pub fn audit_with(
             "the summary's limits: {name} {value} is above this auditor's maximum of {max}"
         )));
     }
-    let (digest, policy) = read_policy(store, &summary)?;
+    let (digest, policy) = read_policy(store, &summary.scorer)?;
     checked.push(format!("scorer bytes hash to {digest}"));
     let input = read_input(store, &summary, options)?;
     checked.push(format!(
@@ -179,9 +181,12 @@ pub fn audit_with(
         .map_err(|e| AuditFailure::Mismatch(format!("scorer does not load: {e}")))?;
     let rerun = scorer.score(&input, summary.limits.limits());
     checked.push(match &summary.unscored {
-        None => compare_rerun(&summary, rerun)?,
-        Some(unscored) => compare_failure(&summary, unscored, rerun)?,
+        None => compare_output("output", &summary.output, rerun)?,
+        Some(unscored) => compare_failure("output", &summary.output, &summary.input.state_sha256, unscored, rerun)?,
     });
+    if let Some(shadow) = &summary.shadow {
+        checked.push(check_shadow(store, &summary, shadow, &input, runtime, options)?);
+    }
     Ok(AuditReport { summary, checked, notes })
 }
 
@@ -219,14 +224,13 @@ fn verified_summary(bytes: &[u8], key: &str, options: &AuditOptions) -> Outcome<
     }
 }
 
-/// The scorer's bytes, published under their hash and hashing to it.
-fn read_policy(store: &dyn ObjectStore, summary: &Summary) -> Outcome<(Digest, Vec<u8>)> {
-    let digest: Digest =
-        summary.scorer.sha256.parse().map_err(|e| AuditFailure::Mismatch(format!("scorer hash: {e}")))?;
-    if summary.scorer.key != keys::policy(&summary.scorer.sha256) {
-        return mismatch(format!("scorer is published at {}, not under its hash", summary.scorer.key));
+/// A scorer's bytes, published under their hash and hashing to it.
+fn read_policy(store: &dyn ObjectStore, scorer: &PolicyRef) -> Outcome<(Digest, Vec<u8>)> {
+    let digest: Digest = scorer.sha256.parse().map_err(|e| AuditFailure::Mismatch(format!("scorer hash: {e}")))?;
+    if scorer.key != keys::policy(&scorer.sha256) {
+        return mismatch(format!("scorer is published at {}, not under its hash", scorer.key));
     }
-    let policy = fetch(store, &summary.scorer.key, "policy")?;
+    let policy = fetch(store, &scorer.key, "policy")?;
     if let Err(e) = digest.verify(&policy) {
         return mismatch(format!("policy bytes: {e}"));
     }
@@ -324,24 +328,26 @@ fn check_previous(
     Ok(Ok(format!("chain to epoch {}: summary hash and signer, state hand-over, seed reveal", previous.epoch)))
 }
 
-/// The rerun of a scored epoch against its published output: scores, weights, state and fuel.
-fn compare_rerun(summary: &Summary, rerun: Result<ScoreRun, PolicyError>) -> Outcome<String> {
-    let run =
-        rerun.map_err(|e| AuditFailure::Mismatch(format!("rerun failed where the validator's run succeeded: {e}")))?;
-    let published = serde_json::json!({ "scores": summary.output.scores, "weights": summary.output.weights });
+/// The rerun of a scorer against its published output (`label`, e.g. `output`): scores,
+/// weights, state and fuel.
+fn compare_output(label: &str, output: &OutputRecord, rerun: Result<ScoreRun, PolicyError>) -> Outcome<String> {
+    let run = rerun.map_err(|e| {
+        AuditFailure::Mismatch(format!("{label}: rerun failed where the validator's run succeeded: {e}"))
+    })?;
+    let published = serde_json::json!({ "scores": output.scores, "weights": output.weights });
     let rerun = serde_json::json!({ "scores": to_value(&run.output.scores), "weights": to_value(&run.output.weights) });
-    if let Some(d) = first_difference("output", &published, &rerun) {
+    if let Some(d) = first_difference(label, &published, &rerun) {
         return mismatch(d);
     }
-    if sha256_hex(&run.output.state) != summary.output.state_sha256 {
+    if sha256_hex(&run.output.state) != output.state_sha256 {
         return mismatch(format!(
-            "output.state_sha256: published {}, rerun {}",
-            summary.output.state_sha256,
+            "{label}.state_sha256: published {}, rerun {}",
+            output.state_sha256,
             sha256_hex(&run.output.state)
         ));
     }
-    if run.fuel_used != summary.output.fuel_used {
-        return mismatch(format!("output.fuel_used: published {}, rerun {}", summary.output.fuel_used, run.fuel_used));
+    if run.fuel_used != output.fuel_used {
+        return mismatch(format!("{label}.fuel_used: published {}, rerun {}", output.fuel_used, run.fuel_used));
     }
     Ok(format!(
         "rerun: {} scores, {} weights, state and fuel ({}) identical",
@@ -351,23 +357,69 @@ fn compare_rerun(summary: &Summary, rerun: Result<ScoreRun, PolicyError>) -> Out
     ))
 }
 
-/// The rerun of an epoch published as unscored: the scorer must fail the same way, and the
-/// summary must set nothing (no scores, no weights, the input's state handed on).
-fn compare_failure(summary: &Summary, unscored: &Unscored, rerun: Result<ScoreRun, PolicyError>) -> Outcome<String> {
-    let out = &summary.output;
-    if !out.scores.is_empty() || !out.weights.is_empty() || out.state_sha256 != summary.input.state_sha256 {
-        return mismatch("an unscored epoch's output must be empty and hand its input's state on");
+/// The rerun of a scorer published as failing (`label`: its output): it must fail the same
+/// way, and its output must be empty (no scores, no weights, the state it was given handed on).
+fn compare_failure(
+    label: &str,
+    out: &OutputRecord,
+    given_state_sha256: &str,
+    unscored: &Unscored,
+    rerun: Result<ScoreRun, PolicyError>,
+) -> Outcome<String> {
+    if !out.scores.is_empty() || !out.weights.is_empty() || out.state_sha256 != given_state_sha256 {
+        return mismatch(format!("{label}: an unscored output must be empty and hand the given state on"));
     }
     match rerun {
-        Ok(_) => mismatch(format!("the epoch was published unscored ({}), but the rerun scored it", unscored.kind)),
+        Ok(_) => mismatch(format!("{label} was published unscored ({}), but the rerun scored it", unscored.kind)),
         Err(e) if e.fault_kind() == Some(unscored.kind.as_str()) => {
             Ok(format!("rerun: the scorer fails as published ({}: {e})", unscored.kind))
         }
-        Err(e) => mismatch(format!(
-            "the epoch was published unscored ({}), but the rerun failed otherwise: {e}",
-            unscored.kind
-        )),
+        Err(e) => {
+            mismatch(format!("{label} was published unscored ({}), but the rerun failed otherwise: {e}", unscored.kind))
+        }
     }
+}
+
+/// The scorer run in shadow: its bytes under their hash, its published output against its
+/// hash (within the summary's size bound), and its rerun on the epoch's input with an empty
+/// state (a scorer new to the validator starts from nothing) compared with that output.
+fn check_shadow(
+    store: &dyn ObjectStore,
+    summary: &Summary,
+    shadow: &Shadow,
+    input: &EpochInput,
+    runtime: &Runtime,
+    options: &AuditOptions,
+) -> Outcome<String> {
+    let (digest, policy) = read_policy(store, &shadow.scorer)?;
+    let expected_key = keys::shadow_output(summary.netuid, summary.epoch);
+    if shadow.output.key != expected_key {
+        return mismatch(format!("the shadow output is published at {}, not {expected_key}", shadow.output.key));
+    }
+    let bytes = fetch(store, &shadow.output.key, "shadow output")?;
+    if bytes.len() as u64 > options.max_summary_bytes {
+        return Err(AuditFailure::Unusable(format!(
+            "shadow output {} is {} bytes, larger than the auditor's maximum of {}",
+            shadow.output.key,
+            bytes.len(),
+            options.max_summary_bytes
+        )));
+    }
+    if sha256_hex(&bytes) != shadow.output.sha256 {
+        return mismatch(format!("shadow output {} does not hash to the summary's", shadow.output.key));
+    }
+    let published: OutputRecord =
+        serde_json::from_slice(&bytes).map_err(|e| AuditFailure::Mismatch(format!("shadow output: {e}")))?;
+    let scorer = runtime
+        .load_scorer(&digest, &policy)
+        .map_err(|e| AuditFailure::Mismatch(format!("shadow scorer does not load: {e}")))?;
+    let shadow_input = EpochInput { state: Vec::new(), ..input.clone() };
+    let rerun = scorer.score(&shadow_input, summary.limits.limits());
+    let compared = match &shadow.unscored {
+        None => compare_output("shadow output", &published, rerun)?,
+        Some(unscored) => compare_failure("shadow output", &published, &sha256_hex(&[]), unscored, rerun)?,
+    };
+    Ok(format!("shadow scorer {digest}: {compared}"))
 }
 
 #[cfg(test)]

@@ -10,8 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// `/2`: the state limit under `limits`, and `unscored` (docs/decisions/0002-epoch-summary.md).
-pub const FORMAT: &str = "assay-epoch-summary/2";
+/// `/3`: `shadow`, a scorer announced by the subnet owner run beside the active one
+/// (docs/decisions/0005-policy-announcements.md); `/2`: the state limit under `limits`, and
+/// `unscored` (docs/decisions/0002-epoch-summary.md).
+pub const FORMAT: &str = "assay-epoch-summary/3";
+
+/// The format before `shadow`: still read (a validator's chain of summaries crosses its host's
+/// upgrade), never written.
+pub const FORMAT_2: &str = "assay-epoch-summary/2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +50,20 @@ pub struct Fallback {
 pub struct Unscored {
     pub kind: String,
     pub reason: String,
+}
+
+/// A scorer the subnet owner announced, run in shadow one epoch before it takes over: on the
+/// epoch's input with an empty state (it has no history on this validator), its output published
+/// beside the active scorer's, its weights never set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shadow {
+    pub scorer: PolicyRef,
+    /// Its output: the JSON of an [`OutputRecord`] (empty when it could not score).
+    pub output: ObjectRef,
+    /// Set when the shadow scorer failed through its own fault; an audit's rerun must fail the
+    /// same way.
+    pub unscored: Option<Unscored>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +139,9 @@ pub struct Summary {
     pub scorer_fallback: Option<Fallback>,
     /// Set when the epoch could not be scored (then `output` is empty).
     pub unscored: Option<Unscored>,
+    /// The scorer announced to take over next, run beside `scorer` (`/3`; absent in `/2`).
+    #[serde(default)]
+    pub shadow: Option<Shadow>,
     pub challenger: Option<String>,
     pub limits: LimitsRecord,
     pub input: InputRef,
@@ -169,8 +192,11 @@ impl Summary {
             serde_json::from_slice(bytes).map_err(|e| Error::Summary(format!("not JSON: {e}")))?;
         let summary: Summary =
             serde_json::from_value(document.clone()).map_err(|e| Error::Summary(format!("not a summary: {e}")))?;
-        if summary.format != FORMAT {
-            return Err(Error::Summary(format!("format {:?} is not {FORMAT:?}", summary.format)));
+        if summary.format != FORMAT && summary.format != FORMAT_2 {
+            return Err(Error::Summary(format!("format {:?} is neither {FORMAT:?} nor {FORMAT_2:?}", summary.format)));
+        }
+        if summary.format == FORMAT_2 && summary.shadow.is_some() {
+            return Err(Error::Summary(format!("a {FORMAT_2:?} summary has no shadow scorer")));
         }
         let signature = summary.signature.as_deref().ok_or_else(|| Error::Summary("it is not signed".into()))?;
         let signature = hex::decode(signature.strip_prefix("0x").unwrap_or(signature))
@@ -196,6 +222,7 @@ mod tests {
             scorer: PolicyRef { sha256: "ab".repeat(32), key: format!("policies/{}.wasm", "ab".repeat(32)) },
             scorer_fallback: None,
             unscored: None,
+            shadow: None,
             challenger: None,
             limits: LimitsRecord { fuel: 1 << 40, memory_bytes: 1 << 29, state_bytes: 1 << 20 },
             input: InputRef {
@@ -256,6 +283,37 @@ mod tests {
         summary.format = "assay-epoch-summary/1".into();
         let bytes = summary.sign(&key).expect("signs");
         let err = Summary::parse_and_verify(&bytes).unwrap_err().to_string();
-        assert!(err.contains("\"assay-epoch-summary/1\" is not \"assay-epoch-summary/2\""), "{err}");
+        assert!(
+            err.contains(
+                "\"assay-epoch-summary/1\" is neither \"assay-epoch-summary/3\" nor \"assay-epoch-summary/2\""
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_format_2_summary_still_reads_without_a_shadow() {
+        let key = Hotkey::from_seed(Scheme::Sr25519, [4; 32]).expect("key");
+        let mut summary = sample(&key);
+        summary.format = FORMAT_2.into();
+        let bytes = summary.sign(&key).expect("signs");
+        // As /2 wrote it: no `shadow` key at all, the signature over that document.
+        let mut document: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        let object = document.as_object_mut().expect("object");
+        object.remove("shadow");
+        object.remove("signature");
+        let signature = key.sign(&serde_json::to_vec(&document).expect("json"));
+        document["signature"] = format!("0x{}", hex::encode(signature)).into();
+        let old = serde_json::to_vec_pretty(&document).expect("json");
+        assert_eq!(Summary::parse_and_verify(&old).expect("a /2 summary reads").shadow, None);
+
+        summary.shadow = Some(Shadow {
+            scorer: summary.scorer.clone(),
+            output: ObjectRef { key: "epochs/1/2/shadow-output.json".into(), sha256: "77".repeat(32) },
+            unscored: None,
+        });
+        let bytes = summary.sign(&key).expect("signs");
+        let err = Summary::parse_and_verify(&bytes).unwrap_err().to_string();
+        assert!(err.contains("has no shadow scorer"), "{err}");
     }
 }

@@ -1,7 +1,9 @@
 //! `assay devnet`: the whole system on one machine, no network, no GPU. A local chain, a tiny
 //! model and two cheating variants of it, four reference miners (two honest at different speeds,
 //! one serving another model, one serving int4-rounded weights), the gateway with synthetic
-//! traffic, the verification loop, and short epochs, each published, audited and shown.
+//! traffic, the verification loop, and short epochs, each published, audited and shown. The
+//! subnet's owner (`crate::owner`) announces a second scorer in epoch 1: epoch 2 runs it in
+//! shadow, epoch 3 with it, as the summaries say.
 //! With `hostile`, one hostile miner per attack of issue #10 and a stranger attacking the
 //! reference miners join (`crate::hostile`), and the run fails when an honest miner was charged.
 
@@ -18,7 +20,7 @@ use assay_ledger::Outcome;
 use assay_miner::Signers;
 use assay_miner::http::{MinerSettings, MinerState, serve};
 use assay_node::{Config, Node, RunOptions, Status, Verdicts};
-use assay_policy_runtime::{PolicyStore, Runtime};
+use assay_policy_runtime::{Digest, PolicyStore, Runtime};
 use assay_reference_engine::tiny::{self, Perturbation, TinySpec};
 use assay_reference_engine::{ChatTokenizer, Engine};
 use tokio::sync::watch;
@@ -27,6 +29,7 @@ use crate::bad_input;
 use crate::charges::{self, Member};
 use crate::hostile::Fleet;
 use crate::hostile::stranger::Target;
+use crate::owner::{Owner, closed_line, scorers_by_epoch};
 
 /// Marks a folder as made by `assay devnet`, so a rerun may clear it.
 const MARKER: &str = ".assay-devnet";
@@ -74,7 +77,7 @@ fn prepare(out: &Path) -> anyhow::Result<()> {
                 out.display()
             ));
         }
-        for part in ["models", "wallets", "chain", "data", "published", "assay.toml"] {
+        for part in ["models", "wallets", "chain", "data", "published", "owner-published", "assay.toml"] {
             let path = out.join(part);
             if path.is_dir() {
                 std::fs::remove_dir_all(&path)?;
@@ -105,6 +108,8 @@ fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, ch
     config.policy.scorer = Some(scorer.into());
     config.policy.challenger = Some(challenger.into());
     config.policy.params.insert("rate.floor".into(), 0.25);
+    // The owner's announced policies are fetched from here.
+    config.policy.owner_publication = Some("owner-published".into());
     // Every miner is on this machine.
     config.miners.allow_private_axons = true;
     let mut gateway = assay_gateway::Settings::new(&format!("127.0.0.1:{gateway_port}"), MODEL);
@@ -205,24 +210,17 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         .enumerate()
         .map(|(uid, r)| Member { uid: uid as u16, name: r.name.into(), honest: r.honest })
         .collect();
-    let fleet = if options.hostile {
-        let targets = neurons
-            .iter()
-            .filter_map(|n| Some(Target { base_url: n.axon.clone()?, hotkey: n.hotkey.clone() }))
-            .collect();
-        let first = neurons.len() as u16;
-        let (fleet, hostile) = Fleet::start(&miners_runtime, &out.join("models/reference"), MODEL, first, targets)?;
-        members.extend(fleet.miners.iter().zip(&hostile).map(|(m, n)| Member {
-            uid: n.uid,
-            name: m.attack.name().into(),
-            honest: false,
-        }));
-        neurons.extend(hostile);
-        Some(fleet)
-    } else {
-        None
+    let fleet = match options.hostile {
+        true => Some(join_hostile(&out, &miners_runtime, &mut neurons, &mut members)?),
+        false => None,
     };
-    LocalChain::create(&out.join("chain"), &Metagraph { netuid: 1, neurons, owner_hotkey: None }, 1.0)?;
+    // Compiled before the chain starts (a debug build compiles slowly), so that epoch 0 closes
+    // on time.
+    precompile(&out.join("data/cache"), &scorer_bytes, &challenger_bytes)?;
+    let owner = Owner::prepare(&out, &out.join("data/cache"), &scorer_bytes)?;
+    neurons.push(owner.neuron(neurons.len() as u16));
+    let owner_hotkey = Some(owner.hotkey.ss58());
+    LocalChain::create(&out.join("chain"), &Metagraph { netuid: 1, neurons, owner_hotkey }, 1.0)?;
     let policies = PolicyStore::open(out.join("data/policies"))?;
     let scorer = policies.add(&scorer_bytes).map_err(bad_input)?;
     let challenger = policies.add(&challenger_bytes).map_err(bad_input)?;
@@ -234,6 +232,8 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     config(port, epoch_blocks, options.synthetic_per_minute, &scorer.to_string(), &challenger.to_string())
         .save(&config_path)?;
     let config = Config::load(&config_path)?;
+    let names = owner.names(&scorer);
+    let epochs = config.epochs();
 
     let runtime = tokio::runtime::Runtime::new().context("starting the node's runtime")?;
     let mut node = runtime.block_on(Node::open(config))?;
@@ -244,23 +244,55 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
     );
     let live = live_table(&runtime, &node, members.clone(), stopped.clone());
+    let announcing = owner.announce_in_epoch_1(&runtime, &out.join("chain"), epochs, stopped.clone());
     let mut published = Vec::new();
     let run_options = RunOptions { tick: Duration::from_millis(250), stop_after: options.epochs };
     let result = runtime.block_on(node.run(run_options, stopped, &mut |closed| {
-        eprintln!("epoch {} closed: {}", closed.summary.epoch, closed.summary_key);
+        eprintln!("{}", closed_line(closed, &names));
         published.push(closed.summary_key.clone());
     }));
     let _ = stop.send(true);
     let _ = runtime.block_on(live);
+    let announced = runtime.block_on(announcing).map_err(|e| anyhow!("the owner's task: {e}"));
     if let Some(fleet) = &fleet {
         fleet.stop();
     }
     drop(miners_runtime);
     result?;
-    let reported = report(&out, &node, &published, &members);
+    announced??;
+    let reported = report(&out, &node, &published, &members, &names);
     // Printed whatever the audits said: the soak reads both.
     let hostile = fleet.as_ref().map_or(Ok(()), |fleet| report_hostile(&node, &members, fleet));
     reported.and(hostile)
+}
+
+/// Compiles both policies into the node's cache.
+fn precompile(cache: &Path, scorer: &[u8], challenger: &[u8]) -> anyhow::Result<()> {
+    let runtime = Runtime::new(Some(cache))?;
+    runtime.load_scorer(&Digest::of(scorer), scorer).map_err(bad_input)?;
+    runtime.load_challenger(&Digest::of(challenger), challenger).map_err(bad_input)?;
+    Ok(())
+}
+
+/// Starts one hostile miner per attack (and the stranger attacking the reference miners) on the
+/// miners' runtime; their neurons and members join the others.
+fn join_hostile(
+    out: &Path,
+    miners_runtime: &tokio::runtime::Runtime,
+    neurons: &mut Vec<Neuron>,
+    members: &mut Vec<Member>,
+) -> anyhow::Result<Fleet> {
+    let targets =
+        neurons.iter().filter_map(|n| Some(Target { base_url: n.axon.clone()?, hotkey: n.hotkey.clone() })).collect();
+    let first = neurons.len() as u16;
+    let (fleet, hostile) = Fleet::start(miners_runtime, &out.join("models/reference"), MODEL, first, targets)?;
+    members.extend(fleet.miners.iter().zip(&hostile).map(|(m, n)| Member {
+        uid: n.uid,
+        name: m.attack.name().into(),
+        honest: false,
+    }));
+    neurons.extend(hostile);
+    Ok(fleet)
 }
 
 /// Prints the table every five seconds until `stopped`.
@@ -285,8 +317,15 @@ fn live_table(
     })
 }
 
-/// Audits every published epoch and prints the final table.
-fn report(out: &Path, node: &Node, published: &[String], members: &[Member]) -> anyhow::Result<()> {
+/// Audits every published epoch, prints the scorer of each (and the one in shadow) and the final
+/// table.
+fn report(
+    out: &Path,
+    node: &Node,
+    published: &[String],
+    members: &[Member],
+    names: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
     let store = LocalFolder::new(out.join("published"));
     let runtime = Runtime::new(None)?;
     let mut all_pass = true;
@@ -300,6 +339,10 @@ fn report(out: &Path, node: &Node, published: &[String], members: &[Member]) -> 
             }
         };
         println!("  {} {verdict}", out.join("published").join(key).display());
+    }
+    println!("\nscorers by epoch (as the signed summaries name them):");
+    for line in scorers_by_epoch(&store, published, names) {
+        println!("{line}");
     }
     let status = node.status().get();
     // The table of the last closed epoch, beside the weights it produced.

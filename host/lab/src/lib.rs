@@ -1,6 +1,6 @@
 //! The lab: everything that runs the validator's parts for people and measurements rather than
 //! for a subnet: `assay devnet` (the whole system on one machine, with hostile miners and users
-//! for the soak), the detection experiment and the calibration, the gateway benchmark's mock
+//! for the soak, and a subnet owner who announces a scorer), the detection experiment and the calibration, the gateway benchmark's mock
 //! worker and load generator, synthetic workloads.
 //!
 //! Must not touch: the node's logic. The devnet builds its config with the config type and runs
@@ -14,6 +14,7 @@ pub mod detect;
 pub mod devnet;
 pub mod hostile;
 pub mod loadgen;
+pub mod owner;
 pub mod synth;
 pub mod users;
 

@@ -8,10 +8,14 @@
 //! weights, so that the epochs after it go on; a host fault leaves it open, to be retried. Nothing is queued
 //! until the scorer's output has been validated, and the summary comes after every object it
 //! names (then `latest.json`), so a reader never finds a summary whose input is missing.
+//!
+//! A scorer the subnet owner announced runs in shadow one epoch before it takes over: on the
+//! same records with an empty state, its output published beside the active one's and named by
+//! the summary, its weights never set.
 
 use assay_chain::{Epochs, Metagraph, WeightsCall};
 use assay_epoch::summary::{
-    Fallback, InputRef, LimitsRecord, ObjectRef, OutputRecord, PolicyRef, SeedRecord, Unscored, Validator,
+    Fallback, InputRef, LimitsRecord, ObjectRef, OutputRecord, PolicyRef, SeedRecord, Shadow, Unscored, Validator,
 };
 use assay_epoch::{HOST_VERSION, Summary, TaskRequest, assemble, canonical, keys, sha256_hex};
 use assay_keys::Hotkey;
@@ -33,11 +37,13 @@ pub struct EpochSettings {
     pub version_key: u64,
 }
 
-/// The scorer to use, and the one to fall back to if it fails through its own fault.
+/// The scorer to use, the one to fall back to if it fails through its own fault, and one to run
+/// in shadow beside it (an announced scorer, the epoch before it takes over).
 #[derive(Clone)]
 pub struct ScorerChoice {
     pub active: Scorer,
     pub fallback: Option<Scorer>,
+    pub shadow: Option<Scorer>,
 }
 
 /// What scoring an epoch came to: the scorer that ran last, its input and its run, or its own
@@ -48,6 +54,22 @@ struct Scoring {
     run: std::result::Result<ScoreRun, assay_policy_runtime::Error>,
     /// The active scorer failed and this one, the previous, ran instead.
     fallback: Option<Fallback>,
+}
+
+/// A scorer's run in shadow: its failure, if it failed through its own fault, and the bytes of
+/// its output (empty then) as published.
+struct ShadowRun {
+    scorer: Scorer,
+    unscored: Option<Unscored>,
+    bytes: Vec<u8>,
+}
+
+/// The bytes an epoch publishes besides its summary.
+struct Encoded {
+    /// The canonical input JSON and its zstd file.
+    json: Vec<u8>,
+    zst: Vec<u8>,
+    dataset: Vec<u8>,
 }
 
 /// An epoch's rows and the metagraph, as read at its close.
@@ -101,8 +123,37 @@ impl Closer<'_> {
             records.requests.clone(),
             records.challenges.clone(),
             s.params.clone(),
-            self.ledger.state_before(epoch, scorer)?,
+            self.state_for(epoch, scorer)?,
         )?)
+    }
+
+    /// The state `scorer` is given at `epoch`: what it handed on at the last closed epoch when
+    /// it scored that one, else nothing (a scorer other than the previous epoch's starts from an
+    /// empty state, as the audit checks against the previous summary).
+    fn state_for(&self, epoch: u64, scorer: &str) -> Result<Vec<u8>> {
+        match self.ledger.last_scorer()? {
+            Some(last) if last == scorer => Ok(self.ledger.state_before(epoch, scorer)?),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// `scorer` in shadow on `input`'s records with an empty state. Its own fault is its
+    /// output's (published, and logged: it takes over all the same, with the active one as its
+    /// fallback); a host fault is an error.
+    fn shadow(&self, epoch: u64, scorer: &Scorer, input: &EpochInput) -> Result<ShadowRun> {
+        let input = EpochInput { state: Vec::new(), ..input.clone() };
+        let (output, unscored) = match scorer.score(&input, self.settings.limits) {
+            Ok(run) => (output_record(&run), None),
+            Err(e) if e.is_policy_fault() => {
+                error!(epoch, shadow = %scorer.digest(), error = %e,
+                    "the announced scorer failed in its shadow epoch; it takes over all the same, the active one as its fallback");
+                (failed_output(&input.state), Some(unscored(&e)))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&output)?;
+        bytes.push(b'\n');
+        Ok(ShadowRun { scorer: scorer.clone(), unscored, bytes })
     }
 
     /// Scores with the active scorer, or with the fallback when the active one fails through
@@ -156,25 +207,34 @@ impl Closer<'_> {
         self.ledger.freeze_epoch(epoch)?;
         let records = self.records(epoch, metagraph)?;
         let scoring = self.score(epoch, scorers, &records)?;
+        let shadow = scorers.shadow.as_ref().map(|sh| self.shadow(epoch, sh, &scoring.input)).transpose()?;
         let json = canonical::encode(&scoring.input)?;
-        let zst = canonical::compress(&json)?;
+        let encoded = Encoded {
+            zst: canonical::compress(&json)?,
+            json,
+            dataset: canonical::compress(&dataset(epoch, &records.requests))?,
+        };
         let scorer_sha = scoring.scorer.digest().to_string();
-        let policy_bytes = self.policies.get(&scoring.scorer.digest())?;
-        let dataset = canonical::compress(&dataset(epoch, &records.requests))?;
-        let mut summary = self.summary(epoch, &scoring, &json, &zst, &dataset, challenger)?;
+        let mut summary = self.summary(epoch, &scoring, &encoded, challenger, shadow.as_ref())?;
         let summary_bytes = summary.sign(self.hotkey)?;
         let summary_sha256 = sha256_hex(&summary_bytes);
         let summary_key = keys::summary(s.netuid, epoch);
         let latest = serde_json::json!({ "epoch": epoch, "summary": summary_key, "sha256": summary_sha256 });
 
         // Publication order: everything the summary names, then the summary, then latest.
-        let objects = vec![
-            (summary.scorer.key.clone(), policy_bytes),
-            (summary.input.key.clone(), zst),
-            (summary.dataset.key.clone(), dataset),
+        let mut objects = vec![(summary.scorer.key.clone(), self.policies.get(&scoring.scorer.digest())?)];
+        if let (Some(run), Some(named)) = (&shadow, &summary.shadow) {
+            if named.scorer.key != summary.scorer.key {
+                objects.push((named.scorer.key.clone(), self.policies.get(&run.scorer.digest())?));
+            }
+            objects.push((named.output.key.clone(), run.bytes.clone()));
+        }
+        objects.extend([
+            (summary.input.key.clone(), encoded.zst),
+            (summary.dataset.key.clone(), encoded.dataset),
             (summary_key.clone(), summary_bytes),
             (keys::latest(s.netuid), format!("{latest:#}\n").into_bytes()),
-        ];
+        ]);
         let weights = weights_call(s, &summary.output.weights).map(|call| serde_json::to_string(&call)).transpose()?;
         // An unscored epoch hands its input's state on unchanged.
         let state = scoring.run.as_ref().map_or_else(|_| scoring.input.state.clone(), |run| run.output.state.clone());
@@ -190,6 +250,7 @@ impl Closer<'_> {
         match &summary.unscored {
             None => info!(epoch, scorer = %scorer_sha, requests = scoring.input.requests.len(),
                 challenges = scoring.input.challenges.len(), fuel = summary.output.fuel_used,
+                shadow = ?summary.shadow.as_ref().map(|sh| &sh.scorer.sha256),
                 "epoch closed and signed; publication and weights queued"),
             Some(u) => error!(epoch, scorer = %scorer_sha, kind = %u.kind, reason = %u.reason,
                 "no scorer could score the epoch: it is closed unscored, published, and no weights are set"),
@@ -202,10 +263,9 @@ impl Closer<'_> {
         &self,
         epoch: u64,
         scoring: &Scoring,
-        json: &[u8],
-        zst: &[u8],
-        dataset: &[u8],
+        encoded: &Encoded,
         challenger: Option<String>,
+        shadow: Option<&ShadowRun>,
     ) -> Result<Summary> {
         let s = self.settings;
         let input = &scoring.input;
@@ -215,25 +275,17 @@ impl Closer<'_> {
             self.ledger.last_closed()?.filter(|c| c.epoch + 1 == epoch).map(|c| c.summary_sha256);
         let scorer_sha = scoring.scorer.digest().to_string();
         let (output, unscored) = match &scoring.run {
-            Ok(run) => (
-                OutputRecord {
-                    scores: run.output.scores.clone(),
-                    weights: run.output.weights.clone(),
-                    state_sha256: sha256_hex(&run.output.state),
-                    fuel_used: run.fuel_used,
-                },
-                None,
-            ),
-            Err(e) => (
-                OutputRecord {
-                    scores: Vec::new(),
-                    weights: Vec::new(),
-                    state_sha256: sha256_hex(&input.state),
-                    fuel_used: 0,
-                },
-                Some(Unscored { kind: e.fault_kind().unwrap_or("unknown").to_string(), reason: e.to_string() }),
-            ),
+            Ok(run) => (output_record(run), None),
+            Err(e) => (failed_output(&input.state), Some(unscored(e))),
         };
+        let shadow = shadow.map(|run| {
+            let sha256 = run.scorer.digest().to_string();
+            Shadow {
+                scorer: PolicyRef { key: keys::policy(&sha256), sha256 },
+                output: ObjectRef { key: keys::shadow_output(s.netuid, epoch), sha256: sha256_hex(&run.bytes) },
+                unscored: run.unscored.clone(),
+            }
+        });
         Ok(Summary {
             format: assay_epoch::summary::FORMAT.into(),
             netuid: s.netuid,
@@ -245,25 +297,46 @@ impl Closer<'_> {
             scorer: PolicyRef { sha256: scorer_sha.clone(), key: keys::policy(&scorer_sha) },
             scorer_fallback: scoring.fallback.clone(),
             unscored,
+            shadow,
             challenger,
             limits: LimitsRecord::of(s.limits),
             input: InputRef {
                 key: keys::input(s.netuid, epoch),
-                sha256: sha256_hex(json),
-                zst_sha256: sha256_hex(zst),
-                json_bytes: json.len() as u64,
+                sha256: sha256_hex(&encoded.json),
+                zst_sha256: sha256_hex(&encoded.zst),
+                json_bytes: encoded.json.len() as u64,
                 state_sha256: sha256_hex(&input.state),
                 requests: input.requests.len() as u64,
                 challenges: input.challenges.len() as u64,
             },
             output,
-            dataset: ObjectRef { key: keys::dataset(s.netuid, epoch), sha256: sha256_hex(dataset) },
+            dataset: ObjectRef { key: keys::dataset(s.netuid, epoch), sha256: sha256_hex(&encoded.dataset) },
             previous_summary_sha256,
             seed: SeedRecord { reveal: hex::encode(seed.seed), next_commitment: hex::encode(next_seed.commitment) },
             host_version: HOST_VERSION.into(),
             signature: None,
         })
     }
+}
+
+/// A scorer's run as the summary records it.
+fn output_record(run: &ScoreRun) -> OutputRecord {
+    OutputRecord {
+        scores: run.output.scores.clone(),
+        weights: run.output.weights.clone(),
+        state_sha256: sha256_hex(&run.output.state),
+        fuel_used: run.fuel_used,
+    }
+}
+
+/// The output of a scorer that failed through its own fault: nothing, the state it was given
+/// handed on.
+fn failed_output(given_state: &[u8]) -> OutputRecord {
+    OutputRecord { scores: Vec::new(), weights: Vec::new(), state_sha256: sha256_hex(given_state), fuel_used: 0 }
+}
+
+fn unscored(e: &assay_policy_runtime::Error) -> Unscored {
+    Unscored { kind: e.fault_kind().unwrap_or("unknown").to_string(), reason: e.to_string() }
 }
 
 /// The dataset: every request of the epoch as the ledger holds it, one JSON line each.

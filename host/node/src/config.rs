@@ -244,6 +244,20 @@ pub struct PolicyConfig {
     /// Parameters handed to the policies, by name.
     #[serde(default)]
     pub params: BTreeMap<String, f64>,
+    /// Follow the subnet owner's announcements (`assay policy announce`): the owner's
+    /// commitment is read every epoch and the policies it names are fetched, checked and swapped
+    /// in. On by default: it does nothing while no owner is known (neither `owner_hotkey` nor
+    /// the metagraph's).
+    #[serde(default = "default_follow_owner")]
+    pub follow_owner: bool,
+    /// The subnet owner's hotkey (SS58), in place of the metagraph's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_hotkey: Option<String>,
+    /// Where the owner publishes announced policies: a folder laid out as the bucket
+    /// (`policies/<sha256>.wasm`). Without it an announced policy must already be in the policy
+    /// store (`assay policy add`), else it is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_publication: Option<PathBuf>,
 }
 
 impl Default for PolicyConfig {
@@ -255,6 +269,9 @@ impl Default for PolicyConfig {
             memory_bytes: default_memory(),
             state_bytes: default_state(),
             params: BTreeMap::new(),
+            follow_owner: default_follow_owner(),
+            owner_hotkey: None,
+            owner_publication: None,
         }
     }
 }
@@ -293,6 +310,10 @@ fn default_keep_bodies_days() -> f64 {
 
 fn default_reserve_bytes() -> u64 {
     assay_ledger::DEFAULT_RESERVE_BYTES
+}
+
+fn default_follow_owner() -> bool {
+    true
 }
 
 fn default_fuel() -> u64 {
@@ -400,6 +421,9 @@ impl Config {
         if let Some(tokenizer) = self.tokenizer.as_mut() {
             resolve(tokenizer);
         }
+        if let Some(publication) = self.policy.owner_publication.as_mut() {
+            resolve(publication);
+        }
     }
 
     /// What serde cannot say: ranges, finiteness, durations.
@@ -418,6 +442,11 @@ impl Config {
         }
         if let Some((name, value)) = self.policy.params.iter().find(|(_, v)| !v.is_finite()) {
             return invalid(&format!("policy.params.{name}"), format!("{value} is not a finite number"));
+        }
+        if let Some(owner) = &self.policy.owner_hotkey
+            && let Err(e) = assay_keys::decode_ss58(owner)
+        {
+            return invalid("policy.owner_hotkey", format!("{owner:?} is not an SS58 address: {e}"));
         }
         let days = self.ledger.keep_bodies_days;
         if !(days.is_finite() && (0.0..=36_500.0).contains(&days)) {

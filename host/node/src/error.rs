@@ -32,12 +32,33 @@ pub enum Error {
     /// The gateway or the verifier could not start.
     #[error("{0}")]
     Service(String),
+    /// A policy announcement's text, or a commitment with no room for it.
+    #[error("{0}")]
+    Announcement(#[from] crate::announcement::AnnouncementError),
+    /// Only the subnet owner's announcements are followed.
+    #[error("hotkey {signer} is not the owner of subnet {netuid} ({}): validators follow only the owner's announcements", match owner {
+        Some(o) => format!("the owner is {o}"),
+        None => "no owner is known: set [policy] owner_hotkey".to_string(),
+    })]
+    NotOwner { signer: String, netuid: u16, owner: Option<String> },
+    /// An announcement naming an epoch validators cannot honour.
+    #[error("a {world} announced now takes effect at epoch {earliest} at the earliest, not {named}")]
+    TooEarly { world: String, named: u64, earliest: u64 },
 }
 
 impl Error {
     /// Whether the operator's input is at fault (a config, a file, an argument), as opposed to
     /// a run that failed.
     pub fn is_unusable_input(&self) -> bool {
-        matches!(self, Error::Config(_) | Error::Open { .. } | Error::Policy(_) | Error::AlreadyClosed { .. })
+        matches!(
+            self,
+            Error::Config(_)
+                | Error::Open { .. }
+                | Error::Policy(_)
+                | Error::AlreadyClosed { .. }
+                | Error::Announcement(_)
+                | Error::NotOwner { .. }
+                | Error::TooEarly { .. }
+        )
     }
 }

@@ -3,14 +3,19 @@
 //! Owns: the config ([`Config`]), opening the backends it names (chain, ledger, object store)
 //! behind their traits, the chain view kept fresh for the request path, the epoch loop (commit
 //! each epoch's seed, close ended epochs, send what closed epochs owe), both policy slots
-//! (`slots`), the gateway and the verifier (`services`), and a [`Status`] snapshot.
+//! (`slots`), the subnet owner's policy announcements (`announcement` their text, `owner` the
+//! owner's command, `follow` the validators' side), the gateway and the verifier (`services`),
+//! and a [`Status`] snapshot.
 //! Must not touch: command-line parsing or printing (the CLI's), and the logic of its parts
 //! (each lives in its own crate: gateway, verify, epoch, ledger, chain, publish).
 
+pub mod announcement;
 mod close;
 pub mod config;
 mod error;
+pub mod follow;
 mod outgoing;
+pub mod owner;
 #[cfg(test)]
 mod refresh_tests;
 mod services;
@@ -21,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assay_chain::{Chain, ChainView, LocalChain};
+use assay_epoch::AuditFolder;
 use assay_keys::Hotkey;
 use assay_ledger::{Ledger, SqliteLedger};
 use assay_policy_runtime::{PolicyStore, Runtime};
@@ -37,6 +43,7 @@ pub use error::{Error, Result};
 pub use outgoing::Sent;
 pub use status::{LastClosed, Status, StatusHandle, Verdicts};
 
+use crate::follow::{FollowReport, Follower};
 use crate::outgoing::Drainer;
 use crate::services::{Services, VerifierParts};
 use crate::slots::{ChallengerSlot, PolicySource, ScorerSlot};
@@ -69,6 +76,7 @@ pub struct Node {
     settings: EpochSettings,
     scorers: ScorerSlot,
     challengers: Option<Arc<ChallengerSlot>>,
+    follower: Follower,
     drainer: Drainer,
     status: StatusHandle,
     /// When retention last ran.
@@ -79,7 +87,7 @@ pub struct Node {
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// The chain backend the config names; a subtensor chain signs with `hotkey`.
-async fn open_chain(config: &ChainConfig, hotkey: &Hotkey) -> Result<Arc<dyn Chain>> {
+pub(crate) async fn open_chain(config: &ChainConfig, hotkey: &Hotkey) -> Result<Arc<dyn Chain>> {
     match config {
         ChainConfig::Local { dir, .. } => Ok(Arc::new(LocalChain::open(dir).map_err(|e| Error::Open {
             what: format!("the local chain in {}", dir.display()),
@@ -103,7 +111,7 @@ async fn open_chain(config: &ChainConfig, hotkey: &Hotkey) -> Result<Arc<dyn Cha
 }
 
 /// The object store the config names.
-fn open_store(config: &PublishConfig) -> Arc<dyn ObjectStore> {
+pub(crate) fn open_store(config: &PublishConfig) -> Arc<dyn ObjectStore> {
     match config {
         PublishConfig::Local { dir } => Arc::new(LocalFolder::new(dir)),
     }
@@ -112,7 +120,7 @@ fn open_store(config: &PublishConfig) -> Arc<dyn ObjectStore> {
 /// The epoch schedule: the subnet's own where the chain has one (subtensor's tempo), else the
 /// config's `epoch_blocks`. Read once at open: a tempo changed on chain takes effect at the
 /// next start (logged there).
-async fn epoch_schedule(config: &Config, chain: &dyn Chain) -> Result<assay_chain::Epochs> {
+pub(crate) async fn epoch_schedule(config: &Config, chain: &dyn Chain) -> Result<assay_chain::Epochs> {
     let from_chain = chain.epochs(config.netuid).await.map_err(|e| Error::Open {
         what: format!("reading subnet {}'s epoch schedule from the {}", config.netuid, chain.describe()),
         reason: e.to_string(),
@@ -198,6 +206,12 @@ impl Node {
             Some(_) => Some(ChallengerSlot::open(source.clone(), settings.epochs.of_block(view.head()))?),
             None => None,
         };
+        let publication = config
+            .policy
+            .owner_publication
+            .as_ref()
+            .map(|dir| Arc::new(AuditFolder::new(dir, follow::MAX_POLICY_BYTES)) as Arc<dyn ObjectStore>);
+        let follower = Follower::new(config.policy.follow_owner, config.policy.owner_hotkey.clone(), publication);
         let status = StatusHandle::default();
         status.update(|s| {
             s.netuid = config.netuid;
@@ -215,6 +229,7 @@ impl Node {
             settings,
             scorers,
             challengers,
+            follower,
             drainer: Drainer::default(),
             status,
             pruned_at: None,
@@ -242,7 +257,10 @@ impl Node {
     /// Closes one epoch against the view's metagraph. Blocking (the ledger syncs, the scorer
     /// runs).
     fn close(&mut self, epoch: u64, head: u64) -> Result<Closed> {
-        let scorers = self.scorers.for_boundary()?;
+        // An announced scorer due now becomes the active one before the slot reads it.
+        let shadow = follow::scorer_at_close(&self.source, epoch)?;
+        let mut scorers = self.scorers.for_boundary()?;
+        scorers.shadow = shadow.filter(|sh| sh.digest() != scorers.active.digest());
         // The challenger noted for the epoch when it judged there, whether or not this process
         // verifies (none when no verifier ran during the epoch).
         let challenger = self.ledger.setting(&slots::challenger_of_epoch(epoch))?;
@@ -264,6 +282,7 @@ impl Node {
             summary_key: closed.summary_key.clone(),
             summary_sha256: closed.summary_sha256.clone(),
             scorer: s.scorer.sha256.clone(),
+            shadow: s.shadow.as_ref().map(|sh| sh.scorer.sha256.clone()),
             challenger,
             weights,
         };
@@ -282,6 +301,44 @@ impl Node {
             Some(slot) => assay_verify::Challengers::for_epoch(slot.as_ref(), epoch)
                 .map(|c| Some(c.digest().to_string()))
                 .map_err(Error::Policy),
+        }
+    }
+
+    /// Reads the subnet owner's commitment and follows what it announces, during epoch
+    /// `current` (`[policy] follow_owner`; the loop does this once an epoch, before closing
+    /// what ended). A chain that cannot be read is an error; a refused announcement is the
+    /// report's (and logged). The report's lines go into the status.
+    pub async fn follow_owner(&mut self, current: u64) -> Result<FollowReport> {
+        let mut report = FollowReport { following: self.follower.enabled, ..FollowReport::default() };
+        if self.follower.enabled {
+            report.owner = self.follower.owner(&self.view.metagraph());
+        }
+        if let Some(owner) = report.owner.clone()
+            && let Some(commitment) = self.follower.read(self.chain.as_ref(), self.config.netuid, &owner).await?
+        {
+            report.block = Some(commitment.block);
+            report.malformed =
+                announcement::Announced::read(&commitment.fields).malformed.iter().map(ToString::to_string).collect();
+            let (follower, source, epochs) = (&self.follower, &self.source, self.settings.epochs);
+            report.outcomes = tokio::task::block_in_place(|| follower.follow(source, epochs, current, &commitment))?;
+        }
+        let lines = report.lines();
+        self.status.update(|s| s.announcements = lines);
+        Ok(report)
+    }
+
+    /// Once an epoch the owner's announcements are read and followed (a failed read is retried
+    /// shortly); at every tick a challenger swap that is due is made.
+    async fn follow_step(&mut self, current: u64) {
+        if self.follower.due(current) {
+            let read = self.follow_owner(current).await;
+            if let Err(e) = &read {
+                warn!(epoch = current, error = %e, "reading the owner's announcements failed; retrying shortly");
+            }
+            self.follower.read_done(current, read.is_ok());
+        }
+        if let Err(e) = follow::challenger_at(self.ledger.as_ref(), current) {
+            error!(epoch = current, error = %e, "making the announced challenger active failed; retrying at the next tick");
         }
     }
 
@@ -390,6 +447,8 @@ impl Node {
                     error!(epoch = current, error = %e, "no challenger for this epoch");
                 }
             }
+            // Before closing: an announced scorer's shadow epoch may be one of those closed now.
+            self.follow_step(current).await;
             for epoch in self.ledger.open_epochs(current)? {
                 match tokio::task::block_in_place(|| self.close(epoch, head)) {
                     Ok(c) => {

@@ -98,14 +98,14 @@ impl ScorerSlot {
         if let Some(current) = &self.current
             && current.digest() == wanted
         {
-            return Ok(ScorerChoice { active: current.clone(), fallback: None });
+            return Ok(ScorerChoice { active: current.clone(), fallback: None, shadow: None });
         }
         match self.source.load_scorer(&wanted) {
             Ok(scorer) => {
                 if let Some(previous) = &self.current {
                     info!(from = %previous.digest(), to = %wanted, "switching scorer at this epoch boundary");
                 }
-                let choice = ScorerChoice { active: scorer.clone(), fallback: self.current.clone() };
+                let choice = ScorerChoice { active: scorer.clone(), fallback: self.current.clone(), shadow: None };
                 self.current = Some(scorer);
                 Ok(choice)
             }
@@ -113,7 +113,7 @@ impl ScorerSlot {
                 Some(current) => {
                     error!(wanted = %wanted, keeping = %current.digest(), error = %e,
                         "the activated scorer cannot be loaded; keeping the previous one");
-                    Ok(ScorerChoice { active: current.clone(), fallback: None })
+                    Ok(ScorerChoice { active: current.clone(), fallback: None, shadow: None })
                 }
                 None => Err(Error::Policy(format!("loading scorer {wanted}: {e}"))),
             },

@@ -21,6 +21,8 @@ pub struct LastClosed {
     pub summary_key: String,
     pub summary_sha256: String,
     pub scorer: String,
+    /// The announced scorer run in shadow beside it, if any.
+    pub shadow: Option<String>,
     pub challenger: Option<String>,
     /// `(uid, weight)` as the scorer gave them.
     pub weights: Vec<(u16, u16)>,
@@ -42,6 +44,9 @@ pub struct Status {
     pub miners: usize,
     /// The scorer of the last boundary.
     pub scorer: Option<String>,
+    /// The subnet owner's announcements as last read, one line each (`scorer <sha256>: active
+    /// from epoch 7`, `… refused: why`), or why none are followed.
+    pub announcements: Vec<String>,
     pub last_closed: Option<LastClosed>,
     /// `(epoch, block)` of the latest weights the chain accepted.
     pub weights_accepted: Option<(u64, u64)>,

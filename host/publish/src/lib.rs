@@ -3,7 +3,8 @@
 //! behind the same trait, so that no caller changes).
 //!
 //! Layout (DESIGN.md), every key relative to the store's prefix:
-//! `policies/<sha256>.wasm`, `epochs/<netuid>/<epoch>/{input.json.zst,summary.json}`,
+//! `policies/<sha256>.wasm`, `epochs/<netuid>/<epoch>/{input.json.zst,summary.json}` (and
+//! `shadow-output.json` in an epoch that ran an announced scorer in shadow),
 //! `epochs/<netuid>/latest.json`, `dataset/<netuid>/<epoch>/requests.jsonl.zst`.
 //! Must not touch: what the objects mean (the epoch crate writes and audits them).
 
@@ -32,6 +33,10 @@ pub mod keys {
     }
     pub fn summary(netuid: u16, epoch: u64) -> String {
         format!("epochs/{netuid}/{epoch}/summary.json")
+    }
+    /// The output of the scorer run in shadow at `epoch` (a summary names it when there is one).
+    pub fn shadow_output(netuid: u16, epoch: u64) -> String {
+        format!("epochs/{netuid}/{epoch}/shadow-output.json")
     }
     pub fn latest(netuid: u16) -> String {
         format!("epochs/{netuid}/latest.json")

@@ -35,6 +35,9 @@ pub fn run(cmd: Command) -> CmdResult {
     if let Some(u) = &s.unscored {
         println!("  UNSCORED ({}): {}; no weights are set", u.kind, u.reason);
     }
+    if let Some(shadow) = &s.shadow {
+        println!("  shadow   {} (the owner's announced scorer; output {})", shadow.scorer.sha256, shadow.output.key);
+    }
     println!("  input    {} ({} requests, {} challenges)", s.input.sha256, s.input.requests, s.input.challenges);
     println!("  fuel     {}", s.output.fuel_used);
     for w in &s.output.weights {

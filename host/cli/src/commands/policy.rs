@@ -51,6 +51,28 @@ pub enum Command {
         #[command(flatten)]
         config: crate::commands::ConfigArg,
     },
+    /// Announce a stored policy in the subnet owner's commitment on chain. It is checked and put
+    /// into the owner's publication (the config's [publish]) first; validators that follow the
+    /// owner fetch it from there and swap it in: a challenger at the next boundary, a scorer
+    /// after one epoch in shadow beside the active one. Signed by the owner's hotkey only.
+    #[cfg(feature = "node")]
+    Announce {
+        sha256: String,
+        #[arg(long, value_parser = ["scorer", "challenger"])]
+        world: String,
+        /// The epoch it takes effect at (default: the earliest, the epoch after next for a
+        /// scorer, the next for a challenger).
+        #[arg(long)]
+        from_epoch: Option<u64>,
+        /// The owner's wallet (default: the config's).
+        #[arg(long)]
+        wallet: Option<String>,
+        /// The owner's hotkey in that wallet (default: the config's).
+        #[arg(long)]
+        hotkey: Option<String>,
+        #[command(flatten)]
+        config: crate::commands::ConfigArg,
+    },
     /// List the stored policies and which are active.
     #[cfg(feature = "node")]
     List {
@@ -148,6 +170,10 @@ pub fn run(cmd: Command) -> CmdResult {
         #[cfg(feature = "node")]
         Command::Activate { sha256, config } => store::activate(&sha256, &config),
         #[cfg(feature = "node")]
+        Command::Announce { sha256, world, from_epoch, wallet, hotkey, config } => {
+            store::announce(&sha256, &world, from_epoch, (wallet, hotkey), &config)
+        }
+        #[cfg(feature = "node")]
         Command::List { config } => store::list(&config),
     }
 }
@@ -158,12 +184,15 @@ mod store {
     use std::path::Path;
 
     use anyhow::anyhow;
+    use assay_keys::Hotkey;
     use assay_ledger::{Ledger, SqliteLedger};
+    use assay_node::announcement::{Announcement, parse_world};
+    use assay_node::owner;
     use assay_node::slots::{ACTIVE_CHALLENGER, ACTIVE_SCORER};
     use assay_policy_runtime::{Digest, PolicyStore, Runtime, World, inspect};
 
-    use crate::commands::{ConfigArg, read};
-    use crate::{CmdResult, failed, unusable};
+    use crate::commands::{ConfigArg, read, runtime};
+    use crate::{CmdResult, failed, node_error, unusable};
 
     pub fn add(file: &Path, config: &ConfigArg) -> CmdResult {
         let config = config.load()?;
@@ -189,6 +218,39 @@ mod store {
         let ledger = SqliteLedger::open(&config.ledger_path()).map_err(unusable)?;
         ledger.set_setting(key, &digest.to_string()).map_err(failed)?;
         println!("{world} {digest} is active from the next epoch boundary");
+        Ok(())
+    }
+
+    /// `assay policy announce`: the owner's commitment names the policy for its world.
+    pub fn announce(
+        sha256: &str,
+        world: &str,
+        from_epoch: Option<u64>,
+        (wallet, hotkey): (Option<String>, Option<String>),
+        config: &ConfigArg,
+    ) -> CmdResult {
+        let mut config = config.load()?;
+        config.wallet.name = wallet.unwrap_or(config.wallet.name);
+        config.wallet.hotkey = hotkey.unwrap_or(config.wallet.hotkey);
+        let announcement = Announcement {
+            world: parse_world(world).map_err(unusable)?,
+            digest: sha256.parse().map_err(unusable)?,
+            from_epoch,
+        };
+        let path = config.hotkey_path();
+        let owner = Hotkey::load(&path).map_err(|e| unusable(anyhow!("the owner's hotkey {}: {e}", path.display())))?;
+        let held = runtime()?.block_on(owner::announce(&config, &owner, &announcement)).map_err(node_error)?;
+        println!(
+            "{world} {} announced on subnet {} at block {} by {}",
+            announcement.digest,
+            config.netuid,
+            held.block,
+            owner.ss58()
+        );
+        println!("the owner's commitment now holds:");
+        for field in &held.fields {
+            println!("  {field}");
+        }
         Ok(())
     }
 

@@ -20,6 +20,8 @@ fn full() -> Config {
     config.verify = Some(assay_verify::Settings::new("models/reference".into()));
     config.tokenizer = Some("models/tokenizer".into());
     config.miners.allow_private_axons = true;
+    config.policy.owner_hotkey = Some("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into());
+    config.policy.owner_publication = Some("owner".into());
     config
 }
 
@@ -41,6 +43,7 @@ fn relative_paths_are_relative_to_the_file() {
     assert_eq!(loaded.data_dir, dir.path().join("data"));
     assert_eq!(loaded.tokenizer_dir(), Some(dir.path().join("models/tokenizer").as_path()));
     assert_eq!(loaded.verify.expect("verify").model, dir.path().join("models/reference"));
+    assert_eq!(loaded.policy.owner_publication, Some(dir.path().join("owner")));
 }
 
 /// `(what to change in the TOML, the key the error must name, words it must contain)`.
@@ -85,6 +88,8 @@ fn bad_values_are_refused_naming_the_key() {
     check(|t| set(t, &["gateway", "recorder_queue_max"], Integer(0)), "gateway.recorder_queue_max", "at least 1");
     check(|t| set(t, &["miners", "max_response_bytes"], Integer(0)), "miners.max_response_bytes", "at least 1");
     check(|t| set(t, &["miners", "allow_privat_axons"], toml::Value::Boolean(true)), "miners", "allow_privat_axons");
+    check(|t| set(t, &["policy", "owner_hotkey"], Text("5Owner".into())), "policy.owner_hotkey", "not an SS58 address");
+    check(|t| set(t, &["policy", "follow_owner"], Text("yes".into())), "policy.follow_owner", "bool");
 }
 
 #[test]
