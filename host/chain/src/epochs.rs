@@ -83,8 +83,8 @@ mod tests {
 
     #[test]
     fn an_offset_moves_the_boundaries() {
-        // Subtensor runs subnet 3's epoch step (tempo 9) at the blocks b with (b + 4) % 10 == 0:
-        // 6, 16, 26…; an epoch starts the block after.
+        // Tempo 9: a step every 10 blocks, here at 6, 16, 26… (subtensor's rule puts subnet 2's
+        // at the blocks b with (b + 3) % 10 == 9); an epoch starts the block after.
         let e = Epochs::starting_at(10, 17).expect("positive");
         assert_eq!(e, Epochs::with_offset(10, 3).expect("positive"));
         assert_eq!(e.offset(), 3);

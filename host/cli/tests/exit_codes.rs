@@ -20,7 +20,14 @@ fn unusable_input_exits_2_everywhere() {
     assert_eq!(code, 2, "an unknown key: {text}");
     assert!(text.contains("epoch_blok"), "{text}");
     assert!(!dir.path().join("assay.toml").exists(), "a refused config is not written");
-    let (code, text) = at(&["config", "new", "--out", "assay.toml", "--set", "epoch_blocks=10"]);
+    let (code, text) =
+        at(&["config", "new", "--out", "assay.toml", "--wallet-root", "wallets", "--set", "epoch_blocks=10"]);
+    assert_eq!(code, 0, "{text}");
+    // The hotkey is loaded first (a subtensor chain signs with it), then the chain.
+    let (code, text) = at(&["run", "--epochs", "1"]);
+    assert_eq!(code, 2, "a hotkey that is not there: {text}");
+    assert!(text.contains("validator hotkey"), "{text}");
+    let (code, text) = at(&["wallet", "create", "--root", "wallets", "--wallet", "validator", "--hotkey", "default"]);
     assert_eq!(code, 0, "{text}");
     let (code, text) = at(&["run", "--epochs", "1"]);
     assert_eq!(code, 2, "a chain that is not there: {text}");

@@ -518,10 +518,17 @@ async fn refresh_view(
     let mut metagraph_due = Instant::now() + metagraph_every;
     let mut failing = false;
     loop {
-        let mut result = view.refresh_head(chain.as_ref()).await.map(|_| ());
-        if result.is_ok() && Instant::now() >= metagraph_due {
+        // Back from an outage, the metagraph is read before the head moves on: an epoch that
+        // ended meanwhile closes with the metagraph of now, not of before the outage.
+        let mut result = Ok(());
+        if failing || Instant::now() >= metagraph_due {
             result = view.refresh_metagraph(chain.as_ref()).await;
-            metagraph_due = Instant::now() + metagraph_every;
+            if result.is_ok() {
+                metagraph_due = Instant::now() + metagraph_every;
+            }
+        }
+        if result.is_ok() {
+            result = view.refresh_head(chain.as_ref()).await.map(|_| ());
         }
         match result {
             Err(e) if !failing => {

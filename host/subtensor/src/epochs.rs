@@ -46,7 +46,7 @@ impl SubtensorChain {
         }
         if has_storage(&at, "SubtensorModule", "LastEpochBlock") {
             let last: u64 = self.read_required(&at, "SubtensorModule", "LastEpochBlock", (netuid,)).await?;
-            return Ok(Epochs::starting_at(u64::from(tempo), last + 1));
+            return Ok(Epochs::starting_at(u64::from(tempo), last.saturating_add(1)));
         }
         let since: u64 = self.read_required(&at, "SubtensorModule", "BlocksSinceLastStep", (netuid,)).await?;
         Ok(schedule(netuid, tempo, at.block_number(), since))

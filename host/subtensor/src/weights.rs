@@ -51,12 +51,12 @@ pub(crate) fn legacy_first_reveal_block(netuid: u16, tempo: u16, reveal_period_e
         return None;
     }
     let (offset, period) = (u64::from(netuid) + 1, u64::from(tempo) + 1);
-    let commit_block = head + 1;
+    let commit_block = head.saturating_add(1);
     let index = (commit_block + offset) / period;
     // `should_run_epoch`: the step runs where (block + netuid + 1) % (tempo + 1) == tempo.
     let step = (commit_block + offset) % period == u64::from(tempo);
     let epoch = if step { index + 1 } else { index };
-    (epoch + reveal_period_epochs).checked_mul(period)?.checked_sub(offset)
+    epoch.checked_add(reveal_period_epochs)?.checked_mul(period)?.checked_sub(offset)
 }
 
 /// The drand quicknet round published at the wall-clock time of `reveal_block` plus the SDK's
@@ -99,8 +99,12 @@ impl SubtensorChain {
         let last_updates: Vec<u64> = self.read_required(at, module, "LastUpdate", (netuid,)).await?;
         let last_update = last_updates.get(usize::from(uid)).copied().unwrap_or(0);
         // The extrinsic lands in a block after the finalized head.
-        if last_update > 0 && (at.block_number() + 1).saturating_sub(last_update) < rate_limit {
-            return Err(Error::RateLimited { last_update, rate_limit, retry_at_block: last_update + rate_limit });
+        if last_update > 0 && at.block_number().saturating_add(1).saturating_sub(last_update) < rate_limit {
+            return Err(Error::RateLimited {
+                last_update,
+                rate_limit,
+                retry_at_block: last_update.saturating_add(rate_limit),
+            });
         }
         let version_key: u64 = self.read_required(at, module, "WeightsVersionKey", (netuid,)).await?;
         if version_key != asked_version {

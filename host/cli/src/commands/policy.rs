@@ -64,12 +64,16 @@ pub enum Command {
         /// scorer, the next for a challenger).
         #[arg(long)]
         from_epoch: Option<u64>,
-        /// The owner's wallet (default: the config's).
+        /// The owner's wallet and hotkey (default: the config's `[wallet]`; an encrypted
+        /// hotkey is decrypted with `[wallet] password_env` or a prompt).
+        #[command(flatten)]
+        wallet: crate::commands::WalletFlags,
+        /// Overrides `[chain] network` (a subtensor chain only): finney, test, local or ws(s)://…
+        #[arg(long = "subtensor.network", value_name = "NETWORK")]
+        network: Option<String>,
+        /// Overrides the config's `netuid`.
         #[arg(long)]
-        wallet: Option<String>,
-        /// The owner's hotkey in that wallet (default: the config's).
-        #[arg(long)]
-        hotkey: Option<String>,
+        netuid: Option<u16>,
         #[command(flatten)]
         config: crate::commands::ConfigArg,
     },
@@ -170,8 +174,15 @@ pub fn run(cmd: Command) -> CmdResult {
         #[cfg(feature = "node")]
         Command::Activate { sha256, config } => store::activate(&sha256, &config),
         #[cfg(feature = "node")]
-        Command::Announce { sha256, world, from_epoch, wallet, hotkey, config } => {
-            store::announce(&sha256, &world, from_epoch, (wallet, hotkey), &config)
+        Command::Announce { sha256, world, from_epoch, wallet, network, netuid, config } => {
+            let overrides = assay_node::Overrides {
+                wallet_name: wallet.name,
+                wallet_hotkey: wallet.hotkey,
+                wallet_path: wallet.path,
+                subtensor_network: network,
+                netuid,
+            };
+            store::announce(&sha256, &world, from_epoch, &overrides, &config)
         }
         #[cfg(feature = "node")]
         Command::List { config } => store::list(&config),
@@ -184,7 +195,6 @@ mod store {
     use std::path::Path;
 
     use anyhow::anyhow;
-    use assay_keys::Hotkey;
     use assay_ledger::{Ledger, SqliteLedger};
     use assay_node::announcement::{Announcement, parse_world};
     use assay_node::owner;
@@ -226,19 +236,19 @@ mod store {
         sha256: &str,
         world: &str,
         from_epoch: Option<u64>,
-        (wallet, hotkey): (Option<String>, Option<String>),
+        overrides: &assay_node::Overrides,
         config: &ConfigArg,
     ) -> CmdResult {
         let mut config = config.load()?;
-        config.wallet.name = wallet.unwrap_or(config.wallet.name);
-        config.wallet.hotkey = hotkey.unwrap_or(config.wallet.hotkey);
+        config.apply_overrides(overrides).map_err(unusable)?;
         let announcement = Announcement {
             world: parse_world(world).map_err(unusable)?,
             digest: sha256.parse().map_err(unusable)?,
             from_epoch,
         };
         let path = config.hotkey_path();
-        let owner = Hotkey::load(&path).map_err(|e| unusable(anyhow!("the owner's hotkey {}: {e}", path.display())))?;
+        let owner =
+            config.wallet.load_hotkey().map_err(|e| unusable(anyhow!("the owner's hotkey {}: {e}", path.display())))?;
         let held = runtime()?.block_on(owner::announce(&config, &owner, &announcement)).map_err(node_error)?;
         println!(
             "{world} {} announced on subnet {} at block {} by {}",
