@@ -47,7 +47,12 @@ fn run_loads_the_hotkey_the_flags_name_and_asks_its_password() {
     assert_eq!(code, 2, "an encrypted hotkey and no terminal: {text}");
     assert!(text.contains("owner/hotkeys/validator") && text.contains("not a terminal"), "{text}");
 
-    let (code, text) = at(&[&["run", "--epochs", "1", "--netuid", "9"][..], &flags].concat());
+    // The hotkey is loaded before the chain (a subtensor chain signs with it): a plaintext one
+    // lets the run reach the chain, where the overridden netuid shows.
+    let (code, text) = at(&["wallet", "create", "--root", "plain", "--wallet", "v", "--hotkey", "h"]);
+    assert_eq!(code, 0, "{text}");
+    let plain = ["--wallet.path", "plain", "--wallet.name", "v", "--wallet.hotkey", "h"];
+    let (code, text) = at(&[&["run", "--epochs", "1", "--netuid", "9"][..], &plain].concat());
     assert_eq!(code, 2, "a subnet the chain does not hold: {text}");
     assert!(text.contains("subnet 9"), "{text}");
 
