@@ -98,8 +98,17 @@ impl LocalChain {
 
     /// Every accepted weights call, oldest first.
     pub fn weights_log(&self) -> Result<Vec<WeightsEntry>> {
-        let path = self.dir.join("weights.jsonl");
-        let text = std::fs::read_to_string(&path).map_err(io(format!("reading {}", path.display())))?;
+        self.read_lines("weights.jsonl", false)
+    }
+
+    /// The JSON lines of `name`, oldest first; none when the file is absent and `may_be_absent`.
+    fn read_lines<T: serde::de::DeserializeOwned>(&self, name: &str, may_be_absent: bool) -> Result<Vec<T>> {
+        let path = self.dir.join(name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if may_be_absent && e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+        };
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
@@ -149,19 +158,7 @@ impl LocalChain {
 
     /// Every commitment made, oldest first (none before the first).
     pub fn commitments_log(&self) -> Result<Vec<CommitmentEntry>> {
-        let path = self.dir.join("commitments.jsonl");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
-        };
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l)
-                    .map_err(|e| Error::BadMetagraph { path: path.display().to_string(), reason: e.to_string() })
-            })
-            .collect()
+        self.read_lines("commitments.jsonl", true)
     }
 
     fn registered(&self, netuid: u16, hotkey: &str) -> Result<Metagraph> {
