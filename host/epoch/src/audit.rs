@@ -202,7 +202,7 @@ fn read_summary(store: &dyn ObjectStore, key: &str, options: &AuditOptions) -> O
 }
 
 /// [`read_summary`] on bytes already read.
-fn verified_summary(bytes: &[u8], key: &str, options: &AuditOptions) -> Outcome<Summary> {
+pub(crate) fn verified_summary(bytes: &[u8], key: &str, options: &AuditOptions) -> Outcome<Summary> {
     if bytes.len() as u64 > options.max_summary_bytes {
         return Err(AuditFailure::Unusable(format!(
             "summary {key} is {} bytes, larger than the auditor's maximum of {}",

@@ -252,7 +252,7 @@ impl Summary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample(hotkey: &Hotkey) -> Summary {
