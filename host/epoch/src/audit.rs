@@ -46,7 +46,8 @@ pub struct AuditReport {
     pub notes: Vec<String>,
 }
 
-type Outcome<T> = std::result::Result<T, AuditFailure>;
+/// An audit step's result: a value, or why the audit did not pass.
+pub type Outcome<T> = std::result::Result<T, AuditFailure>;
 
 fn mismatch<T>(message: impl Into<String>) -> Outcome<T> {
     Err(AuditFailure::Mismatch(message.into()))
