@@ -21,6 +21,7 @@ mod refresh_tests;
 mod services;
 pub mod slots;
 mod status;
+pub mod summary_commit;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -364,8 +365,10 @@ impl Node {
     /// One pass over the outgoing queue: publishes and sends what closed epochs still owe.
     pub async fn send(&mut self) -> Result<Sent> {
         let validator = self.hotkey.ss58();
-        let sent =
-            self.drainer.pass(self.ledger.as_ref(), self.chain.as_ref(), self.store.as_ref(), &validator).await?;
+        let sent = self
+            .drainer
+            .pass(self.ledger.as_ref(), self.chain.as_ref(), self.store.as_ref(), self.config.netuid, &validator)
+            .await?;
         self.status.update(|st| {
             if let Some(&last) = sent.weights.last() {
                 st.weights_accepted = Some(last);
