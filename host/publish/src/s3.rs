@@ -200,7 +200,10 @@ impl ObjectStore for S3Store {
     fn describe(&self) -> String {
         let s = &self.remote.settings;
         let at = s.endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default();
-        format!("s3://{}/{}{at}", s.bucket, s.prefix.trim_matches('/'))
+        match s.prefix.trim_matches('/') {
+            "" => format!("s3://{}{at}", s.bucket),
+            prefix => format!("s3://{}/{prefix}{at}", s.bucket),
+        }
     }
 }
 
