@@ -58,6 +58,15 @@ else
     export ASSAY_REQUIRE_CHOPSTICKS=1
 fi
 
+step "real S3 tier: s3s-fs (crates.io, ~2 min once, cached under target/s3s-fs) serves a bucket on loopback"
+s3s_root=$root/target/s3s-fs
+if [ ! -x "$s3s_root/bin/s3s-fs" ]; then
+    cargo install s3s-fs@0.14.1 --locked --features binary --root "$s3s_root"
+fi
+export ASSAY_S3S_FS="$s3s_root/bin/s3s-fs"
+# Installed: from here an S3 test that cannot start its server fails, never skips.
+export ASSAY_REQUIRE_S3S=1
+
 step "plugins (scripts/build-plugins.sh)"
 scripts/build-plugins.sh
 

@@ -31,7 +31,13 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
     // The owner announced after epoch 0 closed (during epoch 1): epoch 2 ran the announced
     // scorer in shadow, epoch 3 with it.
     let commitments = std::fs::read_to_string(out.join("chain/commitments.jsonl")).expect("the owner committed");
-    let field: serde_json::Value = serde_json::from_str(commitments.lines().last().expect("a line")).expect("json");
+    // The owner's last announcement (the validator's summary hashes are committed there too).
+    let field: serde_json::Value = commitments
+        .lines()
+        .rev()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json"))
+        .find(|c| c["fields"][0].as_str().is_some_and(|f| f.starts_with("assay-policy:")))
+        .expect("an announcement");
     let announced = field["fields"][0].as_str().expect("a field").strip_prefix("assay-policy:scorer:sha256:");
     let announced = announced.expect("a scorer announcement").to_string();
     let constantinople = scorers(&out, 0).0;

@@ -272,3 +272,97 @@ fn an_input_that_expands_past_its_signed_length_is_caught_early() {
     write_signed(dir.path(), summary);
     assert_fails(audit(dir.path(), 1), 2, "above the auditor's maximum");
 }
+
+// The history of a folder: `assay audit DIR --validator SS58 [--local-chain DIR]`.
+
+fn audit_folder(root: &Path, chain: Option<&Path>) -> (i32, String) {
+    let mut cmd = assay();
+    cmd.arg("audit").arg(root).arg("--validator").arg(golden_key().ss58());
+    if let Some(chain) = chain {
+        cmd.arg("--local-chain").arg(chain);
+    }
+    run(&mut cmd)
+}
+
+/// A local chain with the golden validator registered, whose commitment holds `fields`.
+fn chain_holding(dir: &Path, fields: &[String]) -> PathBuf {
+    use assay_chain::Chain;
+    let validator = golden_key().ss58();
+    let metagraph: assay_chain::Metagraph =
+        serde_json::from_value(serde_json::json!({"netuid": 1, "neurons": [{"uid": 0, "hotkey": validator}]}))
+            .expect("metagraph");
+    let path = dir.join("chain");
+    let chain = assay_chain::LocalChain::create(&path, &metagraph, 12.0).expect("chain");
+    if !fields.is_empty() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        rt.block_on(chain.set_commitment(&validator, 1, fields)).expect("commits");
+    }
+    path
+}
+
+fn summary_field(root: &Path, epoch: u64) -> String {
+    let bytes = std::fs::read(summary_path(root, epoch)).expect("reads summary");
+    format!("assay-summary:{epoch}:sha256:{}", sha256_hex(&bytes))
+}
+
+#[test]
+fn a_folders_history_matching_the_chain_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = chain_holding(dir.path(), &[summary_field(&fixture(), 1)]);
+    let (code, text) = audit_folder(&fixture(), Some(&chain));
+    assert_eq!(code, 0, "{text}");
+    for line in [
+        "epoch 1 follows epoch 0",
+        "epoch 1's summary is the one the chain holds",
+        "epoch 0: rerun identical",
+        "epoch 1: rerun identical",
+        "PASS",
+    ] {
+        assert!(text.contains(line), "lacks {line:?}:\n{text}");
+    }
+    let (code, text) = audit_folder(&fixture(), None);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("the chain was not read"), "{text}");
+    assert_fails(run(assay().arg("audit").arg(fixture())), 2, "needs --validator");
+}
+
+#[test]
+fn a_missing_epoch_between_two_present_fails_as_a_gap() {
+    let dir = copy();
+    // Epoch 3, signed by the validator, follows an epoch 2 that is not published.
+    let mut third = read_summary(dir.path(), 1);
+    third.epoch = 3;
+    third.previous = Some(assay_epoch::summary::Previous { epoch: 2, sha256: "00".repeat(32) });
+    std::fs::create_dir_all(dir.path().join("epochs/1/3")).expect("mkdir");
+    write_signed(dir.path(), third);
+    assert_fails(
+        audit_folder(dir.path(), None),
+        1,
+        "gap: epoch 3 follows epoch 2, which is not published (between 1 and 3)",
+    );
+}
+
+#[test]
+fn a_rewritten_earlier_summary_fails_as_a_fork() {
+    let dir = copy();
+    // The same epoch 0, re-signed (other bytes, a valid signature): epoch 1 no longer names it.
+    write_signed(dir.path(), read_summary(dir.path(), 0));
+    assert_fails(audit_folder(dir.path(), None), 1, "fork: epoch 1 names epoch 0's summary as");
+}
+
+#[test]
+fn a_summary_replaced_after_its_hash_went_on_chain_fails() {
+    let dir = copy();
+    let chain = chain_holding(dir.path(), &[summary_field(dir.path(), 1)]);
+    write_signed(dir.path(), read_summary(dir.path(), 1));
+    assert_fails(audit_folder(dir.path(), Some(&chain)), 1, "but the chain holds");
+    assert_fails(audit_folder(dir.path(), Some(&chain)), 1, "it was replaced after its hash went on chain");
+}
+
+#[test]
+fn a_chain_without_the_validators_summary_hash_fails_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = format!("assay-policy:scorer:sha256:{}", "cd".repeat(32));
+    let chain = chain_holding(dir.path(), &[policy]);
+    assert_fails(audit_folder(&fixture(), Some(&chain)), 1, "the chain holds no summary hash for this validator");
+}

@@ -46,7 +46,8 @@ pub struct AuditReport {
     pub notes: Vec<String>,
 }
 
-type Outcome<T> = std::result::Result<T, AuditFailure>;
+/// An audit step's result: a value, or why the audit did not pass.
+pub type Outcome<T> = std::result::Result<T, AuditFailure>;
 
 fn mismatch<T>(message: impl Into<String>) -> Outcome<T> {
     Err(AuditFailure::Mismatch(message.into()))
@@ -202,7 +203,7 @@ fn read_summary(store: &dyn ObjectStore, key: &str, options: &AuditOptions) -> O
 }
 
 /// [`read_summary`] on bytes already read.
-fn verified_summary(bytes: &[u8], key: &str, options: &AuditOptions) -> Outcome<Summary> {
+pub(crate) fn verified_summary(bytes: &[u8], key: &str, options: &AuditOptions) -> Outcome<Summary> {
     if bytes.len() as u64 > options.max_summary_bytes {
         return Err(AuditFailure::Unusable(format!(
             "summary {key} is {} bytes, larger than the auditor's maximum of {}",
@@ -279,17 +280,24 @@ fn read_input(store: &dyn ObjectStore, summary: &Summary, options: &AuditOptions
     Ok(input)
 }
 
-/// The chain to the previous epoch, where it is published: its summary's hash and signer, the
-/// state hand-over and the seed reveal. `Ok(Err(note))` when it cannot be checked.
+/// The chain to the previous summary, where it is published: its hash and signer, the state
+/// hand-over and, when it is the epoch just before, the seed reveal. `Ok(Err(note))` when it
+/// cannot be checked.
 fn check_previous(
     store: &dyn ObjectStore,
     summary: &Summary,
     options: &AuditOptions,
 ) -> Outcome<Result<String, String>> {
-    let Some(expected) = summary.previous_summary_sha256.as_ref().filter(|_| summary.epoch > 0) else {
+    let Some((previous_epoch, expected)) = summary.previous_link() else {
         return Ok(Err("the summary names no previous epoch".into()));
     };
-    let key = keys::summary(summary.netuid, summary.epoch - 1);
+    if previous_epoch >= summary.epoch {
+        return mismatch(format!(
+            "the summary of epoch {} names a later previous epoch {previous_epoch}",
+            summary.epoch
+        ));
+    }
+    let key = keys::summary(summary.netuid, previous_epoch);
     let previous_bytes = match store.get(&key) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
@@ -299,8 +307,8 @@ fn check_previous(
         }
         Err(e) => return Err(AuditFailure::Unusable(e.to_string())),
     };
-    if sha256_hex(&previous_bytes) != *expected {
-        return mismatch(format!("previous summary {key} does not hash to previous_summary_sha256"));
+    if sha256_hex(&previous_bytes) != expected {
+        return mismatch(format!("previous summary {key} does not hash to the sha256 this summary names"));
     }
     // The same validator signs the whole chain.
     let same_signer = AuditOptions { validator: Some(summary.validator.hotkey.clone()), ..options.clone() };
@@ -319,6 +327,10 @@ fn check_previous(
             "state chain: epoch {} was given state {}, but epoch {} handed on {}",
             summary.epoch, summary.input.state_sha256, previous.epoch, expected_state
         ));
+    }
+    // A seed is committed one epoch ahead: after a skipped epoch there is nothing to check it by.
+    if previous.epoch + 1 != summary.epoch {
+        return Ok(Ok(format!("chain to epoch {}: summary hash and signer, state hand-over", previous.epoch)));
     }
     let reveal =
         hex::decode(&summary.seed.reveal).map_err(|_| AuditFailure::Mismatch("seed reveal is not hex".into()))?;

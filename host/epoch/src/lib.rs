@@ -1,7 +1,8 @@
 //! Epochs as published objects: the policy input assembled from its parts, its canonical bytes,
 //! the summary format and its signature, and [`audit`], which reruns a published epoch bit for
 //! bit and trusts nothing it reads before checking it ([`AuditFolder`] reads a published folder
-//! without following links, within a size bound).
+//! without following links, within a size bound), and [`check_history`], which checks a
+//! validator's run of summaries along their hash chain and against the hash it committed on chain.
 //!
 //! Must not touch: the ledger, the chain client, HTTP or miners. This crate is the auditor's:
 //! it reads only an object store and runs only the policy runtime, so an auditor needs no
@@ -12,6 +13,7 @@ pub mod audit;
 pub mod canonical;
 mod error;
 mod folder;
+pub mod history;
 pub mod summary;
 pub mod synth;
 
@@ -20,6 +22,7 @@ pub use assemble::{TaskRequest, assemble};
 pub use audit::{AuditFailure, AuditOptions, AuditReport, audit, audit_with};
 pub use error::{Error, Result};
 pub use folder::AuditFolder;
+pub use history::{ChainRecord, HistoryReport, SummaryCommitment, check_history};
 pub use summary::Summary;
 
 /// The host's version, written into every summary.

@@ -10,10 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// `/3`: `shadow`, a scorer announced by the subnet owner run beside the active one
-/// (docs/decisions/0005-policy-announcements.md); `/2`: the state limit under `limits`, and
-/// `unscored` (docs/decisions/0002-epoch-summary.md).
-pub const FORMAT: &str = "assay-epoch-summary/3";
+/// `/4`: `previous`, the validator's previous published summary by epoch and sha256, a hash
+/// chain (docs/decisions/0006-summary-hash-chain.md); `/3`: `shadow`, a scorer announced by the
+/// subnet owner run beside the active one (docs/decisions/0005-policy-announcements.md); `/2`:
+/// the state limit under `limits`, and `unscored` (docs/decisions/0002-epoch-summary.md).
+pub const FORMAT: &str = "assay-epoch-summary/4";
+
+/// The format before `previous` (it named only the epoch just before, by
+/// `previous_summary_sha256`): still read, never written.
+pub const FORMAT_3: &str = "assay-epoch-summary/3";
 
 /// The format before `shadow`: still read (a validator's chain of summaries crosses its host's
 /// upgrade), never written.
@@ -64,6 +69,15 @@ pub struct Shadow {
     /// Set when the shadow scorer failed through its own fault; an audit's rerun must fail the
     /// same way.
     pub unscored: Option<Unscored>,
+}
+
+/// The validator's previous published summary: its epoch (any earlier one: a validator that was
+/// down skips epochs) and the sha256 of its file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Previous {
+    pub epoch: u64,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +161,11 @@ pub struct Summary {
     pub input: InputRef,
     pub output: OutputRecord,
     pub dataset: ObjectRef,
+    /// `/4`: the validator's previous published summary; `None` for its first.
+    #[serde(default)]
+    pub previous: Option<Previous>,
+    /// `/3` and `/2` only: the sha256 of the epoch just before's summary (absent in `/4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_summary_sha256: Option<String>,
     pub seed: SeedRecord,
     pub host_version: String,
@@ -185,6 +204,37 @@ impl Summary {
         Ok(bytes)
     }
 
+    /// The format is one this host reads, with only that format's fields.
+    fn check_format(&self) -> Result<()> {
+        let format = self.format.as_str();
+        if ![FORMAT, FORMAT_3, FORMAT_2].contains(&format) {
+            return Err(Error::Summary(format!("format {format:?} is none of {FORMAT:?}, {FORMAT_3:?}, {FORMAT_2:?}")));
+        }
+        if format == FORMAT_2 && self.shadow.is_some() {
+            return Err(Error::Summary(format!("a {FORMAT_2:?} summary has no shadow scorer")));
+        }
+        if format == FORMAT && self.previous_summary_sha256.is_some() {
+            return Err(Error::Summary(format!("a {FORMAT:?} summary names its previous one by `previous`")));
+        }
+        if format != FORMAT && self.previous.is_some() {
+            return Err(Error::Summary(format!("a {format:?} summary has no `previous`")));
+        }
+        Ok(())
+    }
+
+    /// The summary this one chains to, as `(epoch, sha256)`: `/4`'s `previous`; for `/3` and
+    /// `/2`, the epoch just before by `previous_summary_sha256`.
+    pub fn previous_link(&self) -> Option<(u64, &str)> {
+        match &self.previous {
+            Some(p) => Some((p.epoch, p.sha256.as_str())),
+            None => self
+                .previous_summary_sha256
+                .as_deref()
+                .filter(|_| self.format != FORMAT && self.epoch > 0)
+                .map(|sha| (self.epoch - 1, sha)),
+        }
+    }
+
     /// Parses a summary file and checks its signature against the validator key it names.
     /// Err(Summary) for a file that is not a summary; Err(Keys) for a bad signature.
     pub fn parse_and_verify(bytes: &[u8]) -> Result<Self> {
@@ -192,12 +242,7 @@ impl Summary {
             serde_json::from_slice(bytes).map_err(|e| Error::Summary(format!("not JSON: {e}")))?;
         let summary: Summary =
             serde_json::from_value(document.clone()).map_err(|e| Error::Summary(format!("not a summary: {e}")))?;
-        if summary.format != FORMAT && summary.format != FORMAT_2 {
-            return Err(Error::Summary(format!("format {:?} is neither {FORMAT:?} nor {FORMAT_2:?}", summary.format)));
-        }
-        if summary.format == FORMAT_2 && summary.shadow.is_some() {
-            return Err(Error::Summary(format!("a {FORMAT_2:?} summary has no shadow scorer")));
-        }
+        summary.check_format()?;
         let signature = summary.signature.as_deref().ok_or_else(|| Error::Summary("it is not signed".into()))?;
         let signature = hex::decode(signature.strip_prefix("0x").unwrap_or(signature))
             .map_err(|_| assay_keys::Error::BadSignature("not hex".into()))?;
@@ -207,7 +252,7 @@ impl Summary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample(hotkey: &Hotkey) -> Summary {
@@ -245,6 +290,7 @@ mod tests {
                 fuel_used: 12345,
             },
             dataset: ObjectRef { key: "dataset/1/2/requests.jsonl.zst".into(), sha256: "44".repeat(32) },
+            previous: Some(Previous { epoch: 1, sha256: "77".repeat(32) }),
             previous_summary_sha256: None,
             seed: SeedRecord { reveal: "55".repeat(32), next_commitment: "66".repeat(32) },
             host_version: "assay test".into(),
@@ -283,12 +329,7 @@ mod tests {
         summary.format = "assay-epoch-summary/1".into();
         let bytes = summary.sign(&key).expect("signs");
         let err = Summary::parse_and_verify(&bytes).unwrap_err().to_string();
-        assert!(
-            err.contains(
-                "\"assay-epoch-summary/1\" is neither \"assay-epoch-summary/3\" nor \"assay-epoch-summary/2\""
-            ),
-            "{err}"
-        );
+        assert!(err.contains("\"assay-epoch-summary/1\" is none of \"assay-epoch-summary/4\""), "{err}");
     }
 
     #[test]
@@ -296,6 +337,8 @@ mod tests {
         let key = Hotkey::from_seed(Scheme::Sr25519, [4; 32]).expect("key");
         let mut summary = sample(&key);
         summary.format = FORMAT_2.into();
+        summary.previous = None;
+        summary.previous_summary_sha256 = Some("77".repeat(32));
         let bytes = summary.sign(&key).expect("signs");
         // As /2 wrote it: no `shadow` key at all, the signature over that document.
         let mut document: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
@@ -305,7 +348,9 @@ mod tests {
         let signature = key.sign(&serde_json::to_vec(&document).expect("json"));
         document["signature"] = format!("0x{}", hex::encode(signature)).into();
         let old = serde_json::to_vec_pretty(&document).expect("json");
-        assert_eq!(Summary::parse_and_verify(&old).expect("a /2 summary reads").shadow, None);
+        let parsed = Summary::parse_and_verify(&old).expect("a /2 summary reads");
+        assert_eq!(parsed.shadow, None);
+        assert_eq!(parsed.previous_link(), Some((1, "77".repeat(32).as_str())));
 
         summary.shadow = Some(Shadow {
             scorer: summary.scorer.clone(),
@@ -315,5 +360,26 @@ mod tests {
         let bytes = summary.sign(&key).expect("signs");
         let err = Summary::parse_and_verify(&bytes).unwrap_err().to_string();
         assert!(err.contains("has no shadow scorer"), "{err}");
+    }
+
+    #[test]
+    fn format_4_names_its_previous_summary_and_only_there() {
+        let key = Hotkey::from_seed(Scheme::Sr25519, [4; 32]).expect("key");
+        let mut summary = sample(&key);
+        let bytes = summary.sign(&key).expect("signs");
+        let parsed = Summary::parse_and_verify(&bytes).expect("a /4 summary reads");
+        assert_eq!(parsed.previous_link(), Some((1, "77".repeat(32).as_str())));
+        assert!(!String::from_utf8_lossy(&bytes).contains("previous_summary_sha256"));
+
+        summary.previous_summary_sha256 = Some("88".repeat(32));
+        let err = Summary::parse_and_verify(&summary.sign(&key).expect("signs")).unwrap_err().to_string();
+        assert!(err.contains("names its previous one by `previous`"), "{err}");
+
+        summary.format = FORMAT_3.into();
+        let err = Summary::parse_and_verify(&summary.sign(&key).expect("signs")).unwrap_err().to_string();
+        assert!(err.contains("\"assay-epoch-summary/3\" summary has no `previous`"), "{err}");
+        summary.previous = None;
+        let parsed = Summary::parse_and_verify(&summary.sign(&key).expect("signs")).expect("a /3 summary reads");
+        assert_eq!(parsed.previous_link(), Some((1, "88".repeat(32).as_str())));
     }
 }

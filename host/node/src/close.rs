@@ -15,7 +15,8 @@
 
 use assay_chain::{Epochs, Metagraph, WeightsCall};
 use assay_epoch::summary::{
-    Fallback, InputRef, LimitsRecord, ObjectRef, OutputRecord, PolicyRef, SeedRecord, Shadow, Unscored, Validator,
+    Fallback, InputRef, LimitsRecord, ObjectRef, OutputRecord, PolicyRef, Previous, SeedRecord, Shadow, Unscored,
+    Validator,
 };
 use assay_epoch::{HOST_VERSION, Summary, TaskRequest, assemble, canonical, keys, sha256_hex};
 use assay_keys::Hotkey;
@@ -271,8 +272,8 @@ impl Closer<'_> {
         let input = &scoring.input;
         let seed = self.ledger.epoch_seed(epoch, rand::random)?;
         let next_seed = self.ledger.epoch_seed(epoch + 1, rand::random)?;
-        let previous_summary_sha256 =
-            self.ledger.last_closed()?.filter(|c| c.epoch + 1 == epoch).map(|c| c.summary_sha256);
+        // The last closed epoch's signed bytes, as the ledger holds them: the same across restarts.
+        let previous = self.ledger.last_closed()?.map(|c| Previous { epoch: c.epoch, sha256: c.summary_sha256 });
         let scorer_sha = scoring.scorer.digest().to_string();
         let (output, unscored) = match &scoring.run {
             Ok(run) => (output_record(run), None),
@@ -311,7 +312,8 @@ impl Closer<'_> {
             },
             output,
             dataset: ObjectRef { key: keys::dataset(s.netuid, epoch), sha256: sha256_hex(&encoded.dataset) },
-            previous_summary_sha256,
+            previous,
+            previous_summary_sha256: None,
             seed: SeedRecord { reveal: hex::encode(seed.seed), next_commitment: hex::encode(next_seed.commitment) },
             host_version: HOST_VERSION.into(),
             signature: None,

@@ -223,6 +223,46 @@ impl ChainConfig {
 pub enum PublishConfig {
     /// A folder laid out as the bucket would be.
     Local { dir: PathBuf },
+    /// An S3-compatible bucket (Cloudflare R2, AWS S3, s3s-fs): docs/publication.md.
+    S3 {
+        bucket: String,
+        /// Prepended to every key; may be empty.
+        #[serde(default)]
+        prefix: String,
+        /// R2: `https://<account>.r2.cloudflarestorage.com`; AWS's endpoint when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        #[serde(default = "default_region")]
+        region: String,
+        /// The environment variables holding the access key and the secret (both or neither);
+        /// without them, the usual AWS environment/profile chain.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_key_env: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret_key_env: Option<String>,
+    },
+}
+
+fn default_region() -> String {
+    "auto".into() // R2's
+}
+
+impl PublishConfig {
+    fn check(&self) -> Result<(), (String, String)> {
+        match self {
+            Self::Local { .. } => Ok(()),
+            Self::S3 { bucket, access_key_env, secret_key_env, .. } => {
+                if bucket.is_empty() {
+                    return Err(("bucket".into(), "must name a bucket".into()));
+                }
+                if access_key_env.is_some() != secret_key_env.is_some() {
+                    let reason = "name both access_key_env and secret_key_env, or neither (the AWS chain)";
+                    return Err(("access_key_env".into(), reason.into()));
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -414,6 +454,7 @@ impl Config {
         }
         match &mut self.publish {
             PublishConfig::Local { dir } => resolve(dir),
+            PublishConfig::S3 { .. } => {}
         }
         if let Some(verify) = self.verify.as_mut() {
             resolve(&mut verify.model);
@@ -454,6 +495,7 @@ impl Config {
         }
         self.chain.check().or_else(|(key, reason)| invalid(&key, reason))?;
         self.wallet.check().or_else(|(key, reason)| invalid(&format!("wallet.{key}"), reason))?;
+        self.publish.check().or_else(|(key, reason)| invalid(&format!("publish.{key}"), reason))?;
         self.miners.check().or_else(|(key, reason)| invalid(&format!("miners.{key}"), reason))?;
         if let Some(g) = &self.gateway {
             g.check().or_else(|(key, reason)| invalid(&format!("gateway.{key}"), reason))?;

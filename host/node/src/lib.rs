@@ -21,6 +21,7 @@ mod refresh_tests;
 mod services;
 pub mod slots;
 mod status;
+pub mod summary_commit;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +32,7 @@ use assay_keys::Hotkey;
 use assay_ledger::{Ledger, SqliteLedger};
 use assay_policy_runtime::{PolicyStore, Runtime};
 use assay_policy_sdk::Param;
-use assay_publish::{LocalFolder, ObjectStore};
+use assay_publish::{LocalFolder, ObjectStore, S3Credentials, S3Settings, S3Store};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -111,9 +112,31 @@ pub(crate) async fn open_chain(config: &ChainConfig, hotkey: &Hotkey) -> Result<
 }
 
 /// The object store the config names.
-pub(crate) fn open_store(config: &PublishConfig) -> Arc<dyn ObjectStore> {
+/// The publication the config names. An S3 store runs its client on its own small runtime
+/// (`assay_publish::s3`): the trait stays synchronous for the audit path, which links no
+/// async runtime.
+pub(crate) fn open_store(config: &PublishConfig) -> Result<Arc<dyn ObjectStore>> {
     match config {
-        PublishConfig::Local { dir } => Arc::new(LocalFolder::new(dir)),
+        PublishConfig::Local { dir } => Ok(Arc::new(LocalFolder::new(dir))),
+        PublishConfig::S3 { bucket, prefix, endpoint, region, access_key_env, secret_key_env } => {
+            let credentials = match (access_key_env, secret_key_env) {
+                (Some(access_key_env), Some(secret_key_env)) => S3Credentials::Env {
+                    access_key_env: access_key_env.clone(),
+                    secret_key_env: secret_key_env.clone(),
+                },
+                // The config check refused one without the other.
+                _ => S3Credentials::Chain,
+            };
+            let mut settings = S3Settings::new(bucket, prefix, credentials);
+            settings.endpoint = endpoint.clone();
+            settings.region = region.clone();
+            let store = S3Store::open(settings).map_err(|e| Error::Open {
+                what: format!("opening the publication s3://{bucket}/{prefix}"),
+                reason: e.to_string(),
+            })?;
+            info!(store = %store.describe(), "publishing to S3");
+            Ok(Arc::new(store))
+        }
     }
 }
 
@@ -156,7 +179,7 @@ impl Node {
     pub async fn open(config: Config) -> Result<Self> {
         let hotkey = load_hotkey(&config.wallet).await?;
         let chain = open_chain(&config.chain, &hotkey).await?;
-        let store = open_store(&config.publish);
+        let store = open_store(&config.publish)?;
         Self::open_parts(config, hotkey, chain, store).await
     }
 
@@ -364,8 +387,10 @@ impl Node {
     /// One pass over the outgoing queue: publishes and sends what closed epochs still owe.
     pub async fn send(&mut self) -> Result<Sent> {
         let validator = self.hotkey.ss58();
-        let sent =
-            self.drainer.pass(self.ledger.as_ref(), self.chain.as_ref(), self.store.as_ref(), &validator).await?;
+        let sent = self
+            .drainer
+            .pass(self.ledger.as_ref(), self.chain.as_ref(), self.store.as_ref(), self.config.netuid, &validator)
+            .await?;
         self.status.update(|st| {
             if let Some(&last) = sent.weights.last() {
                 st.weights_accepted = Some(last);

@@ -6,7 +6,9 @@
 //! twice writes the same bytes), and before sending weights the chain is asked whether this
 //! validator's weights were accepted since the epoch closed (a host may die between the chain
 //! accepting and the ledger noting it). Only the newest epoch's weights are ever sent: an
-//! older epoch still pending when a newer one closes is superseded.
+//! older epoch still pending when a newer one closes is superseded. Beside the weights, the
+//! latest published summary's hash is committed on chain (`summary_commit.rs`), retried the
+//! same way.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -32,18 +34,78 @@ pub struct Sent {
     pub pending: Vec<u64>,
     /// The last error of each epoch that is still pending, for the status.
     pub errors: Vec<(u64, String)>,
+    /// `(epoch, block)` of the summary hash committed on chain in this pass (or found there).
+    pub committed: Option<(u64, u64)>,
 }
 
 /// The queue's drainer; keeps, per epoch that failed, how often and when it may next be tried.
 #[derive(Default)]
 pub struct Drainer {
     backoff: HashMap<u64, (u32, Instant)>,
+    /// The summary hash's commitment: the epoch that failed, failures so far and when it may
+    /// next be tried (a newer epoch is tried at once).
+    commit_backoff: Option<(u64, u32, Instant)>,
+}
+
+/// How long to wait after the `failures`-th failure in a row.
+fn backoff_after(failures: u32) -> Duration {
+    Duration::from_secs(1 << failures.min(8)).min(MAX_BACKOFF)
 }
 
 impl Drainer {
     /// One pass: publishes and sends what is due. Never fails as a whole: an error of one epoch
     /// is logged, kept for the status and retried later.
     pub async fn pass(
+        &mut self,
+        ledger: &dyn Ledger,
+        chain: &dyn Chain,
+        store: &dyn ObjectStore,
+        netuid: u16,
+        validator: &str,
+    ) -> Result<Sent> {
+        let mut sent = self.drain_queue(ledger, chain, store, validator).await?;
+        self.commit_summary(ledger, chain, netuid, validator, &mut sent).await;
+        Ok(sent)
+    }
+
+    /// The summary hash on chain, once its summary is published; a failure is logged, kept for
+    /// the status (under its epoch) and retried with backoff.
+    async fn commit_summary(
+        &mut self,
+        ledger: &dyn Ledger,
+        chain: &dyn Chain,
+        netuid: u16,
+        validator: &str,
+        sent: &mut Sent,
+    ) {
+        let epoch = match ledger.last_closed() {
+            Ok(last) => last.map_or(0, |c| c.epoch),
+            Err(e) => {
+                error!(error = %e, "reading the last closed epoch failed; the summary's hash is committed later");
+                return;
+            }
+        };
+        if self.commit_backoff.is_some_and(|(failed, _, next)| failed == epoch && Instant::now() < next) {
+            return;
+        }
+        match crate::summary_commit::commit_latest(ledger, chain, netuid, validator).await {
+            Ok(done) => {
+                self.commit_backoff = None;
+                sent.committed = done;
+            }
+            Err(reason) => {
+                let failures = self.commit_backoff.filter(|(failed, ..)| *failed == epoch).map_or(0, |(_, n, _)| n) + 1;
+                let wait = backoff_after(failures);
+                self.commit_backoff = Some((epoch, failures, Instant::now() + wait));
+                error!(epoch, attempt = failures, retry_in_s = wait.as_secs(), error = %reason,
+                    "committing the summary's hash on chain failed; retrying");
+                sent.errors.push((epoch, reason));
+            }
+        }
+    }
+
+    /// The queue: each epoch's objects, then its weights.
+    async fn drain_queue(
         &mut self,
         ledger: &dyn Ledger,
         chain: &dyn Chain,
@@ -70,7 +132,7 @@ impl Drainer {
                 Ok(false) => sent.pending.push(item.epoch),
                 Err(reason) => {
                     let failures = self.backoff.get(&item.epoch).map_or(0, |(n, _)| *n) + 1;
-                    let wait = Duration::from_secs(1 << failures.min(8)).min(MAX_BACKOFF);
+                    let wait = backoff_after(failures);
                     self.backoff.insert(item.epoch, (failures, Instant::now() + wait));
                     error!(epoch = item.epoch, attempt = failures, retry_in_s = wait.as_secs(), error = %reason,
                         "sending a closed epoch out failed; it stays queued");

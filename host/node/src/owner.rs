@@ -78,7 +78,7 @@ pub async fn announce(config: &Config, owner: &Hotkey, announcement: &Announceme
     let epochs = crate::epoch_schedule(config, chain.as_ref()).await?;
     // Published before the commitment: a validator never reads an announcement whose policy
     // is not there yet.
-    publish(crate::open_store(&config.publish).as_ref(), &runtime, announcement, &bytes)?;
+    publish(crate::open_store(&config.publish)?.as_ref(), &runtime, announcement, &bytes)?;
     let owner_override = config.policy.owner_hotkey.as_deref();
     commit(chain.as_ref(), config.netuid, &owner.ss58(), owner_override, announcement, epochs).await
 }

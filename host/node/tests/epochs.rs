@@ -84,6 +84,8 @@ enum Fault {
     LosesAnswer,
     /// The node is unreachable: nothing is accepted.
     Down,
+    /// Weights go through, but commitments are refused.
+    CommitmentsRefused,
 }
 
 /// A local chain whose weights calls fail as `fault` says.
@@ -136,6 +138,9 @@ impl Chain for Flaky {
         self.inner.serve_axon(hotkey, netuid, axon).await
     }
     async fn set_commitment(&self, hotkey: &str, netuid: u16, fields: &[String]) -> assay_chain::Result<u64> {
+        if *self.fault.lock().expect("lock") == Fault::CommitmentsRefused {
+            return Err(assay_chain::Error::Refused("the commitment extrinsic failed".into()));
+        }
         self.inner.set_commitment(hotkey, netuid, fields).await
     }
     async fn commitment(&self, netuid: u16, hotkey: &str) -> assay_chain::Result<Option<assay_chain::Commitment>> {
@@ -234,6 +239,69 @@ fn a_store_that_fails_delays_publication_and_never_re_signs() {
     audit(store.as_ref(), &closed.summary_key, &Runtime::new(None).expect("runtime")).expect("audits");
     let ledger = assay_ledger::SqliteLedger::open(&s.config.ledger_path()).expect("ledger");
     assert!(assay_ledger::Ledger::outgoing(&ledger).expect("reads").is_empty());
+}
+
+/// The validator's commitments on the local chain, oldest first.
+fn commitments(chain: &LocalChain) -> Vec<Vec<String>> {
+    chain.commitments_log().expect("log").into_iter().map(|entry| entry.commitment.fields).collect()
+}
+
+/// The setup's chain with the validator registered (a commitment needs it), in its own folder.
+fn chain_with_validator(s: &Setup, rt: &tokio::runtime::Runtime, validator: &str) -> LocalChain {
+    let mut metagraph = rt.block_on(s.chain.metagraph(1)).expect("metagraph");
+    let mut neuron = metagraph.neurons[0].clone();
+    neuron.uid = metagraph.neurons.len() as u16;
+    neuron.hotkey = validator.to_string();
+    neuron.axon = None;
+    neuron.validator_permit = true;
+    metagraph.neurons.push(neuron);
+    LocalChain::create(&s.dir.path().join("chain-with-validator"), &metagraph, 1000.0).expect("chain")
+}
+
+#[test]
+fn summaries_chain_and_each_hash_goes_on_chain_after_its_publication() {
+    let s = setup(|_| {});
+    let rt = runtime();
+    let validator = Hotkey::from_seed(Scheme::Sr25519, [7; 32]).expect("key").ss58();
+    // The validator is also the owner: its policy announcement must survive.
+    let chain = chain_with_validator(&s, &rt, &validator);
+    let announcement = format!("assay-policy:scorer:sha256:{}", "cd".repeat(32));
+    rt.block_on(chain.set_commitment(&validator, 1, std::slice::from_ref(&announcement))).expect("commits");
+    let store = Arc::new(Refuses { inner: published(&s), broken: AtomicBool::new(true) });
+    let flaky = Flaky::new(chain.clone(), Fault::CommitmentsRefused);
+    let (first, second) = rt.block_on(async {
+        let mut node = Node::open_with(s.config.clone(), flaky.clone(), store.clone()).await.expect("opens");
+        let first = node.close_epoch(0).await.expect("closes");
+        assert_eq!(first.sent.committed, None, "nothing goes on chain before the summary is published");
+        assert_eq!(commitments(&chain).len(), 1);
+        store.broken.store(false, Ordering::SeqCst);
+        // The host restarts: publication is retried at once.
+        let mut node = Node::open_with(s.config.clone(), flaky.clone(), store.clone()).await.expect("reopens");
+        let sent = node.send().await.expect("sends");
+        assert_eq!(sent.published, vec![0]);
+        assert_eq!(sent.committed, None, "{sent:?}");
+        assert!(sent.errors.iter().any(|(_, e)| e.contains("the commitment extrinsic failed")), "{sent:?}");
+        flaky.set(Fault::None);
+        (first, node.close_epoch(1).await.expect("closes"))
+    });
+    // The failed commitment was retried (after its backoff) once epoch 1 superseded it.
+    let expected = |closed: &assay_node::Closed| {
+        format!("assay-summary:{}:sha256:{}", closed.summary.epoch, closed.summary_sha256)
+    };
+    assert_eq!(second.sent.committed.map(|(epoch, _)| epoch), Some(1), "{:?}", second.sent);
+    assert_eq!(commitments(&chain).last(), Some(&vec![announcement.clone(), expected(&second.closed)]));
+    assert_eq!(first.closed.summary.previous, None, "the validator's first summary");
+    let previous = second.closed.summary.previous.clone().expect("names its previous summary");
+    assert_eq!((previous.epoch, previous.sha256), (0, first.closed.summary_sha256.clone()));
+
+    // Idempotent: a restarted host commits nothing twice.
+    let count = commitments(&chain).len();
+    let again = rt.block_on(async {
+        let mut node = Node::open_with(s.config.clone(), flaky.clone(), store.clone()).await.expect("reopens");
+        node.send().await.expect("sends")
+    });
+    assert_eq!(again.committed, None);
+    assert_eq!(commitments(&chain).len(), count);
 }
 
 #[test]

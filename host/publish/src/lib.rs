@@ -1,6 +1,6 @@
 //! Where epochs are published: the [`ObjectStore`] interface, the one definition of the key
-//! layout ([`keys`]), and the backends (a local folder today; S3/R2 later, as another module
-//! behind the same trait, so that no caller changes).
+//! layout ([`keys`]), and the backends: a local folder, and S3/R2 (`S3Store`, behind the `s3`
+//! feature, which only the node enables: the audit path links no HTTP client).
 //!
 //! Layout (DESIGN.md), every key relative to the store's prefix:
 //! `policies/<sha256>.wasm`, `epochs/<netuid>/<epoch>/{input.json.zst,summary.json}` (and
@@ -10,6 +10,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(feature = "s3")]
+pub use s3::{S3Credentials, S3Settings, S3Store};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -21,6 +26,23 @@ pub enum Error {
     /// A key outside the layout (empty parts, `..`, a leading `/`).
     #[error("refusing object key {0:?}")]
     BadKey(String),
+    /// The store refused our credentials (a wrong key, a missing permission): the operator's to fix.
+    #[error("object store refused the credentials: {0}")]
+    Denied(String),
+    /// A write-once object (a summary, an input, a policy) exists with other bytes: never replaced.
+    #[error("object store: {key} already holds a different object; refusing to overwrite it")]
+    Conflict { key: String },
+    /// An object larger than the reader accepts.
+    #[error("object store: {key} is larger than {limit} bytes")]
+    TooLarge { key: String, limit: u64 },
+}
+
+/// Checks that `key` stays inside the layout: no empty parts, no `.` or `..`, no leading `/`.
+pub fn check_key(key: &str) -> Result<()> {
+    let safe = !key.is_empty()
+        && !key.starts_with('/')
+        && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+    if safe { Ok(()) } else { Err(Error::BadKey(key.to_string())) }
 }
 
 /// The object keys of the layout.
@@ -43,6 +65,11 @@ pub mod keys {
     }
     pub fn dataset(netuid: u16, epoch: u64) -> String {
         format!("dataset/{netuid}/{epoch}/requests.jsonl.zst")
+    }
+    /// Whether the object under `key` is written once and never replaced: everything but the
+    /// `latest.json` pointers (a summary, an input or a policy rewritten would rewrite history).
+    pub fn is_write_once(key: &str) -> bool {
+        !(key.starts_with("epochs/") && key.ends_with("/latest.json"))
     }
 }
 
@@ -71,12 +98,7 @@ impl LocalFolder {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf> {
-        let safe = !key.is_empty()
-            && !key.starts_with('/')
-            && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
-        if !safe {
-            return Err(Error::BadKey(key.to_string()));
-        }
+        check_key(key)?;
         Ok(self.root.join(key))
     }
 }

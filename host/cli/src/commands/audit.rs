@@ -1,4 +1,5 @@
-//! `assay audit <summary.json> [--validator SS58]`: rerun a published epoch. Exit 0 PASS, 1
+//! `assay audit <summary.json> [--validator SS58]`: rerun a published epoch; given a folder,
+//! every epoch in it and their history (`audit_history.rs`). Exit 0 PASS, 1
 //! mismatch (a wrong signer included), 2 unusable (limits above the host maximum, files too
 //! large or behind symbolic links included).
 
@@ -13,12 +14,17 @@ use crate::{CmdResult, failed, unusable};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// `<prefix>/epochs/<netuid>/<epoch>/summary.json`, or `<prefix>/epochs/<netuid>/latest.json`.
+    /// `<prefix>/epochs/<netuid>/<epoch>/summary.json`, `<prefix>/epochs/<netuid>/latest.json`,
+    /// or `<prefix>` (a folder): every epoch published there, and their hash chain.
     summary: PathBuf,
     /// The validator (SS58 hotkey) the summary must be signed by. Without it, any key the
     /// summary names is accepted: a watchtower always pins.
     #[arg(long)]
     validator: Option<String>,
+    /// With a folder: the local chain (its folder) whose commitment must hold the validator's
+    /// latest summary hash.
+    #[arg(long)]
+    local_chain: Option<PathBuf>,
 }
 
 /// Splits a summary path into the store's root and the summary's key.
@@ -59,6 +65,12 @@ fn resolve_latest(store: &AuditFolder, key: &str) -> Result<String, String> {
 }
 
 pub fn run(args: Args) -> CmdResult {
+    if args.summary.is_dir() {
+        return super::audit_history::run(&args.summary, args.validator, args.local_chain.as_deref());
+    }
+    if args.local_chain.is_some() {
+        return Err(unusable(anyhow!("--local-chain checks a folder's history: give the folder, not one summary")));
+    }
     let (root, mut key) = locate(&args.summary).map_err(|e| unusable(anyhow!(e)))?;
     let store = AuditFolder::new(&root, MAX_OBJECT_BYTES);
     if key.ends_with("latest.json") {

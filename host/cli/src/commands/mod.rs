@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod audit;
+pub mod audit_history;
 pub mod chain;
 #[cfg(feature = "node")]
 pub mod config;

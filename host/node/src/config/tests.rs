@@ -207,3 +207,68 @@ fn an_unreachable_subtensor_node_fails_the_start_in_time() {
     assert!(err.contains("subtensor chain") && err.contains("cannot be reached"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+#[test]
+fn an_s3_publication_is_configured_and_checked() {
+    use toml::Value::String as Text;
+    let mut config = full();
+    config.publish = PublishConfig::S3 {
+        bucket: "assay".into(),
+        prefix: "validators/alice".into(),
+        endpoint: Some("https://account.r2.cloudflarestorage.com".into()),
+        region: "auto".into(),
+        access_key_env: Some("R2_ACCESS_KEY_ID".into()),
+        secret_key_env: Some("R2_SECRET_ACCESS_KEY".into()),
+    };
+    let text = config.to_toml().expect("serializes");
+    assert_eq!(Config::parse(&text).expect("parses"), config, "{text}");
+    // Only the kind and the bucket: R2's region, no prefix, the AWS credential chain.
+    let mut table: toml::Table = toml::from_str(&text).expect("toml");
+    let publish = table.get_mut("publish").and_then(toml::Value::as_table_mut).expect("a publish table");
+    publish.retain(|key, _| key == "kind" || key == "bucket");
+    let read = Config::parse(&toml::to_string(&table).expect("toml")).expect("parses");
+    let expected = PublishConfig::S3 {
+        bucket: "assay".into(),
+        prefix: String::new(),
+        endpoint: None,
+        region: "auto".into(),
+        access_key_env: None,
+        secret_key_env: None,
+    };
+    assert_eq!(read.publish, expected);
+
+    let refused = |edit: &dyn Fn(&mut toml::Table), key: &str, words: &str| {
+        let mut table: toml::Table = toml::from_str(&text).expect("toml");
+        edit(&mut table);
+        let err = Config::parse(&toml::to_string(&table).expect("toml")).expect_err("refused").to_string();
+        assert!(err.contains(key) && err.contains(words), "{key}: {err}");
+    };
+    let no_secret = |t: &mut toml::Table| {
+        t.get_mut("publish").and_then(toml::Value::as_table_mut).expect("publish").remove("secret_key_env");
+    };
+    refused(&no_secret, "publish.access_key_env", "both");
+    refused(&|t| set(t, &["publish", "bucket"], Text(String::new())), "publish.bucket", "must name a bucket");
+    refused(&|t| set(t, &["publish", "bukket"], Text("x".into())), "publish", "bukket");
+}
+
+/// Credentials named in the config but absent from the environment stop the start, naming the
+/// variable: the operator's to fix, before anything is published.
+#[test]
+fn an_s3_publication_without_its_credentials_does_not_open() {
+    let publish = PublishConfig::S3 {
+        bucket: "assay".into(),
+        prefix: String::new(),
+        endpoint: Some("http://127.0.0.1:9".into()),
+        region: "auto".into(),
+        access_key_env: Some("ASSAY_TEST_UNSET_ACCESS_KEY_51c2".into()),
+        secret_key_env: Some("ASSAY_TEST_UNSET_SECRET_KEY_51c2".into()),
+    };
+    let err = crate::open_store(&publish).err().expect("refused").to_string();
+    assert!(err.contains("s3://assay") && err.contains("ASSAY_TEST_UNSET_ACCESS_KEY_51c2"), "{err}");
+    let mut with_keys_unset = publish.clone();
+    if let PublishConfig::S3 { access_key_env, secret_key_env, .. } = &mut with_keys_unset {
+        (*access_key_env, *secret_key_env) = (None, None);
+    }
+    let store = crate::open_store(&with_keys_unset).expect("the AWS chain opens without contacting anything");
+    assert_eq!(store.describe(), "s3://assay at http://127.0.0.1:9");
+}
