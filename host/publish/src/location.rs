@@ -139,7 +139,7 @@ pub fn open_read(location: &Location, options: &ReadOptions) -> Result<Box<dyn O
     match location {
         Location::Folder(dir) => {
             if !dir.is_dir() {
-                return Err(Error::Store(format!("{} is not a folder", dir.display())));
+                return Err(Error::Store(format!("{} is missing or not a folder", dir.display())));
             }
             Ok(Box::new(AuditFolder::new(dir, options.max_object_bytes)))
         }
@@ -254,7 +254,7 @@ mod tests {
         assert!(matches!(store.get("epochs/1/latest.json"), Err(Error::Store(m)) if m.contains("larger")));
         assert!(matches!(store.put("epochs/1/latest.json", b"x"), Err(Error::ReadOnly(_))));
         let missing = open_read(&Location::Folder(dir.path().join("nothing")), &options).err().expect("refused");
-        assert!(missing.to_string().contains("is not a folder"), "{missing}");
+        assert!(missing.to_string().contains("is missing or not a folder"), "{missing}");
     }
 
     #[test]
