@@ -6,9 +6,16 @@ mod common;
 
 use common::{assay, plugin, run};
 
+/// Where the devnet's epochs are on disk: its S3 bucket's folder when s3s-fs is installed,
+/// else its publication folder.
+fn published(out: &std::path::Path) -> std::path::PathBuf {
+    let bucket = out.join("s3").join(assay_lab::publication::BUCKET);
+    if bucket.is_dir() { bucket } else { out.join("published") }
+}
+
 /// The scorer that ran `epoch` and the one in shadow beside it, as its signed summary says.
 fn scorers(out: &std::path::Path, epoch: u64) -> (String, Option<String>) {
-    let bytes = std::fs::read(out.join(format!("published/epochs/1/{epoch}/summary.json"))).expect("published");
+    let bytes = std::fs::read(published(out).join(format!("epochs/1/{epoch}/summary.json"))).expect("published");
     let summary = assay_epoch::Summary::parse_and_verify(&bytes).expect("verifies");
     (summary.scorer.sha256, summary.shadow.map(|s| s.scorer.sha256))
 }
@@ -57,7 +64,7 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
 
     // The published epochs audit on their own, as an outsider would run it.
     for epoch in 0..4 {
-        let summary = out.join(format!("published/epochs/1/{epoch}/summary.json"));
+        let summary = published(&out).join(format!("epochs/1/{epoch}/summary.json"));
         let (code, audit) = run(assay().arg("audit").arg(&summary));
         assert_eq!(code, 0, "{audit}");
         assert!(audit.trim_end().ends_with("PASS"), "{audit}");

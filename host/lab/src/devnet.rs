@@ -3,7 +3,8 @@
 //! one serving another model, one serving int4-rounded weights), the gateway with synthetic
 //! traffic, the verification loop, and short epochs, each published, audited and shown. The
 //! subnet's owner (`crate::owner`) announces a second scorer in epoch 1: epoch 2 runs it in
-//! shadow, epoch 3 with it, as the summaries say.
+//! shadow, epoch 3 with it, as the summaries say. Epochs go to a local S3 server when one is
+//! installed (`crate::publication`), else to a folder.
 //! With `hostile`, one hostile miner per attack of issue #10 and a stranger attacking the
 //! reference miners join (`crate::hostile`), and the run fails when an honest miner was charged.
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use assay_chain::{LocalChain, Metagraph, Neuron};
-use assay_epoch::{LocalFolder, audit};
+use assay_epoch::audit;
 use assay_keys::{Hotkey, Scheme};
 use assay_ledger::Outcome;
 use assay_miner::Signers;
@@ -30,6 +31,7 @@ use crate::charges::{self, Member};
 use crate::hostile::Fleet;
 use crate::hostile::stranger::Target;
 use crate::owner::{Owner, closed_line, scorers_by_epoch};
+use crate::publication::Publication;
 
 /// Marks a folder as made by `assay devnet`, so a rerun may clear it.
 const MARKER: &str = ".assay-devnet";
@@ -77,7 +79,7 @@ fn prepare(out: &Path) -> anyhow::Result<()> {
                 out.display()
             ));
         }
-        for part in ["models", "wallets", "chain", "data", "published", "owner-published", "assay.toml"] {
+        for part in ["models", "wallets", "chain", "data", "published", "s3", "owner-published", "assay.toml"] {
             let path = out.join(part);
             if path.is_dir() {
                 std::fs::remove_dir_all(&path)?;
@@ -228,15 +230,21 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| anyhow!("finding a free port: {e}"))?;
+    let publication = crate::publication::open(&out);
+    eprintln!("{}", publication.description);
     let config_path = out.join("assay.toml");
-    config(port, epoch_blocks, options.synthetic_per_minute, &scorer.to_string(), &challenger.to_string())
-        .save(&config_path)?;
+    let mut written =
+        config(port, epoch_blocks, options.synthetic_per_minute, &scorer.to_string(), &challenger.to_string());
+    written.publish = publication.config.clone();
+    written.save(&config_path)?;
     let config = Config::load(&config_path)?;
     let names = owner.names(&scorer);
     let epochs = config.epochs();
 
     let runtime = tokio::runtime::Runtime::new().context("starting the node's runtime")?;
-    let mut node = runtime.block_on(Node::open(config))?;
+    // The config's chain, opened here because the node is handed the devnet's store.
+    let chain: Arc<dyn assay_chain::Chain> = Arc::new(LocalChain::open(&out.join("chain"))?);
+    let mut node = runtime.block_on(Node::open_with(config, chain, publication.store.clone()))?;
     let (stop, stopped) = watch::channel(false);
     crate::stop_on_ctrl_c(&runtime, stop.clone());
     eprintln!(
@@ -260,7 +268,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     drop(miners_runtime);
     result?;
     announced??;
-    let reported = report(&out, &node, &published, &members, &names);
+    let reported = report(&out, &publication, &node, &published, &members, &names);
     // Printed whatever the audits said: the soak reads both.
     let hostile = fleet.as_ref().map_or(Ok(()), |fleet| report_hostile(&node, &members, fleet));
     reported.and(hostile)
@@ -321,27 +329,28 @@ fn live_table(
 /// table.
 fn report(
     out: &Path,
+    publication: &Publication,
     node: &Node,
     published: &[String],
     members: &[Member],
     names: &BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
-    let store = LocalFolder::new(out.join("published"));
+    let store = publication.store.as_ref();
     let runtime = Runtime::new(None)?;
     let mut all_pass = true;
     println!("\naudits:");
     for key in published {
-        let verdict = match audit(&store, key, &runtime) {
+        let verdict = match audit(store, key, &runtime) {
             Ok(_) => "PASS".to_string(),
             Err(e) => {
                 all_pass = false;
                 format!("FAIL {e:?}")
             }
         };
-        println!("  {} {verdict}", out.join("published").join(key).display());
+        println!("  {}/{key} {verdict}", publication.location);
     }
     println!("\nscorers by epoch (as the signed summaries name them):");
-    for line in scorers_by_epoch(&store, published, names) {
+    for line in scorers_by_epoch(store, published, names) {
         println!("{line}");
     }
     let status = node.status().get();

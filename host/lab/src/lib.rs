@@ -15,6 +15,7 @@ pub mod devnet;
 pub mod hostile;
 pub mod loadgen;
 pub mod owner;
+pub mod publication;
 pub mod synth;
 pub mod users;
 

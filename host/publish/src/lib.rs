@@ -1,6 +1,8 @@
 //! Where epochs are published: the [`ObjectStore`] interface, the one definition of the key
-//! layout ([`keys`]), and the backends: a local folder, and S3/R2 (`S3Store`, behind the `s3`
-//! feature, which only the node enables: the audit path links no HTTP client).
+//! layout ([`keys`]), and the backends: a local folder, a folder read as an auditor must
+//! ([`AuditFolder`]), S3/R2 (`S3Store`, feature `s3`) and a public bucket's URL read over HTTPS
+//! (`HttpStore`, feature `remote`); [`location`] opens any of them for reading from one string.
+//! The network backends are features: the audit-only build links no HTTP client.
 //!
 //! Layout (DESIGN.md), every key relative to the store's prefix:
 //! `policies/<sha256>.wasm`, `epochs/<netuid>/<epoch>/{input.json.zst,summary.json}` (and
@@ -11,8 +13,17 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod folder;
+#[cfg(feature = "remote")]
+pub mod http;
+pub mod location;
 #[cfg(feature = "s3")]
 pub mod s3;
+
+pub use folder::AuditFolder;
+#[cfg(feature = "remote")]
+pub use http::{HttpSettings, HttpStore};
+pub use location::{Location, ReadOptions, open_read};
 #[cfg(feature = "s3")]
 pub use s3::{S3Credentials, S3Settings, S3Store};
 
@@ -35,6 +46,15 @@ pub enum Error {
     /// An object larger than the reader accepts.
     #[error("object store: {key} is larger than {limit} bytes")]
     TooLarge { key: String, limit: u64 },
+    /// A write to a store opened for reading (a public URL, an auditor's folder).
+    #[error("object store: {0} is read-only")]
+    ReadOnly(String),
+    /// A location that names no store (`s3://` without a bucket, an `http://` URL off loopback).
+    #[error("location {location:?}: {reason}")]
+    BadLocation { location: String, reason: String },
+    /// A remote location (`s3://`, `https://`) in a build without the `remote` feature.
+    #[error("{0}: this build reads local folders only (built without the `remote` feature)")]
+    NotBuilt(String),
 }
 
 /// Checks that `key` stays inside the layout: no empty parts, no `.` or `..`, no leading `/`.
@@ -82,7 +102,8 @@ pub trait ObjectStore: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// A folder on disk.
+/// A folder on disk. Write-once keys ([`keys::is_write_once`]) are never replaced: a put of
+/// other bytes where one is is [`Error::Conflict`] (the same bytes: done), as in `S3Store`.
 #[derive(Debug, Clone)]
 pub struct LocalFolder {
     root: PathBuf,
@@ -107,16 +128,32 @@ impl ObjectStore for LocalFolder {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         let path = self.path(key)?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let store_error = |e: std::io::Error| Error::Store(format!("writing {}: {e}", path.display()));
         let write = || -> std::io::Result<()> {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
+            f.sync_all()
         };
-        write().map_err(|e| Error::Store(format!("writing {}: {e}", path.display())))
+        write().map_err(store_error)?;
+        if !keys::is_write_once(key) {
+            return std::fs::rename(&tmp, &path).map_err(store_error);
+        }
+        // A hard link is created only where nothing is: no window in which another writer's
+        // object could be replaced (a rename would replace it).
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match std::fs::read(&path) {
+                Ok(existing) if existing == bytes => Ok(()),
+                Ok(_) => Err(Error::Conflict { key: key.to_string() }),
+                Err(e) => Err(store_error(e)),
+            },
+            Err(e) => Err(store_error(e)),
+        }
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -147,5 +184,27 @@ mod tests {
         for bad in ["../x", "/etc/passwd", "a//b", "a/./b", ""] {
             assert!(store.put(bad, b"x").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn write_once_keys_are_never_replaced_and_latest_is() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalFolder::new(dir.path());
+        for key in [keys::summary(1, 3), keys::input(1, 3), keys::policy(&"ab".repeat(32)), keys::dataset(1, 3)] {
+            store.put(&key, b"first").expect("puts");
+            store.put(&key, b"first").expect("the same bytes again are fine (a retried publication)");
+            let err = store.put(&key, b"second").expect_err("other bytes");
+            assert!(matches!(&err, Error::Conflict { key: k } if *k == key), "{err}");
+            assert_eq!(store.get(&key).expect("gets").as_deref(), Some(&b"first"[..]), "{key} kept");
+        }
+        store.put(&keys::latest(1), b"{\"epoch\":3}").expect("puts latest");
+        store.put(&keys::latest(1), b"{\"epoch\":4}").expect("latest.json is replaced");
+        assert_eq!(store.get(&keys::latest(1)).expect("gets").as_deref(), Some(&b"{\"epoch\":4}"[..]));
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("epochs/1/3"))
+            .expect("reads")
+            .map(|e| e.expect("entry").file_name())
+            .filter(|name| name.to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temporary file is left behind: {leftovers:?}");
     }
 }

@@ -157,7 +157,7 @@ impl S3Store {
 }
 
 /// Runs `work` on `runtime` and waits for it, from sync or async code alike.
-fn run_on<T: Send + 'static>(
+pub(crate) fn run_on<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
     work: impl Future<Output = T> + Send + 'static,
 ) -> Result<T> {

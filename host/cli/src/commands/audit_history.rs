@@ -1,23 +1,30 @@
-//! `assay audit DIR --validator SS58 [--local-chain DIR]`: the run of summaries of a folder
-//! checked as a history, then every published epoch rerun (gaps, forks, and the hash the chain
-//! holds: `assay_epoch::history`). Only a local chain is read here (synchronously, so the
-//! auditor's build needs no async runtime); a subtensor's commitment is the watchtower's.
+//! `assay audit LOCATION --validator SS58 [--local-chain DIR] [--netuid N]`: the run of
+//! summaries of a publication checked as a history, then every published epoch rerun (gaps,
+//! forks, and the hash the chain holds: `assay_epoch::history`). A folder's epochs are listed;
+//! a remote publication's (s3://, https://: a public URL cannot be listed) are those reachable
+//! from `latest.json` back along the summaries' `previous` links. Only a local chain is read
+//! here (synchronously, so the auditor's build needs no async runtime); a subtensor's
+//! commitment is the watchtower's.
 
 use std::path::Path;
 
 use anyhow::anyhow;
 use assay_chain::LocalChain;
-use assay_epoch::audit::{MAX_OBJECT_BYTES, Outcome};
-use assay_epoch::{AuditFailure, AuditFolder, AuditOptions, ChainRecord, SummaryCommitment, audit_with, check_history};
+use assay_epoch::audit::{MAX_SUMMARY_BYTES, Outcome};
+use assay_epoch::{
+    AuditFailure, AuditOptions, ChainRecord, ObjectStore, Summary, SummaryCommitment, audit_with, check_history, keys,
+};
 use assay_policy_runtime::Runtime;
+use assay_publish::Location;
 
 use crate::{CmdResult, Exit, failed, unusable};
 
 /// The most epochs one history audit reads (a folder is outside input).
 const MAX_EPOCHS: usize = 100_000;
 
-/// The netuid and epochs published under `root/epochs/`: exactly one netuid, numbered folders.
-fn published_epochs(root: &Path) -> Result<(u16, Vec<u64>), String> {
+/// The netuid and epochs published under `root/epochs/`: `netuid`'s, or exactly one
+/// netuid's; numbered folders.
+fn published_epochs(root: &Path, netuid: Option<u16>) -> Result<(u16, Vec<u64>), String> {
     let numbered = |dir: &Path| -> Result<Vec<u64>, String> {
         let entries = std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
         let mut numbers = Vec::new();
@@ -34,6 +41,9 @@ fn published_epochs(root: &Path) -> Result<(u16, Vec<u64>), String> {
         Ok(numbers)
     };
     let epochs_dir = root.join("epochs");
+    if let Some(netuid) = netuid {
+        return Ok((netuid, numbered(&epochs_dir.join(netuid.to_string()))?));
+    }
     let netuids = numbered(&epochs_dir)?;
     let [netuid] = netuids.as_slice() else {
         return Err(format!(
@@ -64,7 +74,7 @@ fn local_chain_record(dir: &Path, netuid: u16, validator: &str) -> Result<ChainR
 
 /// Checks the history (cheap: hashes and signatures), then reruns each epoch; prints as it goes.
 fn audit_all(
-    store: &AuditFolder,
+    store: &dyn ObjectStore,
     netuid: u16,
     epochs: &[u64],
     options: &AuditOptions,
@@ -86,18 +96,73 @@ fn audit_all(
     Ok(())
 }
 
-pub fn run(root: &Path, validator: Option<String>, local_chain: Option<&Path>) -> CmdResult {
+/// The epochs of `netuid` reachable from its `latest.json` back along the summaries'
+/// `previous` links, oldest first. The walk ends at a summary naming no previous one, or one
+/// not published (said by the history check's note); a summary that does not parse ends it
+/// too, kept in the list so that the history check says what is wrong with it.
+fn linked_epochs(store: &dyn ObjectStore, netuid: u16) -> Result<Vec<u64>, String> {
+    let head = super::audit::resolve_latest(store, &keys::latest(netuid))?;
+    let epoch = head
+        .strip_prefix(&format!("epochs/{netuid}/"))
+        .and_then(|rest| rest.strip_suffix("/summary.json"))
+        .and_then(|epoch| epoch.parse::<u64>().ok())
+        .filter(|epoch| keys::summary(netuid, *epoch) == head)
+        .ok_or_else(|| format!("latest.json names {head:?}, not a summary of netuid {netuid}"))?;
+    let mut epochs = Vec::new();
+    let mut next = Some(epoch);
+    while let Some(at) = next {
+        if epochs.len() >= MAX_EPOCHS {
+            return Err(format!("the history of netuid {netuid} is longer than {MAX_EPOCHS} epochs"));
+        }
+        let bytes = store.get(&keys::summary(netuid, at)).map_err(|e| e.to_string())?;
+        if bytes.is_none() && !epochs.is_empty() {
+            break;
+        }
+        epochs.push(at);
+        next = bytes
+            .filter(|bytes| bytes.len() as u64 <= MAX_SUMMARY_BYTES)
+            .and_then(|bytes| Summary::parse_and_verify(&bytes).ok())
+            .and_then(|summary| summary.previous_link().map(|(previous, _)| previous));
+        if let Some(previous) = next
+            && previous >= at
+        {
+            return Err(format!("the summary of epoch {at} names epoch {previous} as its previous one"));
+        }
+    }
+    epochs.reverse();
+    Ok(epochs)
+}
+
+/// What a history audit is asked.
+pub struct HistoryArgs<'a> {
+    pub root: &'a Location,
+    pub validator: Option<String>,
+    pub local_chain: Option<&'a Path>,
+    pub netuid: Option<u16>,
+}
+
+pub fn run(store: &dyn ObjectStore, args: HistoryArgs) -> CmdResult {
     let validator =
-        validator.ok_or_else(|| unusable(anyhow!("auditing a folder's history needs --validator <SS58>")))?;
-    let (netuid, epochs) = published_epochs(root).map_err(|e| unusable(anyhow!(e)))?;
-    let chain = match local_chain {
+        args.validator.ok_or_else(|| unusable(anyhow!("auditing a publication's history needs --validator <SS58>")))?;
+    let (netuid, epochs) = match (args.root, args.netuid) {
+        (Location::Folder(dir), netuid) => published_epochs(dir, netuid).map_err(|e| unusable(anyhow!(e)))?,
+        (_, Some(netuid)) => {
+            (netuid, linked_epochs(store, netuid).map_err(|e| unusable(anyhow!("cannot audit: {e}")))?)
+        }
+        (remote, None) => {
+            return Err(unusable(anyhow!(
+                "auditing the history of {remote} needs --netuid N (a remote publication is not listed)"
+            )));
+        }
+    };
+    let chain = match args.local_chain {
         Some(dir) => local_chain_record(dir, netuid, &validator)?,
         None => ChainRecord::NotRead,
     };
-    let store = AuditFolder::new(root, MAX_OBJECT_BYTES);
     let options = AuditOptions { validator: Some(validator), ..AuditOptions::default() };
-    println!("auditing netuid {netuid}: {} epochs published in {}", epochs.len(), root.display());
-    match audit_all(&store, netuid, &epochs, &options, &chain) {
+    let root = super::audit::display_root(args.root);
+    println!("auditing netuid {netuid}: {} epochs published in {root}", epochs.len());
+    match audit_all(store, netuid, &epochs, &options, &chain) {
         Ok(()) => {
             println!("PASS");
             Ok(())

@@ -1,11 +1,12 @@
 //! A published folder read the way an auditor must read what others wrote: keys inside the
 //! layout only, no symbolic link anywhere below the root (a link could point the audit at any
 //! file of the auditor's machine), and no file larger than a bound (read no further than it).
+//! Never writes ([`Error::ReadOnly`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use assay_publish::{Error, ObjectStore, Result};
+use crate::{Error, ObjectStore, Result, check_key};
 
 /// A local folder of published epochs, read-only and bounded.
 #[derive(Debug, Clone)]
@@ -24,12 +25,7 @@ impl AuditFolder {
     /// The key's path, refused unless every part is a plain name and none below the root is a
     /// symbolic link; `None` when some part does not exist.
     fn path(&self, key: &str) -> Result<Option<PathBuf>> {
-        let safe = !key.is_empty()
-            && !key.starts_with('/')
-            && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
-        if !safe {
-            return Err(Error::BadKey(key.to_string()));
-        }
+        check_key(key)?;
         let mut path = self.root.clone();
         for part in key.split('/') {
             path.push(part);
@@ -67,7 +63,7 @@ fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
 
 impl ObjectStore for AuditFolder {
     fn put(&self, key: &str, _bytes: &[u8]) -> Result<()> {
-        Err(Error::Store(format!("the audit reads {}; it does not write {key}", self.root.display())))
+        Err(Error::ReadOnly(format!("{} (the audit reads it; it does not write {key})", self.root.display())))
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -109,6 +105,6 @@ mod tests {
         std::os::unix::fs::symlink(root.join("epochs/1/2/summary.json"), root.join("latest")).expect("links");
         assert!(folder.get("latest").unwrap_err().to_string().contains("is a symbolic link"));
         assert!(folder.get("epochs").is_err(), "a folder is not an object");
-        assert!(folder.put("x", b"").is_err());
+        assert!(matches!(folder.put("x", b""), Err(Error::ReadOnly(_))));
     }
 }
