@@ -1,0 +1,200 @@
+//! One pass over an epoch's published `requests.jsonl.zst`: its counts (by kind, outcome, miner,
+//! tokens) and its newest records, for `/v1/dataset/stats` and `/v1/dataset/recent`.
+//! Must not touch: the store (the caller hands over the bytes it read and checked).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Requests counted by who sent them, how they ended, and their tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Counts {
+    pub requests: u64,
+    pub organic: u64,
+    pub synthetic: u64,
+    pub baseline: u64,
+    /// Outcome `ok`; the others failed (the miner's fault or a user who went away).
+    pub ok: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// One miner's share of the requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct MinerCounts {
+    pub requests: u64,
+    pub ok: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.requests += other.requests;
+        self.organic += other.organic;
+        self.synthetic += other.synthetic;
+        self.baseline += other.baseline;
+        self.ok += other.ok;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+    }
+}
+
+impl MinerCounts {
+    pub fn add(&mut self, other: &MinerCounts) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+    }
+}
+
+/// What one epoch's dataset file holds, in brief.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Digest {
+    /// The published file's size.
+    pub bytes: u64,
+    pub counts: Counts,
+    pub miners: BTreeMap<u16, MinerCounts>,
+    /// Lines that are not a dataset record (skipped, counted).
+    pub unreadable: u64,
+    /// The newest records (by `started_ms`, then id), newest first; emptied once newer epochs
+    /// hold enough of them.
+    pub newest: Vec<Value>,
+}
+
+/// Why a dataset file could not be digested.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DigestError {
+    #[error("decompressing the dataset: {0}")]
+    Zstd(std::io::Error),
+    #[error("the dataset decompresses to more than {0} bytes")]
+    TooLarge(u64),
+}
+
+/// Reads `zst` (at most `max_jsonl` bytes once decompressed), keeping the `keep` newest records.
+pub(crate) fn digest(zst: &[u8], max_jsonl: u64, keep: usize) -> Result<Digest, DigestError> {
+    let decoder = zstd::Decoder::new(zst).map_err(DigestError::Zstd)?;
+    let mut lines = BufReader::new(decoder.take(max_jsonl.saturating_add(1)));
+    let mut out = Digest { bytes: zst.len() as u64, ..Digest::default() };
+    let (mut read, mut line) = (0u64, Vec::new());
+    loop {
+        line.clear();
+        let n = lines.read_until(b'\n', &mut line).map_err(DigestError::Zstd)?;
+        if n == 0 {
+            break;
+        }
+        read += n as u64;
+        if read > max_jsonl {
+            return Err(DigestError::TooLarge(max_jsonl));
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(&line) {
+            Ok(value) if count(&mut out, &value) => keep_newest(&mut out.newest, value, keep),
+            _ => out.unreadable += 1,
+        }
+    }
+    newest_first(&mut out.newest, keep);
+    Ok(out)
+}
+
+/// Counts one line; false when it is not a dataset record.
+fn count(out: &mut Digest, line: &Value) -> bool {
+    let record = &line["record"];
+    let (Some(uid), Some(kind), Some(outcome)) =
+        (record["uid"].as_u64(), record["kind"].as_str(), record["outcome"].as_str())
+    else {
+        return false;
+    };
+    let Ok(uid) = u16::try_from(uid) else { return false };
+    let prompt = record["prompt_tokens"].as_u64().unwrap_or(0);
+    let completion = record["completion_tokens"].as_u64().unwrap_or(0);
+    let ok = u64::from(outcome == "ok");
+    let c = &mut out.counts;
+    c.requests += 1;
+    match kind {
+        "organic" => c.organic += 1,
+        "synthetic" => c.synthetic += 1,
+        _ => c.baseline += 1,
+    }
+    c.ok += ok;
+    c.prompt_tokens += prompt;
+    c.completion_tokens += completion;
+    let miner = out.miners.entry(uid).or_default();
+    miner.add(&MinerCounts { requests: 1, ok, prompt_tokens: prompt, completion_tokens: completion });
+    true
+}
+
+/// Sorting key of a record: when it started, then its id.
+pub(crate) fn recency(line: &Value) -> (u64, u64) {
+    let record = &line["record"];
+    (record["started_ms"].as_u64().unwrap_or(0), record["id"].as_u64().unwrap_or(0))
+}
+
+/// Adds `line`, trimming to the `keep` newest whenever twice as many have gathered.
+fn keep_newest(newest: &mut Vec<Value>, line: Value, keep: usize) {
+    newest.push(line);
+    if newest.len() >= keep.saturating_mul(2).max(1) {
+        newest_first(newest, keep);
+    }
+}
+
+fn newest_first(newest: &mut Vec<Value>, keep: usize) {
+    newest.sort_by_key(|line| std::cmp::Reverse(recency(line)));
+    newest.truncate(keep);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(id: u64, uid: u16, kind: &str, outcome: &str, started_ms: u64) -> String {
+        json!({"epoch": 3, "task": "chat", "record": {"id": id, "uid": uid, "kind": kind, "outcome": outcome,
+            "prompt_tokens": 10, "completion_tokens": 5, "started_ms": started_ms}})
+        .to_string()
+    }
+
+    fn zst(lines: &[String]) -> Vec<u8> {
+        zstd::encode_all(lines.join("\n").as_bytes(), 3).expect("compresses")
+    }
+
+    #[test]
+    fn counts_by_kind_outcome_and_miner_and_keeps_the_newest() {
+        let lines = [
+            line(1, 0, "organic", "ok", 30),
+            line(2, 1, "synthetic", "ok", 10),
+            line(3, 1, "organic", "timeout", 20),
+            "not json".to_string(),
+            json!({"epoch": 3}).to_string(),
+        ];
+        let digest = digest(&zst(&lines), 1 << 20, 2).expect("digests");
+        assert_eq!(
+            digest.counts,
+            Counts {
+                requests: 3,
+                organic: 2,
+                synthetic: 1,
+                baseline: 0,
+                ok: 2,
+                prompt_tokens: 30,
+                completion_tokens: 15
+            }
+        );
+        assert_eq!(digest.miners[&1], MinerCounts { requests: 2, ok: 1, prompt_tokens: 20, completion_tokens: 10 });
+        assert_eq!(digest.unreadable, 2);
+        let ids: Vec<u64> = digest.newest.iter().map(|l| l["record"]["id"].as_u64().expect("id")).collect();
+        assert_eq!(ids, [1, 3]);
+    }
+
+    #[test]
+    fn a_file_past_the_bound_or_not_zstd_is_refused() {
+        let lines: Vec<String> = (0..100).map(|i| line(i, 0, "organic", "ok", i)).collect();
+        assert!(matches!(digest(&zst(&lines), 1000, 10), Err(DigestError::TooLarge(1000))));
+        assert!(matches!(digest(b"plain text", 1000, 10), Err(DigestError::Zstd(_))));
+    }
+}
