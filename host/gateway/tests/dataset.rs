@@ -294,3 +294,31 @@ async fn a_summary_that_is_not_the_one_linked_ends_the_walk_back() {
     let (status, _) = get(&net, "/v1/dataset/download?epoch=2").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_users_text_is_kept_for_the_dataset_only_when_their_key_opted_in() {
+    let keys = json!({"keys": [
+        {"name": "private", "key": common::KEY, "requests_per_minute": 1_000_000},
+        {"name": "open", "key": "sk-open", "requests_per_minute": 1_000_000, "publish_text": true},
+    ]});
+    let mut net = common::start_with(&[common::StubOptions::capacity(4)], keys, None).await;
+    for (key, content) in [(common::KEY, "private question"), ("sk-open", "open question")] {
+        let body = json!({"model": common::MODEL, "messages": [{"role": "user", "content": content}]});
+        let url = format!("http://{}/v1/chat/completions", net.address);
+        let answer = net.http.post(url).bearer_auth(key).json(&body).send().await.expect("answers");
+        assert_eq!(answer.status().as_u16(), 200);
+    }
+    if let Some(gateway) = net.gateway.take() {
+        gateway.shutdown(Duration::from_secs(5)).await;
+    }
+    let entries = net.ledger.requests(net.view.head() / common::EPOCH_BLOCKS).expect("reads");
+    let contents: Vec<_> = entries.iter().map(|e| e.content.clone().expect("a content")).collect();
+    assert_eq!(contents.len(), 2);
+    let open = contents.iter().find(|c| c.publish_text).expect("the opted-in key's");
+    assert_eq!(open.prompt.as_ref().expect("text")[0]["content"], "open question");
+    assert!(open.completion.is_some());
+    let private = contents.iter().find(|c| !c.publish_text).expect("the other key's");
+    assert_eq!((&private.prompt, &private.completion), (&None, &None));
+    let messages = json!([{"role": "user", "content": "private question"}]);
+    assert_eq!(private.prompt_sha256, sha256_hex(&serde_json::to_vec(&messages).expect("json")));
+}
