@@ -253,6 +253,90 @@ async fn a_burst_of_downloads_reads_the_store_once() {
     assert_eq!(store.dataset_reads.load(Ordering::SeqCst), 1);
 }
 
+/// Dataset reads that take a while, counted with how many ran at once.
+struct Slow {
+    inner: Arc<LocalFolder>,
+    reads: AtomicUsize,
+    running: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl ObjectStore for Slow {
+    fn put(&self, key: &str, bytes: &[u8]) -> assay_publish::Result<()> {
+        self.inner.put(key, bytes)
+    }
+    fn get(&self, key: &str) -> assay_publish::Result<Option<Vec<u8>>> {
+        self.get_at_most(key, u64::MAX)
+    }
+    fn get_at_most(&self, key: &str, limit: u64) -> assay_publish::Result<Option<Vec<u8>>> {
+        if !key.starts_with("dataset/") {
+            return self.inner.get_at_most(key, limit);
+        }
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        self.inner.get_at_most(key, limit)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+#[tokio::test]
+async fn users_who_go_away_mid_download_start_no_second_read_and_the_file_is_cached() {
+    let mut published = Published::new();
+    let files = three_epochs(&mut published);
+    let store = Arc::new(Slow {
+        inner: published.store.clone(),
+        reads: AtomicUsize::new(0),
+        running: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+    });
+    let net = serve(store.clone(), limits()).await;
+    epochs_until(&net, "three epochs are read", |b| all_read(b, 3)).await;
+    store.reads.store(0, Ordering::SeqCst);
+    store.most.store(0, Ordering::SeqCst);
+
+    let url = format!("http://{}/v1/dataset/download?epoch=3", net.address);
+    for _ in 0..4 {
+        let gone = net.http.get(&url).timeout(Duration::from_millis(50)).send().await;
+        assert!(gone.is_err(), "the read takes longer than the user waits");
+    }
+    let body = net.http.get(&url).send().await.expect("answers").bytes().await.expect("body");
+    assert_eq!(body.as_ref(), files[2].as_slice());
+    assert_eq!(store.most.load(Ordering::SeqCst), 1, "reads ran side by side");
+    assert_eq!(store.reads.load(Ordering::SeqCst), 1, "the first read's file was not kept");
+}
+
+#[tokio::test]
+async fn dataset_requests_past_their_cap_are_a_503_and_leave_the_api_alone() {
+    let mut published = Published::new();
+    three_epochs(&mut published);
+    let store = Arc::new(Slow {
+        inner: published.store.clone(),
+        reads: AtomicUsize::new(0),
+        running: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+    });
+    let net = serve(store.clone(), DatasetLimits { max_concurrent: 1, ..limits() }).await;
+    epochs_until(&net, "three epochs are read", |b| all_read(b, 3)).await;
+
+    // One slow download holds the only place.
+    let url = format!("http://{}/v1/dataset/download?epoch=2", net.address);
+    let http = net.http.clone();
+    let slow = tokio::spawn(async move { http.get(url).send().await.expect("answers").status().as_u16() });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body) = get(&net, "/v1/dataset/stats").await;
+    assert_eq!((status, error_code(&body)), (503, "overloaded"), "{body}");
+    let models = net.http.get(format!("http://{}/v1/models", net.address)).send().await.expect("answers");
+    assert_ne!(models.status().as_u16(), 503);
+    assert_eq!(slow.await.expect("joins"), 200);
+    let (status, _) = get(&net, "/v1/dataset/stats").await;
+    assert_eq!(status, 200);
+}
+
 #[tokio::test]
 async fn a_file_past_the_size_cap_or_not_as_signed_is_refused_loudly() {
     let mut published = Published::new();

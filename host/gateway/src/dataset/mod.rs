@@ -23,7 +23,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, watch};
+use tokio_stream::StreamExt;
 use tracing::error;
 
 use crate::error::ApiError;
@@ -56,6 +57,9 @@ pub struct Limits {
     /// Dataset files kept in memory for downloads, in number and bytes.
     pub cache_files: usize,
     pub cache_bytes: u64,
+    /// Dataset requests served at once (a download holds its place until its body is sent);
+    /// past it a 503, so the dataset cannot crowd out the API's paying users.
+    pub max_concurrent: usize,
 }
 
 impl Default for Limits {
@@ -70,6 +74,7 @@ impl Default for Limits {
             max_recent: 1000,
             cache_files: 4,
             cache_bytes: 256 << 20,
+            max_concurrent: 8,
         }
     }
 }
@@ -82,6 +87,8 @@ pub(crate) struct Dataset {
     publication: Publication,
     snapshot: RwLock<Arc<Snapshot>>,
     files: Mutex<FileCache>,
+    /// Places for dataset requests (`Limits::max_concurrent`).
+    places: Arc<Semaphore>,
 }
 
 #[derive(Default)]
@@ -102,7 +109,16 @@ struct FileCache {
 
 impl Dataset {
     pub fn new(publication: Publication) -> Arc<Self> {
-        Arc::new(Self { publication, snapshot: RwLock::default(), files: Mutex::default() })
+        let places = Arc::new(Semaphore::new(publication.limits.max_concurrent));
+        Arc::new(Self { publication, snapshot: RwLock::default(), files: Mutex::default(), places })
+    }
+
+    /// A place for one dataset request, or a 503 when all are taken.
+    fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.places
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Overloaded { what: "dataset requests at once".into(), retry_after_s: 1 })
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -157,12 +173,13 @@ fn bad_query(rejection: QueryRejection) -> ApiError {
     ApiError::bad_request(format!("bad query: {}", rejection.body_text()))
 }
 
-async fn epochs(State(dataset): State<Arc<Dataset>>) -> Response {
+async fn epochs(State(dataset): State<Arc<Dataset>>) -> Result<Response, ApiError> {
+    let _place = dataset.admit()?;
     let snapshot = dataset.snapshot();
     let data: Vec<Value> = snapshot.entries.iter().map(describe).collect();
-    Json(json!({"object": "list", "netuid": dataset.publication.netuid, "complete": snapshot.complete,
+    Ok(Json(json!({"object": "list", "netuid": dataset.publication.netuid, "complete": snapshot.complete,
         "broken": snapshot.broken, "data": data}))
-    .into_response()
+    .into_response())
 }
 
 /// One epoch as `/epochs` lists it; the counts by kind once its file was read.
@@ -193,6 +210,7 @@ async fn recent(
     State(dataset): State<Arc<Dataset>>,
     query: Result<Query<RecentQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let _place = dataset.admit()?;
     let Query(query) = query.map_err(bad_query)?;
     let cap = dataset.publication.limits.max_recent;
     let limit = query.limit.unwrap_or(DEFAULT_RECENT.min(cap));
@@ -220,6 +238,7 @@ async fn download(
     State(dataset): State<Arc<Dataset>>,
     query: Result<Query<DownloadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let place = dataset.admit()?;
     let Query(DownloadQuery { epoch }) = query.map_err(bad_query)?;
     let snapshot = dataset.snapshot();
     let Some(entry) = snapshot.entries.iter().find(|e| e.epoch == epoch) else {
@@ -228,11 +247,19 @@ async fn download(
             code: "epoch_not_found",
         });
     };
-    let bytes = dataset.file(entry).await?;
-    let mut response = Body::from(bytes.clone()).into_response();
+    let (bytes, place) = file(dataset.clone(), entry.clone(), place).await?;
+    let length = bytes.len();
+    // The body holds the request's place until it is sent (or the user goes away).
+    let chunks: Vec<Result<Bytes, std::convert::Infallible>> =
+        (0..length).step_by(CHUNK).map(|at| Ok(bytes.slice(at..length.min(at + CHUNK)))).collect();
+    let body = tokio_stream::iter(chunks).map(move |chunk| {
+        let _ = &place;
+        chunk
+    });
+    let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zstd"));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     let name = format!("attachment; filename=\"requests-{}-{epoch}.jsonl.zst\"", dataset.publication.netuid);
     if let Ok(value) = HeaderValue::from_str(&name) {
         headers.insert(header::CONTENT_DISPOSITION, value);
@@ -243,9 +270,34 @@ async fn download(
     Ok(response)
 }
 
+/// The pieces a download's body is sent in.
+const CHUNK: usize = 64 << 10;
+
+/// The dataset file of `entry`, from the cache or the store. The read runs in a task of its own
+/// that holds the cache's lock and the request's place until the file is cached, so a user who
+/// goes away neither stops it nor lets another read start beside it: reads go one at a time, and
+/// a burst of downloads reads the store once.
+async fn file(
+    dataset: Arc<Dataset>,
+    entry: EpochEntry,
+    place: OwnedSemaphorePermit,
+) -> Result<(Bytes, OwnedSemaphorePermit), ApiError> {
+    let epoch = entry.epoch;
+    let read = tokio::spawn(async move {
+        let bytes = dataset.file(&entry).await;
+        (bytes, place)
+    });
+    match read.await {
+        Ok((bytes, place)) => Ok((bytes?, place)),
+        Err(e) => {
+            error!(epoch, error = %e, "reading a published dataset file failed");
+            Err(ApiError::Unavailable(format!("the dataset of epoch {epoch} cannot be served now")))
+        }
+    }
+}
+
 impl Dataset {
-    /// The dataset file of `entry`, from the cache or the store (one read at a time, so a burst
-    /// of downloads reads the store once).
+    /// The dataset file of `entry`, from the cache or the store, one read at a time.
     async fn file(&self, entry: &EpochEntry) -> Result<Bytes, ApiError> {
         let mut cache = self.files.lock().await;
         if let Some((_, bytes)) = cache.files.iter().find(|(epoch, _)| *epoch == entry.epoch) {
@@ -272,7 +324,8 @@ impl Dataset {
     }
 }
 
-async fn stats(State(dataset): State<Arc<Dataset>>) -> Response {
+async fn stats(State(dataset): State<Arc<Dataset>>) -> Result<Response, ApiError> {
+    let _place = dataset.admit()?;
     let snapshot = dataset.snapshot();
     let entries = &snapshot.entries;
     let (mut counted, mut totals, mut miners) = (0u64, Counts::default(), BTreeMap::<u16, MinerCounts>::new());
@@ -290,7 +343,7 @@ async fn stats(State(dataset): State<Arc<Dataset>>) -> Response {
             "prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens})
         })
         .collect();
-    Json(json!({
+    Ok(Json(json!({
         "netuid": dataset.publication.netuid,
         "epochs": entries.len(),
         "first_epoch": entries.last().map(|e| e.epoch),
@@ -301,5 +354,5 @@ async fn stats(State(dataset): State<Arc<Dataset>>) -> Response {
         "counted": totals,
         "miners": miners,
     }))
-    .into_response()
+    .into_response())
 }
