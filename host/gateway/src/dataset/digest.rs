@@ -30,24 +30,29 @@ pub(crate) struct MinerCounts {
     pub completion_tokens: u64,
 }
 
+/// Counts come from published files, which may say anything: they saturate, never wrap or panic.
+fn add(total: &mut u64, more: u64) {
+    *total = total.saturating_add(more);
+}
+
 impl Counts {
     pub fn add(&mut self, other: &Counts) {
-        self.requests += other.requests;
-        self.organic += other.organic;
-        self.synthetic += other.synthetic;
-        self.baseline += other.baseline;
-        self.ok += other.ok;
-        self.prompt_tokens += other.prompt_tokens;
-        self.completion_tokens += other.completion_tokens;
+        add(&mut self.requests, other.requests);
+        add(&mut self.organic, other.organic);
+        add(&mut self.synthetic, other.synthetic);
+        add(&mut self.baseline, other.baseline);
+        add(&mut self.ok, other.ok);
+        add(&mut self.prompt_tokens, other.prompt_tokens);
+        add(&mut self.completion_tokens, other.completion_tokens);
     }
 }
 
 impl MinerCounts {
     pub fn add(&mut self, other: &MinerCounts) {
-        self.requests += other.requests;
-        self.ok += other.ok;
-        self.prompt_tokens += other.prompt_tokens;
-        self.completion_tokens += other.completion_tokens;
+        add(&mut self.requests, other.requests);
+        add(&mut self.ok, other.ok);
+        add(&mut self.prompt_tokens, other.prompt_tokens);
+        add(&mut self.completion_tokens, other.completion_tokens);
     }
 }
 
@@ -58,7 +63,7 @@ pub(crate) struct Digest {
     pub bytes: u64,
     pub counts: Counts,
     pub miners: BTreeMap<u16, MinerCounts>,
-    /// Lines that are not a dataset record (skipped, counted).
+    /// Lines that are not a dataset record, or longer than the cap on a line (skipped, counted).
     pub unreadable: u64,
     /// The newest records (by `started_ms`, then id), newest first; emptied once newer epochs
     /// hold enough of them.
@@ -74,15 +79,19 @@ pub(crate) enum DigestError {
     TooLarge(u64),
 }
 
-/// Reads `zst` (at most `max_jsonl` bytes once decompressed), keeping the `keep` newest records.
-pub(crate) fn digest(zst: &[u8], max_jsonl: u64, keep: usize) -> Result<Digest, DigestError> {
+/// The longest line read: a longer one is skipped (as unreadable) without being held.
+pub(crate) const MAX_LINE_BYTES: usize = 8 << 20;
+
+/// Reads `zst` (at most `max_jsonl` bytes once decompressed, lines of at most `max_line` bytes),
+/// keeping the `keep` newest records.
+pub(crate) fn digest(zst: &[u8], max_jsonl: u64, max_line: usize, keep: usize) -> Result<Digest, DigestError> {
     let decoder = zstd::Decoder::new(zst).map_err(DigestError::Zstd)?;
     let mut lines = BufReader::new(decoder.take(max_jsonl.saturating_add(1)));
     let mut out = Digest { bytes: zst.len() as u64, ..Digest::default() };
     let (mut read, mut line) = (0u64, Vec::new());
     loop {
         line.clear();
-        let n = lines.read_until(b'\n', &mut line).map_err(DigestError::Zstd)?;
+        let (n, oversize) = read_line(&mut lines, &mut line, max_line).map_err(DigestError::Zstd)?;
         if n == 0 {
             break;
         }
@@ -90,16 +99,47 @@ pub(crate) fn digest(zst: &[u8], max_jsonl: u64, keep: usize) -> Result<Digest, 
         if read > max_jsonl {
             return Err(DigestError::TooLarge(max_jsonl));
         }
+        if oversize {
+            out.unreadable = out.unreadable.saturating_add(1);
+            continue;
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match serde_json::from_slice::<Value>(&line) {
             Ok(value) if count(&mut out, &value) => keep_newest(&mut out.newest, value, keep),
-            _ => out.unreadable += 1,
+            _ => out.unreadable = out.unreadable.saturating_add(1),
         }
     }
     newest_first(&mut out.newest, keep);
     Ok(out)
+}
+
+/// Reads one line into `line`, keeping at most `max` bytes of it: the bytes read (0 at the end)
+/// and whether the line was longer (then `line` is left empty and the rest of it is read past).
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::Result<(usize, bool)> {
+    let (mut read, mut oversize) = (0, false);
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok((read, oversize));
+        }
+        let (n, ends) = match buffer.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buffer.len(), false),
+        };
+        if !oversize && line.len() + n <= max {
+            line.extend_from_slice(&buffer[..n]);
+        } else {
+            oversize = true;
+            line.clear();
+        }
+        reader.consume(n);
+        read += n;
+        if ends {
+            return Ok((read, oversize));
+        }
+    }
 }
 
 /// Counts one line; false when it is not a dataset record.
@@ -115,15 +155,15 @@ fn count(out: &mut Digest, line: &Value) -> bool {
     let completion = record["completion_tokens"].as_u64().unwrap_or(0);
     let ok = u64::from(outcome == "ok");
     let c = &mut out.counts;
-    c.requests += 1;
+    add(&mut c.requests, 1);
     match kind {
-        "organic" => c.organic += 1,
-        "synthetic" => c.synthetic += 1,
-        _ => c.baseline += 1,
+        "organic" => add(&mut c.organic, 1),
+        "synthetic" => add(&mut c.synthetic, 1),
+        _ => add(&mut c.baseline, 1),
     }
-    c.ok += ok;
-    c.prompt_tokens += prompt;
-    c.completion_tokens += completion;
+    add(&mut c.ok, ok);
+    add(&mut c.prompt_tokens, prompt);
+    add(&mut c.completion_tokens, completion);
     let miner = out.miners.entry(uid).or_default();
     miner.add(&MinerCounts { requests: 1, ok, prompt_tokens: prompt, completion_tokens: completion });
     true
@@ -172,7 +212,7 @@ mod tests {
             "not json".to_string(),
             json!({"epoch": 3}).to_string(),
         ];
-        let digest = digest(&zst(&lines), 1 << 20, 2).expect("digests");
+        let digest = digest(&zst(&lines), 1 << 20, MAX_LINE_BYTES, 2).expect("digests");
         assert_eq!(
             digest.counts,
             Counts {
@@ -194,7 +234,31 @@ mod tests {
     #[test]
     fn a_file_past_the_bound_or_not_zstd_is_refused() {
         let lines: Vec<String> = (0..100).map(|i| line(i, 0, "organic", "ok", i)).collect();
-        assert!(matches!(digest(&zst(&lines), 1000, 10), Err(DigestError::TooLarge(1000))));
-        assert!(matches!(digest(b"plain text", 1000, 10), Err(DigestError::Zstd(_))));
+        assert!(matches!(digest(&zst(&lines), 1000, MAX_LINE_BYTES, 10), Err(DigestError::TooLarge(1000))));
+        assert!(matches!(digest(b"plain text", 1000, MAX_LINE_BYTES, 10), Err(DigestError::Zstd(_))));
+    }
+
+    #[test]
+    fn counts_saturate_rather_than_overflow() {
+        let huge = json!({"record": {"id": 1, "uid": 0, "kind": "organic", "outcome": "ok",
+            "prompt_tokens": u64::MAX, "completion_tokens": u64::MAX, "started_ms": 1}})
+        .to_string();
+        let digest = digest(&zst(&[huge.clone(), huge]), 1 << 20, MAX_LINE_BYTES, 2).expect("digests");
+        assert_eq!(digest.counts.prompt_tokens, u64::MAX);
+        assert_eq!(digest.miners[&0].completion_tokens, u64::MAX);
+        let mut total = digest.counts.clone();
+        total.add(&digest.counts);
+        assert_eq!(total.prompt_tokens, u64::MAX);
+        let mut miner = digest.miners[&0].clone();
+        miner.add(&digest.miners[&0]);
+        assert_eq!(miner.prompt_tokens, u64::MAX);
+    }
+
+    #[test]
+    fn a_line_past_the_cap_is_skipped_as_unreadable_and_the_next_is_read() {
+        let long = format!("{{\"pad\": \"{}\"}}", "x".repeat(5000));
+        let lines = [line(1, 0, "organic", "ok", 1), long, line(2, 0, "organic", "ok", 2)];
+        let digest = digest(&zst(&lines), 1 << 20, 1000, 10).expect("digests");
+        assert_eq!((digest.counts.requests, digest.unreadable), (2, 1));
     }
 }

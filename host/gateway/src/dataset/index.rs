@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use tracing::{error, warn};
 
 use super::Limits;
-use super::digest::{Digest, digest};
+use super::digest::{Digest, MAX_LINE_BYTES, digest};
 
 /// `latest.json` is a pointer of a few lines.
 const MAX_LATEST_BYTES: u64 = 64 << 10;
@@ -168,7 +168,8 @@ impl Index {
         for epoch in todo {
             let Some(entry) = self.entries.get_mut(&epoch) else { continue };
             let read = read_dataset(store, entry, self.limits.max_object_bytes).and_then(|bytes| {
-                digest(&bytes, self.limits.max_jsonl_bytes, self.limits.max_recent).map_err(|e| e.to_string())
+                digest(&bytes, self.limits.max_jsonl_bytes, MAX_LINE_BYTES, self.limits.max_recent)
+                    .map_err(|e| e.to_string())
             });
             match read {
                 Ok(d) => entry.digest = Some(Arc::new(d)),
