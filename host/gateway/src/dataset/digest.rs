@@ -15,6 +15,8 @@ pub(crate) struct Counts {
     pub organic: u64,
     pub synthetic: u64,
     pub baseline: u64,
+    /// A `kind` none of the above (a newer node's, or a bad line): counted in `requests` only here.
+    pub unknown: u64,
     /// Outcome `ok`; the others failed (the miner's fault or a user who went away).
     pub ok: u64,
     pub prompt_tokens: u64,
@@ -41,6 +43,7 @@ impl Counts {
         add(&mut self.organic, other.organic);
         add(&mut self.synthetic, other.synthetic);
         add(&mut self.baseline, other.baseline);
+        add(&mut self.unknown, other.unknown);
         add(&mut self.ok, other.ok);
         add(&mut self.prompt_tokens, other.prompt_tokens);
         add(&mut self.completion_tokens, other.completion_tokens);
@@ -159,7 +162,8 @@ fn count(out: &mut Digest, line: &Value) -> bool {
     match kind {
         "organic" => add(&mut c.organic, 1),
         "synthetic" => add(&mut c.synthetic, 1),
-        _ => add(&mut c.baseline, 1),
+        "baseline" => add(&mut c.baseline, 1),
+        _ => add(&mut c.unknown, 1),
     }
     add(&mut c.ok, ok);
     add(&mut c.prompt_tokens, prompt);
@@ -220,6 +224,7 @@ mod tests {
                 organic: 2,
                 synthetic: 1,
                 baseline: 0,
+                unknown: 0,
                 ok: 2,
                 prompt_tokens: 30,
                 completion_tokens: 15
@@ -260,5 +265,12 @@ mod tests {
         let lines = [line(1, 0, "organic", "ok", 1), long, line(2, 0, "organic", "ok", 2)];
         let digest = digest(&zst(&lines), 1 << 20, 1000, 10).expect("digests");
         assert_eq!((digest.counts.requests, digest.unreadable), (2, 1));
+    }
+
+    #[test]
+    fn baseline_and_an_unknown_kind_are_counted_apart() {
+        let lines = [line(1, 0, "baseline", "ok", 1), line(2, 0, "from-the-future", "ok", 2)];
+        let counts = digest(&zst(&lines), 1 << 20, MAX_LINE_BYTES, 10).expect("digests").counts;
+        assert_eq!((counts.requests, counts.synthetic, counts.baseline, counts.unknown), (2, 0, 1, 1));
     }
 }

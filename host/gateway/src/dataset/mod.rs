@@ -195,7 +195,9 @@ fn describe(e: &EpochEntry) -> Value {
         "requests": e.requests,
         "challenges": e.challenges,
         "organic": d.map(|d| d.counts.organic),
-        "synthetic": d.map(|d| d.counts.synthetic + d.counts.baseline),
+        "synthetic": d.map(|d| d.counts.synthetic),
+        "baseline": d.map(|d| d.counts.baseline),
+        "unknown": d.map(|d| d.counts.unknown),
         "unreadable": e.unreadable,
     })
 }
