@@ -85,6 +85,16 @@ pub(crate) enum DigestError {
 /// The longest line read: a longer one is skipped (as unreadable) without being held.
 pub(crate) const MAX_LINE_BYTES: usize = 8 << 20;
 
+impl DigestError {
+    /// The short code the endpoints say.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DigestError::Zstd(_) => "not_zstd",
+            DigestError::TooLarge(_) => "decompresses_too_large",
+        }
+    }
+}
+
 /// Reads `zst` (at most `max_jsonl` bytes once decompressed, lines of at most `max_line` bytes),
 /// keeping the `keep` newest records.
 pub(crate) fn digest(zst: &[u8], max_jsonl: u64, max_line: usize, keep: usize) -> Result<Digest, DigestError> {

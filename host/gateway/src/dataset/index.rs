@@ -6,7 +6,9 @@
 //! Must not touch: HTTP (the handlers read the snapshots this publishes).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use assay_publish::{ObjectStore, keys};
 use serde::Deserialize;
@@ -20,6 +22,54 @@ use super::digest::{Digest, MAX_LINE_BYTES, digest};
 const MAX_LATEST_BYTES: u64 = 64 << 10;
 /// As `assay audit` reads summaries.
 const MAX_SUMMARY_BYTES: u64 = 16 << 20;
+/// The longest wait before an object that could not be read is tried again.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+/// Why an object could not be used: a short code (what the endpoints say) and the details (what
+/// is logged: they may name the store's paths or endpoints).
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl Failure {
+    fn new(code: &'static str, detail: impl Into<String>) -> Self {
+        Self { code, detail: detail.into() }
+    }
+
+    fn store(e: assay_publish::Error) -> Self {
+        let code = match e {
+            assay_publish::Error::TooLarge { .. } => "too_large",
+            _ => "store_unavailable",
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.detail)
+    }
+}
+
+/// When to try again after a failure, doubling from `base` up to `MAX_BACKOFF`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backoff {
+    at: Instant,
+    wait: Duration,
+}
+
+impl Backoff {
+    fn after(previous: Option<Backoff>, base: Duration) -> Self {
+        let wait = previous.map_or(base, |b| b.wait.saturating_mul(2)).min(MAX_BACKOFF);
+        Self { at: Instant::now() + wait, wait }
+    }
+
+    fn due(this: Option<Backoff>) -> bool {
+        this.is_none_or(|b| Instant::now() >= b.at)
+    }
+}
 
 /// One published epoch, as its summary names it.
 #[derive(Debug, Clone)]
@@ -37,8 +87,10 @@ pub(crate) struct EpochEntry {
     pub scored: bool,
     /// Set once the dataset file was read: its size and counts.
     pub digest: Option<Arc<Digest>>,
-    /// Why the dataset file could not be read, when it could not (not retried).
-    pub unreadable: Option<String>,
+    /// Why the dataset file could not be read (a `Failure`'s code), while it cannot; it is
+    /// tried again after `retry`.
+    pub unreadable: Option<&'static str>,
+    pub retry: Option<Backoff>,
 }
 
 /// A summary by its epoch and the sha256 of its bytes.
@@ -91,8 +143,10 @@ pub(crate) struct Index {
     /// Links to read, the next first: a new head goes in front of an unfinished walk back.
     pending: VecDeque<Link>,
     head: Option<Link>,
-    /// Why the walk back stopped before the first epoch, when a link did not hold.
-    broken: Option<String>,
+    /// Links that could not be read, by epoch: when to try again.
+    waiting: BTreeMap<u64, Backoff>,
+    /// Where and why the walk back stopped before the first epoch, when a link did not hold.
+    broken: Option<(u64, &'static str)>,
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -101,12 +155,20 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 impl Index {
     pub fn new(netuid: u16, limits: Limits) -> Self {
-        Self { netuid, limits, entries: BTreeMap::new(), pending: VecDeque::new(), head: None, broken: None }
+        Self {
+            netuid,
+            limits,
+            entries: BTreeMap::new(),
+            pending: VecDeque::new(),
+            head: None,
+            waiting: BTreeMap::new(),
+            broken: None,
+        }
     }
 
     /// The entries, newest first, whether the walk back is done, and why it stopped early.
-    pub fn snapshot(&self) -> (Vec<EpochEntry>, bool, Option<String>) {
-        (self.entries.values().rev().cloned().collect(), self.pending.is_empty(), self.broken.clone())
+    pub fn snapshot(&self) -> (Vec<EpochEntry>, bool, Option<&'static str>) {
+        (self.entries.values().rev().cloned().collect(), self.pending.is_empty(), self.broken.map(|(_, code)| code))
     }
 
     /// One round: the head, then at most `walk_step` summaries and `digest_step` dataset files.
@@ -119,24 +181,57 @@ impl Index {
             Ok(_) => {}
             Err(e) => warn!(error = %e, "the dataset index cannot read latest.json; serving what it has"),
         }
-        for _ in 0..self.limits.walk_step {
+        // A link that could not be read waits its backoff in `later`, then goes back in front.
+        let (mut later, mut steps) = (Vec::new(), 0);
+        while steps < self.limits.walk_step {
             let Some(link) = self.pending.pop_front() else { break };
-            if let Err(e) = self.follow(store, link) {
-                error!(error = %e, "the dataset index stops walking back here");
-                self.broken = Some(e);
+            if !Backoff::due(self.waiting.get(&link.0).copied()) {
+                later.push(link);
+                continue;
             }
+            steps += 1;
+            match self.follow(store, link.clone()) {
+                Ok(()) => {
+                    self.waiting.remove(&link.0);
+                    if self.broken.is_some_and(|(epoch, _)| epoch == link.0) {
+                        self.broken = None;
+                    }
+                }
+                // A history rewritten under what was read: reading it again cannot mend it.
+                Err(e) if e.code == "history_rewritten" => {
+                    error!(error = %e, "the dataset index stops walking back here");
+                    self.broken = Some((link.0, e.code));
+                }
+                Err(e) => {
+                    let backoff = Backoff::after(self.waiting.get(&link.0).copied(), self.limits.refresh);
+                    if e.code == "store_unavailable" || e.code == "summary_missing" {
+                        warn!(error = %e, retry_s = backoff.wait.as_secs_f64(), "the dataset index will read this summary again");
+                    } else {
+                        error!(error = %e, "the dataset index stops walking back here (and tries again later)");
+                        self.broken = Some((link.0, e.code));
+                    }
+                    self.waiting.insert(link.0, backoff);
+                    later.push(link);
+                }
+            }
+        }
+        for link in later.into_iter().rev() {
+            self.pending.push_front(link);
         }
         self.digest_some(store);
     }
 
     /// Reads the summary `link` names and queues its own link to the previous one.
-    fn follow(&mut self, store: &dyn ObjectStore, (epoch, sha256): Link) -> Result<(), String> {
+    fn follow(&mut self, store: &dyn ObjectStore, (epoch, sha256): Link) -> Result<(), Failure> {
         if let Some(known) = self.entries.get(&epoch) {
             // The walk joined what was read before; a different hash is a rewritten history.
             return if known.summary_sha256 == sha256 {
                 Ok(())
             } else {
-                Err(format!("epoch {epoch}'s summary is linked as {sha256}, but was read as {}", known.summary_sha256))
+                Err(Failure::new(
+                    "history_rewritten",
+                    format!("epoch {epoch}'s summary is linked as {sha256}, but was read as {}", known.summary_sha256),
+                ))
             };
         }
         let full = self.entries.len() >= self.limits.max_epochs;
@@ -160,7 +255,7 @@ impl Index {
             .entries
             .values()
             .rev()
-            .filter(|e| e.digest.is_none() && e.unreadable.is_none())
+            .filter(|e| e.digest.is_none() && Backoff::due(e.retry))
             .take(self.limits.digest_step)
             .map(|e| e.epoch)
             .collect();
@@ -169,13 +264,18 @@ impl Index {
             let Some(entry) = self.entries.get_mut(&epoch) else { continue };
             let read = read_dataset(store, entry, self.limits.max_object_bytes).and_then(|bytes| {
                 digest(&bytes, self.limits.max_jsonl_bytes, MAX_LINE_BYTES, self.limits.max_recent)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| Failure::new(e.code(), e.to_string()))
             });
             match read {
-                Ok(d) => entry.digest = Some(Arc::new(d)),
+                Ok(d) => {
+                    entry.digest = Some(Arc::new(d));
+                    (entry.unreadable, entry.retry) = (None, None);
+                }
                 Err(reason) => {
-                    error!(epoch, key = %entry.dataset_key, error = %reason, "a published dataset file cannot be served");
-                    entry.unreadable = Some(reason);
+                    let backoff = Backoff::after(entry.retry, self.limits.refresh);
+                    error!(epoch, key = %entry.dataset_key, error = %reason, retry_s = backoff.wait.as_secs_f64(),
+                        "a published dataset file cannot be served (tried again later)");
+                    (entry.unreadable, entry.retry) = (Some(reason.code), Some(backoff));
                 }
             }
         }
@@ -214,22 +314,26 @@ fn read_summary(
     netuid: u16,
     epoch: u64,
     sha256: &str,
-) -> Result<(EpochEntry, Option<Link>), String> {
+) -> Result<(EpochEntry, Option<Link>), Failure> {
     let key = keys::summary(netuid, epoch);
     let bytes = store
         .get_at_most(&key, MAX_SUMMARY_BYTES)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{key} is linked to but not published"))?;
+        .map_err(Failure::store)?
+        .ok_or_else(|| Failure::new("summary_missing", format!("{key} is linked to but not published")))?;
     let actual = sha256_hex(&bytes);
     if actual != sha256 {
-        return Err(format!("{key} has sha256 {actual}, not the {sha256} linked to it"));
+        return Err(Failure::new(
+            "summary_sha256_mismatch",
+            format!("{key} has sha256 {actual}, not the {sha256} linked to it"),
+        ));
     }
-    let s: SummaryFields = serde_json::from_slice(&bytes).map_err(|e| format!("{key}: {e}"))?;
+    let invalid = |detail: String| Failure::new("summary_invalid", detail);
+    let s: SummaryFields = serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{key}: {e}")))?;
     if s.netuid != netuid || s.epoch != epoch {
-        return Err(format!("{key} is the summary of netuid {} epoch {}", s.netuid, s.epoch));
+        return Err(invalid(format!("{key} is the summary of netuid {} epoch {}", s.netuid, s.epoch)));
     }
     if s.dataset.key != keys::dataset(netuid, epoch) {
-        return Err(format!("{key} names the dataset {:?}, outside the layout", s.dataset.key));
+        return Err(invalid(format!("{key} names the dataset {:?}, outside the layout", s.dataset.key)));
     }
     let previous = match (s.previous, s.previous_summary_sha256) {
         (Some(p), _) => Some((p.epoch, p.sha256)),
@@ -250,21 +354,21 @@ fn read_summary(
         scored: s.unscored.is_none(),
         digest: None,
         unreadable: None,
+        retry: None,
     };
     Ok((entry, previous.filter(|(e, _)| *e < epoch)))
 }
 
 /// The dataset file of `entry`, within `limit` bytes and with the sha256 its summary signed.
-pub(crate) fn read_dataset(store: &dyn ObjectStore, entry: &EpochEntry, limit: u64) -> Result<Vec<u8>, String> {
-    let bytes = store
-        .get_at_most(&entry.dataset_key, limit)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{} is named by its summary but not published", entry.dataset_key))?;
+pub(crate) fn read_dataset(store: &dyn ObjectStore, entry: &EpochEntry, limit: u64) -> Result<Vec<u8>, Failure> {
+    let bytes = store.get_at_most(&entry.dataset_key, limit).map_err(Failure::store)?.ok_or_else(|| {
+        Failure::new("missing", format!("{} is named by its summary but not published", entry.dataset_key))
+    })?;
     let actual = sha256_hex(&bytes);
     if actual != entry.dataset_sha256 {
-        return Err(format!(
-            "{} has sha256 {actual}, not the {} its summary signed",
-            entry.dataset_key, entry.dataset_sha256
+        return Err(Failure::new(
+            "sha256_mismatch",
+            format!("{} has sha256 {actual}, not the {} its summary signed", entry.dataset_key, entry.dataset_sha256),
         ));
     }
     Ok(bytes)

@@ -97,8 +97,9 @@ struct Snapshot {
     entries: Vec<EpochEntry>,
     /// Whether the walk back reached the first epoch (or the bound, or a broken link).
     complete: bool,
-    /// Why the walk back stopped early: a summary missing or not the one linked to.
-    broken: Option<String>,
+    /// Why the walk back stopped early (a code; the details are logged): a summary not the one
+    /// linked to, or not valid.
+    broken: Option<&'static str>,
 }
 
 /// Recently downloaded files, oldest first (`Bytes`: every download shares one copy).
@@ -309,7 +310,7 @@ impl Dataset {
             (self.publication.store.clone(), entry.clone(), self.publication.limits.max_object_bytes);
         let read = tokio::task::spawn_blocking(move || index::read_dataset(store.as_ref(), &owned, limit))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| index::Failure { code: "read_failed", detail: e.to_string() })
             .and_then(|r| r);
         let bytes = Bytes::from(read.map_err(|reason| {
             error!(epoch = entry.epoch, error = %reason, "a published dataset file cannot be served");
