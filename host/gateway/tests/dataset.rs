@@ -211,6 +211,23 @@ async fn recent_records_are_the_newest_across_epochs_within_the_limit_cap() {
 }
 
 #[tokio::test]
+async fn recent_records_are_bounded_in_bytes_as_well_as_in_number() {
+    let mut published = Published::new();
+    three_epochs(&mut published);
+    let newest_three =
+        [line(3, 31, 0, "organic", 3_000), line(3, 32, 2, "organic", 3_100), line(3, 33, 2, "synthetic", 2_900)];
+    let budget: usize = newest_three.iter().map(|l| l.len() + 1).sum();
+    let net = serve(published.store.clone(), DatasetLimits { max_recent_bytes: budget as u64, ..limits() }).await;
+    epochs_until(&net, "three epochs are read", |b| all_read(b, 3)).await;
+
+    let (status, body) = get(&net, "/v1/dataset/recent?limit=5").await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<u64> =
+        body["data"].as_array().expect("list").iter().map(|l| l["record"]["id"].as_u64().expect("id")).collect();
+    assert_eq!(ids, [32, 31, 33]);
+}
+
+#[tokio::test]
 async fn stats_total_what_is_published() {
     let mut published = Published::new();
     three_epochs(&mut published);

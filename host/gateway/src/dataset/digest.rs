@@ -68,9 +68,16 @@ pub(crate) struct Digest {
     pub miners: BTreeMap<u16, MinerCounts>,
     /// Lines that are not a dataset record, or longer than the cap on a line (skipped, counted).
     pub unreadable: u64,
-    /// The newest records (by `started_ms`, then id), newest first; emptied once newer epochs
-    /// hold enough of them.
-    pub newest: Vec<Value>,
+    /// The newest records (by `started_ms`, then id), newest first, with the size of their line;
+    /// emptied once newer epochs hold enough of them.
+    pub newest: Vec<Kept>,
+}
+
+/// A record kept for `/recent`, and the bytes of its line.
+#[derive(Debug, Clone)]
+pub(crate) struct Kept {
+    pub line: Value,
+    pub bytes: u64,
 }
 
 /// Why a dataset file could not be digested.
@@ -96,12 +103,18 @@ impl DigestError {
 }
 
 /// Reads `zst` (at most `max_jsonl` bytes once decompressed, lines of at most `max_line` bytes),
-/// keeping the `keep` newest records.
-pub(crate) fn digest(zst: &[u8], max_jsonl: u64, max_line: usize, keep: usize) -> Result<Digest, DigestError> {
+/// keeping the newest records: at most `keep` of them and `keep_bytes` of their lines.
+pub(crate) fn digest(
+    zst: &[u8],
+    max_jsonl: u64,
+    max_line: usize,
+    keep: usize,
+    keep_bytes: u64,
+) -> Result<Digest, DigestError> {
     let decoder = zstd::Decoder::new(zst).map_err(DigestError::Zstd)?;
     let mut lines = BufReader::new(decoder.take(max_jsonl.saturating_add(1)));
     let mut out = Digest { bytes: zst.len() as u64, ..Digest::default() };
-    let (mut read, mut line) = (0u64, Vec::new());
+    let (mut read, mut line, mut held) = (0u64, Vec::new(), 0u64);
     loop {
         line.clear();
         let (n, oversize) = read_line(&mut lines, &mut line, max_line).map_err(DigestError::Zstd)?;
@@ -120,11 +133,14 @@ pub(crate) fn digest(zst: &[u8], max_jsonl: u64, max_line: usize, keep: usize) -
             continue;
         }
         match serde_json::from_slice::<Value>(&line) {
-            Ok(value) if count(&mut out, &value) => keep_newest(&mut out.newest, value, keep),
+            Ok(value) if count(&mut out, &value) => {
+                let kept = Kept { line: value, bytes: line.len() as u64 };
+                keep_newest(&mut out.newest, &mut held, kept, keep, keep_bytes);
+            }
             _ => out.unreadable = out.unreadable.saturating_add(1),
         }
     }
-    newest_first(&mut out.newest, keep);
+    newest_first(&mut out.newest, keep, keep_bytes);
     Ok(out)
 }
 
@@ -189,17 +205,34 @@ pub(crate) fn recency(line: &Value) -> (u64, u64) {
     (record["started_ms"].as_u64().unwrap_or(0), record["id"].as_u64().unwrap_or(0))
 }
 
-/// Adds `line`, trimming to the `keep` newest whenever twice as many have gathered.
-fn keep_newest(newest: &mut Vec<Value>, line: Value, keep: usize) {
-    newest.push(line);
-    if newest.len() >= keep.saturating_mul(2).max(1) {
-        newest_first(newest, keep);
+/// Adds `kept` (`held`: the bytes of what is kept), trimming to the newest within `keep` and
+/// `keep_bytes` whenever twice as many, or twice the bytes, have gathered.
+fn keep_newest(newest: &mut Vec<Kept>, held: &mut u64, kept: Kept, keep: usize, keep_bytes: u64) {
+    *held = held.saturating_add(kept.bytes);
+    newest.push(kept);
+    if newest.len() >= keep.saturating_mul(2).max(1) || *held >= keep_bytes.saturating_mul(2).max(1) {
+        *held = newest_first(newest, keep, keep_bytes);
     }
 }
 
-fn newest_first(newest: &mut Vec<Value>, keep: usize) {
-    newest.sort_by_key(|line| std::cmp::Reverse(recency(line)));
+/// Sorts newest first and keeps at most `keep` records and `keep_bytes` of lines; the bytes kept.
+fn newest_first(newest: &mut Vec<Kept>, keep: usize, keep_bytes: u64) -> u64 {
+    newest.sort_by_key(|kept| std::cmp::Reverse(recency(&kept.line)));
     newest.truncate(keep);
+    let within = within_bytes(newest.iter().map(|k| k.bytes), keep_bytes);
+    newest.truncate(within);
+    newest.iter().map(|k| k.bytes).sum()
+}
+
+/// How many of `sizes`, from the first, fit in `budget`.
+pub(crate) fn within_bytes(sizes: impl Iterator<Item = u64>, budget: u64) -> usize {
+    let mut total = 0u64;
+    sizes
+        .take_while(|size| {
+            total = total.saturating_add(*size);
+            total <= budget
+        })
+        .count()
 }
 
 #[cfg(test)]
@@ -226,7 +259,7 @@ mod tests {
             "not json".to_string(),
             json!({"epoch": 3}).to_string(),
         ];
-        let digest = digest(&zst(&lines), 1 << 20, MAX_LINE_BYTES, 2).expect("digests");
+        let digest = digest(&zst(&lines), 1 << 20, MAX_LINE_BYTES, 2, 1 << 20).expect("digests");
         assert_eq!(
             digest.counts,
             Counts {
@@ -242,15 +275,15 @@ mod tests {
         );
         assert_eq!(digest.miners[&1], MinerCounts { requests: 2, ok: 1, prompt_tokens: 20, completion_tokens: 10 });
         assert_eq!(digest.unreadable, 2);
-        let ids: Vec<u64> = digest.newest.iter().map(|l| l["record"]["id"].as_u64().expect("id")).collect();
+        let ids: Vec<u64> = digest.newest.iter().map(|k| k.line["record"]["id"].as_u64().expect("id")).collect();
         assert_eq!(ids, [1, 3]);
     }
 
     #[test]
     fn a_file_past_the_bound_or_not_zstd_is_refused() {
         let lines: Vec<String> = (0..100).map(|i| line(i, 0, "organic", "ok", i)).collect();
-        assert!(matches!(digest(&zst(&lines), 1000, MAX_LINE_BYTES, 10), Err(DigestError::TooLarge(1000))));
-        assert!(matches!(digest(b"plain text", 1000, MAX_LINE_BYTES, 10), Err(DigestError::Zstd(_))));
+        assert!(matches!(digest(&zst(&lines), 1000, MAX_LINE_BYTES, 10, 1 << 20), Err(DigestError::TooLarge(1000))));
+        assert!(matches!(digest(b"plain text", 1000, MAX_LINE_BYTES, 10, 1 << 20), Err(DigestError::Zstd(_))));
     }
 
     #[test]
@@ -258,7 +291,7 @@ mod tests {
         let huge = json!({"record": {"id": 1, "uid": 0, "kind": "organic", "outcome": "ok",
             "prompt_tokens": u64::MAX, "completion_tokens": u64::MAX, "started_ms": 1}})
         .to_string();
-        let digest = digest(&zst(&[huge.clone(), huge]), 1 << 20, MAX_LINE_BYTES, 2).expect("digests");
+        let digest = digest(&zst(&[huge.clone(), huge]), 1 << 20, MAX_LINE_BYTES, 2, 1 << 20).expect("digests");
         assert_eq!(digest.counts.prompt_tokens, u64::MAX);
         assert_eq!(digest.miners[&0].completion_tokens, u64::MAX);
         let mut total = digest.counts.clone();
@@ -273,14 +306,23 @@ mod tests {
     fn a_line_past_the_cap_is_skipped_as_unreadable_and_the_next_is_read() {
         let long = format!("{{\"pad\": \"{}\"}}", "x".repeat(5000));
         let lines = [line(1, 0, "organic", "ok", 1), long, line(2, 0, "organic", "ok", 2)];
-        let digest = digest(&zst(&lines), 1 << 20, 1000, 10).expect("digests");
+        let digest = digest(&zst(&lines), 1 << 20, 1000, 10, 1 << 20).expect("digests");
         assert_eq!((digest.counts.requests, digest.unreadable), (2, 1));
     }
 
     #[test]
     fn baseline_and_an_unknown_kind_are_counted_apart() {
         let lines = [line(1, 0, "baseline", "ok", 1), line(2, 0, "from-the-future", "ok", 2)];
-        let counts = digest(&zst(&lines), 1 << 20, MAX_LINE_BYTES, 10).expect("digests").counts;
+        let counts = digest(&zst(&lines), 1 << 20, MAX_LINE_BYTES, 10, 1 << 20).expect("digests").counts;
         assert_eq!((counts.requests, counts.synthetic, counts.baseline, counts.unknown), (2, 0, 1, 1));
+    }
+
+    #[test]
+    fn the_newest_kept_are_bounded_in_bytes_too() {
+        let lines: Vec<String> = (0..50).map(|i| line(i, 0, "organic", "ok", i)).collect();
+        let each = lines[49].len() as u64 + 1;
+        let digest = digest(&zst(&lines), 1 << 20, MAX_LINE_BYTES, 40, each * 3).expect("digests");
+        let ids: Vec<u64> = digest.newest.iter().map(|k| k.line["record"]["id"].as_u64().expect("id")).collect();
+        assert_eq!(ids, [49, 48, 47]);
     }
 }

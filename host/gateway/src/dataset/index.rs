@@ -16,7 +16,7 @@ use sha2::{Digest as _, Sha256};
 use tracing::{error, warn};
 
 use super::Limits;
-use super::digest::{Digest, MAX_LINE_BYTES, digest};
+use super::digest::{Digest, MAX_LINE_BYTES, digest, within_bytes};
 
 /// `latest.json` is a pointer of a few lines.
 const MAX_LATEST_BYTES: u64 = 64 << 10;
@@ -263,8 +263,14 @@ impl Index {
         for epoch in todo {
             let Some(entry) = self.entries.get_mut(&epoch) else { continue };
             let read = read_dataset(store, entry, self.limits.max_object_bytes).and_then(|bytes| {
-                digest(&bytes, self.limits.max_jsonl_bytes, MAX_LINE_BYTES, self.limits.max_recent)
-                    .map_err(|e| Failure::new(e.code(), e.to_string()))
+                digest(
+                    &bytes,
+                    self.limits.max_jsonl_bytes,
+                    MAX_LINE_BYTES,
+                    self.limits.max_recent,
+                    self.limits.max_recent_bytes,
+                )
+                .map_err(|e| Failure::new(e.code(), e.to_string()))
             });
             match read {
                 Ok(d) => {
@@ -285,15 +291,19 @@ impl Index {
     }
 
     /// Keeps the newest records of the newest epochs only: once newer epochs hold `max_recent`
-    /// records, older ones drop theirs.
+    /// records or `max_recent_bytes` of them, older ones drop theirs (or what is past the bytes).
     fn trim_recent(&mut self) {
-        let mut held = 0;
+        let (mut held, mut bytes) = (0usize, 0u64);
         for entry in self.entries.values_mut().rev() {
             let Some(d) = entry.digest.as_mut() else { continue };
-            if held >= self.limits.max_recent && !d.newest.is_empty() {
-                Arc::make_mut(d).newest = Vec::new();
+            let left = self.limits.max_recent_bytes.saturating_sub(bytes);
+            let fit =
+                if held >= self.limits.max_recent { 0 } else { within_bytes(d.newest.iter().map(|k| k.bytes), left) };
+            if fit < d.newest.len() {
+                Arc::make_mut(d).newest.truncate(fit);
             }
             held += d.newest.len();
+            bytes = bytes.saturating_add(d.newest.iter().map(|k| k.bytes).sum::<u64>());
         }
     }
 }

@@ -52,8 +52,10 @@ pub struct Limits {
     /// The largest dataset file served or digested, and what it may decompress to.
     pub max_object_bytes: u64,
     pub max_jsonl_bytes: u64,
-    /// The largest `limit` of `/recent` (and records kept for it).
+    /// The largest `limit` of `/recent` (and records kept for it), and the most bytes of their
+    /// lines kept and answered.
     pub max_recent: usize,
+    pub max_recent_bytes: u64,
     /// Dataset files kept in memory for downloads, in number and bytes.
     pub cache_files: usize,
     pub cache_bytes: u64,
@@ -72,6 +74,7 @@ impl Default for Limits {
             max_object_bytes: 128 << 20,
             max_jsonl_bytes: 1 << 30,
             max_recent: 1000,
+            max_recent_bytes: 16 << 20,
             cache_files: 4,
             cache_bytes: 256 << 20,
             max_concurrent: 8,
@@ -221,12 +224,15 @@ async fn recent(
         return Err(ApiError::bad_param("limit", format!("limit must be between 1 and {cap}")));
     }
     let snapshot = dataset.snapshot();
-    let mut data: Vec<Value> = Vec::with_capacity(limit);
-    for digest in snapshot.entries.iter().filter_map(|e| e.digest.as_deref()) {
-        if data.len() >= limit {
+    let budget = dataset.publication.limits.max_recent_bytes;
+    let (mut data, mut bytes): (Vec<Value>, u64) = (Vec::with_capacity(limit), 0);
+    let kept = snapshot.entries.iter().filter_map(|e| e.digest.as_deref()).flat_map(|d| d.newest.iter());
+    for k in kept.take(limit) {
+        bytes = bytes.saturating_add(k.bytes);
+        if bytes > budget {
             break;
         }
-        data.extend(digest.newest.iter().take(limit - data.len()).cloned());
+        data.push(k.line.clone());
     }
     Ok(Json(json!({"object": "list", "data": data})).into_response())
 }
