@@ -126,6 +126,7 @@ fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, ch
         key: "sk-devnet".into(),
         requests_per_minute: 6000,
         burst: None,
+        publish_text: false,
     });
     config.gateway = Some(gateway);
     let mut verify = assay_verify::Settings::new("models/reference".into());
@@ -311,6 +312,7 @@ fn live_table(
     mut stopped: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let (status, ledger) = (node.status(), node.ledger().clone());
+    let http = reqwest::Client::new();
     runtime.spawn(async move {
         loop {
             tokio::select! {
@@ -321,8 +323,27 @@ fn live_table(
             let epoch = st.epoch;
             let requests = ledger.requests(epoch).unwrap_or_default();
             eprintln!("\n{}", table(epoch, &requests, &st, &members));
+            if let Some(base) = &st.gateway {
+                eprintln!("{}", dataset_line(&http, base).await);
+            }
         }
     })
+}
+
+/// What the gateway's public dataset says now (`GET /v1/dataset/stats`), in one line.
+async fn dataset_line(http: &reqwest::Client, base: &str) -> String {
+    let asked = http.get(format!("{base}/v1/dataset/stats")).timeout(Duration::from_secs(2)).send().await;
+    let stats = match asked {
+        Ok(answer) => answer.json::<serde_json::Value>().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match stats {
+        Ok(s) => format!(
+            "dataset served by the gateway: {} epochs published, {} requests, {} organic and {} synthetic counted",
+            s["epochs"], s["requests"], s["counted"]["organic"], s["counted"]["synthetic"]
+        ),
+        Err(e) => format!("dataset served by the gateway: unavailable ({e})"),
+    }
 }
 
 /// Audits every published epoch, prints the scorer of each (and the one in shadow) and the final

@@ -90,12 +90,18 @@ impl Ledger for SqliteLedger {
                 let mut insert_exchange = tx.prepare_cached(
                     "INSERT INTO exchanges (epoch, id, uid, miner_hotkey, path, request, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?;
+                let mut insert_content =
+                    tx.prepare_cached("INSERT INTO contents (epoch, id, content) VALUES (?1, ?2, ?3)")?;
                 for (e, exchange) in entries {
                     let json = serde_json::to_string(&e.record)?;
                     let values = if e.values.is_empty() { None } else { Some(serde_json::to_string(&e.values)?) };
                     insert
                         .execute(params![epoch as i64, e.record.id as i64, e.record.uid, e.task, json, values])
                         .map_err(|err| Error::duplicate_or(err, format!("request {} of epoch {epoch}", e.record.id)))?;
+                    if let Some(content) = &e.content {
+                        let content = serde_json::to_string(content)?;
+                        insert_content.execute(params![epoch as i64, e.record.id as i64, content])?;
+                    }
                     if let Some(x) = exchange {
                         insert_exchange.execute(params![
                             epoch as i64,
@@ -161,19 +167,27 @@ impl Ledger for SqliteLedger {
     /// The epoch's requests, by id.
     fn requests(&self, epoch: u64) -> Result<Vec<RequestEntry>> {
         self.with(|conn| {
-            let mut q =
-                conn.prepare_cached("SELECT task, record, request_values FROM requests WHERE epoch = ?1 ORDER BY id")?;
+            let mut q = conn.prepare_cached(
+                "SELECT r.task, r.record, r.request_values, c.content FROM requests r \
+                 LEFT JOIN contents c ON c.epoch = r.epoch AND c.id = r.id WHERE r.epoch = ?1 ORDER BY r.id",
+            )?;
             let rows = q.query_map([epoch as i64], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (task, json, values) = row?;
+                let (task, json, values, content) = row?;
                 let values = match values {
                     Some(v) => serde_json::from_str(&v)?,
                     None => Vec::new(),
                 };
-                out.push(RequestEntry { task, record: serde_json::from_str(&json)?, values });
+                let content = content.map(|c| serde_json::from_str(&c)).transpose()?;
+                out.push(RequestEntry { task, record: serde_json::from_str(&json)?, values, content });
             }
             Ok(out)
         })
@@ -375,13 +389,14 @@ impl Ledger for SqliteLedger {
 
     fn prune_bodies(&self, closed_before_ms: u64) -> Result<usize> {
         self.with(|conn| {
-            let dropped = conn.execute(
-                "DELETE FROM exchanges WHERE epoch IN ( \
-                     SELECT e.epoch FROM epochs e LEFT JOIN outgoing o ON o.epoch = e.epoch \
-                     WHERE e.summary_sha256 IS NOT NULL AND COALESCE(e.closed_ms, 0) < ?1 \
-                     AND COALESCE(o.published, 1) = 1)",
-                [closed_before_ms.min(i64::MAX as u64) as i64],
-            )?;
+            let done = "SELECT e.epoch FROM epochs e LEFT JOIN outgoing o ON o.epoch = e.epoch \
+                 WHERE e.summary_sha256 IS NOT NULL AND COALESCE(e.closed_ms, 0) < ?1 \
+                 AND COALESCE(o.published, 1) = 1";
+            let before = [closed_before_ms.min(i64::MAX as u64) as i64];
+            let tx = conn.transaction()?;
+            let dropped = tx.execute(&format!("DELETE FROM exchanges WHERE epoch IN ({done})"), before)?;
+            tx.execute(&format!("DELETE FROM contents WHERE epoch IN ({done})"), before)?;
+            tx.commit()?;
             if dropped > 0 {
                 // Moves the WAL into the file (whose freed pages are then reused) and gives the
                 // WAL's disk space back. The deletion is committed already: a checkpoint that

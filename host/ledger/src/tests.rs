@@ -27,6 +27,19 @@ fn entry(id: u64, uid: u16) -> RequestEntry {
             started_ms: id * 10,
         },
         values: if id.is_multiple_of(2) { vec![0.1, 0.2] } else { vec![] },
+        content: (!id.is_multiple_of(2)).then(|| content_of(id)),
+    }
+}
+
+/// A request's content, its text kept for odd ids divisible by 3.
+fn content_of(id: u64) -> RequestContent {
+    let publish_text = id.is_multiple_of(3);
+    RequestContent {
+        publish_text,
+        prompt_sha256: format!("{id:064x}"),
+        completion_sha256: format!("{:064x}", id + 1),
+        prompt: publish_text.then(|| serde_json::json!([{"role": "user", "content": format!("q{id}")}])),
+        completion: publish_text.then(|| format!("a{id}")),
     }
 }
 
@@ -124,7 +137,10 @@ fn a_version_1_ledger_is_migrated_with_its_records_intact() {
         conn.execute("INSERT INTO epochs (epoch, seed) VALUES (3, ?1)", [vec![5u8; 32]]).expect("inserts");
     }
     let ledger = SqliteLedger::open(&path).expect("migrates");
-    assert_eq!(ledger.requests(3).expect("reads"), vec![RequestEntry { values: vec![0.1, 0.2], ..entry(7, 2) }]);
+    assert_eq!(
+        ledger.requests(3).expect("reads"),
+        vec![RequestEntry { values: vec![0.1, 0.2], content: None, ..entry(7, 2) }]
+    );
     assert_eq!(ledger.epoch_seed(3, || [9; 32]).expect("seed").seed, [5; 32], "the committed seed is kept");
     assert_eq!(ledger.open_epochs(4).expect("reads"), vec![3]);
     // The new parts work on the migrated file.
@@ -270,9 +286,11 @@ fn retention_drops_the_bodies_of_closed_published_epochs_only() {
     let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
     for epoch in [0, 1, 2] {
         ledger.epoch_seed(epoch, || [7; 32]).expect("seed");
-        ledger.record_traffic(epoch, &[(entry(1, 1), Some(exchange_of(1, 100)))]).expect("records");
-        ledger.record_challenges(epoch, &[challenge(1, 1, Verdict::Pass)]).expect("records");
+        ledger.record_traffic(epoch, &[(entry(3, 1), Some(exchange_of(3, 100)))]).expect("records");
+        ledger.record_challenges(epoch, &[challenge(3, 1, Verdict::Pass)]).expect("records");
     }
+    let content = |epoch| ledger.requests(epoch).expect("reads")[0].content.clone();
+    assert_eq!(content(0), Some(content_of(3)), "the text kept for the dataset reads back");
     let mut published = closing(0, "s0", "scorer", b"");
     published.objects = vec![("epochs/0/summary.json".into(), b"{}".to_vec())];
     ledger.close_epoch(&published).expect("closes");
@@ -286,6 +304,8 @@ fn retention_drops_the_bodies_of_closed_published_epochs_only() {
     assert_eq!(ledger.prune_bodies(0).expect("prunes"), 0);
     assert_eq!(ledger.prune_bodies(later).expect("prunes"), 1);
     assert!(exchanges(&ledger, 0).is_empty(), "epoch 0's bodies are gone");
+    assert_eq!(content(0), None, "and its requests' contents");
+    assert_eq!(content(1), Some(content_of(3)), "epoch 1's stay until it is published");
     assert_eq!(exchanges(&ledger, 1).len(), 1, "epoch 1 is not published yet");
     assert_eq!(exchanges(&ledger, 2).len(), 1, "epoch 2 is open");
     // Records, challenges and the closing itself stay.

@@ -98,6 +98,15 @@ pub trait ObjectStore: Send + Sync {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
     /// The object, or `None` when there is none under `key`.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// The object if it is at most `limit` bytes, `None` when there is none, and
+    /// [`Error::TooLarge`] past the limit. Backends override it to stop reading at the limit
+    /// (the default reads the whole object first).
+    fn get_at_most(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        match self.get(key)? {
+            Some(bytes) if bytes.len() as u64 > limit => Err(Error::TooLarge { key: key.to_string(), limit }),
+            found => Ok(found),
+        }
+    }
     /// Where this store is, for messages (`/srv/assay`, `s3://bucket/prefix`).
     fn describe(&self) -> String;
 }
@@ -165,6 +174,24 @@ impl ObjectStore for LocalFolder {
         }
     }
 
+    /// Reads no more than `limit + 1` bytes, whatever the file's size says.
+    fn get_at_most(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        use std::io::Read;
+        let path = self.path(key)?;
+        let reading = |e: std::io::Error| Error::Store(format!("reading {}: {e}", path.display()));
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(reading(e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(reading)?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::TooLarge { key: key.to_string(), limit });
+        }
+        Ok(Some(bytes))
+    }
+
     fn describe(&self) -> String {
         self.root.display().to_string()
     }
@@ -206,5 +233,17 @@ mod tests {
             .filter(|name| name.to_string_lossy().contains(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "no temporary file is left behind: {leftovers:?}");
+    }
+
+    #[test]
+    fn a_bounded_get_stops_at_its_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalFolder::new(dir.path());
+        store.put("dataset/1/2/requests.jsonl.zst", &[7; 100]).expect("puts");
+        let got = store.get_at_most("dataset/1/2/requests.jsonl.zst", 100).expect("gets");
+        assert_eq!(got.as_deref(), Some(&[7; 100][..]));
+        let err = store.get_at_most("dataset/1/2/requests.jsonl.zst", 99).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { limit: 99, .. }), "{err}");
+        assert_eq!(store.get_at_most("dataset/1/3/requests.jsonl.zst", 99).expect("gets"), None);
     }
 }

@@ -167,6 +167,9 @@ mod remote {
         fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
             self.0.get(key)
         }
+        fn get_at_most(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+            self.0.get_at_most(key, limit)
+        }
         fn describe(&self) -> String {
             self.0.describe()
         }

@@ -197,6 +197,14 @@ impl ObjectStore for S3Store {
         self.run(async move { remote.get(&key, limit).await })?
     }
 
+    fn get_at_most(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        check_key(key)?;
+        let remote = self.remote.clone();
+        let key = key.to_string();
+        let limit = limit.min(self.remote.settings.max_get_bytes);
+        self.run(async move { remote.get(&key, limit).await })?
+    }
+
     fn describe(&self) -> String {
         let s = &self.remote.settings;
         let at = s.endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default();
