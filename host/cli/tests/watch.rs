@@ -1,0 +1,289 @@
+//! `assay watch`, the watchtower, against a publication of eight chained epochs
+//! (`fixtures/watch`, scripts/make-watch-epochs.sh) and a local chain: passing epochs get the
+//! same weights from the watchtower's hotkey; a tampered, gapped, replaced or foreign epoch gets
+//! none and the exit code says so; a restart resumes from the state file; silence is reported.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assay_chain::{Chain, LocalChain};
+use assay_epoch::{Summary, canonical};
+use assay_keys::{Hotkey, Scheme};
+use common::{assay, copy_tree, run};
+use sha2::{Digest, Sha256};
+
+/// The golden validator's seed (scripts/make-golden-epoch.sh): public, so tests can re-sign.
+const GOLDEN_SEED: &str = "676f6c64656e2d76616c696461746f722d6b65792d666f722d74657374732121";
+/// The watchtower's own hotkey seed.
+const TOWER_SEED: &str = "7761746368746f7765722d6b65792d666f722d74686520746573747321212121";
+const EPOCHS: u64 = 8;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn key_from(seed_hex: &str) -> Hotkey {
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(seed_hex, &mut seed).expect("hex");
+    Hotkey::from_seed(Scheme::Sr25519, seed).expect("key")
+}
+
+fn golden() -> Hotkey {
+    key_from(GOLDEN_SEED)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A writable publication, a local chain, the watchtower's wallet and its state file.
+struct Setup {
+    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_tree(&fixtures().join("watch"), &dir.path().join("pub"));
+        copy_tree(&fixtures().join("golden/policies"), &dir.path().join("pub/policies"));
+        let (code, text) = run(assay()
+            .args(["wallet", "create", "--root"])
+            .arg(dir.path().join("wallets"))
+            .args(["--wallet", "watch", "--hotkey", "tower", "--seed", TOWER_SEED]));
+        assert_eq!(code, 0, "{text}");
+        let mut neurons: Vec<serde_json::Value> = (0..8u8)
+            .map(|uid| {
+                let hotkey = Hotkey::from_seed(Scheme::Sr25519, [uid + 1; 32]).expect("key").ss58();
+                serde_json::json!({"uid": uid, "hotkey": hotkey})
+            })
+            .collect();
+        neurons.push(serde_json::json!({"uid": 8, "hotkey": golden().ss58()}));
+        let metagraph: assay_chain::Metagraph =
+            serde_json::from_value(serde_json::json!({"netuid": 1, "neurons": neurons})).expect("metagraph");
+        LocalChain::create(&dir.path().join("chain"), &metagraph, 12.0).expect("chain");
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        Self { dir, rt }
+    }
+
+    fn publication(&self) -> PathBuf {
+        self.dir.path().join("pub")
+    }
+
+    fn summary_path(&self, epoch: u64) -> PathBuf {
+        self.publication().join(format!("epochs/1/{epoch}/summary.json"))
+    }
+
+    fn read_summary(&self, epoch: u64) -> Summary {
+        let bytes = std::fs::read(self.summary_path(epoch)).expect("reads summary");
+        Summary::parse_and_verify(&bytes).expect("fixture summary verifies")
+    }
+
+    /// Publishes `summary` signed by `key` in place of its epoch's.
+    fn write_signed(&self, mut summary: Summary, key: &Hotkey) {
+        let bytes = summary.sign(key).expect("signs");
+        std::fs::write(self.summary_path(summary.epoch), bytes).expect("writes summary");
+    }
+
+    /// The validator commits the sha256 of the summary published now at `epoch`.
+    fn commit(&self, epoch: u64) {
+        let sha = sha256_hex(&std::fs::read(self.summary_path(epoch)).expect("reads summary"));
+        let chain = LocalChain::open(&self.dir.path().join("chain")).expect("chain");
+        let field = format!("assay-summary:{epoch}:sha256:{sha}");
+        self.rt.block_on(chain.set_commitment(&golden().ss58(), 1, &[field])).expect("commits");
+    }
+
+    /// `assay watch --once` from epoch 0, setting weights on the local chain.
+    fn watch(&self, extra: &[&str]) -> (i32, String) {
+        let d = self.dir.path();
+        run(assay()
+            .arg("watch")
+            .arg("--source")
+            .arg(self.publication())
+            .args(["--validator", &golden().ss58(), "--netuid", "1", "--once", "--from-epoch", "0"])
+            .arg("--state")
+            .arg(d.join("state.json"))
+            .arg("--local-chain")
+            .arg(d.join("chain"))
+            .args(["--set-weights", "--wallet.name", "watch", "--wallet.hotkey", "tower", "--wallet.path"])
+            .arg(d.join("wallets"))
+            .args(extra))
+    }
+
+    /// The weights the watchtower set, in order.
+    fn tower_weights(&self) -> Vec<Vec<u16>> {
+        let chain = LocalChain::open(&self.dir.path().join("chain")).expect("chain");
+        let tower = key_from(TOWER_SEED).ss58();
+        chain.weights_log().expect("log").into_iter().filter(|e| e.validator == tower).map(|e| e.call.weights).collect()
+    }
+
+    /// The weights epoch `epoch`'s summary (as the fixture has it) names.
+    fn summary_weights(&self, epoch: u64) -> Vec<u16> {
+        let bytes = std::fs::read(fixtures().join(format!("watch/epochs/1/{epoch}/summary.json"))).expect("reads");
+        let summary = Summary::parse_and_verify(&bytes).expect("verifies");
+        summary.output.weights.iter().map(|w| w.weight).collect()
+    }
+}
+
+fn assert_lines(text: &str, expected: &[&str]) {
+    for line in expected {
+        assert!(text.contains(line), "output lacks {line:?}:\n{text}");
+    }
+}
+
+#[test]
+fn a_clean_publication_passes_resumes_and_goes_silent() {
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 1);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 0: PASS", "epoch 7: PASS", "epoch 7 follows epoch 6", "the one the chain holds"]);
+    let expected: Vec<Vec<u16>> = (0..EPOCHS).map(|e| setup.summary_weights(e)).collect();
+    assert_eq!(setup.tower_weights(), expected, "every passing epoch's weights, in order");
+
+    // A restart resumes from the state file: nothing is audited again, nothing set again.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(setup.dir.path().join("state.json")).expect("state")).expect("json");
+    assert_eq!(state["last_audited"]["epoch"], 7, "{state}");
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("PASS"), "re-audited:\n{text}");
+    assert_lines(&text, &["watched: 0 pass, 0 fail"]);
+    assert_eq!(setup.tower_weights().len(), EPOCHS as usize);
+
+    // latest.json has not moved since the first run: with a short --silence-after, silent.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (code, text) = setup.watch(&["--silence-after", "10ms"]);
+    assert_eq!(code, 3, "{text}");
+    assert_lines(&text, &["silent: validator"]);
+}
+
+#[test]
+fn faulty_epochs_get_no_weights_and_a_restart_audits_only_the_new_ones() {
+    let setup = Setup::new();
+    let input_of_1 = setup.publication().join("epochs/1/1/input.json.zst");
+    let mut bytes = std::fs::read(&input_of_1).expect("reads");
+    bytes[20] ^= 1;
+    std::fs::write(&input_of_1, bytes).expect("tampered input");
+    std::fs::remove_dir_all(setup.publication().join("epochs/1/3")).expect("epoch 3 missing");
+    // Epoch 6 committed on chain, then replaced by a re-signed copy (same content, other bytes).
+    setup.commit(6);
+    setup.write_signed(setup.read_summary(6), &golden());
+
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(
+        &text,
+        &[
+            "epoch 0: PASS",
+            "epoch 1: FAIL: input file hashes to",
+            "epoch 2: PASS",
+            "epoch 3: not published",
+            "epoch 4: FAIL: gap: epoch 4 follows epoch 3, which is not published",
+            "epoch 5: PASS",
+            "epoch 6: FAIL: epoch 6's summary hashes to",
+            "it was replaced after its hash went on chain",
+            "epoch 7: waiting for the chain",
+            "watched: 3 pass, 3 fail, 0 unusable, 1 waiting",
+        ],
+    );
+    let passed: Vec<Vec<u16>> = [0, 2, 5].iter().map(|e| setup.summary_weights(*e)).collect();
+    assert_eq!(setup.tower_weights(), passed, "only the passing epochs' weights");
+
+    // Epoch 7 signed by another key, committed: the restart audits it alone, and fails it.
+    let forger = Hotkey::from_seed(Scheme::Sr25519, [42; 32]).expect("key");
+    let mut foreign = setup.read_summary(7);
+    foreign.validator.hotkey = forger.ss58();
+    setup.write_signed(foreign, &forger);
+    setup.commit(7);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(&text, &["epoch 7: FAIL", "not the pinned validator", "watched: 0 pass, 1 fail"]);
+    for earlier in 0..7 {
+        assert!(!text.contains(&format!("epoch {earlier}:")), "epoch {earlier} audited again:\n{text}");
+    }
+    assert_eq!(setup.tower_weights(), passed, "nothing set for the foreign epoch");
+}
+
+fn input_json(setup: &Setup, epoch: u64) -> String {
+    let zst = std::fs::read(setup.publication().join(format!("epochs/1/{epoch}/input.json.zst"))).expect("reads");
+    String::from_utf8(canonical::decompress(&zst, 1 << 30).expect("decompresses")).expect("utf-8")
+}
+
+/// Replaces epoch 1's input with `json` and re-signs its summary with every hash updated, so
+/// that only the rerun can catch the change.
+fn replace_input_of_1(setup: &Setup, json: &str) {
+    let zst = canonical::compress(json.as_bytes()).expect("compresses");
+    std::fs::write(setup.publication().join("epochs/1/1/input.json.zst"), &zst).expect("writes input");
+    let mut summary = setup.read_summary(1);
+    let input = canonical::decode(json.as_bytes()).expect("still canonical");
+    summary.input.zst_sha256 = sha256_hex(&zst);
+    summary.input.sha256 = sha256_hex(json.as_bytes());
+    summary.input.json_bytes = json.len() as u64;
+    summary.input.state_sha256 = sha256_hex(&input.state);
+    setup.write_signed(summary, &golden());
+}
+
+/// Each tampering kind of the golden tests, applied to epoch 1 (whose published hash the
+/// validator commits, lying along): epoch 0's weights are set, epoch 1's are not.
+#[test]
+fn each_tampering_kind_fails_and_sets_nothing() {
+    type Tamper = fn(&Setup);
+    let kinds: [(&str, Tamper, &str); 5] = [
+        ("an input byte", |s| replace_input_of_1(s, &input_json(s, 1).replacen("\"verdict\":\"pass\"", "\"verdict\":\"fail\"", 1)), "FAIL: output."),
+        ("a weight", |s| {
+            let mut summary = s.read_summary(1);
+            summary.output.weights[1].weight = summary.output.weights[1].weight.wrapping_add(1);
+            s.write_signed(summary, &golden());
+        }, "output.weights[1].weight: published"),
+        ("the signature", |s| {
+            let text = std::fs::read_to_string(s.summary_path(1)).expect("reads");
+            let at = text.find("\"signature\": \"0x").expect("signed") + "\"signature\": \"0x".len() + 5;
+            let flipped = if &text[at..at + 1] == "0" { "1" } else { "0" };
+            std::fs::write(s.summary_path(1), format!("{}{flipped}{}", &text[..at], &text[at + 1..])).expect("writes");
+        }, "summary signature"),
+        ("the state chain", |s| {
+            let mut input = canonical::decode(input_json(s, 1).as_bytes()).expect("decodes");
+            input.state = vec![1];
+            replace_input_of_1(s, &String::from_utf8(canonical::encode(&input).expect("encodes")).expect("utf-8"));
+        }, "state chain"),
+        ("the policy bytes", |s| {
+            let summary = s.read_summary(1);
+            let path = s.publication().join(&summary.scorer.key);
+            let mut bytes = std::fs::read(&path).expect("reads policy");
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            std::fs::write(&path, bytes).expect("writes");
+        }, "policy bytes"),
+    ];
+    for (kind, tamper, expected) in kinds {
+        let setup = Setup::new();
+        tamper(&setup);
+        setup.commit(1);
+        let (code, text) = setup.watch(&[]);
+        assert_eq!(code, 1, "{kind}: {text}");
+        assert_lines(&text, &["epoch 1: FAIL", expected, "epoch 2: waiting for the chain"]);
+        // The policy is shared: with its bytes changed, epoch 0 fails too.
+        let set = if kind == "the policy bytes" { vec![] } else { vec![setup.summary_weights(0)] };
+        assert_eq!(setup.tower_weights(), set, "{kind}");
+    }
+}
+
+#[test]
+fn bad_arguments_and_sources_exit_2() {
+    let setup = Setup::new();
+    let (code, text) = run(assay().args(["watch", "--source", "/nonexistent", "--validator", &golden().ss58(), "--netuid", "1", "--once"]));
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["is not a folder"]);
+    let (code, text) = run(assay()
+        .args(["watch", "--validator", &golden().ss58(), "--netuid", "1", "--once", "--set-weights", "--source"])
+        .arg(setup.publication()));
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["--set-weights needs a chain"]);
+    let (code, text) = run(assay()
+        .args(["watch", "--validator", "not-an-address", "--netuid", "1", "--once", "--source"])
+        .arg(setup.publication()));
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["--validator not-an-address"]);
+}
