@@ -108,6 +108,8 @@ impl Setup {
             .arg(d.join("chain"))
             .args(["--set-weights", "--wallet.name", "watch", "--wallet.hotkey", "tower", "--wallet.path"])
             .arg(d.join("wallets"))
+            .arg("--policy-cache")
+            .arg(d.join("cache"))
             .args(extra))
     }
 
@@ -225,55 +227,97 @@ fn replace_input_of_1(setup: &Setup, json: &str) {
     setup.write_signed(summary, &golden());
 }
 
-/// Each tampering kind of the golden tests, applied to epoch 1 (whose published hash the
-/// validator commits, lying along): epoch 0's weights are set, epoch 1's are not.
+/// A tampering kind of the golden tests, applied to epoch 1 (whose published hash the
+/// validator commits, lying along): epoch 1 fails with `expected` and gets no weights; epoch 0's
+/// are set unless the tampering touched it too.
+fn check_tampering(tamper: fn(&Setup), expected: &str, epoch_0_passes: bool) {
+    let setup = Setup::new();
+    tamper(&setup);
+    setup.commit(1);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(&text, &["epoch 1: FAIL", expected, "epoch 2: waiting for the chain"]);
+    let set = if epoch_0_passes { vec![setup.summary_weights(0)] } else { vec![] };
+    assert_eq!(setup.tower_weights(), set);
+}
+
 #[test]
-fn each_tampering_kind_fails_and_sets_nothing() {
-    type Tamper = fn(&Setup);
-    let kinds: [(&str, Tamper, &str); 5] = [
-        ("an input byte", |s| replace_input_of_1(s, &input_json(s, 1).replacen("\"verdict\":\"pass\"", "\"verdict\":\"fail\"", 1)), "FAIL: output."),
-        ("a weight", |s| {
+fn a_changed_input_byte_fails() {
+    check_tampering(
+        |s| replace_input_of_1(s, &input_json(s, 1).replacen("\"verdict\":\"pass\"", "\"verdict\":\"fail\"", 1)),
+        "FAIL: output.",
+        true,
+    );
+}
+
+#[test]
+fn a_changed_weight_fails() {
+    check_tampering(
+        |s| {
             let mut summary = s.read_summary(1);
             summary.output.weights[1].weight = summary.output.weights[1].weight.wrapping_add(1);
             s.write_signed(summary, &golden());
-        }, "output.weights[1].weight: published"),
-        ("the signature", |s| {
+        },
+        "output.weights[1].weight: published",
+        true,
+    );
+}
+
+#[test]
+fn a_changed_signature_fails() {
+    check_tampering(
+        |s| {
             let text = std::fs::read_to_string(s.summary_path(1)).expect("reads");
             let at = text.find("\"signature\": \"0x").expect("signed") + "\"signature\": \"0x".len() + 5;
             let flipped = if &text[at..at + 1] == "0" { "1" } else { "0" };
             std::fs::write(s.summary_path(1), format!("{}{flipped}{}", &text[..at], &text[at + 1..])).expect("writes");
-        }, "summary signature"),
-        ("the state chain", |s| {
+        },
+        "summary signature",
+        true,
+    );
+}
+
+#[test]
+fn a_broken_state_chain_fails() {
+    check_tampering(
+        |s| {
             let mut input = canonical::decode(input_json(s, 1).as_bytes()).expect("decodes");
             input.state = vec![1];
             replace_input_of_1(s, &String::from_utf8(canonical::encode(&input).expect("encodes")).expect("utf-8"));
-        }, "state chain"),
-        ("the policy bytes", |s| {
-            let summary = s.read_summary(1);
-            let path = s.publication().join(&summary.scorer.key);
+        },
+        "state chain",
+        true,
+    );
+}
+
+#[test]
+fn changed_policy_bytes_fail_every_epoch_that_ran_the_policy() {
+    check_tampering(
+        |s| {
+            let path = s.publication().join(&s.read_summary(1).scorer.key);
             let mut bytes = std::fs::read(&path).expect("reads policy");
             let last = bytes.len() - 1;
             bytes[last] ^= 1;
             std::fs::write(&path, bytes).expect("writes");
-        }, "policy bytes"),
-    ];
-    for (kind, tamper, expected) in kinds {
-        let setup = Setup::new();
-        tamper(&setup);
-        setup.commit(1);
-        let (code, text) = setup.watch(&[]);
-        assert_eq!(code, 1, "{kind}: {text}");
-        assert_lines(&text, &["epoch 1: FAIL", expected, "epoch 2: waiting for the chain"]);
-        // The policy is shared: with its bytes changed, epoch 0 fails too.
-        let set = if kind == "the policy bytes" { vec![] } else { vec![setup.summary_weights(0)] };
-        assert_eq!(setup.tower_weights(), set, "{kind}");
-    }
+        },
+        "policy bytes",
+        false,
+    );
 }
 
 #[test]
 fn bad_arguments_and_sources_exit_2() {
     let setup = Setup::new();
-    let (code, text) = run(assay().args(["watch", "--source", "/nonexistent", "--validator", &golden().ss58(), "--netuid", "1", "--once"]));
+    let (code, text) = run(assay().args([
+        "watch",
+        "--source",
+        "/nonexistent",
+        "--validator",
+        &golden().ss58(),
+        "--netuid",
+        "1",
+        "--once",
+    ]));
     assert_eq!(code, 2, "{text}");
     assert_lines(&text, &["is not a folder"]);
     let (code, text) = run(assay()

@@ -248,7 +248,8 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
     );
     let watchtower = start_watchtower(&options, &out, &validator.ss58())?;
-    let live = live_table(&runtime, &node, members.clone(), watchtower.as_ref().map(Watchtower::verdicts), stopped.clone());
+    let live =
+        live_table(&runtime, &node, members.clone(), watchtower.as_ref().map(Watchtower::verdicts), stopped.clone());
     let announcing = owner.announce_in_epoch_1(&runtime, &out.join("chain"), epochs, stopped.clone());
     let mut published = Vec::new();
     let mut closed_epochs = Vec::new();
@@ -289,6 +290,7 @@ fn start_watchtower(options: &DevnetOptions, out: &Path, validator: &str) -> any
         validator,
         netuid: 1,
         state: out.join("data/watch-state.json"),
+        policy_cache: out.join("data/watch-cache"),
     };
     Ok(Some(Watchtower::start(&followed)?))
 }
@@ -296,8 +298,10 @@ fn start_watchtower(options: &DevnetOptions, out: &Path, validator: &str) -> any
 /// Prints the watchtower's verdict per epoch; fails unless every closed epoch passed.
 fn report_watchtower(watched: Option<&BTreeMap<u64, String>>, epochs: &[u64]) -> anyhow::Result<()> {
     let Some(watched) = watched else { return Ok(()) };
-    println!("
-watchtower (assay watch, beside the validator):");
+    println!(
+        "
+watchtower (assay watch, beside the validator):"
+    );
     let mut all_pass = true;
     for epoch in epochs {
         let verdict = watched.get(epoch).map_or("no verdict", String::as_str);

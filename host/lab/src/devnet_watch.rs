@@ -54,6 +54,8 @@ pub struct Followed<'a> {
     pub netuid: u16,
     /// Where it keeps its position.
     pub state: PathBuf,
+    /// Where it keeps the policies it compiled.
+    pub policy_cache: PathBuf,
 }
 
 /// `epoch N: VERDICT…` as `assay watch` prints each audited epoch.
@@ -77,6 +79,8 @@ impl Watchtower {
             .arg(&followed.state)
             .arg("--local-chain")
             .arg(followed.chain_dir)
+            .arg("--policy-cache")
+            .arg(&followed.policy_cache)
             .env("ASSAY_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -56,6 +56,9 @@ pub struct Args {
     /// A validator whose `latest.json` has not moved for this long is reported silent.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     silence_after: Duration,
+    /// A folder of compiled policies, so that a policy is compiled once, not once an epoch.
+    #[arg(long, value_name = "DIR")]
+    policy_cache: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (`GET /metrics`).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
@@ -178,7 +181,7 @@ pub fn run(args: Args) -> CmdResult {
             .map_err(|e| unusable(anyhow!("serving metrics on {addr}: {e}")))?;
         println!("metrics on http://{local}/metrics");
     }
-    let runtime = Runtime::new(None).map_err(unusable)?;
+    let runtime = Runtime::new(args.policy_cache.as_deref()).map_err(unusable)?;
     let options = AuditOptions {
         validator: Some(args.validator.clone()),
         max_summary_bytes: MAX_SUMMARY_BYTES,

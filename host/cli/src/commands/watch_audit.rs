@@ -60,7 +60,9 @@ impl Auditor<'_> {
         let bytes = match self.store.get(&key) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
-                return Err(AuditFailure::Mismatch(format!("epoch {epoch}'s summary, audited before, is gone from {key}")));
+                return Err(AuditFailure::Mismatch(format!(
+                    "epoch {epoch}'s summary, audited before, is gone from {key}"
+                )));
             }
             Err(e) => return Err(AuditFailure::Unusable(e.to_string())),
         };

@@ -87,7 +87,10 @@ impl Watcher<'_> {
         while self.poll().map_err(|e| unusable(anyhow!("{e}")))? {}
         self.check_silence();
         let t = &self.tally;
-        println!("watched: {} pass, {} fail, {} unusable, {} waiting for the chain", t.pass, t.fail, t.unusable, t.waiting);
+        println!(
+            "watched: {} pass, {} fail, {} unusable, {} waiting for the chain",
+            t.pass, t.fail, t.unusable, t.waiting
+        );
         if t.fail + t.unusable > 0 {
             return Err(failed(anyhow!("{} epochs did not pass the audit", t.fail + t.unusable)));
         }
@@ -198,8 +201,7 @@ impl Watcher<'_> {
 
     /// Audits `epoch` if it is published, sets its weights when it passes, and moves on.
     fn examine(&mut self, epoch: u64, chain: &ChainRecord) -> Result<(), PollError> {
-        let auditor =
-            Auditor { store: self.store, netuid: self.netuid, options: self.options, runtime: self.runtime };
+        let auditor = Auditor { store: self.store, netuid: self.netuid, options: self.options, runtime: self.runtime };
         let Some(bytes) = auditor.summary_bytes(epoch).map_err(|e| PollError::Source(e.to_string()))? else {
             println!("epoch {epoch}: not published");
             self.state.examined_through = Some(epoch);
@@ -256,11 +258,13 @@ impl Watcher<'_> {
             weights: weights.iter().map(|w| w.weight).collect(),
             version_key: self.version_key,
         };
-        let set = self.rt.block_on(async {
-            tokio::time::timeout(CHAIN_TIMEOUT, chain.set_weights(&signer.ss58(), &call)).await
-        });
+        let set = self
+            .rt
+            .block_on(async { tokio::time::timeout(CHAIN_TIMEOUT, chain.set_weights(&signer.ss58(), &call)).await });
         let block = set
-            .map_err(|_| PollError::Chain(format!("{} did not take the weights in {CHAIN_TIMEOUT:?}", chain.describe())))?
+            .map_err(|_| {
+                PollError::Chain(format!("{} did not take the weights in {CHAIN_TIMEOUT:?}", chain.describe()))
+            })?
             .map_err(|e| PollError::Chain(format!("setting epoch {epoch}'s weights: {e}")))?;
         println!("epoch {epoch}: weights set at block {block}");
         self.metrics.weights_set.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -91,8 +91,8 @@ pub fn load(path: &Path, netuid: u16, validator: &str) -> anyhow::Result<Option<
         bail!("the state file {} is {} bytes, more than {MAX_STATE_BYTES}", path.display(), meta.len());
     }
     let bytes = std::fs::read(path).with_context(|| format!("reading the state file {}", path.display()))?;
-    let state: WatchState =
-        serde_json::from_slice(&bytes).with_context(|| format!("the state file {} is not a watch state", path.display()))?;
+    let state: WatchState = serde_json::from_slice(&bytes)
+        .with_context(|| format!("the state file {} is not a watch state", path.display()))?;
     if state.netuid != netuid || state.validator != validator {
         bail!(
             "the state file {} follows validator {} on subnet {}, not {validator} on subnet {netuid}: give another --state",
