@@ -282,15 +282,21 @@ const WATCHTOWER_PATIENCE: Duration = Duration::from_secs(120);
 /// The watchtower beside the validator, following its publication and its local chain.
 fn start_watchtower(options: &DevnetOptions, out: &Path, validator: &str) -> anyhow::Result<Option<Watchtower>> {
     let Some(assay) = &options.watchtower else { return Ok(None) };
-    let source = out.join("published").display().to_string();
+    // The folder the validator publishes to, there before its first epoch closes.
+    let published = out.join("published");
+    std::fs::create_dir_all(&published).with_context(|| format!("creating {}", published.display()))?;
+    let source = published.display().to_string();
     let followed = Followed {
         assay,
         source: &source,
-        chain_dir: &out.join("chain"),
+        // Not the local chain yet: the devnet's validator is not in its metagraph, so the chain
+        // refuses its summary-hash commitment and a watchtower reading it would wait forever.
+        chain_dir: None,
         validator,
         netuid: 1,
         state: out.join("data/watch-state.json"),
         policy_cache: out.join("data/watch-cache"),
+        log: out.join("data/watch.log"),
     };
     Ok(Some(Watchtower::start(&followed)?))
 }

@@ -1,6 +1,5 @@
 //! The devnet's watchtower: `assay watch` run as a child process beside the validator,
-//! following the devnet's publication and reading its summary hashes from the local chain
-//! (it sets no weights), and its verdict per epoch, read from its output, for the live table
+//! following the devnet's publication (it sets no weights), and its verdict per epoch, read from its output, for the live table
 //! and the final report.
 //!
 //! Must not touch: the watchtower's logic (the `assay watch` command owns it); this module only
@@ -49,13 +48,17 @@ pub struct Followed<'a> {
     pub assay: &'a Path,
     /// The publication, as `assay watch --source` takes it.
     pub source: &'a str,
-    pub chain_dir: &'a Path,
+    /// The local chain whose commitment holds the validator's summary hashes; `None`: the
+    /// hashes are checked by their links alone.
+    pub chain_dir: Option<&'a Path>,
     pub validator: &'a str,
     pub netuid: u16,
     /// Where it keeps its position.
     pub state: PathBuf,
     /// Where it keeps the policies it compiled.
     pub policy_cache: PathBuf,
+    /// Where its log goes.
+    pub log: PathBuf,
 }
 
 /// `epoch N: VERDICT…` as `assay watch` prints each audited epoch.
@@ -70,20 +73,26 @@ fn parse_verdict(line: &str) -> Option<(u64, String)> {
 }
 
 impl Watchtower {
-    /// Starts `assay watch` on `followed`, polling every second from epoch 0.
+    /// Starts `assay watch` on `followed`, polling every second from epoch 0; its log goes to
+    /// `followed.log`.
     pub fn start(followed: &Followed) -> anyhow::Result<Self> {
-        let mut child = Command::new(followed.assay)
-            .args(["watch", "--source", followed.source, "--validator", followed.validator])
+        let log = std::fs::File::create(&followed.log)
+            .with_context(|| format!("creating the watchtower's log {}", followed.log.display()))?;
+        let mut command = Command::new(followed.assay);
+        command.arg("watch");
+        if let Some(dir) = followed.chain_dir {
+            command.arg("--local-chain").arg(dir);
+        }
+        let mut child = command
+            .args(["--source", followed.source, "--validator", followed.validator])
             .args(["--netuid", &followed.netuid.to_string(), "--from-epoch", "0", "--interval", "1s"])
             .arg("--state")
             .arg(&followed.state)
-            .arg("--local-chain")
-            .arg(followed.chain_dir)
             .arg("--policy-cache")
             .arg(&followed.policy_cache)
             .env("ASSAY_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .with_context(|| format!("starting the watchtower ({} watch)", followed.assay.display()))?;
         let stdout = child.stdout.take().context("the watchtower's output")?;
