@@ -330,4 +330,10 @@ fn bad_arguments_and_sources_exit_2() {
         .arg(setup.publication()));
     assert_eq!(code, 2, "{text}");
     assert_lines(&text, &["--validator not-an-address"]);
+    // A latest.json that is no pointer is a publication that cannot be read: exit 2 with --once
+    // (followed, it is retried with a doubling pause).
+    std::fs::write(setup.publication().join("epochs/1/latest.json"), "{ not json").expect("writes");
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["reading the publication: epochs/1/latest.json"]);
 }
