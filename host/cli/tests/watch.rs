@@ -337,3 +337,36 @@ fn bad_arguments_and_sources_exit_2() {
     assert_eq!(code, 2, "{text}");
     assert_lines(&text, &["reading the publication: epochs/1/latest.json"]);
 }
+
+/// A read that fails (here epoch 2's input turned into a folder, which reads as an error, not
+/// as a missing file) is no verdict: epoch 2 is not passed over, the position stays at epoch 1,
+/// and once the source reads again epoch 2 is audited and gets its weights.
+#[test]
+fn a_failing_read_keeps_the_position_until_the_source_recovers() {
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 1);
+    let input = setup.publication().join("epochs/1/2/input.json.zst");
+    let saved = setup.dir.path().join("input-2");
+    std::fs::rename(&input, &saved).expect("moves input");
+    std::fs::create_dir(&input).expect("a folder where a file was");
+
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["epoch 1: PASS", "epoch 2: RETRY: a read failed", "not a plain file"]);
+    assert!(!text.contains("epoch 3:"), "moved past epoch 2:\n{text}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(setup.dir.path().join("state.json")).expect("state")).expect("json");
+    assert_eq!(state["examined_through"], 1, "{state}");
+
+    // Still failing: still there.
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["epoch 2: RETRY"]);
+
+    std::fs::remove_dir(&input).expect("removes folder");
+    std::fs::rename(&saved, &input).expect("restores input");
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 2: PASS", "epoch 7: PASS", "watched: 6 pass, 0 fail, 0 unusable"]);
+    assert_eq!(setup.tower_weights().last(), Some(&setup.summary_weights(EPOCHS - 1)));
+}

@@ -10,7 +10,8 @@
 //! by their links alone.
 //!
 //! Exit codes with `--once`: 0 every epoch audited passed; 1 an epoch failed (or could not be
-//! audited); 2 unusable input (a bad argument, an unreadable source, state or chain); 3 no
+//! audited); 2 unusable input (a bad argument, an unreadable source, state or chain; a read
+//! that failed during an epoch's audit, which leaves the position before that epoch); 3 no
 //! failure, but the validator is silent (its `latest.json` has not moved for
 //! `--silence-after`).
 

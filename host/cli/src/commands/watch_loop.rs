@@ -201,7 +201,8 @@ impl Watcher<'_> {
 
     /// Audits `epoch` if it is published, sets its weights when it passes, and moves on.
     fn examine(&mut self, epoch: u64, chain: &ChainRecord) -> Result<(), PollError> {
-        let auditor = Auditor { store: self.store, netuid: self.netuid, options: self.options, runtime: self.runtime };
+        let store = ReadErrors::new(self.store);
+        let auditor = Auditor { store: &store, netuid: self.netuid, options: self.options, runtime: self.runtime };
         let Some(bytes) = auditor.summary_bytes(epoch).map_err(|e| PollError::Source(e.to_string()))? else {
             println!("epoch {epoch}: not published");
             self.state.examined_through = Some(epoch);
@@ -209,6 +210,14 @@ impl Watcher<'_> {
         };
         let anchor = self.state.anchor().map(|(e, sha)| (e, sha.to_string()));
         let outcome = auditor.audit(epoch, anchor.as_ref().map(|(e, sha)| (*e, sha.as_str())), chain);
+        if outcome.is_err()
+            && let Some(read_error) = store.first()
+        {
+            // A read that failed is no verdict: the epoch stays where it is and is audited
+            // again at the next poll (after a pause that doubles while it keeps failing).
+            println!("epoch {epoch}: RETRY: a read failed: {read_error}");
+            return Err(PollError::Source(format!("epoch {epoch}: {read_error}")));
+        }
         let verdict = match outcome {
             Ok(passed) => {
                 print_pass(epoch, &passed);
@@ -285,6 +294,41 @@ impl Watcher<'_> {
 
     fn save(&self) -> Result<(), PollError> {
         watch_state::save(self.state_path, &self.state).map_err(PollError::Own)
+    }
+}
+
+/// A store that remembers the first read that failed (an error, not a missing object), so that
+/// an audit cut short by the source is told from a verdict.
+struct ReadErrors<'a> {
+    inner: &'a dyn ObjectStore,
+    first: std::sync::Mutex<Option<String>>,
+}
+
+impl<'a> ReadErrors<'a> {
+    fn new(inner: &'a dyn ObjectStore) -> Self {
+        Self { inner, first: std::sync::Mutex::new(None) }
+    }
+
+    fn first(&self) -> Option<String> {
+        self.first.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl ObjectStore for ReadErrors<'_> {
+    fn put(&self, key: &str, bytes: &[u8]) -> assay_publish::Result<()> {
+        self.inner.put(key, bytes)
+    }
+
+    fn get(&self, key: &str) -> assay_publish::Result<Option<Vec<u8>>> {
+        let got = self.inner.get(key);
+        if let Err(e) = &got {
+            self.first.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| e.to_string());
+        }
+        got
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
     }
 }
 
