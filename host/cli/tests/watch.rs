@@ -1,7 +1,7 @@
 //! `assay watch`, the watchtower, against a publication of eight chained epochs
-//! (`fixtures/watch`, scripts/make-watch-epochs.sh) and a local chain: passing epochs get the
-//! same weights from the watchtower's hotkey; a tampered, gapped, replaced or foreign epoch gets
-//! none and the exit code says so; a restart resumes from the state file; silence is reported.
+//! (`fixtures/watch`, scripts/make-watch-epochs.sh) and a local chain: the newest passing epoch
+//! of a backfill gets the same weights from the watchtower's hotkey, once; a tampered, gapped,
+//! replaced or foreign epoch gets none and the exit code says so; a restart resumes from the state file; silence is reported.
 
 mod common;
 
@@ -141,8 +141,9 @@ fn a_clean_publication_passes_resumes_and_goes_silent() {
     let (code, text) = setup.watch(&[]);
     assert_eq!(code, 0, "{text}");
     assert_lines(&text, &["epoch 0: PASS", "epoch 7: PASS", "epoch 7 follows epoch 6", "the one the chain holds"]);
-    let expected: Vec<Vec<u16>> = (0..EPOCHS).map(|e| setup.summary_weights(e)).collect();
-    assert_eq!(setup.tower_weights(), expected, "every passing epoch's weights, in order");
+    assert_lines(&text, &["epoch 6: weights not set, epoch 7 is newer and passed", "epoch 7: weights set at block"]);
+    let expected = vec![setup.summary_weights(EPOCHS - 1)];
+    assert_eq!(setup.tower_weights(), expected, "a backfill sets the newest passing epoch's weights, once");
 
     // A restart resumes from the state file: nothing is audited again, nothing set again.
     let state: serde_json::Value =
@@ -152,7 +153,7 @@ fn a_clean_publication_passes_resumes_and_goes_silent() {
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("PASS"), "re-audited:\n{text}");
     assert_lines(&text, &["watched: 0 pass, 0 fail"]);
-    assert_eq!(setup.tower_weights().len(), EPOCHS as usize);
+    assert_eq!(setup.tower_weights().len(), 1);
 
     // latest.json has not moved since the first run: with a short --silence-after, silent.
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -190,8 +191,9 @@ fn faulty_epochs_get_no_weights_and_a_restart_audits_only_the_new_ones() {
             "watched: 3 pass, 3 fail, 0 unusable, 1 waiting",
         ],
     );
-    let passed: Vec<Vec<u16>> = [0, 2, 5].iter().map(|e| setup.summary_weights(*e)).collect();
-    assert_eq!(setup.tower_weights(), passed, "only the passing epochs' weights");
+    // The newest epoch audited (6) failed: the newest that passed (5) gives the weights, once.
+    let passed = vec![setup.summary_weights(5)];
+    assert_eq!(setup.tower_weights(), passed, "only the newest passing epoch's weights");
 
     // Epoch 7 signed by another key, committed: the restart audits it alone, and fails it.
     let forger = Hotkey::from_seed(Scheme::Sr25519, [42; 32]).expect("key");
@@ -354,6 +356,7 @@ fn a_failing_read_keeps_the_position_until_the_source_recovers() {
     assert_eq!(code, 2, "{text}");
     assert_lines(&text, &["epoch 1: PASS", "epoch 2: RETRY: a read failed", "not a plain file"]);
     assert!(!text.contains("epoch 3:"), "moved past epoch 2:\n{text}");
+    assert_eq!(setup.tower_weights(), vec![setup.summary_weights(1)], "the epochs before it still count");
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(setup.dir.path().join("state.json")).expect("state")).expect("json");
     assert_eq!(state["examined_through"], 1, "{state}");
@@ -368,5 +371,6 @@ fn a_failing_read_keeps_the_position_until_the_source_recovers() {
     let (code, text) = setup.watch(&[]);
     assert_eq!(code, 0, "{text}");
     assert_lines(&text, &["epoch 2: PASS", "epoch 7: PASS", "watched: 6 pass, 0 fail, 0 unusable"]);
-    assert_eq!(setup.tower_weights().last(), Some(&setup.summary_weights(EPOCHS - 1)));
+    let set = vec![setup.summary_weights(1), setup.summary_weights(EPOCHS - 1)];
+    assert_eq!(setup.tower_weights(), set);
 }

@@ -1,8 +1,8 @@
 //! `assay watch --source LOCATION --validator SS58 --netuid N`: the watchtower. It follows the
 //! publication's `epochs/<netuid>/latest.json`, audits every new epoch in order (the audit of
 //! `watch_audit.rs`), backfills the epochs it missed, keeps its position across restarts
-//! (`watch_state.rs`), and with `--set-weights` sets a passing epoch's weights through its own
-//! chain backend. A failing epoch sets nothing (the last good weights stay) and is logged as an
+//! (`watch_state.rs`), and with `--set-weights` sets the newest passing epoch's weights through
+//! its own chain backend (once for a backfill). A failing epoch sets nothing (the last good weights stay) and is logged as an
 //! error and counted (`watch_metrics.rs`).
 //!
 //! An epoch is audited once the chain names its summary's hash (or a later one): before that

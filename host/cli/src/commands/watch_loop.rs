@@ -1,6 +1,8 @@
 //! The watchtower's loop: one poll reads `latest.json` and the validator's commitment, then
 //! examines the epochs after its position in order (at most [`MAX_EPOCHS_PER_POLL`] a poll),
-//! audits each published one, sets a passing one's weights, and saves its position after each.
+//! audits each published one and saves its position after each; once it has caught up (or is
+//! held up by an epoch it cannot read yet) it sets the weights of the newest passing epoch, once
+//! for the whole backfill.
 //! Between polls it sleeps `--interval`, longer (doubling, bounded) while the source or the
 //! chain cannot be reached; a lost source or chain never ends `follow`.
 
@@ -20,7 +22,7 @@ use super::audit_history::chain_record;
 use super::watch::now_ms;
 use super::watch_audit::{Auditor, Passed, own_summary_sha256};
 use super::watch_metrics::Metrics;
-use super::watch_state::{self, Audited, Verdict, WatchState};
+use super::watch_state::{self, Audited, PendingWeights, Verdict, WatchState};
 use crate::{CmdResult, Exit, failed, unusable};
 
 /// The most epochs one poll examines (a publication far ahead is caught up over several).
@@ -153,12 +155,23 @@ impl Watcher<'_> {
                 println!("epoch {epoch}: waiting for the chain to name its summary's hash");
                 break;
             }
-            self.examine(epoch, &chain)?;
+            if let Err(e) = self.examine(epoch, &chain) {
+                // Stuck on this epoch for now: the epochs passed before it still get their weights.
+                if let Err(w) = self.flush_weights() {
+                    warn!(error = %w, "the weights kept could not be set; they are set at the next poll");
+                }
+                return Err(e);
+            }
         }
         self.tally.waiting = waiting;
         self.metrics.set_waiting(waiting);
         self.save()?;
-        Ok(waiting == 0 && last < latest)
+        let more = waiting == 0 && last < latest;
+        if !more {
+            // Caught up: the newest passing epoch's weights, once for the whole backfill.
+            self.flush_weights()?;
+        }
+        Ok(more)
     }
 
     /// The epoch `latest.json` names, noting when it moved; `None` when nothing is published.
@@ -199,7 +212,7 @@ impl Watcher<'_> {
         }
     }
 
-    /// Audits `epoch` if it is published, sets its weights when it passes, and moves on.
+    /// Audits `epoch` if it is published, keeps its weights when it passes, and moves on.
     fn examine(&mut self, epoch: u64, chain: &ChainRecord) -> Result<(), PollError> {
         let store = ReadErrors::new(self.store);
         let auditor = Auditor { store: &store, netuid: self.netuid, options: self.options, runtime: self.runtime };
@@ -221,7 +234,7 @@ impl Watcher<'_> {
         let verdict = match outcome {
             Ok(passed) => {
                 print_pass(epoch, &passed);
-                self.set_weights(epoch, &passed.report.summary)?;
+                self.keep_weights(epoch, &passed.report.summary);
                 Verdict::Pass
             }
             Err(AuditFailure::Mismatch(m)) => {
@@ -251,20 +264,38 @@ impl Watcher<'_> {
         self.metrics.audited(epoch, verdict);
     }
 
-    /// Sets `summary`'s weights from the watchtower's hotkey (with `--set-weights`). A chain
-    /// that refuses or does not answer is the watchtower's own trouble: the epoch is audited
-    /// again at the next poll.
-    fn set_weights(&self, epoch: u64, summary: &Summary) -> Result<(), PollError> {
-        let (Some(chain), Some(signer)) = (&self.chain, &self.signer) else { return Ok(()) };
+    /// Keeps a passing epoch's weights to set once the poll has caught up (with
+    /// `--set-weights`): an older passing epoch's weights, not set yet, are replaced.
+    fn keep_weights(&mut self, epoch: u64, summary: &Summary) {
+        if self.chain.is_none() || self.signer.is_none() {
+            return;
+        }
         let weights = &summary.output.weights;
         if weights.is_empty() {
             println!("epoch {epoch}: no weights to set (published unscored)");
-            return Ok(());
+            return;
         }
-        let call = WeightsCall {
-            netuid: self.netuid,
+        if let Some(older) = &self.state.pending_weights {
+            println!("epoch {}: weights not set, epoch {epoch} is newer and passed", older.epoch);
+        }
+        self.state.pending_weights = Some(PendingWeights {
+            epoch,
             uids: weights.iter().map(|w| w.uid).collect(),
             weights: weights.iter().map(|w| w.weight).collect(),
+        });
+    }
+
+    /// Sets the weights kept (the newest passing epoch's) from the watchtower's hotkey. A
+    /// chain that refuses or does not answer is the watchtower's own trouble: they stay kept
+    /// (in the state file too) and are set at the next poll; the position does not wait.
+    fn flush_weights(&mut self) -> Result<(), PollError> {
+        let (Some(chain), Some(signer)) = (&self.chain, &self.signer) else { return Ok(()) };
+        let Some(pending) = self.state.pending_weights.clone() else { return Ok(()) };
+        let epoch = pending.epoch;
+        let call = WeightsCall {
+            netuid: self.netuid,
+            uids: pending.uids,
+            weights: pending.weights,
             version_key: self.version_key,
         };
         let set = self
@@ -277,7 +308,8 @@ impl Watcher<'_> {
             .map_err(|e| PollError::Chain(format!("setting epoch {epoch}'s weights: {e}")))?;
         println!("epoch {epoch}: weights set at block {block}");
         self.metrics.weights_set.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        self.state.pending_weights = None;
+        self.save()
     }
 
     /// Reports a validator whose `latest.json` has not moved for `--silence-after`.

@@ -9,8 +9,9 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-/// The most a state file may hold (it is a few hundred bytes).
-const MAX_STATE_BYTES: u64 = 64 << 10;
+/// The most a state file may hold (a few hundred bytes, and the weights not set yet: a few
+/// bytes a uid).
+const MAX_STATE_BYTES: u64 = 1 << 20;
 
 /// An audit's verdict on one epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,16 @@ pub struct Audited {
     pub summary_sha256: Option<String>,
 }
 
+/// The weights of the newest passing epoch, not set yet: a backfill sets them once it has
+/// caught up (not once an epoch), and a chain that refused them is asked again at the next poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingWeights {
+    pub epoch: u64,
+    pub uids: Vec<u16>,
+    pub weights: Vec<u16>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WatchState {
@@ -47,6 +58,9 @@ pub struct WatchState {
     /// The sha256 of the `latest.json` last seen, and when (Unix ms) it was first seen.
     pub latest_sha256: Option<String>,
     pub latest_moved_unix_ms: u64,
+    /// With `--set-weights`: the newest passing epoch's weights, until they are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_weights: Option<PendingWeights>,
 }
 
 impl WatchState {
@@ -58,6 +72,7 @@ impl WatchState {
             last_audited: None,
             latest_sha256: None,
             latest_moved_unix_ms: now_ms,
+            pending_weights: None,
         }
     }
 
