@@ -1,6 +1,7 @@
 //! `assay devnet --epochs N --out DIR`: the whole system on loopback. The cheaters end at weight
 //! zero, the faster honest miner with the most weight, every published epoch audits PASS, and the
-//! subnet owner's announcement swaps the scorer mid-run after a shadow epoch, as the summaries say.
+//! subnet owner's announcement swaps the scorer mid-run after a shadow epoch, as the summaries say,
+//! and the watchtower beside the validator (`assay watch`) passes every epoch.
 
 mod common;
 
@@ -33,7 +34,12 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("cheaters at weight zero: yes"), "{stdout}");
     assert!(stdout.contains("the faster honest miner has the most weight: yes"), "{stdout}");
-    assert_eq!(stdout.matches(" PASS").count(), 4, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.ends_with("summary.json PASS")).count(), 4, "{stdout}");
+    // The watchtower beside the validator passed every epoch (and showed it in the live table).
+    for epoch in 0..4 {
+        assert!(stdout.contains(&format!("  watchtower: epoch {epoch} PASS\n")), "{stdout}");
+    }
+    assert!(stdout.contains("watchtower by epoch: 0:pass"), "{stdout}");
 
     // The owner announced after epoch 0 closed (during epoch 1): epoch 2 ran the announced
     // scorer in shadow, epoch 3 with it.

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 use crate::bad_input;
 use crate::charges::{self, Member};
+use crate::devnet_watch::{Followed, WatchVerdicts, Watchtower};
 use crate::hostile::Fleet;
 use crate::hostile::stranger::Target;
 use crate::owner::{Owner, closed_line, scorers_by_epoch};
@@ -53,6 +54,9 @@ pub struct DevnetOptions {
     pub plugins: PathBuf,
     /// Hostile miners (one per attack) and a stranger join; an honest miner charged fails the run.
     pub hostile: bool,
+    /// The `assay` binary: a watchtower (`assay watch`) follows the publication beside the
+    /// validator, and the run fails unless it passes every epoch. None: no watchtower.
+    pub watchtower: Option<PathBuf>,
 }
 
 /// One of the devnet's miners.
@@ -252,13 +256,17 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         "gateway at http://127.0.0.1:{port}/v1 (key sk-devnet, model {MODEL}); epochs of {epoch_blocks} s{}",
         options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
     );
-    let live = live_table(&runtime, &node, members.clone(), stopped.clone());
+    let watchtower = start_watchtower(&options, &out, &validator.ss58(), &publication)?;
+    let live =
+        live_table(&runtime, &node, members.clone(), watchtower.as_ref().map(Watchtower::verdicts), stopped.clone());
     let announcing = owner.announce_in_epoch_1(&runtime, &out.join("chain"), epochs, stopped.clone());
     let mut published = Vec::new();
+    let mut closed_epochs = Vec::new();
     let run_options = RunOptions { tick: Duration::from_millis(250), stop_after: options.epochs };
     let result = runtime.block_on(node.run(run_options, stopped, &mut |closed| {
         eprintln!("{}", closed_line(closed, &names));
         published.push(closed.summary_key.clone());
+        closed_epochs.push(closed.summary.epoch);
     }));
     let _ = stop.send(true);
     let _ = runtime.block_on(live);
@@ -269,10 +277,60 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     drop(miners_runtime);
     result?;
     announced??;
+    let watched = watchtower.map(|w| w.finish(&closed_epochs, WATCHTOWER_PATIENCE));
     let reported = report(&out, &publication, &node, &published, &members, &names);
+    let reported = reported.and(report_watchtower(watched.as_ref(), &closed_epochs));
     // Printed whatever the audits said: the soak reads both.
     let hostile = fleet.as_ref().map_or(Ok(()), |fleet| report_hostile(&node, &members, fleet));
     reported.and(hostile)
+}
+
+/// How long the watchtower may take, once the validator stopped, to audit the last epochs.
+const WATCHTOWER_PATIENCE: Duration = Duration::from_secs(120);
+
+/// The watchtower beside the validator, following its publication and its local chain.
+fn start_watchtower(
+    options: &DevnetOptions,
+    out: &Path,
+    validator: &str,
+    publication: &Publication,
+) -> anyhow::Result<Option<Watchtower>> {
+    let Some(assay) = &options.watchtower else { return Ok(None) };
+    let followed = Followed {
+        assay,
+        // What an auditor names (`s3://assay` with the server's endpoint and keys, or the folder).
+        source: &publication.location,
+        source_args: &publication.reader_args,
+        source_env: &publication.reader_env,
+        // Not the local chain yet: the devnet's validator is not in its metagraph, so the chain
+        // refuses its summary-hash commitment and a watchtower reading it would wait forever.
+        chain_dir: None,
+        validator,
+        netuid: 1,
+        state: out.join("data/watch-state.json"),
+        policy_cache: out.join("data/watch-cache"),
+        log: out.join("data/watch.log"),
+    };
+    Ok(Some(Watchtower::start(&followed)?))
+}
+
+/// Prints the watchtower's verdict per epoch; fails unless every closed epoch passed.
+fn report_watchtower(watched: Option<&BTreeMap<u64, String>>, epochs: &[u64]) -> anyhow::Result<()> {
+    let Some(watched) = watched else { return Ok(()) };
+    println!(
+        "
+watchtower (assay watch, beside the validator):"
+    );
+    let mut all_pass = true;
+    for epoch in epochs {
+        let verdict = watched.get(epoch).map_or("no verdict", String::as_str);
+        all_pass &= verdict == "PASS";
+        println!("  watchtower: epoch {epoch} {verdict}");
+    }
+    if !all_pass {
+        return Err(anyhow!("the watchtower did not pass every epoch"));
+    }
+    Ok(())
 }
 
 /// Compiles both policies into the node's cache.
@@ -309,6 +367,7 @@ fn live_table(
     runtime: &tokio::runtime::Runtime,
     node: &Node,
     members: Vec<Member>,
+    watchtower: Option<WatchVerdicts>,
     mut stopped: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let (status, ledger) = (node.status(), node.ledger().clone());
@@ -322,7 +381,11 @@ fn live_table(
             let st = status.get();
             let epoch = st.epoch;
             let requests = ledger.requests(epoch).unwrap_or_default();
-            eprintln!("\n{}", table(epoch, &requests, &st, &members));
+            let mut text = table(epoch, &requests, &st, &members);
+            if let Some(verdicts) = &watchtower {
+                text.push_str(&format!("\n           watchtower by epoch: {}", verdicts.column(8)));
+            }
+            eprintln!("\n{text}");
             if let Some(base) = &st.gateway {
                 eprintln!("{}", dataset_line(&http, base).await);
             }

@@ -12,6 +12,7 @@
 pub mod charges;
 pub mod detect;
 pub mod devnet;
+mod devnet_watch;
 pub mod hostile;
 pub mod loadgen;
 pub mod owner;

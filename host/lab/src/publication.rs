@@ -110,6 +110,10 @@ pub struct Publication {
     pub location: String,
     /// Said at start: where, and why there.
     pub description: String,
+    /// The flags a reader (`assay audit`, `assay watch`) needs besides `location`, and the
+    /// environment they name (the loopback server's keys).
+    pub reader_args: Vec<String>,
+    pub reader_env: Vec<(String, String)>,
     /// Stopped when the publication is dropped.
     _server: Option<S3sFs>,
 }
@@ -130,6 +134,8 @@ pub fn open(out: &Path) -> Publication {
         description: format!("publishing to the folder {} ({reason})", dir.display()),
         location: dir.display().to_string(),
         dir,
+        reader_args: Vec::new(),
+        reader_env: Vec::new(),
         _server: None,
     }
 }
@@ -160,5 +166,20 @@ fn open_s3(out: &Path, binary: &Path) -> anyhow::Result<Publication> {
         dir.display()
     );
     let location = format!("s3://{BUCKET}");
-    Ok(Publication { store: Arc::new(store), config, dir, location, description, _server: Some(server) })
+    let reader_args = ["--s3-endpoint", &server.endpoint(), "--s3-access-key-env", ACCESS_KEY_ENV]
+        .into_iter()
+        .chain(["--s3-secret-key-env", SECRET_KEY_ENV])
+        .map(str::to_string)
+        .collect();
+    let reader_env = vec![(ACCESS_KEY_ENV.into(), ACCESS_KEY.into()), (SECRET_KEY_ENV.into(), SECRET_KEY.into())];
+    Ok(Publication {
+        store: Arc::new(store),
+        config,
+        dir,
+        location,
+        description,
+        reader_args,
+        reader_env,
+        _server: Some(server),
+    })
 }

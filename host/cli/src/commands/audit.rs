@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
-use assay_epoch::audit::{MAX_OBJECT_BYTES, MAX_SUMMARY_BYTES};
+use assay_epoch::audit::MAX_OBJECT_BYTES;
 use assay_epoch::{AuditFailure, AuditOptions, ObjectStore, audit_with};
 use assay_policy_runtime::Runtime;
 use assay_publish::{Location, ReadOptions, open_read};
@@ -151,17 +151,35 @@ fn split(location: Location) -> Result<(Location, Target), String> {
     })
 }
 
+/// The most a `latest.json` pointer may hold (it names one summary: a few hundred bytes).
+pub(crate) const MAX_LATEST_BYTES: usize = 64 << 10;
+
+/// What a `latest.json` pointer names: the latest summary's key, and its epoch where it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Latest {
+    pub summary: String,
+    /// Read by the watchtower only (the node feature).
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    pub epoch: Option<u64>,
+}
+
+/// Parses the `latest.json` read from `key`, bounded by [`MAX_LATEST_BYTES`].
+pub(crate) fn parse_latest(bytes: &[u8], key: &str) -> Result<Latest, String> {
+    if bytes.len() > MAX_LATEST_BYTES {
+        return Err(format!("{key} is {} bytes, larger than the auditor's maximum of {MAX_LATEST_BYTES}", bytes.len()));
+    }
+    let latest: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("{key}: {e}"))?;
+    let summary = latest["summary"].as_str().ok_or_else(|| format!("{key} names no summary"))?;
+    Ok(Latest { summary: summary.to_string(), epoch: latest["epoch"].as_u64() })
+}
+
 /// The summary key `latest.json` (at `key`) names.
 pub(crate) fn resolve_latest(store: &dyn ObjectStore, key: &str) -> Result<String, String> {
-    let bytes = store.get(key).map_err(|e| e.to_string())?.ok_or_else(|| format!("{key} is missing"))?;
-    if bytes.len() as u64 > MAX_SUMMARY_BYTES {
-        return Err(format!(
-            "{key} is {} bytes, larger than the auditor's maximum of {MAX_SUMMARY_BYTES}",
-            bytes.len()
-        ));
-    }
-    let latest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("latest.json: {e}"))?;
-    latest["summary"].as_str().map(str::to_string).ok_or_else(|| "latest.json names no summary".into())
+    let bytes = store
+        .get_at_most(key, MAX_LATEST_BYTES as u64)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{key} is missing"))?;
+    parse_latest(&bytes, key).map(|latest| latest.summary)
 }
 
 /// Opens `location` for reading; a build without remote locations says so.

@@ -11,6 +11,7 @@ use std::path::Path;
 use anyhow::anyhow;
 use assay_chain::LocalChain;
 use assay_epoch::audit::{MAX_SUMMARY_BYTES, Outcome};
+use assay_epoch::history::CommitmentError;
 use assay_epoch::{
     AuditFailure, AuditOptions, ChainRecord, ObjectStore, Summary, SummaryCommitment, audit_with, check_history, keys,
 };
@@ -56,20 +57,25 @@ fn published_epochs(root: &Path, netuid: Option<u16>) -> Result<(u16, Vec<u64>),
     Ok((netuid, numbered(&epochs_dir.join(netuid.to_string()))?))
 }
 
+/// What a validator's commitment fields say about its history: the summary hash they name, or
+/// none (a chain that was read and holds no hash fails closed).
+pub(crate) fn chain_record(fields: &[String]) -> Result<ChainRecord, CommitmentError> {
+    Ok(match SummaryCommitment::find(fields)? {
+        Some(committed) => ChainRecord::Committed(committed),
+        None => ChainRecord::Missing,
+    })
+}
+
 /// What the local chain in `dir` holds for `validator` on `netuid`.
 fn local_chain_record(dir: &Path, netuid: u16, validator: &str) -> Result<ChainRecord, Exit> {
     let chain = LocalChain::open(dir).map_err(unusable)?;
     let log = chain.commitments_log().map_err(unusable)?;
     let latest = log.into_iter().rev().find(|entry| entry.netuid == netuid && entry.hotkey == validator);
     let fields = latest.map(|entry| entry.commitment.fields).unwrap_or_default();
-    match SummaryCommitment::find(&fields) {
-        Ok(Some(committed)) => Ok(ChainRecord::Committed(committed)),
-        Ok(None) => Ok(ChainRecord::Missing),
-        Err(e) => {
-            println!("FAIL: the validator's commitment: {e}");
-            Err(failed(anyhow!("audit failed: the validator's commitment: {e}")))
-        }
-    }
+    chain_record(&fields).map_err(|e| {
+        println!("FAIL: the validator's commitment: {e}");
+        failed(anyhow!("audit failed: the validator's commitment: {e}"))
+    })
 }
 
 /// Checks the history (cheap: hashes and signatures), then reruns each epoch; prints as it goes.

@@ -1,0 +1,376 @@
+//! `assay watch`, the watchtower, against a publication of eight chained epochs
+//! (`fixtures/watch`, scripts/make-watch-epochs.sh) and a local chain: the newest passing epoch
+//! of a backfill gets the same weights from the watchtower's hotkey, once; a tampered, gapped,
+//! replaced or foreign epoch gets none and the exit code says so; a restart resumes from the state file; silence is reported.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assay_chain::{Chain, LocalChain};
+use assay_epoch::{Summary, canonical};
+use assay_keys::{Hotkey, Scheme};
+use common::{assay, copy_tree, run};
+use sha2::{Digest, Sha256};
+
+/// The golden validator's seed (scripts/make-golden-epoch.sh): public, so tests can re-sign.
+const GOLDEN_SEED: &str = "676f6c64656e2d76616c696461746f722d6b65792d666f722d74657374732121";
+/// The watchtower's own hotkey seed.
+const TOWER_SEED: &str = "7761746368746f7765722d6b65792d666f722d74686520746573747321212121";
+const EPOCHS: u64 = 8;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn key_from(seed_hex: &str) -> Hotkey {
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(seed_hex, &mut seed).expect("hex");
+    Hotkey::from_seed(Scheme::Sr25519, seed).expect("key")
+}
+
+fn golden() -> Hotkey {
+    key_from(GOLDEN_SEED)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A writable publication, a local chain, the watchtower's wallet and its state file.
+struct Setup {
+    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_tree(&fixtures().join("watch"), &dir.path().join("pub"));
+        copy_tree(&fixtures().join("golden/policies"), &dir.path().join("pub/policies"));
+        let (code, text) = run(assay()
+            .args(["wallet", "create", "--root"])
+            .arg(dir.path().join("wallets"))
+            .args(["--wallet", "watch", "--hotkey", "tower", "--seed", TOWER_SEED]));
+        assert_eq!(code, 0, "{text}");
+        let mut neurons: Vec<serde_json::Value> = (0..8u8)
+            .map(|uid| {
+                let hotkey = Hotkey::from_seed(Scheme::Sr25519, [uid + 1; 32]).expect("key").ss58();
+                serde_json::json!({"uid": uid, "hotkey": hotkey})
+            })
+            .collect();
+        neurons.push(serde_json::json!({"uid": 8, "hotkey": golden().ss58()}));
+        let metagraph: assay_chain::Metagraph =
+            serde_json::from_value(serde_json::json!({"netuid": 1, "neurons": neurons})).expect("metagraph");
+        LocalChain::create(&dir.path().join("chain"), &metagraph, 12.0).expect("chain");
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        Self { dir, rt }
+    }
+
+    fn publication(&self) -> PathBuf {
+        self.dir.path().join("pub")
+    }
+
+    fn summary_path(&self, epoch: u64) -> PathBuf {
+        self.publication().join(format!("epochs/1/{epoch}/summary.json"))
+    }
+
+    fn read_summary(&self, epoch: u64) -> Summary {
+        let bytes = std::fs::read(self.summary_path(epoch)).expect("reads summary");
+        Summary::parse_and_verify(&bytes).expect("fixture summary verifies")
+    }
+
+    /// Publishes `summary` signed by `key` in place of its epoch's.
+    fn write_signed(&self, mut summary: Summary, key: &Hotkey) {
+        let bytes = summary.sign(key).expect("signs");
+        std::fs::write(self.summary_path(summary.epoch), bytes).expect("writes summary");
+    }
+
+    /// The validator commits the sha256 of the summary published now at `epoch`.
+    fn commit(&self, epoch: u64) {
+        let sha = sha256_hex(&std::fs::read(self.summary_path(epoch)).expect("reads summary"));
+        let chain = LocalChain::open(&self.dir.path().join("chain")).expect("chain");
+        let field = format!("assay-summary:{epoch}:sha256:{sha}");
+        self.rt.block_on(chain.set_commitment(&golden().ss58(), 1, &[field])).expect("commits");
+    }
+
+    /// `assay watch --once` from epoch 0, setting weights on the local chain.
+    fn watch(&self, extra: &[&str]) -> (i32, String) {
+        let d = self.dir.path();
+        run(assay()
+            .arg("watch")
+            .arg("--source")
+            .arg(self.publication())
+            .args(["--validator", &golden().ss58(), "--netuid", "1", "--once", "--from-epoch", "0"])
+            .arg("--state")
+            .arg(d.join("state.json"))
+            .arg("--local-chain")
+            .arg(d.join("chain"))
+            .args(["--set-weights", "--wallet.name", "watch", "--wallet.hotkey", "tower", "--wallet.path"])
+            .arg(d.join("wallets"))
+            .arg("--policy-cache")
+            .arg(d.join("cache"))
+            .args(extra))
+    }
+
+    /// The weights the watchtower set, in order.
+    fn tower_weights(&self) -> Vec<Vec<u16>> {
+        let chain = LocalChain::open(&self.dir.path().join("chain")).expect("chain");
+        let tower = key_from(TOWER_SEED).ss58();
+        chain.weights_log().expect("log").into_iter().filter(|e| e.validator == tower).map(|e| e.call.weights).collect()
+    }
+
+    /// The weights epoch `epoch`'s summary (as the fixture has it) names.
+    fn summary_weights(&self, epoch: u64) -> Vec<u16> {
+        let bytes = std::fs::read(fixtures().join(format!("watch/epochs/1/{epoch}/summary.json"))).expect("reads");
+        let summary = Summary::parse_and_verify(&bytes).expect("verifies");
+        summary.output.weights.iter().map(|w| w.weight).collect()
+    }
+}
+
+fn assert_lines(text: &str, expected: &[&str]) {
+    for line in expected {
+        assert!(text.contains(line), "output lacks {line:?}:\n{text}");
+    }
+}
+
+#[test]
+fn a_clean_publication_passes_resumes_and_goes_silent() {
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 1);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 0: PASS", "epoch 7: PASS", "epoch 7 follows epoch 6", "the one the chain holds"]);
+    assert_lines(&text, &["epoch 6: weights not set, epoch 7 is newer and passed", "epoch 7: weights set at block"]);
+    let expected = vec![setup.summary_weights(EPOCHS - 1)];
+    assert_eq!(setup.tower_weights(), expected, "a backfill sets the newest passing epoch's weights, once");
+
+    // A restart resumes from the state file: nothing is audited again, nothing set again.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(setup.dir.path().join("state.json")).expect("state")).expect("json");
+    assert_eq!(state["last_audited"]["epoch"], 7, "{state}");
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("PASS"), "re-audited:\n{text}");
+    assert_lines(&text, &["watched: 0 pass, 0 fail"]);
+    assert_eq!(setup.tower_weights().len(), 1);
+
+    // latest.json has not moved since the first run: with a short --silence-after, silent.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (code, text) = setup.watch(&["--silence-after", "10ms"]);
+    assert_eq!(code, 3, "{text}");
+    assert_lines(&text, &["silent: validator"]);
+}
+
+#[test]
+fn faulty_epochs_get_no_weights_and_a_restart_audits_only_the_new_ones() {
+    let setup = Setup::new();
+    let input_of_1 = setup.publication().join("epochs/1/1/input.json.zst");
+    let mut bytes = std::fs::read(&input_of_1).expect("reads");
+    bytes[20] ^= 1;
+    std::fs::write(&input_of_1, bytes).expect("tampered input");
+    std::fs::remove_dir_all(setup.publication().join("epochs/1/3")).expect("epoch 3 missing");
+    // Epoch 6 committed on chain, then replaced by a re-signed copy (same content, other bytes).
+    setup.commit(6);
+    setup.write_signed(setup.read_summary(6), &golden());
+
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(
+        &text,
+        &[
+            "epoch 0: PASS",
+            "epoch 1: FAIL: input file hashes to",
+            "epoch 2: PASS",
+            "epoch 3: not published",
+            "epoch 4: FAIL: gap: epoch 4 follows epoch 3, which is not published",
+            "epoch 5: PASS",
+            "epoch 6: FAIL: epoch 6's summary hashes to",
+            "it was replaced after its hash went on chain",
+            "epoch 7: waiting for the chain",
+            "watched: 3 pass, 3 fail, 0 unusable, 1 waiting",
+        ],
+    );
+    // The newest epoch audited (6) failed: the newest that passed (5) gives the weights, once.
+    let passed = vec![setup.summary_weights(5)];
+    assert_eq!(setup.tower_weights(), passed, "only the newest passing epoch's weights");
+
+    // Epoch 7 signed by another key, committed: the restart audits it alone, and fails it.
+    let forger = Hotkey::from_seed(Scheme::Sr25519, [42; 32]).expect("key");
+    let mut foreign = setup.read_summary(7);
+    foreign.validator.hotkey = forger.ss58();
+    setup.write_signed(foreign, &forger);
+    setup.commit(7);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(&text, &["epoch 7: FAIL", "not the pinned validator", "watched: 0 pass, 1 fail"]);
+    for earlier in 0..7 {
+        assert!(!text.contains(&format!("epoch {earlier}:")), "epoch {earlier} audited again:\n{text}");
+    }
+    assert_eq!(setup.tower_weights(), passed, "nothing set for the foreign epoch");
+}
+
+fn input_json(setup: &Setup, epoch: u64) -> String {
+    let zst = std::fs::read(setup.publication().join(format!("epochs/1/{epoch}/input.json.zst"))).expect("reads");
+    String::from_utf8(canonical::decompress(&zst, 1 << 30).expect("decompresses")).expect("utf-8")
+}
+
+/// Replaces epoch 1's input with `json` and re-signs its summary with every hash updated, so
+/// that only the rerun can catch the change.
+fn replace_input_of_1(setup: &Setup, json: &str) {
+    let zst = canonical::compress(json.as_bytes()).expect("compresses");
+    std::fs::write(setup.publication().join("epochs/1/1/input.json.zst"), &zst).expect("writes input");
+    let mut summary = setup.read_summary(1);
+    let input = canonical::decode(json.as_bytes()).expect("still canonical");
+    summary.input.zst_sha256 = sha256_hex(&zst);
+    summary.input.sha256 = sha256_hex(json.as_bytes());
+    summary.input.json_bytes = json.len() as u64;
+    summary.input.state_sha256 = sha256_hex(&input.state);
+    setup.write_signed(summary, &golden());
+}
+
+/// A tampering kind of the golden tests, applied to epoch 1 (whose published hash the
+/// validator commits, lying along): epoch 1 fails with `expected` and gets no weights; epoch 0's
+/// are set unless the tampering touched it too.
+fn check_tampering(tamper: fn(&Setup), expected: &str, epoch_0_passes: bool) {
+    let setup = Setup::new();
+    tamper(&setup);
+    setup.commit(1);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(&text, &["epoch 1: FAIL", expected, "epoch 2: waiting for the chain"]);
+    let set = if epoch_0_passes { vec![setup.summary_weights(0)] } else { vec![] };
+    assert_eq!(setup.tower_weights(), set);
+}
+
+#[test]
+fn a_changed_input_byte_fails() {
+    check_tampering(
+        |s| replace_input_of_1(s, &input_json(s, 1).replacen("\"verdict\":\"pass\"", "\"verdict\":\"fail\"", 1)),
+        "FAIL: output.",
+        true,
+    );
+}
+
+#[test]
+fn a_changed_weight_fails() {
+    check_tampering(
+        |s| {
+            let mut summary = s.read_summary(1);
+            summary.output.weights[1].weight = summary.output.weights[1].weight.wrapping_add(1);
+            s.write_signed(summary, &golden());
+        },
+        "output.weights[1].weight: published",
+        true,
+    );
+}
+
+#[test]
+fn a_changed_signature_fails() {
+    check_tampering(
+        |s| {
+            let text = std::fs::read_to_string(s.summary_path(1)).expect("reads");
+            let at = text.find("\"signature\": \"0x").expect("signed") + "\"signature\": \"0x".len() + 5;
+            let flipped = if &text[at..at + 1] == "0" { "1" } else { "0" };
+            std::fs::write(s.summary_path(1), format!("{}{flipped}{}", &text[..at], &text[at + 1..])).expect("writes");
+        },
+        "summary signature",
+        true,
+    );
+}
+
+#[test]
+fn a_broken_state_chain_fails() {
+    check_tampering(
+        |s| {
+            let mut input = canonical::decode(input_json(s, 1).as_bytes()).expect("decodes");
+            input.state = vec![1];
+            replace_input_of_1(s, &String::from_utf8(canonical::encode(&input).expect("encodes")).expect("utf-8"));
+        },
+        "state chain",
+        true,
+    );
+}
+
+#[test]
+fn changed_policy_bytes_fail_every_epoch_that_ran_the_policy() {
+    check_tampering(
+        |s| {
+            let path = s.publication().join(&s.read_summary(1).scorer.key);
+            let mut bytes = std::fs::read(&path).expect("reads policy");
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            std::fs::write(&path, bytes).expect("writes");
+        },
+        "policy bytes",
+        false,
+    );
+}
+
+#[test]
+fn bad_arguments_and_sources_exit_2() {
+    let setup = Setup::new();
+    let (code, text) = run(assay().args([
+        "watch",
+        "--source",
+        "/nonexistent",
+        "--validator",
+        &golden().ss58(),
+        "--netuid",
+        "1",
+        "--once",
+    ]));
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["is not a folder"]);
+    let (code, text) = run(assay()
+        .args(["watch", "--validator", &golden().ss58(), "--netuid", "1", "--once", "--set-weights", "--source"])
+        .arg(setup.publication()));
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["--set-weights needs a chain"]);
+    let (code, text) = run(assay()
+        .args(["watch", "--validator", "not-an-address", "--netuid", "1", "--once", "--source"])
+        .arg(setup.publication()));
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["--validator not-an-address"]);
+    // A latest.json that is no pointer is a publication that cannot be read: exit 2 with --once
+    // (followed, it is retried with a doubling pause).
+    std::fs::write(setup.publication().join("epochs/1/latest.json"), "{ not json").expect("writes");
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["reading the publication: epochs/1/latest.json"]);
+}
+
+/// A read that fails (here epoch 2's input turned into a folder, which reads as an error, not
+/// as a missing file) is no verdict: epoch 2 is not passed over, the position stays at epoch 1,
+/// and once the source reads again epoch 2 is audited and gets its weights.
+#[test]
+fn a_failing_read_keeps_the_position_until_the_source_recovers() {
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 1);
+    let input = setup.publication().join("epochs/1/2/input.json.zst");
+    let saved = setup.dir.path().join("input-2");
+    std::fs::rename(&input, &saved).expect("moves input");
+    std::fs::create_dir(&input).expect("a folder where a file was");
+
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["epoch 1: PASS", "epoch 2: RETRY: a read failed", "not a plain file"]);
+    assert!(!text.contains("epoch 3:"), "moved past epoch 2:\n{text}");
+    assert_eq!(setup.tower_weights(), vec![setup.summary_weights(1)], "the epochs before it still count");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(setup.dir.path().join("state.json")).expect("state")).expect("json");
+    assert_eq!(state["examined_through"], 1, "{state}");
+
+    // Still failing: still there.
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 2, "{text}");
+    assert_lines(&text, &["epoch 2: RETRY"]);
+
+    std::fs::remove_dir(&input).expect("removes folder");
+    std::fs::rename(&saved, &input).expect("restores input");
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 2: PASS", "epoch 7: PASS", "watched: 6 pass, 0 fail, 0 unusable"]);
+    let set = vec![setup.summary_weights(1), setup.summary_weights(EPOCHS - 1)];
+    assert_eq!(setup.tower_weights(), set);
+}
