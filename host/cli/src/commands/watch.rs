@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use assay_chain::{Chain, LocalChain};
-use assay_epoch::audit::{MAX_OBJECT_BYTES, MAX_SUMMARY_BYTES};
+use assay_epoch::audit::MAX_SUMMARY_BYTES;
 use assay_epoch::{AuditOptions, ObjectStore};
 use assay_publish::{Location, open_read};
 use assay_keys::{Hotkey, Password, Wallet};
