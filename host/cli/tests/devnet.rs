@@ -40,6 +40,12 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
         assert!(stdout.contains(&format!("  watchtower: epoch {epoch} PASS\n")), "{stdout}");
     }
     assert!(stdout.contains("watchtower by epoch: 0:pass"), "{stdout}");
+    // The validator is in its local chain's metagraph: its summary hashes went on chain (no
+    // "not registered" retries), and the watchtower checked them there.
+    assert!(!stdout.contains("is not registered on subnet"), "{stdout}");
+    let watch_log = std::fs::read_to_string(out.join("data/watch.log")).expect("the watchtower's log");
+    assert!(watch_log.contains("summary is the one the chain holds"), "{watch_log}");
+    assert!(!watch_log.contains("the chain was not read"), "{watch_log}");
 
     // The owner announced after epoch 0 closed (during epoch 1): epoch 2 ran the announced
     // scorer in shadow, epoch 3 with it.
@@ -75,12 +81,12 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
         assert_eq!(code, 0, "{audit}");
         assert!(audit.trim_end().ends_with("PASS"), "{audit}");
     }
-    // The weights went on the local chain: the cheaters (uids 2 and 3) and the owner (4, no
-    // axon) at zero.
+    // The weights went on the local chain: the cheaters (uids 2 and 3), the owner (4, no
+    // axon) and the validator itself (5, a neuron with a permit, no axon) at zero.
     let (code, weights) = run(assay().args(["chain", "weights", "--dir"]).arg(out.join("chain")));
     assert_eq!(code, 0, "{weights}");
     let last = weights.lines().last().expect("weights were set");
-    assert!(last.ends_with(" 2:0 3:0 4:0"), "{weights}");
+    assert!(last.ends_with(" 2:0 3:0 4:0 5:0"), "{weights}");
     assert!(last.contains(" 0:65535 "), "{weights}");
 
     // A rerun into the same folder starts afresh; a folder devnet did not make is refused.

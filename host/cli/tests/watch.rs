@@ -96,12 +96,19 @@ impl Setup {
 
     /// `assay watch --once` from epoch 0, setting weights on the local chain.
     fn watch(&self, extra: &[&str]) -> (i32, String) {
+        run(self.watch_command().arg("--once").args(extra))
+    }
+
+    /// `assay watch` from epoch 0, setting weights on the local chain (following, without
+    /// `--once`).
+    fn watch_command(&self) -> std::process::Command {
         let d = self.dir.path();
-        run(assay()
+        let mut command = assay();
+        command
             .arg("watch")
             .arg("--source")
             .arg(self.publication())
-            .args(["--validator", &golden().ss58(), "--netuid", "1", "--once", "--from-epoch", "0"])
+            .args(["--validator", &golden().ss58(), "--netuid", "1", "--from-epoch", "0"])
             .arg("--state")
             .arg(d.join("state.json"))
             .arg("--local-chain")
@@ -109,8 +116,8 @@ impl Setup {
             .args(["--set-weights", "--wallet.name", "watch", "--wallet.hotkey", "tower", "--wallet.path"])
             .arg(d.join("wallets"))
             .arg("--policy-cache")
-            .arg(d.join("cache"))
-            .args(extra))
+            .arg(d.join("cache"));
+        command
     }
 
     /// The weights the watchtower set, in order.
@@ -373,4 +380,76 @@ fn a_failing_read_keeps_the_position_until_the_source_recovers() {
     assert_lines(&text, &["epoch 2: PASS", "epoch 7: PASS", "watched: 6 pass, 0 fail, 0 unusable"]);
     let set = vec![setup.summary_weights(1), setup.summary_weights(EPOCHS - 1)];
     assert_eq!(setup.tower_weights(), set);
+}
+
+/// A watchtower killed when the test ends, passing or not.
+struct Following(std::process::Child);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `GET /metrics` on `addr`, the whole response.
+fn get_metrics(addr: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// Followed (no `--once`), the watchtower serves its metrics on a loopback port while it runs:
+/// the eight passing epochs, the one weights call of the backfill, nothing waiting.
+#[test]
+fn metrics_are_served_while_following() {
+    use std::io::BufRead;
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 1);
+    let mut child = setup
+        .watch_command()
+        .args(["--metrics-addr", "127.0.0.1:0", "--interval", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts assay watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let following = Following(child);
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let addr = loop {
+        let line = seen.recv_timeout(std::time::Duration::from_secs(60)).expect("the metrics address is printed");
+        if let Some(rest) = line.strip_prefix("metrics on http://") {
+            break rest.trim_end_matches("/metrics").to_string();
+        }
+    };
+    let expected = [
+        "HTTP/1.1 200",
+        "assay_watch_epochs_audited_total{verdict=\"pass\"} 8",
+        "assay_watch_epochs_audited_total{verdict=\"fail\"} 0",
+        "assay_watch_last_audited_epoch 7",
+        "assay_watch_epochs_waiting_for_chain 0",
+        "assay_watch_weights_set_total 1",
+        "assay_watch_silent 0",
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut response = String::new();
+    while std::time::Instant::now() < deadline {
+        response = get_metrics(&addr).expect("the metrics are served");
+        if expected.iter().all(|line| response.contains(line)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_lines(&response, &expected);
+    drop(following);
+    assert!(get_metrics(&addr).is_err(), "stopped, nothing is served");
 }

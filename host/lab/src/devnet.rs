@@ -159,7 +159,7 @@ fn start_miners(out: &Path, validator: &str) -> anyhow::Result<(tokio::runtime::
             model_name: MODEL.into(),
             token_delay: role.token_delay,
             store_bytes: 256 << 20,
-            // The devnet's chain lists no validators: its one validator is listed here.
+            // The miners read no chain: the devnet's one validator is listed here.
             signers: Some(Arc::new(Signers::new([validator.to_string()], 0))),
             ..MinerSettings::default()
         };
@@ -182,6 +182,21 @@ fn start_miners(out: &Path, validator: &str) -> anyhow::Result<(tokio::runtime::
         eprintln!("miner uid {uid} ({}) at http://{address}", role.name);
     }
     Ok((runtime, neurons))
+}
+
+/// The devnet's validator in its metagraph: staked, with a permit, no axon.
+fn validator_neuron(uid: u16, hotkey: &str) -> Neuron {
+    Neuron {
+        uid,
+        hotkey: hotkey.to_string(),
+        stake: 1_000_000_000_000,
+        validator_permit: true,
+        axon: None,
+        registered_at_block: 0,
+        coldkey: None,
+        last_update: 0,
+        capacities: Default::default(),
+    }
 }
 
 /// Runs the devnet: builds it in `options.out`, runs the node, audits every published epoch
@@ -226,6 +241,10 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     precompile(&out.join("data/cache"), &scorer_bytes, &challenger_bytes)?;
     let owner = Owner::prepare(&out, &out.join("data/cache"), &scorer_bytes)?;
     neurons.push(owner.neuron(neurons.len() as u16));
+    // The validator is a neuron with a validator permit, as on a real subnet: the local chain
+    // takes its summary-hash commitments (it refuses a hotkey not in the metagraph). It serves
+    // no axon, so the policy gives it no weight.
+    neurons.push(validator_neuron(neurons.len() as u16, &validator.ss58()));
     let owner_hotkey = Some(owner.hotkey.ss58());
     LocalChain::create(&out.join("chain"), &Metagraph { netuid: 1, neurons, owner_hotkey }, 1.0)?;
     let policies = PolicyStore::open(out.join("data/policies"))?;
@@ -296,15 +315,15 @@ fn start_watchtower(
     publication: &Publication,
 ) -> anyhow::Result<Option<Watchtower>> {
     let Some(assay) = &options.watchtower else { return Ok(None) };
+    let chain_dir = out.join("chain");
     let followed = Followed {
         assay,
         // What an auditor names (`s3://assay` with the server's endpoint and keys, or the folder).
         source: &publication.location,
         source_args: &publication.reader_args,
         source_env: &publication.reader_env,
-        // Not the local chain yet: the devnet's validator is not in its metagraph, so the chain
-        // refuses its summary-hash commitment and a watchtower reading it would wait forever.
-        chain_dir: None,
+        // The validator's summary hashes, which it commits there (it is in the metagraph).
+        chain_dir: Some(&chain_dir),
         validator,
         netuid: 1,
         state: out.join("data/watch-state.json"),

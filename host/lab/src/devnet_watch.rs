@@ -1,12 +1,13 @@
 //! The devnet's watchtower: `assay watch` run as a child process beside the validator,
-//! following the devnet's publication (it sets no weights), and its verdict per epoch, read from its output, for the live table
-//! and the final report.
+//! following the devnet's publication and the validator's summary hashes on the local chain (it
+//! sets no weights), and its verdict per epoch, read from its output, for the live table and the
+//! final report.
 //!
 //! Must not touch: the watchtower's logic (the `assay watch` command owns it); this module only
 //! starts it, reads what it prints and stops it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -76,11 +77,14 @@ fn parse_verdict(line: &str) -> Option<(u64, String)> {
 }
 
 impl Watchtower {
-    /// Starts `assay watch` on `followed`, polling every second from epoch 0; its log goes to
-    /// `followed.log`.
+    /// Starts `assay watch` on `followed`, polling every second from epoch 0; its log and its
+    /// output go to `followed.log`.
     pub fn start(followed: &Followed) -> anyhow::Result<Self> {
         let log = std::fs::File::create(&followed.log)
             .with_context(|| format!("creating the watchtower's log {}", followed.log.display()))?;
+        // Its output (what each audit checked) goes to the log too, beside its warnings; the
+        // two share one file offset, so neither overwrites the other.
+        let mut echo = log.try_clone().context("sharing the watchtower's log")?;
         let mut command = Command::new(followed.assay);
         command.arg("watch");
         if let Some(dir) = followed.chain_dir {
@@ -105,6 +109,7 @@ impl Watchtower {
         let seen = verdicts.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = writeln!(echo, "{line}");
                 if let Some((epoch, verdict)) = parse_verdict(&line) {
                     seen.insert(epoch, verdict);
                 }

@@ -128,6 +128,10 @@ pub fn open(out: &Path) -> Publication {
         Err(reason) => reason,
     };
     let dir = out.join("published");
+    // There before the first epoch closes: the watchtower opens it at start.
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::warn!(dir = %dir.display(), "creating the publication folder: {e}");
+    }
     Publication {
         store: Arc::new(LocalFolder::new(&dir)),
         config: PublishConfig::Local { dir: "published".into() },
