@@ -476,9 +476,10 @@ async fn a_users_text_is_kept_for_the_dataset_only_when_their_key_opted_in() {
     if let Some(gateway) = net.gateway.take() {
         gateway.shutdown(Duration::from_secs(5)).await;
     }
-    let entries = net.ledger.requests(net.view.head() / common::EPOCH_BLOCKS).expect("reads");
-    let contents: Vec<_> = entries.iter().map(|e| e.content.clone().expect("a content")).collect();
+    let epoch = net.view.head() / common::EPOCH_BLOCKS;
+    let contents: Vec<_> = net.ledger.request_contents(epoch).expect("reads").into_values().collect();
     assert_eq!(contents.len(), 2);
+    assert_eq!(net.ledger.requests(epoch).expect("reads").len(), 2);
     let open = contents.iter().find(|c| c.publish_text).expect("the opted-in key's");
     assert_eq!(open.prompt.as_ref().expect("text")[0]["content"], "open question");
     assert!(open.completion.is_some());

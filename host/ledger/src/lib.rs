@@ -42,8 +42,12 @@ pub trait Ledger: Send + Sync {
     /// has begun.
     fn record_challenges(&self, epoch: u64, rows: &[ChallengeRow]) -> Result<usize>;
 
-    /// The epoch's requests, by id.
+    /// The epoch's requests, by id (without their `content`: see `request_contents`).
     fn requests(&self, epoch: u64) -> Result<Vec<RequestEntry>>;
+
+    /// The contents kept for the public dataset of the epoch's requests, by request id (the
+    /// epoch's close reads them; until retention drops them).
+    fn request_contents(&self, epoch: u64) -> Result<std::collections::BTreeMap<u64, RequestContent>>;
 
     /// The epoch's challenges, by request id then in recording order.
     fn challenges(&self, epoch: u64) -> Result<Vec<ChallengeRow>>;

@@ -60,6 +60,7 @@ pub struct RequestEntry {
     pub task: String,
     pub record: RequestRow,
     pub values: Vec<f64>,
+    /// Written with the request; `requests()` leaves it `None`, `request_contents()` reads it.
     pub content: Option<RequestContent>,
 }
 

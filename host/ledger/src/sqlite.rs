@@ -4,12 +4,15 @@
 //! crash of the process or of the machine. Several processes may open the same file (the host,
 //! and `assay policy activate` beside it).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::rows::{ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outgoing, RequestEntry, WeightsState};
+use crate::rows::{
+    ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outgoing, RequestContent, RequestEntry, WeightsState,
+};
 use crate::{Error, Ledger, Result, schema};
 
 pub struct SqliteLedger {
@@ -167,27 +170,32 @@ impl Ledger for SqliteLedger {
     /// The epoch's requests, by id.
     fn requests(&self, epoch: u64) -> Result<Vec<RequestEntry>> {
         self.with(|conn| {
-            let mut q = conn.prepare_cached(
-                "SELECT r.task, r.record, r.request_values, c.content FROM requests r \
-                 LEFT JOIN contents c ON c.epoch = r.epoch AND c.id = r.id WHERE r.epoch = ?1 ORDER BY r.id",
-            )?;
+            let mut q =
+                conn.prepare_cached("SELECT task, record, request_values FROM requests WHERE epoch = ?1 ORDER BY id")?;
             let rows = q.query_map([epoch as i64], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                ))
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (task, json, values, content) = row?;
+                let (task, json, values) = row?;
                 let values = match values {
                     Some(v) => serde_json::from_str(&v)?,
                     None => Vec::new(),
                 };
-                let content = content.map(|c| serde_json::from_str(&c)).transpose()?;
-                out.push(RequestEntry { task, record: serde_json::from_str(&json)?, values, content });
+                out.push(RequestEntry { task, record: serde_json::from_str(&json)?, values, content: None });
+            }
+            Ok(out)
+        })
+    }
+
+    fn request_contents(&self, epoch: u64) -> Result<BTreeMap<u64, RequestContent>> {
+        self.with(|conn| {
+            let mut q = conn.prepare_cached("SELECT id, content FROM contents WHERE epoch = ?1")?;
+            let rows = q.query_map([epoch as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = BTreeMap::new();
+            for row in rows {
+                let (id, content) = row?;
+                out.insert(id as u64, serde_json::from_str(&content)?);
             }
             Ok(out)
         })

@@ -107,8 +107,8 @@ fn task_request(entry: RequestEntry) -> TaskRequest {
 
 impl Closer<'_> {
     fn records(&self, epoch: u64, metagraph: Metagraph) -> Result<EpochRecords> {
-        let mut entries = self.ledger.requests(epoch)?;
-        let contents = entries.iter_mut().filter_map(|e| e.content.take().map(|c| (e.record.id, c))).collect();
+        let entries = self.ledger.requests(epoch)?;
+        let contents = self.ledger.request_contents(epoch)?.into_iter().collect();
         Ok(EpochRecords {
             metagraph,
             requests: entries.into_iter().map(task_request).collect(),
