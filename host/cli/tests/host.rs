@@ -138,6 +138,12 @@ fn a_dataset_line_imports_with_its_content_and_is_published_by_the_rule() {
     std::fs::write(host.path().join("contents.jsonl"), lines).expect("writes");
     host.ok(&["ledger", "import", "synth/records.jsonl"]);
     host.ok(&["ledger", "import", "contents.jsonl"]);
+    // The ledger itself never holds the text of a user who did not opt in (the import is a
+    // writer like the gateway); the validator's own text it keeps.
+    let ledger = ledger_bytes(host.path());
+    let holds = |needle: &str| ledger.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(holds("completion 9000002"), "the ledger's files are where the text would be");
+    assert!(!holds("completion 9000001") && !holds("prompt 9000001"), "the organic text was stored");
     host.ok(&["policy", "activate", &host.constantinople]);
     host.ok(&["epoch", "close", "--epoch", "0"]);
 
@@ -154,4 +160,18 @@ fn a_dataset_line_imports_with_its_content_and_is_published_by_the_rule() {
     assert!(organic.get("prompt").is_none() && organic.get("completion").is_none(), "{organic}");
     assert!(!text.contains("prompt 9000001"));
     assert_eq!(content(9_000_002)["completion"], "completion 9000002", "the validator's own is published in full");
+}
+
+/// The bytes of every `ledger.db*` file under `dir` (the database and its WAL).
+fn ledger_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("reads the folder").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(ledger_bytes(&path));
+        } else if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ledger.db")) {
+            out.extend(std::fs::read(&path).expect("reads"));
+        }
+    }
+    out
 }

@@ -60,7 +60,8 @@ pub struct RequestEntry {
     pub task: String,
     pub record: RequestRow,
     pub values: Vec<f64>,
-    /// Written with the request; `requests()` leaves it `None`, `request_contents()` reads it.
+    /// Written with the request (its text only as `RequestContent::kept` lets it); `requests()`
+    /// leaves it `None`, `request_contents()` reads it.
     pub content: Option<RequestContent>,
 }
 
@@ -81,6 +82,21 @@ pub struct RequestContent {
     pub prompt: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion: Option<String>,
+}
+
+impl RequestContent {
+    /// What may be kept (and published) of a request of `kind`: the text of the validator's own
+    /// requests, and of users' requests whose key opted in; of others the hashes only.
+    pub fn kept(&self, kind: RequestKind) -> RequestContent {
+        let publish_text = self.publish_text || kind != RequestKind::Organic;
+        RequestContent {
+            publish_text: self.publish_text,
+            prompt_sha256: self.prompt_sha256.clone(),
+            completion_sha256: self.completion_sha256.clone(),
+            prompt: self.prompt.clone().filter(|_| publish_text),
+            completion: self.completion.clone().filter(|_| publish_text),
+        }
+    }
 }
 
 /// One challenged (layer, position) point.

@@ -386,3 +386,19 @@ fn a_full_disk_is_a_typed_error_and_retention_makes_room() {
     }
     assert_eq!(ledger.requests(0).expect("reads").len() as u64, recorded, "records outlive their bodies");
 }
+
+#[test]
+fn text_a_user_did_not_agree_to_publish_is_never_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
+    let with_text = |publish_text| RequestContent { publish_text, ..content_of(3) };
+    let organic = RequestEntry { content: Some(with_text(false)), ..entry(1, 0) };
+    let mut own = RequestEntry { content: Some(with_text(false)), ..entry(3, 0) };
+    own.record.kind = RequestKind::Synthetic;
+    let opted_in = RequestEntry { content: Some(with_text(true)), ..entry(5, 0) };
+    record_requests(&ledger, 1, &[organic, own, opted_in]).expect("records");
+    let contents = ledger.request_contents(1).expect("reads");
+    assert_eq!(contents[&1], RequestContent { prompt: None, completion: None, ..with_text(false) }, "hashes only");
+    assert_eq!(contents[&3], with_text(false), "the validator's own text is kept");
+    assert_eq!(contents[&5], with_text(true), "an opted-in user's text is kept");
+}
