@@ -98,7 +98,8 @@ pub(crate) struct Dataset {
 struct Snapshot {
     /// Newest first.
     entries: Vec<EpochEntry>,
-    /// Whether the walk back reached the first epoch (or the bound, or a broken link).
+    /// Whether the walk back reached the first epoch (or the bound, or a rewritten history): false
+    /// while a link waits to be read again.
     complete: bool,
     /// Why the walk back stopped early (a code; the details are logged): a summary not the one
     /// linked to, or not valid.
