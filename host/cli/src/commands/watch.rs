@@ -23,9 +23,9 @@ use anyhow::{Context, anyhow};
 use assay_chain::{Chain, LocalChain};
 use assay_epoch::audit::MAX_SUMMARY_BYTES;
 use assay_epoch::{AuditOptions, ObjectStore};
-use assay_publish::{Location, open_read};
 use assay_keys::{Hotkey, Password, Wallet};
 use assay_policy_runtime::Runtime;
+use assay_publish::{Location, open_read};
 
 use super::watch_loop::Watcher;
 use super::watch_metrics::{self, Metrics};
