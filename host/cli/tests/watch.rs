@@ -328,7 +328,7 @@ fn bad_arguments_and_sources_exit_2() {
         "--once",
     ]));
     assert_eq!(code, 2, "{text}");
-    assert_lines(&text, &["is not a folder"]);
+    assert_lines(&text, &["not a folder"]);
     let (code, text) = run(assay()
         .args(["watch", "--validator", &golden().ss58(), "--netuid", "1", "--once", "--set-weights", "--source"])
         .arg(setup.publication()));
