@@ -362,7 +362,8 @@ async fn a_file_past_the_size_cap_or_not_as_signed_is_refused_loudly() {
     published.epoch(2, &[line(2, 21, 1, "organic", 2_000)]);
     // Epoch 2's file replaced after its summary signed it.
     let tampered = zstd::encode_all(line(2, 21, 1, "organic", 9_999).as_bytes(), 3).expect("compresses");
-    published.store.put(&keys::dataset(NETUID, 2), &tampered).expect("puts");
+    // Written as a tamperer would: the store itself never replaces a write-once object.
+    std::fs::write(published.store.root().join(keys::dataset(NETUID, 2)), &tampered).expect("tampers");
     let small = DatasetLimits { max_object_bytes: 300, ..limits() };
     let net = serve(published.store.clone(), small).await;
     let body = epochs_until(&net, "both epochs are tried", |b| {
@@ -451,7 +452,7 @@ async fn a_summary_that_is_not_the_one_linked_ends_the_walk_back() {
     let key = keys::summary(NETUID, 2);
     let mut summary = published.store.get(&key).expect("reads").expect("there");
     summary.push(b'\n');
-    published.store.put(&key, &summary).expect("puts");
+    std::fs::write(published.store.root().join(&key), &summary).expect("tampers");
     let net = serve(published.store.clone(), limits()).await;
     let body = epochs_until(&net, "epoch 3 is read", |b| all_read(b, 1) && b["broken"].is_string()).await;
     assert_eq!(body["data"][0]["epoch"], 3);
