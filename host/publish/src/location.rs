@@ -254,7 +254,8 @@ mod tests {
         std::fs::write(dir.path().join("epochs/1/latest.json"), b"0123456789").expect("writes");
         let options = ReadOptions { max_object_bytes: 4, ..ReadOptions::default() };
         let store = open_read(&Location::Folder(dir.path().into()), &options).expect("opens");
-        assert!(matches!(store.get("epochs/1/latest.json"), Err(Error::Store(m)) if m.contains("larger")));
+        let err = store.get("epochs/1/latest.json").unwrap_err();
+        assert!(matches!(&err, Error::TooLarge { limit: 4, .. }), "past the cap is typed: {err}");
         assert!(matches!(store.put("epochs/1/latest.json", b"x"), Err(Error::ReadOnly(_))));
         let missing = open_read(&Location::Folder(dir.path().join("nothing")), &options).err().expect("refused");
         assert!(missing.to_string().contains("is missing or not a folder"), "{missing}");
