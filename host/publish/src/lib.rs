@@ -38,7 +38,10 @@ pub enum Error {
     /// A key outside the layout (empty parts, `..`, a leading `/`).
     #[error("refusing object key {0:?}")]
     BadKey(String),
-    /// The store refused our credentials (a wrong key, a missing permission): the operator's to fix.
+    /// The store refused our credentials (a wrong key, a missing permission, an HTTP 401 or
+    /// 403): the operator's to fix, not worth a retry. AWS S3 answers a missing key with 403,
+    /// not 404, to a reader without `s3:ListBucket`: there a missing object is `Denied`, never
+    /// `Ok(None)` (grant ListBucket to tell them apart).
     #[error("object store refused the credentials: {0}")]
     Denied(String),
     /// A write-once object (a summary, an input, a policy) exists with other bytes: never replaced.
@@ -94,6 +97,10 @@ pub mod keys {
     }
 }
 
+/// What every backend answers, as a caller must tell apart: no object is `Ok(None)`; an object
+/// past a cap is [`Error::TooLarge`]; a key outside the layout is [`Error::BadKey`]; refused
+/// credentials are [`Error::Denied`] (permanent); a disk, a network or a server failing (after
+/// the retries, for the network backends) is [`Error::Store`].
 pub trait ObjectStore: Send + Sync {
     /// Writes the whole object; readers never see a part of it.
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
