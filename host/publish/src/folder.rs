@@ -42,23 +42,24 @@ impl AuditFolder {
     }
 }
 
-/// The whole file at `path` if it is a plain file of at most `max` bytes.
-fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+/// The whole file at `path` if it is a plain file of at most `max` bytes; `None` past it (read
+/// no further than `max + 1` bytes, whatever the file's size says).
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
     let file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a plain file"));
     }
     if meta.len() > max {
-        return Err(std::io::Error::other(format!("{} bytes, larger than the auditor's maximum of {max}", meta.len())));
+        return Ok(None);
     }
     // The file may grow between the check and the read: read no more than the bound.
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max + 1).read_to_end(&mut bytes)?;
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
-        return Err(std::io::Error::other(format!("larger than the auditor's maximum of {max} bytes")));
+        return Ok(None);
     }
-    Ok(bytes)
+    Ok(Some(bytes))
 }
 
 impl ObjectStore for AuditFolder {
@@ -67,9 +68,17 @@ impl ObjectStore for AuditFolder {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.get_at_most(key, self.max_bytes)
+    }
+
+    /// Reads no more than `limit + 1` bytes (nor past the folder's own bound): past it,
+    /// [`Error::TooLarge`].
+    fn get_at_most(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        let limit = limit.min(self.max_bytes);
         let Some(path) = self.path(key)? else { return Ok(None) };
-        match read_bounded(&path, self.max_bytes) {
-            Ok(bytes) => Ok(Some(bytes)),
+        match read_bounded(&path, limit) {
+            Ok(Some(bytes)) => Ok(Some(bytes)),
+            Ok(None) => Err(Error::TooLarge { key: key.to_string(), limit }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Store(format!("reading {}: {e}", path.display()))),
         }
@@ -95,7 +104,8 @@ mod tests {
         let folder = AuditFolder::new(&root, 10);
         assert_eq!(folder.get("epochs/1/2/summary.json").expect("reads").as_deref(), Some(&b"{}"[..]));
         assert_eq!(folder.get("epochs/1/3/summary.json").expect("reads"), None);
-        assert!(folder.get("big").unwrap_err().to_string().contains("larger than the auditor's maximum"));
+        let err = folder.get("big").unwrap_err();
+        assert!(matches!(&err, Error::TooLarge { key, limit: 10 } if key == "big"), "{err}");
         for bad in ["../x", "/etc/passwd", "a//b", "a/./b", ""] {
             assert!(matches!(folder.get(bad), Err(Error::BadKey(_))), "{bad}");
         }
@@ -106,5 +116,22 @@ mod tests {
         assert!(folder.get("latest").unwrap_err().to_string().contains("is a symbolic link"));
         assert!(folder.get("epochs").is_err(), "a folder is not an object");
         assert!(matches!(folder.put("x", b""), Err(Error::ReadOnly(_))));
+    }
+
+    #[test]
+    fn a_bounded_get_stops_at_the_smaller_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("epochs/1")).expect("mkdir");
+        std::fs::write(dir.path().join("epochs/1/latest.json"), [b' '; 100]).expect("writes");
+        let folder = AuditFolder::new(dir.path(), 1 << 30);
+        let got = folder.get_at_most("epochs/1/latest.json", 100).expect("at the limit reads");
+        assert_eq!(got.map(|b| b.len()), Some(100));
+        let err = folder.get_at_most("epochs/1/latest.json", 99).unwrap_err();
+        assert!(matches!(&err, Error::TooLarge { limit: 99, .. }), "{err}");
+        let small = AuditFolder::new(dir.path(), 50);
+        let err = small.get_at_most("epochs/1/latest.json", 99).unwrap_err();
+        assert!(matches!(&err, Error::TooLarge { limit: 50, .. }), "the folder's own bound still holds: {err}");
+        assert_eq!(folder.get_at_most("epochs/1/missing.json", 99).expect("reads"), None);
+        assert!(matches!(folder.get_at_most("../x", 99), Err(Error::BadKey(_))));
     }
 }

@@ -104,11 +104,18 @@ impl ObjectStore for HttpStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.get_at_most(key, self.settings.max_get_bytes)
+    }
+
+    /// Streams the body and stops at `limit + 1` bytes (or at a `Content-Length` past it; nor
+    /// past the store's own cap): past it, [`Error::TooLarge`].
+    fn get_at_most(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         check_key(key)?;
         let url = self.url(key)?;
+        let limit = limit.min(self.settings.max_get_bytes);
         let (client, settings, key) = (self.client.clone(), self.settings.clone(), key.to_string());
         let runtime = self.runtime.as_ref().ok_or_else(|| Error::Store("the HTTP client's runtime stopped".into()))?;
-        run_on(runtime, async move { get_retrying(&client, url, &key, &settings).await })?
+        run_on(runtime, async move { get_retrying(&client, url, &key, limit, &settings).await })?
     }
 
     fn describe(&self) -> String {
@@ -121,12 +128,13 @@ async fn get_retrying(
     client: &reqwest::Client,
     url: reqwest::Url,
     key: &str,
+    limit: u64,
     settings: &HttpSettings,
 ) -> Result<Option<Vec<u8>>> {
     let attempts = settings.attempts.max(1);
     let mut wait = settings.first_backoff;
     for attempt in 1..=attempts {
-        match get_once(client, url.clone(), key, settings.max_get_bytes).await {
+        match get_once(client, url.clone(), key, limit).await {
             Ok(found) => return Ok(found),
             Err(Failure::Final(e)) => return Err(e),
             Err(Failure::Transient(reason)) if attempt < attempts => {

@@ -12,6 +12,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 mod folder;
 #[cfg(feature = "remote")]
@@ -37,7 +38,10 @@ pub enum Error {
     /// A key outside the layout (empty parts, `..`, a leading `/`).
     #[error("refusing object key {0:?}")]
     BadKey(String),
-    /// The store refused our credentials (a wrong key, a missing permission): the operator's to fix.
+    /// The store refused our credentials (a wrong key, a missing permission, an HTTP 401 or
+    /// 403): the operator's to fix, not worth a retry. AWS S3 answers a missing key with 403,
+    /// not 404, to a reader without `s3:ListBucket`: there a missing object is `Denied`, never
+    /// `Ok(None)` (grant ListBucket to tell them apart).
     #[error("object store refused the credentials: {0}")]
     Denied(String),
     /// A write-once object (a summary, an input, a policy) exists with other bytes: never replaced.
@@ -93,6 +97,10 @@ pub mod keys {
     }
 }
 
+/// What every backend answers, as a caller must tell apart: no object is `Ok(None)`; an object
+/// past a cap is [`Error::TooLarge`]; a key outside the layout is [`Error::BadKey`]; refused
+/// credentials are [`Error::Denied`] (permanent); a disk, a network or a server failing (after
+/// the retries, for the network backends) is [`Error::Store`].
 pub trait ObjectStore: Send + Sync {
     /// Writes the whole object; readers never see a part of it.
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
@@ -136,31 +144,40 @@ impl LocalFolder {
 impl ObjectStore for LocalFolder {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         let path = self.path(key)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // A name of this call alone: two writers of one key (threads or processes) never share a
+        // temporary file, so neither can link or rename the other's half-written one.
+        static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
+        let unique = NEXT_TMP.fetch_add(1, Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{unique}", std::process::id()));
         let store_error = |e: std::io::Error| Error::Store(format!("writing {}: {e}", path.display()));
         let write = || -> std::io::Result<()> {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = std::fs::File::create_new(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()
         };
-        write().map_err(store_error)?;
-        if !keys::is_write_once(key) {
-            return std::fs::rename(&tmp, &path).map_err(store_error);
-        }
-        // A hard link is created only where nothing is: no window in which another writer's
-        // object could be replaced (a rename would replace it).
-        let linked = std::fs::hard_link(&tmp, &path);
+        let written = write().and_then(|()| {
+            if keys::is_write_once(key) {
+                // A hard link is created only where nothing is: no window in which another
+                // writer's object could be replaced (a rename would replace it).
+                std::fs::hard_link(&tmp, &path)
+            } else {
+                std::fs::rename(&tmp, &path)
+            }
+        });
+        // Whatever happened, the temporary file goes (after a rename it is already gone).
         let _ = std::fs::remove_file(&tmp);
-        match linked {
+        match written {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match std::fs::read(&path) {
-                Ok(existing) if existing == bytes => Ok(()),
-                Ok(_) => Err(Error::Conflict { key: key.to_string() }),
-                Err(e) => Err(store_error(e)),
-            },
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && keys::is_write_once(key) => {
+                match std::fs::read(&path) {
+                    Ok(existing) if existing == bytes => Ok(()),
+                    Ok(_) => Err(Error::Conflict { key: key.to_string() }),
+                    Err(e) => Err(store_error(e)),
+                }
+            }
             Err(e) => Err(store_error(e)),
         }
     }
@@ -232,6 +249,59 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .filter(|name| name.to_string_lossy().contains(".tmp"))
             .collect();
+        assert!(leftovers.is_empty(), "no temporary file is left behind: {leftovers:?}");
+    }
+
+    fn temporary_files(dir: &Path) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir)
+            .expect("reads")
+            .map(|e| e.expect("entry").file_name())
+            .filter(|name| name.to_string_lossy().contains(".tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn two_threads_writing_one_write_once_key_one_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalFolder::new(dir.path());
+        // Large enough that a write is not over before the other thread starts.
+        let (a, b) = (vec![b'a'; 1 << 20], vec![b'b'; 1 << 20]);
+        for epoch in 0..20 {
+            let key = keys::input(1, epoch);
+            let barrier = std::sync::Barrier::new(2);
+            let (ra, rb) = std::thread::scope(|scope| {
+                let ta = scope.spawn(|| {
+                    barrier.wait();
+                    store.put(&key, &a)
+                });
+                let tb = scope.spawn(|| {
+                    barrier.wait();
+                    store.put(&key, &b)
+                });
+                (ta.join().expect("joins"), tb.join().expect("joins"))
+            });
+            let kept = store.get(&key).expect("gets").expect("one was written");
+            let (winner, loser) = match (&ra, &rb) {
+                (Ok(()), Err(e)) => (&a, e),
+                (Err(e), Ok(())) => (&b, e),
+                _ => panic!("epoch {epoch}: exactly one write wins: {ra:?} {rb:?}"),
+            };
+            assert!(matches!(loser, Error::Conflict { key: k } if *k == key), "epoch {epoch}: {loser}");
+            assert!(kept == *winner, "epoch {epoch}: the winner's bytes are kept, whole");
+            let leftovers = temporary_files(&dir.path().join(format!("epochs/1/{epoch}")));
+            assert!(leftovers.is_empty(), "epoch {epoch}: no temporary file is left behind: {leftovers:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalFolder::new(dir.path());
+        // The object's path is a folder: the rename of latest.json fails after the write.
+        std::fs::create_dir_all(dir.path().join("epochs/1/latest.json/x")).expect("mkdir");
+        let err = store.put(&keys::latest(1), b"{}").expect_err("a folder is in the way");
+        assert!(matches!(err, Error::Store(_)), "{err}");
+        let leftovers = temporary_files(&dir.path().join("epochs/1"));
         assert!(leftovers.is_empty(), "no temporary file is left behind: {leftovers:?}");
     }
 

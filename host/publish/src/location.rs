@@ -133,6 +133,29 @@ pub(crate) fn is_loopback(authority: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Checks an S3 endpoint as a publication's URL is checked: `https://` anywhere, plain
+/// `http://` on a loopback host only (a test's server: anything else would carry the signed
+/// requests and the objects unencrypted over the network).
+pub fn check_s3_endpoint(endpoint: &str) -> Result<()> {
+    let bad = |reason: &str| Error::BadLocation {
+        location: endpoint.to_string(),
+        reason: format!("the S3 endpoint {reason}"),
+    };
+    let Some((scheme, rest)) = endpoint.split_once("://") else {
+        return Err(bad("is not a URL (https://host)"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') {
+        return Err(bad("names no host (or has user information)"));
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" if is_loopback(authority) => Ok(()),
+        "http" => Err(bad("is plain http://, for a server on this machine only; use https://")),
+        other => Err(bad(&format!("has the scheme {other}://; use https://"))),
+    }
+}
+
 /// Opens `location` for reading: a folder as an [`AuditFolder`] (no links followed), a bucket as
 /// an `S3Store`, a URL as an `HttpStore`; every read bounded by `options`. Writes are refused.
 pub fn open_read(location: &Location, options: &ReadOptions) -> Result<Box<dyn ObjectStore>> {
@@ -182,6 +205,9 @@ mod remote {
             }
             None => S3Credentials::Chain,
         };
+        if let Some(endpoint) = &options.s3_endpoint {
+            super::check_s3_endpoint(endpoint)?;
+        }
         let mut settings = S3Settings::new(bucket, prefix, credentials);
         settings.endpoint = options.s3_endpoint.clone();
         settings.region = options.s3_region.clone();
@@ -248,13 +274,50 @@ mod tests {
     }
 
     #[test]
+    fn s3_endpoints_are_https_or_loopback_http() {
+        for ok in [
+            "https://acct.r2.cloudflarestorage.com",
+            "https://s3.eu-west-1.amazonaws.com/",
+            "http://127.0.0.1:9000",
+            "http://localhost:9000/",
+            "http://[::1]:9000",
+        ] {
+            check_s3_endpoint(ok).expect(ok);
+        }
+        for (bad, reason) in [
+            ("http://minio.internal:9000", "plain http://"),
+            ("http://127.0.0.1.example.com", "plain http://"),
+            ("http://127.0.0.1@example.com", "user information"),
+            ("ftp://example.com", "scheme ftp://"),
+            ("example.com", "is not a URL"),
+            ("https://", "names no host"),
+        ] {
+            let err = check_s3_endpoint(bad).expect_err(bad);
+            assert!(matches!(&err, Error::BadLocation { location, .. } if location == bad), "{err}");
+            assert!(err.to_string().contains(reason), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "remote")]
+    fn a_bucket_behind_a_plain_http_endpoint_off_loopback_is_refused() {
+        let options =
+            ReadOptions { s3_endpoint: Some("http://minio.example.com:9000".into()), ..ReadOptions::default() };
+        let location = Location::S3 { bucket: "assay".into(), prefix: String::new() };
+        let err = open_read(&location, &options).err().expect("refused");
+        assert!(matches!(&err, Error::BadLocation { .. }), "{err}");
+        assert!(err.to_string().contains("plain http://"), "{err}");
+    }
+
+    #[test]
     fn a_folder_opens_read_only_and_bounded() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("epochs/1")).expect("mkdir");
         std::fs::write(dir.path().join("epochs/1/latest.json"), b"0123456789").expect("writes");
         let options = ReadOptions { max_object_bytes: 4, ..ReadOptions::default() };
         let store = open_read(&Location::Folder(dir.path().into()), &options).expect("opens");
-        assert!(matches!(store.get("epochs/1/latest.json"), Err(Error::Store(m)) if m.contains("larger")));
+        let err = store.get("epochs/1/latest.json").unwrap_err();
+        assert!(matches!(&err, Error::TooLarge { limit: 4, .. }), "past the cap is typed: {err}");
         assert!(matches!(store.put("epochs/1/latest.json", b"x"), Err(Error::ReadOnly(_))));
         let missing = open_read(&Location::Folder(dir.path().join("nothing")), &options).err().expect("refused");
         assert!(missing.to_string().contains("is missing or not a folder"), "{missing}");

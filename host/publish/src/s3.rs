@@ -263,6 +263,8 @@ where
         SdkError::ServiceError(_) => match status {
             _ if denied => Failure::Final(Error::Denied(detail)),
             Some(401 | 403) => Failure::Final(Error::Denied(detail)),
+            // A missing bucket is a wrong setting, not a missing object: never `Ok(None)`.
+            Some(404) if code == "NoSuchBucket" => Failure::Final(Error::Store(detail)),
             Some(404) => Failure::NotFound,
             Some(412) => Failure::Exists,
             Some(408 | 429 | 500..) => Failure::Transient(detail),
@@ -413,5 +415,34 @@ fn into_error(failure: Failure, what: &str) -> Error {
         Failure::Transient(reason) => Error::Store(reason),
         Failure::NotFound => Error::Store(format!("{what}: not found")),
         Failure::Exists => Error::Store(format!("{what}: an object is already there")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::config::http::HttpResponse;
+    use aws_sdk_s3::error::{ErrorMetadata, SdkError};
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    use super::*;
+
+    fn answer(status: u16, code: &str) -> Failure {
+        let error = GetObjectError::generic(ErrorMetadata::builder().code(code).build());
+        let response = HttpResponse::new(status.try_into().expect("a status"), SdkBody::empty());
+        classify(SdkError::service_error(error, response), "getting s3://b/k")
+    }
+
+    #[test]
+    fn answers_are_sorted_as_callers_must_tell_them_apart() {
+        assert!(matches!(answer(404, "NoSuchKey"), Failure::NotFound));
+        // s3s-fs answers NoSuchKey for a missing bucket too: only a unit test sees this one.
+        assert!(matches!(answer(404, "NoSuchBucket"), Failure::Final(Error::Store(m)) if m.contains("NoSuchBucket")));
+        // AWS S3's answer to a missing key without s3:ListBucket: a refusal, not no object.
+        assert!(matches!(answer(403, "AccessDenied"), Failure::Final(Error::Denied(_))));
+        assert!(matches!(answer(400, "InvalidAccessKeyId"), Failure::Final(Error::Denied(_))));
+        assert!(matches!(answer(503, "SlowDown"), Failure::Transient(_)));
+        assert!(matches!(answer(412, "PreconditionFailed"), Failure::Exists));
+        assert!(matches!(answer(400, "InvalidArgument"), Failure::Final(Error::Store(_))));
     }
 }

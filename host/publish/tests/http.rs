@@ -172,6 +172,31 @@ fn reads_stop_at_the_cap() {
 }
 
 #[test]
+fn a_bounded_get_stops_at_its_own_limit() {
+    let server = Server::start(&[
+        ("/small", Answer::Body(vec![7; 100])),
+        ("/endless", Answer::Endless),
+        // Under the store's cap, past the caller's: refused on the length, never waited for.
+        ("/announces", Answer::Announces(500)),
+    ]);
+    let store = HttpStore::open(settings(server.url(""))).expect("opens");
+    assert_eq!(store.get_at_most("small", 100).expect("at the limit reads").map(|b| b.len()), Some(100));
+    let err = store.get_at_most("small", 99).expect_err("past the limit");
+    assert!(matches!(&err, Error::TooLarge { limit: 99, .. }), "{err}");
+    for key in ["endless", "announces"] {
+        let started = Instant::now();
+        let err = store.get_at_most(key, 64).expect_err("past the limit");
+        assert!(matches!(&err, Error::TooLarge { limit: 64, key: k } if k == key), "{key}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{key}: stopped at the limit");
+        assert_eq!(server.hits(&format!("/{key}")), 1, "{key}: too large is not retried");
+    }
+    let err = store.get_at_most("endless", 1 << 40).expect_err("the store's cap still holds");
+    assert!(matches!(&err, Error::TooLarge { limit: 1024, .. }), "{err}");
+    assert_eq!(store.get_at_most("missing", 64).expect("a 404 is no object"), None);
+    assert!(matches!(store.get_at_most("a/../b", 64), Err(Error::BadKey(_))));
+}
+
+#[test]
 fn server_errors_are_retried_with_backoff_then_given_up() {
     let server = Server::start(&[
         ("/flaky", Answer::FailFirst(2, b"finally".to_vec())),
