@@ -194,13 +194,15 @@ fn faulty_epochs_get_no_weights_and_a_restart_audits_only_the_new_ones() {
             "epoch 5: PASS",
             "epoch 6: FAIL: epoch 6's summary hashes to",
             "it was replaced after its hash went on chain",
+            "epoch 5: weights not set, epoch 6's history failed",
             "epoch 7: waiting for the chain",
             "watched: 3 pass, 3 fail, 0 unusable, 1 waiting",
         ],
     );
-    // The newest epoch audited (6) failed: the newest that passed (5) gives the weights, once.
-    let passed = vec![setup.summary_weights(5)];
-    assert_eq!(setup.tower_weights(), passed, "only the newest passing epoch's weights");
+    // Epoch 5 passed on its links alone, and the chain's hash they lead to (epoch 6's) does not
+    // match: nothing confirms epoch 5, so its weights are not set.
+    let passed: Vec<Vec<u16>> = Vec::new();
+    assert_eq!(setup.tower_weights(), passed, "no weights for an epoch the chain did not confirm");
 
     // Epoch 7 signed by another key, committed: the restart audits it alone, and fails it.
     let forger = Hotkey::from_seed(Scheme::Sr25519, [42; 32]).expect("key");
@@ -238,15 +240,16 @@ fn replace_input_of_1(setup: &Setup, json: &str) {
 
 /// A tampering kind of the golden tests, applied to epoch 1 (whose published hash the
 /// validator commits, lying along): epoch 1 fails with `expected` and gets no weights; epoch 0's
-/// are set unless the tampering touched it too.
-fn check_tampering(tamper: fn(&Setup), expected: &str, epoch_0_passes: bool) {
+/// are set when `epoch_0_set`: the tampering left epoch 0 passing and epoch 1's history (its
+/// link to epoch 0, its hash on chain: what confirms epoch 0) intact.
+fn check_tampering(tamper: fn(&Setup), expected: &str, epoch_0_set: bool) {
     let setup = Setup::new();
     tamper(&setup);
     setup.commit(1);
     let (code, text) = setup.watch(&[]);
     assert_eq!(code, 1, "{text}");
     assert_lines(&text, &["epoch 1: FAIL", expected, "epoch 2: waiting for the chain"]);
-    let set = if epoch_0_passes { vec![setup.summary_weights(0)] } else { vec![] };
+    let set = if epoch_0_set { vec![setup.summary_weights(0)] } else { vec![] };
     assert_eq!(setup.tower_weights(), set);
 }
 
@@ -282,7 +285,8 @@ fn a_changed_signature_fails() {
             std::fs::write(s.summary_path(1), format!("{}{flipped}{}", &text[..at], &text[at + 1..])).expect("writes");
         },
         "summary signature",
-        true,
+        // Epoch 1's summary is unverifiable, so its link to epoch 0 confirms nothing.
+        false,
     );
 }
 
@@ -328,7 +332,7 @@ fn bad_arguments_and_sources_exit_2() {
         "--once",
     ]));
     assert_eq!(code, 2, "{text}");
-    assert_lines(&text, &["is not a folder"]);
+    assert_lines(&text, &["not a folder"]);
     let (code, text) = run(assay()
         .args(["watch", "--validator", &golden().ss58(), "--netuid", "1", "--once", "--set-weights", "--source"])
         .arg(setup.publication()));
@@ -348,8 +352,9 @@ fn bad_arguments_and_sources_exit_2() {
 }
 
 /// A read that fails (here epoch 2's input turned into a folder, which reads as an error, not
-/// as a missing file) is no verdict: epoch 2 is not passed over, the position stays at epoch 1,
-/// and once the source reads again epoch 2 is audited and gets its weights.
+/// as a missing file) is no verdict: epoch 2 is not passed over, the position stays at epoch 1
+/// (whose weights wait: only epoch 7's hash is on chain), and once the source reads again the
+/// rest is audited and epoch 7's weights are set.
 #[test]
 fn a_failing_read_keeps_the_position_until_the_source_recovers() {
     let setup = Setup::new();
@@ -363,7 +368,8 @@ fn a_failing_read_keeps_the_position_until_the_source_recovers() {
     assert_eq!(code, 2, "{text}");
     assert_lines(&text, &["epoch 1: PASS", "epoch 2: RETRY: a read failed", "not a plain file"]);
     assert!(!text.contains("epoch 3:"), "moved past epoch 2:\n{text}");
-    assert_eq!(setup.tower_weights(), vec![setup.summary_weights(1)], "the epochs before it still count");
+    // Epoch 1 passed on its links alone: its weights wait for the chain's hash (epoch 7's).
+    assert_eq!(setup.tower_weights(), Vec::<Vec<u16>>::new(), "epoch 1's hash is not confirmed yet");
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(setup.dir.path().join("state.json")).expect("state")).expect("json");
     assert_eq!(state["examined_through"], 1, "{state}");
@@ -378,8 +384,7 @@ fn a_failing_read_keeps_the_position_until_the_source_recovers() {
     let (code, text) = setup.watch(&[]);
     assert_eq!(code, 0, "{text}");
     assert_lines(&text, &["epoch 2: PASS", "epoch 7: PASS", "watched: 6 pass, 0 fail, 0 unusable"]);
-    let set = vec![setup.summary_weights(1), setup.summary_weights(EPOCHS - 1)];
-    assert_eq!(setup.tower_weights(), set);
+    assert_eq!(setup.tower_weights(), vec![setup.summary_weights(EPOCHS - 1)]);
 }
 
 /// A watchtower killed when the test ends, passing or not.

@@ -2,7 +2,8 @@
 //! examines the epochs after its position in order (at most [`MAX_EPOCHS_PER_POLL`] a poll),
 //! audits each published one and saves its position after each; once it has caught up (or is
 //! held up by an epoch it cannot read yet) it sets the weights of the newest passing epoch, once
-//! for the whole backfill.
+//! for the whole backfill, provided the chain's hash of that epoch or a later one was checked
+//! (an epoch before the one the chain names passes on its links alone until then).
 //! Between polls it sleeps `--interval`, longer (doubling, bounded) while the source or the
 //! chain cannot be reached; a lost source or chain never ends `follow`.
 
@@ -231,7 +232,22 @@ impl Watcher<'_> {
             println!("epoch {epoch}: RETRY: a read failed: {read_error}");
             return Err(PollError::Source(format!("epoch {epoch}: {read_error}")));
         }
-        let verdict = match outcome {
+        let history_passed = !matches!(&outcome, Err(failed) if failed.in_history);
+        if history_passed {
+            // The chain's hash, checked here, confirms every epoch linked before this one.
+            let checked = Auditor::chain_checked(epoch, anchor.as_ref().map(|(e, _)| *e), chain);
+            if let Some(checked) = checked {
+                self.state.chain_checked_through = self.state.chain_checked_through.max(Some(checked));
+            }
+        } else {
+            // The earlier epochs were passed on the strength of the links up to the epoch the
+            // chain names: a broken history leaves them unconfirmed, so their weights go.
+            let confirmed = self.state.chain_checked_through;
+            if let Some(pending) = self.state.pending_weights.take_if(|p| confirmed.is_none_or(|c| c < p.epoch)) {
+                println!("epoch {}: weights not set, epoch {epoch}'s history failed", pending.epoch);
+            }
+        }
+        let verdict = match outcome.map_err(|f| f.failure) {
             Ok(passed) => {
                 print_pass(epoch, &passed);
                 self.keep_weights(epoch, &passed.report.summary);
@@ -292,6 +308,12 @@ impl Watcher<'_> {
         let (Some(chain), Some(signer)) = (&self.chain, &self.signer) else { return Ok(()) };
         let Some(pending) = self.state.pending_weights.clone() else { return Ok(()) };
         let epoch = pending.epoch;
+        if self.state.chain_checked_through.is_none_or(|checked| checked < epoch) {
+            // Passed on its links alone so far: the weights wait for the chain's hash of this
+            // epoch or a later one to be checked.
+            info!(epoch, "weights kept until the chain confirms the epoch's hash");
+            return Ok(());
+        }
         let call = WeightsCall {
             netuid: self.netuid,
             uids: pending.uids,

@@ -61,6 +61,10 @@ pub struct WatchState {
     /// With `--set-weights`: the newest passing epoch's weights, until they are set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_weights: Option<PendingWeights>,
+    /// The newest epoch whose hash the chain confirmed (its audit compared the chain's hash and
+    /// the links back to the epoch before passed): weights are set for no later epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_checked_through: Option<u64>,
 }
 
 impl WatchState {
@@ -73,6 +77,7 @@ impl WatchState {
             latest_sha256: None,
             latest_moved_unix_ms: now_ms,
             pending_weights: None,
+            chain_checked_through: None,
         }
     }
 
