@@ -176,7 +176,6 @@ fn faulty_epochs_get_no_weights_and_a_restart_audits_only_the_new_ones() {
     let mut bytes = std::fs::read(&input_of_1).expect("reads");
     bytes[20] ^= 1;
     std::fs::write(&input_of_1, bytes).expect("tampered input");
-    std::fs::remove_dir_all(setup.publication().join("epochs/1/3")).expect("epoch 3 missing");
     // Epoch 6 committed on chain, then replaced by a re-signed copy (same content, other bytes).
     setup.commit(6);
     setup.write_signed(setup.read_summary(6), &golden());
@@ -189,14 +188,13 @@ fn faulty_epochs_get_no_weights_and_a_restart_audits_only_the_new_ones() {
             "epoch 0: PASS",
             "epoch 1: FAIL: input file hashes to",
             "epoch 2: PASS",
-            "epoch 3: not published",
-            "epoch 4: FAIL: gap: epoch 4 follows epoch 3, which is not published",
+            "epoch 4: PASS",
             "epoch 5: PASS",
             "epoch 6: FAIL: epoch 6's summary hashes to",
             "it was replaced after its hash went on chain",
             "epoch 5: weights not set, epoch 6's history failed",
             "epoch 7: waiting for the chain",
-            "watched: 3 pass, 3 fail, 0 unusable, 1 waiting",
+            "watched: 5 pass, 2 fail, 0 unusable, 1 waiting",
         ],
     );
     // Epoch 5 passed on its links alone, and the chain's hash they lead to (epoch 6's) does not
@@ -349,6 +347,59 @@ fn bad_arguments_and_sources_exit_2() {
     let (code, text) = setup.watch(&[]);
     assert_eq!(code, 2, "{text}");
     assert_lines(&text, &["reading the publication: epochs/1/latest.json"]);
+}
+
+/// An epoch published late (the node's queue published the next one first): the next one names
+/// it, so it is waited for, neither passed over nor blamed on its successor; waited for longer
+/// than `--silence-after` it is reported (exit 3); once published, it and the rest pass.
+#[test]
+fn a_late_epoch_is_waited_for_not_skipped() {
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 1);
+    let epoch_3 = setup.publication().join("epochs/1/3");
+    let saved = setup.dir.path().join("epoch-3");
+    std::fs::rename(&epoch_3, &saved).expect("moves epoch 3");
+
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 2: PASS", "epoch 3: waiting: not published, and epoch 4 names epoch 3 before it"]);
+    assert!(!text.contains("epoch 4:"), "epoch 4 audited before epoch 3:\n{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    assert_eq!(setup.tower_weights(), Vec::<Vec<u16>>::new(), "nothing the chain confirmed yet");
+
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (code, text) = setup.watch(&["--silence-after", "10ms"]);
+    assert_eq!(code, 3, "{text}");
+    assert_lines(&text, &["missing: epoch 3 is named but not published"]);
+    assert!(!text.contains("FAIL"), "{text}");
+
+    std::fs::rename(&saved, &epoch_3).expect("epoch 3 published late");
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 3: PASS", "epoch 4: PASS", "epoch 7: PASS", "watched: 5 pass, 0 fail"]);
+    assert_eq!(setup.tower_weights(), vec![setup.summary_weights(EPOCHS - 1)]);
+}
+
+/// A `latest.json` naming an epoch far ahead whose summary is not there (here 10^15, and no
+/// chain to cap it): the watchtower audits what is published, then waits at the first epoch
+/// nothing says was passed over, and `--once` ends instead of probing every number up to it.
+#[test]
+fn a_latest_far_ahead_is_not_probed_forever() {
+    let setup = Setup::new();
+    let far = 1_000_000_000_000_000u64;
+    let latest = serde_json::json!({"epoch": far, "summary": format!("epochs/1/{far}/summary.json")});
+    std::fs::write(setup.publication().join("epochs/1/latest.json"), latest.to_string()).expect("writes");
+    let d = setup.dir.path();
+    let (code, text) = run(assay()
+        .args(["watch", "--once", "--validator", &golden().ss58(), "--netuid", "1", "--from-epoch", "0"])
+        .arg("--source")
+        .arg(setup.publication())
+        .arg("--state")
+        .arg(d.join("state.json"))
+        .arg("--policy-cache")
+        .arg(d.join("cache")));
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 7: PASS", "epoch 8: waiting: not published, and no later summary says"]);
 }
 
 /// A read that fails (here epoch 2's input turned into a folder, which reads as an error, not

@@ -13,7 +13,7 @@
 //! audited); 2 unusable input (a bad argument, an unreadable source, state or chain; a read
 //! that failed during an epoch's audit, which leaves the position before that epoch); 3 no
 //! failure, but the validator is silent (its `latest.json` has not moved for
-//! `--silence-after`).
+//! `--silence-after`), or an epoch a later summary names has been unpublished that long.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! The watchtower's loop: one poll reads `latest.json` and the validator's commitment, then
 //! examines the epochs after its position in order (at most [`MAX_EPOCHS_PER_POLL`] a poll),
-//! audits each published one and saves its position after each; once it has caught up (or is
+//! audits each published one, passes over an unpublished one only when the next published
+//! summary's link passes over it (else waits for it), and saves its position after each; once it has caught up (or is
 //! held up by an epoch it cannot read yet) it sets the weights of the newest passing epoch, once
 //! for the whole backfill, provided the chain's hash of that epoch or a later one was checked
 //! (an epoch before the one the chain names passes on its links alone until then).
@@ -23,7 +24,7 @@ use super::audit_history::chain_record;
 use super::watch::now_ms;
 use super::watch_audit::{Auditor, Passed, own_summary_sha256};
 use super::watch_metrics::Metrics;
-use super::watch_state::{self, Audited, PendingWeights, Verdict, WatchState};
+use super::watch_state::{self, Audited, Missing, PendingWeights, Verdict, WatchState};
 use crate::{CmdResult, Exit, failed, unusable};
 
 /// The most epochs one poll examines (a publication far ahead is caught up over several).
@@ -62,6 +63,8 @@ pub struct Tally {
     pub unusable: u64,
     pub waiting: u64,
     pub silent: bool,
+    /// An epoch waited for longer than `--silence-after` (a later summary names it).
+    pub missing: Option<u64>,
 }
 
 pub struct Watcher<'a> {
@@ -99,6 +102,9 @@ impl Watcher<'_> {
         }
         if t.silent {
             return Err(Exit { code: 3, error: anyhow!("validator {} is silent", self.validator) });
+        }
+        if let Some(epoch) = t.missing {
+            return Err(Exit { code: 3, error: anyhow!("validator {}'s epoch {epoch} is missing", self.validator) });
         }
         Ok(())
     }
@@ -143,31 +149,59 @@ impl Watcher<'_> {
             Some(ChainRecord::Committed(c)) => Some(c.epoch.min(latest)),
             Some(_) => None,
         };
-        let first = self.state.examined_through.map(|e| e + 1).or(self.from_epoch).unwrap_or(latest);
+        let first = match self.state.examined_through {
+            Some(examined) => match examined.checked_add(1) {
+                Some(first) => first,
+                None => return self.flush_weights().map(|()| false),
+            },
+            None => {
+                // The start is kept at once, so that an epoch waiting for the chain is still
+                // the start at the next poll, when latest.json has moved on.
+                let first = self.from_epoch.unwrap_or(latest);
+                if let Some(before) = first.checked_sub(1) {
+                    self.state.examined_through = Some(before);
+                    self.save()?;
+                }
+                first
+            }
+        };
         if first > latest.saturating_add(1) {
             warn!(latest, first, "latest.json names an epoch before the ones already examined");
         }
         let last = latest.min(first.saturating_add(MAX_EPOCHS_PER_POLL - 1));
         let chain = record.unwrap_or(ChainRecord::NotRead);
         let mut waiting = 0;
-        for epoch in first..=last {
+        let mut held = false;
+        let mut epoch = first;
+        while epoch <= last {
             if ready_through.is_none_or(|ready| epoch > ready) {
-                waiting = latest - epoch + 1;
+                waiting = (latest - epoch).saturating_add(1);
                 println!("epoch {epoch}: waiting for the chain to name its summary's hash");
                 break;
             }
-            if let Err(e) = self.examine(epoch, &chain) {
-                // Stuck on this epoch for now: the epochs passed before it still get their weights.
-                if let Err(w) = self.flush_weights() {
-                    warn!(error = %w, "the weights kept could not be set; they are set at the next poll");
+            match self.examine(epoch, &chain, latest) {
+                Ok(Some(next)) => epoch = next,
+                Ok(None) => {
+                    held = true;
+                    break;
                 }
-                return Err(e);
+                Err(e) => {
+                    // Stuck on this epoch for now: the epochs passed before it still get their
+                    // weights (those the chain confirmed).
+                    if let Err(w) = self.flush_weights() {
+                        warn!(error = %w, "the weights kept could not be set; they are set at the next poll");
+                    }
+                    return Err(e);
+                }
             }
+        }
+        if !held {
+            self.note_missing(None);
         }
         self.tally.waiting = waiting;
         self.metrics.set_waiting(waiting);
         self.save()?;
-        let more = waiting == 0 && last < latest;
+        let more = waiting == 0 && !held && last < latest;
         if !more {
             // Caught up: the newest passing epoch's weights, once for the whole backfill.
             self.flush_weights()?;
@@ -213,14 +247,13 @@ impl Watcher<'_> {
         }
     }
 
-    /// Audits `epoch` if it is published, keeps its weights when it passes, and moves on.
-    fn examine(&mut self, epoch: u64, chain: &ChainRecord) -> Result<(), PollError> {
+    /// Audits `epoch` if it is published, keeps its weights when it passes, and moves on:
+    /// the next epoch to examine, `None` when the position waits at `epoch`.
+    fn examine(&mut self, epoch: u64, chain: &ChainRecord, latest: u64) -> Result<Option<u64>, PollError> {
         let store = ReadErrors::new(self.store);
         let auditor = Auditor { store: &store, netuid: self.netuid, options: self.options, runtime: self.runtime };
         let Some(bytes) = auditor.summary_bytes(epoch).map_err(|e| PollError::Source(e.to_string()))? else {
-            println!("epoch {epoch}: not published");
-            self.state.examined_through = Some(epoch);
-            return self.save();
+            return self.unpublished(epoch, latest);
         };
         let anchor = self.state.anchor().map(|(e, sha)| (e, sha.to_string()));
         let outcome = auditor.audit(epoch, anchor.as_ref().map(|(e, sha)| (*e, sha.as_str())), chain);
@@ -268,7 +301,111 @@ impl Watcher<'_> {
         let summary_sha256 = own_summary_sha256(&bytes, self.validator, self.options.max_summary_bytes);
         self.state.last_audited = Some(Audited { epoch, verdict, summary_sha256 });
         self.state.examined_through = Some(epoch);
-        self.save()
+        self.save()?;
+        Ok(epoch.checked_add(1))
+    }
+
+    /// An unpublished `epoch` is passed over (with every unpublished one up to the next
+    /// published summary) only when that summary's `previous` passes over it too: the
+    /// validator's own statement that it never published it. When the next summary names it
+    /// (the node's queue published a later epoch first), or nothing says, the position waits
+    /// at it: its successor is not audited (and not failed) before it comes.
+    fn unpublished(&mut self, epoch: u64, latest: u64) -> Result<Option<u64>, PollError> {
+        let next = self.next_published(epoch, latest)?;
+        match next {
+            Some((next, previous)) if previous.is_none_or(|p| p < epoch) => {
+                let through = next - 1;
+                if through > epoch {
+                    println!("epochs {epoch} to {through}: not published (epoch {next} passes over them)");
+                } else {
+                    println!("epoch {epoch}: not published");
+                }
+                self.state.examined_through = Some(through);
+                self.note_missing(None);
+                self.save()?;
+                Ok(Some(next))
+            }
+            Some((next, previous)) => {
+                let named = previous.unwrap_or(epoch);
+                println!("epoch {epoch}: waiting: not published, and epoch {next} names epoch {named} before it");
+                self.note_missing(Some(epoch));
+                self.save()?;
+                Ok(None)
+            }
+            None => {
+                println!("epoch {epoch}: waiting: not published, and no later summary says it was passed over");
+                self.note_missing(Some(epoch));
+                self.save()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The first published summary after `epoch` (with the epoch its `previous` names; `None`
+    /// when it names none, or when it is not the validator's own and so says nothing): probed
+    /// forward at most [`MAX_EPOCHS_PER_POLL`] epochs, then found by walking back from
+    /// `latest` along the `previous` links (as many steps). `None` when neither finds one.
+    fn next_published(&self, epoch: u64, latest: u64) -> Result<Option<(u64, Option<u64>)>, PollError> {
+        let probe_end = latest.min(epoch.saturating_add(MAX_EPOCHS_PER_POLL));
+        for e in epoch.saturating_add(1)..=probe_end {
+            if let Some(previous) = self.link_of(e)? {
+                return Ok(Some((e, previous)));
+            }
+        }
+        if probe_end >= latest {
+            return Ok(None);
+        }
+        let mut at = latest;
+        for _ in 0..MAX_EPOCHS_PER_POLL {
+            let Some(previous) = self.link_of(at)? else { return Ok(None) };
+            match previous {
+                Some(p) if p > epoch && p < at => at = p,
+                _ => return Ok(Some((at, previous))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `epoch`'s summary is published (`None`: not), and the epoch its `previous`
+    /// names when it is the validator's own summary.
+    fn link_of(&self, epoch: u64) -> Result<Option<Option<u64>>, PollError> {
+        let key = keys::summary(self.netuid, epoch);
+        let bytes = match self.store.get_at_most(&key, self.options.max_summary_bytes) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            Err(assay_publish::Error::TooLarge { .. }) => return Ok(Some(None)),
+            Err(e) => return Err(PollError::Source(e.to_string())),
+        };
+        let own = Summary::parse_and_verify(&bytes).ok().filter(|s| s.validator.hotkey == self.validator);
+        Ok(Some(own.and_then(|s| s.previous_link().map(|(p, _)| p))))
+    }
+
+    /// Notes the unpublished epoch the position waits at (`None`: none); one waited for longer
+    /// than `--silence-after` is reported (an `error` line, `assay_watch_missing_epoch`, exit 3
+    /// with `--once`), and still never blamed on the epoch after it.
+    fn note_missing(&mut self, epoch: Option<u64>) {
+        let Some(epoch) = epoch else {
+            self.state.missing = None;
+            self.tally.missing = None;
+            self.metrics.set_missing(None);
+            return;
+        };
+        let now = now_ms();
+        let since = match self.state.missing {
+            Some(m) if m.epoch == epoch => m.since_unix_ms,
+            _ => {
+                self.state.missing = Some(Missing { epoch, since_unix_ms: now });
+                now
+            }
+        };
+        let waited_ms = now.saturating_sub(since);
+        let overdue = u128::from(waited_ms) > self.silence_after.as_millis();
+        if overdue {
+            println!("missing: epoch {epoch} is named but not published for {:.1}s", waited_ms as f64 / 1000.0);
+            error!(epoch, validator = self.validator, waited_s = waited_ms / 1000, "a named epoch is not published");
+        }
+        self.tally.missing = overdue.then_some(epoch);
+        self.metrics.set_missing(overdue.then_some(epoch));
     }
 
     fn count(&mut self, epoch: u64, verdict: Verdict) {

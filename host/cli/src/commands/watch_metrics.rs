@@ -26,6 +26,8 @@ pub struct Metrics {
     latest_moved_unix_ms: AtomicU64,
     silent: AtomicBool,
     waiting: AtomicU64,
+    /// The epoch missing for longer than --silence-after plus one (0: none).
+    missing_plus_one: AtomicU64,
     pub source_errors: AtomicU64,
     pub chain_errors: AtomicU64,
     pub weights_set: AtomicU64,
@@ -51,6 +53,10 @@ impl Metrics {
     }
 
     /// Epochs published but not yet audited because the chain does not name them yet.
+    pub fn set_missing(&self, epoch: Option<u64>) {
+        self.missing_plus_one.store(epoch.map_or(0, |e| e.saturating_add(1)), Ordering::Relaxed);
+    }
+
     pub fn set_waiting(&self, epochs: u64) {
         self.waiting.store(epochs, Ordering::Relaxed);
     }
@@ -77,6 +83,11 @@ impl Metrics {
             ("assay_watch_epochs_waiting_for_chain", "Published epochs whose hash the chain does not name yet.", {
                 get(&self.waiting) as f64
             }),
+            (
+                "assay_watch_missing_epoch",
+                "An epoch a later summary names but unpublished for --silence-after (-1: none).",
+                get(&self.missing_plus_one) as f64 - 1.0,
+            ),
         ];
         for (name, help, value) in gauges {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));

@@ -65,6 +65,18 @@ pub struct WatchState {
     /// the links back to the epoch before passed): weights are set for no later epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain_checked_through: Option<u64>,
+    /// The unpublished epoch the position waits for (a later summary names it), and since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<Missing>,
+}
+
+/// An epoch not published that a later summary names as its previous one: it is neither passed
+/// over nor blamed on its successor, it is waited for (reported after `--silence-after`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Missing {
+    pub epoch: u64,
+    pub since_unix_ms: u64,
 }
 
 impl WatchState {
@@ -78,6 +90,7 @@ impl WatchState {
             latest_moved_unix_ms: now_ms,
             pending_weights: None,
             chain_checked_through: None,
+            missing: None,
         }
     }
 
