@@ -380,6 +380,25 @@ fn a_late_epoch_is_waited_for_not_skipped() {
     assert_eq!(setup.tower_weights(), vec![setup.summary_weights(EPOCHS - 1)]);
 }
 
+/// A summary over the auditor's bound: no retry changes that, so the epoch FAILs (unauditable),
+/// read no further than the bound (the store's own too-large error, not a RETRY).
+#[test]
+fn a_summary_over_the_bound_fails_as_unauditable() {
+    let setup = Setup::new();
+    let mut bytes = std::fs::read(setup.summary_path(EPOCHS - 1)).expect("reads");
+    bytes.resize(17 << 20, b' ');
+    std::fs::write(setup.summary_path(EPOCHS - 1), bytes).expect("writes");
+    setup.commit(EPOCHS - 1);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(
+        &text,
+        &["epoch 6: PASS", "epoch 7: FAIL: unauditable: object store: epochs/1/7/summary.json is larger"],
+    );
+    assert!(!text.contains("RETRY"), "{text}");
+    assert_eq!(setup.tower_weights(), Vec::<Vec<u16>>::new(), "nothing the chain confirmed");
+}
+
 /// A `latest.json` naming an epoch far ahead whose summary is not there (here 10^15, and no
 /// chain to cap it): the watchtower audits what is published, then waits at the first epoch
 /// nothing says was passed over, and `--once` ends instead of probing every number up to it.

@@ -44,9 +44,10 @@ impl Auditor<'_> {
 }
 
 impl Auditor<'_> {
-    /// The summary file of `epoch`, or `None` when it is not published.
-    pub fn summary_bytes(&self, epoch: u64) -> Result<Option<Vec<u8>>, assay_epoch::Error> {
-        self.store.get(&keys::summary(self.netuid, epoch)).map_err(assay_epoch::Error::from)
+    /// The summary file of `epoch` (at most the auditor's summary bound), or `None` when it is
+    /// not published.
+    pub fn summary_bytes(&self, epoch: u64) -> assay_publish::Result<Option<Vec<u8>>> {
+        self.store.get_at_most(&keys::summary(self.netuid, epoch), self.options.max_summary_bytes)
     }
 
     /// Audits `epoch`, whose summary is published, as the successor of `anchor` (the last

@@ -22,7 +22,7 @@ use tracing::{error, info, warn};
 use super::audit::parse_latest;
 use super::audit_history::chain_record;
 use super::watch::now_ms;
-use super::watch_audit::{Auditor, Passed, own_summary_sha256};
+use super::watch_audit::{Auditor, Failed, Passed, own_summary_sha256};
 use super::watch_metrics::Metrics;
 use super::watch_state::{self, Audited, Missing, PendingWeights, Verdict, WatchState};
 use crate::{CmdResult, Exit, failed, unusable};
@@ -252,18 +252,31 @@ impl Watcher<'_> {
     fn examine(&mut self, epoch: u64, chain: &ChainRecord, latest: u64) -> Result<Option<u64>, PollError> {
         let store = ReadErrors::new(self.store);
         let auditor = Auditor { store: &store, netuid: self.netuid, options: self.options, runtime: self.runtime };
-        let Some(bytes) = auditor.summary_bytes(epoch).map_err(|e| PollError::Source(e.to_string()))? else {
-            return self.unpublished(epoch, latest);
-        };
         let anchor = self.state.anchor().map(|(e, sha)| (e, sha.to_string()));
-        let outcome = auditor.audit(epoch, anchor.as_ref().map(|(e, sha)| (*e, sha.as_str())), chain);
+        let (bytes, mut outcome) = match auditor.summary_bytes(epoch) {
+            Ok(Some(bytes)) => {
+                let outcome = auditor.audit(epoch, anchor.as_ref().map(|(e, sha)| (*e, sha.as_str())), chain);
+                (bytes, outcome)
+            }
+            Ok(None) => return self.unpublished(epoch, latest),
+            Err(e) => {
+                store.record(&e);
+                (Vec::new(), Err(Failed { failure: AuditFailure::Unusable(e.to_string()), in_history: true }))
+            }
+        };
         if outcome.is_err()
             && let Some(read_error) = store.first()
         {
-            // A read that failed is no verdict: the epoch stays where it is and is audited
-            // again at the next poll (after a pause that doubles while it keeps failing).
-            println!("epoch {epoch}: RETRY: a read failed: {read_error}");
-            return Err(PollError::Source(format!("epoch {epoch}: {read_error}")));
+            if !read_error.permanent {
+                // A read that failed is no verdict: the epoch stays where it is and is audited
+                // again at the next poll (after a pause that doubles while it keeps failing).
+                println!("epoch {epoch}: RETRY: a read failed: {}", read_error.message);
+                return Err(PollError::Source(format!("epoch {epoch}: {}", read_error.message)));
+            }
+            // An object over the bound, a key outside the layout: the validator published
+            // something no audit can read, and no retry changes that.
+            let failure = AuditFailure::Mismatch(format!("unauditable: {}", read_error.message));
+            outcome = Err(Failed { failure, in_history: true });
         }
         let history_passed = !matches!(&outcome, Err(failed) if failed.in_history);
         if history_passed {
@@ -488,11 +501,19 @@ impl Watcher<'_> {
     }
 }
 
+/// A read that failed: its message, and whether it is the object's own doing (over the bound,
+/// a key outside the layout: the same at every try) rather than the store's (I/O, network).
+#[derive(Debug, Clone)]
+struct ReadError {
+    message: String,
+    permanent: bool,
+}
+
 /// A store that remembers the first read that failed (an error, not a missing object), so that
 /// an audit cut short by the source is told from a verdict.
 struct ReadErrors<'a> {
     inner: &'a dyn ObjectStore,
-    first: std::sync::Mutex<Option<String>>,
+    first: std::sync::Mutex<Option<ReadError>>,
 }
 
 impl<'a> ReadErrors<'a> {
@@ -500,8 +521,14 @@ impl<'a> ReadErrors<'a> {
         Self { inner, first: std::sync::Mutex::new(None) }
     }
 
-    fn first(&self) -> Option<String> {
+    fn first(&self) -> Option<ReadError> {
         self.first.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn record(&self, e: &assay_publish::Error) {
+        let permanent = matches!(e, assay_publish::Error::TooLarge { .. } | assay_publish::Error::BadKey(_));
+        let error = ReadError { message: e.to_string(), permanent };
+        self.first.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error);
     }
 }
 
@@ -513,7 +540,15 @@ impl ObjectStore for ReadErrors<'_> {
     fn get(&self, key: &str) -> assay_publish::Result<Option<Vec<u8>>> {
         let got = self.inner.get(key);
         if let Err(e) = &got {
-            self.first.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| e.to_string());
+            self.record(e);
+        }
+        got
+    }
+
+    fn get_at_most(&self, key: &str, limit: u64) -> assay_publish::Result<Option<Vec<u8>>> {
+        let got = self.inner.get_at_most(key, limit);
+        if let Err(e) = &got {
+            self.record(e);
         }
         got
     }
@@ -531,4 +566,49 @@ fn print_pass(epoch: u64, passed: &Passed) {
         println!("  note  {note}");
     }
     println!("epoch {epoch}: PASS");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store whose every read fails with the error `fail` makes.
+    struct Failing(fn() -> assay_publish::Error);
+
+    impl ObjectStore for Failing {
+        fn put(&self, _: &str, _: &[u8]) -> assay_publish::Result<()> {
+            Ok(())
+        }
+
+        fn get(&self, _: &str) -> assay_publish::Result<Option<Vec<u8>>> {
+            Err((self.0)())
+        }
+
+        fn get_at_most(&self, _: &str, _: u64) -> assay_publish::Result<Option<Vec<u8>>> {
+            Err((self.0)())
+        }
+
+        fn describe(&self) -> String {
+            "failing".into()
+        }
+    }
+
+    /// An object over the bound or a key outside the layout is the object's own doing (a FAIL,
+    /// not retried forever); a store or network error is a RETRY.
+    #[test]
+    fn read_errors_are_told_permanent_or_not() {
+        let cases: [(fn() -> assay_publish::Error, bool); 3] = [
+            (|| assay_publish::Error::TooLarge { key: "k".into(), limit: 1 }, true),
+            (|| assay_publish::Error::BadKey("../k".into()), true),
+            (|| assay_publish::Error::Store("connection reset".into()), false),
+        ];
+        for (error, permanent) in cases {
+            let inner = Failing(error);
+            let store = ReadErrors::new(&inner);
+            assert!(store.get_at_most("k", 1).is_err());
+            assert!(store.get("k").is_err());
+            let first = store.first().expect("recorded");
+            assert_eq!(first.permanent, permanent, "{}", first.message);
+        }
+    }
 }
