@@ -370,7 +370,7 @@ fn a_late_epoch_is_waited_for_not_skipped() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let (code, text) = setup.watch(&["--silence-after", "10ms"]);
     assert_eq!(code, 3, "{text}");
-    assert_lines(&text, &["missing: epoch 3 is named but not published"]);
+    assert_lines(&text, &["stalled: epoch 3 is named by a later summary but not published"]);
     assert!(!text.contains("FAIL"), "{text}");
 
     std::fs::rename(&saved, &epoch_3).expect("epoch 3 published late");
@@ -378,6 +378,27 @@ fn a_late_epoch_is_waited_for_not_skipped() {
     assert_eq!(code, 0, "{text}");
     assert_lines(&text, &["epoch 3: PASS", "epoch 4: PASS", "epoch 7: PASS", "watched: 5 pass, 0 fail"]);
     assert_eq!(setup.tower_weights(), vec![setup.summary_weights(EPOCHS - 1)]);
+}
+
+/// A validator that never commits its summary's hash: its epochs wait, and once the first has
+/// waited longer than `--silence-after` it is reported (exit 3 with `--once`), not passed with 0.
+#[test]
+fn a_validator_that_never_commits_is_reported_stalled() {
+    let setup = Setup::new();
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 0: waiting for the chain", "watched: 0 pass, 0 fail, 0 unusable, 8 waiting"]);
+    // Moved on (so not silent): the stall is what is reported.
+    std::fs::write(
+        setup.publication().join("epochs/1/latest.json"),
+        b"{\"epoch\": 7, \"summary\": \"epochs/1/7/summary.json\"}",
+    )
+    .expect("writes");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (code, text) = setup.watch(&["--silence-after", "10ms"]);
+    assert_eq!(code, 3, "{text}");
+    assert_lines(&text, &["stalled: epoch 0 waited for the chain to name its summary's hash"]);
+    assert!(!text.contains("silent:"), "{text}");
 }
 
 /// A summary over the auditor's bound: no retry changes that, so the epoch FAILs (unauditable),

@@ -24,7 +24,7 @@ use super::audit_history::chain_record;
 use super::watch::now_ms;
 use super::watch_audit::{Auditor, Failed, Passed, own_summary_sha256};
 use super::watch_metrics::Metrics;
-use super::watch_state::{self, Audited, Missing, PendingWeights, Verdict, WatchState};
+use super::watch_state::{self, Audited, PendingWeights, Stalled, Verdict, WatchState};
 use crate::{CmdResult, Exit, failed, unusable};
 
 /// The most epochs one poll examines (a publication far ahead is caught up over several).
@@ -63,8 +63,9 @@ pub struct Tally {
     pub unusable: u64,
     pub waiting: u64,
     pub silent: bool,
-    /// An epoch waited for longer than `--silence-after` (a later summary names it).
-    pub missing: Option<u64>,
+    /// The epoch the position has waited at for longer than `--silence-after` (unpublished
+    /// though a later summary names it, or its hash not on chain).
+    pub stalled: Option<u64>,
 }
 
 pub struct Watcher<'a> {
@@ -103,8 +104,8 @@ impl Watcher<'_> {
         if t.silent {
             return Err(Exit { code: 3, error: anyhow!("validator {} is silent", self.validator) });
         }
-        if let Some(epoch) = t.missing {
-            return Err(Exit { code: 3, error: anyhow!("validator {}'s epoch {epoch} is missing", self.validator) });
+        if let Some(epoch) = t.stalled {
+            return Err(Exit { code: 3, error: anyhow!("validator {}'s epoch {epoch} is stalled", self.validator) });
         }
         Ok(())
     }
@@ -177,6 +178,8 @@ impl Watcher<'_> {
             if ready_through.is_none_or(|ready| epoch > ready) {
                 waiting = (latest - epoch).saturating_add(1);
                 println!("epoch {epoch}: waiting for the chain to name its summary's hash");
+                self.note_stalled(Some((epoch, "waited for the chain to name its summary's hash")));
+                held = true;
                 break;
             }
             match self.examine(epoch, &chain, latest) {
@@ -196,12 +199,12 @@ impl Watcher<'_> {
             }
         }
         if !held {
-            self.note_missing(None);
+            self.note_stalled(None);
         }
         self.tally.waiting = waiting;
         self.metrics.set_waiting(waiting);
         self.save()?;
-        let more = waiting == 0 && !held && last < latest;
+        let more = !held && last < latest;
         if !more {
             // Caught up: the newest passing epoch's weights, once for the whole backfill.
             self.flush_weights()?;
@@ -334,20 +337,20 @@ impl Watcher<'_> {
                     println!("epoch {epoch}: not published");
                 }
                 self.state.examined_through = Some(through);
-                self.note_missing(None);
+                self.note_stalled(None);
                 self.save()?;
                 Ok(Some(next))
             }
             Some((next, previous)) => {
                 let named = previous.unwrap_or(epoch);
                 println!("epoch {epoch}: waiting: not published, and epoch {next} names epoch {named} before it");
-                self.note_missing(Some(epoch));
+                self.note_stalled(Some((epoch, "is named by a later summary but not published")));
                 self.save()?;
                 Ok(None)
             }
             None => {
                 println!("epoch {epoch}: waiting: not published, and no later summary says it was passed over");
-                self.note_missing(Some(epoch));
+                self.note_stalled(Some((epoch, "is named by a later summary but not published")));
                 self.save()?;
                 Ok(None)
             }
@@ -393,32 +396,33 @@ impl Watcher<'_> {
         Ok(Some(own.and_then(|s| s.previous_link().map(|(p, _)| p))))
     }
 
-    /// Notes the unpublished epoch the position waits at (`None`: none); one waited for longer
-    /// than `--silence-after` is reported (an `error` line, `assay_watch_missing_epoch`, exit 3
-    /// with `--once`), and still never blamed on the epoch after it.
-    fn note_missing(&mut self, epoch: Option<u64>) {
-        let Some(epoch) = epoch else {
-            self.state.missing = None;
-            self.tally.missing = None;
-            self.metrics.set_missing(None);
+    /// Notes the epoch the position waits at (`None`: none) and why (unpublished though named,
+    /// or its hash not on chain); one waited at for longer than `--silence-after` is reported
+    /// (a `stalled:` line, an `error` line, `assay_watch_stalled_epoch`, exit 3 with `--once`),
+    /// and still never blamed on the epoch after it.
+    fn note_stalled(&mut self, at: Option<(u64, &str)>) {
+        let Some((epoch, why)) = at else {
+            self.state.stalled = None;
+            self.tally.stalled = None;
+            self.metrics.set_stalled(None);
             return;
         };
         let now = now_ms();
-        let since = match self.state.missing {
-            Some(m) if m.epoch == epoch => m.since_unix_ms,
+        let since = match self.state.stalled {
+            Some(s) if s.epoch == epoch => s.since_unix_ms,
             _ => {
-                self.state.missing = Some(Missing { epoch, since_unix_ms: now });
+                self.state.stalled = Some(Stalled { epoch, since_unix_ms: now });
                 now
             }
         };
         let waited_ms = now.saturating_sub(since);
         let overdue = u128::from(waited_ms) > self.silence_after.as_millis();
         if overdue {
-            println!("missing: epoch {epoch} is named but not published for {:.1}s", waited_ms as f64 / 1000.0);
-            error!(epoch, validator = self.validator, waited_s = waited_ms / 1000, "a named epoch is not published");
+            println!("stalled: epoch {epoch} {why}, for {:.1}s", waited_ms as f64 / 1000.0);
+            error!(epoch, validator = self.validator, waited_s = waited_ms / 1000, "stalled: the epoch {why}");
         }
-        self.tally.missing = overdue.then_some(epoch);
-        self.metrics.set_missing(overdue.then_some(epoch));
+        self.tally.stalled = overdue.then_some(epoch);
+        self.metrics.set_stalled(overdue.then_some(epoch));
     }
 
     fn count(&mut self, epoch: u64, verdict: Verdict) {

@@ -26,8 +26,8 @@ pub struct Metrics {
     latest_moved_unix_ms: AtomicU64,
     silent: AtomicBool,
     waiting: AtomicU64,
-    /// The epoch missing for longer than --silence-after plus one (0: none).
-    missing_plus_one: AtomicU64,
+    /// The epoch waited at for longer than --silence-after, plus one (0: none).
+    stalled_plus_one: AtomicU64,
     pub source_errors: AtomicU64,
     pub chain_errors: AtomicU64,
     pub weights_set: AtomicU64,
@@ -53,8 +53,8 @@ impl Metrics {
     }
 
     /// Epochs published but not yet audited because the chain does not name them yet.
-    pub fn set_missing(&self, epoch: Option<u64>) {
-        self.missing_plus_one.store(epoch.map_or(0, |e| e.saturating_add(1)), Ordering::Relaxed);
+    pub fn set_stalled(&self, epoch: Option<u64>) {
+        self.stalled_plus_one.store(epoch.map_or(0, |e| e.saturating_add(1)), Ordering::Relaxed);
     }
 
     pub fn set_waiting(&self, epochs: u64) {
@@ -84,9 +84,9 @@ impl Metrics {
                 get(&self.waiting) as f64
             }),
             (
-                "assay_watch_missing_epoch",
-                "An epoch a later summary names but unpublished for --silence-after (-1: none).",
-                get(&self.missing_plus_one) as f64 - 1.0,
+                "assay_watch_stalled_epoch",
+                "The epoch waited at for longer than --silence-after: unpublished though named, or its hash not on chain (-1: none).",
+                get(&self.stalled_plus_one) as f64 - 1.0,
             ),
         ];
         for (name, help, value) in gauges {

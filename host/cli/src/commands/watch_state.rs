@@ -65,16 +65,18 @@ pub struct WatchState {
     /// the links back to the epoch before passed): weights are set for no later epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain_checked_through: Option<u64>,
-    /// The unpublished epoch the position waits for (a later summary names it), and since when.
+    /// The epoch the position waits at (unpublished though a later summary names it, or its
+    /// hash not on chain yet), and since when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub missing: Option<Missing>,
+    pub stalled: Option<Stalled>,
 }
 
-/// An epoch not published that a later summary names as its previous one: it is neither passed
-/// over nor blamed on its successor, it is waited for (reported after `--silence-after`).
+/// The epoch the position waits at: not published though a later summary names it as its
+/// previous one (neither passed over nor blamed on its successor), or its hash not on chain
+/// yet; reported after `--silence-after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Missing {
+pub struct Stalled {
     pub epoch: u64,
     pub since_unix_ms: u64,
 }
@@ -90,7 +92,7 @@ impl WatchState {
             latest_moved_unix_ms: now_ms,
             pending_weights: None,
             chain_checked_through: None,
-            missing: None,
+            stalled: None,
         }
     }
 
