@@ -401,6 +401,23 @@ fn a_validator_that_never_commits_is_reported_stalled() {
     assert!(!text.contains("silent:"), "{text}");
 }
 
+/// A `latest.json` that goes backwards is said loudly; the position does not follow it.
+#[test]
+fn a_latest_going_backwards_is_reported() {
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 1);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    std::fs::write(
+        setup.publication().join("epochs/1/latest.json"),
+        b"{\"epoch\": 5, \"summary\": \"epochs/1/5/summary.json\"}",
+    )
+    .expect("writes");
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["latest.json went backwards: it names epoch 5, epoch 7 was examined", "watched: 0 pass"]);
+}
+
 /// A summary over the auditor's bound: no retry changes that, so the epoch FAILs (unauditable),
 /// read no further than the bound (the store's own too-large error, not a RETRY).
 #[test]

@@ -84,7 +84,7 @@ impl Auditor<'_> {
     /// consistently with its successors) is a rewritten history.
     fn check_unchanged(&self, epoch: u64, sha256: &str) -> Outcome<()> {
         let key = keys::summary(self.netuid, epoch);
-        let bytes = match self.store.get(&key) {
+        let bytes = match self.store.get_at_most(&key, self.options.max_summary_bytes) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
                 return Err(AuditFailure::Mismatch(format!(

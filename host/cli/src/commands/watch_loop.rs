@@ -19,7 +19,7 @@ use assay_keys::Hotkey;
 use assay_policy_runtime::Runtime;
 use tracing::{error, info, warn};
 
-use super::audit::parse_latest;
+use super::audit::{MAX_LATEST_BYTES, parse_latest};
 use super::audit_history::chain_record;
 use super::watch::now_ms;
 use super::watch_audit::{Auditor, Failed, Passed, own_summary_sha256};
@@ -167,7 +167,16 @@ impl Watcher<'_> {
             }
         };
         if first > latest.saturating_add(1) {
-            warn!(latest, first, "latest.json names an epoch before the ones already examined");
+            // The validator's pointer went backwards (a rollback, or another publisher): said
+            // loudly and counted; the position does not follow it back.
+            println!("latest.json went backwards: it names epoch {latest}, epoch {} was examined", first - 1);
+            error!(
+                latest,
+                first,
+                validator = self.validator,
+                "latest.json names an epoch before the ones already examined"
+            );
+            self.metrics.latest_backwards.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let last = latest.min(first.saturating_add(MAX_EPOCHS_PER_POLL - 1));
         let chain = record.unwrap_or(ChainRecord::NotRead);
@@ -215,7 +224,7 @@ impl Watcher<'_> {
     /// The epoch `latest.json` names, noting when it moved; `None` when nothing is published.
     fn read_latest(&mut self) -> Result<Option<u64>, PollError> {
         let key = keys::latest(self.netuid);
-        let bytes = match self.store.get(&key) {
+        let bytes = match self.store.get_at_most(&key, MAX_LATEST_BYTES as u64) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Ok(None),
             Err(e) => return Err(PollError::Source(e.to_string())),

@@ -31,6 +31,7 @@ pub struct Metrics {
     pub source_errors: AtomicU64,
     pub chain_errors: AtomicU64,
     pub weights_set: AtomicU64,
+    pub latest_backwards: AtomicU64,
 }
 
 impl Metrics {
@@ -96,6 +97,11 @@ impl Metrics {
             ("assay_watch_source_errors_total", "Polls that could not read the publication.", &self.source_errors),
             ("assay_watch_chain_errors_total", "Chain reads or writes that failed.", &self.chain_errors),
             ("assay_watch_weights_set_total", "Weights set after a passing audit.", &self.weights_set),
+            (
+                "assay_watch_latest_backwards_total",
+                "Polls whose latest.json named an epoch before the ones examined.",
+                &self.latest_backwards,
+            ),
         ];
         for (name, help, counter) in counters {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", get(counter)));

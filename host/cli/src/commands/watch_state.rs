@@ -139,7 +139,8 @@ pub fn load(path: &Path, netuid: u16, validator: &str) -> anyhow::Result<Option<
     Ok(Some(state))
 }
 
-/// Writes `state` to `path` atomically.
+/// Writes `state` to `path` atomically: a temporary file, synced, renamed over it, and the
+/// folder synced so that the rename survives a crash; the temporary file is removed on error.
 pub fn save(path: &Path, state: &WatchState) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let write = || -> std::io::Result<()> {
@@ -148,7 +149,14 @@ pub fn save(path: &Path, state: &WatchState) -> anyhow::Result<()> {
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().with_context(|| format!("writing the state file {}", path.display()))
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing the state file {}", path.display()));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing the folder of the state file {}", path.display()))
 }
 
 #[cfg(test)]
@@ -174,5 +182,18 @@ mod tests {
         assert!(refused.to_string().contains("follows validator 5Val"), "{refused}");
         std::fs::write(&path, "{").expect("writes");
         assert!(load(&path, 1, "5Val").is_err());
+    }
+
+    #[test]
+    fn a_failed_save_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The state path is a folder: the rename over it fails.
+        let path = dir.path().join("state.json");
+        std::fs::create_dir(&path).expect("a folder");
+        std::fs::write(path.join("inside"), "x").expect("not empty");
+        assert!(save(&path, &WatchState::new(1, "5Val", 0)).is_err());
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path()).expect("lists").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("state.json")], "a temporary file left behind");
     }
 }
