@@ -448,6 +448,28 @@ fn the_start_is_kept_from_the_first_poll() {
     assert_lines(&text, &["epoch 7: PASS", "watched: 1 pass"]);
 }
 
+/// An epoch the validator never published, passed over by the next summary's own link (epoch
+/// 7 re-signed naming epoch 5): passed over, not waited for, and epoch 7 audited against epoch 5
+/// with no gap. (The fixture's epoch 7 ran on epoch 6's scorer state, so its rerun then fails
+/// the state chain: that, not a gap or a wait, is its verdict.)
+#[test]
+fn an_epoch_the_next_summary_passes_over_is_skipped() {
+    let setup = Setup::new();
+    let sha_5 = sha256_hex(&std::fs::read(setup.summary_path(5)).expect("reads"));
+    std::fs::remove_dir_all(setup.publication().join("epochs/1/6")).expect("epoch 6 never published");
+    let mut summary = setup.read_summary(EPOCHS - 1);
+    summary.previous = Some(assay_epoch::summary::Previous { epoch: 5, sha256: sha_5 });
+    setup.write_signed(summary, &golden());
+    setup.commit(EPOCHS - 1);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(
+        &text,
+        &["epoch 5: PASS", "epoch 6: not published", "epoch 7: FAIL: state chain: epoch 7 was given state"],
+    );
+    assert!(!text.contains("gap") && !text.contains("waiting:"), "{text}");
+}
+
 /// A summary over the auditor's bound: no retry changes that, so the epoch FAILs (unauditable),
 /// read no further than the bound (the store's own too-large error, not a RETRY).
 #[test]
