@@ -69,6 +69,11 @@ fn a_public_url_audits_and_a_tampered_object_fails() {
 
     tamper(&root);
     assert_exit(history(&base), 1, "FAIL: dataset dataset/1/1/requests.jsonl.zst");
+
+    // A summary that a later one names, deleted: a gap, as a folder's audit finds it (not a
+    // shorter history that passes with a note).
+    std::fs::remove_file(root.join("epochs/1/0/summary.json")).expect("removes epoch 0's summary");
+    assert_exit(history(&base), 1, "FAIL: gap: epoch 1 follows epoch 0, which is not published");
     assert_exit(run(assay().args(["audit", "http://example.com/pub", "--netuid", "1"])), 2, "this machine only");
 }
 

@@ -176,7 +176,6 @@ fn faulty_epochs_get_no_weights_and_a_restart_audits_only_the_new_ones() {
     let mut bytes = std::fs::read(&input_of_1).expect("reads");
     bytes[20] ^= 1;
     std::fs::write(&input_of_1, bytes).expect("tampered input");
-    std::fs::remove_dir_all(setup.publication().join("epochs/1/3")).expect("epoch 3 missing");
     // Epoch 6 committed on chain, then replaced by a re-signed copy (same content, other bytes).
     setup.commit(6);
     setup.write_signed(setup.read_summary(6), &golden());
@@ -189,18 +188,19 @@ fn faulty_epochs_get_no_weights_and_a_restart_audits_only_the_new_ones() {
             "epoch 0: PASS",
             "epoch 1: FAIL: input file hashes to",
             "epoch 2: PASS",
-            "epoch 3: not published",
-            "epoch 4: FAIL: gap: epoch 4 follows epoch 3, which is not published",
+            "epoch 4: PASS",
             "epoch 5: PASS",
             "epoch 6: FAIL: epoch 6's summary hashes to",
             "it was replaced after its hash went on chain",
+            "epoch 5: weights not set, epoch 6's history failed",
             "epoch 7: waiting for the chain",
-            "watched: 3 pass, 3 fail, 0 unusable, 1 waiting",
+            "watched: 5 pass, 2 fail, 0 unusable, 1 waiting",
         ],
     );
-    // The newest epoch audited (6) failed: the newest that passed (5) gives the weights, once.
-    let passed = vec![setup.summary_weights(5)];
-    assert_eq!(setup.tower_weights(), passed, "only the newest passing epoch's weights");
+    // Epoch 5 passed on its links alone, and the chain's hash they lead to (epoch 6's) does not
+    // match: nothing confirms epoch 5, so its weights are not set.
+    let passed: Vec<Vec<u16>> = Vec::new();
+    assert_eq!(setup.tower_weights(), passed, "no weights for an epoch the chain did not confirm");
 
     // Epoch 7 signed by another key, committed: the restart audits it alone, and fails it.
     let forger = Hotkey::from_seed(Scheme::Sr25519, [42; 32]).expect("key");
@@ -238,15 +238,16 @@ fn replace_input_of_1(setup: &Setup, json: &str) {
 
 /// A tampering kind of the golden tests, applied to epoch 1 (whose published hash the
 /// validator commits, lying along): epoch 1 fails with `expected` and gets no weights; epoch 0's
-/// are set unless the tampering touched it too.
-fn check_tampering(tamper: fn(&Setup), expected: &str, epoch_0_passes: bool) {
+/// are set when `epoch_0_set`: the tampering left epoch 0 passing and epoch 1's history (its
+/// link to epoch 0, its hash on chain: what confirms epoch 0) intact.
+fn check_tampering(tamper: fn(&Setup), expected: &str, epoch_0_set: bool) {
     let setup = Setup::new();
     tamper(&setup);
     setup.commit(1);
     let (code, text) = setup.watch(&[]);
     assert_eq!(code, 1, "{text}");
     assert_lines(&text, &["epoch 1: FAIL", expected, "epoch 2: waiting for the chain"]);
-    let set = if epoch_0_passes { vec![setup.summary_weights(0)] } else { vec![] };
+    let set = if epoch_0_set { vec![setup.summary_weights(0)] } else { vec![] };
     assert_eq!(setup.tower_weights(), set);
 }
 
@@ -282,7 +283,8 @@ fn a_changed_signature_fails() {
             std::fs::write(s.summary_path(1), format!("{}{flipped}{}", &text[..at], &text[at + 1..])).expect("writes");
         },
         "summary signature",
-        true,
+        // Epoch 1's summary is unverifiable, so its link to epoch 0 confirms nothing.
+        false,
     );
 }
 
@@ -347,9 +349,172 @@ fn bad_arguments_and_sources_exit_2() {
     assert_lines(&text, &["reading the publication: epochs/1/latest.json"]);
 }
 
+/// An epoch published late (the node's queue published the next one first): the next one names
+/// it, so it is waited for, neither passed over nor blamed on its successor; waited for longer
+/// than `--silence-after` it is reported (exit 3); once published, it and the rest pass.
+#[test]
+fn a_late_epoch_is_waited_for_not_skipped() {
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 1);
+    let epoch_3 = setup.publication().join("epochs/1/3");
+    let saved = setup.dir.path().join("epoch-3");
+    std::fs::rename(&epoch_3, &saved).expect("moves epoch 3");
+
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 2: PASS", "epoch 3: waiting: not published, and epoch 4 names epoch 3 before it"]);
+    assert!(!text.contains("epoch 4:"), "epoch 4 audited before epoch 3:\n{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    assert_eq!(setup.tower_weights(), Vec::<Vec<u16>>::new(), "nothing the chain confirmed yet");
+
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (code, text) = setup.watch(&["--silence-after", "10ms"]);
+    assert_eq!(code, 3, "{text}");
+    assert_lines(&text, &["stalled: epoch 3 is named by a later summary but not published"]);
+    assert!(!text.contains("FAIL"), "{text}");
+
+    std::fs::rename(&saved, &epoch_3).expect("epoch 3 published late");
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 3: PASS", "epoch 4: PASS", "epoch 7: PASS", "watched: 5 pass, 0 fail"]);
+    assert_eq!(setup.tower_weights(), vec![setup.summary_weights(EPOCHS - 1)]);
+}
+
+/// A validator that never commits its summary's hash: its epochs wait, and once the first has
+/// waited longer than `--silence-after` it is reported (exit 3 with `--once`), not passed with 0.
+#[test]
+fn a_validator_that_never_commits_is_reported_stalled() {
+    let setup = Setup::new();
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 0: waiting for the chain", "watched: 0 pass, 0 fail, 0 unusable, 8 waiting"]);
+    // latest.json moved (rewritten), so the stall, not only silence, is what is reported.
+    std::fs::write(
+        setup.publication().join("epochs/1/latest.json"),
+        b"{\"epoch\": 7, \"summary\": \"epochs/1/7/summary.json\"}",
+    )
+    .expect("writes");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (code, text) = setup.watch(&["--silence-after", "10ms"]);
+    assert_eq!(code, 3, "{text}");
+    assert_lines(&text, &["stalled: epoch 0 waited for the chain to name its summary's hash"]);
+}
+
+/// A `latest.json` that goes backwards is said loudly; the position does not follow it.
+#[test]
+fn a_latest_going_backwards_is_reported() {
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 1);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    std::fs::write(
+        setup.publication().join("epochs/1/latest.json"),
+        b"{\"epoch\": 5, \"summary\": \"epochs/1/5/summary.json\"}",
+    )
+    .expect("writes");
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["latest.json went backwards: it names epoch 5, epoch 7 was examined", "watched: 0 pass"]);
+}
+
+/// Without `--from-epoch` the start is the latest epoch, and it is kept from the first poll: a
+/// chain one epoch behind leaves epoch 7 waiting, and epoch 7 stays the start (not whatever
+/// `latest.json` names at the next poll), so auditing starts once the chain names it.
+#[test]
+fn the_start_is_kept_from_the_first_poll() {
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 2);
+    let d = setup.dir.path();
+    let watch = || {
+        run(assay()
+            .args(["watch", "--once", "--validator", &golden().ss58(), "--netuid", "1", "--source"])
+            .arg(setup.publication())
+            .arg("--state")
+            .arg(d.join("state.json"))
+            .arg("--local-chain")
+            .arg(d.join("chain"))
+            .arg("--policy-cache")
+            .arg(d.join("cache")))
+    };
+    let (code, text) = watch();
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 7: waiting for the chain"]);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("state.json")).expect("state")).expect("json");
+    assert_eq!(state["examined_through"], 6, "{state}");
+    setup.commit(EPOCHS - 1);
+    let (code, text) = watch();
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 7: PASS", "watched: 1 pass"]);
+}
+
+/// An epoch the validator never published, passed over by the next summary's own link (epoch
+/// 7 re-signed naming epoch 5): passed over, not waited for, and epoch 7 audited against epoch 5
+/// with no gap. (The fixture's epoch 7 ran on epoch 6's scorer state, so its rerun then fails
+/// the state chain: that, not a gap or a wait, is its verdict.)
+#[test]
+fn an_epoch_the_next_summary_passes_over_is_skipped() {
+    let setup = Setup::new();
+    let sha_5 = sha256_hex(&std::fs::read(setup.summary_path(5)).expect("reads"));
+    std::fs::remove_dir_all(setup.publication().join("epochs/1/6")).expect("epoch 6 never published");
+    let mut summary = setup.read_summary(EPOCHS - 1);
+    summary.previous = Some(assay_epoch::summary::Previous { epoch: 5, sha256: sha_5 });
+    setup.write_signed(summary, &golden());
+    setup.commit(EPOCHS - 1);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(
+        &text,
+        &["epoch 5: PASS", "epoch 6: not published", "epoch 7: FAIL: state chain: epoch 7 was given state"],
+    );
+    assert!(!text.contains("gap") && !text.contains("waiting:"), "{text}");
+}
+
+/// A summary over the auditor's bound: no retry changes that, so the epoch FAILs (unauditable),
+/// read no further than the bound (the store's own too-large error, not a RETRY).
+#[test]
+fn a_summary_over_the_bound_fails_as_unauditable() {
+    let setup = Setup::new();
+    let mut bytes = std::fs::read(setup.summary_path(EPOCHS - 1)).expect("reads");
+    bytes.resize(17 << 20, b' ');
+    std::fs::write(setup.summary_path(EPOCHS - 1), bytes).expect("writes");
+    setup.commit(EPOCHS - 1);
+    let (code, text) = setup.watch(&[]);
+    assert_eq!(code, 1, "{text}");
+    assert_lines(
+        &text,
+        &["epoch 6: PASS", "epoch 7: FAIL: unauditable: object store: epochs/1/7/summary.json is larger"],
+    );
+    assert!(!text.contains("RETRY"), "{text}");
+    assert_eq!(setup.tower_weights(), Vec::<Vec<u16>>::new(), "nothing the chain confirmed");
+}
+
+/// A `latest.json` naming an epoch far ahead whose summary is not there (here 10^15, and no
+/// chain to cap it): the watchtower audits what is published, then waits at the first epoch
+/// nothing says was passed over, and `--once` ends instead of probing every number up to it.
+#[test]
+fn a_latest_far_ahead_is_not_probed_forever() {
+    let setup = Setup::new();
+    let far = 1_000_000_000_000_000u64;
+    let latest = serde_json::json!({"epoch": far, "summary": format!("epochs/1/{far}/summary.json")});
+    std::fs::write(setup.publication().join("epochs/1/latest.json"), latest.to_string()).expect("writes");
+    let d = setup.dir.path();
+    let (code, text) = run(assay()
+        .args(["watch", "--once", "--validator", &golden().ss58(), "--netuid", "1", "--from-epoch", "0"])
+        .arg("--source")
+        .arg(setup.publication())
+        .arg("--state")
+        .arg(d.join("state.json"))
+        .arg("--policy-cache")
+        .arg(d.join("cache")));
+    assert_eq!(code, 0, "{text}");
+    assert_lines(&text, &["epoch 7: PASS", "epoch 8: waiting: not published, and no later summary says"]);
+}
+
 /// A read that fails (here epoch 2's input turned into a folder, which reads as an error, not
-/// as a missing file) is no verdict: epoch 2 is not passed over, the position stays at epoch 1,
-/// and once the source reads again epoch 2 is audited and gets its weights.
+/// as a missing file) is no verdict: epoch 2 is not passed over, the position stays at epoch 1
+/// (whose weights wait: only epoch 7's hash is on chain), and once the source reads again the
+/// rest is audited and epoch 7's weights are set.
 #[test]
 fn a_failing_read_keeps_the_position_until_the_source_recovers() {
     let setup = Setup::new();
@@ -363,7 +528,8 @@ fn a_failing_read_keeps_the_position_until_the_source_recovers() {
     assert_eq!(code, 2, "{text}");
     assert_lines(&text, &["epoch 1: PASS", "epoch 2: RETRY: a read failed", "not a plain file"]);
     assert!(!text.contains("epoch 3:"), "moved past epoch 2:\n{text}");
-    assert_eq!(setup.tower_weights(), vec![setup.summary_weights(1)], "the epochs before it still count");
+    // Epoch 1 passed on its links alone: its weights wait for the chain's hash (epoch 7's).
+    assert_eq!(setup.tower_weights(), Vec::<Vec<u16>>::new(), "epoch 1's hash is not confirmed yet");
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(setup.dir.path().join("state.json")).expect("state")).expect("json");
     assert_eq!(state["examined_through"], 1, "{state}");
@@ -378,8 +544,7 @@ fn a_failing_read_keeps_the_position_until_the_source_recovers() {
     let (code, text) = setup.watch(&[]);
     assert_eq!(code, 0, "{text}");
     assert_lines(&text, &["epoch 2: PASS", "epoch 7: PASS", "watched: 6 pass, 0 fail, 0 unusable"]);
-    let set = vec![setup.summary_weights(1), setup.summary_weights(EPOCHS - 1)];
-    assert_eq!(setup.tower_weights(), set);
+    assert_eq!(setup.tower_weights(), vec![setup.summary_weights(EPOCHS - 1)]);
 }
 
 /// A watchtower killed when the test ends, passing or not.

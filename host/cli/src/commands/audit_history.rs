@@ -103,26 +103,32 @@ fn audit_all(
 }
 
 /// The epochs of `netuid` reachable from its `latest.json` back along the summaries'
-/// `previous` links, oldest first. The walk ends at a summary naming no previous one, or one
-/// not published (said by the history check's note); a summary that does not parse ends it
-/// too, kept in the list so that the history check says what is wrong with it.
-fn linked_epochs(store: &dyn ObjectStore, netuid: u16) -> Result<Vec<u64>, String> {
-    let head = super::audit::resolve_latest(store, &keys::latest(netuid))?;
+/// `previous` links, oldest first. The walk ends at a summary naming no previous one; a
+/// summary that does not parse ends it too, kept in the list so that the history check says
+/// what is wrong with it. A previous summary named but not published is a gap (a
+/// `Mismatch`, as a folder's audit finds it); what cannot be read is `Unusable`.
+fn linked_epochs(store: &dyn ObjectStore, netuid: u16) -> Outcome<Vec<u64>> {
+    let unusable = AuditFailure::Unusable;
+    let head = super::audit::resolve_latest(store, &keys::latest(netuid)).map_err(unusable)?;
     let epoch = head
         .strip_prefix(&format!("epochs/{netuid}/"))
         .and_then(|rest| rest.strip_suffix("/summary.json"))
         .and_then(|epoch| epoch.parse::<u64>().ok())
         .filter(|epoch| keys::summary(netuid, *epoch) == head)
-        .ok_or_else(|| format!("latest.json names {head:?}, not a summary of netuid {netuid}"))?;
+        .ok_or_else(|| unusable(format!("latest.json names {head:?}, not a summary of netuid {netuid}")))?;
     let mut epochs = Vec::new();
     let mut next = Some(epoch);
     while let Some(at) = next {
         if epochs.len() >= MAX_EPOCHS {
-            return Err(format!("the history of netuid {netuid} is longer than {MAX_EPOCHS} epochs"));
+            return Err(unusable(format!("the history of netuid {netuid} is longer than {MAX_EPOCHS} epochs")));
         }
-        let bytes = store.get(&keys::summary(netuid, at)).map_err(|e| e.to_string())?;
-        if bytes.is_none() && !epochs.is_empty() {
-            break;
+        let bytes = store.get(&keys::summary(netuid, at)).map_err(|e| unusable(e.to_string()))?;
+        if bytes.is_none()
+            && let Some(named_by) = epochs.last()
+        {
+            return Err(AuditFailure::Mismatch(format!(
+                "gap: epoch {named_by} follows epoch {at}, which is not published"
+            )));
         }
         epochs.push(at);
         next = bytes
@@ -132,7 +138,7 @@ fn linked_epochs(store: &dyn ObjectStore, netuid: u16) -> Result<Vec<u64>, Strin
         if let Some(previous) = next
             && previous >= at
         {
-            return Err(format!("the summary of epoch {at} names epoch {previous} as its previous one"));
+            return Err(unusable(format!("the summary of epoch {at} names epoch {previous} as its previous one")));
         }
     }
     epochs.reverse();
@@ -152,9 +158,14 @@ pub fn run(store: &dyn ObjectStore, args: HistoryArgs) -> CmdResult {
         args.validator.ok_or_else(|| unusable(anyhow!("auditing a publication's history needs --validator <SS58>")))?;
     let (netuid, epochs) = match (args.root, args.netuid) {
         (Location::Folder(dir), netuid) => published_epochs(dir, netuid).map_err(|e| unusable(anyhow!(e)))?,
-        (_, Some(netuid)) => {
-            (netuid, linked_epochs(store, netuid).map_err(|e| unusable(anyhow!("cannot audit: {e}")))?)
-        }
+        (_, Some(netuid)) => match linked_epochs(store, netuid) {
+            Ok(epochs) => (netuid, epochs),
+            Err(AuditFailure::Mismatch(m)) => {
+                println!("FAIL: {m}");
+                return Err(failed(anyhow!("audit failed: {m}")));
+            }
+            Err(AuditFailure::Unusable(m)) => return Err(unusable(anyhow!("cannot audit: {m}"))),
+        },
         (remote, None) => {
             return Err(unusable(anyhow!(
                 "auditing the history of {remote} needs --netuid N (a remote publication is not listed)"

@@ -13,7 +13,8 @@
 //! audited); 2 unusable input (a bad argument, an unreadable source, state or chain; a read
 //! that failed during an epoch's audit, which leaves the position before that epoch); 3 no
 //! failure, but the validator is silent (its `latest.json` has not moved for
-//! `--silence-after`).
+//! `--silence-after`), or stalled (an epoch waited at that long: its hash not on chain, or
+//! unpublished though a later summary names it).
 
 use std::path::PathBuf;
 use std::sync::Arc;

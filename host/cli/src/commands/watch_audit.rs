@@ -24,18 +24,46 @@ pub struct Passed {
     pub report: AuditReport,
 }
 
+/// An epoch that did not pass, and whether its history (its link to the epoch before, the
+/// chain's hash) is what failed: a broken history also leaves the earlier epochs, audited on
+/// the strength of this one's links, unconfirmed by the chain.
+pub struct Failed {
+    pub failure: AuditFailure,
+    pub in_history: bool,
+}
+
 impl Auditor<'_> {
-    /// The summary file of `epoch`, or `None` when it is not published.
-    pub fn summary_bytes(&self, epoch: u64) -> Result<Option<Vec<u8>>, assay_epoch::Error> {
-        self.store.get(&keys::summary(self.netuid, epoch)).map_err(assay_epoch::Error::from)
+    /// The epoch whose hash the chain check of `epoch`'s audit compares (`chain` names it, and
+    /// it is `epoch` or `anchor`); `None` when this audit does not reach the chain.
+    pub fn chain_checked(epoch: u64, anchor: Option<u64>, chain: &ChainRecord) -> Option<u64> {
+        match chain {
+            ChainRecord::Committed(c) if c.epoch == epoch || Some(c.epoch) == anchor => Some(c.epoch),
+            _ => None,
+        }
+    }
+}
+
+impl Auditor<'_> {
+    /// The summary file of `epoch` (at most the auditor's summary bound), or `None` when it is
+    /// not published.
+    pub fn summary_bytes(&self, epoch: u64) -> assay_publish::Result<Option<Vec<u8>>> {
+        self.store.get_at_most(&keys::summary(self.netuid, epoch), self.options.max_summary_bytes)
     }
 
     /// Audits `epoch`, whose summary is published, as the successor of `anchor` (the last
     /// audited epoch and its summary's sha256; `None` for the first, or after a summary that
     /// was not the validator's). `chain` is what the chain names now: its hash is checked when
     /// it names this epoch or the anchor; a later epoch's hash covers this one through the
-    /// links checked when that epoch is audited.
-    pub fn audit(&self, epoch: u64, anchor: Option<(u64, &str)>, chain: &ChainRecord) -> Outcome<Passed> {
+    /// links checked when that epoch is audited (and its weights wait for that).
+    pub fn audit(&self, epoch: u64, anchor: Option<(u64, &str)>, chain: &ChainRecord) -> Result<Passed, Failed> {
+        let history = self.history(epoch, anchor, chain).map_err(|failure| Failed { failure, in_history: true })?;
+        let report = audit_with(self.store, &keys::summary(self.netuid, epoch), self.runtime, self.options)
+            .map_err(|failure| Failed { failure, in_history: false })?;
+        Ok(Passed { history, report })
+    }
+
+    /// The history part of [`Auditor::audit`]: the anchor unchanged, the link to it, the chain.
+    fn history(&self, epoch: u64, anchor: Option<(u64, &str)>, chain: &ChainRecord) -> Outcome<HistoryReport> {
         if let Some((before, sha256)) = anchor {
             self.check_unchanged(before, sha256)?;
         }
@@ -49,15 +77,14 @@ impl Auditor<'_> {
             history.notes.retain(|n| !n.contains("the chain was not read"));
             history.notes.push(format!("the chain names a later epoch: its links carry the check to epoch {epoch}"));
         }
-        let report = audit_with(self.store, &keys::summary(self.netuid, epoch), self.runtime, self.options)?;
-        Ok(Passed { history, report })
+        Ok(history)
     }
 
     /// The anchor's summary is still the one audited: a summary rewritten since (even
     /// consistently with its successors) is a rewritten history.
     fn check_unchanged(&self, epoch: u64, sha256: &str) -> Outcome<()> {
         let key = keys::summary(self.netuid, epoch);
-        let bytes = match self.store.get(&key) {
+        let bytes = match self.store.get_at_most(&key, self.options.max_summary_bytes) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
                 return Err(AuditFailure::Mismatch(format!(

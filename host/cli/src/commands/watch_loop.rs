@@ -1,8 +1,10 @@
 //! The watchtower's loop: one poll reads `latest.json` and the validator's commitment, then
 //! examines the epochs after its position in order (at most [`MAX_EPOCHS_PER_POLL`] a poll),
-//! audits each published one and saves its position after each; once it has caught up (or is
+//! audits each published one, passes over an unpublished one only when the next published
+//! summary's link passes over it (else waits for it), and saves its position after each; once it has caught up (or is
 //! held up by an epoch it cannot read yet) it sets the weights of the newest passing epoch, once
-//! for the whole backfill.
+//! for the whole backfill, provided the chain's hash of that epoch or a later one was checked
+//! (an epoch before the one the chain names passes on its links alone until then).
 //! Between polls it sleeps `--interval`, longer (doubling, bounded) while the source or the
 //! chain cannot be reached; a lost source or chain never ends `follow`.
 
@@ -17,12 +19,12 @@ use assay_keys::Hotkey;
 use assay_policy_runtime::Runtime;
 use tracing::{error, info, warn};
 
-use super::audit::parse_latest;
+use super::audit::{MAX_LATEST_BYTES, parse_latest};
 use super::audit_history::chain_record;
 use super::watch::now_ms;
-use super::watch_audit::{Auditor, Passed, own_summary_sha256};
+use super::watch_audit::{Auditor, Failed, Passed, own_summary_sha256};
 use super::watch_metrics::Metrics;
-use super::watch_state::{self, Audited, PendingWeights, Verdict, WatchState};
+use super::watch_state::{self, Audited, PendingWeights, Stalled, Verdict, WatchState};
 use crate::{CmdResult, Exit, failed, unusable};
 
 /// The most epochs one poll examines (a publication far ahead is caught up over several).
@@ -61,6 +63,9 @@ pub struct Tally {
     pub unusable: u64,
     pub waiting: u64,
     pub silent: bool,
+    /// The epoch the position has waited at for longer than `--silence-after` (unpublished
+    /// though a later summary names it, or its hash not on chain).
+    pub stalled: Option<u64>,
 }
 
 pub struct Watcher<'a> {
@@ -98,6 +103,9 @@ impl Watcher<'_> {
         }
         if t.silent {
             return Err(Exit { code: 3, error: anyhow!("validator {} is silent", self.validator) });
+        }
+        if let Some(epoch) = t.stalled {
+            return Err(Exit { code: 3, error: anyhow!("validator {}'s epoch {epoch} is stalled", self.validator) });
         }
         Ok(())
     }
@@ -142,31 +150,70 @@ impl Watcher<'_> {
             Some(ChainRecord::Committed(c)) => Some(c.epoch.min(latest)),
             Some(_) => None,
         };
-        let first = self.state.examined_through.map(|e| e + 1).or(self.from_epoch).unwrap_or(latest);
+        let first = match self.state.examined_through {
+            Some(examined) => match examined.checked_add(1) {
+                Some(first) => first,
+                None => return self.flush_weights().map(|()| false),
+            },
+            None => {
+                // The start is kept at once, so that an epoch waiting for the chain is still
+                // the start at the next poll, when latest.json has moved on.
+                let first = self.from_epoch.unwrap_or(latest);
+                if let Some(before) = first.checked_sub(1) {
+                    self.state.examined_through = Some(before);
+                    self.save()?;
+                }
+                first
+            }
+        };
         if first > latest.saturating_add(1) {
-            warn!(latest, first, "latest.json names an epoch before the ones already examined");
+            // The validator's pointer went backwards (a rollback, or another publisher): said
+            // loudly and counted; the position does not follow it back.
+            println!("latest.json went backwards: it names epoch {latest}, epoch {} was examined", first - 1);
+            error!(
+                latest,
+                first,
+                validator = self.validator,
+                "latest.json names an epoch before the ones already examined"
+            );
+            self.metrics.latest_backwards.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let last = latest.min(first.saturating_add(MAX_EPOCHS_PER_POLL - 1));
         let chain = record.unwrap_or(ChainRecord::NotRead);
         let mut waiting = 0;
-        for epoch in first..=last {
+        let mut held = false;
+        let mut epoch = first;
+        while epoch <= last {
             if ready_through.is_none_or(|ready| epoch > ready) {
-                waiting = latest - epoch + 1;
+                waiting = (latest - epoch).saturating_add(1);
                 println!("epoch {epoch}: waiting for the chain to name its summary's hash");
+                self.note_stalled(Some((epoch, "waited for the chain to name its summary's hash")));
+                held = true;
                 break;
             }
-            if let Err(e) = self.examine(epoch, &chain) {
-                // Stuck on this epoch for now: the epochs passed before it still get their weights.
-                if let Err(w) = self.flush_weights() {
-                    warn!(error = %w, "the weights kept could not be set; they are set at the next poll");
+            match self.examine(epoch, &chain, latest) {
+                Ok(Some(next)) => epoch = next,
+                Ok(None) => {
+                    held = true;
+                    break;
                 }
-                return Err(e);
+                Err(e) => {
+                    // Stuck on this epoch for now: the epochs passed before it still get their
+                    // weights (those the chain confirmed).
+                    if let Err(w) = self.flush_weights() {
+                        warn!(error = %w, "the weights kept could not be set; they are set at the next poll");
+                    }
+                    return Err(e);
+                }
             }
+        }
+        if !held {
+            self.note_stalled(None);
         }
         self.tally.waiting = waiting;
         self.metrics.set_waiting(waiting);
         self.save()?;
-        let more = waiting == 0 && last < latest;
+        let more = !held && last < latest;
         if !more {
             // Caught up: the newest passing epoch's weights, once for the whole backfill.
             self.flush_weights()?;
@@ -177,7 +224,7 @@ impl Watcher<'_> {
     /// The epoch `latest.json` names, noting when it moved; `None` when nothing is published.
     fn read_latest(&mut self) -> Result<Option<u64>, PollError> {
         let key = keys::latest(self.netuid);
-        let bytes = match self.store.get(&key) {
+        let bytes = match self.store.get_at_most(&key, MAX_LATEST_BYTES as u64) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Ok(None),
             Err(e) => return Err(PollError::Source(e.to_string())),
@@ -212,26 +259,53 @@ impl Watcher<'_> {
         }
     }
 
-    /// Audits `epoch` if it is published, keeps its weights when it passes, and moves on.
-    fn examine(&mut self, epoch: u64, chain: &ChainRecord) -> Result<(), PollError> {
+    /// Audits `epoch` if it is published, keeps its weights when it passes, and moves on:
+    /// the next epoch to examine, `None` when the position waits at `epoch`.
+    fn examine(&mut self, epoch: u64, chain: &ChainRecord, latest: u64) -> Result<Option<u64>, PollError> {
         let store = ReadErrors::new(self.store);
         let auditor = Auditor { store: &store, netuid: self.netuid, options: self.options, runtime: self.runtime };
-        let Some(bytes) = auditor.summary_bytes(epoch).map_err(|e| PollError::Source(e.to_string()))? else {
-            println!("epoch {epoch}: not published");
-            self.state.examined_through = Some(epoch);
-            return self.save();
-        };
         let anchor = self.state.anchor().map(|(e, sha)| (e, sha.to_string()));
-        let outcome = auditor.audit(epoch, anchor.as_ref().map(|(e, sha)| (*e, sha.as_str())), chain);
+        let (bytes, mut outcome) = match auditor.summary_bytes(epoch) {
+            Ok(Some(bytes)) => {
+                let outcome = auditor.audit(epoch, anchor.as_ref().map(|(e, sha)| (*e, sha.as_str())), chain);
+                (bytes, outcome)
+            }
+            Ok(None) => return self.unpublished(epoch, latest),
+            Err(e) => {
+                store.record(&e);
+                (Vec::new(), Err(Failed { failure: AuditFailure::Unusable(e.to_string()), in_history: true }))
+            }
+        };
         if outcome.is_err()
             && let Some(read_error) = store.first()
         {
-            // A read that failed is no verdict: the epoch stays where it is and is audited
-            // again at the next poll (after a pause that doubles while it keeps failing).
-            println!("epoch {epoch}: RETRY: a read failed: {read_error}");
-            return Err(PollError::Source(format!("epoch {epoch}: {read_error}")));
+            if !read_error.permanent {
+                // A read that failed is no verdict: the epoch stays where it is and is audited
+                // again at the next poll (after a pause that doubles while it keeps failing).
+                println!("epoch {epoch}: RETRY: a read failed: {}", read_error.message);
+                return Err(PollError::Source(format!("epoch {epoch}: {}", read_error.message)));
+            }
+            // An object over the bound, a key outside the layout: the validator published
+            // something no audit can read, and no retry changes that.
+            let failure = AuditFailure::Mismatch(format!("unauditable: {}", read_error.message));
+            outcome = Err(Failed { failure, in_history: true });
         }
-        let verdict = match outcome {
+        let history_passed = !matches!(&outcome, Err(failed) if failed.in_history);
+        if history_passed {
+            // The chain's hash, checked here, confirms every epoch linked before this one.
+            let checked = Auditor::chain_checked(epoch, anchor.as_ref().map(|(e, _)| *e), chain);
+            if let Some(checked) = checked {
+                self.state.chain_checked_through = self.state.chain_checked_through.max(Some(checked));
+            }
+        } else {
+            // The earlier epochs were passed on the strength of the links up to the epoch the
+            // chain names: a broken history leaves them unconfirmed, so their weights go.
+            let confirmed = self.state.chain_checked_through;
+            if let Some(pending) = self.state.pending_weights.take_if(|p| confirmed.is_none_or(|c| c < p.epoch)) {
+                println!("epoch {}: weights not set, epoch {epoch}'s history failed", pending.epoch);
+            }
+        }
+        let verdict = match outcome.map_err(|f| f.failure) {
             Ok(passed) => {
                 print_pass(epoch, &passed);
                 self.keep_weights(epoch, &passed.report.summary);
@@ -252,7 +326,112 @@ impl Watcher<'_> {
         let summary_sha256 = own_summary_sha256(&bytes, self.validator, self.options.max_summary_bytes);
         self.state.last_audited = Some(Audited { epoch, verdict, summary_sha256 });
         self.state.examined_through = Some(epoch);
-        self.save()
+        self.save()?;
+        Ok(epoch.checked_add(1))
+    }
+
+    /// An unpublished `epoch` is passed over (with every unpublished one up to the next
+    /// published summary) only when that summary's `previous` passes over it too: the
+    /// validator's own statement that it never published it. When the next summary names it
+    /// (the node's queue published a later epoch first), or nothing says, the position waits
+    /// at it: its successor is not audited (and not failed) before it comes.
+    fn unpublished(&mut self, epoch: u64, latest: u64) -> Result<Option<u64>, PollError> {
+        let next = self.next_published(epoch, latest)?;
+        match next {
+            Some((next, previous)) if previous.is_none_or(|p| p < epoch) => {
+                let through = next - 1;
+                if through > epoch {
+                    println!("epochs {epoch} to {through}: not published (epoch {next} passes over them)");
+                } else {
+                    println!("epoch {epoch}: not published");
+                }
+                self.state.examined_through = Some(through);
+                self.note_stalled(None);
+                self.save()?;
+                Ok(Some(next))
+            }
+            Some((next, previous)) => {
+                let named = previous.unwrap_or(epoch);
+                println!("epoch {epoch}: waiting: not published, and epoch {next} names epoch {named} before it");
+                self.note_stalled(Some((epoch, "is named by a later summary but not published")));
+                self.save()?;
+                Ok(None)
+            }
+            None => {
+                println!("epoch {epoch}: waiting: not published, and no later summary says it was passed over");
+                self.note_stalled(Some((epoch, "is named by a later summary but not published")));
+                self.save()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The first published summary after `epoch` (with the epoch its `previous` names; `None`
+    /// when it names none, or when it is not the validator's own and so says nothing): probed
+    /// forward at most [`MAX_EPOCHS_PER_POLL`] epochs, then found by walking back from
+    /// `latest` along the `previous` links (as many steps). `None` when neither finds one.
+    fn next_published(&self, epoch: u64, latest: u64) -> Result<Option<(u64, Option<u64>)>, PollError> {
+        let probe_end = latest.min(epoch.saturating_add(MAX_EPOCHS_PER_POLL));
+        for e in epoch.saturating_add(1)..=probe_end {
+            if let Some(previous) = self.link_of(e)? {
+                return Ok(Some((e, previous)));
+            }
+        }
+        if probe_end >= latest {
+            return Ok(None);
+        }
+        let mut at = latest;
+        for _ in 0..MAX_EPOCHS_PER_POLL {
+            let Some(previous) = self.link_of(at)? else { return Ok(None) };
+            match previous {
+                Some(p) if p > epoch && p < at => at = p,
+                _ => return Ok(Some((at, previous))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `epoch`'s summary is published (`None`: not), and the epoch its `previous`
+    /// names when it is the validator's own summary.
+    fn link_of(&self, epoch: u64) -> Result<Option<Option<u64>>, PollError> {
+        let key = keys::summary(self.netuid, epoch);
+        let bytes = match self.store.get_at_most(&key, self.options.max_summary_bytes) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            Err(assay_publish::Error::TooLarge { .. }) => return Ok(Some(None)),
+            Err(e) => return Err(PollError::Source(e.to_string())),
+        };
+        let own = Summary::parse_and_verify(&bytes).ok().filter(|s| s.validator.hotkey == self.validator);
+        Ok(Some(own.and_then(|s| s.previous_link().map(|(p, _)| p))))
+    }
+
+    /// Notes the epoch the position waits at (`None`: none) and why (unpublished though named,
+    /// or its hash not on chain); one waited at for longer than `--silence-after` is reported
+    /// (a `stalled:` line, an `error` line, `assay_watch_stalled_epoch`, exit 3 with `--once`),
+    /// and still never blamed on the epoch after it.
+    fn note_stalled(&mut self, at: Option<(u64, &str)>) {
+        let Some((epoch, why)) = at else {
+            self.state.stalled = None;
+            self.tally.stalled = None;
+            self.metrics.set_stalled(None);
+            return;
+        };
+        let now = now_ms();
+        let since = match self.state.stalled {
+            Some(s) if s.epoch == epoch => s.since_unix_ms,
+            _ => {
+                self.state.stalled = Some(Stalled { epoch, since_unix_ms: now });
+                now
+            }
+        };
+        let waited_ms = now.saturating_sub(since);
+        let overdue = u128::from(waited_ms) > self.silence_after.as_millis();
+        if overdue {
+            println!("stalled: epoch {epoch} {why}, for {:.1}s", waited_ms as f64 / 1000.0);
+            error!(epoch, validator = self.validator, waited_s = waited_ms / 1000, "stalled: the epoch {why}");
+        }
+        self.tally.stalled = overdue.then_some(epoch);
+        self.metrics.set_stalled(overdue.then_some(epoch));
     }
 
     fn count(&mut self, epoch: u64, verdict: Verdict) {
@@ -292,6 +471,12 @@ impl Watcher<'_> {
         let (Some(chain), Some(signer)) = (&self.chain, &self.signer) else { return Ok(()) };
         let Some(pending) = self.state.pending_weights.clone() else { return Ok(()) };
         let epoch = pending.epoch;
+        if self.state.chain_checked_through.is_none_or(|checked| checked < epoch) {
+            // Passed on its links alone so far: the weights wait for the chain's hash of this
+            // epoch or a later one to be checked.
+            info!(epoch, "weights kept until the chain confirms the epoch's hash");
+            return Ok(());
+        }
         let call = WeightsCall {
             netuid: self.netuid,
             uids: pending.uids,
@@ -329,11 +514,19 @@ impl Watcher<'_> {
     }
 }
 
+/// A read that failed: its message, and whether it is the object's own doing (over the bound,
+/// a key outside the layout: the same at every try) rather than the store's (I/O, network).
+#[derive(Debug, Clone)]
+struct ReadError {
+    message: String,
+    permanent: bool,
+}
+
 /// A store that remembers the first read that failed (an error, not a missing object), so that
 /// an audit cut short by the source is told from a verdict.
 struct ReadErrors<'a> {
     inner: &'a dyn ObjectStore,
-    first: std::sync::Mutex<Option<String>>,
+    first: std::sync::Mutex<Option<ReadError>>,
 }
 
 impl<'a> ReadErrors<'a> {
@@ -341,8 +534,14 @@ impl<'a> ReadErrors<'a> {
         Self { inner, first: std::sync::Mutex::new(None) }
     }
 
-    fn first(&self) -> Option<String> {
+    fn first(&self) -> Option<ReadError> {
         self.first.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn record(&self, e: &assay_publish::Error) {
+        let permanent = matches!(e, assay_publish::Error::TooLarge { .. } | assay_publish::Error::BadKey(_));
+        let error = ReadError { message: e.to_string(), permanent };
+        self.first.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error);
     }
 }
 
@@ -354,7 +553,15 @@ impl ObjectStore for ReadErrors<'_> {
     fn get(&self, key: &str) -> assay_publish::Result<Option<Vec<u8>>> {
         let got = self.inner.get(key);
         if let Err(e) = &got {
-            self.first.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| e.to_string());
+            self.record(e);
+        }
+        got
+    }
+
+    fn get_at_most(&self, key: &str, limit: u64) -> assay_publish::Result<Option<Vec<u8>>> {
+        let got = self.inner.get_at_most(key, limit);
+        if let Err(e) = &got {
+            self.record(e);
         }
         got
     }
@@ -372,4 +579,49 @@ fn print_pass(epoch: u64, passed: &Passed) {
         println!("  note  {note}");
     }
     println!("epoch {epoch}: PASS");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store whose every read fails with the error `fail` makes.
+    struct Failing(fn() -> assay_publish::Error);
+
+    impl ObjectStore for Failing {
+        fn put(&self, _: &str, _: &[u8]) -> assay_publish::Result<()> {
+            Ok(())
+        }
+
+        fn get(&self, _: &str) -> assay_publish::Result<Option<Vec<u8>>> {
+            Err((self.0)())
+        }
+
+        fn get_at_most(&self, _: &str, _: u64) -> assay_publish::Result<Option<Vec<u8>>> {
+            Err((self.0)())
+        }
+
+        fn describe(&self) -> String {
+            "failing".into()
+        }
+    }
+
+    /// An object over the bound or a key outside the layout is the object's own doing (a FAIL,
+    /// not retried forever); a store or network error is a RETRY.
+    #[test]
+    fn read_errors_are_told_permanent_or_not() {
+        let cases: [(fn() -> assay_publish::Error, bool); 3] = [
+            (|| assay_publish::Error::TooLarge { key: "k".into(), limit: 1 }, true),
+            (|| assay_publish::Error::BadKey("../k".into()), true),
+            (|| assay_publish::Error::Store("connection reset".into()), false),
+        ];
+        for (error, permanent) in cases {
+            let inner = Failing(error);
+            let store = ReadErrors::new(&inner);
+            assert!(store.get_at_most("k", 1).is_err());
+            assert!(store.get("k").is_err());
+            let first = store.first().expect("recorded");
+            assert_eq!(first.permanent, permanent, "{}", first.message);
+        }
+    }
 }

@@ -26,9 +26,12 @@ pub struct Metrics {
     latest_moved_unix_ms: AtomicU64,
     silent: AtomicBool,
     waiting: AtomicU64,
+    /// The epoch waited at for longer than --silence-after, plus one (0: none).
+    stalled_plus_one: AtomicU64,
     pub source_errors: AtomicU64,
     pub chain_errors: AtomicU64,
     pub weights_set: AtomicU64,
+    pub latest_backwards: AtomicU64,
 }
 
 impl Metrics {
@@ -51,6 +54,10 @@ impl Metrics {
     }
 
     /// Epochs published but not yet audited because the chain does not name them yet.
+    pub fn set_stalled(&self, epoch: Option<u64>) {
+        self.stalled_plus_one.store(epoch.map_or(0, |e| e.saturating_add(1)), Ordering::Relaxed);
+    }
+
     pub fn set_waiting(&self, epochs: u64) {
         self.waiting.store(epochs, Ordering::Relaxed);
     }
@@ -77,6 +84,11 @@ impl Metrics {
             ("assay_watch_epochs_waiting_for_chain", "Published epochs whose hash the chain does not name yet.", {
                 get(&self.waiting) as f64
             }),
+            (
+                "assay_watch_stalled_epoch",
+                "The epoch waited at for longer than --silence-after: unpublished though named, or its hash not on chain (-1: none).",
+                get(&self.stalled_plus_one) as f64 - 1.0,
+            ),
         ];
         for (name, help, value) in gauges {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
@@ -85,6 +97,11 @@ impl Metrics {
             ("assay_watch_source_errors_total", "Polls that could not read the publication.", &self.source_errors),
             ("assay_watch_chain_errors_total", "Chain reads or writes that failed.", &self.chain_errors),
             ("assay_watch_weights_set_total", "Weights set after a passing audit.", &self.weights_set),
+            (
+                "assay_watch_latest_backwards_total",
+                "Polls whose latest.json named an epoch before the ones examined.",
+                &self.latest_backwards,
+            ),
         ];
         for (name, help, counter) in counters {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", get(counter)));

@@ -61,6 +61,24 @@ pub struct WatchState {
     /// With `--set-weights`: the newest passing epoch's weights, until they are set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_weights: Option<PendingWeights>,
+    /// The newest epoch whose hash the chain confirmed (its audit compared the chain's hash and
+    /// the links back to the epoch before passed): weights are set for no later epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_checked_through: Option<u64>,
+    /// The epoch the position waits at (unpublished though a later summary names it, or its
+    /// hash not on chain yet), and since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled: Option<Stalled>,
+}
+
+/// The epoch the position waits at: not published though a later summary names it as its
+/// previous one (neither passed over nor blamed on its successor), or its hash not on chain
+/// yet; reported after `--silence-after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stalled {
+    pub epoch: u64,
+    pub since_unix_ms: u64,
 }
 
 impl WatchState {
@@ -73,6 +91,8 @@ impl WatchState {
             latest_sha256: None,
             latest_moved_unix_ms: now_ms,
             pending_weights: None,
+            chain_checked_through: None,
+            stalled: None,
         }
     }
 
@@ -119,7 +139,8 @@ pub fn load(path: &Path, netuid: u16, validator: &str) -> anyhow::Result<Option<
     Ok(Some(state))
 }
 
-/// Writes `state` to `path` atomically.
+/// Writes `state` to `path` atomically: a temporary file, synced, renamed over it, and the
+/// folder synced so that the rename survives a crash; the temporary file is removed on error.
 pub fn save(path: &Path, state: &WatchState) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let write = || -> std::io::Result<()> {
@@ -128,7 +149,14 @@ pub fn save(path: &Path, state: &WatchState) -> anyhow::Result<()> {
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().with_context(|| format!("writing the state file {}", path.display()))
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing the state file {}", path.display()));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing the folder of the state file {}", path.display()))
 }
 
 #[cfg(test)]
@@ -154,5 +182,18 @@ mod tests {
         assert!(refused.to_string().contains("follows validator 5Val"), "{refused}");
         std::fs::write(&path, "{").expect("writes");
         assert!(load(&path, 1, "5Val").is_err());
+    }
+
+    #[test]
+    fn a_failed_save_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The state path is a folder: the rename over it fails.
+        let path = dir.path().join("state.json");
+        std::fs::create_dir(&path).expect("a folder");
+        std::fs::write(path.join("inside"), "x").expect("not empty");
+        assert!(save(&path, &WatchState::new(1, "5Val", 0)).is_err());
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path()).expect("lists").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("state.json")], "a temporary file left behind");
     }
 }
