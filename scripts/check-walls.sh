@@ -24,6 +24,11 @@ wall() {
 wall "the auditor's assay (--no-default-features)" \
     'rusqlite|libsqlite3-sys|cudarc|tokenizers|minijinja|axum|tokio|hyper' \
     -p assay-cli --no-default-features
+# The auditor reading remote publications (s3://, https://): an HTTP client and its runtime,
+# still no database, no model, no GPU and no server.
+wall "the auditor's assay with remote locations (--no-default-features --features remote)" \
+    'rusqlite|libsqlite3-sys|cudarc|tokenizers|minijinja|axum' \
+    -p assay-cli --no-default-features --features remote
 # The audit path itself: epochs, publication, policies.
 for crate in assay-epoch assay-publish assay-policy-runtime; do
     wall "$crate" 'rusqlite|libsqlite3-sys|cudarc|tokenizers|minijinja|axum|tokio|hyper|reqwest' -p "$crate"

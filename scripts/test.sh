@@ -81,6 +81,8 @@ cargo clippy --locked --target wasm32-unknown-unknown -p assay-policy-sdk -p ass
 
 step "auditor build: assay audit without SQLite, the reference engine or a network stack"
 cargo build --locked --quiet -p assay-cli --no-default-features
+# The publication crate alone, as the auditor's build has it: remote locations say they are not built.
+cargo test --locked --quiet -p assay-publish --lib
 scripts/check-walls.sh
 
 step "tests"

@@ -49,6 +49,10 @@ enum Command {
     Epoch(commands::epoch::Command),
     /// Rerun a published epoch and compare it bit for bit.
     Audit(commands::audit::Args),
+    /// The watchtower: follow a validator's publication, audit every epoch, and set the same
+    /// weights only when the audit passes.
+    #[cfg(feature = "node")]
+    Watch(commands::watch::Args),
     /// Pack, check, run, store and activate policies.
     #[command(subcommand)]
     Policy(commands::policy::Command),
@@ -129,6 +133,8 @@ fn main() -> ExitCode {
         #[cfg(feature = "node")]
         Command::Epoch(cmd) => commands::epoch::run(cmd),
         Command::Audit(args) => commands::audit::run(args),
+        #[cfg(feature = "node")]
+        Command::Watch(args) => commands::watch::run(args),
         Command::Policy(cmd) => commands::policy::run(cmd),
         #[cfg(feature = "node")]
         Command::Ledger(cmd) => commands::ledger::run(cmd),

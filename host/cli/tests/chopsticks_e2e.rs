@@ -94,6 +94,7 @@ fn config(chain_url: &str, gateway_port: u16, scorer: &str) -> Config {
         key: API_KEY.into(),
         requests_per_minute: 6000,
         burst: None,
+        publish_text: false,
     });
     config.gateway = Some(gateway);
     config

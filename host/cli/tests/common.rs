@@ -109,3 +109,98 @@ impl HostDir {
         text
     }
 }
+
+/// The s3s-fs binary, or `None` (with the reason printed) where the S3 tier is not installed;
+/// a panic instead when `ASSAY_REQUIRE_S3S=1` (the test command sets it once installed).
+pub fn s3s_fs() -> Option<PathBuf> {
+    let reason = match assay_lab::publication::s3s_fs_binary() {
+        Ok(binary) => return Some(binary),
+        Err(reason) => reason,
+    };
+    if std::env::var_os("ASSAY_REQUIRE_S3S").is_some_and(|v| v == "1") {
+        panic!("the S3 tier is required (ASSAY_REQUIRE_S3S=1) but {reason}");
+    }
+    eprintln!("skipping: {reason}");
+    None
+}
+
+/// `assay` with the devnet's S3 keys in the AWS chain's variables (no profile, no instance
+/// metadata).
+pub fn assay_with_s3_keys() -> Command {
+    let mut cmd = assay();
+    cmd.env("AWS_ACCESS_KEY_ID", assay_lab::publication::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", assay_lab::publication::SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    cmd
+}
+
+/// A static file server of a folder on 127.0.0.1:0 (GET only; 404 for anything not a file);
+/// stops on drop.
+pub struct FileServer {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FileServer {
+    pub fn start(root: &Path) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let port = listener.local_addr().expect("address").port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stopping, root) = (stop.clone(), root.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Ok(stream) = stream {
+                    let root = root.clone();
+                    std::thread::spawn(move || serve_file(stream, &root));
+                }
+            }
+        });
+        Self { port, stop, thread: Some(thread) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve_file(mut stream: std::net::TcpStream, root: &Path) {
+    use std::io::{BufRead, Write};
+    let mut reader = std::io::BufReader::new(stream.try_clone().expect("clones"));
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let path = request_line.split(' ').nth(1).unwrap_or("/");
+    let safe = path.split('/').all(|part| part != ".." && !part.contains('%'));
+    let file = root.join(path.trim_start_matches('/'));
+    let body = if safe && file.is_file() { std::fs::read(&file).ok() } else { None };
+    let _ = match body {
+        Some(body) => stream
+            .write_all(
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes(),
+            )
+            .and_then(|()| stream.write_all(&body)),
+        None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    };
+}

@@ -1,14 +1,22 @@
 //! `assay devnet --epochs N --out DIR`: the whole system on loopback. The cheaters end at weight
 //! zero, the faster honest miner with the most weight, every published epoch audits PASS, and the
-//! subnet owner's announcement swaps the scorer mid-run after a shadow epoch, as the summaries say.
+//! subnet owner's announcement swaps the scorer mid-run after a shadow epoch, as the summaries say,
+//! and the watchtower beside the validator (`assay watch`) passes every epoch.
 
 mod common;
 
 use common::{assay, plugin, run};
 
+/// Where the devnet's epochs are on disk: its S3 bucket's folder when s3s-fs is installed,
+/// else its publication folder.
+fn published(out: &std::path::Path) -> std::path::PathBuf {
+    let bucket = out.join("s3").join(assay_lab::publication::BUCKET);
+    if bucket.is_dir() { bucket } else { out.join("published") }
+}
+
 /// The scorer that ran `epoch` and the one in shadow beside it, as its signed summary says.
 fn scorers(out: &std::path::Path, epoch: u64) -> (String, Option<String>) {
-    let bytes = std::fs::read(out.join(format!("published/epochs/1/{epoch}/summary.json"))).expect("published");
+    let bytes = std::fs::read(published(out).join(format!("epochs/1/{epoch}/summary.json"))).expect("published");
     let summary = assay_epoch::Summary::parse_and_verify(&bytes).expect("verifies");
     (summary.scorer.sha256, summary.shadow.map(|s| s.scorer.sha256))
 }
@@ -26,7 +34,18 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("cheaters at weight zero: yes"), "{stdout}");
     assert!(stdout.contains("the faster honest miner has the most weight: yes"), "{stdout}");
-    assert_eq!(stdout.matches(" PASS").count(), 4, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.ends_with("summary.json PASS")).count(), 4, "{stdout}");
+    // The watchtower beside the validator passed every epoch (and showed it in the live table).
+    for epoch in 0..4 {
+        assert!(stdout.contains(&format!("  watchtower: epoch {epoch} PASS\n")), "{stdout}");
+    }
+    assert!(stdout.contains("watchtower by epoch: 0:pass"), "{stdout}");
+    // The validator is in its local chain's metagraph: its summary hashes went on chain (no
+    // "not registered" retries), and the watchtower checked them there.
+    assert!(!stdout.contains("is not registered on subnet"), "{stdout}");
+    let watch_log = std::fs::read_to_string(out.join("data/watch.log")).expect("the watchtower's log");
+    assert!(watch_log.contains("summary is the one the chain holds"), "{watch_log}");
+    assert!(!watch_log.contains("the chain was not read"), "{watch_log}");
 
     // The owner announced after epoch 0 closed (during epoch 1): epoch 2 ran the announced
     // scorer in shadow, epoch 3 with it.
@@ -57,17 +76,17 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
 
     // The published epochs audit on their own, as an outsider would run it.
     for epoch in 0..4 {
-        let summary = out.join(format!("published/epochs/1/{epoch}/summary.json"));
+        let summary = published(&out).join(format!("epochs/1/{epoch}/summary.json"));
         let (code, audit) = run(assay().arg("audit").arg(&summary));
         assert_eq!(code, 0, "{audit}");
         assert!(audit.trim_end().ends_with("PASS"), "{audit}");
     }
-    // The weights went on the local chain: the cheaters (uids 2 and 3) and the owner (4, no
-    // axon) at zero.
+    // The weights went on the local chain: the cheaters (uids 2 and 3), the owner (4, no
+    // axon) and the validator itself (5, a neuron with a permit, no axon) at zero.
     let (code, weights) = run(assay().args(["chain", "weights", "--dir"]).arg(out.join("chain")));
     assert_eq!(code, 0, "{weights}");
     let last = weights.lines().last().expect("weights were set");
-    assert!(last.ends_with(" 2:0 3:0 4:0"), "{weights}");
+    assert!(last.ends_with(" 2:0 3:0 4:0 5:0"), "{weights}");
     assert!(last.contains(" 0:65535 "), "{weights}");
 
     // A rerun into the same folder starts afresh; a folder devnet did not make is refused.

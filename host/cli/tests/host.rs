@@ -114,3 +114,64 @@ fn activating_a_policy_swaps_it_at_the_next_boundary_without_a_restart() {
         assert_eq!(code, 0, "epoch {e}: {text}");
     }
 }
+
+#[test]
+fn a_dataset_line_imports_with_its_content_and_is_published_by_the_rule() {
+    let host = HostDir::new(12.0, |_| {});
+    // Two of synth's epoch-0 requests again, under new ids, with the content a dataset line
+    // carries; the organic one holds text although its key did not opt in.
+    let records = std::fs::read_to_string(host.path().join("synth/records.jsonl")).expect("synth records");
+    let template: serde_json::Value = serde_json::from_str(
+        records.lines().find(|l| l.contains("\"epoch\":0") && l.contains("\"record\"")).expect("a request"),
+    )
+    .expect("json");
+    let mut lines = String::new();
+    for (id, kind) in [(9_000_001u64, "organic"), (9_000_002, "synthetic")] {
+        let mut line = template.clone();
+        line["record"]["id"] = id.into();
+        line["record"]["kind"] = kind.into();
+        line["content"] = serde_json::json!({"publish_text": false, "prompt_sha256": "ab".repeat(32),
+            "completion_sha256": "cd".repeat(32), "prompt": [{"role": "user", "content": format!("prompt {id}")}],
+            "completion": format!("completion {id}")});
+        lines.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(host.path().join("contents.jsonl"), lines).expect("writes");
+    host.ok(&["ledger", "import", "synth/records.jsonl"]);
+    host.ok(&["ledger", "import", "contents.jsonl"]);
+    // The ledger itself never holds the text of a user who did not opt in (the import is a
+    // writer like the gateway); the validator's own text it keeps.
+    let ledger = ledger_bytes(host.path());
+    let holds = |needle: &str| ledger.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(holds("completion 9000002"), "the ledger's files are where the text would be");
+    assert!(!holds("completion 9000001") && !holds("prompt 9000001"), "the organic text was stored");
+    host.ok(&["policy", "activate", &host.constantinople]);
+    host.ok(&["epoch", "close", "--epoch", "0"]);
+
+    let published = std::fs::read(host.path().join("published/dataset/1/0/requests.jsonl.zst")).expect("published");
+    assert_eq!(assay_epoch::sha256_hex(&published), summary(&host, 0).dataset.sha256, "what is signed is published");
+    let text =
+        String::from_utf8(assay_epoch::canonical::decompress(&published, 1 << 26).expect("zstd")).expect("utf-8");
+    let content = |id: u64| -> serde_json::Value {
+        let line = text.lines().find(|l| l.contains(&format!("\"id\":{id},"))).expect("the line is published");
+        serde_json::from_str::<serde_json::Value>(line).expect("json")["content"].clone()
+    };
+    let organic = content(9_000_001);
+    assert_eq!(organic["prompt_sha256"], "ab".repeat(32));
+    assert!(organic.get("prompt").is_none() && organic.get("completion").is_none(), "{organic}");
+    assert!(!text.contains("prompt 9000001"));
+    assert_eq!(content(9_000_002)["completion"], "completion 9000002", "the validator's own is published in full");
+}
+
+/// The bytes of every `ledger.db*` file under `dir` (the database and its WAL).
+fn ledger_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("reads the folder").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(ledger_bytes(&path));
+        } else if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ledger.db")) {
+            out.extend(std::fs::read(&path).expect("reads"));
+        }
+    }
+    out
+}

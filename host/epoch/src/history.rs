@@ -264,10 +264,13 @@ mod tests {
         Hotkey::from_seed(Scheme::Sr25519, [9; 32]).expect("key")
     }
 
-    /// Publishes `summary` signed by `key` and returns its file's sha256.
+    /// Publishes `summary` signed by `key`, over any summary there (a tampering: the store
+    /// itself never replaces one), and returns its file's sha256.
     fn publish(store: &LocalFolder, mut summary: Summary, key: &Hotkey) -> String {
         let bytes = summary.sign(key).expect("signs");
-        store.put(&keys::summary(summary.netuid, summary.epoch), &bytes).expect("writes");
+        let summary_key = keys::summary(summary.netuid, summary.epoch);
+        let _ = std::fs::remove_file(store.root().join(&summary_key));
+        store.put(&summary_key, &bytes).expect("writes");
         sha256_hex(&bytes)
     }
 
@@ -360,7 +363,7 @@ mod tests {
             ),
         );
         // A summary that skips a published one, and a second first summary, are forks too.
-        store.put(&keys::summary(1, 1), &original).expect("restores");
+        std::fs::write(dir.path().join(keys::summary(1, 1)), &original).expect("restores");
         publish(&store, summary_of(3, Some((1, &hashes[1]))), &key());
         assert_fails(
             check(&store, &ChainRecord::NotRead),

@@ -1,8 +1,9 @@
 //! Epochs as published objects: the policy input assembled from its parts, its canonical bytes,
 //! the summary format and its signature, and [`audit`], which reruns a published epoch bit for
-//! bit and trusts nothing it reads before checking it ([`AuditFolder`] reads a published folder
-//! without following links, within a size bound), and [`check_history`], which checks a
-//! validator's run of summaries along their hash chain and against the hash it committed on chain.
+//! bit and trusts nothing it reads before checking it ([`AuditFolder`], from `assay-publish`,
+//! reads a published folder without following links, within a size bound), and
+//! [`check_history`], which checks a validator's run of summaries along their hash chain and
+//! against the hash it committed on chain.
 //!
 //! Must not touch: the ledger, the chain client, HTTP or miners. This crate is the auditor's:
 //! it reads only an object store and runs only the policy runtime, so an auditor needs no
@@ -12,16 +13,14 @@ mod assemble;
 pub mod audit;
 pub mod canonical;
 mod error;
-mod folder;
 pub mod history;
 pub mod summary;
 pub mod synth;
 
-pub use assay_publish::{LocalFolder, ObjectStore, keys};
+pub use assay_publish::{AuditFolder, LocalFolder, ObjectStore, keys};
 pub use assemble::{TaskRequest, assemble};
 pub use audit::{AuditFailure, AuditOptions, AuditReport, audit, audit_with};
 pub use error::{Error, Result};
-pub use folder::AuditFolder;
 pub use history::{ChainRecord, HistoryReport, SummaryCommitment, check_history};
 pub use summary::Summary;
 

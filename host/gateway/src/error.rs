@@ -24,6 +24,9 @@ pub enum ApiError {
     NoMiner(String),
     /// 503 with `Retry-After`: the gateway is at one of its limits; `what` says which.
     Overloaded { what: String, retry_after_s: u64 },
+    /// 503: the publication cannot be read now (the store, or an object it holds); the details
+    /// are logged, not sent.
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -43,7 +46,9 @@ impl ApiError {
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NoMiner(_) | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoMiner(_) | ApiError::Overloaded { .. } | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -80,6 +85,7 @@ impl IntoResponse for ApiError {
             ApiError::NoMiner(why) => {
                 ("server_error", format!("no miner can serve this request now: {why}"), None, None)
             }
+            ApiError::Unavailable(what) => ("server_error", what, None, Some("publication_unavailable")),
             ApiError::Overloaded { what, .. } => {
                 ("server_error", format!("the gateway is overloaded ({what}); retry later"), None, Some("overloaded"))
             }

@@ -22,6 +22,17 @@ pub struct ApiKey {
     /// Requests that may come at once; a sixth of a minute's worth when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
+    /// The key's user agreed to publish its prompts and completions in the public dataset.
+    /// Off by default: then the dataset keeps only their hashes, token counts and timings.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publish_text: bool,
+}
+
+/// A key admitted for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted<'a> {
+    pub name: &'a str,
+    pub publish_text: bool,
 }
 
 fn default_rpm() -> u32 {
@@ -30,6 +41,7 @@ fn default_rpm() -> u32 {
 
 struct Bucket {
     name: String,
+    publish_text: bool,
     per_second: f64,
     capacity: f64,
     state: Mutex<(f64, Instant)>,
@@ -48,6 +60,7 @@ impl Keys {
                 let capacity = f64::from(k.burst.unwrap_or(k.requests_per_minute / 6).max(1));
                 let bucket = Bucket {
                     name: k.name.clone(),
+                    publish_text: k.publish_text,
                     per_second: f64::from(k.requests_per_minute) / 60.0,
                     capacity,
                     state: Mutex::new((capacity, now)),
@@ -63,8 +76,8 @@ impl Keys {
     }
 
     /// Checks the `Authorization` header and takes one request from the key's bucket; returns
-    /// the key's name.
-    pub fn admit(&self, authorization: Option<&str>) -> Result<&str, ApiError> {
+    /// the key's name and whether its text may be published.
+    pub fn admit(&self, authorization: Option<&str>) -> Result<Admitted<'_>, ApiError> {
         let token = authorization
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
@@ -81,7 +94,7 @@ impl Keys {
             return Err(ApiError::RateLimited);
         }
         *state = (refilled - 1.0, now);
-        Ok(&bucket.name)
+        Ok(Admitted { name: &bucket.name, publish_text: bucket.publish_text })
     }
 }
 
@@ -90,22 +103,38 @@ mod tests {
     use super::*;
 
     fn keys(rpm: u32, burst: u32) -> Keys {
-        Keys::new(&[ApiKey { name: "alice".into(), key: "sk-a".into(), requests_per_minute: rpm, burst: Some(burst) }])
+        Keys::new(&[
+            ApiKey {
+                name: "alice".into(),
+                key: "sk-a".into(),
+                requests_per_minute: rpm,
+                burst: Some(burst),
+                publish_text: false,
+            },
+            ApiKey {
+                name: "bob".into(),
+                key: "sk-b".into(),
+                requests_per_minute: rpm,
+                burst: Some(burst),
+                publish_text: true,
+            },
+        ])
     }
 
     #[test]
     fn a_key_is_admitted_until_its_burst_is_spent() {
         let keys = keys(60, 3);
         for _ in 0..3 {
-            assert_eq!(keys.admit(Some("Bearer sk-a")), Ok("alice"));
+            assert_eq!(keys.admit(Some("Bearer sk-a")), Ok(Admitted { name: "alice", publish_text: false }));
         }
+        assert_eq!(keys.admit(Some("Bearer sk-b")), Ok(Admitted { name: "bob", publish_text: true }));
         assert_eq!(keys.admit(Some("Bearer sk-a")), Err(ApiError::RateLimited));
     }
 
     #[test]
     fn missing_malformed_and_unknown_keys_are_refused() {
         let keys = keys(60, 3);
-        for header in [None, Some("sk-a"), Some("Bearer "), Some("Bearer sk-b"), Some("Basic sk-a")] {
+        for header in [None, Some("sk-a"), Some("Bearer "), Some("Bearer sk-c"), Some("Basic sk-a")] {
             assert!(matches!(keys.admit(header), Err(ApiError::Unauthorized(_))), "{header:?}");
         }
     }

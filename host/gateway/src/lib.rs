@@ -15,6 +15,7 @@
 
 mod admission;
 mod counters;
+mod dataset;
 mod error;
 mod keys;
 mod proxy;
@@ -43,6 +44,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub use counters::Counters;
+pub use dataset::{Limits as DatasetLimits, Publication};
 pub use error::ApiError;
 pub use keys::ApiKey;
 pub use routing::SlotState;
@@ -313,6 +315,8 @@ pub struct Parts {
     pub miners: assay_miner_client::Settings,
     /// The model's tokenizer: relayed text must be the signed tokens' text. None: unchecked.
     pub detokenizer: Option<assay_miner_client::SharedDetokenizer>,
+    /// The node's publication, which `/v1/dataset/*` serves. None: no dataset routes.
+    pub publication: Option<Publication>,
 }
 
 /// What every request handler shares.
@@ -394,12 +398,18 @@ impl Gateway {
         if shared.settings.synthetic_per_minute > 0.0 {
             background.push(tokio::spawn(synthetic::run(shared.clone(), stopped.clone())));
         }
+        let mut routes = app(shared.clone());
+        if let Some(publication) = parts.publication {
+            let dataset = dataset::Dataset::new(publication);
+            background.push(tokio::spawn(dataset::run(dataset.clone(), stopped.clone())));
+            routes = routes.merge(dataset::routes(dataset));
+        }
         let limits = server::Limits {
             max_connections: s.max_connections,
             header_read_timeout: Duration::from_millis(s.header_read_timeout_ms),
             send_buffer: s.user_send_buffer_bytes,
         };
-        let server = tokio::spawn(server::serve(listener, app(shared.clone()), limits, shared.tally.clone(), stopped));
+        let server = tokio::spawn(server::serve(listener, routes, limits, shared.tally.clone(), stopped));
         info!(address = %address, model = %shared.settings.model, miners = shared.pool.slots().len(), "gateway listening");
         Ok(Gateway { shared, address, stop, server, background, recorder: recorder_thread })
     }

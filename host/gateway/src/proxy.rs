@@ -105,7 +105,8 @@ async fn user_request(
     body: Body,
     route: Route,
 ) -> Result<Response, ApiError> {
-    let key = shared.keys.admit(authorization(headers))?.to_string();
+    let admitted = shared.keys.admit(authorization(headers))?;
+    let (key, publish_text) = (admitted.name.to_string(), admitted.publish_text);
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -129,14 +130,15 @@ async fn user_request(
     let request = crate::request::validate(route, &bytes, &shared.settings.limits())?.into_body();
     // Its shape (never its text) is what synthetic requests are drawn like.
     shared.shapes.observe(route, &request);
-    forward(shared, route, request, Caller::User { key, connection }).await
+    forward(shared, route, request, Caller::User { key, publish_text, connection }).await
 }
 
 /// Who a request is for.
 pub(crate) enum Caller {
-    /// A user: their key's name (the queue is fair between keys) and their connection (closed
-    /// if they stop reading a stream).
-    User { key: String, connection: Option<Connection> },
+    /// A user: their key's name (the queue is fair between keys), whether the key agreed to
+    /// publish its text in the dataset, and their connection (closed if they stop reading a
+    /// stream).
+    User { key: String, publish_text: bool, connection: Option<Connection> },
     /// The validator's own request: it never waits for a slot and is spread over every miner.
     Validator,
 }
@@ -146,6 +148,15 @@ impl Caller {
         match self {
             Caller::User { .. } => RequestKind::Organic,
             Caller::Validator => RequestKind::Synthetic,
+        }
+    }
+
+    /// Whether the request's text may go into the public dataset: the validator's own always,
+    /// a user's only when their key opted in.
+    fn publish_text(&self) -> bool {
+        match self {
+            Caller::User { publish_text, .. } => *publish_text,
+            Caller::Validator => true,
         }
     }
 
@@ -181,7 +192,7 @@ pub(crate) async fn forward(
         };
         let miner = lease.slot.miner.clone();
         tried.push(lease.slot.uid);
-        let (mut attempt, body) = Attempt::begin(shared, lease, route, caller.kind(), greedy, &mut request)?;
+        let (mut attempt, body) = Attempt::begin(shared, lease, route, &caller, greedy, &mut request)?;
         let response = match shared.client.start(&miner, route.path(), &body).await {
             Ok(response) => response,
             Err(refused) if refused.validator_fault => {
@@ -310,6 +321,7 @@ pub(crate) struct Attempt {
     meter: Option<Meter>,
     route: Route,
     kind: RequestKind,
+    publish_text: bool,
     greedy: bool,
     id: u64,
     request_id: String,
@@ -325,7 +337,7 @@ impl Attempt {
         shared: &Arc<Shared>,
         lease: Lease,
         route: Route,
-        kind: RequestKind,
+        caller: &Caller,
         greedy: bool,
         request: &mut Map<String, Value>,
     ) -> Result<(Attempt, Arc<Vec<u8>>), ApiError> {
@@ -339,7 +351,8 @@ impl Attempt {
             lease: Some(lease),
             meter: Some(shared.client.meter(request, body.len())),
             route,
-            kind,
+            kind: caller.kind(),
+            publish_text: caller.publish_text(),
             greedy,
             id,
             request_id,
@@ -416,6 +429,7 @@ impl Attempt {
             miner_hotkey: slot.miner.hotkey.clone(),
             path: self.route.path(),
             kind: self.kind,
+            publish_text: self.publish_text,
             greedy: self.greedy,
             started_ms: self.started_ms,
             request_id: self.request_id.clone(),

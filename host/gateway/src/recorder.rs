@@ -19,9 +19,11 @@ use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use assay_chain::{ChainView, Epochs};
-use assay_ledger::{Exchange, Ledger, RequestEntry, RequestRow};
+use assay_ledger::{Exchange, Ledger, RequestContent, RequestEntry, RequestRow};
 use assay_miner_client::{Completion, check_evidence};
 use assay_policy_sdk::{Outcome, RequestKind};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tracing::{error, warn};
 
 const BATCH: usize = 512;
@@ -35,6 +37,9 @@ pub struct Finished {
     pub miner_hotkey: String,
     pub path: &'static str,
     pub kind: RequestKind,
+    /// The request's text may go into the public dataset (the validator's own, or a key that
+    /// opted in); otherwise only its hashes are kept.
+    pub publish_text: bool,
     pub greedy: bool,
     pub started_ms: u64,
     /// The request id sent in the `assay` extension; the evidence must name it.
@@ -258,10 +263,91 @@ fn entry(f: &Finished, validator: &str) -> (RequestEntry, Option<Exchange>) {
         request: String::from_utf8_lossy(&f.body).into_owned(),
         evidence: Some(evidence),
     });
-    (RequestEntry { task: task.into(), record, values: Vec::new() }, exchange)
+    (RequestEntry { task: task.into(), record, values: Vec::new(), content: content(f) }, exchange)
+}
+
+/// What the public dataset may say of the request: the hashes of its prompt (the `messages` or
+/// `prompt` sent) and of its completion always, their text only when `publish_text`; the text of
+/// a key that did not opt in is never stored.
+fn content(f: &Finished) -> Option<RequestContent> {
+    let Ok(body) = serde_json::from_slice::<Value>(&f.body) else {
+        error!(id = f.id, "a body the gateway sent is not JSON; its request has no content in the dataset");
+        return None;
+    };
+    let prompt = body.get("messages").or_else(|| body.get("prompt")).cloned().unwrap_or(Value::Null);
+    let prompt_bytes = serde_json::to_vec(&prompt).ok()?;
+    let text = &f.completion.text;
+    Some(RequestContent {
+        publish_text: f.publish_text,
+        prompt_sha256: hex::encode(Sha256::digest(&prompt_bytes)),
+        completion_sha256: hex::encode(Sha256::digest(text.as_bytes())),
+        prompt: f.publish_text.then_some(prompt),
+        completion: f.publish_text.then(|| text.clone()),
+    })
 }
 
 fn bad(uid: u16, reason: &str) -> Outcome {
     warn!(uid, reason, "miner evidence refused");
     Outcome::BadResponse
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use assay_miner_client::Completion;
+
+    use super::*;
+
+    fn finished(kind: RequestKind, publish_text: bool) -> Finished {
+        let body = serde_json::json!({"messages": [{"role": "user", "content": "a secret"}], "max_tokens": 8});
+        Finished {
+            id: 1,
+            uid: 0,
+            miner_hotkey: "5Miner".into(),
+            path: "/v1/chat/completions",
+            kind,
+            publish_text,
+            greedy: false,
+            started_ms: 0,
+            request_id: "01".into(),
+            body: Arc::new(serde_json::to_vec(&body).expect("json")),
+            completion: Completion {
+                outcome: Outcome::Cancelled,
+                ttft: Duration::ZERO,
+                total: Duration::ZERO,
+                text: "the answer".into(),
+                finish_reason: None,
+                evidence: None,
+                evidence_error: None,
+                last: Value::Null,
+            },
+        }
+    }
+
+    #[test]
+    fn the_text_of_a_key_that_did_not_opt_in_is_never_kept() {
+        let messages = serde_json::json!([{"role": "user", "content": "a secret"}]);
+        let prompt_sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&messages).expect("json")));
+        let completion_sha256 = hex::encode(Sha256::digest(b"the answer"));
+
+        let kept = content(&finished(RequestKind::Organic, false)).expect("content");
+        let hashes_only = RequestContent {
+            publish_text: false,
+            prompt_sha256: prompt_sha256.clone(),
+            completion_sha256: completion_sha256.clone(),
+            prompt: None,
+            completion: None,
+        };
+        assert_eq!(kept, hashes_only);
+
+        for (kind, publish_text) in [(RequestKind::Organic, true), (RequestKind::Synthetic, true)] {
+            let kept = content(&finished(kind, publish_text)).expect("content");
+            assert_eq!(
+                (kept.prompt_sha256.as_str(), kept.completion.as_deref()),
+                (prompt_sha256.as_str(), Some("the answer"))
+            );
+            assert_eq!(kept.prompt.expect("prompt")[0]["content"], "a secret");
+        }
+    }
 }

@@ -44,6 +44,9 @@ impl Ledger for FullDisk {
     fn challenges(&self, epoch: u64) -> Result<Vec<ChallengeRow>> {
         self.inner.challenges(epoch)
     }
+    fn request_contents(&self, epoch: u64) -> Result<std::collections::BTreeMap<u64, assay_ledger::RequestContent>> {
+        self.inner.request_contents(epoch)
+    }
     fn epoch_seed(&self, epoch: u64, draw: fn() -> [u8; 32]) -> Result<EpochSeed> {
         self.inner.epoch_seed(epoch, draw)
     }

@@ -118,6 +118,7 @@ async fn start(miners: usize, capacity: u32, gateway: Value) -> Net {
         ledger: ledger.clone(),
         miners: assay_miner_client::Settings::private_network(),
         detokenizer: Some(detokenizer(&model_dir)),
+        publication: None,
     };
     let gateway = Gateway::start(parts).await.expect("gateway starts");
     let base = format!("http://{}", gateway.local_addr());

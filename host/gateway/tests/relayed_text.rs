@@ -142,6 +142,7 @@ async fn text_that_is_not_the_signed_tokens_text_never_reaches_the_user_as_an_an
         ledger: ledger.clone(),
         miners: assay_miner_client::Settings::private_network(),
         detokenizer: Some(Arc::new(detokenizer)),
+        publication: None,
     })
     .await
     .expect("gateway starts");

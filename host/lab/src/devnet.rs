@@ -3,7 +3,8 @@
 //! one serving another model, one serving int4-rounded weights), the gateway with synthetic
 //! traffic, the verification loop, and short epochs, each published, audited and shown. The
 //! subnet's owner (`crate::owner`) announces a second scorer in epoch 1: epoch 2 runs it in
-//! shadow, epoch 3 with it, as the summaries say.
+//! shadow, epoch 3 with it, as the summaries say. Epochs go to a local S3 server when one is
+//! installed (`crate::publication`), else to a folder.
 //! With `hostile`, one hostile miner per attack of issue #10 and a stranger attacking the
 //! reference miners join (`crate::hostile`), and the run fails when an honest miner was charged.
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use assay_chain::{LocalChain, Metagraph, Neuron};
-use assay_epoch::{LocalFolder, audit};
+use assay_epoch::audit;
 use assay_keys::{Hotkey, Scheme};
 use assay_ledger::Outcome;
 use assay_miner::Signers;
@@ -27,9 +28,11 @@ use tokio::sync::watch;
 
 use crate::bad_input;
 use crate::charges::{self, Member};
+use crate::devnet_watch::{Followed, WatchVerdicts, Watchtower};
 use crate::hostile::Fleet;
 use crate::hostile::stranger::Target;
 use crate::owner::{Owner, closed_line, scorers_by_epoch};
+use crate::publication::Publication;
 
 /// Marks a folder as made by `assay devnet`, so a rerun may clear it.
 const MARKER: &str = ".assay-devnet";
@@ -51,6 +54,9 @@ pub struct DevnetOptions {
     pub plugins: PathBuf,
     /// Hostile miners (one per attack) and a stranger join; an honest miner charged fails the run.
     pub hostile: bool,
+    /// The `assay` binary: a watchtower (`assay watch`) follows the publication beside the
+    /// validator, and the run fails unless it passes every epoch. None: no watchtower.
+    pub watchtower: Option<PathBuf>,
 }
 
 /// One of the devnet's miners.
@@ -77,7 +83,7 @@ fn prepare(out: &Path) -> anyhow::Result<()> {
                 out.display()
             ));
         }
-        for part in ["models", "wallets", "chain", "data", "published", "owner-published", "assay.toml"] {
+        for part in ["models", "wallets", "chain", "data", "published", "s3", "owner-published", "assay.toml"] {
             let path = out.join(part);
             if path.is_dir() {
                 std::fs::remove_dir_all(&path)?;
@@ -124,6 +130,7 @@ fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, ch
         key: "sk-devnet".into(),
         requests_per_minute: 6000,
         burst: None,
+        publish_text: false,
     });
     config.gateway = Some(gateway);
     let mut verify = assay_verify::Settings::new("models/reference".into());
@@ -152,7 +159,7 @@ fn start_miners(out: &Path, validator: &str) -> anyhow::Result<(tokio::runtime::
             model_name: MODEL.into(),
             token_delay: role.token_delay,
             store_bytes: 256 << 20,
-            // The devnet's chain lists no validators: its one validator is listed here.
+            // The miners read no chain: the devnet's one validator is listed here.
             signers: Some(Arc::new(Signers::new([validator.to_string()], 0))),
             ..MinerSettings::default()
         };
@@ -175,6 +182,21 @@ fn start_miners(out: &Path, validator: &str) -> anyhow::Result<(tokio::runtime::
         eprintln!("miner uid {uid} ({}) at http://{address}", role.name);
     }
     Ok((runtime, neurons))
+}
+
+/// The devnet's validator in its metagraph: staked, with a permit, no axon.
+fn validator_neuron(uid: u16, hotkey: &str) -> Neuron {
+    Neuron {
+        uid,
+        hotkey: hotkey.to_string(),
+        stake: 1_000_000_000_000,
+        validator_permit: true,
+        axon: None,
+        registered_at_block: 0,
+        coldkey: None,
+        last_update: 0,
+        capacities: Default::default(),
+    }
 }
 
 /// Runs the devnet: builds it in `options.out`, runs the node, audits every published epoch
@@ -219,6 +241,10 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     precompile(&out.join("data/cache"), &scorer_bytes, &challenger_bytes)?;
     let owner = Owner::prepare(&out, &out.join("data/cache"), &scorer_bytes)?;
     neurons.push(owner.neuron(neurons.len() as u16));
+    // The validator is a neuron with a validator permit, as on a real subnet: the local chain
+    // takes its summary-hash commitments (it refuses a hotkey not in the metagraph). It serves
+    // no axon, so the policy gives it no weight.
+    neurons.push(validator_neuron(neurons.len() as u16, &validator.ss58()));
     let owner_hotkey = Some(owner.hotkey.ss58());
     LocalChain::create(&out.join("chain"), &Metagraph { netuid: 1, neurons, owner_hotkey }, 1.0)?;
     let policies = PolicyStore::open(out.join("data/policies"))?;
@@ -228,28 +254,38 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| anyhow!("finding a free port: {e}"))?;
+    let publication = crate::publication::open(&out);
+    eprintln!("{}", publication.description);
     let config_path = out.join("assay.toml");
-    config(port, epoch_blocks, options.synthetic_per_minute, &scorer.to_string(), &challenger.to_string())
-        .save(&config_path)?;
+    let mut written =
+        config(port, epoch_blocks, options.synthetic_per_minute, &scorer.to_string(), &challenger.to_string());
+    written.publish = publication.config.clone();
+    written.save(&config_path)?;
     let config = Config::load(&config_path)?;
     let names = owner.names(&scorer);
     let epochs = config.epochs();
 
     let runtime = tokio::runtime::Runtime::new().context("starting the node's runtime")?;
-    let mut node = runtime.block_on(Node::open(config))?;
+    // The config's chain, opened here because the node is handed the devnet's store.
+    let chain: Arc<dyn assay_chain::Chain> = Arc::new(LocalChain::open(&out.join("chain"))?);
+    let mut node = runtime.block_on(Node::open_with(config, chain, publication.store.clone()))?;
     let (stop, stopped) = watch::channel(false);
     crate::stop_on_ctrl_c(&runtime, stop.clone());
     eprintln!(
         "gateway at http://127.0.0.1:{port}/v1 (key sk-devnet, model {MODEL}); epochs of {epoch_blocks} s{}",
         options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
     );
-    let live = live_table(&runtime, &node, members.clone(), stopped.clone());
+    let watchtower = start_watchtower(&options, &out, &validator.ss58(), &publication)?;
+    let live =
+        live_table(&runtime, &node, members.clone(), watchtower.as_ref().map(Watchtower::verdicts), stopped.clone());
     let announcing = owner.announce_in_epoch_1(&runtime, &out.join("chain"), epochs, stopped.clone());
     let mut published = Vec::new();
+    let mut closed_epochs = Vec::new();
     let run_options = RunOptions { tick: Duration::from_millis(250), stop_after: options.epochs };
     let result = runtime.block_on(node.run(run_options, stopped, &mut |closed| {
         eprintln!("{}", closed_line(closed, &names));
         published.push(closed.summary_key.clone());
+        closed_epochs.push(closed.summary.epoch);
     }));
     let _ = stop.send(true);
     let _ = runtime.block_on(live);
@@ -260,10 +296,60 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     drop(miners_runtime);
     result?;
     announced??;
-    let reported = report(&out, &node, &published, &members, &names);
+    let watched = watchtower.map(|w| w.finish(&closed_epochs, WATCHTOWER_PATIENCE));
+    let reported = report(&out, &publication, &node, &published, &members, &names);
+    let reported = reported.and(report_watchtower(watched.as_ref(), &closed_epochs));
     // Printed whatever the audits said: the soak reads both.
     let hostile = fleet.as_ref().map_or(Ok(()), |fleet| report_hostile(&node, &members, fleet));
     reported.and(hostile)
+}
+
+/// How long the watchtower may take, once the validator stopped, to audit the last epochs.
+const WATCHTOWER_PATIENCE: Duration = Duration::from_secs(120);
+
+/// The watchtower beside the validator, following its publication and its local chain.
+fn start_watchtower(
+    options: &DevnetOptions,
+    out: &Path,
+    validator: &str,
+    publication: &Publication,
+) -> anyhow::Result<Option<Watchtower>> {
+    let Some(assay) = &options.watchtower else { return Ok(None) };
+    let chain_dir = out.join("chain");
+    let followed = Followed {
+        assay,
+        // What an auditor names (`s3://assay` with the server's endpoint and keys, or the folder).
+        source: &publication.location,
+        source_args: &publication.reader_args,
+        source_env: &publication.reader_env,
+        // The validator's summary hashes, which it commits there (it is in the metagraph).
+        chain_dir: Some(&chain_dir),
+        validator,
+        netuid: 1,
+        state: out.join("data/watch-state.json"),
+        policy_cache: out.join("data/watch-cache"),
+        log: out.join("data/watch.log"),
+    };
+    Ok(Some(Watchtower::start(&followed)?))
+}
+
+/// Prints the watchtower's verdict per epoch; fails unless every closed epoch passed.
+fn report_watchtower(watched: Option<&BTreeMap<u64, String>>, epochs: &[u64]) -> anyhow::Result<()> {
+    let Some(watched) = watched else { return Ok(()) };
+    println!(
+        "
+watchtower (assay watch, beside the validator):"
+    );
+    let mut all_pass = true;
+    for epoch in epochs {
+        let verdict = watched.get(epoch).map_or("no verdict", String::as_str);
+        all_pass &= verdict == "PASS";
+        println!("  watchtower: epoch {epoch} {verdict}");
+    }
+    if !all_pass {
+        return Err(anyhow!("the watchtower did not pass every epoch"));
+    }
+    Ok(())
 }
 
 /// Compiles both policies into the node's cache.
@@ -300,9 +386,11 @@ fn live_table(
     runtime: &tokio::runtime::Runtime,
     node: &Node,
     members: Vec<Member>,
+    watchtower: Option<WatchVerdicts>,
     mut stopped: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let (status, ledger) = (node.status(), node.ledger().clone());
+    let http = reqwest::Client::new();
     runtime.spawn(async move {
         loop {
             tokio::select! {
@@ -312,36 +400,60 @@ fn live_table(
             let st = status.get();
             let epoch = st.epoch;
             let requests = ledger.requests(epoch).unwrap_or_default();
-            eprintln!("\n{}", table(epoch, &requests, &st, &members));
+            let mut text = table(epoch, &requests, &st, &members);
+            if let Some(verdicts) = &watchtower {
+                text.push_str(&format!("\n           watchtower by epoch: {}", verdicts.column(8)));
+            }
+            eprintln!("\n{text}");
+            if let Some(base) = &st.gateway {
+                eprintln!("{}", dataset_line(&http, base).await);
+            }
         }
     })
+}
+
+/// What the gateway's public dataset says now (`GET /v1/dataset/stats`), in one line.
+async fn dataset_line(http: &reqwest::Client, base: &str) -> String {
+    let asked = http.get(format!("{base}/v1/dataset/stats")).timeout(Duration::from_secs(2)).send().await;
+    let stats = match asked {
+        Ok(answer) => answer.json::<serde_json::Value>().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match stats {
+        Ok(s) => format!(
+            "dataset served by the gateway: {} epochs published, {} requests, {} organic and {} synthetic counted",
+            s["epochs"], s["requests"], s["counted"]["organic"], s["counted"]["synthetic"]
+        ),
+        Err(e) => format!("dataset served by the gateway: unavailable ({e})"),
+    }
 }
 
 /// Audits every published epoch, prints the scorer of each (and the one in shadow) and the final
 /// table.
 fn report(
     out: &Path,
+    publication: &Publication,
     node: &Node,
     published: &[String],
     members: &[Member],
     names: &BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
-    let store = LocalFolder::new(out.join("published"));
+    let store = publication.store.as_ref();
     let runtime = Runtime::new(None)?;
     let mut all_pass = true;
     println!("\naudits:");
     for key in published {
-        let verdict = match audit(&store, key, &runtime) {
+        let verdict = match audit(store, key, &runtime) {
             Ok(_) => "PASS".to_string(),
             Err(e) => {
                 all_pass = false;
                 format!("FAIL {e:?}")
             }
         };
-        println!("  {} {verdict}", out.join("published").join(key).display());
+        println!("  {}/{key} {verdict}", publication.location);
     }
     println!("\nscorers by epoch (as the signed summaries name them):");
-    for line in scorers_by_epoch(&store, published, names) {
+    for line in scorers_by_epoch(store, published, names) {
         println!("{line}");
     }
     let status = node.status().get();

@@ -12,9 +12,11 @@
 pub mod charges;
 pub mod detect;
 pub mod devnet;
+mod devnet_watch;
 pub mod hostile;
 pub mod loadgen;
 pub mod owner;
+pub mod publication;
 pub mod synth;
 pub mod users;
 

@@ -17,8 +17,8 @@ mod sqlite;
 
 pub use error::{Error, Result};
 pub use rows::{
-    ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outcome, Outgoing, PointRow, RequestEntry, RequestKind,
-    RequestRow, Verdict, WeightsState,
+    ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outcome, Outgoing, PointRow, RequestContent, RequestEntry,
+    RequestKind, RequestRow, Verdict, WeightsState,
 };
 pub use sqlite::{DEFAULT_RESERVE_BYTES, SqliteLedger};
 
@@ -42,8 +42,12 @@ pub trait Ledger: Send + Sync {
     /// has begun.
     fn record_challenges(&self, epoch: u64, rows: &[ChallengeRow]) -> Result<usize>;
 
-    /// The epoch's requests, by id.
+    /// The epoch's requests, by id (without their `content`: see `request_contents`).
     fn requests(&self, epoch: u64) -> Result<Vec<RequestEntry>>;
+
+    /// The contents kept for the public dataset of the epoch's requests, by request id (the
+    /// epoch's close reads them; until retention drops them).
+    fn request_contents(&self, epoch: u64) -> Result<std::collections::BTreeMap<u64, RequestContent>>;
 
     /// The epoch's challenges, by request id then in recording order.
     fn challenges(&self, epoch: u64) -> Result<Vec<ChallengeRow>>;
@@ -87,9 +91,9 @@ pub trait Ledger: Send + Sync {
     fn mark_weights(&self, epoch: u64, state: &WeightsState) -> Result<()>;
 
     /// Retention: drops the exchanges (the bodies sent, users' prompts among them, and the
-    /// miners' evidence) of epochs closed before `closed_before_ms` whose objects are
-    /// published; request and challenge records, seeds and states stay. Returns how many
-    /// exchanges were dropped.
+    /// miners' evidence) and the requests' contents (hashes, published text) of epochs closed
+    /// before `closed_before_ms` whose objects are published; request and challenge records,
+    /// seeds and states stay. Returns how many exchanges were dropped.
     fn prune_bodies(&self, closed_before_ms: u64) -> Result<usize>;
 }
 

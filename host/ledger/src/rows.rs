@@ -53,13 +53,50 @@ pub struct RequestRow {
     pub started_ms: u64,
 }
 
-/// A request as the ledger keeps it: the row, its task by name, and policy-specific numbers
-/// measured for it (usually none).
+/// A request as the ledger keeps it: the row, its task by name, policy-specific numbers
+/// measured for it (usually none), and what the public dataset may say of its text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestEntry {
     pub task: String,
     pub record: RequestRow,
     pub values: Vec<f64>,
+    /// Written with the request (its text only as `RequestContent::kept` lets it); `requests()`
+    /// leaves it `None`, `request_contents()` reads it.
+    pub content: Option<RequestContent>,
+}
+
+/// What a request asked and was answered, for the public dataset (docs/publication.md,
+/// "Privacy"): the hashes always; the text only when whoever sent it agreed to its publication
+/// (an API key with `publish_text`, or the validator's own traffic). The gateway keeps no text
+/// it may not publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestContent {
+    /// The text may be published.
+    pub publish_text: bool,
+    /// sha256 (hex) of the prompt's JSON (`messages` or `prompt`, as sent to the miner).
+    pub prompt_sha256: String,
+    /// sha256 (hex) of the completion's text as relayed.
+    pub completion_sha256: String,
+    /// The prompt's JSON and the completion's text; `None` unless `publish_text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<String>,
+}
+
+impl RequestContent {
+    /// What may be kept (and published) of a request of `kind`: the text of the validator's own
+    /// requests, and of users' requests whose key opted in; of others the hashes only.
+    pub fn kept(&self, kind: RequestKind) -> RequestContent {
+        let publish_text = self.publish_text || kind != RequestKind::Organic;
+        RequestContent {
+            publish_text: self.publish_text,
+            prompt_sha256: self.prompt_sha256.clone(),
+            completion_sha256: self.completion_sha256.clone(),
+            prompt: self.prompt.clone().filter(|_| publish_text),
+            completion: self.completion.clone().filter(|_| publish_text),
+        }
+    }
 }
 
 /// One challenged (layer, position) point.

@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use crate::{Error, Result, WeightsState};
 
-const VERSION: i64 = 4;
+const VERSION: i64 = 5;
 
 pub(crate) const V1: &str = "
 CREATE TABLE requests (
@@ -86,6 +86,17 @@ const V4: &str = "
 ALTER TABLE epochs ADD COLUMN closed_ms INTEGER;
 ";
 
+/// v5: each request's content for the public dataset (`RequestContent` as JSON: hashes, and
+/// text only where it may be published), written with the request and dropped with the bodies.
+const V5: &str = "
+CREATE TABLE contents (
+    epoch INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (epoch, id)
+);
+";
+
 pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // WAL lets readers and a writer in another process work side by side; FULL syncs the WAL
@@ -107,6 +118,9 @@ pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     }
     if version < 4 {
         conn.execute_batch(&format!("BEGIN; {V4} PRAGMA user_version = 4; COMMIT;"))?;
+    }
+    if version < 5 {
+        conn.execute_batch(&format!("BEGIN; {V5} PRAGMA user_version = 5; COMMIT;"))?;
     }
     Ok(())
 }

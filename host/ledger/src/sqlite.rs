@@ -4,12 +4,15 @@
 //! crash of the process or of the machine. Several processes may open the same file (the host,
 //! and `assay policy activate` beside it).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::rows::{ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outgoing, RequestEntry, WeightsState};
+use crate::rows::{
+    ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outgoing, RequestContent, RequestEntry, WeightsState,
+};
 use crate::{Error, Ledger, Result, schema};
 
 pub struct SqliteLedger {
@@ -90,12 +93,19 @@ impl Ledger for SqliteLedger {
                 let mut insert_exchange = tx.prepare_cached(
                     "INSERT INTO exchanges (epoch, id, uid, miner_hotkey, path, request, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?;
+                let mut insert_content =
+                    tx.prepare_cached("INSERT INTO contents (epoch, id, content) VALUES (?1, ?2, ?3)")?;
                 for (e, exchange) in entries {
                     let json = serde_json::to_string(&e.record)?;
                     let values = if e.values.is_empty() { None } else { Some(serde_json::to_string(&e.values)?) };
                     insert
                         .execute(params![epoch as i64, e.record.id as i64, e.record.uid, e.task, json, values])
                         .map_err(|err| Error::duplicate_or(err, format!("request {} of epoch {epoch}", e.record.id)))?;
+                    if let Some(content) = &e.content {
+                        // The privacy rule, for every writer: no text that may not be published.
+                        let content = serde_json::to_string(&content.kept(e.record.kind))?;
+                        insert_content.execute(params![epoch as i64, e.record.id as i64, content])?;
+                    }
                     if let Some(x) = exchange {
                         insert_exchange.execute(params![
                             epoch as i64,
@@ -173,7 +183,20 @@ impl Ledger for SqliteLedger {
                     Some(v) => serde_json::from_str(&v)?,
                     None => Vec::new(),
                 };
-                out.push(RequestEntry { task, record: serde_json::from_str(&json)?, values });
+                out.push(RequestEntry { task, record: serde_json::from_str(&json)?, values, content: None });
+            }
+            Ok(out)
+        })
+    }
+
+    fn request_contents(&self, epoch: u64) -> Result<BTreeMap<u64, RequestContent>> {
+        self.with(|conn| {
+            let mut q = conn.prepare_cached("SELECT id, content FROM contents WHERE epoch = ?1")?;
+            let rows = q.query_map([epoch as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = BTreeMap::new();
+            for row in rows {
+                let (id, content) = row?;
+                out.insert(id as u64, serde_json::from_str(&content)?);
             }
             Ok(out)
         })
@@ -375,13 +398,14 @@ impl Ledger for SqliteLedger {
 
     fn prune_bodies(&self, closed_before_ms: u64) -> Result<usize> {
         self.with(|conn| {
-            let dropped = conn.execute(
-                "DELETE FROM exchanges WHERE epoch IN ( \
-                     SELECT e.epoch FROM epochs e LEFT JOIN outgoing o ON o.epoch = e.epoch \
-                     WHERE e.summary_sha256 IS NOT NULL AND COALESCE(e.closed_ms, 0) < ?1 \
-                     AND COALESCE(o.published, 1) = 1)",
-                [closed_before_ms.min(i64::MAX as u64) as i64],
-            )?;
+            let done = "SELECT e.epoch FROM epochs e LEFT JOIN outgoing o ON o.epoch = e.epoch \
+                 WHERE e.summary_sha256 IS NOT NULL AND COALESCE(e.closed_ms, 0) < ?1 \
+                 AND COALESCE(o.published, 1) = 1";
+            let before = [closed_before_ms.min(i64::MAX as u64) as i64];
+            let tx = conn.transaction()?;
+            let dropped = tx.execute(&format!("DELETE FROM exchanges WHERE epoch IN ({done})"), before)?;
+            tx.execute(&format!("DELETE FROM contents WHERE epoch IN ({done})"), before)?;
+            tx.commit()?;
             if dropped > 0 {
                 // Moves the WAL into the file (whose freed pages are then reused) and gives the
                 // WAL's disk space back. The deletion is committed already: a checkpoint that

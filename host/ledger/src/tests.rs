@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -27,6 +28,19 @@ fn entry(id: u64, uid: u16) -> RequestEntry {
             started_ms: id * 10,
         },
         values: if id.is_multiple_of(2) { vec![0.1, 0.2] } else { vec![] },
+        content: (!id.is_multiple_of(2)).then(|| content_of(id)),
+    }
+}
+
+/// A request's content, its text kept for odd ids divisible by 3.
+fn content_of(id: u64) -> RequestContent {
+    let publish_text = id.is_multiple_of(3);
+    RequestContent {
+        publish_text,
+        prompt_sha256: format!("{id:064x}"),
+        completion_sha256: format!("{:064x}", id + 1),
+        prompt: publish_text.then(|| serde_json::json!([{"role": "user", "content": format!("q{id}")}])),
+        completion: publish_text.then(|| format!("a{id}")),
     }
 }
 
@@ -58,8 +72,12 @@ fn records_come_back_in_order_and_per_epoch() {
     record_requests(&ledger, 2, &[entry(1, 0)]).expect("records");
     ledger.record_challenges(1, &[challenge(3, 0, Verdict::Fail), challenge(1, 1, Verdict::Pass)]).expect("records");
     let requests = ledger.requests(1).expect("reads");
-    assert_eq!(requests, vec![entry(1, 1), entry(3, 0)]);
-    assert_eq!(ledger.requests(2).expect("reads"), vec![entry(1, 0)]);
+    let bare = |e: RequestEntry| RequestEntry { content: None, ..e };
+    assert_eq!(requests, vec![bare(entry(1, 1)), bare(entry(3, 0))]);
+    assert_eq!(ledger.requests(2).expect("reads"), vec![bare(entry(1, 0))]);
+    let contents = ledger.request_contents(1).expect("reads");
+    assert_eq!(contents, BTreeMap::from([(1, content_of(1)), (3, content_of(3))]));
+    assert!(ledger.request_contents(2).expect("reads").contains_key(&1));
     assert_eq!(
         ledger.challenges(1).expect("reads"),
         vec![challenge(1, 1, Verdict::Pass), challenge(3, 0, Verdict::Fail)]
@@ -124,7 +142,10 @@ fn a_version_1_ledger_is_migrated_with_its_records_intact() {
         conn.execute("INSERT INTO epochs (epoch, seed) VALUES (3, ?1)", [vec![5u8; 32]]).expect("inserts");
     }
     let ledger = SqliteLedger::open(&path).expect("migrates");
-    assert_eq!(ledger.requests(3).expect("reads"), vec![RequestEntry { values: vec![0.1, 0.2], ..entry(7, 2) }]);
+    assert_eq!(
+        ledger.requests(3).expect("reads"),
+        vec![RequestEntry { values: vec![0.1, 0.2], content: None, ..entry(7, 2) }]
+    );
     assert_eq!(ledger.epoch_seed(3, || [9; 32]).expect("seed").seed, [5; 32], "the committed seed is kept");
     assert_eq!(ledger.open_epochs(4).expect("reads"), vec![3]);
     // The new parts work on the migrated file.
@@ -270,9 +291,11 @@ fn retention_drops_the_bodies_of_closed_published_epochs_only() {
     let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
     for epoch in [0, 1, 2] {
         ledger.epoch_seed(epoch, || [7; 32]).expect("seed");
-        ledger.record_traffic(epoch, &[(entry(1, 1), Some(exchange_of(1, 100)))]).expect("records");
-        ledger.record_challenges(epoch, &[challenge(1, 1, Verdict::Pass)]).expect("records");
+        ledger.record_traffic(epoch, &[(entry(3, 1), Some(exchange_of(3, 100)))]).expect("records");
+        ledger.record_challenges(epoch, &[challenge(3, 1, Verdict::Pass)]).expect("records");
     }
+    let content = |epoch| ledger.request_contents(epoch).expect("reads").remove(&3);
+    assert_eq!(content(0), Some(content_of(3)), "the text kept for the dataset reads back");
     let mut published = closing(0, "s0", "scorer", b"");
     published.objects = vec![("epochs/0/summary.json".into(), b"{}".to_vec())];
     ledger.close_epoch(&published).expect("closes");
@@ -286,6 +309,8 @@ fn retention_drops_the_bodies_of_closed_published_epochs_only() {
     assert_eq!(ledger.prune_bodies(0).expect("prunes"), 0);
     assert_eq!(ledger.prune_bodies(later).expect("prunes"), 1);
     assert!(exchanges(&ledger, 0).is_empty(), "epoch 0's bodies are gone");
+    assert_eq!(content(0), None, "and its requests' contents");
+    assert_eq!(content(1), Some(content_of(3)), "epoch 1's stay until it is published");
     assert_eq!(exchanges(&ledger, 1).len(), 1, "epoch 1 is not published yet");
     assert_eq!(exchanges(&ledger, 2).len(), 1, "epoch 2 is open");
     // Records, challenges and the closing itself stay.
@@ -360,4 +385,20 @@ fn a_full_disk_is_a_typed_error_and_retention_makes_room() {
         ledger.record_traffic(1, &[(entry(id, 1), Some(exchange_of(id, 16 << 10)))]).expect("room again");
     }
     assert_eq!(ledger.requests(0).expect("reads").len() as u64, recorded, "records outlive their bodies");
+}
+
+#[test]
+fn text_a_user_did_not_agree_to_publish_is_never_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
+    let with_text = |publish_text| RequestContent { publish_text, ..content_of(3) };
+    let organic = RequestEntry { content: Some(with_text(false)), ..entry(1, 0) };
+    let mut own = RequestEntry { content: Some(with_text(false)), ..entry(3, 0) };
+    own.record.kind = RequestKind::Synthetic;
+    let opted_in = RequestEntry { content: Some(with_text(true)), ..entry(5, 0) };
+    record_requests(&ledger, 1, &[organic, own, opted_in]).expect("records");
+    let contents = ledger.request_contents(1).expect("reads");
+    assert_eq!(contents[&1], RequestContent { prompt: None, completion: None, ..with_text(false) }, "hashes only");
+    assert_eq!(contents[&3], with_text(false), "the validator's own text is kept");
+    assert_eq!(contents[&5], with_text(true), "an opted-in user's text is kept");
 }

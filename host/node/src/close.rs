@@ -20,9 +20,11 @@ use assay_epoch::summary::{
 };
 use assay_epoch::{HOST_VERSION, Summary, TaskRequest, assemble, canonical, keys, sha256_hex};
 use assay_keys::Hotkey;
-use assay_ledger::{Closing, Ledger, RequestEntry};
+use std::collections::HashMap;
+
+use assay_ledger::{Closing, Ledger, RequestContent, RequestEntry};
 use assay_policy_runtime::{Limits, PolicyStore, ScoreRun, Scorer};
-use assay_policy_sdk::{ChallengeRecord, EpochInput, Param, Weight};
+use assay_policy_sdk::{ChallengeRecord, EpochInput, Param, RequestKind, Weight};
 use tracing::{error, info, warn};
 
 use crate::{Error, Result};
@@ -78,6 +80,8 @@ struct EpochRecords {
     metagraph: Metagraph,
     requests: Vec<TaskRequest>,
     challenges: Vec<ChallengeRecord>,
+    /// What the dataset may say of each request's text, by request id.
+    contents: HashMap<u64, RequestContent>,
 }
 
 /// A closed epoch: signed, queued for publication and weights.
@@ -103,10 +107,13 @@ fn task_request(entry: RequestEntry) -> TaskRequest {
 
 impl Closer<'_> {
     fn records(&self, epoch: u64, metagraph: Metagraph) -> Result<EpochRecords> {
+        let entries = self.ledger.requests(epoch)?;
+        let contents = self.ledger.request_contents(epoch)?.into_iter().collect();
         Ok(EpochRecords {
             metagraph,
-            requests: self.ledger.requests(epoch)?.into_iter().map(task_request).collect(),
+            requests: entries.into_iter().map(task_request).collect(),
             challenges: self.ledger.challenges(epoch)?.iter().map(|c| c.to_record()).collect(),
+            contents,
         })
     }
 
@@ -213,7 +220,7 @@ impl Closer<'_> {
         let encoded = Encoded {
             zst: canonical::compress(&json)?,
             json,
-            dataset: canonical::compress(&dataset(epoch, &records.requests))?,
+            dataset: canonical::compress(&dataset(epoch, &records.requests, &records.contents))?,
         };
         let scorer_sha = scoring.scorer.digest().to_string();
         let mut summary = self.summary(epoch, &scoring, &encoded, challenger, shadow.as_ref())?;
@@ -341,18 +348,36 @@ fn unscored(e: &assay_policy_runtime::Error) -> Unscored {
     Unscored { kind: e.fault_kind().unwrap_or("unknown").to_string(), reason: e.to_string() }
 }
 
-/// The dataset: every request of the epoch as the ledger holds it, one JSON line each.
-fn dataset(epoch: u64, requests: &[TaskRequest]) -> Vec<u8> {
+/// The dataset: every request of the epoch as the ledger holds it, one JSON line each, with its
+/// content as [`published`] lets it out. The summary signs these bytes.
+fn dataset(epoch: u64, requests: &[TaskRequest], contents: &HashMap<u64, RequestContent>) -> Vec<u8> {
     let mut out = Vec::new();
     for entry in requests {
         let mut line = serde_json::json!({ "epoch": epoch, "task": entry.task, "record": entry.record });
         if !entry.values.is_empty() {
             line["values"] = serde_json::json!(entry.values);
         }
+        if let Some(content) = contents.get(&entry.record.id) {
+            line["content"] = serde_json::json!(published(entry.record.kind, content));
+        }
         out.extend_from_slice(line.to_string().as_bytes());
         out.push(b'\n');
     }
     out
+}
+
+/// A request's content as the dataset publishes it: the text of the validator's own requests and
+/// of keys that opted in (`publish_text`); of every other request, only the hashes (its token
+/// counts and timings are in its record). Privacy: docs/publication.md.
+fn published(kind: RequestKind, content: &RequestContent) -> RequestContent {
+    let publish_text = content.publish_text || kind != RequestKind::Organic;
+    RequestContent {
+        publish_text,
+        prompt_sha256: content.prompt_sha256.clone(),
+        completion_sha256: content.completion_sha256.clone(),
+        prompt: content.prompt.clone().filter(|_| publish_text),
+        completion: content.completion.clone().filter(|_| publish_text),
+    }
 }
 
 /// The weights call of a scorer's output; none when it gave no weights (or did not score).
@@ -363,4 +388,91 @@ fn weights_call(s: &EpochSettings, weights: &[Weight]) -> Option<WeightsCall> {
         weights: weights.iter().map(|w| w.weight).collect(),
         version_key: s.version_key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use assay_policy_sdk::{Outcome, RequestRecord};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn request(id: u64, kind: RequestKind) -> TaskRequest {
+        let record = RequestRecord {
+            id,
+            uid: 2,
+            task: 0,
+            kind,
+            outcome: Outcome::Ok,
+            greedy: false,
+            prompt_tokens: 5,
+            completion_tokens: 7,
+            ttft_ms: 10.0,
+            total_ms: 20.0,
+            reported_ttft_ms: None,
+            reported_tps: None,
+            quality: None,
+            started_ms: 1_000 + id,
+        };
+        TaskRequest { record, task: "chat".into(), values: Vec::new() }
+    }
+
+    fn content(id: u64, publish_text: bool) -> RequestContent {
+        RequestContent {
+            publish_text,
+            prompt_sha256: format!("{id:064x}"),
+            completion_sha256: format!("{:064x}", id + 100),
+            prompt: Some(json!([{"role": "user", "content": format!("question {id}")}])),
+            completion: Some(format!("answer {id}")),
+        }
+    }
+
+    fn lines(bytes: &[u8]) -> Vec<Value> {
+        String::from_utf8_lossy(bytes).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+    }
+
+    #[test]
+    fn only_opted_in_and_synthetic_requests_keep_their_text() {
+        let requests =
+            [request(1, RequestKind::Organic), request(2, RequestKind::Organic), request(3, RequestKind::Synthetic)];
+        // Request 2's key did not opt in; its text is redacted here even if a ledger held it.
+        let contents = HashMap::from([(1, content(1, true)), (2, content(2, false)), (3, content(3, true))]);
+        let bytes = dataset(4, &requests, &contents);
+        let lines = lines(&bytes);
+        assert_eq!(lines.len(), 3);
+
+        let opted_in = &lines[0]["content"];
+        assert_eq!(opted_in["prompt"][0]["content"], "question 1");
+        assert_eq!(opted_in["completion"], "answer 1");
+
+        let other = &lines[1];
+        assert_eq!(
+            other["content"],
+            json!({"publish_text": false, "prompt_sha256": format!("{:064x}", 2),
+                "completion_sha256": format!("{:064x}", 102)})
+        );
+        assert_eq!(
+            (other["record"]["prompt_tokens"].as_u64(), other["record"]["completion_tokens"].as_u64()),
+            (Some(5), Some(7))
+        );
+        assert_eq!(
+            (other["record"]["ttft_ms"].as_f64(), other["record"]["total_ms"].as_f64()),
+            (Some(10.0), Some(20.0))
+        );
+        assert!(!String::from_utf8_lossy(&bytes).contains("question 2"));
+        assert!(!String::from_utf8_lossy(&bytes).contains("answer 2"));
+
+        let synthetic = &lines[2]["content"];
+        assert_eq!(
+            (synthetic["completion"].as_str(), synthetic["publish_text"].as_bool()),
+            (Some("answer 3"), Some(true))
+        );
+
+        // Deterministic: the same records give the same bytes (the summary signs their hash).
+        assert_eq!(dataset(4, &requests, &contents), bytes);
+        // A synthetic request is published in full whatever its flag says.
+        let flagged = HashMap::from([(3, content(3, false))]);
+        let line = &self::lines(&dataset(4, &requests[2..], &flagged))[0];
+        assert_eq!(line["content"]["completion"], "answer 3");
+    }
 }

@@ -8,14 +8,15 @@
 //! accepting and the ledger noting it). Only the newest epoch's weights are ever sent: an
 //! older epoch still pending when a newer one closes is superseded. Beside the weights, the
 //! latest published summary's hash is committed on chain (`summary_commit.rs`), retried the
-//! same way.
+//! same way. `latest.json` never moves backwards: an older epoch retried after a newer one was
+//! published leaves the newer pointer in place (`put_object`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use assay_chain::{Chain, WeightsCall};
 use assay_ledger::{Ledger, Outgoing, WeightsState};
-use assay_publish::ObjectStore;
+use assay_publish::{ObjectStore, keys};
 use tracing::{error, info, warn};
 
 use crate::Result;
@@ -158,7 +159,7 @@ impl Drainer {
     ) -> std::result::Result<bool, String> {
         if !item.objects.is_empty() {
             for (key, bytes) in &item.objects {
-                store.put(key, bytes).map_err(|e| format!("publishing {key}: {e}"))?;
+                put_object(store, key, bytes, item.epoch)?;
             }
             ledger.mark_published(item.epoch).map_err(|e| e.to_string())?;
             info!(epoch = item.epoch, store = %store.describe(), "epoch published");
@@ -210,5 +211,58 @@ impl Drainer {
             warn!(epoch, error = %e, "noting a failed weights attempt failed");
         }
         Err(reason)
+    }
+}
+
+/// Puts one queued object of `epoch`; a `latest.json` already naming a newer epoch is left
+/// as it is (the write-once objects are the store's to guard).
+fn put_object(store: &dyn ObjectStore, key: &str, bytes: &[u8], epoch: u64) -> std::result::Result<(), String> {
+    if !keys::is_write_once(key)
+        && let Some(newer) = published_epoch(store, key)?.filter(|published| *published > epoch)
+    {
+        info!(epoch, newer, key, "latest.json already names a newer epoch; it stays");
+        return Ok(());
+    }
+    store.put(key, bytes).map_err(|e| format!("publishing {key}: {e}"))
+}
+
+/// The epoch the `latest.json` under `key` names; `None` when there is none (or it does not
+/// parse: ours to replace).
+fn published_epoch(store: &dyn ObjectStore, key: &str) -> std::result::Result<Option<u64>, String> {
+    let bytes = store.get(key).map_err(|e| format!("reading {key}: {e}"))?;
+    Ok(bytes.and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| v["epoch"].as_u64()))
+}
+
+#[cfg(test)]
+mod tests {
+    use assay_publish::LocalFolder;
+
+    use super::*;
+
+    fn latest(epoch: u64) -> Vec<u8> {
+        format!("{{\"epoch\": {epoch}, \"summary\": \"epochs/1/{epoch}/summary.json\"}}\n").into_bytes()
+    }
+
+    #[test]
+    fn latest_json_never_moves_backwards() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalFolder::new(dir.path());
+        let key = keys::latest(1);
+        put_object(&store, &key, &latest(5), 5).expect("the first pointer");
+        put_object(&store, &key, &latest(6), 6).expect("a newer epoch moves it");
+        put_object(&store, &key, &latest(5), 5).expect("an older epoch retried late is not an error");
+        assert_eq!(store.get(&key).expect("reads"), Some(latest(6)), "still the newer epoch");
+        put_object(&store, &key, &latest(6), 6).expect("the same epoch again");
+        put_object(&store, &key, &latest(7), 7).expect("moves on");
+        assert_eq!(store.get(&key).expect("reads"), Some(latest(7)));
+        // An unreadable pointer is ours to replace.
+        store.put(&key, b"not json").expect("puts");
+        put_object(&store, &key, &latest(3), 3).expect("replaces it");
+        assert_eq!(store.get(&key).expect("reads"), Some(latest(3)));
+        // Write-once objects go to the store as they are (it refuses other bytes).
+        let summary = keys::summary(1, 3);
+        put_object(&store, &summary, b"signed", 3).expect("puts");
+        let err = put_object(&store, &summary, b"other", 3).expect_err("refused");
+        assert!(err.contains("already holds a different object"), "{err}");
     }
 }

@@ -44,6 +44,11 @@ impl Services {
                     ledger: node.ledger.clone(),
                     miners: node.config.miners.clone(),
                     detokenizer,
+                    publication: Some(assay_gateway::Publication {
+                        store: node.store.clone(),
+                        netuid: node.config.netuid,
+                        limits: assay_gateway::DatasetLimits::default(),
+                    }),
                 };
                 Some(Gateway::start(parts).await.map_err(|e| Error::Service(format!("gateway: {e}")))?)
             }

@@ -86,7 +86,12 @@ fn setup(adjust: impl FnOnce(&mut Config)) -> Setup {
         let rows: Vec<RequestEntry> = synth
             .requests
             .iter()
-            .map(|r| RequestEntry { task: r.task.clone(), record: RequestRow::from_record(&r.record), values: vec![] })
+            .map(|r| RequestEntry {
+                task: r.task.clone(),
+                record: RequestRow::from_record(&r.record),
+                values: vec![],
+                content: None,
+            })
             .collect();
         assay_ledger::record_requests(&ledger, epoch, &rows).expect("records");
         let challenges: Vec<ChallengeRow> = synth.challenges.iter().map(ChallengeRow::from_record).collect();
@@ -276,7 +281,8 @@ fn a_changed_shadow_output_fails_the_audit() {
     let text = String::from_utf8(store.get(&shadow.output.key).expect("reads").expect("published")).expect("utf-8");
     let tampered = text.replacen("\"weight\": 65535", "\"weight\": 65534", 1);
     assert_ne!(tampered, text);
-    store.put(&shadow.output.key, tampered.as_bytes()).expect("writes");
+    // Tampered on disk: the store itself never replaces a written-once object.
+    std::fs::write(s.published().root().join(&shadow.output.key), tampered.as_bytes()).expect("writes");
     let runtime = s.policy_runtime();
     let e = audit(store.as_ref(), &closed.closed.summary_key, &runtime).expect_err("caught");
     assert!(e.to_string().contains("shadow output"), "{e}");
@@ -341,7 +347,10 @@ fn announcements_that_cannot_be_fetched_or_fail_their_checks_are_refused_and_the
 
         // The next epoch reads it again: once published, the first announcement goes through.
         s.commit(&scorer(&unpublished)).await;
-        publication.put(&keys::policy(&Digest::of(&unpublished).to_string()), &unpublished).expect("writes");
+        let fixed = keys::policy(&Digest::of(&unpublished).to_string());
+        // The owner replaces the wrong bytes by hand (the store never replaces a policy).
+        std::fs::remove_file(publication.root().join(&fixed)).expect("removes the wrong bytes");
+        publication.put(&fixed, &unpublished).expect("writes");
         let report = node.follow_owner(1).await.expect("reads");
         assert_eq!(scheduled(report.outcome(World::Scorer)).active_from, 2);
     });

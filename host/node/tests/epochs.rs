@@ -63,7 +63,12 @@ fn setup(adjust: impl FnOnce(&mut Config)) -> Setup {
         let rows: Vec<RequestEntry> = synth
             .requests
             .iter()
-            .map(|r| RequestEntry { task: r.task.clone(), record: RequestRow::from_record(&r.record), values: vec![] })
+            .map(|r| RequestEntry {
+                task: r.task.clone(),
+                record: RequestRow::from_record(&r.record),
+                values: vec![],
+                content: None,
+            })
             .collect();
         assay_ledger::record_requests(&ledger, epoch, &rows).expect("records");
         let challenges: Vec<ChallengeRow> = synth.challenges.iter().map(ChallengeRow::from_record).collect();

@@ -157,7 +157,7 @@ impl S3Store {
 }
 
 /// Runs `work` on `runtime` and waits for it, from sync or async code alike.
-fn run_on<T: Send + 'static>(
+pub(crate) fn run_on<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
     work: impl Future<Output = T> + Send + 'static,
 ) -> Result<T> {
@@ -194,6 +194,14 @@ impl ObjectStore for S3Store {
         let remote = self.remote.clone();
         let key = key.to_string();
         let limit = self.remote.settings.max_get_bytes;
+        self.run(async move { remote.get(&key, limit).await })?
+    }
+
+    fn get_at_most(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        check_key(key)?;
+        let remote = self.remote.clone();
+        let key = key.to_string();
+        let limit = limit.min(self.remote.settings.max_get_bytes);
         self.run(async move { remote.get(&key, limit).await })?
     }
 
@@ -255,6 +263,8 @@ where
         SdkError::ServiceError(_) => match status {
             _ if denied => Failure::Final(Error::Denied(detail)),
             Some(401 | 403) => Failure::Final(Error::Denied(detail)),
+            // A missing bucket is a wrong setting, not a missing object: never `Ok(None)`.
+            Some(404) if code == "NoSuchBucket" => Failure::Final(Error::Store(detail)),
             Some(404) => Failure::NotFound,
             Some(412) => Failure::Exists,
             Some(408 | 429 | 500..) => Failure::Transient(detail),
@@ -405,5 +415,34 @@ fn into_error(failure: Failure, what: &str) -> Error {
         Failure::Transient(reason) => Error::Store(reason),
         Failure::NotFound => Error::Store(format!("{what}: not found")),
         Failure::Exists => Error::Store(format!("{what}: an object is already there")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::config::http::HttpResponse;
+    use aws_sdk_s3::error::{ErrorMetadata, SdkError};
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    use super::*;
+
+    fn answer(status: u16, code: &str) -> Failure {
+        let error = GetObjectError::generic(ErrorMetadata::builder().code(code).build());
+        let response = HttpResponse::new(status.try_into().expect("a status"), SdkBody::empty());
+        classify(SdkError::service_error(error, response), "getting s3://b/k")
+    }
+
+    #[test]
+    fn answers_are_sorted_as_callers_must_tell_them_apart() {
+        assert!(matches!(answer(404, "NoSuchKey"), Failure::NotFound));
+        // s3s-fs answers NoSuchKey for a missing bucket too: only a unit test sees this one.
+        assert!(matches!(answer(404, "NoSuchBucket"), Failure::Final(Error::Store(m)) if m.contains("NoSuchBucket")));
+        // AWS S3's answer to a missing key without s3:ListBucket: a refusal, not no object.
+        assert!(matches!(answer(403, "AccessDenied"), Failure::Final(Error::Denied(_))));
+        assert!(matches!(answer(400, "InvalidAccessKeyId"), Failure::Final(Error::Denied(_))));
+        assert!(matches!(answer(503, "SlowDown"), Failure::Transient(_)));
+        assert!(matches!(answer(412, "PreconditionFailed"), Failure::Exists));
+        assert!(matches!(answer(400, "InvalidArgument"), Failure::Final(Error::Store(_))));
     }
 }

@@ -126,6 +126,12 @@ fn a_get_past_the_cap_is_refused() {
     assert_eq!(store.get(&keys::input(1, 1)).expect("at the cap reads").map(|b| b.len()), Some(16));
     let err = store.get(&keys::input(1, 2)).expect_err("past the cap");
     assert!(matches!(err, Error::TooLarge { limit: 16, .. }), "{err}");
+    // A caller's own bound below the store's, and one above it (the store's still holds).
+    let err = store.get_at_most(&keys::input(1, 1), 15).expect_err("past the caller's bound");
+    assert!(matches!(err, Error::TooLarge { limit: 15, .. }), "{err}");
+    assert_eq!(store.get_at_most(&keys::input(1, 1), 16).expect("reads").map(|b| b.len()), Some(16));
+    let err = store.get_at_most(&keys::input(1, 2), 1 << 20).expect_err("past the store's cap");
+    assert!(matches!(err, Error::TooLarge { limit: 16, .. }), "{err}");
 }
 
 #[test]

@@ -121,7 +121,7 @@ impl Loop {
             quality: None,
             started_ms: 0,
         };
-        let entry = RequestEntry { task: "chat".into(), record: row, values: Vec::new() };
+        let entry = RequestEntry { task: "chat".into(), record: row, values: Vec::new(), content: None };
         self.ledger.record_traffic(epoch, &[(entry, Some(exchange))]).expect("records");
     }
 

@@ -63,7 +63,7 @@ fn ledger_with_one_exchange(dir: &std::path::Path) -> Arc<dyn Ledger> {
         request: "{}".into(),
         evidence: None,
     };
-    let entry = RequestEntry { task: "chat".into(), record, values: vec![] };
+    let entry = RequestEntry { task: "chat".into(), record, values: vec![], content: None };
     ledger.record_traffic(0, &[(entry, Some(exchange))]).expect("records");
     Arc::new(ledger)
 }

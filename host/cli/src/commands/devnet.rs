@@ -38,6 +38,7 @@ pub fn run(args: Args) -> CmdResult {
         synthetic_per_minute: args.synthetic_per_minute,
         plugins: args.plugins,
         hostile: args.hostile,
+        watchtower: Some(std::env::current_exe().map_err(|e| crate::failed(anyhow::anyhow!("locating assay: {e}")))?),
     })
     .map_err(lab_error)
 }

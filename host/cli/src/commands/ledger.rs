@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use assay_ledger::{ChallengeRow, Ledger, RequestEntry, RequestRow, SqliteLedger};
+use assay_ledger::{ChallengeRow, Ledger, RequestContent, RequestEntry, RequestRow, SqliteLedger};
 use assay_policy_sdk::{ChallengeRecord, RequestRecord};
 use serde::Deserialize;
 
@@ -33,6 +33,8 @@ struct Line {
     #[serde(default)]
     values: Vec<f64>,
     challenge: Option<ChallengeRecord>,
+    /// A published line's hashes, and its text where it was published.
+    content: Option<RequestContent>,
 }
 
 pub fn run(cmd: Command) -> CmdResult {
@@ -55,6 +57,7 @@ pub fn run(cmd: Command) -> CmdResult {
                 task,
                 record: RequestRow::from_record(&record),
                 values: parsed.values,
+                content: parsed.content,
             }),
             (None, None, Some(c)) => challenges.entry(parsed.epoch).or_default().push(ChallengeRow::from_record(&c)),
             _ => return Err(unusable(anyhow!("{}: expected either task and record, or challenge", at()))),

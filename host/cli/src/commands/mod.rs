@@ -23,6 +23,16 @@ pub mod policy;
 #[cfg(feature = "node")]
 pub mod run;
 pub mod wallet;
+#[cfg(feature = "node")]
+pub mod watch;
+#[cfg(feature = "node")]
+mod watch_audit;
+#[cfg(feature = "node")]
+mod watch_loop;
+#[cfg(feature = "node")]
+mod watch_metrics;
+#[cfg(feature = "node")]
+mod watch_state;
 
 use std::path::{Path, PathBuf};
 

@@ -214,6 +214,16 @@ pub async fn start(capacities: &[u32], gateway: Value) -> Net {
 /// Stubs (uids 0, 1, …) behind a gateway with these settings, recording into `ledger` (a
 /// SQLite ledger in a temporary folder when `None`).
 pub async fn start_with(stubs: &[StubOptions], gateway: Value, ledger: Option<Arc<dyn Ledger>>) -> Net {
+    start_serving(stubs, gateway, ledger, None).await
+}
+
+/// As [`start_with`], the gateway also serving `publication`'s dataset.
+pub async fn start_serving(
+    stubs: &[StubOptions],
+    gateway: Value,
+    ledger: Option<Arc<dyn Ledger>>,
+    publication: Option<assay_gateway::Publication>,
+) -> Net {
     let dir = tempfile::tempdir().expect("tempdir");
     let validator = Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key");
     let mut running = Vec::new();
@@ -254,6 +264,7 @@ pub async fn start_with(stubs: &[StubOptions], gateway: Value, ledger: Option<Ar
         // The stubs' text is not the detokenized ids of their evidence: the text check is the
         // miner client's tests' (and loopback.rs's, against the reference miner).
         detokenizer: None,
+        publication,
     };
     let gateway = Gateway::start(parts).await.expect("gateway starts");
     let address = gateway.local_addr();

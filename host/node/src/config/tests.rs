@@ -14,6 +14,7 @@ fn full() -> Config {
         key: "sk-a".into(),
         requests_per_minute: 60,
         burst: Some(2),
+        publish_text: true,
     });
     gateway.synthetic_per_minute = 3.5;
     config.gateway = Some(gateway);

@@ -1,11 +1,12 @@
 //! A published folder read the way an auditor must read what others wrote: keys inside the
 //! layout only, no symbolic link anywhere below the root (a link could point the audit at any
 //! file of the auditor's machine), and no file larger than a bound (read no further than it).
+//! Never writes ([`Error::ReadOnly`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use assay_publish::{Error, ObjectStore, Result};
+use crate::{Error, ObjectStore, Result, check_key};
 
 /// A local folder of published epochs, read-only and bounded.
 #[derive(Debug, Clone)]
@@ -24,12 +25,7 @@ impl AuditFolder {
     /// The key's path, refused unless every part is a plain name and none below the root is a
     /// symbolic link; `None` when some part does not exist.
     fn path(&self, key: &str) -> Result<Option<PathBuf>> {
-        let safe = !key.is_empty()
-            && !key.starts_with('/')
-            && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
-        if !safe {
-            return Err(Error::BadKey(key.to_string()));
-        }
+        check_key(key)?;
         let mut path = self.root.clone();
         for part in key.split('/') {
             path.push(part);
@@ -46,34 +42,43 @@ impl AuditFolder {
     }
 }
 
-/// The whole file at `path` if it is a plain file of at most `max` bytes.
-fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+/// The whole file at `path` if it is a plain file of at most `max` bytes; `None` past it (read
+/// no further than `max + 1` bytes, whatever the file's size says).
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
     let file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a plain file"));
     }
     if meta.len() > max {
-        return Err(std::io::Error::other(format!("{} bytes, larger than the auditor's maximum of {max}", meta.len())));
+        return Ok(None);
     }
     // The file may grow between the check and the read: read no more than the bound.
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max + 1).read_to_end(&mut bytes)?;
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
-        return Err(std::io::Error::other(format!("larger than the auditor's maximum of {max} bytes")));
+        return Ok(None);
     }
-    Ok(bytes)
+    Ok(Some(bytes))
 }
 
 impl ObjectStore for AuditFolder {
     fn put(&self, key: &str, _bytes: &[u8]) -> Result<()> {
-        Err(Error::Store(format!("the audit reads {}; it does not write {key}", self.root.display())))
+        Err(Error::ReadOnly(format!("{} (the audit reads it; it does not write {key})", self.root.display())))
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.get_at_most(key, self.max_bytes)
+    }
+
+    /// Reads no more than `limit + 1` bytes (nor past the folder's own bound): past it,
+    /// [`Error::TooLarge`].
+    fn get_at_most(&self, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        let limit = limit.min(self.max_bytes);
         let Some(path) = self.path(key)? else { return Ok(None) };
-        match read_bounded(&path, self.max_bytes) {
-            Ok(bytes) => Ok(Some(bytes)),
+        match read_bounded(&path, limit) {
+            Ok(Some(bytes)) => Ok(Some(bytes)),
+            Ok(None) => Err(Error::TooLarge { key: key.to_string(), limit }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Store(format!("reading {}: {e}", path.display()))),
         }
@@ -99,7 +104,8 @@ mod tests {
         let folder = AuditFolder::new(&root, 10);
         assert_eq!(folder.get("epochs/1/2/summary.json").expect("reads").as_deref(), Some(&b"{}"[..]));
         assert_eq!(folder.get("epochs/1/3/summary.json").expect("reads"), None);
-        assert!(folder.get("big").unwrap_err().to_string().contains("larger than the auditor's maximum"));
+        let err = folder.get("big").unwrap_err();
+        assert!(matches!(&err, Error::TooLarge { key, limit: 10 } if key == "big"), "{err}");
         for bad in ["../x", "/etc/passwd", "a//b", "a/./b", ""] {
             assert!(matches!(folder.get(bad), Err(Error::BadKey(_))), "{bad}");
         }
@@ -109,6 +115,23 @@ mod tests {
         std::os::unix::fs::symlink(root.join("epochs/1/2/summary.json"), root.join("latest")).expect("links");
         assert!(folder.get("latest").unwrap_err().to_string().contains("is a symbolic link"));
         assert!(folder.get("epochs").is_err(), "a folder is not an object");
-        assert!(folder.put("x", b"").is_err());
+        assert!(matches!(folder.put("x", b""), Err(Error::ReadOnly(_))));
+    }
+
+    #[test]
+    fn a_bounded_get_stops_at_the_smaller_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("epochs/1")).expect("mkdir");
+        std::fs::write(dir.path().join("epochs/1/latest.json"), [b' '; 100]).expect("writes");
+        let folder = AuditFolder::new(dir.path(), 1 << 30);
+        let got = folder.get_at_most("epochs/1/latest.json", 100).expect("at the limit reads");
+        assert_eq!(got.map(|b| b.len()), Some(100));
+        let err = folder.get_at_most("epochs/1/latest.json", 99).unwrap_err();
+        assert!(matches!(&err, Error::TooLarge { limit: 99, .. }), "{err}");
+        let small = AuditFolder::new(dir.path(), 50);
+        let err = small.get_at_most("epochs/1/latest.json", 99).unwrap_err();
+        assert!(matches!(&err, Error::TooLarge { limit: 50, .. }), "the folder's own bound still holds: {err}");
+        assert_eq!(folder.get_at_most("epochs/1/missing.json", 99).expect("reads"), None);
+        assert!(matches!(folder.get_at_most("../x", 99), Err(Error::BadKey(_))));
     }
 }
