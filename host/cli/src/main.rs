@@ -10,6 +10,9 @@
 //! cannot turn unusable input into a failed check.
 
 mod commands;
+mod logging;
+mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -25,6 +28,9 @@ struct Cli {
     /// Log filter (tracing's EnvFilter syntax), e.g. `debug` or `assay=debug`.
     #[arg(long, global = true, env = "ASSAY_LOG", default_value = "info")]
     log: String,
+    /// Log lines as text, or one JSON object per line for log shippers.
+    #[arg(long, global = true, env = "ASSAY_LOG_FORMAT", value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,8 +60,7 @@ enum Command {
     #[cfg(feature = "node")]
     Watch(commands::watch::Args),
     /// Pack, check, run, store and activate policies.
-    #[command(subcommand)]
-    Policy(commands::policy::Command),
+    Policy(commands::policy::Args),
     /// Feed records into the ledger.
     #[cfg(feature = "node")]
     #[command(subcommand)]
@@ -64,8 +69,7 @@ enum Command {
     #[command(subcommand)]
     Wallet(commands::wallet::Command),
     /// Set up and inspect the local chain.
-    #[command(subcommand)]
-    Chain(commands::chain::Command),
+    Chain(commands::chain::Args),
     /// Serve the reference engine as a miner (signed protocol, hidden-state commitments).
     #[cfg(feature = "node")]
     Miner(commands::miner::Args),
@@ -119,9 +123,12 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Devnet's terminal view moves the logs into a file once its folder exists.
+    #[cfg(feature = "node")]
+    let logs_may_move = matches!(cli.command, Command::Devnet(_)) && commands::devnet::terminal_view_wanted();
+    #[cfg(not(feature = "node"))]
+    let logs_may_move = false;
+    logging::init(&cli.log, cli.log_format, logs_may_move);
 
     let result = match cli.command {
         #[cfg(feature = "node")]

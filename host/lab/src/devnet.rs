@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 use crate::bad_input;
 use crate::charges::{self, Member};
+use crate::devnet_view::SharedView;
 use crate::devnet_watch::{Followed, WatchVerdicts, Watchtower};
 use crate::hostile::Fleet;
 use crate::hostile::stranger::Target;
@@ -57,7 +58,13 @@ pub struct DevnetOptions {
     /// The `assay` binary: a watchtower (`assay watch`) follows the publication beside the
     /// validator, and the run fails unless it passes every epoch. None: no watchtower.
     pub watchtower: Option<PathBuf>,
+    /// Where the start-up lines, closed epochs and the live table are shown (plain lines on
+    /// stderr by default; the CLI redraws the table in place on a terminal).
+    pub view: SharedView,
 }
+
+/// The file in the devnet's folder a terminal view moves the logs to.
+pub const LOG_FILE: &str = "devnet.log";
 
 /// One of the devnet's miners.
 struct Role {
@@ -83,7 +90,8 @@ fn prepare(out: &Path) -> anyhow::Result<()> {
                 out.display()
             ));
         }
-        for part in ["models", "wallets", "chain", "data", "published", "s3", "owner-published", "assay.toml"] {
+        for part in ["models", "wallets", "chain", "data", "published", "s3", "owner-published", "assay.toml", LOG_FILE]
+        {
             let path = out.join(part);
             if path.is_dir() {
                 std::fs::remove_dir_all(&path)?;
@@ -179,7 +187,6 @@ fn start_miners(out: &Path, validator: &str) -> anyhow::Result<(tokio::runtime::
             last_update: 0,
             capacities: Default::default(),
         });
-        eprintln!("miner uid {uid} ({}) at http://{address}", role.name);
     }
     Ok((runtime, neurons))
 }
@@ -208,10 +215,12 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     };
     prepare(&out).map_err(bad_input)?;
     let out = out.canonicalize().map_err(|e| bad_input(anyhow!("{}: {e}", out.display())))?;
-    eprintln!("devnet in {}", out.display());
+    let view = &options.view;
+    view.line(&format!("devnet in {}", out.display()));
+    view.folder_ready(&out);
     let epoch_blocks = options.epoch_seconds.max(5);
 
-    eprintln!("writing a tiny model and two cheating variants (another seed; int4-rounded weights)");
+    view.line("writing a tiny model and two cheating variants (another seed; int4-rounded weights)");
     write_models(&out)?;
     let read_plugin = |name: &str| {
         let path = options.plugins.join(format!("{name}.wasm"));
@@ -240,6 +249,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     // on time.
     precompile(&out.join("data/cache"), &scorer_bytes, &challenger_bytes)?;
     let owner = Owner::prepare(&out, &out.join("data/cache"), &scorer_bytes)?;
+    let miner_neurons = neurons.clone();
     neurons.push(owner.neuron(neurons.len() as u16));
     // The validator is a neuron with a validator permit, as on a real subnet: the local chain
     // takes its summary-hash commitments (it refuses a hotkey not in the metagraph). It serves
@@ -255,7 +265,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         .map(|a| a.port())
         .map_err(|e| anyhow!("finding a free port: {e}"))?;
     let publication = crate::publication::open(&out);
-    eprintln!("{}", publication.description);
+    view.line(&publication.description);
     let config_path = out.join("assay.toml");
     let mut written =
         config(port, epoch_blocks, options.synthetic_per_minute, &scorer.to_string(), &challenger.to_string());
@@ -271,24 +281,29 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     let mut node = runtime.block_on(Node::open_with(config, chain, publication.store.clone()))?;
     let (stop, stopped) = watch::channel(false);
     crate::stop_on_ctrl_c(&runtime, stop.clone());
-    eprintln!(
-        "gateway at http://127.0.0.1:{port}/v1 (key sk-devnet, model {MODEL}); epochs of {epoch_blocks} s{}",
-        options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
-    );
     let watchtower = start_watchtower(&options, &out, &validator.ss58(), &publication)?;
-    let live =
-        live_table(&runtime, &node, members.clone(), watchtower.as_ref().map(Watchtower::verdicts), stopped.clone());
-    let announcing = owner.announce_in_epoch_1(&runtime, &out.join("chain"), epochs, stopped.clone());
+    let endpoints = Endpoints { miners: &miner_neurons, members: &members, gateway_port: port };
+    for line in addresses(&endpoints) {
+        view.line(&line);
+    }
+    view.line(&format!(
+        "epochs of {epoch_blocks} s{}",
+        options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
+    ));
+    let watching = watchtower.as_ref().map(Watchtower::verdicts);
+    let live = live_table(&runtime, &node, members.clone(), watching, view.clone(), stopped.clone());
+    let announcing = owner.announce_in_epoch_1(&runtime, &out.join("chain"), epochs, view.clone(), stopped.clone());
     let mut published = Vec::new();
     let mut closed_epochs = Vec::new();
     let run_options = RunOptions { tick: Duration::from_millis(250), stop_after: options.epochs };
     let result = runtime.block_on(node.run(run_options, stopped, &mut |closed| {
-        eprintln!("{}", closed_line(closed, &names));
+        view.line(&closed_line(closed, &names));
         published.push(closed.summary_key.clone());
         closed_epochs.push(closed.summary.epoch);
     }));
     let _ = stop.send(true);
     let _ = runtime.block_on(live);
+    view.finish();
     let announced = runtime.block_on(announcing).map_err(|e| anyhow!("the owner's task: {e}"));
     if let Some(fleet) = &fleet {
         fleet.stop();
@@ -381,12 +396,34 @@ fn join_hostile(
     Ok(fleet)
 }
 
-/// Prints the table every five seconds until `stopped`.
+/// What the devnet started that a person may reach.
+struct Endpoints<'a> {
+    /// The miners' neurons (reference and hostile), with their axons.
+    miners: &'a [Neuron],
+    members: &'a [Member],
+    gateway_port: u16,
+}
+
+/// The start-up lines saying where everything is, in one place: one line per endpoint (add a
+/// new endpoint's line here). The gateway's line is read by scripts/soak.sh.
+fn addresses(endpoints: &Endpoints) -> Vec<String> {
+    let mut lines = Vec::new();
+    for neuron in endpoints.miners {
+        let name = endpoints.members.iter().find(|m| m.uid == neuron.uid).map_or("?", |m| m.name.as_str());
+        let axon = neuron.axon.as_deref().unwrap_or("no axon");
+        lines.push(format!("miner uid {} ({name}) at {axon}", neuron.uid));
+    }
+    lines.push(format!("gateway at http://127.0.0.1:{}/v1 (key sk-devnet, model {MODEL})", endpoints.gateway_port));
+    lines
+}
+
+/// Shows the table every five seconds until `stopped`.
 fn live_table(
     runtime: &tokio::runtime::Runtime,
     node: &Node,
     members: Vec<Member>,
     watchtower: Option<WatchVerdicts>,
+    view: SharedView,
     mut stopped: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let (status, ledger) = (node.status(), node.ledger().clone());
@@ -404,10 +441,11 @@ fn live_table(
             if let Some(verdicts) = &watchtower {
                 text.push_str(&format!("\n           watchtower by epoch: {}", verdicts.column(8)));
             }
-            eprintln!("\n{text}");
             if let Some(base) = &st.gateway {
-                eprintln!("{}", dataset_line(&http, base).await);
+                text.push('\n');
+                text.push_str(&dataset_line(&http, base).await);
             }
+            view.table(&text);
         }
     })
 }

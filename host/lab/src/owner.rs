@@ -101,6 +101,7 @@ impl Owner {
         runtime: &tokio::runtime::Runtime,
         chain_dir: &Path,
         epochs: Epochs,
+        view: crate::devnet_view::SharedView,
         mut stopped: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
         let chain_dir = chain_dir.to_path_buf();
@@ -115,12 +116,12 @@ impl Owner {
             let held = owner::commit(&chain, 1, &self.hotkey.ss58(), None, &self.announcement, epochs)
                 .await
                 .context("the owner's announcement")?;
-            eprintln!(
+            view.line(&format!(
                 "the subnet owner announces scorer {} at block {} (epoch {}): one epoch in shadow, then the swap",
                 short(&self.announcement.digest.to_string()),
                 held.block,
                 epochs.of_block(held.block)
-            );
+            ));
             Ok(())
         })
     }

@@ -14,6 +14,7 @@ use assay_epoch::{AuditFailure, AuditOptions, ObjectStore, audit_with};
 use assay_policy_runtime::Runtime;
 use assay_publish::{Location, ReadOptions, open_read};
 
+use crate::output::{Mode, OutputFlags};
 use crate::{CmdResult, Exit, failed, unusable};
 
 #[derive(clap::Args)]
@@ -36,6 +37,8 @@ pub struct Args {
     netuid: Option<u16>,
     #[command(flatten)]
     remote: RemoteFlags,
+    #[command(flatten)]
+    output: OutputFlags,
 }
 
 /// How `s3://` locations are reached (R2's settings: FACTS.md).
@@ -188,6 +191,16 @@ pub(crate) fn open(location: &Location, remote: &RemoteFlags) -> Result<Box<dyn 
 }
 
 pub fn run(args: Args) -> CmdResult {
+    let mode = args.output.mode();
+    let result = run_in(args, mode);
+    if let Err(Exit { code: 2, error }) = &result {
+        // Scripts get an object whatever happened; the error itself goes to stderr too.
+        mode.json(&serde_json::json!({ "verdict": "UNUSABLE", "error": format!("{error:#}") }));
+    }
+    result
+}
+
+fn run_in(args: Args, mode: Mode) -> CmdResult {
     let location = Location::parse(&args.location).map_err(|e| unusable(anyhow!(e)))?;
     let (root, target) = split(location).map_err(|e| unusable(anyhow!(e)))?;
     let store = open(&root, &args.remote)?;
@@ -199,7 +212,7 @@ pub fn run(args: Args) -> CmdResult {
                 local_chain: args.local_chain.as_deref(),
                 netuid: args.netuid,
             };
-            return super::audit_history::run(store.as_ref(), history);
+            return super::audit_history::run(store.as_ref(), history, mode);
         }
         Target::Summary(key) | Target::Latest(key) => key,
     };
@@ -211,27 +224,47 @@ pub fn run(args: Args) -> CmdResult {
     }
     let runtime = Runtime::new(None).map_err(unusable)?;
     let options = AuditOptions { validator: args.validator.clone(), ..AuditOptions::default() };
+    let location = format!("{}/{key}", display_root(&root));
     match audit_with(store.as_ref(), &key, &runtime, &options) {
         Ok(report) => {
             let s = &report.summary;
-            println!("auditing netuid {} epoch {} ({}/{key})", s.netuid, s.epoch, display_root(&root));
-            for line in &report.checked {
-                println!("  ok    {line}");
-            }
-            for note in &report.notes {
-                println!("  note  {note}");
-            }
+            mode.line(format_args!("auditing netuid {} epoch {} ({location})", s.netuid, s.epoch));
+            let mut notes = report.notes.clone();
             if args.validator.is_none() {
-                println!("  note  the signer is not pinned: pass --validator <SS58> to accept only that validator");
+                notes.push("the signer is not pinned: pass --validator <SS58> to accept only that validator".into());
             }
-            println!("PASS");
+            for line in &report.checked {
+                mode.line(format_args!("  ok    {line}"));
+            }
+            for note in &notes {
+                mode.line(format_args!("  note  {note}"));
+            }
+            mode.result(
+                "PASS",
+                &serde_json::json!({
+                    "verdict": "PASS", "location": location, "netuid": s.netuid, "epochs": [s.epoch],
+                    "checked": report.checked, "notes": notes, "mismatches": [],
+                }),
+            );
             Ok(())
         }
         Err(AuditFailure::Mismatch(m)) => {
-            println!("FAIL: {m}");
+            let epochs: Vec<u64> = epoch_of_key(&key).into_iter().collect();
+            let json =
+                serde_json::json!({ "verdict": "FAIL", "location": location, "epochs": epochs, "mismatches": [m] });
+            mode.result(format_args!("FAIL: {m}"), &json);
             Err(failed(anyhow!("audit failed: {m}")))
         }
         Err(AuditFailure::Unusable(m)) => Err(unusable(anyhow!("cannot audit: {m}"))),
+    }
+}
+
+/// The epoch a summary key (`epochs/<netuid>/<epoch>/summary.json`) names.
+fn epoch_of_key(key: &str) -> Option<u64> {
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        [.., "epochs", _netuid, epoch, "summary.json"] => epoch.parse().ok(),
+        _ => None,
     }
 }
 
@@ -255,6 +288,14 @@ mod tests {
         );
         assert_eq!(locate(Path::new("epochs/1/latest.json")), Ok((PathBuf::from("."), "epochs/1/latest.json".into())));
         assert!(locate(Path::new("/tmp/summary.json")).is_err());
+    }
+
+    #[test]
+    fn the_epoch_of_a_summary_key() {
+        assert_eq!(epoch_of_key("epochs/1/42/summary.json"), Some(42));
+        assert_eq!(epoch_of_key("v/epochs/1/7/summary.json"), Some(7));
+        assert_eq!(epoch_of_key("epochs/1/latest.json"), None);
+        assert_eq!(epoch_of_key("epochs/1/x/summary.json"), None);
     }
 
     fn check(location: &str, root: &str, target: Target) {

@@ -18,6 +18,7 @@ use assay_epoch::{
 use assay_policy_runtime::Runtime;
 use assay_publish::Location;
 
+use crate::output::Mode;
 use crate::{CmdResult, Exit, failed, unusable};
 
 /// The most epochs one history audit reads (a folder is outside input).
@@ -67,39 +68,53 @@ pub(crate) fn chain_record(fields: &[String]) -> Result<ChainRecord, CommitmentE
 }
 
 /// What the local chain in `dir` holds for `validator` on `netuid`.
-fn local_chain_record(dir: &Path, netuid: u16, validator: &str) -> Result<ChainRecord, Exit> {
+fn local_chain_record(dir: &Path, netuid: u16, validator: &str, mode: Mode) -> Result<ChainRecord, Exit> {
     let chain = LocalChain::open(dir).map_err(unusable)?;
     let log = chain.commitments_log().map_err(unusable)?;
     let latest = log.into_iter().rev().find(|entry| entry.netuid == netuid && entry.hotkey == validator);
     let fields = latest.map(|entry| entry.commitment.fields).unwrap_or_default();
     chain_record(&fields).map_err(|e| {
-        println!("FAIL: the validator's commitment: {e}");
-        failed(anyhow!("audit failed: the validator's commitment: {e}"))
+        let mismatch = format!("the validator's commitment: {e}");
+        mode.result(format_args!("FAIL: {mismatch}"), &fail_json(netuid, &[], &mismatch));
+        failed(anyhow!("audit failed: {mismatch}"))
     })
 }
 
-/// Checks the history (cheap: hashes and signatures), then reruns each epoch; prints as it goes.
+/// The JSON of a failed history audit.
+fn fail_json(netuid: u16, epochs: &[u64], mismatch: &str) -> serde_json::Value {
+    serde_json::json!({ "verdict": "FAIL", "netuid": netuid, "epochs": epochs, "mismatches": [mismatch] })
+}
+
+/// Checks the history (cheap: hashes and signatures), then reruns each epoch under a progress
+/// bar; prints as it goes and returns what it checked.
 fn audit_all(
     store: &dyn ObjectStore,
     netuid: u16,
     epochs: &[u64],
     options: &AuditOptions,
     chain: &ChainRecord,
-) -> Outcome<()> {
+    mode: Mode,
+) -> Outcome<Vec<String>> {
     let history = check_history(store, netuid, epochs, options, chain)?;
     for line in &history.checked {
-        println!("  ok    {line}");
+        mode.line(format_args!("  ok    {line}"));
     }
     for note in &history.notes {
-        println!("  note  {note}");
+        mode.line(format_args!("  note  {note}"));
     }
+    let mut checked = history.checked;
     let runtime = Runtime::new(None).map_err(|e| AuditFailure::Unusable(e.to_string()))?;
+    let bar = crate::progress::bar(epochs.len() as u64, "rerunning epochs");
     for &epoch in epochs {
         let key = assay_epoch::keys::summary(netuid, epoch);
         let report = audit_with(store, &key, &runtime, options)?;
-        println!("  ok    epoch {epoch}: rerun identical ({} checks)", report.checked.len());
+        let line = format!("epoch {epoch}: rerun identical ({} checks)", report.checked.len());
+        bar.suspend(|| mode.line(format_args!("  ok    {line}")));
+        checked.push(line);
+        bar.inc(1);
     }
-    Ok(())
+    bar.finish_and_clear();
+    Ok(checked)
 }
 
 /// The epochs of `netuid` reachable from its `latest.json` back along the summaries'
@@ -153,7 +168,7 @@ pub struct HistoryArgs<'a> {
     pub netuid: Option<u16>,
 }
 
-pub fn run(store: &dyn ObjectStore, args: HistoryArgs) -> CmdResult {
+pub fn run(store: &dyn ObjectStore, args: HistoryArgs, mode: Mode) -> CmdResult {
     let validator =
         args.validator.ok_or_else(|| unusable(anyhow!("auditing a publication's history needs --validator <SS58>")))?;
     let (netuid, epochs) = match (args.root, args.netuid) {
@@ -161,7 +176,7 @@ pub fn run(store: &dyn ObjectStore, args: HistoryArgs) -> CmdResult {
         (_, Some(netuid)) => match linked_epochs(store, netuid) {
             Ok(epochs) => (netuid, epochs),
             Err(AuditFailure::Mismatch(m)) => {
-                println!("FAIL: {m}");
+                mode.result(format_args!("FAIL: {m}"), &fail_json(netuid, &[], &m));
                 return Err(failed(anyhow!("audit failed: {m}")));
             }
             Err(AuditFailure::Unusable(m)) => return Err(unusable(anyhow!("cannot audit: {m}"))),
@@ -173,19 +188,23 @@ pub fn run(store: &dyn ObjectStore, args: HistoryArgs) -> CmdResult {
         }
     };
     let chain = match args.local_chain {
-        Some(dir) => local_chain_record(dir, netuid, &validator)?,
+        Some(dir) => local_chain_record(dir, netuid, &validator, mode)?,
         None => ChainRecord::NotRead,
     };
     let options = AuditOptions { validator: Some(validator), ..AuditOptions::default() };
     let root = super::audit::display_root(args.root);
-    println!("auditing netuid {netuid}: {} epochs published in {root}", epochs.len());
-    match audit_all(store, netuid, &epochs, &options, &chain) {
-        Ok(()) => {
-            println!("PASS");
+    mode.line(format_args!("auditing netuid {netuid}: {} epochs published in {root}", epochs.len()));
+    match audit_all(store, netuid, &epochs, &options, &chain, mode) {
+        Ok(checked) => {
+            let json = serde_json::json!({
+                "verdict": "PASS", "location": root, "netuid": netuid, "epochs": epochs,
+                "checked": checked, "mismatches": [],
+            });
+            mode.result("PASS", &json);
             Ok(())
         }
         Err(AuditFailure::Mismatch(m)) => {
-            println!("FAIL: {m}");
+            mode.result(format_args!("FAIL: {m}"), &fail_json(netuid, &epochs, &m));
             Err(failed(anyhow!("audit failed: {m}")))
         }
         Err(AuditFailure::Unusable(m)) => Err(unusable(anyhow!("cannot audit: {m}"))),

@@ -7,7 +7,17 @@ use anyhow::anyhow;
 use assay_chain::{LocalChain, Metagraph};
 
 use crate::commands::read;
+use crate::output::OutputFlags;
 use crate::{CmdResult, failed, unusable};
+
+/// `assay chain [--json|--quiet] SUBCOMMAND`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    output: OutputFlags,
+}
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -37,8 +47,9 @@ pub enum Command {
     DecryptWeights(commit_reveal::DecryptArgs),
 }
 
-pub fn run(cmd: Command) -> CmdResult {
-    match cmd {
+pub fn run(args: Args) -> CmdResult {
+    let mode = args.output.mode();
+    match args.command {
         Command::Init { dir, metagraph, block_seconds } => {
             if !block_seconds.is_finite() || block_seconds <= 0.0 {
                 return Err(unusable(anyhow!("--block-seconds must be positive")));
@@ -50,27 +61,37 @@ pub fn run(cmd: Command) -> CmdResult {
             let metagraph: Metagraph =
                 serde_json::from_slice(&bytes).map_err(|e| unusable(anyhow!("{}: {e}", metagraph.display())))?;
             LocalChain::create(&dir, &metagraph, block_seconds).map_err(failed)?;
-            println!(
+            let text = format!(
                 "local chain for netuid {} with {} neurons in {}",
                 metagraph.netuid,
                 metagraph.neurons.len(),
                 dir.display()
             );
+            let json = serde_json::json!({
+                "netuid": metagraph.netuid, "neurons": metagraph.neurons.len(), "dir": dir.display().to_string(),
+            });
+            mode.result(text, &json);
             Ok(())
         }
         Command::Weights { dir } => {
             let chain = LocalChain::open(&dir).map_err(unusable)?;
+            let mut entries = Vec::new();
             for entry in chain.weights_log().map_err(failed)? {
                 let pairs: Vec<String> =
                     entry.call.uids.iter().zip(&entry.call.weights).map(|(u, w)| format!("{u}:{w}")).collect();
-                println!("block {:>8}  {}  {}", entry.block, entry.validator, pairs.join(" "));
+                mode.line(format_args!("block {:>8}  {}  {}", entry.block, entry.validator, pairs.join(" ")));
+                entries.push(serde_json::json!({
+                    "block": entry.block, "validator": entry.validator,
+                    "uids": entry.call.uids, "weights": entry.call.weights,
+                }));
             }
+            mode.json(&serde_json::json!({ "weights": entries }));
             Ok(())
         }
         #[cfg(feature = "node")]
-        Command::EncryptWeights(args) => commit_reveal::encrypt(args),
+        Command::EncryptWeights(args) => commit_reveal::encrypt(args, mode),
         #[cfg(feature = "node")]
-        Command::DecryptWeights(args) => commit_reveal::decrypt(args),
+        Command::DecryptWeights(args) => commit_reveal::decrypt(args, mode),
     }
 }
 
@@ -82,6 +103,7 @@ mod commit_reveal {
         encrypt_for_round,
     };
 
+    use crate::output::Mode;
     use crate::{CmdResult, failed, unusable};
 
     #[derive(clap::Args)]
@@ -103,7 +125,7 @@ mod commit_reveal {
         version_key: u64,
     }
 
-    pub fn encrypt(args: Args) -> CmdResult {
+    pub fn encrypt(args: Args, mode: Mode) -> CmdResult {
         if args.round == 0 {
             return Err(unusable(anyhow!("--round: drand rounds start at 1")));
         }
@@ -123,7 +145,11 @@ mod commit_reveal {
         })?;
         let pairs: Vec<String> = payload.uids.iter().zip(&payload.values).map(|(u, v)| format!("{u}:{v}")).collect();
         tracing::info!("commit of {} weights for drand round {}: {}", pairs.len(), args.round, pairs.join(" "));
-        println!("{}", hex::encode(commit));
+        let json = serde_json::json!({
+            "commit": hex::encode(&commit), "round": args.round,
+            "uids": payload.uids, "values": payload.values, "version_key": payload.version_key,
+        });
+        mode.result(hex::encode(&commit), &json);
         Ok(())
     }
 
@@ -137,7 +163,7 @@ mod commit_reveal {
         signature: String,
     }
 
-    pub fn decrypt(args: DecryptArgs) -> CmdResult {
+    pub fn decrypt(args: DecryptArgs, mode: Mode) -> CmdResult {
         // Two hex digits a byte: a longer commit cannot be one the chain holds.
         if args.commit.len() > 2 * (MAX_COMMIT_BYTES + 1) {
             return Err(unusable(anyhow!("--commit: longer than the chain's {MAX_COMMIT_BYTES} bytes")));
@@ -159,7 +185,8 @@ mod commit_reveal {
             "values": payload.values,
             "version_key": payload.version_key,
         });
-        println!("{json}");
+        // Already one JSON object: the same for people and scripts.
+        mode.result(&json, &json);
         Ok(())
     }
 

@@ -7,7 +7,17 @@ use assay_policy_runtime::{Digest, Limits, Runtime, World, inspect, pack};
 use assay_policy_sdk::{EpochInput, Measurements, PlanInput};
 
 use crate::commands::read;
+use crate::output::{Mode, OutputFlags};
 use crate::{CmdResult, Exit, failed, unusable};
+
+/// `assay policy [--json|--quiet] SUBCOMMAND`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    output: OutputFlags,
+}
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -99,13 +109,18 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &std::path::Path) -
     serde_json::from_slice(bytes).map_err(|e| unusable(anyhow!("{} is not a valid input: {e}", path.display())))
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> CmdResult {
-    println!("{}", serde_json::to_string_pretty(value).map_err(|e| failed(anyhow!(e)))?);
+/// A policy's output: pretty JSON for people, `{"output": …}` (and what else is known) in one
+/// line for scripts.
+fn print_json<T: serde::Serialize>(value: &T, fuel_used: Option<u64>, mode: Mode) -> CmdResult {
+    let json = serde_json::to_value(value).map_err(|e| failed(anyhow!(e)))?;
+    mode.line(serde_json::to_string_pretty(&json).map_err(|e| failed(anyhow!(e)))?);
+    mode.json(&serde_json::json!({ "output": json, "fuel_used": fuel_used }));
     Ok(())
 }
 
-pub fn run(cmd: Command) -> CmdResult {
-    match cmd {
+pub fn run(args: Args) -> CmdResult {
+    let mode = args.output.mode();
+    match args.command {
         Command::Pack { core, out } => {
             let bytes = read(&core, "core module")?;
             let component = pack(&bytes).map_err(failed)?;
@@ -117,7 +132,12 @@ pub fn run(cmd: Command) -> CmdResult {
                 .and_then(|()| std::fs::rename(&tmp, &out))
                 .map_err(|e| failed(anyhow!("writing {}: {e}", out.display())))?;
             eprintln!("packed a {} component ({} bytes)", inspection.world, component.len());
-            println!("{}  {}", Digest::of(&component), out.display());
+            let digest = Digest::of(&component);
+            let json = serde_json::json!({
+                "sha256": digest.to_string(), "path": out.display().to_string(),
+                "world": inspection.world.to_string(), "bytes": component.len(),
+            });
+            mode.result(format_args!("{digest}  {}", out.display()), &json);
             Ok(())
         }
         Command::Check { file } => {
@@ -130,15 +150,20 @@ pub fn run(cmd: Command) -> CmdResult {
                 World::Challenger => runtime.load_challenger(&digest, &bytes).map(|_| ()),
             }
             .map_err(failed)?;
-            println!("sha256   {digest}");
-            println!("world    {} ({})", inspection.world, assay_policy_runtime::CONTRACT);
-            println!("exports  {}", inspection.exports.join(", "));
-            println!(
+            mode.line(format_args!("sha256   {digest}"));
+            mode.line(format_args!("world    {} ({})", inspection.world, assay_policy_runtime::CONTRACT));
+            mode.line(format_args!("exports  {}", inspection.exports.join(", ")));
+            mode.line(format_args!(
                 "imports  {}",
                 if inspection.imports.is_empty() { "none".to_string() } else { inspection.imports.join(", ") }
-            );
-            println!("size     {} bytes", bytes.len());
-            println!("OK");
+            ));
+            mode.line(format_args!("size     {} bytes", bytes.len()));
+            let json = serde_json::json!({
+                "ok": true, "sha256": digest.to_string(), "world": inspection.world.to_string(),
+                "contract": assay_policy_runtime::CONTRACT, "exports": inspection.exports,
+                "imports": inspection.imports, "bytes": bytes.len(),
+            });
+            mode.result("OK", &json);
             Ok(())
         }
         Command::Run { file, input, call, fuel, memory_bytes } => {
@@ -153,16 +178,20 @@ pub fn run(cmd: Command) -> CmdResult {
                     let run =
                         runtime.load_scorer(&digest, &bytes).map_err(failed)?.score(&input, limits).map_err(failed)?;
                     eprintln!("fuel used: {}", run.fuel_used);
-                    print_json(&run.output)
+                    print_json(&run.output, Some(run.fuel_used), mode)
                 }
                 World::Challenger => {
                     let challenger = runtime.load_challenger(&digest, &bytes).map_err(failed)?;
                     match call.as_deref() {
-                        Some("plan") => {
-                            print_json(&challenger.plan(&parse::<PlanInput>(&data, &input)?, limits).map_err(failed)?)
-                        }
+                        Some("plan") => print_json(
+                            &challenger.plan(&parse::<PlanInput>(&data, &input)?, limits).map_err(failed)?,
+                            None,
+                            mode,
+                        ),
                         Some("judge") => print_json(
                             &challenger.judge(&parse::<Measurements>(&data, &input)?, limits).map_err(failed)?,
+                            None,
+                            mode,
                         ),
                         _ => Err(unusable(anyhow!("this is a challenger: say --call plan or --call judge"))),
                     }
@@ -170,9 +199,9 @@ pub fn run(cmd: Command) -> CmdResult {
             }
         }
         #[cfg(feature = "node")]
-        Command::Add { file, config } => store::add(&file, &config),
+        Command::Add { file, config } => store::add(&file, &config, mode),
         #[cfg(feature = "node")]
-        Command::Activate { sha256, config } => store::activate(&sha256, &config),
+        Command::Activate { sha256, config } => store::activate(&sha256, &config, mode),
         #[cfg(feature = "node")]
         Command::Announce { sha256, world, from_epoch, wallet, network, netuid, config } => {
             let overrides = assay_node::Overrides {
@@ -182,10 +211,10 @@ pub fn run(cmd: Command) -> CmdResult {
                 subtensor_network: network,
                 netuid,
             };
-            store::announce(&sha256, &world, from_epoch, &overrides, &config)
+            store::announce(&sha256, &world, from_epoch, &overrides, &config, mode)
         }
         #[cfg(feature = "node")]
-        Command::List { config } => store::list(&config),
+        Command::List { config } => store::list(&config, mode),
     }
 }
 
@@ -202,17 +231,19 @@ mod store {
     use assay_policy_runtime::{Digest, PolicyStore, Runtime, World, inspect};
 
     use crate::commands::{ConfigArg, read, runtime};
+    use crate::output::Mode;
     use crate::{CmdResult, failed, node_error, unusable};
 
-    pub fn add(file: &Path, config: &ConfigArg) -> CmdResult {
+    pub fn add(file: &Path, config: &ConfigArg, mode: Mode) -> CmdResult {
         let config = config.load()?;
         let bytes = read(file, "component")?;
         let digest = PolicyStore::open(config.policy_dir()).map_err(unusable)?.add(&bytes).map_err(unusable)?;
-        println!("{digest}  {}", file.display());
+        let json = serde_json::json!({ "sha256": digest.to_string(), "path": file.display().to_string() });
+        mode.result(format_args!("{digest}  {}", file.display()), &json);
         Ok(())
     }
 
-    pub fn activate(sha256: &str, config: &ConfigArg) -> CmdResult {
+    pub fn activate(sha256: &str, config: &ConfigArg, mode: Mode) -> CmdResult {
         let config = config.load()?;
         let digest: Digest = sha256.parse().map_err(unusable)?;
         let store = PolicyStore::open(config.policy_dir()).map_err(unusable)?;
@@ -227,7 +258,8 @@ mod store {
         .map_err(failed)?;
         let ledger = SqliteLedger::open(&config.ledger_path()).map_err(unusable)?;
         ledger.set_setting(key, &digest.to_string()).map_err(failed)?;
-        println!("{world} {digest} is active from the next epoch boundary");
+        let json = serde_json::json!({ "world": world.to_string(), "sha256": digest.to_string(), "active_from": "next epoch boundary" });
+        mode.result(format_args!("{world} {digest} is active from the next epoch boundary"), &json);
         Ok(())
     }
 
@@ -238,6 +270,7 @@ mod store {
         from_epoch: Option<u64>,
         overrides: &assay_node::Overrides,
         config: &ConfigArg,
+        mode: Mode,
     ) -> CmdResult {
         let mut config = config.load()?;
         config.apply_overrides(overrides).map_err(unusable)?;
@@ -250,32 +283,42 @@ mod store {
         let owner =
             config.wallet.load_hotkey().map_err(|e| unusable(anyhow!("the owner's hotkey {}: {e}", path.display())))?;
         let held = runtime()?.block_on(owner::announce(&config, &owner, &announcement)).map_err(node_error)?;
-        println!(
+        mode.line(format_args!(
             "{world} {} announced on subnet {} at block {} by {}",
             announcement.digest,
             config.netuid,
             held.block,
             owner.ss58()
-        );
-        println!("the owner's commitment now holds:");
+        ));
+        mode.line("the owner's commitment now holds:");
         for field in &held.fields {
-            println!("  {field}");
+            mode.line(format_args!("  {field}"));
         }
+        mode.json(&serde_json::json!({
+            "world": world, "sha256": announcement.digest.to_string(), "netuid": config.netuid,
+            "block": held.block, "owner": owner.ss58(), "fields": held.fields,
+        }));
         Ok(())
     }
 
-    pub fn list(config: &ConfigArg) -> CmdResult {
+    pub fn list(config: &ConfigArg, mode: Mode) -> CmdResult {
         let config = config.load()?;
         let store = PolicyStore::open(config.policy_dir()).map_err(unusable)?;
         let ledger = SqliteLedger::open(&config.ledger_path()).map_err(unusable)?;
         let active =
             [ledger.setting(ACTIVE_SCORER).map_err(failed)?, ledger.setting(ACTIVE_CHALLENGER).map_err(failed)?];
+        let mut policies = Vec::new();
         for digest in store.list().map_err(failed)? {
             let bytes = store.get(&digest).map_err(failed)?;
             let world = inspect(&bytes).map(|i| i.world.to_string()).unwrap_or_else(|e| format!("invalid ({e})"));
-            let mark = if active.iter().flatten().any(|a| *a == digest.to_string()) { "active" } else { "" };
-            println!("{digest}  {world:<10} {:>8} bytes  {mark}", bytes.len());
+            let is_active = active.iter().flatten().any(|a| *a == digest.to_string());
+            let mark = if is_active { "active" } else { "" };
+            mode.line(format_args!("{digest}  {world:<10} {:>8} bytes  {mark}", bytes.len()));
+            policies.push(serde_json::json!({
+                "sha256": digest.to_string(), "world": world, "bytes": bytes.len(), "active": is_active,
+            }));
         }
+        mode.json(&serde_json::json!({ "policies": policies }));
         Ok(())
     }
 }

@@ -42,7 +42,6 @@ impl Fleet {
             let hotkey = Hotkey::generate(Scheme::Sr25519)?;
             let miner = runtime.block_on(super::start(attack, hotkey, settings.clone(), Some(tokenizer.clone())))?;
             let uid = first_uid + i as u16;
-            eprintln!("hostile miner uid {uid} ({}) at http://{}", attack.name(), miner.address);
             neurons.push(Neuron {
                 uid,
                 hotkey: miner.hotkey.clone(),

@@ -1,0 +1,52 @@
+//! Progress bars (indicatif) for commands that run longer than a few seconds: drawn on stderr
+//! when it is a terminal, hidden otherwise, never on stdout. Log lines go above them
+//! ([`suspend`]).
+//!
+//! Owns: every bar the process draws. Must not touch: what commands print. Library crates report
+//! progress through callbacks (e.g. `assay_lab::detect::Progress`); this module turns those
+//! into bars.
+
+use std::io::IsTerminal;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Every bar of the process, so that log lines can be written above them.
+static BARS: LazyLock<MultiProgress> = LazyLock::new(|| {
+    let target =
+        if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    MultiProgress::with_draw_target(target)
+});
+
+/// Runs `write` with the bars cleared, then redraws them.
+pub fn suspend<R>(write: impl FnOnce() -> R) -> R {
+    BARS.suspend(write)
+}
+
+/// A bar of `total` steps, `what` before it (e.g. "auditing epochs").
+pub fn bar(total: u64, what: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed}, ~{eta} left)")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let bar = BARS.add(ProgressBar::new(total).with_style(style).with_message(what.to_string()));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// A spinner for a step of unknown length (e.g. "loading the model").
+pub fn spinner(what: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let spinner = BARS.add(ProgressBar::new_spinner().with_style(style).with_message(what.to_string()));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    spinner
+}
+
+/// Runs `step` under a spinner saying `what`; the spinner goes when it ends.
+pub fn while_running<R>(what: &str, step: impl FnOnce() -> R) -> R {
+    let spinner = spinner(what);
+    let result = step();
+    spinner.finish_and_clear();
+    result
+}

@@ -1,0 +1,161 @@
+//! What scripts and log shippers read: `--json` puts one JSON object on stdout carrying the
+//! result (an audit's verdict, epochs and mismatches; a policy check; the chain's weights),
+//! `--quiet` prints nothing on stdout and keeps the exit codes, `--log-format json` writes
+//! JSON lines, and logs written to a pipe carry no escape codes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assay_epoch::canonical;
+use assay_keys::{Hotkey, Scheme};
+use common::{assay, copy_tree, plugin};
+
+/// The golden validator's seed (scripts/make-golden-epoch.sh; tests/golden.rs).
+const GOLDEN_SEED: &str = "676f6c64656e2d76616c696461746f722d6b65792d666f722d74657374732121";
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
+}
+
+fn summary(root: &Path, epoch: u64) -> PathBuf {
+    root.join(format!("epochs/1/{epoch}/summary.json"))
+}
+
+/// Exit code, stdout and stderr, apart.
+fn output(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = cmd.output().expect("runs assay");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf-8");
+    (status.code().unwrap_or(-1), text(stdout), text(stderr))
+}
+
+/// The one JSON object a `--json` run printed on stdout.
+fn json_of(stdout: &str) -> serde_json::Value {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one line of JSON on stdout:\n{stdout}");
+    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// A copy of the golden publication whose epoch 1 input has one verdict changed.
+fn tampered() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixture(), dir.path());
+    let path = dir.path().join("epochs/1/1/input.json.zst");
+    let json = canonical::decompress(&std::fs::read(&path).expect("reads"), 1 << 30).expect("decompresses");
+    let json = String::from_utf8(json).expect("utf-8");
+    let changed = json.replacen("\"verdict\":\"pass\"", "\"verdict\":\"fail\"", 1);
+    assert_ne!(json, changed);
+    std::fs::write(&path, canonical::compress(changed.as_bytes()).expect("compresses")).expect("writes");
+    dir
+}
+
+#[test]
+fn audit_json_carries_the_verdict_of_a_pass_and_of_a_fail() {
+    let (code, stdout, stderr) = output(assay().args(["audit", "--json"]).arg(summary(&fixture(), 1)));
+    assert_eq!(code, 0, "{stderr}");
+    let pass = json_of(&stdout);
+    assert_eq!(pass["verdict"], "PASS", "{pass}");
+    assert_eq!(pass["epochs"], serde_json::json!([1]), "{pass}");
+    assert_eq!(pass["mismatches"], serde_json::json!([]), "{pass}");
+    assert!(pass["checked"].as_array().is_some_and(|c| !c.is_empty()), "{pass}");
+
+    let dir = tampered();
+    let (code, stdout, stderr) = output(assay().args(["audit", "--json"]).arg(summary(dir.path(), 1)));
+    assert_eq!(code, 1, "{stderr}");
+    let fail = json_of(&stdout);
+    assert_eq!(fail["verdict"], "FAIL", "{fail}");
+    assert_eq!(fail["epochs"], serde_json::json!([1]), "{fail}");
+    let mismatch = fail["mismatches"][0].as_str().expect("a mismatch");
+    assert!(mismatch.contains("input file hashes to"), "{fail}");
+
+    // Unusable input: exit 2, and still an object scripts can read.
+    let (code, stdout, _) = output(assay().args(["audit", "--json", "/nonexistent/epochs/1/0/summary.json"]));
+    assert_eq!(code, 2);
+    assert_eq!(json_of(&stdout)["verdict"], "UNUSABLE");
+}
+
+#[test]
+fn audit_json_of_a_history_names_every_epoch() {
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(GOLDEN_SEED, &mut seed).expect("hex");
+    let validator = Hotkey::from_seed(Scheme::Sr25519, seed).expect("key").ss58();
+    let (code, stdout, stderr) =
+        output(assay().arg("audit").arg(fixture()).args(["--validator", &validator, "--json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let pass = json_of(&stdout);
+    assert_eq!((pass["verdict"].as_str(), &pass["epochs"]), (Some("PASS"), &serde_json::json!([0, 1])), "{pass}");
+    // The progress bar is drawn on a terminal only: nothing of it on a pipe.
+    assert!(!stderr.contains("rerunning epochs"), "{stderr}");
+}
+
+#[test]
+fn quiet_prints_nothing_on_stdout_and_keeps_the_exit_codes() {
+    let (code, stdout, _) = output(assay().args(["audit", "--quiet"]).arg(summary(&fixture(), 1)));
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    let dir = tampered();
+    let (code, stdout, _) = output(assay().args(["audit", "-q"]).arg(summary(dir.path(), 1)));
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    let (code, stdout, _) = output(assay().args(["policy", "check", "--quiet"]).arg(plugin("constantinople")));
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    // Without a flag, the same commands print for people.
+    let (code, stdout, _) = output(assay().arg("audit").arg(summary(&fixture(), 1)));
+    assert_eq!(code, 0);
+    assert!(stdout.lines().any(|l| l == "PASS"), "{stdout}");
+}
+
+#[test]
+fn policy_and_chain_commands_print_json() {
+    let (code, stdout, stderr) = output(assay().args(["policy", "--json", "check"]).arg(plugin("adaptive-challenger")));
+    assert_eq!(code, 0, "{stderr}");
+    let check = json_of(&stdout);
+    assert_eq!((check["ok"].as_bool(), check["world"].as_str()), (Some(true), Some("challenger")), "{check}");
+    assert_eq!(check["sha256"].as_str().map(str::len), Some(64), "{check}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metagraph = dir.path().join("metagraph.json");
+    std::fs::write(
+        &metagraph,
+        r#"{"netuid": 3, "neurons": [{"uid": 0, "hotkey": "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"}]}"#,
+    )
+    .expect("writes");
+    let chain = dir.path().join("chain");
+    let (code, stdout, stderr) =
+        output(assay().args(["chain", "init", "--json", "--dir"]).arg(&chain).arg("--metagraph").arg(&metagraph));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!((json_of(&stdout)["netuid"].as_u64(), json_of(&stdout)["neurons"].as_u64()), (Some(3), Some(1)));
+    let (code, stdout, stderr) = output(assay().args(["chain", "weights", "--json", "--dir"]).arg(&chain));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json_of(&stdout)["weights"], serde_json::json!([]));
+}
+
+/// `assay chain encrypt-weights` logs what it committed (at info).
+fn encrypt_weights() -> std::process::Command {
+    let mut cmd = assay();
+    cmd.args(["--log", "info", "chain", "encrypt-weights", "--round", "1000", "--uids", "0,1", "--weights", "1,2"])
+        .args(["--version-key", "1", "--hotkey-ss58", "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"]);
+    cmd
+}
+
+#[test]
+fn json_logs_are_json_lines_and_text_logs_on_a_pipe_have_no_escape_codes() {
+    let (code, stdout, stderr) = output(encrypt_weights().args(["--log-format", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.trim().is_empty() && !stdout.contains('{'), "the commit, in hex: {stdout}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?} in\n{stderr}")))
+        .collect();
+    let commit = lines.iter().find(|l| l["fields"]["message"].as_str().is_some_and(|m| m.contains("drand round 1000")));
+    assert_eq!(commit.map(|l| l["level"].as_str()), Some(Some("INFO")), "{stderr}");
+
+    let (code, _, stderr) = output(encrypt_weights().env("ASSAY_LOG_FORMAT", "text"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("INFO") && stderr.contains("drand round 1000"), "{stderr}");
+    assert!(!stderr.contains("\x1b["), "{stderr:?}");
+
+    let (code, stdout, stderr) = output(encrypt_weights().arg("--json"));
+    assert_eq!(code, 0, "{stderr}");
+    let commit = json_of(&stdout);
+    assert_eq!((commit["round"].as_u64(), commit["uids"].as_array().map(Vec::len)), (Some(1000), Some(2)));
+}
