@@ -9,6 +9,14 @@
 //! error is classified where it arises: [`Exit`] has no blanket conversion, so a bare `?`
 //! cannot turn unusable input into a failed check.
 
+/// `println!` with any progress bar cleared while the line is written (bars are on stderr,
+/// this is stdout, and both may be the same terminal).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::progress::suspend(|| println!($($arg)*))
+    };
+}
+
 mod commands;
 mod logging;
 mod output;

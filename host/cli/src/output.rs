@@ -39,14 +39,14 @@ impl Mode {
     /// A line for people: printed in text mode only.
     pub fn line(self, text: impl std::fmt::Display) {
         if self == Mode::Text {
-            println!("{text}");
+            outln!("{text}");
         }
     }
 
     /// The result for scripts: printed in JSON mode only, one object on one line.
     pub fn json(self, value: &Value) {
         if self == Mode::Json {
-            println!("{value}");
+            outln!("{value}");
         }
     }
 

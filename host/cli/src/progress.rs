@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 
 /// Every bar of the process, so that log lines can be written above them.
 static BARS: LazyLock<MultiProgress> = LazyLock::new(|| {
@@ -29,7 +29,9 @@ pub fn bar(total: u64, what: &str) -> ProgressBar {
     let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed}, ~{eta} left)")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
-    let bar = BARS.add(ProgressBar::new(total).with_style(style).with_message(what.to_string()));
+    let bar = ProgressBar::new(total).with_style(style).with_message(what.to_string());
+    // Dropped (an early return included), it goes.
+    let bar = BARS.add(bar.with_finish(ProgressFinish::AndClear));
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
@@ -38,7 +40,8 @@ pub fn bar(total: u64, what: &str) -> ProgressBar {
 pub fn spinner(what: &str) -> ProgressBar {
     let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    let spinner = BARS.add(ProgressBar::new_spinner().with_style(style).with_message(what.to_string()));
+    let spinner = ProgressBar::new_spinner().with_style(style).with_message(what.to_string());
+    let spinner = BARS.add(spinner.with_finish(ProgressFinish::AndClear));
     spinner.enable_steady_tick(Duration::from_millis(120));
     spinner
 }
@@ -49,4 +52,37 @@ pub fn while_running<R>(what: &str, step: impl FnOnce() -> R) -> R {
     let result = step();
     spinner.finish_and_clear();
     result
+}
+
+/// The lab's experiments' progress (`assay_lab::detect::Progress`) as one bar per phase.
+#[cfg(feature = "node")]
+#[derive(Default)]
+pub struct PhaseBars {
+    current: std::sync::Mutex<Option<ProgressBar>>,
+}
+
+#[cfg(feature = "node")]
+impl PhaseBars {
+    fn current(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
+        self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(feature = "node")]
+impl assay_lab::detect::Progress for PhaseBars {
+    fn phase(&self, what: &str, total: u64) {
+        *self.current() = Some(bar(total, what));
+    }
+
+    fn step(&self) {
+        if let Some(bar) = self.current().as_ref() {
+            bar.inc(1);
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = self.current().take() {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -37,6 +37,8 @@ pub struct DetectOptions {
     pub threads: usize,
     /// Where the built policies are.
     pub plugins: PathBuf,
+    /// Told of each finished challenge.
+    pub progress: SharedProgress,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +51,44 @@ pub struct CalibrateOptions {
     pub threads: usize,
     /// Where the built policies are (the challenger plans the pooled test's points).
     pub plugins: PathBuf,
+    /// Told of each finished request.
+    pub progress: SharedProgress,
+}
+
+/// How a front end learns how far the experiment is (the CLI draws a bar; the lab knows no
+/// terminal). Each batch of trials is one phase; nothing is printed while a phase runs.
+pub trait Progress: Send + Sync {
+    /// A batch of `total` trials starts.
+    fn phase(&self, what: &str, total: u64);
+    /// One trial finished.
+    fn step(&self);
+    /// The batch is over (results are printed next).
+    fn done(&self);
+}
+
+/// No progress shown.
+struct Silent;
+
+impl Progress for Silent {
+    fn phase(&self, _: &str, _: u64) {}
+    fn step(&self) {}
+    fn done(&self) {}
+}
+
+/// A progress sink shared by the experiment's threads; silent by default.
+#[derive(Clone)]
+pub struct SharedProgress(pub std::sync::Arc<dyn Progress>);
+
+impl Default for SharedProgress {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(Silent))
+    }
+}
+
+impl std::fmt::Debug for SharedProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedProgress")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -337,6 +377,24 @@ fn load_challenger(plugins: &Path) -> anyhow::Result<Challenger> {
     Ok(Runtime::new(None)?.load_challenger(&digest, &bytes)?)
 }
 
+/// [`parallel`] as one phase of `progress`, named `what`.
+fn tracked<T: Send>(
+    progress: &SharedProgress,
+    what: &str,
+    range: std::ops::Range<u64>,
+    threads: usize,
+    f: impl Fn(u64) -> T + Sync,
+) -> Vec<T> {
+    progress.0.phase(what, range.end.saturating_sub(range.start));
+    let results = parallel(range, threads, |i| {
+        let result = f(i);
+        progress.0.step();
+        result
+    });
+    progress.0.done();
+    results
+}
+
 /// Runs `f(i)` for `i` in `range` on `threads` threads, in order of `i` in the result.
 fn parallel<T: Send>(range: std::ops::Range<u64>, threads: usize, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
     let threads = threads.max(1) as u64;
@@ -368,9 +426,10 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
     let lab = Lab::new(Some(challenger))?;
     let started = std::time::Instant::now();
     eprintln!("honest: {} challenges", args.honest);
-    let honest: Vec<(Verdict, String)> = parallel(0..args.honest, args.threads, |i| {
-        lab.trial(Attack::Honest, i % 2 == 0, i).unwrap_or_else(|e| (Verdict::Void, format!("trial failed: {e:#}")))
-    });
+    let honest: Vec<(Verdict, String)> =
+        tracked(&args.progress, "honest challenges", 0..args.honest, args.threads, |i| {
+            lab.trial(Attack::Honest, i % 2 == 0, i).unwrap_or_else(|e| (Verdict::Void, format!("trial failed: {e:#}")))
+        });
     let false_positives: Vec<&(Verdict, String)> = honest.iter().filter(|(v, _)| *v == Verdict::Fail).collect();
     let voids = honest.iter().filter(|(v, _)| *v == Verdict::Void).count();
     println!(
@@ -387,7 +446,9 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
     for attack in Attack::ALL {
         for greedy in [true, false] {
             let base = 1_000_000 * (attack as u64 + 1) + if greedy { 0 } else { 500_000 };
-            let results: Vec<(Verdict, String)> = parallel(base..base + args.per_attack, args.threads, |i| {
+            let what = format!("{} {}", attack.describe(), mode(greedy));
+            let range = base..base + args.per_attack;
+            let results: Vec<(Verdict, String)> = tracked(&args.progress, &what, range, args.threads, |i| {
                 lab.trial(attack, greedy, i).unwrap_or_else(|e| (Verdict::Void, format!("trial failed: {e:#}")))
             });
             let verdicts: Vec<Verdict> = results.iter().map(|r| r.0).collect();
@@ -467,7 +528,9 @@ pub fn calibrate(args: CalibrateOptions) -> anyhow::Result<()> {
     // Seeds far from the experiment's, so calibration never sees its requests.
     let offset = 50_000_000u64;
     let errors: Vec<Vec<(usize, f64)>> =
-        parallel(offset..offset + args.requests, args.threads, |i| honest_errors(&lab, i).unwrap_or_default());
+        tracked(&args.progress, "honest errors by layer", offset..offset + args.requests, args.threads, |i| {
+            honest_errors(&lab, i).unwrap_or_default()
+        });
     let mut by_layer: Vec<Vec<f64>> = vec![Vec::new(); layers + 1];
     for (layer, e) in errors.into_iter().flatten() {
         by_layer[layer].push(e);
@@ -502,7 +565,8 @@ pub fn calibrate(args: CalibrateOptions) -> anyhow::Result<()> {
         m0 + (m1 - m0) * (depth - d0) / (d1 - d0)
     };
     let offset = 60_000_000u64;
-    let mut pooled: Vec<f64> = parallel(offset..offset + args.requests, args.threads, |i| {
+    let range = offset..offset + args.requests;
+    let mut pooled: Vec<f64> = tracked(&args.progress, "pooled statistic", range, args.threads, |i| {
         lab.planned_errors(i)
             .map(|points| {
                 let n = points.len().max(1) as f64;

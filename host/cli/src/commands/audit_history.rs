@@ -109,7 +109,7 @@ fn audit_all(
         let key = assay_epoch::keys::summary(netuid, epoch);
         let report = audit_with(store, &key, &runtime, options)?;
         let line = format!("epoch {epoch}: rerun identical ({} checks)", report.checked.len());
-        bar.suspend(|| mode.line(format_args!("  ok    {line}")));
+        mode.line(format_args!("  ok    {line}"));
         checked.push(line);
         bar.inc(1);
     }

@@ -94,6 +94,7 @@ pub fn run(cmd: Command) -> CmdResult {
             epoch_challenges: a.epoch_challenges,
             threads: a.threads,
             plugins: a.plugins,
+            progress: assay_lab::detect::SharedProgress(std::sync::Arc::new(crate::progress::PhaseBars::default())),
         })
         .map_err(crate::lab_error),
         Command::Calibrate(a) => assay_lab::detect::calibrate(assay_lab::detect::CalibrateOptions {
@@ -102,6 +103,7 @@ pub fn run(cmd: Command) -> CmdResult {
             margin: a.margin,
             threads: a.threads,
             plugins: a.plugins,
+            progress: assay_lab::detect::SharedProgress(std::sync::Arc::new(crate::progress::PhaseBars::default())),
         })
         .map_err(crate::lab_error),
     }

@@ -92,7 +92,7 @@ fn frame(height: usize, above: &[&str], table: &str, (width, max_rows): (usize, 
     }
     let rows: Vec<&str> = table.lines().take(max_rows).collect();
     for row in &rows {
-        bytes.push_str(&console::truncate_str(row, width, "").into_owned());
+        bytes.push_str(&console::truncate_str(row, width, ""));
         bytes.push('\n');
     }
     (bytes, rows.len())

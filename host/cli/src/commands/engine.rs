@@ -95,7 +95,9 @@ pub enum Command {
 }
 
 fn load(model: &std::path::Path, device: Device) -> Result<Engine, Exit> {
-    let engine = Engine::load_on(model, device).map_err(|e| unusable(anyhow!("loading {}: {e}", model.display())))?;
+    let loading = format!("loading the model from {}", model.display());
+    let engine = crate::progress::while_running(&loading, || Engine::load_on(model, device))
+        .map_err(|e| unusable(anyhow!("loading {}: {e}", model.display())))?;
     tracing::info!(device = %engine.device(), "reference engine loaded");
     Ok(engine)
 }

@@ -119,7 +119,8 @@ pub fn run(args: Args) -> CmdResult {
     if let (Some(chain), true) = (&chain, args.chain.serve_axon) {
         runtime.block_on(miner_chain::check_registered(chain.as_ref(), args.chain.netuid, &hotkey.ss58()))?;
     }
-    let engine = Engine::load_on(&args.model, args.device)
+    let loading = format!("loading the model from {}", args.model.display());
+    let engine = crate::progress::while_running(&loading, || Engine::load_on(&args.model, args.device))
         .map_err(|e| unusable(anyhow!("loading {}: {e}", args.model.display())))?;
     let tokenizer = ChatTokenizer::load(&args.model).map_err(unusable)?;
     let model_name = args.served_model_name.clone().unwrap_or_else(|| {

@@ -94,9 +94,12 @@ impl Watcher<'_> {
         while self.poll().map_err(|e| unusable(anyhow!("{e}")))? {}
         self.check_silence();
         let t = &self.tally;
-        println!(
+        outln!(
             "watched: {} pass, {} fail, {} unusable, {} waiting for the chain",
-            t.pass, t.fail, t.unusable, t.waiting
+            t.pass,
+            t.fail,
+            t.unusable,
+            t.waiting
         );
         if t.fail + t.unusable > 0 {
             return Err(failed(anyhow!("{} epochs did not pass the audit", t.fail + t.unusable)));
@@ -169,7 +172,7 @@ impl Watcher<'_> {
         if first > latest.saturating_add(1) {
             // The validator's pointer went backwards (a rollback, or another publisher): said
             // loudly and counted; the position does not follow it back.
-            println!("latest.json went backwards: it names epoch {latest}, epoch {} was examined", first - 1);
+            outln!("latest.json went backwards: it names epoch {latest}, epoch {} was examined", first - 1);
             error!(
                 latest,
                 first,
@@ -183,16 +186,23 @@ impl Watcher<'_> {
         let mut waiting = 0;
         let mut held = false;
         let mut epoch = first;
+        // A backfill (more than one epoch to examine) shows how far it is, on a terminal.
+        let bar = (last > first).then(|| crate::progress::bar(last - first + 1, "auditing published epochs"));
         while epoch <= last {
             if ready_through.is_none_or(|ready| epoch > ready) {
                 waiting = (latest - epoch).saturating_add(1);
-                println!("epoch {epoch}: waiting for the chain to name its summary's hash");
+                outln!("epoch {epoch}: waiting for the chain to name its summary's hash");
                 self.note_stalled(Some((epoch, "waited for the chain to name its summary's hash")));
                 held = true;
                 break;
             }
             match self.examine(epoch, &chain, latest) {
-                Ok(Some(next)) => epoch = next,
+                Ok(Some(next)) => {
+                    epoch = next;
+                    if let Some(bar) = &bar {
+                        bar.set_position(next.saturating_sub(first));
+                    }
+                }
                 Ok(None) => {
                     held = true;
                     break;
@@ -282,7 +292,7 @@ impl Watcher<'_> {
             if !read_error.permanent {
                 // A read that failed is no verdict: the epoch stays where it is and is audited
                 // again at the next poll (after a pause that doubles while it keeps failing).
-                println!("epoch {epoch}: RETRY: a read failed: {}", read_error.message);
+                outln!("epoch {epoch}: RETRY: a read failed: {}", read_error.message);
                 return Err(PollError::Source(format!("epoch {epoch}: {}", read_error.message)));
             }
             // An object over the bound, a key outside the layout: the validator published
@@ -302,7 +312,7 @@ impl Watcher<'_> {
             // chain names: a broken history leaves them unconfirmed, so their weights go.
             let confirmed = self.state.chain_checked_through;
             if let Some(pending) = self.state.pending_weights.take_if(|p| confirmed.is_none_or(|c| c < p.epoch)) {
-                println!("epoch {}: weights not set, epoch {epoch}'s history failed", pending.epoch);
+                outln!("epoch {}: weights not set, epoch {epoch}'s history failed", pending.epoch);
             }
         }
         let verdict = match outcome.map_err(|f| f.failure) {
@@ -312,12 +322,12 @@ impl Watcher<'_> {
                 Verdict::Pass
             }
             Err(AuditFailure::Mismatch(m)) => {
-                println!("epoch {epoch}: FAIL: {m}");
+                outln!("epoch {epoch}: FAIL: {m}");
                 error!(epoch, validator = self.validator, "FAIL: {m}; no weights set, the last good ones stay");
                 Verdict::Fail
             }
             Err(AuditFailure::Unusable(m)) => {
-                println!("epoch {epoch}: UNUSABLE: cannot audit: {m}");
+                outln!("epoch {epoch}: UNUSABLE: cannot audit: {m}");
                 error!(epoch, validator = self.validator, "cannot audit: {m}; no weights set");
                 Verdict::Unusable
             }
@@ -341,9 +351,9 @@ impl Watcher<'_> {
             Some((next, previous)) if previous.is_none_or(|p| p < epoch) => {
                 let through = next - 1;
                 if through > epoch {
-                    println!("epochs {epoch} to {through}: not published (epoch {next} passes over them)");
+                    outln!("epochs {epoch} to {through}: not published (epoch {next} passes over them)");
                 } else {
-                    println!("epoch {epoch}: not published");
+                    outln!("epoch {epoch}: not published");
                 }
                 self.state.examined_through = Some(through);
                 self.note_stalled(None);
@@ -352,13 +362,13 @@ impl Watcher<'_> {
             }
             Some((next, previous)) => {
                 let named = previous.unwrap_or(epoch);
-                println!("epoch {epoch}: waiting: not published, and epoch {next} names epoch {named} before it");
+                outln!("epoch {epoch}: waiting: not published, and epoch {next} names epoch {named} before it");
                 self.note_stalled(Some((epoch, "is named by a later summary but not published")));
                 self.save()?;
                 Ok(None)
             }
             None => {
-                println!("epoch {epoch}: waiting: not published, and no later summary says it was passed over");
+                outln!("epoch {epoch}: waiting: not published, and no later summary says it was passed over");
                 self.note_stalled(Some((epoch, "is named by a later summary but not published")));
                 self.save()?;
                 Ok(None)
@@ -427,7 +437,7 @@ impl Watcher<'_> {
         let waited_ms = now.saturating_sub(since);
         let overdue = u128::from(waited_ms) > self.silence_after.as_millis();
         if overdue {
-            println!("stalled: epoch {epoch} {why}, for {:.1}s", waited_ms as f64 / 1000.0);
+            outln!("stalled: epoch {epoch} {why}, for {:.1}s", waited_ms as f64 / 1000.0);
             error!(epoch, validator = self.validator, waited_s = waited_ms / 1000, "stalled: the epoch {why}");
         }
         self.tally.stalled = overdue.then_some(epoch);
@@ -451,11 +461,11 @@ impl Watcher<'_> {
         }
         let weights = &summary.output.weights;
         if weights.is_empty() {
-            println!("epoch {epoch}: no weights to set (published unscored)");
+            outln!("epoch {epoch}: no weights to set (published unscored)");
             return;
         }
         if let Some(older) = &self.state.pending_weights {
-            println!("epoch {}: weights not set, epoch {epoch} is newer and passed", older.epoch);
+            outln!("epoch {}: weights not set, epoch {epoch} is newer and passed", older.epoch);
         }
         self.state.pending_weights = Some(PendingWeights {
             epoch,
@@ -491,7 +501,7 @@ impl Watcher<'_> {
                 PollError::Chain(format!("{} did not take the weights in {CHAIN_TIMEOUT:?}", chain.describe()))
             })?
             .map_err(|e| PollError::Chain(format!("setting epoch {epoch}'s weights: {e}")))?;
-        println!("epoch {epoch}: weights set at block {block}");
+        outln!("epoch {epoch}: weights set at block {block}");
         self.metrics.weights_set.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.state.pending_weights = None;
         self.save()
@@ -502,7 +512,7 @@ impl Watcher<'_> {
         let quiet_ms = now_ms().saturating_sub(self.state.latest_moved_unix_ms);
         let silent = u128::from(quiet_ms) > self.silence_after.as_millis();
         if silent && !self.tally.silent {
-            println!("silent: validator {} has not published for {:.1}s", self.validator, quiet_ms as f64 / 1000.0);
+            outln!("silent: validator {} has not published for {:.1}s", self.validator, quiet_ms as f64 / 1000.0);
             warn!(validator = self.validator, quiet_s = quiet_ms / 1000, "the validator is silent");
         }
         self.tally.silent = silent;
@@ -573,12 +583,12 @@ impl ObjectStore for ReadErrors<'_> {
 
 fn print_pass(epoch: u64, passed: &Passed) {
     for line in passed.history.checked.iter().chain(&passed.report.checked) {
-        println!("  ok    {line}");
+        outln!("  ok    {line}");
     }
     for note in passed.history.notes.iter().chain(&passed.report.notes) {
-        println!("  note  {note}");
+        outln!("  note  {note}");
     }
-    println!("epoch {epoch}: PASS");
+    outln!("epoch {epoch}: PASS");
 }
 
 #[cfg(test)]
