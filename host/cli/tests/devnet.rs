@@ -26,7 +26,9 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("devnet");
     let plugins = plugin("constantinople").parent().expect("the plugins folder").to_path_buf();
+    // Logs at info, so that plenty of log lines go through the pipe.
     let (code, stdout) = run(assay()
+        .env("ASSAY_LOG", "info")
         .args(["devnet", "--epochs", "4", "--epoch-seconds", "12", "--synthetic-per-minute", "300", "--out"])
         .arg(&out)
         .arg("--plugins")
@@ -46,6 +48,13 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
     let watch_log = std::fs::read_to_string(out.join("data/watch.log")).expect("the watchtower's log");
     assert!(watch_log.contains("summary is the one the chain holds"), "{watch_log}");
     assert!(!watch_log.contains("the chain was not read"), "{watch_log}");
+    // Through a pipe (this test's) and into a file: plain lines, no escape codes, and the table
+    // printed as lines rather than redrawn.
+    assert!(stdout.contains(" INFO "), "log lines at info: {stdout}");
+    assert!(!stdout.contains("\x1b["), "{stdout:?}");
+    assert!(!watch_log.contains("\x1b["), "{watch_log:?}");
+    assert!(stdout.contains("gateway at http://127.0.0.1:"), "{stdout}");
+    assert!(!out.join(assay_lab::devnet::LOG_FILE).exists(), "logs stay on stderr when it is not a terminal");
 
     // The owner announced after epoch 0 closed (during epoch 1): epoch 2 ran the announced
     // scorer in shadow, epoch 3 with it.
