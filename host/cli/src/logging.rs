@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
+#[cfg(feature = "node")]
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -37,6 +38,7 @@ pub fn init(filter: &str, format: LogFormat, may_move_to_file: bool) {
 }
 
 /// From now on, logs are appended to `path` instead of stderr.
+#[cfg(feature = "node")]
 pub fn to_file(path: &Path) -> std::io::Result<()> {
     let file = File::options().create(true).append(true).open(path)?;
     *LOG_FILE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(file);

@@ -37,6 +37,7 @@ pub fn bar(total: u64, what: &str) -> ProgressBar {
 }
 
 /// A spinner for a step of unknown length (e.g. "loading the model").
+#[cfg(feature = "node")]
 pub fn spinner(what: &str) -> ProgressBar {
     let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
@@ -47,6 +48,7 @@ pub fn spinner(what: &str) -> ProgressBar {
 }
 
 /// Runs `step` under a spinner saying `what`; the spinner goes when it ends.
+#[cfg(feature = "node")]
 pub fn while_running<R>(what: &str, step: impl FnOnce() -> R) -> R {
     let spinner = spinner(what);
     let result = step();
