@@ -129,6 +129,20 @@ fn policy_and_chain_commands_print_json() {
     assert_eq!(json_of(&stdout)["weights"], serde_json::json!([]));
 }
 
+#[test]
+fn policy_run_json_carries_the_output_and_the_fuel() {
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(summary(&fixture(), 1)).expect("reads")).expect("json");
+    let policy = fixture().join(summary["scorer"]["key"].as_str().expect("the scorer's key"));
+    let input = fixture().join("epochs/1/1/input.json.zst");
+    let (code, stdout, stderr) =
+        output(assay().args(["policy", "run", "--json"]).arg(&policy).arg("--input").arg(&input));
+    assert_eq!(code, 0, "{stderr}");
+    let run = json_of(&stdout);
+    assert_eq!(run["output"]["weights"], summary["output"]["weights"], "{run}");
+    assert!(run["fuel_used"].as_u64().is_some_and(|fuel| fuel > 0), "{run}");
+}
+
 /// `assay chain encrypt-weights` logs what it committed (at info).
 fn encrypt_weights() -> std::process::Command {
     let mut cmd = assay();
