@@ -85,8 +85,42 @@ fn audit_json_of_a_history_names_every_epoch() {
     assert_eq!(code, 0, "{stderr}");
     let pass = json_of(&stdout);
     assert_eq!((pass["verdict"].as_str(), &pass["epochs"]), (Some("PASS"), &serde_json::json!([0, 1])), "{pass}");
-    // The progress bar is drawn on a terminal only: nothing of it on a pipe.
-    assert!(!stderr.contains("rerunning epochs"), "{stderr}");
+}
+
+/// A command run on a pseudo-terminal (util-linux's `script`): everything it drew, or `None`
+/// (with the reason printed) where `script` is missing.
+fn on_a_terminal(args: &[&str]) -> Option<String> {
+    let assay = env!("CARGO_BIN_EXE_assay");
+    let line = std::iter::once(assay).chain(args.iter().copied()).map(|a| format!("'{a}'")).collect::<Vec<_>>();
+    let ran = std::process::Command::new("script")
+        .args(["-qfec", &format!("stty cols 120 rows 40; {}", line.join(" ")), "/dev/null"])
+        .env("ASSAY_LOG", "warn")
+        .output();
+    match ran {
+        Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => panic!("{args:?} on a terminal: {}", String::from_utf8_lossy(&out.stdout)),
+        Err(e) => {
+            eprintln!("skipping the terminal half: util-linux's script cannot run ({e})");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_history_audit_draws_its_bar_on_a_terminal_only() {
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(GOLDEN_SEED, &mut seed).expect("hex");
+    let validator = Hotkey::from_seed(Scheme::Sr25519, seed).expect("key").ss58();
+    let root = fixture().display().to_string();
+    let args = ["audit", root.as_str(), "--validator", validator.as_str()];
+    let (code, stdout, stderr) = output(assay().args(args));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("rerunning epochs") && !stderr.contains("rerunning epochs"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    let Some(drawn) = on_a_terminal(&args) else { return };
+    assert!(drawn.contains("rerunning epochs ["), "{drawn:?}");
+    // The bar is cleared (back to the line's start, line erased) before the verdict is written.
+    assert!(drawn.contains("\r\x1b[2KPASS\r\n"), "{drawn:?}");
 }
 
 #[test]
