@@ -88,6 +88,14 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Verification against the reference model in `model`, every other `[verify]` key at its
+    /// default (for tools that name no verifier type, as `assay init`).
+    pub fn verify_with(&mut self, model: PathBuf) {
+        self.verify = Some(assay_verify::Settings::new(model));
+    }
+}
+
 fn as_table(config: &Config) -> Result<Table, ConfigError> {
     Table::from_str(&config.to_toml()?).map_err(|e| ConfigError::Write(e.to_string()))
 }
