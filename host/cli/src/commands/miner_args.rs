@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 
 use crate::commands::miner::Args;
 
-const HEADER: &str = "# miner.args: the reference miner's flags, for `assay miner @miner.args` (one flag per \
-line; a line starting with # is ignored, so remove the `# ` to set a flag). Flags given after @miner.args on the \
-command line are added to these.\n";
+const HEADER: &str = "# miner.args: the reference miner's flags, for `assay miner @miner.args`: one flag per line;
+# a line starting with # is ignored (remove the `# ` to set a flag). A flag given again after
+# @miner.args on the command line overrides the file's (--allow adds to it).
+";
 
 /// The flags file: `values` set the named flags; every other flag is written at its default, or
 /// commented out when it has none.
@@ -56,9 +57,12 @@ mod tests {
         let flags = text.lines().filter(|l| !l.is_empty() && !l.starts_with('#'));
         let parsed = Miner::try_parse_from(std::iter::once("miner").chain(flags));
         assert!(parsed.is_ok(), "{text}\n{:?}", parsed.err());
+        let with_flags = std::iter::once("miner").chain(text.lines().filter(|l| l.starts_with("--")));
+        let again = Miner::try_parse_from(with_flags.chain(["--port=9000", "--capacity=8"]));
+        assert!(again.is_ok(), "a flag given again after the file overrides it: {:?}", again.err());
         for flag in ["--model=/srv/model", "--port=8091", "--capacity=4", "# --allow=SS58", "# --allow-any-signer"] {
             assert!(text.lines().any(|l| l == flag), "{flag} missing from:\n{text}");
         }
-        assert!(text.contains("# Concurrent requests before answering 429."), "{text}");
+        assert!(text.contains("# Concurrent requests before answering 429"), "{text}");
     }
 }
