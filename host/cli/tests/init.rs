@@ -135,3 +135,60 @@ fn the_owners_and_the_miners_files_are_accepted_by_their_commands() {
     let text = expect(dir, &["miner", "@miner/miner.args"], 2);
     assert!(text.contains("loading") && text.contains("miner/model"), "{text}");
 }
+
+/// `config` with its publication in s3s-fs's bucket (keys in `AK`/`SK`), the gateway on
+/// `listen` and a subtensor `chain` given 1 s to answer, written over `path`.
+fn with_bucket_and_gateway(path: &Path, endpoint: &str, listen: &str, chain: &str) {
+    let mut config = Config::parse(&std::fs::read_to_string(path).expect("reads")).expect("parses");
+    config.publish = assay_node::PublishConfig::S3 {
+        bucket: assay_lab::publication::BUCKET.into(),
+        prefix: String::new(),
+        endpoint: Some(endpoint.into()),
+        region: "us-east-1".into(),
+        access_key_env: Some("AK".into()),
+        secret_key_env: Some("SK".into()),
+    };
+    config.gateway = Some(assay_gateway::Settings::new(listen, "m"));
+    config.chain = ChainConfig::Subtensor {
+        network: chain.into(),
+        metagraph_refresh_blocks: 10,
+        connect_timeout_ms: 1000,
+        request_timeout_ms: 1000,
+        inclusion_timeout_ms: 1000,
+    };
+    std::fs::write(path, config.to_commented_toml("test").expect("renders")).expect("writes");
+}
+
+#[test]
+fn the_check_names_an_unreachable_chain_a_refused_bucket_and_a_taken_address() {
+    let Some(binary) = common::s3s_fs() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("s3").join(assay_lab::publication::BUCKET)).expect("bucket folder");
+    let port = assay_lab::publication::free_port().expect("port");
+    let server = assay_lab::publication::S3sFs::start(&binary, &dir.join("s3"), port).expect("s3s-fs starts");
+    let closed = format!("ws://127.0.0.1:{}", assay_lab::publication::free_port().expect("port"));
+    expect(dir, &["init", "validator", "--dir", "node", "--subtensor.network", &closed], 0);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let listen = taken.local_addr().expect("address").to_string();
+    with_bucket_and_gateway(&dir.join("node/assay.toml"), &server.endpoint(), &listen, &closed);
+
+    let check = |secret: &str| {
+        let started = std::time::Instant::now();
+        let mut cmd = assay();
+        cmd.args(["run", "--check", "--config", "node/assay.toml"]).current_dir(dir);
+        cmd.env("AK", assay_lab::publication::ACCESS_KEY).env("SK", secret);
+        let (code, text) = run(&mut cmd);
+        assert_eq!(code, 2, "{text}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(8), "the chain's 1 s bounds its check: {text}");
+        text
+    };
+    let text = check(assay_lab::publication::SECRET_KEY);
+    assert!(text.contains("publication: ok (s3://"), "{text}");
+    let line = |what: &str| text.lines().find(|l| l.starts_with(what)).unwrap_or_default().to_string();
+    assert!(line("chain: MISSING: subtensor").contains("does not answer"), "{text}");
+    assert!(line("gateway.listen: MISSING: ").contains(&format!("cannot listen on {listen}")), "{text}");
+    let text = check("not-the-secret");
+    assert!(text.contains("publication: MISSING: bucket assay:"), "{text}");
+    drop(taken);
+}

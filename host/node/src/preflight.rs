@@ -59,9 +59,11 @@ impl Finding {
 pub async fn check(config: &Config, config_path: &Path) -> Vec<Finding> {
     let shown = config_path.display();
     let mut findings = vec![wallet(config, &shown.to_string()), data_dir(config)];
-    findings.push(chain(&config.chain).await);
+    // The two network checks run side by side, so the whole check takes one timeout at most.
     let publish = config.publish.clone();
-    findings.push(blocking("publication", move || publication(&publish)).await);
+    let (chain, publication) =
+        tokio::join!(chain(&config.chain), blocking("publication", move || publication(&publish)));
+    findings.extend([chain, publication]);
     if let Some(verify) = &config.verify {
         findings.push(model("model", &verify.model, "verify.model"));
     }
@@ -131,25 +133,27 @@ async fn chain(config: &ChainConfig) -> Finding {
                 format!("create one with `assay chain init --dir {}`, or use kind = \"subtensor\"", dir.display()),
             ),
         },
-        ChainConfig::Subtensor { network, .. } => subtensor(network).await,
+        ChainConfig::Subtensor { network, connect_timeout_ms, .. } => {
+            subtensor(network, CHECK_TIMEOUT.min(Duration::from_millis(*connect_timeout_ms))).await
+        }
     }
 }
 
-async fn subtensor(network: &str) -> Finding {
+/// A subtensor node that answers a connection within `timeout`.
+async fn subtensor(network: &str, timeout: Duration) -> Finding {
     let fix = "check [chain] network and that the node is up and reachable from here";
     let network: assay_subtensor::Network = match network.parse() {
         Ok(n) => n,
         Err(e) => return Finding::missing("chain", format!("{network:?} is not a network: {e}"), fix),
     };
-    let timeouts =
-        assay_subtensor::Timeouts { connect: CHECK_TIMEOUT, request: CHECK_TIMEOUT, inclusion: CHECK_TIMEOUT };
+    let timeouts = assay_subtensor::Timeouts { connect: timeout, request: timeout, inclusion: timeout };
     let connect = assay_subtensor::SubtensorChain::connect(&network, None, timeouts);
-    match tokio::time::timeout(CHECK_TIMEOUT, connect).await {
+    match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(_)) => Finding::ok("chain", format!("subtensor {network} answers")),
         Ok(Err(e)) => Finding::missing("chain", format!("subtensor {network} does not answer: {e}"), fix),
         Err(_) => Finding::missing(
             "chain",
-            format!("subtensor {network} did not answer within {} s", CHECK_TIMEOUT.as_secs()),
+            format!("subtensor {network} did not answer within {} ms", timeout.as_millis()),
             fix,
         ),
     }
@@ -179,9 +183,19 @@ fn publication(config: &PublishConfig) -> Finding {
             // Any answer but a refusal or an error is a reachable bucket: nothing need be there yet.
             match store.get_at_most("epochs/check/latest.json", 1 << 20) {
                 Ok(_) => Finding::ok("publication", format!("{} answers", store.describe())),
-                Err(e) => Finding::missing("publication", format!("bucket {bucket}: {e}"), fix),
+                Err(e) => {
+                    Finding::missing("publication", format!("bucket {bucket}: {}", shortened(&e.to_string())), fix)
+                }
             }
         }
+    }
+}
+
+/// At most 300 characters of an error (an SDK's debug dump says nothing more an operator needs).
+fn shortened(reason: &str) -> String {
+    match reason.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &reason[..cut]),
+        None => reason.to_string(),
     }
 }
 
