@@ -106,6 +106,9 @@ fn init_never_replaces_a_file_unless_forced_and_the_file_reads_back_as_the_defau
         let commented = written.lines().any(|l| l.starts_with("# ") && l.contains(key));
         assert!(commented, "the optional {key} is shown commented out:\n{written}");
     }
+    std::fs::write(dir.join("bad.toml"), written.replace("workers = 1", "workers = \"one\"")).expect("writes");
+    let text = expect(dir, &["run", "--check", "--config", "bad.toml"], 2);
+    assert!(text.contains("verify.workers"), "a parse error names the key: {text}");
     let comments = written.lines().filter(|l| l.starts_with('#')).count();
     let keys = written.lines().filter(|l| !l.starts_with('#') && l.contains(" = ")).count();
     assert!(comments > keys, "every key has a comment above it ({comments} comments, {keys} keys)");

@@ -279,3 +279,29 @@ fn bindable(key: &'static str, address: &str) -> Finding {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_folder_is_told_exactly_what_it_lacks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lacks = |finding: Finding| finding.outcome.expect_err("missing").problem;
+        assert!(lacks(model("model", &dir.path().join("none"), "verify.model")).contains("does not exist"));
+        std::fs::write(dir.path().join("config.json"), "{}").expect("writes");
+        let problem = lacks(model("model", dir.path(), "verify.model"));
+        assert!(problem.ends_with("lacks *.safetensors, tokenizer.json"), "{problem}");
+        std::fs::write(dir.path().join("model.safetensors"), "").expect("writes");
+        std::fs::write(dir.path().join("tokenizer.json"), "{}").expect("writes");
+        let found = model("model", dir.path(), "verify.model");
+        assert_eq!(found.line(), format!("model: ok ({})", dir.path().display()));
+    }
+
+    #[test]
+    fn a_missing_line_says_what_to_do() {
+        let line = Finding::missing("wallet", "no hotkey", "create one").line();
+        assert_eq!(line, "wallet: MISSING: no hotkey — do this: create one");
+        assert!(shortened(&"x".repeat(1000)).chars().count() == 301);
+    }
+}
