@@ -190,7 +190,7 @@ fn the_check_names_an_unreachable_chain_a_refused_bucket_and_a_taken_address() {
     assert!(text.contains("publication: ok (s3://"), "{text}");
     let line = |what: &str| text.lines().find(|l| l.starts_with(what)).unwrap_or_default().to_string();
     assert!(line("chain: MISSING: subtensor").contains("does not answer"), "{text}");
-    assert!(line("gateway.listen: MISSING: ").contains(&format!("cannot listen on {listen}")), "{text}");
+    assert!(line("listen: MISSING: ").contains(&format!("gateway.listen: cannot listen on {listen}")), "{text}");
     let text = check("not-the-secret");
     assert!(text.contains("publication: MISSING: bucket assay:"), "{text}");
     drop(taken);

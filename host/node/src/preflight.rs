@@ -71,7 +71,7 @@ pub async fn check(config: &Config, config_path: &Path) -> Vec<Finding> {
         findings.push(model("tokenizer", tokenizer, "tokenizer"));
     }
     findings.extend(policies(config, &shown.to_string()));
-    findings.extend(listen_addresses(config).into_iter().map(|(key, address)| bindable(key, &address)));
+    findings.extend(listen_addresses(config).into_iter().map(|(key, address)| bindable(&key, &address)));
     findings
 }
 
@@ -260,21 +260,32 @@ fn stored(what: &'static str, sha: &str, store: Option<&PolicyStore>, add: &str)
     }
 }
 
-/// The addresses the node will listen on, by their key.
-fn listen_addresses(config: &Config) -> Vec<(&'static str, String)> {
+/// The addresses the node will listen on, by their key: every `listen` key of the serialized
+/// config (`gateway.listen`, and any section added later that names one the same way).
+fn listen_addresses(config: &Config) -> Vec<(String, String)> {
+    let table = config.to_toml().ok().and_then(|text| text.parse::<toml::Table>().ok()).unwrap_or_default();
     let mut addresses = Vec::new();
-    if let Some(gateway) = &config.gateway {
-        addresses.push(("gateway.listen", gateway.listen.clone()));
-    }
+    collect_listen("", &table, &mut addresses);
     addresses
 }
 
-fn bindable(key: &'static str, address: &str) -> Finding {
+fn collect_listen(path: &str, table: &toml::Table, into: &mut Vec<(String, String)>) {
+    for (key, value) in table {
+        let full = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        match value {
+            toml::Value::String(address) if key == "listen" => into.push((full, address.clone())),
+            toml::Value::Table(inner) => collect_listen(&full, inner, into),
+            _ => {}
+        }
+    }
+}
+
+fn bindable(key: &str, address: &str) -> Finding {
     match TcpListener::bind(address) {
-        Ok(_) => Finding::ok(key, format!("{address} is free")),
+        Ok(_) => Finding::ok("listen", format!("{key} {address} is free")),
         Err(e) => Finding::missing(
-            key,
-            format!("cannot listen on {address}: {e}"),
+            "listen",
+            format!("{key}: cannot listen on {address}: {e}"),
             format!("free that address or change {key}"),
         ),
     }
@@ -296,6 +307,14 @@ mod tests {
         std::fs::write(dir.path().join("tokenizer.json"), "{}").expect("writes");
         let found = model("model", dir.path(), "verify.model");
         assert_eq!(found.line(), format!("model: ok ({})", dir.path().display()));
+    }
+
+    #[test]
+    fn every_listen_key_is_checked() {
+        let mut config = Config::local(1, None, "v", "h");
+        assert!(listen_addresses(&config).is_empty());
+        config.gateway = Some(assay_gateway::Settings::new("127.0.0.1:8000", "m"));
+        assert_eq!(listen_addresses(&config), [("gateway.listen".to_string(), "127.0.0.1:8000".to_string())]);
     }
 
     #[test]
