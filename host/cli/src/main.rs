@@ -53,6 +53,10 @@ enum Command {
     /// verification loop when configured.
     #[cfg(feature = "node")]
     Run(commands::run::Args),
+    /// Set up a validator, a miner or a subnet owner: a commented config with every key, the
+    /// data folders, and the wallet when asked.
+    #[cfg(feature = "node")]
+    Init(commands::init::Args),
     /// Write a config file (`assay.toml`) from the config type.
     #[cfg(feature = "node")]
     #[command(subcommand)]
@@ -124,7 +128,14 @@ pub fn lab_error(error: anyhow::Error) -> Exit {
 pub type CmdResult = Result<(), Exit>;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let argv = match commands::argfile::expand(std::env::args_os()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -143,6 +154,8 @@ fn main() -> ExitCode {
         Command::Devnet(args) => commands::devnet::run(args),
         #[cfg(feature = "node")]
         Command::Run(args) => commands::run::run(args),
+        #[cfg(feature = "node")]
+        Command::Init(args) => commands::init::run(args),
         #[cfg(feature = "node")]
         Command::Config(cmd) => commands::config::run(cmd),
         #[cfg(feature = "node")]

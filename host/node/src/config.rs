@@ -6,6 +6,8 @@
 //! unknown device is refused with the key's dotted path, never silently defaulted. Relative
 //! paths are relative to the file's own folder, so a config and its data travel together.
 
+mod commented;
+pub mod notes;
 mod overrides;
 mod wallet;
 

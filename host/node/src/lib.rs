@@ -16,6 +16,7 @@ mod error;
 pub mod follow;
 mod outgoing;
 pub mod owner;
+pub mod preflight;
 #[cfg(test)]
 mod refresh_tests;
 mod services;

@@ -16,7 +16,9 @@ use crate::commands::WalletFlags;
 use crate::commands::miner_chain::{self, ChainFlags};
 use crate::{CmdResult, failed, unusable};
 
+// A flag given again overrides: the command line's over a flags file's (`@miner.args`).
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 pub struct Args {
     /// A model directory laid out as a Hugging Face snapshot.
     #[arg(long)]

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod argfile;
 pub mod audit;
 pub mod audit_history;
 pub mod chain;
@@ -14,14 +15,20 @@ pub mod engine;
 #[cfg(feature = "node")]
 pub mod epoch;
 #[cfg(feature = "node")]
+pub mod init;
+#[cfg(feature = "node")]
 pub mod ledger;
 #[cfg(feature = "node")]
 pub mod miner;
+#[cfg(feature = "node")]
+mod miner_args;
 #[cfg(feature = "node")]
 pub mod miner_chain;
 pub mod policy;
 #[cfg(feature = "node")]
 pub mod run;
+#[cfg(feature = "node")]
+mod run_check;
 pub mod wallet;
 #[cfg(feature = "node")]
 pub mod watch;

@@ -28,6 +28,10 @@ pub struct Args {
     /// How often to look at the chain, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     tick_ms: u64,
+    /// Check the config and what it names (wallet, chain, publication, model, policies, listen
+    /// addresses), print one line per check, and exit: 0 when all pass, 2 otherwise.
+    #[arg(long)]
+    check: bool,
 }
 
 impl Args {
@@ -52,6 +56,9 @@ impl Args {
 
 pub fn run(args: Args) -> CmdResult {
     let config = args.config()?;
+    if args.check {
+        return crate::commands::run_check::run(&config, &args.config.config);
+    }
     let runtime = runtime()?;
     let mut node = runtime.block_on(Node::open(config)).map_err(node_error)?;
     let (stop, stopped) = watch::channel(false);

@@ -1,0 +1,273 @@
+//! `assay.toml` with a comment above every key: the file `assay init` writes. The values are the
+//! config type's own serialization; the comments come from [`super::notes`]; the keys that the
+//! config leaves out (optional sections, the other kind of chain or publication) are written
+//! commented out with an example value, so the file lists every key there is.
+//!
+//! Must not touch: what a key means or defaults to (the config type and the notes own those).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::str::FromStr as _;
+
+use toml::{Table, Value};
+
+use super::notes::{FREE_MAPS, note, rank};
+use super::{ChainConfig, Config, ConfigError, PolicyConfig, PublishConfig, WalletConfig};
+
+/// Comment lines are wrapped to this width.
+const WIDTH: usize = 100;
+
+impl Config {
+    /// The config as TOML with every key explained, `header` (plain text) on top, and the keys
+    /// of [`Config::with_every_key`] it leaves out written commented out.
+    pub fn to_commented_toml(&self, header: &str) -> Result<String, ConfigError> {
+        let live = as_table(self)?;
+        let example = as_table(&self.with_every_key())?;
+        let mut out = String::new();
+        comment(&mut out, "", header);
+        out.push('\n');
+        entries(&mut out, "", Some(&live), Some(&example));
+        Ok(out)
+    }
+
+    /// This config with every optional key set to an example and the other kind of chain and of
+    /// publication: what the commented file shows beside the live keys. A struct literal with no
+    /// `..`, so that a new field fails to compile here until it is given an example.
+    pub fn with_every_key(&self) -> Config {
+        let chain = match &self.chain {
+            ChainConfig::Local { .. } => ChainConfig::subtensor("finney"),
+            ChainConfig::Subtensor { .. } => ChainConfig::Local { dir: "chain".into(), metagraph_refresh_ms: 2000 },
+        };
+        let publish = match &self.publish {
+            PublishConfig::Local { .. } => PublishConfig::S3 {
+                bucket: "my-validator-summaries".into(),
+                prefix: String::new(),
+                endpoint: Some("https://ACCOUNT.r2.cloudflarestorage.com".into()),
+                region: "auto".into(),
+                access_key_env: Some("R2_ACCESS_KEY_ID".into()),
+                secret_key_env: Some("R2_SECRET_ACCESS_KEY".into()),
+            },
+            PublishConfig::S3 { .. } => PublishConfig::Local { dir: "published".into() },
+        };
+        let mut gateway = (self.gateway.clone())
+            .unwrap_or_else(|| assay_gateway::Settings::new("127.0.0.1:8000", "Qwen/Qwen2.5-7B-Instruct"));
+        gateway.keys.truncate(1);
+        gateway.keys.push(assay_gateway::ApiKey {
+            name: "alice".into(),
+            key: "sk-CHANGE-ME".into(),
+            requests_per_minute: 600,
+            burst: Some(100),
+            publish_text: true,
+        });
+        Config {
+            netuid: self.netuid,
+            data_dir: self.data_dir.clone(),
+            epoch_blocks: self.epoch_blocks,
+            version_key: self.version_key,
+            tokenizer: Some(PathBuf::from("models/reference")),
+            wallet: WalletConfig {
+                root: Some("~/.bittensor/wallets".into()),
+                password_env: Some("ASSAY_HOTKEY_PASSWORD".into()),
+                ..self.wallet.clone()
+            },
+            chain,
+            publish,
+            policy: PolicyConfig {
+                scorer: Some("SHA256-OF-THE-SCORER".into()),
+                challenger: Some("SHA256-OF-THE-CHALLENGER".into()),
+                params: [("example".to_string(), 1.0)].into(),
+                owner_hotkey: Some("5C4hrfjw9DjXZTzV3MwzrrAr9P1MJhSrvWGWqi1eSuyUpnhM".into()),
+                owner_publication: Some("owner-publication".into()),
+                ..self.policy.clone()
+            },
+            ledger: self.ledger.clone(),
+            miners: self.miners.clone(),
+            gateway: Some(gateway),
+            verify: Some(self.verify.clone().unwrap_or_else(|| assay_verify::Settings::new("models/reference".into()))),
+        }
+    }
+}
+
+impl Config {
+    /// Verification against the reference model in `model`, every other `[verify]` key at its
+    /// default (for tools that name no verifier type, as `assay init`).
+    pub fn verify_with(&mut self, model: PathBuf) {
+        self.verify = Some(assay_verify::Settings::new(model));
+    }
+}
+
+fn as_table(config: &Config) -> Result<Table, ConfigError> {
+    Table::from_str(&config.to_toml()?).map_err(|e| ConfigError::Write(e.to_string()))
+}
+
+/// `text` as `# ` lines of at most [`WIDTH`] characters.
+fn comment(out: &mut String, indent: &str, text: &str) {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + word.len() + 3 > WIDTH {
+            let _ = writeln!(out, "{indent}# {line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}# {line}");
+    }
+}
+
+fn key_text(key: &str) -> String {
+    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare { key.to_string() } else { Value::String(key.to_string()).to_string() }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+fn array_of_tables(value: &Value) -> Option<&Vec<Value>> {
+    value.as_array().filter(|items| !items.is_empty() && items.iter().all(Value::is_table))
+}
+
+/// The keys of one table: its values first, then its tables (TOML's order), each explained;
+/// a key only `example` has is commented out.
+fn entries(out: &mut String, path: &str, live: Option<&Table>, example: Option<&Table>) {
+    let kind = |t: Option<&Table>| t.and_then(|t| t.get("kind")).and_then(Value::as_str).map(str::to_string);
+    if let (Some(a), Some(b)) = (kind(live), kind(example))
+        && a != b
+    {
+        entries(out, path, live, None);
+        let _ = writeln!(out, "\n# Or, for kind = {:?}:", b);
+        return entries(out, path, None, example);
+    }
+    // An empty array of tables (`keys = []`) is left out, so the example's show instead.
+    let live_table = live.map(|t| {
+        let mut t = t.clone();
+        t.retain(|k, v| !(v.as_array().is_some_and(Vec::is_empty) && example.and_then(|e| e.get(k)).is_some()));
+        t
+    });
+    let live = live_table.as_ref();
+    let mut keys: Vec<&String> = live.into_iter().chain(example).flat_map(Table::keys).collect();
+    keys.sort_by_key(|k| (rank(&join(path, k)), k.to_string()));
+    keys.dedup();
+    let value_of = |k: &str| live.and_then(|t| t.get(k)).or_else(|| example.and_then(|t| t.get(k)));
+    let is_section = |v: &Value| v.is_table() || array_of_tables(v).is_some();
+    for key in keys.iter().filter(|k| value_of(k).is_some_and(|v| !is_section(v))) {
+        let full = join(path, key);
+        comment(out, "", note(&full).unwrap_or("(not explained)"));
+        let (mark, value) = match live.and_then(|t| t.get(key.as_str())) {
+            Some(v) => ("", v),
+            None => ("# ", value_of(key).unwrap_or(&Value::Boolean(false))),
+        };
+        let _ = writeln!(out, "{mark}{} = {value}", key_text(key));
+    }
+    for key in keys.iter().filter(|k| value_of(k).is_some_and(is_section)) {
+        let full = join(path, key);
+        let sub = |t: Option<&Table>| t.and_then(|t| t.get(key.as_str())).cloned();
+        section(out, &full, sub(live), sub(example));
+    }
+}
+
+/// One `[table]` or `[[array]]` with its note and entries.
+fn section(out: &mut String, full: &str, live: Option<Value>, example: Option<Value>) {
+    out.push('\n');
+    comment(out, "", note(full).unwrap_or("(not explained)"));
+    let mark = if live.is_some() { "" } else { "# " };
+    let items = |v: &Option<Value>| v.as_ref().and_then(array_of_tables).cloned().unwrap_or_default();
+    if live.as_ref().or(example.as_ref()).is_some_and(|v| array_of_tables(v).is_some()) {
+        let (shown, commented) = if live.is_some() { (items(&live), false) } else { (items(&example), true) };
+        for item in shown {
+            let _ = writeln!(out, "{}[[{full}]]", if commented { "# " } else { "" });
+            let table = item.as_table();
+            entries(out, full, table.filter(|_| !commented), table.filter(|_| commented));
+        }
+        return;
+    }
+    let _ = writeln!(out, "{mark}[{full}]");
+    let live = live.as_ref().and_then(Value::as_table);
+    let example = example.as_ref().and_then(Value::as_table);
+    if FREE_MAPS.contains(&full) {
+        free_map(out, live, example);
+    } else {
+        entries(out, full, live, example);
+    }
+}
+
+/// A table of the operator's own names: the live entries, or the example's commented out.
+fn free_map(out: &mut String, live: Option<&Table>, example: Option<&Table>) {
+    let (table, mark) = match live.filter(|t| !t.is_empty()) {
+        Some(t) => (t, ""),
+        None => match example {
+            Some(t) => (t, "# "),
+            None => return,
+        },
+    };
+    for (key, value) in table {
+        let _ = writeln!(out, "{mark}{} = {value}", key_text(key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::notes::NOTES;
+    use super::*;
+
+    /// Every dotted key a table holds (arrays of tables by their name, free maps not entered).
+    fn keys_of(path: &str, table: &Table, into: &mut Vec<String>) {
+        for (key, value) in table {
+            let full = join(path, key);
+            into.push(full.clone());
+            if FREE_MAPS.contains(&full.as_str()) {
+                continue;
+            }
+            if let Some(t) = value.as_table() {
+                keys_of(&full, t, into);
+            }
+            for item in array_of_tables(value).into_iter().flatten() {
+                keys_of(&full, item.as_table().expect("a table"), into);
+            }
+        }
+    }
+
+    /// Both kinds of chain and publication, every optional key set.
+    fn every_key() -> Vec<String> {
+        let local = Config::local(1, None, "validator", "default");
+        let mut keys = Vec::new();
+        for config in [local.with_every_key(), local.with_every_key().with_every_key()] {
+            keys_of("", &as_table(&config).expect("serializes"), &mut keys);
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    #[test]
+    fn every_key_the_config_serializes_is_explained_and_every_note_is_a_key() {
+        let keys = every_key();
+        let unexplained: Vec<&String> = keys.iter().filter(|k| note(k).is_none()).collect();
+        assert!(unexplained.is_empty(), "keys with no line in config/notes.rs: {unexplained:?}");
+        let stale: Vec<&str> = NOTES.iter().map(|(k, _)| *k).filter(|k| !keys.iter().any(|x| x == k)).collect();
+        assert!(stale.is_empty(), "lines in config/notes.rs for keys the config no longer has: {stale:?}");
+    }
+
+    #[test]
+    fn the_commented_file_parses_back_to_the_config_and_names_every_key() {
+        let mut with_gateway = Config::local(3, Some("wallets".into()), "v", "h");
+        with_gateway.chain = ChainConfig::subtensor("test");
+        with_gateway.gateway = Some(assay_gateway::Settings::new("0.0.0.0:8000", "m"));
+        with_gateway.policy.params.insert("rate".into(), 0.5);
+        for config in [Config::local(1, None, "validator", "default"), with_gateway] {
+            let text = config.to_commented_toml("A test.").expect("renders");
+            assert_eq!(Config::parse(&text).expect("parses"), config, "{text}");
+            for key in every_key() {
+                let last = key.rsplit('.').next().expect("a key");
+                assert!(text.contains(last), "{key} is not in the file:\n{text}");
+            }
+            let uncommented: String = text.lines().map(|l| l.trim_start_matches("# ")).collect::<Vec<_>>().join("\n");
+            assert!(!text.contains("(not explained)"), "{text}");
+            assert!(uncommented.contains("[[gateway.keys]]"), "{text}");
+        }
+    }
+}

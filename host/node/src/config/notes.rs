@@ -1,0 +1,186 @@
+//! What each key of `assay.toml` means, in the operator's words: the comments `assay init`
+//! writes above every key. One table, checked against the config type by the tests below: a key
+//! the config serializes without a line here (a new section, a new field) fails them, and so
+//! does a line for a key that no longer exists.
+//!
+//! Must not touch: values or defaults (those come from serializing the config type).
+
+/// `(dotted key, what it does)`, in the order `assay init` writes the keys. A key inside an
+/// array of tables (`[[gateway.keys]]`) is named without an index (`gateway.keys.name`).
+pub const NOTES: &[(&str, &str)] = &[
+    ("netuid", "The subnet this validator serves."),
+    (
+        "data_dir",
+        "Ledger, policy store and compiled-policy cache live here (relative paths are relative to this file).",
+    ),
+    ("epoch_blocks", "Blocks per epoch, where the chain has no schedule of its own (a subtensor subnet's tempo wins)."),
+    ("version_key", "Sent with every set_weights; the subnet's owner says which."),
+    (
+        "tokenizer",
+        "A model folder whose tokenizer.json turns miners' signed tokens into the text users must receive. \
+         Absent: verify.model's; neither: relayed text is not checked.",
+    ),
+    ("wallet", "The validator's hotkey, in the Bittensor wallet layout (<root>/<name>/hotkeys/<hotkey>)."),
+    ("wallet.root", "Folder of wallets. Absent: ~/.bittensor/wallets (or $BT_WALLET_PATH)."),
+    ("wallet.name", "The wallet: its folder under wallet.root."),
+    ("wallet.hotkey", "The hotkey: its file under <wallet>/hotkeys/. Create it with `assay wallet create`."),
+    (
+        "wallet.password_env",
+        "An environment variable holding the password of an encrypted ($NACL) hotkey. Absent: asked on the \
+         terminal, and only if the hotkey is encrypted.",
+    ),
+    ("chain", "The chain the validator reads the metagraph from and sets weights on."),
+    (
+        "chain.kind",
+        "\"subtensor\": a Bittensor chain (network, timeouts); \"local\": a chain in a folder (dir), for trials \
+         and the devnet (`assay chain init`).",
+    ),
+    ("chain.dir", "kind = \"local\": the chain's folder (genesis.json, metagraph.json)."),
+    ("chain.metagraph_refresh_ms", "kind = \"local\": how often the metagraph is reread, in milliseconds."),
+    (
+        "chain.network",
+        "kind = \"subtensor\": finney, test, local (ws://127.0.0.1:9944), or a node's ws:// or wss:// address.",
+    ),
+    ("chain.metagraph_refresh_blocks", "kind = \"subtensor\": how often the metagraph is reread, in blocks of 12 s."),
+    ("chain.connect_timeout_ms", "kind = \"subtensor\": how long the first connection to the node may take."),
+    (
+        "chain.request_timeout_ms",
+        "kind = \"subtensor\": how long a read (the head, the metagraph, a storage entry) may take.",
+    ),
+    (
+        "chain.inclusion_timeout_ms",
+        "kind = \"subtensor\": how long a submitted extrinsic (weights, an axon, a commitment) may take to be in a block.",
+    ),
+    ("publish", "Where every closed epoch's signed summary and input are published, for anyone to audit."),
+    (
+        "publish.kind",
+        "\"local\": a folder laid out as the bucket would be; \"s3\": an S3-compatible bucket (R2, AWS S3).",
+    ),
+    ("publish.dir", "kind = \"local\": the folder."),
+    ("publish.bucket", "kind = \"s3\": the bucket's name."),
+    ("publish.prefix", "kind = \"s3\": prepended to every key; may be empty."),
+    ("publish.endpoint", "kind = \"s3\": R2: https://<account>.r2.cloudflarestorage.com. Absent: AWS's endpoint."),
+    ("publish.region", "kind = \"s3\": the bucket's region (\"auto\" for R2)."),
+    (
+        "publish.access_key_env",
+        "kind = \"s3\": the environment variable holding the access key (name both this and secret_key_env, or \
+         neither: the usual AWS environment/profile chain).",
+    ),
+    ("publish.secret_key_env", "kind = \"s3\": the environment variable holding the secret key."),
+    ("policy", "The WebAssembly policies that score miners and plan challenges, and their limits."),
+    (
+        "policy.scorer",
+        "The scorer's sha256, until `assay policy activate` names another. It must be in the policy store \
+         (`assay policy add FILE`).",
+    ),
+    ("policy.challenger", "The challenger's sha256, until `assay policy activate` names another."),
+    ("policy.fuel", "Fuel (WebAssembly instructions, roughly) one policy call may burn; written into every summary."),
+    ("policy.memory_bytes", "Memory one policy call may use; written into every summary."),
+    ("policy.state_bytes", "The most state a scorer may hand on to its next epoch; written into every summary."),
+    ("policy.params", "Parameters handed to the policies, by name (name = number)."),
+    (
+        "policy.follow_owner",
+        "Follow the subnet owner's announcements (`assay policy announce`): the policies the owner's commitment \
+         names are fetched, checked and swapped in. Does nothing while no owner is known.",
+    ),
+    ("policy.owner_hotkey", "The subnet owner's hotkey (SS58). Absent: the metagraph's owner."),
+    (
+        "policy.owner_publication",
+        "Where the owner publishes announced policies (a folder laid out as the bucket). Absent: an announced \
+         policy must already be in the policy store.",
+    ),
+    ("ledger", "How long what users and miners sent is kept, and the disk kept free."),
+    (
+        "ledger.keep_bodies_days",
+        "Days the bodies of a closed, published epoch are kept (users' prompts among them); records, seeds and \
+         summaries are kept for good. 0 drops them once published.",
+    ),
+    (
+        "ledger.reserve_bytes",
+        "Free disk bytes traffic records never take, so epochs still close and publish on a full disk.",
+    ),
+    ("miners", "How the validator talks to miners: which axon addresses, how much an answer may take."),
+    (
+        "miners.allow_private_axons",
+        "Accept axons on loopback, private or link-local addresses (a devnet on one machine).",
+    ),
+    ("miners.max_tokens_when_unset", "The completion length a response is sized for when the request names none."),
+    (
+        "miners.response_base_bytes",
+        "Bytes any completion may take beyond its tokens (envelopes, usage, the signature).",
+    ),
+    ("miners.response_bytes_per_token", "Bytes per completion token (a streamed chunk and its id in the evidence)."),
+    ("miners.response_bytes_per_logprob", "Bytes per log-prob per token."),
+    (
+        "miners.response_bytes_per_request_byte",
+        "Bytes per byte of the request (the evidence lists the prompt's token ids).",
+    ),
+    ("miners.max_response_bytes", "No completion, opening or info answer is read past this, whatever was asked."),
+    ("miners.info_max_bytes", "GET /assay/v1/info answers are read up to this."),
+    ("gateway", "The OpenAI-compatible gateway the node serves users with. Absent: no gateway."),
+    ("gateway.listen", "Address to serve users on."),
+    ("gateway.model", "The model id users ask for; miners must serve it (their info names it)."),
+    ("gateway.keys", "Users' API keys, one [[gateway.keys]] table each."),
+    ("gateway.keys.name", "Who the key belongs to (for logs and metrics; the key itself is never shown)."),
+    ("gateway.keys.key", "The secret the user sends as `Authorization: Bearer …`."),
+    ("gateway.keys.requests_per_minute", "The key's rate limit."),
+    ("gateway.keys.burst", "Requests that may come at once. Absent: a sixth of a minute's worth."),
+    (
+        "gateway.keys.publish_text",
+        "The key's user agreed to publish prompts and completions in the public dataset. Absent (false): only \
+         hashes, token counts and timings.",
+    ),
+    ("gateway.max_body_bytes", "The largest request body a user may send."),
+    ("gateway.max_tokens", "The largest max_tokens a user may ask for."),
+    ("gateway.context_tokens", "The served model's context in tokens; a request that may not fit it is refused."),
+    ("gateway.miner_timeout_s", "A miner has this long to finish a completion."),
+    (
+        "gateway.max_attempts",
+        "Miners tried for one request before giving up (only before any content reached the user).",
+    ),
+    ("gateway.health_interval_ms", "How often every miner is probed."),
+    ("gateway.synthetic_per_minute", "The validator's own requests per minute (0: none)."),
+    ("gateway.max_miner_capacity", "The most requests one miner is given at once, whatever capacity it declares."),
+    (
+        "gateway.stream_idle_timeout_ms",
+        "A streamed answer the user takes nothing of for this long is cut (recorded as the user's, never the miner's).",
+    ),
+    ("gateway.user_send_buffer_bytes", "The kernel's send buffer for each user's connection."),
+    ("gateway.max_connections", "Users' connections open at once; past it a connection gets a 503."),
+    (
+        "gateway.header_read_timeout_ms",
+        "A request's headers must arrive within this; an idle connection is closed after it.",
+    ),
+    ("gateway.body_read_timeout_ms", "A request's body must arrive within this (408 otherwise)."),
+    ("gateway.queue_timeout_ms", "How long a request waits for a busy miner's slot before a 503."),
+    ("gateway.queue_max", "Users' requests waiting at once, in all."),
+    ("gateway.queue_per_key", "Users' requests waiting at once, per API key."),
+    ("gateway.recorder_queue_max", "Records waiting for the ledger, at most; past it new requests are shed (503)."),
+    (
+        "gateway.recorder_queue_bytes",
+        "Bytes of records waiting for the ledger, at most; past it new requests are shed (503).",
+    ),
+    ("verify", "The verification loop: challenges checked against the reference engine. Absent: no verification."),
+    (
+        "verify.model",
+        "The reference model's folder (a Hugging Face snapshot: config.json, *.safetensors, tokenizer.json).",
+    ),
+    ("verify.device", "Where reference passes run: auto (the GPU when there is one), cpu, cuda, cuda:N."),
+    ("verify.interval_ms", "How often new requests are offered to the challenger."),
+    ("verify.workers", "Reference passes run at once."),
+    ("verify.open_timeout_s", "A miner has this long to answer an opening."),
+    ("verify.max_pending", "Challenges planned and not yet recorded, at most (past it a round drops what it planned)."),
+];
+
+/// Tables whose keys are the operator's own names (`[policy.params]`): their entries need no line.
+pub const FREE_MAPS: &[&str] = &["policy.params"];
+
+/// What `key` does, if the table says.
+pub fn note(key: &str) -> Option<&'static str> {
+    NOTES.iter().find(|(k, _)| *k == key).map(|(_, text)| *text)
+}
+
+/// Where `key` comes in the written file: the table's order, unknown keys last.
+pub fn rank(key: &str) -> usize {
+    NOTES.iter().position(|(k, _)| *k == key).unwrap_or(NOTES.len())
+}

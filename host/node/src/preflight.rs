@@ -1,0 +1,326 @@
+//! `assay run --check`: whether a loaded config can run, told one finding at a time in plain
+//! words (what is missing and what to do), before any daemon starts.
+//!
+//! Owns: the checks (wallet, chain, publication, model, policies, data folder, listen addresses),
+//! each bounded by [`CHECK_TIMEOUT`]. Must not touch: anything on disk or on chain. It creates no
+//! file or folder (a ledger that is not there is not opened), signs nothing, binds a listen
+//! address only for the instant of the check.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use assay_keys::Hotkey;
+use assay_ledger::{Ledger, SqliteLedger};
+use assay_policy_runtime::{Digest, PolicyStore};
+
+use crate::config::{ChainConfig, Config, PublishConfig};
+use crate::slots::{ACTIVE_CHALLENGER, ACTIVE_SCORER};
+
+/// The longest any one check may take (a chain node or a bucket that does not answer).
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One check's outcome: `Ok(what was found)` or what is missing and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What was checked (`wallet`, `chain`, `model`…).
+    pub what: &'static str,
+    pub outcome: Result<String, Missing>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// What is wrong, in plain words.
+    pub problem: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+impl Finding {
+    fn ok(what: &'static str, found: impl Into<String>) -> Self {
+        Self { what, outcome: Ok(found.into()) }
+    }
+
+    fn missing(what: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { what, outcome: Err(Missing { problem: problem.into(), fix: fix.into() }) }
+    }
+
+    /// `wallet: ok …` or `wallet: MISSING: … — do this: …`.
+    pub fn line(&self) -> String {
+        match &self.outcome {
+            Ok(found) => format!("{}: ok ({found})", self.what),
+            Err(Missing { problem, fix }) => format!("{}: MISSING: {problem} — do this: {fix}", self.what),
+        }
+    }
+}
+
+/// Every check of `config` (paths resolved, as [`Config::load`] leaves them); `config_path` is
+/// named in the fixes.
+pub async fn check(config: &Config, config_path: &Path) -> Vec<Finding> {
+    let shown = config_path.display();
+    let mut findings = vec![wallet(config, &shown.to_string()), data_dir(config)];
+    // The two network checks run side by side, so the whole check takes one timeout at most.
+    let publish = config.publish.clone();
+    let (chain, publication) =
+        tokio::join!(chain(&config.chain), blocking("publication", move || publication(&publish)));
+    findings.extend([chain, publication]);
+    if let Some(verify) = &config.verify {
+        findings.push(model("model", &verify.model, "verify.model"));
+    }
+    if let Some(tokenizer) = &config.tokenizer {
+        findings.push(model("tokenizer", tokenizer, "tokenizer"));
+    }
+    findings.extend(policies(config, &shown.to_string()));
+    findings.extend(listen_addresses(config).into_iter().map(|(key, address)| bindable(&key, &address)));
+    findings
+}
+
+/// Runs a blocking check on its own thread, giving up after [`CHECK_TIMEOUT`].
+async fn blocking(what: &'static str, check: impl FnOnce() -> Finding + Send + 'static) -> Finding {
+    match tokio::time::timeout(CHECK_TIMEOUT, tokio::task::spawn_blocking(check)).await {
+        Ok(Ok(finding)) => finding,
+        Ok(Err(e)) => Finding::missing(what, format!("the check stopped: {e}"), "run the check again"),
+        Err(_) => Finding::missing(
+            what,
+            format!("no answer within {} s", CHECK_TIMEOUT.as_secs()),
+            "check the address and the network",
+        ),
+    }
+}
+
+fn wallet(config: &Config, config_path: &str) -> Finding {
+    let path = config.hotkey_path();
+    let create = format!(
+        "create it with `assay wallet create --wallet.name {} --wallet.hotkey {}{}`, or name your own in [wallet] of {config_path}",
+        config.wallet.name,
+        config.wallet.hotkey,
+        config.wallet.root.as_ref().map(|r| format!(" --wallet.path {}", r.display())).unwrap_or_default(),
+    );
+    if !path.exists() {
+        return Finding::missing("wallet", format!("there is no hotkey file at {}", path.display()), create);
+    }
+    match Hotkey::load(&path) {
+        Ok(key) => Finding::ok("wallet", format!("hotkey {} in {}", key.ss58(), path.display())),
+        Err(assay_keys::Error::Encrypted(_)) => {
+            let how =
+                config.wallet.password_env.as_ref().map_or("asked at start".to_string(), |v| format!("from ${v}"));
+            Finding::ok("wallet", format!("encrypted hotkey in {}; its password is {how}", path.display()))
+        }
+        Err(e) => Finding::missing("wallet", format!("the hotkey file cannot be used: {e}"), create),
+    }
+}
+
+fn data_dir(config: &Config) -> Finding {
+    let dir = &config.data_dir;
+    if dir.is_dir() {
+        Finding::ok("data", dir.display().to_string())
+    } else {
+        Finding::missing(
+            "data",
+            format!("the data folder {} does not exist", dir.display()),
+            format!("create it (`mkdir -p {}`) or run `assay init validator`", dir.display()),
+        )
+    }
+}
+
+async fn chain(config: &ChainConfig) -> Finding {
+    match config {
+        ChainConfig::Local { dir, .. } => match assay_chain::LocalChain::open(dir) {
+            Ok(_) => Finding::ok("chain", format!("local chain in {}", dir.display())),
+            Err(e) => Finding::missing(
+                "chain",
+                format!("no local chain in {}: {e}", dir.display()),
+                format!("create one with `assay chain init --dir {}`, or use kind = \"subtensor\"", dir.display()),
+            ),
+        },
+        ChainConfig::Subtensor { network, connect_timeout_ms, .. } => {
+            subtensor(network, CHECK_TIMEOUT.min(Duration::from_millis(*connect_timeout_ms))).await
+        }
+    }
+}
+
+/// A subtensor node that answers a connection within `timeout`.
+async fn subtensor(network: &str, timeout: Duration) -> Finding {
+    let fix = "check [chain] network and that the node is up and reachable from here";
+    let network: assay_subtensor::Network = match network.parse() {
+        Ok(n) => n,
+        Err(e) => return Finding::missing("chain", format!("{network:?} is not a network: {e}"), fix),
+    };
+    let timeouts = assay_subtensor::Timeouts { connect: timeout, request: timeout, inclusion: timeout };
+    let connect = assay_subtensor::SubtensorChain::connect(&network, None, timeouts);
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(_)) => Finding::ok("chain", format!("subtensor {network} answers")),
+        Ok(Err(e)) => Finding::missing("chain", format!("subtensor {network} does not answer: {e}"), fix),
+        Err(_) => Finding::missing(
+            "chain",
+            format!("subtensor {network} did not answer within {} ms", timeout.as_millis()),
+            fix,
+        ),
+    }
+}
+
+fn publication(config: &PublishConfig) -> Finding {
+    match config {
+        PublishConfig::Local { dir } => match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() && !m.permissions().readonly() => Finding::ok("publication", dir.display().to_string()),
+            Ok(_) => Finding::missing(
+                "publication",
+                format!("{} is not a writable folder", dir.display()),
+                "point [publish] dir at a folder this user can write",
+            ),
+            Err(_) => Finding::missing(
+                "publication",
+                format!("the publication folder {} does not exist", dir.display()),
+                format!("create it (`mkdir -p {}`)", dir.display()),
+            ),
+        },
+        PublishConfig::S3 { bucket, .. } => {
+            let fix = "check [publish] bucket, endpoint and region, and the credentials' variables";
+            let store = match crate::open_store(config) {
+                Ok(store) => store,
+                Err(e) => return Finding::missing("publication", e.to_string(), fix),
+            };
+            // Any answer but a refusal or an error is a reachable bucket: nothing need be there yet.
+            match store.get_at_most("epochs/check/latest.json", 1 << 20) {
+                Ok(_) => Finding::ok("publication", format!("{} answers", store.describe())),
+                Err(e) => {
+                    Finding::missing("publication", format!("bucket {bucket}: {}", shortened(&e.to_string())), fix)
+                }
+            }
+        }
+    }
+}
+
+/// At most 300 characters of an error (an SDK's debug dump says nothing more an operator needs).
+fn shortened(reason: &str) -> String {
+    match reason.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &reason[..cut]),
+        None => reason.to_string(),
+    }
+}
+
+/// A model folder: `config.json`, at least one `.safetensors`, `tokenizer.json`.
+fn model(what: &'static str, dir: &Path, key: &str) -> Finding {
+    let fix = format!(
+        "download the model into {} (e.g. `huggingface-cli download MODEL --local-dir {}`) or point {key} at its folder",
+        dir.display(),
+        dir.display()
+    );
+    if !dir.is_dir() {
+        return Finding::missing(what, format!("the model folder {} does not exist", dir.display()), fix);
+    }
+    let has_weights = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().any(|e| e.path().extension().is_some_and(|x| x == "safetensors")))
+        .unwrap_or(false);
+    let lacking: Vec<&str> = [
+        ("config.json", dir.join("config.json").is_file()),
+        ("*.safetensors", has_weights),
+        ("tokenizer.json", dir.join("tokenizer.json").is_file()),
+    ]
+    .into_iter()
+    .filter(|(_, present)| !present)
+    .map(|(name, _)| name)
+    .collect();
+    if lacking.is_empty() {
+        Finding::ok(what, dir.display().to_string())
+    } else {
+        Finding::missing(what, format!("the model folder {} lacks {}", dir.display(), lacking.join(", ")), fix)
+    }
+}
+
+/// The scorer (and the challenger, when there is one) that will run: the ledger's active one
+/// where a ledger exists, else the config's; each must be in the policy store.
+fn policies(config: &Config, config_path: &str) -> Vec<Finding> {
+    let ledger = config.ledger_path().is_file().then(|| SqliteLedger::open(&config.ledger_path()).ok()).flatten();
+    let setting = |key: &str| ledger.as_ref().and_then(|l| l.setting(key).ok().flatten());
+    // Opening a store creates its folder: only one that is there is opened.
+    let store = config.policy_dir().is_dir().then(|| PolicyStore::open(config.policy_dir()).ok()).flatten();
+    let add = format!(
+        "`assay policy add FILE.wasm --config {config_path}`, then set policy.scorer to the sha256 it prints \
+         (or `assay policy activate SHA256 --config {config_path}`)"
+    );
+    let mut findings = vec![match setting(ACTIVE_SCORER).or(config.policy.scorer.clone()) {
+        None => Finding::missing("scorer", "no scorer is named", add.clone()),
+        Some(sha) => stored("scorer", &sha, store.as_ref(), &add),
+    }];
+    if let Some(sha) = setting(ACTIVE_CHALLENGER).or(config.policy.challenger.clone()) {
+        findings.push(stored("challenger", &sha, store.as_ref(), &add));
+    }
+    findings
+}
+
+fn stored(what: &'static str, sha: &str, store: Option<&PolicyStore>, add: &str) -> Finding {
+    let digest: Digest = match sha.parse() {
+        Ok(d) => d,
+        Err(e) => return Finding::missing(what, format!("{sha:?} is not a sha256: {e}"), add),
+    };
+    match store {
+        Some(store) if store.contains(&digest) => Finding::ok(what, format!("{sha} in the policy store")),
+        _ => Finding::missing(what, format!("{sha} is not in the policy store"), add),
+    }
+}
+
+/// The addresses the node will listen on, by their key: every `listen` key of the serialized
+/// config (`gateway.listen`, and any section added later that names one the same way).
+fn listen_addresses(config: &Config) -> Vec<(String, String)> {
+    let table = config.to_toml().ok().and_then(|text| text.parse::<toml::Table>().ok()).unwrap_or_default();
+    let mut addresses = Vec::new();
+    collect_listen("", &table, &mut addresses);
+    addresses
+}
+
+fn collect_listen(path: &str, table: &toml::Table, into: &mut Vec<(String, String)>) {
+    for (key, value) in table {
+        let full = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        match value {
+            toml::Value::String(address) if key == "listen" => into.push((full, address.clone())),
+            toml::Value::Table(inner) => collect_listen(&full, inner, into),
+            _ => {}
+        }
+    }
+}
+
+fn bindable(key: &str, address: &str) -> Finding {
+    match TcpListener::bind(address) {
+        Ok(_) => Finding::ok("listen", format!("{key} {address} is free")),
+        Err(e) => Finding::missing(
+            "listen",
+            format!("{key}: cannot listen on {address}: {e}"),
+            format!("free that address or change {key}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_folder_is_told_exactly_what_it_lacks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lacks = |finding: Finding| finding.outcome.expect_err("missing").problem;
+        assert!(lacks(model("model", &dir.path().join("none"), "verify.model")).contains("does not exist"));
+        std::fs::write(dir.path().join("config.json"), "{}").expect("writes");
+        let problem = lacks(model("model", dir.path(), "verify.model"));
+        assert!(problem.ends_with("lacks *.safetensors, tokenizer.json"), "{problem}");
+        std::fs::write(dir.path().join("model.safetensors"), "").expect("writes");
+        std::fs::write(dir.path().join("tokenizer.json"), "{}").expect("writes");
+        let found = model("model", dir.path(), "verify.model");
+        assert_eq!(found.line(), format!("model: ok ({})", dir.path().display()));
+    }
+
+    #[test]
+    fn every_listen_key_is_checked() {
+        let mut config = Config::local(1, None, "v", "h");
+        assert!(listen_addresses(&config).is_empty());
+        config.gateway = Some(assay_gateway::Settings::new("127.0.0.1:8000", "m"));
+        assert_eq!(listen_addresses(&config), [("gateway.listen".to_string(), "127.0.0.1:8000".to_string())]);
+    }
+
+    #[test]
+    fn a_missing_line_says_what_to_do() {
+        let line = Finding::missing("wallet", "no hotkey", "create one").line();
+        assert_eq!(line, "wallet: MISSING: no hotkey — do this: create one");
+        assert!(shortened(&"x".repeat(1000)).chars().count() == 301);
+    }
+}
