@@ -57,6 +57,8 @@ pub struct DevnetOptions {
     /// The `assay` binary: a watchtower (`assay watch`) follows the publication beside the
     /// validator, and the run fails unless it passes every epoch. None: no watchtower.
     pub watchtower: Option<PathBuf>,
+    /// Where the validator's web dashboard listens (a free loopback port when absent).
+    pub dashboard_addr: Option<std::net::SocketAddr>,
 }
 
 /// One of the devnet's miners.
@@ -275,6 +277,8 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         "gateway at http://127.0.0.1:{port}/v1 (key sk-devnet, model {MODEL}); epochs of {epoch_blocks} s{}",
         options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
     );
+    // Served until the devnet returns, its report included.
+    let _dashboard = serve_dashboard(&runtime, &node, options.dashboard_addr)?;
     let watchtower = start_watchtower(&options, &out, &validator.ss58(), &publication)?;
     let live =
         live_table(&runtime, &node, members.clone(), watchtower.as_ref().map(Watchtower::verdicts), stopped.clone());
@@ -302,6 +306,21 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     // Printed whatever the audits said: the soak reads both.
     let hostile = fleet.as_ref().map_or(Ok(()), |fleet| report_hostile(&node, &members, fleet));
     reported.and(hostile)
+}
+
+/// Serves the validator's dashboard at `addr` (a free loopback port when absent) and prints
+/// its address; it stops when the returned sender is dropped.
+fn serve_dashboard(
+    runtime: &tokio::runtime::Runtime,
+    node: &Node,
+    addr: Option<std::net::SocketAddr>,
+) -> anyhow::Result<watch::Sender<bool>> {
+    let addr = addr.unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listener = runtime.block_on(assay_dashboard::bind(&addr.to_string()))?;
+    eprintln!("dashboard: http://{}/", listener.local_addr()?);
+    let (stop, stopped) = watch::channel(false);
+    runtime.spawn(assay_dashboard::serve(listener, node.dashboard(), assay_dashboard::Limits::default(), stopped));
+    Ok(stop)
 }
 
 /// How long the watchtower may take, once the validator stopped, to audit the last epochs.
