@@ -77,8 +77,9 @@ async fn ask<T: Send + 'static>(source: &Arc<dyn Source>, f: fn(&dyn Source) -> 
 
 fn json(value: &impl Serialize) -> Response {
     match serde_json::to_vec(value) {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body)
-            .into_response(),
+        Ok(body) => {
+            ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "a dashboard view did not serialize");
             error(StatusCode::INTERNAL_SERVER_ERROR, "a view did not serialize")

@@ -64,7 +64,10 @@ pub async fn serve(listener: TcpListener, source: Arc<dyn Source>, limits: Limit
         connections.spawn(async move {
             let _permit = permit;
             let mut builder = http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).max_buf_size(MAX_BUF_BYTES);
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(MAX_BUF_BYTES);
             let connection = builder.serve_connection(TokioIo::new(tcp), service);
             let _ = tokio::time::timeout(limits.connection_lifetime, connection).await;
         });

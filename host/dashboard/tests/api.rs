@@ -117,7 +117,9 @@ async fn summaries_are_linked_by_epoch() {
 
 #[tokio::test]
 async fn it_is_read_only_and_unknown_paths_are_json_404() {
-    for (method, path) in [("POST", "/api/overview"), ("PUT", "/"), ("DELETE", "/api/epochs"), ("POST", "/api/summaries/1")] {
+    for (method, path) in
+        [("POST", "/api/overview"), ("PUT", "/"), ("DELETE", "/api/epochs"), ("POST", "/api/summaries/1")]
+    {
         let (status, kind, body) = call(fake(), method, path).await;
         assert_eq!((status, kind.as_str()), (StatusCode::METHOD_NOT_ALLOWED, "application/json"), "{method} {path}");
         assert!(body.contains("read-only"), "{body}");

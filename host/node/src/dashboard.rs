@@ -30,7 +30,12 @@ pub struct NodeBoard {
 }
 
 impl NodeBoard {
-    pub(crate) fn new(status: StatusHandle, ledger: Arc<dyn Ledger>, view: ChainView, store: Arc<dyn ObjectStore>) -> Self {
+    pub(crate) fn new(
+        status: StatusHandle,
+        ledger: Arc<dyn Ledger>,
+        view: ChainView,
+        store: Arc<dyn ObjectStore>,
+    ) -> Self {
         Self { status, ledger, view, store, history: History::default(), cached: Arc::default() }
     }
 
@@ -42,8 +47,7 @@ impl NodeBoard {
         let scores: BTreeMap<u16, &assay_policy_sdk::MinerScore> =
             summary.output.scores.iter().map(|s| (s.uid, s)).collect();
         let scored = summary.unscored.is_none();
-        let uids: BTreeSet<u16> = weights.keys().chain(scores.keys()).copied().collect();
-        let mut miners = self.rows(epoch, uids);
+        let mut miners = self.rows(epoch);
         for row in &mut miners {
             row.weight = scored.then(|| weights.get(&row.uid).copied().unwrap_or(0));
             if let Some(score) = scores.get(&row.uid) {
@@ -65,9 +69,10 @@ impl NodeBoard {
         });
     }
 
-    /// One row per miner of `epoch` that was scored (`scored`), asked or challenged: its
-    /// requests, verdicts and latencies from the ledger, its hotkey from the chain view.
-    fn rows(&self, epoch: u64, scored: BTreeSet<u16>) -> Vec<MinerRow> {
+    /// One row per miner of `epoch` that serves (an axon in the metagraph) or was asked or
+    /// challenged: its requests, verdicts and latencies from the ledger, its hotkey from the
+    /// chain view. Neurons that serve nothing (the owner, validators) are left out.
+    fn rows(&self, epoch: u64) -> Vec<MinerRow> {
         let requests = self.ledger.requests(epoch).unwrap_or_else(|e| {
             tracing::warn!(epoch, error = %e, "the dashboard could not read the epoch's requests");
             Vec::new()
@@ -78,11 +83,9 @@ impl NodeBoard {
         });
         let metagraph = self.view.metagraph();
         let hotkeys: BTreeMap<u16, &str> = metagraph.neurons.iter().map(|n| (n.uid, n.hotkey.as_str())).collect();
-        let uids: BTreeSet<u16> = scored
-            .into_iter()
-            .chain(requests.iter().map(|r| r.record.uid))
-            .chain(challenges.iter().map(|c| c.uid))
-            .collect();
+        let serving = metagraph.neurons.iter().filter(|n| n.axon.is_some()).map(|n| n.uid);
+        let uids: BTreeSet<u16> =
+            serving.chain(requests.iter().map(|r| r.record.uid)).chain(challenges.iter().map(|c| c.uid)).collect();
         uids.into_iter()
             .map(|uid| row(uid, hotkeys.get(&uid).copied().unwrap_or_default(), &requests, &challenges))
             .collect()
@@ -91,7 +94,8 @@ impl NodeBoard {
     fn fresh_overview(&self) -> Overview {
         let status = self.status.get();
         let last = status.last_closed.as_ref();
-        let mut notes: Vec<String> = status.outgoing_errors.iter().map(|(e, why)| format!("epoch {e}: {why}")).collect();
+        let mut notes: Vec<String> =
+            status.outgoing_errors.iter().map(|(e, why)| format!("epoch {e}: {why}")).collect();
         if !status.outgoing.is_empty() {
             notes.push(format!("epochs still to publish or weigh: {:?}", status.outgoing));
         }
@@ -112,7 +116,7 @@ impl NodeBoard {
                 challenger: last.and_then(|l| l.challenger.clone()),
                 announcements: status.announcements.clone(),
             },
-            current: self.rows(status.epoch, BTreeSet::new()),
+            current: self.rows(status.epoch),
             last_epoch: self.history.last_epoch(),
             notes,
         }

@@ -39,7 +39,8 @@ use tracing::{error, info, warn};
 
 pub use close::{Closed, Closer, EpochSettings, ScorerChoice};
 pub use config::{
-    ChainConfig, Config, ConfigError, DashboardConfig, LedgerConfig, OverrideError, Overrides, PolicyConfig, PublishConfig, WalletConfig,
+    ChainConfig, Config, ConfigError, DashboardConfig, LedgerConfig, OverrideError, Overrides, PolicyConfig,
+    PublishConfig, WalletConfig,
 };
 pub use error::{Error, Result};
 pub use outgoing::Sent;
