@@ -277,9 +277,10 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         "gateway at http://127.0.0.1:{port}/v1 (key sk-devnet, model {MODEL}); epochs of {epoch_blocks} s{}",
         options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
     );
-    // Served until the devnet returns, its report included.
-    let _dashboard = serve_dashboard(&runtime, &node, options.dashboard_addr)?;
     let watchtower = start_watchtower(&options, &out, &validator.ss58(), &publication)?;
+    // Served until the devnet returns, its report included.
+    let _dashboard =
+        serve_dashboard(&runtime, &node, options.dashboard_addr, watchtower.as_ref().map(Watchtower::verdicts))?;
     let live =
         live_table(&runtime, &node, members.clone(), watchtower.as_ref().map(Watchtower::verdicts), stopped.clone());
     let announcing = owner.announce_in_epoch_1(&runtime, &out.join("chain"), epochs, stopped.clone());
@@ -308,18 +309,38 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     reported.and(hostile)
 }
 
-/// Serves the validator's dashboard at `addr` (a free loopback port when absent) and prints
-/// its address; it stops when the returned sender is dropped.
+/// Serves the validator's dashboard at `addr` (a free loopback port when absent), with the
+/// watchtower's verdicts beside its epochs, and prints its address; it stops when the returned
+/// sender is dropped.
 fn serve_dashboard(
     runtime: &tokio::runtime::Runtime,
     node: &Node,
     addr: Option<std::net::SocketAddr>,
+    watchtower: Option<WatchVerdicts>,
 ) -> anyhow::Result<watch::Sender<bool>> {
     let addr = addr.unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     let listener = runtime.block_on(assay_dashboard::bind(&addr.to_string()))?;
     eprintln!("dashboard: http://{}/", listener.local_addr()?);
     let (stop, stopped) = watch::channel(false);
-    runtime.spawn(assay_dashboard::serve(listener, node.dashboard(), assay_dashboard::Limits::default(), stopped));
+    let board = node.dashboard();
+    runtime.spawn(assay_dashboard::serve(listener, Arc::new(board.clone()), Default::default(), stopped.clone()));
+    if let Some(verdicts) = watchtower {
+        let mut stopped = stopped;
+        runtime.spawn(async move {
+            loop {
+                for (epoch, verdict) in verdicts.get() {
+                    board.note_audit(
+                        epoch,
+                        assay_dashboard::Audit { verdict, detail: Some("the devnet's watchtower".into()) },
+                    );
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stopped.wait_for(|s| *s) => return,
+                }
+            }
+        });
+    }
     Ok(stop)
 }
 

@@ -69,6 +69,11 @@ impl NodeBoard {
         });
     }
 
+    /// Notes a watchtower's verdict on a closed epoch (the devnet's, which runs one beside).
+    pub fn note_audit(&self, epoch: u64, audit: assay_dashboard::Audit) {
+        self.history.update(epoch, |view| view.audit = Some(audit));
+    }
+
     /// One row per miner of `epoch` that serves (an axon in the metagraph) or was asked or
     /// challenged: its requests, verdicts and latencies from the ledger, its hotkey from the
     /// chain view. Neurons that serve nothing (the owner, validators) are left out.

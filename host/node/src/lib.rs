@@ -275,8 +275,8 @@ impl Node {
     }
 
     /// The dashboard's data source (`assay_dashboard::serve` serves it).
-    pub fn dashboard(&self) -> Arc<dyn assay_dashboard::Source> {
-        Arc::new(self.board.clone())
+    pub fn dashboard(&self) -> dashboard::NodeBoard {
+        self.board.clone()
     }
 
     /// Closes `epoch` now and sends what it owes (`assay epoch close`).

@@ -1,6 +1,7 @@
 //! `assay run`: the validator node, with its gateway (`[gateway]`) and verification loop
 //! (`[verify]`) when the config has them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use assay_node::{Config, Node, Overrides, RunOptions};
@@ -61,7 +62,7 @@ pub fn run(args: Args) -> CmdResult {
         let addr = listener.local_addr().map_err(unusable)?;
         tracing::info!(address = %format!("http://{addr}/"), "dashboard");
         let limits = assay_dashboard::Limits::default();
-        runtime.spawn(assay_dashboard::serve(listener, node.dashboard(), limits, stopped.clone()));
+        runtime.spawn(assay_dashboard::serve(listener, Arc::new(node.dashboard()), limits, stopped.clone()));
     }
     assay_lab::stop_on_ctrl_c(&runtime, stop);
     let options = RunOptions { tick: Duration::from_millis(args.tick_ms.max(10)), stop_after: args.epochs };
