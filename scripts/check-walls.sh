@@ -38,4 +38,6 @@ wall "assay-reference-engine" 'axum|tokio|hyper|reqwest|rusqlite|wasmtime|assay-
     -p assay-reference-engine
 # The chain's interface and the ledger need no async runtime and no model.
 wall "assay-chain" 'tokio|cudarc|tokenizers|rusqlite' -p assay-chain
+# The dashboard only serves what a source hands it: none of the node's parts.
+wall "assay-dashboard" 'assay-(node|ledger|chain|epoch|gateway|verify|publish|keys|subtensor|policy-[a-z]+|reference-engine)|rusqlite|libsqlite3-sys|cudarc|tokenizers|wasmtime|reqwest' -p assay-dashboard
 wall "assay-ledger" 'tokio|cudarc|tokenizers|axum|wasmtime' -p assay-ledger

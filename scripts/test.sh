@@ -67,6 +67,16 @@ export ASSAY_S3S_FS="$s3s_root/bin/s3s-fs"
 # Installed: from here an S3 test that cannot start its server fails, never skips.
 export ASSAY_REQUIRE_S3S=1
 
+step "browser tier: headless Chromium (Debian's package, cached under target/apt-cache) opens the dashboard"
+if scripts/install-chromium.sh; then
+    ASSAY_CHROMIUM=$(command -v chromium)
+    export ASSAY_CHROMIUM
+    # Installed: from here the browser test fails, never skips.
+    export ASSAY_REQUIRE_CHROMIUM=1
+else
+    echo "the browser test will be skipped: chromium could not be installed" >&2
+fi
+
 step "plugins (scripts/build-plugins.sh)"
 scripts/build-plugins.sh
 

@@ -618,3 +618,66 @@ fn metrics_are_served_while_following() {
     drop(following);
     assert!(get_metrics(&addr).is_err(), "stopped, nothing is served");
 }
+
+/// `GET path` on `addr`: the body of a 200 answer.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).ok()?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    write!(tcp, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+#[test]
+fn the_dashboard_shows_each_audited_epoch_with_its_verdict_and_summary() {
+    use std::io::BufRead;
+    let setup = Setup::new();
+    setup.commit(EPOCHS - 1);
+    /// Stops the watchtower however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(
+        setup
+            .watch_command()
+            .args(["--dashboard-addr", "127.0.0.1:0", "--interval", "1s"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts the watchtower"),
+    );
+    let stdout = child.0.stdout.take().expect("piped");
+    let mut lines = std::io::BufReader::new(stdout).lines().map_while(Result::ok);
+    let addr = lines.find_map(|l| l.strip_prefix("dashboard: http://").map(|a| a.trim_end_matches('/').to_string()));
+    let addr = addr.expect("the dashboard's address is printed");
+    // Keeps reading, so that a full pipe never stops the watchtower.
+    std::thread::spawn(move || lines.for_each(drop));
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let epochs = loop {
+        let body = http_get(&addr, "/api/epochs").unwrap_or_default();
+        let epochs: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if epochs["epochs"].as_array().is_some_and(|e| e.len() == EPOCHS as usize) {
+            break epochs;
+        }
+        assert!(std::time::Instant::now() < deadline, "not every epoch shown: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    drop(child);
+    for (epoch, view) in epochs["epochs"].as_array().expect("epochs").iter().enumerate() {
+        assert_eq!(view["epoch"], epoch as u64, "{view}");
+        assert_eq!(view["audit"]["verdict"], "PASS", "{view}");
+        let weights: Vec<u64> =
+            view["miners"].as_array().expect("miners").iter().filter_map(|m| m["weight"].as_u64()).collect();
+        let published: Vec<u64> =
+            setup.summary_weights(epoch as u64).into_iter().map(u64::from).filter(|w| *w > 0).collect();
+        assert_eq!(weights.into_iter().filter(|w| *w > 0).collect::<Vec<_>>(), published, "{view}");
+    }
+    assert_eq!(epochs["epochs"][0]["scorer"], setup.read_summary(0).scorer.sha256);
+}

@@ -61,6 +61,8 @@ pub struct DevnetOptions {
     /// Where the start-up lines, closed epochs and the live table are shown (plain lines on
     /// stderr by default; the CLI redraws the table in place on a terminal).
     pub view: SharedView,
+    /// Where the validator's web dashboard listens (a free loopback port when absent).
+    pub dashboard_addr: Option<std::net::SocketAddr>,
 }
 
 /// The file in the devnet's folder a terminal view moves the logs to.
@@ -282,7 +284,10 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     crate::stop_on_ctrl_c(&runtime, stop.clone());
     let watchtower = start_watchtower(&options, &out, &validator.ss58(), &publication)?;
-    let endpoints = Endpoints { miners: &miner_neurons, members: &members, gateway_port: port };
+    // Served until the devnet returns, its report included.
+    let (_dashboard, dashboard_addr) =
+        serve_dashboard(&runtime, &node, options.dashboard_addr, watchtower.as_ref().map(Watchtower::verdicts))?;
+    let endpoints = Endpoints { miners: &miner_neurons, members: &members, gateway_port: port, dashboard: dashboard_addr };
     for line in addresses(&endpoints) {
         view.line(&line);
     }
@@ -317,6 +322,41 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     // Printed whatever the audits said: the soak reads both.
     let hostile = fleet.as_ref().map_or(Ok(()), |fleet| report_hostile(&node, &members, fleet));
     reported.and(hostile)
+}
+
+/// Serves the validator's dashboard at `addr` (a free loopback port when absent), with the
+/// watchtower's verdicts beside its epochs, and prints its address; it stops when the returned
+/// sender is dropped.
+fn serve_dashboard(
+    runtime: &tokio::runtime::Runtime,
+    node: &Node,
+    addr: Option<std::net::SocketAddr>,
+    watchtower: Option<WatchVerdicts>,
+) -> anyhow::Result<(watch::Sender<bool>, std::net::SocketAddr)> {
+    let addr = addr.unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listener = runtime.block_on(assay_dashboard::bind(&addr.to_string()))?;
+    let bound = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let board = node.dashboard();
+    runtime.spawn(assay_dashboard::serve(listener, Arc::new(board.clone()), Default::default(), stopped.clone()));
+    if let Some(verdicts) = watchtower {
+        let mut stopped = stopped;
+        runtime.spawn(async move {
+            loop {
+                for (epoch, verdict) in verdicts.get() {
+                    board.note_audit(
+                        epoch,
+                        assay_dashboard::Audit { verdict, detail: Some("the devnet's watchtower".into()) },
+                    );
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stopped.wait_for(|s| *s) => return,
+                }
+            }
+        });
+    }
+    Ok((stop, bound))
 }
 
 /// How long the watchtower may take, once the validator stopped, to audit the last epochs.
@@ -402,6 +442,8 @@ struct Endpoints<'a> {
     miners: &'a [Neuron],
     members: &'a [Member],
     gateway_port: u16,
+    /// The validator's web dashboard.
+    dashboard: std::net::SocketAddr,
 }
 
 /// The start-up lines saying where everything is, in one place: one line per endpoint (add a
@@ -414,6 +456,7 @@ fn addresses(endpoints: &Endpoints) -> Vec<String> {
         lines.push(format!("miner uid {} ({name}) at {axon}", neuron.uid));
     }
     lines.push(format!("gateway at http://127.0.0.1:{}/v1 (key sk-devnet, model {MODEL})", endpoints.gateway_port));
+    lines.push(format!("dashboard: http://{}/", endpoints.dashboard));
     lines
 }
 

@@ -64,6 +64,18 @@ pub struct Config {
     /// The verification loop (challenges against the reference engine); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<assay_verify::Settings>,
+    /// The read-only web dashboard (docs/dashboard.md); off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<DashboardConfig>,
+}
+
+/// `[dashboard]`: where the web dashboard listens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// `host:port` to serve it on, e.g. `127.0.0.1:8090`. It shows no secret and changes
+    /// nothing, but what the validator scores: keep it on loopback or behind a proxy.
+    pub listen: String,
 }
 
 /// The longest duration a setting may name: a day (past what a clock holds, a longer one would
@@ -388,6 +400,7 @@ impl Config {
             miners: assay_miner_client::Settings::default(),
             gateway: None,
             verify: None,
+            dashboard: None,
         }
     }
 
@@ -504,6 +517,11 @@ impl Config {
         }
         if let Some(v) = &self.verify {
             v.check().or_else(|(key, reason)| invalid(&format!("verify.{key}"), reason))?;
+        }
+        if let Some(d) = &self.dashboard
+            && d.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return invalid("dashboard.listen", format!("{:?} is not a host:port address", d.listen));
         }
         Ok(())
     }

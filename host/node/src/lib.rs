@@ -12,6 +12,7 @@
 pub mod announcement;
 mod close;
 pub mod config;
+pub mod dashboard;
 mod error;
 pub mod follow;
 mod outgoing;
@@ -39,7 +40,8 @@ use tracing::{error, info, warn};
 
 pub use close::{Closed, Closer, EpochSettings, ScorerChoice};
 pub use config::{
-    ChainConfig, Config, ConfigError, LedgerConfig, OverrideError, Overrides, PolicyConfig, PublishConfig, WalletConfig,
+    ChainConfig, Config, ConfigError, DashboardConfig, LedgerConfig, OverrideError, Overrides, PolicyConfig,
+    PublishConfig, WalletConfig,
 };
 pub use error::{Error, Result};
 pub use outgoing::Sent;
@@ -81,6 +83,8 @@ pub struct Node {
     follower: Follower,
     drainer: Drainer,
     status: StatusHandle,
+    /// What the web dashboard shows (the last closed epochs among it).
+    board: dashboard::NodeBoard,
     /// When retention last ran.
     pruned_at: Option<Instant>,
 }
@@ -242,7 +246,9 @@ impl Node {
             s.validator = hotkey.ss58();
             s.chain = chain.describe();
         });
+        let board = dashboard::NodeBoard::new(status.clone(), ledger.clone(), view.clone(), store.clone());
         Ok(Self {
+            board,
             config,
             ledger,
             chain,
@@ -267,6 +273,11 @@ impl Node {
     /// A handle on the status, updated while the node runs.
     pub fn status(&self) -> StatusHandle {
         self.status.clone()
+    }
+
+    /// The dashboard's data source (`assay_dashboard::serve` serves it).
+    pub fn dashboard(&self) -> dashboard::NodeBoard {
+        self.board.clone()
     }
 
     /// Closes `epoch` now and sends what it owes (`assay epoch close`).
@@ -485,6 +496,7 @@ impl Node {
                                 c.summary.output.weights.iter().map(|w| (w.uid, f64::from(w.weight))).collect();
                             gateway.set_scores(epoch, &weights);
                         }
+                        self.board.record(&c);
                         on_close(&c);
                     }
                     Err(e) => {

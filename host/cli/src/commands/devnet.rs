@@ -36,6 +36,9 @@ pub struct Args {
     /// miners; fail when an honest miner was charged for anything (`scripts/soak.sh`).
     #[arg(long)]
     hostile: bool,
+    /// Where the validator's web dashboard listens (a free loopback port when absent).
+    #[arg(long, value_name = "ADDR")]
+    dashboard_addr: Option<std::net::SocketAddr>,
 }
 
 /// Whether the table is redrawn in place: stdout and stderr both a terminal (a person watching).
@@ -56,6 +59,7 @@ pub fn run(args: Args) -> CmdResult {
         synthetic_per_minute: args.synthetic_per_minute,
         plugins: args.plugins,
         hostile: args.hostile,
+        dashboard_addr: args.dashboard_addr,
         watchtower: Some(std::env::current_exe().map_err(|e| crate::failed(anyhow::anyhow!("locating assay: {e}")))?),
         view,
     })

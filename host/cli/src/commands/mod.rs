@@ -35,6 +35,8 @@ pub mod watch;
 #[cfg(feature = "node")]
 mod watch_audit;
 #[cfg(feature = "node")]
+mod watch_dashboard;
+#[cfg(feature = "node")]
 mod watch_loop;
 #[cfg(feature = "node")]
 mod watch_metrics;

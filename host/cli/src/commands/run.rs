@@ -1,6 +1,7 @@
 //! `assay run`: the validator node, with its gateway (`[gateway]`) and verification loop
 //! (`[verify]`) when the config has them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use assay_node::{Config, Node, Overrides, RunOptions};
@@ -60,8 +61,16 @@ pub fn run(args: Args) -> CmdResult {
         return crate::commands::run_check::run(&config, &args.config.config);
     }
     let runtime = runtime()?;
+    let dashboard = config.dashboard.clone();
     let mut node = runtime.block_on(Node::open(config)).map_err(node_error)?;
     let (stop, stopped) = watch::channel(false);
+    if let Some(dashboard) = dashboard {
+        let listener = runtime.block_on(assay_dashboard::bind(&dashboard.listen)).map_err(unusable)?;
+        let addr = listener.local_addr().map_err(unusable)?;
+        tracing::info!(address = %format!("http://{addr}/"), "dashboard");
+        let limits = assay_dashboard::Limits::default();
+        runtime.spawn(assay_dashboard::serve(listener, Arc::new(node.dashboard()), limits, stopped.clone()));
+    }
     assay_lab::stop_on_ctrl_c(&runtime, stop);
     let options = RunOptions { tick: Duration::from_millis(args.tick_ms.max(10)), stop_after: args.epochs };
     runtime

@@ -28,6 +28,7 @@ use assay_keys::{Hotkey, Password, Wallet};
 use assay_policy_runtime::Runtime;
 use assay_publish::{Location, open_read};
 
+use super::watch_dashboard::{self, WatchBoard};
 use super::watch_loop::Watcher;
 use super::watch_metrics::{self, Metrics};
 use super::watch_state::{self, WatchState};
@@ -65,6 +66,9 @@ pub struct Args {
     /// Serve Prometheus metrics on this address (`GET /metrics`).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve the web dashboard (the epochs audited, PASS/FAIL each) on this address.
+    #[arg(long, value_name = "ADDR")]
+    dashboard_addr: Option<std::net::SocketAddr>,
     /// On a passing epoch, set the same weights (the summary's) from this watchtower's hotkey.
     #[arg(long)]
     set_weights: bool,
@@ -181,6 +185,15 @@ pub fn run(args: Args) -> CmdResult {
             .map_err(|e| unusable(anyhow!("serving metrics on {addr}: {e}")))?;
         println!("metrics on http://{local}/metrics");
     }
+    let board = match args.dashboard_addr {
+        Some(addr) => {
+            let board = Arc::new(WatchBoard::new(args.netuid, &args.validator, &store.describe()));
+            let local = watch_dashboard::serve(addr, board.clone()).map_err(unusable)?;
+            println!("dashboard: http://{local}/");
+            Some(board)
+        }
+        None => None,
+    };
     let runtime = Runtime::new(args.policy_cache.as_deref()).map_err(unusable)?;
     let options = AuditOptions {
         validator: Some(args.validator.clone()),
@@ -203,6 +216,7 @@ pub fn run(args: Args) -> CmdResult {
         silence_after: args.silence_after,
         metrics: &metrics,
         tally: Default::default(),
+        board,
     };
     tracing::info!(source = %store.describe(), validator = %args.validator, netuid = args.netuid, "watching");
     if args.once {

@@ -85,6 +85,8 @@ pub struct Watcher<'a> {
     pub silence_after: Duration,
     pub metrics: &'a Metrics,
     pub tally: Tally,
+    /// The web dashboard, told every verdict (`--dashboard-addr`).
+    pub board: Option<Arc<super::watch_dashboard::WatchBoard>>,
 }
 
 impl Watcher<'_> {
@@ -315,6 +317,7 @@ impl Watcher<'_> {
                 outln!("epoch {}: weights not set, epoch {epoch}'s history failed", pending.epoch);
             }
         }
+        let mut detail = None;
         let verdict = match outcome.map_err(|f| f.failure) {
             Ok(passed) => {
                 print_pass(epoch, &passed);
@@ -323,16 +326,21 @@ impl Watcher<'_> {
             }
             Err(AuditFailure::Mismatch(m)) => {
                 outln!("epoch {epoch}: FAIL: {m}");
+                detail = Some(m.clone());
                 error!(epoch, validator = self.validator, "FAIL: {m}; no weights set, the last good ones stay");
                 Verdict::Fail
             }
             Err(AuditFailure::Unusable(m)) => {
                 outln!("epoch {epoch}: UNUSABLE: cannot audit: {m}");
+                detail = Some(m.clone());
                 error!(epoch, validator = self.validator, "cannot audit: {m}; no weights set");
                 Verdict::Unusable
             }
         };
         self.count(epoch, verdict);
+        if let Some(board) = &self.board {
+            board.audited(epoch, verdict, detail, &bytes);
+        }
         let summary_sha256 = own_summary_sha256(&bytes, self.validator, self.options.max_summary_bytes);
         self.state.last_audited = Some(Audited { epoch, verdict, summary_sha256 });
         self.state.examined_through = Some(epoch);

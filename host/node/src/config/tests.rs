@@ -273,3 +273,20 @@ fn an_s3_publication_without_its_credentials_does_not_open() {
     let store = crate::open_store(&with_keys_unset).expect("the AWS chain opens without contacting anything");
     assert_eq!(store.describe(), "s3://assay at http://127.0.0.1:9");
 }
+
+#[test]
+fn the_dashboard_is_off_unless_configured_and_its_address_is_checked() {
+    assert_eq!(full().dashboard, None);
+    let mut config = full();
+    config.dashboard = Some(DashboardConfig { listen: "127.0.0.1:8090".into() });
+    let text = config.to_toml().expect("serializes");
+    assert!(text.contains("[dashboard]\nlisten = \"127.0.0.1:8090\""), "{text}");
+    assert_eq!(Config::parse(&text).expect("parses"), config);
+    let listen = |t: &mut toml::Table| {
+        let mut dashboard = toml::Table::new();
+        dashboard.insert("listen".into(), toml::Value::String("localhost".into()));
+        t.insert("dashboard".into(), toml::Value::Table(dashboard));
+    };
+    check(listen, "dashboard.listen", "not a host:port address");
+    check(|t| set(t, &["dashboard"], toml::Value::Table(toml::Table::new())), "dashboard", "listen");
+}

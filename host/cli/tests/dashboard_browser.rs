@@ -1,0 +1,204 @@
+//! The validator's web dashboard in a real browser: a devnet serves it, headless Chromium
+//! (Debian's package; scripts/test.sh installs it) loads it once two epochs closed, and the
+//! DOM it built shows the devnet's four miners with both cheaters at weight zero and charts
+//! that drew points; a screenshot's chart area is not blank. Without Chromium the test says why
+//! it skips, unless `ASSAY_REQUIRE_CHROMIUM` is set.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{assay, plugin};
+
+/// Chromium, from `ASSAY_CHROMIUM` or `chromium` on the PATH; `None` when it does not run.
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("ASSAY_CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "chromium".into());
+    let runs = Command::new(&path).arg("--version").output().is_ok_and(|o| o.status.success());
+    runs.then_some(path)
+}
+
+/// A running devnet; interrupted (then killed) when dropped.
+struct Devnet {
+    child: Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Devnet {
+    /// Starts a devnet of four epochs and returns it with its dashboard's address.
+    fn start(out: &Path) -> (Self, String) {
+        let plugins = plugin("constantinople").parent().expect("the plugins folder").to_path_buf();
+        let mut child = assay()
+            .args(["devnet", "--epochs", "4", "--epoch-seconds", "8", "--synthetic-per-minute", "300"])
+            .args(["--dashboard-addr", "127.0.0.1:0", "--out"])
+            .arg(out)
+            .arg("--plugins")
+            .arg(&plugins)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts the devnet");
+        let stderr = child.stderr.take().expect("piped");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (found, address) = mpsc::channel();
+        let kept = log.clone();
+        // Drains the devnet's stderr (a full pipe would stop it), handing over the address.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("dashboard: http://").and_then(|l| l.strip_suffix('/')) {
+                    let _ = found.send(addr.to_string());
+                }
+                let mut log = kept.lock().unwrap_or_else(|p| p.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let devnet = Self { child, log };
+        let addr = address.recv_timeout(Duration::from_secs(60));
+        let addr = addr.unwrap_or_else(|_| panic!("the devnet printed no dashboard address:\n{}", devnet.log()));
+        (devnet, addr)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` on `addr`: the body of a 200 answer.
+fn get(addr: &str, path: &str) -> Option<String> {
+    let mut tcp = std::net::TcpStream::connect(addr).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(tcp, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// Waits until the dashboard lists epoch `epoch` as closed.
+fn wait_for_epoch(devnet: &Devnet, addr: &str, epoch: u64) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        let overview = get(addr, "/api/overview").and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok());
+        if overview.is_some_and(|o| o["last_epoch"].as_u64().is_some_and(|e| e >= epoch)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("epoch {epoch} did not close in time:\n{}", devnet.log());
+}
+
+/// Chromium headless on `url` with `args`; its stdout.
+fn browse(chromium: &Path, url: &str, args: &[&str]) -> String {
+    let output = Command::new("timeout")
+        .arg("60")
+        .arg(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("runs chromium");
+    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `(uid, weight)` of each row of the miners table (`<tr data-uid=".." data-weight="..">`).
+fn miner_rows(dom: &str) -> Vec<(u16, String)> {
+    dom.split("<tr data-uid=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (uid, rest) = rest.split_once('"')?;
+            let weight = rest.strip_prefix(" data-weight=\"")?.split_once('"')?.0;
+            Some((uid.parse().ok()?, weight.to_string()))
+        })
+        .collect()
+}
+
+/// The marks chart `id` drew (its svg's `data-points`).
+fn chart_points(dom: &str, id: &str) -> usize {
+    let (_, rest) = dom.split_once(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no chart {id}"));
+    let (_, rest) = rest.split_once("data-points=\"").unwrap_or_else(|| panic!("chart {id} drew nothing"));
+    rest.split_once('"').and_then(|(n, _)| n.parse().ok()).expect("a count")
+}
+
+/// Coloured (saturated) pixels and their distinct colours in a region of an RGB(A) PNG.
+fn coloured_pixels(png_path: &Path, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> (usize, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).expect("a screenshot")));
+    let mut reader = decoder.read_info().expect("a png");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut pixels).expect("a frame");
+    let channels = info.color_type.samples();
+    assert!(channels >= 3 && info.bit_depth == png::BitDepth::Eight, "{:?} {:?}", info.color_type, info.bit_depth);
+    let (mut coloured, mut colours) = (0, std::collections::BTreeSet::new());
+    for y in y0..y1.min(info.height) {
+        for x in x0..x1.min(info.width) {
+            let at = (y as usize * info.width as usize + x as usize) * channels;
+            let (r, g, b) = (pixels[at], pixels[at + 1], pixels[at + 2]);
+            if r.max(g).max(b) - r.min(g).min(b) > 60 {
+                coloured += 1;
+                colours.insert((r >> 4, g >> 4, b >> 4));
+            }
+        }
+    }
+    (coloured, colours.len())
+}
+
+#[test]
+fn the_dashboard_of_a_devnet_shows_its_miners_and_charts_in_chromium() {
+    let Some(chromium) = chromium() else {
+        assert!(
+            std::env::var_os("ASSAY_REQUIRE_CHROMIUM").is_none(),
+            "ASSAY_REQUIRE_CHROMIUM is set but no chromium runs"
+        );
+        eprintln!(
+            "skipped: no chromium (apt-get install chromium, or set ASSAY_CHROMIUM); scripts/test.sh installs it"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (devnet, addr) = Devnet::start(&dir.path().join("devnet"));
+    wait_for_epoch(&devnet, &addr, 1);
+    let url = format!("http://{addr}/");
+
+    let dom = browse(&chromium, &url, &["--dump-dom"]);
+    let rows = miner_rows(&dom);
+    let uids: Vec<u16> = rows.iter().map(|(uid, _)| *uid).collect();
+    assert_eq!(uids, [0, 1, 2, 3], "the devnet's four miners: {rows:?}\n{dom}");
+    assert_eq!((rows[2].1.as_str(), rows[3].1.as_str()), ("0", "0"), "both cheaters at weight zero: {rows:?}");
+    assert!(rows[0].1.parse::<u32>().is_ok_and(|w| w > 0), "the fast honest miner has weight: {rows:?}");
+    // Two closed epochs, four miners: at least eight points per line chart.
+    assert!(chart_points(&dom, "chart-weights") >= 8, "{dom}");
+    assert!(chart_points(&dom, "chart-verdicts") >= 2, "{dom}");
+    assert!(dom.contains("href=\"/api/summaries/1\""), "the epochs link their summaries");
+    let summary = get(&addr, "/api/summaries/1").expect("the linked summary is served");
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("a summary");
+    assert_eq!(summary["epoch"], 1, "{summary}");
+
+    let shot = dir.path().join("dashboard.png");
+    browse(&chromium, &url, &[&format!("--screenshot={}", shot.display()), "--window-size=1400,1000"]);
+    // The weight chart, top left of a 1400x1000 window.
+    let (coloured, colours) = coloured_pixels(&shot, (30, 70, 690, 370));
+    assert!(coloured > 500 && colours >= 3, "the chart area is blank: {coloured} coloured pixels, {colours} colours");
+    if let Some(keep) = std::env::var_os("ASSAY_DASHBOARD_SCREENSHOT") {
+        std::fs::copy(&shot, keep).expect("keeps the screenshot");
+    }
+    drop(devnet);
+}
