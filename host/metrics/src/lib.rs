@@ -1,0 +1,46 @@
+//! Prometheus metrics shared by every assay process (`assay run`, `assay miner`, `assay watch`):
+//! the bounded, read-only `/metrics` server ([`serve`]) and small helpers to build families.
+//! What each process measures is its own crate's business: this crate knows no node, gateway,
+//! miner or chain, and no async runtime (the auditor's `assay watch` links it).
+
+mod server;
+
+use std::sync::Arc;
+
+pub use prometheus_client;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+pub use server::{Limits, MetricsServer, serve};
+
+/// The `Content-Type` of what [`encode`] writes (Prometheus text, version 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// What a server exposes: a registry, read at each scrape.
+pub type Shared = Arc<Registry>;
+
+/// Why metrics could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("listening for metrics on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("starting the metrics server's thread: {0}")]
+    Thread(std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The registry as Prometheus text (what `/metrics` answers).
+pub fn encode(registry: &Registry) -> String {
+    let mut text = String::new();
+    // Writing into a String fails only if a metric's own encoding does: then what was written
+    // so far is served and the failure logged.
+    if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut text, registry) {
+        tracing::warn!(error = %e, "encoding the metrics failed part way");
+    }
+    text
+}
+
+/// A histogram of durations in seconds, 1 ms to about 65 s (17 buckets, doubling).
+pub fn seconds_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 17))
+}
