@@ -260,6 +260,11 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     let mut written =
         config(port, epoch_blocks, options.synthetic_per_minute, &scorer.to_string(), &challenger.to_string());
     written.publish = publication.config.clone();
+    // Prometheus metrics on a free loopback port (`curl` it while the devnet runs).
+    let metrics_listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| anyhow!("finding a free port for metrics: {e}"))?;
+    written.metrics = Some(assay_node::MetricsConfig { listen: metrics_listen });
     written.save(&config_path)?;
     let config = Config::load(&config_path)?;
     let names = owner.names(&scorer);
@@ -275,6 +280,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         "gateway at http://127.0.0.1:{port}/v1 (key sk-devnet, model {MODEL}); epochs of {epoch_blocks} s{}",
         options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
     );
+    eprintln!("metrics: http://{metrics_listen}/metrics");
     let watchtower = start_watchtower(&options, &out, &validator.ss58(), &publication)?;
     let live =
         live_table(&runtime, &node, members.clone(), watchtower.as_ref().map(Watchtower::verdicts), stopped.clone());

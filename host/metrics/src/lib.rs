@@ -8,6 +8,10 @@ mod server;
 use std::sync::Arc;
 
 pub use prometheus_client;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 pub use server::{Limits, MetricsServer, serve};
@@ -38,6 +42,45 @@ pub fn encode(registry: &Registry) -> String {
         tracing::warn!(error = %e, "encoding the metrics failed part way");
     }
     text
+}
+
+/// Writes, at scrape time (from a [`Collector`](prometheus_client::collector::Collector)), a
+/// gauge family: one value per label set.
+pub fn gauges<S: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    values: impl IntoIterator<Item = (S, f64)>,
+) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in values {
+        ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// As [`gauges`], a counter family (`name` without `_total`: the encoder appends it).
+pub fn counters<S: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    values: impl IntoIterator<Item = (S, u64)>,
+) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in values {
+        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// One unlabelled gauge, at scrape time.
+pub fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> std::fmt::Result {
+    ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+/// One unlabelled counter, at scrape time.
+pub fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> std::fmt::Result {
+    ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)
 }
 
 /// A histogram of durations in seconds, 1 ms to about 65 s (17 buckets, doubling).

@@ -13,10 +13,10 @@ use assay_metrics::{Limits, serve};
 fn counted() -> (Counter, Arc<Registry>) {
     let mut registry = Registry::default();
     let counter = Counter::<u64>::default();
-    registry.register("assay_test_things", "Things counted.", counter.clone());
+    registry.register("assay_test_things", "Things counted", counter.clone());
     let histogram = assay_metrics::seconds_histogram();
     histogram.observe(0.01);
-    registry.register("assay_test_seconds", "Durations.", histogram);
+    registry.register("assay_test_seconds", "Durations", histogram);
     (counter, Arc::new(registry))
 }
 

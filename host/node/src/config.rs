@@ -62,6 +62,19 @@ pub struct Config {
     /// The verification loop (challenges against the reference engine); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<assay_verify::Settings>,
+    /// Prometheus metrics (`GET /metrics`, read-only, docs/metrics.md); none served when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// `[metrics]`: where the node serves its Prometheus metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address `GET /metrics` is served on, e.g. `127.0.0.1:9464` (port 0: any free port, as
+    /// the status then says). Anyone who reaches it reads the validator's counters: keep it on
+    /// loopback or a private network.
+    pub listen: std::net::SocketAddr,
 }
 
 /// The longest duration a setting may name: a day (past what a clock holds, a longer one would
@@ -386,6 +399,7 @@ impl Config {
             miners: assay_miner_client::Settings::default(),
             gateway: None,
             verify: None,
+            metrics: None,
         }
     }
 

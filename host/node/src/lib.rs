@@ -14,6 +14,7 @@ mod close;
 pub mod config;
 mod error;
 pub mod follow;
+mod metrics;
 mod outgoing;
 pub mod owner;
 #[cfg(test)]
@@ -38,7 +39,8 @@ use tracing::{error, info, warn};
 
 pub use close::{Closed, Closer, EpochSettings, ScorerChoice};
 pub use config::{
-    ChainConfig, Config, ConfigError, LedgerConfig, OverrideError, Overrides, PolicyConfig, PublishConfig, WalletConfig,
+    ChainConfig, Config, ConfigError, LedgerConfig, MetricsConfig, OverrideError, Overrides, PolicyConfig,
+    PublishConfig, WalletConfig,
 };
 pub use error::{Error, Result};
 pub use outgoing::Sent;
@@ -80,6 +82,7 @@ pub struct Node {
     follower: Follower,
     drainer: Drainer,
     status: StatusHandle,
+    metrics: metrics::NodeMetrics,
     /// When retention last ran.
     pruned_at: Option<Instant>,
 }
@@ -255,6 +258,7 @@ impl Node {
             follower,
             drainer: Drainer::default(),
             status,
+            metrics: metrics::NodeMetrics::default(),
             pruned_at: None,
         })
     }
@@ -295,6 +299,7 @@ impl Node {
         };
         let metagraph = (*self.view.metagraph()).clone();
         let closed = closer.close(epoch, metagraph, head, &scorers, challenger.clone())?;
+        self.metrics.closed(&closed.stages);
         if closed.summary.scorer_fallback.is_some() {
             self.scorers.closed_with_fallback(scorers.fallback);
         }
@@ -308,6 +313,8 @@ impl Node {
             shadow: s.shadow.as_ref().map(|sh| sh.scorer.sha256.clone()),
             challenger,
             weights,
+            fuel_used: s.output.fuel_used,
+            stages: closed.stages.iter().map(|(stage, s)| (stage.to_string(), *s)).collect(),
         };
         self.status.update(|st| {
             st.last_closed = Some(last);
@@ -397,6 +404,11 @@ impl Node {
             }
             st.outgoing = sent.pending.clone();
             st.outgoing_errors = sent.errors.clone();
+            if let Some(&last) = sent.published.iter().max() {
+                st.last_published = st.last_published.max(Some(last));
+            }
+            st.weights_attempts = self.drainer.weights_attempts;
+            st.weights_failures = self.drainer.weights_failures;
         });
         Ok(sent)
     }
@@ -442,6 +454,15 @@ impl Node {
         if let Some(g) = &services.gateway {
             self.status.update(|s| s.gateway = Some(format!("http://{}", g.local_addr())));
         }
+        // Served until this function returns (dropping the server stops it).
+        let _metrics_server = match self.serve_metrics(&services) {
+            Ok(server) => server,
+            Err(e) => {
+                services.shutdown().await;
+                let _ = stop_refresh.send(true);
+                return Err(e);
+            }
+        };
         info!(netuid = self.config.netuid, validator = %self.hotkey.ss58(), epoch_blocks = self.settings.epochs.blocks(),
             chain = %self.chain.describe(), "validator node running");
         let result = self.epoch_loop(options, &mut shutdown, &services, on_close).await;
@@ -452,6 +473,16 @@ impl Node {
             error!(error = %e, "the last pass over the outgoing queue failed; it is retried at the next start");
         }
         result
+    }
+
+    /// The `[metrics]` server over the node's, the gateway's and the verifier's families.
+    fn serve_metrics(&self, services: &Services) -> Result<Option<assay_metrics::MetricsServer>> {
+        let Some(config) = &self.config.metrics else { return Ok(None) };
+        let registry = self.metrics.registry(self.status.clone(), self.config.ledger_path(), services);
+        let server = metrics::serve(config.listen, registry).map_err(|e| Error::Service(format!("metrics: {e}")))?;
+        info!(address = %server.local_addr(), "serving metrics");
+        self.status.update(|s| s.metrics = Some(format!("http://{}/metrics", server.local_addr())));
+        Ok(Some(server))
     }
 
     async fn epoch_loop(

@@ -50,7 +50,7 @@ impl Collector for SinceMoved {
         let gauge = ConstGauge::new(seconds);
         let metric = encoder.encode_descriptor(
             "assay_watch_seconds_since_publication_moved",
-            "Seconds since latest.json last changed.",
+            "Seconds since latest.json last changed",
             None,
             gauge.metric_type(),
         )?;
@@ -66,7 +66,7 @@ impl Metrics {
         for verdict in ["pass", "fail", "unusable"] {
             let _ = audited.get_or_create(&[("verdict", verdict)]);
         }
-        registry.register("assay_watch_epochs_audited", "Epochs audited, by verdict.", audited.clone());
+        registry.register("assay_watch_epochs_audited", "Epochs audited, by verdict", audited.clone());
         let gauge = |registry: &mut Registry, name: &str, help: &str, value: i64| {
             let gauge = Gauge::default();
             gauge.set(value);
@@ -74,19 +74,19 @@ impl Metrics {
             gauge
         };
         let last_audited =
-            gauge(&mut registry, "assay_watch_last_audited_epoch", "The last epoch audited (-1: none yet).", -1);
+            gauge(&mut registry, "assay_watch_last_audited_epoch", "The last epoch audited (-1: none yet)", -1);
         let silent =
-            gauge(&mut registry, "assay_watch_silent", "1 when latest.json has not moved for --silence-after.", 0);
+            gauge(&mut registry, "assay_watch_silent", "1 when latest.json has not moved for --silence-after", 0);
         let waiting = gauge(
             &mut registry,
             "assay_watch_epochs_waiting_for_chain",
-            "Published epochs whose hash the chain does not name yet.",
+            "Published epochs whose hash the chain does not name yet",
             0,
         );
         let stalled = gauge(
             &mut registry,
             "assay_watch_stalled_epoch",
-            "The epoch waited at for longer than --silence-after: unpublished though named, or its hash not on chain (-1: none).",
+            "The epoch waited at for longer than --silence-after: unpublished though named, or its hash not on chain (-1: none)",
             -1,
         );
         let counter = |registry: &mut Registry, name: &str, help: &str| {
@@ -95,13 +95,13 @@ impl Metrics {
             counter
         };
         let source_errors =
-            counter(&mut registry, "assay_watch_source_errors", "Polls that could not read the publication.");
-        let chain_errors = counter(&mut registry, "assay_watch_chain_errors", "Chain reads or writes that failed.");
-        let weights_set = counter(&mut registry, "assay_watch_weights_set", "Weights set after a passing audit.");
+            counter(&mut registry, "assay_watch_source_errors", "Polls that could not read the publication");
+        let chain_errors = counter(&mut registry, "assay_watch_chain_errors", "Chain reads or writes that failed");
+        let weights_set = counter(&mut registry, "assay_watch_weights_set", "Weights set after a passing audit");
         let latest_backwards = counter(
             &mut registry,
             "assay_watch_latest_backwards",
-            "Polls whose latest.json named an epoch before the ones examined.",
+            "Polls whose latest.json named an epoch before the ones examined",
         );
         let latest_moved_unix_ms = Arc::new(AtomicU64::new(0));
         registry.register_collector(Box::new(SinceMoved { moved_unix_ms: latest_moved_unix_ms.clone(), now_ms }));
