@@ -52,21 +52,22 @@ pub fn gauges<S: EncodeLabelSet>(
     help: &str,
     values: impl IntoIterator<Item = (S, f64)>,
 ) -> std::fmt::Result {
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    let mut family = encoder.encode_descriptor(name, &help_text(help), None, MetricType::Gauge)?;
     for (labels, value) in values {
         ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
     }
     Ok(())
 }
 
-/// As [`gauges`], a counter family (`name` without `_total`: the encoder appends it).
+/// As [`gauges`], a counter family (`name` without `_total`: the encoder appends it). Help texts
+/// are given without a final full stop, as for registered metrics.
 pub fn counters<S: EncodeLabelSet>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     values: impl IntoIterator<Item = (S, u64)>,
 ) -> std::fmt::Result {
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    let mut family = encoder.encode_descriptor(name, &help_text(help), None, MetricType::Counter)?;
     for (labels, value) in values {
         ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
     }
@@ -75,12 +76,18 @@ pub fn counters<S: EncodeLabelSet>(
 
 /// One unlabelled gauge, at scrape time.
 pub fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> std::fmt::Result {
-    ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
+    ConstGauge::new(value).encode(encoder.encode_descriptor(name, &help_text(help), None, MetricType::Gauge)?)
 }
 
 /// One unlabelled counter, at scrape time.
 pub fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> std::fmt::Result {
-    ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)
+    ConstCounter::new(value).encode(encoder.encode_descriptor(name, &help_text(help), None, MetricType::Counter)?)
+}
+
+/// Help as the registry writes it for registered metrics (ending in a full stop), so that
+/// families written at scrape time read the same.
+fn help_text(help: &str) -> String {
+    format!("{help}.")
 }
 
 /// A histogram of durations in seconds, 1 ms to about 65 s (17 buckets, doubling).

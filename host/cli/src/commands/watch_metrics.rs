@@ -50,7 +50,7 @@ impl Collector for SinceMoved {
         let gauge = ConstGauge::new(seconds);
         let metric = encoder.encode_descriptor(
             "assay_watch_seconds_since_publication_moved",
-            "Seconds since latest.json last changed",
+            "Seconds since latest.json last changed.",
             None,
             gauge.metric_type(),
         )?;
