@@ -33,6 +33,8 @@ wall "the auditor's assay with remote locations (--no-default-features --feature
 for crate in assay-epoch assay-publish assay-policy-runtime; do
     wall "$crate" 'rusqlite|libsqlite3-sys|cudarc|tokenizers|minijinja|axum|tokio|hyper|reqwest' -p "$crate"
 done
+# The metrics server is plain threads: the auditor's watchtower links it.
+wall "assay-metrics" 'tokio|hyper|axum|reqwest|rusqlite|libsqlite3-sys|cudarc|wasmtime' -p assay-metrics
 # The engine knows nothing of HTTP, policies, the ledger or the chain.
 wall "assay-reference-engine" 'axum|tokio|hyper|reqwest|rusqlite|wasmtime|assay-ledger|assay-chain' \
     -p assay-reference-engine

@@ -27,6 +27,10 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
     let out = dir.path().join("devnet");
     let plugins = plugin("constantinople").parent().expect("the plugins folder").to_path_buf();
     // Logs at info, so that plenty of log lines go through the pipe.
+    let scraper = std::thread::spawn({
+        let out = out.clone();
+        move || scrape_twice_while_running(&out)
+    });
     let (code, stdout) = run(assay()
         .env("ASSAY_LOG", "info")
         .args(["devnet", "--epochs", "4", "--epoch-seconds", "12", "--synthetic-per-minute", "300", "--out"])
@@ -34,6 +38,8 @@ fn devnet_catches_both_cheaters_every_epoch_audits_and_the_owner_swaps_the_score
         .arg("--plugins")
         .arg(&plugins));
     assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("metrics: http://127.0.0.1:"), "{stdout}");
+    metrics_moved(scraper.join().expect("the scraper"));
     assert!(stdout.contains("cheaters at weight zero: yes"), "{stdout}");
     assert!(stdout.contains("the faster honest miner has the most weight: yes"), "{stdout}");
     assert_eq!(stdout.lines().filter(|l| l.ends_with("summary.json PASS")).count(), 4, "{stdout}");
@@ -127,4 +133,67 @@ fn the_detection_experiment_runs_on_a_small_sample() {
     assert!(table.contains("pub const REL_L2_THRESHOLDS: &[(f64, f64)] = &[(0.0000, "), "{table}");
     assert!(table.contains("pub const HONEST_MEDIANS: &[(f64, f64)] = &[(0.0000, "), "{table}");
     assert!(table.contains("pub const POOLED_RATIO_LIMIT: f64 = "), "{table}");
+}
+
+/// Scrapes the devnet validator's `/metrics` (its address from the devnet's `assay.toml`, as
+/// `curl` would) once it answers and again 15 s later; `None` when it never answered twice.
+fn scrape_twice_while_running(out: &std::path::Path) -> Option<(String, String)> {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let get = |addr: std::net::SocketAddr| -> Option<String> {
+        let mut stream = std::net::TcpStream::connect(addr).ok()?;
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: devnet\r\n\r\n").ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        text.starts_with("HTTP/1.1 200").then_some(text)
+    };
+    let mut first = None;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let Ok(config) = assay_node::Config::load(&out.join("assay.toml")) else { continue };
+        let addr = config.metrics.as_ref()?.listen;
+        match (&first, get(addr)) {
+            (None, Some(text)) => {
+                first = Some(text);
+                std::thread::sleep(std::time::Duration::from_secs(15));
+            }
+            (Some(_), Some(text)) => return first.map(|f| (f, text)),
+            (Some(_), None) => return None,
+            (None, None) => {}
+        }
+    }
+    None
+}
+
+/// The sum of every sample of `family` (all its label sets).
+fn total(text: &str, family: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.strip_prefix(family).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The families of issue 16 are served, and traffic, challenges and the chain move them.
+fn metrics_moved(scrapes: Option<(String, String)>) {
+    let (first, second) = scrapes.expect("the devnet's metrics were scraped twice while it ran");
+    for family in [
+        "assay_gateway_attempts_total",
+        "assay_gateway_latency_seconds_count",
+        "assay_gateway_ttft_seconds_count",
+        "assay_gateway_miner_circuit",
+        "assay_gateway_in_flight",
+        "assay_verify_challenges_total",
+        "assay_verify_queue_depth",
+        "assay_chain_head_block",
+        "assay_chain_connected",
+        "assay_metagraph_age_seconds",
+        "assay_epoch_last_closed",
+        "assay_ledger_bytes",
+    ] {
+        assert!(second.lines().any(|l| l.starts_with(family)), "{family} is not served:\n{second}");
+    }
+    for family in ["assay_gateway_attempts_total", "assay_gateway_latency_seconds_count", "assay_chain_head_block"] {
+        let (before, after) = (total(&first, family), total(&second, family));
+        assert!(after > before, "{family} did not move: {before} then {after}");
+    }
 }

@@ -1,6 +1,7 @@
 //! `assay miner --serve-axon` on a local chain: a registered miner announces where it really
 //! listens (the port it was given, 0 here, resolved), and answers there; one the subnet does
-//! not list is refused before its model loads. (On subtensor: host/cli/tests/chopsticks_e2e.rs.)
+//! not list is refused before its model loads; `--metrics-addr` serves its requests' counts.
+//! (On subtensor: host/cli/tests/chopsticks_e2e.rs.)
 
 mod common;
 
@@ -80,10 +81,15 @@ fn wait_for_axon(chain_dir: &Path, limit: Duration, miner: &mut Running) -> Stri
 
 /// `GET /assay/v1/info` at `axon` (`http://host:port`): the status line and the body.
 fn info(axon: &str) -> String {
-    let address = axon.trim_start_matches("http://");
+    get(axon, "/assay/v1/info")
+}
+
+/// `GET path` at `base` (`http://host:port`): the whole answer.
+fn get(base: &str, path: &str) -> String {
+    let address = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).expect("the announced address answers");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    write!(stream, "GET /assay/v1/info HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("writes");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("writes");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("reads");
     answer
@@ -97,18 +103,38 @@ fn a_registered_miner_announces_where_it_listens() {
     assert_eq!(code, 0, "{text}");
     let child = assay()
         .args(MINER_FLAGS)
-        .args(["--model", "model", "--device", "cpu", "--port", "0"])
+        .args(["--model", "model", "--device", "cpu", "--port", "0", "--metrics-addr", "127.0.0.1:0"])
         .current_dir(dir.path())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("starts the miner");
     let mut running = Running(child);
+    let stdout = running.0.stdout.take().expect("stdout");
+    let (printed, metrics_url) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("metrics on ") {
+                let _ = printed.send(url.to_string());
+            }
+        }
+    });
     let axon = wait_for_axon(&dir.path().join("chain"), Duration::from_secs(60), &mut running);
     assert!(axon.starts_with("http://127.0.0.1:") && !axon.ends_with(":0"), "the bound port: {axon}");
     let answer = info(&axon);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"model\":\"model\""), "the miner itself answers there: {answer}");
+    // Its metrics count that request, and the next.
+    let url = metrics_url.recv_timeout(Duration::from_secs(10)).expect("the metrics address is printed");
+    let base = url.trim_end_matches("/metrics");
+    let info_200 = "assay_miner_requests_total{route=\"info\",status=\"200\"}";
+    let first = get(base, "/metrics");
+    assert!(first.contains(&format!("{info_200} 1\n")), "{first}");
+    info(&axon);
+    let second = get(base, "/metrics");
+    assert!(second.contains(&format!("{info_200} 2\n")), "{second}");
+    assert!(second.contains("assay_miner_store_bytes"), "{second}");
     // Only the miner's own neuron changed.
     let metagraph = LocalChain::open(&dir.path().join("chain")).expect("opens").read_metagraph(1).expect("reads");
     assert_eq!(metagraph.neurons[0].axon, None);

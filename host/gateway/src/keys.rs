@@ -31,7 +31,8 @@ pub struct ApiKey {
 /// A key admitted for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Admitted<'a> {
-    pub name: &'a str,
+    /// Shared, so that the metrics label requests by it without copying it.
+    pub name: &'a std::sync::Arc<str>,
     pub publish_text: bool,
 }
 
@@ -40,7 +41,7 @@ fn default_rpm() -> u32 {
 }
 
 struct Bucket {
-    name: String,
+    name: std::sync::Arc<str>,
     publish_text: bool,
     per_second: f64,
     capacity: f64,
@@ -59,7 +60,7 @@ impl Keys {
             .map(|k| {
                 let capacity = f64::from(k.burst.unwrap_or(k.requests_per_minute / 6).max(1));
                 let bucket = Bucket {
-                    name: k.name.clone(),
+                    name: k.name.as_str().into(),
                     publish_text: k.publish_text,
                     per_second: f64::from(k.requests_per_minute) / 60.0,
                     capacity,
@@ -125,9 +126,11 @@ mod tests {
     fn a_key_is_admitted_until_its_burst_is_spent() {
         let keys = keys(60, 3);
         for _ in 0..3 {
-            assert_eq!(keys.admit(Some("Bearer sk-a")), Ok(Admitted { name: "alice", publish_text: false }));
+            let admitted = keys.admit(Some("Bearer sk-a")).map(|a| (a.name.to_string(), a.publish_text));
+            assert_eq!(admitted, Ok(("alice".to_string(), false)));
         }
-        assert_eq!(keys.admit(Some("Bearer sk-b")), Ok(Admitted { name: "bob", publish_text: true }));
+        let admitted = keys.admit(Some("Bearer sk-b")).map(|a| (a.name.to_string(), a.publish_text));
+        assert_eq!(admitted, Ok(("bob".to_string(), true)));
         assert_eq!(keys.admit(Some("Bearer sk-a")), Err(ApiError::RateLimited));
     }
 

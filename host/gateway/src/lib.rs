@@ -18,6 +18,7 @@ mod counters;
 mod dataset;
 mod error;
 mod keys;
+mod metrics;
 mod proxy;
 mod recorder;
 mod relay;
@@ -333,6 +334,7 @@ pub(crate) struct Shared {
     tally: Arc<counters::Tally>,
     /// Which miners users may be sent to.
     standing: standing::Standing,
+    metrics: metrics::GatewayMetrics,
 }
 
 /// A running gateway.
@@ -368,12 +370,13 @@ impl Gateway {
             None => warn!("the gateway has no tokenizer: relayed text is not checked against the signed tokens"),
         }
         let backlog = recorder::Limits { records: s.recorder_queue_max, bytes: s.recorder_queue_bytes };
+        let metrics = metrics::GatewayMetrics::default();
         let (recorder, recorder_thread) = recorder::Recorder::start(
             parts.ledger.clone(),
             parts.view.clone(),
             parts.epochs,
             parts.hotkey.ss58(),
-            backlog,
+            (backlog, metrics.clone()),
         )
         .map_err(Error::Recorder)?;
         let shared = Arc::new(Shared {
@@ -386,6 +389,7 @@ impl Gateway {
             shapes: shapes::Shapes::default(),
             tally: Arc::default(),
             standing: standing::Standing::new(parts.ledger.clone(), parts.view.clone(), parts.epochs),
+            metrics,
         });
         // Know the miners, and which of them users may be sent to, before the first user arrives.
         proxy::refresh(&shared, &parts.view).await;
@@ -426,6 +430,18 @@ impl Gateway {
     /// The gateway's counters now.
     pub fn counters(&self) -> Counters {
         self.shared.tally.snapshot(self.shared.recorder.backlog())
+    }
+
+    /// Adds the gateway's families (requests, attempts, latency, in-flight, circuits) to the
+    /// registry a metrics server reads.
+    pub fn register_metrics(&self, registry: &mut assay_metrics::prometheus_client::registry::Registry) {
+        self.shared.metrics.register(registry, self.shared.clone());
+    }
+
+    /// The families [`Gateway::register_metrics`] adds that fill with traffic, each with one
+    /// example series: for tools and tests that check names against what is served.
+    pub fn describe_metrics(registry: &mut assay_metrics::prometheus_client::registry::Registry) {
+        metrics::describe(registry);
     }
 
     /// Lets the weights (uid, weight) that `epoch` closed with steer traffic: a miner's score

@@ -60,7 +60,11 @@ pub(crate) async fn chat(
     body: Body,
 ) -> Response {
     let connection = connection.map(|Extension(c)| c);
-    user_request(&shared, connection, &headers, body, Route::Chat).await.unwrap_or_else(IntoResponse::into_response)
+    let mut key = None;
+    let response = user_request(&shared, connection, &headers, body, Route::Chat, &mut key)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    counted(&shared, "chat", key, response)
 }
 
 pub(crate) async fn completions(
@@ -70,9 +74,18 @@ pub(crate) async fn completions(
     body: Body,
 ) -> Response {
     let connection = connection.map(|Extension(c)| c);
-    user_request(&shared, connection, &headers, body, Route::Completions)
+    let mut key = None;
+    let response = user_request(&shared, connection, &headers, body, Route::Completions, &mut key)
         .await
-        .unwrap_or_else(IntoResponse::into_response)
+        .unwrap_or_else(IntoResponse::into_response);
+    counted(&shared, "completions", key, response)
+}
+
+/// Counts a user's request by route, status and the name of the key admitted ("" if none).
+fn counted(shared: &Shared, route: &'static str, key: Option<Arc<str>>, response: Response) -> Response {
+    let key = key.unwrap_or_else(|| Arc::from(""));
+    shared.metrics.request(&crate::metrics::RequestLabels { route, status: response.status().as_u16(), key });
+    response
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
@@ -80,11 +93,12 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
 }
 
 pub(crate) async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(e) = shared.keys.admit(authorization(&headers)) {
-        return e.into_response();
-    }
+    let key = match shared.keys.admit(authorization(&headers)) {
+        Ok(admitted) => admitted.name.clone(),
+        Err(e) => return counted(&shared, "models", None, e.into_response()),
+    };
     let model = json!({"id": shared.settings.model, "object": "model", "created": 0, "owned_by": "assay"});
-    Json(json!({"object": "list", "data": [model]})).into_response()
+    counted(&shared, "models", Some(key), Json(json!({"object": "list", "data": [model]})).into_response())
 }
 
 pub(crate) async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -104,8 +118,10 @@ async fn user_request(
     headers: &HeaderMap,
     body: Body,
     route: Route,
+    key_admitted: &mut Option<Arc<str>>,
 ) -> Result<Response, ApiError> {
     let admitted = shared.keys.admit(authorization(headers))?;
+    *key_admitted = Some(admitted.name.clone());
     let (key, publish_text) = (admitted.name.to_string(), admitted.publish_text);
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -191,6 +207,9 @@ pub(crate) async fn forward(
             Err(refusal) => return Err(no_slot(shared, refusal, last.as_ref())),
         };
         let miner = lease.slot.miner.clone();
+        if !tried.is_empty() {
+            shared.metrics.retried();
+        }
         tried.push(lease.slot.uid);
         let (mut attempt, body) = Attempt::begin(shared, lease, route, &caller, greedy, &mut request)?;
         let response = match shared.client.start(&miner, route.path(), &body).await {

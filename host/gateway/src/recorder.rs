@@ -114,7 +114,7 @@ impl Recorder {
         view: ChainView,
         epochs: Epochs,
         validator: String,
-        limits: Limits,
+        (limits, metrics): (Limits, crate::metrics::GatewayMetrics),
     ) -> std::io::Result<(Recorder, RecorderThread)> {
         let queue = Arc::new(Queue {
             pending: Mutex::new(Pending::default()),
@@ -125,7 +125,7 @@ impl Recorder {
         let shared = queue.clone();
         let handle = std::thread::Builder::new()
             .name("assay-recorder".into())
-            .spawn(move || write_loop(&shared, ledger.as_ref(), &view, epochs, &validator))?;
+            .spawn(move || write_loop(&shared, ledger.as_ref(), &view, epochs, (&validator, &metrics)))?;
         let thread = handle.thread().clone();
         Ok((Recorder { queue, thread, limits }, RecorderThread { handle }))
     }
@@ -158,7 +158,13 @@ impl Recorder {
     }
 }
 
-fn write_loop(queue: &Queue, ledger: &dyn Ledger, view: &ChainView, epochs: Epochs, validator: &str) {
+fn write_loop(
+    queue: &Queue,
+    ledger: &dyn Ledger,
+    view: &ChainView,
+    epochs: Epochs,
+    (validator, metrics): (&str, &crate::metrics::GatewayMetrics),
+) {
     loop {
         let stopping = queue.stop.load(Ordering::SeqCst);
         let batch = {
@@ -169,6 +175,7 @@ fn write_loop(queue: &Queue, ledger: &dyn Ledger, view: &ChainView, epochs: Epoc
         for chunk in batch.chunks(BATCH) {
             let rows: Vec<(RequestEntry, Option<Exchange>)> = chunk.iter().map(|f| entry(f, validator)).collect();
             write(ledger, view, epochs, &rows);
+            rows.iter().for_each(|(entry, _)| metrics.attempt(&entry.record));
             queue.backlog.fetch_sub(chunk.len(), Ordering::Relaxed);
             queue.backlog_bytes.fetch_sub(chunk.iter().map(Finished::weight).sum(), Ordering::Relaxed);
         }

@@ -272,6 +272,11 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     let mut written =
         config(port, epoch_blocks, options.synthetic_per_minute, &scorer.to_string(), &challenger.to_string());
     written.publish = publication.config.clone();
+    // Prometheus metrics on a free loopback port (`curl` it while the devnet runs).
+    let metrics_listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| anyhow!("finding a free port for metrics: {e}"))?;
+    written.metrics = Some(assay_node::MetricsConfig { listen: metrics_listen });
     written.save(&config_path)?;
     let config = Config::load(&config_path)?;
     let names = owner.names(&scorer);
@@ -287,7 +292,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     // Served until the devnet returns, its report included.
     let (_dashboard, dashboard_addr) =
         serve_dashboard(&runtime, &node, options.dashboard_addr, watchtower.as_ref().map(Watchtower::verdicts))?;
-    let endpoints = Endpoints { miners: &miner_neurons, members: &members, gateway_port: port, dashboard: dashboard_addr };
+    let endpoints = Endpoints { miners: &miner_neurons, members: &members, gateway_port: port, metrics: metrics_listen, dashboard: dashboard_addr };
     for line in addresses(&endpoints) {
         view.line(&line);
     }
@@ -442,6 +447,8 @@ struct Endpoints<'a> {
     miners: &'a [Neuron],
     members: &'a [Member],
     gateway_port: u16,
+    /// The validator's Prometheus metrics.
+    metrics: std::net::SocketAddr,
     /// The validator's web dashboard.
     dashboard: std::net::SocketAddr,
 }
@@ -456,6 +463,7 @@ fn addresses(endpoints: &Endpoints) -> Vec<String> {
         lines.push(format!("miner uid {} ({name}) at {axon}", neuron.uid));
     }
     lines.push(format!("gateway at http://127.0.0.1:{}/v1 (key sk-devnet, model {MODEL})", endpoints.gateway_port));
+    lines.push(format!("metrics: http://{}/metrics", endpoints.metrics));
     lines.push(format!("dashboard: http://{}/", endpoints.dashboard));
     lines
 }

@@ -90,6 +90,27 @@ pub struct Closed {
     pub summary: Summary,
     pub summary_key: String,
     pub summary_sha256: String,
+    /// How long each stage of the closing took, in seconds, in order (`records`, `score`,
+    /// `encode`, `sign`, `commit`): the metrics' epoch close duration by stage.
+    pub stages: Vec<(&'static str, f64)>,
+}
+
+/// The stages of one closing, timed one after the other.
+struct Stages {
+    since: std::time::Instant,
+    taken: Vec<(&'static str, f64)>,
+}
+
+impl Stages {
+    fn start() -> Self {
+        Self { since: std::time::Instant::now(), taken: Vec::with_capacity(5) }
+    }
+
+    fn done(&mut self, stage: &'static str) {
+        let now = std::time::Instant::now();
+        self.taken.push((stage, now.duration_since(self.since).as_secs_f64()));
+        self.since = now;
+    }
 }
 
 /// Everything closing an epoch touches.
@@ -212,10 +233,13 @@ impl Closer<'_> {
             return Err(Error::AlreadyClosed { epoch, last: last.epoch });
         }
         // From here on, late records go to a later epoch rather than being left out of this one.
+        let mut stages = Stages::start();
         self.ledger.freeze_epoch(epoch)?;
         let records = self.records(epoch, metagraph)?;
+        stages.done("records");
         let scoring = self.score(epoch, scorers, &records)?;
         let shadow = scorers.shadow.as_ref().map(|sh| self.shadow(epoch, sh, &scoring.input)).transpose()?;
+        stages.done("score");
         let json = canonical::encode(&scoring.input)?;
         let encoded = Encoded {
             zst: canonical::compress(&json)?,
@@ -224,7 +248,9 @@ impl Closer<'_> {
         };
         let scorer_sha = scoring.scorer.digest().to_string();
         let mut summary = self.summary(epoch, &scoring, &encoded, challenger, shadow.as_ref())?;
+        stages.done("encode");
         let summary_bytes = summary.sign(self.hotkey)?;
+        stages.done("sign");
         let summary_sha256 = sha256_hex(&summary_bytes);
         let summary_key = keys::summary(s.netuid, epoch);
         let latest = serde_json::json!({ "epoch": epoch, "summary": summary_key, "sha256": summary_sha256 });
@@ -255,6 +281,7 @@ impl Closer<'_> {
             weights,
             head,
         })?;
+        stages.done("commit");
         match &summary.unscored {
             None => info!(epoch, scorer = %scorer_sha, requests = scoring.input.requests.len(),
                 challenges = scoring.input.challenges.len(), fuel = summary.output.fuel_used,
@@ -263,7 +290,7 @@ impl Closer<'_> {
             Some(u) => error!(epoch, scorer = %scorer_sha, kind = %u.kind, reason = %u.reason,
                 "no scorer could score the epoch: it is closed unscored, published, and no weights are set"),
         }
-        Ok(Closed { summary, summary_key, summary_sha256 })
+        Ok(Closed { summary, summary_key, summary_sha256, stages: stages.taken })
     }
 
     /// The unsigned summary of a scored or unscored epoch.

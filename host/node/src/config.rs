@@ -67,6 +67,9 @@ pub struct Config {
     /// The read-only web dashboard (docs/dashboard.md); off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<DashboardConfig>,
+    /// Prometheus metrics (`GET /metrics`, read-only, docs/metrics.md); none served when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
 }
 
 /// `[dashboard]`: where the web dashboard listens.
@@ -76,6 +79,16 @@ pub struct DashboardConfig {
     /// `host:port` to serve it on, e.g. `127.0.0.1:8090`. It shows no secret and changes
     /// nothing, but what the validator scores: keep it on loopback or behind a proxy.
     pub listen: String,
+}
+
+/// `[metrics]`: where the node serves its Prometheus metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address `GET /metrics` is served on, e.g. `127.0.0.1:9464` (port 0: any free port, as
+    /// the status then says). Anyone who reaches it reads the validator's counters: keep it on
+    /// loopback or a private network.
+    pub listen: std::net::SocketAddr,
 }
 
 /// The longest duration a setting may name: a day (past what a clock holds, a longer one would
@@ -401,6 +414,7 @@ impl Config {
             gateway: None,
             verify: None,
             dashboard: None,
+            metrics: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod config;
 pub mod dashboard;
 mod error;
 pub mod follow;
+mod metrics;
 mod outgoing;
 pub mod owner;
 pub mod preflight;
@@ -40,8 +41,8 @@ use tracing::{error, info, warn};
 
 pub use close::{Closed, Closer, EpochSettings, ScorerChoice};
 pub use config::{
-    ChainConfig, Config, ConfigError, DashboardConfig, LedgerConfig, OverrideError, Overrides, PolicyConfig,
-    PublishConfig, WalletConfig,
+    ChainConfig, Config, ConfigError, DashboardConfig, LedgerConfig, MetricsConfig, OverrideError, Overrides,
+    PolicyConfig, PublishConfig, WalletConfig,
 };
 pub use error::{Error, Result};
 pub use outgoing::Sent;
@@ -85,6 +86,7 @@ pub struct Node {
     status: StatusHandle,
     /// What the web dashboard shows (the last closed epochs among it).
     board: dashboard::NodeBoard,
+    metrics: metrics::NodeMetrics,
     /// When retention last ran.
     pruned_at: Option<Instant>,
 }
@@ -262,6 +264,7 @@ impl Node {
             follower,
             drainer: Drainer::default(),
             status,
+            metrics: metrics::NodeMetrics::default(),
             pruned_at: None,
         })
     }
@@ -307,6 +310,7 @@ impl Node {
         };
         let metagraph = (*self.view.metagraph()).clone();
         let closed = closer.close(epoch, metagraph, head, &scorers, challenger.clone())?;
+        self.metrics.closed(&closed.stages);
         if closed.summary.scorer_fallback.is_some() {
             self.scorers.closed_with_fallback(scorers.fallback);
         }
@@ -320,6 +324,8 @@ impl Node {
             shadow: s.shadow.as_ref().map(|sh| sh.scorer.sha256.clone()),
             challenger,
             weights,
+            fuel_used: s.output.fuel_used,
+            stages: closed.stages.iter().map(|(stage, s)| (stage.to_string(), *s)).collect(),
         };
         self.status.update(|st| {
             st.last_closed = Some(last);
@@ -409,6 +415,11 @@ impl Node {
             }
             st.outgoing = sent.pending.clone();
             st.outgoing_errors = sent.errors.clone();
+            if let Some(&last) = sent.published.iter().max() {
+                st.last_published = st.last_published.max(Some(last));
+            }
+            st.weights_attempts = self.drainer.weights_attempts;
+            st.weights_failures = self.drainer.weights_failures;
         });
         Ok(sent)
     }
@@ -454,6 +465,15 @@ impl Node {
         if let Some(g) = &services.gateway {
             self.status.update(|s| s.gateway = Some(format!("http://{}", g.local_addr())));
         }
+        // Served until this function returns (dropping the server stops it).
+        let _metrics_server = match self.serve_metrics(&services) {
+            Ok(server) => server,
+            Err(e) => {
+                services.shutdown().await;
+                let _ = stop_refresh.send(true);
+                return Err(e);
+            }
+        };
         info!(netuid = self.config.netuid, validator = %self.hotkey.ss58(), epoch_blocks = self.settings.epochs.blocks(),
             chain = %self.chain.describe(), "validator node running");
         let result = self.epoch_loop(options, &mut shutdown, &services, on_close).await;
@@ -464,6 +484,16 @@ impl Node {
             error!(error = %e, "the last pass over the outgoing queue failed; it is retried at the next start");
         }
         result
+    }
+
+    /// The `[metrics]` server over the node's, the gateway's and the verifier's families.
+    fn serve_metrics(&self, services: &Services) -> Result<Option<assay_metrics::MetricsServer>> {
+        let Some(config) = &self.config.metrics else { return Ok(None) };
+        let registry = self.metrics.registry(self.status.clone(), self.config.ledger_path(), services);
+        let server = metrics::serve(config.listen, registry).map_err(|e| Error::Service(format!("metrics: {e}")))?;
+        info!(address = %server.local_addr(), "serving metrics");
+        self.status.update(|s| s.metrics = Some(format!("http://{}/metrics", server.local_addr())));
+        Ok(Some(server))
     }
 
     async fn epoch_loop(

@@ -43,6 +43,9 @@ pub struct Sent {
 #[derive(Default)]
 pub struct Drainer {
     backoff: HashMap<u64, (u32, Instant)>,
+    /// `set_weights` calls made and failed since start (for the metrics).
+    pub(crate) weights_attempts: u64,
+    pub(crate) weights_failures: u64,
     /// The summary hash's commitment: the epoch that failed, failures so far and when it may
     /// next be tried (a newer epoch is tried at once).
     commit_backoff: Option<(u64, u32, Instant)>,
@@ -187,8 +190,13 @@ impl Drainer {
         let block = match accepted {
             Some(block) => block,
             None => match chain.set_weights(validator, &call).await {
-                Ok(block) => block,
+                Ok(block) => {
+                    self.weights_attempts += 1;
+                    block
+                }
                 Err(e) => {
+                    self.weights_attempts += 1;
+                    self.weights_failures += 1;
                     return self.weights_failed(ledger, item.epoch, attempts + 1, format!("setting weights: {e}"));
                 }
             },

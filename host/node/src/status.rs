@@ -26,6 +26,10 @@ pub struct LastClosed {
     pub challenger: Option<String>,
     /// `(uid, weight)` as the scorer gave them.
     pub weights: Vec<(u16, u16)>,
+    /// Fuel the scorer used.
+    pub fuel_used: u64,
+    /// Seconds each stage of the closing took (`records`, `score`, `encode`, `sign`, `commit`).
+    pub stages: Vec<(String, f64)>,
 }
 
 /// Everything the node shows about itself.
@@ -53,6 +57,13 @@ pub struct Status {
     /// Closed epochs whose publication or weights are still queued, with the last error.
     pub outgoing: Vec<u64>,
     pub outgoing_errors: Vec<(u64, String)>,
+    /// The latest epoch whose objects were published.
+    pub last_published: Option<u64>,
+    /// `set_weights` calls made, and those that failed, since the node started.
+    pub weights_attempts: u64,
+    pub weights_failures: u64,
+    /// Where the metrics are served (`http://…/metrics`), when `[metrics]` is configured.
+    pub metrics: Option<String>,
     pub verdicts: BTreeMap<u16, Verdicts>,
     pub gateway: Option<String>,
     /// The gateway's counters (connections, refusals, its queue, the recorder's backlog and

@@ -21,6 +21,7 @@
 //! Must not touch: routing, scoring, publication or the chain's weights.
 
 mod measure;
+mod metrics;
 #[cfg(test)]
 mod rounds_tests;
 #[cfg(test)]
@@ -248,6 +249,7 @@ struct Inner {
     /// once, and a round reads only what was recorded since. `None` until the first round.
     offered: Mutex<Offered>,
     tallies: Mutex<BTreeMap<u16, Tally>>,
+    metrics: metrics::VerifyMetrics,
 }
 
 #[derive(Clone)]
@@ -275,12 +277,29 @@ impl Verifier {
                 epochs: parts.epochs,
                 offered: Mutex::new(Offered::default()),
                 tallies: Mutex::new(BTreeMap::new()),
+                metrics: metrics::VerifyMetrics::default(),
             }),
         }
     }
 
     pub fn tallies(&self) -> BTreeMap<u16, Tally> {
         self.inner.tallies.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Adds the verifier's families (challenges, verdicts by reason, reference-pass time, queue
+    /// depth) to the registry a metrics server reads.
+    pub fn register_metrics(&self, registry: &mut assay_metrics::prometheus_client::registry::Registry) {
+        let inner = &self.inner;
+        inner.metrics.register(registry, inner.pending.clone(), inner.settings.max_pending.max(1));
+    }
+
+    /// Registers the verifier's families, each with one example series, as a verifier that
+    /// judged a challenge exposes them (for tools and tests that check names against what is
+    /// served).
+    pub fn describe_metrics(registry: &mut assay_metrics::prometheus_client::registry::Registry) {
+        let example = metrics::VerifyMetrics::default();
+        example.verdict(Verdict::Pass, "example");
+        example.register(registry, Arc::new(Semaphore::new(1)), 1);
     }
 
     /// Rounds every `interval_ms` until `stopped`; challenges in flight are awaited.
@@ -380,6 +399,7 @@ impl Verifier {
             // The queue is the validator's: a challenge it has no room for is dropped, and
             // nobody is charged for it.
             let Ok(queued) = inner.pending.clone().try_acquire_owned() else {
+                inner.metrics.dropped();
                 warn!(
                     request = exchange.id,
                     uid = exchange.uid,
@@ -392,6 +412,7 @@ impl Verifier {
             let points: Vec<[u32; 2]> = plan.points.iter().map(|&(l, p)| [l, p]).collect();
             let verifier = self.clone();
             let greedy = round.greedy.contains(&exchange.id);
+            inner.metrics.started();
             tasks.spawn(async move {
                 verifier.challenge(exchange, miner, points, greedy).await;
                 drop(queued);
@@ -491,7 +512,9 @@ impl Verifier {
         let judged = tokio::task::spawn_blocking(move || {
             let inner = &verifier.inner;
             let reference = Reference { pass: &inner.engine, tokenizer: &inner.tokenizer, stop_ids: &inner.stop_ids };
+            let started = std::time::Instant::now();
             let measured = assess(&reference, &exchange, &ext, opened, failure, greedy);
+            inner.metrics.reference_pass(started.elapsed().as_secs_f64());
             verifier.record(&exchange, measured);
         })
         .await;
@@ -597,6 +620,7 @@ impl Verifier {
     }
 
     fn tally(&self, exchange: &Exchange, judgement: &Judgement) {
+        self.inner.metrics.verdict(judgement.verdict, &judgement.reason);
         let mut tallies = self.inner.tallies.lock().unwrap_or_else(|p| p.into_inner());
         let t = tallies.entry(exchange.uid).or_default();
         match judgement.verdict {

@@ -68,6 +68,9 @@ pub struct Args {
     /// Connections served at once.
     #[arg(long, default_value_t = 256)]
     max_connections: usize,
+    /// Serve Prometheus metrics on this address (`GET /metrics`: requests, openings, store size).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Seconds a connection has to send a request's headers (and an idle one is kept).
     #[arg(long, default_value_t = 10)]
     header_read_timeout_s: u64,
@@ -143,6 +146,17 @@ pub fn run(args: Args) -> CmdResult {
     };
     let miner_hotkey = hotkey.ss58();
     let state = MinerState::new(engine, tokenizer, hotkey, settings);
+    // Served until this function returns (dropping the server stops it).
+    let _metrics_server = match args.metrics_addr {
+        Some(addr) => {
+            let registry = std::sync::Arc::new(state.metrics_registry());
+            let server = assay_metrics::serve(addr, registry, assay_metrics::Limits::default())
+                .map_err(|e| unusable(anyhow!("serving metrics on {addr}: {e}")))?;
+            println!("metrics on http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
     runtime.block_on(async move {
         let netuid = args.chain.netuid;
         if let (Some(signers), Some(chain)) = (signers, &chain) {

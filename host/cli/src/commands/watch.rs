@@ -30,7 +30,7 @@ use assay_publish::{Location, open_read};
 
 use super::watch_dashboard::{self, WatchBoard};
 use super::watch_loop::Watcher;
-use super::watch_metrics::{self, Metrics};
+use super::watch_metrics::Metrics;
 use super::watch_state::{self, WatchState};
 use crate::commands::WalletFlags;
 use crate::{CmdResult, Exit, failed, unusable};
@@ -179,12 +179,16 @@ pub fn run(args: Args) -> CmdResult {
         .map_err(|e| failed(anyhow!("starting the async runtime: {e}")))?;
     let chain = open_chain(&args, signer.as_ref(), &rt)?;
     let state = initial_state(&args)?;
-    let metrics = Arc::new(Metrics::default());
-    if let Some(addr) = args.metrics_addr {
-        let local = watch_metrics::serve(addr, metrics.clone(), now_ms)
-            .map_err(|e| unusable(anyhow!("serving metrics on {addr}: {e}")))?;
-        println!("metrics on http://{local}/metrics");
-    }
+    let metrics = Arc::new(Metrics::new(now_ms));
+    // Served while this function runs: dropped on the way out, the server stops.
+    let _metrics_server = match args.metrics_addr {
+        Some(addr) => {
+            let server = metrics.serve(addr).map_err(|e| unusable(anyhow!("serving metrics on {addr}: {e}")))?;
+            println!("metrics on http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
     let board = match args.dashboard_addr {
         Some(addr) => {
             let board = Arc::new(WatchBoard::new(args.netuid, &args.validator, &store.describe()));

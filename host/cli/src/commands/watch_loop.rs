@@ -137,8 +137,8 @@ impl Watcher<'_> {
     fn poll(&mut self) -> Result<bool, PollError> {
         let result = self.poll_inner();
         match &result {
-            Err(PollError::Source(_)) => self.metrics.source_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            Err(PollError::Chain(_)) => self.metrics.chain_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            Err(PollError::Source(_)) => self.metrics.source_errors.inc(),
+            Err(PollError::Chain(_)) => self.metrics.chain_errors.inc(),
             _ => 0,
         };
         result
@@ -181,7 +181,7 @@ impl Watcher<'_> {
                 validator = self.validator,
                 "latest.json names an epoch before the ones already examined"
             );
-            self.metrics.latest_backwards.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.latest_backwards.inc();
         }
         let last = latest.min(first.saturating_add(MAX_EPOCHS_PER_POLL - 1));
         let chain = record.unwrap_or(ChainRecord::NotRead);
@@ -510,7 +510,7 @@ impl Watcher<'_> {
             })?
             .map_err(|e| PollError::Chain(format!("setting epoch {epoch}'s weights: {e}")))?;
         outln!("epoch {epoch}: weights set at block {block}");
-        self.metrics.weights_set.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.weights_set.inc();
         self.state.pending_weights = None;
         self.save()
     }

@@ -1,48 +1,133 @@
-//! The watchtower's metrics, as Prometheus text on `--metrics-addr` (`GET /metrics`): epochs
-//! audited by verdict, the last audited epoch, seconds since the publication last moved,
+//! The watchtower's metrics, served on `--metrics-addr` (`GET /metrics`) by assay-metrics:
+//! epochs audited by verdict, the last audited epoch, seconds since the publication last moved,
 //! whether the validator is silent, and the errors of the source, the chain and the weights.
-//! A plain-thread server: one request per connection, a read timeout, a bounded request.
+//! Families are prometheus-client's; this file only names them and feeds them.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use assay_metrics::prometheus_client::collector::Collector;
+use assay_metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use assay_metrics::prometheus_client::metrics::counter::Counter;
+use assay_metrics::prometheus_client::metrics::family::Family;
+use assay_metrics::prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use assay_metrics::prometheus_client::registry::Registry;
 
 use super::watch_state::Verdict;
 
-/// How long a client has to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(2);
-/// The most of a request read (its first line is all that is needed).
-const MAX_REQUEST_BYTES: usize = 4096;
+/// A verdict as a label: `verdict="pass"`.
+type VerdictLabel = [(&'static str, &'static str); 1];
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    pass: AtomicU64,
-    fail: AtomicU64,
-    unusable: AtomicU64,
-    /// The last audited epoch plus one (0: none yet).
-    last_audited_plus_one: AtomicU64,
-    latest_moved_unix_ms: AtomicU64,
-    silent: AtomicBool,
-    waiting: AtomicU64,
-    /// The epoch waited at for longer than --silence-after, plus one (0: none).
-    stalled_plus_one: AtomicU64,
-    pub source_errors: AtomicU64,
-    pub chain_errors: AtomicU64,
-    pub weights_set: AtomicU64,
-    pub latest_backwards: AtomicU64,
+    audited: Family<VerdictLabel, Counter>,
+    /// The last audited epoch (-1: none yet).
+    last_audited: Gauge,
+    latest_moved_unix_ms: Arc<AtomicU64>,
+    silent: Gauge,
+    waiting: Gauge,
+    /// The epoch waited at for longer than --silence-after (-1: none).
+    stalled: Gauge,
+    pub source_errors: Counter,
+    pub chain_errors: Counter,
+    pub weights_set: Counter,
+    pub latest_backwards: Counter,
+    registry: Arc<Registry>,
+}
+
+/// Seconds since latest.json last changed, computed at each scrape.
+#[derive(Debug)]
+struct SinceMoved {
+    moved_unix_ms: Arc<AtomicU64>,
+    now_ms: fn() -> u64,
+}
+
+impl Collector for SinceMoved {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let moved = self.moved_unix_ms.load(Ordering::Relaxed);
+        let seconds = (self.now_ms)().saturating_sub(moved) as f64 / 1000.0;
+        let gauge = ConstGauge::new(seconds);
+        let metric = encoder.encode_descriptor(
+            "assay_watch_seconds_since_publication_moved",
+            "Seconds since latest.json last changed.",
+            None,
+            gauge.metric_type(),
+        )?;
+        gauge.encode(metric)
+    }
 }
 
 impl Metrics {
-    pub fn audited(&self, epoch: u64, verdict: Verdict) {
-        let counter = match verdict {
-            Verdict::Pass => &self.pass,
-            Verdict::Fail => &self.fail,
-            Verdict::Unusable => &self.unusable,
+    /// The watchtower's families, `now_ms` telling the time at each scrape.
+    pub fn new(now_ms: fn() -> u64) -> Self {
+        let mut registry = Registry::default();
+        let audited = Family::<VerdictLabel, Counter>::default();
+        for verdict in ["pass", "fail", "unusable"] {
+            let _ = audited.get_or_create(&[("verdict", verdict)]);
+        }
+        registry.register("assay_watch_epochs_audited", "Epochs audited, by verdict", audited.clone());
+        let gauge = |registry: &mut Registry, name: &str, help: &str, value: i64| {
+            let gauge = Gauge::default();
+            gauge.set(value);
+            registry.register(name, help, gauge.clone());
+            gauge
         };
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.last_audited_plus_one.store(epoch.saturating_add(1), Ordering::Relaxed);
+        let last_audited =
+            gauge(&mut registry, "assay_watch_last_audited_epoch", "The last epoch audited (-1: none yet)", -1);
+        let silent =
+            gauge(&mut registry, "assay_watch_silent", "1 when latest.json has not moved for --silence-after", 0);
+        let waiting = gauge(
+            &mut registry,
+            "assay_watch_epochs_waiting_for_chain",
+            "Published epochs whose hash the chain does not name yet",
+            0,
+        );
+        let stalled = gauge(
+            &mut registry,
+            "assay_watch_stalled_epoch",
+            "The epoch waited at for longer than --silence-after: unpublished though named, or its hash not on chain (-1: none)",
+            -1,
+        );
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        let source_errors =
+            counter(&mut registry, "assay_watch_source_errors", "Polls that could not read the publication");
+        let chain_errors = counter(&mut registry, "assay_watch_chain_errors", "Chain reads or writes that failed");
+        let weights_set = counter(&mut registry, "assay_watch_weights_set", "Weights set after a passing audit");
+        let latest_backwards = counter(
+            &mut registry,
+            "assay_watch_latest_backwards",
+            "Polls whose latest.json named an epoch before the ones examined",
+        );
+        let latest_moved_unix_ms = Arc::new(AtomicU64::new(0));
+        registry.register_collector(Box::new(SinceMoved { moved_unix_ms: latest_moved_unix_ms.clone(), now_ms }));
+        Self {
+            audited,
+            last_audited,
+            latest_moved_unix_ms,
+            silent,
+            waiting,
+            stalled,
+            source_errors,
+            chain_errors,
+            weights_set,
+            latest_backwards,
+            registry: Arc::new(registry),
+        }
+    }
+
+    pub fn audited(&self, epoch: u64, verdict: Verdict) {
+        let label = match verdict {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Unusable => "unusable",
+        };
+        self.audited.get_or_create(&[("verdict", label)]).inc();
+        self.last_audited.set(i64::try_from(epoch).unwrap_or(i64::MAX));
     }
 
     pub fn set_latest_moved(&self, unix_ms: u64) {
@@ -50,108 +135,35 @@ impl Metrics {
     }
 
     pub fn set_silent(&self, silent: bool) {
-        self.silent.store(silent, Ordering::Relaxed);
+        self.silent.set(i64::from(silent));
     }
 
     /// Epochs published but not yet audited because the chain does not name them yet.
     pub fn set_stalled(&self, epoch: Option<u64>) {
-        self.stalled_plus_one.store(epoch.map_or(0, |e| e.saturating_add(1)), Ordering::Relaxed);
+        self.stalled.set(epoch.map_or(-1, |e| i64::try_from(e).unwrap_or(i64::MAX)));
     }
 
     pub fn set_waiting(&self, epochs: u64) {
-        self.waiting.store(epochs, Ordering::Relaxed);
+        self.waiting.set(i64::try_from(epochs).unwrap_or(i64::MAX));
     }
 
-    /// The metrics as Prometheus text, `now_ms` being the time of the scrape.
-    pub fn render(&self, now_ms: u64) -> String {
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let moved = get(&self.latest_moved_unix_ms);
-        let since_moved = now_ms.saturating_sub(moved) as f64 / 1000.0;
-        let mut out = String::new();
-        out.push_str("# HELP assay_watch_epochs_audited_total Epochs audited, by verdict.\n");
-        out.push_str("# TYPE assay_watch_epochs_audited_total counter\n");
-        for (verdict, counter) in [("pass", &self.pass), ("fail", &self.fail), ("unusable", &self.unusable)] {
-            out.push_str(&format!("assay_watch_epochs_audited_total{{verdict=\"{verdict}\"}} {}\n", get(counter)));
-        }
-        let gauges = [
-            ("assay_watch_last_audited_epoch", "The last epoch audited (-1: none yet).", {
-                get(&self.last_audited_plus_one) as f64 - 1.0
-            }),
-            ("assay_watch_seconds_since_publication_moved", "Seconds since latest.json last changed.", since_moved),
-            ("assay_watch_silent", "1 when latest.json has not moved for --silence-after.", {
-                f64::from(u8::from(self.silent.load(Ordering::Relaxed)))
-            }),
-            ("assay_watch_epochs_waiting_for_chain", "Published epochs whose hash the chain does not name yet.", {
-                get(&self.waiting) as f64
-            }),
-            (
-                "assay_watch_stalled_epoch",
-                "The epoch waited at for longer than --silence-after: unpublished though named, or its hash not on chain (-1: none).",
-                get(&self.stalled_plus_one) as f64 - 1.0,
-            ),
-        ];
-        for (name, help, value) in gauges {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
-        }
-        let counters = [
-            ("assay_watch_source_errors_total", "Polls that could not read the publication.", &self.source_errors),
-            ("assay_watch_chain_errors_total", "Chain reads or writes that failed.", &self.chain_errors),
-            ("assay_watch_weights_set_total", "Weights set after a passing audit.", &self.weights_set),
-            (
-                "assay_watch_latest_backwards_total",
-                "Polls whose latest.json named an epoch before the ones examined.",
-                &self.latest_backwards,
-            ),
-        ];
-        for (name, help, counter) in counters {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", get(counter)));
-        }
-        out
+    /// The metrics as Prometheus text, as a scrape sees them now.
+    #[cfg(test)]
+    fn render(&self) -> String {
+        assay_metrics::encode(&self.registry)
     }
-}
 
-/// Serves `metrics` on `addr` from a thread of its own; returns the address it listens on.
-pub fn serve(addr: SocketAddr, metrics: Arc<Metrics>, now_ms: fn() -> u64) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
-    let local = listener.local_addr()?;
-    std::thread::Builder::new().name("watch-metrics".into()).spawn(move || {
-        for stream in listener.incoming().flatten() {
-            if let Err(e) = answer(stream, &metrics, now_ms()) {
-                tracing::debug!(error = %e, "a metrics request failed");
-            }
-        }
-    })?;
-    Ok(local)
-}
-
-/// Answers one request: the metrics on `GET /metrics`, 404 elsewhere.
-fn answer(mut stream: TcpStream, metrics: &Metrics, now_ms: u64) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
-    let mut request = Vec::new();
-    let mut chunk = [0u8; 512];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < MAX_REQUEST_BYTES {
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&chunk[..n]);
+    /// Serves the metrics on `addr` until the returned server is dropped.
+    pub fn serve(&self, addr: SocketAddr) -> assay_metrics::Result<assay_metrics::MetricsServer> {
+        assay_metrics::serve(addr, self.registry.clone(), assay_metrics::Limits::default())
     }
-    let first_line = request.split(|b| *b == b'\n').next().unwrap_or_default();
-    let (status, body) = if first_line.starts_with(b"GET /metrics ") {
-        ("200 OK", metrics.render(now_ms))
-    } else {
-        ("404 Not Found", "not found: GET /metrics\n".to_string())
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
     use super::*;
 
     fn get(addr: SocketAddr, path: &str) -> String {
@@ -164,12 +176,13 @@ mod tests {
 
     #[test]
     fn metrics_are_served_as_prometheus_text() {
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Metrics::new(|| 11_500);
         metrics.audited(3, Verdict::Pass);
         metrics.audited(4, Verdict::Fail);
         metrics.set_latest_moved(1_000);
         metrics.set_silent(true);
-        let text = metrics.render(11_500);
+        metrics.weights_set.inc();
+        let text = metrics.render();
         for line in [
             "assay_watch_epochs_audited_total{verdict=\"pass\"} 1",
             "assay_watch_epochs_audited_total{verdict=\"fail\"} 1",
@@ -177,15 +190,21 @@ mod tests {
             "assay_watch_last_audited_epoch 4",
             "assay_watch_seconds_since_publication_moved 10.5",
             "assay_watch_silent 1",
+            "assay_watch_weights_set_total 1",
+            "assay_watch_source_errors_total 0",
+            "assay_watch_stalled_epoch -1",
         ] {
             assert!(text.lines().any(|l| l == line), "lacks {line:?}:\n{text}");
         }
-        assert!(Metrics::default().render(0).contains("assay_watch_last_audited_epoch -1"));
+        assert!(Metrics::new(|| 0).render().contains("assay_watch_last_audited_epoch -1"));
 
-        let addr = serve("127.0.0.1:0".parse().expect("addr"), metrics, || 11_500).expect("serves");
+        let server = metrics.serve("127.0.0.1:0".parse().expect("addr")).expect("serves");
+        let addr = server.local_addr();
         let response = get(addr, "/metrics");
         assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
         assert!(response.contains("assay_watch_epochs_audited_total{verdict=\"fail\"} 1"), "{response}");
+        metrics.audited(5, Verdict::Fail);
+        assert!(get(addr, "/metrics").contains("assay_watch_epochs_audited_total{verdict=\"fail\"} 2"));
         assert!(get(addr, "/").starts_with("HTTP/1.1 404"));
     }
 }

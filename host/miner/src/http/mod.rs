@@ -10,6 +10,7 @@
 
 mod completions;
 mod error;
+mod metrics;
 mod quota;
 mod serve;
 
@@ -100,6 +101,7 @@ struct Inner {
     slots: Arc<Semaphore>,
     signer_slots: Arc<quota::SignerSlots>,
     settings: MinerSettings,
+    metrics: metrics::MinerMetrics,
 }
 
 impl MinerState {
@@ -120,6 +122,7 @@ impl MinerState {
                 hotkey,
                 verifier,
                 settings,
+                metrics: metrics::MinerMetrics::default(),
             }),
         }
     }
@@ -180,7 +183,10 @@ async fn open(
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     match response {
-        Ok(r) => Ok(axum::response::IntoResponse::into_response(Json(r))),
+        Ok(r) => {
+            state.inner.metrics.opened();
+            Ok(axum::response::IntoResponse::into_response(Json(r)))
+        }
         Err(e @ crate::Error::UnknownRequest(_)) => Err(ApiError::NotFound(e.to_string())),
         Err(e @ crate::Error::PointOutOfRange { .. }) => Err(ApiError::BadRequest(e.to_string())),
         Err(e) => Err(ApiError::Internal(e.to_string())),
@@ -210,6 +216,7 @@ pub fn app(state: MinerState) -> Router {
         .route("/v1/completions", post(completions::text))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), read_body_within))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_requests))
         .with_state(state)
 }
 

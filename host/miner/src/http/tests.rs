@@ -13,6 +13,7 @@ use super::*;
 struct Fixture {
     _dir: tempfile::TempDir,
     app: Router,
+    state: MinerState,
     validator: Hotkey,
     miner: String,
 }
@@ -32,8 +33,9 @@ fn fixture_with(settings: MinerSettings) -> Fixture {
     let tokenizer = ChatTokenizer::load(dir.path()).expect("tokenizer");
     let hotkey = Hotkey::from_seed(Scheme::Sr25519, [9; 32]).expect("key");
     let miner = hotkey.ss58();
-    let app = app(MinerState::new(engine, tokenizer, hotkey, settings));
-    Fixture { _dir: dir, app, validator: Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"), miner }
+    let state = MinerState::new(engine, tokenizer, hotkey, settings);
+    let app = app(state.clone());
+    Fixture { _dir: dir, app, state, validator: Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key"), miner }
 }
 
 impl Fixture {
@@ -314,4 +316,40 @@ async fn one_signer_cannot_take_every_slot() {
     f.validator = Hotkey::from_seed(Scheme::Sr25519, [2; 32]).expect("key");
     let (status, text) = f.send(f.signed("/v1/chat/completions", &chat(json!({})))).await;
     assert_eq!(status, StatusCode::OK, "{text}");
+}
+
+/// `--metrics-addr`: scraped twice with reqwest around a completion, an opening and a refused
+/// request, the counters and the store's size move.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_requests_openings_and_the_store() {
+    let f = fixture(4);
+    let registry = std::sync::Arc::new(f.state.metrics_registry());
+    let server = assay_metrics::serve("127.0.0.1:0".parse().expect("addr"), registry, assay_metrics::Limits::default())
+        .expect("serves");
+    let url = format!("http://{}/metrics", server.local_addr());
+    let scrape = || async { reqwest::get(&url).await.expect("scraped").text().await.expect("text") };
+    let first = scrape().await;
+    assert!(first.contains("assay_miner_openings_total 0"), "{first}");
+    assert!(first.contains("assay_miner_store_bytes 0.0"), "{first}");
+
+    let commit = chat(json!({"assay": {"request_id": "m1", "nonce": "n", "commit": true}}));
+    let (status, text) = f.send(f.signed("/v1/chat/completions", &commit)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let open = json!({"request_id": "m1", "points": [[0, 0]]});
+    let (status, text) = f.send(f.signed("/assay/v1/open", &open)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let unsigned = Request::post("/v1/chat/completions").body(Body::from("{}")).expect("request");
+    assert_eq!(f.send(unsigned).await.0, StatusCode::UNAUTHORIZED);
+
+    let second = scrape().await;
+    for line in [
+        "assay_miner_requests_total{route=\"chat\",status=\"200\"} 1",
+        "assay_miner_requests_total{route=\"open\",status=\"200\"} 1",
+        "assay_miner_requests_total{route=\"chat\",status=\"401\"} 1",
+        "assay_miner_openings_total 1",
+        "assay_miner_store_commitments 1.0",
+    ] {
+        assert!(second.lines().any(|l| l == line), "lacks {line:?}:\n{second}");
+    }
+    assert!(!second.contains("assay_miner_store_bytes 0.0\n"), "{second}");
 }

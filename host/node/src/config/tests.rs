@@ -23,6 +23,7 @@ fn full() -> Config {
     config.miners.allow_private_axons = true;
     config.policy.owner_hotkey = Some("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into());
     config.policy.owner_publication = Some("owner".into());
+    config.metrics = Some(MetricsConfig { listen: "127.0.0.1:9464".parse().expect("an address") });
     config
 }
 

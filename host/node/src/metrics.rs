@@ -1,0 +1,183 @@
+//! The node's Prometheus metrics (`[metrics] listen`, docs/metrics.md): the status snapshot read
+//! at each scrape (chain, epochs, outgoing queue, verdicts per miner, the gateway's counters,
+//! the ledger's size), the epoch close's stages as they happen, and the families the gateway
+//! and the verifier keep themselves, all in one registry served by assay-metrics.
+//! Owns only naming and collecting: it changes nothing it reads.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use assay_metrics::prometheus_client::collector::Collector;
+use assay_metrics::prometheus_client::encoding::DescriptorEncoder;
+use assay_metrics::prometheus_client::metrics::family::Family;
+use assay_metrics::prometheus_client::metrics::histogram::Histogram;
+use assay_metrics::prometheus_client::registry::Registry;
+use assay_metrics::{counter, counters, gauge};
+
+use crate::services::Services;
+use crate::status::{Status, StatusHandle};
+
+type StageLabel = [(&'static str, &'static str); 1];
+
+/// What the node itself records as it runs (the rest is read from the status at scrape time).
+#[derive(Debug, Clone)]
+pub(crate) struct NodeMetrics {
+    close_seconds: Family<StageLabel, Histogram>,
+}
+
+impl Default for NodeMetrics {
+    fn default() -> Self {
+        Self { close_seconds: Family::new_with_constructor(assay_metrics::seconds_histogram) }
+    }
+}
+
+impl NodeMetrics {
+    /// One epoch closed: how long each stage took.
+    pub fn closed(&self, stages: &[(&'static str, f64)]) {
+        for &(stage, seconds) in stages {
+            self.close_seconds.get_or_create(&[("stage", stage)]).observe(seconds);
+        }
+    }
+
+    /// The registry a scrape reads: the node's families, the status, and the services'.
+    pub fn registry(&self, status: StatusHandle, ledger: PathBuf, services: &Services) -> Registry {
+        let mut registry = Registry::default();
+        registry.register(
+            "assay_epoch_close_seconds",
+            "Time each stage of an epoch's closing took (records, score, encode, sign, commit)",
+            self.close_seconds.clone(),
+        );
+        registry.register_collector(Box::new(StatusCollector { status, ledger }));
+        if let Some(gateway) = &services.gateway {
+            gateway.register_metrics(&mut registry);
+        }
+        if let Some(verifier) = &services.verifier {
+            verifier.register_metrics(&mut registry);
+        }
+        registry
+    }
+}
+
+/// The status snapshot as metrics, read at each scrape.
+#[derive(Debug)]
+struct StatusCollector {
+    status: StatusHandle,
+    ledger: PathBuf,
+}
+
+impl Collector for StatusCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let status = self.status.get();
+        chain(&mut encoder, &status)?;
+        epochs(&mut encoder, &status)?;
+        verdicts(&mut encoder, &status)?;
+        gateway_counters(&mut encoder, &status)?;
+        gauge(&mut encoder, "assay_ledger_bytes", "Size of the ledger's files on disk", ledger_bytes(&self.ledger))
+    }
+}
+
+/// `-1` for "none yet".
+fn or_none(value: Option<u64>) -> f64 {
+    value.map_or(-1.0, |v| v as f64)
+}
+
+fn chain(encoder: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
+    gauge(encoder, "assay_chain_head_block", "The chain view's head block", status.head as f64)?;
+    gauge(
+        encoder,
+        "assay_chain_connected",
+        "1 while the chain can be read; 0 while the last view serves",
+        if status.chain_error.is_none() { 1.0 } else { 0.0 },
+    )?;
+    gauge(encoder, "assay_metagraph_age_seconds", "Seconds since the metagraph was last read", status.metagraph_age_s)?;
+    gauge(encoder, "assay_metagraph_neurons", "Neurons in the metagraph", status.miners as f64)
+}
+
+fn epochs(encoder: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
+    let last = status.last_closed.as_ref();
+    gauge(encoder, "assay_epoch_current", "The epoch of the chain view's head", status.epoch as f64)?;
+    gauge(encoder, "assay_epoch_last_closed", "The last epoch closed (-1: none yet)", or_none(last.map(|l| l.epoch)))?;
+    gauge(
+        encoder,
+        "assay_epoch_last_published",
+        "The last epoch whose objects were published (-1: none yet)",
+        or_none(status.last_published),
+    )?;
+    gauge(
+        encoder,
+        "assay_weights_last_accepted_epoch",
+        "The epoch of the latest weights the chain accepted (-1: none yet)",
+        or_none(status.weights_accepted.map(|(epoch, _)| epoch)),
+    )?;
+    gauge(
+        encoder,
+        "assay_outgoing_epochs",
+        "Closed epochs whose publication or weights are still queued",
+        status.outgoing.len() as f64,
+    )?;
+    counter(encoder, "assay_weights_set_attempts", "set_weights calls made", status.weights_attempts)?;
+    counter(encoder, "assay_weights_set_failures", "set_weights calls that failed", status.weights_failures)?;
+    gauge(
+        encoder,
+        "assay_policy_fuel_used",
+        "Fuel the scorer used on the last closed epoch",
+        last.map_or(0.0, |l| l.fuel_used as f64),
+    )
+}
+
+/// Verdicts per miner: `uid` is bounded by the metagraph's size.
+fn verdicts(encoder: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
+    let rows = status.verdicts.iter().flat_map(|(uid, v)| {
+        let uid = uid.to_string();
+        [("pass", v.passed), ("fail", v.failed), ("void", v.voided)]
+            .map(|(verdict, n)| ([("uid", uid.clone()), ("verdict", verdict.to_string())], u64::from(n)))
+    });
+    counters(encoder, "assay_verify_miner_verdicts", "Challenge verdicts per miner since start", rows)
+}
+
+fn gateway_counters(encoder: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
+    let Some(c) = &status.gateway_counters else { return Ok(()) };
+    gauge(encoder, "assay_gateway_connections", "Users' connections open now", c.connections as f64)?;
+    gauge(encoder, "assay_gateway_queued", "Users' requests waiting for a miner's slot now", c.queued as f64)?;
+    gauge(
+        encoder,
+        "assay_gateway_recorder_backlog",
+        "Records waiting to be written to the ledger now",
+        c.recorder_backlog as f64,
+    )?;
+    let refused = [("connections", c.connections_refused), ("queue", c.queue_refused), ("recorder", c.recorder_shed)]
+        .map(|(why, n)| ([("why", why)], n));
+    counters(
+        encoder,
+        "assay_gateway_refused",
+        "Users refused with 503, by why (connections, queue, recorder)",
+        refused,
+    )?;
+    counter(encoder, "assay_gateway_streams_cut", "Streams cut because their user stopped reading", c.streams_cut)?;
+    counter(
+        encoder,
+        "assay_gateway_validator_faults",
+        "Attempts that failed by the validator's own fault (charged to no miner)",
+        c.validator_faults,
+    )
+}
+
+/// The ledger's file and SQLite's journal files beside it.
+fn ledger_bytes(path: &Path) -> f64 {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut total = size(path);
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        total += size(Path::new(&name));
+    }
+    total as f64
+}
+
+/// The server for `[metrics]`, or none.
+pub(crate) fn serve(
+    listen: std::net::SocketAddr,
+    registry: Registry,
+) -> assay_metrics::Result<assay_metrics::MetricsServer> {
+    assay_metrics::serve(listen, Arc::new(registry), assay_metrics::Limits::default())
+}
