@@ -2,7 +2,8 @@
 //! for people, one JSON object on stdout for scripts, or nothing but the exit code.
 //!
 //! Owns: how a command's result reaches stdout. Must not touch: exit codes (a command's result
-//! decides them whatever the output mode) or stderr (logs, errors, progress bars).
+//! decides them whatever the output mode) or stderr (logs, errors, progress bars), except that
+//! `--quiet` hides the bars.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -32,10 +33,15 @@ pub enum Mode {
 }
 
 impl OutputFlags {
+    /// What goes to stdout; with `--quiet`, the progress bars and spinners on stderr are hidden
+    /// too (a quiet command draws nothing).
     pub fn mode(self) -> Mode {
         match (self.json, self.quiet) {
             (true, _) => Mode::Json,
-            (false, true) => Mode::Quiet,
+            (false, true) => {
+                crate::progress::hide();
+                Mode::Quiet
+            }
             (false, false) => Mode::Text,
         }
     }

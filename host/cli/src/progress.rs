@@ -19,6 +19,11 @@ static BARS: LazyLock<MultiProgress> = LazyLock::new(|| {
     MultiProgress::with_draw_target(target)
 });
 
+/// Draws no bar nor spinner from here on (`--quiet`: nothing but the exit code).
+pub fn hide() {
+    BARS.set_draw_target(ProgressDrawTarget::hidden());
+}
+
 /// Runs `write` with the bars cleared, then redraws them.
 pub fn suspend<R>(write: impl FnOnce() -> R) -> R {
     BARS.suspend(write)

@@ -164,6 +164,9 @@ fn a_history_audit_draws_its_bar_on_a_terminal_only() {
     assert!(drawn.contains("rerunning epochs ["), "{drawn:?}");
     // The bar is cleared (back to the line's start, line erased) before the verdict is written.
     assert!(drawn.contains("\r\x1b[2KPASS\r\n"), "{drawn:?}");
+    // --quiet draws nothing, not even the bar.
+    let quiet = on_a_terminal(&[&args[..], &["--quiet"]].concat()).expect("a terminal a moment ago");
+    assert!(!quiet.contains("rerunning epochs") && !quiet.contains('\x1b'), "{quiet:?}");
 }
 
 #[test]
