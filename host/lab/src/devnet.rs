@@ -237,7 +237,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     // Compiled before the chain starts (a debug build compiles slowly), so that epoch 0 closes
     // on time.
     precompile(&out.join("data/cache"), &scorer_bytes, &challenger_bytes)?;
-    let owner = Owner::prepare(&out, &out.join("data/cache"), &scorer_bytes)?;
+    let owner = Owner::prepare(&out, &out.join("data/cache"), &scorer_bytes, view)?;
     let miner_neurons = neurons.clone();
     create_chain(&out, neurons, &owner, &validator)?;
     let policies = PolicyStore::open(out.join("data/policies"))?;
