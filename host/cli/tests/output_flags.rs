@@ -158,9 +158,13 @@ fn a_history_audit_draws_its_bar_on_a_terminal_only() {
     let args = ["audit", root.as_str(), "--validator", validator.as_str()];
     let (code, stdout, stderr) = output(assay().args(args));
     assert_eq!(code, 0, "{stderr}");
-    assert!(!stdout.contains("rerunning epochs") && !stderr.contains("rerunning epochs"), "{stderr}");
+    for bar in ["reading summaries", "rerunning epochs"] {
+        assert!(!stdout.contains(bar) && !stderr.contains(bar), "{stderr}");
+    }
     assert!(!stderr.contains('\x1b'), "{stderr:?}");
     let Some(drawn) = on_a_terminal(&args) else { return };
+    // The summaries' reading (the slow part over S3 or HTTP) has its bar, then the reruns.
+    assert!(drawn.contains("reading summaries ["), "{drawn:?}");
     assert!(drawn.contains("rerunning epochs ["), "{drawn:?}");
     // The bar is cleared (back to the line's start, line erased) before the verdict is written.
     assert!(drawn.contains("\r\x1b[2KPASS\r\n"), "{drawn:?}");

@@ -13,7 +13,8 @@ use assay_chain::LocalChain;
 use assay_epoch::audit::{MAX_SUMMARY_BYTES, Outcome};
 use assay_epoch::history::CommitmentError;
 use assay_epoch::{
-    AuditFailure, AuditOptions, ChainRecord, ObjectStore, Summary, SummaryCommitment, audit_with, check_history, keys,
+    AuditFailure, AuditOptions, ChainRecord, ObjectStore, Summary, SummaryCommitment, audit_with, check_history_with,
+    keys,
 };
 use assay_policy_runtime::Runtime;
 use assay_publish::Location;
@@ -96,8 +97,8 @@ struct Found {
     notes: Vec<String>,
 }
 
-/// Checks the history (cheap: hashes and signatures), then reruns each epoch under a progress
-/// bar; prints as it goes and adds what it checked to `found`. A failure comes with the epoch
+/// Checks the history (hashes and signatures, under a bar while the summaries are read: slow
+/// over S3 or HTTP), then reruns each epoch under a progress bar; prints as it goes and adds what it checked to `found`. A failure comes with the epoch
 /// it is about, where known.
 fn audit_all(
     store: &dyn ObjectStore,
@@ -112,7 +113,8 @@ fn audit_all(
         AuditFailure::Mismatch(m) => (epoch_named(m), failure),
         AuditFailure::Unusable(_) => (None, failure),
     };
-    let history = check_history(store, netuid, epochs, options, chain).map_err(named)?;
+    let reading = crate::progress::PhaseBars::default();
+    let history = check_history_with(store, netuid, epochs, options, chain, &reading).map_err(named)?;
     for line in &history.checked {
         mode.line(format_args!("  ok    {line}"));
     }
