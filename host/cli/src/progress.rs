@@ -19,6 +19,11 @@ static BARS: LazyLock<MultiProgress> = LazyLock::new(|| {
     MultiProgress::with_draw_target(target)
 });
 
+/// Draws no bar nor spinner from here on (`--quiet`: nothing but the exit code).
+pub fn hide() {
+    BARS.set_draw_target(ProgressDrawTarget::hidden());
+}
+
 /// Runs `write` with the bars cleared, then redraws them.
 pub fn suspend<R>(write: impl FnOnce() -> R) -> R {
     BARS.suspend(write)
@@ -56,35 +61,60 @@ pub fn while_running<R>(what: &str, step: impl FnOnce() -> R) -> R {
     result
 }
 
-/// The lab's experiments' progress (`assay_lab::detect::Progress`) as one bar per phase.
-#[cfg(feature = "node")]
+/// A library's progress by phases (`assay_lab::detect::Progress`,
+/// `assay_epoch::history::Progress`) as one bar per phase.
 #[derive(Default)]
 pub struct PhaseBars {
     current: std::sync::Mutex<Option<ProgressBar>>,
 }
 
-#[cfg(feature = "node")]
 impl PhaseBars {
     fn current(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
         self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn start(&self, what: &str, total: u64) {
+        *self.current() = Some(bar(total, what));
+    }
+
+    fn inc(&self) {
+        if let Some(bar) = self.current().as_ref() {
+            bar.inc(1);
+        }
+    }
+
+    fn end(&self) {
+        if let Some(bar) = self.current().take() {
+            bar.finish_and_clear();
+        }
     }
 }
 
 #[cfg(feature = "node")]
 impl assay_lab::detect::Progress for PhaseBars {
     fn phase(&self, what: &str, total: u64) {
-        *self.current() = Some(bar(total, what));
+        self.start(what, total);
     }
 
     fn step(&self) {
-        if let Some(bar) = self.current().as_ref() {
-            bar.inc(1);
-        }
+        self.inc();
     }
 
     fn done(&self) {
-        if let Some(bar) = self.current().take() {
-            bar.finish_and_clear();
-        }
+        self.end();
+    }
+}
+
+impl assay_epoch::history::Progress for PhaseBars {
+    fn phase(&self, what: &str, total: u64) {
+        self.start(what, total);
+    }
+
+    fn step(&self) {
+        self.inc();
+    }
+
+    fn done(&self) {
+        self.end();
     }
 }

@@ -8,16 +8,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use assay_lab::publication::{S3sFs, free_port};
-use common::{FileServer, assay, assay_with_s3_keys, copy_tree, run, s3s_fs};
+use common::{FileServer, assay, assay_with_s3_keys, copy_tree, golden_validator, run, s3s_fs};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
-}
-
-/// The golden epochs' validator, as their summaries name it.
-fn golden_validator() -> String {
-    let bytes = std::fs::read(fixture().join("epochs/1/1/summary.json")).expect("reads");
-    assay_epoch::Summary::parse_and_verify(&bytes).expect("verifies").validator.hotkey
 }
 
 /// One byte more in epoch 1's published dataset: its hash no longer matches the summary's.

@@ -12,6 +12,33 @@ pub fn assay() -> Command {
     cmd
 }
 
+/// Exit code, stdout and stderr, apart.
+pub fn output(cmd: &mut Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = cmd.output().expect("runs assay");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf-8");
+    (status.code().unwrap_or(-1), text(stdout), text(stderr))
+}
+
+/// The golden validator's seed (scripts/make-golden-epoch.sh): public, so tests can re-sign.
+pub const GOLDEN_SEED: &str = "676f6c64656e2d76616c696461746f722d6b65792d666f722d74657374732121";
+
+/// A sr25519 hotkey from its seed in hex.
+pub fn key_from(seed_hex: &str) -> assay_keys::Hotkey {
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(seed_hex, &mut seed).expect("hex");
+    assay_keys::Hotkey::from_seed(assay_keys::Scheme::Sr25519, seed).expect("key")
+}
+
+/// The golden epochs' validator key (tests/fixtures/golden).
+pub fn golden_key() -> assay_keys::Hotkey {
+    key_from(GOLDEN_SEED)
+}
+
+/// The golden epochs' validator, as their summaries name it (SS58).
+pub fn golden_validator() -> String {
+    golden_key().ss58()
+}
+
 /// Exit code and everything printed.
 pub fn run(cmd: &mut Command) -> (i32, String) {
     let Output { status, stdout, stderr } = cmd.output().expect("runs assay");

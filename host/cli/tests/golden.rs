@@ -7,20 +7,11 @@ use std::path::{Path, PathBuf};
 
 use assay_epoch::{Summary, canonical};
 use assay_keys::{Hotkey, Scheme};
-use common::{assay, copy_tree, run};
+use common::{assay, copy_tree, golden_key, run};
 use sha2::{Digest, Sha256};
-
-/// The golden validator's seed (scripts/make-golden-epoch.sh): public, so tests can re-sign.
-const GOLDEN_SEED: &str = "676f6c64656e2d76616c696461746f722d6b65792d666f722d74657374732121";
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
-}
-
-fn golden_key() -> Hotkey {
-    let mut seed = [0u8; 32];
-    hex::decode_to_slice(GOLDEN_SEED, &mut seed).expect("hex");
-    Hotkey::from_seed(Scheme::Sr25519, seed).expect("key")
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

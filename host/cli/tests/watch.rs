@@ -10,27 +10,15 @@ use std::path::{Path, PathBuf};
 use assay_chain::{Chain, LocalChain};
 use assay_epoch::{Summary, canonical};
 use assay_keys::{Hotkey, Scheme};
-use common::{assay, copy_tree, run};
+use common::{assay, copy_tree, golden_key, key_from, run};
 use sha2::{Digest, Sha256};
 
-/// The golden validator's seed (scripts/make-golden-epoch.sh): public, so tests can re-sign.
-const GOLDEN_SEED: &str = "676f6c64656e2d76616c696461746f722d6b65792d666f722d74657374732121";
 /// The watchtower's own hotkey seed.
 const TOWER_SEED: &str = "7761746368746f7765722d6b65792d666f722d74686520746573747321212121";
 const EPOCHS: u64 = 8;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn key_from(seed_hex: &str) -> Hotkey {
-    let mut seed = [0u8; 32];
-    hex::decode_to_slice(seed_hex, &mut seed).expect("hex");
-    Hotkey::from_seed(Scheme::Sr25519, seed).expect("key")
-}
-
-fn golden() -> Hotkey {
-    key_from(GOLDEN_SEED)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -59,7 +47,7 @@ impl Setup {
                 serde_json::json!({"uid": uid, "hotkey": hotkey})
             })
             .collect();
-        neurons.push(serde_json::json!({"uid": 8, "hotkey": golden().ss58()}));
+        neurons.push(serde_json::json!({"uid": 8, "hotkey": golden_key().ss58()}));
         let metagraph: assay_chain::Metagraph =
             serde_json::from_value(serde_json::json!({"netuid": 1, "neurons": neurons})).expect("metagraph");
         LocalChain::create(&dir.path().join("chain"), &metagraph, 12.0).expect("chain");
@@ -91,7 +79,7 @@ impl Setup {
         let sha = sha256_hex(&std::fs::read(self.summary_path(epoch)).expect("reads summary"));
         let chain = LocalChain::open(&self.dir.path().join("chain")).expect("chain");
         let field = format!("assay-summary:{epoch}:sha256:{sha}");
-        self.rt.block_on(chain.set_commitment(&golden().ss58(), 1, &[field])).expect("commits");
+        self.rt.block_on(chain.set_commitment(&golden_key().ss58(), 1, &[field])).expect("commits");
     }
 
     /// `assay watch --once` from epoch 0, setting weights on the local chain.
@@ -108,7 +96,7 @@ impl Setup {
             .arg("watch")
             .arg("--source")
             .arg(self.publication())
-            .args(["--validator", &golden().ss58(), "--netuid", "1", "--from-epoch", "0"])
+            .args(["--validator", &golden_key().ss58(), "--netuid", "1", "--from-epoch", "0"])
             .arg("--state")
             .arg(d.join("state.json"))
             .arg("--local-chain")
@@ -178,7 +166,7 @@ fn faulty_epochs_get_no_weights_and_a_restart_audits_only_the_new_ones() {
     std::fs::write(&input_of_1, bytes).expect("tampered input");
     // Epoch 6 committed on chain, then replaced by a re-signed copy (same content, other bytes).
     setup.commit(6);
-    setup.write_signed(setup.read_summary(6), &golden());
+    setup.write_signed(setup.read_summary(6), &golden_key());
 
     let (code, text) = setup.watch(&[]);
     assert_eq!(code, 1, "{text}");
@@ -233,7 +221,7 @@ fn replace_input_of_1(setup: &Setup, json: &str) {
     summary.input.sha256 = sha256_hex(json.as_bytes());
     summary.input.json_bytes = json.len() as u64;
     summary.input.state_sha256 = sha256_hex(&input.state);
-    setup.write_signed(summary, &golden());
+    setup.write_signed(summary, &golden_key());
 }
 
 /// A tampering kind of the golden tests, applied to epoch 1 (whose published hash the
@@ -266,7 +254,7 @@ fn a_changed_weight_fails() {
         |s| {
             let mut summary = s.read_summary(1);
             summary.output.weights[1].weight = summary.output.weights[1].weight.wrapping_add(1);
-            s.write_signed(summary, &golden());
+            s.write_signed(summary, &golden_key());
         },
         "output.weights[1].weight: published",
         true,
@@ -324,7 +312,7 @@ fn bad_arguments_and_sources_exit_2() {
         "--source",
         "/nonexistent",
         "--validator",
-        &golden().ss58(),
+        &golden_key().ss58(),
         "--netuid",
         "1",
         "--once",
@@ -332,7 +320,7 @@ fn bad_arguments_and_sources_exit_2() {
     assert_eq!(code, 2, "{text}");
     assert_lines(&text, &["not a folder"]);
     let (code, text) = run(assay()
-        .args(["watch", "--validator", &golden().ss58(), "--netuid", "1", "--once", "--set-weights", "--source"])
+        .args(["watch", "--validator", &golden_key().ss58(), "--netuid", "1", "--once", "--set-weights", "--source"])
         .arg(setup.publication()));
     assert_eq!(code, 2, "{text}");
     assert_lines(&text, &["--set-weights needs a chain"]);
@@ -427,7 +415,7 @@ fn the_start_is_kept_from_the_first_poll() {
     let d = setup.dir.path();
     let watch = || {
         run(assay()
-            .args(["watch", "--once", "--validator", &golden().ss58(), "--netuid", "1", "--source"])
+            .args(["watch", "--once", "--validator", &golden_key().ss58(), "--netuid", "1", "--source"])
             .arg(setup.publication())
             .arg("--state")
             .arg(d.join("state.json"))
@@ -459,7 +447,7 @@ fn an_epoch_the_next_summary_passes_over_is_skipped() {
     std::fs::remove_dir_all(setup.publication().join("epochs/1/6")).expect("epoch 6 never published");
     let mut summary = setup.read_summary(EPOCHS - 1);
     summary.previous = Some(assay_epoch::summary::Previous { epoch: 5, sha256: sha_5 });
-    setup.write_signed(summary, &golden());
+    setup.write_signed(summary, &golden_key());
     setup.commit(EPOCHS - 1);
     let (code, text) = setup.watch(&[]);
     assert_eq!(code, 1, "{text}");
@@ -500,7 +488,7 @@ fn a_latest_far_ahead_is_not_probed_forever() {
     std::fs::write(setup.publication().join("epochs/1/latest.json"), latest.to_string()).expect("writes");
     let d = setup.dir.path();
     let (code, text) = run(assay()
-        .args(["watch", "--once", "--validator", &golden().ss58(), "--netuid", "1", "--from-epoch", "0"])
+        .args(["watch", "--once", "--validator", &golden_key().ss58(), "--netuid", "1", "--from-epoch", "0"])
         .arg("--source")
         .arg(setup.publication())
         .arg("--state")

@@ -122,6 +122,27 @@ fn fail<T>(message: String) -> Outcome<T> {
     Err(AuditFailure::Mismatch(message))
 }
 
+/// How a front end learns how far a history check is: reading every summary is its slow part
+/// over S3 or HTTP (the CLI draws a bar; this crate knows no terminal). The same shape as the
+/// lab's `detect::Progress`.
+pub trait Progress {
+    /// A phase of `total` steps starts ("reading summaries").
+    fn phase(&self, what: &str, total: u64);
+    /// One step finished (one epoch's summary read, or found absent).
+    fn step(&self);
+    /// The phase is over.
+    fn done(&self);
+}
+
+/// No progress shown.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn phase(&self, _: &str, _: u64) {}
+    fn step(&self) {}
+    fn done(&self) {}
+}
+
 /// Checks the published summaries of `epochs` (those absent from the store are skipped) of
 /// `netuid`, each signed by the pinned validator (`options.validator`, required), linked to the
 /// one before by `previous`, and the one the chain names against the chain's hash.
@@ -132,10 +153,25 @@ pub fn check_history(
     options: &AuditOptions,
     chain: &ChainRecord,
 ) -> Outcome<HistoryReport> {
+    check_history_with(store, netuid, epochs, options, chain, &Silent)
+}
+
+/// [`check_history`], telling `progress` as it reads the summaries.
+pub fn check_history_with(
+    store: &dyn ObjectStore,
+    netuid: u16,
+    epochs: &[u64],
+    options: &AuditOptions,
+    chain: &ChainRecord,
+    progress: &dyn Progress,
+) -> Outcome<HistoryReport> {
     if options.validator.is_none() {
         return Err(AuditFailure::Unusable("a history is checked against a pinned validator (--validator)".into()));
     }
-    let published = read_published(store, netuid, epochs, options)?;
+    progress.phase("reading summaries", epochs.len() as u64);
+    let published = read_published(store, netuid, epochs, options, progress);
+    progress.done();
+    let published = published?;
     let mut report = HistoryReport::default();
     let mut before: Option<(u64, &str)> = None;
     for (epoch, (summary, sha256)) in &published {
@@ -152,11 +188,14 @@ fn read_published(
     netuid: u16,
     epochs: &[u64],
     options: &AuditOptions,
+    progress: &dyn Progress,
 ) -> Outcome<BTreeMap<u64, (Summary, String)>> {
     let mut published = BTreeMap::new();
     for &epoch in epochs {
         let key = keys::summary(netuid, epoch);
-        let bytes = match store.get(&key) {
+        let read = store.get(&key);
+        progress.step();
+        let bytes = match read {
             Ok(Some(bytes)) => bytes,
             Ok(None) => continue,
             Err(e) => return Err(AuditFailure::Unusable(e.to_string())),
@@ -322,6 +361,35 @@ mod tests {
         assert!(report.notes.iter().any(|n| n.contains("[2, 3] are published after the committed one")));
         let report = check_history(&store, 1, &EPOCHS, &pinned(), &ChainRecord::NotRead).expect("passes");
         assert!(report.notes.iter().any(|n| n.contains("the chain was not read")), "{:?}", report.notes);
+    }
+
+    /// A progress sink that keeps what it was told, as `phase:N`, `step` and `done`.
+    #[derive(Default)]
+    struct Told(std::sync::Mutex<Vec<String>>);
+
+    impl Progress for Told {
+        fn phase(&self, what: &str, total: u64) {
+            self.0.lock().expect("lock").push(format!("{what}:{total}"));
+        }
+        fn step(&self) {
+            self.0.lock().expect("lock").push("step".into());
+        }
+        fn done(&self) {
+            self.0.lock().expect("lock").push("done".into());
+        }
+    }
+
+    #[test]
+    fn reading_the_summaries_is_reported_one_step_per_epoch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalFolder::new(dir.path());
+        chained(&store);
+        let told = Told::default();
+        // Epoch 9 is not published: still a step (it was looked for).
+        let epochs = [0, 1, 2, 3, 9];
+        check_history_with(&store, 1, &epochs, &pinned(), &ChainRecord::NotRead, &told).expect("passes");
+        let told = told.0.into_inner().expect("lock");
+        assert_eq!(told, ["reading summaries:5", "step", "step", "step", "step", "step", "done"]);
     }
 
     #[test]

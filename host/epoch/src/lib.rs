@@ -21,7 +21,7 @@ pub use assay_publish::{AuditFolder, LocalFolder, ObjectStore, keys};
 pub use assemble::{TaskRequest, assemble};
 pub use audit::{AuditFailure, AuditOptions, AuditReport, audit, audit_with};
 pub use error::{Error, Result};
-pub use history::{ChainRecord, HistoryReport, SummaryCommitment, check_history};
+pub use history::{ChainRecord, HistoryReport, SummaryCommitment, check_history, check_history_with};
 pub use summary::Summary;
 
 /// The host's version, written into every summary.

@@ -224,25 +224,14 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
 
     view.line("writing a tiny model and two cheating variants (another seed; int4-rounded weights)");
     write_models(&out)?;
-    let read_plugin = |name: &str| {
-        let path = options.plugins.join(format!("{name}.wasm"));
-        std::fs::read(&path).map_err(|e| {
-            bad_input(anyhow!(
-                "reading {} ({e}); build the policies first with scripts/build-plugins.sh",
-                path.display()
-            ))
-        })
-    };
-    let (scorer_bytes, challenger_bytes) = (read_plugin("constantinople")?, read_plugin("adaptive-challenger")?);
+    let plugins = &options.plugins;
+    let (scorer_bytes, challenger_bytes) =
+        (read_plugin(plugins, "constantinople")?, read_plugin(plugins, "adaptive-challenger")?);
     let validator = Hotkey::generate(Scheme::Sr25519)?;
     validator.save(&out.join("wallets/devnet/hotkeys/validator"))?;
 
     let (miners_runtime, mut neurons) = start_miners(&out, &validator.ss58())?;
-    let mut members: Vec<Member> = ROLES
-        .iter()
-        .enumerate()
-        .map(|(uid, r)| Member { uid: uid as u16, name: r.name.into(), honest: r.honest })
-        .collect();
+    let mut members = reference_members();
     let fleet = match options.hostile {
         true => Some(join_hostile(&out, &miners_runtime, &mut neurons, &mut members)?),
         false => None,
@@ -250,35 +239,15 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     // Compiled before the chain starts (a debug build compiles slowly), so that epoch 0 closes
     // on time.
     precompile(&out.join("data/cache"), &scorer_bytes, &challenger_bytes)?;
-    let owner = Owner::prepare(&out, &out.join("data/cache"), &scorer_bytes)?;
+    let owner = Owner::prepare(&out, &out.join("data/cache"), &scorer_bytes, view)?;
     let miner_neurons = neurons.clone();
-    neurons.push(owner.neuron(neurons.len() as u16));
-    // The validator is a neuron with a validator permit, as on a real subnet: the local chain
-    // takes its summary-hash commitments (it refuses a hotkey not in the metagraph). It serves
-    // no axon, so the policy gives it no weight.
-    neurons.push(validator_neuron(neurons.len() as u16, &validator.ss58()));
-    let owner_hotkey = Some(owner.hotkey.ss58());
-    LocalChain::create(&out.join("chain"), &Metagraph { netuid: 1, neurons, owner_hotkey }, 1.0)?;
+    create_chain(&out, neurons, &owner, &validator)?;
     let policies = PolicyStore::open(out.join("data/policies"))?;
     let scorer = policies.add(&scorer_bytes).map_err(bad_input)?;
     let challenger = policies.add(&challenger_bytes).map_err(bad_input)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| anyhow!("finding a free port: {e}"))?;
     let publication = crate::publication::open(&out);
     view.line(&publication.description);
-    let config_path = out.join("assay.toml");
-    let mut written =
-        config(port, epoch_blocks, options.synthetic_per_minute, &scorer.to_string(), &challenger.to_string());
-    written.publish = publication.config.clone();
-    // Prometheus metrics on a free loopback port (`curl` it while the devnet runs).
-    let metrics_listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| anyhow!("finding a free port for metrics: {e}"))?;
-    written.metrics = Some(assay_node::MetricsConfig { listen: metrics_listen });
-    written.save(&config_path)?;
-    let config = Config::load(&config_path)?;
+    let (config, port, metrics_listen) = write_config(&out, &options, &publication, &scorer, &challenger)?;
     let names = owner.names(&scorer);
     let epochs = config.epochs();
 
@@ -296,10 +265,8 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     for line in addresses(&endpoints) {
         view.line(&line);
     }
-    view.line(&format!(
-        "epochs of {epoch_blocks} s{}",
-        options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default()
-    ));
+    let how_many = options.epochs.map(|n| format!(", {n} of them")).unwrap_or_default();
+    view.line(&format!("epochs of {epoch_blocks} s{how_many}"));
     let watching = watchtower.as_ref().map(Watchtower::verdicts);
     let live = live_table(&runtime, &node, members.clone(), watching, view.clone(), stopped.clone());
     let announcing = owner.announce_in_epoch_1(&runtime, &out.join("chain"), epochs, view.clone(), stopped.clone());
@@ -368,6 +335,58 @@ fn serve_dashboard(
 const WATCHTOWER_PATIENCE: Duration = Duration::from_secs(120);
 
 /// The watchtower beside the validator, following its publication and its local chain.
+/// A built policy from `plugins` (`scripts/build-plugins.sh` writes them).
+fn read_plugin(plugins: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = plugins.join(format!("{name}.wasm"));
+    std::fs::read(&path).map_err(|e| {
+        bad_input(anyhow!("reading {} ({e}); build the policies first with scripts/build-plugins.sh", path.display()))
+    })
+}
+
+/// The reference miners, by uid, before any hostile one joins.
+fn reference_members() -> Vec<Member> {
+    ROLES.iter().enumerate().map(|(uid, r)| Member { uid: uid as u16, name: r.name.into(), honest: r.honest }).collect()
+}
+
+/// The local chain: the miners' `neurons`, then the owner and the validator.
+fn create_chain(out: &Path, mut neurons: Vec<Neuron>, owner: &Owner, validator: &Hotkey) -> anyhow::Result<()> {
+    neurons.push(owner.neuron(neurons.len() as u16));
+    // The validator is a neuron with a validator permit, as on a real subnet: the local chain
+    // takes its summary-hash commitments (it refuses a hotkey not in the metagraph). It serves
+    // no axon, so the policy gives it no weight.
+    neurons.push(validator_neuron(neurons.len() as u16, &validator.ss58()));
+    let owner_hotkey = Some(owner.hotkey.ss58());
+    LocalChain::create(&out.join("chain"), &Metagraph { netuid: 1, neurons, owner_hotkey }, 1.0)?;
+    Ok(())
+}
+
+/// The node's `assay.toml` in `out`, written and read back as the node reads it, and the
+/// gateway's port (a free one).
+fn write_config(
+    out: &Path,
+    options: &DevnetOptions,
+    publication: &Publication,
+    scorer: &Digest,
+    challenger: &Digest,
+) -> anyhow::Result<(Config, u16, std::net::SocketAddr)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| anyhow!("finding a free port: {e}"))?;
+    let path = out.join("assay.toml");
+    let epoch_blocks = options.epoch_seconds.max(5);
+    let synthetic = options.synthetic_per_minute;
+    let mut written = config(port, epoch_blocks, synthetic, &scorer.to_string(), &challenger.to_string());
+    written.publish = publication.config.clone();
+    // Prometheus metrics on a free loopback port (`curl` it while the devnet runs).
+    let metrics_listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| anyhow!("finding a free port for metrics: {e}"))?;
+    written.metrics = Some(assay_node::MetricsConfig { listen: metrics_listen });
+    written.save(&path)?;
+    Ok((Config::load(&path)?, port, metrics_listen))
+}
+
 fn start_watchtower(
     options: &DevnetOptions,
     out: &Path,

@@ -54,19 +54,24 @@ pub struct Owner {
 impl Owner {
     /// Creates the owner's hotkey in `out`'s wallet and puts the second scorer, checked, into
     /// its publication (`out/owner-published`), compiled into `cache` (the node's, so that the
-    /// validator finds it compiled).
-    pub fn prepare(out: &Path, cache: &Path, constantinople: &[u8]) -> anyhow::Result<Self> {
+    /// validator finds it compiled). Says what the owner will announce on `view`.
+    pub fn prepare(
+        out: &Path,
+        cache: &Path,
+        constantinople: &[u8],
+        view: &crate::devnet_view::SharedView,
+    ) -> anyhow::Result<Self> {
         let hotkey = Hotkey::generate(Scheme::Sr25519)?;
         hotkey.save(&out.join("wallets/devnet/hotkeys/owner"))?;
         let bytes = second_scorer(constantinople);
         let announcement = Announcement { world: World::Scorer, digest: Digest::of(&bytes), from_epoch: None };
         let runtime = Runtime::new(Some(cache))?;
         owner::publish(&LocalFolder::new(out.join("owner-published")), &runtime, &announcement, &bytes)?;
-        eprintln!(
+        view.line(&format!(
             "the subnet owner will announce scorer {} (constantinople with a section naming it: the same code, a new \
              hash, starting from an empty state) in epoch {ANNOUNCED_IN}",
             short(&announcement.digest.to_string())
-        );
+        ));
         Ok(Self { hotkey, announcement })
     }
 
@@ -163,13 +168,44 @@ pub fn scorers_by_epoch(store: &dyn ObjectStore, keys: &[String], names: &BTreeM
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_second_scorer_is_constantinople_under_another_hash() {
+    fn constantinople() -> Vec<u8> {
         let path = std::env::var_os("ASSAY_PLUGIN_DIR")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"))
             .join("constantinople.wasm");
-        let constantinople = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// A view that keeps the lines it is shown.
+    #[derive(Default)]
+    struct Lines(std::sync::Mutex<Vec<String>>);
+
+    impl crate::devnet_view::View for Lines {
+        fn line(&self, text: &str) {
+            self.0.lock().expect("lock").push(text.to_string());
+        }
+
+        fn table(&self, _: &str) {}
+    }
+
+    #[test]
+    fn the_owner_says_what_it_will_announce_on_the_view() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lines = std::sync::Arc::new(Lines::default());
+        let view = crate::devnet_view::SharedView(lines.clone());
+        let owner = Owner::prepare(dir.path(), &dir.path().join("cache"), &constantinople(), &view).expect("prepares");
+        let shown = lines.0.lock().expect("lock").clone();
+        let digest = owner.announcement.digest.to_string();
+        let digest = short(&digest);
+        assert!(
+            shown.iter().any(|l| l.starts_with(&format!("the subnet owner will announce scorer {digest}"))),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn the_second_scorer_is_constantinople_under_another_hash() {
+        let constantinople = constantinople();
         let second = second_scorer(&constantinople);
         assert_ne!(Digest::of(&second), Digest::of(&constantinople));
         let inspection = assay_policy_runtime::inspect(&second).expect("still a component");

@@ -190,14 +190,55 @@ pub(crate) fn open(location: &Location, remote: &RemoteFlags) -> Result<Box<dyn 
     open_read(location, &remote.read_options()).map_err(|e| unusable(anyhow!("cannot audit: {e}")))
 }
 
+/// The one object `audit --json` prints, whatever the verdict: always these fields, in this
+/// order (README), `null` or empty where they do not apply, so that scripts read one shape.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub(crate) struct AuditJson {
+    /// "PASS", "FAIL" (exit 1) or "UNUSABLE" (exit 2).
+    verdict: &'static str,
+    /// The summary, or the publication's root, audited (as given where it was not understood).
+    location: String,
+    netuid: Option<u16>,
+    /// Every epoch the audit covered.
+    epochs: Vec<u64>,
+    /// The epoch a FAIL is about, where the mismatch names one; `null` unless FAIL.
+    failed_epoch: Option<u64>,
+    mismatches: Vec<String>,
+    /// What was checked and held (before the failure, for a FAIL).
+    checked: Vec<String>,
+    /// What was not checked, and why (e.g. "the chain was not read: …").
+    notes: Vec<String>,
+    /// Why the audit could not be run (UNUSABLE); `null` otherwise.
+    error: Option<String>,
+}
+
+impl AuditJson {
+    /// The audit of `epochs` of `netuid` in `location`, its verdict still to be set.
+    pub fn new(location: impl Into<String>, netuid: Option<u16>, epochs: Vec<u64>) -> Self {
+        Self { location: location.into(), netuid, epochs, ..Self::default() }
+    }
+
+    pub fn pass(self, checked: Vec<String>, notes: Vec<String>) -> Self {
+        Self { verdict: "PASS", checked, notes, ..self }
+    }
+
+    /// A FAIL on `mismatch`, about `failed_epoch` where known, after `checked` held.
+    pub fn fail(self, failed_epoch: Option<u64>, mismatch: String, checked: Vec<String>, notes: Vec<String>) -> Self {
+        Self { verdict: "FAIL", failed_epoch, mismatches: vec![mismatch], checked, notes, ..self }
+    }
+
+    /// An audit that ended on `error` before a verdict ("UNUSABLE", or "FAIL" for exit 1).
+    pub fn error(self, verdict: &'static str, error: String) -> Self {
+        Self { verdict, error: Some(error), ..self }
+    }
+}
+
 pub fn run(args: Args) -> CmdResult {
     let mode = args.output.mode();
+    let (location, netuid) = (args.location.clone(), args.netuid);
     let result = run_in(args, mode);
-    if let Err(Exit { code: 2, error }) = &result {
-        // Scripts get an object whatever happened; the error itself goes to stderr too.
-        mode.json(&serde_json::json!({ "verdict": "UNUSABLE", "error": format!("{error:#}") }));
-    }
-    result
+    // Scripts get an object whatever happened; the error itself goes to stderr too.
+    mode.finish(result, |verdict, error| AuditJson::new(location, netuid, Vec::new()).error(verdict, error))
 }
 
 fn run_in(args: Args, mode: Mode) -> CmdResult {
@@ -225,6 +266,8 @@ fn run_in(args: Args, mode: Mode) -> CmdResult {
     let runtime = Runtime::new(None).map_err(unusable)?;
     let options = AuditOptions { validator: args.validator.clone(), ..AuditOptions::default() };
     let location = format!("{}/{key}", display_root(&root));
+    let (netuid, epoch) = ids_of_key(&key).unzip();
+    let json = AuditJson::new(location.clone(), netuid, epoch.into_iter().collect());
     match audit_with(store.as_ref(), &key, &runtime, &options) {
         Ok(report) => {
             let s = &report.summary;
@@ -239,31 +282,23 @@ fn run_in(args: Args, mode: Mode) -> CmdResult {
             for note in &notes {
                 mode.line(format_args!("  note  {note}"));
             }
-            mode.result(
-                "PASS",
-                &serde_json::json!({
-                    "verdict": "PASS", "location": location, "netuid": s.netuid, "epochs": [s.epoch],
-                    "checked": report.checked, "notes": notes, "mismatches": [],
-                }),
-            );
+            let json = AuditJson { netuid: Some(s.netuid), epochs: vec![s.epoch], ..json };
+            mode.result("PASS", &json.pass(report.checked, notes));
             Ok(())
         }
         Err(AuditFailure::Mismatch(m)) => {
-            let epochs: Vec<u64> = epoch_of_key(&key).into_iter().collect();
-            let json =
-                serde_json::json!({ "verdict": "FAIL", "location": location, "epochs": epochs, "mismatches": [m] });
-            mode.result(format_args!("FAIL: {m}"), &json);
+            mode.result(format_args!("FAIL: {m}"), &json.fail(epoch, m.clone(), Vec::new(), Vec::new()));
             Err(failed(anyhow!("audit failed: {m}")))
         }
         Err(AuditFailure::Unusable(m)) => Err(unusable(anyhow!("cannot audit: {m}"))),
     }
 }
 
-/// The epoch a summary key (`epochs/<netuid>/<epoch>/summary.json`) names.
-fn epoch_of_key(key: &str) -> Option<u64> {
+/// The netuid and epoch a summary key (`epochs/<netuid>/<epoch>/summary.json`) names.
+fn ids_of_key(key: &str) -> Option<(u16, u64)> {
     let parts: Vec<&str> = key.split('/').collect();
     match parts.as_slice() {
-        [.., "epochs", _netuid, epoch, "summary.json"] => epoch.parse().ok(),
+        [.., "epochs", netuid, epoch, "summary.json"] => Some((netuid.parse().ok()?, epoch.parse().ok()?)),
         _ => None,
     }
 }
@@ -291,11 +326,12 @@ mod tests {
     }
 
     #[test]
-    fn the_epoch_of_a_summary_key() {
-        assert_eq!(epoch_of_key("epochs/1/42/summary.json"), Some(42));
-        assert_eq!(epoch_of_key("v/epochs/1/7/summary.json"), Some(7));
-        assert_eq!(epoch_of_key("epochs/1/latest.json"), None);
-        assert_eq!(epoch_of_key("epochs/1/x/summary.json"), None);
+    fn the_netuid_and_epoch_of_a_summary_key() {
+        assert_eq!(ids_of_key("epochs/1/42/summary.json"), Some((1, 42)));
+        assert_eq!(ids_of_key("v/epochs/2/7/summary.json"), Some((2, 7)));
+        assert_eq!(ids_of_key("epochs/1/latest.json"), None);
+        assert_eq!(ids_of_key("epochs/1/x/summary.json"), None);
+        assert_eq!(ids_of_key("epochs/x/1/summary.json"), None);
     }
 
     fn check(location: &str, root: &str, target: Target) {

@@ -13,11 +13,13 @@ use assay_chain::LocalChain;
 use assay_epoch::audit::{MAX_SUMMARY_BYTES, Outcome};
 use assay_epoch::history::CommitmentError;
 use assay_epoch::{
-    AuditFailure, AuditOptions, ChainRecord, ObjectStore, Summary, SummaryCommitment, audit_with, check_history, keys,
+    AuditFailure, AuditOptions, ChainRecord, ObjectStore, Summary, SummaryCommitment, audit_with, check_history_with,
+    keys,
 };
 use assay_policy_runtime::Runtime;
 use assay_publish::Location;
 
+use super::audit::AuditJson;
 use crate::output::Mode;
 use crate::{CmdResult, Exit, failed, unusable};
 
@@ -67,26 +69,37 @@ pub(crate) fn chain_record(fields: &[String]) -> Result<ChainRecord, CommitmentE
     })
 }
 
-/// What the local chain in `dir` holds for `validator` on `netuid`.
-fn local_chain_record(dir: &Path, netuid: u16, validator: &str, mode: Mode) -> Result<ChainRecord, Exit> {
+/// What the local chain in `dir` holds for `validator` on `netuid`: a commitment that does
+/// not parse is a mismatch (`Ok(Err(…))`).
+fn local_chain_record(dir: &Path, netuid: u16, validator: &str) -> Result<Result<ChainRecord, String>, Exit> {
     let chain = LocalChain::open(dir).map_err(unusable)?;
     let log = chain.commitments_log().map_err(unusable)?;
     let latest = log.into_iter().rev().find(|entry| entry.netuid == netuid && entry.hotkey == validator);
     let fields = latest.map(|entry| entry.commitment.fields).unwrap_or_default();
-    chain_record(&fields).map_err(|e| {
-        let mismatch = format!("the validator's commitment: {e}");
-        mode.result(format_args!("FAIL: {mismatch}"), &fail_json(netuid, &[], &mismatch));
-        failed(anyhow!("audit failed: {mismatch}"))
+    Ok(chain_record(&fields).map_err(|e| format!("the validator's commitment: {e}")))
+}
+
+/// The epoch a history mismatch is about: the first `epoch N` its message names ("fork: epoch 3
+/// follows…", "gap: epoch 5 follows…", "epoch 2's summary hashes to…"); `None` for one about
+/// the chain or the commitment as a whole. `assay_epoch::history` reports mismatches as text.
+fn epoch_named(mismatch: &str) -> Option<u64> {
+    mismatch.match_indices("epoch ").find_map(|(at, word)| {
+        let rest = &mismatch[at + word.len()..];
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        rest[..digits].parse().ok()
     })
 }
 
-/// The JSON of a failed history audit.
-fn fail_json(netuid: u16, epochs: &[u64], mismatch: &str) -> serde_json::Value {
-    serde_json::json!({ "verdict": "FAIL", "netuid": netuid, "epochs": epochs, "mismatches": [mismatch] })
+/// What a history audit checked and noted, so far.
+#[derive(Debug, Default)]
+struct Found {
+    checked: Vec<String>,
+    notes: Vec<String>,
 }
 
-/// Checks the history (cheap: hashes and signatures), then reruns each epoch under a progress
-/// bar; prints as it goes and returns what it checked.
+/// Checks the history (hashes and signatures, under a bar while the summaries are read: slow
+/// over S3 or HTTP), then reruns each epoch under a progress bar; prints as it goes and adds what it checked to `found`. A failure comes with the epoch
+/// it is about, where known.
 fn audit_all(
     store: &dyn ObjectStore,
     netuid: u16,
@@ -94,27 +107,34 @@ fn audit_all(
     options: &AuditOptions,
     chain: &ChainRecord,
     mode: Mode,
-) -> Outcome<Vec<String>> {
-    let history = check_history(store, netuid, epochs, options, chain)?;
+    found: &mut Found,
+) -> Result<(), (Option<u64>, AuditFailure)> {
+    let named = |failure: AuditFailure| match &failure {
+        AuditFailure::Mismatch(m) => (epoch_named(m), failure),
+        AuditFailure::Unusable(_) => (None, failure),
+    };
+    let reading = crate::progress::PhaseBars::default();
+    let history = check_history_with(store, netuid, epochs, options, chain, &reading).map_err(named)?;
     for line in &history.checked {
         mode.line(format_args!("  ok    {line}"));
     }
     for note in &history.notes {
         mode.line(format_args!("  note  {note}"));
     }
-    let mut checked = history.checked;
-    let runtime = Runtime::new(None).map_err(|e| AuditFailure::Unusable(e.to_string()))?;
+    found.checked = history.checked;
+    found.notes = history.notes;
+    let runtime = Runtime::new(None).map_err(|e| (None, AuditFailure::Unusable(e.to_string())))?;
     let bar = crate::progress::bar(epochs.len() as u64, "rerunning epochs");
     for &epoch in epochs {
         let key = assay_epoch::keys::summary(netuid, epoch);
-        let report = audit_with(store, &key, &runtime, options)?;
+        let report = audit_with(store, &key, &runtime, options).map_err(|failure| (Some(epoch), failure))?;
         let line = format!("epoch {epoch}: rerun identical ({} checks)", report.checked.len());
         mode.line(format_args!("  ok    {line}"));
-        checked.push(line);
+        found.checked.push(line);
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok(checked)
+    Ok(())
 }
 
 /// The epochs of `netuid` reachable from its `latest.json` back along the summaries'
@@ -171,13 +191,18 @@ pub struct HistoryArgs<'a> {
 pub fn run(store: &dyn ObjectStore, args: HistoryArgs, mode: Mode) -> CmdResult {
     let validator =
         args.validator.ok_or_else(|| unusable(anyhow!("auditing a publication's history needs --validator <SS58>")))?;
+    let root = super::audit::display_root(args.root);
+    let fail = |json: AuditJson, epoch: Option<u64>, mismatch: String, found: Found| {
+        mode.result(format_args!("FAIL: {mismatch}"), &json.fail(epoch, mismatch.clone(), found.checked, found.notes));
+        failed(anyhow!("audit failed: {mismatch}"))
+    };
     let (netuid, epochs) = match (args.root, args.netuid) {
         (Location::Folder(dir), netuid) => published_epochs(dir, netuid).map_err(|e| unusable(anyhow!(e)))?,
         (_, Some(netuid)) => match linked_epochs(store, netuid) {
             Ok(epochs) => (netuid, epochs),
             Err(AuditFailure::Mismatch(m)) => {
-                mode.result(format_args!("FAIL: {m}"), &fail_json(netuid, &[], &m));
-                return Err(failed(anyhow!("audit failed: {m}")));
+                let json = AuditJson::new(root, Some(netuid), Vec::new());
+                return Err(fail(json, epoch_named(&m), m, Found::default()));
             }
             Err(AuditFailure::Unusable(m)) => return Err(unusable(anyhow!("cannot audit: {m}"))),
         },
@@ -187,26 +212,36 @@ pub fn run(store: &dyn ObjectStore, args: HistoryArgs, mode: Mode) -> CmdResult 
             )));
         }
     };
-    let chain = match args.local_chain {
-        Some(dir) => local_chain_record(dir, netuid, &validator, mode)?,
+    let json = AuditJson::new(root.clone(), Some(netuid), epochs.clone());
+    let chain = match args.local_chain.map(|dir| local_chain_record(dir, netuid, &validator)).transpose()? {
+        Some(Ok(record)) => record,
+        Some(Err(mismatch)) => return Err(fail(json, None, mismatch, Found::default())),
         None => ChainRecord::NotRead,
     };
     let options = AuditOptions { validator: Some(validator), ..AuditOptions::default() };
-    let root = super::audit::display_root(args.root);
     mode.line(format_args!("auditing netuid {netuid}: {} epochs published in {root}", epochs.len()));
-    match audit_all(store, netuid, &epochs, &options, &chain, mode) {
-        Ok(checked) => {
-            let json = serde_json::json!({
-                "verdict": "PASS", "location": root, "netuid": netuid, "epochs": epochs,
-                "checked": checked, "mismatches": [],
-            });
-            mode.result("PASS", &json);
+    let mut found = Found::default();
+    match audit_all(store, netuid, &epochs, &options, &chain, mode, &mut found) {
+        Ok(()) => {
+            mode.result("PASS", &json.pass(found.checked, found.notes));
             Ok(())
         }
-        Err(AuditFailure::Mismatch(m)) => {
-            mode.result(format_args!("FAIL: {m}"), &fail_json(netuid, &epochs, &m));
-            Err(failed(anyhow!("audit failed: {m}")))
-        }
-        Err(AuditFailure::Unusable(m)) => Err(unusable(anyhow!("cannot audit: {m}"))),
+        Err((epoch, AuditFailure::Mismatch(m))) => Err(fail(json, epoch, m, found)),
+        Err((_, AuditFailure::Unusable(m))) => Err(unusable(anyhow!("cannot audit: {m}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_named;
+
+    #[test]
+    fn the_epoch_a_mismatch_names() {
+        assert_eq!(epoch_named("fork: epoch 3 follows epoch 1, but …"), Some(3));
+        assert_eq!(epoch_named("gap: epoch 12 follows epoch 9, which is not published"), Some(12));
+        assert_eq!(epoch_named("epoch 2's summary hashes to ab, but the chain holds cd"), Some(2));
+        assert_eq!(epoch_named("summary of netuid 1 epoch 4 is stored at epochs/1/5/summary.json"), Some(4));
+        assert_eq!(epoch_named("the chain holds no summary hash for this validator"), None);
+        assert_eq!(epoch_named("the epoch field"), None);
     }
 }

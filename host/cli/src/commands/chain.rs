@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use assay_chain::{LocalChain, Metagraph};
 
 use crate::commands::read;
-use crate::output::OutputFlags;
+use crate::output::{Mode, OutputFlags};
 use crate::{CmdResult, failed, unusable};
 
 /// `assay chain [--json|--quiet] SUBCOMMAND`.
@@ -49,7 +49,11 @@ pub enum Command {
 
 pub fn run(args: Args) -> CmdResult {
     let mode = args.output.mode();
-    match args.command {
+    mode.finish_plain(run_in(args.command, mode))
+}
+
+fn run_in(command: Command, mode: Mode) -> CmdResult {
+    match command {
         Command::Init { dir, metagraph, block_seconds } => {
             if !block_seconds.is_finite() || block_seconds <= 0.0 {
                 return Err(unusable(anyhow!("--block-seconds must be positive")));

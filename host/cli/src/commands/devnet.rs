@@ -7,6 +7,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use assay_lab::devnet::DevnetOptions;
@@ -66,10 +67,12 @@ pub fn run(args: Args) -> CmdResult {
     .map_err(lab_error)
 }
 
-/// The table redrawn in place at the bottom of the terminal, lines that stay above it.
+/// The table redrawn in place at the bottom of the terminal, lines that stay above it; the
+/// plain view's lines instead once the logs cannot go to their file (they would tear the table).
 #[derive(Default)]
 struct TerminalView {
     screen: Mutex<Screen>,
+    plain: AtomicBool,
 }
 
 /// What is on the terminal below the lines that stay: the table last drawn.
@@ -78,15 +81,27 @@ struct Screen {
     table: String,
     /// Rows the table took on the terminal (0 before the first).
     height: usize,
+    /// The terminal's size (columns, rows for the table) when the table was drawn.
+    size: Option<(usize, usize)>,
 }
 
 /// The bytes that replace a table `height` rows tall (just above the cursor) with `above` (lines
 /// that stay) and then `table`, each row cut to `width` columns and the rows to `max_rows`, so
 /// that none wraps or scrolls away and the next redraw knows the height. Returns them and the new
-/// table's height.
-fn frame(height: usize, above: &[&str], table: &str, (width, max_rows): (usize, usize)) -> (String, usize) {
+/// table's height. After a `resized` terminal the old rows may have wrapped or scrolled, so that
+/// their height no longer says where the table starts: the whole screen is cleared instead.
+fn frame(
+    height: usize,
+    resized: bool,
+    above: &[&str],
+    table: &str,
+    (width, max_rows): (usize, usize),
+) -> (String, usize) {
     let mut bytes = String::new();
-    if height > 0 {
+    if height > 0 && resized {
+        // To the top-left corner, then clear the whole screen.
+        bytes.push_str("\x1b[H\x1b[2J");
+    } else if height > 0 {
         // Up to the table's first row, then clear from there to the end of the screen.
         bytes.push_str(&format!("\x1b[{height}A\r\x1b[J"));
     }
@@ -110,8 +125,10 @@ impl TerminalView {
         }
         let (rows, columns) = console::Term::stderr().size();
         let size = (usize::from(columns.max(20)), usize::from(rows.max(4)) - 1);
-        let (bytes, height) = frame(screen.height, above, &screen.table, size);
+        let resized = screen.size.is_some_and(|last| last != size);
+        let (bytes, height) = frame(screen.height, resized, above, &screen.table, size);
         screen.height = height;
+        screen.size = Some(size);
         let mut stderr = std::io::stderr().lock();
         let _ = stderr.write_all(bytes.as_bytes()).and_then(|()| stderr.flush());
     }
@@ -120,18 +137,29 @@ impl TerminalView {
 impl View for TerminalView {
     fn folder_ready(&self, out: &Path) {
         let path = out.join(assay_lab::devnet::LOG_FILE);
-        let line = match crate::logging::to_file(&path) {
-            Ok(()) => format!("logs go to {}", path.display()),
-            Err(e) => format!("logs stay here: {}: {e}", path.display()),
-        };
-        self.draw(&[&line], None);
+        match crate::logging::to_file(&path) {
+            Ok(()) => self.draw(&[&format!("logs go to {}", path.display())], None),
+            Err(e) => {
+                // Logs on stderr would land inside the table: plain lines from here on.
+                self.plain.store(true, Ordering::SeqCst);
+                self.finish();
+                PlainView
+                    .line(&format!("logs stay here ({}: {e}): plain lines instead of the live table", path.display()));
+            }
+        }
     }
 
     fn line(&self, text: &str) {
+        if self.plain.load(Ordering::SeqCst) {
+            return PlainView.line(text);
+        }
         self.draw(&text.lines().collect::<Vec<_>>(), None);
     }
 
     fn table(&self, text: &str) {
+        if self.plain.load(Ordering::SeqCst) {
+            return PlainView.table(text);
+        }
         self.draw(&[], Some(text));
     }
 
@@ -158,12 +186,16 @@ mod tests {
         while !rest.is_empty() {
             if let Some(after) = rest.strip_prefix("\x1b[") {
                 let end = after.find(|c: char| c.is_ascii_alphabetic()).expect("a code ends with a letter");
-                match &after[end..=end] {
+                let code = if &after[..end] == "2" { "2J" } else { &after[end..=end] };
+                match code {
                     "A" => at -= after[..end].parse::<usize>().expect("a count"),
                     "J" => {
                         rows.truncate(at + 1);
                         rows[at].clear();
                     }
+                    // The whole screen (here: every row written) cleared.
+                    "2J" => rows = vec![String::new()],
+                    "H" => at = 0,
                     other => panic!("unexpected code {other}"),
                 }
                 rest = &after[end + 1..];
@@ -188,12 +220,13 @@ mod tests {
     #[test]
     fn redrawing_leaves_what_plain_lines_show_without_the_old_tables() {
         let mut bytes = String::new();
-        let (first, height) = frame(0, &["devnet in /tmp/d", "gateway at http://127.0.0.1:1/v1"], TABLE_1, (200, 50));
+        let (first, height) =
+            frame(0, false, &["devnet in /tmp/d", "gateway at http://127.0.0.1:1/v1"], TABLE_1, (200, 50));
         bytes.push_str(&first);
         assert_eq!(height, 3);
-        let (second, height) = frame(height, &["epoch 0 closed"], TABLE_1, (200, 50));
+        let (second, height) = frame(height, false, &["epoch 0 closed"], TABLE_1, (200, 50));
         bytes.push_str(&second);
-        let (third, height) = frame(height, &[], TABLE_2, (200, 50));
+        let (third, height) = frame(height, false, &[], TABLE_2, (200, 50));
         bytes.push_str(&third);
         assert_eq!(height, 4);
         let shown = screen_after(&bytes);
@@ -212,9 +245,33 @@ mod tests {
 
     #[test]
     fn rows_are_cut_to_the_terminal_width_so_none_wraps() {
-        let (bytes, height) = frame(0, &[], "0123456789abcdef\nshort\ncut", (10, 2));
+        let (bytes, height) = frame(0, false, &[], "0123456789abcdef\nshort\ncut", (10, 2));
         assert_eq!(height, 2);
         assert_eq!(bytes, "0123456789\nshort\n");
-        assert!(!frame(0, &["a line"], "", (10, 2)).0.contains('\x1b'));
+        assert!(!frame(0, false, &["a line"], "", (10, 2)).0.contains('\x1b'));
+    }
+
+    #[test]
+    fn a_resized_terminal_is_cleared_and_the_table_reprinted() {
+        let (first, height) = frame(0, false, &["devnet in /tmp/d"], TABLE_1, (200, 50));
+        // Narrower now: the old rows may have wrapped, so the redraw does not count on their height.
+        let (second, height) = frame(height, true, &["epoch 1 closed"], TABLE_2, (12, 50));
+        assert!(second.starts_with("\x1b[H\x1b[2J") && !second.contains('A'), "{second:?}");
+        assert_eq!(height, 4);
+        let shown = screen_after(&format!("{first}{second}"));
+        let mut expected = vec!["epoch 1 closed".to_string()];
+        expected.extend(TABLE_2.lines().map(|row| console::truncate_str(row, 12, "").into_owned()));
+        expected.push(String::new());
+        assert_eq!(shown, expected);
+    }
+
+    #[test]
+    fn without_its_log_file_the_terminal_view_falls_back_to_plain_lines() {
+        let view = TerminalView::default();
+        view.folder_ready(Path::new("/nonexistent/devnet"));
+        assert!(view.plain.load(Ordering::SeqCst));
+        // Nothing drawn in place from here on: no table height to move up over.
+        view.table(TABLE_1);
+        assert_eq!(view.screen.lock().expect("lock").height, 0);
     }
 }

@@ -1,6 +1,6 @@
 //! `assay policy …`: the subnet owner's tools.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use assay_policy_runtime::{Digest, Limits, Runtime, World, inspect, pack};
@@ -120,83 +120,16 @@ fn print_json<T: serde::Serialize>(value: &T, fuel_used: Option<u64>, mode: Mode
 
 pub fn run(args: Args) -> CmdResult {
     let mode = args.output.mode();
-    match args.command {
-        Command::Pack { core, out } => {
-            let bytes = read(&core, "core module")?;
-            let component = pack(&bytes).map_err(failed)?;
-            let inspection = inspect(&component).map_err(failed)?;
-            let out = out.unwrap_or_else(|| core.with_extension("component.wasm"));
-            // Written beside the target and renamed, so a reader never sees half a component.
-            let tmp = out.with_extension(format!("tmp{}", std::process::id()));
-            std::fs::write(&tmp, &component)
-                .and_then(|()| std::fs::rename(&tmp, &out))
-                .map_err(|e| failed(anyhow!("writing {}: {e}", out.display())))?;
-            eprintln!("packed a {} component ({} bytes)", inspection.world, component.len());
-            let digest = Digest::of(&component);
-            let json = serde_json::json!({
-                "sha256": digest.to_string(), "path": out.display().to_string(),
-                "world": inspection.world.to_string(), "bytes": component.len(),
-            });
-            mode.result(format_args!("{digest}  {}", out.display()), &json);
-            Ok(())
-        }
-        Command::Check { file } => {
-            let bytes = read(&file, "component")?;
-            let digest = Digest::of(&bytes);
-            let inspection = inspect(&bytes).map_err(failed)?;
-            let runtime = Runtime::new(None).map_err(failed)?;
-            match inspection.world {
-                World::Scorer => runtime.load_scorer(&digest, &bytes).map(|_| ()),
-                World::Challenger => runtime.load_challenger(&digest, &bytes).map(|_| ()),
-            }
-            .map_err(failed)?;
-            mode.line(format_args!("sha256   {digest}"));
-            mode.line(format_args!("world    {} ({})", inspection.world, assay_policy_runtime::CONTRACT));
-            mode.line(format_args!("exports  {}", inspection.exports.join(", ")));
-            mode.line(format_args!(
-                "imports  {}",
-                if inspection.imports.is_empty() { "none".to_string() } else { inspection.imports.join(", ") }
-            ));
-            mode.line(format_args!("size     {} bytes", bytes.len()));
-            let json = serde_json::json!({
-                "ok": true, "sha256": digest.to_string(), "world": inspection.world.to_string(),
-                "contract": assay_policy_runtime::CONTRACT, "exports": inspection.exports,
-                "imports": inspection.imports, "bytes": bytes.len(),
-            });
-            mode.result("OK", &json);
-            Ok(())
-        }
+    mode.finish_plain(run_in(args.command, mode))
+}
+
+fn run_in(command: Command, mode: Mode) -> CmdResult {
+    match command {
+        Command::Pack { core, out } => pack_to(&core, out, mode),
+        Command::Check { file } => check(&file, mode),
         Command::Run { file, input, call, fuel, memory_bytes } => {
-            let bytes = read(&file, "component")?;
-            let digest = Digest::of(&bytes);
             let limits = Limits { fuel, memory_bytes, ..Limits::DEFAULT };
-            let runtime = Runtime::new(None).map_err(failed)?;
-            let data = input_bytes(&input)?;
-            match inspect(&bytes).map_err(failed)?.world {
-                World::Scorer => {
-                    let input: EpochInput = parse(&data, &input)?;
-                    let run =
-                        runtime.load_scorer(&digest, &bytes).map_err(failed)?.score(&input, limits).map_err(failed)?;
-                    eprintln!("fuel used: {}", run.fuel_used);
-                    print_json(&run.output, Some(run.fuel_used), mode)
-                }
-                World::Challenger => {
-                    let challenger = runtime.load_challenger(&digest, &bytes).map_err(failed)?;
-                    match call.as_deref() {
-                        Some("plan") => print_json(
-                            &challenger.plan(&parse::<PlanInput>(&data, &input)?, limits).map_err(failed)?,
-                            None,
-                            mode,
-                        ),
-                        Some("judge") => print_json(
-                            &challenger.judge(&parse::<Measurements>(&data, &input)?, limits).map_err(failed)?,
-                            None,
-                            mode,
-                        ),
-                        _ => Err(unusable(anyhow!("this is a challenger: say --call plan or --call judge"))),
-                    }
-                }
-            }
+            run_policy(&file, &input, call.as_deref(), limits, mode)
         }
         #[cfg(feature = "node")]
         Command::Add { file, config } => store::add(&file, &config, mode),
@@ -215,6 +148,86 @@ pub fn run(args: Args) -> CmdResult {
         }
         #[cfg(feature = "node")]
         Command::List { config } => store::list(&config, mode),
+    }
+}
+
+/// `assay policy pack`: the component written beside the core module (or to `out`).
+fn pack_to(core: &Path, out: Option<PathBuf>, mode: Mode) -> CmdResult {
+    let bytes = read(core, "core module")?;
+    let component = pack(&bytes).map_err(failed)?;
+    let inspection = inspect(&component).map_err(failed)?;
+    let out = out.unwrap_or_else(|| core.with_extension("component.wasm"));
+    // Written beside the target and renamed, so a reader never sees half a component.
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, &component)
+        .and_then(|()| std::fs::rename(&tmp, &out))
+        .map_err(|e| failed(anyhow!("writing {}: {e}", out.display())))?;
+    eprintln!("packed a {} component ({} bytes)", inspection.world, component.len());
+    let digest = Digest::of(&component);
+    let json = serde_json::json!({
+        "sha256": digest.to_string(), "path": out.display().to_string(),
+        "world": inspection.world.to_string(), "bytes": component.len(),
+    });
+    mode.result(format_args!("{digest}  {}", out.display()), &json);
+    Ok(())
+}
+
+/// `assay policy check`: the world, imports, compilation and a trial instantiation.
+fn check(file: &Path, mode: Mode) -> CmdResult {
+    let bytes = read(file, "component")?;
+    let digest = Digest::of(&bytes);
+    let inspection = inspect(&bytes).map_err(failed)?;
+    let runtime = Runtime::new(None).map_err(failed)?;
+    match inspection.world {
+        World::Scorer => runtime.load_scorer(&digest, &bytes).map(|_| ()),
+        World::Challenger => runtime.load_challenger(&digest, &bytes).map(|_| ()),
+    }
+    .map_err(failed)?;
+    mode.line(format_args!("sha256   {digest}"));
+    mode.line(format_args!("world    {} ({})", inspection.world, assay_policy_runtime::CONTRACT));
+    mode.line(format_args!("exports  {}", inspection.exports.join(", ")));
+    mode.line(format_args!(
+        "imports  {}",
+        if inspection.imports.is_empty() { "none".to_string() } else { inspection.imports.join(", ") }
+    ));
+    mode.line(format_args!("size     {} bytes", bytes.len()));
+    let json = serde_json::json!({
+        "ok": true, "sha256": digest.to_string(), "world": inspection.world.to_string(),
+        "contract": assay_policy_runtime::CONTRACT, "exports": inspection.exports,
+        "imports": inspection.imports, "bytes": bytes.len(),
+    });
+    mode.result("OK", &json);
+    Ok(())
+}
+
+/// `assay policy run`: a scorer on an epoch input, or a challenger's `call` on its input.
+fn run_policy(file: &Path, input: &Path, call: Option<&str>, limits: Limits, mode: Mode) -> CmdResult {
+    let bytes = read(file, "component")?;
+    let digest = Digest::of(&bytes);
+    let runtime = Runtime::new(None).map_err(failed)?;
+    let data = input_bytes(input)?;
+    match inspect(&bytes).map_err(failed)?.world {
+        World::Scorer => {
+            let epoch_input: EpochInput = parse(&data, input)?;
+            let run =
+                runtime.load_scorer(&digest, &bytes).map_err(failed)?.score(&epoch_input, limits).map_err(failed)?;
+            eprintln!("fuel used: {}", run.fuel_used);
+            print_json(&run.output, Some(run.fuel_used), mode)
+        }
+        World::Challenger => {
+            let challenger = runtime.load_challenger(&digest, &bytes).map_err(failed)?;
+            match call {
+                Some("plan") => {
+                    let plan = challenger.plan(&parse::<PlanInput>(&data, input)?, limits).map_err(failed)?;
+                    print_json(&plan, None, mode)
+                }
+                Some("judge") => {
+                    let verdicts = challenger.judge(&parse::<Measurements>(&data, input)?, limits).map_err(failed)?;
+                    print_json(&verdicts, None, mode)
+                }
+                _ => Err(unusable(anyhow!("this is a challenger: say --call plan or --call judge"))),
+            }
+        }
     }
 }
 

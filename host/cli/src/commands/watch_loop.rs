@@ -155,10 +155,33 @@ impl Watcher<'_> {
             Some(ChainRecord::Committed(c)) => Some(c.epoch.min(latest)),
             Some(_) => None,
         };
+        let Some(first) = self.first_to_examine(latest)? else {
+            return self.flush_weights().map(|()| false);
+        };
+        let last = latest.min(first.saturating_add(MAX_EPOCHS_PER_POLL - 1));
+        let chain = record.unwrap_or(ChainRecord::NotRead);
+        let (held, waiting) = self.examine_range(first, last, latest, ready_through, &chain)?;
+        if !held {
+            self.note_stalled(None);
+        }
+        self.tally.waiting = waiting;
+        self.metrics.set_waiting(waiting);
+        self.save()?;
+        let more = !held && last < latest;
+        if !more {
+            // Caught up: the newest passing epoch's weights, once for the whole backfill.
+            self.flush_weights()?;
+        }
+        Ok(more)
+    }
+
+    /// The first epoch this poll examines (the start kept at once on the first poll), or `None`
+    /// once the last possible epoch was examined. A `latest.json` gone backwards is reported.
+    fn first_to_examine(&mut self, latest: u64) -> Result<Option<u64>, PollError> {
         let first = match self.state.examined_through {
             Some(examined) => match examined.checked_add(1) {
                 Some(first) => first,
-                None => return self.flush_weights().map(|()| false),
+                None => return Ok(None),
             },
             None => {
                 // The start is kept at once, so that an epoch waiting for the chain is still
@@ -183,32 +206,36 @@ impl Watcher<'_> {
             );
             self.metrics.latest_backwards.inc();
         }
-        let last = latest.min(first.saturating_add(MAX_EPOCHS_PER_POLL - 1));
-        let chain = record.unwrap_or(ChainRecord::NotRead);
-        let mut waiting = 0;
-        let mut held = false;
-        let mut epoch = first;
-        // A backfill (more than one epoch to examine) shows how far it is, on a terminal.
+        Ok(Some(first))
+    }
+
+    /// Examines `first..=last` in order, under a bar for a backfill (more than one epoch):
+    /// whether it held on an epoch (not ready on the chain, or `examine` said so), and how many
+    /// epochs wait for the chain.
+    fn examine_range(
+        &mut self,
+        first: u64,
+        last: u64,
+        latest: u64,
+        ready_through: Option<u64>,
+        chain: &ChainRecord,
+    ) -> Result<(bool, u64), PollError> {
         let bar = (last > first).then(|| crate::progress::bar(last - first + 1, "auditing published epochs"));
+        let mut epoch = first;
         while epoch <= last {
             if ready_through.is_none_or(|ready| epoch > ready) {
-                waiting = (latest - epoch).saturating_add(1);
                 outln!("epoch {epoch}: waiting for the chain to name its summary's hash");
                 self.note_stalled(Some((epoch, "waited for the chain to name its summary's hash")));
-                held = true;
-                break;
+                return Ok((true, (latest - epoch).saturating_add(1)));
             }
-            match self.examine(epoch, &chain, latest) {
+            match self.examine(epoch, chain, latest) {
                 Ok(Some(next)) => {
                     epoch = next;
                     if let Some(bar) = &bar {
                         bar.set_position(next.saturating_sub(first));
                     }
                 }
-                Ok(None) => {
-                    held = true;
-                    break;
-                }
+                Ok(None) => return Ok((true, 0)),
                 Err(e) => {
                     // Stuck on this epoch for now: the epochs passed before it still get their
                     // weights (those the chain confirmed).
@@ -219,18 +246,7 @@ impl Watcher<'_> {
                 }
             }
         }
-        if !held {
-            self.note_stalled(None);
-        }
-        self.tally.waiting = waiting;
-        self.metrics.set_waiting(waiting);
-        self.save()?;
-        let more = !held && last < latest;
-        if !more {
-            // Caught up: the newest passing epoch's weights, once for the whole backfill.
-            self.flush_weights()?;
-        }
-        Ok(more)
+        Ok((false, 0))
     }
 
     /// The epoch `latest.json` names, noting when it moved; `None` when nothing is published.
