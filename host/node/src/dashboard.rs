@@ -3,11 +3,11 @@
 //! and the published summaries, and keeps the last closed epochs (`History`, bounded).
 //! Must not touch: serving (the dashboard crate's) or anything the node does: it only reads.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use assay_chain::ChainView;
+use assay_chain::{ChainView, Metagraph};
 use assay_dashboard::view::Component;
 use assay_dashboard::{EpochView, History, Latency, MinerRow, Overview, Policies, Source, VerdictCounts};
 use assay_ledger::{ChallengeRow, Ledger, Outcome, RequestEntry, Verdict};
@@ -17,6 +17,12 @@ use crate::{Closed, StatusHandle};
 
 /// How long an overview is reused: the page polls every two seconds, maybe from several tabs.
 const OVERVIEW_FRESH: Duration = Duration::from_secs(1);
+/// How long the open epoch's rows are reused: reading them takes the ledger's connection (the
+/// gateway's recorder and the epoch close wait on it) and the whole epoch so far.
+const OPEN_FRESH: Duration = Duration::from_secs(5);
+
+/// The open epoch's rows, with when and for which epoch they were read.
+type OpenRows = Option<(Instant, u64, Vec<MinerRow>)>;
 
 /// The node's dashboard data; cheap to clone.
 #[derive(Clone)]
@@ -27,6 +33,7 @@ pub struct NodeBoard {
     store: Arc<dyn ObjectStore>,
     history: History,
     cached: Arc<Mutex<Option<(Instant, Overview)>>>,
+    open: Arc<Mutex<OpenRows>>,
 }
 
 impl NodeBoard {
@@ -36,7 +43,7 @@ impl NodeBoard {
         view: ChainView,
         store: Arc<dyn ObjectStore>,
     ) -> Self {
-        Self { status, ledger, view, store, history: History::default(), cached: Arc::default() }
+        Self { status, ledger, view, store, history: History::default(), cached: Arc::default(), open: Arc::default() }
     }
 
     /// Keeps the view of an epoch just closed.
@@ -86,14 +93,18 @@ impl NodeBoard {
             tracing::warn!(epoch, error = %e, "the dashboard could not read the epoch's challenges");
             Vec::new()
         });
-        let metagraph = self.view.metagraph();
-        let hotkeys: BTreeMap<u16, &str> = metagraph.neurons.iter().map(|n| (n.uid, n.hotkey.as_str())).collect();
-        let serving = metagraph.neurons.iter().filter(|n| n.axon.is_some()).map(|n| n.uid);
-        let uids: BTreeSet<u16> =
-            serving.chain(requests.iter().map(|r| r.record.uid)).chain(challenges.iter().map(|c| c.uid)).collect();
-        uids.into_iter()
-            .map(|uid| row(uid, hotkeys.get(&uid).copied().unwrap_or_default(), &requests, &challenges))
-            .collect()
+        rows_of(&self.view.metagraph(), &requests, &challenges)
+    }
+
+    /// The open epoch's rows: read again at most every [`OPEN_FRESH`] (or when the epoch moved).
+    fn open_rows(&self, epoch: u64) -> Vec<MinerRow> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, rows)) = open.as_ref().filter(|(at, e, _)| *e == epoch && at.elapsed() < OPEN_FRESH) {
+            return rows.clone();
+        }
+        let rows = self.rows(epoch);
+        *open = Some((Instant::now(), epoch, rows.clone()));
+        rows
     }
 
     fn fresh_overview(&self) -> Overview {
@@ -121,35 +132,55 @@ impl NodeBoard {
                 challenger: last.and_then(|l| l.challenger.clone()),
                 announcements: status.announcements.clone(),
             },
-            current: self.rows(status.epoch),
+            current: self.open_rows(status.epoch),
             last_epoch: self.history.last_epoch(),
             notes,
         }
     }
 }
 
-/// A miner's row of one epoch, from that epoch's requests and challenges.
-fn row(uid: u16, hotkey: &str, requests: &[RequestEntry], challenges: &[ChallengeRow]) -> MinerRow {
-    let mine: Vec<&RequestEntry> = requests.iter().filter(|r| r.record.uid == uid).collect();
-    let ok: Vec<f64> = mine.iter().filter(|r| r.record.outcome == Outcome::Ok).map(|r| r.record.total_ms).collect();
-    let mut verdicts = VerdictCounts::default();
-    for challenge in challenges.iter().filter(|c| c.uid == uid) {
-        let count = match challenge.verdict {
+/// One row per miner that serves or was asked or challenged, in one pass over the requests and
+/// the challenges (grouped by uid).
+fn rows_of(metagraph: &Metagraph, requests: &[RequestEntry], challenges: &[ChallengeRow]) -> Vec<MinerRow> {
+    #[derive(Default)]
+    struct Tally {
+        requests: usize,
+        ok_ms: Vec<f64>,
+        verdicts: VerdictCounts,
+    }
+    let mut tallies: BTreeMap<u16, Tally> = BTreeMap::new();
+    for n in metagraph.neurons.iter().filter(|n| n.axon.is_some()) {
+        tallies.entry(n.uid).or_default();
+    }
+    for r in requests {
+        let tally = tallies.entry(r.record.uid).or_default();
+        tally.requests += 1;
+        if r.record.outcome == Outcome::Ok {
+            tally.ok_ms.push(r.record.total_ms);
+        }
+    }
+    for c in challenges {
+        let verdicts = &mut tallies.entry(c.uid).or_default().verdicts;
+        let count = match c.verdict {
             Verdict::Pass => &mut verdicts.passed,
             Verdict::Fail => &mut verdicts.failed,
             Verdict::Void => &mut verdicts.voided,
         };
         *count = count.saturating_add(1);
     }
-    MinerRow {
-        uid,
-        hotkey: hotkey.to_string(),
-        requests: u32::try_from(mine.len()).unwrap_or(u32::MAX),
-        ok: u32::try_from(ok.len()).unwrap_or(u32::MAX),
-        verdicts,
-        latency: Latency::of(&ok),
-        ..MinerRow::default()
-    }
+    let hotkeys: BTreeMap<u16, &str> = metagraph.neurons.iter().map(|n| (n.uid, n.hotkey.as_str())).collect();
+    tallies
+        .into_iter()
+        .map(|(uid, tally)| MinerRow {
+            uid,
+            hotkey: hotkeys.get(&uid).copied().unwrap_or_default().to_string(),
+            requests: u32::try_from(tally.requests).unwrap_or(u32::MAX),
+            ok: u32::try_from(tally.ok_ms.len()).unwrap_or(u32::MAX),
+            verdicts: tally.verdicts,
+            latency: Latency::of(&tally.ok_ms),
+            ..MinerRow::default()
+        })
+        .collect()
 }
 
 impl Source for NodeBoard {
@@ -174,5 +205,67 @@ impl Source for NodeBoard {
             tracing::warn!(epoch, error = %e, "the dashboard could not read a published summary");
             None
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use assay_ledger::{RequestKind, RequestRow};
+
+    use super::*;
+
+    fn request(id: u64, uid: u16, outcome: Outcome, total_ms: f64) -> RequestEntry {
+        RequestEntry {
+            task: "chat".into(),
+            record: RequestRow {
+                id,
+                uid,
+                kind: RequestKind::Synthetic,
+                outcome,
+                greedy: true,
+                prompt_tokens: 1,
+                completion_tokens: 1,
+                ttft_ms: 1.0,
+                total_ms,
+                reported_ttft_ms: None,
+                reported_tps: None,
+                quality: None,
+                started_ms: 0,
+            },
+            values: Vec::new(),
+            content: None,
+        }
+    }
+
+    fn challenge(uid: u16, verdict: Verdict) -> ChallengeRow {
+        ChallengeRow { request_id: 0, uid, points: Vec::new(), verdict, reason: String::new() }
+    }
+
+    #[test]
+    fn rows_group_requests_and_verdicts_by_uid() {
+        let metagraph: Metagraph = serde_json::from_value(serde_json::json!({
+            "netuid": 1,
+            "neurons": [
+                {"uid": 0, "hotkey": "owner"},
+                {"uid": 1, "hotkey": "a", "axon": "http://a"},
+                {"uid": 2, "hotkey": "b", "axon": "http://b"},
+            ],
+        }))
+        .expect("metagraph");
+        let requests = [
+            request(1, 1, Outcome::Ok, 10.0),
+            request(2, 3, Outcome::Ok, 40.0),
+            request(3, 1, Outcome::Timeout, 9000.0),
+            request(4, 1, Outcome::Ok, 30.0),
+        ];
+        let challenges = [challenge(1, Verdict::Pass), challenge(1, Verdict::Fail), challenge(2, Verdict::Void)];
+        let rows = rows_of(&metagraph, &requests, &challenges);
+        let uids: Vec<u16> = rows.iter().map(|r| r.uid).collect();
+        assert_eq!(uids, [1, 2, 3], "serving or asked; the owner without an axon left out");
+        assert_eq!((rows[0].hotkey.as_str(), rows[0].requests, rows[0].ok), ("a", 3, 2));
+        assert_eq!(rows[0].verdicts, VerdictCounts { passed: 1, failed: 1, voided: 0 });
+        assert_eq!(rows[0].latency.as_ref().map(|l| (l.samples, l.max_ms)), Some((2, 30.0)));
+        assert_eq!((rows[1].requests, rows[1].verdicts.voided, rows[1].latency.is_none()), (0, 1, true));
+        assert_eq!((rows[2].hotkey.as_str(), rows[2].requests), ("", 1));
     }
 }
