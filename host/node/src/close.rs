@@ -90,6 +90,8 @@ pub struct Closed {
     pub summary: Summary,
     pub summary_key: String,
     pub summary_sha256: String,
+    /// Each miner's requests and verdicts, for the dashboard; empty unless [`Closer::tally`].
+    pub miners: Vec<assay_dashboard::MinerRow>,
 }
 
 /// Everything closing an epoch touches.
@@ -98,6 +100,23 @@ pub struct Closer<'a> {
     pub policies: &'a PolicyStore,
     pub hotkey: &'a Hotkey,
     pub settings: &'a EpochSettings,
+    /// Whether to tally each miner's requests and verdicts for the dashboard ([`Closed::miners`]).
+    pub tally: bool,
+}
+
+/// The dashboard's rows of the records the close scored.
+fn tally(records: &EpochRecords) -> Vec<assay_dashboard::MinerRow> {
+    use assay_policy_sdk::{Outcome, Verdict};
+    let requests = records.requests.iter().map(|r| (r.record.uid, r.record.outcome == Outcome::Ok, r.record.total_ms));
+    let challenges = records.challenges.iter().map(|c| {
+        let verdict = match c.verdict {
+            Verdict::Pass => assay_ledger::Verdict::Pass,
+            Verdict::Fail => assay_ledger::Verdict::Fail,
+            Verdict::Void => assay_ledger::Verdict::Void,
+        };
+        (c.uid, verdict)
+    });
+    crate::dashboard::rows_of(&records.metagraph, requests, challenges)
 }
 
 /// A ledger row as the contract's record, with its task by name.
@@ -263,7 +282,8 @@ impl Closer<'_> {
             Some(u) => error!(epoch, scorer = %scorer_sha, kind = %u.kind, reason = %u.reason,
                 "no scorer could score the epoch: it is closed unscored, published, and no weights are set"),
         }
-        Ok(Closed { summary, summary_key, summary_sha256 })
+        let miners = if self.tally { tally(&records) } else { Vec::new() };
+        Ok(Closed { summary, summary_key, summary_sha256, miners })
     }
 
     /// The unsigned summary of a scored or unscored epoch.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use assay_chain::{ChainView, Metagraph};
 use assay_dashboard::view::Component;
 use assay_dashboard::{EpochView, History, Latency, MinerRow, Overview, Policies, Source, VerdictCounts};
-use assay_ledger::{ChallengeRow, Ledger, Outcome, RequestEntry, Verdict};
+use assay_ledger::{Ledger, Outcome, Verdict};
 use assay_publish::ObjectStore;
 
 use crate::{Closed, StatusHandle};
@@ -46,7 +46,8 @@ impl NodeBoard {
         Self { status, ledger, view, store, history: History::default(), cached: Arc::default(), open: Arc::default() }
     }
 
-    /// Keeps the view of an epoch just closed.
+    /// Keeps the view of an epoch just closed, its rows the closer's tally (blocking: call it
+    /// where the close runs).
     pub(crate) fn record(&self, closed: &Closed) {
         let summary = &closed.summary;
         let epoch = summary.epoch;
@@ -54,7 +55,7 @@ impl NodeBoard {
         let scores: BTreeMap<u16, &assay_policy_sdk::MinerScore> =
             summary.output.scores.iter().map(|s| (s.uid, s)).collect();
         let scored = summary.unscored.is_none();
-        let mut miners = self.rows(epoch);
+        let mut miners = closed.miners.clone();
         for row in &mut miners {
             row.weight = scored.then(|| weights.get(&row.uid).copied().unwrap_or(0));
             if let Some(score) = scores.get(&row.uid) {
@@ -93,7 +94,8 @@ impl NodeBoard {
             tracing::warn!(epoch, error = %e, "the dashboard could not read the epoch's challenges");
             Vec::new()
         });
-        rows_of(&self.view.metagraph(), &requests, &challenges)
+        let requests = requests.iter().map(|r| (r.record.uid, r.record.outcome == Outcome::Ok, r.record.total_ms));
+        rows_of(&self.view.metagraph(), requests, challenges.iter().map(|c| (c.uid, c.verdict)))
     }
 
     /// The open epoch's rows: read again at most every [`OPEN_FRESH`] (or when the epoch moved).
@@ -141,7 +143,12 @@ impl NodeBoard {
 
 /// One row per miner that serves or was asked or challenged, in one pass over the requests and
 /// the challenges (grouped by uid).
-fn rows_of(metagraph: &Metagraph, requests: &[RequestEntry], challenges: &[ChallengeRow]) -> Vec<MinerRow> {
+/// A request is `(uid, answered well, total ms)`, a challenge `(uid, verdict)`.
+pub(crate) fn rows_of(
+    metagraph: &Metagraph,
+    requests: impl IntoIterator<Item = (u16, bool, f64)>,
+    challenges: impl IntoIterator<Item = (u16, Verdict)>,
+) -> Vec<MinerRow> {
     #[derive(Default)]
     struct Tally {
         requests: usize,
@@ -152,16 +159,16 @@ fn rows_of(metagraph: &Metagraph, requests: &[RequestEntry], challenges: &[Chall
     for n in metagraph.neurons.iter().filter(|n| n.axon.is_some()) {
         tallies.entry(n.uid).or_default();
     }
-    for r in requests {
-        let tally = tallies.entry(r.record.uid).or_default();
+    for (uid, ok, total_ms) in requests {
+        let tally = tallies.entry(uid).or_default();
         tally.requests += 1;
-        if r.record.outcome == Outcome::Ok {
-            tally.ok_ms.push(r.record.total_ms);
+        if ok {
+            tally.ok_ms.push(total_ms);
         }
     }
-    for c in challenges {
-        let verdicts = &mut tallies.entry(c.uid).or_default().verdicts;
-        let count = match c.verdict {
+    for (uid, verdict) in challenges {
+        let verdicts = &mut tallies.entry(uid).or_default().verdicts;
+        let count = match verdict {
             Verdict::Pass => &mut verdicts.passed,
             Verdict::Fail => &mut verdicts.failed,
             Verdict::Void => &mut verdicts.voided,
@@ -210,7 +217,7 @@ impl Source for NodeBoard {
 
 #[cfg(test)]
 mod tests {
-    use assay_ledger::{RequestKind, RequestRow};
+    use assay_ledger::{ChallengeRow, RequestEntry, RequestKind, RequestRow};
 
     use super::*;
 
@@ -259,7 +266,8 @@ mod tests {
             request(4, 1, Outcome::Ok, 30.0),
         ];
         let challenges = [challenge(1, Verdict::Pass), challenge(1, Verdict::Fail), challenge(2, Verdict::Void)];
-        let rows = rows_of(&metagraph, &requests, &challenges);
+        let requests = requests.iter().map(|r| (r.record.uid, r.record.outcome == Outcome::Ok, r.record.total_ms));
+        let rows = rows_of(&metagraph, requests, challenges.iter().map(|c| (c.uid, c.verdict)));
         let uids: Vec<u16> = rows.iter().map(|r| r.uid).collect();
         assert_eq!(uids, [1, 2, 3], "serving or asked; the owner without an axon left out");
         assert_eq!((rows[0].hotkey.as_str(), rows[0].requests, rows[0].ok), ("a", 3, 2));

@@ -462,3 +462,32 @@ fn an_epoch_whose_scorer_hands_on_too_much_state_closes_unscored_and_the_next_on
         audit(store.as_ref(), &closed.summary_key, &runtime).expect("audits");
     }
 }
+
+#[test]
+fn the_close_tallies_the_dashboard_only_when_one_was_asked_for() {
+    use assay_dashboard::Source;
+    let rt = runtime();
+    for asked in [false, true] {
+        let s = setup(|_| {});
+        let chain: Arc<dyn Chain> = Arc::new(s.chain.clone());
+        let store = Arc::new(published(&s));
+        let (closed, epochs) = rt.block_on(async {
+            let mut node = Node::open_with(s.config.clone(), chain, store).await.expect("opens");
+            let board = asked.then(|| node.dashboard());
+            let closed = node.close_epoch(0).await.expect("closes").closed;
+            (closed, board.map(|b| b.epochs()))
+        });
+        if !asked {
+            assert!(closed.miners.is_empty(), "no dashboard, no tally");
+            continue;
+        }
+        let requests: u32 = closed.miners.iter().map(|m| m.requests).sum();
+        assert_eq!(requests, 200, "the tally is of the records the close scored");
+        let epochs = epochs.expect("asked");
+        assert_eq!(epochs.len(), 1);
+        let kept = &epochs[0];
+        assert_eq!((kept.epoch, kept.summary_key.as_str()), (0, closed.summary_key.as_str()));
+        assert_eq!(kept.miners.len(), closed.miners.len());
+        assert!(kept.miners.iter().all(|m| m.weight.is_some()), "the weights joined to the rows");
+    }
+}
