@@ -1,5 +1,6 @@
-// The dashboard's page: polls /api/overview every two seconds (and /api/epochs when a new epoch
-// closed) and redraws the charts and tables. Charts are drawn here as SVG, with no library; each
+// The dashboard's page: polls /api/overview every two seconds (and /api/epochs, the charts'
+// epochs, when the history's revision moved: an epoch closed or an audit noted; the table's
+// epoch whole from /api/epochs/{n}) and redraws the charts and tables. Charts are drawn here as SVG, with no library; each
 // chart's <svg> carries data-points, the number of marks (points or bars) it drew.
 'use strict';
 
@@ -9,7 +10,7 @@ const VERDICT_COLORS = { passed: '#16a34a', failed: '#dc2626', voided: '#9ca3af'
 const SVG = 'http://www.w3.org/2000/svg';
 const W = 560, H = 250, M = { l: 52, r: 14, t: 12, b: 40 };
 
-const state = { overview: null, epochs: [], buckets: [], lastEpoch: undefined, selected: null };
+const state = { overview: null, epochs: [], buckets: [], lastEpoch: undefined, revision: undefined, selected: null, detail: null };
 
 function el(tag, attrs, text) {
   const node = tag.startsWith('svg:') ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -164,8 +165,17 @@ function drawPassRate() {
 
 function selectedRows() {
   if (state.selected === 'current' || state.selected === null) return state.overview ? state.overview.current : [];
+  if (state.detail && String(state.detail.epoch) === state.selected) return state.detail.miners;
   const e = state.epochs.find(x => String(x.epoch) === state.selected);
   return e ? e.miners : [];
+}
+
+// The selected closed epoch whole (its rows' score components among it), fetched once per
+// selection and history revision.
+async function loadDetail() {
+  if (state.selected === 'current' || state.selected === null) return;
+  if (state.detail && String(state.detail.epoch) === state.selected) return;
+  try { state.detail = await getJson(`/api/epochs/${state.selected}`); } catch (e) { state.detail = null; }
 }
 
 function drawLatency() {
@@ -212,7 +222,6 @@ function drawMiners() {
 function drawEpochSelect() {
   const select = document.getElementById('epoch-select');
   const options = [['current', 'open epoch (so far)'], ...state.epochs.slice().reverse().map(e => [String(e.epoch), `epoch ${e.epoch}`])];
-  if (state.selected === null) state.selected = state.epochs.length ? String(state.epochs[state.epochs.length - 1].epoch) : 'current';
   select.replaceChildren(...options.map(([value, label]) => { const o = el('option', { value }, label); o.selected = value === state.selected; return o; }));
 }
 
@@ -262,13 +271,18 @@ async function poll() {
   const live = document.getElementById('live');
   try {
     state.overview = await getJson('/api/overview');
-    if (state.overview.last_epoch !== state.lastEpoch) {
+    if (state.overview.revision !== state.revision) {
       const body = await getJson('/api/epochs');
       state.epochs = body.epochs;
       state.buckets = body.latency_buckets_ms;
-      if (state.selected !== 'current') state.selected = null; // follow the newest epoch
+      state.revision = body.revision;
+      state.detail = null;
+      // A new epoch closed: follow it (unless the open epoch is shown).
+      if (state.overview.last_epoch !== state.lastEpoch && state.selected !== 'current') state.selected = null;
       state.lastEpoch = state.overview.last_epoch;
     }
+    if (state.selected === null) state.selected = state.epochs.length ? String(state.epochs[state.epochs.length - 1].epoch) : 'current';
+    await loadDetail();
     draw();
     live.textContent = `live · ${new Date().toLocaleTimeString()}`;
     live.className = 'live ok';
@@ -280,6 +294,6 @@ async function poll() {
 }
 
 document.addEventListener('DOMContentLoaded', () => {
-  document.getElementById('epoch-select').addEventListener('change', ev => { state.selected = ev.target.value; draw(); });
+  document.getElementById('epoch-select').addEventListener('change', ev => { state.selected = ev.target.value; loadDetail().then(draw); });
   poll();
 });

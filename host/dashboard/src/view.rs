@@ -137,9 +137,12 @@ pub struct Overview {
     pub policies: Policies,
     /// The open epoch's miners so far (no weights yet).
     pub current: Vec<MinerRow>,
-    /// The last epoch in [`Source::epochs`](crate::Source::epochs): the page reloads them
-    /// when it moves.
+    /// The last epoch in [`Source::epochs`](crate::Source::epochs).
     pub last_epoch: Option<u64>,
+    /// The history's revision ([`Source::revision`](crate::Source::revision), filled by the
+    /// router): the page reloads the epochs when it moves (a new epoch, an audit noted).
+    #[serde(default)]
+    pub revision: u64,
     /// Anything else worth a line (queued publications, errors).
     pub notes: Vec<String>,
 }

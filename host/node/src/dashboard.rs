@@ -205,6 +205,14 @@ impl Source for NodeBoard {
         self.history.epochs()
     }
 
+    fn revision(&self) -> u64 {
+        self.history.revision()
+    }
+
+    fn epoch(&self, epoch: u64) -> Option<EpochView> {
+        self.history.get(epoch)
+    }
+
     fn summary(&self, epoch: u64) -> Option<Vec<u8>> {
         let key = self.history.get(epoch)?.summary_key;
         let limit = assay_dashboard::MAX_SUMMARY_BYTES as u64;

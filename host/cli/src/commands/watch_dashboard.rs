@@ -114,6 +114,14 @@ impl Source for WatchBoard {
         self.history.epochs()
     }
 
+    fn revision(&self) -> u64 {
+        self.history.revision()
+    }
+
+    fn epoch(&self, epoch: u64) -> Option<EpochView> {
+        self.history.get(epoch)
+    }
+
     fn summary(&self, epoch: u64) -> Option<Vec<u8>> {
         self.summaries.lock().unwrap_or_else(|p| p.into_inner()).get(&epoch).cloned()
     }
