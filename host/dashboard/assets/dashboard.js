@@ -142,10 +142,10 @@ function uids() {
 function drawWeights() {
   const series = uids().map(m => ({
     name: minerName(m), color: color(m.uid),
+    // The share of every uid's weight, as the server computed it (uids not shown included).
     points: state.epochs.filter(e => !e.unscored).map(e => {
-      const total = e.miners.reduce((a, r) => a + (r.weight || 0), 0);
       const row = e.miners.find(r => r.uid === m.uid);
-      return [e.epoch, total > 0 && row ? 100 * (row.weight || 0) / total : 0];
+      return [e.epoch, row && row.share ? row.share : 0];
     }),
   }));
   lineChart(document.getElementById('chart-weights'), series, { yLabel: 'weight share', xLabel: 'epoch', unit: '%', yTop: 100, empty: 'no closed epoch yet' });
@@ -207,10 +207,9 @@ function drawMiners() {
   for (const h of ['uid', 'hotkey', 'weight', 'score', ...names, 'requests', 'ok', 'pass', 'fail', 'void', 'p50 ms', 'p90 ms']) head.append(el('th', h === 'hotkey' ? { class: 'text' } : {}, h));
   const table = document.getElementById('miners');
   table.tHead.replaceChildren(head);
-  const total = rows.reduce((a, r) => a + (r.weight || 0), 0);
   table.tBodies[0].replaceChildren(...rows.map(r => {
     const tr = el('tr', { 'data-uid': r.uid, 'data-weight': r.weight === null ? '' : r.weight, class: r.weight === 0 ? 'zero' : '' });
-    const share = r.weight !== null && total > 0 ? ` (${(100 * r.weight / total).toFixed(1)}%)` : '';
+    const share = r.weight !== null && r.share !== null && r.share !== undefined ? ` (${r.share.toFixed(1)}%)` : '';
     tr.append(td(String(r.uid)), td(short(r.hotkey), 'text mono', r.hotkey), td(r.weight === null ? '—' : `${r.weight}${share}`, 'weight'), td(fmt(r.score, 4)));
     for (const n of names) { const c = r.components.find(x => x.name === n); tr.append(td(c ? fmt(c.value, 4) : '—')); }
     const l = r.latency;

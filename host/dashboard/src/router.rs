@@ -112,23 +112,30 @@ fn json_bytes(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
-fn serialized(value: &impl Serialize) -> Result<Bytes, Response> {
-    serde_json::to_vec(value).map(Bytes::from).map_err(|e| {
-        tracing::warn!(error = %e, "a dashboard view did not serialize");
-        error(StatusCode::INTERNAL_SERVER_ERROR, "a view did not serialize")
-    })
+/// The JSON of `value`; `None` (logged) when it does not serialize.
+fn serialized(value: &impl Serialize) -> Option<Bytes> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .inspect_err(|e| tracing::warn!(error = %e, "a dashboard view did not serialize"))
+        .ok()
+}
+
+/// The answer of a view serialized (or not) on a blocking thread.
+fn answer(body: Result<Option<Bytes>, Response>) -> Response {
+    match body {
+        Ok(Some(body)) => json_bytes(body),
+        Ok(None) => error(StatusCode::INTERNAL_SERVER_ERROR, "a view did not serialize"),
+        Err(response) => response,
+    }
 }
 
 async fn overview(State(app): State<App>) -> Response {
-    let answer = ask(&app.source, |s| {
+    let body = ask(&app.source, |s| {
         // The revision first: a history that moves meanwhile is refetched at the next poll.
         let revision = s.revision();
         serialized(&Overview { revision, ..s.overview().bounded() })
     });
-    match answer.await {
-        Ok(Ok(body)) => json_bytes(body),
-        Ok(Err(response)) | Err(response) => response,
-    }
+    answer(body.await)
 }
 
 #[derive(Serialize)]
@@ -141,10 +148,10 @@ struct Epochs {
 }
 
 /// The charts' epochs, serialised again only when the history moved.
-fn chart_epochs(source: &dyn Source, cache: &Mutex<Option<(u64, Bytes)>>) -> Result<Bytes, Response> {
+fn chart_epochs(source: &dyn Source, cache: &Mutex<Option<(u64, Bytes)>>) -> Option<Bytes> {
     let revision = source.revision();
     if let Some((_, body)) = cache.lock().unwrap_or_else(|p| p.into_inner()).as_ref().filter(|(r, _)| *r == revision) {
-        return Ok(body.clone());
+        return Some(body.clone());
     }
     let mut epochs = source.epochs();
     epochs.drain(..epochs.len().saturating_sub(CHART_EPOCHS));
@@ -158,15 +165,12 @@ fn chart_epochs(source: &dyn Source, cache: &Mutex<Option<(u64, Bytes)>>) -> Res
         .collect();
     let body = serialized(&Epochs { latency_buckets_ms: &LATENCY_BUCKETS_MS, revision, epochs })?;
     *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((revision, body.clone()));
-    Ok(body)
+    Some(body)
 }
 
 async fn epochs(State(app): State<App>) -> Response {
     let cache = app.epochs.clone();
-    match ask(&app.source, move |s| chart_epochs(s, &cache)).await {
-        Ok(Ok(body)) => json_bytes(body),
-        Ok(Err(response)) | Err(response) => response,
-    }
+    answer(ask(&app.source, move |s| chart_epochs(s, &cache)).await)
 }
 
 fn epoch_number(text: &str) -> Option<u64> {
@@ -178,9 +182,9 @@ async fn epoch(State(app): State<App>, Path(epoch): Path<String>) -> Response {
         return error(StatusCode::NOT_FOUND, "an epoch is a number");
     };
     match ask(&app.source, move |s| s.epoch(epoch).map(|v| serialized(&v.bounded()))).await {
-        Ok(Some(Ok(body))) => json_bytes(body),
         Ok(None) => error(StatusCode::NOT_FOUND, &format!("epoch {epoch} is not kept here")),
-        Ok(Some(Err(response))) | Err(response) => response,
+        Ok(Some(body)) => answer(Ok(body)),
+        Err(response) => response,
     }
 }
 

@@ -76,6 +76,9 @@ pub struct MinerRow {
     pub hotkey: String,
     /// The weight set for this epoch; `None` in the open epoch, or when unscored.
     pub weight: Option<u16>,
+    /// Its share of all the weights set this epoch, in percent (every uid's, shown or not).
+    #[serde(default)]
+    pub share: Option<f64>,
     pub score: Option<f64>,
     pub components: Vec<Component>,
     pub requests: u32,
@@ -145,6 +148,27 @@ pub struct Overview {
     pub revision: u64,
     /// Anything else worth a line (queued publications, errors).
     pub notes: Vec<String>,
+}
+
+/// Joins an epoch's weights to its rows: each row's weight and share of the total of
+/// `weights` (every uid's), a row added for a uid weighted but not yet there. `scored` false:
+/// no weights were set (the rows keep none).
+pub fn join_weights(rows: &mut Vec<MinerRow>, weights: &[(u16, u16)], scored: bool) {
+    if !scored {
+        return;
+    }
+    for &(uid, _) in weights {
+        if !rows.iter().any(|r| r.uid == uid) {
+            rows.push(MinerRow { uid, ..MinerRow::default() });
+        }
+    }
+    rows.sort_by_key(|r| r.uid);
+    let total: f64 = weights.iter().map(|&(_, w)| f64::from(w)).sum();
+    for row in rows.iter_mut() {
+        let weight = weights.iter().find(|&&(uid, _)| uid == row.uid).map_or(0, |&(_, w)| w);
+        row.weight = Some(weight);
+        row.share = (total > 0.0).then(|| 100.0 * f64::from(weight) / total);
+    }
 }
 
 fn cap_text(text: &mut String) {
@@ -226,6 +250,26 @@ mod tests {
         assert_eq!((latency.p50_ms, latency.max_ms), (30.0, 5000.0));
         assert_eq!(latency.buckets, vec![1, 2, 1, 0, 0, 0, 0, 0, 1]);
         assert_eq!(Latency::of(&[f64::INFINITY]), None);
+    }
+
+    #[test]
+    fn shares_are_of_every_uids_weight() {
+        let mut rows = vec![MinerRow { uid: 3, ..MinerRow::default() }, MinerRow { uid: 1, ..MinerRow::default() }];
+        // uid 0 (no axon, no row) holds half the weight: the shown rows' shares do not sum to 100.
+        join_weights(&mut rows, &[(0, 200), (1, 100), (2, 100)], true);
+        let got: Vec<(u16, Option<u16>, Option<f64>)> = rows.iter().map(|r| (r.uid, r.weight, r.share)).collect();
+        assert_eq!(
+            got,
+            [
+                (0, Some(200), Some(50.0)),
+                (1, Some(100), Some(25.0)),
+                (2, Some(100), Some(25.0)),
+                (3, Some(0), Some(0.0))
+            ]
+        );
+        let mut unscored = vec![MinerRow::default()];
+        join_weights(&mut unscored, &[(0, 1)], false);
+        assert_eq!((unscored.len(), unscored[0].weight, unscored[0].share), (1, None, None));
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn row(uid: u16, weight: Option<u16>) -> MinerRow {
         uid,
         hotkey: format!("5Hotkey{uid}"),
         weight,
+        share: None,
         score: weight.map(f64::from),
         components: vec![Component { name: "speed".into(), value: 0.5 }],
         requests: 10,

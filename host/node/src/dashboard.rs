@@ -51,13 +51,19 @@ impl NodeBoard {
     pub(crate) fn record(&self, closed: &Closed) {
         let summary = &closed.summary;
         let epoch = summary.epoch;
-        let weights: BTreeMap<u16, u16> = summary.output.weights.iter().map(|w| (w.uid, w.weight)).collect();
+        let weights: Vec<(u16, u16)> = summary.output.weights.iter().map(|w| (w.uid, w.weight)).collect();
         let scores: BTreeMap<u16, &assay_policy_sdk::MinerScore> =
             summary.output.scores.iter().map(|s| (s.uid, s)).collect();
-        let scored = summary.unscored.is_none();
         let mut miners = closed.miners.clone();
+        // Every uid scored or weighted has a row, served or not.
+        for &uid in scores.keys() {
+            if !miners.iter().any(|r| r.uid == uid) {
+                miners.push(MinerRow { uid, ..MinerRow::default() });
+            }
+        }
+        assay_dashboard::view::join_weights(&mut miners, &weights, summary.unscored.is_none());
+        miners.sort_by_key(|r| r.uid);
         for row in &mut miners {
-            row.weight = scored.then(|| weights.get(&row.uid).copied().unwrap_or(0));
             if let Some(score) = scores.get(&row.uid) {
                 row.score = Some(score.score);
                 row.components =
@@ -136,6 +142,8 @@ impl NodeBoard {
             },
             current: self.open_rows(status.epoch),
             last_epoch: self.history.last_epoch(),
+            // The router's to fill.
+            revision: 0,
             notes,
         }
     }

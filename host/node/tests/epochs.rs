@@ -489,5 +489,7 @@ fn the_close_tallies_the_dashboard_only_when_one_was_asked_for() {
         assert_eq!((kept.epoch, kept.summary_key.as_str()), (0, closed.summary_key.as_str()));
         assert_eq!(kept.miners.len(), closed.miners.len());
         assert!(kept.miners.iter().all(|m| m.weight.is_some()), "the weights joined to the rows");
+        let shares: f64 = kept.miners.iter().filter_map(|m| m.share).sum();
+        assert!((shares - 100.0).abs() < 1e-6, "every weighted uid has a row: {shares}");
     }
 }

@@ -62,20 +62,19 @@ impl WatchBoard {
 
 /// An epoch as its summary tells it (weights and scores; the watchtower has no ledger).
 fn view_of(summary: &Summary) -> EpochView {
-    let weights: BTreeMap<u16, u16> = summary.output.weights.iter().map(|w| (w.uid, w.weight)).collect();
-    let scored = summary.unscored.is_none();
-    let miners = summary
+    let weights: Vec<(u16, u16)> = summary.output.weights.iter().map(|w| (w.uid, w.weight)).collect();
+    let mut miners = summary
         .output
         .scores
         .iter()
         .map(|s| MinerRow {
             uid: s.uid,
-            weight: scored.then(|| weights.get(&s.uid).copied().unwrap_or(0)),
             score: Some(s.score),
             components: s.components.iter().map(|c| Component { name: c.name.clone(), value: c.value }).collect(),
             ..MinerRow::default()
         })
         .collect();
+    assay_dashboard::view::join_weights(&mut miners, &weights, summary.unscored.is_none());
     EpochView {
         epoch: summary.epoch,
         summary_key: format!("epochs/{}/{}/summary.json", summary.netuid, summary.epoch),
