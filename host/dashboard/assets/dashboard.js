@@ -221,7 +221,13 @@ function drawMiners() {
 function drawEpochSelect() {
   const select = document.getElementById('epoch-select');
   const options = [['current', 'open epoch (so far)'], ...state.epochs.slice().reverse().map(e => [String(e.epoch), `epoch ${e.epoch}`])];
-  select.replaceChildren(...options.map(([value, label]) => { const o = el('option', { value }, label); o.selected = value === state.selected; return o; }));
+  // Rebuilt only when the list changed: a rebuild under an open dropdown would close it.
+  const key = options.map(o => o[0]).join(',');
+  if (select.dataset.key !== key) {
+    select.replaceChildren(...options.map(([value, label]) => el('option', { value }, label)));
+    select.dataset.key = key;
+  }
+  if (select.value !== state.selected) select.value = state.selected;
 }
 
 function drawEpochs() {
