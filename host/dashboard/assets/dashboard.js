@@ -231,7 +231,14 @@ function drawEpochSelect() {
 }
 
 function drawEpochs() {
-  const link = e => { const a = el('a', { href: `/api/summaries/${e.epoch}`, title: e.summary_key }, 'summary.json'); const c = el('td', { class: 'text' }); c.append(a); return c; };
+  const queued = new Set((state.overview && state.overview.queued) || []);
+  const link = e => {
+    const c = el('td', { class: 'text' });
+    // Still in the outgoing queue: not published yet, so no link.
+    if (queued.has(e.epoch)) c.append(el('span', { class: 'badge queued', title: e.summary_key }, 'queued'));
+    else c.append(el('a', { href: `/api/summaries/${e.epoch}`, title: e.summary_key }, 'summary.json'));
+    return c;
+  };
   const audit = e => { const c = el('td', { class: 'text' }); const v = e.audit ? e.audit.verdict : 'none'; c.append(el('span', { class: `badge ${v}`, title: e.audit && e.audit.detail ? e.audit.detail : '' }, e.audit ? v : 'not audited')); return c; };
   document.querySelector('#epochs tbody').replaceChildren(...state.epochs.slice().reverse().map(e => {
     const tr = el('tr', { 'data-epoch': e.epoch });

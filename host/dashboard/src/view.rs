@@ -146,6 +146,9 @@ pub struct Overview {
     /// router): the page reloads the epochs when it moves (a new epoch, an audit noted).
     #[serde(default)]
     pub revision: u64,
+    /// Closed epochs whose publication is still queued (their summary links would 404).
+    #[serde(default)]
+    pub queued: Vec<u64>,
     /// Anything else worth a line (queued publications, errors).
     pub notes: Vec<String>,
 }
@@ -235,6 +238,7 @@ impl Overview {
         cap_lines(&mut p.announcements);
         cap_lines(&mut self.notes);
         cap_miners(&mut self.current);
+        self.queued.truncate(crate::MAX_EPOCHS);
         self
     }
 }

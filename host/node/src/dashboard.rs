@@ -144,6 +144,7 @@ impl NodeBoard {
             last_epoch: self.history.last_epoch(),
             // The router's to fill.
             revision: 0,
+            queued: status.outgoing.clone(),
             notes,
         }
     }

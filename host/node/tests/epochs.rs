@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use assay_chain::{Chain, LocalChain, Metagraph, WeightsCall};
+use assay_dashboard::Source;
 use assay_epoch::synth::{Shape, generate};
 use assay_epoch::{LocalFolder, ObjectStore, Summary, audit};
 use assay_keys::{Hotkey, Scheme};
@@ -223,6 +224,7 @@ fn a_store_that_fails_delays_publication_and_never_re_signs() {
         assert!(published.sent.published.is_empty());
         assert!(!published.sent.errors.is_empty(), "the failure is reported");
         assert_eq!(node.status().get().outgoing, vec![0]);
+        assert_eq!(node.dashboard().overview().queued, vec![0], "the page marks it queued, not linked");
         published.closed
     });
     assert_eq!(store.get(&closed.summary_key).expect("reads"), None, "nothing is published yet");
@@ -465,7 +467,6 @@ fn an_epoch_whose_scorer_hands_on_too_much_state_closes_unscored_and_the_next_on
 
 #[test]
 fn the_close_tallies_the_dashboard_only_when_one_was_asked_for() {
-    use assay_dashboard::Source;
     let rt = runtime();
     for asked in [false, true] {
         let s = setup(|_| {});
