@@ -174,6 +174,21 @@ pub fn join_weights(rows: &mut Vec<MinerRow>, weights: &[(u16, u16)], scored: bo
     }
 }
 
+/// `text` with each URL in it (a word with `://`) stripped of its userinfo (`user:pass@`), its
+/// query and its fragment: where credentials of a chain endpoint would be.
+pub fn redact_urls(text: &str) -> String {
+    let redact = |word: &str| -> String {
+        let Some(at) = word.find("://") else { return word.to_string() };
+        let (scheme, rest) = word.split_at(at + 3);
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        format!("{scheme}{host}{path}")
+    };
+    text.split(' ').map(redact).collect::<Vec<_>>().join(" ")
+}
+
 fn cap_text(text: &mut String) {
     if let Some((at, _)) = text.char_indices().nth(MAX_TEXT) {
         text.truncate(at);
@@ -227,6 +242,7 @@ impl EpochView {
 impl Overview {
     /// The overview with its miners, lines and texts capped.
     pub fn bounded(mut self) -> Self {
+        self.chain = redact_urls(&self.chain);
         for text in [&mut self.role, &mut self.validator, &mut self.chain] {
             cap_text(text);
         }
@@ -274,6 +290,18 @@ mod tests {
         let mut unscored = vec![MinerRow::default()];
         join_weights(&mut unscored, &[(0, 1)], false);
         assert_eq!((unscored.len(), unscored[0].weight, unscored[0].share), (1, None, None));
+    }
+
+    #[test]
+    fn chain_urls_lose_their_credentials() {
+        let overview = Overview {
+            chain: "subtensor at wss://user:secret@node.example:443/ws?token=abc#x".into(),
+            ..Overview::default()
+        };
+        assert_eq!(overview.bounded().chain, "subtensor at wss://node.example:443/ws");
+        for kept in ["local chain in /srv/chain", "subtensor at ws://127.0.0.1:9944", "http://a/b@c"] {
+            assert_eq!(redact_urls(kept), kept);
+        }
     }
 
     #[test]
