@@ -1,7 +1,10 @@
 // The dashboard's page: polls /api/overview every two seconds (and /api/epochs, the charts'
 // epochs, when the history's revision moved: an epoch closed or an audit noted; the table's
-// epoch whole from /api/epochs/{n}) and redraws the charts and tables. Charts are drawn here as SVG, with no library; each
-// chart's <svg> carries data-points, the number of marks (points or bars) it drew.
+// epoch whole from /api/epochs/{n}) and redraws the charts and tables. Charts are drawn here as
+// SVG, with no library; each chart's <svg> carries data-points, the number of marks (points or
+// bars) it drew, and data-box, where it lies on the page (x,y,width,height in CSS pixels); each
+// point its series' key and value (data-key, data-x, data-y). <body data-polls> counts the
+// polls answered.
 'use strict';
 
 const POLL_MS = 2000;
@@ -35,6 +38,8 @@ function frame(container, yLabel, xLabel) {
   container.replaceChildren();
   const svg = el('svg:svg', { viewBox: `0 0 ${W} ${H}`, role: 'img' });
   container.append(svg);
+  const r = svg.getBoundingClientRect();
+  svg.setAttribute('data-box', [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height].map(Math.round).join(','));
   svg.append(el('svg:text', { x: 12, y: M.t + (H - M.t - M.b) / 2, transform: `rotate(-90 12 ${M.t + (H - M.t - M.b) / 2})`, 'text-anchor': 'middle' }, yLabel));
   svg.append(el('svg:text', { x: M.l + (W - M.l - M.r) / 2, y: H - 4, 'text-anchor': 'middle' }, xLabel));
   return svg;
@@ -88,7 +93,7 @@ function lineChart(container, series, opts) {
       svg.append(el('svg:polyline', { points: s.points.map(p => `${px(p[0])},${py(p[1])}`).join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2 }));
     }
     for (const p of s.points) {
-      const dot = el('svg:circle', { class: 'pt', cx: px(p[0]), cy: py(p[1]), r: 3.5, fill: s.color });
+      const dot = el('svg:circle', { class: 'pt', cx: px(p[0]), cy: py(p[1]), r: 3.5, fill: s.color, 'data-key': s.key ?? '', 'data-x': p[0], 'data-y': p[1] });
       dot.append(el('svg:title', {}, `${s.name}, epoch ${p[0]}: ${fmt(p[1], 1)}${opts.unit || ''}`));
       svg.append(dot);
       points += 1;
@@ -141,7 +146,7 @@ function uids() {
 
 function drawWeights() {
   const series = uids().map(m => ({
-    name: minerName(m), color: color(m.uid),
+    name: minerName(m), color: color(m.uid), key: m.uid,
     // The share of every uid's weight, as the server computed it (uids not shown included).
     points: state.epochs.filter(e => !e.unscored).map(e => {
       const row = e.miners.find(r => r.uid === m.uid);
@@ -153,7 +158,7 @@ function drawWeights() {
 
 function drawPassRate() {
   const series = uids().map(m => ({
-    name: minerName(m), color: color(m.uid),
+    name: minerName(m), color: color(m.uid), key: m.uid,
     points: state.epochs.flatMap(e => {
       const row = e.miners.find(r => r.uid === m.uid);
       const judged = row ? row.verdicts.passed + row.verdicts.failed : 0;
@@ -296,6 +301,7 @@ async function poll() {
     if (state.selected === null) state.selected = state.epochs.length ? String(state.epochs[state.epochs.length - 1].epoch) : 'current';
     await loadDetail();
     draw();
+    document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
     live.textContent = `live · ${new Date().toLocaleTimeString()}`;
     live.className = 'live ok';
   } catch (e) {
