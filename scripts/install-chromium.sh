@@ -37,10 +37,10 @@ give_back() {
 }
 trap give_back EXIT
 apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o "Dir::Cache::archives=$cache")
-if apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: (none)' \
-    || ! apt-cache policy chromium 2>/dev/null | grep -q 'Candidate:'; then
-    "${as_root[@]}" apt-get update -q >&2
-fi
+policy=$(apt-cache policy chromium 2>/dev/null || true)
+case "$policy" in
+    *"Candidate: (none)"* | "") "${as_root[@]}" apt-get update -q >&2 ;;
+esac
 if ! "${apt[@]}" install --no-install-recommends --download-only chromium >&2; then
     "${as_root[@]}" apt-get update -q >&2
     "${apt[@]}" install --no-install-recommends --download-only chromium >&2
