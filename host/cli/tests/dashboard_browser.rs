@@ -8,13 +8,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{assay, plugin};
+use common::{assay, http_get, plugin};
 
 /// Chromium, from `ASSAY_CHROMIUM` or `chromium` on the PATH; `None` when it does not run.
 fn chromium() -> Option<PathBuf> {
@@ -84,22 +84,11 @@ impl Drop for Devnet {
     }
 }
 
-/// `GET path` on `addr`: the body of a 200 answer.
-fn get(addr: &str, path: &str) -> Option<String> {
-    let mut tcp = std::net::TcpStream::connect(addr).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(tcp, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).ok()?;
-    let (head, body) = answer.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
-}
-
 /// Waits until the dashboard lists epoch `epoch` as closed.
 fn wait_for_epoch(devnet: &Devnet, addr: &str, epoch: u64) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
-        let overview = get(addr, "/api/overview").and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok());
+        let overview = http_get(addr, "/api/overview").and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok());
         if overview.is_some_and(|o| o["last_epoch"].as_u64().is_some_and(|e| e >= epoch)) {
             return;
         }
@@ -240,7 +229,7 @@ fn the_dashboard_of_a_devnet_shows_its_miners_and_charts_in_chromium() {
     assert!(polls.is_some_and(|n| n >= 2), "the page polls on its own: {polls:?}");
     let weights_box = chart_box(&dom, "chart-weights");
     assert!(dom.contains("href=\"/api/summaries/1\""), "the epochs link their summaries");
-    let summary = get(&addr, "/api/summaries/1").expect("the linked summary is served");
+    let summary = http_get(&addr, "/api/summaries/1").expect("the linked summary is served");
     let summary: serde_json::Value = serde_json::from_str(&summary).expect("a summary");
     assert_eq!(summary["epoch"], 1, "{summary}");
 

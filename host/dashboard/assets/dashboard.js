@@ -255,7 +255,7 @@ function drawEpochs() {
 function drawOverview() {
   const o = state.overview;
   document.getElementById('role').textContent = o.role;
-  const facts = [['validator', short(o.validator)], ['netuid', o.netuid], ['chain', o.chain], ['head', o.head ?? '—'], ['open epoch', o.epoch ?? '—'], ['last closed', o.last_epoch ?? '—']];
+  const facts = [['validator', short(o.validator)], ['netuid', o.netuid], ['chain', o.chain || '—'], ['head', o.head ?? '—'], ['open epoch', o.epoch ?? '—'], ['last closed', o.last_epoch ?? '—']];
   if (o.chain_error) facts.push(['chain error', o.chain_error]);
   document.getElementById('facts').replaceChildren(...facts.map(([k, v]) => { const d = el('div'); d.append(el('dt', {}, k), el('dd', {}, String(v))); return d; }));
   const p = o.policies;
