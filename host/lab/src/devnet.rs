@@ -201,6 +201,22 @@ fn validator_neuron(uid: u16, hotkey: &str) -> Neuron {
     }
 }
 
+/// The policy `name` built in `plugins`.
+fn read_plugin(plugins: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = plugins.join(format!("{name}.wasm"));
+    std::fs::read(&path).map_err(|e| {
+        bad_input(anyhow!("reading {} ({e}); build the policies first with scripts/build-plugins.sh", path.display()))
+    })
+}
+
+/// A loopback port free now (for the gateway).
+fn free_port() -> anyhow::Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| anyhow!("finding a free port: {e}"))
+}
+
 /// Runs the devnet: builds it in `options.out`, runs the node, audits every published epoch
 /// and prints the per-miner table. Fails when an audit fails or a cheater kept weight.
 pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
@@ -215,16 +231,8 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
 
     eprintln!("writing a tiny model and two cheating variants (another seed; int4-rounded weights)");
     write_models(&out)?;
-    let read_plugin = |name: &str| {
-        let path = options.plugins.join(format!("{name}.wasm"));
-        std::fs::read(&path).map_err(|e| {
-            bad_input(anyhow!(
-                "reading {} ({e}); build the policies first with scripts/build-plugins.sh",
-                path.display()
-            ))
-        })
-    };
-    let (scorer_bytes, challenger_bytes) = (read_plugin("constantinople")?, read_plugin("adaptive-challenger")?);
+    let (scorer_bytes, challenger_bytes) =
+        (read_plugin(&options.plugins, "constantinople")?, read_plugin(&options.plugins, "adaptive-challenger")?);
     let validator = Hotkey::generate(Scheme::Sr25519)?;
     validator.save(&out.join("wallets/devnet/hotkeys/validator"))?;
 
@@ -252,10 +260,7 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     let policies = PolicyStore::open(out.join("data/policies"))?;
     let scorer = policies.add(&scorer_bytes).map_err(bad_input)?;
     let challenger = policies.add(&challenger_bytes).map_err(bad_input)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| anyhow!("finding a free port: {e}"))?;
+    let port = free_port()?;
     let publication = crate::publication::open(&out);
     eprintln!("{}", publication.description);
     let config_path = out.join("assay.toml");
