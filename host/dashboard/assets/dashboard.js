@@ -11,6 +11,7 @@ const POLL_MS = 2000;
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d', '#475569', '#ea580c'];
 const VERDICT_COLORS = { passed: '#16a34a', failed: '#dc2626', voided: '#9ca3af' };
 const SVG = 'http://www.w3.org/2000/svg';
+const DASHES = ['', '8 4', '2 3', '10 3 2 3'];
 const W = 560, H = 250, M = { l: 52, r: 14, t: 12, b: 40 };
 
 const state = { overview: null, epochs: [], buckets: [], lastEpoch: undefined, revision: undefined, selected: null, detail: null };
@@ -88,9 +89,12 @@ function lineChart(container, series, opts) {
   const every = Math.max(1, Math.ceil((span + 1) / 10));
   for (let x = x0; x <= x1; x += every) svg.append(el('svg:text', { x: px(x), y: H - M.b + 14, 'text-anchor': 'middle' }, String(x)));
   let points = 0;
-  for (const s of series) {
+  series.forEach((s, k) => {
     if (s.points.length > 1) {
-      svg.append(el('svg:polyline', { points: s.points.map(p => `${px(p[0])},${py(p[1])}`).join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2 }));
+      const line = { points: s.points.map(p => `${px(p[0])},${py(p[1])}`).join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2 };
+      // Lines that overlap (several miners at 100%) stay apart by their dashes.
+      if (opts.dashed && DASHES[k % DASHES.length]) line['stroke-dasharray'] = DASHES[k % DASHES.length];
+      svg.append(el('svg:polyline', line));
     }
     for (const p of s.points) {
       const dot = el('svg:circle', { class: 'pt', cx: px(p[0]), cy: py(p[1]), r: 3.5, fill: s.color, 'data-key': s.key ?? '', 'data-x': p[0], 'data-y': p[1] });
@@ -98,7 +102,7 @@ function lineChart(container, series, opts) {
       svg.append(dot);
       points += 1;
     }
-  }
+  });
   svg.setAttribute('data-points', String(points));
   legend(container, series);
 }
@@ -165,7 +169,7 @@ function drawPassRate() {
       return judged > 0 ? [[e.epoch, 100 * row.verdicts.passed / judged]] : [];
     }),
   }));
-  lineChart(document.getElementById('chart-passrate'), series, { yLabel: 'passed', xLabel: 'epoch', unit: '%', yTop: 100, empty: 'no judged challenge yet' });
+  lineChart(document.getElementById('chart-passrate'), series, { yLabel: 'passed', xLabel: 'epoch', unit: '%', yTop: 100, dashed: true, empty: 'no judged challenge yet' });
 }
 
 function selectedRows() {
