@@ -154,14 +154,14 @@ pub struct Overview {
 }
 
 /// Joins an epoch's weights to its rows: each row's weight and share of the total of
-/// `weights` (every uid's), a row added for a uid weighted but not yet there. `scored` false:
-/// no weights were set (the rows keep none).
+/// `weights` (every uid's), a row added for a uid with a weight above zero not yet there (so
+/// that the shares shown sum to 100%). `scored` false: no weights were set (the rows keep none).
 pub fn join_weights(rows: &mut Vec<MinerRow>, weights: &[(u16, u16)], scored: bool) {
     if !scored {
         return;
     }
-    for &(uid, _) in weights {
-        if !rows.iter().any(|r| r.uid == uid) {
+    for &(uid, weight) in weights {
+        if weight > 0 && !rows.iter().any(|r| r.uid == uid) {
             rows.push(MinerRow { uid, ..MinerRow::default() });
         }
     }
@@ -276,7 +276,8 @@ mod tests {
     fn shares_are_of_every_uids_weight() {
         let mut rows = vec![MinerRow { uid: 3, ..MinerRow::default() }, MinerRow { uid: 1, ..MinerRow::default() }];
         // uid 0 (no axon, no row) holds half the weight: the shown rows' shares do not sum to 100.
-        join_weights(&mut rows, &[(0, 200), (1, 100), (2, 100)], true);
+        // uid 5 at weight 0 and with no row (the owner, say) gets none.
+        join_weights(&mut rows, &[(0, 200), (1, 100), (2, 100), (5, 0)], true);
         let got: Vec<(u16, Option<u16>, Option<f64>)> = rows.iter().map(|r| (r.uid, r.weight, r.share)).collect();
         assert_eq!(
             got,

@@ -55,14 +55,8 @@ impl NodeBoard {
         let scores: BTreeMap<u16, &assay_policy_sdk::MinerScore> =
             summary.output.scores.iter().map(|s| (s.uid, s)).collect();
         let mut miners = closed.miners.clone();
-        // Every uid scored or weighted has a row, served or not.
-        for &uid in scores.keys() {
-            if !miners.iter().any(|r| r.uid == uid) {
-                miners.push(MinerRow { uid, ..MinerRow::default() });
-            }
-        }
+        // Every uid weighted above zero gets a row, served or not.
         assay_dashboard::view::join_weights(&mut miners, &weights, summary.unscored.is_none());
-        miners.sort_by_key(|r| r.uid);
         for row in &mut miners {
             if let Some(score) = scores.get(&row.uid) {
                 row.score = Some(score.score);
