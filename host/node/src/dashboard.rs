@@ -100,13 +100,7 @@ impl NodeBoard {
 
     /// The open epoch's rows: read again at most every [`OPEN_FRESH`] (or when the epoch moved).
     fn open_rows(&self, epoch: u64) -> Vec<MinerRow> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, _, rows)) = open.as_ref().filter(|(at, e, _)| *e == epoch && at.elapsed() < OPEN_FRESH) {
-            return rows.clone();
-        }
-        let rows = self.rows(epoch);
-        *open = Some((Instant::now(), epoch, rows.clone()));
-        rows
+        cached_rows(&self.open, epoch, Instant::now(), || self.rows(epoch))
     }
 
     fn fresh_overview(&self) -> Overview {
@@ -142,6 +136,25 @@ impl NodeBoard {
             notes,
         }
     }
+}
+
+/// The rows kept in `cache` when they are of `epoch` and younger than [`OPEN_FRESH`] at `now`;
+/// else `read()`, kept. The lock is held while reading: pages polling at once read once.
+fn cached_rows(
+    cache: &Mutex<OpenRows>,
+    epoch: u64,
+    now: Instant,
+    read: impl FnOnce() -> Vec<MinerRow>,
+) -> Vec<MinerRow> {
+    let mut kept = cache.lock().unwrap_or_else(|p| p.into_inner());
+    let fresh =
+        |(at, e, _): &&(Instant, u64, Vec<MinerRow>)| *e == epoch && now.saturating_duration_since(*at) < OPEN_FRESH;
+    if let Some((_, _, rows)) = kept.as_ref().filter(fresh) {
+        return rows.clone();
+    }
+    let rows = read();
+    *kept = Some((now, epoch, rows.clone()));
+    rows
 }
 
 /// One row per miner that serves or was asked or challenged, in one pass over the requests and
@@ -257,6 +270,25 @@ mod tests {
 
     fn challenge(uid: u16, verdict: Verdict) -> ChallengeRow {
         ChallengeRow { request_id: 0, uid, points: Vec::new(), verdict, reason: String::new() }
+    }
+
+    #[test]
+    fn the_open_epoch_is_read_at_most_every_few_seconds() {
+        let cache = Mutex::new(None);
+        let reads = std::cell::Cell::new(0);
+        let read = || {
+            reads.set(reads.get() + 1);
+            vec![MinerRow { uid: reads.get(), ..MinerRow::default() }]
+        };
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert_eq!(cached_rows(&cache, 7, at(0), read)[0].uid, 1);
+        for s in [1, 2, 4] {
+            assert_eq!(cached_rows(&cache, 7, at(s), read)[0].uid, 1, "kept at {s} s");
+        }
+        assert_eq!(cached_rows(&cache, 7, at(5), read)[0].uid, 2, "read again once stale");
+        assert_eq!(cached_rows(&cache, 8, at(6), read)[0].uid, 3, "read again for a new epoch");
+        assert_eq!(reads.get(), 3);
     }
 
     #[test]
