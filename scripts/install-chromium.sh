@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs headless Chromium from Debian's packages for the dashboard's browser test
-# (host/cli/tests/dashboard_browser.rs). The .debs are kept under target/apt-cache, so a later
-# run installs them without downloading; `apt-get update` runs only when they cannot be fetched
-# as the package lists stand. Nothing to do when `chromium` is already on the PATH.
-# Exits 1 (installing nothing) on a machine without apt-get.
+# (host/cli/tests/dashboard_browser.rs), without recommended packages. The .debs are kept under
+# target/apt-cache (owned by whoever ran this, sudo or not; `apt-get autoclean` drops the ones
+# no longer installable), so a later run installs them without downloading. `apt-get update`
+# runs only when `apt-cache policy chromium` has no candidate, or the download fails as the
+# package lists stand. Not root: apt-get runs through `sudo -n` (never prompts; fails instead).
+# Nothing to do when `chromium` is already on the PATH. Exits 1 (installing nothing) on a
+# machine without apt-get.
 #
 #   scripts/install-chromium.sh
 set -euo pipefail
@@ -18,14 +21,30 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 as_root=()
 if [ "$(id -u)" != 0 ]; then
-    as_root=(sudo)
+    as_root=(sudo -n)
 fi
+# Whoever invoked this (through sudo too) owns what it leaves under target/.
+owner="${SUDO_UID:-$(id -u)}:${SUDO_GID:-$(id -g)}"
+new_target=0
+[ -d "$root/target" ] || new_target=1
 cache=$root/target/apt-cache
 mkdir -p "$cache/partial"
+give_back() {
+    "${as_root[@]}" chown -R "$owner" "$cache" || true
+    if [ "$new_target" = 1 ]; then
+        "${as_root[@]}" chown "$owner" "$root/target" || true
+    fi
+}
+trap give_back EXIT
 apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o "Dir::Cache::archives=$cache")
-if ! "${apt[@]}" install --download-only chromium >&2; then
+policy=$(apt-cache policy chromium 2>/dev/null || true)
+case "$policy" in
+    *"Candidate: (none)"* | "") "${as_root[@]}" apt-get update -q >&2 ;;
+esac
+if ! "${apt[@]}" install --no-install-recommends --download-only chromium >&2; then
     "${as_root[@]}" apt-get update -q >&2
-    "${apt[@]}" install --download-only chromium >&2
+    "${apt[@]}" install --no-install-recommends --download-only chromium >&2
 fi
-"${apt[@]}" install chromium >&2
+"${apt[@]}" install --no-install-recommends chromium >&2
+"${apt[@]}" autoclean >&2
 chromium --version >&2

@@ -231,3 +231,32 @@ fn serve_file(mut stream: std::net::TcpStream, root: &Path) {
         None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     };
 }
+
+/// `method path` on `addr` over a fresh connection (no body, `connection: close`): the status
+/// line and the body; `None` when nothing came back.
+pub fn http(addr: &str, method: &str, path: &str) -> Option<(String, String)> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).ok()?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    write!(tcp, "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
+/// `GET path` on `addr`: the body of a 200 answer.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    let (status, body) = http(addr, "GET", path)?;
+    status.starts_with("HTTP/1.1 200").then_some(body)
+}
+
+/// A child process killed (and waited for) when the test ends, passing or not.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,18 +1,20 @@
 //! The validator's web dashboard in a real browser: a devnet serves it, headless Chromium
 //! (Debian's package; scripts/test.sh installs it) loads it once two epochs closed, and the
-//! DOM it built shows the devnet's four miners with both cheaters at weight zero and charts
-//! that drew points; a screenshot's chart area is not blank. Without Chromium the test says why
-//! it skips, unless `ASSAY_REQUIRE_CHROMIUM` is set.
+//! DOM it built shows the devnet's four miners with both cheaters at weight zero, a weights
+//! chart whose points say the same, pass-rate, latency and verdict charts that drew, and a page
+//! that polled again without a reload; the weights chart's box (as the page says where it drew
+//! it) is not blank in a screenshot. Without Chromium the test says why it skips, unless
+//! `ASSAY_REQUIRE_CHROMIUM` is set.
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{assay, plugin};
+use common::{assay, http_get, plugin};
 
 /// Chromium, from `ASSAY_CHROMIUM` or `chromium` on the PATH; `None` when it does not run.
 fn chromium() -> Option<PathBuf> {
@@ -82,22 +84,11 @@ impl Drop for Devnet {
     }
 }
 
-/// `GET path` on `addr`: the body of a 200 answer.
-fn get(addr: &str, path: &str) -> Option<String> {
-    let mut tcp = std::net::TcpStream::connect(addr).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(tcp, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).ok()?;
-    let (head, body) = answer.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
-}
-
 /// Waits until the dashboard lists epoch `epoch` as closed.
 fn wait_for_epoch(devnet: &Devnet, addr: &str, epoch: u64) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
-        let overview = get(addr, "/api/overview").and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok());
+        let overview = http_get(addr, "/api/overview").and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok());
         if overview.is_some_and(|o| o["last_epoch"].as_u64().is_some_and(|e| e >= epoch)) {
             return;
         }
@@ -106,12 +97,13 @@ fn wait_for_epoch(devnet: &Devnet, addr: &str, epoch: u64) {
     panic!("epoch {epoch} did not close in time:\n{}", devnet.log());
 }
 
-/// Chromium headless on `url` with `args`; its stdout.
+/// Chromium headless on `url` with `args` in a 1400x1000 window; its stdout.
 fn browse(chromium: &Path, url: &str, args: &[&str]) -> String {
     let output = Command::new("timeout")
         .arg("60")
         .arg(chromium)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"])
+        .args(["--window-size=1400,1000", "--force-device-scale-factor=1", "--hide-scrollbars"])
         .args(args)
         .arg(url)
         .output()
@@ -137,6 +129,38 @@ fn chart_points(dom: &str, id: &str) -> usize {
     let (_, rest) = dom.split_once(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no chart {id}"));
     let (_, rest) = rest.split_once("data-points=\"").unwrap_or_else(|| panic!("chart {id} drew nothing"));
     rest.split_once('"').and_then(|(n, _)| n.parse().ok()).expect("a count")
+}
+
+/// The part of the DOM inside chart `id` (up to the next chart).
+fn chart<'a>(dom: &'a str, id: &str) -> &'a str {
+    let (_, rest) = dom.split_once(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no chart {id}"));
+    rest.split_once("class=\"chart\"").map_or(rest, |(inside, _)| inside)
+}
+
+/// The value of attribute `name` in `text` from its first occurrence.
+fn attribute<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.split_once(&format!(" {name}=\"")).and_then(|(_, rest)| rest.split_once('"')).map(|(v, _)| v)
+}
+
+/// `(key, x, y)` of each point chart `id` drew (its circles' `data-key`, `data-x`, `data-y`).
+fn chart_values(dom: &str, id: &str) -> Vec<(String, f64, f64)> {
+    chart(dom, id)
+        .split("<circle ")
+        .skip(1)
+        .filter_map(|c| {
+            let c = c.split_once('>')?.0;
+            let number = |name| attribute(c, name)?.parse::<f64>().ok();
+            Some((attribute(c, "data-key")?.to_string(), number("data-x")?, number("data-y")?))
+        })
+        .collect()
+}
+
+/// Where chart `id` lies on the page, as the page wrote it (`data-box`: x, y, width, height).
+fn chart_box(dom: &str, id: &str) -> (u32, u32, u32, u32) {
+    let text = attribute(chart(dom, id), "data-box").unwrap_or_else(|| panic!("chart {id} says not where it is"));
+    let n: Vec<u32> = text.split(',').filter_map(|v| v.parse().ok()).collect();
+    assert!(n.len() == 4 && n[2] > 100 && n[3] > 50, "chart {id}'s box: {text}");
+    (n[0], n[1], n[0] + n[2], n[1] + n[3])
 }
 
 /// Coloured (saturated) pixels and their distinct colours in a region of an RGB(A) PNG.
@@ -187,15 +211,32 @@ fn the_dashboard_of_a_devnet_shows_its_miners_and_charts_in_chromium() {
     // Two closed epochs, four miners: at least eight points per line chart.
     assert!(chart_points(&dom, "chart-weights") >= 8, "{dom}");
     assert!(chart_points(&dom, "chart-verdicts") >= 2, "{dom}");
+    assert!(chart_points(&dom, "chart-passrate") >= 1, "the pass-rate chart drew: {dom}");
+    assert!(chart_points(&dom, "chart-latency") >= 1, "the latency chart drew: {dom}");
+    // The weights chart's points: the cheaters' shares zero in every epoch, the fast honest
+    // miner's not zero in the newest.
+    let weights = chart_values(&dom, "chart-weights");
+    let of = |uid: &str| weights.iter().filter(|(k, _, _)| k == uid).map(|&(_, x, y)| (x, y)).collect::<Vec<_>>();
+    for cheater in ["2", "3"] {
+        assert!(!of(cheater).is_empty() && of(cheater).iter().all(|&(_, y)| y == 0.0), "uid {cheater}: {weights:?}");
+    }
+    let newest = weights.iter().map(|&(_, x, _)| x).fold(f64::MIN, f64::max);
+    assert!(of("0").iter().any(|&(x, y)| x == newest && y > 0.0), "uid 0 weighted: {weights:?}");
+    let shares: f64 = weights.iter().filter(|&&(_, x, _)| x == newest).map(|&(_, _, y)| y).sum();
+    assert!((shares - 100.0).abs() < 0.01, "the newest epoch's shares sum to 100%: {weights:?}");
+    // Polled again (every two seconds) without a reload.
+    let polls = attribute(dom.split_once("<body").expect("a body").1, "data-polls").and_then(|n| n.parse::<u32>().ok());
+    assert!(polls.is_some_and(|n| n >= 2), "the page polls on its own: {polls:?}");
+    let weights_box = chart_box(&dom, "chart-weights");
     assert!(dom.contains("href=\"/api/summaries/1\""), "the epochs link their summaries");
-    let summary = get(&addr, "/api/summaries/1").expect("the linked summary is served");
+    let summary = http_get(&addr, "/api/summaries/1").expect("the linked summary is served");
     let summary: serde_json::Value = serde_json::from_str(&summary).expect("a summary");
     assert_eq!(summary["epoch"], 1, "{summary}");
 
     let shot = dir.path().join("dashboard.png");
-    browse(&chromium, &url, &[&format!("--screenshot={}", shot.display()), "--window-size=1400,1000"]);
-    // The weight chart, top left of a 1400x1000 window.
-    let (coloured, colours) = coloured_pixels(&shot, (30, 70, 690, 370));
+    browse(&chromium, &url, &[&format!("--screenshot={}", shot.display())]);
+    // The weights chart, where the page said it drew it (the same window size).
+    let (coloured, colours) = coloured_pixels(&shot, weights_box);
     assert!(coloured > 500 && colours >= 3, "the chart area is blank: {coloured} coloured pixels, {colours} colours");
     if let Some(keep) = std::env::var_os("ASSAY_DASHBOARD_SCREENSHOT") {
         std::fs::copy(&shot, keep).expect("keeps the screenshot");

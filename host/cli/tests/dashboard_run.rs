@@ -4,32 +4,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{HostDir, assay};
-
-/// `method path` on `addr`: the status line and the body.
-fn call(addr: &str, method: &str, path: &str) -> Option<(String, String)> {
-    let mut tcp = std::net::TcpStream::connect(addr).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(tcp, "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).ok()?;
-    let (head, body) = answer.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_string(), body.to_string()))
-}
-
-/// Stops the node however the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{HostDir, Killed, assay, http};
 
 #[test]
 fn assay_run_serves_its_dashboard_with_the_closed_epochs() {
@@ -39,7 +17,7 @@ fn assay_run_serves_its_dashboard_with_the_closed_epochs() {
     // 0.2 s blocks, 10 blocks an epoch: an epoch closes every two seconds.
     let host = HostDir::new(0.2, move |c| c.dashboard = Some(assay_node::DashboardConfig { listen }));
     host.ok(&["policy", "activate", &host.constantinople]);
-    let _node = Running(
+    let _node = Killed(
         assay()
             .args(["run", "--tick-ms", "50"])
             .current_dir(host.path())
@@ -52,7 +30,7 @@ fn assay_run_serves_its_dashboard_with_the_closed_epochs() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let first = loop {
-        let body = call(&addr, "GET", "/api/epochs").map(|(_, body)| body).unwrap_or_default();
+        let body = http(&addr, "GET", "/api/epochs").map(|(_, body)| body).unwrap_or_default();
         let epochs: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         if let Some(epoch) = epochs["epochs"].as_array().and_then(|e| e.first().cloned()) {
             break epoch;
@@ -86,11 +64,11 @@ fn assay_run_serves_its_dashboard_with_the_closed_epochs() {
     assert_eq!(weighted, published, "the dashboard shows the weights the summary signed");
 
     let link = format!("/api/summaries/{}", first["epoch"]);
-    let (status, body) = call(&addr, "GET", &link).expect("answers");
+    let (status, body) = http(&addr, "GET", &link).expect("answers");
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).expect("json"), summary);
-    let (status, _) = call(&addr, "GET", "/api/overview").expect("answers");
+    let (status, _) = http(&addr, "GET", "/api/overview").expect("answers");
     assert_eq!(status, "HTTP/1.1 200 OK");
-    let (status, body) = call(&addr, "POST", "/api/overview").expect("answers");
+    let (status, body) = http(&addr, "POST", "/api/overview").expect("answers");
     assert_eq!(status, "HTTP/1.1 405 Method Not Allowed", "{body}");
 }

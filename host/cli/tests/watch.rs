@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use assay_chain::{Chain, LocalChain};
 use assay_epoch::{Summary, canonical};
 use assay_keys::{Hotkey, Scheme};
-use common::{assay, copy_tree, golden_key, key_from, run};
+use common::{Killed, assay, copy_tree, golden_key, http_get, key_from, run};
 use sha2::{Digest, Sha256};
 
 /// The watchtower's own hotkey seed.
@@ -535,16 +535,6 @@ fn a_failing_read_keeps_the_position_until_the_source_recovers() {
     assert_eq!(setup.tower_weights(), vec![setup.summary_weights(EPOCHS - 1)]);
 }
 
-/// A watchtower killed when the test ends, passing or not.
-struct Following(std::process::Child);
-
-impl Drop for Following {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `GET /metrics` on `addr`, the whole response.
 fn get_metrics(addr: &str) -> std::io::Result<String> {
     use std::io::{Read, Write};
@@ -571,7 +561,7 @@ fn metrics_are_served_while_following() {
         .spawn()
         .expect("starts assay watch");
     let stdout = child.stdout.take().expect("stdout");
-    let following = Following(child);
+    let following = Killed(child);
     let (lines, seen) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -607,31 +597,11 @@ fn metrics_are_served_while_following() {
     assert!(get_metrics(&addr).is_err(), "stopped, nothing is served");
 }
 
-/// `GET path` on `addr`: the body of a 200 answer.
-fn http_get(addr: &str, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut tcp = std::net::TcpStream::connect(addr).ok()?;
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
-    write!(tcp, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).ok()?;
-    let (head, body) = answer.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
-}
-
 #[test]
 fn the_dashboard_shows_each_audited_epoch_with_its_verdict_and_summary() {
     use std::io::BufRead;
     let setup = Setup::new();
     setup.commit(EPOCHS - 1);
-    /// Stops the watchtower however the test ends.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let mut child = Killed(
         setup
             .watch_command()

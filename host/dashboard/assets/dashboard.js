@@ -1,15 +1,20 @@
-// The dashboard's page: polls /api/overview every two seconds (and /api/epochs when a new epoch
-// closed) and redraws the charts and tables. Charts are drawn here as SVG, with no library; each
-// chart's <svg> carries data-points, the number of marks (points or bars) it drew.
+// The dashboard's page: polls /api/overview every two seconds (and /api/epochs, the charts'
+// epochs, when the history's revision moved: an epoch closed or an audit noted; the table's
+// epoch whole from /api/epochs/{n}) and redraws the charts and tables. Charts are drawn here as
+// SVG, with no library; each chart's <svg> carries data-points, the number of marks (points or
+// bars) it drew, and data-box, where it lies on the page (x,y,width,height in CSS pixels); each
+// point its series' key and value (data-key, data-x, data-y). <body data-polls> counts the
+// polls answered.
 'use strict';
 
 const POLL_MS = 2000;
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d', '#475569', '#ea580c'];
 const VERDICT_COLORS = { passed: '#16a34a', failed: '#dc2626', voided: '#9ca3af' };
 const SVG = 'http://www.w3.org/2000/svg';
+const DASHES = ['', '8 4', '2 3', '10 3 2 3'];
 const W = 560, H = 250, M = { l: 52, r: 14, t: 12, b: 40 };
 
-const state = { overview: null, epochs: [], buckets: [], lastEpoch: undefined, selected: null };
+const state = { overview: null, epochs: [], buckets: [], lastEpoch: undefined, revision: undefined, selected: null, detail: null };
 
 function el(tag, attrs, text) {
   const node = tag.startsWith('svg:') ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -34,6 +39,8 @@ function frame(container, yLabel, xLabel) {
   container.replaceChildren();
   const svg = el('svg:svg', { viewBox: `0 0 ${W} ${H}`, role: 'img' });
   container.append(svg);
+  const r = svg.getBoundingClientRect();
+  svg.setAttribute('data-box', [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height].map(Math.round).join(','));
   svg.append(el('svg:text', { x: 12, y: M.t + (H - M.t - M.b) / 2, transform: `rotate(-90 12 ${M.t + (H - M.t - M.b) / 2})`, 'text-anchor': 'middle' }, yLabel));
   svg.append(el('svg:text', { x: M.l + (W - M.l - M.r) / 2, y: H - 4, 'text-anchor': 'middle' }, xLabel));
   return svg;
@@ -82,17 +89,20 @@ function lineChart(container, series, opts) {
   const every = Math.max(1, Math.ceil((span + 1) / 10));
   for (let x = x0; x <= x1; x += every) svg.append(el('svg:text', { x: px(x), y: H - M.b + 14, 'text-anchor': 'middle' }, String(x)));
   let points = 0;
-  for (const s of series) {
+  series.forEach((s, k) => {
     if (s.points.length > 1) {
-      svg.append(el('svg:polyline', { points: s.points.map(p => `${px(p[0])},${py(p[1])}`).join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2 }));
+      const line = { points: s.points.map(p => `${px(p[0])},${py(p[1])}`).join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2 };
+      // Lines that overlap (several miners at 100%) stay apart by their dashes.
+      if (opts.dashed && DASHES[k % DASHES.length]) line['stroke-dasharray'] = DASHES[k % DASHES.length];
+      svg.append(el('svg:polyline', line));
     }
     for (const p of s.points) {
-      const dot = el('svg:circle', { class: 'pt', cx: px(p[0]), cy: py(p[1]), r: 3.5, fill: s.color });
+      const dot = el('svg:circle', { class: 'pt', cx: px(p[0]), cy: py(p[1]), r: 3.5, fill: s.color, 'data-key': s.key ?? '', 'data-x': p[0], 'data-y': p[1] });
       dot.append(el('svg:title', {}, `${s.name}, epoch ${p[0]}: ${fmt(p[1], 1)}${opts.unit || ''}`));
       svg.append(dot);
       points += 1;
     }
-  }
+  });
   svg.setAttribute('data-points', String(points));
   legend(container, series);
 }
@@ -140,11 +150,11 @@ function uids() {
 
 function drawWeights() {
   const series = uids().map(m => ({
-    name: minerName(m), color: color(m.uid),
+    name: minerName(m), color: color(m.uid), key: m.uid,
+    // The share of every uid's weight, as the server computed it (uids not shown included).
     points: state.epochs.filter(e => !e.unscored).map(e => {
-      const total = e.miners.reduce((a, r) => a + (r.weight || 0), 0);
       const row = e.miners.find(r => r.uid === m.uid);
-      return [e.epoch, total > 0 && row ? 100 * (row.weight || 0) / total : 0];
+      return [e.epoch, row && row.share ? row.share : 0];
     }),
   }));
   lineChart(document.getElementById('chart-weights'), series, { yLabel: 'weight share', xLabel: 'epoch', unit: '%', yTop: 100, empty: 'no closed epoch yet' });
@@ -152,20 +162,29 @@ function drawWeights() {
 
 function drawPassRate() {
   const series = uids().map(m => ({
-    name: minerName(m), color: color(m.uid),
+    name: minerName(m), color: color(m.uid), key: m.uid,
     points: state.epochs.flatMap(e => {
       const row = e.miners.find(r => r.uid === m.uid);
       const judged = row ? row.verdicts.passed + row.verdicts.failed : 0;
       return judged > 0 ? [[e.epoch, 100 * row.verdicts.passed / judged]] : [];
     }),
   }));
-  lineChart(document.getElementById('chart-passrate'), series, { yLabel: 'passed', xLabel: 'epoch', unit: '%', yTop: 100, empty: 'no judged challenge yet' });
+  lineChart(document.getElementById('chart-passrate'), series, { yLabel: 'passed', xLabel: 'epoch', unit: '%', yTop: 100, dashed: true, empty: 'no judged challenge yet' });
 }
 
 function selectedRows() {
   if (state.selected === 'current' || state.selected === null) return state.overview ? state.overview.current : [];
+  if (state.detail && String(state.detail.epoch) === state.selected) return state.detail.miners;
   const e = state.epochs.find(x => String(x.epoch) === state.selected);
   return e ? e.miners : [];
+}
+
+// The selected closed epoch whole (its rows' score components among it), fetched once per
+// selection and history revision.
+async function loadDetail() {
+  if (state.selected === 'current' || state.selected === null) return;
+  if (state.detail && String(state.detail.epoch) === state.selected) return;
+  try { state.detail = await getJson(`/api/epochs/${state.selected}`); } catch (e) { state.detail = null; }
 }
 
 function drawLatency() {
@@ -197,10 +216,9 @@ function drawMiners() {
   for (const h of ['uid', 'hotkey', 'weight', 'score', ...names, 'requests', 'ok', 'pass', 'fail', 'void', 'p50 ms', 'p90 ms']) head.append(el('th', h === 'hotkey' ? { class: 'text' } : {}, h));
   const table = document.getElementById('miners');
   table.tHead.replaceChildren(head);
-  const total = rows.reduce((a, r) => a + (r.weight || 0), 0);
   table.tBodies[0].replaceChildren(...rows.map(r => {
     const tr = el('tr', { 'data-uid': r.uid, 'data-weight': r.weight === null ? '' : r.weight, class: r.weight === 0 ? 'zero' : '' });
-    const share = r.weight !== null && total > 0 ? ` (${(100 * r.weight / total).toFixed(1)}%)` : '';
+    const share = r.weight !== null && r.share !== null && r.share !== undefined ? ` (${r.share.toFixed(1)}%)` : '';
     tr.append(td(String(r.uid)), td(short(r.hotkey), 'text mono', r.hotkey), td(r.weight === null ? '—' : `${r.weight}${share}`, 'weight'), td(fmt(r.score, 4)));
     for (const n of names) { const c = r.components.find(x => x.name === n); tr.append(td(c ? fmt(c.value, 4) : '—')); }
     const l = r.latency;
@@ -212,12 +230,24 @@ function drawMiners() {
 function drawEpochSelect() {
   const select = document.getElementById('epoch-select');
   const options = [['current', 'open epoch (so far)'], ...state.epochs.slice().reverse().map(e => [String(e.epoch), `epoch ${e.epoch}`])];
-  if (state.selected === null) state.selected = state.epochs.length ? String(state.epochs[state.epochs.length - 1].epoch) : 'current';
-  select.replaceChildren(...options.map(([value, label]) => { const o = el('option', { value }, label); o.selected = value === state.selected; return o; }));
+  // Rebuilt only when the list changed: a rebuild under an open dropdown would close it.
+  const key = options.map(o => o[0]).join(',');
+  if (select.dataset.key !== key) {
+    select.replaceChildren(...options.map(([value, label]) => el('option', { value }, label)));
+    select.dataset.key = key;
+  }
+  if (select.value !== state.selected) select.value = state.selected;
 }
 
 function drawEpochs() {
-  const link = e => { const a = el('a', { href: `/api/summaries/${e.epoch}`, title: e.summary_key }, 'summary.json'); const c = el('td', { class: 'text' }); c.append(a); return c; };
+  const queued = new Set((state.overview && state.overview.queued) || []);
+  const link = e => {
+    const c = el('td', { class: 'text' });
+    // Still in the outgoing queue: not published yet, so no link.
+    if (queued.has(e.epoch)) c.append(el('span', { class: 'badge queued', title: e.summary_key }, 'queued'));
+    else c.append(el('a', { href: `/api/summaries/${e.epoch}`, title: e.summary_key }, 'summary.json'));
+    return c;
+  };
   const audit = e => { const c = el('td', { class: 'text' }); const v = e.audit ? e.audit.verdict : 'none'; c.append(el('span', { class: `badge ${v}`, title: e.audit && e.audit.detail ? e.audit.detail : '' }, e.audit ? v : 'not audited')); return c; };
   document.querySelector('#epochs tbody').replaceChildren(...state.epochs.slice().reverse().map(e => {
     const tr = el('tr', { 'data-epoch': e.epoch });
@@ -229,7 +259,7 @@ function drawEpochs() {
 function drawOverview() {
   const o = state.overview;
   document.getElementById('role').textContent = o.role;
-  const facts = [['validator', short(o.validator)], ['netuid', o.netuid], ['chain', o.chain], ['head', o.head ?? '—'], ['open epoch', o.epoch ?? '—'], ['last closed', o.last_epoch ?? '—']];
+  const facts = [['validator', short(o.validator)], ['netuid', o.netuid], ['chain', o.chain || '—'], ['head', o.head ?? '—'], ['open epoch', o.epoch ?? '—'], ['last closed', o.last_epoch ?? '—']];
   if (o.chain_error) facts.push(['chain error', o.chain_error]);
   document.getElementById('facts').replaceChildren(...facts.map(([k, v]) => { const d = el('div'); d.append(el('dt', {}, k), el('dd', {}, String(v))); return d; }));
   const p = o.policies;
@@ -262,14 +292,20 @@ async function poll() {
   const live = document.getElementById('live');
   try {
     state.overview = await getJson('/api/overview');
-    if (state.overview.last_epoch !== state.lastEpoch) {
+    if (state.overview.revision !== state.revision) {
       const body = await getJson('/api/epochs');
       state.epochs = body.epochs;
       state.buckets = body.latency_buckets_ms;
-      if (state.selected !== 'current') state.selected = null; // follow the newest epoch
+      state.revision = body.revision;
+      state.detail = null;
+      // A new epoch closed: follow it (unless the open epoch is shown).
+      if (state.overview.last_epoch !== state.lastEpoch && state.selected !== 'current') state.selected = null;
       state.lastEpoch = state.overview.last_epoch;
     }
+    if (state.selected === null) state.selected = state.epochs.length ? String(state.epochs[state.epochs.length - 1].epoch) : 'current';
+    await loadDetail();
     draw();
+    document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
     live.textContent = `live · ${new Date().toLocaleTimeString()}`;
     live.className = 'live ok';
   } catch (e) {
@@ -280,6 +316,6 @@ async function poll() {
 }
 
 document.addEventListener('DOMContentLoaded', () => {
-  document.getElementById('epoch-select').addEventListener('change', ev => { state.selected = ev.target.value; draw(); });
+  document.getElementById('epoch-select').addEventListener('change', ev => { state.selected = ev.target.value; loadDetail().then(draw); });
   poll();
 });

@@ -15,7 +15,7 @@ pub mod view;
 
 pub use error::{Error, Result};
 pub use history::{History, MAX_EPOCHS};
-pub use router::{MAX_SUMMARY_BYTES, app};
+pub use router::{CHART_EPOCHS, KEPT_SUMMARIES, MAX_SUMMARY_BYTES, SUMMARY_READS, app};
 pub use serve::{Limits, bind, serve};
 pub use view::{Audit, EpochView, Latency, MinerRow, Overview, Policies, VerdictCounts};
 
@@ -26,6 +26,13 @@ pub trait Source: Send + Sync + 'static {
     fn overview(&self) -> Overview;
     /// The closed (or audited) epochs kept, oldest first, at most [`MAX_EPOCHS`].
     fn epochs(&self) -> Vec<EpochView>;
+    /// A number that moves whenever [`epochs`](Self::epochs) changes (an epoch kept, an audit
+    /// noted): [`History::revision`]. The router serialises the epochs again only then.
+    fn revision(&self) -> u64;
+    /// One kept epoch.
+    fn epoch(&self, epoch: u64) -> Option<EpochView> {
+        self.epochs().into_iter().find(|v| v.epoch == epoch)
+    }
     /// The signed summary of `epoch` as published, for the page's links; `None` when this
     /// source has none for it.
     fn summary(&self, epoch: u64) -> Option<Vec<u8>> {

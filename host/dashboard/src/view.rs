@@ -76,6 +76,9 @@ pub struct MinerRow {
     pub hotkey: String,
     /// The weight set for this epoch; `None` in the open epoch, or when unscored.
     pub weight: Option<u16>,
+    /// Its share of all the weights set this epoch, in percent (every uid's, shown or not).
+    #[serde(default)]
+    pub share: Option<f64>,
     pub score: Option<f64>,
     pub components: Vec<Component>,
     pub requests: u32,
@@ -137,11 +140,53 @@ pub struct Overview {
     pub policies: Policies,
     /// The open epoch's miners so far (no weights yet).
     pub current: Vec<MinerRow>,
-    /// The last epoch in [`Source::epochs`](crate::Source::epochs): the page reloads them
-    /// when it moves.
+    /// The last epoch in [`Source::epochs`](crate::Source::epochs).
     pub last_epoch: Option<u64>,
+    /// The history's revision ([`Source::revision`](crate::Source::revision), filled by the
+    /// router): the page reloads the epochs when it moves (a new epoch, an audit noted).
+    #[serde(default)]
+    pub revision: u64,
+    /// Closed epochs whose publication is still queued (their summary links would 404).
+    #[serde(default)]
+    pub queued: Vec<u64>,
     /// Anything else worth a line (queued publications, errors).
     pub notes: Vec<String>,
+}
+
+/// Joins an epoch's weights to its rows: each row's weight and share of the total of
+/// `weights` (every uid's), a row added for a uid with a weight above zero not yet there (so
+/// that the shares shown sum to 100%). `scored` false: no weights were set (the rows keep none).
+pub fn join_weights(rows: &mut Vec<MinerRow>, weights: &[(u16, u16)], scored: bool) {
+    if !scored {
+        return;
+    }
+    for &(uid, weight) in weights {
+        if weight > 0 && !rows.iter().any(|r| r.uid == uid) {
+            rows.push(MinerRow { uid, ..MinerRow::default() });
+        }
+    }
+    rows.sort_by_key(|r| r.uid);
+    let total: f64 = weights.iter().map(|&(_, w)| f64::from(w)).sum();
+    for row in rows.iter_mut() {
+        let weight = weights.iter().find(|&&(uid, _)| uid == row.uid).map_or(0, |&(_, w)| w);
+        row.weight = Some(weight);
+        row.share = (total > 0.0).then(|| 100.0 * f64::from(weight) / total);
+    }
+}
+
+/// `text` with each URL in it (a word with `://`) stripped of its userinfo (`user:pass@`), its
+/// query and its fragment: where credentials of a chain endpoint would be.
+pub fn redact_urls(text: &str) -> String {
+    let redact = |word: &str| -> String {
+        let Some(at) = word.find("://") else { return word.to_string() };
+        let (scheme, rest) = word.split_at(at + 3);
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        format!("{scheme}{host}{path}")
+    };
+    text.split(' ').map(redact).collect::<Vec<_>>().join(" ")
 }
 
 fn cap_text(text: &mut String) {
@@ -197,6 +242,7 @@ impl EpochView {
 impl Overview {
     /// The overview with its miners, lines and texts capped.
     pub fn bounded(mut self) -> Self {
+        self.chain = redact_urls(&self.chain);
         for text in [&mut self.role, &mut self.validator, &mut self.chain] {
             cap_text(text);
         }
@@ -208,6 +254,7 @@ impl Overview {
         cap_lines(&mut p.announcements);
         cap_lines(&mut self.notes);
         cap_miners(&mut self.current);
+        self.queued.truncate(crate::MAX_EPOCHS);
         self
     }
 }
@@ -223,6 +270,39 @@ mod tests {
         assert_eq!((latency.p50_ms, latency.max_ms), (30.0, 5000.0));
         assert_eq!(latency.buckets, vec![1, 2, 1, 0, 0, 0, 0, 0, 1]);
         assert_eq!(Latency::of(&[f64::INFINITY]), None);
+    }
+
+    #[test]
+    fn shares_are_of_every_uids_weight() {
+        let mut rows = vec![MinerRow { uid: 3, ..MinerRow::default() }, MinerRow { uid: 1, ..MinerRow::default() }];
+        // uid 0 (no axon, no row) holds half the weight: the shown rows' shares do not sum to 100.
+        // uid 5 at weight 0 and with no row (the owner, say) gets none.
+        join_weights(&mut rows, &[(0, 200), (1, 100), (2, 100), (5, 0)], true);
+        let got: Vec<(u16, Option<u16>, Option<f64>)> = rows.iter().map(|r| (r.uid, r.weight, r.share)).collect();
+        assert_eq!(
+            got,
+            [
+                (0, Some(200), Some(50.0)),
+                (1, Some(100), Some(25.0)),
+                (2, Some(100), Some(25.0)),
+                (3, Some(0), Some(0.0))
+            ]
+        );
+        let mut unscored = vec![MinerRow::default()];
+        join_weights(&mut unscored, &[(0, 1)], false);
+        assert_eq!((unscored.len(), unscored[0].weight, unscored[0].share), (1, None, None));
+    }
+
+    #[test]
+    fn chain_urls_lose_their_credentials() {
+        let overview = Overview {
+            chain: "subtensor at wss://user:secret@node.example:443/ws?token=abc#x".into(),
+            ..Overview::default()
+        };
+        assert_eq!(overview.bounded().chain, "subtensor at wss://node.example:443/ws");
+        for kept in ["local chain in /srv/chain", "subtensor at ws://127.0.0.1:9944", "http://a/b@c"] {
+            assert_eq!(redact_urls(kept), kept);
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (a slow source answers 503, connections past the limit are closed, the server stops).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use assay_dashboard::view::{Component, LATENCY_BUCKETS_MS};
@@ -12,8 +13,14 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+#[derive(Default)]
 struct Fake {
     delay: Duration,
+    /// How many epochs it keeps (3 when 0).
+    kept: u64,
+    revision: AtomicU64,
+    epoch_reads: AtomicUsize,
+    summary_reads: AtomicUsize,
 }
 
 fn row(uid: u16, weight: Option<u16>) -> MinerRow {
@@ -21,6 +28,7 @@ fn row(uid: u16, weight: Option<u16>) -> MinerRow {
         uid,
         hotkey: format!("5Hotkey{uid}"),
         weight,
+        share: None,
         score: weight.map(f64::from),
         components: vec![Component { name: "speed".into(), value: 0.5 }],
         requests: 10,
@@ -45,7 +53,8 @@ impl Source for Fake {
     }
 
     fn epochs(&self) -> Vec<EpochView> {
-        (0..3)
+        self.epoch_reads.fetch_add(1, Ordering::SeqCst);
+        (0..if self.kept == 0 { 3 } else { self.kept })
             .map(|epoch| EpochView {
                 epoch,
                 summary_key: format!("epochs/7/{epoch}/summary.json"),
@@ -56,18 +65,27 @@ impl Source for Fake {
             .collect()
     }
 
+    fn revision(&self) -> u64 {
+        self.revision.load(Ordering::SeqCst)
+    }
+
     fn summary(&self, epoch: u64) -> Option<Vec<u8>> {
+        self.summary_reads.fetch_add(1, Ordering::SeqCst);
         (epoch == 1).then(|| br#"{"epoch":1}"#.to_vec())
     }
 }
 
 fn fake() -> Arc<dyn Source> {
-    Arc::new(Fake { delay: Duration::ZERO })
+    Arc::new(Fake::default())
 }
 
 async fn call(source: Arc<dyn Source>, method: &str, path: &str) -> (StatusCode, String, String) {
+    call_app(app(source), method, path).await
+}
+
+async fn call_app(app: axum::Router, method: &str, path: &str) -> (StatusCode, String, String) {
     let request = Request::builder().method(method).uri(path).body(Body::empty()).expect("a request");
-    let response = app(source).oneshot(request).await.expect("answers");
+    let response = app.oneshot(request).await.expect("answers");
     let status = response.status();
     let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_string());
     let body = response.into_body().collect().await.expect("a body").to_bytes();
@@ -103,12 +121,48 @@ async fn the_views_are_the_sources_bounded() {
     assert_eq!(views.iter().map(|v| v.epoch).collect::<Vec<_>>(), [0, 1, 2]);
     assert_eq!(views[2].miners[1].weight, Some(0));
     assert_eq!(views[2].miners[0].latency.as_ref().map(|l| l.buckets.clone()), Some(vec![1, 0, 1, 1, 0, 0, 0, 0, 0]));
+    assert!(views[2].miners[0].components.is_empty(), "the charts need no components");
+
+    let (status, _, body) = call(fake(), "GET", "/api/epochs/2").await;
+    assert_eq!(status, StatusCode::OK);
+    let view: EpochView = serde_json::from_str(&body).expect("one epoch");
+    assert_eq!((view.epoch, view.miners[0].components.len()), (2, 1), "one epoch, whole, for the table");
+    let (status, kind, _) = call(fake(), "GET", "/api/epochs/9").await;
+    assert_eq!((status, kind.as_str()), (StatusCode::NOT_FOUND, "application/json"));
+}
+
+#[tokio::test]
+async fn the_epochs_are_capped_and_serialised_once_per_revision() {
+    let fake = Arc::new(Fake { kept: 200, ..Fake::default() });
+    let router = app(fake.clone());
+    let get = || call_app(router.clone(), "GET", "/api/epochs");
+    let (_, _, first) = get().await;
+    let sent: serde_json::Value = serde_json::from_str(&first).expect("json");
+    let epochs = sent["epochs"].as_array().expect("epochs");
+    assert_eq!(epochs.len(), assay_dashboard::CHART_EPOCHS, "only the charts' epochs are sent");
+    assert_eq!((epochs[0]["epoch"].as_u64(), sent["revision"].as_u64()), (Some(200 - 64), Some(0)));
+    let (_, _, again) = get().await;
+    assert_eq!((again == first, fake.epoch_reads.load(Ordering::SeqCst)), (true, 1), "served from the cache");
+    fake.revision.store(1, Ordering::SeqCst);
+    let (_, _, moved) = get().await;
+    let sent: serde_json::Value = serde_json::from_str(&moved).expect("json");
+    assert_eq!((sent["revision"].as_u64(), fake.epoch_reads.load(Ordering::SeqCst)), (Some(1), 2), "read again");
+    let (_, _, overview) = call_app(router.clone(), "GET", "/api/overview").await;
+    let overview: Overview = serde_json::from_str(&overview).expect("an overview");
+    assert_eq!(overview.revision, 1, "the page sees the history move");
 }
 
 #[tokio::test]
 async fn summaries_are_linked_by_epoch() {
     let (status, kind, body) = call(fake(), "GET", "/api/summaries/1").await;
     assert_eq!((status, kind.as_str(), body.as_str()), (StatusCode::OK, "application/json", r#"{"epoch":1}"#));
+    let counted = Arc::new(Fake::default());
+    let router = app(counted.clone());
+    for _ in 0..3 {
+        let (status, _, _) = call_app(router.clone(), "GET", "/api/summaries/1.json").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(counted.summary_reads.load(Ordering::SeqCst), 1, "a summary never changes: read once");
     for missing in ["/api/summaries/2", "/api/summaries/x"] {
         let (status, kind, body) = call(fake(), "GET", missing).await;
         assert_eq!((status, kind.as_str()), (StatusCode::NOT_FOUND, "application/json"), "{missing}: {body}");
@@ -131,7 +185,7 @@ async fn it_is_read_only_and_unknown_paths_are_json_404() {
 
 #[tokio::test]
 async fn a_slow_source_is_answered_503_in_time() {
-    let slow: Arc<dyn Source> = Arc::new(Fake { delay: Duration::from_secs(7) });
+    let slow: Arc<dyn Source> = Arc::new(Fake { delay: Duration::from_secs(7), ..Fake::default() });
     let started = std::time::Instant::now();
     let (status, _, body) = call(slow, "GET", "/api/overview").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");

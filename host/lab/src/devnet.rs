@@ -208,6 +208,14 @@ fn validator_neuron(uid: u16, hotkey: &str) -> Neuron {
     }
 }
 
+/// The policy `name` built in `plugins`.
+fn read_plugin(plugins: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = plugins.join(format!("{name}.wasm"));
+    std::fs::read(&path).map_err(|e| {
+        bad_input(anyhow!("reading {} ({e}); build the policies first with scripts/build-plugins.sh", path.display()))
+    })
+}
+
 /// Runs the devnet: builds it in `options.out`, runs the node, audits every published epoch
 /// and prints the per-miner table. Fails when an audit fails or a cheater kept weight.
 pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
@@ -224,9 +232,8 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
 
     view.line("writing a tiny model and two cheating variants (another seed; int4-rounded weights)");
     write_models(&out)?;
-    let plugins = &options.plugins;
     let (scorer_bytes, challenger_bytes) =
-        (read_plugin(plugins, "constantinople")?, read_plugin(plugins, "adaptive-challenger")?);
+        (read_plugin(&options.plugins, "constantinople")?, read_plugin(&options.plugins, "adaptive-challenger")?);
     let validator = Hotkey::generate(Scheme::Sr25519)?;
     validator.save(&out.join("wallets/devnet/hotkeys/validator"))?;
 
@@ -369,19 +376,15 @@ fn write_config(
     scorer: &Digest,
     challenger: &Digest,
 ) -> anyhow::Result<(Config, u16, std::net::SocketAddr)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| anyhow!("finding a free port: {e}"))?;
+    let port = crate::publication::free_port().context("finding a free port for the gateway")?;
     let path = out.join("assay.toml");
     let epoch_blocks = options.epoch_seconds.max(5);
     let synthetic = options.synthetic_per_minute;
     let mut written = config(port, epoch_blocks, synthetic, &scorer.to_string(), &challenger.to_string());
     written.publish = publication.config.clone();
     // Prometheus metrics on a free loopback port (`curl` it while the devnet runs).
-    let metrics_listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| anyhow!("finding a free port for metrics: {e}"))?;
+    let metrics_port = crate::publication::free_port().context("finding a free port for metrics")?;
+    let metrics_listen = std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port));
     written.metrics = Some(assay_node::MetricsConfig { listen: metrics_listen });
     written.save(&path)?;
     Ok((Config::load(&path)?, port, metrics_listen))

@@ -93,6 +93,8 @@ pub struct Closed {
     /// How long each stage of the closing took, in seconds, in order (`records`, `score`,
     /// `encode`, `sign`, `commit`): the metrics' epoch close duration by stage.
     pub stages: Vec<(&'static str, f64)>,
+    /// Each miner's requests and verdicts, for the dashboard; empty unless [`Closer::tally`].
+    pub miners: Vec<assay_dashboard::MinerRow>,
 }
 
 /// The stages of one closing, timed one after the other.
@@ -119,6 +121,23 @@ pub struct Closer<'a> {
     pub policies: &'a PolicyStore,
     pub hotkey: &'a Hotkey,
     pub settings: &'a EpochSettings,
+    /// Whether to tally each miner's requests and verdicts for the dashboard ([`Closed::miners`]).
+    pub tally: bool,
+}
+
+/// The dashboard's rows of the records the close scored.
+fn tally(records: &EpochRecords) -> Vec<assay_dashboard::MinerRow> {
+    use assay_policy_sdk::{Outcome, Verdict};
+    let requests = records.requests.iter().map(|r| (r.record.uid, r.record.outcome == Outcome::Ok, r.record.total_ms));
+    let challenges = records.challenges.iter().map(|c| {
+        let verdict = match c.verdict {
+            Verdict::Pass => assay_ledger::Verdict::Pass,
+            Verdict::Fail => assay_ledger::Verdict::Fail,
+            Verdict::Void => assay_ledger::Verdict::Void,
+        };
+        (c.uid, verdict)
+    });
+    crate::dashboard::rows_of(&records.metagraph, requests, challenges)
 }
 
 /// A ledger row as the contract's record, with its task by name.
@@ -290,7 +309,8 @@ impl Closer<'_> {
             Some(u) => error!(epoch, scorer = %scorer_sha, kind = %u.kind, reason = %u.reason,
                 "no scorer could score the epoch: it is closed unscored, published, and no weights are set"),
         }
-        Ok(Closed { summary, summary_key, summary_sha256, stages: stages.taken })
+        let miners = if self.tally { tally(&records) } else { Vec::new() };
+        Ok(Closed { summary, summary_key, summary_sha256, stages: stages.taken, miners })
     }
 
     /// The unsigned summary of a scored or unscored epoch.

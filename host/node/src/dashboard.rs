@@ -3,20 +3,26 @@
 //! and the published summaries, and keeps the last closed epochs (`History`, bounded).
 //! Must not touch: serving (the dashboard crate's) or anything the node does: it only reads.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use assay_chain::ChainView;
+use assay_chain::{ChainView, Metagraph};
 use assay_dashboard::view::Component;
 use assay_dashboard::{EpochView, History, Latency, MinerRow, Overview, Policies, Source, VerdictCounts};
-use assay_ledger::{ChallengeRow, Ledger, Outcome, RequestEntry, Verdict};
+use assay_ledger::{Ledger, Outcome, Verdict};
 use assay_publish::ObjectStore;
 
 use crate::{Closed, StatusHandle};
 
 /// How long an overview is reused: the page polls every two seconds, maybe from several tabs.
 const OVERVIEW_FRESH: Duration = Duration::from_secs(1);
+/// How long the open epoch's rows are reused: reading them takes the ledger's connection (the
+/// gateway's recorder and the epoch close wait on it) and the whole epoch so far.
+const OPEN_FRESH: Duration = Duration::from_secs(5);
+
+/// The open epoch's rows, with when and for which epoch they were read.
+type OpenRows = Option<(Instant, u64, Vec<MinerRow>)>;
 
 /// The node's dashboard data; cheap to clone.
 #[derive(Clone)]
@@ -27,6 +33,7 @@ pub struct NodeBoard {
     store: Arc<dyn ObjectStore>,
     history: History,
     cached: Arc<Mutex<Option<(Instant, Overview)>>>,
+    open: Arc<Mutex<OpenRows>>,
 }
 
 impl NodeBoard {
@@ -36,20 +43,21 @@ impl NodeBoard {
         view: ChainView,
         store: Arc<dyn ObjectStore>,
     ) -> Self {
-        Self { status, ledger, view, store, history: History::default(), cached: Arc::default() }
+        Self { status, ledger, view, store, history: History::default(), cached: Arc::default(), open: Arc::default() }
     }
 
-    /// Keeps the view of an epoch just closed.
+    /// Keeps the view of an epoch just closed, its rows the closer's tally (blocking: call it
+    /// where the close runs).
     pub(crate) fn record(&self, closed: &Closed) {
         let summary = &closed.summary;
         let epoch = summary.epoch;
-        let weights: BTreeMap<u16, u16> = summary.output.weights.iter().map(|w| (w.uid, w.weight)).collect();
+        let weights: Vec<(u16, u16)> = summary.output.weights.iter().map(|w| (w.uid, w.weight)).collect();
         let scores: BTreeMap<u16, &assay_policy_sdk::MinerScore> =
             summary.output.scores.iter().map(|s| (s.uid, s)).collect();
-        let scored = summary.unscored.is_none();
-        let mut miners = self.rows(epoch);
+        let mut miners = closed.miners.clone();
+        // Every uid weighted above zero gets a row, served or not.
+        assay_dashboard::view::join_weights(&mut miners, &weights, summary.unscored.is_none());
         for row in &mut miners {
-            row.weight = scored.then(|| weights.get(&row.uid).copied().unwrap_or(0));
             if let Some(score) = scores.get(&row.uid) {
                 row.score = Some(score.score);
                 row.components =
@@ -86,14 +94,13 @@ impl NodeBoard {
             tracing::warn!(epoch, error = %e, "the dashboard could not read the epoch's challenges");
             Vec::new()
         });
-        let metagraph = self.view.metagraph();
-        let hotkeys: BTreeMap<u16, &str> = metagraph.neurons.iter().map(|n| (n.uid, n.hotkey.as_str())).collect();
-        let serving = metagraph.neurons.iter().filter(|n| n.axon.is_some()).map(|n| n.uid);
-        let uids: BTreeSet<u16> =
-            serving.chain(requests.iter().map(|r| r.record.uid)).chain(challenges.iter().map(|c| c.uid)).collect();
-        uids.into_iter()
-            .map(|uid| row(uid, hotkeys.get(&uid).copied().unwrap_or_default(), &requests, &challenges))
-            .collect()
+        let requests = requests.iter().map(|r| (r.record.uid, r.record.outcome == Outcome::Ok, r.record.total_ms));
+        rows_of(&self.view.metagraph(), requests, challenges.iter().map(|c| (c.uid, c.verdict)))
+    }
+
+    /// The open epoch's rows: read again at most every [`OPEN_FRESH`] (or when the epoch moved).
+    fn open_rows(&self, epoch: u64) -> Vec<MinerRow> {
+        cached_rows(&self.open, epoch, Instant::now(), || self.rows(epoch))
     }
 
     fn fresh_overview(&self) -> Overview {
@@ -121,35 +128,82 @@ impl NodeBoard {
                 challenger: last.and_then(|l| l.challenger.clone()),
                 announcements: status.announcements.clone(),
             },
-            current: self.rows(status.epoch),
+            current: self.open_rows(status.epoch),
             last_epoch: self.history.last_epoch(),
+            // The router's to fill.
+            revision: 0,
+            queued: status.outgoing.clone(),
             notes,
         }
     }
 }
 
-/// A miner's row of one epoch, from that epoch's requests and challenges.
-fn row(uid: u16, hotkey: &str, requests: &[RequestEntry], challenges: &[ChallengeRow]) -> MinerRow {
-    let mine: Vec<&RequestEntry> = requests.iter().filter(|r| r.record.uid == uid).collect();
-    let ok: Vec<f64> = mine.iter().filter(|r| r.record.outcome == Outcome::Ok).map(|r| r.record.total_ms).collect();
-    let mut verdicts = VerdictCounts::default();
-    for challenge in challenges.iter().filter(|c| c.uid == uid) {
-        let count = match challenge.verdict {
+/// The rows kept in `cache` when they are of `epoch` and younger than [`OPEN_FRESH`] at `now`;
+/// else `read()`, kept. The lock is held while reading: pages polling at once read once.
+fn cached_rows(
+    cache: &Mutex<OpenRows>,
+    epoch: u64,
+    now: Instant,
+    read: impl FnOnce() -> Vec<MinerRow>,
+) -> Vec<MinerRow> {
+    let mut kept = cache.lock().unwrap_or_else(|p| p.into_inner());
+    let fresh =
+        |(at, e, _): &&(Instant, u64, Vec<MinerRow>)| *e == epoch && now.saturating_duration_since(*at) < OPEN_FRESH;
+    if let Some((_, _, rows)) = kept.as_ref().filter(fresh) {
+        return rows.clone();
+    }
+    let rows = read();
+    *kept = Some((now, epoch, rows.clone()));
+    rows
+}
+
+/// One row per miner that serves or was asked or challenged, in one pass over the requests and
+/// the challenges (grouped by uid).
+/// A request is `(uid, answered well, total ms)`, a challenge `(uid, verdict)`.
+pub(crate) fn rows_of(
+    metagraph: &Metagraph,
+    requests: impl IntoIterator<Item = (u16, bool, f64)>,
+    challenges: impl IntoIterator<Item = (u16, Verdict)>,
+) -> Vec<MinerRow> {
+    #[derive(Default)]
+    struct Tally {
+        requests: usize,
+        ok_ms: Vec<f64>,
+        verdicts: VerdictCounts,
+    }
+    let mut tallies: BTreeMap<u16, Tally> = BTreeMap::new();
+    for n in metagraph.neurons.iter().filter(|n| n.axon.is_some()) {
+        tallies.entry(n.uid).or_default();
+    }
+    for (uid, ok, total_ms) in requests {
+        let tally = tallies.entry(uid).or_default();
+        tally.requests += 1;
+        if ok {
+            tally.ok_ms.push(total_ms);
+        }
+    }
+    for (uid, verdict) in challenges {
+        let verdicts = &mut tallies.entry(uid).or_default().verdicts;
+        let count = match verdict {
             Verdict::Pass => &mut verdicts.passed,
             Verdict::Fail => &mut verdicts.failed,
             Verdict::Void => &mut verdicts.voided,
         };
         *count = count.saturating_add(1);
     }
-    MinerRow {
-        uid,
-        hotkey: hotkey.to_string(),
-        requests: u32::try_from(mine.len()).unwrap_or(u32::MAX),
-        ok: u32::try_from(ok.len()).unwrap_or(u32::MAX),
-        verdicts,
-        latency: Latency::of(&ok),
-        ..MinerRow::default()
-    }
+    let hotkeys: BTreeMap<u16, &str> = metagraph.neurons.iter().map(|n| (n.uid, n.hotkey.as_str())).collect();
+    tallies
+        .into_iter()
+        .map(|(uid, tally)| MinerRow {
+            uid,
+            hotkey: hotkeys.get(&uid).copied().unwrap_or_default().to_string(),
+            requests: u32::try_from(tally.requests).unwrap_or(u32::MAX),
+            ok: u32::try_from(tally.ok_ms.len()).unwrap_or(u32::MAX),
+            verdicts: tally.verdicts,
+            latency: Latency::of(&tally.ok_ms),
+            ..MinerRow::default()
+        })
+        .collect()
 }
 
 impl Source for NodeBoard {
@@ -167,6 +221,14 @@ impl Source for NodeBoard {
         self.history.epochs()
     }
 
+    fn revision(&self) -> u64 {
+        self.history.revision()
+    }
+
+    fn epoch(&self, epoch: u64) -> Option<EpochView> {
+        self.history.get(epoch)
+    }
+
     fn summary(&self, epoch: u64) -> Option<Vec<u8>> {
         let key = self.history.get(epoch)?.summary_key;
         let limit = assay_dashboard::MAX_SUMMARY_BYTES as u64;
@@ -174,5 +236,87 @@ impl Source for NodeBoard {
             tracing::warn!(epoch, error = %e, "the dashboard could not read a published summary");
             None
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use assay_ledger::{ChallengeRow, RequestEntry, RequestKind, RequestRow};
+
+    use super::*;
+
+    fn request(id: u64, uid: u16, outcome: Outcome, total_ms: f64) -> RequestEntry {
+        RequestEntry {
+            task: "chat".into(),
+            record: RequestRow {
+                id,
+                uid,
+                kind: RequestKind::Synthetic,
+                outcome,
+                greedy: true,
+                prompt_tokens: 1,
+                completion_tokens: 1,
+                ttft_ms: 1.0,
+                total_ms,
+                reported_ttft_ms: None,
+                reported_tps: None,
+                quality: None,
+                started_ms: 0,
+            },
+            values: Vec::new(),
+            content: None,
+        }
+    }
+
+    fn challenge(uid: u16, verdict: Verdict) -> ChallengeRow {
+        ChallengeRow { request_id: 0, uid, points: Vec::new(), verdict, reason: String::new() }
+    }
+
+    #[test]
+    fn the_open_epoch_is_read_at_most_every_few_seconds() {
+        let cache = Mutex::new(None);
+        let reads = std::cell::Cell::new(0);
+        let read = || {
+            reads.set(reads.get() + 1);
+            vec![MinerRow { uid: reads.get(), ..MinerRow::default() }]
+        };
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert_eq!(cached_rows(&cache, 7, at(0), read)[0].uid, 1);
+        for s in [1, 2, 4] {
+            assert_eq!(cached_rows(&cache, 7, at(s), read)[0].uid, 1, "kept at {s} s");
+        }
+        assert_eq!(cached_rows(&cache, 7, at(5), read)[0].uid, 2, "read again once stale");
+        assert_eq!(cached_rows(&cache, 8, at(6), read)[0].uid, 3, "read again for a new epoch");
+        assert_eq!(reads.get(), 3);
+    }
+
+    #[test]
+    fn rows_group_requests_and_verdicts_by_uid() {
+        let metagraph: Metagraph = serde_json::from_value(serde_json::json!({
+            "netuid": 1,
+            "neurons": [
+                {"uid": 0, "hotkey": "owner"},
+                {"uid": 1, "hotkey": "a", "axon": "http://a"},
+                {"uid": 2, "hotkey": "b", "axon": "http://b"},
+            ],
+        }))
+        .expect("metagraph");
+        let requests = [
+            request(1, 1, Outcome::Ok, 10.0),
+            request(2, 3, Outcome::Ok, 40.0),
+            request(3, 1, Outcome::Timeout, 9000.0),
+            request(4, 1, Outcome::Ok, 30.0),
+        ];
+        let challenges = [challenge(1, Verdict::Pass), challenge(1, Verdict::Fail), challenge(2, Verdict::Void)];
+        let requests = requests.iter().map(|r| (r.record.uid, r.record.outcome == Outcome::Ok, r.record.total_ms));
+        let rows = rows_of(&metagraph, requests, challenges.iter().map(|c| (c.uid, c.verdict)));
+        let uids: Vec<u16> = rows.iter().map(|r| r.uid).collect();
+        assert_eq!(uids, [1, 2, 3], "serving or asked; the owner without an axon left out");
+        assert_eq!((rows[0].hotkey.as_str(), rows[0].requests, rows[0].ok), ("a", 3, 2));
+        assert_eq!(rows[0].verdicts, VerdictCounts { passed: 1, failed: 1, voided: 0 });
+        assert_eq!(rows[0].latency.as_ref().map(|l| (l.samples, l.max_ms)), Some((2, 30.0)));
+        assert_eq!((rows[1].requests, rows[1].verdicts.voided, rows[1].latency.is_none()), (0, 1, true));
+        assert_eq!((rows[2].hotkey.as_str(), rows[2].requests), ("", 1));
     }
 }

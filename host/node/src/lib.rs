@@ -84,8 +84,9 @@ pub struct Node {
     follower: Follower,
     drainer: Drainer,
     status: StatusHandle,
-    /// What the web dashboard shows (the last closed epochs among it).
-    board: dashboard::NodeBoard,
+    /// What the web dashboard shows (the last closed epochs among it): made when first asked
+    /// for, and the closes fill it only then.
+    board: std::sync::OnceLock<dashboard::NodeBoard>,
     metrics: metrics::NodeMetrics,
     /// When retention last ran.
     pruned_at: Option<Instant>,
@@ -248,9 +249,8 @@ impl Node {
             s.validator = hotkey.ss58();
             s.chain = chain.describe();
         });
-        let board = dashboard::NodeBoard::new(status.clone(), ledger.clone(), view.clone(), store.clone());
         Ok(Self {
-            board,
+            board: std::sync::OnceLock::new(),
             config,
             ledger,
             chain,
@@ -278,9 +278,19 @@ impl Node {
         self.status.clone()
     }
 
-    /// The dashboard's data source (`assay_dashboard::serve` serves it).
+    /// The dashboard's data source (`assay_dashboard::serve` serves it), made on the first call:
+    /// a node nobody asked for one keeps no history and tallies nothing at its closes.
     pub fn dashboard(&self) -> dashboard::NodeBoard {
-        self.board.clone()
+        self.board
+            .get_or_init(|| {
+                dashboard::NodeBoard::new(
+                    self.status.clone(),
+                    self.ledger.clone(),
+                    self.view.clone(),
+                    self.store.clone(),
+                )
+            })
+            .clone()
     }
 
     /// Closes `epoch` now and sends what it owes (`assay epoch close`).
@@ -307,6 +317,7 @@ impl Node {
             policies: &self.source.policies,
             hotkey: &self.hotkey,
             settings: &self.settings,
+            tally: self.board.get().is_some(),
         };
         let metagraph = (*self.view.metagraph()).clone();
         let closed = closer.close(epoch, metagraph, head, &scorers, challenger.clone())?;
@@ -331,6 +342,9 @@ impl Node {
             st.last_closed = Some(last);
             st.scorer = self.scorers.current().map(|d| d.to_string());
         });
+        if let Some(board) = self.board.get() {
+            board.record(&closed);
+        }
         Ok(closed)
     }
 
@@ -526,7 +540,6 @@ impl Node {
                                 c.summary.output.weights.iter().map(|w| (w.uid, f64::from(w.weight))).collect();
                             gateway.set_scores(epoch, &weights);
                         }
-                        self.board.record(&c);
                         on_close(&c);
                     }
                     Err(e) => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use assay_chain::{Chain, LocalChain, Metagraph, WeightsCall};
+use assay_dashboard::Source;
 use assay_epoch::synth::{Shape, generate};
 use assay_epoch::{LocalFolder, ObjectStore, Summary, audit};
 use assay_keys::{Hotkey, Scheme};
@@ -223,6 +224,7 @@ fn a_store_that_fails_delays_publication_and_never_re_signs() {
         assert!(published.sent.published.is_empty());
         assert!(!published.sent.errors.is_empty(), "the failure is reported");
         assert_eq!(node.status().get().outgoing, vec![0]);
+        assert_eq!(node.dashboard().overview().queued, vec![0], "the page marks it queued, not linked");
         published.closed
     });
     assert_eq!(store.get(&closed.summary_key).expect("reads"), None, "nothing is published yet");
@@ -460,5 +462,35 @@ fn an_epoch_whose_scorer_hands_on_too_much_state_closes_unscored_and_the_next_on
     let runtime = Runtime::new(None).expect("runtime");
     for closed in [&unscored.closed, &next.closed] {
         audit(store.as_ref(), &closed.summary_key, &runtime).expect("audits");
+    }
+}
+
+#[test]
+fn the_close_tallies_the_dashboard_only_when_one_was_asked_for() {
+    let rt = runtime();
+    for asked in [false, true] {
+        let s = setup(|_| {});
+        let chain: Arc<dyn Chain> = Arc::new(s.chain.clone());
+        let store = Arc::new(published(&s));
+        let (closed, epochs) = rt.block_on(async {
+            let mut node = Node::open_with(s.config.clone(), chain, store).await.expect("opens");
+            let board = asked.then(|| node.dashboard());
+            let closed = node.close_epoch(0).await.expect("closes").closed;
+            (closed, board.map(|b| b.epochs()))
+        });
+        if !asked {
+            assert!(closed.miners.is_empty(), "no dashboard, no tally");
+            continue;
+        }
+        let requests: u32 = closed.miners.iter().map(|m| m.requests).sum();
+        assert_eq!(requests, 200, "the tally is of the records the close scored");
+        let epochs = epochs.expect("asked");
+        assert_eq!(epochs.len(), 1);
+        let kept = &epochs[0];
+        assert_eq!((kept.epoch, kept.summary_key.as_str()), (0, closed.summary_key.as_str()));
+        assert_eq!(kept.miners.len(), closed.miners.len());
+        assert!(kept.miners.iter().all(|m| m.weight.is_some()), "the weights joined to the rows");
+        let shares: f64 = kept.miners.iter().filter_map(|m| m.share).sum();
+        assert!((shares - 100.0).abs() < 1e-6, "every weighted uid has a row: {shares}");
     }
 }

@@ -25,6 +25,9 @@ pub struct WatchBoard {
     source: String,
     history: History,
     summaries: Mutex<BTreeMap<u64, Vec<u8>>>,
+    /// Epochs audited since the start, and how many of them did not pass (the history keeps
+    /// only the last few).
+    tally: Mutex<(u64, u64)>,
 }
 
 impl WatchBoard {
@@ -35,6 +38,7 @@ impl WatchBoard {
             source: source.to_string(),
             history: History::default(),
             summaries: Mutex::default(),
+            tally: Mutex::default(),
         }
     }
 
@@ -50,6 +54,10 @@ impl WatchBoard {
         view.epoch = epoch;
         view.audit = Some(Audit { verdict: verdict_text.into(), detail });
         self.history.record(view);
+        let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+        tally.0 += 1;
+        tally.1 += u64::from(verdict != Verdict::Pass);
+        drop(tally);
         if !summary_bytes.is_empty() && summary_bytes.len() <= MAX_KEPT_SUMMARY_BYTES {
             let mut kept = self.summaries.lock().unwrap_or_else(|p| p.into_inner());
             kept.insert(epoch, summary_bytes.to_vec());
@@ -62,23 +70,22 @@ impl WatchBoard {
 
 /// An epoch as its summary tells it (weights and scores; the watchtower has no ledger).
 fn view_of(summary: &Summary) -> EpochView {
-    let weights: BTreeMap<u16, u16> = summary.output.weights.iter().map(|w| (w.uid, w.weight)).collect();
-    let scored = summary.unscored.is_none();
-    let miners = summary
+    let weights: Vec<(u16, u16)> = summary.output.weights.iter().map(|w| (w.uid, w.weight)).collect();
+    let mut miners = summary
         .output
         .scores
         .iter()
         .map(|s| MinerRow {
             uid: s.uid,
-            weight: scored.then(|| weights.get(&s.uid).copied().unwrap_or(0)),
             score: Some(s.score),
             components: s.components.iter().map(|c| Component { name: c.name.clone(), value: c.value }).collect(),
             ..MinerRow::default()
         })
         .collect();
+    assay_dashboard::view::join_weights(&mut miners, &weights, summary.unscored.is_none());
     EpochView {
         epoch: summary.epoch,
-        summary_key: format!("epochs/{}/{}/summary.json", summary.netuid, summary.epoch),
+        summary_key: assay_publish::keys::summary(summary.netuid, summary.epoch),
         scorer: summary.scorer.sha256.clone(),
         shadow: summary.shadow.as_ref().map(|s| s.scorer.sha256.clone()),
         challenger: summary.challenger.clone(),
@@ -90,28 +97,39 @@ fn view_of(summary: &Summary) -> EpochView {
 
 impl Source for WatchBoard {
     fn overview(&self) -> Overview {
-        let epochs = self.history.epochs();
-        let last = epochs.last();
-        let failed = epochs.iter().filter(|e| e.audit.as_ref().is_some_and(|a| a.verdict != "PASS")).count();
+        let last = self.history.last_epoch().and_then(|e| self.history.get(e));
+        let (audited, failed) = *self.tally.lock().unwrap_or_else(|p| p.into_inner());
         Overview {
             role: "watchtower".into(),
             netuid: self.netuid,
             validator: self.validator.clone(),
-            chain: self.source.clone(),
+            // A watchtower reads a publication, not a chain: the source is a note.
+            chain: String::new(),
             policies: Policies {
-                scorer: last.map(|e| e.scorer.clone()).filter(|s| !s.is_empty()),
-                shadow: last.and_then(|e| e.shadow.clone()),
-                challenger: last.and_then(|e| e.challenger.clone()),
+                scorer: last.as_ref().map(|e| e.scorer.clone()).filter(|s| !s.is_empty()),
+                shadow: last.as_ref().and_then(|e| e.shadow.clone()),
+                challenger: last.as_ref().and_then(|e| e.challenger.clone()),
                 announcements: Vec::new(),
             },
-            last_epoch: self.history.last_epoch(),
-            notes: vec![format!("{} epochs audited here, {failed} not passed", epochs.len())],
+            last_epoch: last.as_ref().map(|e| e.epoch),
+            notes: vec![
+                format!("reading the publication at {}", self.source),
+                format!("{audited} epochs audited here, {failed} not passed"),
+            ],
             ..Overview::default()
         }
     }
 
     fn epochs(&self) -> Vec<EpochView> {
         self.history.epochs()
+    }
+
+    fn revision(&self) -> u64 {
+        self.history.revision()
+    }
+
+    fn epoch(&self, epoch: u64) -> Option<EpochView> {
+        self.history.get(epoch)
     }
 
     fn summary(&self, epoch: u64) -> Option<Vec<u8>> {
@@ -153,6 +171,12 @@ mod tests {
         assert_eq!(board.summary(3), None, "nothing was read");
         let overview = board.overview();
         assert_eq!((overview.role.as_str(), overview.last_epoch), ("watchtower", Some(4)));
-        assert_eq!(overview.notes, ["2 epochs audited here, 2 not passed"]);
+        assert_eq!(
+            overview.notes,
+            ["reading the publication at /srv/published", "2 epochs audited here, 2 not passed"]
+        );
+        assert_eq!(overview.chain, "", "the source is not a chain");
+        board.audited(5, Verdict::Pass, None, b"");
+        assert_eq!(board.overview().notes[1], "3 epochs audited here, 2 not passed");
     }
 }

@@ -333,27 +333,7 @@ impl Watcher<'_> {
                 outln!("epoch {}: weights not set, epoch {epoch}'s history failed", pending.epoch);
             }
         }
-        let mut detail = None;
-        let verdict = match outcome.map_err(|f| f.failure) {
-            Ok(passed) => {
-                print_pass(epoch, &passed);
-                self.keep_weights(epoch, &passed.report.summary);
-                Verdict::Pass
-            }
-            Err(AuditFailure::Mismatch(m)) => {
-                outln!("epoch {epoch}: FAIL: {m}");
-                detail = Some(m.clone());
-                error!(epoch, validator = self.validator, "FAIL: {m}; no weights set, the last good ones stay");
-                Verdict::Fail
-            }
-            Err(AuditFailure::Unusable(m)) => {
-                outln!("epoch {epoch}: UNUSABLE: cannot audit: {m}");
-                detail = Some(m.clone());
-                error!(epoch, validator = self.validator, "cannot audit: {m}; no weights set");
-                Verdict::Unusable
-            }
-        };
-        self.count(epoch, verdict);
+        let (verdict, detail) = self.judge(epoch, outcome.map_err(|f| f.failure));
         if let Some(board) = &self.board {
             board.audited(epoch, verdict, detail, &bytes);
         }
@@ -466,6 +446,30 @@ impl Watcher<'_> {
         }
         self.tally.stalled = overdue.then_some(epoch);
         self.metrics.set_stalled(overdue.then_some(epoch));
+    }
+
+    /// The verdict on `epoch` (said, logged, counted; a pass's weights kept) and why, when it
+    /// did not pass.
+    fn judge(&mut self, epoch: u64, outcome: Result<Passed, AuditFailure>) -> (Verdict, Option<String>) {
+        let (verdict, detail) = match outcome {
+            Ok(passed) => {
+                print_pass(epoch, &passed);
+                self.keep_weights(epoch, &passed.report.summary);
+                (Verdict::Pass, None)
+            }
+            Err(AuditFailure::Mismatch(m)) => {
+                outln!("epoch {epoch}: FAIL: {m}");
+                error!(epoch, validator = self.validator, "FAIL: {m}; no weights set, the last good ones stay");
+                (Verdict::Fail, Some(m))
+            }
+            Err(AuditFailure::Unusable(m)) => {
+                outln!("epoch {epoch}: UNUSABLE: cannot audit: {m}");
+                error!(epoch, validator = self.validator, "cannot audit: {m}; no weights set");
+                (Verdict::Unusable, Some(m))
+            }
+        };
+        self.count(epoch, verdict);
+        (verdict, detail)
     }
 
     fn count(&mut self, epoch: u64, verdict: Verdict) {
