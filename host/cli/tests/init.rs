@@ -195,3 +195,38 @@ fn the_check_names_an_unreachable_chain_a_refused_bucket_and_a_taken_address() {
     assert!(text.contains("publication: MISSING: bucket assay:"), "{text}");
     drop(taken);
 }
+
+/// A bucket whose server accepts connections and never answers: the check gives it one try
+/// within the check's timeout and then ends (the blocking thread left behind does not hold it).
+#[test]
+fn a_bucket_that_never_answers_is_told_within_the_checks_timeout() {
+    let tmp = with_chain();
+    let dir = tmp.path();
+    expect(dir, &["init", "validator", "--dir", "node", "--chain-dir", "chain"], 0);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let endpoint = format!("http://{}", silent.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().flatten().collect();
+        drop(held);
+    });
+    let path = dir.join("node/assay.toml");
+    let mut config = Config::parse(&std::fs::read_to_string(&path).expect("reads")).expect("parses");
+    config.publish = assay_node::PublishConfig::S3 {
+        bucket: "silent".into(),
+        prefix: String::new(),
+        endpoint: Some(endpoint),
+        region: "us-east-1".into(),
+        access_key_env: Some("AK".into()),
+        secret_key_env: Some("SK".into()),
+    };
+    std::fs::write(&path, config.to_commented_toml("test").expect("renders")).expect("writes");
+    let started = std::time::Instant::now();
+    let mut cmd = assay();
+    cmd.args(["run", "--check", "--config", "node/assay.toml"]).current_dir(dir).env("AK", "a").env("SK", "s");
+    let (code, text) = run(&mut cmd);
+    let took = started.elapsed();
+    assert_ne!(code, 0, "{text}");
+    let timeout = assay_node::preflight::CHECK_TIMEOUT;
+    assert!(took < timeout + std::time::Duration::from_secs(3), "took {took:?} (timeout {timeout:?}):\n{text}");
+    assert!(text.lines().any(|l| l.starts_with("publication: MISSING: ")), "{text}");
+}

@@ -62,7 +62,7 @@ pub async fn check(config: &Config, config_path: &Path) -> Vec<Finding> {
     // The two network checks run side by side, so the whole check takes one timeout at most.
     let publish = config.publish.clone();
     let (chain, publication) =
-        tokio::join!(chain(&config.chain), blocking("publication", move || publication(&publish)));
+        tokio::join!(chain(&config.chain), blocking("publication", move || publication(&publish, CHECK_TIMEOUT)));
     findings.extend([chain, publication]);
     if let Some(verify) = &config.verify {
         findings.push(model("model", &verify.model, "verify.model"));
@@ -159,7 +159,7 @@ async fn subtensor(network: &str, timeout: Duration) -> Finding {
     }
 }
 
-fn publication(config: &PublishConfig) -> Finding {
+fn publication(config: &PublishConfig, timeout: Duration) -> Finding {
     match config {
         PublishConfig::Local { dir } => match std::fs::metadata(dir) {
             Ok(m) if m.is_dir() && !m.permissions().readonly() => Finding::ok("publication", dir.display().to_string()),
@@ -176,7 +176,13 @@ fn publication(config: &PublishConfig) -> Finding {
         },
         PublishConfig::S3 { bucket, .. } => {
             let fix = "check [publish] bucket, endpoint and region, and the credentials' variables";
-            let store = match crate::open_store(config) {
+            // One try, bounded like every check: the node's own bounds (8 tries, 300 s per try)
+            // would keep an operator waiting for minutes on a bucket that accepts and never answers.
+            let store = match crate::open_store_with(config, |s| {
+                s.attempts = 1;
+                s.connect_timeout = timeout;
+                s.operation_timeout = timeout;
+            }) {
                 Ok(store) => store,
                 Err(e) => return Finding::missing("publication", e.to_string(), fix),
             };

@@ -9,7 +9,11 @@ use crate::commands::runtime;
 use crate::{CmdResult, unusable};
 
 pub fn run(config: &Config, config_path: &std::path::Path) -> CmdResult {
-    let findings = runtime()?.block_on(preflight::check(config, config_path));
+    let runtime = runtime()?;
+    let findings = runtime.block_on(preflight::check(config, config_path));
+    // A check that ran out of time may still hold a blocking thread (a bucket that never
+    // answers): dropping the runtime would wait for it, so leave it behind.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     for finding in &findings {
         println!("{}", finding.line());
     }
