@@ -3,7 +3,7 @@
 //!
 //! Owns: the checks (wallet, chain, publication, model, policies, data folder, listen addresses),
 //! each bounded by [`CHECK_TIMEOUT`]. Must not touch: anything on disk or on chain. It creates no
-//! file or folder (a ledger that is not there is not opened), signs nothing, binds a listen
+//! file or folder (a ledger that is there is opened read-only, one that is not is not opened), signs nothing, binds a listen
 //! address only for the instant of the check.
 
 use std::net::TcpListener;
@@ -237,19 +237,35 @@ fn model(what: &'static str, dir: &Path, key: &str) -> Finding {
 /// The scorer (and the challenger, when there is one) that will run: the ledger's active one
 /// where a ledger exists, else the config's; each must be in the policy store.
 fn policies(config: &Config, config_path: &str) -> Vec<Finding> {
-    let ledger = config.ledger_path().is_file().then(|| SqliteLedger::open(&config.ledger_path()).ok()).flatten();
-    let setting = |key: &str| ledger.as_ref().and_then(|l| l.setting(key).ok().flatten());
+    // Read-only: the check neither creates, nor migrates, nor changes the journal of a ledger.
+    let path = config.ledger_path();
+    let unreadable = |e: assay_ledger::Error| {
+        Finding::missing(
+            "ledger",
+            format!("the ledger {} cannot be read: {e}", path.display()),
+            "run the assay version that wrote it, or move the file aside (a new one starts empty)",
+        )
+    };
+    let ledger = match path.is_file().then(|| SqliteLedger::open_read_only(&path)).transpose() {
+        Ok(ledger) => ledger,
+        Err(e) => return vec![unreadable(e)],
+    };
+    let setting = |key: &str| ledger.as_ref().map(|l| l.setting(key)).transpose().map(Option::flatten);
+    let (scorer, challenger) = match (setting(ACTIVE_SCORER), setting(ACTIVE_CHALLENGER)) {
+        (Ok(scorer), Ok(challenger)) => (scorer, challenger),
+        (Err(e), _) | (_, Err(e)) => return vec![unreadable(e)],
+    };
     // Opening a store creates its folder: only one that is there is opened.
     let store = config.policy_dir().is_dir().then(|| PolicyStore::open(config.policy_dir()).ok()).flatten();
     let add = format!(
         "`assay policy add FILE.wasm --config {config_path}`, then set policy.scorer to the sha256 it prints \
          (or `assay policy activate SHA256 --config {config_path}`)"
     );
-    let mut findings = vec![match setting(ACTIVE_SCORER).or(config.policy.scorer.clone()) {
+    let mut findings = vec![match scorer.or(config.policy.scorer.clone()) {
         None => Finding::missing("scorer", "no scorer is named", add.clone()),
         Some(sha) => stored("scorer", &sha, store.as_ref(), &add),
     }];
-    if let Some(sha) = setting(ACTIVE_CHALLENGER).or(config.policy.challenger.clone()) {
+    if let Some(sha) = challenger.or(config.policy.challenger.clone()) {
         findings.push(stored("challenger", &sha, store.as_ref(), &add));
     }
     findings
@@ -328,5 +344,49 @@ mod tests {
         let line = Finding::missing("wallet", "no hotkey", "create one").line();
         assert_eq!(line, "wallet: MISSING: no hotkey — do this: create one");
         assert!(shortened(&"x".repeat(1000)).chars().count() == 301);
+    }
+
+    /// Every file under `dir` with a hash of its bytes and its modification time.
+    fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+        use std::hash::{Hash, Hasher};
+        let hash = |bytes: Vec<u8>| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            h.finish()
+        };
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("reads")
+            .flatten()
+            .map(|e| {
+                let meta = e.metadata().expect("metadata");
+                (e.path(), hash(std::fs::read(e.path()).expect("reads")), meta.modified().expect("mtime"))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn the_ledger_is_read_without_a_change_and_an_unreadable_one_is_a_failed_check() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::local(1, None, "v", "h");
+        config.data_dir = dir.path().to_path_buf();
+        let sha = "ab".repeat(32);
+        {
+            let ledger = SqliteLedger::open(&config.ledger_path()).expect("opens");
+            ledger.set_setting(ACTIVE_SCORER, &sha).expect("sets");
+        }
+        let before = snapshot(dir.path());
+        std::thread::sleep(Duration::from_millis(20));
+        let findings = policies(&config, "assay.toml");
+        assert_eq!(snapshot(dir.path()), before, "the check changed the data folder");
+        let problem = findings[0].outcome.clone().expect_err("not in the store").problem;
+        assert_eq!(problem, format!("{sha} is not in the policy store"), "the ledger's scorer is read");
+
+        std::fs::write(config.ledger_path(), b"not a database, not at all, of any kind".repeat(200)).expect("writes");
+        let findings = policies(&config, "assay.toml");
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let line = findings[0].line();
+        assert!(line.starts_with("ledger: MISSING: the ledger ") && line.contains("cannot be read"), "{line}");
     }
 }
