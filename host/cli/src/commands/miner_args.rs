@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 
 use crate::commands::miner::Args;
 
-const HEADER: &str = "# miner.args: the reference miner's flags, for `assay miner @miner.args`: one flag per line;
-# a line starting with # is ignored (remove the `# ` to set a flag). A flag given again after
-# @miner.args on the command line overrides the file's (--allow adds to it).
+const HEADER: &str = "# miner.args: the reference miner's flags, for `assay miner @miner.args` (the first argument
+# after `miner`): each line is one argument, whole, spaces included (no quoting); a line starting
+# with # is ignored (remove the `# ` to set a flag). A flag given again after @miner.args on the
+# command line overrides the file's (--allow adds to it).
 ";
 
 /// The flags file: `values` set the named flags; every other flag is written at its default, or
