@@ -137,6 +137,14 @@ fn the_owners_and_the_miners_files_are_accepted_by_their_commands() {
     // The flags parse and the miner goes on to load its model, which is not there yet.
     let text = expect(dir, &["miner", "@miner/miner.args"], 2);
     assert!(text.contains("loading") && text.contains("miner/model"), "{text}");
+    // The file's chain is replaced by one given after it (no clash between the two chain flags).
+    let closed = format!("ws://127.0.0.1:{}", assay_lab::publication::free_port().expect("port"));
+    let text = expect(dir, &["miner", "@miner/miner.args", "--subtensor.network", &closed], 1);
+    assert!(text.contains(&closed) && !text.contains("cannot be used with"), "the command line's chain: {text}");
+    // A miner given no chain gets none in its file (the miner has none by default).
+    expect(dir, &["init", "miner", "--dir", "bare"], 0);
+    let args = std::fs::read_to_string(dir.join("bare/miner.args")).expect("reads");
+    assert!(!args.lines().any(|l| l.starts_with("--subtensor.network") || l.starts_with("--chain-dir")), "{args}");
 }
 
 /// `config` with its publication in s3s-fs's bucket (keys in `AK`/`SK`), the gateway on

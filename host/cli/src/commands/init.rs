@@ -171,9 +171,12 @@ fn miner_values(args: &Args, dir: &Path) -> Vec<(&'static str, String)> {
     if let Some(root) = &args.wallet.path {
         values.push(("wallet.path", root.display().to_string()));
     }
-    match &args.chain_dir {
-        Some(chain_dir) => values.push(("chain-dir", dir.join(chain_dir).display().to_string())),
-        None => values.push(("subtensor.network", args.network.clone().unwrap_or_else(|| "finney".into()))),
+    // Only the chain the operator named: `assay miner` has none by default (it serves whoever
+    // reaches it), so neither has its file.
+    match (&args.chain_dir, &args.network) {
+        (Some(chain_dir), _) => values.push(("chain-dir", dir.join(chain_dir).display().to_string())),
+        (None, Some(network)) => values.push(("subtensor.network", network.clone())),
+        (None, None) => {}
     }
     values
 }

@@ -20,11 +20,12 @@ const HTTP: u8 = 4;
 
 #[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainFlags {
-    /// A local chain's folder (`assay chain init`).
-    #[arg(long, value_name = "DIR", conflicts_with = "network")]
+    /// A local chain's folder (`assay chain init`). It and --subtensor.network replace each
+    /// other: the one given last is the chain (a flags file's, overridden on the command line).
+    #[arg(long, value_name = "DIR", overrides_with = "network")]
     pub chain_dir: Option<PathBuf>,
     /// A subtensor node: finney, test, local or a ws(s):// address.
-    #[arg(long = "subtensor.network", value_name = "NETWORK")]
+    #[arg(long = "subtensor.network", value_name = "NETWORK", overrides_with = "chain_dir")]
     pub network: Option<String>,
     #[arg(long, default_value_t = 1)]
     pub netuid: u16,
