@@ -238,3 +238,25 @@ fn a_bucket_that_never_answers_is_told_within_the_checks_timeout() {
     assert!(took < timeout + std::time::Duration::from_secs(3), "took {took:?} (timeout {timeout:?}):\n{text}");
     assert!(text.lines().any(|l| l.starts_with("publication: MISSING: ")), "{text}");
 }
+
+/// `assay wallet create` and `assay init --create-wallet` write a hotkey through the same
+/// no-replace path: over an existing one, create fails (exit 2) and init keeps it, intact.
+#[test]
+fn a_hotkey_that_is_there_is_never_replaced_without_force() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let create = ["wallet", "create", "--root", "wallets", "--wallet", "v", "--hotkey", "h"];
+    expect(dir, &create, 0);
+    let path = dir.join("wallets/v/hotkeys/h");
+    let before = std::fs::read(&path).expect("reads");
+    let text = expect(dir, &create, 2);
+    assert!(text.contains("exists") && text.contains("--force"), "{text}");
+    let wallet = ["--wallet.path", "wallets", "--wallet.name", "v", "--wallet.hotkey", "h", "--create-wallet"];
+    let text = expect(dir, &[&["init", "validator", "--dir", "node"][..], &wallet].concat(), 0);
+    assert!(text.contains("kept the hotkey that is there"), "{text}");
+    assert_eq!(std::fs::read(&path).expect("reads"), before, "the hotkey is intact");
+    let hotkeys: Vec<_> = std::fs::read_dir(path.parent().expect("folder")).expect("reads").flatten().collect();
+    assert_eq!(hotkeys.len(), 1, "no temporary file left: {hotkeys:?}");
+    expect(dir, &[&create[..], &["--force"]].concat(), 0);
+    assert_ne!(std::fs::read(&path).expect("reads"), before, "--force replaces it");
+}

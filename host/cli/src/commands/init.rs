@@ -138,13 +138,12 @@ fn create_hotkey(args: &Args) -> CmdResult {
     let (name, hotkey) = wallet_name(&args.wallet);
     let root = args.wallet.path.clone().unwrap_or_else(default_wallet_root);
     let path = wallet_hotkey_path(&root, &name, &hotkey);
-    if path.exists() {
-        println!("kept the hotkey that is there: {}", path.display());
-        return Ok(());
-    }
     let key = Hotkey::generate(Scheme::Sr25519).map_err(failed)?;
-    key.save(&path).map_err(failed)?;
-    println!("created hotkey {} in {} (plaintext: encrypt or guard it)", key.ss58(), path.display());
+    match key.save_new(&path) {
+        Ok(()) => println!("created hotkey {} in {} (plaintext: encrypt or guard it)", key.ss58(), path.display()),
+        Err(assay_keys::Error::Exists(_)) => println!("kept the hotkey that is there: {}", path.display()),
+        Err(e) => return Err(failed(e)),
+    }
     Ok(())
 }
 
