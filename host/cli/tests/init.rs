@@ -95,6 +95,12 @@ fn init_never_replaces_a_file_unless_forced_and_the_file_reads_back_as_the_defau
     let text = expect(dir, &["init", "validator", "--dir", "v"], 2);
     assert!(text.contains("exists") && text.contains("--force"), "{text}");
     assert_eq!(std::fs::read_to_string(&path).expect("reads"), "netuid = 9\n", "replaced without --force");
+    // --create-wallet beside a config that is there still creates the hotkey, and says so.
+    let wallet = ["--wallet.path", "w", "--wallet.name", "v", "--create-wallet"];
+    let text = expect(dir, &[&["init", "validator", "--dir", "v"][..], &wallet].concat(), 2);
+    assert!(text.contains("created hotkey 5") && text.contains("exists") && text.contains("hotkey above"), "{text}");
+    assert!(dir.join("w/v/hotkeys/default").is_file(), "{text}");
+    assert_eq!(std::fs::read_to_string(&path).expect("reads"), "netuid = 9\n", "replaced without --force");
     expect(dir, &["init", "validator", "--dir", "v", "--subtensor.network", "test", "--force"], 0);
     assert_eq!(std::fs::read_to_string(&path).expect("reads"), written);
 
