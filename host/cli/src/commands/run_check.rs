@@ -1,12 +1,14 @@
 //! `assay run --check`: the node's preflight (`assay_node::preflight`) printed one line per
-//! check; exit 0 when everything is there, 2 when anything is missing. Starts nothing.
+//! check; exit 0 when everything is there, 1 when any check failed (the house convention: 2 is
+//! unusable input, a config that cannot be read or parsed, which `assay run` refuses before).
+//! Starts nothing.
 
 use anyhow::anyhow;
 use assay_node::Config;
 use assay_node::preflight;
 
 use crate::commands::runtime;
-use crate::{CmdResult, unusable};
+use crate::{CmdResult, failed};
 
 pub fn run(config: &Config, config_path: &std::path::Path) -> CmdResult {
     let runtime = runtime()?;
@@ -22,7 +24,7 @@ pub fn run(config: &Config, config_path: &std::path::Path) -> CmdResult {
         println!("all {} checks passed: start it with `assay run --config {}`", findings.len(), config_path.display());
         return Ok(());
     }
-    Err(unusable(anyhow!(
+    Err(failed(anyhow!(
         "{missing} of {} checks found something missing (the lines above say what to do)",
         findings.len()
     )))
