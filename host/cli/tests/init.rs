@@ -73,7 +73,8 @@ fn a_new_validator_is_told_what_is_missing_until_nothing_is() {
         assert!(text.contains(ok), "{ok}:\n{text}");
     }
 
-    expect(dir, &["wallet", "create", "--root", wallets, "--wallet", "v", "--hotkey", "h"], 0);
+    let created = expect(dir, &["wallet", "create", "--root", wallets, "--wallet", "v", "--hotkey", "h"], 0);
+    let ss58 = created.lines().find(|l| l.starts_with('5')).expect("the new hotkey's address").trim().to_string();
     expect(dir, &["engine", "tiny", "--out", "node/model"], 0);
     let scorer = plugin("constantinople");
     let added = expect(dir, &["policy", "add", scorer.to_str().expect("path"), "--config", "node/assay.toml"], 0);
@@ -82,8 +83,16 @@ fn a_new_validator_is_told_what_is_missing_until_nothing_is() {
     let ledger = dir.join("node/data/ledger.db");
     let stamp = || (std::fs::read(&ledger).expect("reads"), std::fs::metadata(&ledger).expect("there").modified().ok());
     let (before, files) = (stamp(), listing(dir));
-    let text = expect(dir, &["run", "--check", "--config", "node/assay.toml"], 0);
+    let text = expect(dir, &["run", "--check", "--config", "node/assay.toml"], 1);
     assert!(stamp() == before && listing(dir) == files, "--check changed the ledger or its folder");
+    let missing = missing_lines(&text);
+    assert_eq!(missing.len(), 1, "only the registration:\n{text}");
+    let expected = format!("registration: MISSING: hotkey {ss58} is not registered on subnet 1");
+    assert!(missing[0].starts_with(&expected), "{text}");
+    // Registered (the local chain's metagraph lists it), the check passes.
+    let metagraph = format!(r#"{{"netuid": 1, "neurons": [{{"uid": 0, "hotkey": "{ss58}"}}]}}"#);
+    std::fs::write(dir.join("node/chain/metagraph.json"), metagraph).expect("writes");
+    let text = expect(dir, &["run", "--check", "--config", "node/assay.toml"], 0);
     assert!(missing_lines(&text).is_empty() && text.contains("checks passed"), "{text}");
     assert!(text.contains(&format!("scorer: ok ({sha}")), "{text}");
 }

@@ -58,12 +58,16 @@ impl Finding {
 /// named in the fixes.
 pub async fn check(config: &Config, config_path: &Path) -> Vec<Finding> {
     let shown = config_path.display();
-    let mut findings = vec![wallet(config, &shown.to_string()), data_dir(config)];
+    let (wallet, hotkey) = wallet(config, &shown.to_string());
+    let mut findings = vec![wallet, data_dir(config)];
     // The two network checks run side by side, so the whole check takes one timeout at most.
     let publish = config.publish.clone();
-    let (chain, publication) =
-        tokio::join!(chain(&config.chain), blocking("publication", move || publication(&publish, CHECK_TIMEOUT)));
-    findings.extend([chain, publication]);
+    let (chain, publication) = tokio::join!(
+        chain(&config.chain, config.netuid, hotkey.as_deref()),
+        blocking("publication", move || publication(&publish, CHECK_TIMEOUT))
+    );
+    findings.extend(chain);
+    findings.push(publication);
     if let Some(verify) = &config.verify {
         findings.push(model("model", &verify.model, "verify.model"));
     }
@@ -88,7 +92,8 @@ async fn blocking(what: &'static str, check: impl FnOnce() -> Finding + Send + '
     }
 }
 
-fn wallet(config: &Config, config_path: &str) -> Finding {
+/// The wallet's finding, and the hotkey's SS58 where it could be read (a plaintext file).
+fn wallet(config: &Config, config_path: &str) -> (Finding, Option<String>) {
     let path = config.hotkey_path();
     let create = format!(
         "create it with `assay wallet create --wallet.name {} --wallet.hotkey {}{}`, or name your own in [wallet] of {config_path}",
@@ -97,16 +102,28 @@ fn wallet(config: &Config, config_path: &str) -> Finding {
         config.wallet.root.as_ref().map(|r| format!(" --wallet.path {}", r.display())).unwrap_or_default(),
     );
     if !path.exists() {
-        return Finding::missing("wallet", format!("there is no hotkey file at {}", path.display()), create);
+        return (Finding::missing("wallet", format!("there is no hotkey file at {}", path.display()), create), None);
     }
     match Hotkey::load(&path) {
-        Ok(key) => Finding::ok("wallet", format!("hotkey {} in {}", key.ss58(), path.display())),
-        Err(assay_keys::Error::Encrypted(_)) => {
-            let how =
-                config.wallet.password_env.as_ref().map_or("asked at start".to_string(), |v| format!("from ${v}"));
-            Finding::ok("wallet", format!("encrypted hotkey in {}; its password is {how}", path.display()))
+        Ok(key) => (Finding::ok("wallet", format!("hotkey {} in {}", key.ss58(), path.display())), Some(key.ss58())),
+        // Not decrypted (seconds of Argon2): only whether its password will be there.
+        Err(assay_keys::Error::Encrypted(_)) => (encrypted(&path, config.wallet.password_env.as_deref()), None),
+        Err(e) => (Finding::missing("wallet", format!("the hotkey file cannot be used: {e}"), create), None),
+    }
+}
+
+fn encrypted(path: &Path, password_env: Option<&str>) -> Finding {
+    let shown = path.display();
+    match password_env {
+        None => Finding::ok("wallet", format!("encrypted hotkey in {shown}; its password is asked at start")),
+        Some(var) if std::env::var_os(var).is_some() => {
+            Finding::ok("wallet", format!("encrypted hotkey in {shown}; its password is from ${var}"))
         }
-        Err(e) => Finding::missing("wallet", format!("the hotkey file cannot be used: {e}"), create),
+        Some(var) => Finding::missing(
+            "wallet",
+            format!("the hotkey in {shown} is encrypted and ${var} (wallet.password_env) is not set"),
+            format!("set {var} to its password in the node's environment, or remove password_env to be asked at start"),
+        ),
     }
 }
 
@@ -123,39 +140,92 @@ fn data_dir(config: &Config) -> Finding {
     }
 }
 
-async fn chain(config: &ChainConfig) -> Finding {
+/// The chain's finding and, where it answers, whether subnet `netuid` is there with `hotkey`
+/// registered on it (the validator's; `None` when it could not be read).
+async fn chain(config: &ChainConfig, netuid: u16, hotkey: Option<&str>) -> Vec<Finding> {
     match config {
         ChainConfig::Local { dir, .. } => match assay_chain::LocalChain::open(dir) {
-            Ok(_) => Finding::ok("chain", format!("local chain in {}", dir.display())),
-            Err(e) => Finding::missing(
+            Ok(local) => vec![
+                Finding::ok("chain", format!("local chain in {}", dir.display())),
+                registration(&local, netuid, hotkey, CHECK_TIMEOUT).await,
+            ],
+            Err(e) => vec![Finding::missing(
                 "chain",
                 format!("no local chain in {}: {e}", dir.display()),
                 format!("create one with `assay chain init --dir {}`, or use kind = \"subtensor\"", dir.display()),
-            ),
+            )],
         },
         ChainConfig::Subtensor { network, connect_timeout_ms, .. } => {
-            subtensor(network, CHECK_TIMEOUT.min(Duration::from_millis(*connect_timeout_ms))).await
+            // The connection and the metagraph together within the one check's timeout.
+            let started = std::time::Instant::now();
+            let timeout = CHECK_TIMEOUT.min(Duration::from_millis(*connect_timeout_ms));
+            match subtensor(network, timeout).await {
+                Ok((found, client)) => {
+                    let left = CHECK_TIMEOUT.saturating_sub(started.elapsed());
+                    vec![found, registration(&client, netuid, hotkey, left).await]
+                }
+                Err(missing) => vec![missing],
+            }
         }
     }
 }
 
-/// A subtensor node that answers a connection within `timeout`.
-async fn subtensor(network: &str, timeout: Duration) -> Finding {
+/// Subnet `netuid` on `chain` and `hotkey` among its neurons, read within `timeout`.
+async fn registration(chain: &dyn assay_chain::Chain, netuid: u16, hotkey: Option<&str>, timeout: Duration) -> Finding {
+    let what = "registration";
+    let metagraph = match tokio::time::timeout(timeout, chain.metagraph(netuid)).await {
+        Ok(Ok(metagraph)) => metagraph,
+        Ok(Err(e)) => {
+            return Finding::missing(
+                what,
+                format!("subnet {netuid} cannot be read from the {}: {}", chain.describe(), shortened(&e.to_string())),
+                "check netuid (the subnet must exist on this chain)",
+            );
+        }
+        Err(_) => {
+            return Finding::missing(
+                what,
+                format!("subnet {netuid}'s metagraph did not come within {} s", timeout.as_secs()),
+                "check the chain node and run the check again",
+            );
+        }
+    };
+    let neurons = metagraph.neurons.len();
+    match hotkey {
+        None => Finding::ok(
+            what,
+            format!("subnet {netuid} has {neurons} neurons (the hotkey was not read, so not looked up)"),
+        ),
+        Some(hotkey) => match metagraph.neurons.iter().find(|n| n.hotkey == hotkey) {
+            Some(neuron) => Finding::ok(what, format!("hotkey {hotkey} is uid {} on subnet {netuid}", neuron.uid)),
+            None => Finding::missing(
+                what,
+                format!("hotkey {hotkey} is not registered on subnet {netuid} ({neurons} neurons)"),
+                format!(
+                    "register it on subnet {netuid} (`btcli subnet register --netuid {netuid}`), or check netuid and [wallet]"
+                ),
+            ),
+        },
+    }
+}
+
+/// A subtensor node that answers a connection within `timeout`, and its client.
+async fn subtensor(network: &str, timeout: Duration) -> Result<(Finding, assay_subtensor::SubtensorChain), Finding> {
     let fix = "check [chain] network and that the node is up and reachable from here";
     let network: assay_subtensor::Network = match network.parse() {
         Ok(n) => n,
-        Err(e) => return Finding::missing("chain", format!("{network:?} is not a network: {e}"), fix),
+        Err(e) => return Err(Finding::missing("chain", format!("{network:?} is not a network: {e}"), fix)),
     };
     let timeouts = assay_subtensor::Timeouts { connect: timeout, request: timeout, inclusion: timeout };
     let connect = assay_subtensor::SubtensorChain::connect(&network, None, timeouts);
     match tokio::time::timeout(timeout, connect).await {
-        Ok(Ok(_)) => Finding::ok("chain", format!("subtensor {network} answers")),
-        Ok(Err(e)) => Finding::missing("chain", format!("subtensor {network} does not answer: {e}"), fix),
-        Err(_) => Finding::missing(
+        Ok(Ok(client)) => Ok((Finding::ok("chain", format!("subtensor {network} answers")), client)),
+        Ok(Err(e)) => Err(Finding::missing("chain", format!("subtensor {network} does not answer: {e}"), fix)),
+        Err(_) => Err(Finding::missing(
             "chain",
             format!("subtensor {network} did not answer within {} ms", timeout.as_millis()),
             fix,
-        ),
+        )),
     }
 }
 
@@ -262,6 +332,10 @@ fn policies(config: &Config, config_path: &str) -> Vec<Finding> {
          (or `assay policy activate SHA256 --config {config_path}`)"
     );
     let mut findings = vec![match scorer.or(config.policy.scorer.clone()) {
+        // An owner's config (`assay init owner`) names neither: it runs no node.
+        None if config.verify.is_none() => {
+            Finding::ok("scorer", "none named, and no [verify]: an owner's config, which runs no node")
+        }
         None => Finding::missing("scorer", "no scorer is named", add.clone()),
         Some(sha) => stored("scorer", &sha, store.as_ref(), &add),
     }];
@@ -388,5 +462,47 @@ mod tests {
         assert_eq!(findings.len(), 1, "{findings:?}");
         let line = findings[0].line();
         assert!(line.starts_with("ledger: MISSING: the ledger ") && line.contains("cannot be read"), "{line}");
+    }
+
+    #[test]
+    fn an_encrypted_hotkey_whose_password_variable_is_unset_is_missing() {
+        let path = Path::new("/w/hotkeys/h");
+        let unset = "ASSAY_PREFLIGHT_TEST_SURELY_UNSET";
+        let line = encrypted(path, Some(unset)).line();
+        assert!(line.starts_with("wallet: MISSING: ") && line.contains(&format!("${unset}")), "{line}");
+        assert!(encrypted(path, None).outcome.is_ok());
+        assert!(encrypted(path, Some("PATH")).outcome.is_ok(), "a variable that is set");
+    }
+
+    #[test]
+    fn the_validators_hotkey_is_looked_up_on_its_subnet() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registered = "5C4hrfjw9DjXZTzV3MwzrrAr9P1MJhSrvWGWqi1eSuyUpnhM";
+        let metagraph: assay_chain::Metagraph =
+            serde_json::from_str(&format!(r#"{{"netuid": 1, "neurons": [{{"uid": 3, "hotkey": "{registered}"}}]}}"#))
+                .expect("a metagraph");
+        let chain = assay_chain::LocalChain::create(dir.path(), &metagraph, 12.0).expect("a local chain");
+        let look = |netuid, hotkey| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(registration(&chain, netuid, hotkey, CHECK_TIMEOUT))
+        };
+        assert_eq!(
+            look(1, Some(registered)).line(),
+            format!("registration: ok (hotkey {registered} is uid 3 on subnet 1)")
+        );
+        let other = look(1, Some("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"));
+        assert!(other.line().contains("is not registered on subnet 1"), "{}", other.line());
+        assert!(look(1, None).outcome.is_ok());
+        assert!(look(9, Some(registered)).outcome.is_err(), "a subnet the chain does not have");
+    }
+
+    #[test]
+    fn an_owners_config_is_not_asked_for_a_scorer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::local(1, None, "o", "default");
+        config.data_dir = dir.path().to_path_buf();
+        assert!(policies(&config, "assay.toml")[0].outcome.is_ok());
+        config.verify_with("model".into());
+        assert!(policies(&config, "assay.toml")[0].line().contains("no scorer is named"));
     }
 }
