@@ -160,10 +160,15 @@ fn the_owners_and_the_miners_files_are_accepted_by_their_commands() {
     let closed = format!("ws://127.0.0.1:{}", assay_lab::publication::free_port().expect("port"));
     let text = expect(dir, &["miner", "@miner/miner.args", "--subtensor.network", &closed], 1);
     assert!(text.contains(&closed) && !text.contains("cannot be used with"), "the command line's chain: {text}");
-    // A miner given no chain gets none in its file (the miner has none by default).
-    expect(dir, &["init", "miner", "--dir", "bare"], 0);
+    // A miner given no chain gets none in its file (the miner has none by default); a relative
+    // --wallet.path is written absolute, as the model's and the chain's paths are.
+    expect(dir, &["init", "miner", "--dir", "bare", "--wallet.path", "wallets"], 0);
     let args = std::fs::read_to_string(dir.join("bare/miner.args")).expect("reads");
     assert!(!args.lines().any(|l| l.starts_with("--subtensor.network") || l.starts_with("--chain-dir")), "{args}");
+    let root = std::fs::canonicalize(dir).expect("canonical").join("wallets");
+    let written = args.lines().find_map(|l| l.strip_prefix("--wallet.path=")).expect("a wallet.path line");
+    assert_eq!(std::fs::canonicalize(written).ok(), std::fs::canonicalize(&root).ok(), "{args}");
+    assert!(Path::new(written).is_absolute(), "{args}");
 }
 
 /// `config` with its publication in s3s-fs's bucket (keys in `AK`/`SK`), the gateway on

@@ -231,8 +231,12 @@ async fn subtensor(network: &str, timeout: Duration) -> Result<(Finding, assay_s
 
 fn publication(config: &PublishConfig, timeout: Duration) -> Finding {
     match config {
+        // Writable as this user may write (access(2), W_OK: owner, group and mode, not just
+        // the mode's owner bits); nothing is created to find out.
         PublishConfig::Local { dir } => match std::fs::metadata(dir) {
-            Ok(m) if m.is_dir() && !m.permissions().readonly() => Finding::ok("publication", dir.display().to_string()),
+            Ok(m) if m.is_dir() && rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok() => {
+                Finding::ok("publication", dir.display().to_string())
+            }
             Ok(_) => Finding::missing(
                 "publication",
                 format!("{} is not a writable folder", dir.display()),
@@ -504,5 +508,26 @@ mod tests {
         assert!(policies(&config, "assay.toml")[0].outcome.is_ok());
         config.verify_with("model".into());
         assert!(policies(&config, "assay.toml")[0].line().contains("no scorer is named"));
+    }
+
+    #[test]
+    fn a_publication_folder_this_user_cannot_write_is_missing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let local = |path: &Path| publication(&PublishConfig::Local { dir: path.to_path_buf() }, CHECK_TIMEOUT);
+        assert!(local(dir.path()).outcome.is_ok());
+        assert!(local(&dir.path().join("none")).line().contains("does not exist"));
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        let finding = local(dir.path());
+        // Root writes a 0555 folder all the same, and access(2) says so.
+        let probe = dir.path().join("probe");
+        let writable_anyway = std::fs::File::create(&probe).is_ok();
+        let _ = std::fs::remove_file(&probe);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        if writable_anyway {
+            assert!(finding.outcome.is_ok(), "root writes a 0555 folder: {}", finding.line());
+        } else {
+            assert!(finding.line().contains("is not a writable folder"), "{}", finding.line());
+        }
     }
 }

@@ -205,7 +205,10 @@ fn miner_values(args: &Args, dir: &Path) -> Vec<(&'static str, String)> {
         ("wallet.hotkey", hotkey),
         ("netuid", args.netuid.to_string()),
     ];
+    // Absolute, as every other path of the file (and as the node's config gets it): the file
+    // must mean the same wherever `assay miner` is started from.
     if let Some(root) = &args.wallet.path {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.clone());
         values.push(("wallet.path", root.display().to_string()));
     }
     // Only the chain the operator named: `assay miner` has none by default (it serves whoever
