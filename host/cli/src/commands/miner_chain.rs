@@ -151,7 +151,11 @@ mod tests {
 
     #[test]
     fn flags_that_cannot_work_together_are_refused() {
-        assert!(parse(&["--chain-dir", "c", "--subtensor.network", "local"]).is_err(), "one chain at a time");
+        // One chain at a time: the one given last (a flags file's is overridden after it).
+        let last = parse(&["--chain-dir", "c", "--subtensor.network", "local"]).expect("parses");
+        assert_eq!((last.chain_dir, last.network.as_deref()), (None, Some("local")));
+        let last = parse(&["--subtensor.network", "local", "--chain-dir", "c"]).expect("parses");
+        assert_eq!((last.chain_dir.as_deref(), last.network), (Some(std::path::Path::new("c")), None));
         assert!(parse(&["--axon.external_ip", "not-an-ip"]).is_err());
         let no_chain = parse(&["--serve-axon"]).expect("parses");
         assert!(no_chain.check().expect_err("no chain").error.to_string().contains("--serve-axon needs a chain"));
