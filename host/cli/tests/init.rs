@@ -59,7 +59,7 @@ fn a_new_validator_is_told_what_is_missing_until_nothing_is() {
     assert!(dir.join("node/data").is_dir() && dir.join("node/published").is_dir(), "the data folders: {text}");
 
     let before = listing(dir);
-    let text = expect(dir, &["run", "--check", "--config", "node/assay.toml"], 2);
+    let text = expect(dir, &["run", "--check", "--config", "node/assay.toml"], 1);
     assert_eq!(listing(dir), before, "--check created something");
     let missing = missing_lines(&text);
     assert_eq!(missing.len(), 3, "wallet, model and scorer, nothing else:\n{text}");
@@ -73,12 +73,25 @@ fn a_new_validator_is_told_what_is_missing_until_nothing_is() {
         assert!(text.contains(ok), "{ok}:\n{text}");
     }
 
-    expect(dir, &["wallet", "create", "--root", wallets, "--wallet", "v", "--hotkey", "h"], 0);
+    let created = expect(dir, &["wallet", "create", "--root", wallets, "--wallet", "v", "--hotkey", "h"], 0);
+    let ss58 = created.lines().find(|l| l.starts_with('5')).expect("the new hotkey's address").trim().to_string();
     expect(dir, &["engine", "tiny", "--out", "node/model"], 0);
     let scorer = plugin("constantinople");
     let added = expect(dir, &["policy", "add", scorer.to_str().expect("path"), "--config", "node/assay.toml"], 0);
     let sha = added.split_whitespace().next().expect("a digest").to_string();
     expect(dir, &["policy", "activate", &sha, "--config", "node/assay.toml"], 0);
+    let ledger = dir.join("node/data/ledger.db");
+    let stamp = || (std::fs::read(&ledger).expect("reads"), std::fs::metadata(&ledger).expect("there").modified().ok());
+    let (before, files) = (stamp(), listing(dir));
+    let text = expect(dir, &["run", "--check", "--config", "node/assay.toml"], 1);
+    assert!(stamp() == before && listing(dir) == files, "--check changed the ledger or its folder");
+    let missing = missing_lines(&text);
+    assert_eq!(missing.len(), 1, "only the registration:\n{text}");
+    let expected = format!("registration: MISSING: hotkey {ss58} is not registered on subnet 1");
+    assert!(missing[0].starts_with(&expected), "{text}");
+    // Registered (the local chain's metagraph lists it), the check passes.
+    let metagraph = format!(r#"{{"netuid": 1, "neurons": [{{"uid": 0, "hotkey": "{ss58}"}}]}}"#);
+    std::fs::write(dir.join("node/chain/metagraph.json"), metagraph).expect("writes");
     let text = expect(dir, &["run", "--check", "--config", "node/assay.toml"], 0);
     assert!(missing_lines(&text).is_empty() && text.contains("checks passed"), "{text}");
     assert!(text.contains(&format!("scorer: ok ({sha}")), "{text}");
@@ -94,6 +107,12 @@ fn init_never_replaces_a_file_unless_forced_and_the_file_reads_back_as_the_defau
     std::fs::write(&path, "netuid = 9\n").expect("edits");
     let text = expect(dir, &["init", "validator", "--dir", "v"], 2);
     assert!(text.contains("exists") && text.contains("--force"), "{text}");
+    assert_eq!(std::fs::read_to_string(&path).expect("reads"), "netuid = 9\n", "replaced without --force");
+    // --create-wallet beside a config that is there still creates the hotkey, and says so.
+    let wallet = ["--wallet.path", "w", "--wallet.name", "v", "--create-wallet"];
+    let text = expect(dir, &[&["init", "validator", "--dir", "v"][..], &wallet].concat(), 2);
+    assert!(text.contains("created hotkey 5") && text.contains("exists") && text.contains("hotkey above"), "{text}");
+    assert!(dir.join("w/v/hotkeys/default").is_file(), "{text}");
     assert_eq!(std::fs::read_to_string(&path).expect("reads"), "netuid = 9\n", "replaced without --force");
     expect(dir, &["init", "validator", "--dir", "v", "--subtensor.network", "test", "--force"], 0);
     assert_eq!(std::fs::read_to_string(&path).expect("reads"), written);
@@ -137,6 +156,19 @@ fn the_owners_and_the_miners_files_are_accepted_by_their_commands() {
     // The flags parse and the miner goes on to load its model, which is not there yet.
     let text = expect(dir, &["miner", "@miner/miner.args"], 2);
     assert!(text.contains("loading") && text.contains("miner/model"), "{text}");
+    // The file's chain is replaced by one given after it (no clash between the two chain flags).
+    let closed = format!("ws://127.0.0.1:{}", assay_lab::publication::free_port().expect("port"));
+    let text = expect(dir, &["miner", "@miner/miner.args", "--subtensor.network", &closed], 1);
+    assert!(text.contains(&closed) && !text.contains("cannot be used with"), "the command line's chain: {text}");
+    // A miner given no chain gets none in its file (the miner has none by default); a relative
+    // --wallet.path is written absolute, as the model's and the chain's paths are.
+    expect(dir, &["init", "miner", "--dir", "bare", "--wallet.path", "wallets"], 0);
+    let args = std::fs::read_to_string(dir.join("bare/miner.args")).expect("reads");
+    assert!(!args.lines().any(|l| l.starts_with("--subtensor.network") || l.starts_with("--chain-dir")), "{args}");
+    let root = std::fs::canonicalize(dir).expect("canonical").join("wallets");
+    let written = args.lines().find_map(|l| l.strip_prefix("--wallet.path=")).expect("a wallet.path line");
+    assert_eq!(std::fs::canonicalize(written).ok(), std::fs::canonicalize(&root).ok(), "{args}");
+    assert!(Path::new(written).is_absolute(), "{args}");
 }
 
 /// `config` with its publication in s3s-fs's bucket (keys in `AK`/`SK`), the gateway on
@@ -182,7 +214,7 @@ fn the_check_names_an_unreachable_chain_a_refused_bucket_and_a_taken_address() {
         cmd.args(["run", "--check", "--config", "node/assay.toml"]).current_dir(dir);
         cmd.env("AK", assay_lab::publication::ACCESS_KEY).env("SK", secret);
         let (code, text) = run(&mut cmd);
-        assert_eq!(code, 2, "{text}");
+        assert_eq!(code, 1, "a failed check is exit 1: {text}");
         assert!(started.elapsed() < std::time::Duration::from_secs(8), "the chain's 1 s bounds its check: {text}");
         text
     };
@@ -194,4 +226,61 @@ fn the_check_names_an_unreachable_chain_a_refused_bucket_and_a_taken_address() {
     let text = check("not-the-secret");
     assert!(text.contains("publication: MISSING: bucket assay:"), "{text}");
     drop(taken);
+}
+
+/// A bucket whose server accepts connections and never answers: the check gives it one try
+/// within the check's timeout and then ends (the blocking thread left behind does not hold it).
+#[test]
+fn a_bucket_that_never_answers_is_told_within_the_checks_timeout() {
+    let tmp = with_chain();
+    let dir = tmp.path();
+    expect(dir, &["init", "validator", "--dir", "node", "--chain-dir", "chain"], 0);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let endpoint = format!("http://{}", silent.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().flatten().collect();
+        drop(held);
+    });
+    let path = dir.join("node/assay.toml");
+    let mut config = Config::parse(&std::fs::read_to_string(&path).expect("reads")).expect("parses");
+    config.publish = assay_node::PublishConfig::S3 {
+        bucket: "silent".into(),
+        prefix: String::new(),
+        endpoint: Some(endpoint),
+        region: "us-east-1".into(),
+        access_key_env: Some("AK".into()),
+        secret_key_env: Some("SK".into()),
+    };
+    std::fs::write(&path, config.to_commented_toml("test").expect("renders")).expect("writes");
+    let started = std::time::Instant::now();
+    let mut cmd = assay();
+    cmd.args(["run", "--check", "--config", "node/assay.toml"]).current_dir(dir).env("AK", "a").env("SK", "s");
+    let (code, text) = run(&mut cmd);
+    let took = started.elapsed();
+    assert_ne!(code, 0, "{text}");
+    let timeout = assay_node::preflight::CHECK_TIMEOUT;
+    assert!(took < timeout + std::time::Duration::from_secs(3), "took {took:?} (timeout {timeout:?}):\n{text}");
+    assert!(text.lines().any(|l| l.starts_with("publication: MISSING: ")), "{text}");
+}
+
+/// `assay wallet create` and `assay init --create-wallet` write a hotkey through the same
+/// no-replace path: over an existing one, create fails (exit 2) and init keeps it, intact.
+#[test]
+fn a_hotkey_that_is_there_is_never_replaced_without_force() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let create = ["wallet", "create", "--root", "wallets", "--wallet", "v", "--hotkey", "h"];
+    expect(dir, &create, 0);
+    let path = dir.join("wallets/v/hotkeys/h");
+    let before = std::fs::read(&path).expect("reads");
+    let text = expect(dir, &create, 2);
+    assert!(text.contains("exists") && text.contains("--force"), "{text}");
+    let wallet = ["--wallet.path", "wallets", "--wallet.name", "v", "--wallet.hotkey", "h", "--create-wallet"];
+    let text = expect(dir, &[&["init", "validator", "--dir", "node"][..], &wallet].concat(), 0);
+    assert!(text.contains("kept the hotkey that is there"), "{text}");
+    assert_eq!(std::fs::read(&path).expect("reads"), before, "the hotkey is intact");
+    let hotkeys: Vec<_> = std::fs::read_dir(path.parent().expect("folder")).expect("reads").flatten().collect();
+    assert_eq!(hotkeys.len(), 1, "no temporary file left: {hotkeys:?}");
+    expect(dir, &[&create[..], &["--force"]].concat(), 0);
+    assert_ne!(std::fs::read(&path).expect("reads"), before, "--force replaces it");
 }

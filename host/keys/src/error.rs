@@ -16,6 +16,9 @@ pub enum Error {
     Read { path: String, source: std::io::Error },
     #[error("writing wallet file {path}: {source}")]
     Write { path: String, source: std::io::Error },
+    /// [`crate::Hotkey::save_new`] met a file at the name: it was left as it was.
+    #[error("wallet file {0} exists; not replacing it")]
+    Exists(String),
     #[error("wallet file {path} is malformed: {reason}")]
     BadWallet { path: String, reason: String },
     /// An encrypted file met where no password source was given ([`crate::Hotkey::load`]).

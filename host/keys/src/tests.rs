@@ -121,3 +121,23 @@ fn a_saved_hotkey_is_never_readable_through_an_earlier_open_file() {
     let leftovers: Vec<_> = std::fs::read_dir(path.parent().expect("parent")).expect("lists").collect();
     assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
 }
+
+#[test]
+fn a_new_hotkey_is_never_written_over_one_that_is_there() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("w/hotkeys/h");
+    let first = Hotkey::from_seed(Scheme::Sr25519, [1; 32]).expect("key");
+    first.save_new(&path).expect("a new file");
+    let before = std::fs::read(&path).expect("reads");
+    let second = Hotkey::from_seed(Scheme::Sr25519, [2; 32]).expect("key");
+    match second.save_new(&path) {
+        Err(Error::Exists(shown)) => assert_eq!(shown, path.display().to_string()),
+        other => panic!("expected Exists, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&path).expect("reads"), before, "the hotkey there is intact");
+    assert_eq!(Hotkey::load(&path).expect("loads").ss58(), first.ss58());
+    let left: Vec<_> = std::fs::read_dir(path.parent().expect("folder")).expect("reads").flatten().collect();
+    assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
+    second.save(&path).expect("save replaces");
+    assert_eq!(Hotkey::load(&path).expect("loads").ss58(), second.ss58());
+}

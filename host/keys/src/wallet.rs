@@ -191,9 +191,22 @@ impl Hotkey {
         Ok(key)
     }
 
-    /// Writes the key as a plaintext hotkey file (owner-only permissions), creating folders.
-    /// Only keys made from a seed can be saved (the seed is what the file keeps).
+    /// Writes the key as a plaintext hotkey file (owner-only permissions), creating folders,
+    /// replacing a file that is there. Only keys made from a seed can be saved (the seed is what
+    /// the file keeps).
     pub fn save(&self, path: &Path) -> Result<()> {
+        self.write_file(path, Publish::Replace)
+    }
+
+    /// [`Hotkey::save`], but never over a file that is there, however close two writers come:
+    /// the file is published with a hard link, which fails when the name exists
+    /// ([`Error::Exists`], the file there left as it was). `assay wallet create` and `assay init
+    /// --create-wallet` write through this.
+    pub fn save_new(&self, path: &Path) -> Result<()> {
+        self.write_file(path, Publish::New)
+    }
+
+    fn write_file(&self, path: &Path, publish: Publish) -> Result<()> {
         let Some(seed) = self.seed() else {
             return Err(Error::BadKey("this key was not made from a seed and cannot be saved".into()));
         };
@@ -217,16 +230,28 @@ impl Hotkey {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            write_private(path, &json)
+            write_private(path, &json, publish)
         };
-        write().map_err(|source| Error::Write { path: shown, source })
+        write().map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Exists(shown),
+            _ => Error::Write { path: shown, source },
+        })
     }
+}
+
+/// How [`write_private`] puts its file in place.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    /// Renamed over whatever is there.
+    Replace,
+    /// Hard-linked to the name, failing (`AlreadyExists`) when the name is taken.
+    New,
 }
 
 /// Writes `bytes` to a new file beside `path` that is owner-only from its creation, then
 /// renames it over `path`: the secret is never in a file anyone else could read, nor in the
 /// old file's inode, which a reader may still hold open.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_private(path: &Path, bytes: &[u8], publish: Publish) -> std::io::Result<()> {
     use std::io::Write;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
@@ -245,8 +270,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         }
         other => other?,
     };
-    let written = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
+    let written = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| match publish {
+        Publish::Replace => std::fs::rename(&tmp, path),
+        Publish::New => std::fs::hard_link(&tmp, path),
+    });
+    if written.is_err() || publish == Publish::New {
         let _ = std::fs::remove_file(&tmp);
     }
     written

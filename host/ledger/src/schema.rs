@@ -97,6 +97,16 @@ CREATE TABLE contents (
 );
 ";
 
+/// A ledger opened read-only: its schema is one this host reads (nothing is migrated).
+pub(crate) fn check_read_only(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > VERSION {
+        return Err(Error::NewerSchema { found: version, supported: VERSION });
+    }
+    Ok(())
+}
+
 pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // WAL lets readers and a writer in another process work side by side; FULL syncs the WAL

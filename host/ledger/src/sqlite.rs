@@ -40,6 +40,26 @@ impl SqliteLedger {
         Ok(Self { conn: Mutex::new(conn), folder, reserve: DEFAULT_RESERVE_BYTES })
     }
 
+    /// Opens the ledger at `path` for reading only (`assay run --check`): no file is created, no
+    /// schema migrated, no journal mode set. A ledger newer than this host, or one that is not a
+    /// ledger, is an error.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        // A read-only connection to a WAL ledger creates its `-wal` and `-shm` files when they are
+        // not there (a node that stopped cleanly removed them): then nothing but the file holds
+        // the ledger, which is opened immutable (no journal, no locks, no file created).
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let mode = if Path::new(&wal).exists() { "mode=ro" } else { "immutable=1" };
+        let escaped = path.to_string_lossy().replace('%', "%25").replace('?', "%3f").replace('#', "%23");
+        let conn = Connection::open_with_flags(format!("file:{escaped}?{mode}"), flags)
+            .map_err(|e| Error::Open(path.display().to_string(), e))?;
+        schema::check_read_only(&conn)?;
+        let folder = path.parent().map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
+        Ok(Self { conn: Mutex::new(conn), folder, reserve: 0 })
+    }
+
     /// Keeps `bytes` of the disk free of traffic records (0: none).
     pub fn with_reserve(mut self, bytes: u64) -> Self {
         self.reserve = bytes;

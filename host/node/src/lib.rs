@@ -124,6 +124,15 @@ pub(crate) async fn open_chain(config: &ChainConfig, hotkey: &Hotkey) -> Result<
 /// (`assay_publish::s3`): the trait stays synchronous for the audit path, which links no
 /// async runtime.
 pub(crate) fn open_store(config: &PublishConfig) -> Result<Arc<dyn ObjectStore>> {
+    open_store_with(config, |_| {})
+}
+
+/// [`open_store`] with a bucket's settings changed by `tune` first (`run --check`: one try,
+/// bounded by the check's timeout).
+pub(crate) fn open_store_with(
+    config: &PublishConfig,
+    tune: impl FnOnce(&mut S3Settings),
+) -> Result<Arc<dyn ObjectStore>> {
     match config {
         PublishConfig::Local { dir } => Ok(Arc::new(LocalFolder::new(dir))),
         PublishConfig::S3 { bucket, prefix, endpoint, region, access_key_env, secret_key_env } => {
@@ -138,6 +147,7 @@ pub(crate) fn open_store(config: &PublishConfig) -> Result<Arc<dyn ObjectStore>>
             let mut settings = S3Settings::new(bucket, prefix, credentials);
             settings.endpoint = endpoint.clone();
             settings.region = region.clone();
+            tune(&mut settings);
             let store = S3Store::open(settings).map_err(|e| Error::Open {
                 what: format!("opening the publication s3://{bucket}/{prefix}"),
                 reason: e.to_string(),

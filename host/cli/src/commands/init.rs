@@ -56,23 +56,63 @@ pub struct Args {
 pub fn run(args: Args) -> CmdResult {
     std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display())).map_err(unusable)?;
     let dir = std::path::absolute(&args.dir).map_err(unusable)?;
-    let (file, next) = match args.role {
-        Role::Validator | Role::Owner => write_node_config(&args, &dir)?,
-        Role::Miner => write_miner_args(&args, &dir)?,
+    let written = match args.role {
+        Role::Validator | Role::Owner => write_node_config(&args, &dir),
+        Role::Miner => write_miner_args(&args, &dir),
     };
+    // The hotkey is created even where the config was kept: `--create-wallet` beside a config
+    // that is there already is how one adds the wallet it names.
+    let wallet = if args.create_wallet { create_hotkey(&args) } else { Ok(()) };
+    let (file, next) = match written {
+        Ok(done) => done,
+        Err(Kept(path)) => {
+            wallet?;
+            let hotkey = if args.create_wallet {
+                "; the hotkey above was seen to all the same (created, or kept where one is there)"
+            } else {
+                ""
+            };
+            return Err(unusable(anyhow!("{} exists; not replacing it (pass --force to){hotkey}", path.display())));
+        }
+        Err(Failed(e)) => return Err(e),
+    };
+    wallet?;
     println!("wrote {}", file.display());
-    if args.create_wallet {
-        create_hotkey(&args)?;
-    }
     println!("next: {next}");
     Ok(())
 }
 
-/// `path`, refused when it exists and `--force` was not given.
-fn writable(path: &Path, force: bool) -> Result<(), Exit> {
-    if path.exists() && !force {
-        return Err(unusable(anyhow!("{} exists; not replacing it (pass --force to)", path.display())));
+/// Why a config file was not written.
+enum NotWritten {
+    /// It is there and `--force` was not given.
+    Kept(PathBuf),
+    Failed(Exit),
+}
+use NotWritten::{Failed, Kept};
+
+impl From<Exit> for NotWritten {
+    fn from(e: Exit) -> Self {
+        Failed(e)
     }
+}
+
+/// Writes `text` to `path`: replacing a file there only when `force`, else as a new file (the
+/// name taken between a check and the write is still refused: `create_new`).
+fn write_file(path: &Path, text: &str, force: bool) -> Result<(), NotWritten> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Kept(path.to_path_buf())),
+        Err(e) => return Err(Failed(failed(anyhow!("writing {}: {e}", path.display())))),
+    };
+    file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display())).map_err(failed)?;
     Ok(())
 }
 
@@ -107,13 +147,12 @@ const OWNER_HEADER: &str = "assay.toml: the subnet owner's config, for `assay po
      where announced policies are published for validators to fetch. Every key is explained above it; a \
      commented-out key is optional. Relative paths are relative to this file.";
 
-fn write_node_config(args: &Args, dir: &Path) -> Result<(PathBuf, String), Exit> {
+fn write_node_config(args: &Args, dir: &Path) -> Result<(PathBuf, String), NotWritten> {
     let path = dir.join("assay.toml");
-    writable(&path, args.force)?;
     let config = node_config(args)?;
     let header = if args.role == Role::Validator { VALIDATOR_HEADER } else { OWNER_HEADER };
     let text = config.to_commented_toml(header).map_err(failed)?;
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display())).map_err(failed)?;
+    write_file(&path, &text, args.force)?;
     let resolved = Config::load(&path).map_err(failed)?;
     for folder in std::iter::once(resolved.data_dir.clone()).chain(publish_dir(&resolved)) {
         std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display())).map_err(failed)?;
@@ -138,21 +177,19 @@ fn create_hotkey(args: &Args) -> CmdResult {
     let (name, hotkey) = wallet_name(&args.wallet);
     let root = args.wallet.path.clone().unwrap_or_else(default_wallet_root);
     let path = wallet_hotkey_path(&root, &name, &hotkey);
-    if path.exists() {
-        println!("kept the hotkey that is there: {}", path.display());
-        return Ok(());
-    }
     let key = Hotkey::generate(Scheme::Sr25519).map_err(failed)?;
-    key.save(&path).map_err(failed)?;
-    println!("created hotkey {} in {} (plaintext: encrypt or guard it)", key.ss58(), path.display());
+    match key.save_new(&path) {
+        Ok(()) => println!("created hotkey {} in {} (plaintext: encrypt or guard it)", key.ss58(), path.display()),
+        Err(assay_keys::Error::Exists(_)) => println!("kept the hotkey that is there: {}", path.display()),
+        Err(e) => return Err(failed(e)),
+    }
     Ok(())
 }
 
-fn write_miner_args(args: &Args, dir: &Path) -> Result<(PathBuf, String), Exit> {
+fn write_miner_args(args: &Args, dir: &Path) -> Result<(PathBuf, String), NotWritten> {
     let path = dir.join("miner.args");
-    writable(&path, args.force)?;
     let text = crate::commands::miner_args::flags_file(&miner_values(args, dir));
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display())).map_err(failed)?;
+    write_file(&path, &text, args.force)?;
     Ok((
         path.clone(),
         format!("put the model in {}, then `assay miner @{}`", dir.join(&args.model).display(), path.display()),
@@ -168,12 +205,18 @@ fn miner_values(args: &Args, dir: &Path) -> Vec<(&'static str, String)> {
         ("wallet.hotkey", hotkey),
         ("netuid", args.netuid.to_string()),
     ];
+    // Absolute, as every other path of the file (and as the node's config gets it): the file
+    // must mean the same wherever `assay miner` is started from.
     if let Some(root) = &args.wallet.path {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.clone());
         values.push(("wallet.path", root.display().to_string()));
     }
-    match &args.chain_dir {
-        Some(chain_dir) => values.push(("chain-dir", dir.join(chain_dir).display().to_string())),
-        None => values.push(("subtensor.network", args.network.clone().unwrap_or_else(|| "finney".into()))),
+    // Only the chain the operator named: `assay miner` has none by default (it serves whoever
+    // reaches it), so neither has its file.
+    match (&args.chain_dir, &args.network) {
+        (Some(chain_dir), _) => values.push(("chain-dir", dir.join(chain_dir).display().to_string())),
+        (None, Some(network)) => values.push(("subtensor.network", network.clone())),
+        (None, None) => {}
     }
     values
 }

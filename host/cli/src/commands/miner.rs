@@ -58,7 +58,7 @@ pub struct Args {
     /// validators with a permit and at least `--min-stake` are served, reread every 12 s; and
     /// `--serve-axon` announces the miner there.
     #[command(flatten)]
-    chain: ChainFlags,
+    pub(crate) chain: ChainFlags,
     /// Stake (rao) a validator needs to be served.
     #[arg(long, default_value_t = 0)]
     min_stake: u64,

@@ -6,9 +6,11 @@ use std::fmt::Write as _;
 
 use crate::commands::miner::Args;
 
-const HEADER: &str = "# miner.args: the reference miner's flags, for `assay miner @miner.args`: one flag per line;
-# a line starting with # is ignored (remove the `# ` to set a flag). A flag given again after
-# @miner.args on the command line overrides the file's (--allow adds to it).
+const HEADER: &str = "# miner.args: the reference miner's flags, for `assay miner @miner.args` (the first argument
+# after `miner`): each line is one argument, whole, spaces included (no quoting); a line starting
+# with # is ignored (remove the `# ` to set a flag). A flag given again after @miner.args on the
+# command line overrides the file's (--allow adds to it; --chain-dir and --subtensor.network
+# replace each other).
 ";
 
 /// The flags file: `values` set the named flags; every other flag is written at its default, or
@@ -64,5 +66,21 @@ mod tests {
             assert!(text.lines().any(|l| l == flag), "{flag} missing from:\n{text}");
         }
         assert!(text.contains("# Concurrent requests before answering 429"), "{text}");
+    }
+
+    #[test]
+    fn the_chain_of_the_file_is_replaced_by_the_command_lines() {
+        let parse = |chain: (&str, String), more: &[&str]| {
+            let text = flags_file(&[("model", "/srv/model".into()), chain]);
+            let flags = text.lines().filter(|l| l.starts_with("--")).map(str::to_string);
+            let argv = std::iter::once("miner".to_string()).chain(flags).chain(more.iter().map(|m| m.to_string()));
+            Miner::try_parse_from(argv).map(|m| m.args.chain)
+        };
+        let chain = parse(("chain-dir", "/srv/chain".into()), &["--chain-dir", "/other"]).expect("parses");
+        assert_eq!(chain.chain_dir.as_deref(), Some(std::path::Path::new("/other")));
+        let chain = parse(("chain-dir", "/srv/chain".into()), &["--subtensor.network", "test"]).expect("parses");
+        assert_eq!((chain.chain_dir, chain.network.as_deref()), (None, Some("test")));
+        let chain = parse(("subtensor.network", "finney".into()), &["--chain-dir", "/other"]).expect("parses");
+        assert_eq!((chain.chain_dir.as_deref(), chain.network), (Some(std::path::Path::new("/other")), None));
     }
 }

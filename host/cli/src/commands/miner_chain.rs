@@ -20,11 +20,12 @@ const HTTP: u8 = 4;
 
 #[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainFlags {
-    /// A local chain's folder (`assay chain init`).
-    #[arg(long, value_name = "DIR", conflicts_with = "network")]
+    /// A local chain's folder (`assay chain init`). It and --subtensor.network replace each
+    /// other: the one given last is the chain (a flags file's, overridden on the command line).
+    #[arg(long, value_name = "DIR", overrides_with = "network")]
     pub chain_dir: Option<PathBuf>,
     /// A subtensor node: finney, test, local or a ws(s):// address.
-    #[arg(long = "subtensor.network", value_name = "NETWORK")]
+    #[arg(long = "subtensor.network", value_name = "NETWORK", overrides_with = "chain_dir")]
     pub network: Option<String>,
     #[arg(long, default_value_t = 1)]
     pub netuid: u16,
@@ -150,7 +151,11 @@ mod tests {
 
     #[test]
     fn flags_that_cannot_work_together_are_refused() {
-        assert!(parse(&["--chain-dir", "c", "--subtensor.network", "local"]).is_err(), "one chain at a time");
+        // One chain at a time: the one given last (a flags file's is overridden after it).
+        let last = parse(&["--chain-dir", "c", "--subtensor.network", "local"]).expect("parses");
+        assert_eq!((last.chain_dir, last.network.as_deref()), (None, Some("local")));
+        let last = parse(&["--subtensor.network", "local", "--chain-dir", "c"]).expect("parses");
+        assert_eq!((last.chain_dir.as_deref(), last.network), (Some(std::path::Path::new("c")), None));
         assert!(parse(&["--axon.external_ip", "not-an-ip"]).is_err());
         let no_chain = parse(&["--serve-axon"]).expect("parses");
         assert!(no_chain.check().expect_err("no chain").error.to_string().contains("--serve-axon needs a chain"));

@@ -30,7 +30,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1000)]
     tick_ms: u64,
     /// Check the config and what it names (wallet, chain, publication, model, policies, listen
-    /// addresses), print one line per check, and exit: 0 when all pass, 2 otherwise.
+    /// addresses), print one line per check, and exit: 0 when all pass, 1 when any
+    /// fails (2: the config cannot be read or parsed).
     #[arg(long)]
     check: bool,
 }

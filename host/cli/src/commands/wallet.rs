@@ -43,10 +43,11 @@ pub fn run(cmd: Command) -> CmdResult {
     }
     .map_err(failed)?;
     let path = wallet_hotkey_path(&root.unwrap_or_else(default_wallet_root), &wallet, &hotkey);
-    if path.exists() && !force {
-        return Err(unusable(anyhow!("{} exists (pass --force to replace it)", path.display())));
-    }
-    key.save(&path).map_err(failed)?;
+    let saved = if force { key.save(&path) } else { key.save_new(&path) };
+    saved.map_err(|e| match e {
+        assay_keys::Error::Exists(_) => unusable(anyhow!("{e} (pass --force to replace it)")),
+        e => failed(e),
+    })?;
     eprintln!("wrote {}", path.display());
     println!("{}", key.ss58());
     Ok(())

@@ -12,7 +12,7 @@ use std::str::FromStr as _;
 use toml::{Table, Value};
 
 use super::notes::{FREE_MAPS, note, rank};
-use super::{ChainConfig, Config, ConfigError, PolicyConfig, PublishConfig, WalletConfig};
+use super::{ChainConfig, Config, ConfigError, LedgerConfig, PolicyConfig, PublishConfig, WalletConfig};
 
 /// Comment lines are wrapped to this width.
 const WIDTH: usize = 100;
@@ -31,14 +31,30 @@ impl Config {
     }
 
     /// This config with every optional key set to an example and the other kind of chain and of
-    /// publication: what the commented file shows beside the live keys. A struct literal with no
-    /// `..`, so that a new field fails to compile here until it is given an example.
+    /// publication: what the commented file shows beside the live keys. Every struct is taken
+    /// apart and built again field by field (no `..`), so that a new field fails to compile here
+    /// until it is given an example (and `config/notes.rs` a note, which a test asks for).
     pub fn with_every_key(&self) -> Config {
-        let chain = match &self.chain {
+        let Config {
+            netuid,
+            data_dir,
+            epoch_blocks,
+            version_key,
+            tokenizer: _,
+            wallet,
+            chain,
+            publish,
+            policy,
+            ledger,
+            miners,
+            gateway,
+            verify,
+        } = self.clone();
+        let chain = match chain {
             ChainConfig::Local { .. } => ChainConfig::subtensor("finney"),
             ChainConfig::Subtensor { .. } => ChainConfig::Local { dir: "chain".into(), metagraph_refresh_ms: 2000 },
         };
-        let publish = match &self.publish {
+        let publish = match publish {
             PublishConfig::Local { .. } => PublishConfig::S3 {
                 bucket: "my-validator-summaries".into(),
                 prefix: String::new(),
@@ -49,43 +65,139 @@ impl Config {
             },
             PublishConfig::S3 { .. } => PublishConfig::Local { dir: "published".into() },
         };
-        let mut gateway = (self.gateway.clone())
-            .unwrap_or_else(|| assay_gateway::Settings::new("127.0.0.1:8000", "Qwen/Qwen2.5-7B-Instruct"));
-        gateway.keys.truncate(1);
-        gateway.keys.push(assay_gateway::ApiKey {
-            name: "alice".into(),
-            key: "sk-CHANGE-ME".into(),
-            requests_per_minute: 600,
-            burst: Some(100),
-            publish_text: true,
-        });
+        let WalletConfig { root: _, name, hotkey, password_env: _ } = wallet;
+        let wallet = WalletConfig {
+            root: Some("~/.bittensor/wallets".into()),
+            name,
+            hotkey,
+            password_env: Some("ASSAY_HOTKEY_PASSWORD".into()),
+        };
+        let PolicyConfig {
+            scorer: _,
+            challenger: _,
+            fuel,
+            memory_bytes,
+            state_bytes,
+            params: _,
+            follow_owner,
+            owner_hotkey: _,
+            owner_publication: _,
+        } = policy;
+        let policy = PolicyConfig {
+            scorer: Some("SHA256-OF-THE-SCORER".into()),
+            challenger: Some("SHA256-OF-THE-CHALLENGER".into()),
+            fuel,
+            memory_bytes,
+            state_bytes,
+            params: [("example".to_string(), 1.0)].into(),
+            follow_owner,
+            owner_hotkey: Some("5C4hrfjw9DjXZTzV3MwzrrAr9P1MJhSrvWGWqi1eSuyUpnhM".into()),
+            owner_publication: Some("owner-publication".into()),
+        };
+        let LedgerConfig { keep_bodies_days, reserve_bytes } = ledger;
+        let ledger = LedgerConfig { keep_bodies_days, reserve_bytes };
+        let assay_miner_client::Settings {
+            allow_private_axons,
+            max_tokens_when_unset,
+            response_base_bytes,
+            response_bytes_per_token,
+            response_bytes_per_logprob,
+            response_bytes_per_request_byte,
+            max_response_bytes,
+            info_max_bytes,
+        } = miners;
+        let miners = assay_miner_client::Settings {
+            allow_private_axons,
+            max_tokens_when_unset,
+            response_base_bytes,
+            response_bytes_per_token,
+            response_bytes_per_logprob,
+            response_bytes_per_request_byte,
+            max_response_bytes,
+            info_max_bytes,
+        };
         Config {
-            netuid: self.netuid,
-            data_dir: self.data_dir.clone(),
-            epoch_blocks: self.epoch_blocks,
-            version_key: self.version_key,
+            netuid,
+            data_dir,
+            epoch_blocks,
+            version_key,
             tokenizer: Some(PathBuf::from("models/reference")),
-            wallet: WalletConfig {
-                root: Some("~/.bittensor/wallets".into()),
-                password_env: Some("ASSAY_HOTKEY_PASSWORD".into()),
-                ..self.wallet.clone()
-            },
+            wallet,
             chain,
             publish,
-            policy: PolicyConfig {
-                scorer: Some("SHA256-OF-THE-SCORER".into()),
-                challenger: Some("SHA256-OF-THE-CHALLENGER".into()),
-                params: [("example".to_string(), 1.0)].into(),
-                owner_hotkey: Some("5C4hrfjw9DjXZTzV3MwzrrAr9P1MJhSrvWGWqi1eSuyUpnhM".into()),
-                owner_publication: Some("owner-publication".into()),
-                ..self.policy.clone()
-            },
-            ledger: self.ledger.clone(),
-            miners: self.miners.clone(),
-            gateway: Some(gateway),
-            verify: Some(self.verify.clone().unwrap_or_else(|| assay_verify::Settings::new("models/reference".into()))),
+            policy,
+            ledger,
+            miners,
+            gateway: Some(gateway_with_every_key(gateway)),
+            verify: Some(verify_with_every_key(verify)),
         }
     }
+}
+
+/// The gateway's settings (the live ones, or an example), one API key of the operator's kept
+/// and an example one added.
+fn gateway_with_every_key(live: Option<assay_gateway::Settings>) -> assay_gateway::Settings {
+    let assay_gateway::Settings {
+        listen,
+        model,
+        mut keys,
+        max_body_bytes,
+        max_tokens,
+        context_tokens,
+        miner_timeout_s,
+        max_attempts,
+        health_interval_ms,
+        synthetic_per_minute,
+        max_miner_capacity,
+        stream_idle_timeout_ms,
+        user_send_buffer_bytes,
+        max_connections,
+        header_read_timeout_ms,
+        body_read_timeout_ms,
+        queue_timeout_ms,
+        queue_max,
+        queue_per_key,
+        recorder_queue_max,
+        recorder_queue_bytes,
+    } = live.unwrap_or_else(|| assay_gateway::Settings::new("127.0.0.1:8000", "Qwen/Qwen2.5-7B-Instruct"));
+    keys.truncate(1);
+    keys.push(assay_gateway::ApiKey {
+        name: "alice".into(),
+        key: "sk-CHANGE-ME".into(),
+        requests_per_minute: 600,
+        burst: Some(100),
+        publish_text: true,
+    });
+    assay_gateway::Settings {
+        listen,
+        model,
+        keys,
+        max_body_bytes,
+        max_tokens,
+        context_tokens,
+        miner_timeout_s,
+        max_attempts,
+        health_interval_ms,
+        synthetic_per_minute,
+        max_miner_capacity,
+        stream_idle_timeout_ms,
+        user_send_buffer_bytes,
+        max_connections,
+        header_read_timeout_ms,
+        body_read_timeout_ms,
+        queue_timeout_ms,
+        queue_max,
+        queue_per_key,
+        recorder_queue_max,
+        recorder_queue_bytes,
+    }
+}
+
+/// The verifier's settings (the live ones, or the defaults for `models/reference`).
+fn verify_with_every_key(live: Option<assay_verify::Settings>) -> assay_verify::Settings {
+    let assay_verify::Settings { model, device, interval_ms, workers, open_timeout_s, max_pending } =
+        live.unwrap_or_else(|| assay_verify::Settings::new("models/reference".into()));
+    assay_verify::Settings { model, device, interval_ms, workers, open_timeout_s, max_pending }
 }
 
 impl Config {
@@ -261,11 +373,17 @@ mod tests {
         for config in [Config::local(1, None, "validator", "default"), with_gateway] {
             let text = config.to_commented_toml("A test.").expect("renders");
             assert_eq!(Config::parse(&text).expect("parses"), config, "{text}");
+            let uncommented: String = text.lines().map(|l| l.trim_start_matches("# ")).collect::<Vec<_>>().join("\n");
+            // Each key as a `key = ` line (set or commented out) or a `[section]` header of its own.
             for key in every_key() {
                 let last = key.rsplit('.').next().expect("a key");
-                assert!(text.contains(last), "{key} is not in the file:\n{text}");
+                let shown = uncommented.lines().any(|l| {
+                    l.strip_prefix(last).is_some_and(|rest| rest.starts_with(" = "))
+                        || l == format!("[{key}]")
+                        || l == format!("[[{key}]]")
+                });
+                assert!(shown, "{key} has no `{last} = ` line nor a [{key}] header in the file:\n{text}");
             }
-            let uncommented: String = text.lines().map(|l| l.trim_start_matches("# ")).collect::<Vec<_>>().join("\n");
             assert!(!text.contains("(not explained)"), "{text}");
             assert!(uncommented.contains("[[gateway.keys]]"), "{text}");
         }
