@@ -268,7 +268,13 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     // Served until the devnet returns, its report included.
     let (_dashboard, dashboard_addr) =
         serve_dashboard(&runtime, &node, options.dashboard_addr, watchtower.as_ref().map(Watchtower::verdicts))?;
-    let endpoints = Endpoints { miners: &miner_neurons, members: &members, gateway_port: port, metrics: metrics_listen, dashboard: dashboard_addr };
+    let endpoints = Endpoints {
+        miners: &miner_neurons,
+        members: &members,
+        gateway_port: port,
+        metrics: metrics_listen,
+        dashboard: dashboard_addr,
+    };
     for line in addresses(&endpoints) {
         view.line(&line);
     }
@@ -341,15 +347,6 @@ fn serve_dashboard(
 /// How long the watchtower may take, once the validator stopped, to audit the last epochs.
 const WATCHTOWER_PATIENCE: Duration = Duration::from_secs(120);
 
-/// The watchtower beside the validator, following its publication and its local chain.
-/// A built policy from `plugins` (`scripts/build-plugins.sh` writes them).
-fn read_plugin(plugins: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
-    let path = plugins.join(format!("{name}.wasm"));
-    std::fs::read(&path).map_err(|e| {
-        bad_input(anyhow!("reading {} ({e}); build the policies first with scripts/build-plugins.sh", path.display()))
-    })
-}
-
 /// The reference miners, by uid, before any hostile one joins.
 fn reference_members() -> Vec<Member> {
     ROLES.iter().enumerate().map(|(uid, r)| Member { uid: uid as u16, name: r.name.into(), honest: r.honest }).collect()
@@ -390,6 +387,7 @@ fn write_config(
     Ok((Config::load(&path)?, port, metrics_listen))
 }
 
+/// The watchtower beside the validator, following its publication and its local chain.
 fn start_watchtower(
     options: &DevnetOptions,
     out: &Path,

@@ -49,6 +49,8 @@ impl Config {
             miners,
             gateway,
             verify,
+            dashboard,
+            metrics,
         } = self.clone();
         let chain = match chain {
             ChainConfig::Local { .. } => ChainConfig::subtensor("finney"),
@@ -130,6 +132,8 @@ impl Config {
             miners,
             gateway: Some(gateway_with_every_key(gateway)),
             verify: Some(verify_with_every_key(verify)),
+            dashboard: Some(dashboard.unwrap_or_else(|| super::DashboardConfig { listen: "127.0.0.1:8090".into() })),
+            metrics: Some(metrics.unwrap_or(super::MetricsConfig { listen: ([127, 0, 0, 1], 9464).into() })),
         }
     }
 }

@@ -169,6 +169,22 @@ pub const NOTES: &[(&str, &str)] = &[
     ("verify.interval_ms", "How often new requests are offered to the challenger."),
     ("verify.workers", "Reference passes run at once."),
     ("verify.open_timeout_s", "A miner has this long to answer an opening."),
+    (
+        "dashboard",
+        "The read-only web dashboard (docs/dashboard.md): miners, weights, verdicts and latencies, live. Absent: \
+         none served.",
+    ),
+    (
+        "dashboard.listen",
+        "host:port it is served on. It shows no secret and changes nothing, but it shows what the validator \
+         scores: keep it on loopback or behind a proxy.",
+    ),
+    ("metrics", "Prometheus metrics (GET /metrics, read-only; every family in docs/metrics.md). Absent: none served."),
+    (
+        "metrics.listen",
+        "Address /metrics is served on (port 0: any free port). Anyone who reaches it reads the validator's \
+         counters: keep it on loopback or a private network.",
+    ),
     ("verify.max_pending", "Challenges planned and not yet recorded, at most (past it a round drops what it planned)."),
 ];
 
