@@ -221,7 +221,10 @@ fn the_check_names_an_unreachable_chain_a_refused_bucket_and_a_taken_address() {
     let text = check(assay_lab::publication::SECRET_KEY);
     assert!(text.contains("publication: ok (s3://"), "{text}");
     let line = |what: &str| text.lines().find(|l| l.starts_with(what)).unwrap_or_default().to_string();
-    assert!(line("chain: MISSING: subtensor").contains("does not answer"), "{text}");
+    // Refused at once or retried until the check's bound, depending on how busy the machine is:
+    // either way the line names the node and says it did not answer.
+    let chain = line("chain: MISSING: subtensor");
+    assert!(chain.contains(&closed) && chain.contains("answer"), "{text}");
     assert!(line("listen: MISSING: ").contains(&format!("gateway.listen: cannot listen on {listen}")), "{text}");
     let text = check("not-the-secret");
     assert!(text.contains("publication: MISSING: bucket assay:"), "{text}");
