@@ -238,8 +238,12 @@ impl Node {
             .as_ref()
             .map(|dir| Arc::new(AuditFolder::new(dir, follow::MAX_POLICY_BYTES)) as Arc<dyn ObjectStore>);
         let follower = Follower::new(config.policy.follow_owner, config.policy.owner_hotkey.clone(), publication);
+        let last_closed = ledger.last_closed()?.map(|c| c.epoch);
+        let last_published = ledger.last_published()?;
         let status = StatusHandle::default();
         status.update(|s| {
+            s.last_closed_epoch = last_closed;
+            s.last_published = last_published;
             s.netuid = config.netuid;
             s.validator = hotkey.ss58();
             s.chain = chain.describe();
@@ -318,6 +322,7 @@ impl Node {
         };
         self.status.update(|st| {
             st.last_closed = Some(last);
+            st.last_closed_epoch = st.last_closed_epoch.max(Some(epoch));
             st.scorer = self.scorers.current().map(|d| d.to_string());
         });
         Ok(closed)

@@ -96,7 +96,12 @@ fn chain(encoder: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
 fn epochs(encoder: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
     let last = status.last_closed.as_ref();
     gauge(encoder, "assay_epoch_current", "The epoch of the chain view's head", status.epoch as f64)?;
-    gauge(encoder, "assay_epoch_last_closed", "The last epoch closed (-1: none yet)", or_none(last.map(|l| l.epoch)))?;
+    gauge(
+        encoder,
+        "assay_epoch_last_closed",
+        "The last epoch closed (-1: none yet)",
+        or_none(status.last_closed_epoch),
+    )?;
     gauge(
         encoder,
         "assay_epoch_last_published",

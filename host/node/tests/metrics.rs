@@ -191,3 +191,26 @@ fn dashboard_uses_only_exposed_metrics(scrape: &str) {
         );
     }
 }
+
+/// The last closed and last published epochs come back from the ledger when a node reopens,
+/// instead of reading "none yet" (-1) until the next close.
+#[test]
+fn a_reopened_node_knows_its_last_closed_and_published_epochs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, chain) = node_config(dir.path());
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFolder::new(dir.path().join("published")));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    runtime.block_on(async {
+        let mut node = Node::open_with(config.clone(), Arc::new(chain.clone()), store.clone()).await.expect("opens");
+        let fresh = node.status().get();
+        assert_eq!((fresh.last_closed_epoch, fresh.last_published), (None, None));
+        let closed = node.close_epoch(0).await.expect("closes");
+        assert_eq!(closed.sent.published, vec![0], "{:?}", closed.sent);
+        drop(node);
+
+        let node = Node::open_with(config, Arc::new(chain), store).await.expect("reopens");
+        let reopened = node.status().get();
+        assert_eq!(reopened.last_closed_epoch, Some(0));
+        assert_eq!(reopened.last_published, Some(0));
+    });
+}
