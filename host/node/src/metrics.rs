@@ -12,7 +12,7 @@ use assay_metrics::prometheus_client::encoding::DescriptorEncoder;
 use assay_metrics::prometheus_client::metrics::family::Family;
 use assay_metrics::prometheus_client::metrics::histogram::Histogram;
 use assay_metrics::prometheus_client::registry::Registry;
-use assay_metrics::{counter, counters, gauge};
+use assay_metrics::{counter, counters, gauge, gauges};
 
 use crate::services::Services;
 use crate::status::{Status, StatusHandle};
@@ -95,6 +95,12 @@ fn chain(encoder: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
 
 fn epochs(encoder: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
     let last = status.last_closed.as_ref();
+    gauges(
+        encoder,
+        "assay_epoch_last_close_seconds",
+        "Time each stage of the last epoch this process closed took",
+        last.into_iter().flat_map(|l| l.stages.iter().map(|(stage, s)| ([("stage", stage.as_str())], *s))),
+    )?;
     gauge(encoder, "assay_epoch_current", "The epoch of the chain view's head", status.epoch as f64)?;
     gauge(
         encoder,

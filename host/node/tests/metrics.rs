@@ -132,6 +132,10 @@ fn a_running_node_serves_metrics_that_move_and_the_dashboard_uses_only_them() {
     grew(r#"assay_epoch_close_seconds_count{stage="score"}"#);
     grew("assay_chain_head_block");
     grew("assay_epoch_last_closed");
+    for stage in ["records", "score", "encode", "sign", "commit"] {
+        let series = format!(r#"assay_epoch_last_close_seconds{{stage="{stage}"}}"#);
+        assert!(value(&second, &series).is_some_and(|s| s >= 0.0), "{series}:\n{second}");
+    }
     assert_eq!(value(&second, "assay_chain_connected"), Some(1.0));
     assert!(value(&second, "assay_ledger_bytes").is_some_and(|b| b > 0.0), "{second}");
     assert!(value(&second, "assay_policy_fuel_used").is_some_and(|f| f > 0.0), "{second}");
