@@ -483,7 +483,8 @@ impl Node {
     /// The `[metrics]` server over the node's, the gateway's and the verifier's families.
     fn serve_metrics(&self, services: &Services) -> Result<Option<assay_metrics::MetricsServer>> {
         let Some(config) = &self.config.metrics else { return Ok(None) };
-        let registry = self.metrics.registry(self.status.clone(), self.config.ledger_path(), services);
+        let live = metrics::Live::new(self.view.clone(), self.settings.epochs, self.config.ledger_path());
+        let registry = self.metrics.registry(self.status.clone(), live, services);
         let server = metrics::serve(config.listen, registry).map_err(|e| Error::Service(format!("metrics: {e}")))?;
         info!(address = %server.local_addr(), "serving metrics");
         self.status.update(|s| s.metrics = Some(format!("http://{}/metrics", server.local_addr())));
