@@ -160,6 +160,17 @@ pub fn describe(registry: &mut Registry) {
     metrics.register_families(registry);
 }
 
+/// A miner's circuit as a label: `half_open` once an open circuit's cooldown is over (a trial
+/// request decides), `open` before, `down` when its last probe failed, else `closed`.
+fn circuit_state(s: &crate::SlotState) -> &'static str {
+    match (s.up, s.circuit_open, s.half_open) {
+        (_, true, true) => "half_open",
+        (_, true, false) => "open",
+        (false, false, _) => "down",
+        (true, false, _) => "closed",
+    }
+}
+
 /// The router's miners, read at each scrape.
 struct Router(Arc<crate::Shared>);
 
@@ -174,16 +185,12 @@ impl Collector for Router {
         let slots: Vec<_> = self.0.pool.slots().iter().map(|s| s.describe()).collect();
         let in_flight: u32 = slots.iter().map(|s| s.in_flight).sum();
         assay_metrics::gauge(&mut encoder, "assay_gateway_in_flight", "Requests at miners now", f64::from(in_flight))?;
-        let state = |s: &crate::SlotState| match (s.up, s.circuit_open) {
-            (_, true) => "open",
-            (false, false) => "down",
-            (true, false) => "closed",
-        };
-        let circuits = slots.iter().map(|s| ([("uid", s.uid.to_string()), ("state", state(s).to_string())], 1.0));
+        let circuits =
+            slots.iter().map(|s| ([("uid", s.uid.to_string()), ("state", circuit_state(s).to_string())], 1.0));
         assay_metrics::gauges(
             &mut encoder,
             "assay_gateway_miner_circuit",
-            "Each miner's circuit as the router sees it (state: closed, open, down), always 1",
+            "Each miner's circuit as the router sees it (state: closed, open, half_open, down), always 1",
             circuits,
         )?;
         let loads = slots.iter().map(|s| ([("uid", s.uid.to_string())], f64::from(s.in_flight)));
@@ -211,6 +218,24 @@ mod tests {
             quality: None,
             started_ms: 0,
         }
+    }
+
+    #[test]
+    fn circuits_have_four_states() {
+        let state = |up, circuit_open, half_open| crate::SlotState {
+            uid: 1,
+            up,
+            capacity: 1,
+            good_standing: true,
+            circuit_open,
+            half_open,
+            in_flight: 0,
+            ttft_ms: 0.0,
+        };
+        assert_eq!(circuit_state(&state(true, false, false)), "closed");
+        assert_eq!(circuit_state(&state(false, false, false)), "down");
+        assert_eq!(circuit_state(&state(true, true, false)), "open");
+        assert_eq!(circuit_state(&state(true, true, true)), "half_open");
     }
 
     #[test]

@@ -174,8 +174,12 @@ fn write_loop(
         };
         for chunk in batch.chunks(BATCH) {
             let rows: Vec<(RequestEntry, Option<Exchange>)> = chunk.iter().map(|f| entry(f, validator)).collect();
-            write(ledger, view, epochs, &rows);
+            // Counted once the outcome is final (the evidence check above can turn an `ok` into
+            // `bad-response`), before the write, which a full disk can keep retrying: not in
+            // `Recorder::send`, which would count outcomes not yet checked or move the check
+            // onto the request path.
             rows.iter().for_each(|(entry, _)| metrics.attempt(&entry.record));
+            write(ledger, view, epochs, &rows);
             queue.backlog.fetch_sub(chunk.len(), Ordering::Relaxed);
             queue.backlog_bytes.fetch_sub(chunk.iter().map(Finished::weight).sum(), Ordering::Relaxed);
         }
