@@ -156,6 +156,37 @@ fn a_running_node_serves_metrics_that_move_and_the_dashboard_uses_only_them() {
     assert!(circuits.next().is_some(), "each miner's circuit is shown:\n{second}");
 
     dashboard_uses_only_exposed_metrics(&second);
+    docs_name_what_the_node_exposes(&second);
+}
+
+/// The families the node exposes: what the scrape declares, with those the gateway and a
+/// verifier fill only with miners' answers and challenges (this node has neither).
+fn exposed(scrape: &str) -> BTreeSet<String> {
+    let mut exposed = declared(scrape);
+    let mut filled = assay_metrics::prometheus_client::registry::Registry::default();
+    assay_verify::Verifier::describe_metrics(&mut filled);
+    assay_gateway::Gateway::describe_metrics(&mut filled);
+    exposed.extend(declared(&assay_metrics::encode(&filled)));
+    exposed
+}
+
+/// docs/metrics.md's validator table names exactly the families the node exposes.
+fn docs_name_what_the_node_exposes(scrape: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/metrics.md");
+    let text = std::fs::read_to_string(&path).expect("docs/metrics.md");
+    let section = text.split("\n## ").find(|s| s.starts_with("Validator")).expect("a Validator section");
+    let documented: BTreeSet<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .filter(|name| name.starts_with("assay_"))
+        .map(str::to_string)
+        .collect();
+    assert!(documented.len() >= 30, "the validator's table: {documented:?}");
+    let exposed: BTreeSet<String> = exposed(scrape).into_iter().filter(|n| n.starts_with("assay_")).collect();
+    let undocumented: Vec<_> = exposed.difference(&documented).collect();
+    let missing: Vec<_> = documented.difference(&exposed).collect();
+    assert!(undocumented.is_empty(), "exposed but not in docs/metrics.md: {undocumented:?}");
+    assert!(missing.is_empty(), "in docs/metrics.md but not exposed: {missing:?}");
 }
 
 /// Every `assay_…` name in the Grafana dashboard's queries is a family the node exposes (a
@@ -170,11 +201,7 @@ fn dashboard_uses_only_exposed_metrics(scrape: &str) {
     let variables = dashboard["templating"]["list"].as_array().expect("variables");
     assert!(variables.iter().any(|v| v["type"] == "datasource" && v["query"] == "prometheus"));
 
-    let mut exposed = declared(scrape);
-    let mut filled = assay_metrics::prometheus_client::registry::Registry::default();
-    assay_verify::Verifier::describe_metrics(&mut filled);
-    assay_gateway::Gateway::describe_metrics(&mut filled);
-    exposed.extend(declared(&assay_metrics::encode(&filled)));
+    let exposed = exposed(scrape);
     let mut used = BTreeSet::new();
     for panel in dashboard["panels"].as_array().expect("panels") {
         for target in panel["targets"].as_array().expect("targets") {
