@@ -104,6 +104,18 @@ impl GatewayMetrics {
         }
     }
 
+    /// Attempts counted so far, of every kind and outcome (for tests).
+    #[cfg(test)]
+    pub fn attempts_counted(&self) -> u64 {
+        let mut registry = Registry::default();
+        registry.register("a", "", self.attempts.clone());
+        assay_metrics::encode(&registry)
+            .lines()
+            .filter(|l| l.starts_with("a_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     pub fn register(&self, registry: &mut Registry, shared: Arc<crate::Shared>) {
         self.register_families(registry);
         registry.register_collector(Box::new(Router(shared)));
