@@ -432,6 +432,13 @@ impl Gateway {
         self.shared.tally.snapshot(self.shared.recorder.backlog())
     }
 
+    /// A reader of [`Gateway::counters`] that can outlive this handle: what a metrics scrape
+    /// calls to read them live.
+    pub fn counters_reader(&self) -> impl Fn() -> Counters + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.tally.snapshot(shared.recorder.backlog())
+    }
+
     /// Adds the gateway's families (requests, attempts, latency, in-flight, circuits) to the
     /// registry a metrics server reads.
     pub fn register_metrics(&self, registry: &mut assay_metrics::prometheus_client::registry::Registry) {

@@ -1,6 +1,7 @@
 //! The gateway's Prometheus families (docs/metrics.md): users' requests by route, status and
 //! API-key *name* (never the key), attempts to miners by kind and outcome, latency and time to
-//! first token per miner, retries; and, read from the router at scrape time, in-flight requests
+//! first token per miner (latency by outcome too, so a miner that times out does not look fast),
+//! retries; and, read from the router at scrape time, in-flight requests
 //! and each miner's circuit. Label values are bounded: routes and statuses are few, key names
 //! are the config's, uids the metagraph's. The request path only bumps atomics behind a read
 //! lock; attempts are counted by the recorder's thread, off the request path.
@@ -29,6 +30,14 @@ struct AttemptLabels {
     outcome: &'static str,
 }
 
+/// A miner's answer time: `outcome` is `ok`, `timeout`, `cancelled` or `error` (the other
+/// failures), a bounded set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LatencyLabels {
+    uid: u16,
+    outcome: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct UidLabel {
     uid: u16,
@@ -39,7 +48,7 @@ struct UidLabel {
 pub(crate) struct GatewayMetrics {
     requests: Family<RequestLabels, Counter>,
     attempts: Family<AttemptLabels, Counter>,
-    latency: Family<UidLabel, Histogram>,
+    latency: Family<LatencyLabels, Histogram>,
     ttft: Family<UidLabel, Histogram>,
     retries: Counter,
 }
@@ -49,8 +58,8 @@ impl Default for GatewayMetrics {
         Self {
             requests: Family::default(),
             attempts: Family::default(),
-            latency: Family::new_with_constructor(assay_metrics::seconds_histogram),
-            ttft: Family::new_with_constructor(assay_metrics::seconds_histogram),
+            latency: Family::new_with_constructor(assay_metrics::latency_histogram),
+            ttft: Family::new_with_constructor(assay_metrics::latency_histogram),
             retries: Counter::default(),
         }
     }
@@ -83,11 +92,28 @@ impl GatewayMetrics {
             Outcome::Cancelled => "cancelled",
         };
         self.attempts.get_or_create(&AttemptLabels { kind, outcome }).inc();
+        let outcome = match row.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Timeout => "timeout",
+            Outcome::Cancelled => "cancelled",
+            Outcome::RateLimited | Outcome::ServerError | Outcome::BadResponse => "error",
+        };
+        self.latency.get_or_create(&LatencyLabels { uid: row.uid, outcome }).observe(row.total_ms / 1e3);
         if row.outcome == Outcome::Ok {
-            let uid = UidLabel { uid: row.uid };
-            self.latency.get_or_create(&uid).observe(row.total_ms / 1e3);
-            self.ttft.get_or_create(&uid).observe(row.ttft_ms / 1e3);
+            self.ttft.get_or_create(&UidLabel { uid: row.uid }).observe(row.ttft_ms / 1e3);
         }
+    }
+
+    /// Attempts counted so far, of every kind and outcome (for tests).
+    #[cfg(test)]
+    pub fn attempts_counted(&self) -> u64 {
+        let mut registry = Registry::default();
+        registry.register("a", "", self.attempts.clone());
+        assay_metrics::encode(&registry)
+            .lines()
+            .filter(|l| l.starts_with("a_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
     }
 
     pub fn register(&self, registry: &mut Registry, shared: Arc<crate::Shared>) {
@@ -108,7 +134,7 @@ impl GatewayMetrics {
         );
         registry.register(
             "assay_gateway_latency_seconds",
-            "Total time of miners' completed answers, per miner uid",
+            "Total time of attempts with miners, per miner uid and outcome (ok, timeout, cancelled, error)",
             self.latency.clone(),
         );
         registry.register(
@@ -146,6 +172,17 @@ pub fn describe(registry: &mut Registry) {
     metrics.register_families(registry);
 }
 
+/// A miner's circuit as a label: `half_open` once an open circuit's cooldown is over (a trial
+/// request decides), `open` before, `down` when its last probe failed, else `closed`.
+fn circuit_state(s: &crate::SlotState) -> &'static str {
+    match (s.up, s.circuit_open, s.half_open) {
+        (_, true, true) => "half_open",
+        (_, true, false) => "open",
+        (false, false, _) => "down",
+        (true, false, _) => "closed",
+    }
+}
+
 /// The router's miners, read at each scrape.
 struct Router(Arc<crate::Shared>);
 
@@ -160,19 +197,81 @@ impl Collector for Router {
         let slots: Vec<_> = self.0.pool.slots().iter().map(|s| s.describe()).collect();
         let in_flight: u32 = slots.iter().map(|s| s.in_flight).sum();
         assay_metrics::gauge(&mut encoder, "assay_gateway_in_flight", "Requests at miners now", f64::from(in_flight))?;
-        let state = |s: &crate::SlotState| match (s.up, s.circuit_open) {
-            (_, true) => "open",
-            (false, false) => "down",
-            (true, false) => "closed",
-        };
-        let circuits = slots.iter().map(|s| ([("uid", s.uid.to_string()), ("state", state(s).to_string())], 1.0));
+        let circuits =
+            slots.iter().map(|s| ([("uid", s.uid.to_string()), ("state", circuit_state(s).to_string())], 1.0));
         assay_metrics::gauges(
             &mut encoder,
             "assay_gateway_miner_circuit",
-            "Each miner's circuit as the router sees it (state: closed, open, down), always 1",
+            "Each miner's circuit as the router sees it (state: closed, open, half_open, down), always 1",
             circuits,
         )?;
         let loads = slots.iter().map(|s| ([("uid", s.uid.to_string())], f64::from(s.in_flight)));
         assay_metrics::gauges(&mut encoder, "assay_gateway_miner_in_flight", "Requests at each miner now", loads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(uid: u16, outcome: Outcome, total_ms: f64) -> RequestRow {
+        RequestRow {
+            id: 0,
+            uid,
+            kind: RequestKind::Organic,
+            outcome,
+            greedy: false,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            ttft_ms: 5.0,
+            total_ms,
+            reported_ttft_ms: None,
+            reported_tps: None,
+            quality: None,
+            started_ms: 0,
+        }
+    }
+
+    #[test]
+    fn circuits_have_four_states() {
+        let state = |up, circuit_open, half_open| crate::SlotState {
+            uid: 1,
+            up,
+            capacity: 1,
+            good_standing: true,
+            circuit_open,
+            half_open,
+            in_flight: 0,
+            ttft_ms: 0.0,
+        };
+        assert_eq!(circuit_state(&state(true, false, false)), "closed");
+        assert_eq!(circuit_state(&state(false, false, false)), "down");
+        assert_eq!(circuit_state(&state(true, true, false)), "open");
+        assert_eq!(circuit_state(&state(true, true, true)), "half_open");
+    }
+
+    #[test]
+    fn failed_and_timed_out_attempts_have_latency_by_outcome() {
+        let metrics = GatewayMetrics::default();
+        metrics.attempt(&row(3, Outcome::Ok, 800.0));
+        metrics.attempt(&row(3, Outcome::Timeout, 120_000.0));
+        metrics.attempt(&row(3, Outcome::ServerError, 50.0));
+        metrics.attempt(&row(3, Outcome::BadResponse, 70.0));
+        let mut registry = Registry::default();
+        metrics.register_families(&mut registry);
+        let text = assay_metrics::encode(&registry);
+        let line = |series: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("{series} missing:\n{text}"))
+        };
+        assert_eq!(line(r#"assay_gateway_latency_seconds_count{uid="3",outcome="ok"}"#), 1.0);
+        assert_eq!(line(r#"assay_gateway_latency_seconds_count{uid="3",outcome="timeout"}"#), 1.0);
+        assert_eq!(line(r#"assay_gateway_latency_seconds_count{uid="3",outcome="error"}"#), 2.0);
+        // A 120 s timeout falls in a finite bucket (81.92 < 120 <= 163.84), not only in +Inf.
+        assert_eq!(line(r#"assay_gateway_latency_seconds_bucket{uid="3",outcome="timeout",le="81.92"}"#), 0.0);
+        assert_eq!(line(r#"assay_gateway_latency_seconds_bucket{uid="3",outcome="timeout",le="163.84"}"#), 1.0);
+        // Time to first token only for completed answers.
+        assert_eq!(line(r#"assay_gateway_ttft_seconds_count{uid="3"}"#), 1.0);
     }
 }

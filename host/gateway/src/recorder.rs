@@ -174,8 +174,12 @@ fn write_loop(
         };
         for chunk in batch.chunks(BATCH) {
             let rows: Vec<(RequestEntry, Option<Exchange>)> = chunk.iter().map(|f| entry(f, validator)).collect();
-            write(ledger, view, epochs, &rows);
+            // Counted once the outcome is final (the evidence check above can turn an `ok` into
+            // `bad-response`), before the write, which a full disk can keep retrying: not in
+            // `Recorder::send`, which would count outcomes not yet checked or move the check
+            // onto the request path.
             rows.iter().for_each(|(entry, _)| metrics.attempt(&entry.record));
+            write(ledger, view, epochs, &rows);
             queue.backlog.fetch_sub(chunk.len(), Ordering::Relaxed);
             queue.backlog_bytes.fetch_sub(chunk.iter().map(Finished::weight).sum(), Ordering::Relaxed);
         }
@@ -330,6 +334,121 @@ mod tests {
                 last: Value::Null,
             },
         }
+    }
+
+    /// A SQLite ledger whose every traffic write fails while `full` is set.
+    struct FullDisk {
+        inner: assay_ledger::SqliteLedger,
+        full: AtomicBool,
+    }
+
+    impl Ledger for FullDisk {
+        fn record_traffic(
+            &self,
+            epoch: u64,
+            entries: &[(RequestEntry, Option<Exchange>)],
+        ) -> assay_ledger::Result<usize> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(assay_ledger::Error::Full("no space left on device".into()));
+            }
+            self.inner.record_traffic(epoch, entries)
+        }
+        fn exchanges_after(&self, epoch: u64, after: i64) -> assay_ledger::Result<Vec<(i64, Exchange)>> {
+            self.inner.exchanges_after(epoch, after)
+        }
+        fn last_published(&self) -> assay_ledger::Result<Option<u64>> {
+            self.inner.last_published()
+        }
+        fn freeze_epoch(&self, epoch: u64) -> assay_ledger::Result<()> {
+            self.inner.freeze_epoch(epoch)
+        }
+        fn record_challenges(&self, epoch: u64, rows: &[assay_ledger::ChallengeRow]) -> assay_ledger::Result<usize> {
+            self.inner.record_challenges(epoch, rows)
+        }
+        fn requests(&self, epoch: u64) -> assay_ledger::Result<Vec<RequestEntry>> {
+            self.inner.requests(epoch)
+        }
+        fn challenges(&self, epoch: u64) -> assay_ledger::Result<Vec<assay_ledger::ChallengeRow>> {
+            self.inner.challenges(epoch)
+        }
+        fn request_contents(
+            &self,
+            epoch: u64,
+        ) -> assay_ledger::Result<std::collections::BTreeMap<u64, RequestContent>> {
+            self.inner.request_contents(epoch)
+        }
+        fn epoch_seed(&self, epoch: u64, draw: fn() -> [u8; 32]) -> assay_ledger::Result<assay_ledger::EpochSeed> {
+            self.inner.epoch_seed(epoch, draw)
+        }
+        fn close_epoch(&self, closing: &assay_ledger::Closing) -> assay_ledger::Result<()> {
+            self.inner.close_epoch(closing)
+        }
+        fn open_epochs(&self, before: u64) -> assay_ledger::Result<Vec<u64>> {
+            self.inner.open_epochs(before)
+        }
+        fn last_closed(&self) -> assay_ledger::Result<Option<assay_ledger::ClosedEpoch>> {
+            self.inner.last_closed()
+        }
+        fn state_before(&self, epoch: u64, scorer: &str) -> assay_ledger::Result<Vec<u8>> {
+            self.inner.state_before(epoch, scorer)
+        }
+        fn last_scorer(&self) -> assay_ledger::Result<Option<String>> {
+            self.inner.last_scorer()
+        }
+        fn set_setting(&self, key: &str, value: &str) -> assay_ledger::Result<()> {
+            self.inner.set_setting(key, value)
+        }
+        fn setting(&self, key: &str) -> assay_ledger::Result<Option<String>> {
+            self.inner.setting(key)
+        }
+        fn outgoing(&self) -> assay_ledger::Result<Vec<assay_ledger::Outgoing>> {
+            self.inner.outgoing()
+        }
+        fn last_epoch_with_weights(&self) -> assay_ledger::Result<Option<u64>> {
+            self.inner.last_epoch_with_weights()
+        }
+        fn mark_published(&self, epoch: u64) -> assay_ledger::Result<()> {
+            self.inner.mark_published(epoch)
+        }
+        fn mark_weights(&self, epoch: u64, state: &assay_ledger::WeightsState) -> assay_ledger::Result<()> {
+            self.inner.mark_weights(epoch, state)
+        }
+        fn prune_bodies(&self, closed_before_ms: u64) -> assay_ledger::Result<usize> {
+            self.inner.prune_bodies(closed_before_ms)
+        }
+    }
+
+    /// An attempt is counted once its outcome is known, not after the ledger write, which a
+    /// full disk keeps retrying.
+    #[test]
+    fn attempts_are_counted_while_the_ledger_cannot_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inner = assay_ledger::SqliteLedger::open(&dir.path().join("ledger.db")).expect("ledger");
+        let disk = Arc::new(FullDisk { inner, full: AtomicBool::new(true) });
+        let metagraph = assay_chain::Metagraph { netuid: 1, neurons: Vec::new(), owner_hotkey: None };
+        let view = ChainView::fixed(0, Arc::new(metagraph), std::time::Instant::now());
+        let metrics = crate::metrics::GatewayMetrics::default();
+        let limits = Limits { records: 100, bytes: 1 << 20 };
+        let (recorder, thread) = Recorder::start(
+            disk.clone(),
+            view,
+            Epochs::new(10).expect("epochs"),
+            "5Validator".into(),
+            (limits, metrics.clone()),
+        )
+        .expect("starts");
+        recorder.send(finished(RequestKind::Organic, false));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while metrics.attempts_counted() == 0 {
+            assert!(std::time::Instant::now() < deadline, "the attempt was not counted while the write retries");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(recorder.backlog(), 1, "still unwritten");
+        disk.full.store(false, Ordering::SeqCst);
+        recorder.stop();
+        thread.join();
+        assert_eq!(recorder.backlog(), 0);
+        assert_eq!(metrics.attempts_counted(), 1, "counted once");
     }
 
     #[test]

@@ -113,6 +113,7 @@ impl Slot {
             capacity: h.capacity,
             good_standing: h.good_standing,
             circuit_open: h.open_until.is_some(),
+            half_open: h.open_until.is_some_and(|until| Instant::now() >= until),
             in_flight: h.in_flight,
             ttft_ms: h.ttft_ms,
         }
@@ -129,6 +130,9 @@ pub struct SlotState {
     /// one last epoch).
     pub good_standing: bool,
     pub circuit_open: bool,
+    /// The circuit is open and its cooldown is over: one trial request is admitted (or is in
+    /// flight) and decides whether it closes.
+    pub half_open: bool,
     pub in_flight: u32,
     pub ttft_ms: f64,
 }
@@ -415,9 +419,12 @@ mod tests {
             pool.pick(&[], false).expect("closed").settle(Outcome::ServerError, Duration::ZERO);
         }
         assert!(pool.pick(&[], false).is_none(), "open");
+        assert!(!pool.slots()[0].describe().half_open, "open, cooling down");
         pool.slots()[0].health().open_until = Some(Instant::now());
+        assert!(pool.slots()[0].describe().half_open, "cooled down: half-open");
         let trial = pool.pick(&[], false).expect("half-open admits a trial");
         assert!(pool.pick(&[], false).is_none(), "one trial at a time");
+        assert!(pool.slots()[0].describe().half_open, "half-open while the trial runs");
         trial.settle(Outcome::Ok, Duration::from_millis(5));
         assert!(!pool.slots()[0].describe().circuit_open);
         assert!(pool.pick(&[], false).is_some());

@@ -32,6 +32,9 @@ impl Ledger for FullDisk {
     fn exchanges_after(&self, epoch: u64, after: i64) -> Result<Vec<(i64, Exchange)>> {
         self.inner.exchanges_after(epoch, after)
     }
+    fn last_published(&self) -> Result<Option<u64>> {
+        self.inner.last_published()
+    }
     fn freeze_epoch(&self, epoch: u64) -> Result<()> {
         self.inner.freeze_epoch(epoch)
     }

@@ -84,6 +84,9 @@ pub trait Ledger: Send + Sync {
     /// stale once it exists.
     fn last_epoch_with_weights(&self) -> Result<Option<u64>>;
 
+    /// The latest closed epoch whose objects were all published, if any.
+    fn last_published(&self) -> Result<Option<u64>>;
+
     /// Every object of `epoch` is published: its queued bytes are dropped.
     fn mark_published(&self, epoch: u64) -> Result<()>;
 

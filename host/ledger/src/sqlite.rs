@@ -406,6 +406,14 @@ impl Ledger for SqliteLedger {
         })
     }
 
+    fn last_published(&self) -> Result<Option<u64>> {
+        self.with(|conn| {
+            let last: Option<i64> =
+                conn.query_row("SELECT MAX(epoch) FROM outgoing WHERE published = 1", [], |r| r.get(0))?;
+            Ok(last.map(|e| e as u64))
+        })
+    }
+
     fn mark_published(&self, epoch: u64) -> Result<()> {
         self.with(|conn| {
             let tx = conn.transaction()?;

@@ -94,3 +94,10 @@ fn help_text(help: &str) -> String {
 pub fn seconds_histogram() -> Histogram {
     Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 17))
 }
+
+/// A histogram of miners' answer times in seconds, 10 ms to about 164 s (15 buckets, doubling):
+/// past the default miner timeout (120 s), so an answer that times out lands in a bucket of its
+/// own instead of `+Inf` beside every slow one.
+pub fn latency_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.01, 2.0, 15))
+}

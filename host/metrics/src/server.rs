@@ -2,7 +2,15 @@
 //! 4xx. Plain threads, no async runtime. Bounded, as any endpoint reached from outside: a
 //! request head of at most `max_request_bytes` (431 past it), read within `read_timeout` in all
 //! (408 after it, however slowly the bytes trickle in), at most `max_connections` served at
-//! once (others closed unanswered), one request per connection, nothing ever written.
+//! once (others closed unanswered), one request per connection, nothing ever written. A
+//! connection's place is released by a guard, even when its thread panics; the accept loop polls
+//! a non-blocking listener and a stop flag, so stopping never depends on connecting to itself.
+//!
+//! What a slow client can do: hold one of the `max_connections` places for up to `read_timeout`
+//! while sending its request, then for up to `write_timeout` per write the answer stalls on (a
+//! client that reads a little now and then keeps its place longer, bounded by the answer's size).
+//! With every place held, other scrapes are closed unanswered until places free up; nothing
+//! else (the node, the gateway) waits on this server.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -57,9 +65,8 @@ impl MetricsServer {
     }
 
     fn stop_now(&mut self) {
+        // The accept loop sees the flag within one poll interval.
         self.stopped.store(true, Ordering::SeqCst);
-        // Wakes the blocking accept; it sees the flag and returns.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -76,6 +83,7 @@ impl Drop for MetricsServer {
 pub fn serve(addr: SocketAddr, registry: Shared, limits: Limits) -> Result<MetricsServer> {
     let listener = TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })?;
     let local = listener.local_addr().map_err(|source| Error::Listen { addr, source })?;
+    listener.set_nonblocking(true).map_err(|source| Error::Listen { addr, source })?;
     let stopped = Arc::new(AtomicBool::new(false));
     let flag = stopped.clone();
     let thread = std::thread::Builder::new()
@@ -86,31 +94,60 @@ pub fn serve(addr: SocketAddr, registry: Shared, limits: Limits) -> Result<Metri
     Ok(MetricsServer { addr: local, stopped, thread: Some(thread) })
 }
 
+/// How often the accept loop looks at its stop flag when no connection comes.
+const POLL: Duration = Duration::from_millis(50);
+
+/// One connection's place among `max_connections`, given back when dropped (when its thread
+/// ends, panicking or not, or when the thread could not be started).
+struct Place(Arc<AtomicUsize>);
+
+impl Place {
+    /// A place, if fewer than `max` are taken.
+    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        if open.fetch_add(1, Ordering::SeqCst) >= max {
+            open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Self(open.clone()))
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn accept_loop(listener: TcpListener, registry: Shared, limits: Limits, stopped: &AtomicBool) {
     let open = Arc::new(AtomicUsize::new(0));
-    for stream in listener.incoming() {
-        if stopped.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else {
-            // Out of descriptors, most often: a pause, not a busy loop.
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
+    while !stopped.load(Ordering::SeqCst) {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(POLL);
+                continue;
+            }
+            Err(_) => {
+                // Out of descriptors, most often: a pause, not a busy loop.
+                std::thread::sleep(POLL);
+                continue;
+            }
         };
-        if open.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
-            open.fetch_sub(1, Ordering::SeqCst);
+        let Some(place) = Place::take(&open, limits.max_connections) else {
             continue; // dropped: closed unanswered
+        };
+        // Accepted sockets may inherit the listener's non-blocking mode; the answer uses timeouts.
+        if stream.set_nonblocking(false).is_err() {
+            continue;
         }
-        let (registry, place) = (registry.clone(), open.clone());
-        let spawned = std::thread::Builder::new().name("metrics-conn".into()).spawn(move || {
+        let registry = registry.clone();
+        // A failed spawn drops the closure, and the place with it.
+        let _ = std::thread::Builder::new().name("metrics-conn".into()).spawn(move || {
+            let _place = place;
             if let Err(e) = answer(stream, &registry, limits) {
                 tracing::debug!(error = %e, "a metrics request failed");
             }
-            place.fetch_sub(1, Ordering::SeqCst);
         });
-        if spawned.is_err() {
-            open.fetch_sub(1, Ordering::SeqCst);
-        }
     }
 }
 
@@ -175,4 +212,24 @@ fn answer(mut stream: TcpStream, registry: &Shared, limits: Limits) -> std::io::
     stream.write_all(head.as_bytes())?;
     stream.write_all(body.as_bytes())?;
     stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_place_is_given_back_when_its_thread_panics() {
+        let open = Arc::new(AtomicUsize::new(0));
+        let place = Place::take(&open, 1).expect("a place");
+        assert!(Place::take(&open, 1).is_none(), "the only place is taken");
+        let panicked = std::thread::spawn(move || {
+            let _place = place;
+            panic!("a connection's thread panics");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert_eq!(open.load(Ordering::SeqCst), 0);
+        assert!(Place::take(&open, 1).is_some());
+    }
 }

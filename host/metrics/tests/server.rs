@@ -94,3 +94,44 @@ fn connections_past_the_cap_are_closed_unanswered() {
     std::thread::sleep(Duration::from_millis(3500));
     assert!(raw(addr, b"GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200"));
 }
+
+/// A registry whose encoding panics the first `n` scrapes (a connection's thread panics).
+#[derive(Debug)]
+struct PanicsFirst(std::sync::atomic::AtomicUsize);
+
+impl assay_metrics::prometheus_client::collector::Collector for PanicsFirst {
+    fn encode(&self, _: assay_metrics::prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.0.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            panic!("encoding panics");
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn panicking_connections_give_their_place_back() {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(PanicsFirst(3.into())));
+    let limits = Limits { max_connections: 1, ..Limits::default() };
+    let server = serve("127.0.0.1:0".parse().expect("addr"), Arc::new(registry), limits).expect("serves");
+    let addr = server.local_addr();
+    for _ in 0..3 {
+        // The thread panics: the connection closes unanswered.
+        assert_eq!(raw(addr, b"GET /metrics HTTP/1.1\r\n\r\n"), "");
+    }
+    // With one place only, this is answered only if each panicking thread gave it back.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = raw(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the place leaked: {answer:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    server.stop();
+    assert!(started.elapsed() < Duration::from_secs(1), "stopping waits only for the accept loop's poll");
+}

@@ -253,8 +253,12 @@ impl Node {
             .as_ref()
             .map(|dir| Arc::new(AuditFolder::new(dir, follow::MAX_POLICY_BYTES)) as Arc<dyn ObjectStore>);
         let follower = Follower::new(config.policy.follow_owner, config.policy.owner_hotkey.clone(), publication);
+        let last_closed = ledger.last_closed()?.map(|c| c.epoch);
+        let last_published = ledger.last_published()?;
         let status = StatusHandle::default();
         status.update(|s| {
+            s.last_closed_epoch = last_closed;
+            s.last_published = last_published;
             s.netuid = config.netuid;
             s.validator = hotkey.ss58();
             s.chain = chain.describe();
@@ -350,6 +354,7 @@ impl Node {
         };
         self.status.update(|st| {
             st.last_closed = Some(last);
+            st.last_closed_epoch = st.last_closed_epoch.max(Some(epoch));
             st.scorer = self.scorers.current().map(|d| d.to_string());
         });
         if let Some(board) = self.board.get() {
@@ -513,7 +518,8 @@ impl Node {
     /// The `[metrics]` server over the node's, the gateway's and the verifier's families.
     fn serve_metrics(&self, services: &Services) -> Result<Option<assay_metrics::MetricsServer>> {
         let Some(config) = &self.config.metrics else { return Ok(None) };
-        let registry = self.metrics.registry(self.status.clone(), self.config.ledger_path(), services);
+        let live = metrics::Live::new(self.view.clone(), self.settings.epochs, self.config.ledger_path());
+        let registry = self.metrics.registry(self.status.clone(), live, services);
         let server = metrics::serve(config.listen, registry).map_err(|e| Error::Service(format!("metrics: {e}")))?;
         info!(address = %server.local_addr(), "serving metrics");
         self.status.update(|s| s.metrics = Some(format!("http://{}/metrics", server.local_addr())));

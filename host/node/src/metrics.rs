@@ -1,6 +1,7 @@
 //! The node's Prometheus metrics (`[metrics] listen`, docs/metrics.md): the status snapshot read
-//! at each scrape (chain, epochs, outgoing queue, verdicts per miner, the gateway's counters,
-//! the ledger's size), the epoch close's stages as they happen, and the families the gateway
+//! at each scrape (epochs, outgoing queue), with what is cheap to read live read then instead of
+//! from the snapshot (the chain view's head and metagraph age, verdicts per miner, the gateway's
+//! counters, the ledger's size: these stay current while a close runs or set_weights waits), the epoch close's stages as they happen, and the families the gateway
 //! and the verifier keep themselves, all in one registry served by assay-metrics.
 //! Owns only naming and collecting: it changes nothing it reads.
 
@@ -12,10 +13,12 @@ use assay_metrics::prometheus_client::encoding::DescriptorEncoder;
 use assay_metrics::prometheus_client::metrics::family::Family;
 use assay_metrics::prometheus_client::metrics::histogram::Histogram;
 use assay_metrics::prometheus_client::registry::Registry;
-use assay_metrics::{counter, counters, gauge};
+use assay_metrics::{counter, counters, gauge, gauges};
 
 use crate::services::Services;
-use crate::status::{Status, StatusHandle};
+use assay_chain::{ChainView, Epochs};
+
+use crate::status::{Status, StatusHandle, Verdicts};
 
 type StageLabel = [(&'static str, &'static str); 1];
 
@@ -40,14 +43,19 @@ impl NodeMetrics {
     }
 
     /// The registry a scrape reads: the node's families, the status, and the services'.
-    pub fn registry(&self, status: StatusHandle, ledger: PathBuf, services: &Services) -> Registry {
+    pub fn registry(&self, status: StatusHandle, live: Live, services: &Services) -> Registry {
         let mut registry = Registry::default();
         registry.register(
             "assay_epoch_close_seconds",
             "Time each stage of an epoch's closing took (records, score, encode, sign, commit)",
             self.close_seconds.clone(),
         );
-        registry.register_collector(Box::new(StatusCollector { status, ledger }));
+        let live = Live {
+            gateway: services.gateway.as_ref().map(|g| Arc::new(g.counters_reader()) as Arc<CountersReader>),
+            verifier: services.verifier.clone(),
+            ..live
+        };
+        registry.register_collector(Box::new(StatusCollector { status, live }));
         if let Some(gateway) = &services.gateway {
             gateway.register_metrics(&mut registry);
         }
@@ -58,21 +66,65 @@ impl NodeMetrics {
     }
 }
 
+type CountersReader = dyn Fn() -> assay_gateway::Counters + Send + Sync;
+
+/// What a scrape reads live rather than from the status snapshot (which the node's loop
+/// updates only at the end of a pass).
+#[derive(Clone)]
+pub(crate) struct Live {
+    pub view: ChainView,
+    pub epochs: Epochs,
+    pub ledger: PathBuf,
+    pub gateway: Option<Arc<CountersReader>>,
+    pub verifier: Option<assay_verify::Verifier>,
+}
+
+impl Live {
+    pub fn new(view: ChainView, epochs: Epochs, ledger: PathBuf) -> Self {
+        Self { view, epochs, ledger, gateway: None, verifier: None }
+    }
+
+    /// The status with the live values written over the snapshot's.
+    fn over(&self, mut status: Status) -> Status {
+        let view = self.view.snapshot();
+        status.head = view.head;
+        status.epoch = self.epochs.of_block(view.head);
+        status.metagraph_age_s = view.metagraph_read.elapsed().as_secs_f64();
+        status.miners = view.metagraph.neurons.len();
+        if let Some(read) = &self.gateway {
+            status.gateway_counters = Some(read());
+        }
+        if let Some(verifier) = &self.verifier {
+            status.verdicts = verifier
+                .tallies()
+                .into_iter()
+                .map(|(uid, t)| (uid, Verdicts { passed: t.passed, failed: t.failed, voided: t.voided }))
+                .collect();
+        }
+        status
+    }
+}
+
 /// The status snapshot as metrics, read at each scrape.
-#[derive(Debug)]
 struct StatusCollector {
     status: StatusHandle,
-    ledger: PathBuf,
+    live: Live,
+}
+
+impl std::fmt::Debug for StatusCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatusCollector")
+    }
 }
 
 impl Collector for StatusCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let status = self.status.get();
+        let status = self.live.over(self.status.get());
         chain(&mut encoder, &status)?;
         epochs(&mut encoder, &status)?;
         verdicts(&mut encoder, &status)?;
         gateway_counters(&mut encoder, &status)?;
-        gauge(&mut encoder, "assay_ledger_bytes", "Size of the ledger's files on disk", ledger_bytes(&self.ledger))
+        gauge(&mut encoder, "assay_ledger_bytes", "Size of the ledger's files on disk", ledger_bytes(&self.live.ledger))
     }
 }
 
@@ -95,8 +147,19 @@ fn chain(encoder: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
 
 fn epochs(encoder: &mut DescriptorEncoder, status: &Status) -> std::fmt::Result {
     let last = status.last_closed.as_ref();
+    gauges(
+        encoder,
+        "assay_epoch_last_close_seconds",
+        "Time each stage of the last epoch this process closed took",
+        last.into_iter().flat_map(|l| l.stages.iter().map(|(stage, s)| ([("stage", stage.as_str())], *s))),
+    )?;
     gauge(encoder, "assay_epoch_current", "The epoch of the chain view's head", status.epoch as f64)?;
-    gauge(encoder, "assay_epoch_last_closed", "The last epoch closed (-1: none yet)", or_none(last.map(|l| l.epoch)))?;
+    gauge(
+        encoder,
+        "assay_epoch_last_closed",
+        "The last epoch closed (-1: none yet)",
+        or_none(status.last_closed_epoch),
+    )?;
     gauge(
         encoder,
         "assay_epoch_last_published",
@@ -180,4 +243,41 @@ pub(crate) fn serve(
     registry: Registry,
 ) -> assay_metrics::Result<assay_metrics::MetricsServer> {
     assay_metrics::serve(listen, Arc::new(registry), assay_metrics::Limits::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use assay_chain::Metagraph;
+
+    use super::*;
+
+    /// The chain view's values come from the view at scrape time, not from a status the
+    /// node's loop last wrote before a long close.
+    #[test]
+    fn the_metagraph_age_and_head_are_read_at_scrape_time() {
+        let read = Instant::now() - Duration::from_secs(30);
+        let metagraph = Metagraph { netuid: 1, neurons: Vec::new(), owner_hotkey: None };
+        let view = ChainView::fixed(42, Arc::new(metagraph), read);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let live = Live::new(view, Epochs::new(10).expect("epochs"), dir.path().join("ledger.db"));
+        let status = StatusHandle::default();
+        // What a loop pass wrote long ago.
+        status.update(|s| {
+            s.head = 3;
+            s.metagraph_age_s = 0.5;
+        });
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(StatusCollector { status, live }));
+        let text = assay_metrics::encode(&registry);
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+        };
+        assert!(value("assay_metagraph_age_seconds") >= 30.0, "{text}");
+        assert_eq!(value("assay_chain_head_block"), 42.0);
+        assert_eq!(value("assay_epoch_current"), 4.0);
+    }
 }

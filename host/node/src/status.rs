@@ -52,12 +52,15 @@ pub struct Status {
     /// from epoch 7`, `… refused: why`), or why none are followed.
     pub announcements: Vec<String>,
     pub last_closed: Option<LastClosed>,
+    /// The latest closed epoch: this process's `last_closed`, or the ledger's when the node
+    /// opened (so a restart does not forget it).
+    pub last_closed_epoch: Option<u64>,
     /// `(epoch, block)` of the latest weights the chain accepted.
     pub weights_accepted: Option<(u64, u64)>,
     /// Closed epochs whose publication or weights are still queued, with the last error.
     pub outgoing: Vec<u64>,
     pub outgoing_errors: Vec<(u64, String)>,
-    /// The latest epoch whose objects were published.
+    /// The latest epoch whose objects were published (read from the ledger when the node opens).
     pub last_published: Option<u64>,
     /// `set_weights` calls made, and those that failed, since the node started.
     pub weights_attempts: u64,

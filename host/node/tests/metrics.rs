@@ -132,6 +132,10 @@ fn a_running_node_serves_metrics_that_move_and_the_dashboard_uses_only_them() {
     grew(r#"assay_epoch_close_seconds_count{stage="score"}"#);
     grew("assay_chain_head_block");
     grew("assay_epoch_last_closed");
+    for stage in ["records", "score", "encode", "sign", "commit"] {
+        let series = format!(r#"assay_epoch_last_close_seconds{{stage="{stage}"}}"#);
+        assert!(value(&second, &series).is_some_and(|s| s >= 0.0), "{series}:\n{second}");
+    }
     assert_eq!(value(&second, "assay_chain_connected"), Some(1.0));
     assert!(value(&second, "assay_ledger_bytes").is_some_and(|b| b > 0.0), "{second}");
     assert!(value(&second, "assay_policy_fuel_used").is_some_and(|f| f > 0.0), "{second}");
@@ -152,6 +156,37 @@ fn a_running_node_serves_metrics_that_move_and_the_dashboard_uses_only_them() {
     assert!(circuits.next().is_some(), "each miner's circuit is shown:\n{second}");
 
     dashboard_uses_only_exposed_metrics(&second);
+    docs_name_what_the_node_exposes(&second);
+}
+
+/// The families the node exposes: what the scrape declares, with those the gateway and a
+/// verifier fill only with miners' answers and challenges (this node has neither).
+fn exposed(scrape: &str) -> BTreeSet<String> {
+    let mut exposed = declared(scrape);
+    let mut filled = assay_metrics::prometheus_client::registry::Registry::default();
+    assay_verify::Verifier::describe_metrics(&mut filled);
+    assay_gateway::Gateway::describe_metrics(&mut filled);
+    exposed.extend(declared(&assay_metrics::encode(&filled)));
+    exposed
+}
+
+/// docs/metrics.md's validator table names exactly the families the node exposes.
+fn docs_name_what_the_node_exposes(scrape: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/metrics.md");
+    let text = std::fs::read_to_string(&path).expect("docs/metrics.md");
+    let section = text.split("\n## ").find(|s| s.starts_with("Validator")).expect("a Validator section");
+    let documented: BTreeSet<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .filter(|name| name.starts_with("assay_"))
+        .map(str::to_string)
+        .collect();
+    assert!(documented.len() >= 30, "the validator's table: {documented:?}");
+    let exposed: BTreeSet<String> = exposed(scrape).into_iter().filter(|n| n.starts_with("assay_")).collect();
+    let undocumented: Vec<_> = exposed.difference(&documented).collect();
+    let missing: Vec<_> = documented.difference(&exposed).collect();
+    assert!(undocumented.is_empty(), "exposed but not in docs/metrics.md: {undocumented:?}");
+    assert!(missing.is_empty(), "in docs/metrics.md but not exposed: {missing:?}");
 }
 
 /// Every `assay_…` name in the Grafana dashboard's queries is a family the node exposes (a
@@ -166,11 +201,7 @@ fn dashboard_uses_only_exposed_metrics(scrape: &str) {
     let variables = dashboard["templating"]["list"].as_array().expect("variables");
     assert!(variables.iter().any(|v| v["type"] == "datasource" && v["query"] == "prometheus"));
 
-    let mut exposed = declared(scrape);
-    let mut filled = assay_metrics::prometheus_client::registry::Registry::default();
-    assay_verify::Verifier::describe_metrics(&mut filled);
-    assay_gateway::Gateway::describe_metrics(&mut filled);
-    exposed.extend(declared(&assay_metrics::encode(&filled)));
+    let exposed = exposed(scrape);
     let mut used = BTreeSet::new();
     for panel in dashboard["panels"].as_array().expect("panels") {
         for target in panel["targets"].as_array().expect("targets") {
@@ -190,4 +221,27 @@ fn dashboard_uses_only_exposed_metrics(scrape: &str) {
             "the dashboard queries {name}, which the node does not expose; exposed: {exposed:?}"
         );
     }
+}
+
+/// The last closed and last published epochs come back from the ledger when a node reopens,
+/// instead of reading "none yet" (-1) until the next close.
+#[test]
+fn a_reopened_node_knows_its_last_closed_and_published_epochs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, chain) = node_config(dir.path());
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFolder::new(dir.path().join("published")));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    runtime.block_on(async {
+        let mut node = Node::open_with(config.clone(), Arc::new(chain.clone()), store.clone()).await.expect("opens");
+        let fresh = node.status().get();
+        assert_eq!((fresh.last_closed_epoch, fresh.last_published), (None, None));
+        let closed = node.close_epoch(0).await.expect("closes");
+        assert_eq!(closed.sent.published, vec![0], "{:?}", closed.sent);
+        drop(node);
+
+        let node = Node::open_with(config, Arc::new(chain), store).await.expect("reopens");
+        let reopened = node.status().get();
+        assert_eq!(reopened.last_closed_epoch, Some(0));
+        assert_eq!(reopened.last_published, Some(0));
+    });
 }

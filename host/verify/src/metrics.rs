@@ -1,10 +1,11 @@
 //! The verifier's Prometheus families (docs/metrics.md): challenges started and dropped,
 //! verdicts by verdict and reason, reference-pass time, and the queue's depth read at scrape
-//! time. A reason is the challenger's free text: its label is the text before the first `:`,
-//! cut to 48 bytes, and past 32 distinct reasons the rest count as `other`, so a policy cannot
-//! grow the label set without bound.
+//! time. A reason is the challenger's free text: a pass has no reason label (its text differs per
+//! challenge); for the others the label is the text with every run of digits written `N`, cut at
+//! the first `:` or at 48 bytes, and past 32 distinct labels per verdict the rest count as
+//! `other`, so a policy cannot grow the label set without bound.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use assay_metrics::prometheus_client::collector::Collector;
@@ -16,10 +17,13 @@ use assay_metrics::prometheus_client::registry::Registry;
 use assay_policy_sdk::Verdict;
 use tokio::sync::Semaphore;
 
-/// Distinct reason labels kept; the rest are `other`.
+/// Distinct reason labels kept per verdict; the rest are `other`.
 const MAX_REASONS: usize = 32;
 /// The longest reason label, in bytes.
 const MAX_REASON_BYTES: usize = 48;
+
+/// The reason labels handed out so far, per verdict.
+type ReasonsByVerdict = HashMap<&'static str, HashSet<Arc<str>>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct VerdictLabels {
@@ -33,7 +37,7 @@ pub(crate) struct VerifyMetrics {
     dropped: Counter,
     verdicts: Family<VerdictLabels, Counter>,
     reference_seconds: Histogram,
-    reasons: Arc<Mutex<HashSet<Arc<str>>>>,
+    reasons: Arc<Mutex<ReasonsByVerdict>>,
 }
 
 impl Default for VerifyMetrics {
@@ -67,26 +71,25 @@ impl VerifyMetrics {
             Verdict::Fail => "fail",
             Verdict::Void => "void",
         };
-        let reason = self.reason_label(reason);
+        let reason = self.reason_label(verdict, reason);
         self.verdicts.get_or_create(&VerdictLabels { verdict, reason }).inc();
     }
 
-    /// The bounded label of a free-text reason.
-    fn reason_label(&self, reason: &str) -> Arc<str> {
-        let head = reason.split(':').next().unwrap_or_default().trim();
-        let mut end = head.len().min(MAX_REASON_BYTES);
-        while !head.is_char_boundary(end) {
-            end -= 1;
+    /// The bounded label of a free-text reason under `verdict`: empty for a pass.
+    fn reason_label(&self, verdict: &'static str, reason: &str) -> Arc<str> {
+        if verdict == "pass" {
+            return Arc::from("");
         }
-        let head = &head[..end];
+        let label = normalise_reason(reason);
         let mut seen = self.reasons.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(known) = seen.get(head) {
+        let seen = seen.entry(verdict).or_default();
+        if let Some(known) = seen.get(label.as_str()) {
             return known.clone();
         }
         if seen.len() >= MAX_REASONS {
             return Arc::from("other");
         }
-        let label: Arc<str> = Arc::from(head);
+        let label: Arc<str> = Arc::from(label);
         seen.insert(label.clone());
         label
     }
@@ -100,7 +103,7 @@ impl VerifyMetrics {
         );
         registry.register(
             "assay_verify_verdicts",
-            "Challenge verdicts by verdict (pass, fail, void) and reason (the text before its first colon)",
+            "Challenge verdicts by verdict (pass, fail, void) and reason (empty for pass; digits as N, cut at the first colon)",
             self.verdicts.clone(),
         );
         registry.register(
@@ -110,6 +113,35 @@ impl VerifyMetrics {
         );
         registry.register_collector(Box::new(QueueDepth { queue, max_pending }));
     }
+}
+
+/// A reason's label text: every run of digits becomes `N`, then the text is cut at its first `:`
+/// and at 48 bytes (on a character boundary) and trimmed.
+fn normalise_reason(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len().min(MAX_REASON_BYTES));
+    let mut in_digits = false;
+    for c in reason.chars() {
+        if c == ':' {
+            break;
+        }
+        if c.is_ascii_digit() {
+            if in_digits {
+                continue;
+            }
+            in_digits = true;
+            if out.len() + 1 > MAX_REASON_BYTES {
+                break;
+            }
+            out.push('N');
+            continue;
+        }
+        in_digits = false;
+        if out.len() + c.len_utf8() > MAX_REASON_BYTES {
+            break;
+        }
+        out.push(c);
+    }
+    out.trim().to_owned()
 }
 
 #[derive(Debug)]
@@ -134,16 +166,90 @@ impl Collector for QueueDepth {
 mod tests {
     use super::*;
 
+    /// Reason shapes copied from plugins/adaptive-challenger/src/judge.rs.
+    fn challenger_reason(i: usize) -> Vec<(Verdict, String)> {
+        let (layer, pos, n) = (i % 40, i * 7, 16 + i);
+        vec![
+            (Verdict::Pass, format!("{} points within thresholds, {n} tokens consistent", i % 9)),
+            (Verdict::Void, format!("layer {layer} is past the model's {}", 28 + i % 5)),
+            (Verdict::Fail, format!("non-finite hidden state at layer {layer} position {pos}")),
+            (
+                Verdict::Fail,
+                format!(
+                    "hidden state at layer {layer} position {pos}: rel-l2 {:.3e} (threshold {:.3e}), cosine {:.4}",
+                    0.01 * i as f64,
+                    0.002,
+                    0.99
+                ),
+            ),
+            (
+                Verdict::Void,
+                format!(
+                    "precision disagreement at layer {layer} position {pos}: rel-l2 {:.3e} (threshold {:.3e})",
+                    0.003, 0.002
+                ),
+            ),
+            (
+                Verdict::Fail,
+                format!(
+                    "hidden states are {:.2}× the honest error over {n} points (limit {:.2}×)",
+                    2.5 + i as f64,
+                    2.0
+                ),
+            ),
+            (Verdict::Fail, format!("{} of {n} greedy tokens are not the reference's choice (allowed {})", i % 7, 1)),
+            (Verdict::Fail, format!("a sampled token has log-prob {:.2} under the reference", -20.0 - i as f64)),
+            (Verdict::Fail, format!("{} of {n} sampled tokens are below {} nats", i % 5, -10.0)),
+            (Verdict::Fail, "opening missed its window".to_owned()),
+        ]
+    }
+
+    #[test]
+    fn challenger_reasons_keep_few_labels() {
+        let metrics = VerifyMetrics::default();
+        for i in 0..1000 {
+            for (verdict, reason) in challenger_reason(i) {
+                metrics.verdict(verdict, &reason);
+            }
+        }
+        let seen = metrics.reasons.lock().expect("lock");
+        assert!(!seen.contains_key("pass"), "a pass keeps no reason label");
+        let mut labels: Vec<&str> = seen.values().flatten().map(|l| &**l).collect();
+        labels.sort_unstable();
+        assert_eq!(
+            labels,
+            [
+                "N of N greedy tokens are not the reference's cho",
+                "N of N sampled tokens are below -N nats",
+                "a sampled token has log-prob -N.N under the refe",
+                "hidden state at layer N position N",
+                "hidden states are N.N× the honest error over N",
+                "layer N is past the model's N",
+                "non-finite hidden state at layer N position N",
+                "opening missed its window",
+                "precision disagreement at layer N position N",
+            ]
+        );
+        drop(seen);
+        let mut registry = Registry::default();
+        metrics.register(&mut registry, Arc::new(Semaphore::new(1)), 1);
+        let text = assay_metrics::encode(&registry);
+        assert!(text.contains(r#"verdict="pass",reason="""#), "{text}");
+    }
+
     #[test]
     fn reasons_are_cut_and_bounded() {
         let metrics = VerifyMetrics::default();
-        assert_eq!(&*metrics.reason_label("layer 3 too far: 0.12 > 0.05"), "layer 3 too far");
-        assert_eq!(metrics.reason_label(&"é".repeat(40)).len(), 48);
+        assert_eq!(&*metrics.reason_label("fail", "layer 3 too far: 0.12 > 0.05"), "layer N too far");
+        assert_eq!(normalise_reason("layer 12 and 345"), "layer N and N");
+        assert_eq!(metrics.reason_label("fail", &"é".repeat(40)).len(), 48);
         for i in 0..100 {
-            metrics.verdict(Verdict::Fail, &format!("reason {i}: detail"));
+            metrics.verdict(Verdict::Fail, &format!("reason {}: detail", "x".repeat(i)));
         }
-        assert_eq!(metrics.reasons.lock().expect("lock").len(), MAX_REASONS);
-        assert_eq!(&*metrics.reason_label("reason 99"), "other");
-        assert_eq!(&*metrics.reason_label("reason 3"), "reason 3");
+        assert_eq!(metrics.reasons.lock().expect("lock")["fail"].len(), MAX_REASONS);
+        assert_eq!(&*metrics.reason_label("fail", &format!("reason {}", "x".repeat(99))), "other");
+        assert_eq!(&*metrics.reason_label("fail", "reason xxx"), "reason xxx");
+        // The cap is per verdict: voids still get their own labels.
+        assert_eq!(&*metrics.reason_label("void", "nothing was measured"), "nothing was measured");
     }
 }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use assay_metrics::prometheus_client::collector::Collector;
-use assay_metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use assay_metrics::prometheus_client::encoding::DescriptorEncoder;
 use assay_metrics::prometheus_client::metrics::counter::Counter;
 use assay_metrics::prometheus_client::metrics::family::Family;
-use assay_metrics::prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use assay_metrics::prometheus_client::metrics::gauge::Gauge;
 use assay_metrics::prometheus_client::registry::Registry;
 
 use super::watch_state::Verdict;
@@ -36,7 +36,8 @@ pub struct Metrics {
     registry: Arc<Registry>,
 }
 
-/// Seconds since latest.json last changed, computed at each scrape.
+/// Seconds since latest.json last changed, computed at each scrape; absent until a poll has
+/// read latest.json (0 in `moved_unix_ms`), rather than the seconds since 1970.
 #[derive(Debug)]
 struct SinceMoved {
     moved_unix_ms: Arc<AtomicU64>,
@@ -46,15 +47,16 @@ struct SinceMoved {
 impl Collector for SinceMoved {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let moved = self.moved_unix_ms.load(Ordering::Relaxed);
+        if moved == 0 {
+            return Ok(());
+        }
         let seconds = (self.now_ms)().saturating_sub(moved) as f64 / 1000.0;
-        let gauge = ConstGauge::new(seconds);
-        let metric = encoder.encode_descriptor(
+        assay_metrics::gauge(
+            &mut encoder,
             "assay_watch_seconds_since_publication_moved",
-            "Seconds since latest.json last changed.",
-            None,
-            gauge.metric_type(),
-        )?;
-        gauge.encode(metric)
+            "Seconds since latest.json last changed",
+            seconds,
+        )
     }
 }
 
@@ -196,7 +198,12 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "lacks {line:?}:\n{text}");
         }
-        assert!(Metrics::new(|| 0).render().contains("assay_watch_last_audited_epoch -1"));
+        let before_any_poll = Metrics::new(|| 1_700_000_000_000).render();
+        assert!(before_any_poll.contains("assay_watch_last_audited_epoch -1"));
+        assert!(
+            !before_any_poll.contains("assay_watch_seconds_since_publication_moved"),
+            "absent before the first poll, not the seconds since 1970:\n{before_any_poll}"
+        );
 
         let server = metrics.serve("127.0.0.1:0".parse().expect("addr")).expect("serves");
         let addr = server.local_addr();
