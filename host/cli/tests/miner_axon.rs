@@ -115,7 +115,7 @@ fn a_registered_miner_announces_where_it_listens() {
     std::thread::spawn(move || {
         use std::io::BufRead;
         for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("metrics on ") {
+            if let Some(url) = line.strip_prefix("metrics: ") {
                 let _ = printed.send(url.to_string());
             }
         }

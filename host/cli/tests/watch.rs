@@ -570,7 +570,7 @@ fn metrics_are_served_while_following() {
     });
     let addr = loop {
         let line = seen.recv_timeout(std::time::Duration::from_secs(60)).expect("the metrics address is printed");
-        if let Some(rest) = line.strip_prefix("metrics on http://") {
+        if let Some(rest) = line.strip_prefix("metrics: http://") {
             break rest.trim_end_matches("/metrics").to_string();
         }
     };

@@ -319,7 +319,9 @@ fn serve_dashboard(
     watchtower: Option<WatchVerdicts>,
 ) -> anyhow::Result<(watch::Sender<bool>, std::net::SocketAddr)> {
     let addr = addr.unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    let listener = runtime.block_on(assay_dashboard::bind(&addr.to_string()))?;
+    let listener = runtime
+        .block_on(assay_dashboard::bind(&addr.to_string()))
+        .map_err(|e| crate::bad_input(anyhow!("serving the dashboard on {addr}: {e}")))?;
     let bound = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
     let board = node.dashboard();

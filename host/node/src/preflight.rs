@@ -75,7 +75,7 @@ pub async fn check(config: &Config, config_path: &Path) -> Vec<Finding> {
         findings.push(model("tokenizer", tokenizer, "tokenizer"));
     }
     findings.extend(policies(config, &shown.to_string()));
-    findings.extend(listen_addresses(config).into_iter().map(|(key, address)| bindable(&key, &address)));
+    findings.extend(bindable_all(&listen_addresses(config)));
     findings
 }
 
@@ -380,15 +380,32 @@ fn collect_listen(path: &str, table: &toml::Table, into: &mut Vec<(String, Strin
     }
 }
 
-fn bindable(key: &str, address: &str) -> Finding {
-    match TcpListener::bind(address) {
-        Ok(_) => Finding::ok("listen", format!("{key} {address} is free")),
-        Err(e) => Finding::missing(
-            "listen",
-            format!("{key}: cannot listen on {address}: {e}"),
-            format!("free that address or change {key}"),
-        ),
+/// One finding per listen key: each address must bind, with every earlier one still held, so
+/// two keys naming the same address (say `metrics.listen = dashboard.listen`) are caught too.
+fn bindable_all(addresses: &[(String, String)]) -> Vec<Finding> {
+    let mut held = Vec::new();
+    let mut findings = Vec::new();
+    for (key, address) in addresses {
+        let earlier = addresses.iter().take_while(|(k, _)| k != key).find(|(_, a)| a == address);
+        let finding = match (earlier, TcpListener::bind(address.as_str())) {
+            (Some((other, _)), _) => Finding::missing(
+                "listen",
+                format!("{key} and {other} both name {address}"),
+                format!("give {key} an address of its own"),
+            ),
+            (None, Ok(listener)) => {
+                held.push(listener);
+                Finding::ok("listen", format!("{key} {address} is free"))
+            }
+            (None, Err(e)) => Finding::missing(
+                "listen",
+                format!("{key}: cannot listen on {address}: {e}"),
+                format!("free that address or change {key}"),
+            ),
+        };
+        findings.push(finding);
     }
+    findings
 }
 
 #[cfg(test)]
@@ -415,6 +432,22 @@ mod tests {
         assert!(listen_addresses(&config).is_empty());
         config.gateway = Some(assay_gateway::Settings::new("127.0.0.1:8000", "m"));
         assert_eq!(listen_addresses(&config), [("gateway.listen".to_string(), "127.0.0.1:8000".to_string())]);
+        config.dashboard = Some(crate::DashboardConfig { listen: "127.0.0.1:8090".into() });
+        config.metrics = Some(crate::MetricsConfig { listen: ([127, 0, 0, 1], 9464).into() });
+        let mut keys: Vec<String> = listen_addresses(&config).into_iter().map(|(key, _)| key).collect();
+        keys.sort();
+        assert_eq!(keys, ["dashboard.listen", "gateway.listen", "metrics.listen"]);
+    }
+
+    #[test]
+    fn two_keys_naming_one_address_are_a_clash() {
+        let free = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").to_string();
+        let addresses =
+            [("dashboard.listen".to_string(), free.clone()), ("metrics.listen".to_string(), free.clone())];
+        let findings = bindable_all(&addresses);
+        assert!(findings[0].outcome.is_ok(), "{}", findings[0].line());
+        let clash = findings[1].line();
+        assert!(clash.contains("metrics.listen and dashboard.listen both name"), "{clash}");
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub fn run(args: Args) -> CmdResult {
             let registry = std::sync::Arc::new(state.metrics_registry());
             let server = assay_metrics::serve(addr, registry, assay_metrics::Limits::default())
                 .map_err(|e| unusable(anyhow!("serving metrics on {addr}: {e}")))?;
-            println!("metrics on http://{}/metrics", server.local_addr());
+            println!("metrics: http://{}/metrics", server.local_addr());
             Some(server)
         }
         None => None,

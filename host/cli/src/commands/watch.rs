@@ -184,7 +184,7 @@ pub fn run(args: Args) -> CmdResult {
     let _metrics_server = match args.metrics_addr {
         Some(addr) => {
             let server = metrics.serve(addr).map_err(|e| unusable(anyhow!("serving metrics on {addr}: {e}")))?;
-            println!("metrics on http://{}/metrics", server.local_addr());
+            println!("metrics: http://{}/metrics", server.local_addr());
             Some(server)
         }
         None => None,
