@@ -7,12 +7,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use assay_chain::LocalChain;
 use assay_keys::{Hotkey, Scheme};
-use common::{assay, run};
+use common::{Killed, assay, run};
 
 const VALIDATOR: &str = "5EHgWw2Af1pnoc7f1A8bfmM97W3DAYW8xr82RfhLL9oAabAe";
 
@@ -52,18 +52,8 @@ const MINER_FLAGS: [&str; 10] = [
     "--serve-axon",
 ];
 
-/// Kills the miner when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The axon the local chain lists for uid 1, once it lists one (within `limit`).
-fn wait_for_axon(chain_dir: &Path, limit: Duration, miner: &mut Running) -> String {
+fn wait_for_axon(chain_dir: &Path, limit: Duration, miner: &mut Killed) -> String {
     let chain = LocalChain::open(chain_dir).expect("opens the chain");
     let deadline = Instant::now() + limit;
     loop {
@@ -109,7 +99,7 @@ fn a_registered_miner_announces_where_it_listens() {
         .stderr(Stdio::null())
         .spawn()
         .expect("starts the miner");
-    let mut running = Running(child);
+    let mut running = Killed(child);
     let stdout = running.0.stdout.take().expect("stdout");
     let (printed, metrics_url) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -103,14 +103,7 @@ fn signers(args: &Args) -> Result<Option<Arc<Signers>>, crate::Exit> {
 /// The miner's hotkey, decrypted when its file is encrypted (Python's defaults: wallet
 /// `default`, hotkey `default`).
 fn hotkey(args: &Args) -> Result<Hotkey, crate::Exit> {
-    let flags = &args.wallet;
-    let wallet = Wallet::new(
-        flags.path.as_deref(),
-        flags.name.as_deref().unwrap_or("default"),
-        flags.hotkey.as_deref().unwrap_or("default"),
-    );
-    let password = args.password_env.clone().map_or(Password::Prompt, Password::Env);
-    wallet.load_hotkey(&password).context("loading the miner's hotkey").map_err(unusable)
+    args.wallet.load_hotkey(args.password_env.as_deref(), "the miner's").map_err(unusable)
 }
 
 pub fn run(args: Args) -> CmdResult {

@@ -77,6 +77,22 @@ pub struct WalletFlags {
     pub path: Option<PathBuf>,
 }
 
+impl WalletFlags {
+    /// The hotkey these flags name (`default` for an absent name), its password from the
+    /// environment variable `password_env` or else asked on the terminal; `whose` says in an
+    /// error whose hotkey it is.
+    pub fn load_hotkey(&self, password_env: Option<&str>, whose: &str) -> anyhow::Result<assay_keys::Hotkey> {
+        use anyhow::Context as _;
+        let wallet = assay_keys::Wallet::new(
+            self.path.as_deref(),
+            self.name.as_deref().unwrap_or("default"),
+            self.hotkey.as_deref().unwrap_or("default"),
+        );
+        let password = password_env.map_or(assay_keys::Password::Prompt, |v| assay_keys::Password::Env(v.to_string()));
+        wallet.load_hotkey(&password).with_context(|| format!("loading {whose} hotkey"))
+    }
+}
+
 /// A path with a leading `~` meaning the home folder, as the Python tools read `--wallet.path`
 /// (a shell expands `--wallet.path ~/w`, but not `--wallet.path=~/w`).
 fn home_path(text: &str) -> Result<PathBuf, String> {

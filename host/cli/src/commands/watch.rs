@@ -122,14 +122,7 @@ fn open_source(location: &str, remote: &super::audit::RemoteFlags) -> anyhow::Re
 
 /// The watchtower's hotkey (Python's defaults: wallet `default`, hotkey `default`).
 fn hotkey(args: &Args) -> anyhow::Result<Hotkey> {
-    let flags = &args.wallet;
-    let wallet = Wallet::new(
-        flags.path.as_deref(),
-        flags.name.as_deref().unwrap_or("default"),
-        flags.hotkey.as_deref().unwrap_or("default"),
-    );
-    let password = args.password_env.clone().map_or(Password::Prompt, Password::Env);
-    wallet.load_hotkey(&password).context("loading the watchtower's hotkey")
+    args.wallet.load_hotkey(args.password_env.as_deref(), "the watchtower's")
 }
 
 /// The chain the flags name, signing as `signer` where it signs.
