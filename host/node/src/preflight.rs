@@ -442,8 +442,7 @@ mod tests {
     #[test]
     fn two_keys_naming_one_address_are_a_clash() {
         let free = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").to_string();
-        let addresses =
-            [("dashboard.listen".to_string(), free.clone()), ("metrics.listen".to_string(), free.clone())];
+        let addresses = [("dashboard.listen".to_string(), free.clone()), ("metrics.listen".to_string(), free.clone())];
         let findings = bindable_all(&addresses);
         assert!(findings[0].outcome.is_ok(), "{}", findings[0].line());
         let clash = findings[1].line();

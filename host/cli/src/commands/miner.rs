@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use assay_keys::{Hotkey, Password, Wallet};
+use assay_keys::Hotkey;
 use assay_miner::Signers;
 use assay_miner::http::{MinerSettings, MinerState, serve};
 use assay_reference_engine::{ChatTokenizer, Device, Engine};
@@ -210,7 +210,7 @@ mod tests {
         // Python's defaults: wallet `default`, hotkey `default`; the key is loaded from there.
         let dir = tempfile::tempdir().expect("tempdir");
         let key = Hotkey::from_seed(assay_keys::Scheme::Sr25519, [2; 32]).expect("key");
-        key.save(&Wallet::new(Some(dir.path()), "default", "default").hotkey_path()).expect("saves");
+        key.save(&assay_keys::Wallet::new(Some(dir.path()), "default", "default").hotkey_path()).expect("saves");
         let args = parse(&["--wallet.path", dir.path().to_str().expect("a text path")]);
         assert_eq!(hotkey(&args).expect("loads").ss58(), key.ss58());
     }

@@ -77,6 +77,7 @@ pub struct WalletFlags {
     pub path: Option<PathBuf>,
 }
 
+#[cfg(feature = "node")]
 impl WalletFlags {
     /// The hotkey these flags name (`default` for an absent name), its password from the
     /// environment variable `password_env` or else asked on the terminal; `whose` says in an

@@ -20,11 +20,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use assay_chain::{Chain, LocalChain};
 use assay_epoch::audit::MAX_SUMMARY_BYTES;
 use assay_epoch::{AuditOptions, ObjectStore};
-use assay_keys::{Hotkey, Password, Wallet};
+use assay_keys::Hotkey;
 use assay_policy_runtime::Runtime;
 use assay_publish::{Location, open_read};
 
