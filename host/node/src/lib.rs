@@ -483,6 +483,7 @@ impl Node {
         on_close: &mut (dyn FnMut(&Closed) + Send),
     ) -> Result<()> {
         let services = Services::start(self).await?;
+        self.status.update(|s| s.services_started = true);
         let (stop_refresh, refresh_stopped) = watch::channel(false);
         let refresher = tokio::spawn(refresh_view(
             self.chain.clone(),

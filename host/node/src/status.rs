@@ -69,6 +69,9 @@ pub struct Status {
     pub metrics: Option<String>,
     pub verdicts: BTreeMap<u16, Verdicts>,
     pub gateway: Option<String>,
+    /// The gateway and the verifier (its reference model loaded) are up: `Node::run` is past
+    /// its slow start.
+    pub services_started: bool,
     /// The gateway's counters (connections, refusals, its queue, the recorder's backlog and
     /// what it shed), when it runs.
     pub gateway_counters: Option<assay_gateway::Counters>,

@@ -63,6 +63,7 @@ pub fn run(args: Args) -> CmdResult {
     }
     let runtime = runtime()?;
     let dashboard = config.dashboard.clone();
+    let model = config.verify.as_ref().map(|verify| verify.model.clone());
     let mut node = runtime.block_on(Node::open(config)).map_err(node_error)?;
     let (stop, stopped) = watch::channel(false);
     if let Some(dashboard) = dashboard {
@@ -73,15 +74,42 @@ pub fn run(args: Args) -> CmdResult {
         runtime.spawn(assay_dashboard::serve(listener, Arc::new(node.dashboard()), limits, stopped.clone()));
     }
     assay_lab::stop_on_ctrl_c(&runtime, stop);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let starting = starting_spinner(&node, model, done.clone());
     let options = RunOptions { tick: Duration::from_millis(args.tick_ms.max(10)), stop_after: args.epochs };
-    runtime
+    let result = runtime
         .block_on(node.run(options, stopped, &mut |closed| {
             let weights: Vec<String> =
                 closed.summary.output.weights.iter().map(|w| format!("{}:{}", w.uid, w.weight)).collect();
             tracing::info!(epoch = closed.summary.epoch, summary = %closed.summary_key,
                 scorer = %closed.summary.scorer.sha256, weights = %weights.join(" "), "epoch closed");
         }))
-        .map_err(node_error)
+        .map_err(node_error);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = starting.join();
+    result
+}
+
+/// A spinner on the terminal while the node starts its services (loading the reference model
+/// takes minutes for a 7B model): gone once its status says they are up, or once `run` returned
+/// (`done`), whichever comes first.
+fn starting_spinner(
+    node: &Node,
+    model: Option<std::path::PathBuf>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let status = node.status();
+    let what = match model {
+        Some(model) => format!("starting: loading the reference model from {}", model.display()),
+        None => "starting".to_string(),
+    };
+    std::thread::spawn(move || {
+        let spinner = crate::progress::spinner(&what);
+        while !status.get().services_started && !done.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        spinner.finish_and_clear();
+    })
 }
 
 #[cfg(test)]
