@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use assay_chain::{ChainView, Metagraph};
+use assay_chain::{ChainView, Epochs, Metagraph};
 use assay_dashboard::view::Component;
 use assay_dashboard::{EpochView, History, Latency, MinerRow, Overview, Policies, Source, VerdictCounts};
 use assay_ledger::{Ledger, Outcome, Verdict};
@@ -30,6 +30,8 @@ pub struct NodeBoard {
     status: StatusHandle,
     ledger: Arc<dyn Ledger>,
     view: ChainView,
+    /// The chain's epochs: the overview's epoch is the live head's, as the metrics say it.
+    epochs: Epochs,
     store: Arc<dyn ObjectStore>,
     history: History,
     cached: Arc<Mutex<Option<(Instant, Overview)>>>,
@@ -41,9 +43,11 @@ impl NodeBoard {
         status: StatusHandle,
         ledger: Arc<dyn Ledger>,
         view: ChainView,
+        epochs: Epochs,
         store: Arc<dyn ObjectStore>,
     ) -> Self {
-        Self { status, ledger, view, store, history: History::default(), cached: Arc::default(), open: Arc::default() }
+        let (history, cached, open) = (History::default(), Arc::default(), Arc::default());
+        Self { status, ledger, view, epochs, store, history, cached, open }
     }
 
     /// Keeps the view of an epoch just closed, its rows the closer's tally (blocking: call it
@@ -105,6 +109,9 @@ impl NodeBoard {
 
     fn fresh_overview(&self) -> Overview {
         let status = self.status.get();
+        // Read live: the status snapshot stands still while an epoch closes.
+        let head = self.view.head();
+        let epoch = self.epochs.of_block(head);
         let last = status.last_closed.as_ref();
         let mut notes: Vec<String> =
             status.outgoing_errors.iter().map(|(e, why)| format!("epoch {e}: {why}")).collect();
@@ -119,8 +126,8 @@ impl NodeBoard {
             netuid: status.netuid,
             validator: status.validator.clone(),
             chain: status.chain.clone(),
-            head: Some(status.head),
-            epoch: Some(status.epoch),
+            head: Some(head),
+            epoch: Some(epoch),
             chain_error: status.chain_error.clone(),
             policies: Policies {
                 scorer: status.scorer.clone().or_else(|| last.map(|l| l.scorer.clone())),
@@ -128,7 +135,7 @@ impl NodeBoard {
                 challenger: last.and_then(|l| l.challenger.clone()),
                 announcements: status.announcements.clone(),
             },
-            current: self.open_rows(status.epoch),
+            current: self.open_rows(epoch),
             last_epoch: self.history.last_epoch(),
             // The router's to fill.
             revision: 0,
@@ -270,6 +277,25 @@ mod tests {
 
     fn challenge(uid: u16, verdict: Verdict) -> ChallengeRow {
         ChallengeRow { request_id: 0, uid, points: Vec::new(), verdict, reason: String::new() }
+    }
+
+    /// The overview's head and epoch are the chain view's now, not those of a status the node's
+    /// loop last wrote before a long close.
+    #[test]
+    fn the_overview_reads_the_head_live() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = Arc::new(assay_ledger::SqliteLedger::open(&dir.path().join("ledger.db")).expect("ledger"));
+        let metagraph = Metagraph { netuid: 1, neurons: Vec::new(), owner_hotkey: None };
+        let view = ChainView::fixed(42, Arc::new(metagraph), Instant::now());
+        let store = Arc::new(assay_publish::LocalFolder::new(dir.path().join("published")));
+        let status = StatusHandle::default();
+        status.update(|s| {
+            s.head = 3;
+            s.epoch = 0;
+        });
+        let board = NodeBoard::new(status, ledger, view, Epochs::new(10).expect("epochs"), store);
+        let overview = board.fresh_overview();
+        assert_eq!((overview.head, overview.epoch), (Some(42), Some(4)));
     }
 
     #[test]

@@ -301,6 +301,7 @@ impl Node {
                     self.status.clone(),
                     self.ledger.clone(),
                     self.view.clone(),
+                    self.settings.epochs,
                     self.store.clone(),
                 )
             })
