@@ -61,8 +61,8 @@ pub fn while_running<R>(what: &str, step: impl FnOnce() -> R) -> R {
     result
 }
 
-/// A library's progress by phases (`assay_lab::detect::Progress`,
-/// `assay_epoch::history::Progress`) as one bar per phase.
+/// A library's progress by phases (`assay_epoch::history::Progress`, which the lab's detection
+/// experiment reuses) as one bar per phase.
 #[derive(Default)]
 pub struct PhaseBars {
     current: std::sync::Mutex<Option<ProgressBar>>,
@@ -87,21 +87,6 @@ impl PhaseBars {
         if let Some(bar) = self.current().take() {
             bar.finish_and_clear();
         }
-    }
-}
-
-#[cfg(feature = "node")]
-impl assay_lab::detect::Progress for PhaseBars {
-    fn phase(&self, what: &str, total: u64) {
-        self.start(what, total);
-    }
-
-    fn step(&self) {
-        self.inc();
-    }
-
-    fn done(&self) {
-        self.end();
     }
 }
 

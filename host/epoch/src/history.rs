@@ -122,10 +122,11 @@ fn fail<T>(message: String) -> Outcome<T> {
     Err(AuditFailure::Mismatch(message))
 }
 
-/// How a front end learns how far a history check is: reading every summary is its slow part
-/// over S3 or HTTP (the CLI draws a bar; this crate knows no terminal). The same shape as the
-/// lab's `detect::Progress`.
-pub trait Progress {
+/// How a front end learns how far a long library step is, by phases (the CLI draws a bar; the
+/// libraries know no terminal): here reading every summary of a history check, the slow part
+/// over S3 or HTTP; in the lab, the detection experiment's batches of trials (it reuses this
+/// trait, `assay_lab::detect::Progress`).
+pub trait Progress: Send + Sync {
     /// A phase of `total` steps starts ("reading summaries").
     fn phase(&self, what: &str, total: u64);
     /// One step finished (one epoch's summary read, or found absent).

@@ -55,25 +55,10 @@ pub struct CalibrateOptions {
     pub progress: SharedProgress,
 }
 
-/// How a front end learns how far the experiment is (the CLI draws a bar; the lab knows no
-/// terminal). Each batch of trials is one phase; nothing is printed while a phase runs.
-pub trait Progress: Send + Sync {
-    /// A batch of `total` trials starts.
-    fn phase(&self, what: &str, total: u64);
-    /// One trial finished.
-    fn step(&self);
-    /// The batch is over (results are printed next).
-    fn done(&self);
-}
-
-/// No progress shown.
-struct Silent;
-
-impl Progress for Silent {
-    fn phase(&self, _: &str, _: u64) {}
-    fn step(&self) {}
-    fn done(&self) {}
-}
+/// How a front end learns how far the experiment is: the epoch crate's progress by phases, each
+/// batch of trials one phase (nothing is printed while a phase runs).
+pub use assay_epoch::history::Progress;
+use assay_epoch::history::Silent;
 
 /// A progress sink shared by the experiment's threads; silent by default.
 #[derive(Clone)]
