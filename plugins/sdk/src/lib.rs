@@ -1,4 +1,4 @@
-//! The policy contract of `wit/policy.wit` as plain Rust types, shared by the host and the plugins.
+//! The policy contract of `wit/policy.wit` (0.2.0; 0.1.0 in [`v0_1`]) as plain Rust types, shared by the host and the plugins.
 //!
 //! Owns: the data that crosses the policy boundary (epoch input and output, challenge planning and
 //! judging) and, on wasm32, the glue that exports a [`Scorer`] or [`Challenger`] as a component.
@@ -24,12 +24,17 @@
 //! assay_policy_sdk::export_scorer!(Flat);
 //! ```
 
+#[macro_use]
+mod macros;
 #[doc(hidden)]
 pub mod conv;
 mod params;
+mod rows;
 mod types;
+pub mod v0_1;
 
 pub use params::Params;
+pub use rows::{Challenge, Request};
 pub use types::*;
 
 #[cfg(target_arch = "wasm32")]
@@ -37,7 +42,7 @@ pub use types::*;
 pub mod guest;
 
 /// The contract version this crate implements; the WIT package is `assay:policy@CONTRACT_VERSION`.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// A scoring policy: the `scorer` world.
 pub trait Scorer {

@@ -1,28 +1,16 @@
-//! One Rust type per WIT type of `wit/policy.wit`, field for field and in the same order.
+//! One Rust type per WIT type of `wit/policy.wit` (contract 0.2.0), field for field and in the
+//! same order, plus row views of the columnar records (`rows.rs`).
 //!
 //! The host serializes [`EpochInput`] to canonical JSON with serde (field order is declaration
 //! order), so reordering or renaming a field here changes published bytes: that is a new
 //! contract version.
 
-macro_rules! record {
-    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq)]
-        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-        #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
-        pub struct $name { $($(#[$fmeta])* pub $field: $ty,)* }
-    };
-}
+/// The `uid` of a request that belongs to no miner (a baseline request).
+pub const NO_MINER: u16 = u16::MAX;
 
-macro_rules! enumeration {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-        #[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
-        pub enum $name { $($(#[$vmeta])* $variant,)* }
-    };
-}
+/// The value of a reported time or rate the miner did not report, and of a response time that
+/// never came.
+pub const NOT_REPORTED: f64 = -1.0;
 
 record! {
     /// A named number: policy parameters, score components.
@@ -33,7 +21,8 @@ record! {
 }
 
 record! {
-    /// How much work of one task a miner says it can take per epoch.
+    /// How much work of one task a miner says it can take per epoch, in the task's unit of
+    /// volume (completion tokens for text tasks).
     pub struct TaskCapacity {
         /// Index into [`EpochInput::tasks`].
         pub task: u16,
@@ -71,26 +60,6 @@ enumeration! {
         Timeout,
         BadResponse,
         Cancelled,
-    }
-}
-
-record! {
-    /// One request sent to a miner; times are the validator's own clock.
-    pub struct RequestRecord {
-        pub id: u64,
-        pub uid: u16,
-        pub task: u16,
-        pub kind: RequestKind,
-        pub outcome: Outcome,
-        pub greedy: bool,
-        pub prompt_tokens: u32,
-        pub completion_tokens: u32,
-        pub ttft_ms: f64,
-        pub total_ms: f64,
-        pub reported_ttft_ms: Option<f64>,
-        pub reported_tps: Option<f64>,
-        pub quality: Option<f64>,
-        pub started_ms: u64,
     }
 }
 
@@ -162,35 +131,6 @@ record! {
 }
 
 record! {
-    /// A judged challenge, as the scorer sees it.
-    pub struct ChallengeRecord {
-        pub request_id: u64,
-        pub uid: u16,
-        pub points: Vec<PointMeasurement>,
-        pub verdict: Verdict,
-        pub reason: String,
-    }
-}
-
-record! {
-    /// Everything a scorer knows about one epoch.
-    pub struct EpochInput {
-        pub netuid: u16,
-        pub epoch: u64,
-        pub block_start: u64,
-        pub block_end: u64,
-        pub tasks: Vec<String>,
-        pub miners: Vec<Miner>,
-        pub requests: Vec<RequestRecord>,
-        pub request_values: Vec<RequestValues>,
-        pub challenges: Vec<ChallengeRecord>,
-        pub params: Vec<Param>,
-        /// The state this policy returned at the previous epoch; empty at the first.
-        pub state: Vec<u8>,
-    }
-}
-
-record! {
     pub struct MinerScore {
         pub uid: u16,
         pub score: f64,
@@ -251,5 +191,132 @@ record! {
         pub request_id: u64,
         /// (layer, position) points to open.
         pub points: Vec<(u32, u32)>,
+    }
+}
+
+record! {
+    /// A kind of work the subnet pays for: one model behind one endpoint.
+    pub struct Task {
+        pub name: String,
+        /// This task's share of the weights; an epoch's task weights sum to 1.
+        pub weight: f64,
+    }
+}
+
+record! {
+    /// Every request of the epoch as columns: entry `i` of each `Vec` belongs to request `i`, and
+    /// all have the same length ([`Requests::len`]). Ordered by id. Build with [`Requests::push`],
+    /// read one as a row with [`Requests::get`].
+    #[derive(Default)]
+    pub struct Requests {
+        pub id: Vec<u64>,
+        /// [`NO_MINER`] for a baseline request.
+        pub uid: Vec<u16>,
+        /// Index into [`EpochInput::tasks`].
+        pub task: Vec<u16>,
+        pub kind: Vec<RequestKind>,
+        pub outcome: Vec<Outcome>,
+        pub greedy: Vec<bool>,
+        pub prompt_tokens: Vec<u32>,
+        pub completion_tokens: Vec<u32>,
+        pub ttft_ms: Vec<f64>,
+        pub total_ms: Vec<f64>,
+        /// [`NOT_REPORTED`] where the miner reported nothing; read with [`Requests::reported_ttft_ms`].
+        pub reported_ttft_ms: Vec<f64>,
+        /// [`NOT_REPORTED`] where the miner reported nothing; read with [`Requests::reported_tps`].
+        pub reported_tps: Vec<f64>,
+        pub started_ms: Vec<u64>,
+    }
+}
+
+record! {
+    /// Completion tokens of some requests scored under the reference model. Checked request `j`
+    /// (`request[j]` indexes [`EpochInput::requests`]) owns token entries [`TokenChecks::tokens`]`(j)`.
+    #[derive(Default)]
+    pub struct TokenChecks {
+        /// Ascending positions in [`EpochInput::requests`].
+        pub request: Vec<u32>,
+        pub token_start: Vec<u32>,
+        /// 0 = the reference's most likely token.
+        pub rank: Vec<u32>,
+        /// ln of the reference's probability of the miner's token.
+        pub logprob: Vec<f64>,
+        /// ln of the reference's probability of its own most likely token.
+        pub top_logprob: Vec<f64>,
+    }
+}
+
+record! {
+    /// Every judged challenge of the epoch as columns (entry `j` belongs to challenge `j`), in the
+    /// order judged. Challenge `j` owns point entries [`Challenges::points`]`(j)`; its reason is
+    /// [`Challenges::reason_of`]`(j)`.
+    #[derive(Default)]
+    pub struct Challenges {
+        pub request_id: Vec<u64>,
+        pub uid: Vec<u16>,
+        pub verdict: Vec<Verdict>,
+        /// Index into `reasons`.
+        pub reason: Vec<u32>,
+        /// Milliseconds to answer the opening; [`NOT_REPORTED`] (-1) when it never answered.
+        pub response_ms: Vec<f64>,
+        pub point_start: Vec<u32>,
+        pub layer: Vec<u32>,
+        pub position: Vec<u32>,
+        pub rel_l2: Vec<f64>,
+        pub cosine: Vec<f64>,
+        /// Each distinct reason once, in order of first use.
+        pub reasons: Vec<String>,
+    }
+}
+
+enumeration! {
+    /// How one miner's reveal in a commit-reveal round turned out.
+    pub enum Reveal {
+        /// Revealed in time and hashes to the commitment.
+        Valid,
+        /// Committed, revealed nothing in the window.
+        Missing,
+        /// The reveal does not hash to the commitment.
+        Mismatch,
+        /// Revealed outside the window.
+        Late,
+    }
+}
+
+record! {
+    /// One miner's part in one commit-reveal round.
+    pub struct CommitReveal {
+        pub round: u32,
+        pub uid: u16,
+        pub task: u16,
+        pub reveal: Reveal,
+        pub committed_ms: f64,
+        /// -1 for a reveal that never came.
+        pub revealed_ms: f64,
+        /// Empty unless `reveal` is [`Reveal::Valid`].
+        pub output: Vec<f64>,
+    }
+}
+
+record! {
+    /// Everything a scorer knows about one epoch.
+    pub struct EpochInput {
+        pub netuid: u16,
+        pub epoch: u64,
+        pub block_start: u64,
+        pub block_end: u64,
+        pub tasks: Vec<Task>,
+        /// Sorted by uid.
+        pub miners: Vec<Miner>,
+        pub requests: Requests,
+        pub token_checks: TokenChecks,
+        /// Only for requests that have such numbers, in request-id order.
+        pub request_values: Vec<RequestValues>,
+        pub challenges: Challenges,
+        /// Sorted by (round, uid).
+        pub commit_reveals: Vec<CommitReveal>,
+        pub params: Vec<Param>,
+        /// The state this policy returned at the previous epoch; empty at the first.
+        pub state: Vec<u8>,
     }
 }
