@@ -1,0 +1,237 @@
+//! Whole epochs through `score`: speed, failures, the gate, samples, capacity, state, order.
+
+use assay_policy_sdk::{Challenge, EpochInput, TaskCapacity, Verdict};
+
+use super::{close, component, fail, input, miner, next, pass, proof, weight, with_param};
+use crate::{ProverState, score};
+
+/// 0.9^5: what is left of the distance to the target after five passes from s = 0.
+const AFTER_FIVE: f64 = 1.0 - 0.59049;
+
+/// Fixed bounds 100 ms .. 1100 ms, so a pass at 100 ms has rt_norm 0 and target 1/n.
+fn fixed_bounds(input: EpochInput) -> EpochInput {
+    let input = with_param(input, "rt.from_epoch", 0.0);
+    let input = with_param(input, "rt.min_ms", 100.0);
+    with_param(input, "rt.max_ms", 1_100.0)
+}
+
+#[test]
+fn a_fast_honest_prover_beats_a_slow_one() {
+    let miners = vec![miner(0, 1_000), miner(1, 1_000), miner(2, 1_000)];
+    let mut challenges = Vec::new();
+    for _ in 0..5 {
+        challenges.extend([pass(0, 100.0), pass(1, 600.0), pass(2, 1_100.0)]);
+    }
+    let out = score(&input(miners, challenges)).expect("scores");
+
+    // Bounds from the epoch: fastest 100 ms; 5 % of 3 samples is one, the slowest, 1100 ms.
+    // rt_norm: 0, (600 - 100) / 1000 = 0.5, (1100 - 100) / 1000 = 1 capped at 0.99.
+    close(component(&out, 0, "rt"), 0.0);
+    close(component(&out, 1, "rt"), 0.5);
+    close(component(&out, 2, "rt"), 0.99);
+    // n = 3; targets 1/3 × (1 - tan_curve): 1/3, 1/3 × 0.5, 1/3 × 0.07765552; five passes
+    // from 0 reach target × (1 - 0.9^5) = target × 0.40951.
+    close(component(&out, 0, "s"), AFTER_FIVE / 3.0); // 0.13650333
+    close(component(&out, 1, "s"), 0.5 * AFTER_FIVE / 3.0); // 0.06825167
+    assert!((component(&out, 2, "s") - 0.07765552 * AFTER_FIVE / 3.0).abs() < 1e-9); // 0.01060032
+    // Equal capacity: shares 1, (0.5)^5 = 0.03125, (0.07765552)^5 = 2.8e-6.
+    assert_eq!(weight(&out, 0), 65535);
+    assert_eq!(weight(&out, 1), 2048);
+    assert_eq!(weight(&out, 2), 0);
+    assert!(out.scores[0].score > out.scores[1].score && out.scores[1].score > out.scores[2].score);
+}
+
+#[test]
+fn a_failure_drops_s_by_forty_percent_and_gates_the_epoch() {
+    let miners = || vec![miner(0, 1_000), miner(1, 1_000)];
+    let first = score(&fixed_bounds(input(miners(), vec![pass(0, 100.0), pass(0, 100.0), pass(0, 100.0)])))
+        .expect("first epoch");
+    // n = 2, target 0.5: three passes reach 0.5 × (1 - 0.9^3) = 0.5 × 0.271 = 0.1355.
+    let s1 = component(&first, 0, "s");
+    close(s1, 0.1355);
+    assert_eq!(weight(&first, 0), 65535);
+
+    let second = score(&fixed_bounds(next(&first, miners(), vec![fail(0), pass(1, 100.0), pass(1, 100.0)])))
+        .expect("second epoch");
+    // One failure: 0.1355 - 0.4 × 0.1355 = 0.0813, 60 % of what it had.
+    assert_eq!(component(&second, 0, "s"), s1 - 0.4 * s1);
+    close(component(&second, 0, "s"), 0.0813);
+    assert_eq!(component(&second, 0, "gated"), 1.0);
+    assert_eq!(weight(&second, 0), 0);
+    // Miner 1, two passes from 0 toward 0.5: 0.05, then 0.05 + 0.1 × 0.45 = 0.095.
+    close(component(&second, 1, "s"), 0.095);
+    assert_eq!(weight(&second, 1), 65535);
+}
+
+#[test]
+fn the_gate_zeroes_a_cheater_however_fast_its_other_proofs() {
+    let miners = || vec![miner(0, 1_000), miner(1, 1_000)];
+    // Miner 0 proves fast but one proof fails; miner 1 is honest and slower.
+    let mut challenges = vec![pass(0, 100.0), pass(0, 100.0), fail(0), pass(0, 100.0), pass(0, 100.0)];
+    challenges.extend((0..4).map(|_| pass(1, 600.0)));
+    let first = score(&fixed_bounds(input(miners(), challenges))).expect("scores");
+    assert_eq!(component(&first, 0, "gated"), 1.0);
+    assert_eq!(component(&first, 0, "fails"), 1.0);
+    assert_eq!(weight(&first, 0), 0);
+    assert_eq!(first.scores[0].score, 0.0);
+    assert_eq!(weight(&first, 1), 65535);
+    // Its s was cut on the way: 0.05, 0.095, ×0.6 = 0.057, 0.1013, 0.14117 (target 0.5),
+    // against 0.5 × (1 - 0.9^4) = 0.17195 had the third proof passed too.
+    close(component(&first, 0, "s"), 0.14117);
+
+    // The next epoch it passes everything: weighted again, from where the failure left it.
+    let clean = vec![pass(0, 100.0), pass(1, 600.0)];
+    let second = score(&fixed_bounds(next(&first, miners(), clean))).expect("second epoch");
+    assert_eq!(component(&second, 0, "gated"), 0.0);
+    assert!(weight(&second, 0) > 0);
+}
+
+#[test]
+fn a_miner_is_weighted_only_after_the_minimum_of_samples() {
+    let miners = || vec![miner(0, 1_000)];
+    let first = score(&fixed_bounds(input(miners(), vec![pass(0, 100.0)]))).expect("first epoch");
+    assert_eq!(component(&first, 0, "samples"), 1.0);
+    assert!(component(&first, 0, "s") > 0.0);
+    // One verified proof of the two required: nothing to set on chain.
+    assert!(first.weights.is_empty());
+    assert_eq!(first.scores[0].score, 0.0);
+
+    let second = score(&fixed_bounds(next(&first, miners(), vec![pass(0, 100.0)]))).expect("second epoch");
+    assert_eq!(component(&second, 0, "samples"), 2.0);
+    assert_eq!(weight(&second, 0), 65535);
+
+    // A policy that asks for one sample weights it at once.
+    let eager = with_param(fixed_bounds(input(miners(), vec![pass(0, 100.0)])), "weights.min_samples", 1.0);
+    assert_eq!(weight(&score(&eager).expect("scores"), 0), 65535);
+}
+
+#[test]
+fn proofs_apply_in_challenge_order_and_void_changes_nothing() {
+    let run = |challenges: Vec<Challenge>| {
+        let out = score(&fixed_bounds(input(vec![miner(0, 1_000)], challenges))).expect("scores");
+        component(&out, 0, "s")
+    };
+    // n = 1, target 1: pass then fail: 0.1, then 0.1 × 0.6 = 0.06; fail then pass: 0, then 0.1.
+    close(run(vec![pass(0, 100.0), fail(0)]), 0.06);
+    close(run(vec![fail(0), pass(0, 100.0)]), 0.1);
+    // Void, and a pass the validator recorded no response time for, change nothing.
+    let untouched = vec![proof(0, Verdict::Void, Some(100.0)), proof(0, Verdict::Pass, None)];
+    let out = score(&fixed_bounds(input(vec![miner(0, 1_000)], untouched))).expect("scores");
+    assert_eq!(component(&out, 0, "s"), 0.0);
+    assert_eq!(component(&out, 0, "samples"), 0.0);
+    assert_eq!(component(&out, 0, "passes"), 0.0);
+    assert_eq!(component(&out, 0, "gated"), 0.0);
+    assert_eq!(component(&out, 0, "rt"), -1.0);
+}
+
+#[test]
+fn weights_follow_capacity_to_the_fifth_and_claims_are_capped() {
+    let proofs = || vec![pass(0, 100.0), pass(0, 100.0), pass(1, 100.0), pass(1, 100.0)];
+    // Equal s; capacity 2000 against 1000: (1/2)^5 = 0.03125 → 2048.
+    let out = score(&fixed_bounds(input(vec![miner(0, 2_000), miner(1, 1_000)], proofs()))).expect("scores");
+    assert_eq!(component(&out, 0, "capacity"), 2_000.0);
+    assert_eq!((weight(&out, 0), weight(&out, 1)), (65535, 2048));
+
+    // Declarations are summed over tasks, and clamped at capacity.max (1,000,000 by default):
+    // 4,294,967,295 earns no more than exactly 1,000,000.
+    let mut two_tasks = fixed_bounds(input(vec![miner(0, u32::MAX), miner(1, 600_000)], proofs()));
+    two_tasks.tasks.push(assay_policy_sdk::Task { name: "code".into(), weight: 0.0 });
+    two_tasks.miners[1].capacities.push(TaskCapacity { task: 1, capacity: 400_000 });
+    let out = score(&two_tasks).expect("scores");
+    assert_eq!(component(&out, 0, "capacity"), 1_000_000.0);
+    assert_eq!(component(&out, 1, "capacity"), 1_000_000.0);
+    assert_eq!((weight(&out, 0), weight(&out, 1)), (65535, 65535));
+
+    // Nobody declares: capacity is 1 for all, and only s counts.
+    let out = score(&fixed_bounds(input(vec![miner(0, 0), miner(1, 0)], proofs()))).expect("scores");
+    assert_eq!(component(&out, 0, "capacity"), 1.0);
+    assert_eq!((weight(&out, 0), weight(&out, 1)), (65535, 65535));
+
+    // Someone declares, someone does not: no declared capacity, no weight.
+    let out = score(&fixed_bounds(input(vec![miner(0, 1_000), miner(1, 0)], proofs()))).expect("scores");
+    assert_eq!((weight(&out, 0), weight(&out, 1)), (65535, 0));
+}
+
+#[test]
+fn state_carries_s_and_samples_by_hotkey_and_forgets_departed_miners() {
+    let first =
+        score(&fixed_bounds(input(vec![miner(0, 1_000), miner(1, 1_000)], vec![pass(0, 100.0)]))).expect("first epoch");
+    let state = ProverState::decode(&first.state).expect("state decodes");
+    assert_eq!(state.len(), 2);
+    assert_eq!(state.get("hotkey-0").s, component(&first, 0, "s"));
+    assert_eq!(state.get("hotkey-0").samples, 1);
+
+    // Miner 1 left; uid 0 now belongs to a new hotkey, which starts from nothing.
+    let mut newcomer = miner(0, 1_000);
+    newcomer.hotkey = "hotkey-new".into();
+    let second = score(&fixed_bounds(next(&first, vec![newcomer], vec![]))).expect("second epoch");
+    assert_eq!(component(&second, 0, "s"), 0.0);
+    assert_eq!(component(&second, 0, "samples"), 0.0);
+    let state = ProverState::decode(&second.state).expect("state decodes");
+    assert_eq!(state.len(), 1);
+
+    // An unchallenged miner keeps its s.
+    let third = score(&fixed_bounds(next(&first, vec![miner(0, 1_000)], vec![]))).expect("third epoch");
+    assert_eq!(component(&third, 0, "s"), component(&first, 0, "s"));
+}
+
+/// A few hundred proofs from a fixed linear congruential sequence.
+fn busy_epoch() -> EpochInput {
+    let miners = (0..40).map(|uid| miner(uid, 500 + u32::from(uid) * 10)).collect();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut challenges = Vec::new();
+    for _ in 0..600 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let uid = ((x >> 33) % 42) as u16; // 40 and 41 are not in the metagraph
+        let verdict = match (x >> 20) % 20 {
+            0 => Verdict::Fail,
+            1 => Verdict::Void,
+            _ => Verdict::Pass,
+        };
+        challenges.push(proof(uid, verdict, Some(50.0 + ((x >> 8) % 5_000) as f64)));
+    }
+    input(miners, challenges)
+}
+
+#[test]
+fn the_same_input_gives_the_same_output_bytes() {
+    let first = score(&busy_epoch()).expect("scores");
+    let again = score(&busy_epoch()).expect("scores again");
+    assert_eq!(first, again);
+    let bits = |out: &assay_policy_sdk::EpochOutput| -> Vec<u64> {
+        out.scores.iter().flat_map(|s| s.components.iter().map(|c| c.value.to_bits())).collect()
+    };
+    assert_eq!(bits(&first), bits(&again));
+    assert!(first.weights.iter().any(|w| w.weight > 0));
+    // And over two epochs, through the state blob.
+    let second = score(&next(&first, busy_epoch().miners, busy_epoch().challenges.iter().collect()));
+    let second_again = score(&next(&again, busy_epoch().miners, busy_epoch().challenges.iter().collect()));
+    assert_eq!(second.expect("second"), second_again.expect("second again"));
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let err = |input: EpochInput| score(&input).expect_err("refused");
+    assert!(err(input(vec![miner(3, 0), miner(3, 0)], vec![])).contains("listed twice"));
+    let mut twin = miner(4, 0);
+    twin.hotkey = "hotkey-3".into();
+    assert!(err(input(vec![miner(3, 0), twin], vec![])).contains("two uids"));
+    let mut long = miner(5, 0);
+    long.hotkey = "x".repeat(300);
+    assert!(err(input(vec![long], vec![])).contains("300 bytes"));
+    assert!(err(with_param(input(vec![], vec![]), "rate.decay", f64::NAN)).contains("rate.decay"));
+    assert!(err(with_param(input(vec![], vec![]), "weights.exponent", 2.5)).contains("whole number"));
+    assert!(err(with_param(input(vec![], vec![]), "rt.max_ms", -1.0)).contains("rt.max_ms"));
+    let mut corrupt = input(vec![miner(0, 0)], vec![]);
+    corrupt.state = b"PoI\x07".to_vec();
+    assert!(err(corrupt).contains("version 7"));
+    let mut foreign = input(vec![miner(0, 0)], vec![]);
+    foreign.state = vec![1, 0, 0];
+    assert!(err(foreign).contains("state blob"));
+    let mut ragged = input(vec![miner(0, 0)], vec![pass(0, 100.0)]);
+    ragged.challenges.verdict.clear();
+    assert!(err(ragged).contains("columns differ"));
+    let mut stray = input(vec![miner(0, 0)], vec![]);
+    stray.miners[0].capacities.push(TaskCapacity { task: 3, capacity: 10 });
+    assert!(err(stray).contains("task 3"));
+}
