@@ -30,11 +30,12 @@
 //!
 //! **Verification gate** (assay's addition): a miner with any `fail` in this epoch gets weight
 //! 0 this epoch. How a cheater ends at weight zero: every epoch in which one of its proofs
-//! fails, the gate zeroes it whatever its history; each failure also cuts `s` by 40 % for the
-//! epochs after, while a pass recovers only 10 % of the distance to the target, so one failure
-//! costs about five honest passes; a miner that never passes has `s = 0` and no samples, so
-//! weight 0; and the fifth power leaves a cut `s` a small share even in an epoch where its
-//! cheating went unchallenged (the adaptive challenger challenges recent failers more often).
+//! fails, the gate zeroes it whatever its history. Each failure also cuts `s` by 40 % for the
+//! epochs after, and the fifth power makes that a 92 % cut of its share (0.6^5 = 0.078), while
+//! a pass closes only a tenth of the gap to the target (about 7 passes to win back half of one
+//! failure's loss, 22 for 90 %); so even the epochs in which its cheating goes unchallenged pay
+//! it little (and the adaptive challenger challenges recent failers more often). A miner that
+//! never passes has `s = 0` and too few samples: weight 0.
 //!
 //! Where the seed's code (omron-subnet 10.3.1, `neurons/_validator/scoring/`) differs from the
 //! published rule we follow (`DESIGN.md`, issue #14):
@@ -180,6 +181,11 @@ fn miner_slots(miners: &[Miner]) -> Result<Vec<u32>, String> {
     Ok(slot)
 }
 
+/// The index into `miners` of `uid`; `None` for a uid not in the metagraph.
+fn index_of(slot: &[u32], uid: u16) -> Option<usize> {
+    slot.get(usize::from(uid)).filter(|&&i| i != u32::MAX).map(|&i| i as usize)
+}
+
 /// The columns this policy reads must line up (the host checks this too; a policy that
 /// indexed past a short column would trap instead of saying why).
 fn check_challenges(c: &Challenges) -> Result<(), String> {
@@ -208,11 +214,11 @@ fn epoch_bounds(c: &Challenges, slot: &[u32], miners: usize, cfg: &Config) -> Bo
     }
     let mut latest: Vec<Option<f64>> = vec![None; miners];
     for j in 0..c.len() {
-        let Some(i) = slot.get(usize::from(c.uid[j])).filter(|&&i| i != u32::MAX) else { continue };
+        let Some(i) = index_of(slot, c.uid[j]) else { continue };
         if c.verdict[j] == Verdict::Pass {
             // The seed keeps only positive times.
             if let Some(ms) = response_time(c, j).filter(|&ms| ms > 0.0) {
-                latest[*i as usize] = Some(ms);
+                latest[i] = Some(ms);
             }
         }
     }
@@ -227,8 +233,8 @@ fn apply_proofs(input: &EpochInput, slot: &[u32], bounds: Bounds, cfg: &Config, 
     let mut tallies = vec![Tally::default(); n];
     for j in 0..c.len() {
         // Records for uids not in the metagraph are ignored.
-        let Some(&i) = slot.get(usize::from(c.uid[j])).filter(|&&i| i != u32::MAX) else { continue };
-        let (prover, tally) = (&mut provers[i as usize], &mut tallies[i as usize]);
+        let Some(i) = index_of(slot, c.uid[j]) else { continue };
+        let (prover, tally) = (&mut provers[i], &mut tallies[i]);
         match (c.verdict[j], response_time(c, j)) {
             (Verdict::Pass, Some(ms)) => {
                 let rt_norm = normalized_response_time(ms, bounds, cfg.min_span_ms, cfg.max_norm);
