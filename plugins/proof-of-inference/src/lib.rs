@@ -21,10 +21,12 @@
 //! with fewer than two samples, or with `rt.from_epoch` = 0, they are `rt.min_ms` (0) and
 //! `rt.max_ms` (60 s, the seed's circuit timeout). Bounds closer than 1 s are widened to 1 s.
 //!
-//! Weights are proportional to `(s × capacity)^5`, capacity being what the miner declares
-//! (summed over the epoch's tasks, clamped to `capacity.max` because a declaration is a claim
-//! nobody checks here and the fifth power would multiply an inflated one 10^5-fold). When no
-//! miner declares any capacity, capacity is 1 for everyone. A miner is weighted only after
+//! Weights are proportional to `(s × capacity)^5`, capacity being what the miner has shown, not
+//! what it claims (`capacity.rs`): per task of positive weight, the lesser of its declaration and
+//! the completion tokens of its `ok` requests this epoch (its delivery alone where it declared
+//! nothing), averaged with the task weights. A declaration is a claim nobody checks, and the
+//! fifth power would multiply an inflated one 10^5-fold; delivery caps it. When nobody is
+//! credited anything, capacity is 1 for everyone. A miner is weighted only after
 //! `weights.min_samples` (2) verified proofs over all epochs. `s` and the proof count are
 //! carried between epochs in the state blob (`state.rs`), keyed by hotkey.
 //!
@@ -53,6 +55,7 @@
 //!   term (weight 0): none of these is in the published rule, and none is here;
 //! - it keys scores by uid; here by hotkey, so a re-registered uid starts from zero.
 
+mod capacity;
 mod formula;
 mod state;
 
@@ -90,8 +93,6 @@ pub mod defaults {
     pub const MIN_SAMPLES: f64 = 2.0;
     /// `weights.exponent`: weights ∝ (s × capacity)^5.
     pub const EXPONENT: f64 = 5.0;
-    /// `capacity.max`: the most declared capacity (per epoch, summed over tasks) credited.
-    pub const CAPACITY_MAX: f64 = 1_000_000.0;
 }
 
 /// The parameters of one run, read from the input.
@@ -105,7 +106,6 @@ pub struct Config {
     pub min_span_ms: f64,
     pub min_samples: u32,
     pub exponent: u32,
-    pub capacity_max: f64,
 }
 
 /// An integer-valued parameter.
@@ -142,7 +142,6 @@ impl Config {
             min_span_ms: p.get_in("rt.min_span_ms", MIN_SPAN_MS, 1e-3, 3.6e6)?,
             min_samples: whole(&p, "weights.min_samples", MIN_SAMPLES, 0.0, 1e6)?,
             exponent: whole(&p, "weights.exponent", EXPONENT, 1.0, 16.0)?,
-            capacity_max: p.get_in("capacity.max", CAPACITY_MAX, 1.0, 1e15)?,
         })
     }
 }
@@ -254,31 +253,6 @@ fn apply_proofs(input: &EpochInput, slot: &[u32], bounds: Bounds, cfg: &Config, 
     tallies
 }
 
-/// Each miner's credited capacity: its declarations summed over the epoch's tasks, clamped to
-/// `capacity.max`; 1 for everyone when no miner declares any.
-fn credited_capacities(input: &EpochInput, cfg: &Config) -> Result<Vec<f64>, String> {
-    let mut declared = Vec::with_capacity(input.miners.len());
-    for m in &input.miners {
-        let mut sum = 0_u64;
-        for c in &m.capacities {
-            if usize::from(c.task) >= input.tasks.len() {
-                return Err(format!(
-                    "miner uid {} declares capacity for task {}; the epoch has {} tasks",
-                    m.uid,
-                    c.task,
-                    input.tasks.len()
-                ));
-            }
-            sum += u64::from(c.capacity);
-        }
-        declared.push((sum as f64).min(cfg.capacity_max));
-    }
-    if declared.iter().all(|&c| c <= 0.0) {
-        declared.iter_mut().for_each(|c| *c = 1.0);
-    }
-    Ok(declared)
-}
-
 fn component(name: &str, value: f64) -> Param {
     Param { name: name.to_string(), value }
 }
@@ -304,7 +278,7 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
     let carried = ProverState::decode(&input.state)?;
     let slot = miner_slots(&input.miners)?;
     check_challenges(&input.challenges)?;
-    let capacities = credited_capacities(input, &cfg)?;
+    let capacities = capacity::credited(input, |uid| index_of(&slot, uid))?;
 
     let bounds = epoch_bounds(&input.challenges, &slot, input.miners.len(), &cfg);
     let mut provers: Vec<Prover> = input.miners.iter().map(|m| carried.get(&m.hotkey)).collect();

@@ -1,4 +1,4 @@
-//! Whole epochs through `score`: speed, failures, the gate, samples, capacity, state, order.
+//! Whole epochs through `score`: speed, failures, the gate, samples, state, order.
 
 use assay_policy_sdk::{Challenge, EpochInput, TaskCapacity, Verdict};
 
@@ -122,34 +122,6 @@ fn proofs_apply_in_challenge_order_and_void_changes_nothing() {
     assert_eq!(component(&out, 0, "passes"), 0.0);
     assert_eq!(component(&out, 0, "gated"), 0.0);
     assert_eq!(component(&out, 0, "rt"), -1.0);
-}
-
-#[test]
-fn weights_follow_capacity_to_the_fifth_and_claims_are_capped() {
-    let proofs = || vec![pass(0, 100.0), pass(0, 100.0), pass(1, 100.0), pass(1, 100.0)];
-    // Equal s; capacity 2000 against 1000: (1/2)^5 = 0.03125 → 2048.
-    let out = score(&fixed_bounds(input(vec![miner(0, 2_000), miner(1, 1_000)], proofs()))).expect("scores");
-    assert_eq!(component(&out, 0, "capacity"), 2_000.0);
-    assert_eq!((weight(&out, 0), weight(&out, 1)), (65535, 2048));
-
-    // Declarations are summed over tasks, and clamped at capacity.max (1,000,000 by default):
-    // 4,294,967,295 earns no more than exactly 1,000,000.
-    let mut two_tasks = fixed_bounds(input(vec![miner(0, u32::MAX), miner(1, 600_000)], proofs()));
-    two_tasks.tasks.push(assay_policy_sdk::Task { name: "code".into(), weight: 0.0 });
-    two_tasks.miners[1].capacities.push(TaskCapacity { task: 1, capacity: 400_000 });
-    let out = score(&two_tasks).expect("scores");
-    assert_eq!(component(&out, 0, "capacity"), 1_000_000.0);
-    assert_eq!(component(&out, 1, "capacity"), 1_000_000.0);
-    assert_eq!((weight(&out, 0), weight(&out, 1)), (65535, 65535));
-
-    // Nobody declares: capacity is 1 for all, and only s counts.
-    let out = score(&fixed_bounds(input(vec![miner(0, 0), miner(1, 0)], proofs()))).expect("scores");
-    assert_eq!(component(&out, 0, "capacity"), 1.0);
-    assert_eq!((weight(&out, 0), weight(&out, 1)), (65535, 65535));
-
-    // Someone declares, someone does not: no declared capacity, no weight.
-    let out = score(&fixed_bounds(input(vec![miner(0, 1_000), miner(1, 0)], proofs()))).expect("scores");
-    assert_eq!((weight(&out, 0), weight(&out, 1)), (65535, 0));
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! Native tests: the formula on hand-computed cases (`formula.rs`), whole epochs (`epoch.rs`),
-//! the state blob (`state.rs`). Shared builders here.
+//! credited capacity (`capacity.rs`), the state blob (`state.rs`). Shared builders here.
 
+mod capacity;
 mod epoch;
 mod formula;
 mod state;
 
-use assay_policy_sdk::{Challenge, EpochInput, EpochOutput, Miner, Param, Task, TaskCapacity, Verdict};
+use assay_policy_sdk::{
+    Challenge, EpochInput, EpochOutput, Miner, Outcome, Param, Request, RequestKind, Task, TaskCapacity, Verdict,
+};
 
 /// Within `1e-9` of a hand-computed value (the hand values carry 8 to 9 significant digits).
 #[track_caller]
@@ -29,6 +32,25 @@ fn pass(uid: u16, response_ms: f64) -> Challenge {
 
 fn fail(uid: u16) -> Challenge {
     proof(uid, Verdict::Fail, Some(100.0))
+}
+
+/// A synthetic request of `uid` for `task` that produced `completion_tokens`.
+fn request(uid: u16, task: u16, outcome: Outcome, completion_tokens: u32) -> Request {
+    Request {
+        id: 0,
+        uid,
+        task,
+        kind: RequestKind::Synthetic,
+        outcome,
+        greedy: true,
+        prompt_tokens: 10,
+        completion_tokens,
+        ttft_ms: 50.0,
+        total_ms: 500.0,
+        reported_ttft_ms: None,
+        reported_tps: None,
+        started_ms: 0,
+    }
 }
 
 fn input(miners: Vec<Miner>, challenges: Vec<Challenge>) -> EpochInput {
