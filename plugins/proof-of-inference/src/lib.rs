@@ -151,6 +151,8 @@ impl Config {
 struct Tally {
     passes: u32,
     fails: u32,
+    /// Passes without a response time, counted as void.
+    untimed: u32,
     /// Sums over timed passes, for the `rt` and `rt_ms` components.
     rt_norm_sum: f64,
     rt_ms_sum: f64,
@@ -247,7 +249,8 @@ fn apply_proofs(input: &EpochInput, slot: &[u32], bounds: Bounds, cfg: &Config, 
                 prover.s = on_fail(prover.s, cfg.rates).clamp(0.0, 1.0);
                 tally.fails += 1;
             }
-            (Verdict::Pass, None) | (Verdict::Void, _) => {}
+            (Verdict::Pass, None) => tally.untimed += 1,
+            (Verdict::Void, _) => {}
         }
     }
     tallies
@@ -268,6 +271,7 @@ fn components(prover: Prover, tally: &Tally, capacity: f64, gated: bool) -> Vec<
         component("rt_ms", mean(tally.rt_ms_sum)),
         component("passes", f64::from(tally.passes)),
         component("fails", f64::from(tally.fails)),
+        component("untimed", f64::from(tally.untimed)),
         component("gated", if gated { 1.0 } else { 0.0 }),
     ]
 }

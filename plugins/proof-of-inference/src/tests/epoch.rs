@@ -120,8 +120,33 @@ fn proofs_apply_in_challenge_order_and_void_changes_nothing() {
     assert_eq!(component(&out, 0, "s"), 0.0);
     assert_eq!(component(&out, 0, "samples"), 0.0);
     assert_eq!(component(&out, 0, "passes"), 0.0);
+    assert_eq!(component(&out, 0, "untimed"), 1.0);
     assert_eq!(component(&out, 0, "gated"), 0.0);
     assert_eq!(component(&out, 0, "rt"), -1.0);
+}
+
+#[test]
+fn an_epoch_of_untimed_passes_weights_nobody_and_says_why() {
+    // Every proof verified but the validator recorded no response time: all void.
+    let untimed = |uid| proof(uid, Verdict::Pass, None);
+    let challenges = vec![untimed(0), untimed(0), untimed(0), untimed(1), untimed(1)];
+    for min_samples in [2.0, 0.0] {
+        let epoch = with_param(
+            input(vec![miner(0, 1_000), miner(1, 1_000)], challenges.clone()),
+            "weights.min_samples",
+            min_samples,
+        );
+        let out = score(&epoch).expect("scores");
+        assert!(out.weights.is_empty(), "min_samples {min_samples}: {:?}", out.weights);
+        for (uid, count) in [(0, 3.0), (1, 2.0)] {
+            assert_eq!(component(&out, uid, "untimed"), count);
+            assert_eq!(component(&out, uid, "passes"), 0.0);
+            assert_eq!(component(&out, uid, "samples"), 0.0);
+            assert_eq!(component(&out, uid, "s"), 0.0);
+            assert_eq!(component(&out, uid, "gated"), 0.0);
+            assert_eq!(component(&out, uid, "rt_ms"), -1.0);
+        }
+    }
 }
 
 #[test]
