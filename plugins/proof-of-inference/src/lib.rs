@@ -57,9 +57,12 @@
 
 mod capacity;
 mod formula;
+mod roster;
 mod state;
 
 use std::collections::BTreeSet;
+
+use roster::Roster;
 
 use assay_policy_sdk::{Challenges, EpochInput, EpochOutput, Miner, MinerScore, Param, Params, Scorer, Verdict};
 
@@ -158,15 +161,11 @@ struct Tally {
     rt_ms_sum: f64,
 }
 
-/// uid → index into `miners`; refuses a uid or a hotkey listed twice (the state is keyed by
-/// hotkey) and a hotkey the state cannot hold.
-fn miner_slots(miners: &[Miner]) -> Result<Vec<u32>, String> {
-    let mut slot = vec![u32::MAX; usize::from(u16::MAX) + 1];
+/// Refuses a hotkey listed for two uids (the state is keyed by hotkey) and a hotkey the state
+/// cannot hold.
+fn check_hotkeys(miners: &[Miner]) -> Result<(), String> {
     let mut hotkeys = BTreeSet::new();
-    for (i, m) in miners.iter().enumerate() {
-        if slot[usize::from(m.uid)] != u32::MAX {
-            return Err(format!("miner uid {} is listed twice", m.uid));
-        }
+    for m in miners {
         if !hotkeys.insert(m.hotkey.as_str()) {
             return Err(format!("hotkey {} is listed for two uids (one is {})", m.hotkey, m.uid));
         }
@@ -177,14 +176,8 @@ fn miner_slots(miners: &[Miner]) -> Result<Vec<u32>, String> {
                 m.hotkey.len()
             ));
         }
-        slot[usize::from(m.uid)] = i as u32;
     }
-    Ok(slot)
-}
-
-/// The index into `miners` of `uid`; `None` for a uid not in the metagraph.
-fn index_of(slot: &[u32], uid: u16) -> Option<usize> {
-    slot.get(usize::from(uid)).filter(|&&i| i != u32::MAX).map(|&i| i as usize)
+    Ok(())
 }
 
 /// The columns this policy reads must line up (the host checks this too; a policy that
@@ -209,13 +202,13 @@ fn response_time(c: &Challenges, j: usize) -> Option<f64> {
 }
 
 /// The epoch's bounds: from each miner's latest timed pass (the seed's samples), or fixed.
-fn epoch_bounds(c: &Challenges, slot: &[u32], miners: usize, cfg: &Config) -> Bounds {
+fn epoch_bounds(c: &Challenges, roster: &Roster, miners: usize, cfg: &Config) -> Bounds {
     if !cfg.bounds_from_epoch {
         return cfg.bounds.fallback;
     }
     let mut latest: Vec<Option<f64>> = vec![None; miners];
     for j in 0..c.len() {
-        let Some(i) = index_of(slot, c.uid[j]) else { continue };
+        let Some(i) = roster.prover_of(c.uid[j]) else { continue };
         if c.verdict[j] == Verdict::Pass {
             // The seed keeps only positive times.
             if let Some(ms) = response_time(c, j).filter(|&ms| ms > 0.0) {
@@ -228,13 +221,19 @@ fn epoch_bounds(c: &Challenges, slot: &[u32], miners: usize, cfg: &Config) -> Bo
 }
 
 /// Applies every judged challenge, in order, to the provers' moving averages.
-fn apply_proofs(input: &EpochInput, slot: &[u32], bounds: Bounds, cfg: &Config, provers: &mut [Prover]) -> Vec<Tally> {
+fn apply_proofs(
+    input: &EpochInput,
+    roster: &Roster,
+    bounds: Bounds,
+    cfg: &Config,
+    provers: &mut [Prover],
+) -> Vec<Tally> {
     let c = &input.challenges;
     let n = input.miners.len();
     let mut tallies = vec![Tally::default(); n];
     for j in 0..c.len() {
-        // Records for uids not in the metagraph are ignored.
-        let Some(i) = index_of(slot, c.uid[j]) else { continue };
+        // Records for uids not in the metagraph, or re-registered during the epoch, are void.
+        let Some(i) = roster.prover_of(c.uid[j]) else { continue };
         let (prover, tally) = (&mut provers[i], &mut tallies[i]);
         match (c.verdict[j], response_time(c, j)) {
             (Verdict::Pass, Some(ms)) => {
@@ -261,7 +260,8 @@ fn component(name: &str, value: f64) -> Param {
 }
 
 /// The named parts of one miner's score, for people reading the summary.
-fn components(prover: Prover, tally: &Tally, capacity: f64, gated: bool) -> Vec<Param> {
+fn components(prover: Prover, tally: &Tally, capacity: f64, gated: bool, reregistered: bool) -> Vec<Param> {
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
     let mean = |sum: f64| if tally.passes == 0 { -1.0 } else { sum / f64::from(tally.passes) };
     vec![
         component("s", prover.s),
@@ -272,7 +272,8 @@ fn components(prover: Prover, tally: &Tally, capacity: f64, gated: bool) -> Vec<
         component("passes", f64::from(tally.passes)),
         component("fails", f64::from(tally.fails)),
         component("untimed", f64::from(tally.untimed)),
-        component("gated", if gated { 1.0 } else { 0.0 }),
+        component("gated", flag(gated)),
+        component("reregistered", flag(reregistered)),
     ]
 }
 
@@ -280,13 +281,14 @@ fn components(prover: Prover, tally: &Tally, capacity: f64, gated: bool) -> Vec<
 pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
     let cfg = Config::from_params(&input.params)?;
     let carried = ProverState::decode(&input.state)?;
-    let slot = miner_slots(&input.miners)?;
+    let roster = Roster::new(input)?;
+    check_hotkeys(&input.miners)?;
     check_challenges(&input.challenges)?;
-    let capacities = capacity::credited(input, |uid| index_of(&slot, uid))?;
+    let capacities = capacity::credited(input, |uid| roster.index_of(uid))?;
 
-    let bounds = epoch_bounds(&input.challenges, &slot, input.miners.len(), &cfg);
+    let bounds = epoch_bounds(&input.challenges, &roster, input.miners.len(), &cfg);
     let mut provers: Vec<Prover> = input.miners.iter().map(|m| carried.get(&m.hotkey)).collect();
-    let tallies = apply_proofs(input, &slot, bounds, &cfg, &mut provers);
+    let tallies = apply_proofs(input, &roster, bounds, &cfg, &mut provers);
 
     let strengths: Vec<f64> = provers
         .iter()
@@ -303,7 +305,13 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
         scores.push(MinerScore {
             uid: miner.uid,
             score: shares[i],
-            components: components(provers[i], &tallies[i], capacities[i], tallies[i].fails > 0),
+            components: components(
+                provers[i],
+                &tallies[i],
+                capacities[i],
+                tallies[i].fails > 0,
+                roster.reregistered[i],
+            ),
         });
     }
     let pairs: Vec<(u16, f64)> = scores.iter().map(|s| (s.uid, s.score)).collect();

@@ -150,6 +150,33 @@ fn an_epoch_of_untimed_passes_weights_nobody_and_says_why() {
 }
 
 #[test]
+fn a_uid_registered_during_the_epoch_inherits_nothing() {
+    // uid 0 changed hands at block 100 of an epoch that began at block 0: its challenges may be
+    // its predecessor's, so none counts, neither for it nor for the bounds.
+    let mut newcomer = miner(0, 1_000);
+    newcomer.registered_at_block = 100;
+    let challenges = vec![pass(0, 10.0), fail(0), pass(0, 10.0), pass(1, 100.0), pass(2, 1_100.0)];
+    let out = score(&input(vec![newcomer, miner(1, 1_000), miner(2, 1_000)], challenges.clone())).expect("scores");
+    assert_eq!(component(&out, 0, "reregistered"), 1.0);
+    for name in ["s", "samples", "passes", "fails", "gated"] {
+        assert_eq!(component(&out, 0, name), 0.0, "{name}");
+    }
+    assert_eq!(weight(&out, 0), 0);
+    // Bounds 100 .. 1100 ms from uids 1 and 2 alone: uid 1 is the fastest, rt 0 (not 90 / 1090).
+    assert_eq!(component(&out, 1, "rt"), 0.0);
+    assert_eq!(component(&out, 1, "reregistered"), 0.0);
+    assert_eq!(ProverState::decode(&out.state).expect("state decodes").get("hotkey-0").samples, 0);
+
+    // Registered at the epoch's first block: the uid's challenges are its own.
+    let mut early = input(vec![miner(0, 1_000), miner(1, 1_000), miner(2, 1_000)], challenges);
+    early.block_start = 100;
+    early.miners[0].registered_at_block = 100;
+    let out = score(&early).expect("scores");
+    assert_eq!(component(&out, 0, "reregistered"), 0.0);
+    assert_eq!((component(&out, 0, "passes"), component(&out, 0, "fails")), (2.0, 1.0));
+}
+
+#[test]
 fn state_carries_s_and_samples_by_hotkey_and_forgets_departed_miners() {
     let first =
         score(&fixed_bounds(input(vec![miner(0, 1_000), miner(1, 1_000)], vec![pass(0, 100.0)]))).expect("first epoch");
