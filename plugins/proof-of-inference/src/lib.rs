@@ -60,11 +60,9 @@ mod formula;
 mod roster;
 mod state;
 
-use std::collections::BTreeSet;
-
 use roster::Roster;
 
-use assay_policy_sdk::{Challenges, EpochInput, EpochOutput, Miner, MinerScore, Param, Params, Scorer, Verdict};
+use assay_policy_sdk::{Challenges, EpochInput, EpochOutput, MinerScore, Param, Params, Scorer, Verdict};
 
 pub use formula::{
     Bounds, BoundsRule, Rates, derive_bounds, normalized_response_time, on_fail, on_pass, power, shares, tan_curve,
@@ -161,25 +159,6 @@ struct Tally {
     rt_ms_sum: f64,
 }
 
-/// Refuses a hotkey listed for two uids (the state is keyed by hotkey) and a hotkey the state
-/// cannot hold.
-fn check_hotkeys(miners: &[Miner]) -> Result<(), String> {
-    let mut hotkeys = BTreeSet::new();
-    for m in miners {
-        if !hotkeys.insert(m.hotkey.as_str()) {
-            return Err(format!("hotkey {} is listed for two uids (one is {})", m.hotkey, m.uid));
-        }
-        if m.hotkey.len() > MAX_HOTKEY_BYTES {
-            return Err(format!(
-                "miner uid {} has a hotkey of {} bytes, at most {MAX_HOTKEY_BYTES}",
-                m.uid,
-                m.hotkey.len()
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The columns this policy reads must line up (the host checks this too; a policy that
 /// indexed past a short column would trap instead of saying why).
 fn check_challenges(c: &Challenges) -> Result<(), String> {
@@ -260,7 +239,7 @@ fn component(name: &str, value: f64) -> Param {
 }
 
 /// The named parts of one miner's score, for people reading the summary.
-fn components(prover: Prover, tally: &Tally, capacity: f64, gated: bool, reregistered: bool) -> Vec<Param> {
+fn components(prover: Prover, tally: &Tally, capacity: f64, gated: bool, roster: &Roster, i: usize) -> Vec<Param> {
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
     let mean = |sum: f64| if tally.passes == 0 { -1.0 } else { sum / f64::from(tally.passes) };
     vec![
@@ -273,7 +252,8 @@ fn components(prover: Prover, tally: &Tally, capacity: f64, gated: bool, reregis
         component("fails", f64::from(tally.fails)),
         component("untimed", f64::from(tally.untimed)),
         component("gated", flag(gated)),
-        component("reregistered", flag(reregistered)),
+        component("reregistered", flag(roster.reregistered[i])),
+        component("stateless", flag(!roster.keyed[i])),
     ]
 }
 
@@ -282,12 +262,17 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
     let cfg = Config::from_params(&input.params)?;
     let carried = ProverState::decode(&input.state)?;
     let roster = Roster::new(input)?;
-    check_hotkeys(&input.miners)?;
     check_challenges(&input.challenges)?;
     let capacities = capacity::credited(input, |uid| roster.index_of(uid))?;
 
     let bounds = epoch_bounds(&input.challenges, &roster, input.miners.len(), &cfg);
-    let mut provers: Vec<Prover> = input.miners.iter().map(|m| carried.get(&m.hotkey)).collect();
+    // A miner the state cannot key starts from nothing (and is not written back below).
+    let mut provers: Vec<Prover> = input
+        .miners
+        .iter()
+        .zip(&roster.keyed)
+        .map(|(m, &keyed)| if keyed { carried.get(&m.hotkey) } else { Prover::default() })
+        .collect();
     let tallies = apply_proofs(input, &roster, bounds, &cfg, &mut provers);
 
     let strengths: Vec<f64> = provers
@@ -301,17 +286,13 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
     let mut next_state = ProverState::default();
     let mut scores = Vec::with_capacity(input.miners.len());
     for (i, miner) in input.miners.iter().enumerate() {
-        next_state.insert(miner.hotkey.clone(), provers[i]);
+        if roster.keyed[i] {
+            next_state.insert(miner.hotkey.clone(), provers[i])?;
+        }
         scores.push(MinerScore {
             uid: miner.uid,
             score: shares[i],
-            components: components(
-                provers[i],
-                &tallies[i],
-                capacities[i],
-                tallies[i].fails > 0,
-                roster.reregistered[i],
-            ),
+            components: components(provers[i], &tallies[i], capacities[i], tallies[i].fails > 0, &roster, i),
         });
     }
     let pairs: Vec<(u16, f64)> = scores.iter().map(|s| (s.uid, s.score)).collect();

@@ -1,10 +1,14 @@
-//! The epoch's miners as this policy sees them: which listed miner a uid is, and whether its
-//! challenges this epoch are its own.
+//! The epoch's miners as this policy sees them: which listed miner a uid is, whether its
+//! challenges this epoch are its own, and whether the state can remember it.
 //!
 //! Owns: the uid lookup and the per-miner flags derived from the metagraph listing. Must not
 //! touch: verdicts, the formula or the state blob (`lib.rs`, `formula.rs`, `state.rs`).
 
+use std::collections::BTreeMap;
+
 use assay_policy_sdk::EpochInput;
+
+use crate::MAX_HOTKEY_BYTES;
 
 /// No miner at this uid.
 const NONE: u32 = u32::MAX;
@@ -14,10 +18,14 @@ pub struct Roster {
     slot: Vec<u32>,
     /// Registered after the epoch began: the uid's challenges may be its predecessor's.
     pub reregistered: Vec<bool>,
+    /// Its hotkey can key the state: at most [`MAX_HOTKEY_BYTES`] long and listed for this uid
+    /// alone. A miner without is scored from nothing and not remembered; a host that lists a
+    /// strange hotkey must not cost every other miner its epoch.
+    pub keyed: Vec<bool>,
 }
 
 impl Roster {
-    /// Refuses a uid listed twice (a host invariant).
+    /// Refuses a uid listed twice (a host invariant: a uid is one miner).
     pub fn new(input: &EpochInput) -> Result<Self, String> {
         let mut slot = vec![NONE; usize::from(u16::MAX) + 1];
         for (i, m) in input.miners.iter().enumerate() {
@@ -27,7 +35,13 @@ impl Roster {
             slot[usize::from(m.uid)] = i as u32;
         }
         let reregistered = input.miners.iter().map(|m| m.registered_at_block > input.block_start).collect();
-        Ok(Self { slot, reregistered })
+        let mut listed: BTreeMap<&str, u32> = BTreeMap::new();
+        for m in &input.miners {
+            *listed.entry(m.hotkey.as_str()).or_default() += 1;
+        }
+        let keyed =
+            input.miners.iter().map(|m| m.hotkey.len() <= MAX_HOTKEY_BYTES && listed[m.hotkey.as_str()] == 1).collect();
+        Ok(Self { slot, reregistered, keyed })
     }
 
     /// The index into the miners of `uid`; `None` for a uid not in the metagraph.

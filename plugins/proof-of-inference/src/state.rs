@@ -88,17 +88,17 @@ impl ProverState {
         Ok(Self { provers })
     }
 
-    /// Writes the blob. Hotkeys longer than [`MAX_HOTKEY_BYTES`] are refused by the policy
-    /// before they get here, so none is cut.
+    /// Writes the blob. Every entry fits the format ([`ProverState::insert`] refuses any other),
+    /// so nothing is cut.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(8 + self.provers.len() * 64);
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
         out.extend_from_slice(&(self.provers.len() as u32).to_le_bytes());
         for (hotkey, prover) in &self.provers {
-            let key = &hotkey.as_bytes()[..hotkey.len().min(MAX_HOTKEY_BYTES)];
-            out.push(key.len() as u8);
-            out.extend_from_slice(key);
+            // At most MAX_HOTKEY_BYTES = u8::MAX: the length fits its byte.
+            out.push(hotkey.len() as u8);
+            out.extend_from_slice(hotkey.as_bytes());
             out.extend_from_slice(&prover.s.to_le_bytes());
             out.extend_from_slice(&prover.samples.to_le_bytes());
         }
@@ -110,8 +110,17 @@ impl ProverState {
         self.provers.get(hotkey).copied().unwrap_or_default()
     }
 
-    pub fn insert(&mut self, hotkey: String, prover: Prover) {
+    /// Remembers `prover` under `hotkey`; refuses what the format cannot hold (a hotkey over
+    /// [`MAX_HOTKEY_BYTES`], an entry beyond one per uid).
+    pub fn insert(&mut self, hotkey: String, prover: Prover) -> Result<(), String> {
+        if hotkey.len() > MAX_HOTKEY_BYTES {
+            return Err(format!("state cannot hold a hotkey of {} bytes, at most {MAX_HOTKEY_BYTES}", hotkey.len()));
+        }
+        if self.provers.len() >= MAX_ENTRIES && !self.provers.contains_key(&hotkey) {
+            return Err(format!("state holds {MAX_ENTRIES} entries already, one per uid"));
+        }
         self.provers.insert(hotkey, prover);
+        Ok(())
     }
 
     pub fn len(&self) -> usize {

@@ -3,7 +3,7 @@
 use assay_policy_sdk::{Challenge, EpochInput, TaskCapacity, Verdict};
 
 use super::{close, component, fail, input, miner, next, pass, proof, weight, with_param};
-use crate::{ProverState, score};
+use crate::{Prover, ProverState, score};
 
 /// 0.9^5: what is left of the distance to the target after five passes from s = 0.
 const AFTER_FIVE: f64 = 1.0 - 0.59049;
@@ -177,6 +177,35 @@ fn a_uid_registered_during_the_epoch_inherits_nothing() {
 }
 
 #[test]
+fn a_hotkey_the_state_cannot_hold_is_scored_from_nothing_and_not_remembered() {
+    // The previous epoch remembers hotkey-3 with a long history.
+    let mut carried = ProverState::default();
+    carried.insert("hotkey-3".into(), Prover { s: 0.5, samples: 40 }).expect("fits");
+    // Now the host lists hotkey-3 on uids 3 and 4, and uid 5 with a 300-byte hotkey.
+    let mut twin = miner(4, 0);
+    twin.hotkey = "hotkey-3".into();
+    let mut long = miner(5, 0);
+    long.hotkey = "x".repeat(300);
+    let challenges = vec![pass(3, 100.0), pass(4, 100.0), pass(5, 100.0), pass(6, 100.0), pass(6, 100.0)];
+    let mut epoch = fixed_bounds(input(vec![miner(3, 0), twin, long, miner(6, 0)], challenges));
+    epoch.state = carried.encode();
+    let out = score(&epoch).expect("the other miners' epoch stands");
+    // n = 4, target 0.25: one pass from nothing is 0.025, whatever was carried for hotkey-3.
+    for uid in [3, 4, 5] {
+        assert_eq!(component(&out, uid, "stateless"), 1.0);
+        close(component(&out, uid, "s"), 0.025);
+        assert_eq!(component(&out, uid, "samples"), 1.0);
+    }
+    assert_eq!(component(&out, 6, "stateless"), 0.0);
+    assert_eq!(weight(&out, 6), 65535);
+    // Only uid 6 is written back; hotkey-3's carried entry, which neither uid can be said to own,
+    // is dropped with them.
+    let state = ProverState::decode(&out.state).expect("state decodes");
+    assert_eq!(state.len(), 1);
+    assert_eq!(state.get("hotkey-6").samples, 2);
+}
+
+#[test]
 fn state_carries_s_and_samples_by_hotkey_and_forgets_departed_miners() {
     let first =
         score(&fixed_bounds(input(vec![miner(0, 1_000), miner(1, 1_000)], vec![pass(0, 100.0)]))).expect("first epoch");
@@ -237,12 +266,6 @@ fn the_same_input_gives_the_same_output_bytes() {
 fn bad_input_is_an_error_not_a_panic() {
     let err = |input: EpochInput| score(&input).expect_err("refused");
     assert!(err(input(vec![miner(3, 0), miner(3, 0)], vec![])).contains("listed twice"));
-    let mut twin = miner(4, 0);
-    twin.hotkey = "hotkey-3".into();
-    assert!(err(input(vec![miner(3, 0), twin], vec![])).contains("two uids"));
-    let mut long = miner(5, 0);
-    long.hotkey = "x".repeat(300);
-    assert!(err(input(vec![long], vec![])).contains("300 bytes"));
     assert!(err(with_param(input(vec![], vec![]), "rate.decay", f64::NAN)).contains("rate.decay"));
     assert!(err(with_param(input(vec![], vec![]), "weights.exponent", 2.5)).contains("whole number"));
     assert!(err(with_param(input(vec![], vec![]), "rt.max_ms", -1.0)).contains("rt.max_ms"));

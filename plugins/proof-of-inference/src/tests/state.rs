@@ -1,11 +1,11 @@
 //! The state blob: round trip, layout, and every way a blob can be unreadable.
 
-use crate::{Prover, ProverState};
+use crate::{MAX_HOTKEY_BYTES, Prover, ProverState};
 
 fn sample() -> ProverState {
     let mut state = ProverState::default();
-    state.insert("b".into(), Prover { s: 0.25, samples: 7 });
-    state.insert("a".into(), Prover { s: 0.5, samples: 1 });
+    state.insert("b".into(), Prover { s: 0.25, samples: 7 }).expect("fits");
+    state.insert("a".into(), Prover { s: 0.5, samples: 1 }).expect("fits");
     state
 }
 
@@ -51,4 +51,25 @@ fn unreadable_state_is_a_clear_error() {
     let mut not_utf8 = bytes;
     not_utf8[9] = 0xff;
     refuse(&not_utf8, "UTF-8");
+}
+
+#[test]
+fn the_state_refuses_what_its_format_cannot_hold_instead_of_cutting_it() {
+    let mut state = ProverState::default();
+    let longest = "k".repeat(MAX_HOTKEY_BYTES);
+    state.insert(longest.clone(), Prover { s: 0.5, samples: 3 }).expect("255 bytes fit");
+    let err = state.insert("k".repeat(MAX_HOTKEY_BYTES + 1), Prover::default()).expect_err("refused");
+    assert!(err.contains("256 bytes"), "{err}");
+    // Nothing was cut: the blob reads back the 255-byte key and only it.
+    let back = ProverState::decode(&state.encode()).expect("decodes");
+    assert_eq!(back, state);
+    assert_eq!(back.get(&longest), Prover { s: 0.5, samples: 3 });
+
+    // One entry per uid: the 65,537th hotkey is refused, a known one is still updated.
+    let mut full = ProverState::default();
+    for k in 0..=u32::from(u16::MAX) {
+        full.insert(format!("{k:05}"), Prover::default()).expect("within one per uid");
+    }
+    assert!(full.insert("one more".into(), Prover::default()).expect_err("refused").contains("65536 entries"));
+    full.insert("00000".into(), Prover { s: 1.0, samples: 1 }).expect("a known hotkey");
 }
