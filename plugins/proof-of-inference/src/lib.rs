@@ -96,6 +96,10 @@ pub mod defaults {
     pub const EXPONENT: f64 = 5.0;
 }
 
+/// The longest response time counted, an hour: longer ones count as this, so that no sum of
+/// times overflows to infinity. Also the largest time a parameter may name.
+pub const MAX_RESPONSE_MS: f64 = 3.6e6;
+
 /// The parameters of one run, read from the input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -122,8 +126,8 @@ impl Config {
     pub fn from_params(params: &[Param]) -> Result<Self, String> {
         use defaults::*;
         let p = Params(params);
-        let min_ms = p.get_in("rt.min_ms", MIN_MS, 0.0, 3.6e6)?;
-        let max_ms = p.get_in("rt.max_ms", MAX_MS, 0.0, 3.6e6)?;
+        let min_ms = p.get_in("rt.min_ms", MIN_MS, 0.0, MAX_RESPONSE_MS)?;
+        let max_ms = p.get_in("rt.max_ms", MAX_MS, 0.0, MAX_RESPONSE_MS)?;
         if max_ms < min_ms {
             return Err(format!("parameter rt.max_ms = {max_ms} is below rt.min_ms = {min_ms}"));
         }
@@ -140,7 +144,7 @@ impl Config {
                 fallback: Bounds { min_ms, max_ms },
                 slow_fraction: p.get_in("rt.slow_fraction", SLOW_FRACTION, 0.0, 1.0)?,
             },
-            min_span_ms: p.get_in("rt.min_span_ms", MIN_SPAN_MS, 1e-3, 3.6e6)?,
+            min_span_ms: p.get_in("rt.min_span_ms", MIN_SPAN_MS, 1e-3, MAX_RESPONSE_MS)?,
             min_samples: whole(&p, "weights.min_samples", MIN_SAMPLES, 0.0, 1e6)?,
             exponent: whole(&p, "weights.exponent", EXPONENT, 1.0, 16.0)?,
         })
@@ -175,9 +179,10 @@ fn check_challenges(c: &Challenges) -> Result<(), String> {
     Ok(())
 }
 
-/// The response time of challenge `j`, when the validator measured a usable one.
+/// The response time of challenge `j`, at most [`MAX_RESPONSE_MS`], when the validator measured
+/// a usable one (a negative, NaN or infinite time is a recording gap).
 fn response_time(c: &Challenges, j: usize) -> Option<f64> {
-    c.response_ms_of(j).filter(|ms| ms.is_finite())
+    c.response_ms_of(j).filter(|ms| ms.is_finite()).map(|ms| ms.min(MAX_RESPONSE_MS))
 }
 
 /// The epoch's bounds: from each miner's latest timed pass (the seed's samples), or fixed.

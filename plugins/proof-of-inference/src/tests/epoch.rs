@@ -206,6 +206,19 @@ fn a_hotkey_the_state_cannot_hold_is_scored_from_nothing_and_not_remembered() {
 }
 
 #[test]
+fn response_times_are_clamped_to_an_hour_before_they_are_summed() {
+    // Two passes at 1e308 ms would sum to infinity; each counts as 3,600,000 ms.
+    let challenges = vec![pass(0, 1e308), pass(0, 1e308), proof(0, Verdict::Pass, Some(f64::INFINITY)), pass(1, 100.0)];
+    let out = score(&input(vec![miner(0, 1_000), miner(1, 1_000)], challenges)).expect("scores");
+    assert_eq!(component(&out, 0, "rt_ms"), 3_600_000.0);
+    // Bounds from the samples 100 and 3,600,000 ms, the latter clamped to the 60 s timeout.
+    assert_eq!(component(&out, 0, "rt"), 0.99);
+    // An infinite time is no measurement: untimed, void.
+    assert_eq!((component(&out, 0, "passes"), component(&out, 0, "untimed")), (2.0, 1.0));
+    assert!(out.scores.iter().all(|s| s.components.iter().all(|c| c.value.is_finite())));
+}
+
+#[test]
 fn state_carries_s_and_samples_by_hotkey_and_forgets_departed_miners() {
     let first =
         score(&fixed_bounds(input(vec![miner(0, 1_000), miner(1, 1_000)], vec![pass(0, 100.0)]))).expect("first epoch");
