@@ -241,40 +241,6 @@ fn state_carries_s_and_samples_by_hotkey_and_forgets_departed_miners() {
     assert_eq!(component(&third, 0, "s"), component(&first, 0, "s"));
 }
 
-/// A few hundred proofs from a fixed linear congruential sequence.
-fn busy_epoch() -> EpochInput {
-    let miners = (0..40).map(|uid| miner(uid, 500 + u32::from(uid) * 10)).collect();
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut challenges = Vec::new();
-    for _ in 0..600 {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        let uid = ((x >> 33) % 42) as u16; // 40 and 41 are not in the metagraph
-        let verdict = match (x >> 20) % 20 {
-            0 => Verdict::Fail,
-            1 => Verdict::Void,
-            _ => Verdict::Pass,
-        };
-        challenges.push(proof(uid, verdict, Some(50.0 + ((x >> 8) % 5_000) as f64)));
-    }
-    input(miners, challenges)
-}
-
-#[test]
-fn the_same_input_gives_the_same_output_bytes() {
-    let first = score(&busy_epoch()).expect("scores");
-    let again = score(&busy_epoch()).expect("scores again");
-    assert_eq!(first, again);
-    let bits = |out: &assay_policy_sdk::EpochOutput| -> Vec<u64> {
-        out.scores.iter().flat_map(|s| s.components.iter().map(|c| c.value.to_bits())).collect()
-    };
-    assert_eq!(bits(&first), bits(&again));
-    assert!(first.weights.iter().any(|w| w.weight > 0));
-    // And over two epochs, through the state blob.
-    let second = score(&next(&first, busy_epoch().miners, busy_epoch().challenges.iter().collect()));
-    let second_again = score(&next(&again, busy_epoch().miners, busy_epoch().challenges.iter().collect()));
-    assert_eq!(second.expect("second"), second_again.expect("second again"));
-}
-
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
     let err = |input: EpochInput| score(&input).expect_err("refused");

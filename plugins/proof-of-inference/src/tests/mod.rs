@@ -1,9 +1,11 @@
 //! Native tests: the formula on hand-computed cases (`formula.rs`), whole epochs (`epoch.rs`),
-//! credited capacity (`capacity.rs`), the state blob (`state.rs`). Shared builders here.
+//! credited capacity (`capacity.rs`), the state blob (`state.rs`), fixed bits a wasm32 build must
+//! reproduce (`golden.rs`). Shared builders here.
 
 mod capacity;
 mod epoch;
 mod formula;
+mod golden;
 mod state;
 
 use assay_policy_sdk::{
