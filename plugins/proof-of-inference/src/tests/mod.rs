@@ -1,7 +1,9 @@
 //! Native tests: the formula on hand-computed cases (`formula.rs`), whole epochs (`epoch.rs`),
-//! credited capacity (`capacity.rs`), the state blob (`state.rs`), fixed bits a wasm32 build must
-//! reproduce (`golden.rs`). Shared builders here.
+//! response-time bounds (`bounds.rs`) and credited capacity (`capacity.rs`) through `score`, the
+//! state blob (`state.rs`), fixed bits a wasm32 build must reproduce (`golden.rs`). Shared
+//! builders here.
 
+mod bounds;
 mod capacity;
 mod epoch;
 mod formula;
