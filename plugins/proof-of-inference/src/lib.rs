@@ -5,30 +5,38 @@
 //! including its own state from the previous epoch).
 //!
 //! The seed is the zk proof-of-inference subnet (Inference Labs' Omron, Bittensor subnet 2):
-//! a miner's verified proofs raise a moving average `s`, its failed ones cut it. Here a
-//! miner's judged challenges are its proofs, taken in the order they were judged:
+//! a miner's verified proofs raise a moving average `s` (the issue's "rate"), its failed ones
+//! cut it. Here a miner's judged challenges are its proofs, taken in the order they were judged:
 //! - **pass** (a verified proof): `s += 0.1 × (1/n × (1 − tan_curve(rt_norm)) − s)`, with `n`
-//!   the epoch's miners and [`tan_curve`] the seed's normalized tangent;
+//!   the miners the host lists (the whole metagraph, as the seed's `len(scores)`) and
+//!   [`tan_curve`] the seed's normalized tangent;
 //! - **fail**: `s −= 0.4 × s`;
-//! - **void** (undecidable, not the miner's doing): no change. A pass without a response time
-//!   is the validator's recording gap and counts as void too (never charge a miner for
-//!   someone else's fault).
+//! - **void** (undecidable, not the miner's doing): no change. Void too, never charging a miner
+//!   for someone else's fault: a pass without a response time (the validator's recording gap,
+//!   counted in the `untimed` component), and every challenge of a uid registered during the
+//!   epoch (`registered_at_block > block_start`: they may be its predecessor's).
 //!
-//! `rt_norm` is the opening's response time (validator's clock) within the epoch's bounds,
-//! clamped to `[0, 0.99]` ([`normalized_response_time`]). As the seed derives them
-//! (`rt.from_epoch` = 1), the bounds are the fastest verified time and the lower median of the
-//! slowest 5 %, one sample per prover (its latest pass), clamped to `[rt.min_ms, rt.max_ms]`;
-//! with fewer than two samples, or with `rt.from_epoch` = 0, they are `rt.min_ms` (0) and
-//! `rt.max_ms` (60 s, the seed's circuit timeout). Bounds closer than 1 s are widened to 1 s.
+//! The response time is the time to answer the opening (the proof: the committed hidden-state
+//! vectors at the challenged points), by the validator's clock, counted up to an hour; a miner
+//! that kept its vectors answers faster than one that must recompute them. `rt_norm` places it
+//! within the epoch's bounds, clamped to `[0, 0.99]` ([`normalized_response_time`]). As the seed
+//! derives them (`rt.from_epoch` = 1), the bounds are the fastest sample and the lower median of
+//! the slowest 5 %, one sample per prover (its latest pass with a positive time), clamped to
+//! `[rt.min_ms, rt.max_ms]`; with fewer than two samples, or with `rt.from_epoch` = 0, they are
+//! `rt.min_ms` (0) and `rt.max_ms` (60 s, the seed's circuit timeout). Bounds closer than 1 s
+//! are widened to 1 s.
 //!
 //! Weights are proportional to `(s × capacity)^5`, capacity being what the miner has shown, not
-//! what it claims (`capacity.rs`): per task of positive weight, the lesser of its declaration and
-//! the completion tokens of its `ok` requests this epoch (its delivery alone where it declared
-//! nothing), averaged with the task weights. A declaration is a claim nobody checks, and the
-//! fifth power would multiply an inflated one 10^5-fold; delivery caps it. When nobody is
-//! credited anything, capacity is 1 for everyone. A miner is weighted only after
+//! what it claims (`capacity.rs`): `Σ wₜ × min(declaredₜ, deliveredₜ) / Σ wₜ` over the tasks of
+//! positive weight `wₜ`, where `deliveredₜ` is the completion tokens of the miner's `ok` requests
+//! of task `t` this epoch (both per epoch, in completion tokens) and a task it declared nothing
+//! for is credited `deliveredₜ` (a missing declaration may be the validator's failed fetch). A
+//! declaration alone earns nothing: the fifth power would multiply an inflated one 10^5-fold.
+//! When nobody is credited anything, capacity is 1 for everyone. A miner is weighted only after
 //! `weights.min_samples` (2) verified proofs over all epochs. `s` and the proof count are
-//! carried between epochs in the state blob (`state.rs`), keyed by hotkey.
+//! carried between epochs in the state blob (`state.rs`), keyed by hotkey; a miner whose hotkey
+//! the blob cannot hold (over 255 bytes, or listed for two uids) is scored from nothing and not
+//! remembered (`stateless`), rather than failing everyone's epoch.
 //!
 //! **Verification gate** (assay's addition): a miner with any `fail` in this epoch gets weight
 //! 0 this epoch. How a cheater ends at weight zero: every epoch in which one of its proofs
@@ -40,16 +48,15 @@
 //! never passes has `s = 0` and too few samples: weight 0.
 //!
 //! Where the seed's code (omron-subnet 10.3.1, `neurons/_validator/scoring/`) differs from the
-//! published rule we follow (`DESIGN.md`, issue #14):
+//! published rule we follow (`DESIGN.md`, issue #14), or this policy from the code:
 //! - the code sets weights equal to the scores: it asks miners for per-circuit capacities but
 //!   only logs them, raises nothing to the fifth power and has no minimum of samples before a
 //!   miner is weighted. Its only minimum is two verified response times before it derives the
 //!   response-time bounds from data; that is the default of `weights.min_samples` here;
-//! - its `n` is the length of its score vector (the metagraph's uids); here it is the epoch's
-//!   miners;
-//! - it derives the bounds from a rolling store of each uid's latest verified response (up to
-//!   1024, across epochs), updated as each response arrives; here from this epoch's passes,
-//!   once, before the updates;
+//! - its bounds sample each uid's latest verified *response* (every response there carries a
+//!   proof), in a rolling store (up to 1024, across epochs) updated as each response arrives;
+//!   here the sample is each prover's latest *pass* (a challenged request whose opening
+//!   verified, timed to answer the opening), from this epoch's passes, once, before the updates;
 //! - it also zeroes the scores of miners it cannot query, multiplies the scores of rotating
 //!   miner groups by a boost or 0.99 each epoch, penalizes missed resets and has a proof-size
 //!   term (weight 0): none of these is in the published rule, and none is here;
