@@ -250,8 +250,8 @@ fn component(name: &str, value: f64) -> Param {
     Param { name: name.to_string(), value }
 }
 
-/// The named parts of one miner's score, for people reading the summary.
-fn components(prover: Prover, tally: &Tally, capacity: f64, gated: bool, roster: &Roster, i: usize) -> Vec<Param> {
+/// The named parts of miner `i`'s score, for people reading the summary.
+fn components(i: usize, prover: Prover, tally: &Tally, capacity: f64, roster: &Roster) -> Vec<Param> {
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
     let mean = |sum: f64| if tally.passes == 0 { -1.0 } else { sum / f64::from(tally.passes) };
     vec![
@@ -263,7 +263,7 @@ fn components(prover: Prover, tally: &Tally, capacity: f64, gated: bool, roster:
         component("passes", f64::from(tally.passes)),
         component("fails", f64::from(tally.fails)),
         component("untimed", f64::from(tally.untimed)),
-        component("gated", flag(gated)),
+        component("gated", flag(tally.fails > 0)),
         component("reregistered", flag(roster.reregistered[i])),
         component("stateless", flag(!roster.keyed[i])),
     ]
@@ -304,7 +304,7 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
         scores.push(MinerScore {
             uid: miner.uid,
             score: shares[i],
-            components: components(provers[i], &tallies[i], capacities[i], tallies[i].fails > 0, &roster, i),
+            components: components(i, provers[i], &tallies[i], capacities[i], &roster),
         });
     }
     let pairs: Vec<(u16, f64)> = scores.iter().map(|s| (s.uid, s.score)).collect();
