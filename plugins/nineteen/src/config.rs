@@ -65,7 +65,9 @@ impl Config {
         let distance_full = p.get_in("token.distance_full", TOKEN_DISTANCE_FULL, 0.0, 1.0)?;
         let distance_zero = p.get_in("token.distance_zero", TOKEN_DISTANCE_ZERO, 0.0, 1.0)?;
         if distance_zero <= distance_full {
-            return Err(format!("token.distance_zero ({distance_zero}) must exceed token.distance_full ({distance_full})"));
+            return Err(format!(
+                "token.distance_zero ({distance_zero}) must exceed token.distance_full ({distance_full})"
+            ));
         }
         Ok(Self {
             include_organic: integer(&p, "period.include_organic", PERIOD_INCLUDE_ORGANIC, 0.0, 1.0)? == 1,

@@ -97,7 +97,8 @@ fn check_shape(input: &EpochInput) -> Result<(), String> {
     {
         return Err("token checks: columns of different lengths".to_string());
     }
-    if checks.token_start.windows(2).any(|w| w[0] > w[1]) || checks.token_start.last().is_some_and(|&s| s as usize > tokens)
+    if checks.token_start.windows(2).any(|w| w[0] > w[1])
+        || checks.token_start.last().is_some_and(|&s| s as usize > tokens)
     {
         return Err("token checks: token-start is not ascending within the token columns".to_string());
     }
@@ -140,10 +141,10 @@ fn grid(input: &EpochInput, cfg: &Config) -> Result<Grid, String> {
     }
     let mut failures = vec![0u32; input.miners.len()];
     for (uid, verdict) in input.challenges.uid.iter().zip(&input.challenges.verdict) {
-        if let (Some(&miner), Verdict::Fail) = (slot.get(usize::from(*uid)), verdict) {
-            if let Some(f) = failures.get_mut(miner as usize) {
-                *f = f.saturating_add(1);
-            }
+        if let (Some(&miner), Verdict::Fail) = (slot.get(usize::from(*uid)), verdict)
+            && let Some(f) = failures.get_mut(miner as usize)
+        {
+            *f = f.saturating_add(1);
         }
     }
     Ok(Grid { tasks, cells, slot, failures })
@@ -232,8 +233,9 @@ fn merge(input: &EpochInput, cfg: &Config, grid: &mut Grid, carried: &mut State)
 /// The task's speed bonuses, qualities, effective volumes and shares, into each cell's result.
 fn score_task(input: &EpochInput, cfg: &Config, grid: &mut Grid, task: usize) {
     // Miners with quality records take part (ascending uid, so ties in speed go to the lower uid).
-    let members: Vec<usize> =
-        (0..input.miners.len()).filter(|&m| !grid.gated(m) && !grid.cells[m * grid.tasks + task].carried.records.is_empty()).collect();
+    let members: Vec<usize> = (0..input.miners.len())
+        .filter(|&m| !grid.gated(m) && !grid.cells[m * grid.tasks + task].carried.records.is_empty())
+        .collect();
     let metrics: Vec<f64> = members
         .iter()
         .map(|&m| {
@@ -247,7 +249,8 @@ fn score_task(input: &EpochInput, cfg: &Config, grid: &mut Grid, task: usize) {
     for (&m, &speed_bonus) in members.iter().zip(&bonuses) {
         let cell = &mut grid.cells[m * grid.tasks + task];
         let records = &cell.carried.records;
-        let quality = formula::average_quality(records.iter().map(|r| f64::from(r.quality)), cfg.square_below).unwrap_or(0.0);
+        let quality =
+            formula::average_quality(records.iter().map(|r| f64::from(r.quality)), cfg.square_below).unwrap_or(0.0);
         let period = formula::decayed_period_score(&cell.carried.periods, &cfg.decay);
         let volume = quality * (1.0 + speed_bonus) * period * cell.capacity;
         cell.result = TaskResult { period, quality, speed_bonus, volume, score: 0.0 };
@@ -261,7 +264,8 @@ fn score_task(input: &EpochInput, cfg: &Config, grid: &mut Grid, task: usize) {
 
 /// Each miner's total and its components, in input order.
 fn miner_scores(input: &EpochInput, grid: &Grid) -> Vec<MinerScore> {
-    let named_tasks: Vec<String> = input.tasks.iter().take(TASKS_WITH_COMPONENTS).map(|t| component_prefix(&t.name)).collect();
+    let named_tasks: Vec<String> =
+        input.tasks.iter().take(TASKS_WITH_COMPONENTS).map(|t| component_prefix(&t.name)).collect();
     input
         .miners
         .iter()
@@ -270,7 +274,8 @@ fn miner_scores(input: &EpochInput, grid: &Grid) -> Vec<MinerScore> {
             let cells = &grid.cells[m * grid.tasks..(m + 1) * grid.tasks];
             let gated = grid.gated(m);
             let total = if gated { 0.0 } else { cells.iter().map(|c| c.result.score).sum() };
-            let mut components = vec![Param { name: "failed_challenges".to_string(), value: f64::from(grid.failures[m]) }];
+            let mut components =
+                vec![Param { name: "failed_challenges".to_string(), value: f64::from(grid.failures[m]) }];
             for (prefix, cell) in named_tasks.iter().zip(cells) {
                 if cell.capacity <= 0.0 && cell.carried.records.is_empty() {
                     continue;

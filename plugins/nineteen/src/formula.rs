@@ -68,8 +68,9 @@ pub fn request_quality(tokens: &[CheckedToken], greedy: bool, rules: &TokenRules
     if tokens.is_empty() {
         return 0.0;
     }
-    // `!(x > -inf)` also catches NaN.
-    let failed = tokens.iter().filter(|t| t.rank >= rules.max_rank || !(t.logprob > f64::NEG_INFINITY)).count();
+    // A NaN log-prob fails too.
+    let has_probability = |t: &CheckedToken| t.logprob > f64::NEG_INFINITY;
+    let failed = tokens.iter().filter(|t| t.rank >= rules.max_rank || !has_probability(t)).count();
     if failed > rules.max_failed as usize {
         return 0.0;
     }
@@ -208,8 +209,9 @@ pub fn powi(x: f64, n: u32) -> f64 {
 /// `e^r` (error under 1e-15 relative), scaled by `2^k`. Only non-positive `x` matter here
 /// (log-probabilities), but any finite `x` works; NaN gives NaN.
 pub fn exp(x: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // ln 2 split as fdlibm does: the high part has trailing zero bits, so `k × LN2_HI` is exact.
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
     if x.is_nan() {
         return x;
     }
