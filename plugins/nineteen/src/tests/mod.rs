@@ -3,6 +3,7 @@
 
 mod epoch;
 mod formula;
+mod scale;
 mod state;
 
 use assay_policy_sdk::{
