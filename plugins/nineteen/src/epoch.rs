@@ -232,9 +232,13 @@ fn merge(input: &EpochInput, cfg: &Config, grid: &mut Grid, carried: &mut State)
 
 /// The task's speed bonuses, qualities, effective volumes and shares, into each cell's result.
 fn score_task(input: &EpochInput, cfg: &Config, grid: &mut Grid, task: usize) {
-    // Miners with quality records take part (ascending uid, so ties in speed go to the lower uid).
+    // The task's miners: those that declared capacity for it and have quality records, in
+    // ascending uid (so ties in speed go to the lower uid).
     let members: Vec<usize> = (0..input.miners.len())
-        .filter(|&m| !grid.gated(m) && !grid.cells[m * grid.tasks + task].carried.records.is_empty())
+        .filter(|&m| {
+            let cell = &grid.cells[m * grid.tasks + task];
+            !grid.gated(m) && cell.capacity > 0.0 && !cell.carried.records.is_empty()
+        })
         .collect();
     let metrics: Vec<f64> = members
         .iter()
@@ -277,7 +281,8 @@ fn miner_scores(input: &EpochInput, grid: &Grid) -> Vec<MinerScore> {
             let mut components =
                 vec![Param { name: "failed_challenges".to_string(), value: f64::from(grid.failures[m]) }];
             for (prefix, cell) in named_tasks.iter().zip(cells) {
-                if cell.capacity <= 0.0 && cell.carried.records.is_empty() {
+                // Only the tasks the miner declared capacity for: it is scored on no other.
+                if cell.capacity <= 0.0 {
                     continue;
                 }
                 let r = cell.result;

@@ -19,7 +19,7 @@
 //!   for the task is mean(q^1.5) over its last `quality.window` (50) checked requests, squared
 //!   when ≤ 0.85;
 //! - **speed bonus**: the `speed.percentile` (30th) of quality × tokens per second over the same
-//!   records, ranked among the task's miners: +0.25 for the fastest to −0.25 for the slowest,
+//!   records, ranked among the task's miners (those that declared capacity for it): +0.25 for the fastest to −0.25 for the slowest,
 //!   evenly spaced (a lone miner 0; ties to the lower uid);
 //! - **effective volume** = quality × (1 + speed bonus) × period × capacity, where period is the
 //!   volume-weighted mean of the last `period.history` (16) period scores, period `i` back

@@ -3,6 +3,7 @@
 
 mod epoch;
 mod formula;
+mod golden;
 mod scale;
 mod state;
 
@@ -134,4 +135,16 @@ fn component(out: &EpochOutput, uid: u16, name: &str) -> f64 {
 
 fn weight(out: &EpochOutput, uid: u16) -> u16 {
     out.weights.iter().find(|w| w.uid == uid).map_or(0, |w| w.weight)
+}
+
+/// xorshift64: a fixed pseudo-random sequence for synthetic epochs.
+struct Draw(u64);
+
+impl Draw {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
 }

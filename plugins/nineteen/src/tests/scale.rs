@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use assay_policy_sdk::{Outcome, RequestKind, TokenMeasurement, Verdict};
 
-use super::{Epoch, challenge, miner, request, task};
+use super::{Draw, Epoch, challenge, miner, request, task};
 use crate::formula::Period;
 use crate::{Carried, QualityRecord, State, defaults};
 
@@ -29,18 +29,6 @@ fn a_full_state_for_256_miners_and_4_tasks_fits_the_hosts_limit() {
     let bytes = state.encode().len();
     println!("state for 256 miners × 4 tasks at the default windows: {bytes} bytes");
     assert!(bytes < HOST_STATE_BYTES, "{bytes} bytes");
-}
-
-/// xorshift64: a fixed pseudo-random sequence for the synthetic epoch.
-struct Draw(u64);
-
-impl Draw {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below
-    }
 }
 
 #[test]
