@@ -69,14 +69,20 @@ impl Config {
                 "token.distance_zero ({distance_zero}) must exceed token.distance_full ({distance_full})"
             ));
         }
+        let history = integer(&p, "period.history", PERIOD_HISTORY, 1.0, max_periods)? as usize;
+        let min_periods = integer(&p, "period.min_periods", PERIOD_MIN_PERIODS, 0.0, max_periods)? as usize;
+        if min_periods >= history {
+            // Otherwise no miner could ever have more periods than min_periods: never full credit.
+            return Err(format!("period.min_periods ({min_periods}) must be below period.history ({history})"));
+        }
         Ok(Self {
             include_organic: integer(&p, "period.include_organic", PERIOD_INCLUDE_ORGANIC, 0.0, 1.0)? == 1,
             decay: Decay {
                 decay: p.get_in("period.decay", PERIOD_DECAY, 0.0, 1.0)?,
-                min_periods: integer(&p, "period.min_periods", PERIOD_MIN_PERIODS, 0.0, max_periods)? as usize,
+                min_periods,
                 new_multiplier: p.get_in("period.new_multiplier", PERIOD_NEW_MULTIPLIER, 0.0, 1.0)?,
             },
-            history: integer(&p, "period.history", PERIOD_HISTORY, 1.0, max_periods)? as usize,
+            history,
             window: integer(&p, "quality.window", QUALITY_WINDOW, 1.0, MAX_RECORDS as f64)? as usize,
             square_below: p.get_in("quality.square_below", QUALITY_SQUARE_BELOW, 0.0, 1.0)?,
             tokens: TokenRules {

@@ -168,8 +168,10 @@ fn tally_requests(input: &EpochInput, cfg: &Config, grid: &mut Grid) {
         counts.requests = counts.requests.saturating_add(1);
         match r.outcome[i] {
             Outcome::Ok => counts.consumed += f64::from(r.completion_tokens[i]),
-            Outcome::RateLimited => counts.rate_limited += 1,
-            Outcome::ServerError | Outcome::Timeout | Outcome::BadResponse => counts.server_errors += 1,
+            Outcome::RateLimited => counts.rate_limited = counts.rate_limited.saturating_add(1),
+            Outcome::ServerError | Outcome::Timeout | Outcome::BadResponse => {
+                counts.server_errors = counts.server_errors.saturating_add(1)
+            }
             Outcome::Cancelled => {}
         }
     }

@@ -34,7 +34,8 @@ pub fn period_score(counts: &PeriodCounts, capacity: f64) -> Option<f64> {
     let total = f64::from(counts.requests);
     let r429 = f64::from(counts.rate_limited) / total;
     let r500 = f64::from(counts.server_errors) / total;
-    let good = f64::from(counts.requests - counts.rate_limited - counts.server_errors) / total;
+    let good =
+        f64::from(counts.requests.saturating_sub(counts.rate_limited).saturating_sub(counts.server_errors)) / total;
     let server_factor = 1.0 - r500 * unqueried;
     Some((good * (1.0 - r429 * unqueried) * server_factor * server_factor).max(0.0))
 }

@@ -29,6 +29,15 @@
 //!   gets 65535, the others in proportion (constantinople's convention; the seed sets floats
 //!   summing to 1, and the chain normalizes either way).
 //!
+//! **Parameters** (`epoch-input.params`; defaults in [`defaults`], the seed's values where it has
+//! them): `period.include_organic` 0, `period.decay` 0.5, `period.history` 16,
+//! `period.min_periods` 8, `period.new_multiplier` 0.25, `quality.window` 50,
+//! `quality.square_below` 0.85, `token.max_rank` 10, `token.max_failed` 5,
+//! `token.distance_full` 0.125, `token.distance_zero` 0.25, `speed.percentile` 0.3,
+//! `speed.spread` 0.5, `task.exponent` 4, `capacity.max` (no cap) and `capacity.max.<task>`.
+//! A value out of its range is an `Err` naming it. The synthetic load's fractions of capacity
+//! (0.04, 0.08, 0.12, 0.8) are the host's, not parameters here.
+//!
 //! **Verification gate** (assay's, not the seed's): a miner with any `fail` verdict among this
 //! epoch's challenges scores 0 and everything it carried is dropped; `void` verdicts count
 //! neither way. A cheater therefore ends at weight zero: in an epoch where it fails a challenge

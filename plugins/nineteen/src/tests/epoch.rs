@@ -169,6 +169,19 @@ fn only_the_miners_own_synthetic_requests_count_toward_its_period() {
 }
 
 #[test]
+fn parameters_change_the_formula() {
+    // A power of 1 instead of 4: weights in proportion to the volumes 85.9375 and 187.5.
+    let mut e = honest_and_rate_limiting();
+    e.param("task.exponent", 1.0);
+    let out = e.score();
+    assert_eq!(weight(&out, 0), (65535.0 * 85.9375 / 187.5_f64).round() as u16);
+    // No new-miner discount: uid 1's period is its score, 1.
+    let mut e = honest_and_rate_limiting();
+    e.param("period.new_multiplier", 1.0);
+    close(component(&e.score(), 1, "chat.period"), 1.0);
+}
+
+#[test]
 fn declared_capacity_is_capped_per_task() {
     let mut e = Epoch::new(vec![task("chat", 1.0)], vec![miner(0, &[(0, 4_000_000_000)])]);
     e.push(request(0, 0, Outcome::Ok, 20, 1000.0)).check(&perfect_tokens(20));
@@ -219,6 +232,9 @@ fn malformed_inputs_and_parameters_are_errors() {
     let mut e = honest_and_rate_limiting();
     e.param("period.history", 2.5);
     assert!(err(&e).contains("whole number"));
+    let mut e = honest_and_rate_limiting();
+    e.param("period.history", 8.0);
+    assert!(err(&e).contains("must be below period.history"));
     let mut e = honest_and_rate_limiting();
     e.param("token.distance_zero", 0.1);
     assert!(err(&e).contains("must exceed"));
