@@ -53,13 +53,15 @@ struct Grid {
 }
 
 impl Grid {
+    /// The cell of miner `uid` for `task`; `None` for a uid that is not a miner of the epoch
+    /// (or the baseline's) and for a task index past the epoch's tasks.
     fn cell(&mut self, uid: u16, task: u16) -> Option<&mut Cell> {
-        let miner = *self.slot.get(usize::from(uid))? as usize;
+        let miner = self.slot[usize::from(uid)];
         let task = usize::from(task);
-        if task >= self.tasks {
+        if miner == u32::MAX || task >= self.tasks {
             return None;
         }
-        self.cells.get_mut(miner * self.tasks + task)
+        self.cells.get_mut(miner as usize * self.tasks + task)
     }
 
     fn gated(&self, miner: usize) -> bool {

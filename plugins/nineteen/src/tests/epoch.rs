@@ -154,9 +154,14 @@ fn only_the_miners_own_synthetic_requests_count_toward_its_period() {
     };
     let mut baseline = request(NO_MINER, 0, Outcome::ServerError, 0, 5.0);
     baseline.kind = RequestKind::Baseline;
-    // Cancelled, organic and baseline requests leave the period at 1 (× 0.25).
+    // Cancelled, organic and baseline requests, and records of a uid that is not a miner or of a
+    // task that does not exist, leave the period at 1 (× 0.25).
     let mut e = base();
     e.push_n(3, request(0, 0, Outcome::Cancelled, 0, 5.0)).push_n(3, organic_429.clone()).push(baseline);
+    e.push(request(42, 0, Outcome::Ok, 20, 100.0)).check(&perfect_tokens(2)).challenge(challenge(42, Verdict::Fail));
+    e.push(request(0, 7, Outcome::RateLimited, 0, 5.0))
+        .push(request(0, 7, Outcome::Ok, 9, 5.0))
+        .check(&perfect_tokens(9));
     close(component(&e.score(), 0, "chat.period"), 0.25);
     // Counting organic traffic: 1 good of 4, r429 0.75, unqueried (100 − 20) / 100 = 0.8:
     // 0.25 × (1 − 0.6) = 0.1, × 0.25 = 0.025.
