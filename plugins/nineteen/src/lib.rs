@@ -19,8 +19,8 @@
 //!   for the task is mean(q^1.5) over its last `quality.window` (50) checked requests, squared
 //!   when ≤ 0.85;
 //! - **speed bonus**: the `speed.percentile` (30th) of quality × tokens per second over the same
-//!   records, ranked among the task's miners (those that declared capacity for it): +0.25 for the fastest to −0.25 for the slowest,
-//!   evenly spaced (a lone miner 0; ties to the lower uid);
+//!   records, ranked among the task's miners (those that declared capacity for it): +0.25 for
+//!   the fastest to −0.25 for the slowest, evenly spaced (a lone miner 0; ties to the lower uid);
 //! - **effective volume** = quality × (1 + speed bonus) × period × capacity, where period is the
 //!   volume-weighted mean of the last `period.history` (16) period scores, period `i` back
 //!   weighted `consumed_i × (1 − 0.5)^i`, times 0.25 until the miner has more than 8 of them;
@@ -76,8 +76,8 @@
 //!   3 days of them, where the 17th would weigh 2^-16).
 //!
 //! Like the seed, a period that consumed nothing (every request rate-limited) weighs nothing in
-//! the volume-weighted mean: it lowers the period score only when all of a miner's periods are
-//! such, and then to 0.
+//! the volume-weighted mean: it changes the period score only when all of a miner's periods are
+//! such, and then makes it 0.
 
 mod config;
 mod epoch;
