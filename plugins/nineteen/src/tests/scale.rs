@@ -72,4 +72,9 @@ fn a_benchmark_sized_epoch_scores_every_miner() {
     assert_eq!(out.weights.iter().filter(|w| w.weight > 0).count(), 255);
     assert_eq!(out.weights.iter().find(|w| w.uid == 7).map(|w| w.weight), Some(0));
     assert!(out.state.len() < HOST_STATE_BYTES);
+    // What the host's output check refuses: non-finite numbers, more than 64 components.
+    for s in &out.scores {
+        assert!(s.score.is_finite() && s.components.len() <= 64);
+        assert!(s.components.iter().all(|c| c.value.is_finite() && c.name.len() <= 64));
+    }
 }
