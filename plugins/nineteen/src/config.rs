@@ -4,10 +4,38 @@
 //! fractions of declared capacity (the seed's 0.04, 0.08, 0.12, 0.8) are the host's: the
 //! scorer only sees what was consumed.
 
-use assay_policy_sdk::{Param, Params};
+use assay_policy_sdk::{Param, Params, Task};
 
 use crate::formula::{Decay, TokenRules};
-use crate::state::{MAX_PERIODS, MAX_RECORDS};
+use crate::state::{self, MAX_PERIODS, MAX_RECORDS};
+
+/// Most miners an epoch may have (a subnet's uid count): the state's worst case is sized by it.
+pub const MAX_MINERS: usize = 256;
+
+/// Prefixes of this policy's parameter names: a name under one of them that is not a parameter
+/// (a typo) is refused rather than silently left at its default.
+const PREFIXES: &[&str] = &["period.", "quality.", "token.", "speed.", "task.", "capacity.", "gate.", "state."];
+
+/// The parameter names read, besides `capacity.max.<task>`.
+const NAMES: &[&str] = &[
+    "period.include_organic",
+    "period.decay",
+    "period.history",
+    "period.min_periods",
+    "period.new_multiplier",
+    "quality.window",
+    "quality.square_below",
+    "token.max_rank",
+    "token.max_failed",
+    "token.distance_full",
+    "token.distance_zero",
+    "speed.percentile",
+    "speed.spread",
+    "task.exponent",
+    "capacity.max",
+    "gate.epochs",
+    "state.max_bytes",
+];
 
 /// Every parameter this policy reads, with its default (the seed's value where it has one).
 pub mod defaults {
@@ -40,6 +68,11 @@ pub mod defaults {
     /// Declared capacity is capped here (`capacity.max.<task>` overrides it per task); the
     /// default caps nothing a `u32` can declare.
     pub const CAPACITY_MAX: f64 = 4_294_967_295.0;
+    /// Epochs a miner stays at 0 after the one in which it failed a challenge (assay's gate, not
+    /// the seed's): as long as a period stays in the default history.
+    pub const GATE_EPOCHS: f64 = 16.0;
+    /// The largest state blob the parameters may lead to (the host's default limit, 1 MiB).
+    pub const STATE_MAX_BYTES: f64 = 1_048_576.0;
 }
 
 /// The parameters of one run, read from the input.
@@ -54,13 +87,24 @@ pub struct Config {
     pub speed_percentile: f64,
     pub speed_spread: f64,
     pub task_exponent: u32,
-    pub capacity_max: f64,
+    /// The cap on declared capacity per task of the epoch (`capacity.max.<task>`, else
+    /// `capacity.max`), in the input's task order.
+    pub capacity_max: Vec<f64>,
+    pub gate_epochs: u16,
 }
 
 impl Config {
-    pub fn from_params(params: &[Param]) -> Result<Self, String> {
+    /// The parameters for an epoch of `tasks` (whose names are already known to be distinct).
+    pub fn from_params(params: &[Param], tasks: &[Task]) -> Result<Self, String> {
         use defaults::*;
         let p = Params(params);
+        for param in params {
+            let known = NAMES.contains(&param.name.as_str())
+                || param.name.strip_prefix("capacity.max.").is_some_and(|t| tasks.iter().any(|task| task.name == t));
+            if !known && PREFIXES.iter().any(|prefix| param.name.starts_with(prefix)) {
+                return Err(format!("parameter {} is not one of nineteen's", param.name));
+            }
+        }
         let max_periods = MAX_PERIODS as f64;
         let distance_full = p.get_in("token.distance_full", TOKEN_DISTANCE_FULL, 0.0, 1.0)?;
         let distance_zero = p.get_in("token.distance_zero", TOKEN_DISTANCE_ZERO, 0.0, 1.0)?;
@@ -75,6 +119,22 @@ impl Config {
             // Otherwise no miner could ever have more periods than min_periods: never full credit.
             return Err(format!("period.min_periods ({min_periods}) must be below period.history ({history})"));
         }
+        let capacity_max = p.get_in("capacity.max", CAPACITY_MAX, f64::MIN_POSITIVE, CAPACITY_MAX)?;
+        let capacity_max = tasks
+            .iter()
+            .map(|t| p.get_in(&format!("capacity.max.{}", t.name), capacity_max, f64::MIN_POSITIVE, CAPACITY_MAX))
+            .collect::<Result<_, _>>()?;
+        let window = integer(&p, "quality.window", QUALITY_WINDOW, 1.0, MAX_RECORDS as f64)? as usize;
+        let max_bytes = p.get_in("state.max_bytes", STATE_MAX_BYTES, 0.0, f64::from(u32::MAX))?;
+        let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+        let worst = state::worst_case_bytes(MAX_MINERS, &names, history, window);
+        if worst as f64 > max_bytes {
+            return Err(format!(
+                "{MAX_MINERS} miners x {} tasks with period.history {history} and quality.window {window} can make \
+                 a state of {worst} bytes, more than state.max_bytes ({max_bytes})",
+                tasks.len()
+            ));
+        }
         Ok(Self {
             include_organic: integer(&p, "period.include_organic", PERIOD_INCLUDE_ORGANIC, 0.0, 1.0)? == 1,
             decay: Decay {
@@ -83,7 +143,7 @@ impl Config {
                 new_multiplier: p.get_in("period.new_multiplier", PERIOD_NEW_MULTIPLIER, 0.0, 1.0)?,
             },
             history,
-            window: integer(&p, "quality.window", QUALITY_WINDOW, 1.0, MAX_RECORDS as f64)? as usize,
+            window,
             square_below: p.get_in("quality.square_below", QUALITY_SQUARE_BELOW, 0.0, 1.0)?,
             tokens: TokenRules {
                 max_rank: integer(&p, "token.max_rank", TOKEN_MAX_RANK, 1.0, 1e6)?,
@@ -94,13 +154,9 @@ impl Config {
             speed_percentile: p.get_in("speed.percentile", SPEED_PERCENTILE, 0.0, 1.0)?,
             speed_spread: p.get_in("speed.spread", SPEED_SPREAD, 0.0, 2.0)?,
             task_exponent: integer(&p, "task.exponent", TASK_EXPONENT, 1.0, 16.0)?,
-            capacity_max: p.get_in("capacity.max", CAPACITY_MAX, 0.0, CAPACITY_MAX)?,
+            capacity_max,
+            gate_epochs: integer(&p, "gate.epochs", GATE_EPOCHS, 0.0, f64::from(u16::MAX))? as u16,
         })
-    }
-
-    /// The cap on declared capacity for `task`: `capacity.max.<task>` if given, else `capacity.max`.
-    pub fn capacity_max_for(&self, params: &[Param], task: &str) -> Result<f64, String> {
-        Params(params).get_in(&format!("capacity.max.{task}"), self.capacity_max, 0.0, defaults::CAPACITY_MAX)
     }
 }
 

@@ -7,17 +7,17 @@
 
 use assay_policy_sdk::{EpochInput, EpochOutput, MinerScore, Outcome, Param, RequestKind, Verdict};
 
-use crate::config::Config;
+use crate::config::{Config, MAX_MINERS};
 use crate::formula::{self, CheckedToken, Period, PeriodCounts};
-use crate::state::{Carried, QualityRecord, State};
+use crate::state::{self, Carried, MinerState, QualityRecord, State};
 
 /// Per-task components are written for at most this many tasks: with one shared component that
 /// stays within the host's 64 components per miner.
 pub const TASKS_WITH_COMPONENTS: usize = 12;
 /// Longest component name the host accepts.
 const MAX_COMPONENT_NAME: usize = 64;
-/// Most tasks an epoch may have.
-pub const MAX_TASKS: usize = 256;
+/// Most tasks an epoch may have: as many as one miner's state entry can hold.
+pub const MAX_TASKS: usize = state::MAX_TASKS_PER_MINER;
 
 /// One miner's work on one task this epoch, then merged with what it carried.
 #[derive(Debug, Default)]
@@ -35,6 +35,9 @@ struct Cell {
 /// What people read about one miner's task.
 #[derive(Debug, Default, Clone, Copy)]
 struct TaskResult {
+    /// Whether the miner has quality records for the task: without, it has no quality, speed
+    /// bonus or volume to show (and scores 0, as in the seed).
+    rated: bool,
     period: f64,
     quality: f64,
     speed_bonus: f64,
@@ -50,6 +53,8 @@ struct Grid {
     slot: Vec<u32>,
     /// Failed challenges per miner this epoch.
     failures: Vec<u32>,
+    /// Per miner: gated this epoch (a failed challenge now or within the last `gate.epochs`).
+    gated: Vec<bool>,
 }
 
 impl Grid {
@@ -65,19 +70,21 @@ impl Grid {
     }
 
     fn gated(&self, miner: usize) -> bool {
-        self.failures[miner] > 0
+        self.gated[miner]
     }
 }
 
 /// The whole policy, callable natively.
 pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
-    let cfg = Config::from_params(&input.params)?;
     check_shape(input)?;
+    let cfg = Config::from_params(&input.params, &input.tasks)?;
     let mut carried = State::decode(&input.state)?;
-    let mut grid = grid(input, &cfg)?;
+    // What each miner of the epoch carried; anyone else's state is dropped.
+    let previous: Vec<MinerState> = input.miners.iter().map(|m| carried.take(&m.hotkey)).collect();
+    let mut grid = grid(input, &cfg, &previous)?;
     tally_requests(input, &cfg, &mut grid);
     record_checks(input, &cfg, &mut grid);
-    let next_state = merge(input, &cfg, &mut grid, &mut carried);
+    let next_state = merge(input, &cfg, &mut grid, previous);
     for task in 0..grid.tasks {
         score_task(input, &cfg, &mut grid, task);
     }
@@ -110,17 +117,32 @@ fn check_shape(input: &EpochInput) -> Result<(), String> {
     if input.challenges.uid.len() != input.challenges.verdict.len() {
         return Err("challenges: columns of different lengths".to_string());
     }
+    if input.miners.len() > MAX_MINERS {
+        return Err(format!("{} miners, more than {MAX_MINERS}", input.miners.len()));
+    }
     if input.tasks.len() > MAX_TASKS {
         return Err(format!("{} tasks, more than {MAX_TASKS}", input.tasks.len()));
     }
-    if let Some(task) = input.tasks.iter().find(|t| !(t.weight.is_finite() && t.weight >= 0.0)) {
-        return Err(format!("task {} has weight {}", task.name, task.weight));
+    if let Some(task) = input.tasks.iter().find(|t| !(t.weight.is_finite() && (0.0..=1.0).contains(&t.weight))) {
+        return Err(format!("task {} has weight {}, outside [0, 1]", task.name, task.weight));
+    }
+    let sum: f64 = input.tasks.iter().map(|t| t.weight).sum();
+    if !input.tasks.is_empty() && (sum - 1.0).abs() > 1e-9 {
+        return Err(format!("task weights sum to {sum}, not 1"));
+    }
+    // Distinct names, also as cut for components and for the state: two tasks must never share
+    // a component name or a carried history.
+    let mut cut: Vec<(&str, &str)> = input.tasks.iter().map(|t| (component_prefix(&t.name), t.name.as_str())).collect();
+    cut.sort_unstable();
+    if let Some(w) = cut.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!("tasks {:?} and {:?} have the same name (as cut to {:?})", w[0].1, w[1].1, w[0].0));
     }
     Ok(())
 }
 
-/// The grid with declared capacities and this epoch's failed challenges filled in.
-fn grid(input: &EpochInput, cfg: &Config) -> Result<Grid, String> {
+/// The grid with declared capacities (capped: the only place they are), this epoch's failed
+/// challenges and the gates filled in.
+fn grid(input: &EpochInput, cfg: &Config, previous: &[MinerState]) -> Result<Grid, String> {
     let tasks = input.tasks.len();
     let mut slot = vec![u32::MAX; usize::from(u16::MAX) + 1];
     for (i, m) in input.miners.iter().enumerate() {
@@ -129,15 +151,13 @@ fn grid(input: &EpochInput, cfg: &Config) -> Result<Grid, String> {
         }
         slot[usize::from(m.uid)] = i as u32;
     }
-    let caps: Vec<f64> =
-        input.tasks.iter().map(|t| cfg.capacity_max_for(&input.params, &t.name)).collect::<Result<_, _>>()?;
     let mut cells: Vec<Cell> = (0..input.miners.len() * tasks).map(|_| Cell::default()).collect();
     for (i, m) in input.miners.iter().enumerate() {
         // The first declaration of a task counts; a repeated one (a miner's doing) is ignored.
         for c in m.capacities.iter().rev() {
             let task = usize::from(c.task);
             if task < tasks {
-                cells[i * tasks + task].capacity = f64::from(c.capacity).min(caps[task]);
+                cells[i * tasks + task].capacity = f64::from(c.capacity).min(cfg.capacity_max[task]);
             }
         }
     }
@@ -149,27 +169,33 @@ fn grid(input: &EpochInput, cfg: &Config) -> Result<Grid, String> {
             *f = f.saturating_add(1);
         }
     }
-    Ok(Grid { tasks, cells, slot, failures })
+    let gated = failures.iter().zip(previous).map(|(&f, p)| f > 0 || p.gated_epochs_left > 0).collect();
+    Ok(Grid { tasks, cells, slot, failures, gated })
 }
 
-/// Counts each request into its miner's period: synthetic ones (and organic ones when
-/// configured); baseline runs belong to no miner and cancelled requests to nobody's fault.
+/// Counts each request into its miner's period. Every `ok` request, organic or synthetic,
+/// consumed capacity; the shares of good, 429 and "500" outcomes count synthetic requests (and
+/// organic ones when configured). Baseline runs belong to no miner and cancelled requests to
+/// nobody's fault.
 fn tally_requests(input: &EpochInput, cfg: &Config, grid: &mut Grid) {
     let r = &input.requests;
     for i in 0..r.len() {
         let counted = match r.kind[i] {
             RequestKind::Synthetic => true,
             RequestKind::Organic => cfg.include_organic,
-            RequestKind::Baseline => false,
+            RequestKind::Baseline => continue,
         };
+        let Some(cell) = grid.cell(r.uid[i], r.task[i]) else { continue };
+        let counts = &mut cell.counts;
+        if r.outcome[i] == Outcome::Ok {
+            counts.consumed += f64::from(r.completion_tokens[i]);
+        }
         if !counted || r.outcome[i] == Outcome::Cancelled {
             continue;
         }
-        let Some(cell) = grid.cell(r.uid[i], r.task[i]) else { continue };
-        let counts = &mut cell.counts;
         counts.requests = counts.requests.saturating_add(1);
         match r.outcome[i] {
-            Outcome::Ok => counts.consumed += f64::from(r.completion_tokens[i]),
+            Outcome::Ok => {}
             Outcome::RateLimited => counts.rate_limited = counts.rate_limited.saturating_add(1),
             Outcome::ServerError | Outcome::Timeout | Outcome::BadResponse => {
                 counts.server_errors = counts.server_errors.saturating_add(1)
@@ -179,15 +205,18 @@ fn tally_requests(input: &EpochInput, cfg: &Config, grid: &mut Grid) {
     }
 }
 
-/// One quality record per checked `ok` request of a miner (organic or synthetic): its quality,
-/// and quality × tokens per second as the speed metric. A request with no positive duration has
-/// no metric, and the seed drops such a record whole.
+/// One quality record per checked greedy `ok` request of a miner (organic or synthetic): its
+/// quality, and quality × tokens per second as the speed metric. No record (neither good nor
+/// bad) for a sampled request (the seed's rank limit widens with a temperature the contract
+/// does not carry), for a check the validator could not complete (no tokens, a log-prob that
+/// is not finite), or for a request with no positive duration (no metric: the seed drops such a
+/// record whole).
 fn record_checks(input: &EpochInput, cfg: &Config, grid: &mut Grid) {
     let (r, checks) = (&input.requests, &input.token_checks);
     let mut tokens = Vec::new();
     for j in 0..checks.len() {
         let i = checks.request[j] as usize;
-        if r.kind[i] == RequestKind::Baseline || r.outcome[i] != Outcome::Ok {
+        if r.kind[i] == RequestKind::Baseline || r.outcome[i] != Outcome::Ok || !r.greedy[i] {
             continue;
         }
         let seconds = r.total_ms[i] / 1000.0;
@@ -201,35 +230,40 @@ fn record_checks(input: &EpochInput, cfg: &Config, grid: &mut Grid) {
             logprob: checks.logprob[k],
             top_logprob: checks.top_logprob[k],
         }));
-        let quality = formula::request_quality(&tokens, r.greedy[i], &cfg.tokens);
+        let Some(quality) = formula::request_quality(&tokens, &cfg.tokens) else { continue };
         let metric = (quality * f64::from(r.completion_tokens[i]) / seconds).min(f64::from(f32::MAX));
         cell.checks.push(QualityRecord { quality: quality as f32, metric: metric as f32 });
     }
 }
 
-/// Joins each cell with what its miner carried for the task and builds the next state. A miner
-/// that failed a challenge carries nothing forward and brings nothing in; miners and tasks
-/// absent from this epoch are dropped.
-fn merge(input: &EpochInput, cfg: &Config, grid: &mut Grid, carried: &mut State) -> State {
+/// Joins each cell with what its miner carried for the task and builds the next state. A gated
+/// miner carries nothing forward and brings nothing in but its gate: `gate.epochs` more epochs
+/// after a failed challenge, one fewer after each epoch without one. Miners and tasks absent
+/// from this epoch are dropped.
+fn merge(input: &EpochInput, cfg: &Config, grid: &mut Grid, previous: Vec<MinerState>) -> State {
     let mut next = State::default();
-    for (m, miner) in input.miners.iter().enumerate() {
-        for (t, task) in input.tasks.iter().enumerate() {
-            let previous = carried.take(&miner.hotkey, &task.name);
-            if grid.gated(m) {
-                continue;
+    for ((m, miner), mut previous) in input.miners.iter().enumerate().zip(previous) {
+        let gated_epochs_left =
+            if grid.failures[m] > 0 { cfg.gate_epochs } else { previous.gated_epochs_left.saturating_sub(1) };
+        let mut kept = MinerState { gated_epochs_left, ..MinerState::default() };
+        if !grid.gated(m) {
+            for (t, task) in input.tasks.iter().enumerate() {
+                let carried = previous.tasks.remove(state::truncated(&task.name)).unwrap_or_default();
+                let cell = &mut grid.cells[m * grid.tasks + t];
+                let mut periods = carried.periods;
+                if let Some(score) = formula::period_score(&cell.counts, cell.capacity) {
+                    // Kept as f32 from here on, so the state's round trip changes nothing.
+                    periods.insert(0, Period { score: score as f32, consumed: cell.counts.consumed as f32 });
+                }
+                periods.truncate(cfg.history);
+                let mut records = carried.records;
+                records.append(&mut cell.checks);
+                records.drain(..records.len().saturating_sub(cfg.window));
+                cell.carried = Carried { periods, records };
+                kept.tasks.insert(task.name.clone(), cell.carried.clone());
             }
-            let cell = &mut grid.cells[m * grid.tasks + t];
-            let mut periods = previous.periods;
-            if let Some(score) = formula::period_score(&cell.counts, cell.capacity) {
-                periods.insert(0, Period { score, consumed: cell.counts.consumed });
-            }
-            periods.truncate(cfg.history);
-            let mut records = previous.records;
-            records.append(&mut cell.checks);
-            records.drain(..records.len().saturating_sub(cfg.window));
-            cell.carried = Carried { periods, records };
-            next.insert(&miner.hotkey, &task.name, cell.carried.clone());
         }
+        next.insert(&miner.hotkey, kept);
     }
     next
 }
@@ -253,6 +287,13 @@ fn score_task(input: &EpochInput, cfg: &Config, grid: &mut Grid, task: usize) {
         })
         .collect();
     let bonuses = formula::speed_bonuses(&metrics, cfg.speed_spread);
+    // Those with a capacity but no quality record yet: their real period, nothing else to rate.
+    for m in 0..input.miners.len() {
+        let cell = &mut grid.cells[m * grid.tasks + task];
+        if cell.capacity > 0.0 && !grid.gated[m] {
+            cell.result.period = formula::decayed_period_score(&cell.carried.periods, &cfg.decay);
+        }
+    }
     let mut volumes = Vec::with_capacity(members.len());
     for (&m, &speed_bonus) in members.iter().zip(&bonuses) {
         let cell = &mut grid.cells[m * grid.tasks + task];
@@ -261,7 +302,7 @@ fn score_task(input: &EpochInput, cfg: &Config, grid: &mut Grid, task: usize) {
             formula::average_quality(records.iter().map(|r| f64::from(r.quality)), cfg.square_below).unwrap_or(0.0);
         let period = formula::decayed_period_score(&cell.carried.periods, &cfg.decay);
         let volume = quality * (1.0 + speed_bonus) * period * cell.capacity;
-        cell.result = TaskResult { period, quality, speed_bonus, volume, score: 0.0 };
+        cell.result = TaskResult { rated: true, period, quality, speed_bonus, volume, score: 0.0 };
         volumes.push(volume);
     }
     let weight = input.tasks[task].weight;
@@ -273,7 +314,7 @@ fn score_task(input: &EpochInput, cfg: &Config, grid: &mut Grid, task: usize) {
 /// Each miner's total and its components, in input order.
 fn miner_scores(input: &EpochInput, grid: &Grid) -> Vec<MinerScore> {
     let named_tasks: Vec<String> =
-        input.tasks.iter().take(TASKS_WITH_COMPONENTS).map(|t| component_prefix(&t.name)).collect();
+        input.tasks.iter().take(TASKS_WITH_COMPONENTS).map(|t| component_prefix(&t.name).to_string()).collect();
     input
         .miners
         .iter()
@@ -282,21 +323,23 @@ fn miner_scores(input: &EpochInput, grid: &Grid) -> Vec<MinerScore> {
             let cells = &grid.cells[m * grid.tasks..(m + 1) * grid.tasks];
             let gated = grid.gated(m);
             let total = if gated { 0.0 } else { cells.iter().map(|c| c.result.score).sum() };
-            let mut components =
-                vec![Param { name: "failed_challenges".to_string(), value: f64::from(grid.failures[m]) }];
+            let mut components = vec![
+                Param { name: "failed_challenges".to_string(), value: f64::from(grid.failures[m]) },
+                Param { name: "gated".to_string(), value: if gated { 1.0 } else { 0.0 } },
+            ];
             for (prefix, cell) in named_tasks.iter().zip(cells) {
-                // Only the tasks the miner declared capacity for: it is scored on no other.
-                if cell.capacity <= 0.0 {
+                // Only the tasks the miner declared capacity for (it is scored on no other), and
+                // none while it is gated (it carries no history to show).
+                if cell.capacity <= 0.0 || gated {
                     continue;
                 }
                 let r = cell.result;
-                for (name, value) in [
-                    ("period", r.period),
-                    ("quality", r.quality),
-                    ("speed_bonus", r.speed_bonus),
-                    ("volume", r.volume),
-                    ("score", r.score),
-                ] {
+                let rated = [("quality", r.quality), ("speed_bonus", r.speed_bonus), ("volume", r.volume)];
+                let shown = [("period", r.period)]
+                    .into_iter()
+                    .chain(rated.into_iter().filter(|_| r.rated))
+                    .chain([("score", r.score)]);
+                for (name, value) in shown {
                     components.push(Param { name: format!("{prefix}.{name}"), value });
                 }
             }
@@ -306,10 +349,10 @@ fn miner_scores(input: &EpochInput, grid: &Grid) -> Vec<MinerScore> {
 }
 
 /// A task name cut so that `<name>.speed_bonus` fits the host's 64 bytes.
-fn component_prefix(task: &str) -> String {
+fn component_prefix(task: &str) -> &str {
     let mut end = task.len().min(MAX_COMPONENT_NAME - ".speed_bonus".len());
     while !task.is_char_boundary(end) {
         end -= 1;
     }
-    task[..end].to_string()
+    &task[..end]
 }

@@ -29,7 +29,6 @@ pub fn period_score(counts: &PeriodCounts, capacity: f64) -> Option<f64> {
     if counts.requests == 0 || capacity <= 0.0 {
         return None;
     }
-    let capacity = capacity.max(1.0);
     let unqueried = (capacity - counts.consumed).max(0.0) / capacity;
     let total = f64::from(counts.requests);
     let r429 = f64::from(counts.rate_limited) / total;
@@ -62,24 +61,45 @@ pub struct CheckedToken {
     pub top_logprob: f64,
 }
 
-/// Quality of one checked request in [0, 1]: 0 with no tokens or with more than `max_failed`
-/// tokens outside the top `max_rank` (or with no probability at all); for a sampled request
-/// that passed, 1; for a greedy one, the score of the mean probability distance.
-pub fn request_quality(tokens: &[CheckedToken], greedy: bool, rules: &TokenRules) -> f64 {
-    if tokens.is_empty() {
-        return 0.0;
+/// Most positions whose probability distance is judged (the seed's `MAX_CHECKS`).
+pub const CHECKED_POSITIONS: usize = 5;
+/// Most failed positions among them (the seed's `failed_tokens_idx[:3]`).
+pub const CHECKED_FAILED_POSITIONS: usize = 3;
+
+/// Quality of one checked greedy request in [0, 1], `None` when the check cannot judge it (no
+/// tokens, or a log-prob that is not a finite number: the validator's gap, not the miner's).
+/// 0 with more than `max_failed` tokens at or past rank `max_rank`; otherwise the score of the
+/// mean probability distance over the positions [`check_positions`] picks.
+pub fn request_quality(tokens: &[CheckedToken], rules: &TokenRules) -> Option<f64> {
+    if tokens.is_empty() || tokens.iter().any(|t| !(t.logprob.is_finite() && t.top_logprob.is_finite())) {
+        return None;
     }
-    // A NaN log-prob fails too.
-    let has_probability = |t: &CheckedToken| t.logprob > f64::NEG_INFINITY;
-    let failed = tokens.iter().filter(|t| t.rank >= rules.max_rank || !has_probability(t)).count();
-    if failed > rules.max_failed as usize {
-        return 0.0;
+    let failed: Vec<usize> = (0..tokens.len()).filter(|&i| tokens[i].rank >= rules.max_rank).collect();
+    if failed.len() > rules.max_failed as usize {
+        return Some(0.0);
     }
-    if !greedy {
-        return 1.0;
+    let positions = check_positions(tokens.len(), &failed);
+    let total: f64 = positions.iter().map(|&i| token_distance(tokens[i].logprob, tokens[i].top_logprob)).sum();
+    Some(distance_score(total / positions.len() as f64, rules))
+}
+
+/// The positions of `n` tokens whose distance is judged, as the seed picks them: the first, the
+/// last, the first [`CHECKED_FAILED_POSITIONS`] of `failed` (ascending), then positions evenly
+/// spaced among the rest, up to [`CHECKED_POSITIONS`] in all, each once. The seed draws the
+/// rest at random; here the `i`-th of `k` extra positions (i = 1..=k) is the one at index
+/// ⌊i × m / (k + 1)⌋ of the `m` remaining positions, ascending, so the choice is reproducible.
+pub fn check_positions(n: usize, failed: &[usize]) -> Vec<usize> {
+    let mut chosen: Vec<usize> = Vec::with_capacity(CHECKED_POSITIONS);
+    let fixed = [0, n.saturating_sub(1)].into_iter().chain(failed.iter().copied().take(CHECKED_FAILED_POSITIONS));
+    for i in fixed {
+        if i < n && !chosen.contains(&i) {
+            chosen.push(i);
+        }
     }
-    let total: f64 = tokens.iter().map(|t| token_distance(t.logprob, t.top_logprob)).sum();
-    distance_score(total / tokens.len() as f64, rules)
+    let rest: Vec<usize> = (0..n).filter(|i| !chosen.contains(i)).collect();
+    let k = CHECKED_POSITIONS.saturating_sub(chosen.len()).min(rest.len());
+    chosen.extend((1..=k).map(|i| rest[i * rest.len() / (k + 1)]));
+    chosen
 }
 
 /// How much more probability the reference gave its own top token than the miner's token, at
@@ -144,8 +164,10 @@ pub fn speed_bonuses(metrics: &[f64], spread: f64) -> Vec<f64> {
 /// One scoring period as the history keeps it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Period {
-    pub score: f64,
-    pub consumed: f64,
+    /// In [0, 1]; f32 as the state keeps it.
+    pub score: f32,
+    /// Completion tokens the period consumed.
+    pub consumed: f32,
 }
 
 /// How earlier periods fade, and how long a new miner waits for full credit.
@@ -165,8 +187,8 @@ pub fn decayed_period_score(history: &[Period], decay: &Decay) -> f64 {
     let mut weights = 0.0;
     let mut time_weight = 1.0;
     for period in history {
-        let weight = period.consumed * time_weight;
-        weighted += period.score * weight;
+        let weight = f64::from(period.consumed) * time_weight;
+        weighted += f64::from(period.score) * weight;
         weights += weight;
         time_weight *= 1.0 - decay.decay;
     }

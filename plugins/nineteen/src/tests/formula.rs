@@ -40,28 +40,64 @@ fn period_score_punishes_429s_and_500s_by_the_unqueried_share() {
 
 #[test]
 fn request_quality_follows_rank_then_distance() {
-    assert_eq!(request_quality(&[], true, &RULES), 0.0);
     // Top tokens: distance 0, quality 1.
-    assert_eq!(request_quality(&[token(0, 0.9, 0.9); 4], true, &RULES), 1.0);
-    // 5 tokens outside the top 10 are tolerated, 6 are not.
+    assert_eq!(request_quality(&[token(0, 0.9, 0.9); 4], &RULES), Some(1.0));
+    // 5 tokens outside the top 10 are tolerated, 6 are not. With 5 failed of 10: positions 0, 9,
+    // then failed 0, 1, 2 (0 already in): [0, 9, 1, 2], then one of the rest [3..=8] at
+    // ⌊1 × 6 / 2⌋ = 3: position 6. Distances: 0, 1, 2 are |0.5 − 0.001| = 0.499, 9 and 6 are 0:
+    // mean 1.497 / 5 = 0.2994 > 0.25: quality 0.
     let mut tokens = vec![token(0, 0.5, 0.5); 10];
     for t in tokens.iter_mut().take(5) {
         *t = token(10, 0.001, 0.5);
     }
-    assert_eq!(request_quality(&tokens, false, &RULES), 1.0);
+    assert_eq!(check_positions(10, &[0, 1, 2, 3, 4]), vec![0, 9, 1, 2, 6]);
+    assert_eq!(request_quality(&tokens, &RULES), Some(0.0));
     tokens[5] = token(12, 0.001, 0.5);
-    assert_eq!(request_quality(&tokens, false, &RULES), 0.0);
+    assert_eq!(request_quality(&tokens, &RULES), Some(0.0));
     // Rank 9 is in the top 10.
-    assert_eq!(request_quality(&[token(9, 0.01, 0.01); 6], true, &RULES), 1.0);
-    // A token the reference gives no probability fails the rank test too.
-    let impossible = CheckedToken { rank: 0, logprob: f64::NEG_INFINITY, top_logprob: 0.0 };
-    assert_eq!(request_quality(&[impossible; 6], false, &RULES), 0.0);
+    assert_eq!(request_quality(&[token(9, 0.01, 0.01); 6], &RULES), Some(1.0));
     // Greedy: p_top 0.6, p_token 0.4: distance 0.2, 1 − 0.5 × (0.2 − 0.125) / 0.125 = 0.7.
-    close(request_quality(&[token(1, 0.4, 0.6)], true, &RULES), 0.7);
+    close(request_quality(&[token(1, 0.4, 0.6)], &RULES).expect("judged"), 0.7);
     // Distances 0 and 0.3: mean 0.15, 1 − 0.5 × 0.025 / 0.125 = 0.9.
-    close(request_quality(&[token(0, 0.5, 0.5), token(1, 0.3, 0.6)], true, &RULES), 0.9);
-    // The same tokens sampled: only the rank test applies.
-    assert_eq!(request_quality(&[token(1, 0.3, 0.6)], false, &RULES), 1.0);
+    close(request_quality(&[token(0, 0.5, 0.5), token(1, 0.3, 0.6)], &RULES).expect("judged"), 0.9);
+}
+
+#[test]
+fn a_check_the_validator_could_not_complete_judges_nothing() {
+    assert_eq!(request_quality(&[], &RULES), None);
+    for (logprob, top_logprob) in
+        [(f64::NEG_INFINITY, 0.0), (f64::NAN, -0.1), (-0.1, f64::NAN), (-0.1, f64::INFINITY), (-0.1, f64::NEG_INFINITY)]
+    {
+        let gap = CheckedToken { rank: 0, logprob, top_logprob };
+        assert_eq!(request_quality(&[token(0, 0.5, 0.5), gap], &RULES), None, "{logprob}, {top_logprob}");
+    }
+}
+
+#[test]
+fn the_judged_positions_are_first_last_failed_then_evenly_spaced() {
+    assert_eq!(check_positions(0, &[]), Vec::<usize>::new());
+    assert_eq!(check_positions(1, &[]), vec![0]);
+    assert_eq!(check_positions(2, &[1]), vec![0, 1]);
+    // 20 tokens, none failed: 0, 19, then 3 of the 18 in 1..=18 at indices ⌊18i/4⌋ = 4, 9, 13:
+    // positions 5, 10, 14.
+    assert_eq!(check_positions(20, &[]), vec![0, 19, 5, 10, 14]);
+    // Failed 7 and 12: 0, 19, 7, 12, then 1 of the 16 remaining at index ⌊16/2⌋ = 8: the rest is
+    // 1..=6, 8..=11, 13..=18, whose index 8 is 10.
+    assert_eq!(check_positions(20, &[7, 12]), vec![0, 19, 7, 12, 10]);
+    // Only the first three failed: 0, 19, 3, 4, 5.
+    assert_eq!(check_positions(20, &[3, 4, 5, 6, 7]), vec![0, 19, 3, 4, 5]);
+    // 4 tokens: all of them, 0, 3, then 2 of [1, 2] at ⌊2i/3⌋ = 0, 1.
+    assert_eq!(check_positions(4, &[]), vec![0, 3, 1, 2]);
+    // Only the chosen positions' distances count: 20 tokens whose position 1 is far off (0.5
+    // vs 0.9: distance 0.4), not among [0, 19, 5, 10, 14]: quality 1. Moved to position 5: mean
+    // 0.4 / 5 = 0.08 ≤ 0.125: still 1; at 5 and 10: 0.16, 1 − 0.5 × 0.035 / 0.125 = 0.86.
+    let mut tokens = vec![token(0, 0.9, 0.9); 20];
+    tokens[1] = token(1, 0.5, 0.9);
+    assert_eq!(request_quality(&tokens, &RULES), Some(1.0));
+    tokens[5] = token(1, 0.5, 0.9);
+    assert_eq!(request_quality(&tokens, &RULES), Some(1.0));
+    tokens[10] = token(1, 0.5, 0.9);
+    close(request_quality(&tokens, &RULES).expect("judged"), 0.86);
 }
 
 #[test]
@@ -113,11 +149,11 @@ fn decayed_period_score_weighs_volume_and_age() {
     let p = |score, consumed| Period { score, consumed };
     // Weights 100 × 1 and 300 × 0.5 = 150: (1 × 100 + 0.5 × 150) / 250 = 0.7; 2 periods ≤ 8: × 0.25 = 0.175.
     close(decayed_period_score(&[p(1.0, 100.0), p(0.5, 300.0)], &decay), 0.175);
-    // Nine periods earn full credit: all 0.8, so 0.8.
-    close(decayed_period_score(&[p(0.8, 10.0); 9], &decay), 0.8);
-    close(decayed_period_score(&[p(0.8, 10.0); 8], &decay), 0.2);
+    // Nine periods earn full credit: all 0.75, so 0.75 (values exact in f32, as periods are kept).
+    close(decayed_period_score(&[p(0.75, 10.0); 9], &decay), 0.75);
+    close(decayed_period_score(&[p(0.75, 10.0); 8], &decay), 0.1875);
     // A period that consumed nothing weighs nothing; only such periods: 0.
-    close(decayed_period_score(&[p(0.0, 0.0), p(0.6, 50.0)], &decay), 0.6 * 0.25);
+    close(decayed_period_score(&[p(0.0, 0.0), p(0.625, 50.0)], &decay), 0.625 * 0.25);
     assert_eq!(decayed_period_score(&[p(0.0, 0.0); 3], &decay), 0.0);
     assert_eq!(decayed_period_score(&[], &decay), 0.0);
 }
@@ -147,6 +183,22 @@ fn exp_matches_the_platforms_to_the_last_places() {
     assert!(exp(f64::NAN).is_nan());
     assert_eq!(exp(f64::NEG_INFINITY), 0.0);
     close(exp(0.5_f64.ln()), 0.5);
+}
+
+#[test]
+fn exp_gives_pinned_bits() {
+    // Pinned, not compared with the platform's `exp`: the wasm32 build must give these bits.
+    for (x, bits) in [
+        (-0.1, 0x3fec_f46d_99d5_2b3b_u64),
+        (-0.4, 0x3fe5_7343_0672_70ed),
+        (-1.2, 0x3fd3_46c4_167a_12dc),
+        (-2.5, 0x3fb5_0385_c094_f425),
+        (-10.0, 0x3f07_cd79_b564_7c9b),
+        (-700.0, 0x00d1_4f2b_0fb9_307e),
+        (-745.0, 0x0000_0000_0000_0001),
+    ] {
+        assert_eq!(exp(x).to_bits(), bits, "exp({x})");
+    }
 }
 
 #[test]

@@ -18,6 +18,11 @@ fn close(a: f64, b: f64) {
     assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{a} != {b}");
 }
 
+/// `x` as the state keeps a period score: rounded to f32.
+fn f32ish(x: f64) -> f64 {
+    f64::from(x as f32)
+}
+
 fn miner(uid: u16, capacities: &[(u16, u32)]) -> Miner {
     Miner {
         uid,

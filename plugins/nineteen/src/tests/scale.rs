@@ -1,5 +1,6 @@
-//! Sizes at the scoring benchmark's scale: the state stays under the host's default 1 MiB, and a
-//! benchmark-sized epoch scores every miner.
+//! Sizes at the scoring benchmark's scale: the worst-case state stays under the host's default
+//! 1 MiB (and parameters that could exceed `state.max_bytes` are refused), and a benchmark-sized
+//! epoch scores every miner.
 
 use std::time::Instant;
 
@@ -7,28 +8,59 @@ use assay_policy_sdk::{Outcome, RequestKind, TokenMeasurement, Verdict};
 
 use super::{Draw, Epoch, challenge, miner, request, task};
 use crate::formula::Period;
-use crate::{Carried, QualityRecord, State, defaults};
+use crate::state::MAX_NAME_BYTES;
+use crate::{Carried, MAX_PERIODS, MAX_RECORDS, MinerState, QualityRecord, State, defaults, worst_case_bytes};
 
 /// The host's default `state_bytes`.
 const HOST_STATE_BYTES: usize = 1 << 20;
 
-#[test]
-fn a_full_state_for_256_miners_and_4_tasks_fits_the_hosts_limit() {
+/// The state of `miners` miners with hotkeys of the longest kept length, each with a full
+/// history and window for every task of `tasks`.
+fn full_state(miners: u16, tasks: &[&str], history: usize, window: usize) -> State {
     let mut state = State::default();
     let carried = Carried {
-        periods: vec![Period { score: 0.5, consumed: 1e6 }; defaults::PERIOD_HISTORY as usize],
-        records: vec![QualityRecord { quality: 0.9, metric: 55.0 }; defaults::QUALITY_WINDOW as usize],
+        periods: vec![Period { score: 0.5, consumed: 1e6 }; history],
+        records: vec![QualityRecord { quality: 0.9, metric: 55.0 }; window],
     };
-    for uid in 0..256 {
-        // An SS58 address is 48 characters.
-        let hotkey = format!("5{uid:0>47}");
-        for name in ["chat", "completion", "code", "vision"] {
-            state.insert(&hotkey, name, carried.clone());
-        }
+    for uid in 0..miners {
+        let hotkey = format!("{uid:0>width$}", width = MAX_NAME_BYTES);
+        let tasks = tasks.iter().map(|t| (t.to_string(), carried.clone())).collect();
+        state.insert(&hotkey, MinerState { gated_epochs_left: 0, tasks });
     }
-    let bytes = state.encode().len();
-    println!("state for 256 miners × 4 tasks at the default windows: {bytes} bytes");
-    assert!(bytes < HOST_STATE_BYTES, "{bytes} bytes");
+    state
+}
+
+#[test]
+fn the_worst_case_state_at_the_defaults_fits_the_hosts_limit() {
+    let tasks = ["chat", "completion", "code", "vision"];
+    let (history, window) = (defaults::PERIOD_HISTORY as usize, defaults::QUALITY_WINDOW as usize);
+    let bytes = full_state(256, &tasks, history, window).encode().len();
+    println!("worst-case state for 256 miners × 4 tasks at the default windows: {bytes} bytes");
+    // The bound the configuration is checked against is exact for a full state.
+    assert_eq!(bytes, worst_case_bytes(256, &tasks, history, window));
+    assert!(bytes <= HOST_STATE_BYTES, "{bytes} bytes");
+}
+
+#[test]
+fn parameters_whose_worst_case_state_exceeds_the_limit_are_refused() {
+    let tasks: Vec<_> = ["chat", "completion", "code", "vision"].into_iter().map(|t| task(t, 0.25)).collect();
+    let names = ["chat", "completion", "code", "vision"];
+    let epoch = |params: &[(&str, f64)]| {
+        let mut e = Epoch::new(tasks.clone(), vec![miner(0, &[(0, 1000)])]);
+        for &(name, value) in params {
+            e.param(name, value);
+        }
+        crate::score(&e.input)
+    };
+    assert!(epoch(&[]).is_ok());
+    // The longest window and history: 256 × 4 × (2 + ~6 + 1 + 8 × 64 + 2 + 8 × 200) bytes and more.
+    let err =
+        epoch(&[("quality.window", MAX_RECORDS as f64), ("period.history", MAX_PERIODS as f64)]).expect_err("refused");
+    assert!(err.contains("state.max_bytes"), "{err}");
+    // The limit is a parameter: exactly the worst case passes, a byte less does not.
+    let worst = worst_case_bytes(256, &names, 16, 50) as f64;
+    assert!(epoch(&[("state.max_bytes", worst)]).is_ok());
+    assert!(epoch(&[("state.max_bytes", worst - 1.0)]).expect_err("refused").contains("state.max_bytes"));
 }
 
 #[test]
