@@ -2,23 +2,21 @@
 //! the host's canonical JSON in `plugins/nineteen/golden/` (`epoch-N.input.json`,
 //! `epoch-N.output.json`). Any change to the formula shows up as a diff there; the wasm32 build
 //! must give the same outputs for the same inputs (the lead's golden epoch checks it through the
-//! host). Regenerate, never edit by hand:
+//! host). Regenerate with `scripts/make-nineteen-golden.sh`, never by hand.
 //!
-//! ```text
-//! NINETEEN_BLESS=1 cargo test -p assay-plugin-nineteen golden
-//! ```
-//!
-//! The scenario, on tasks chat (0.6) and code (0.4): uid 0 honest and the fastest, on both; uid 1
-//! honest and slow, chat only; uid 2 rate-limits 40 % of its requests; uid 3 answers 20 % with
-//! server errors or timeouts; uid 4 answers with off-top tokens half the time (request quality
-//! about 0.7); uid 5 fails a challenge in epoch 2; uid 6 declares no capacity. Organic, cancelled and
-//! baseline requests and void verdicts are sprinkled in.
+//! The scenario, on tasks chat (0.6) and code (0.4), every miner declaring 4000 for chat and
+//! 2000 for code where it serves code: uid 0 honest and the fastest, on both; uid 1 honest, chat
+//! only (the reference the others are measured against); uid 2 rate-limits 40 % of its
+//! requests; uid 3, chat only, answers 20 % with server errors or timeouts; uid 4 answers with
+//! off-top tokens half the time; uid 5, chat only, honest but fails a challenge in epoch 2 (gated
+//! from then on); uid 6 declares no capacity. Organic, cancelled and baseline requests and void
+//! verdicts are sprinkled in.
 
 use std::path::{Path, PathBuf};
 
 use assay_policy_sdk::{EpochInput, EpochOutput, NO_MINER, Outcome, RequestKind, TokenMeasurement, Verdict};
 
-use super::{Draw, Epoch, challenge, miner, perfect_tokens, request, task, weight};
+use super::{Draw, Epoch, challenge, component, miner, perfect_tokens, request, task, weight};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("golden")
@@ -55,7 +53,7 @@ fn tokens(uid: u16, draw: &mut Draw) -> Vec<TokenMeasurement> {
 fn scenario_epoch(number: u64, state: Vec<u8>) -> EpochInput {
     let miners = vec![
         miner(0, &[(0, 4000), (1, 2000)]),
-        miner(1, &[(0, 3000)]),
+        miner(1, &[(0, 4000)]),
         miner(2, &[(0, 4000), (1, 2000)]),
         miner(3, &[(0, 4000)]),
         miner(4, &[(0, 4000), (1, 2000)]),
@@ -71,7 +69,6 @@ fn scenario_epoch(number: u64, state: Vec<u8>) -> EpochInput {
         let outcome = outcome(uid, &mut draw);
         let millis = match uid {
             0 => 400.0 + draw.next(200) as f64,
-            1 => 2400.0 + draw.next(400) as f64,
             _ => 800.0 + draw.next(400) as f64,
         };
         let mut r = request(uid, task, outcome, 40 + draw.next(80) as u32, millis);
@@ -128,12 +125,8 @@ fn golden_epochs_match_the_committed_files() {
                 std::fs::write(&path, &bytes).expect("writes golden file");
                 continue;
             }
-            let committed = std::fs::read(&path).unwrap_or_else(|e| {
-                panic!(
-                    "{}: {e}; regenerate with NINETEEN_BLESS=1 cargo test -p assay-plugin-nineteen golden",
-                    path.display()
-                )
-            });
+            let committed = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}; regenerate with scripts/make-nineteen-golden.sh", path.display()));
             assert!(committed == bytes, "{} differs from what the policy gives now", path.display());
         }
     }
@@ -143,14 +136,29 @@ fn golden_epochs_match_the_committed_files() {
 fn golden_scenario_ranks_the_miners_as_designed() {
     let epochs = scenario();
     for (input, output) in &epochs {
+        let epoch = input.epoch;
         let w = |uid| weight(output, uid);
-        // The honest fast miner leads; the rate-limiting, erroring and sloppy ones trail it.
-        assert_eq!(w(0), 65535, "epoch {}", input.epoch);
-        assert!(w(2) < w(0) && w(3) < w(0) && w(4) < w(0), "epoch {}: {:?}", input.epoch, output.weights);
+        let chat = |uid| component(output, uid, "chat.volume");
+        // On chat, where they all serve the same capacity: the fast honest miner, the honest
+        // one, then the one with 20 % server errors, the one rate-limiting 40 %, the sloppy one.
+        assert!(
+            chat(0) > chat(1) && chat(1) > chat(3) && chat(3) > chat(2) && chat(2) > chat(4),
+            "epoch {epoch}: {:?}",
+            [0, 1, 2, 3, 4].map(chat)
+        );
+        // Weights: uid 0 leads; the honest chat-only miner beats every misbehaving one, even
+        // those that also serve code (2 and 4) and the erroring one on the same task (3).
+        assert_eq!(w(0), 65535, "epoch {epoch}");
+        assert!(w(1) > w(3) && w(1) > w(2) && w(1) > w(4), "epoch {epoch}: {:?}", output.weights);
+        assert!(w(2) > 0 && w(3) > 0 && w(4) > 0, "epoch {epoch}: {:?}", output.weights);
         // No declared capacity, no weight.
         assert_eq!(w(6), 0);
     }
-    // The cheater is at zero in the epoch it failed.
+    // uid 5, honest and as fast as the others in epoch 1, beats uid 1 there (it ranks faster);
+    // it fails a challenge in epoch 2: 0 then, and still 0 in epoch 3 although it passes all.
+    assert!(weight(&epochs[0].1, 5) > weight(&epochs[0].1, 1));
     assert_eq!(weight(&epochs[1].1, 5), 0);
-    assert!(weight(&epochs[0].1, 5) > 0);
+    assert_eq!(weight(&epochs[2].1, 5), 0);
+    assert_eq!(component(&epochs[2].1, 5, "gated"), 1.0);
+    assert_eq!(component(&epochs[2].1, 5, "failed_challenges"), 0.0);
 }
