@@ -10,9 +10,11 @@
 //! period count and that many periods newest first (`f32 LE` score, `f32 LE` consumed), `u16
 //! LE` record count and that many quality records oldest first (`f32 LE` quality, `f32 LE`
 //! speed metric). Byte-exact, so the summary's state hash is stable. Periods and quality
-//! records are kept as f32 from the moment they are made, so a round trip changes nothing (f32
-//! arithmetic is IEEE-exact on both builds, like f64; a period score needs no more than f32's
-//! 7 digits: the seed rounds nothing finer into weights).
+//! records are kept as f32 from the moment they are made, so a round trip changes nothing, and
+//! the conversion is IEEE rounding, the same on the native and the wasm32 build. The seed keeps
+//! period scores as Postgres `FLOAT` (f64); f32 moves a score by at most 6e-8 of itself (4 times
+//! that after the per-task 4th power), under a quarter of one step of a u16 weight (1.5e-5 of
+//! the best), and counts consumed tokens exactly up to 2^24 per period.
 //!
 //! Bounds: at most [`MAX_PERIODS`] periods, [`MAX_RECORDS`] records and [`MAX_TASKS_PER_MINER`]
 //! tasks per miner, names of at most [`MAX_NAME_BYTES`]; `epoch.rs` keeps only the epoch's own
