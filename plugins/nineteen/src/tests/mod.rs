@@ -1,9 +1,11 @@
 //! Native tests: each formula on hand-computed cases (`formula.rs`), the state blob
-//! (`state.rs`), and whole epochs (`epoch.rs`). Helpers to build inputs live here.
+//! (`state.rs`), whole epochs (`epoch.rs`), refused inputs (`inputs.rs`), golden data
+//! (`golden.rs`) and sizes (`scale.rs`). Helpers to build inputs live here.
 
 mod epoch;
 mod formula;
 mod golden;
+mod inputs;
 mod scale;
 mod state;
 
