@@ -66,7 +66,8 @@ pub mod defaults {
     /// Per-task shares are raised to this power between the two normalizations.
     pub const TASK_EXPONENT: f64 = 4.0;
     /// Declared capacity is capped here (`capacity.max.<task>` overrides it per task); the
-    /// default caps nothing a `u32` can declare.
+    /// default caps nothing a `u32` can declare. At least 1, so a declared capacity stays at
+    /// least 1 as the seed's `max(capacity, 1)` makes it, with no second clamp later.
     pub const CAPACITY_MAX: f64 = 4_294_967_295.0;
     /// Epochs a miner stays at 0 after the one in which it failed a challenge (assay's gate, not
     /// the seed's): as long as a period stays in the default history.
@@ -119,10 +120,10 @@ impl Config {
             // Otherwise no miner could ever have more periods than min_periods: never full credit.
             return Err(format!("period.min_periods ({min_periods}) must be below period.history ({history})"));
         }
-        let capacity_max = p.get_in("capacity.max", CAPACITY_MAX, f64::MIN_POSITIVE, CAPACITY_MAX)?;
+        let capacity_max = p.get_in("capacity.max", CAPACITY_MAX, 1.0, CAPACITY_MAX)?;
         let capacity_max = tasks
             .iter()
-            .map(|t| p.get_in(&format!("capacity.max.{}", t.name), capacity_max, f64::MIN_POSITIVE, CAPACITY_MAX))
+            .map(|t| p.get_in(&format!("capacity.max.{}", t.name), capacity_max, 1.0, CAPACITY_MAX))
             .collect::<Result<_, _>>()?;
         let window = integer(&p, "quality.window", QUALITY_WINDOW, 1.0, MAX_RECORDS as f64)? as usize;
         let max_bytes = p.get_in("state.max_bytes", STATE_MAX_BYTES, 0.0, f64::from(u32::MAX))?;

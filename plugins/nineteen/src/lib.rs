@@ -41,7 +41,7 @@
 //! `period.min_periods` 8, `period.new_multiplier` 0.25, `quality.window` 50,
 //! `quality.square_below` 0.85, `token.max_rank` 10, `token.max_failed` 5,
 //! `token.distance_full` 0.125, `token.distance_zero` 0.25, `speed.percentile` 0.3,
-//! `speed.spread` 0.5, `task.exponent` 4, `capacity.max` (no cap; > 0) and `capacity.max.<task>`
+//! `speed.spread` 0.5, `task.exponent` 4, `capacity.max` (no cap; at least 1) and `capacity.max.<task>`
 //! (a task of the epoch), `gate.epochs` 16, `state.max_bytes` 1 MiB (the host's limit). A value
 //! out of its range is an `Err` naming it, and so is an unknown name under one of these
 //! prefixes (`period.`, `quality.`, `token.`, `speed.`, `task.`, `capacity.`, `gate.`,

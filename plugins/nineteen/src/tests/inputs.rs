@@ -38,7 +38,7 @@ fn malformed_inputs_and_parameters_are_errors() {
     e.param("capacity.max", 0.0);
     assert!(err(&e).contains("capacity.max"));
     let mut e = honest_and_rate_limiting();
-    e.param("capacity.max.chat", 0.0);
+    e.param("capacity.max.chat", 0.5);
     assert!(err(&e).contains("capacity.max.chat"));
 }
 
