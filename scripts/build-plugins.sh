@@ -13,7 +13,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-$root/target/plugins}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-plugins=(constantinople proof-of-inference adaptive-challenger misbehave misbehave-challenger)
+plugins=(constantinople nineteen proof-of-inference adaptive-challenger misbehave misbehave-challenger)
 
 cd "$root"
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
