@@ -96,8 +96,13 @@ fn main() {
     let noop = runtime.load_scorer(&Digest::of(&misbehave), &misbehave).expect("loads");
     let noop_input = EpochInput { params: vec![Param { name: "mode".into(), value: 0.0 }], ..input.clone() };
     let (boundary, noop_run) = time(7, || noop.score(&noop_input, Limits::default()).expect("scores"));
-    let tiny =
-        EpochInput { requests: vec![], challenges: vec![], miners: input.miners[..2].to_vec(), ..noop_input.clone() };
+    let tiny = EpochInput {
+        requests: Default::default(),
+        token_checks: Default::default(),
+        challenges: Default::default(),
+        miners: input.miners[..2].to_vec(),
+        ..noop_input.clone()
+    };
     let (instantiate, _) = time(200, || noop.score(&tiny, Limits::default()).expect("scores"));
     println!(
         "fresh store + instantiate + call, trivial scorer, 2-miner empty epoch: {:.1} µs",
