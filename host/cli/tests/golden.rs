@@ -55,7 +55,7 @@ fn replace_input(root: &Path, epoch: u64, json: &str, rehash: bool) {
     std::fs::write(root.join(format!("epochs/1/{epoch}/input.json.zst")), &zst).expect("writes input");
     if rehash {
         let mut summary = read_summary(root, epoch);
-        let input = canonical::decode(json.as_bytes()).expect("still canonical");
+        let input = canonical::decode::<assay_policy_sdk::v0_1::EpochInput>(json.as_bytes()).expect("still canonical");
         summary.input.zst_sha256 = sha256_hex(&zst);
         summary.input.sha256 = sha256_hex(json.as_bytes());
         summary.input.json_bytes = json.len() as u64;
@@ -84,15 +84,67 @@ fn golden_epochs_audit_pass() {
     assert_eq!(code, 0, "latest.json resolves to epoch 1: {text}");
 }
 
+/// The golden 0.1.0 input as 0.2.0 columns (equal task weights, no response times): what the
+/// ported constantinople reads.
+fn up_to_v0_2(old: assay_policy_sdk::v0_1::EpochInput) -> assay_policy_sdk::EpochInput {
+    use assay_policy_sdk::{Challenge, Request, Task};
+    let n = old.tasks.len() as f64;
+    assay_policy_sdk::EpochInput {
+        netuid: old.netuid,
+        epoch: old.epoch,
+        block_start: old.block_start,
+        block_end: old.block_end,
+        tasks: old.tasks.into_iter().map(|name| Task { name, weight: 1.0 / n }).collect(),
+        miners: old.miners,
+        requests: old
+            .requests
+            .into_iter()
+            .map(|r| Request {
+                id: r.id,
+                uid: r.uid,
+                task: r.task,
+                kind: r.kind,
+                outcome: r.outcome,
+                greedy: r.greedy,
+                prompt_tokens: r.prompt_tokens,
+                completion_tokens: r.completion_tokens,
+                ttft_ms: r.ttft_ms,
+                total_ms: r.total_ms,
+                reported_ttft_ms: r.reported_ttft_ms,
+                reported_tps: r.reported_tps,
+                started_ms: r.started_ms,
+            })
+            .collect(),
+        token_checks: Default::default(),
+        request_values: old.request_values,
+        challenges: old
+            .challenges
+            .into_iter()
+            .map(|c| Challenge {
+                request_id: c.request_id,
+                uid: c.uid,
+                verdict: c.verdict,
+                reason: c.reason,
+                response_ms: None,
+                points: c.points,
+            })
+            .collect(),
+        commit_reveals: vec![],
+        params: old.params,
+        state: old.state,
+    }
+}
+
 #[test]
 fn golden_output_is_what_the_current_constantinople_source_computes() {
     // Any change of scoring behaviour must come with a new policy hash: if this fails, the
-    // plugin's source no longer computes what the golden scorer computed, so rebuild the plugins
-    // and regenerate the fixture (scripts/make-golden-epoch.sh), which records the new hash.
+    // plugin's source (ported to contract 0.2.0, reading the same records as columns) no longer
+    // computes what the golden 0.1.0 scorer computed.
     for epoch in [0, 1] {
-        let input = canonical::decode(input_json(&fixture(), epoch).as_bytes()).expect("decodes");
+        let input = canonical::decode::<assay_policy_sdk::v0_1::EpochInput>(input_json(&fixture(), epoch).as_bytes())
+            .expect("decodes");
         let summary = read_summary(&fixture(), epoch);
-        let native = assay_plugin_constantinople::score(&input).expect("scores natively");
+        let native = assay_plugin_constantinople::score(&up_to_v0_2(input)).expect("scores natively");
         assert_eq!(native.scores, summary.output.scores, "epoch {epoch} scores");
         assert_eq!(native.weights, summary.output.weights, "epoch {epoch} weights");
         assert_eq!(sha256_hex(&native.state), summary.output.state_sha256, "epoch {epoch} state");
@@ -168,7 +220,7 @@ fn a_broken_state_chain_is_caught() {
     let dir = copy();
     // Hand epoch 1 a state that epoch 0 did not return, re-hashing and re-signing everything.
     let json = input_json(dir.path(), 1);
-    let input = canonical::decode(json.as_bytes()).expect("decodes");
+    let input = canonical::decode::<assay_policy_sdk::v0_1::EpochInput>(json.as_bytes()).expect("decodes");
     assert!(!input.state.is_empty(), "epoch 1 carries epoch 0's state");
     let mut forged = input.clone();
     forged.state = vec![1];

@@ -216,7 +216,7 @@ fn replace_input_of_1(setup: &Setup, json: &str) {
     let zst = canonical::compress(json.as_bytes()).expect("compresses");
     std::fs::write(setup.publication().join("epochs/1/1/input.json.zst"), &zst).expect("writes input");
     let mut summary = setup.read_summary(1);
-    let input = canonical::decode(json.as_bytes()).expect("still canonical");
+    let input = canonical::decode::<assay_policy_sdk::v0_1::EpochInput>(json.as_bytes()).expect("still canonical");
     summary.input.zst_sha256 = sha256_hex(&zst);
     summary.input.sha256 = sha256_hex(json.as_bytes());
     summary.input.json_bytes = json.len() as u64;
@@ -280,7 +280,8 @@ fn a_changed_signature_fails() {
 fn a_broken_state_chain_fails() {
     check_tampering(
         |s| {
-            let mut input = canonical::decode(input_json(s, 1).as_bytes()).expect("decodes");
+            let mut input =
+                canonical::decode::<assay_policy_sdk::v0_1::EpochInput>(input_json(s, 1).as_bytes()).expect("decodes");
             input.state = vec![1];
             replace_input_of_1(s, &String::from_utf8(canonical::encode(&input).expect("encodes")).expect("utf-8"));
         },

@@ -1,47 +1,52 @@
 //! The policy input of an epoch from its parts: the one place that turns named tasks into the
-//! contract's task indices.
+//! contract's task indices and weights, and rows into the contract's columns.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use assay_chain::Metagraph;
-use assay_policy_sdk::{ChallengeRecord, EpochInput, Miner, Param, RequestRecord, RequestValues, TaskCapacity};
+use assay_policy_sdk::{
+    Challenge, Challenges, EpochInput, Miner, Param, Request, RequestValues, Requests, Task, TaskCapacity, TokenChecks,
+    TokenMeasurement,
+};
 
 use crate::{Error, Result};
 
-/// A request record with its task by name (the epoch input refers to tasks by index, which is
-/// only fixed when the epoch is frozen) and its policy-specific values.
+/// A request with its task by name (the epoch input refers to tasks by index, which is only
+/// fixed when the epoch is frozen) and its policy-specific values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRequest {
     pub task: String,
-    pub record: RequestRecord,
+    /// The request; its `task` index is set by [`assemble`].
+    pub record: Request,
     pub values: Vec<f64>,
 }
 
-/// The policy input from its parts: tasks sorted by name (from the records and the miners'
-/// capacities) and referred to by index, miners sorted by uid, records in ledger order.
-pub fn assemble(
-    epoch: u64,
-    (block_start, block_end): (u64, u64),
-    metagraph: Metagraph,
-    entries: Vec<TaskRequest>,
-    challenges: Vec<ChallengeRecord>,
-    params: Vec<Param>,
-    state: Vec<u8>,
-) -> Result<EpochInput> {
-    let names: BTreeSet<String> = entries
-        .iter()
-        .map(|e| e.task.clone())
-        .chain(metagraph.neurons.iter().flat_map(|n| n.capacities.keys().cloned()))
-        .collect();
+/// The epoch's tasks, sorted by name, with their weights: `task_weights` (from the config)
+/// scaled to sum to 1, a task it does not name getting 0; equal weights when it is empty.
+fn tasks(epoch: u64, names: BTreeSet<String>, task_weights: &BTreeMap<String, f64>) -> Result<Vec<Task>> {
+    let bad = |reason: String| Err(Error::Epoch { epoch, reason });
     if names.len() > usize::from(u16::MAX) {
-        return Err(Error::Epoch { epoch, reason: format!("{} task names is too many", names.len()) });
+        return bad(format!("{} task names is too many", names.len()));
     }
-    let tasks: Vec<String> = names.into_iter().collect();
-    let index: BTreeMap<&str, u16> = tasks.iter().enumerate().map(|(i, n)| (n.as_str(), i as u16)).collect();
+    if let Some((name, w)) = task_weights.iter().find(|(_, w)| !w.is_finite() || **w < 0.0) {
+        return bad(format!("task {name} has weight {w}; weights are finite and not negative"));
+    }
+    let raw: Vec<f64> = if task_weights.is_empty() {
+        vec![1.0; names.len()]
+    } else {
+        names.iter().map(|n| task_weights.get(n).copied().unwrap_or(0.0)).collect()
+    };
+    let total: f64 = raw.iter().sum();
+    if !names.is_empty() && total <= 0.0 {
+        return bad("the configured task weights give every task of the epoch weight 0".into());
+    }
+    Ok(names.into_iter().zip(raw).map(|(name, w)| Task { name, weight: w / total }).collect())
+}
 
+fn miners(metagraph: Metagraph, index: &BTreeMap<&str, u16>) -> Vec<Miner> {
     let mut neurons = metagraph.neurons;
     neurons.sort_by_key(|n| n.uid);
-    let miners = neurons
+    neurons
         .into_iter()
         .map(|n| Miner {
             uid: n.uid,
@@ -54,28 +59,104 @@ pub fn assemble(
             stake: n.stake,
             registered_at_block: n.registered_at_block,
         })
-        .collect();
-    let mut requests = Vec::with_capacity(entries.len());
+        .collect()
+}
+
+/// The requests as columns, ordered by id; their values; and the token checks of those that
+/// have some (a check of a request not in the epoch is left out).
+fn requests(
+    mut entries: Vec<TaskRequest>,
+    index: &BTreeMap<&str, u16>,
+    token_checks: &BTreeMap<u64, Vec<TokenMeasurement>>,
+) -> (Requests, Vec<RequestValues>, TokenChecks) {
+    entries.sort_by_key(|e| e.record.id);
+    let mut requests = Requests::default();
     let mut request_values = Vec::new();
-    for e in entries {
+    let mut checks = TokenChecks::default();
+    for (position, e) in entries.into_iter().enumerate() {
         let mut r = e.record;
         r.task = index[e.task.as_str()];
         if !e.values.is_empty() {
             request_values.push(RequestValues { request_id: r.id, values: e.values });
         }
+        if let Some(tokens) = token_checks.get(&r.id) {
+            checks.push(position as u32, tokens);
+        }
         requests.push(r);
     }
+    (requests, request_values, checks)
+}
+
+/// The policy input from its parts: tasks sorted by name (from the records, the miners'
+/// capacities and `task_weights`) and referred to by index, miners sorted by uid, requests by
+/// id with the token checks recorded for them (`token_checks`, by request id), challenges in
+/// the order given. Commit-reveal rounds are not recorded yet: none.
+#[allow(clippy::too_many_arguments)]
+pub fn assemble(
+    epoch: u64,
+    (block_start, block_end): (u64, u64),
+    metagraph: Metagraph,
+    entries: Vec<TaskRequest>,
+    challenges: Vec<Challenge>,
+    task_weights: &BTreeMap<String, f64>,
+    token_checks: &BTreeMap<u64, Vec<TokenMeasurement>>,
+    params: Vec<Param>,
+    state: Vec<u8>,
+) -> Result<EpochInput> {
+    if entries.len() > u32::MAX as usize {
+        return Err(Error::Epoch { epoch, reason: format!("{} requests is too many", entries.len()) });
+    }
+    let names: BTreeSet<String> = entries
+        .iter()
+        .map(|e| e.task.clone())
+        .chain(metagraph.neurons.iter().flat_map(|n| n.capacities.keys().cloned()))
+        .chain(task_weights.keys().cloned())
+        .collect();
+    let tasks = tasks(epoch, names, task_weights)?;
+    let index: BTreeMap<&str, u16> = tasks.iter().enumerate().map(|(i, t)| (t.name.as_str(), i as u16)).collect();
+    let netuid = metagraph.netuid;
+    let miners = miners(metagraph, &index);
+    let (requests, request_values, token_checks) = requests(entries, &index, token_checks);
+    let challenges: Challenges = challenges.into_iter().collect();
     Ok(EpochInput {
-        netuid: metagraph.netuid,
+        netuid,
         epoch,
         block_start,
         block_end,
         tasks,
         miners,
         requests,
+        token_checks,
         request_values,
         challenges,
+        commit_reveals: Vec::new(),
         params,
         state,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weights(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+        pairs.iter().map(|(n, w)| (n.to_string(), *w)).collect()
+    }
+
+    fn names(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn task_weights_are_equal_by_default_and_scaled_to_one() {
+        let equal = tasks(1, names(&["a", "b", "c", "d"]), &BTreeMap::new()).expect("equal");
+        assert!(equal.iter().all(|t| t.weight == 0.25));
+        let set = tasks(1, names(&["a", "b", "z"]), &weights(&[("a", 3.0), ("b", 2.0)])).expect("scaled");
+        let got: Vec<(&str, f64)> = set.iter().map(|t| (t.name.as_str(), t.weight)).collect();
+        assert_eq!(got, [("a", 0.6), ("b", 0.4), ("z", 0.0)]);
+        assert!(tasks(1, names(&["a"]), &weights(&[("a", f64::NAN)])).is_err());
+        assert!(tasks(1, names(&["a"]), &weights(&[("a", -1.0)])).is_err());
+        assert!(tasks(1, names(&["a", "b"]), &weights(&[("a", 0.0)])).is_err());
+        assert!(tasks(1, names(&[]), &BTreeMap::new()).expect("none").is_empty());
+    }
 }

@@ -13,12 +13,11 @@
 //! in shadow beside it (an owner's announced scorer) is rerun the same way against its own
 //! published output, on the same input with an empty state.
 
-use assay_policy_runtime::{Digest, Error as PolicyError, Limits, Runtime, ScoreRun};
-use assay_policy_sdk::EpochInput;
+use assay_policy_runtime::{ContractVersion, Digest, Error as PolicyError, Limits, Runtime, ScoreRun};
 use serde_json::Value;
 
 use crate::summary::{OutputRecord, PolicyRef, Shadow, Unscored};
-use crate::{Error, ObjectStore, Summary, canonical, keys, sha256_hex};
+use crate::{Error, ObjectStore, PublishedInput, Summary, canonical, keys, sha256_hex};
 
 /// Why an audit did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,14 +156,13 @@ pub fn audit_with(
         )));
     }
     let (digest, policy) = read_policy(store, &summary.scorer)?;
-    checked.push(format!("scorer bytes hash to {digest}"));
-    let input = read_input(store, &summary, options)?;
+    let version = scorer_version(&summary, &policy)?;
+    checked.push(format!("scorer bytes hash to {digest} (contract {version})"));
+    let input = read_input(store, &summary, version, options)?;
+    let facts = input.facts();
     checked.push(format!(
         "input {} ({} bytes, {} requests, {} challenges)",
-        summary.input.sha256,
-        summary.input.json_bytes,
-        input.requests.len(),
-        input.challenges.len()
+        summary.input.sha256, summary.input.json_bytes, facts.requests, facts.challenges
     ));
     match check_previous(store, &summary, options)? {
         Ok(line) => checked.push(line),
@@ -180,13 +178,16 @@ pub fn audit_with(
     let scorer = runtime
         .load_scorer(&digest, &policy)
         .map_err(|e| AuditFailure::Mismatch(format!("scorer does not load: {e}")))?;
-    let rerun = scorer.score(&input, summary.limits.limits());
+    let rerun = input.score(&scorer, summary.limits.limits());
     checked.push(match &summary.unscored {
         None => compare_output("output", &summary.output, rerun)?,
         Some(unscored) => compare_failure("output", &summary.output, &summary.input.state_sha256, unscored, rerun)?,
     });
     if let Some(shadow) = &summary.shadow {
-        checked.push(check_shadow(store, &summary, shadow, &input, runtime, options)?);
+        match check_shadow(store, &summary, shadow, &input, runtime, options)? {
+            Ok(line) => checked.push(line),
+            Err(note) => notes.push(note),
+        }
     }
     Ok(AuditReport { summary, checked, notes })
 }
@@ -238,9 +239,31 @@ fn read_policy(store: &dyn ObjectStore, scorer: &PolicyRef) -> Outcome<(Digest, 
     Ok((digest, policy))
 }
 
+/// The contract version of the scorer's bytes, which must be the one the summary names: the
+/// input is decoded as that version's.
+fn scorer_version(summary: &Summary, policy: &[u8]) -> Outcome<ContractVersion> {
+    let version = assay_policy_runtime::inspect(policy)
+        .map_err(|e| AuditFailure::Mismatch(format!("scorer is not a policy component: {e}")))?
+        .version;
+    let named = format!("assay:policy@{version}");
+    if summary.contract != named {
+        return mismatch(format!(
+            "the summary names contract {}, but its scorer is built for {named}",
+            summary.contract
+        ));
+    }
+    Ok(version)
+}
+
 /// The input: the file and its JSON against their hashes, decompressed no further than the
-/// signed length (a zstd bomb stops there), then checked against the summary's facts.
-fn read_input(store: &dyn ObjectStore, summary: &Summary, options: &AuditOptions) -> Outcome<EpochInput> {
+/// signed length (a zstd bomb stops there), decoded as an input of `version`, then checked
+/// against the summary's facts.
+fn read_input(
+    store: &dyn ObjectStore,
+    summary: &Summary,
+    version: ContractVersion,
+    options: &AuditOptions,
+) -> Outcome<PublishedInput> {
     let zst = fetch(store, &summary.input.key, "input")?;
     if sha256_hex(&zst) != summary.input.zst_sha256 {
         return mismatch(format!(
@@ -261,20 +284,21 @@ fn read_input(store: &dyn ObjectStore, summary: &Summary, options: &AuditOptions
     if sha256_hex(&json) != summary.input.sha256 {
         return mismatch(format!("input JSON hashes to {}, summary says {}", sha256_hex(&json), summary.input.sha256));
     }
-    let input = canonical::decode(&json).map_err(|e| AuditFailure::Mismatch(format!("input: {e}")))?;
+    let input = PublishedInput::decode(version, &json).map_err(|e| AuditFailure::Mismatch(format!("input: {e}")))?;
+    let f = input.facts();
     let facts = [
-        ("netuid", u64::from(input.netuid), u64::from(summary.netuid)),
-        ("epoch", input.epoch, summary.epoch),
-        ("block_start", input.block_start, summary.block_start),
-        ("block_end", input.block_end, summary.block_end),
-        ("request count", input.requests.len() as u64, summary.input.requests),
-        ("challenge count", input.challenges.len() as u64, summary.input.challenges),
+        ("netuid", u64::from(f.netuid), u64::from(summary.netuid)),
+        ("epoch", f.epoch, summary.epoch),
+        ("block_start", f.block_start, summary.block_start),
+        ("block_end", f.block_end, summary.block_end),
+        ("request count", f.requests, summary.input.requests),
+        ("challenge count", f.challenges, summary.input.challenges),
         ("byte length", json.len() as u64, summary.input.json_bytes),
     ];
     if let Some((what, a, b)) = facts.iter().find(|(_, a, b)| a != b) {
         return mismatch(format!("input {what} is {a}, summary says {b}"));
     }
-    if sha256_hex(&input.state) != summary.input.state_sha256 {
+    if sha256_hex(input.state()) != summary.input.state_sha256 {
         return mismatch("input state does not hash to the summary's state_sha256");
     }
     Ok(input)
@@ -395,14 +419,16 @@ fn compare_failure(
 /// The scorer run in shadow: its bytes under their hash, its published output against its
 /// hash (within the summary's size bound), and its rerun on the epoch's input with an empty
 /// state (a scorer new to the validator starts from nothing) compared with that output.
+/// `Ok(Err(note))` when it cannot be rerun: a 0.2.0 shadow beside a 0.1.0 scorer ran on the
+/// 0.2.0 input, and only the 0.1.0 one is published.
 fn check_shadow(
     store: &dyn ObjectStore,
     summary: &Summary,
     shadow: &Shadow,
-    input: &EpochInput,
+    input: &PublishedInput,
     runtime: &Runtime,
     options: &AuditOptions,
-) -> Outcome<String> {
+) -> Outcome<Result<String, String>> {
     let (digest, policy) = read_policy(store, &shadow.scorer)?;
     let expected_key = keys::shadow_output(summary.netuid, summary.epoch);
     if shadow.output.key != expected_key {
@@ -425,13 +451,19 @@ fn check_shadow(
     let scorer = runtime
         .load_scorer(&digest, &policy)
         .map_err(|e| AuditFailure::Mismatch(format!("shadow scorer does not load: {e}")))?;
-    let shadow_input = EpochInput { state: Vec::new(), ..input.clone() };
-    let rerun = scorer.score(&shadow_input, summary.limits.limits());
+    if input.version() < scorer.version() {
+        return Ok(Err(format!(
+            "shadow scorer {digest} (contract {}) ran on an input this epoch did not publish (it publishes {}): not rerun",
+            scorer.version(),
+            input.contract()
+        )));
+    }
+    let rerun = input.without_state().score(&scorer, summary.limits.limits());
     let compared = match &shadow.unscored {
         None => compare_output("shadow output", &published, rerun)?,
         Some(unscored) => compare_failure("shadow output", &published, &sha256_hex(&[]), unscored, rerun)?,
     };
-    Ok(format!("shadow scorer {digest}: {compared}"))
+    Ok(Ok(format!("shadow scorer {digest}: {compared}")))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod canonical;
 mod error;
 pub mod history;
+mod published;
 pub mod summary;
 pub mod synth;
 
@@ -22,6 +23,7 @@ pub use assemble::{TaskRequest, assemble};
 pub use audit::{AuditFailure, AuditOptions, AuditReport, audit, audit_with};
 pub use error::{Error, Result};
 pub use history::{ChainRecord, HistoryReport, SummaryCommitment, check_history, check_history_with};
+pub use published::{InputFacts, PublishedInput};
 pub use summary::Summary;
 
 /// The host's version, written into every summary.

@@ -1,12 +1,18 @@
-//! A deterministic synthetic epoch: a metagraph, request records and challenge records, from a
-//! seed. Used by the benchmark, the golden fixture (`scripts/make-golden-epoch.sh`) and tests.
+//! A deterministic synthetic epoch: a metagraph, request records, token checks and challenge
+//! records, from a seed. Used by the benchmark, the golden fixture (`scripts/make-golden-epoch.sh`)
+//! and tests.
 //!
-//! Miners differ in speed; some report better figures than they deliver; every eighth cheats
-//! and fails most challenges. The generator uses its own SplitMix64 so its output never
-//! changes with a dependency's version.
+//! Two tasks (`chat` 0.6, `completion` 0.4), each miner declaring a capacity for both. Miners
+//! differ in speed; some report better figures than they deliver; every eighth cheats and fails
+//! most challenges (and its tokens rank worse under the reference). About a fifth of the
+//! requests have token checks; every challenge has a response time. The generator uses its own
+//! SplitMix64 so its output never changes with a dependency's version; what contract 0.2.0
+//! added is drawn from a second generator, so the records 0.1.0 had are the ones it always made.
+
+use std::collections::BTreeMap;
 
 use assay_chain::{Metagraph, Neuron};
-use assay_policy_sdk::{ChallengeRecord, Outcome, PointMeasurement, RequestKind, RequestRecord, Verdict};
+use assay_policy_sdk::{Challenge, Outcome, PointMeasurement, Request, RequestKind, TokenMeasurement, Verdict};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
@@ -20,8 +26,15 @@ pub struct Shape {
 pub struct SynthEpoch {
     pub metagraph: Metagraph,
     pub requests: Vec<crate::TaskRequest>,
-    pub challenges: Vec<ChallengeRecord>,
+    pub challenges: Vec<Challenge>,
+    /// Token checks by request id.
+    pub token_checks: BTreeMap<u64, Vec<TokenMeasurement>>,
+    /// The tasks' weights, as a validator's config gives them.
+    pub task_weights: BTreeMap<String, f64>,
 }
+
+/// The synthetic tasks and their weights.
+pub const TASKS: [(&str, f64); 2] = [("chat", 0.6), ("completion", 0.4)];
 
 struct SplitMix(u64);
 
@@ -56,7 +69,7 @@ fn hotkey(uid: u16, seed: u64) -> String {
 /// The epoch `shape` describes, for epoch number `epoch` (which varies the records).
 pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
     let mut rng = SplitMix(shape.seed ^ epoch.wrapping_mul(0x2545_f491_4f6c_dd1d));
-    let tasks = ["chat", "completion"];
+    let tasks = TASKS.map(|(name, _)| name);
     let neurons: Vec<Neuron> = (0..shape.miners)
         .map(|uid| Neuron {
             uid,
@@ -100,7 +113,7 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
         requests.push(crate::TaskRequest {
             values: Vec::new(),
             task: tasks[(id % 5 == 4) as usize].to_string(),
-            record: RequestRecord {
+            record: Request {
                 id,
                 uid,
                 task: 0,
@@ -113,7 +126,6 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
                 total_ms: if ok { ms(measured_ttft + decode_ms) } else { ms(30_000.0 * rng.unit()) },
                 reported_ttft_ms: (ok && boasts).then(|| ms(measured_ttft * 0.5)),
                 reported_tps: (ok && boasts).then(|| ms(tps * 3.0)),
-                quality: None,
                 started_ms: id * 13 + rng.below(13),
             },
         });
@@ -143,10 +155,59 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
             (false, r) if r < 0.01 => (Verdict::Void, "precision disagreement"),
             _ => (Verdict::Pass, "within thresholds"),
         };
-        challenges.push(ChallengeRecord { request_id: request.record.id, uid, points, verdict, reason: reason.into() });
+        let response_ms = None;
+        challenges.push(Challenge {
+            request_id: request.record.id,
+            uid,
+            points,
+            verdict,
+            reason: reason.into(),
+            response_ms,
+        });
     }
     challenges.sort_by_key(|c| c.request_id);
-    SynthEpoch { metagraph: Metagraph { netuid: shape.netuid, neurons, owner_hotkey: None }, requests, challenges }
+    let mut extra = SplitMix(!(shape.seed ^ epoch.wrapping_mul(0x2545_f491_4f6c_dd1d)));
+    for c in &mut challenges {
+        let cheat = profiles[usize::from(c.uid)].2;
+        // One in fifty openings is never answered; cheats answer slower (they recompute).
+        c.response_ms =
+            (extra.below(50) != 0).then(|| ms(if cheat { 400.0 } else { 40.0 } * (1.0 + 4.0 * extra.unit())));
+    }
+    let token_checks = token_checks(&requests, &profiles, &mut extra);
+    SynthEpoch {
+        metagraph: Metagraph { netuid: shape.netuid, neurons, owner_hotkey: None },
+        requests,
+        challenges,
+        token_checks,
+        task_weights: TASKS.iter().map(|&(name, w)| (name.to_string(), w)).collect(),
+    }
+}
+
+/// Token checks for about a fifth of the completed requests (up to 32 tokens each): honest
+/// miners' tokens are mostly the reference's top token, cheats' rank lower.
+fn token_checks(
+    requests: &[crate::TaskRequest],
+    profiles: &[(f64, f64, bool, bool)],
+    rng: &mut SplitMix,
+) -> BTreeMap<u64, Vec<TokenMeasurement>> {
+    let mut checks = BTreeMap::new();
+    for r in requests.iter().map(|r| &r.record) {
+        if r.outcome != Outcome::Ok || rng.below(5) != 0 {
+            continue;
+        }
+        let cheat = profiles[usize::from(r.uid)].2;
+        let tokens = (0..r.completion_tokens.min(32))
+            .map(|_| {
+                let top_logprob = -(rng.unit() * 0.5);
+                let rank = if rng.unit() < if cheat { 0.4 } else { 0.9 } { 0 } else { 1 + rng.below(12) as u32 };
+                let gap = if rank == 0 { 0.0 } else { 0.1 + 2.0 * rng.unit() };
+                let round = |x: f64| (x * 1e6).round() / 1e6;
+                TokenMeasurement { rank, logprob: round(top_logprob - gap), top_logprob: round(top_logprob) }
+            })
+            .collect();
+        checks.insert(r.id, tokens);
+    }
+    checks
 }
 
 impl SynthEpoch {
@@ -163,6 +224,8 @@ impl SynthEpoch {
             self.metagraph.clone(),
             self.requests.clone(),
             self.challenges.clone(),
+            &self.task_weights,
+            &self.token_checks,
             params,
             state,
         )
@@ -185,5 +248,23 @@ mod tests {
         assert_eq!(a.requests.len(), 300);
         assert_eq!(a.challenges.len(), 30);
         assert!(a.requests.iter().all(|r| r.record.uid < 12));
+        assert_eq!(a.token_checks, b.token_checks);
+        // About a fifth of the requests are token-checked; every check has tokens.
+        assert!((40..=80).contains(&a.token_checks.len()), "{} checks", a.token_checks.len());
+        assert!(a.token_checks.values().all(|t| !t.is_empty()));
+        assert!(a.challenges.iter().filter(|c| c.response_ms.is_some()).count() >= 25);
+    }
+
+    #[test]
+    fn the_input_has_two_weighted_tasks_capacities_token_checks_and_response_times() {
+        let shape = Shape { netuid: 1, miners: 12, requests: 300, challenges: 30, seed: 5 };
+        let input = generate(shape, 1).input(1, vec![], vec![]).expect("assembles");
+        let tasks: Vec<(&str, f64)> = input.tasks.iter().map(|t| (t.name.as_str(), t.weight)).collect();
+        assert_eq!(tasks, TASKS);
+        assert!(input.miners.iter().all(|m| m.capacities.len() == 2));
+        assert!(input.requests.task.contains(&1) && input.requests.task.contains(&0));
+        assert!(!input.token_checks.is_empty());
+        assert!(input.challenges.response_ms.iter().any(|&ms| ms > 0.0));
+        assay_policy_runtime::check_input(&input).expect("well formed");
     }
 }

@@ -101,7 +101,7 @@ fn the_canonical_input_of_a_synthetic_epoch_is_stable() {
     let again = canonical::encode(&generate(shape, 0).input(0, vec![], vec![]).expect("assembles")).expect("encodes");
     assert_eq!(json, again);
     assert_eq!(
-        canonical::decode(&json).expect("decodes"),
+        canonical::decode::<assay_policy_sdk::EpochInput>(&json).expect("decodes"),
         generate(shape, 0).input(0, vec![], vec![]).expect("assembles")
     );
 }

@@ -102,7 +102,7 @@ mod tests {
     use super::*;
 
     fn challenge(request_id: u64, uid: u16, verdict: Verdict) -> ChallengeRow {
-        ChallengeRow { request_id, uid, points: Vec::new(), verdict, reason: "test".into() }
+        ChallengeRow { request_id, uid, points: Vec::new(), verdict, reason: "test".into(), response_ms: None }
     }
 
     #[test]

@@ -18,6 +18,7 @@ async fn a_miner_that_failed_verification_serves_no_user_but_is_still_measured()
         points: Vec::new(),
         verdict: Verdict::Fail,
         reason: "cheap model".into(),
+        response_ms: None,
     };
     net.ledger.record_challenges(epoch, &[failed]).expect("records the verdict");
     net.wait_until("miner 0 is out of good standing", |n| !n.gateway().miners()[0].good_standing).await;

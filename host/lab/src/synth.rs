@@ -17,11 +17,14 @@ pub fn write(out: &Path, shape: Shape, epochs: u64, first_epoch: u64) -> anyhow:
     for epoch in first_epoch..first_epoch + epochs {
         let synth = generate(shape, epoch);
         for e in &synth.requests {
-            let line = serde_json::json!({ "epoch": epoch, "task": e.task, "record": e.record });
+            // The import format's records are 0.1.0's (the dataset's lines).
+            let record = assay_policy_sdk::v0_1::record_of(&e.record);
+            let line = serde_json::json!({ "epoch": epoch, "task": e.task, "record": record });
             writeln!(records, "{line}").with_context(|| at("records.jsonl"))?;
         }
         for c in &synth.challenges {
-            writeln!(records, "{}", serde_json::json!({ "epoch": epoch, "challenge": c }))
+            let challenge = assay_policy_sdk::v0_1::challenge_record_of(c.clone());
+            writeln!(records, "{}", serde_json::json!({ "epoch": epoch, "challenge": challenge }))
                 .with_context(|| at("records.jsonl"))?;
         }
         metagraph = Some(synth.metagraph);

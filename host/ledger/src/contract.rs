@@ -72,8 +72,8 @@ impl From<Verdict> for contract::Verdict {
 }
 
 impl RequestRow {
-    /// The row of a contract record (its task index is not kept: the ledger names tasks).
-    pub fn from_record(r: &contract::RequestRecord) -> Self {
+    /// The row of a contract request (its task index is not kept: the ledger names tasks).
+    pub fn from_record(r: &contract::Request) -> Self {
         Self {
             id: r.id,
             uid: r.uid,
@@ -86,14 +86,15 @@ impl RequestRow {
             total_ms: r.total_ms,
             reported_ttft_ms: r.reported_ttft_ms,
             reported_tps: r.reported_tps,
-            quality: r.quality,
+            quality: None,
             started_ms: r.started_ms,
         }
     }
 
-    /// The contract record, with task index `task`.
-    pub fn to_record(&self, task: u16) -> contract::RequestRecord {
-        contract::RequestRecord {
+    /// The contract request, with task index `task` (`quality`, which 0.1.0 had and nothing
+    /// filled, has no place in 0.2.0: verification's measurements are token checks).
+    pub fn to_record(&self, task: u16) -> contract::Request {
+        contract::Request {
             id: self.id,
             uid: self.uid,
             task,
@@ -106,14 +107,48 @@ impl RequestRow {
             total_ms: self.total_ms,
             reported_ttft_ms: self.reported_ttft_ms,
             reported_tps: self.reported_tps,
-            quality: self.quality,
             started_ms: self.started_ms,
         }
     }
 }
 
+impl RequestRow {
+    /// The row of a 0.1.0 record (the dataset's lines carry those), its `quality` kept.
+    pub fn from_v0_1(r: &contract::v0_1::RequestRecord) -> Self {
+        let request = contract::Request {
+            id: r.id,
+            uid: r.uid,
+            task: r.task,
+            kind: r.kind,
+            outcome: r.outcome,
+            greedy: r.greedy,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            ttft_ms: r.ttft_ms,
+            total_ms: r.total_ms,
+            reported_ttft_ms: r.reported_ttft_ms,
+            reported_tps: r.reported_tps,
+            started_ms: r.started_ms,
+        };
+        Self { quality: r.quality, ..Self::from_record(&request) }
+    }
+}
+
 impl ChallengeRow {
-    pub fn from_record(c: &contract::ChallengeRecord) -> Self {
+    /// The row of a 0.1.0 record, which had no response time.
+    pub fn from_v0_1(c: &contract::v0_1::ChallengeRecord) -> Self {
+        let challenge = contract::Challenge {
+            request_id: c.request_id,
+            uid: c.uid,
+            verdict: c.verdict,
+            reason: c.reason.clone(),
+            response_ms: None,
+            points: c.points.clone(),
+        };
+        Self::from_record(&challenge)
+    }
+
+    pub fn from_record(c: &contract::Challenge) -> Self {
         Self {
             request_id: c.request_id,
             uid: c.uid,
@@ -124,11 +159,12 @@ impl ChallengeRow {
                 .collect(),
             verdict: c.verdict.into(),
             reason: c.reason.clone(),
+            response_ms: c.response_ms,
         }
     }
 
-    pub fn to_record(&self) -> contract::ChallengeRecord {
-        contract::ChallengeRecord {
+    pub fn to_record(&self) -> contract::Challenge {
+        contract::Challenge {
             request_id: self.request_id,
             uid: self.uid,
             points: self
@@ -143,6 +179,7 @@ impl ChallengeRow {
                 .collect(),
             verdict: self.verdict.into(),
             reason: self.reason.clone(),
+            response_ms: self.response_ms,
         }
     }
 }
@@ -153,7 +190,7 @@ mod tests {
 
     #[test]
     fn rows_and_records_round_trip_and_keep_the_stored_spelling() {
-        let record = contract::RequestRecord {
+        let record = contract::Request {
             id: 9,
             uid: 3,
             task: 2,
@@ -166,26 +203,31 @@ mod tests {
             total_ms: 9.25,
             reported_ttft_ms: Some(1.0),
             reported_tps: None,
-            quality: Some(0.5),
             started_ms: 77,
         };
         let row = RequestRow::from_record(&record);
         assert_eq!(row.to_record(2), record);
-        // A version-2 ledger stored the contract record's JSON: the row reads it back.
-        let stored = serde_json::to_string(&record).expect("serializes");
-        assert_eq!(serde_json::from_str::<RequestRow>(&stored).expect("reads"), row);
-        let challenge = contract::ChallengeRecord {
+        // A version-2 ledger stored the 0.1.0 contract record's JSON: the row reads it back.
+        let stored = r#"{"id":9,"uid":3,"task":2,"kind":"synthetic","outcome":"rate-limited","greedy":true,"prompt_tokens":10,"completion_tokens":20,"ttft_ms":1.5,"total_ms":9.25,"reported_ttft_ms":1.0,"reported_tps":null,"quality":0.5,"started_ms":77}"#;
+        assert_eq!(
+            serde_json::from_str::<RequestRow>(stored).expect("reads"),
+            RequestRow { quality: Some(0.5), ..row }
+        );
+        let challenge = contract::Challenge {
             request_id: 9,
             uid: 3,
             points: vec![contract::PointMeasurement { layer: 1, position: 2, rel_l2: 0.1, cosine: 0.9 }],
             verdict: contract::Verdict::Void,
             reason: "r".into(),
+            response_ms: Some(41.5),
         };
         assert_eq!(ChallengeRow::from_record(&challenge).to_record(), challenge);
-        let stored = serde_json::to_string(&challenge).expect("serializes");
+        // The stored JSON is the 0.1.0 record's (the response time has a column of its own).
+        let stored = r#"{"request_id":9,"uid":3,"points":[{"layer":1,"position":2,"rel_l2":0.1,"cosine":0.9}],"verdict":"void","reason":"r"}"#;
+        assert_eq!(serde_json::to_string(&ChallengeRow::from_record(&challenge)).expect("serializes"), stored);
         assert_eq!(
-            serde_json::from_str::<ChallengeRow>(&stored).expect("reads"),
-            ChallengeRow::from_record(&challenge)
+            serde_json::from_str::<ChallengeRow>(stored).expect("reads"),
+            ChallengeRow { response_ms: None, ..ChallengeRow::from_record(&challenge) }
         );
     }
 }

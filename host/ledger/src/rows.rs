@@ -116,6 +116,10 @@ pub struct ChallengeRow {
     pub points: Vec<PointRow>,
     pub verdict: Verdict,
     pub reason: String,
+    /// Milliseconds the miner took to answer the opening, by the validator's clock; `None` when
+    /// it never answered. Kept in its own column (schema v6), not in the stored JSON.
+    #[serde(skip)]
+    pub response_ms: Option<f64>,
 }
 
 /// One exchange with a miner, kept for verification: what was sent and what the miner signed.

@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use crate::{Error, Result, WeightsState};
 
-const VERSION: i64 = 5;
+const VERSION: i64 = 6;
 
 pub(crate) const V1: &str = "
 CREATE TABLE requests (
@@ -97,6 +97,12 @@ CREATE TABLE contents (
 );
 ";
 
+/// v6: how long the miner took to answer each challenge's opening (milliseconds by the
+/// validator's clock; NULL when it never answered, and for challenges recorded before v6).
+pub(crate) const V6: &str = "
+ALTER TABLE challenges ADD COLUMN response_ms REAL;
+";
+
 /// A ledger opened read-only: its schema is one this host reads (nothing is migrated).
 pub(crate) fn check_read_only(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -131,6 +137,9 @@ pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     }
     if version < 5 {
         conn.execute_batch(&format!("BEGIN; {V5} PRAGMA user_version = 5; COMMIT;"))?;
+    }
+    if version < 6 {
+        conn.execute_batch(&format!("BEGIN; {V6} PRAGMA user_version = 6; COMMIT;"))?;
     }
     Ok(())
 }

@@ -176,10 +176,11 @@ impl Ledger for SqliteLedger {
             let mut n = 0;
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO challenges (epoch, request_id, uid, record) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO challenges (epoch, request_id, uid, record, response_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
                 for c in records {
-                    insert.execute(params![epoch as i64, c.request_id as i64, c.uid, serde_json::to_string(c)?])?;
+                    let record = serde_json::to_string(c)?;
+                    insert.execute(params![epoch as i64, c.request_id as i64, c.uid, record, c.response_ms])?;
                     n += 1;
                 }
             }
@@ -225,12 +226,14 @@ impl Ledger for SqliteLedger {
     /// The epoch's challenges, by request id then in recording order.
     fn challenges(&self, epoch: u64) -> Result<Vec<ChallengeRow>> {
         self.with(|conn| {
-            let mut q =
-                conn.prepare_cached("SELECT record FROM challenges WHERE epoch = ?1 ORDER BY request_id, seq")?;
-            let rows = q.query_map([epoch as i64], |r| r.get::<_, String>(0))?;
+            let mut q = conn.prepare_cached(
+                "SELECT record, response_ms FROM challenges WHERE epoch = ?1 ORDER BY request_id, seq",
+            )?;
+            let rows = q.query_map([epoch as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<f64>>(1)?)))?;
             let mut out = Vec::new();
             for row in rows {
-                out.push(serde_json::from_str(&row?)?);
+                let (record, response_ms) = row?;
+                out.push(ChallengeRow { response_ms, ..serde_json::from_str(&record)? });
             }
             Ok(out)
         })

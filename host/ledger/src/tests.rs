@@ -45,7 +45,14 @@ fn content_of(id: u64) -> RequestContent {
 }
 
 fn challenge(request_id: u64, uid: u16, verdict: Verdict) -> ChallengeRow {
-    ChallengeRow { request_id, uid, points: vec![], verdict, reason: format!("r{request_id}") }
+    ChallengeRow {
+        request_id,
+        uid,
+        points: vec![],
+        verdict,
+        reason: format!("r{request_id}"),
+        response_ms: (request_id % 2 == 1).then_some(request_id as f64 + 0.5),
+    }
 }
 
 fn exchanges(ledger: &dyn Ledger, epoch: u64) -> Vec<Exchange> {
@@ -133,7 +140,7 @@ fn a_version_1_ledger_is_migrated_with_its_records_intact() {
         let conn = Connection::open(&path).expect("opens");
         conn.execute_batch(&format!("BEGIN; {} PRAGMA user_version = 1; COMMIT;", schema::V1)).expect("v1 schema");
         // The contract record's JSON, as the first versions stored it.
-        let record = serde_json::to_string(&entry(7, 2).record.to_record(0)).expect("json");
+        let record = serde_json::to_string(&entry(7, 2).record).expect("json");
         conn.execute(
             "INSERT INTO requests (epoch, id, uid, task, record, request_values) VALUES (3, 7, 2, 'chat', ?1, '[0.1,0.2]')",
             [record],

@@ -18,13 +18,13 @@ use assay_epoch::summary::{
     Fallback, InputRef, LimitsRecord, ObjectRef, OutputRecord, PolicyRef, Previous, SeedRecord, Shadow, Unscored,
     Validator,
 };
-use assay_epoch::{HOST_VERSION, Summary, TaskRequest, assemble, canonical, keys, sha256_hex};
+use assay_epoch::{HOST_VERSION, PublishedInput, Summary, TaskRequest, assemble, canonical, keys, sha256_hex};
 use assay_keys::Hotkey;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use assay_ledger::{Closing, Ledger, RequestContent, RequestEntry};
 use assay_policy_runtime::{Limits, PolicyStore, ScoreRun, Scorer};
-use assay_policy_sdk::{ChallengeRecord, EpochInput, Param, RequestKind, Weight};
+use assay_policy_sdk::{Challenge, EpochInput, Param, RequestKind, Weight};
 use tracing::{error, info, warn};
 
 use crate::{Error, Result};
@@ -49,11 +49,13 @@ pub struct ScorerChoice {
     pub shadow: Option<Scorer>,
 }
 
-/// What scoring an epoch came to: the scorer that ran last, its input and its run, or its own
-/// fault when no scorer could score the epoch.
+/// What scoring an epoch came to: the scorer that ran last, its input (as assembled, and as
+/// that scorer's contract version saw and publishes it) and its run, or its own fault when no
+/// scorer could score the epoch.
 struct Scoring {
     scorer: Scorer,
     input: EpochInput,
+    published: PublishedInput,
     run: std::result::Result<ScoreRun, assay_policy_runtime::Error>,
     /// The active scorer failed and this one, the previous, ran instead.
     fallback: Option<Fallback>,
@@ -79,7 +81,7 @@ struct Encoded {
 struct EpochRecords {
     metagraph: Metagraph,
     requests: Vec<TaskRequest>,
-    challenges: Vec<ChallengeRecord>,
+    challenges: Vec<Challenge>,
     /// What the dataset may say of each request's text, by request id.
     contents: HashMap<u64, RequestContent>,
 }
@@ -164,12 +166,16 @@ impl Closer<'_> {
 
     fn freeze_from(&self, epoch: u64, scorer: &str, records: &EpochRecords) -> Result<EpochInput> {
         let s = self.settings;
+        // Task weights from the config and recorded token checks are not wired yet: equal
+        // weights, no checks.
         Ok(assemble(
             epoch,
             s.epochs.block_range(epoch),
             records.metagraph.clone(),
             records.requests.clone(),
             records.challenges.clone(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
             s.params.clone(),
             self.state_for(epoch, scorer)?,
         )?)
@@ -224,12 +230,14 @@ impl Closer<'_> {
     /// `scorer` on the epoch: its run, or its own fault; a host fault is an error.
     fn attempt(&self, epoch: u64, scorer: &Scorer, records: &EpochRecords) -> Result<Scoring> {
         let input = self.freeze_from(epoch, &scorer.digest().to_string(), records)?;
-        let run = match scorer.score(&input, self.settings.limits) {
+        // What runs is what is published: a 0.1.0 scorer's input converted down.
+        let published = PublishedInput::for_version(input.clone(), scorer.version());
+        let run = match published.score(scorer, self.settings.limits) {
             Ok(run) => Ok(run),
             Err(e) if e.is_policy_fault() => Err(e),
             Err(e) => return Err(e.into()),
         };
-        Ok(Scoring { scorer: scorer.clone(), input, run, fallback: None })
+        Ok(Scoring { scorer: scorer.clone(), input, published, run, fallback: None })
     }
 
     /// Closes `epoch` against `metagraph` (read at the boundary; `head` is the chain's block
@@ -259,7 +267,7 @@ impl Closer<'_> {
         let scoring = self.score(epoch, scorers, &records)?;
         let shadow = scorers.shadow.as_ref().map(|sh| self.shadow(epoch, sh, &scoring.input)).transpose()?;
         stages.done("score");
-        let json = canonical::encode(&scoring.input)?;
+        let json = scoring.published.encode()?;
         let encoded = Encoded {
             zst: canonical::compress(&json)?,
             json,
@@ -348,7 +356,7 @@ impl Closer<'_> {
             block_start: input.block_start,
             block_end: input.block_end,
             validator: Validator { scheme: self.hotkey.scheme().to_string(), hotkey: self.hotkey.ss58() },
-            contract: assay_policy_runtime::CONTRACT.into(),
+            contract: scoring.published.contract(),
             scorer: PolicyRef { sha256: scorer_sha.clone(), key: keys::policy(&scorer_sha) },
             scorer_fallback: scoring.fallback.clone(),
             unscored,
@@ -400,7 +408,9 @@ fn unscored(e: &assay_policy_runtime::Error) -> Unscored {
 fn dataset(epoch: u64, requests: &[TaskRequest], contents: &HashMap<u64, RequestContent>) -> Vec<u8> {
     let mut out = Vec::new();
     for entry in requests {
-        let mut line = serde_json::json!({ "epoch": epoch, "task": entry.task, "record": entry.record });
+        // The record as 0.1.0 spelled it (task index 0, `quality` null): the dataset's format.
+        let record = assay_policy_sdk::v0_1::record_of(&entry.record);
+        let mut line = serde_json::json!({ "epoch": epoch, "task": entry.task, "record": record });
         if !entry.values.is_empty() {
             line["values"] = serde_json::json!(entry.values);
         }
@@ -439,13 +449,13 @@ fn weights_call(s: &EpochSettings, weights: &[Weight]) -> Option<WeightsCall> {
 
 #[cfg(test)]
 mod tests {
-    use assay_policy_sdk::{Outcome, RequestRecord};
+    use assay_policy_sdk::{Outcome, Request};
     use serde_json::{Value, json};
 
     use super::*;
 
     fn request(id: u64, kind: RequestKind) -> TaskRequest {
-        let record = RequestRecord {
+        let record = Request {
             id,
             uid: 2,
             task: 0,
@@ -458,7 +468,6 @@ mod tests {
             total_ms: 20.0,
             reported_ttft_ms: None,
             reported_tps: None,
-            quality: None,
             started_ms: 1_000 + id,
         };
         TaskRequest { record, task: "chat".into(), values: Vec::new() }

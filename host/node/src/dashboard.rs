@@ -276,7 +276,7 @@ mod tests {
     }
 
     fn challenge(uid: u16, verdict: Verdict) -> ChallengeRow {
-        ChallengeRow { request_id: 0, uid, points: Vec::new(), verdict, reason: String::new() }
+        ChallengeRow { request_id: 0, uid, points: Vec::new(), verdict, reason: String::new(), response_ms: None }
     }
 
     /// The overview's head and epoch are the chain view's now, not those of a status the node's

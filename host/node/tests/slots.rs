@@ -8,7 +8,7 @@ use std::sync::Arc;
 use assay_ledger::{ChallengeRow, Ledger, SqliteLedger};
 use assay_node::slots::{ACTIVE_CHALLENGER, ChallengerSlot, PolicySource, challenger_of_epoch};
 use assay_policy_runtime::{Digest, PolicyStore, Runtime};
-use assay_policy_sdk::{ChallengeRecord, Verdict};
+use assay_policy_sdk::{Challenge, Verdict};
 use assay_verify::Challengers;
 
 fn plugin(name: &str) -> Vec<u8> {
@@ -69,7 +69,14 @@ fn a_challenger_that_has_judged_or_has_no_predecessor_keeps_its_epoch() {
     let slot = ChallengerSlot::open(fx.source.clone(), 10).expect("opens");
     fx.ledger.set_setting(ACTIVE_CHALLENGER, &fx.bad.to_string()).expect("activates");
     assert_eq!(digest(&slot, 11), fx.bad);
-    let judged = ChallengeRecord { request_id: 1, uid: 1, points: vec![], verdict: Verdict::Pass, reason: "ok".into() };
+    let judged = Challenge {
+        request_id: 1,
+        uid: 1,
+        points: vec![],
+        verdict: Verdict::Pass,
+        reason: "ok".into(),
+        response_ms: Some(5.0),
+    };
     fx.ledger.record_challenges(11, &[ChallengeRow::from_record(&judged)]).expect("records");
     assert!(!slot.plan_refused(11, fx.bad, "plan names request 1 twice"));
     assert_eq!(digest(&slot, 11), fx.bad, "the epoch's verdicts were its");

@@ -9,7 +9,7 @@ use wasmtime::{Config, Engine, OptLevel};
 use crate::cache::Cache;
 use crate::limits::StoreState;
 use crate::run::{Challenger, Scorer};
-use crate::{Digest, Error, Result, World, inspect};
+use crate::{ContractVersion, Digest, Error, Result, World, inspect};
 
 /// Wasm stack a policy may use; fixed so that deep recursion fails the same way everywhere.
 const MAX_WASM_STACK: usize = 1 << 20;
@@ -52,8 +52,9 @@ impl Runtime {
         Component::new(&self.engine, bytes).map_err(Error::Invalid)
     }
 
-    /// Verifies the digest and the imports, then compiles or takes the cached artifact.
-    fn component(&self, digest: &Digest, bytes: &[u8], world: World) -> Result<Component> {
+    /// Verifies the digest and the imports, then compiles or takes the cached artifact; also
+    /// says which contract version the component was built against.
+    fn component(&self, digest: &Digest, bytes: &[u8], world: World) -> Result<(Component, ContractVersion)> {
         digest.verify(bytes)?;
         let inspection = inspect(bytes)?;
         if inspection.world != world {
@@ -63,24 +64,24 @@ impl Runtime {
             && let Some(component) = cache.load(&self.engine, digest)
         {
             debug!(%digest, "loaded precompiled policy from cache");
-            return Ok(component);
+            return Ok((component, inspection.version));
         }
         let component = self.compile(bytes)?;
         if let Some(cache) = &self.cache {
             cache.store(digest, &component);
         }
-        Ok(component)
+        Ok((component, inspection.version))
     }
 
     /// Loads a scorer and type-checks it against the contract (a trial instantiation).
     pub fn load_scorer(&self, digest: &Digest, bytes: &[u8]) -> Result<Scorer> {
-        let component = self.component(digest, bytes, World::Scorer)?;
-        Scorer::new(*digest, &self.engine, &self.linker, &component)
+        let (component, version) = self.component(digest, bytes, World::Scorer)?;
+        Scorer::new(*digest, version, &self.engine, &self.linker, &component)
     }
 
     /// Loads a challenger and type-checks it against the contract.
     pub fn load_challenger(&self, digest: &Digest, bytes: &[u8]) -> Result<Challenger> {
-        let component = self.component(digest, bytes, World::Challenger)?;
-        Challenger::new(*digest, &self.engine, &self.linker, &component)
+        let (component, version) = self.component(digest, bytes, World::Challenger)?;
+        Challenger::new(*digest, version, &self.engine, &self.linker, &component)
     }
 }

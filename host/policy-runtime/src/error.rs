@@ -12,10 +12,21 @@ pub enum Error {
     BadDigest(String),
     #[error("policy {0} is not in the store")]
     NotFound(Digest),
-    #[error("policy imports {0}, but policies may import nothing outside {contract}", contract = crate::CONTRACT)]
+    #[error(
+        "policy imports {0}, but policies may import nothing outside the contract's type interface (assay:policy/types)"
+    )]
     ForbiddenImport(String),
-    #[error("policy exports neither the scorer nor the challenger world of {contract}: {0}", contract = crate::CONTRACT)]
+    #[error("policy exports neither the scorer nor the challenger world of the contract: {0}")]
     UnknownWorld(String),
+    #[error(
+        "policy is built against contract version {0}, which this host does not run (it runs {known})",
+        known = crate::ContractVersion::ALL.map(|v| v.as_str()).join(" and ")
+    )]
+    UnknownVersion(String),
+    #[error("a contract {input} input cannot be scored by contract {component} scorer {digest}")]
+    VersionMismatch { digest: Digest, component: crate::ContractVersion, input: crate::ContractVersion },
+    #[error("the host built a malformed epoch input (a host bug, not sent to the policy): {0}")]
+    MalformedInput(String),
     #[error("policy is a {actual} component, but a {expected} was needed")]
     WrongWorld { expected: crate::World, actual: crate::World },
     #[error("not a valid component: {0:#}")]

@@ -22,9 +22,43 @@ impl fmt::Display for World {
     }
 }
 
+/// The contract versions this host runs; a component's imported type interface names its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ContractVersion {
+    /// `wit/v0.1/policy.wit`: row records. Still run, so old epochs audit and old scorers score.
+    V0_1,
+    /// `wit/policy.wit`: columns, tasks with weights, token checks, commit-reveal rounds.
+    V0_2,
+}
+
+impl ContractVersion {
+    /// Every version this host loads, oldest first.
+    pub const ALL: [ContractVersion; 2] = [ContractVersion::V0_1, ContractVersion::V0_2];
+
+    /// The version's number, as in its WIT package (`assay:policy@0.2.0`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContractVersion::V0_1 => assay_policy_sdk::v0_1::CONTRACT_VERSION,
+            ContractVersion::V0_2 => assay_policy_sdk::CONTRACT_VERSION,
+        }
+    }
+
+    fn parse(version: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == version)
+    }
+}
+
+impl fmt::Display for ContractVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inspection {
     pub world: World,
+    /// The contract version whose types the component uses.
+    pub version: ContractVersion,
     /// Exported function names, in the component's order.
     pub exports: Vec<String>,
     /// Imported interface or item names (only the contract's own type interface is allowed).
@@ -32,7 +66,8 @@ pub struct Inspection {
 }
 
 /// Decodes the component's world, refuses any import that could carry a side effect, and
-/// tells which world of the contract it exports.
+/// tells which world, and which version of the contract, it exports. The version is the one of
+/// the contract's type interface it imports; a version this host does not know is refused.
 pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
     let DecodedWasm::Component(resolve, world_id) = decode(bytes).map_err(Error::Decode)? else {
         return Err(Error::Decode(anyhow::anyhow!(
@@ -42,6 +77,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
     let world = &resolve.worlds[world_id];
 
     let mut imports = Vec::new();
+    let mut version = None;
     for (key, item) in &world.imports {
         let name = resolve.name_world_key(key);
         match item {
@@ -49,10 +85,17 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
             wit_parser::WorldItem::Type { .. } => continue,
             wit_parser::WorldItem::Interface { id, .. } => {
                 let interface = &resolve.interfaces[*id];
-                let ours = name == format!("assay:policy/types@{}", assay_policy_sdk::CONTRACT_VERSION);
-                if !ours || !interface.functions.is_empty() {
+                let Some(number) = name.strip_prefix("assay:policy/types@") else {
+                    return Err(Error::ForbiddenImport(name));
+                };
+                if !interface.functions.is_empty() {
                     return Err(Error::ForbiddenImport(name));
                 }
+                let known = ContractVersion::parse(number).ok_or_else(|| Error::UnknownVersion(number.to_owned()))?;
+                if version.is_some_and(|v| v != known) {
+                    return Err(Error::ForbiddenImport(name));
+                }
+                version = Some(known);
             }
             wit_parser::WorldItem::Function(_) => return Err(Error::ForbiddenImport(name)),
         }
@@ -68,5 +111,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
     } else {
         return Err(Error::UnknownWorld(format!("it exports [{}]", exports.join(", "))));
     };
-    Ok(Inspection { world: kind, exports, imports })
+    // Every world of every version uses the type interface, so a component without it is not one.
+    let version = version.ok_or_else(|| Error::UnknownWorld("it imports no assay:policy/types interface".into()))?;
+    Ok(Inspection { world: kind, version, exports, imports })
 }

@@ -16,6 +16,7 @@ mod challenge;
 mod digest;
 mod engine;
 mod error;
+mod input;
 mod inspect;
 mod limits;
 mod output;
@@ -27,12 +28,14 @@ pub use challenge::{MAX_POINTS_PER_CHALLENGE, MAX_REASON_BYTES, validate_judgeme
 pub use digest::Digest;
 pub use engine::Runtime;
 pub use error::{Error, Result};
-pub use inspect::{Inspection, World, inspect};
+pub use input::check_input;
+pub use inspect::{ContractVersion, Inspection, World, inspect};
 pub use limits::Limits;
 pub use output::{MAX_COMPONENTS, MAX_NAME_BYTES, validate_output};
 pub use pack::pack;
 pub use run::{Challenger, ScoreRun, Scorer};
 pub use store::PolicyStore;
 
-/// The WIT package every policy must implement.
-pub const CONTRACT: &str = "assay:policy@0.1.0";
+/// The WIT package new policies implement; components of `assay:policy@0.1.0` still run
+/// ([`ContractVersion`]).
+pub const CONTRACT: &str = "assay:policy@0.2.0";

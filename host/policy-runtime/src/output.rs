@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use assay_policy_sdk::{EpochInput, EpochOutput};
+use assay_policy_sdk::{EpochOutput, Miner};
 
 use crate::{Error, Limits, Result};
 
@@ -11,11 +11,11 @@ pub const MAX_COMPONENTS: usize = 64;
 /// Bytes of a component's name, at most.
 pub const MAX_NAME_BYTES: usize = 64;
 
-/// Refuses output that names a uid not in the input's miners, names one twice, carries a
+/// Refuses output that names a uid not in the input's `miners`, names one twice, carries a
 /// number that is not finite, more components or longer names than a summary holds, or a state
 /// blob past `limits.state_bytes`.
-pub fn validate_output(input: &EpochInput, output: &EpochOutput, limits: Limits) -> Result<()> {
-    let known: HashSet<u16> = input.miners.iter().map(|m| m.uid).collect();
+pub fn validate_output(miners: &[Miner], output: &EpochOutput, limits: Limits) -> Result<()> {
+    let known: HashSet<u16> = miners.iter().map(|m| m.uid).collect();
     let bad = |msg: String| Err(Error::InvalidOutput(msg));
 
     let mut seen = HashSet::new();

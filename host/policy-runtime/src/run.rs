@@ -1,13 +1,16 @@
-//! Calls into loaded policies, each in a fresh `Store` with the given limits.
+//! Calls into loaded policies, each in a fresh `Store` with the given limits, through the
+//! bindings of the contract version the component was built against.
 
 use assay_policy_sdk::conv::Conv;
-use assay_policy_sdk::{EpochInput, EpochOutput, Judgement, Measurements, PlanInput, PlannedChallenge};
+use assay_policy_sdk::{EpochInput, EpochOutput, Judgement, Measurements, PlanInput, PlannedChallenge, v0_1};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap};
 
-use crate::bindings::{challenger, scorer};
+use crate::bindings::{challenger, challenger_v0_1, scorer, scorer_v0_1};
 use crate::limits::StoreState;
-use crate::{Digest, Error, Limits, Result, validate_judgement, validate_output, validate_plan};
+use crate::{
+    ContractVersion, Digest, Error, Limits, Result, check_input, validate_judgement, validate_output, validate_plan,
+};
 
 fn new_store(engine: &Engine, limits: Limits) -> Result<Store<StoreState>> {
     let mut store =
@@ -40,26 +43,44 @@ pub struct ScoreRun {
     pub fuel_used: u64,
 }
 
+/// A scorer's instance template, of the contract version it was built against.
+#[derive(Clone)]
+enum ScorerPre {
+    V0_1(scorer_v0_1::ScorerPre<StoreState>),
+    V0_2(scorer::ScorerPre<StoreState>),
+}
+
 /// A loaded `scorer` component.
 #[derive(Clone)]
 pub struct Scorer {
     digest: Digest,
     engine: Engine,
-    pre: scorer::ScorerPre<StoreState>,
+    pre: ScorerPre,
 }
 
 impl Scorer {
     pub(crate) fn new(
         digest: Digest,
+        version: ContractVersion,
         engine: &Engine,
         linker: &Linker<StoreState>,
         component: &Component,
     ) -> Result<Self> {
         let instance_pre = linker.instantiate_pre(component).map_err(Error::Invalid)?;
-        let pre = scorer::ScorerPre::new(instance_pre).map_err(Error::Invalid)?;
         // Trial instantiation: a component that cannot start is refused at load, not at the epoch.
         let mut store = new_store(engine, Limits::default())?;
-        pre.instantiate(&mut store).map_err(Error::Invalid)?;
+        let pre = match version {
+            ContractVersion::V0_1 => {
+                let pre = scorer_v0_1::ScorerPre::new(instance_pre).map_err(Error::Invalid)?;
+                pre.instantiate(&mut store).map_err(Error::Invalid)?;
+                ScorerPre::V0_1(pre)
+            }
+            ContractVersion::V0_2 => {
+                let pre = scorer::ScorerPre::new(instance_pre).map_err(Error::Invalid)?;
+                pre.instantiate(&mut store).map_err(Error::Invalid)?;
+                ScorerPre::V0_2(pre)
+            }
+        };
         Ok(Self { digest, engine: engine.clone(), pre })
     }
 
@@ -67,17 +88,68 @@ impl Scorer {
         self.digest
     }
 
-    /// Scores one epoch and checks the output against the input and the limits (known uids, no
-    /// duplicates, finite numbers, bounded sizes).
-    pub fn score(&self, input: &EpochInput, limits: Limits) -> Result<ScoreRun> {
-        let mut store = new_store(&self.engine, limits)?;
-        let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
-        let wit_input: scorer::assay::policy::types::EpochInput = input.clone().conv();
-        let result = instance.call_score(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
-        let output: EpochOutput = result.map_err(Error::refused)?.conv();
-        validate_output(input, &output, limits)?;
-        Ok(ScoreRun { output, fuel_used: fuel_used(&store, limits) })
+    /// The contract version the component was built against.
+    pub fn version(&self) -> ContractVersion {
+        match self.pre {
+            ScorerPre::V0_1(_) => ContractVersion::V0_1,
+            ScorerPre::V0_2(_) => ContractVersion::V0_2,
+        }
     }
+
+    /// Scores one epoch and checks the output against the input and the limits (known uids, no
+    /// duplicates, finite numbers, bounded sizes). The input's shape is checked first
+    /// ([`check_input`]); a 0.1.0 scorer gets it converted down ([`v0_1::from_v0_2`]).
+    pub fn score(&self, input: &EpochInput, limits: Limits) -> Result<ScoreRun> {
+        check_input(input)?;
+        let (output, fuel_used) = match &self.pre {
+            ScorerPre::V0_1(pre) => self.call_v0_1(pre, &v0_1::from_v0_2(input), limits)?,
+            ScorerPre::V0_2(pre) => {
+                let mut store = new_store(&self.engine, limits)?;
+                let instance = pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
+                let wit_input: scorer::assay::policy::types::EpochInput = input.clone().conv();
+                let result = instance.call_score(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
+                (result.map_err(Error::refused)?.conv(), fuel_used(&store, limits))
+            }
+        };
+        validate_output(&input.miners, &output, limits)?;
+        Ok(ScoreRun { output, fuel_used })
+    }
+
+    /// Scores a published 0.1.0 input (the audit of an epoch scored by a 0.1.0 component); a
+    /// 0.2.0 scorer refuses it, as its input is another type.
+    pub fn score_v0_1(&self, input: &v0_1::EpochInput, limits: Limits) -> Result<ScoreRun> {
+        let ScorerPre::V0_1(pre) = &self.pre else {
+            return Err(Error::VersionMismatch {
+                digest: self.digest,
+                component: self.version(),
+                input: ContractVersion::V0_1,
+            });
+        };
+        let (output, fuel_used) = self.call_v0_1(pre, input, limits)?;
+        validate_output(&input.miners, &output, limits)?;
+        Ok(ScoreRun { output, fuel_used })
+    }
+
+    fn call_v0_1(
+        &self,
+        pre: &scorer_v0_1::ScorerPre<StoreState>,
+        input: &v0_1::EpochInput,
+        limits: Limits,
+    ) -> Result<(EpochOutput, u64)> {
+        let mut store = new_store(&self.engine, limits)?;
+        let instance = pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
+        let wit_input: scorer_v0_1::assay::policy::types::EpochInput = input.clone().conv();
+        let result = instance.call_score(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
+        Ok((result.map_err(Error::refused)?.conv(), fuel_used(&store, limits)))
+    }
+}
+
+/// A challenger's instance template, of the contract version it was built against (the two
+/// versions' challenger types are the same but for the package version).
+#[derive(Clone)]
+enum ChallengerPre {
+    V0_1(challenger_v0_1::ChallengerPre<StoreState>),
+    V0_2(challenger::ChallengerPre<StoreState>),
 }
 
 /// A loaded `challenger` component.
@@ -85,20 +157,52 @@ impl Scorer {
 pub struct Challenger {
     digest: Digest,
     engine: Engine,
-    pre: challenger::ChallengerPre<StoreState>,
+    pre: ChallengerPre,
+}
+
+/// Instantiates `$pre` (either version) in a fresh store and calls `$method` with `$input`
+/// converted to that version's bindings; evaluates to the policy's converted result.
+macro_rules! call_challenger {
+    ($self:ident, $limits:ident, $method:ident, $input:expr) => {{
+        let mut store = new_store(&$self.engine, $limits)?;
+        let result = match &$self.pre {
+            ChallengerPre::V0_1(pre) => {
+                let instance = pre.instantiate(&mut store).map_err(|e| classify(e, &store, $limits))?;
+                let result = instance.$method(&mut store, &$input.clone().conv());
+                result.map_err(|e| classify(e, &store, $limits))?.map(Conv::conv)
+            }
+            ChallengerPre::V0_2(pre) => {
+                let instance = pre.instantiate(&mut store).map_err(|e| classify(e, &store, $limits))?;
+                let result = instance.$method(&mut store, &$input.clone().conv());
+                result.map_err(|e| classify(e, &store, $limits))?.map(Conv::conv)
+            }
+        };
+        result.map_err(Error::refused)?
+    }};
 }
 
 impl Challenger {
     pub(crate) fn new(
         digest: Digest,
+        version: ContractVersion,
         engine: &Engine,
         linker: &Linker<StoreState>,
         component: &Component,
     ) -> Result<Self> {
         let instance_pre = linker.instantiate_pre(component).map_err(Error::Invalid)?;
-        let pre = challenger::ChallengerPre::new(instance_pre).map_err(Error::Invalid)?;
         let mut store = new_store(engine, Limits::default())?;
-        pre.instantiate(&mut store).map_err(Error::Invalid)?;
+        let pre = match version {
+            ContractVersion::V0_1 => {
+                let pre = challenger_v0_1::ChallengerPre::new(instance_pre).map_err(Error::Invalid)?;
+                pre.instantiate(&mut store).map_err(Error::Invalid)?;
+                ChallengerPre::V0_1(pre)
+            }
+            ContractVersion::V0_2 => {
+                let pre = challenger::ChallengerPre::new(instance_pre).map_err(Error::Invalid)?;
+                pre.instantiate(&mut store).map_err(Error::Invalid)?;
+                ChallengerPre::V0_2(pre)
+            }
+        };
         Ok(Self { digest, engine: engine.clone(), pre })
     }
 
@@ -106,14 +210,18 @@ impl Challenger {
         self.digest
     }
 
+    /// The contract version the component was built against.
+    pub fn version(&self) -> ContractVersion {
+        match self.pre {
+            ChallengerPre::V0_1(_) => ContractVersion::V0_1,
+            ChallengerPre::V0_2(_) => ContractVersion::V0_2,
+        }
+    }
+
     /// Which requests to challenge, and where, checked against the input ([`validate_plan`]).
     /// Blocking, for up to `limits.fuel`: callers on an async runtime run it off the runtime.
     pub fn plan(&self, input: &PlanInput, limits: Limits) -> Result<Vec<PlannedChallenge>> {
-        let mut store = new_store(&self.engine, limits)?;
-        let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
-        let wit_input: challenger::assay::policy::types::PlanInput = input.clone().conv();
-        let result = instance.call_plan(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
-        let plan: Vec<PlannedChallenge> = result.map_err(Error::refused)?.conv();
+        let plan: Vec<PlannedChallenge> = call_challenger!(self, limits, call_plan, input);
         validate_plan(input, &plan)?;
         Ok(plan)
     }
@@ -121,11 +229,7 @@ impl Challenger {
     /// The verdict on one challenged request, its reason bounded ([`validate_judgement`]).
     /// Blocking, like `plan`.
     pub fn judge(&self, input: &Measurements, limits: Limits) -> Result<Judgement> {
-        let mut store = new_store(&self.engine, limits)?;
-        let instance = self.pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
-        let wit_input: challenger::assay::policy::types::Measurements = input.clone().conv();
-        let result = instance.call_judge(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
-        let judgement: Judgement = result.map_err(Error::refused)?.conv();
+        let judgement: Judgement = call_challenger!(self, limits, call_judge, input);
         validate_judgement(&judgement)?;
         Ok(judgement)
     }

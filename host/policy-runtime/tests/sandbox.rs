@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use assay_policy_runtime::{Digest, Error, Limits, PolicyStore, Runtime, World, inspect};
+use assay_policy_runtime::{ContractVersion, Digest, Error, Limits, PolicyStore, Runtime, World, inspect};
 use assay_policy_sdk::{EpochInput, Miner, Param};
 
 fn plugin(name: &str) -> Vec<u8> {
@@ -28,9 +28,11 @@ fn input(mode: f64) -> EpochInput {
         miners: (0..4)
             .map(|uid| Miner { uid, hotkey: format!("hk{uid}"), stake: 0, capacities: vec![], registered_at_block: 0 })
             .collect(),
-        requests: vec![],
+        requests: Default::default(),
+        token_checks: Default::default(),
         request_values: vec![],
-        challenges: vec![],
+        challenges: Default::default(),
+        commit_reveals: vec![],
         params: vec![Param { name: "mode".into(), value: mode }],
         state: vec![9, 9],
     }
@@ -117,6 +119,65 @@ const WASI_IMPORTER: &str = r#"
   ))
 )
 "#;
+
+/// A component of a contract version this host does not know: it imports the types interface
+/// of `assay:policy@0.3.0` and exports `score`.
+const UNKNOWN_VERSION: &str = r#"
+(component
+  (import "assay:policy/types@0.3.0" (instance))
+  (core module $m (func (export "score")))
+  (core instance $i (instantiate $m))
+  (func $score (canon lift (core func $i "score")))
+  (export "score" (func $score))
+)
+"#;
+
+#[test]
+fn a_component_of_an_unknown_contract_version_is_refused_at_load() {
+    let bytes = wat::parse_str(UNKNOWN_VERSION).expect("valid component text");
+    let err = inspect(&bytes).expect_err("refused");
+    assert!(matches!(&err, Error::UnknownVersion(v) if v == "0.3.0"), "{err}");
+    assert!(err.to_string().contains("runs 0.1.0 and 0.2.0"), "{err}");
+    let runtime = Runtime::new(None).expect("engine");
+    assert!(matches!(runtime.load_scorer(&Digest::of(&bytes), &bytes), Err(Error::UnknownVersion(_))));
+}
+
+#[test]
+fn components_of_both_contract_versions_load_and_name_their_version() {
+    let runtime = Runtime::new(None).expect("engine");
+    let old = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "../cli/tests/fixtures/golden/policies/{}.wasm",
+        "6553c9e1265d0388bf6297a0798d0ef1fd5059ba340db2aa03d573c098209a41"
+    )))
+    .expect("the golden 0.1.0 constantinople");
+    let new = plugin("constantinople");
+    assert_eq!(inspect(&old).expect("inspects").version, ContractVersion::V0_1);
+    assert_eq!(inspect(&new).expect("inspects").version, ContractVersion::V0_2);
+    let old = runtime.load_scorer(&Digest::of(&old), &old).expect("loads 0.1.0");
+    let new = runtime.load_scorer(&Digest::of(&new), &new).expect("loads 0.2.0");
+    assert_eq!((old.version(), new.version()), (ContractVersion::V0_1, ContractVersion::V0_2));
+    // Both score the same 0.2.0 input (the 0.1.0 one through the down-conversion).
+    let mut input = input(0.0);
+    input.state.clear();
+    let by_old = old.score(&input, SMALL).expect("0.1.0 scores").output;
+    assert_eq!(by_old.scores.len(), 4);
+    assert_eq!(new.score(&input, SMALL).expect("0.2.0 scores").output, by_old);
+    // A published 0.1.0 input goes to a 0.1.0 scorer only.
+    let published = assay_policy_sdk::v0_1::from_v0_2(&input);
+    assert!(old.score_v0_1(&published, SMALL).is_ok());
+    let err = new.score_v0_1(&published, SMALL).expect_err("refused");
+    assert!(matches!(err, Error::VersionMismatch { .. }) && !err.is_policy_fault(), "{err}");
+}
+
+#[test]
+fn a_malformed_input_is_the_hosts_error_and_never_reaches_the_policy() {
+    let runtime = Runtime::new(None).expect("engine");
+    let scorer = misbehave(&runtime);
+    let mut bad = input(0.0);
+    bad.challenges.point_start.push(7);
+    let err = scorer.score(&bad, SMALL).expect_err("refused");
+    assert!(matches!(err, Error::MalformedInput(_)) && !err.is_policy_fault(), "{err}");
+}
 
 #[test]
 fn imports_outside_the_contract_are_refused_at_load() {

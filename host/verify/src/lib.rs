@@ -37,8 +37,8 @@ use assay_ledger::{ChallengeRow, Exchange, Ledger};
 use assay_miner_client::{Miner, MinerClient, verify_opening};
 use assay_policy_runtime::{Challenger, Digest, Limits};
 use assay_policy_sdk::{
-    Candidate, ChallengeRecord, Judgement, Measurements, MinerHistory, Opening, Param, PlanInput, PlannedChallenge,
-    PointMeasurement, Verdict,
+    Candidate, Judgement, Measurements, MinerHistory, Opening, Param, PlanInput, PlannedChallenge, PointMeasurement,
+    Verdict,
 };
 use assay_protocol::wire::{OpenRequest, ResponseExtension};
 use assay_reference_engine::{ChatTokenizer, Device, Engine};
@@ -493,18 +493,18 @@ impl Verifier {
         let inner = &self.inner;
         let ext = match evidence_of(&exchange) {
             Ok(ext) => ext,
-            Err(e) => return self.record_off_runtime(exchange, Err(e)).await,
+            Err(e) => return self.record_off_runtime(exchange, Err(e), None).await,
         };
         // A point the challenger put outside the sequence would fail even an honest miner's
         // opening: settle it before asking.
         let positions = ext.prompt_token_ids.len() + ext.completion_token_ids.len();
         let planned: Vec<(u32, u32)> = points.iter().map(|p| (p[0], p[1])).collect();
         if let Err(e) = check_points(&planned, positions, inner.engine.config().num_layers as u32) {
-            return self.record_off_runtime(exchange, Err(e)).await;
+            return self.record_off_runtime(exchange, Err(e), None).await;
         }
-        let (opened, failure) = match self.open(&exchange, &miner, &ext, &points, planned).await {
+        let (opened, failure, response_ms) = match self.open(&exchange, &miner, &ext, &points, planned).await {
             Ok(opening) => opening,
-            Err(e) => return self.record_off_runtime(exchange, Err(e)).await,
+            Err(e) => return self.record_off_runtime(exchange, Err(e), None).await,
         };
         let Ok(_worker) = inner.workers.clone().acquire_owned().await else { return };
         let (request, uid) = (exchange.id, exchange.uid);
@@ -515,7 +515,7 @@ impl Verifier {
             let started = std::time::Instant::now();
             let measured = assess(&reference, &exchange, &ext, opened, failure, greedy);
             inner.metrics.reference_pass(started.elapsed().as_secs_f64());
-            verifier.record(&exchange, measured);
+            verifier.record(&exchange, measured, response_ms);
         })
         .await;
         if judged.is_err() {
@@ -525,8 +525,9 @@ impl Verifier {
     }
 
     /// Asks the miner to open `points` within the open timeout and checks the answer against
-    /// its commitment. A request that never left the validator (no descriptor, memory or local
-    /// port) is its own fault, not a missed opening.
+    /// its commitment; also says how long the miner took to answer (milliseconds by the
+    /// validator's clock, `None` when no answer came). A request that never left the validator
+    /// (no descriptor, memory or local port) is its own fault, not a missed opening.
     async fn open(
         &self,
         exchange: &Exchange,
@@ -534,52 +535,62 @@ impl Verifier {
         ext: &ResponseExtension,
         points: &[[u32; 2]],
         planned: Vec<(u32, u32)>,
-    ) -> Result<(Option<Opened>, Opening), MeasureError> {
+    ) -> Result<(Option<Opened>, Opening, Option<f64>), MeasureError> {
         let inner = &self.inner;
         let hidden = inner.engine.config().hidden_size;
         let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.to_vec() };
         let timeout = Duration::try_from_secs_f64(inner.settings.open_timeout_s.max(0.1)).unwrap_or(Duration::MAX);
+        let started = std::time::Instant::now();
         Ok(match tokio::time::timeout(timeout, inner.client.open(miner, &asked, hidden)).await {
-            Err(_) => (None, Opening::Missed),
+            Err(_) => (None, Opening::Missed, None),
             Ok(Err(e)) if assay_miner_client::is_validator_fault(&e) => {
                 return Err(MeasureError::Host(format!("the validator could not ask for the opening: {e}")));
             }
             Ok(Err(e)) => {
                 debug!(uid = exchange.uid, error = %e, "opening failed");
-                (None, Opening::Missed)
+                (None, Opening::Missed, None)
             }
-            Ok(Ok(response)) => match verify_opening(ext, points, &response, hidden) {
-                Ok(vectors) => (Some(Opened { points: planned, vectors }), Opening::Verified),
-                Err(e) => {
-                    debug!(uid = exchange.uid, error = %e, "opening refused");
-                    (None, Opening::Invalid)
+            Ok(Ok(response)) => {
+                let response_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+                match verify_opening(ext, points, &response, hidden) {
+                    Ok(vectors) => (Some(Opened { points: planned, vectors }), Opening::Verified, response_ms),
+                    Err(e) => {
+                        debug!(uid = exchange.uid, error = %e, "opening refused");
+                        (None, Opening::Invalid, response_ms)
+                    }
                 }
-            },
+            }
         })
     }
 
     /// Records a verdict reached without a reference pass, on a blocking thread (the ledger
     /// syncs to disk).
-    async fn record_off_runtime(&self, exchange: Exchange, assessment: Result<Measurements, MeasureError>) {
+    async fn record_off_runtime(
+        &self,
+        exchange: Exchange,
+        assessment: Result<Measurements, MeasureError>,
+        response_ms: Option<f64>,
+    ) {
         let verifier = self.clone();
-        let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, assessment)).await;
+        let _ = tokio::task::spawn_blocking(move || verifier.record(&exchange, assessment, response_ms)).await;
     }
 
     /// Judges and records a challenge into the current epoch (the next, if the current one is
     /// closing), with the challenger of the epoch it is recorded into. Blocking: the ledger
-    /// syncs to disk.
-    fn record(&self, exchange: &Exchange, assessment: Result<Measurements, MeasureError>) {
+    /// syncs to disk. `response_ms` is how long the miner took to answer the opening.
+    fn record(&self, exchange: &Exchange, assessment: Result<Measurements, MeasureError>, response_ms: Option<f64>) {
         let inner = &self.inner;
         let mut bump = 0;
         for attempt in 0..50 {
             let epoch = inner.epochs.of_block(inner.view.head()) + bump;
             let (points, judgement) = self.judge(epoch, exchange, &assessment);
-            let row = ChallengeRow::from_record(&ChallengeRecord {
+            let row = ChallengeRow::from_record(&assay_policy_sdk::Challenge {
                 request_id: exchange.id,
                 uid: exchange.uid,
                 points,
                 verdict: judgement.verdict,
                 reason: judgement.reason.clone(),
+                response_ms,
             });
             match inner.ledger.record_challenges(epoch, std::slice::from_ref(&row)) {
                 Ok(_) => {

@@ -154,28 +154,38 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
     }
     let mut tallies: Vec<Tally> = input.miners.iter().map(|_| Tally::default()).collect();
 
-    for r in &input.requests {
-        let Some(t) = tallies.get_mut(slot[usize::from(r.uid)] as usize) else {
+    // Column by column: the request and challenge records arrive as columns (contract 0.2.0).
+    let requests = &input.requests;
+    for i in 0..requests.len() {
+        let Some(t) = tallies.get_mut(slot[usize::from(requests.uid[i])] as usize) else {
             continue;
         };
-        if r.kind == RequestKind::Baseline {
+        if requests.kind[i] == RequestKind::Baseline {
             continue;
         }
-        match r.outcome {
+        match requests.outcome[i] {
             Outcome::Ok => {
+                let (ttft_ms, total_ms) = (requests.ttft_ms[i], requests.total_ms[i]);
                 t.ok += 1;
-                t.ttft.push(effective_ttft_ms(r.ttft_ms, r.reported_ttft_ms, cfg.ttft_floor));
-                t.tps.push(effective_tps(r.completion_tokens, r.ttft_ms, r.total_ms, r.reported_tps, cfg.tps_ceiling));
+                t.ttft.push(effective_ttft_ms(ttft_ms, requests.reported_ttft_ms(i), cfg.ttft_floor));
+                t.tps.push(effective_tps(
+                    requests.completion_tokens[i],
+                    ttft_ms,
+                    total_ms,
+                    requests.reported_tps(i),
+                    cfg.tps_ceiling,
+                ));
             }
             Outcome::RateLimited | Outcome::Cancelled => {}
             Outcome::ServerError | Outcome::Timeout | Outcome::BadResponse => t.failed += 1,
         }
     }
-    for c in &input.challenges {
-        let Some(t) = tallies.get_mut(slot[usize::from(c.uid)] as usize) else {
+    let challenges = &input.challenges;
+    for (&uid, &verdict) in challenges.uid.iter().zip(&challenges.verdict) {
+        let Some(t) = tallies.get_mut(slot[usize::from(uid)] as usize) else {
             continue;
         };
-        match c.verdict {
+        match verdict {
             Verdict::Pass => t.passes += 1,
             Verdict::Fail => t.fails += 1,
             Verdict::Void => {}

@@ -1,4 +1,4 @@
-use assay_policy_sdk::{ChallengeRecord, Miner, RequestRecord};
+use assay_policy_sdk::{Challenge, Miner, Request, Task};
 
 use super::*;
 
@@ -6,8 +6,8 @@ fn miner(uid: u16) -> Miner {
     Miner { uid, hotkey: format!("hotkey-{uid}"), stake: 1_000, capacities: vec![], registered_at_block: 0 }
 }
 
-fn request(id: u64, uid: u16, outcome: Outcome, ttft_ms: f64, total_ms: f64) -> RequestRecord {
-    RequestRecord {
+fn request(id: u64, uid: u16, outcome: Outcome, ttft_ms: f64, total_ms: f64) -> Request {
+    Request {
         id,
         uid,
         task: 0,
@@ -20,26 +20,27 @@ fn request(id: u64, uid: u16, outcome: Outcome, ttft_ms: f64, total_ms: f64) -> 
         total_ms,
         reported_ttft_ms: None,
         reported_tps: None,
-        quality: None,
         started_ms: id,
     }
 }
 
-fn challenge(uid: u16, verdict: Verdict) -> ChallengeRecord {
-    ChallengeRecord { request_id: 0, uid, points: vec![], verdict, reason: String::new() }
+fn challenge(uid: u16, verdict: Verdict) -> Challenge {
+    Challenge { request_id: 0, uid, points: vec![], verdict, reason: String::new(), response_ms: None }
 }
 
-fn input(miners: Vec<Miner>, requests: Vec<RequestRecord>, challenges: Vec<ChallengeRecord>) -> EpochInput {
+fn input(miners: Vec<Miner>, requests: Vec<Request>, challenges: Vec<Challenge>) -> EpochInput {
     EpochInput {
         netuid: 1,
         epoch: 1,
         block_start: 0,
         block_end: 100,
-        tasks: vec!["chat".into()],
+        tasks: vec![Task { name: "chat".into(), weight: 1.0 }],
         miners,
-        requests,
+        requests: requests.into_iter().collect(),
+        token_checks: Default::default(),
         request_values: vec![],
-        challenges,
+        challenges: challenges.into_iter().collect(),
+        commit_reveals: vec![],
         params: vec![],
         state: vec![],
     }

@@ -41,90 +41,131 @@ impl<A: Conv<A2>, B: Conv<B2>, A2, B2> Conv<(A2, B2)> for (A, B) {
     }
 }
 
-/// `records!(other_module; Name { field, ... }, ...)`: `Conv` both ways between
-/// `other_module::Name` and this crate's `Name`.
+/// `__conv_records!(other_module => ours; Name { field, ... } move { field, ... }, ...)`: `Conv`
+/// both ways between `other_module::Name` and `ours::Name` (`ours` is this crate or [`crate::v0_1`],
+/// named by a local `use`). Fields after `move` are columns of primitives, the same type on both
+/// sides: they are moved as they are, with no pass over their elements.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conv_records {
-    ($other:ident; $($name:ident { $($field:ident),* $(,)? }),* $(,)?) => {$(
-        impl $crate::conv::Conv<$crate::$name> for $other::$name {
-            fn conv(self) -> $crate::$name {
-                $crate::$name { $($field: $crate::conv::Conv::conv(self.$field)),* }
+    ($other:ident => $ours:ident;
+     $($name:ident { $($field:ident),* $(,)? } $(move { $($moved:ident),* $(,)? })?),* $(,)?) => {$(
+        impl $crate::conv::Conv<$ours::$name> for $other::$name {
+            fn conv(self) -> $ours::$name {
+                $ours::$name {
+                    $($field: $crate::conv::Conv::conv(self.$field),)*
+                    $($($moved: self.$moved,)*)?
+                }
             }
         }
-        impl $crate::conv::Conv<$other::$name> for $crate::$name {
+        impl $crate::conv::Conv<$other::$name> for $ours::$name {
             fn conv(self) -> $other::$name {
-                $other::$name { $($field: $crate::conv::Conv::conv(self.$field)),* }
+                $other::$name {
+                    $($field: $crate::conv::Conv::conv(self.$field),)*
+                    $($($moved: self.$moved,)*)?
+                }
             }
         }
     )*};
 }
 
-/// `enums!(other_module; Name { Variant, ... }, ...)`: `Conv` both ways for enums.
+/// `__conv_enums!(other_module => ours; Name { Variant, ... }, ...)`: `Conv` both ways for enums.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conv_enums {
-    ($other:ident; $($name:ident { $($variant:ident),* $(,)? }),* $(,)?) => {$(
-        impl $crate::conv::Conv<$crate::$name> for $other::$name {
-            fn conv(self) -> $crate::$name {
-                match self { $($other::$name::$variant => $crate::$name::$variant),* }
+    ($other:ident => $ours:ident; $($name:ident { $($variant:ident),* $(,)? }),* $(,)?) => {$(
+        impl $crate::conv::Conv<$ours::$name> for $other::$name {
+            #[inline]
+            fn conv(self) -> $ours::$name {
+                match self { $($other::$name::$variant => $ours::$name::$variant),* }
             }
         }
-        impl $crate::conv::Conv<$other::$name> for $crate::$name {
+        impl $crate::conv::Conv<$other::$name> for $ours::$name {
+            #[inline]
             fn conv(self) -> $other::$name {
-                match self { $($crate::$name::$variant => $other::$name::$variant),* }
+                match self { $($ours::$name::$variant => $other::$name::$variant),* }
             }
         }
     )*};
 }
 
-/// Every record and enum of the contract, for both conversion macros: one list, used by the
-/// guest glue and by the host bindings.
+/// Every record and enum of the contract, for both conversion macros: one list per world and
+/// version, used by the guest glue and by the host bindings. The caller names this crate (or
+/// its [`crate::v0_1`] module, for `scorer_v0_1`) with a local `use … as ours`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conv_all {
-    (scorer: $other:ident) => {
-        $crate::__conv_records!($other;
+    (scorer: $other:ident => $ours:ident) => {
+        $crate::__conv_records!($other => $ours;
             Param { name, value },
-            TaskCapacity { task, capacity },
-            Miner { uid, hotkey, stake, capacities, registered_at_block },
-            RequestRecord {
-                id, uid, task, kind, outcome, greedy, prompt_tokens, completion_tokens, ttft_ms,
-                total_ms, reported_ttft_ms, reported_tps, quality, started_ms,
+            Task { name } move { weight },
+            TaskCapacity {} move { task, capacity },
+            Miner { hotkey, capacities } move { uid, stake, registered_at_block },
+            Requests { kind, outcome } move {
+                id, uid, task, greedy, prompt_tokens, completion_tokens, ttft_ms, total_ms,
+                reported_ttft_ms, reported_tps, started_ms,
             },
-            RequestValues { request_id, values },
-            PointMeasurement { layer, position, rel_l2, cosine },
-            ChallengeRecord { request_id, uid, points, verdict, reason },
+            TokenChecks {} move { request, token_start, rank, logprob, top_logprob },
+            RequestValues {} move { request_id, values },
+            Challenges { verdict, reasons } move {
+                request_id, uid, reason, response_ms, point_start, layer, position, rel_l2, cosine,
+            },
+            CommitReveal { reveal } move { round, uid, task, committed_ms, revealed_ms, output },
             EpochInput {
-                netuid, epoch, block_start, block_end, tasks, miners, requests, request_values,
-                challenges, params, state,
-            },
-            MinerScore { uid, score, components },
-            Weight { uid, weight },
-            EpochOutput { scores, weights, state },
+                tasks, miners, requests, token_checks, request_values, challenges, commit_reveals,
+                params,
+            } move { netuid, epoch, block_start, block_end, state },
+            MinerScore { components } move { uid, score },
+            Weight {} move { uid, weight },
+            EpochOutput { scores, weights } move { state },
         );
-        $crate::__conv_enums!($other;
+        $crate::__conv_enums!($other => $ours;
+            RequestKind { Organic, Synthetic, Baseline },
+            Outcome { Ok, RateLimited, ServerError, Timeout, BadResponse, Cancelled },
+            Verdict { Pass, Fail, Void },
+            Reveal { Valid, Missing, Mismatch, Late },
+        );
+    };
+    (scorer_v0_1: $other:ident => $ours:ident) => {
+        $crate::__conv_records!($other => $ours;
+            Param { name, value },
+            TaskCapacity {} move { task, capacity },
+            Miner { hotkey, capacities } move { uid, stake, registered_at_block },
+            RequestRecord { kind, outcome } move {
+                id, uid, task, greedy, prompt_tokens, completion_tokens, ttft_ms, total_ms,
+                reported_ttft_ms, reported_tps, quality, started_ms,
+            },
+            RequestValues {} move { request_id, values },
+            PointMeasurement {} move { layer, position, rel_l2, cosine },
+            ChallengeRecord { points, verdict } move { request_id, uid, reason },
+            EpochInput {
+                miners, requests, request_values, challenges, params,
+            } move { netuid, epoch, block_start, block_end, tasks, state },
+            MinerScore { components } move { uid, score },
+            Weight {} move { uid, weight },
+            EpochOutput { scores, weights } move { state },
+        );
+        $crate::__conv_enums!($other => $ours;
             RequestKind { Organic, Synthetic, Baseline },
             Outcome { Ok, RateLimited, ServerError, Timeout, BadResponse, Cancelled },
             Verdict { Pass, Fail, Void },
         );
     };
-    (challenger: $other:ident) => {
-        $crate::__conv_records!($other;
+    (challenger: $other:ident => $ours:ident) => {
+        $crate::__conv_records!($other => $ours;
             Param { name, value },
-            PointMeasurement { layer, position, rel_l2, cosine },
-            TokenMeasurement { rank, logprob, top_logprob },
-            Measurements {
-                request_id, uid, greedy, opening, layers, points, tokens, prompt_match,
-                eos_skipped,
+            PointMeasurement {} move { layer, position, rel_l2, cosine },
+            TokenMeasurement {} move { rank, logprob, top_logprob },
+            Measurements { opening, points, tokens } move {
+                request_id, uid, greedy, layers, prompt_match, eos_skipped,
             },
-            Judgement { verdict, reason },
-            Candidate { request_id, uid, prompt_tokens, completion_tokens },
-            MinerHistory { uid, new, challenged, recent_failures, completed },
-            PlanInput { seed, layers, progress, candidates, history, params },
-            PlannedChallenge { request_id, points },
+            Judgement { verdict } move { reason },
+            Candidate {} move { request_id, uid, prompt_tokens, completion_tokens },
+            MinerHistory {} move { uid, new, challenged, recent_failures, completed },
+            PlanInput { candidates, history, params } move { seed, layers, progress },
+            PlannedChallenge {} move { request_id, points },
         );
-        $crate::__conv_enums!($other;
+        $crate::__conv_enums!($other => $ours;
             Opening { Verified, Missed, Invalid },
             Verdict { Pass, Fail, Void },
         );

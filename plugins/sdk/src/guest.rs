@@ -11,7 +11,7 @@ use crate::conv::Conv;
 pub mod scorer_world {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "assay:policy/scorer@0.1.0",
+        world: "assay:policy/scorer@0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_scorer_world",
         default_bindings_module: "assay_policy_sdk::guest::scorer_world",
@@ -21,7 +21,7 @@ pub mod scorer_world {
 pub mod challenger_world {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "assay:policy/challenger@0.1.0",
+        world: "assay:policy/challenger@0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_challenger_world",
         default_bindings_module: "assay_policy_sdk::guest::challenger_world",
@@ -30,12 +30,14 @@ pub mod challenger_world {
 
 mod scorer_conv {
     use super::scorer_world::assay::policy::types as wit;
-    crate::__conv_all!(scorer: wit);
+    use crate as ours;
+    crate::__conv_all!(scorer: wit => ours);
 }
 
 mod challenger_conv {
     use super::challenger_world::assay::policy::types as wit;
-    crate::__conv_all!(challenger: wit);
+    use crate as ours;
+    crate::__conv_all!(challenger: wit => ours);
 }
 
 /// Exports a [`crate::Scorer`] through the generated `Guest` trait.

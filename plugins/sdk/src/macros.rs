@@ -20,4 +20,3 @@ macro_rules! enumeration {
         pub enum $name { $($(#[$vmeta])* $variant,)* }
     };
 }
-

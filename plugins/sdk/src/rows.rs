@@ -8,8 +8,7 @@
 use std::ops::Range;
 
 use crate::{
-    Challenges, NOT_REPORTED, Outcome, PointMeasurement, RequestKind, Requests, TokenChecks, TokenMeasurement,
-    Verdict,
+    Challenges, NOT_REPORTED, Outcome, PointMeasurement, RequestKind, Requests, TokenChecks, TokenMeasurement, Verdict,
 };
 
 /// One request, as a row of [`Requests`].

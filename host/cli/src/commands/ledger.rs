@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use assay_ledger::{ChallengeRow, Ledger, RequestContent, RequestEntry, RequestRow, SqliteLedger};
-use assay_policy_sdk::{ChallengeRecord, RequestRecord};
+use assay_policy_sdk::v0_1::{ChallengeRecord, RequestRecord};
 use serde::Deserialize;
 
 use crate::commands::{ConfigArg, read};
@@ -55,11 +55,11 @@ pub fn run(cmd: Command) -> CmdResult {
         match (parsed.task, parsed.record, parsed.challenge) {
             (Some(task), Some(record), None) => requests.entry(parsed.epoch).or_default().push(RequestEntry {
                 task,
-                record: RequestRow::from_record(&record),
+                record: RequestRow::from_v0_1(&record),
                 values: parsed.values,
                 content: parsed.content,
             }),
-            (None, None, Some(c)) => challenges.entry(parsed.epoch).or_default().push(ChallengeRow::from_record(&c)),
+            (None, None, Some(c)) => challenges.entry(parsed.epoch).or_default().push(ChallengeRow::from_v0_1(&c)),
             _ => return Err(unusable(anyhow!("{}: expected either task and record, or challenge", at()))),
         }
     }

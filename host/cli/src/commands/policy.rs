@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
-use assay_policy_runtime::{Digest, Limits, Runtime, World, inspect, pack};
+use assay_policy_runtime::{ContractVersion, Digest, Limits, Runtime, World, inspect, pack};
 use assay_policy_sdk::{EpochInput, Measurements, PlanInput};
 
 use crate::commands::read;
@@ -184,7 +184,8 @@ fn check(file: &Path, mode: Mode) -> CmdResult {
     }
     .map_err(failed)?;
     mode.line(format_args!("sha256   {digest}"));
-    mode.line(format_args!("world    {} ({})", inspection.world, assay_policy_runtime::CONTRACT));
+    let contract = format!("assay:policy@{}", inspection.version);
+    mode.line(format_args!("world    {} ({contract})", inspection.world));
     mode.line(format_args!("exports  {}", inspection.exports.join(", ")));
     mode.line(format_args!(
         "imports  {}",
@@ -193,7 +194,7 @@ fn check(file: &Path, mode: Mode) -> CmdResult {
     mode.line(format_args!("size     {} bytes", bytes.len()));
     let json = serde_json::json!({
         "ok": true, "sha256": digest.to_string(), "world": inspection.world.to_string(),
-        "contract": assay_policy_runtime::CONTRACT, "exports": inspection.exports,
+        "contract": contract, "exports": inspection.exports,
         "imports": inspection.imports, "bytes": bytes.len(),
     });
     mode.result("OK", &json);
@@ -206,11 +207,17 @@ fn run_policy(file: &Path, input: &Path, call: Option<&str>, limits: Limits, mod
     let digest = Digest::of(&bytes);
     let runtime = Runtime::new(None).map_err(failed)?;
     let data = input_bytes(input)?;
-    match inspect(&bytes).map_err(failed)?.world {
+    let inspection = inspect(&bytes).map_err(failed)?;
+    match inspection.world {
         World::Scorer => {
-            let epoch_input: EpochInput = parse(&data, input)?;
-            let run =
-                runtime.load_scorer(&digest, &bytes).map_err(failed)?.score(&epoch_input, limits).map_err(failed)?;
+            // The input is of the scorer's contract version (a 0.1.0 scorer also takes a 0.2.0 one).
+            let scorer = runtime.load_scorer(&digest, &bytes).map_err(failed)?;
+            let run = match (inspection.version, parse::<EpochInput>(&data, input)) {
+                (_, Ok(epoch_input)) => scorer.score(&epoch_input, limits),
+                (ContractVersion::V0_1, Err(_)) => scorer.score_v0_1(&parse(&data, input)?, limits),
+                (_, Err(e)) => return Err(e),
+            }
+            .map_err(failed)?;
             eprintln!("fuel used: {}", run.fuel_used);
             print_json(&run.output, Some(run.fuel_used), mode)
         }
