@@ -157,6 +157,17 @@ impl Closer<'_> {
         })
     }
 
+    /// The token checks recorded in `epoch`, by request id (rank, log-prob and top log-prob of
+    /// each completion token under the reference): the seam contract 0.2's per-request token
+    /// measurements are filled from; with the config's `task_weights`, what this host adds to
+    /// the 0.2 input.
+    pub fn token_checks(
+        &self,
+        epoch: u64,
+    ) -> Result<std::collections::BTreeMap<u64, Vec<assay_policy_sdk::TokenMeasurement>>> {
+        Ok(self.ledger.token_checks(epoch)?)
+    }
+
     /// The policy input of `epoch` for `scorer`, from the ledger and `metagraph`.
     pub fn freeze(&self, epoch: u64, scorer: &str, metagraph: Metagraph) -> Result<EpochInput> {
         self.freeze_from(epoch, scorer, &self.records(epoch, metagraph)?)

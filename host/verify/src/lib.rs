@@ -584,6 +584,7 @@ impl Verifier {
             match inner.ledger.record_challenges(epoch, std::slice::from_ref(&row)) {
                 Ok(_) => {
                     self.tally(exchange, &judgement);
+                    self.record_tokens(epoch, exchange, &assessment);
                     return;
                 }
                 Err(assay_ledger::Error::Frozen(_)) => bump += 1,
@@ -594,6 +595,24 @@ impl Verifier {
             }
         }
         error!(request = exchange.id, uid = exchange.uid, "a challenge could not be recorded");
+    }
+
+    /// Records the measured completion tokens (rank, log-prob, top log-prob under the
+    /// reference) beside the challenge, for scorers that read them. Best effort: a failed write
+    /// is the validator's and is logged, never a verdict.
+    fn record_tokens(&self, epoch: u64, exchange: &Exchange, assessment: &Result<Measurements, MeasureError>) {
+        let Ok(measured) = assessment else { return };
+        if measured.tokens.is_empty() {
+            return;
+        }
+        let row = assay_ledger::TokenCheckRow {
+            request_id: exchange.id,
+            uid: exchange.uid,
+            tokens: measured.tokens.iter().take(assay_ledger::MAX_TOKEN_CHECKS).cloned().collect(),
+        };
+        if let Err(e) = self.inner.ledger.record_token_checks(epoch, std::slice::from_ref(&row)) {
+            warn!(epoch, request = exchange.id, uid = exchange.uid, error = %e, "recording a token check failed");
+        }
     }
 
     /// The verdict of `epoch`'s challenger on what `assess` returned. A challenger that cannot

@@ -153,6 +153,11 @@ async fn openings_are_asked_for_before_the_reference_queue() {
     // Measured points mean the opening verified; a missed one is judged unmeasured.
     assert_eq!(rows[0].points.len(), 2, "the honest miner's opening was not measured: {:?}", rows[0]);
     assert!(rows[0].points.iter().all(|p| p.rel_l2 < 1e-3), "{:?}", rows[0].points);
+    // Its completion tokens were measured and kept beside the verdict, by request id.
+    let checks = lab.ledger.token_checks(0).expect("token checks");
+    let tokens = checks.get(&11).expect("the challenged request's token check");
+    assert!((1..=8).contains(&tokens.len()), "one per completion token: {tokens:?}");
+    assert!(tokens.iter().all(|t| t.logprob <= t.top_logprob + 1e-9), "{tokens:?}");
     drop(lab.dir);
 }
 
