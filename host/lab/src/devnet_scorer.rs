@@ -89,6 +89,10 @@ impl DevnetScorer {
                     gateway.synthetic_period_s = epoch_seconds.max(5) as f64;
                     gateway.synthetic_per_capacity = 40.0;
                 }
+                // Quality comes from the token check: half the requests not challenged get one.
+                if let Some(verify) = &mut config.verify {
+                    verify.token_check_share = 0.5;
+                }
             }
             DevnetScorer::ProofOfInference => {
                 // Every miner's proofs are its verified challenges: challenge at least half.
@@ -141,6 +145,7 @@ mod tests {
     fn nineteen_gets_two_weighted_tasks_declared_capacities_and_capacity_load() {
         let mut config = Config::local(1, None, "v", "h");
         config.gateway = Some(assay_gateway::Settings::new("127.0.0.1:0", "m"));
+        config.verify = Some(assay_verify::Settings::new("models/reference".into()));
         DevnetScorer::Nineteen.configure(&mut config, "m", 30);
         assert_eq!(
             config.task_weights().into_iter().collect::<Vec<_>>(),
@@ -149,6 +154,7 @@ mod tests {
         let gateway = config.gateway.as_ref().expect("a gateway");
         assert_eq!(gateway.synthetic_mode, assay_gateway::SyntheticMode::Capacity);
         assert_eq!(gateway.synthetic_period_s, 30.0);
+        assert_eq!(config.verify.as_ref().map(|v| v.token_check_share), Some(0.5), "token checks on");
         let declared: Vec<String> = DevnetScorer::Nineteen.miner_tasks().into_iter().map(|t| t.name).collect();
         assert_eq!(declared, ["chat", "text"], "the miners declare the tasks the validator serves");
         // What the devnet writes is a config `assay run --check` accepts.

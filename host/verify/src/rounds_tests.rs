@@ -161,6 +161,22 @@ async fn openings_are_asked_for_before_the_reference_queue() {
     drop(lab.dir);
 }
 
+/// A token-only check: one reference pass, the tokens recorded, no opening and no verdict (so
+/// it can fail no one); the share of requests that get one is a checked setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_only_check_records_tokens_and_no_verdict() {
+    let lab = Loop::start(Duration::from_secs(60)).await;
+    let exchange = lab.exchange(21).await;
+    lab.verifier.token_check(exchange, true).await;
+    let checks = lab.ledger.token_checks(0).expect("token checks");
+    assert!(checks.get(&21).is_some_and(|t| !t.is_empty()), "{checks:?}");
+    assert!(lab.ledger.challenges(0).expect("challenges").is_empty(), "a token check is no challenge");
+    let mut settings = Settings::new("m".into());
+    settings.token_check_share = 1.5;
+    assert_eq!(settings.check().map_err(|(key, _)| key), Err("token_check_share".to_string()));
+    drop(lab.dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tail_of_an_epoch_is_offered_in_the_next() {
     let lab = Loop::start(Duration::from_secs(60)).await;

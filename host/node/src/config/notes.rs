@@ -208,6 +208,11 @@ pub const NOTES: &[(&str, &str)] = &[
         "Address /metrics is served on (port 0: any free port). Anyone who reaches it reads the validator's \
          counters: keep it on loopback or a private network.",
     ),
+    (
+        "verify.token_check_share",
+        "The share (0 to 1) of requests not challenged that get a token-only check (a reference pass over the \
+         miner's tokens, no opening, no verdict), recorded for scorers that read token ranks and probabilities.",
+    ),
     ("verify.max_pending", "Challenges planned and not yet recorded, at most (past it a round drops what it planned)."),
 ];
 
