@@ -535,6 +535,13 @@ impl Config {
             g.check().or_else(|(key, reason)| invalid(&format!("gateway.{key}"), reason))?;
         }
         assay_gateway::check_tasks(&self.tasks).or_else(|(key, reason)| invalid(&key, reason))?;
+        let models: std::collections::BTreeSet<&str> = self.tasks.iter().map(|t| t.model.as_str()).collect();
+        if models.len() > 1 && self.verify.as_ref().is_some_and(|v| v.model_id.is_none()) {
+            // One reference engine judges one model: another model's requests must not reach it.
+            let reason =
+                format!("[[tasks]] name {} models: name the one verify.model is the reference of", models.len());
+            return invalid("verify.model_id", reason);
+        }
         if let Some(v) = &self.verify {
             v.check().or_else(|(key, reason)| invalid(&format!("verify.{key}"), reason))?;
         }

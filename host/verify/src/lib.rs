@@ -79,6 +79,11 @@ pub struct Settings {
     /// measurements recorded as a challenge's are (`token_checks`), for scorers that read them.
     #[serde(default)]
     pub token_check_share: f64,
+    /// The model id (as requests name it) that `model` is the reference of: only requests for
+    /// it are challenged or token-checked, so that a miner serving another task's model is
+    /// never measured against the wrong reference. Absent: every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
 }
 
 impl Settings {
@@ -92,6 +97,7 @@ impl Settings {
             open_timeout_s: default_open_timeout(),
             max_pending: default_max_pending(),
             token_check_share: 0.0,
+            model_id: None,
         }
     }
 
@@ -529,7 +535,8 @@ impl Verifier {
         let exchanges = inner.ledger.exchanges_after(epoch, after)?;
         let Some(&(last, _)) = exchanges.last() else { return Ok(after) };
         offer.records.extend(inner.ledger.requests(epoch)?.into_iter().map(|e| (e.record.id, e.record)));
-        offer.fresh.extend(exchanges.into_iter().map(|(_, x)| x));
+        let ours = |x: &Exchange| inner.settings.model_id.as_deref().is_none_or(|id| model_of(x) == Some(id));
+        offer.fresh.extend(exchanges.into_iter().map(|(_, x)| x).filter(ours));
         Ok(last)
     }
 
@@ -742,6 +749,22 @@ fn evidence_of(exchange: &Exchange) -> Result<ResponseExtension, MeasureError> {
     let unreadable = |e: serde_json::Error| MeasureError::Host(format!("the stored evidence does not parse: {e}"));
     let value: Value = serde_json::from_str(stored).map_err(unreadable)?;
     serde_json::from_value(value["assay"].clone()).map_err(unreadable)
+}
+
+/// The model a stored request body names (`None` when it cannot be read: such a body is
+/// not this reference's to judge).
+fn model_of(exchange: &Exchange) -> Option<&str> {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        model: std::borrow::Cow<'a, str>,
+    }
+    let named: Named<'_> = serde_json::from_str(&exchange.request).ok()?;
+    match named.model {
+        std::borrow::Cow::Borrowed(model) => Some(model),
+        // An escaped name: compare through the body (rare; never a model id we serve unescaped).
+        std::borrow::Cow::Owned(_) => None,
+    }
 }
 
 /// The ledger's row of a request's measured tokens (`None` when none were measured), bounded.

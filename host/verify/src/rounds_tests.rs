@@ -215,3 +215,21 @@ fn closing(epoch: u64) -> assay_ledger::Closing {
         head: 0,
     }
 }
+
+/// With `model_id`, only requests naming that model are offered: a miner serving another
+/// task's model is never measured against this reference.
+#[test]
+fn only_the_reference_models_requests_are_verified() {
+    let exchange = |model: &str| Exchange {
+        id: 1,
+        uid: UID,
+        miner_hotkey: "5Miner".into(),
+        path: "/v1/chat/completions".into(),
+        request: json!({"model": model, "messages": []}).to_string(),
+        evidence: None,
+    };
+    assert_eq!(model_of(&exchange("assay-tiny")), Some("assay-tiny"));
+    assert_eq!(model_of(&exchange("other")), Some("other"));
+    let unreadable = Exchange { request: "not json".into(), ..exchange("x") };
+    assert_eq!(model_of(&unreadable), None, "an unreadable body is not this reference's to judge");
+}

@@ -226,9 +226,26 @@ fn tasks_with_every_key(live: Vec<assay_gateway::Task>) -> Vec<assay_gateway::Ta
 
 /// The verifier's settings (the live ones, or the defaults for `models/reference`).
 fn verify_with_every_key(live: Option<assay_verify::Settings>) -> assay_verify::Settings {
-    let assay_verify::Settings { model, device, interval_ms, workers, open_timeout_s, max_pending, token_check_share } =
-        live.unwrap_or_else(|| assay_verify::Settings::new("models/reference".into()));
-    assay_verify::Settings { model, device, interval_ms, workers, open_timeout_s, max_pending, token_check_share }
+    let assay_verify::Settings {
+        model,
+        device,
+        interval_ms,
+        workers,
+        open_timeout_s,
+        max_pending,
+        token_check_share,
+        model_id,
+    } = live.unwrap_or_else(|| assay_verify::Settings::new("models/reference".into()));
+    assay_verify::Settings {
+        model,
+        device,
+        interval_ms,
+        workers,
+        open_timeout_s,
+        max_pending,
+        token_check_share,
+        model_id: model_id.or_else(|| Some("Qwen/Qwen2.5-7B-Instruct".into())),
+    }
 }
 
 impl Config {

@@ -209,6 +209,11 @@ pub const NOTES: &[(&str, &str)] = &[
          counters: keep it on loopback or a private network.",
     ),
     (
+        "verify.model_id",
+        "The model id (as requests name it) verify.model is the reference of: only its requests are verified. \
+         Required when [[tasks]] name more than one model. Absent: every request.",
+    ),
+    (
         "verify.token_check_share",
         "The share (0 to 1) of requests not challenged that get a token-only check (a reference pass over the \
          miner's tokens, no opening, no verdict), recorded for scorers that read token ranks and probabilities.",

@@ -302,6 +302,7 @@ fn tasks_are_configured_and_checked() {
         |name: &str, model: &str, weight: f64, route| Task { name: name.into(), model: model.into(), weight, route };
     let mut config = full();
     config.tasks = vec![task("chat-7b", "m", 0.75, Some(TaskRoute::Chat)), task("small", "tiny", 0.25, None)];
+    config.verify.as_mut().expect("verify").model_id = Some("m".into());
     let text = config.to_toml().expect("serializes");
     assert!(text.contains("[[tasks]]"), "{text}");
     assert_eq!(Config::parse(&text).expect("parses"), config, "{text}");
@@ -317,4 +318,11 @@ fn tasks_are_configured_and_checked() {
     refused(vec![task("a", "m", -1.0, None), task("b", "n", 2.0, None)], "tasks.weight", "above 0");
     let many = (0..=assay_gateway::tasks::MAX_TASKS).map(|i| task(&format!("t{i}"), "m", 1.0 / 17.0, None)).collect();
     refused(many, "tasks.name", "at most");
+    // Two models and one reference engine: the engine must say which model it judges.
+    let two_models = vec![task("a", "m", 0.5, None), task("b", "n", 0.5, None)];
+    refused(two_models.clone(), "verify.model_id", "2 models");
+    let mut named = full();
+    named.tasks = two_models;
+    named.verify.as_mut().expect("verify").model_id = Some("m".into());
+    assert_eq!(Config::parse(&named.to_toml().expect("serializes")).expect("parses"), named);
 }
