@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use epochs::Epochs;
 pub use error::{Error, Result};
 pub use local::{CommitmentEntry, LocalChain, WeightsEntry};
-pub use view::{ChainView, ViewSnapshot};
+pub use view::{ChainView, Declared, ViewSnapshot};
 
 /// One registered neuron of a subnet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

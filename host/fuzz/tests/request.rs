@@ -5,7 +5,8 @@
 use assay_gateway::request::{Limits, Route, validate};
 use proptest::prelude::*;
 
-const LIMITS: Limits<'static> = Limits { model: "Qwen/Qwen2.5-7B-Instruct", max_tokens: 4096, context_tokens: 32768 };
+const LIMITS: Limits<'static> =
+    Limits { model: "Qwen/Qwen2.5-7B-Instruct", tasks: &[], max_tokens: 4096, context_tokens: 32768 };
 
 proptest! {
     #![proptest_config(assay_fuzz::config())]

@@ -28,6 +28,7 @@ mod server;
 mod shapes;
 mod standing;
 mod synthetic;
+pub mod tasks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub use dataset::{Limits as DatasetLimits, Publication};
 pub use error::ApiError;
 pub use keys::ApiKey;
 pub use routing::SlotState;
+pub use tasks::{Task, TaskRoute, check_tasks, task_weights};
 
 /// `[gateway]` in the node's config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +86,18 @@ pub struct Settings {
     /// The validator's own requests per minute (0: none).
     #[serde(default)]
     pub synthetic_per_minute: f64,
+    /// How the validator's own traffic is paced: `rate` (`synthetic_per_minute`, Poisson) or
+    /// `capacity` (each `synthetic_period_s`, a fraction of each miner's declared capacity per
+    /// task, as nineteen's validators do).
+    #[serde(default)]
+    pub synthetic_mode: SyntheticMode,
+    /// `capacity` mode: the scoring period a plan covers.
+    #[serde(default = "default_synthetic_period")]
+    pub synthetic_period_s: f64,
+    /// `capacity` mode: requests per unit of declared capacity (times the drawn fraction) per
+    /// period.
+    #[serde(default = "default_synthetic_per_capacity")]
+    pub synthetic_per_capacity: f64,
     /// The most requests one miner is given at once, whatever capacity its `info` declares.
     #[serde(default = "default_max_miner_capacity")]
     pub max_miner_capacity: u32,
@@ -122,6 +136,10 @@ pub struct Settings {
     pub recorder_queue_max: usize,
     #[serde(default = "default_recorder_queue_bytes")]
     pub recorder_queue_bytes: usize,
+    /// The subnet's tasks: the node sets them from the config's top-level `[[tasks]]` (empty:
+    /// `model` only, tasks `chat` and `completion` by route).
+    #[serde(skip)]
+    pub tasks: Vec<Task>,
 }
 
 impl Settings {
@@ -138,6 +156,9 @@ impl Settings {
             max_attempts: default_attempts(),
             health_interval_ms: default_health_interval(),
             synthetic_per_minute: 0.0,
+            synthetic_mode: SyntheticMode::Rate,
+            synthetic_period_s: default_synthetic_period(),
+            synthetic_per_capacity: default_synthetic_per_capacity(),
             max_miner_capacity: default_max_miner_capacity(),
             stream_idle_timeout_ms: default_stream_idle_timeout(),
             user_send_buffer_bytes: default_user_send_buffer(),
@@ -149,6 +170,7 @@ impl Settings {
             queue_per_key: default_queue_per_key(),
             recorder_queue_max: default_recorder_queue_max(),
             recorder_queue_bytes: default_recorder_queue_bytes(),
+            tasks: Vec::new(),
         }
     }
 
@@ -165,6 +187,14 @@ impl Settings {
                 "miner_timeout_s".into(),
                 format!("{} must be at most {MAX_SECONDS} s", self.miner_timeout_s),
             ));
+        }
+        if !(self.synthetic_period_s.is_finite() && (1.0..=MAX_SECONDS).contains(&self.synthetic_period_s)) {
+            let reason = format!("{} must be from 1 to {MAX_SECONDS} s", self.synthetic_period_s);
+            return Err(("synthetic_period_s".into(), reason));
+        }
+        if !(self.synthetic_per_capacity.is_finite() && (0.0..=10_000.0).contains(&self.synthetic_per_capacity)) {
+            let reason = format!("{} must be from 0 to 10000", self.synthetic_per_capacity);
+            return Err(("synthetic_per_capacity".into(), reason));
         }
         if self.health_interval_ms > MAX_SECONDS as u64 * 1000 {
             let reason = format!("{} must be at most {} ms", self.health_interval_ms, MAX_SECONDS as u64 * 1000);
@@ -228,7 +258,12 @@ impl Settings {
 impl Settings {
     /// What bounds the requests the gateway forwards.
     pub fn limits(&self) -> request::Limits<'_> {
-        request::Limits { model: &self.model, max_tokens: self.max_tokens, context_tokens: self.context_tokens }
+        request::Limits {
+            model: &self.model,
+            tasks: &self.tasks,
+            max_tokens: self.max_tokens,
+            context_tokens: self.context_tokens,
+        }
     }
 }
 /// The longest duration a setting may name: a day (longer ones are mistakes, and past what a
@@ -320,6 +355,25 @@ pub struct Parts {
     pub publication: Option<Publication>,
 }
 
+/// How the validator's own traffic is paced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyntheticMode {
+    /// `synthetic_per_minute` requests a minute, spread over every miner.
+    #[default]
+    Rate,
+    /// Each period, a drawn fraction (0.04, 0.08, 0.12 or 0.8) of each miner's declared
+    /// capacity per task.
+    Capacity,
+}
+
+fn default_synthetic_period() -> f64 {
+    600.0
+}
+fn default_synthetic_per_capacity() -> f64 {
+    10.0
+}
+
 /// What every request handler shares.
 pub(crate) struct Shared {
     settings: Settings,
@@ -335,6 +389,8 @@ pub(crate) struct Shared {
     /// Which miners users may be sent to.
     standing: standing::Standing,
     metrics: metrics::GatewayMetrics,
+    /// Which task a request belongs to, and which tasks each model serves.
+    tasks: tasks::TaskTable,
 }
 
 /// A running gateway.
@@ -390,6 +446,7 @@ impl Gateway {
             tally: Arc::default(),
             standing: standing::Standing::new(parts.ledger.clone(), parts.view.clone(), parts.epochs),
             metrics,
+            tasks: tasks::TaskTable::new(&s.model, &s.tasks),
         });
         // Know the miners, and which of them users may be sent to, before the first user arrives.
         proxy::refresh(&shared, &parts.view).await;
@@ -399,8 +456,14 @@ impl Gateway {
         let mut background =
             vec![tokio::spawn(proxy::health_loop(shared.clone(), parts.view.clone(), stopped.clone()))];
         background.push(tokio::spawn(standing::run(shared.clone(), stopped.clone())));
-        if shared.settings.synthetic_per_minute > 0.0 {
-            background.push(tokio::spawn(synthetic::run(shared.clone(), stopped.clone())));
+        match shared.settings.synthetic_mode {
+            SyntheticMode::Rate if shared.settings.synthetic_per_minute > 0.0 => {
+                background.push(tokio::spawn(synthetic::run(shared.clone(), stopped.clone())));
+            }
+            SyntheticMode::Rate => {}
+            SyntheticMode::Capacity => {
+                background.push(tokio::spawn(synthetic::run_by_capacity(shared.clone(), stopped.clone())));
+            }
         }
         let mut routes = app(shared.clone());
         if let Some(publication) = parts.publication {

@@ -97,8 +97,13 @@ pub(crate) async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap
         Ok(admitted) => admitted.name.clone(),
         Err(e) => return counted(&shared, "models", None, e.into_response()),
     };
-    let model = json!({"id": shared.settings.model, "object": "model", "created": 0, "owned_by": "assay"});
-    counted(&shared, "models", Some(key), Json(json!({"object": "list", "data": [model]})).into_response())
+    let models: Vec<Value> = shared
+        .tasks
+        .models()
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "assay"}))
+        .collect();
+    counted(&shared, "models", Some(key), Json(json!({"object": "list", "data": models})).into_response())
 }
 
 pub(crate) async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -155,15 +160,16 @@ pub(crate) enum Caller {
     /// publish its text in the dataset, and their connection (closed if they stop reading a
     /// stream).
     User { key: String, publish_text: bool, connection: Option<Connection> },
-    /// The validator's own request: it never waits for a slot and is spread over every miner.
-    Validator,
+    /// The validator's own request: it never waits for a slot and is spread over every miner,
+    /// or goes to `only` (capacity-paced load), or to none.
+    Validator { only: Option<u16> },
 }
 
 impl Caller {
     fn kind(&self) -> RequestKind {
         match self {
             Caller::User { .. } => RequestKind::Organic,
-            Caller::Validator => RequestKind::Synthetic,
+            Caller::Validator { .. } => RequestKind::Synthetic,
         }
     }
 
@@ -172,14 +178,14 @@ impl Caller {
     fn publish_text(&self) -> bool {
         match self {
             Caller::User { publish_text, .. } => *publish_text,
-            Caller::Validator => true,
+            Caller::Validator { .. } => true,
         }
     }
 
     fn connection(&self) -> Option<Connection> {
         match self {
             Caller::User { connection, .. } => connection.clone(),
-            Caller::Validator => None,
+            Caller::Validator { .. } => None,
         }
     }
 }
@@ -198,11 +204,25 @@ pub(crate) async fn forward(
     let streaming = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let greedy = request.get("temperature").and_then(Value::as_f64) == Some(0.0);
     let deadline = Instant::now() + Duration::from_millis(shared.settings.queue_timeout_ms);
+    let model = request.get("model").and_then(Value::as_str).unwrap_or_default();
+    let Some(task) = shared.tasks.task_of(model, route) else {
+        let message = format!("no task serves the model `{}` on {}", crate::request::excerpt(model), route.path());
+        return Err(ApiError::NotFound { message, code: "model_not_found" });
+    };
+    // Miners that did not declare the task (or, for a request meant for one miner, every other)
+    // are skipped as if already tried.
+    let not_serving = match caller {
+        Caller::Validator { only: Some(uid) } => {
+            shared.pool.slots().iter().map(|s| s.uid).filter(|u| *u != uid).collect()
+        }
+        _ => shared.pool.not_serving(&task),
+    };
 
     let mut tried = Vec::new();
     let mut last: Option<Refused> = None;
     while tried.len() < shared.settings.max_attempts as usize {
-        let lease = match slot_for(shared, &caller, &tried, deadline).await {
+        let skipped: Vec<u16> = not_serving.iter().chain(&tried).copied().collect();
+        let lease = match slot_for(shared, &caller, &skipped, deadline).await {
             Ok(lease) => lease,
             Err(refusal) => return Err(no_slot(shared, refusal, last.as_ref())),
         };
@@ -211,7 +231,7 @@ pub(crate) async fn forward(
             shared.metrics.retried();
         }
         tried.push(lease.slot.uid);
-        let (mut attempt, body) = Attempt::begin(shared, lease, route, &caller, greedy, &mut request)?;
+        let (mut attempt, body) = Attempt::begin(shared, lease, (route, &task), &caller, greedy, &mut request)?;
         let response = match shared.client.start(&miner, route.path(), &body).await {
             Ok(response) => response,
             Err(refused) if refused.validator_fault => {
@@ -295,7 +315,7 @@ fn shed(shared: &Shared) -> ApiError {
 /// own request takes one at once or none.
 async fn slot_for(shared: &Shared, caller: &Caller, tried: &[u16], deadline: Instant) -> Result<Lease, Refusal> {
     match caller {
-        Caller::Validator => shared.pool.pick(tried, true).ok_or(Refusal::NoMiner),
+        Caller::Validator { .. } => shared.pool.pick(tried, true).ok_or(Refusal::NoMiner),
         Caller::User { key, .. } => shared.queue.acquire(&shared.pool, &shared.tally, key, tried, deadline).await,
     }
 }
@@ -339,6 +359,8 @@ pub(crate) struct Attempt {
     lease: Option<Lease>,
     meter: Option<Meter>,
     route: Route,
+    /// The task the request belongs to (its model and route), as recorded.
+    task: Arc<str>,
     kind: RequestKind,
     publish_text: bool,
     greedy: bool,
@@ -355,7 +377,7 @@ impl Attempt {
     fn begin(
         shared: &Arc<Shared>,
         lease: Lease,
-        route: Route,
+        (route, task): (Route, &Arc<str>),
         caller: &Caller,
         greedy: bool,
         request: &mut Map<String, Value>,
@@ -370,6 +392,7 @@ impl Attempt {
             lease: Some(lease),
             meter: Some(shared.client.meter(request, body.len())),
             route,
+            task: task.clone(),
             kind: caller.kind(),
             publish_text: caller.publish_text(),
             greedy,
@@ -447,6 +470,7 @@ impl Attempt {
             uid: slot.uid,
             miner_hotkey: slot.miner.hotkey.clone(),
             path: self.route.path(),
+            task: self.task.clone(),
             kind: self.kind,
             publish_text: self.publish_text,
             greedy: self.greedy,
@@ -483,7 +507,7 @@ pub(crate) async fn refresh(shared: &Arc<Shared>, view: &ChainView) {
             let shared = shared.clone();
             tokio::spawn(async move {
                 let capacity = match shared.client.info_within(&slot.miner, PROBE_TIMEOUT).await {
-                    Ok(info) if info.model == shared.settings.model => Some(info.capacity),
+                    Ok(info) if shared.tasks.serves_model(&info.model) => declared(&shared, &slot, &info),
                     Ok(info) => {
                         debug!(uid = slot.uid, serves = %info.model, "miner serves another model");
                         None
@@ -496,6 +520,25 @@ pub(crate) async fn refresh(shared: &Arc<Shared>, view: &ChainView) {
         .collect();
     for probe in probes {
         let _ = probe.await;
+    }
+    view.set_declared(shared.pool.declared());
+}
+
+/// The capacity a probed miner is given, after recording the tasks its `info` declares; a
+/// declaration past the protocol's bounds is refused, and the miner left out (`None`).
+fn declared(shared: &Shared, slot: &Slot, info: &assay_protocol::wire::Info) -> Option<u32> {
+    let tasks = shared.tasks.tasks_of_model(&info.model);
+    match info.declared_capacities(&tasks) {
+        Ok(mut declared) => {
+            // Only the tasks this gateway serves with the miner's model count.
+            declared.retain(|task, _| tasks.contains(&task.as_str()));
+            shared.pool.declare(slot, declared);
+            Some(info.capacity)
+        }
+        Err(e) => {
+            warn!(uid = slot.uid, error = %e, "a miner's info declares tasks past the bounds: not routed to");
+            None
+        }
     }
 }
 

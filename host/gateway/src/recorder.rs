@@ -36,6 +36,8 @@ pub struct Finished {
     pub uid: u16,
     pub miner_hotkey: String,
     pub path: &'static str,
+    /// The request's task (by its model and route), as the ledger names it.
+    pub task: std::sync::Arc<str>,
     pub kind: RequestKind,
     /// The request's text may go into the public dataset (the validator's own, or a key that
     /// opted in); otherwise only its hashes are kept.
@@ -265,7 +267,7 @@ fn entry(f: &Finished, validator: &str) -> (RequestEntry, Option<Exchange>) {
         quality: None,
         started_ms: f.started_ms,
     };
-    let task = if f.path.ends_with("chat/completions") { "chat" } else { "completion" };
+    let task = f.task.to_string();
     let exchange = evidence.map(|evidence| Exchange {
         id: f.id,
         uid: f.uid,
@@ -274,7 +276,7 @@ fn entry(f: &Finished, validator: &str) -> (RequestEntry, Option<Exchange>) {
         request: String::from_utf8_lossy(&f.body).into_owned(),
         evidence: Some(evidence),
     });
-    (RequestEntry { task: task.into(), record, values: Vec::new(), content: content(f) }, exchange)
+    (RequestEntry { task, record, values: Vec::new(), content: content(f) }, exchange)
 }
 
 /// What the public dataset may say of the request: the hashes of its prompt (the `messages` or
@@ -317,6 +319,7 @@ mod tests {
             uid: 0,
             miner_hotkey: "5Miner".into(),
             path: "/v1/chat/completions",
+            task: "chat".into(),
             kind,
             publish_text,
             greedy: false,

@@ -12,7 +12,7 @@
 //! validator's synthetic requests are spread uniformly, so every miner is measured and
 //! challenged however slow or badly scored it is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,8 @@ struct Health {
     factor: f64,
     /// No failed verification this epoch, nor zeroed for one last epoch: users may be sent here.
     good_standing: bool,
+    /// The tasks its last good `info` declared, with their capacities (bounded there).
+    tasks: BTreeMap<String, u32>,
 }
 
 /// One miner of the pool.
@@ -78,6 +80,7 @@ impl Slot {
                 paused_until: None,
                 factor: 1.0,
                 good_standing: true,
+                tasks: BTreeMap::new(),
             }),
         }
     }
@@ -304,6 +307,28 @@ impl Pool {
                 h.up = false;
             }
         }
+    }
+
+    /// Records the tasks a miner's `info` declared (checked and bounded by the caller), kept
+    /// until its next good `info`.
+    pub fn declare(&self, slot: &Slot, tasks: BTreeMap<String, u32>) {
+        slot.health().tasks = tasks;
+    }
+
+    /// The miners that do not serve `task`: requests of that task are not sent there.
+    pub fn not_serving(&self, task: &str) -> Vec<u16> {
+        self.slots().iter().filter(|s| !s.health().tasks.contains_key(task)).map(|s| s.uid).collect()
+    }
+
+    /// What each miner declared, for the chain view's `capacities`.
+    pub fn declared(&self) -> assay_chain::Declared {
+        self.slots()
+            .iter()
+            .filter_map(|s| {
+                let tasks = s.health().tasks.clone();
+                (!tasks.is_empty()).then(|| (s.uid, (s.miner.hotkey.clone(), tasks)))
+            })
+            .collect()
     }
 
     /// Sets each miner's score factor from the last epoch's weights (uid, weight).

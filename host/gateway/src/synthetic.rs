@@ -25,6 +25,7 @@
 //! finite sample, not the generator. The same tree tells the prior alone from that workload with
 //! 92 % accuracy, and the old 16 fixed prompts with 100 %.
 
+mod capacity;
 mod prose;
 
 #[cfg(test)]
@@ -371,34 +372,108 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
             _ = tokio::time::sleep(gap) => {}
             _ = crate::until_stopped(&mut stopped) => break,
         }
-        let (route, request) = draw(&shared.settings, &shared.shapes, &mut rng);
-        // Through the users' schema: the same form on the wire, and nothing a miner must refuse.
-        let request = match crate::request::check(route, request, &shared.settings.limits()) {
-            Ok(request) => request.into_body(),
-            // An organic shape near the context, jittered past it.
-            Err(e @ crate::request::RequestError::TooLong { .. }) => {
-                debug!(error = %e, "a synthetic request drawn too long for the context; not sent");
-                continue;
-            }
-            Err(e) => {
-                error!(error = %e, "a synthetic request the gateway's schema refuses was drawn; not sent");
-                continue;
-            }
-        };
-        let shared = shared.clone();
-        in_flight.spawn(async move {
-            match forward(&shared, route, request, Caller::Validator).await {
-                // Read it to the end, as a user would.
-                Ok(response) => {
-                    let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
-                }
-                Err(e) => debug!(error = ?e, "synthetic request not served"),
-            }
-        });
-        while in_flight.try_join_next().is_some() {}
+        let (route, mut request) = draw(&shared.settings, &shared.shapes, &mut rng);
+        // With tasks configured, a task of the drawn route, by weight, names the model.
+        if let Some(model) = shared.tasks.pick_model(route, &mut rng) {
+            request.insert("model".into(), json!(model));
+        }
+        send(&shared, route, request, None, &mut in_flight);
     }
     // Let the requests already sent finish (and be recorded), as users' requests do.
     while in_flight.join_next().await.is_some() {}
+}
+
+/// The capacity-paced loop (`synthetic_mode = "capacity"`): one plan per
+/// `synthetic_period_s` from what miners declared, each request sent to its miner at its time.
+pub(crate) async fn run_by_capacity(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let period = Duration::try_from_secs_f64(shared.settings.synthetic_period_s).unwrap_or(Duration::from_secs(600));
+    let mut rng = StdRng::from_entropy();
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        let started = tokio::time::Instant::now();
+        let declared: std::collections::BTreeMap<u16, _> =
+            shared.pool.declared().into_iter().map(|(uid, (_, tasks))| (uid, tasks)).collect();
+        let plan = capacity::plan(
+            &declared,
+            shared.settings.max_miner_capacity,
+            shared.settings.synthetic_per_capacity,
+            &mut rng,
+        );
+        let mut events: Vec<(f64, u16, String)> = Vec::new();
+        for p in &plan {
+            debug!(uid = p.uid, task = %p.task, fraction = p.fraction, requests = p.requests, "synthetic load planned");
+            let times = capacity::schedule(p.requests, period.as_secs_f64(), &mut rng);
+            events.extend(times.into_iter().map(|t| (t, p.uid, p.task.clone())));
+        }
+        events.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (at, uid, task) in events {
+            let when = started + Duration::from_secs_f64(at.max(0.0));
+            tokio::select! {
+                _ = tokio::time::sleep_until(when) => {}
+                _ = crate::until_stopped(&mut stopped) => return finish(in_flight).await,
+            }
+            if let Some((route, request)) = draw_for_task(&shared, &task, &mut rng) {
+                send(&shared, route, request, Some(uid), &mut in_flight);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(started + period) => {}
+            _ = crate::until_stopped(&mut stopped) => return finish(in_flight).await,
+        }
+    }
+}
+
+async fn finish(mut in_flight: tokio::task::JoinSet<()>) {
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// A request of `task`: a drawn shape on a route the task is served on, with the task's model
+/// (`None` after a few draws on the wrong route, or for a task no longer configured).
+fn draw_for_task(shared: &Shared, task: &str, rng: &mut StdRng) -> Option<(Route, Map<String, Value>)> {
+    let model = shared.tasks.model_of(task)?;
+    for _ in 0..16 {
+        let (route, mut request) = draw(&shared.settings, &shared.shapes, rng);
+        if shared.tasks.task_of(model, route).as_deref() == Some(task) {
+            request.insert("model".into(), json!(model));
+            return Some((route, request));
+        }
+    }
+    debug!(task, "no synthetic request drawn on the task's route; skipped");
+    None
+}
+
+/// Checks a drawn request against the users' schema and sends it (to `only`, when given).
+fn send(
+    shared: &Arc<Shared>,
+    route: Route,
+    request: Map<String, Value>,
+    only: Option<u16>,
+    in_flight: &mut tokio::task::JoinSet<()>,
+) {
+    // Through the users' schema: the same form on the wire, and nothing a miner must refuse.
+    let request = match crate::request::check(route, request, &shared.settings.limits()) {
+        Ok(request) => request.into_body(),
+        // An organic shape near the context, jittered past it.
+        Err(e @ crate::request::RequestError::TooLong { .. }) => {
+            debug!(error = %e, "a synthetic request drawn too long for the context; not sent");
+            return;
+        }
+        Err(e) => {
+            error!(error = %e, "a synthetic request the gateway's schema refuses was drawn; not sent");
+            return;
+        }
+    };
+    let shared = shared.clone();
+    in_flight.spawn(async move {
+        match forward(&shared, route, request, Caller::Validator { only }).await {
+            // Read it to the end, as a user would.
+            Ok(response) => {
+                let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+            }
+            Err(e) => debug!(error = ?e, "synthetic request not served"),
+        }
+    });
+    while in_flight.try_join_next().is_some() {}
 }
 
 #[cfg(test)]

@@ -380,6 +380,7 @@ async fn refusing_miner() -> (SocketAddr, Arc<AtomicUsize>) {
         hidden_size: 64,
         capacity: 4,
         open_window_s: 120,
+        tasks: Vec::new(),
     };
     let refuse = move || {
         counter.fetch_add(1, Ordering::SeqCst);

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 use crate::bad_input;
 use crate::charges::{self, Member};
+use crate::devnet_scorer::DevnetScorer;
 use crate::devnet_view::SharedView;
 use crate::devnet_watch::{Followed, WatchVerdicts, Watchtower};
 use crate::hostile::Fleet;
@@ -63,6 +64,8 @@ pub struct DevnetOptions {
     pub view: SharedView,
     /// Where the validator's web dashboard listens (a free loopback port when absent).
     pub dashboard_addr: Option<std::net::SocketAddr>,
+    /// The scoring policy run, and so the traffic configured for it.
+    pub scorer: DevnetScorer,
 }
 
 /// The file in the devnet's folder a terminal view moves the logs to.
@@ -155,7 +158,11 @@ fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, ch
 /// Starts the four reference miners on their own runtime, as if on other machines, serving the
 /// devnet's `validator` only; returns the runtime (dropping it stops them) and the metagraph's
 /// neurons.
-fn start_miners(out: &Path, validator: &str) -> anyhow::Result<(tokio::runtime::Runtime, Vec<Neuron>)> {
+fn start_miners(
+    out: &Path,
+    validator: &str,
+    scorer: DevnetScorer,
+) -> anyhow::Result<(tokio::runtime::Runtime, Vec<Neuron>)> {
     let runtime = tokio::runtime::Runtime::new().context("starting the miners' runtime")?;
     let tokenizer_dir = out.join("models/reference");
     let mut neurons = Vec::new();
@@ -167,6 +174,7 @@ fn start_miners(out: &Path, validator: &str) -> anyhow::Result<(tokio::runtime::
         let ss58 = hotkey.ss58();
         let settings = MinerSettings {
             model_name: MODEL.into(),
+            tasks: scorer.miner_tasks(),
             token_delay: role.token_delay,
             store_bytes: 256 << 20,
             // The miners read no chain: the devnet's one validator is listed here.
@@ -223,6 +231,8 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("assay-devnet-{}", std::process::id())),
     };
+    // Before anything is written: a scorer not built yet is told at once.
+    let scorer_bytes = options.scorer.read(&options.plugins)?;
     prepare(&out).map_err(bad_input)?;
     let out = out.canonicalize().map_err(|e| bad_input(anyhow!("{}: {e}", out.display())))?;
     let view = &options.view;
@@ -232,12 +242,12 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
 
     view.line("writing a tiny model and two cheating variants (another seed; int4-rounded weights)");
     write_models(&out)?;
-    let (scorer_bytes, challenger_bytes) =
-        (read_plugin(&options.plugins, "constantinople")?, read_plugin(&options.plugins, "adaptive-challenger")?);
+    let challenger_bytes = read_plugin(&options.plugins, "adaptive-challenger")?;
+    view.line(&format!("scorer: {}", options.scorer));
     let validator = Hotkey::generate(Scheme::Sr25519)?;
     validator.save(&out.join("wallets/devnet/hotkeys/validator"))?;
 
-    let (miners_runtime, mut neurons) = start_miners(&out, &validator.ss58())?;
+    let (miners_runtime, mut neurons) = start_miners(&out, &validator.ss58(), options.scorer)?;
     let mut members = reference_members();
     let fleet = match options.hostile {
         true => Some(join_hostile(&out, &miners_runtime, &mut neurons, &mut members)?),
@@ -381,6 +391,7 @@ fn write_config(
     let synthetic = options.synthetic_per_minute;
     let mut written = config(port, epoch_blocks, synthetic, &scorer.to_string(), &challenger.to_string());
     written.publish = publication.config.clone();
+    options.scorer.configure(&mut written, MODEL, epoch_blocks);
     // Prometheus metrics on a free loopback port (`curl` it while the devnet runs).
     let metrics_port = crate::publication::free_port().context("finding a free port for metrics")?;
     let metrics_listen = std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port));

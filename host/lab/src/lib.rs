@@ -12,6 +12,7 @@
 pub mod charges;
 pub mod detect;
 pub mod devnet;
+pub mod devnet_scorer;
 pub mod devnet_view;
 mod devnet_watch;
 pub mod hostile;

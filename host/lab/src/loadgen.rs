@@ -62,6 +62,7 @@ pub fn mock_worker(args: MockOptions) -> anyhow::Result<()> {
         hidden_size: 1,
         capacity: 100_000,
         open_window_s: 0,
+        tasks: Vec::new(),
     };
     let whole = Bytes::from(
         json!({"id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": *model,

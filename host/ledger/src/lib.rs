@@ -20,6 +20,7 @@ pub use rows::{
     ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outcome, Outgoing, PointRow, RequestContent, RequestEntry,
     RequestKind, RequestRow, Verdict, WeightsState,
 };
+pub use rows::{MAX_TOKEN_CHECKS, TokenCheckRow};
 pub use sqlite::{DEFAULT_RESERVE_BYTES, SqliteLedger};
 
 /// What the host needs from a ledger. Every write is durable when it returns `Ok`.
@@ -41,6 +42,23 @@ pub trait Ledger: Send + Sync {
     /// Records judged challenges of `epoch`; refused with [`Error::Frozen`] once its closing
     /// has begun.
     fn record_challenges(&self, epoch: u64, rows: &[ChallengeRow]) -> Result<usize>;
+
+    /// Records the token checks of requests verified in `epoch` (each cut to
+    /// [`MAX_TOKEN_CHECKS`] tokens; a request checked twice keeps its first); refused with
+    /// [`Error::Frozen`] once its closing has begun. A backend without the table (a test
+    /// double) keeps none.
+    fn record_token_checks(&self, _epoch: u64, _rows: &[TokenCheckRow]) -> Result<usize> {
+        Ok(0)
+    }
+
+    /// The token checks recorded in `epoch`, by request id: what the epoch input's per-request
+    /// token measurements are filled from.
+    fn token_checks(
+        &self,
+        _epoch: u64,
+    ) -> Result<std::collections::BTreeMap<u64, Vec<assay_policy_sdk::TokenMeasurement>>> {
+        Ok(Default::default())
+    }
 
     /// The epoch's requests, by id (without their `content`: see `request_contents`).
     fn requests(&self, epoch: u64) -> Result<Vec<RequestEntry>>;

@@ -122,6 +122,20 @@ pub struct ChallengeRow {
     pub response_ms: Option<f64>,
 }
 
+/// Completion tokens one request's token check keeps, at most (the first ones): a bound on
+/// what a miner's long answer costs the ledger.
+pub const MAX_TOKEN_CHECKS: usize = 8192;
+
+/// The per-token measurements of one verified request: each completion token's rank,
+/// log-prob and the top log-prob at its position under the reference model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenCheckRow {
+    pub request_id: u64,
+    pub uid: u16,
+    /// At most [`MAX_TOKEN_CHECKS`] (the ledger keeps the first ones).
+    pub tokens: Vec<assay_policy_sdk::TokenMeasurement>,
+}
+
 /// One exchange with a miner, kept for verification: what was sent and what the miner signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {

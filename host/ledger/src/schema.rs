@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use crate::{Error, Result, WeightsState};
 
-const VERSION: i64 = 6;
+const VERSION: i64 = 7;
 
 pub(crate) const V1: &str = "
 CREATE TABLE requests (
@@ -103,6 +103,18 @@ pub(crate) const V6: &str = "
 ALTER TABLE challenges ADD COLUMN response_ms REAL;
 ";
 
+/// v7: the per-token measurements of verified requests (`TokenCheckRow::tokens` as JSON, at most
+/// `MAX_TOKEN_CHECKS` a request), recorded into the epoch their verification was, as challenges.
+const V7: &str = "
+CREATE TABLE token_checks (
+    epoch INTEGER NOT NULL,
+    request_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    tokens TEXT NOT NULL,
+    PRIMARY KEY (epoch, request_id)
+);
+";
+
 /// A ledger opened read-only: its schema is one this host reads (nothing is migrated).
 pub(crate) fn check_read_only(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -140,6 +152,9 @@ pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     }
     if version < 6 {
         conn.execute_batch(&format!("BEGIN; {V6} PRAGMA user_version = 6; COMMIT;"))?;
+    }
+    if version < 7 {
+        conn.execute_batch(&format!("BEGIN; {V7} PRAGMA user_version = 7; COMMIT;"))?;
     }
     Ok(())
 }

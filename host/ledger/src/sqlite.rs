@@ -10,8 +10,11 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use assay_policy_sdk::TokenMeasurement;
+
 use crate::rows::{
-    ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outgoing, RequestContent, RequestEntry, WeightsState,
+    ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, MAX_TOKEN_CHECKS, Outgoing, RequestContent, RequestEntry,
+    TokenCheckRow, WeightsState,
 };
 use crate::{Error, Ledger, Result, schema};
 
@@ -186,6 +189,46 @@ impl Ledger for SqliteLedger {
             }
             tx.commit()?;
             Ok(n)
+        })
+    }
+
+    fn record_token_checks(&self, epoch: u64, rows: &[TokenCheckRow]) -> Result<usize> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            refuse_frozen(&tx, epoch)?;
+            let mut n = 0;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO token_checks (epoch, request_id, uid, tokens) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for row in rows {
+                    let kept = &row.tokens[..row.tokens.len().min(MAX_TOKEN_CHECKS)];
+                    let tokens: Vec<[f64; 3]> =
+                        kept.iter().map(|t| [f64::from(t.rank), t.logprob, t.top_logprob]).collect();
+                    let json = serde_json::to_string(&tokens)?;
+                    n += insert.execute(params![epoch as i64, row.request_id as i64, row.uid, json])?;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    fn token_checks(&self, epoch: u64) -> Result<BTreeMap<u64, Vec<TokenMeasurement>>> {
+        self.with(|conn| {
+            let mut q = conn.prepare_cached("SELECT request_id, tokens FROM token_checks WHERE epoch = ?1")?;
+            let rows = q.query_map([epoch as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = BTreeMap::new();
+            for row in rows {
+                let (id, json) = row?;
+                let tokens: Vec<[f64; 3]> = serde_json::from_str(&json)?;
+                let tokens = tokens
+                    .into_iter()
+                    .map(|[rank, logprob, top_logprob]| TokenMeasurement { rank: rank as u32, logprob, top_logprob })
+                    .collect();
+                out.insert(id as u64, tokens);
+            }
+            Ok(out)
         })
     }
 

@@ -159,6 +159,31 @@ fn a_version_1_ledger_is_migrated_with_its_records_intact() {
     assert!(exchanges(&ledger, 3).is_empty());
     ledger.freeze_epoch(3).expect("freezes");
     assert!(matches!(record_requests(&ledger, 3, &[entry(8, 2)]), Err(Error::Frozen(3))));
+    assert!(ledger.token_checks(3).expect("the v7 table exists after migrating").is_empty());
+}
+
+/// Token checks: kept per request (the first measurement stands), cut to the bound, read back
+/// as the epoch's map, refused once the epoch is frozen.
+#[test]
+fn token_checks_are_kept_per_request_within_the_bound() {
+    use assay_policy_sdk::TokenMeasurement;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
+    let token = |rank: u32| TokenMeasurement { rank, logprob: -0.25 * f64::from(rank), top_logprob: -0.125 };
+    let short = TokenCheckRow { request_id: 7, uid: 2, tokens: vec![token(0), token(3)] };
+    let long = TokenCheckRow { request_id: 9, uid: 1, tokens: (0..MAX_TOKEN_CHECKS as u32 + 50).map(token).collect() };
+    assert_eq!(ledger.record_token_checks(4, &[short.clone(), long]).expect("records"), 2);
+    let again = TokenCheckRow { tokens: vec![token(99)], ..short.clone() };
+    assert_eq!(ledger.record_token_checks(4, &[again]).expect("records"), 0, "the first measurement stands");
+    let map = ledger.token_checks(4).expect("reads");
+    assert_eq!(map.keys().copied().collect::<Vec<_>>(), [7, 9]);
+    assert_eq!(map[&7], short.tokens);
+    assert_eq!(map[&9].len(), MAX_TOKEN_CHECKS);
+    assert_eq!(map[&9][MAX_TOKEN_CHECKS - 1], token(MAX_TOKEN_CHECKS as u32 - 1), "the first ones are kept");
+    assert!(ledger.token_checks(5).expect("reads").is_empty());
+    ledger.epoch_seed(4, || [1; 32]).expect("the epoch begins");
+    ledger.freeze_epoch(4).expect("freezes");
+    assert!(matches!(ledger.record_token_checks(4, &[short]), Err(Error::Frozen(4))));
 }
 
 #[test]

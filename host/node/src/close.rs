@@ -38,6 +38,8 @@ pub struct EpochSettings {
     pub limits: Limits,
     /// `version_key` of the weights call.
     pub version_key: u64,
+    /// Each task's share of the weights (`[[tasks]]`); empty: equal shares.
+    pub task_weights: BTreeMap<String, f64>,
 }
 
 /// The scorer to use, the one to fall back to if it fails through its own fault, and one to run
@@ -84,6 +86,8 @@ struct EpochRecords {
     challenges: Vec<Challenge>,
     /// What the dataset may say of each request's text, by request id.
     contents: HashMap<u64, RequestContent>,
+    /// The verifier's per-token measurements, by request id.
+    token_checks: BTreeMap<u64, Vec<assay_policy_sdk::TokenMeasurement>>,
 }
 
 /// A closed epoch: signed, queued for publication and weights.
@@ -156,6 +160,7 @@ impl Closer<'_> {
             requests: entries.into_iter().map(task_request).collect(),
             challenges: self.ledger.challenges(epoch)?.iter().map(|c| c.to_record()).collect(),
             contents,
+            token_checks: self.ledger.token_checks(epoch)?,
         })
     }
 
@@ -166,16 +171,14 @@ impl Closer<'_> {
 
     fn freeze_from(&self, epoch: u64, scorer: &str, records: &EpochRecords) -> Result<EpochInput> {
         let s = self.settings;
-        // Task weights from the config and recorded token checks are not wired yet: equal
-        // weights, no checks.
         Ok(assemble(
             epoch,
             s.epochs.block_range(epoch),
             records.metagraph.clone(),
             records.requests.clone(),
             records.challenges.clone(),
-            &BTreeMap::new(),
-            &BTreeMap::new(),
+            &s.task_weights,
+            &records.token_checks,
             s.params.clone(),
             self.state_for(epoch, scorer)?,
         )?)

@@ -64,6 +64,10 @@ pub struct Config {
     /// The verification loop (challenges against the reference engine); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<assay_verify::Settings>,
+    /// The subnet's tasks (`[[tasks]]`: name, model, weight, optionally a route); none: the
+    /// gateway's model, tasks `chat` and `completion` by route, weighted equally.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<assay_gateway::Task>,
     /// The read-only web dashboard (docs/dashboard.md); off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<DashboardConfig>,
@@ -413,6 +417,7 @@ impl Config {
             miners: assay_miner_client::Settings::default(),
             gateway: None,
             verify: None,
+            tasks: Vec::new(),
             dashboard: None,
             metrics: None,
         }
@@ -529,6 +534,14 @@ impl Config {
         if let Some(g) = &self.gateway {
             g.check().or_else(|(key, reason)| invalid(&format!("gateway.{key}"), reason))?;
         }
+        assay_gateway::check_tasks(&self.tasks).or_else(|(key, reason)| invalid(&key, reason))?;
+        let models: std::collections::BTreeSet<&str> = self.tasks.iter().map(|t| t.model.as_str()).collect();
+        if models.len() > 1 && self.verify.as_ref().is_some_and(|v| v.model_id.is_none()) {
+            // One reference engine judges one model: another model's requests must not reach it.
+            let reason =
+                format!("[[tasks]] name {} models: name the one verify.model is the reference of", models.len());
+            return invalid("verify.model_id", reason);
+        }
         if let Some(v) = &self.verify {
             v.check().or_else(|(key, reason)| invalid(&format!("verify.{key}"), reason))?;
         }
@@ -538,6 +551,11 @@ impl Config {
             return invalid("dashboard.listen", format!("{:?} is not a host:port address", d.listen));
         }
         Ok(())
+    }
+
+    /// The task weights an epoch is scored with (the seam the epoch input's tasks come from).
+    pub fn task_weights(&self) -> BTreeMap<String, f64> {
+        assay_gateway::task_weights(&self.tasks)
     }
 
     pub fn epochs(&self) -> Epochs {

@@ -234,6 +234,7 @@ impl Node {
                 .collect(),
             limits: config.limits(),
             version_key: config.version_key,
+            task_weights: config.task_weights(),
         };
         let source = PolicySource {
             ledger: ledger.clone(),

@@ -31,7 +31,9 @@ impl Services {
     pub async fn start(node: &Node) -> Result<Services> {
         let gateway = match node.config.gateway.clone() {
             None => None,
-            Some(settings) => {
+            Some(mut settings) => {
+                // The config's top-level `[[tasks]]`: which task a request belongs to.
+                settings.tasks = node.config.tasks.clone();
                 let dir = node.config.tokenizer_dir().map(Path::to_path_buf);
                 let detokenizer = tokio::task::spawn_blocking(move || dir.as_deref().map(detokenizer).transpose())
                     .await

@@ -15,6 +15,59 @@ pub struct Info {
     pub capacity: u32,
     /// Seconds a commitment can be opened after its response.
     pub open_window_s: u64,
+    /// Declared capacity per task. Absent (older miners): the miner serves every task of its
+    /// model with `capacity` (see [`Info::declared_capacities`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskCapacity>,
+}
+
+/// One task a miner serves and the concurrent requests it accepts for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCapacity {
+    pub name: String,
+    pub capacity: u32,
+}
+
+/// Tasks one miner may declare, at most: more is a hostile `info`, refused.
+pub const MAX_DECLARED_TASKS: usize = 64;
+/// Bytes of a declared task's name, at most.
+pub const MAX_TASK_NAME_BYTES: usize = 64;
+
+/// Why a miner's declared capacities were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeclaredError {
+    #[error("the miner declares {0} tasks (at most {MAX_DECLARED_TASKS})")]
+    TooManyTasks(usize),
+    #[error("the miner declares a task name of {0} bytes (1 to {MAX_TASK_NAME_BYTES})")]
+    BadTaskName(usize),
+    #[error("the miner declares task `{0}` twice")]
+    Duplicate(String),
+}
+
+impl Info {
+    /// The miner's capacity per task, checked against the bounds above: its `tasks`, or, for a
+    /// miner that lists none (an older one), `capacity` for each of `default_tasks`.
+    pub fn declared_capacities(
+        &self,
+        default_tasks: &[&str],
+    ) -> Result<std::collections::BTreeMap<String, u32>, DeclaredError> {
+        if self.tasks.is_empty() {
+            return Ok(default_tasks.iter().map(|t| (t.to_string(), self.capacity)).collect());
+        }
+        if self.tasks.len() > MAX_DECLARED_TASKS {
+            return Err(DeclaredError::TooManyTasks(self.tasks.len()));
+        }
+        let mut out = std::collections::BTreeMap::new();
+        for t in &self.tasks {
+            if t.name.is_empty() || t.name.len() > MAX_TASK_NAME_BYTES {
+                return Err(DeclaredError::BadTaskName(t.name.len()));
+            }
+            if out.insert(t.name.clone(), t.capacity).is_some() {
+                return Err(DeclaredError::Duplicate(t.name.clone()));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The `assay` extension every validator request carries, challenged or not.
@@ -119,5 +172,43 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(ext.dtype, VectorDtype::Bf16);
+    }
+
+    fn info(tasks: serde_json::Value) -> Info {
+        let mut json = serde_json::json!({"protocol_version": 1, "model": "m", "layers": 2, "hidden_size": 8,
+            "capacity": 3, "open_window_s": 60});
+        if !tasks.is_null() {
+            json["tasks"] = tasks;
+        }
+        serde_json::from_value(json).expect("an info")
+    }
+
+    #[test]
+    fn an_old_miner_declares_its_capacity_for_every_default_task() {
+        let old = info(serde_json::Value::Null);
+        let declared = old.declared_capacities(&["chat", "completion"]).expect("bounded");
+        assert_eq!(declared.into_iter().collect::<Vec<_>>(), [("chat".into(), 3), ("completion".into(), 3)]);
+        assert!(!serde_json::to_string(&old).expect("json").contains("tasks"), "an old info stays as it was");
+    }
+
+    #[test]
+    fn a_new_miner_declares_each_task() {
+        let new = info(serde_json::json!([{"name": "chat-7b", "capacity": 9}, {"name": "code", "capacity": 2}]));
+        let declared = new.declared_capacities(&["ignored"]).expect("bounded");
+        assert_eq!(declared.into_iter().collect::<Vec<_>>(), [("chat-7b".into(), 9), ("code".into(), 2)]);
+    }
+
+    #[test]
+    fn hostile_declarations_are_refused() {
+        let many: Vec<_> =
+            (0..=MAX_DECLARED_TASKS).map(|i| serde_json::json!({"name": format!("t{i}"), "capacity": 1})).collect();
+        let check = |tasks, want: DeclaredError| assert_eq!(info(tasks).declared_capacities(&[]), Err(want));
+        check(serde_json::json!(many), DeclaredError::TooManyTasks(MAX_DECLARED_TASKS + 1));
+        check(serde_json::json!([{"name": "x".repeat(65), "capacity": 1}]), DeclaredError::BadTaskName(65));
+        check(serde_json::json!([{"name": "", "capacity": 1}]), DeclaredError::BadTaskName(0));
+        check(
+            serde_json::json!([{"name": "a", "capacity": 1}, {"name": "a", "capacity": 2}]),
+            DeclaredError::Duplicate("a".into()),
+        );
     }
 }

@@ -74,6 +74,16 @@ pub struct Settings {
     /// (the validator's limit; nobody is charged).
     #[serde(default = "default_max_pending")]
     pub max_pending: usize,
+    /// The share (0 to 1) of requests offered and not challenged that get a token-only check:
+    /// one reference pass over the miner's tokens, no opening and no verdict, its per-token
+    /// measurements recorded as a challenge's are (`token_checks`), for scorers that read them.
+    #[serde(default)]
+    pub token_check_share: f64,
+    /// The model id (as requests name it) that `model` is the reference of: only requests for
+    /// it are challenged or token-checked, so that a miner serving another task's model is
+    /// never measured against the wrong reference. Absent: every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
 }
 
 impl Settings {
@@ -86,6 +96,8 @@ impl Settings {
             workers: default_workers(),
             open_timeout_s: default_open_timeout(),
             max_pending: default_max_pending(),
+            token_check_share: 0.0,
+            model_id: None,
         }
     }
 
@@ -109,6 +121,9 @@ impl Settings {
         }
         if self.workers == 0 {
             return Err(("workers".into(), "must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&self.token_check_share) {
+            return Err(("token_check_share".into(), format!("{} must be from 0 to 1", self.token_check_share)));
         }
         if self.interval_ms == 0 {
             return Err(("interval_ms".into(), "must be at least 1".into()));
@@ -389,6 +404,7 @@ impl Verifier {
     fn start(&self, round: Round, tasks: &mut tokio::task::JoinSet<()>) -> usize {
         let inner = &self.inner;
         let mut started = 0;
+        let planned: HashSet<u64> = round.planned.iter().map(|p| p.request_id).collect();
         for plan in round.planned {
             let Some(exchange) = round.exchanges.get(&plan.request_id).cloned() else {
                 warn!(request = plan.request_id, "the challenger planned a request it was not offered");
@@ -419,7 +435,74 @@ impl Verifier {
             });
             started += 1;
         }
+        // After the challenges, which come first in the queue.
+        self.start_token_checks(&planned, &round.exchanges, &round.greedy, tasks);
         started
+    }
+
+    /// Token-only checks for a share (`token_check_share`) of the round's requests that were
+    /// not challenged, within the same queue as challenges (none when it is full).
+    fn start_token_checks(
+        &self,
+        planned: &HashSet<u64>,
+        exchanges: &HashMap<u64, Exchange>,
+        greedy: &HashSet<u64>,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) {
+        let inner = &self.inner;
+        let share = inner.settings.token_check_share;
+        if share <= 0.0 {
+            return;
+        }
+        for (id, exchange) in exchanges {
+            if planned.contains(id) || !rand::Rng::gen_bool(&mut rand::thread_rng(), share.min(1.0)) {
+                continue;
+            }
+            let Ok(queued) = inner.pending.clone().try_acquire_owned() else { return };
+            let (verifier, exchange) = (self.clone(), exchange.clone());
+            let greedy = greedy.contains(id);
+            tasks.spawn(async move {
+                verifier.token_check(exchange, greedy).await;
+                drop(queued);
+            });
+        }
+    }
+
+    /// One token-only check: a reference pass over the miner's tokens (no hidden state is
+    /// opened), its token measurements recorded. Nothing is judged, so nothing here can fail a
+    /// miner; what cannot be measured is logged and dropped.
+    async fn token_check(&self, exchange: Exchange, greedy: bool) {
+        let ext = match evidence_of(&exchange) {
+            Ok(ext) => ext,
+            Err(e) => return debug!(request = exchange.id, error = %e, "no token check: the evidence is unusable"),
+        };
+        let Ok(_worker) = self.inner.workers.clone().acquire_owned().await else { return };
+        let verifier = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let inner = &verifier.inner;
+            let reference = Reference { pass: &inner.engine, tokenizer: &inner.tokenizer, stop_ids: &inner.stop_ids };
+            // No points: the pass computes only the logits that rank the completion's tokens.
+            let none = Opened { points: Vec::new(), vectors: Vec::new() };
+            let measured = match assess(&reference, &exchange, &ext, Some(none), Opening::Verified, greedy) {
+                Ok(measured) => measured,
+                Err(e) => {
+                    warn!(request = exchange.id, uid = exchange.uid, error = %e, "a token check could not be measured");
+                    return;
+                }
+            };
+            let Some(row) = token_row(&exchange, &measured) else { return };
+            let epoch = inner.epochs.of_block(inner.view.head());
+            // Into the next epoch when this one is closing, as challenges go.
+            for epoch in [epoch, epoch + 1] {
+                match inner.ledger.record_token_checks(epoch, std::slice::from_ref(&row)) {
+                    Err(assay_ledger::Error::Frozen(_)) => continue,
+                    Err(e) => warn!(epoch, request = exchange.id, error = %e, "recording a token check failed"),
+                    Ok(_) => {}
+                }
+                return;
+            }
+        })
+        .await;
     }
 
     /// The exchanges not yet offered to the planner: this epoch's since the last round, and the
@@ -452,7 +535,8 @@ impl Verifier {
         let exchanges = inner.ledger.exchanges_after(epoch, after)?;
         let Some(&(last, _)) = exchanges.last() else { return Ok(after) };
         offer.records.extend(inner.ledger.requests(epoch)?.into_iter().map(|e| (e.record.id, e.record)));
-        offer.fresh.extend(exchanges.into_iter().map(|(_, x)| x));
+        let ours = |x: &Exchange| inner.settings.model_id.as_deref().is_none_or(|id| model_of(x) == Some(id));
+        offer.fresh.extend(exchanges.into_iter().map(|(_, x)| x).filter(ours));
         Ok(last)
     }
 
@@ -595,6 +679,7 @@ impl Verifier {
             match inner.ledger.record_challenges(epoch, std::slice::from_ref(&row)) {
                 Ok(_) => {
                     self.tally(exchange, &judgement);
+                    self.record_tokens(epoch, exchange, &assessment);
                     return;
                 }
                 Err(assay_ledger::Error::Frozen(_)) => bump += 1,
@@ -605,6 +690,16 @@ impl Verifier {
             }
         }
         error!(request = exchange.id, uid = exchange.uid, "a challenge could not be recorded");
+    }
+
+    /// Records the measured completion tokens (rank, log-prob, top log-prob under the
+    /// reference) beside the challenge, for scorers that read them. Best effort: a failed write
+    /// is the validator's and is logged, never a verdict.
+    fn record_tokens(&self, epoch: u64, exchange: &Exchange, assessment: &Result<Measurements, MeasureError>) {
+        let Some(row) = assessment.as_ref().ok().and_then(|m| token_row(exchange, m)) else { return };
+        if let Err(e) = self.inner.ledger.record_token_checks(epoch, std::slice::from_ref(&row)) {
+            warn!(epoch, request = exchange.id, uid = exchange.uid, error = %e, "recording a token check failed");
+        }
     }
 
     /// The verdict of `epoch`'s challenger on what `assess` returned. A challenger that cannot
@@ -665,6 +760,31 @@ fn evidence_of(exchange: &Exchange) -> Result<ResponseExtension, MeasureError> {
     let unreadable = |e: serde_json::Error| MeasureError::Host(format!("the stored evidence does not parse: {e}"));
     let value: Value = serde_json::from_str(stored).map_err(unreadable)?;
     serde_json::from_value(value["assay"].clone()).map_err(unreadable)
+}
+
+/// The model a stored request body names (`None` when it cannot be read: such a body is
+/// not this reference's to judge).
+fn model_of(exchange: &Exchange) -> Option<&str> {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        model: std::borrow::Cow<'a, str>,
+    }
+    let named: Named<'_> = serde_json::from_str(&exchange.request).ok()?;
+    match named.model {
+        std::borrow::Cow::Borrowed(model) => Some(model),
+        // An escaped name: compare through the body (rare; never a model id we serve unescaped).
+        std::borrow::Cow::Owned(_) => None,
+    }
+}
+
+/// The ledger's row of a request's measured tokens (`None` when none were measured), bounded.
+fn token_row(exchange: &Exchange, measured: &Measurements) -> Option<assay_ledger::TokenCheckRow> {
+    (!measured.tokens.is_empty()).then(|| assay_ledger::TokenCheckRow {
+        request_id: exchange.id,
+        uid: exchange.uid,
+        tokens: measured.tokens.iter().take(assay_ledger::MAX_TOKEN_CHECKS).cloned().collect(),
+    })
 }
 
 /// The blocking half of a challenge, before the judge: the validator's own rendering of the body

@@ -153,6 +153,27 @@ async fn openings_are_asked_for_before_the_reference_queue() {
     // Measured points mean the opening verified; a missed one is judged unmeasured.
     assert_eq!(rows[0].points.len(), 2, "the honest miner's opening was not measured: {:?}", rows[0]);
     assert!(rows[0].points.iter().all(|p| p.rel_l2 < 1e-3), "{:?}", rows[0].points);
+    // Its completion tokens were measured and kept beside the verdict, by request id.
+    let checks = lab.ledger.token_checks(0).expect("token checks");
+    let tokens = checks.get(&11).expect("the challenged request's token check");
+    assert!((1..=8).contains(&tokens.len()), "one per completion token: {tokens:?}");
+    assert!(tokens.iter().all(|t| t.logprob <= t.top_logprob + 1e-9), "{tokens:?}");
+    drop(lab.dir);
+}
+
+/// A token-only check: one reference pass, the tokens recorded, no opening and no verdict (so
+/// it can fail no one); the share of requests that get one is a checked setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_only_check_records_tokens_and_no_verdict() {
+    let lab = Loop::start(Duration::from_secs(60)).await;
+    let exchange = lab.exchange(21).await;
+    lab.verifier.token_check(exchange, true).await;
+    let checks = lab.ledger.token_checks(0).expect("token checks");
+    assert!(checks.get(&21).is_some_and(|t| !t.is_empty()), "{checks:?}");
+    assert!(lab.ledger.challenges(0).expect("challenges").is_empty(), "a token check is no challenge");
+    let mut settings = Settings::new("m".into());
+    settings.token_check_share = 1.5;
+    assert_eq!(settings.check().map_err(|(key, _)| key), Err("token_check_share".to_string()));
     drop(lab.dir);
 }
 
@@ -193,4 +214,22 @@ fn closing(epoch: u64) -> assay_ledger::Closing {
         weights: None,
         head: 0,
     }
+}
+
+/// With `model_id`, only requests naming that model are offered: a miner serving another
+/// task's model is never measured against this reference.
+#[test]
+fn only_the_reference_models_requests_are_verified() {
+    let exchange = |model: &str| Exchange {
+        id: 1,
+        uid: UID,
+        miner_hotkey: "5Miner".into(),
+        path: "/v1/chat/completions".into(),
+        request: json!({"model": model, "messages": []}).to_string(),
+        evidence: None,
+    };
+    assert_eq!(model_of(&exchange("assay-tiny")), Some("assay-tiny"));
+    assert_eq!(model_of(&exchange("other")), Some("other"));
+    let unreadable = Exchange { request: "not json".into(), ..exchange("x") };
+    assert_eq!(model_of(&unreadable), None, "an unreadable body is not this reference's to judge");
 }

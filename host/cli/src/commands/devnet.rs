@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use assay_lab::devnet::DevnetOptions;
+use assay_lab::devnet_scorer::DevnetScorer;
 use assay_lab::devnet_view::{PlainView, SharedView, View};
 
 use crate::{CmdResult, lab_error};
@@ -40,6 +41,10 @@ pub struct Args {
     /// Where the validator's web dashboard listens (a free loopback port when absent).
     #[arg(long, value_name = "ADDR")]
     dashboard_addr: Option<std::net::SocketAddr>,
+    /// The scoring policy: constantinople, nineteen or proof-of-inference (its component
+    /// `<plugins>/<name>.wasm`), with the traffic it needs.
+    #[arg(long, default_value = "constantinople")]
+    scorer: DevnetScorer,
 }
 
 /// Whether the table is redrawn in place: stdout and stderr both a terminal (a person watching).
@@ -61,6 +66,7 @@ pub fn run(args: Args) -> CmdResult {
         plugins: args.plugins,
         hostile: args.hostile,
         dashboard_addr: args.dashboard_addr,
+        scorer: args.scorer,
         watchtower: Some(std::env::current_exe().map_err(|e| crate::failed(anyhow::anyhow!("locating assay: {e}")))?),
         view,
     })

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use assay_keys::Hotkey;
 use assay_miner::Signers;
-use assay_miner::http::{MinerSettings, MinerState, serve};
+use assay_miner::http::{MAX_DECLARED_TASKS, MAX_TASK_NAME_BYTES, MinerSettings, MinerState, TaskCapacity, serve};
 use assay_reference_engine::{ChatTokenizer, Device, Engine};
 
 use crate::commands::WalletFlags;
@@ -45,6 +45,10 @@ pub struct Args {
     /// Concurrent requests one validator may hold (default: all of `--capacity`).
     #[arg(long)]
     signer_capacity: Option<u32>,
+    /// A task this miner serves and its capacity, declared in `/assay/v1/info`; repeatable
+    /// (none: `--capacity` for every task of the model).
+    #[arg(long = "task", value_name = "NAME=CAPACITY", value_parser = parse_task)]
+    tasks: Vec<TaskCapacity>,
     /// Seconds a commitment can be opened.
     #[arg(long, default_value_t = 120)]
     open_window_s: u64,
@@ -108,6 +112,7 @@ fn hotkey(args: &Args) -> Result<Hotkey, crate::Exit> {
 
 pub fn run(args: Args) -> CmdResult {
     args.chain.check()?;
+    check_tasks(&args.tasks)?;
     let signers = signers(&args)?;
     // Before the model: a missing key, a wrong password or a hotkey the chain does not know is
     // told at once.
@@ -129,6 +134,7 @@ pub fn run(args: Args) -> CmdResult {
         model_name,
         capacity: args.capacity.max(1),
         signer_capacity: args.signer_capacity,
+        tasks: args.tasks.clone(),
         open_window: Duration::from_secs(args.open_window_s),
         max_connections: args.max_connections.max(1),
         header_read_timeout: Duration::from_secs(args.header_read_timeout_s.max(1)),
@@ -213,5 +219,46 @@ mod tests {
         key.save(&assay_keys::Wallet::new(Some(dir.path()), "default", "default").hotkey_path()).expect("saves");
         let args = parse(&["--wallet.path", dir.path().to_str().expect("a text path")]);
         assert_eq!(hotkey(&args).expect("loads").ss58(), key.ss58());
+    }
+}
+
+/// `NAME=CAPACITY`, within the bounds a validator accepts (assay_protocol::wire).
+fn parse_task(text: &str) -> Result<TaskCapacity, String> {
+    let (name, capacity) = text.split_once('=').ok_or_else(|| format!("{text:?} is not NAME=CAPACITY"))?;
+    if name.is_empty() || name.len() > MAX_TASK_NAME_BYTES {
+        return Err(format!("task name {name:?} must be 1 to {MAX_TASK_NAME_BYTES} bytes"));
+    }
+    let capacity: u32 = capacity.parse().map_err(|e| format!("capacity {capacity:?}: {e}"))?;
+    if capacity == 0 {
+        return Err(format!("task {name}: capacity must be at least 1"));
+    }
+    Ok(TaskCapacity { name: name.into(), capacity })
+}
+
+/// The declared tasks as a validator will read them: at most [`MAX_DECLARED_TASKS`], each once.
+fn check_tasks(tasks: &[TaskCapacity]) -> CmdResult {
+    if tasks.len() > MAX_DECLARED_TASKS {
+        return Err(unusable(anyhow!("{} --task flags (at most {MAX_DECLARED_TASKS})", tasks.len())));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = tasks.iter().find(|t| !seen.insert(t.name.as_str())) {
+        return Err(unusable(anyhow!("--task {} is given twice", twice.name)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod task_tests {
+    use super::*;
+
+    #[test]
+    fn task_flags_are_name_equals_capacity_within_bounds() {
+        assert_eq!(parse_task("chat=8"), Ok(TaskCapacity { name: "chat".into(), capacity: 8 }));
+        for bad in ["chat", "=3", "chat=0", "chat=-1", "chat=x"] {
+            assert!(parse_task(bad).is_err(), "{bad} is refused");
+        }
+        assert!(parse_task(&format!("{}=1", "t".repeat(MAX_TASK_NAME_BYTES + 1))).is_err());
+        let twice = [parse_task("a=1").expect("ok"), parse_task("a=2").expect("ok")];
+        assert!(check_tasks(&twice).is_err());
     }
 }

@@ -44,7 +44,7 @@ impl RequestError {
 }
 
 /// What a user sent, quoted in an error at a bounded length.
-pub(super) fn excerpt(text: &str) -> String {
+pub(crate) fn excerpt(text: &str) -> String {
     const MOST: usize = 64;
     match text.char_indices().nth(MOST) {
         Some((end, _)) => format!("{}…", &text[..end]),

@@ -22,14 +22,17 @@ pub use crate::proxy::Route;
 pub use error::RequestError;
 pub use messages::{Message, Role};
 
-use error::{excerpt, invalid};
+pub(crate) use error::excerpt;
+use error::invalid;
 use fields::Fields;
 
 /// What bounds a request, from the gateway's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits<'a> {
-    /// The one model served.
+    /// The model served when `tasks` is empty.
     pub model: &'a str,
+    /// The configured tasks: any model one of them names is served.
+    pub tasks: &'a [crate::Task],
     /// The largest `max_tokens` (or `max_completion_tokens`).
     pub max_tokens: u64,
     /// The model's context in tokens (vLLM's `max_model_len`): prompt and completion together.
@@ -211,8 +214,16 @@ fn model(fields: &mut Fields, limits: &Limits<'_>) -> Result<String, RequestErro
         Some(Value::String(m)) => m,
         Some(_) => return Err(invalid("model", "`model` must be a string")),
     };
-    if model != limits.model {
-        return Err(RequestError::UnknownModel { asked: excerpt(&model), served: limits.model.to_string() });
+    let served =
+        if limits.tasks.is_empty() { model == limits.model } else { limits.tasks.iter().any(|t| t.model == model) };
+    if !served {
+        let names: std::collections::BTreeSet<&str> = limits.tasks.iter().map(|t| t.model.as_str()).collect();
+        let served = if names.is_empty() {
+            limits.model.to_string()
+        } else {
+            names.into_iter().collect::<Vec<_>>().join("`, `")
+        };
+        return Err(RequestError::UnknownModel { asked: excerpt(&model), served });
     }
     Ok(model)
 }

@@ -7,7 +7,7 @@ use super::*;
 use crate::error::ApiError;
 
 fn limits() -> Limits<'static> {
-    Limits { model: "m", max_tokens: 100, context_tokens: 1000 }
+    Limits { model: "m", tasks: &[], max_tokens: 100, context_tokens: 1000 }
 }
 
 fn run(route: Route, body: &Value) -> Result<Value, RequestError> {
@@ -351,7 +351,7 @@ fn errors_become_openai_errors_with_their_status_and_parameter() {
 #[test]
 fn the_limits_are_the_settings_which_need_a_context_larger_than_max_tokens() {
     let mut settings = crate::Settings::new("127.0.0.1:0", "m");
-    assert_eq!(settings.limits(), Limits { model: "m", max_tokens: 4096, context_tokens: 32768 });
+    assert_eq!(settings.limits(), Limits { model: "m", tasks: &[], max_tokens: 4096, context_tokens: 32768 });
     assert_eq!(settings.check(), Ok(()));
     settings.context_tokens = 4096;
     assert_eq!(settings.check().map_err(|(key, _)| key), Err("context_tokens".to_string()));

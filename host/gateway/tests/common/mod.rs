@@ -64,11 +64,13 @@ pub struct StubOptions {
     pub close_connections: bool,
     /// A streamed answer sends `STREAMED_TOKENS` pieces of content, one every `token_delay`.
     pub token_delay: Duration,
+    /// The tasks its `info` declares, with their capacities (none: only `capacity`).
+    pub tasks: &'static [(&'static str, u32)],
 }
 
 impl StubOptions {
     pub fn capacity(capacity: u32) -> Self {
-        Self { capacity, close_connections: false, token_delay: Duration::ZERO }
+        Self { capacity, close_connections: false, token_delay: Duration::ZERO, tasks: &[] }
     }
 }
 
@@ -128,6 +130,12 @@ async fn stub_info(State(s): State<StubState>) -> Json<Info> {
         hidden_size: 1,
         capacity: s.options.capacity,
         open_window_s: 60,
+        tasks: s
+            .options
+            .tasks
+            .iter()
+            .map(|(name, capacity)| assay_protocol::wire::TaskCapacity { name: name.to_string(), capacity: *capacity })
+            .collect(),
     })
 }
 
@@ -250,10 +258,14 @@ pub async fn start_serving(
     let ledger = ledger.unwrap_or_else(|| Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).expect("ledger")));
     let mut settings = json!({"listen": "127.0.0.1:0", "model": MODEL, "health_interval_ms": 100,
         "keys": [{"name": "tests", "key": KEY, "requests_per_minute": 1_000_000}]});
-    if let (Some(base), Value::Object(extra)) = (settings.as_object_mut(), gateway) {
+    let mut tasks = Value::Array(Vec::new());
+    if let (Some(base), Value::Object(mut extra)) = (settings.as_object_mut(), gateway) {
+        // The node's top-level `[[tasks]]`, handed to the gateway's settings as the node does.
+        tasks = extra.remove("tasks").unwrap_or(tasks);
         base.extend(extra);
     }
-    let settings: Settings = serde_json::from_value(settings).expect("settings");
+    let mut settings: Settings = serde_json::from_value(settings).expect("settings");
+    settings.tasks = serde_json::from_value(tasks).expect("tasks");
     let parts = Parts {
         settings,
         hotkey: validator,
@@ -299,6 +311,17 @@ impl Net {
         }
         let epoch = self.view.head() / EPOCH_BLOCKS;
         self.ledger.requests(epoch).expect("reads").into_iter().map(|e| e.record).collect()
+    }
+}
+
+impl Net {
+    /// Stops the gateway and returns the epoch's ledger entries (records with their task names).
+    pub async fn entries(&mut self) -> Vec<assay_ledger::RequestEntry> {
+        if let Some(gateway) = self.gateway.take() {
+            gateway.shutdown(Duration::from_secs(5)).await;
+        }
+        let epoch = self.view.head() / EPOCH_BLOCKS;
+        self.ledger.requests(epoch).expect("reads")
     }
 }
 

@@ -230,6 +230,7 @@ async fn info(State(shared): State<Arc<Shared>>) -> Response {
         hidden_size: s.hidden_size,
         capacity,
         open_window_s: 120,
+        tasks: Vec::new(),
     };
     if shared.attack != Attack::HugeInfo {
         return axum::Json(info).into_response();

@@ -20,6 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use assay_keys::Hotkey;
 use assay_protocol::epistula::{EpistulaError, Signed, Verifier};
 use assay_protocol::wire::{Info, OpenRequest};
+/// What `info` declares per task, and its bounds (a CLI builds [`MinerSettings::tasks`] with them).
+pub use assay_protocol::wire::{MAX_DECLARED_TASKS, MAX_TASK_NAME_BYTES, TaskCapacity};
 use assay_reference_engine::{ChatTokenizer, Engine};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -41,6 +43,9 @@ pub struct MinerSettings {
     pub model_name: String,
     /// Concurrent requests before 429.
     pub capacity: u32,
+    /// Capacity declared per task in `info` (`assay miner --task NAME=CAPACITY`); none: the
+    /// miner declares only `capacity`, and validators count it for every task of its model.
+    pub tasks: Vec<TaskCapacity>,
     /// How long commitments can be opened.
     pub open_window: Duration,
     /// Bytes of hidden states kept for openings, at most.
@@ -72,6 +77,7 @@ impl Default for MinerSettings {
         Self {
             model_name: "assay-tiny".into(),
             capacity: 4,
+            tasks: Vec::new(),
             open_window: Duration::from_secs(120),
             store_bytes: 1 << 30,
             max_body_bytes: 1 << 20,
@@ -136,6 +142,7 @@ impl MinerState {
             hidden_size: c.hidden_size as u32,
             capacity: self.inner.settings.capacity,
             open_window_s: self.inner.settings.open_window.as_secs(),
+            tasks: self.inner.settings.tasks.clone(),
         }
     }
 }

@@ -49,6 +49,7 @@ impl Config {
             miners,
             gateway,
             verify,
+            tasks,
             dashboard,
             metrics,
         } = self.clone();
@@ -132,6 +133,7 @@ impl Config {
             miners,
             gateway: Some(gateway_with_every_key(gateway)),
             verify: Some(verify_with_every_key(verify)),
+            tasks: tasks_with_every_key(tasks),
             dashboard: Some(dashboard.unwrap_or_else(|| super::DashboardConfig { listen: "127.0.0.1:8090".into() })),
             metrics: Some(metrics.unwrap_or(super::MetricsConfig { listen: ([127, 0, 0, 1], 9464).into() })),
         }
@@ -152,6 +154,9 @@ fn gateway_with_every_key(live: Option<assay_gateway::Settings>) -> assay_gatewa
         max_attempts,
         health_interval_ms,
         synthetic_per_minute,
+        synthetic_mode,
+        synthetic_period_s,
+        synthetic_per_capacity,
         max_miner_capacity,
         stream_idle_timeout_ms,
         user_send_buffer_bytes,
@@ -163,6 +168,7 @@ fn gateway_with_every_key(live: Option<assay_gateway::Settings>) -> assay_gatewa
         queue_per_key,
         recorder_queue_max,
         recorder_queue_bytes,
+        tasks: _,
     } = live.unwrap_or_else(|| assay_gateway::Settings::new("127.0.0.1:8000", "Qwen/Qwen2.5-7B-Instruct"));
     keys.truncate(1);
     keys.push(assay_gateway::ApiKey {
@@ -183,6 +189,9 @@ fn gateway_with_every_key(live: Option<assay_gateway::Settings>) -> assay_gatewa
         max_attempts,
         health_interval_ms,
         synthetic_per_minute,
+        synthetic_mode,
+        synthetic_period_s,
+        synthetic_per_capacity,
         max_miner_capacity,
         stream_idle_timeout_ms,
         user_send_buffer_bytes,
@@ -194,14 +203,49 @@ fn gateway_with_every_key(live: Option<assay_gateway::Settings>) -> assay_gatewa
         queue_per_key,
         recorder_queue_max,
         recorder_queue_bytes,
+        tasks: Vec::new(),
     }
+}
+
+/// The live tasks, or an example of two (one model, one task per route).
+fn tasks_with_every_key(live: Vec<assay_gateway::Task>) -> Vec<assay_gateway::Task> {
+    if !live.is_empty() {
+        return live;
+    }
+    let task = |name: &str, weight, route| assay_gateway::Task {
+        name: name.into(),
+        model: "Qwen/Qwen2.5-7B-Instruct".into(),
+        weight,
+        route: Some(route),
+    };
+    vec![
+        task("chat", 0.8, assay_gateway::TaskRoute::Chat),
+        task("completion", 0.2, assay_gateway::TaskRoute::Completion),
+    ]
 }
 
 /// The verifier's settings (the live ones, or the defaults for `models/reference`).
 fn verify_with_every_key(live: Option<assay_verify::Settings>) -> assay_verify::Settings {
-    let assay_verify::Settings { model, device, interval_ms, workers, open_timeout_s, max_pending } =
-        live.unwrap_or_else(|| assay_verify::Settings::new("models/reference".into()));
-    assay_verify::Settings { model, device, interval_ms, workers, open_timeout_s, max_pending }
+    let assay_verify::Settings {
+        model,
+        device,
+        interval_ms,
+        workers,
+        open_timeout_s,
+        max_pending,
+        token_check_share,
+        model_id,
+    } = live.unwrap_or_else(|| assay_verify::Settings::new("models/reference".into()));
+    assay_verify::Settings {
+        model,
+        device,
+        interval_ms,
+        workers,
+        open_timeout_s,
+        max_pending,
+        token_check_share,
+        model_id: model_id.or_else(|| Some("Qwen/Qwen2.5-7B-Instruct".into())),
+    }
 }
 
 impl Config {

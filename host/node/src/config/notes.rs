@@ -140,6 +140,16 @@ pub const NOTES: &[(&str, &str)] = &[
     ),
     ("gateway.health_interval_ms", "How often every miner is probed."),
     ("gateway.synthetic_per_minute", "The validator's own requests per minute (0: none)."),
+    (
+        "gateway.synthetic_mode",
+        "How the validator's own traffic is paced: \"rate\" (synthetic_per_minute) or \"capacity\" (each \
+         synthetic_period_s, a drawn fraction, 0.04, 0.08, 0.12 or 0.8, of each miner's declared capacity per task).",
+    ),
+    ("gateway.synthetic_period_s", "synthetic_mode = \"capacity\": the scoring period one plan covers, in seconds."),
+    (
+        "gateway.synthetic_per_capacity",
+        "synthetic_mode = \"capacity\": requests per unit of declared capacity (times the drawn fraction) per period.",
+    ),
     ("gateway.max_miner_capacity", "The most requests one miner is given at once, whatever capacity it declares."),
     (
         "gateway.stream_idle_timeout_ms",
@@ -159,6 +169,19 @@ pub const NOTES: &[(&str, &str)] = &[
     (
         "gateway.recorder_queue_bytes",
         "Bytes of records waiting for the ledger, at most; past it new requests are shed (503).",
+    ),
+    (
+        "tasks",
+        "The subnet's tasks, each a model users ask for and a share of the weights. Absent: gateway.model, tasks \
+         chat and completion by route, weighted equally.",
+    ),
+    ("tasks.name", "The task's name, as miners declare it (`assay miner --task NAME=CAPACITY`); unique."),
+    ("tasks.model", "The model id a request names to belong to this task."),
+    ("tasks.weight", "The task's share of the weights: above 0, all tasks' summing to 1."),
+    (
+        "tasks.route",
+        "\"chat\" or \"completion\": the one route the task is served on. Absent: both. Two tasks of one model \
+         must not share a route.",
     ),
     ("verify", "The verification loop: challenges checked against the reference engine. Absent: no verification."),
     (
@@ -184,6 +207,16 @@ pub const NOTES: &[(&str, &str)] = &[
         "metrics.listen",
         "Address /metrics is served on (port 0: any free port). Anyone who reaches it reads the validator's \
          counters: keep it on loopback or a private network.",
+    ),
+    (
+        "verify.model_id",
+        "The model id (as requests name it) verify.model is the reference of: only its requests are verified. \
+         Required when [[tasks]] name more than one model. Absent: every request.",
+    ),
+    (
+        "verify.token_check_share",
+        "The share (0 to 1) of requests not challenged that get a token-only check (a reference pass over the \
+         miner's tokens, no opening, no verdict), recorded for scorers that read token ranks and probabilities.",
     ),
     ("verify.max_pending", "Challenges planned and not yet recorded, at most (past it a round drops what it planned)."),
 ];

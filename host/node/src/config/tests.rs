@@ -291,3 +291,38 @@ fn the_dashboard_is_off_unless_configured_and_its_address_is_checked() {
     check(listen, "dashboard.listen", "not a host:port address");
     check(|t| set(t, &["dashboard"], toml::Value::Table(toml::Table::new())), "dashboard", "listen");
 }
+
+/// `[[tasks]]`: they round-trip, give the epoch's task weights, and a bad list is refused
+/// naming its key; none keeps today's two route tasks at one half each.
+#[test]
+fn tasks_are_configured_and_checked() {
+    use assay_gateway::{Task, TaskRoute};
+    assert_eq!(full().task_weights(), BTreeMap::from([("chat".into(), 0.5), ("completion".into(), 0.5)]));
+    let task =
+        |name: &str, model: &str, weight: f64, route| Task { name: name.into(), model: model.into(), weight, route };
+    let mut config = full();
+    config.tasks = vec![task("chat-7b", "m", 0.75, Some(TaskRoute::Chat)), task("small", "tiny", 0.25, None)];
+    config.verify.as_mut().expect("verify").model_id = Some("m".into());
+    let text = config.to_toml().expect("serializes");
+    assert!(text.contains("[[tasks]]"), "{text}");
+    assert_eq!(Config::parse(&text).expect("parses"), config, "{text}");
+    assert_eq!(config.task_weights(), BTreeMap::from([("chat-7b".into(), 0.75), ("small".into(), 0.25)]));
+    let refused = |tasks: Vec<Task>, key: &str, words: &str| {
+        let mut bad = full();
+        bad.tasks = tasks;
+        let err = Config::parse(&bad.to_toml().expect("serializes")).expect_err("refused").to_string();
+        assert!(err.contains(key) && err.contains(words), "{err}");
+    };
+    refused(vec![task("a", "m", 0.5, None), task("b", "n", 0.6, None)], "tasks.weight", "sum to");
+    refused(vec![task("a", "m", 0.5, None), task("a", "n", 0.5, None)], "tasks.name", "twice");
+    refused(vec![task("a", "m", -1.0, None), task("b", "n", 2.0, None)], "tasks.weight", "above 0");
+    let many = (0..=assay_gateway::tasks::MAX_TASKS).map(|i| task(&format!("t{i}"), "m", 1.0 / 17.0, None)).collect();
+    refused(many, "tasks.name", "at most");
+    // Two models and one reference engine: the engine must say which model it judges.
+    let two_models = vec![task("a", "m", 0.5, None), task("b", "n", 0.5, None)];
+    refused(two_models.clone(), "verify.model_id", "2 models");
+    let mut named = full();
+    named.tasks = two_models;
+    named.verify.as_mut().expect("verify").model_id = Some("m".into());
+    assert_eq!(Config::parse(&named.to_toml().expect("serializes")).expect("parses"), named);
+}

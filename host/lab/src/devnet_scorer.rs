@@ -1,0 +1,163 @@
+//! `assay devnet --scorer`: which scoring policy the devnet runs, where its component is, and
+//! the traffic it needs (tasks, declared capacities, the synthetic load's pacing, challenge rate).
+//!
+//! Must not touch: the devnet's run itself (`devnet.rs` asks this module and applies it).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::anyhow;
+use assay_miner::http::TaskCapacity;
+use assay_node::Config;
+
+use crate::bad_input;
+
+/// A scorer the devnet can run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DevnetScorer {
+    /// Hidden-state verification, throughput and latency (the default).
+    #[default]
+    Constantinople,
+    /// Capacity-based tasks: two tasks with weights, capacity declared per task, the validator's
+    /// load a drawn fraction of each declared capacity.
+    Nineteen,
+    /// A verified-proof moving average: enough challenges to give every miner its minimum samples.
+    ProofOfInference,
+}
+
+impl DevnetScorer {
+    pub const ALL: [DevnetScorer; 3] =
+        [DevnetScorer::Constantinople, DevnetScorer::Nineteen, DevnetScorer::ProofOfInference];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DevnetScorer::Constantinople => "constantinople",
+            DevnetScorer::Nineteen => "nineteen",
+            DevnetScorer::ProofOfInference => "proof-of-inference",
+        }
+    }
+
+    /// Where `scripts/build-plugins.sh` writes its component.
+    pub fn path(self, plugins: &Path) -> PathBuf {
+        plugins.join(format!("{}.wasm", self.name()))
+    }
+
+    /// Its component's bytes; a missing file is a clear error naming the script that builds it.
+    pub fn read(self, plugins: &Path) -> anyhow::Result<Vec<u8>> {
+        let path = self.path(plugins);
+        std::fs::read(&path).map_err(|e| {
+            bad_input(anyhow!(
+                "the {} scorer is not built: reading {} ({e}); build the policies with scripts/build-plugins.sh",
+                self.name(),
+                path.display()
+            ))
+        })
+    }
+
+    /// The tasks each devnet miner declares (none: its `capacity` counts for every task).
+    pub fn miner_tasks(self) -> Vec<TaskCapacity> {
+        match self {
+            DevnetScorer::Nineteen => {
+                vec![
+                    TaskCapacity { name: "chat".into(), capacity: 4 },
+                    TaskCapacity { name: "text".into(), capacity: 2 },
+                ]
+            }
+            DevnetScorer::Constantinople | DevnetScorer::ProofOfInference => Vec::new(),
+        }
+    }
+
+    /// Sets the traffic this scorer needs in the devnet's validator config.
+    pub fn configure(self, config: &mut Config, model: &str, epoch_seconds: u64) {
+        match self {
+            DevnetScorer::Constantinople => {}
+            DevnetScorer::Nineteen => {
+                let task = |name: &str, weight, route| assay_gateway::Task {
+                    name: name.into(),
+                    model: model.into(),
+                    weight,
+                    route: Some(route),
+                };
+                config.tasks = vec![
+                    task("chat", 0.75, assay_gateway::TaskRoute::Chat),
+                    task("text", 0.25, assay_gateway::TaskRoute::Completion),
+                ];
+                if let Some(gateway) = &mut config.gateway {
+                    gateway.synthetic_mode = assay_gateway::SyntheticMode::Capacity;
+                    // One scoring period per epoch; the lightest draw (0.04 of a capacity of 2)
+                    // still sends a few requests.
+                    gateway.synthetic_period_s = epoch_seconds.max(5) as f64;
+                    gateway.synthetic_per_capacity = 40.0;
+                }
+                // Quality comes from the token check: half the requests not challenged get one.
+                if let Some(verify) = &mut config.verify {
+                    verify.token_check_share = 0.5;
+                }
+            }
+            DevnetScorer::ProofOfInference => {
+                // Every miner's proofs are its verified challenges: challenge at least half.
+                config.policy.params.insert("rate.floor".into(), 0.5);
+            }
+        }
+    }
+}
+
+impl FromStr for DevnetScorer {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|s| s.name() == text).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown scorer {text:?}; one of {}", names.join(", "))
+        })
+    }
+}
+
+impl std::fmt::Display for DevnetScorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scorers_are_named_as_their_components() {
+        for s in DevnetScorer::ALL {
+            assert_eq!(s.name().parse::<DevnetScorer>(), Ok(s));
+            assert_eq!(s.path(Path::new("p")), Path::new("p").join(format!("{s}.wasm")));
+        }
+        assert_eq!(DevnetScorer::default(), DevnetScorer::Constantinople);
+        let err = "nineteen2".parse::<DevnetScorer>().expect_err("refused");
+        assert!(err.contains("constantinople, nineteen, proof-of-inference"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_component_names_the_build_script() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = DevnetScorer::Nineteen.read(dir.path()).expect_err("missing").to_string();
+        assert!(err.contains("nineteen.wasm") && err.contains("scripts/build-plugins.sh"), "{err}");
+    }
+
+    #[test]
+    fn nineteen_gets_two_weighted_tasks_declared_capacities_and_capacity_load() {
+        let mut config = Config::local(1, None, "v", "h");
+        config.gateway = Some(assay_gateway::Settings::new("127.0.0.1:0", "m"));
+        config.verify = Some(assay_verify::Settings::new("models/reference".into()));
+        DevnetScorer::Nineteen.configure(&mut config, "m", 30);
+        assert_eq!(
+            config.task_weights().into_iter().collect::<Vec<_>>(),
+            [("chat".into(), 0.75), ("text".into(), 0.25)]
+        );
+        let gateway = config.gateway.as_ref().expect("a gateway");
+        assert_eq!(gateway.synthetic_mode, assay_gateway::SyntheticMode::Capacity);
+        assert_eq!(gateway.synthetic_period_s, 30.0);
+        assert_eq!(config.verify.as_ref().map(|v| v.token_check_share), Some(0.5), "token checks on");
+        let declared: Vec<String> = DevnetScorer::Nineteen.miner_tasks().into_iter().map(|t| t.name).collect();
+        assert_eq!(declared, ["chat", "text"], "the miners declare the tasks the validator serves");
+        // What the devnet writes is a config `assay run --check` accepts.
+        Config::parse(&config.to_toml().expect("serializes")).expect("a valid config");
+    }
+}
