@@ -1,8 +1,8 @@
 //! Writes what happened to every request into the ledger, off the request path.
 //!
 //! Requests leave their measurement in a buffer; one thread empties it every 20 ms, checks the
-//! miners' evidence and writes the records in one transaction per batch (the ledger syncs every
-//! commit). A batch is assigned to the epoch of the chain view's head when it is written; if
+//! miners' evidence (their sr25519 signatures as one batch, each alone only when the batch
+//! fails) and writes the records in one transaction per batch (the ledger syncs every commit). A batch is assigned to the epoch of the chain view's head when it is written; if
 //! that epoch is already being closed, the batch goes to the next one. A failed write is retried, never
 //! dropped; on shutdown the buffer is drained before the thread ends.
 //!
@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use assay_chain::{ChainView, Epochs};
 use assay_ledger::{Exchange, Ledger, RequestContent, RequestEntry, RequestRow};
-use assay_miner_client::{Completion, check_evidence};
+use assay_miner_client::{Completion, check_evidence_batch};
 use assay_policy_sdk::{Outcome, RequestKind};
+use assay_protocol::wire::ResponseExtension;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::{error, warn};
@@ -175,7 +176,8 @@ fn write_loop(
             std::mem::take(&mut pending.items)
         };
         for chunk in batch.chunks(BATCH) {
-            let rows: Vec<(RequestEntry, Option<Exchange>)> = chunk.iter().map(|f| entry(f, validator)).collect();
+            let rows: Vec<(RequestEntry, Option<Exchange>)> =
+                chunk.iter().zip(evidence_of(chunk, validator)).map(|(f, checked)| entry(f, checked)).collect();
             // Counted once the outcome is final (the evidence check above can turn an `ok` into
             // `bad-response`), before the write, which a full disk can keep retrying: not in
             // `Recorder::send`, which would count outcomes not yet checked or move the check
@@ -225,14 +227,31 @@ fn write(ledger: &dyn Ledger, view: &ChainView, epochs: Epochs, rows: &[(Request
     }
 }
 
+/// What checking the evidence of each answer that came back `ok` found (`Ok(None)` for the
+/// others: there is nothing to check).
+type Checked = Result<Option<ResponseExtension>, String>;
+
+fn evidence_of(chunk: &[Finished], validator: &str) -> Vec<Checked> {
+    let ok: Vec<(&Value, &str)> = chunk
+        .iter()
+        .filter(|f| f.completion.outcome == Outcome::Ok)
+        .map(|f| (&f.completion.last, f.miner_hotkey.as_str()))
+        .collect();
+    let mut checked = check_evidence_batch(&ok, validator).into_iter();
+    chunk
+        .iter()
+        .map(|f| if f.completion.outcome == Outcome::Ok { checked.next().unwrap_or(Ok(None)) } else { Ok(None) })
+        .collect()
+}
+
 /// The ledger's view of one exchange: its record, and what verification needs of it.
-fn entry(f: &Finished, validator: &str) -> (RequestEntry, Option<Exchange>) {
+fn entry(f: &Finished, checked: Checked) -> (RequestEntry, Option<Exchange>) {
     let c = &f.completion;
     let mut outcome = c.outcome;
     let mut evidence = None;
     let mut tokens = (0, 0);
     if outcome == Outcome::Ok {
-        match check_evidence(&c.last, &f.miner_hotkey, validator) {
+        match checked {
             Ok(Some(ext)) if ext.request_id == f.request_id => {
                 tokens = (ext.prompt_token_ids.len() as u32, ext.completion_token_ids.len() as u32);
                 let signed =
@@ -452,6 +471,50 @@ mod tests {
         thread.join();
         assert_eq!(recorder.backlog(), 0);
         assert_eq!(metrics.attempts_counted(), 1, "counted once");
+    }
+
+    /// An `ok` answer whose evidence `miner` signed for `validator`, naming request `id`.
+    fn signed_ok(id: &str, miner: &assay_keys::Hotkey, validator: &str) -> Finished {
+        let ext = ResponseExtension {
+            request_id: id.into(),
+            prompt_token_ids: vec![1],
+            completion_token_ids: vec![2, 3],
+            commitment: None,
+            leaf_count: 0,
+            dtype: assay_protocol::wire::VectorDtype::F32,
+        };
+        let bytes = serde_json::to_vec(&ext).expect("json");
+        let signed = assay_protocol::epistula::sign(miner, &bytes, Some(validator), 1);
+        let headers: serde_json::Map<String, Value> =
+            signed.headers().into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
+        let mut f = finished(RequestKind::Organic, false);
+        f.request_id = id.into();
+        f.miner_hotkey = miner.ss58();
+        f.completion.outcome = Outcome::Ok;
+        f.completion.last = serde_json::json!({"assay": ext, "assay_signature": headers});
+        f
+    }
+
+    /// Evidence checked as a batch: a miner whose signature does not verify is charged a bad
+    /// response, and only it; the others' records keep their evidence and tokens.
+    #[test]
+    fn a_forged_signature_in_a_batch_costs_only_its_miner() {
+        use assay_keys::{Hotkey, Scheme};
+        let validator = Hotkey::generate(Scheme::Sr25519).expect("key").ss58();
+        let miners: Vec<Hotkey> = (0..3).map(|_| Hotkey::generate(Scheme::Sr25519).expect("key")).collect();
+        let mut chunk: Vec<Finished> =
+            miners.iter().enumerate().map(|(i, m)| signed_ok(&format!("0{i}"), m, &validator)).collect();
+        // Miner 1 claims a request it did not sign (its signature is over request "01").
+        chunk[1].completion.last["assay"]["request_id"] = "09".into();
+        chunk[1].request_id = "09".into();
+        chunk.push(finished(RequestKind::Organic, false)); // cancelled: nothing to check
+        let rows: Vec<_> =
+            chunk.iter().zip(evidence_of(&chunk, &validator)).map(|(f, checked)| entry(f, checked)).collect();
+        let outcomes: Vec<_> = rows.iter().map(|(e, _)| e.record.outcome).collect();
+        use assay_ledger::Outcome as Row;
+        assert_eq!(outcomes, [Row::Ok, Row::BadResponse, Row::Ok, Row::Cancelled]);
+        assert!(rows[0].1.is_some() && rows[1].1.is_none() && rows[2].1.is_some());
+        assert_eq!((rows[2].0.record.prompt_tokens, rows[2].0.record.completion_tokens), (1, 2));
     }
 
     #[test]

@@ -141,3 +141,28 @@ fn a_new_hotkey_is_never_written_over_one_that_is_there() {
     second.save(&path).expect("save replaces");
     assert_eq!(Hotkey::load(&path).expect("loads").ss58(), second.ss58());
 }
+
+/// A batch of valid signatures verifies; one forged signature, a message changed after signing,
+/// or a key that is not a point makes the whole batch fail (the caller then checks one by one).
+#[test]
+fn sr25519_batches_verify_only_when_every_signature_does() {
+    let claims: Vec<Sr25519Claim> = (0..8)
+        .map(|i| {
+            let key = Hotkey::generate(Scheme::Sr25519).expect("key");
+            let message = format!("message {i}").into_bytes();
+            Sr25519Claim { key: key.public().bytes, signature: key.sign(&message), message }
+        })
+        .collect();
+    assert!(verify_sr25519_batch(&claims));
+    assert!(verify_sr25519_batch(&[]));
+    let mut changed = claims.clone();
+    changed[5].message.push(b'!');
+    assert!(!verify_sr25519_batch(&changed));
+    let mut swapped = claims.clone();
+    swapped[2].signature = claims[3].signature;
+    assert!(!verify_sr25519_batch(&swapped));
+    let ed = Hotkey::generate(Scheme::Ed25519).expect("key");
+    let mut ed_signed = claims.clone();
+    ed_signed[0] = Sr25519Claim { key: ed.public().bytes, signature: ed.sign(b"m"), message: b"m".to_vec() };
+    assert!(!verify_sr25519_batch(&ed_signed), "an ed25519 signature is not an sr25519 one");
+}

@@ -9,6 +9,7 @@
 //! Errors are `anyhow` (this is an edge of the program); those the caller must show as the
 //! operator's input (exit 2) are wrapped in [`BadInput`].
 
+pub mod benchtable;
 pub mod charges;
 pub mod detect;
 pub mod devnet;

@@ -23,7 +23,7 @@ use assay_protocol::wire::{Info, OpenRequest, OpenResponse, ResponseExtension};
 use serde_json::{Map, Value};
 
 pub use axon::{AxonError, check_axon};
-pub use evidence::{OpeningError, check_evidence, verify_opening};
+pub use evidence::{OpeningError, check_evidence, check_evidence_batch, verify_opening};
 pub use limits::{Expect, Settings, max_tokens_asked};
 pub use meter::Meter;
 pub use text::{Detokenize, SharedDetokenizer};

@@ -140,6 +140,19 @@ impl Signed {
         })
     }
 
+    /// The signature over `body` as an sr25519 claim, for checking many at once with
+    /// [`assay_keys::verify_sr25519_batch`] (no clock, no replay state). A batch that fails is
+    /// re-checked claim by claim with [`Signed::verify_signature`], which also accepts ed25519.
+    pub fn sr25519_claim(&self, body: &[u8]) -> Result<assay_keys::Sr25519Claim, EpistulaError> {
+        let key =
+            decode_ss58(&self.signed_by).map_err(|e| EpistulaError::Malformed(HEADER_SIGNED_BY, e.to_string()))?;
+        let mut signature = [0u8; 64];
+        hex::decode_to_slice(self.signature.strip_prefix("0x").unwrap_or(&self.signature), &mut signature)
+            .map_err(|_| EpistulaError::Malformed(HEADER_SIGNATURE, "not 64 bytes of hex".into()))?;
+        let message = message(body, &self.uuid, self.timestamp_ms, self.signed_for.as_deref()).into_bytes();
+        Ok(assay_keys::Sr25519Claim { key, message, signature })
+    }
+
     /// Checks the signature over `body` alone (no clock, no replay state): for evidence that is
     /// re-checked later by anyone. Returns the signer's key.
     pub fn verify_signature(&self, body: &[u8]) -> Result<PublicKey, EpistulaError> {

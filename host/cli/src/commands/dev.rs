@@ -1,5 +1,6 @@
 //! `assay dev synth`: a deterministic synthetic workload, for trying the pipeline and for fixtures;
-//! `assay dev mock-worker` and `assay dev load`: for measuring the gateway (see `loadgen`);
+//! `assay dev mock-worker`, `assay dev load` and `assay dev bench-table`: for measuring the gateway
+//! (see `loadgen`, `benchtable`);
 //! `assay dev users`: users at a bounded rate, hostile ones mixed in, for the soak (see `users`).
 
 use std::path::PathBuf;
@@ -36,6 +37,12 @@ pub enum Command {
     MockWorker(MockArgs),
     /// Closed-loop load against an OpenAI-style endpoint; prints requests/s and latencies.
     Load(LoadArgs),
+    /// Reads `assay dev load` lines (a file, or stdin with `-`) and prints each path's median
+    /// and spread and the gateway's ratio to vllm-router (`scripts/bench-gateway.sh`).
+    BenchTable {
+        #[arg(default_value = "-")]
+        runs: PathBuf,
+    },
     /// Users at a bounded rate (hostile ones mixed in with --hostile) against a gateway;
     /// prints requests served and errors by cause (`scripts/soak.sh`).
     Users(UsersArgs),
@@ -54,11 +61,21 @@ pub fn run(cmd: Command) -> CmdResult {
             println!("wrote {} and {}", out.join("metagraph.json").display(), out.join("records.jsonl").display());
             Ok(())
         }
+        Command::BenchTable { runs } => {
+            let text = if runs.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).map_err(failed)?
+            } else {
+                std::fs::read_to_string(&runs).map_err(failed)?
+            };
+            print!("{}", assay_lab::benchtable::summarize(&text));
+            Ok(())
+        }
         Command::MockWorker(a) => assay_lab::loadgen::mock_worker(assay_lab::loadgen::MockOptions {
             host: a.host,
             port: a.port,
             model: a.model,
             chunks: a.chunks,
+            hotkey: mock_hotkey(a.evidence_seed.as_deref())?,
         })
         .map_err(crate::lab_error),
         Command::Load(a) => assay_lab::loadgen::load(assay_lab::loadgen::LoadOptions {
@@ -122,6 +139,24 @@ pub struct MockArgs {
     /// Content chunks in a streamed answer.
     #[arg(long, default_value_t = 8)]
     chunks: usize,
+    /// The sr25519 seed (64 hex characters) of the hotkey that signs its evidence; a fresh key
+    /// if absent. Its address is printed at start-up.
+    #[arg(long)]
+    evidence_seed: Option<String>,
+}
+
+fn mock_hotkey(seed: Option<&str>) -> Result<assay_keys::Hotkey, crate::Exit> {
+    use assay_keys::{Hotkey, Scheme};
+    let key = match seed {
+        None => Hotkey::generate(Scheme::Sr25519),
+        Some(hex_seed) => {
+            let mut seed = [0u8; 32];
+            hex::decode_to_slice(hex_seed.trim_start_matches("0x"), &mut seed)
+                .map_err(|e| crate::unusable(anyhow::anyhow!("--evidence-seed must be 64 hex characters: {e}")))?;
+            Hotkey::from_seed(Scheme::Sr25519, seed)
+        }
+    };
+    key.map_err(failed)
 }
 
 /// `assay dev load`.
