@@ -126,9 +126,18 @@ fn close(requests: u64) {
         .into_iter()
         .map(|e| assay_epoch::TaskRequest { record: e.record.to_record(0), task: e.task, values: e.values })
         .collect();
-    let input =
-        assemble(1, (100, 199), synth.metagraph.clone(), tasks, synth.challenges.clone(), Vec::new(), Vec::new())
-            .expect("assembles");
+    let input = assemble(
+        1,
+        (100, 199),
+        synth.metagraph.clone(),
+        tasks,
+        synth.challenges.clone(),
+        &synth.task_weights,
+        &synth.token_checks,
+        Vec::new(),
+        Vec::new(),
+    )
+    .expect("assembles");
     let json = canonical::encode(&input).expect("encodes");
     let encoded = started.elapsed();
     let started = Instant::now();
