@@ -537,6 +537,8 @@ fn declared(shared: &Shared, slot: &Slot, info: &assay_protocol::wire::Info) -> 
         }
         Err(e) => {
             warn!(uid = slot.uid, error = %e, "a miner's info declares tasks past the bounds: not routed to");
+            // What it declared before is not kept either: its word is not trusted now.
+            shared.pool.declare(slot, Default::default());
             None
         }
     }

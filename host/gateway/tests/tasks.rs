@@ -72,3 +72,26 @@ async fn without_tasks_an_old_miner_serves_both_route_tasks_with_its_capacity() 
     let entries = net.entries().await;
     assert_eq!(entries.iter().map(|e| e.task.as_str()).collect::<Vec<_>>(), ["chat"]);
 }
+
+/// `synthetic_mode = "capacity"`: each period every miner is sent a fraction of what it declared
+/// for each task, and a miner declaring none of the served tasks is sent nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_paced_load_queries_each_declaring_miner_for_its_task() {
+    let big = StubOptions { tasks: &[("chat-a", 8)], ..StubOptions::capacity(8) };
+    let small = StubOptions { tasks: &[("chat-a", 2)], ..StubOptions::capacity(8) };
+    let none = StubOptions { tasks: &[("unrelated", 8)], ..StubOptions::capacity(8) };
+    let gateway = json!({
+        "tasks": [{"name": "chat-a", "model": MODEL, "weight": 1.0, "route": "chat"}],
+        "synthetic_mode": "capacity", "synthetic_period_s": 1.0, "synthetic_per_capacity": 50.0,
+        "max_tokens": 16,
+    });
+    let mut net = start_with(&[big, small, none], gateway, None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let entries = net.entries().await;
+    let sent = |uid: u16| entries.iter().filter(|e| e.record.uid == uid).count();
+    // At least the lightest fraction (0.04) of capacity × 50 each period: 16 and 4.
+    assert!(sent(0) >= 16, "uid 0 got {}", sent(0));
+    assert!(sent(1) >= 4, "uid 1 got {}", sent(1));
+    assert_eq!(sent(2), 0, "a miner not declaring the task is not queried for it");
+    assert!(entries.iter().all(|e| e.task == "chat-a" && e.record.kind == assay_ledger::RequestKind::Synthetic));
+}

@@ -95,8 +95,11 @@ impl DevnetScorer {
                 }
             }
             DevnetScorer::ProofOfInference => {
-                // Every miner's proofs are its verified challenges: challenge at least half.
+                // Every miner's proofs are its verified challenges: challenge at least half of
+                // its requests, and at least ten a epoch (the adaptive challenger's parameters),
+                // so that each reaches the scorer's minimum of samples.
                 config.policy.params.insert("rate.floor".into(), 0.5);
+                config.policy.params.insert("min_per_epoch".into(), 10.0);
             }
         }
     }
@@ -139,6 +142,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let err = DevnetScorer::Nineteen.read(dir.path()).expect_err("missing").to_string();
         assert!(err.contains("nineteen.wasm") && err.contains("scripts/build-plugins.sh"), "{err}");
+    }
+
+    #[test]
+    fn proof_of_inference_gets_more_challenges() {
+        let mut config = Config::local(1, None, "v", "h");
+        DevnetScorer::ProofOfInference.configure(&mut config, "m", 30);
+        assert_eq!(config.policy.params.get("rate.floor"), Some(&0.5));
+        assert_eq!(config.policy.params.get("min_per_epoch"), Some(&10.0));
+        assert!(config.tasks.is_empty() && DevnetScorer::ProofOfInference.miner_tasks().is_empty());
     }
 
     #[test]

@@ -226,6 +226,20 @@ async fn unsigned_stale_replayed_and_forged_requests_get_401() {
     assert_eq!(status, StatusCode::OK);
     let info: assay_protocol::wire::Info = serde_json::from_str(&text).expect("info");
     assert_eq!((info.layers, info.hidden_size, info.capacity), (4, 64, 4));
+    assert!(info.tasks.is_empty() && !text.contains("tasks"), "no --task: the info is as before: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_declares_the_capacity_of_each_task() {
+    let tasks =
+        vec![TaskCapacity { name: "chat".into(), capacity: 6 }, TaskCapacity { name: "text".into(), capacity: 2 }];
+    let f = fixture_with(MinerSettings { tasks: tasks.clone(), ..MinerSettings::default() });
+    let (status, text) = f.send(Request::get("/assay/v1/info").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK);
+    let info: assay_protocol::wire::Info = serde_json::from_str(&text).expect("info");
+    assert_eq!(info.tasks, tasks);
+    let declared = info.declared_capacities(&[]).expect("within bounds");
+    assert_eq!(declared.into_iter().collect::<Vec<_>>(), [("chat".into(), 6), ("text".into(), 2)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
