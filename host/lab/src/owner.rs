@@ -3,7 +3,8 @@
 //! epochs or more shows an announcement, a shadow epoch (2) and the swap (3)
 //! (docs/decisions/0005-policy-announcements.md).
 //!
-//! The second scorer is constantinople with a custom section appended that names it: the same
+//! The second scorer is the devnet's scorer (constantinople unless `--scorer` names another)
+//! with a custom section appended that names it: the same
 //! code under a new sha256 (a custom section is ignored when a component runs). It is the
 //! smallest honest stand-in for an owner's new scorer: no policy is invented for the devnet, and
 //! the swap still shows what any swap does, since a new scorer starts from an empty state (its
@@ -31,7 +32,7 @@ pub const ANNOUNCED_IN: u64 = 1;
 /// The custom section's name and text (name and text under 128 bytes together, so its size is
 /// one LEB128 byte).
 const SECTION_NAME: &[u8] = b"assay-devnet";
-const SECTION_TEXT: &[u8] = b"the devnet owner's announced scorer: constantinople's code";
+const SECTION_TEXT: &[u8] = b"the devnet owner's announced scorer: the active scorer's code";
 
 /// `component` with a custom section naming it the devnet owner's scorer: a new sha256, the
 /// same behaviour.
@@ -49,6 +50,8 @@ pub fn second_scorer(component: &[u8]) -> Vec<u8> {
 pub struct Owner {
     pub hotkey: Hotkey,
     pub announcement: Announcement,
+    /// The name of the scorer whose code the announced one is.
+    scorer: String,
 }
 
 impl Owner {
@@ -58,28 +61,28 @@ impl Owner {
     pub fn prepare(
         out: &Path,
         cache: &Path,
-        constantinople: &[u8],
+        (name, scorer): (&str, &[u8]),
         view: &crate::devnet_view::SharedView,
     ) -> anyhow::Result<Self> {
         let hotkey = Hotkey::generate(Scheme::Sr25519)?;
         hotkey.save(&out.join("wallets/devnet/hotkeys/owner"))?;
-        let bytes = second_scorer(constantinople);
+        let bytes = second_scorer(scorer);
         let announcement = Announcement { world: World::Scorer, digest: Digest::of(&bytes), from_epoch: None };
         let runtime = Runtime::new(Some(cache))?;
         owner::publish(&LocalFolder::new(out.join("owner-published")), &runtime, &announcement, &bytes)?;
         view.line(&format!(
-            "the subnet owner will announce scorer {} (constantinople with a section naming it: the same code, a new \
+            "the subnet owner will announce scorer {} ({name} with a section naming it: the same code, a new \
              hash, starting from an empty state) in epoch {ANNOUNCED_IN}",
             short(&announcement.digest.to_string())
         ));
-        Ok(Self { hotkey, announcement })
+        Ok(Self { hotkey, announcement, scorer: name.to_owned() })
     }
 
-    /// Scorers by name: constantinople (`constantinople`, its digest) and the owner's.
-    pub fn names(&self, constantinople: &Digest) -> BTreeMap<String, String> {
+    /// Scorers by name: the devnet's scorer (`active`, its digest) and the owner's.
+    pub fn names(&self, active: &Digest) -> BTreeMap<String, String> {
         BTreeMap::from([
-            (constantinople.to_string(), "constantinople".to_string()),
-            (self.announcement.digest.to_string(), "constantinople, as the owner announced it".to_string()),
+            (active.to_string(), self.scorer.clone()),
+            (self.announcement.digest.to_string(), format!("{}, as the owner announced it", self.scorer)),
         ])
     }
 
@@ -193,7 +196,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let lines = std::sync::Arc::new(Lines::default());
         let view = crate::devnet_view::SharedView(lines.clone());
-        let owner = Owner::prepare(dir.path(), &dir.path().join("cache"), &constantinople(), &view).expect("prepares");
+        let owner = Owner::prepare(dir.path(), &dir.path().join("cache"), ("constantinople", &constantinople()), &view).expect("prepares");
         let shown = lines.0.lock().expect("lock").clone();
         let digest = owner.announcement.digest.to_string();
         let digest = short(&digest);
