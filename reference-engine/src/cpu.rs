@@ -125,6 +125,10 @@ pub(crate) fn add_in_place(x: &mut [f32], y: &[f32]) {
 }
 
 /// Log-softmax of logits, summed in f64 for a stable normalizer.
+///
+/// A `-inf` logit (a masked token) gives log-prob `-inf`: callers that publish it floor it
+/// (`assay_policy_sdk::LOGPROB_FLOOR`). A NaN or `+inf` logit, or no finite logit at all, gives
+/// NaN log-probs: a failed pass, which callers must treat as their own fault.
 pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|v| f64::from(*v - max).exp()).sum();

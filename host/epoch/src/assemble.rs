@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use assay_chain::Metagraph;
 use assay_policy_sdk::{
-    Challenge, Challenges, EpochInput, Miner, Param, Request, RequestValues, Requests, Task, TaskCapacity, TokenChecks,
-    TokenMeasurement,
+    Challenge, Challenges, EpochInput, Miner, NO_MINER, Param, Request, RequestValues, Requests, Task, TaskCapacity,
+    TokenChecks, TokenMeasurement,
 };
 
 use crate::{Error, Result};
@@ -46,6 +46,7 @@ fn tasks(epoch: u64, names: BTreeSet<String>, task_weights: &BTreeMap<String, f6
 fn miners(metagraph: Metagraph, index: &BTreeMap<&str, u16>) -> Vec<Miner> {
     let mut neurons = metagraph.neurons;
     neurons.sort_by_key(|n| n.uid);
+    neurons.dedup_by_key(|n| n.uid);
     neurons
         .into_iter()
         .map(|n| Miner {
@@ -63,7 +64,8 @@ fn miners(metagraph: Metagraph, index: &BTreeMap<&str, u16>) -> Vec<Miner> {
 }
 
 /// The requests as columns, ordered by id; their values; and the token checks of those that
-/// have some (a check of a request not in the epoch is left out).
+/// have some (a check of a request not in the epoch is left out, and so is one with a NaN or
+/// `+inf` log-prob; `-inf` is raised to [`assay_policy_sdk::LOGPROB_FLOOR`]).
 fn requests(
     mut entries: Vec<TaskRequest>,
     index: &BTreeMap<&str, u16>,
@@ -80,7 +82,12 @@ fn requests(
             request_values.push(RequestValues { request_id: r.id, values: e.values });
         }
         if let Some(tokens) = token_checks.get(&r.id) {
-            checks.push(position as u32, tokens);
+            // The ledger floors what it stores; a check recorded otherwise is floored here, or
+            // dropped when the reference failed on it (never the miner's fault).
+            match tokens.iter().cloned().map(TokenMeasurement::floored).collect::<Option<Vec<_>>>() {
+                Some(tokens) => checks.push(position as u32, &tokens),
+                None => tracing::warn!(request_id = r.id, "a token check with a NaN or +inf log-prob is left out"),
+            }
         }
         requests.push(r);
     }
@@ -115,6 +122,20 @@ pub fn assemble(
     let tasks = tasks(epoch, names, task_weights)?;
     let index: BTreeMap<&str, u16> = tasks.iter().enumerate().map(|(i, t)| (t.name.as_str(), i as u16)).collect();
     let netuid = metagraph.netuid;
+    // Records of a uid the metagraph no longer lists (the subnet shrank) name no miner: left out.
+    let listed: BTreeSet<u16> = metagraph.neurons.iter().map(|n| n.uid).collect();
+    let (all_requests, all_challenges) = (entries.len(), challenges.len());
+    let entries: Vec<TaskRequest> =
+        entries.into_iter().filter(|e| e.record.uid == NO_MINER || listed.contains(&e.record.uid)).collect();
+    let challenges: Vec<Challenge> = challenges.into_iter().filter(|c| listed.contains(&c.uid)).collect();
+    if entries.len() < all_requests || challenges.len() < all_challenges {
+        tracing::warn!(
+            epoch,
+            requests = all_requests - entries.len(),
+            challenges = all_challenges - challenges.len(),
+            "records of uids the metagraph does not list are left out"
+        );
+    }
     let miners = miners(metagraph, &index);
     let (requests, request_values, token_checks) = requests(entries, &index, token_checks);
     let challenges: Challenges = challenges.into_iter().collect();
@@ -158,5 +179,36 @@ mod tests {
         assert!(tasks(1, names(&["a"]), &weights(&[("a", -1.0)])).is_err());
         assert!(tasks(1, names(&["a", "b"]), &weights(&[("a", 0.0)])).is_err());
         assert!(tasks(1, names(&[]), &BTreeMap::new()).expect("none").is_empty());
+    }
+
+    #[test]
+    fn non_finite_token_checks_are_floored_or_left_out() {
+        use assay_policy_sdk::{LOGPROB_FLOOR, Request};
+        let entry = |id: u64| TaskRequest {
+            task: "chat".into(),
+            record: Request {
+                id,
+                uid: 1,
+                task: 0,
+                kind: assay_policy_sdk::RequestKind::Organic,
+                outcome: assay_policy_sdk::Outcome::Ok,
+                greedy: true,
+                prompt_tokens: 1,
+                completion_tokens: 2,
+                ttft_ms: 1.0,
+                total_ms: 2.0,
+                reported_ttft_ms: None,
+                reported_tps: None,
+                started_ms: 0,
+            },
+            values: Vec::new(),
+        };
+        let t = |logprob: f64| TokenMeasurement { rank: 1, logprob, top_logprob: -0.5 };
+        let checks = BTreeMap::from([(1, vec![t(f64::NEG_INFINITY), t(-0.25)]), (2, vec![t(-0.25), t(f64::NAN)])]);
+        let index = BTreeMap::from([("chat", 0u16)]);
+        let (_, _, got) = requests(vec![entry(1), entry(2)], &index, &checks);
+        assert_eq!(got.request, [0]);
+        assert_eq!(got.logprob, [LOGPROB_FLOOR, -0.25]);
+        assert!(got.top_logprob.iter().all(|v| v.is_finite()));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use assay_policy_sdk::TokenMeasurement;
+use assay_policy_sdk::{LOGPROB_FLOOR, TokenMeasurement};
 
 use crate::rows::{
     ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, MAX_TOKEN_CHECKS, Outgoing, RequestContent, RequestEntry,
@@ -203,8 +203,16 @@ impl Ledger for SqliteLedger {
                 )?;
                 for row in rows {
                     let kept = &row.tokens[..row.tokens.len().min(MAX_TOKEN_CHECKS)];
-                    let tokens: Vec<[f64; 3]> =
-                        kept.iter().map(|t| [f64::from(t.rank), t.logprob, t.top_logprob]).collect();
+                    // JSON has no -inf: stored at the floor. A check with NaN or +inf (a failed
+                    // reference) is not stored at all; the measurer drops those first.
+                    let Some(tokens) = kept
+                        .iter()
+                        .cloned()
+                        .map(|t| t.floored().map(|t| [f64::from(t.rank), t.logprob, t.top_logprob]))
+                        .collect::<Option<Vec<[f64; 3]>>>()
+                    else {
+                        continue;
+                    };
                     let json = serde_json::to_string(&tokens)?;
                     n += insert.execute(params![epoch as i64, row.request_id as i64, row.uid, json])?;
                 }
@@ -221,10 +229,16 @@ impl Ledger for SqliteLedger {
             let mut out = BTreeMap::new();
             for row in rows {
                 let (id, json) = row?;
-                let tokens: Vec<[f64; 3]> = serde_json::from_str(&json)?;
+                // A `null` is a -inf stored before the write floored it: the floor.
+                let tokens: Vec<[Option<f64>; 3]> = serde_json::from_str(&json)?;
+                let floor = |v: Option<f64>| v.unwrap_or(LOGPROB_FLOOR);
                 let tokens = tokens
                     .into_iter()
-                    .map(|[rank, logprob, top_logprob]| TokenMeasurement { rank: rank as u32, logprob, top_logprob })
+                    .map(|[rank, logprob, top_logprob]| TokenMeasurement {
+                        rank: rank.unwrap_or_default() as u32,
+                        logprob: floor(logprob),
+                        top_logprob: floor(top_logprob),
+                    })
                     .collect();
                 out.insert(id as u64, tokens);
             }

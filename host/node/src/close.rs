@@ -58,6 +58,8 @@ struct Scoring {
     scorer: Scorer,
     input: EpochInput,
     published: PublishedInput,
+    /// `published`'s canonical JSON, encoded before the scorer ran.
+    json: Vec<u8>,
     run: std::result::Result<ScoreRun, assay_policy_runtime::Error>,
     /// The active scorer failed and this one, the previous, ran instead.
     fallback: Option<Fallback>,
@@ -235,12 +237,14 @@ impl Closer<'_> {
         let input = self.freeze_from(epoch, &scorer.digest().to_string(), records)?;
         // What runs is what is published: a 0.1.0 scorer's input converted down.
         let published = PublishedInput::for_version(input.clone(), scorer.version());
+        // No policy runs on an input that cannot be published.
+        let json = published.encode()?;
         let run = match published.score(scorer, self.settings.limits) {
             Ok(run) => Ok(run),
             Err(e) if e.is_policy_fault() => Err(e),
             Err(e) => return Err(e.into()),
         };
-        Ok(Scoring { scorer: scorer.clone(), input, published, run, fallback: None })
+        Ok(Scoring { scorer: scorer.clone(), input, published, json, run, fallback: None })
     }
 
     /// Closes `epoch` against `metagraph` (read at the boundary; `head` is the chain's block
@@ -270,10 +274,9 @@ impl Closer<'_> {
         let scoring = self.score(epoch, scorers, &records)?;
         let shadow = scorers.shadow.as_ref().map(|sh| self.shadow(epoch, sh, &scoring.input)).transpose()?;
         stages.done("score");
-        let json = scoring.published.encode()?;
         let encoded = Encoded {
-            zst: canonical::compress(&json)?,
-            json,
+            zst: canonical::compress(&scoring.json)?,
+            json: scoring.json.clone(),
             dataset: canonical::compress(&dataset(epoch, &records.requests, &records.contents))?,
         };
         let scorer_sha = scoring.scorer.digest().to_string();

@@ -494,3 +494,32 @@ fn the_close_tallies_the_dashboard_only_when_one_was_asked_for() {
         assert!((shares - 100.0).abs() < 1e-6, "every weighted uid has a row: {shares}");
     }
 }
+
+/// An input that cannot be published (here a non-finite parameter, which the config refuses
+/// but a caller of the closer could hand over) stops the close before any policy runs on it.
+#[test]
+fn an_input_that_cannot_be_published_is_never_scored() {
+    let s = setup(|_| {});
+    let ledger = assay_ledger::SqliteLedger::open(&s.config.ledger_path()).expect("ledger");
+    let policies = PolicyStore::open(s.config.policy_dir()).expect("store");
+    let bytes = plugin("constantinople");
+    let digest = policies.add(&bytes).expect("adds");
+    let runtime = Runtime::new(None).expect("runtime");
+    let scorer = runtime.load_scorer(&digest, &bytes).expect("loads");
+    let hotkey = Hotkey::from_seed(Scheme::Sr25519, [7; 32]).expect("key");
+    let settings = assay_node::EpochSettings {
+        netuid: 1,
+        epochs: assay_chain::Epochs::new(10).expect("epochs"),
+        params: vec![assay_policy_sdk::Param { name: "rate".into(), value: f64::NAN }],
+        limits: assay_policy_runtime::Limits::default(),
+        version_key: 0,
+        task_weights: Default::default(),
+    };
+    let closer =
+        assay_node::Closer { ledger: &ledger, policies: &policies, hotkey: &hotkey, settings: &settings, tally: false };
+    let metagraph = generate(Shape { netuid: 1, miners: 8, requests: 200, challenges: 20, seed: 3 }, 0).metagraph;
+    let choice = assay_node::ScorerChoice { active: scorer, fallback: None, shadow: None };
+    let e = closer.close(0, metagraph, 1, &choice, None).expect_err("refused");
+    assert!(e.to_string().contains("parameter rate = NaN"), "{e}");
+    assert_eq!(assay_ledger::Ledger::last_closed(&ledger).expect("reads"), None, "nothing was closed");
+}

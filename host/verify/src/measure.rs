@@ -318,6 +318,25 @@ pub fn measure<R: ReferencePass + ?Sized>(
         }
     }
     let ended_at_eos = c.completion_ids.last().is_some_and(|t| c.stop_ids.contains(t));
+    let Some(token_measurements) = floored(token_measurements) else {
+        // The reference failed on this request's tokens: drop its token check, charge nothing.
+        tracing::error!(
+            request_id = c.request_id,
+            uid = c.uid,
+            "the reference gave a NaN or +inf log-prob; this request's token check is dropped"
+        );
+        return Ok(Measurements {
+            request_id: c.request_id,
+            uid: c.uid,
+            greedy: c.greedy,
+            opening: Opening::Verified,
+            layers,
+            points: measured,
+            tokens: Vec::new(),
+            prompt_match,
+            eos_skipped: false,
+        });
+    };
     Ok(Measurements {
         request_id: c.request_id,
         uid: c.uid,
@@ -330,6 +349,12 @@ pub fn measure<R: ReferencePass + ?Sized>(
         // Only greedy decoding must stop where the reference's top token is end-of-sequence.
         eos_skipped: c.greedy && !c.ignore_eos && !ended_at_eos && eos_at_top_before_end,
     })
+}
+
+/// Token measurements as recorded: `-inf` log-probs (a token the reference calls impossible)
+/// raised to [`assay_policy_sdk::LOGPROB_FLOOR`]; `None` when any is NaN or `+inf` (the reference failed).
+pub(crate) fn floored(tokens: Vec<TokenMeasurement>) -> Option<Vec<TokenMeasurement>> {
+    tokens.into_iter().map(TokenMeasurement::floored).collect()
 }
 
 #[cfg(test)]
@@ -376,5 +401,22 @@ mod tests {
         assert!(matches!(check_points(&[(5, 0)], 10, 4), Err(MeasureError::Host(_))));
         assert!(matches!(check_points(&[(1, 0)], 0, 4), Err(MeasureError::Miner(_))));
         assert_eq!(check_points(&[], 0, 4), Ok(()));
+    }
+
+    #[test]
+    fn impossible_tokens_are_floored_and_a_failed_reference_drops_the_check() {
+        use assay_policy_sdk::LOGPROB_FLOOR;
+        let t = |logprob: f64, top_logprob: f64| TokenMeasurement { rank: 3, logprob, top_logprob };
+        // The reference calls the miner's token impossible: kept, at the floor.
+        let impossible = TokenScore::of(&[0.0, f32::NEG_INFINITY], 1);
+        assert_eq!(impossible.logprob, f32::NEG_INFINITY);
+        let kept = floored(vec![t(f64::from(impossible.logprob), f64::from(impossible.top_logprob)), t(-0.5, -0.1)]);
+        assert_eq!(kept, Some(vec![t(LOGPROB_FLOOR, 0.0), t(-0.5, -0.1)]));
+        // NaN or +inf anywhere: the reference failed, the whole check goes.
+        assert_eq!(floored(vec![t(-0.5, -0.1), t(f64::NAN, -0.1)]), None);
+        assert_eq!(floored(vec![t(-0.5, f64::INFINITY)]), None);
+        assert_eq!(floored(vec![]), Some(vec![]));
+        // Non-finite logits give what `floored` drops.
+        assert!(TokenScore::of(&[f32::NAN, 0.0], 1).logprob.is_nan());
     }
 }

@@ -90,12 +90,28 @@ enumeration! {
     }
 }
 
+/// The log-prob recorded for a token the reference calls impossible (log-prob `-inf`): JSON
+/// cannot carry `-inf`, and any floor below -745 gives `exp() == 0.0` in f64, so a policy
+/// computing a probability sees 0 either way.
+pub const LOGPROB_FLOOR: f64 = -1000.0;
+
 record! {
     /// Rank and log-prob of one completion token under the reference model.
     pub struct TokenMeasurement {
         pub rank: u32,
+        /// Never below [`LOGPROB_FLOOR`] (see [`TokenMeasurement::floored`]).
         pub logprob: f64,
         pub top_logprob: f64,
+    }
+}
+
+impl TokenMeasurement {
+    /// This measurement as recorded: log-probs below [`LOGPROB_FLOOR`] (`-inf` included) raised
+    /// to it; `None` when a log-prob is NaN or `+inf`, which only a failed reference pass gives
+    /// (the validator's fault, never the miner's).
+    pub fn floored(self) -> Option<TokenMeasurement> {
+        let floor = |v: f64| if v.is_nan() || v == f64::INFINITY { None } else { Some(v.max(LOGPROB_FLOOR)) };
+        Some(TokenMeasurement { rank: self.rank, logprob: floor(self.logprob)?, top_logprob: floor(self.top_logprob)? })
     }
 }
 
