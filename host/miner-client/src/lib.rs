@@ -14,7 +14,9 @@ mod meter;
 pub mod sse;
 mod text;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use assay_keys::Hotkey;
 use assay_policy_sdk::Outcome;
@@ -47,6 +49,17 @@ pub enum Error {
     Axon(#[from] AxonError),
     #[error("building the HTTP client: {0}")]
     Client(String),
+    #[error("{url} did not answer within {limit:?}")]
+    TimedOut { url: String, limit: Duration },
+}
+
+/// A miner's answer to an opening and how long it took: from sending the request to the
+/// body's last byte, by the validator's clock, before the validator parsed it. Waiting for the
+/// miner's slot and signing are the validator's time, not in it.
+#[derive(Debug, Clone)]
+pub struct OpenAnswer {
+    pub response: OpenResponse,
+    pub elapsed: Duration,
 }
 
 /// A miner as the validator addresses it.
@@ -114,6 +127,8 @@ pub struct MinerClient {
     timeout: Duration,
     settings: Settings,
     detokenizer: Option<SharedDetokenizer>,
+    /// One opening per miner (by hotkey) at a time: a miner is never timed on two at once.
+    openings: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn now_ms() -> u64 {
@@ -169,7 +184,7 @@ impl MinerClient {
             .pool_idle_timeout(POOL_IDLE)
             .build()
             .map_err(|e| Error::Client(e.to_string()))?;
-        Ok(Self { http, hotkey, timeout, settings, detokenizer: None })
+        Ok(Self { http, hotkey, timeout, settings, detokenizer: None, openings: Default::default() })
     }
 
     /// Relayed text is checked against the signed tokens, detokenized by `detokenizer`.
@@ -287,23 +302,51 @@ impl MinerClient {
         meter.finish(&miner.hotkey, &self.hotkey.ss58())
     }
 
+    /// The miner's opening slot: held for the whole of one opening.
+    fn opening_slot(&self, hotkey: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut slots = self.openings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded by the miners with an opening in flight: idle slots are dropped.
+        slots.retain(|_, slot| Arc::strong_count(slot) > 1);
+        slots.entry(hotkey.to_string()).or_default().clone()
+    }
+
     /// Asks the miner to open `points` of a committed request whose vectors have `hidden_size`
-    /// values; the answer may take no more than that many points need.
-    pub async fn open(&self, miner: &Miner, request: &OpenRequest, hidden_size: usize) -> Result<OpenResponse, Error> {
+    /// values; the answer may take no more than that many points need, nor longer than `limit`.
+    /// At most one opening per miner runs at a time; `limit` and the answer's time start when
+    /// this one has the miner's slot and its request is signed ([`OpenAnswer::elapsed`]).
+    pub async fn open(
+        &self,
+        miner: &Miner,
+        request: &OpenRequest,
+        hidden_size: usize,
+        limit: Duration,
+    ) -> Result<OpenAnswer, Error> {
         let url = format!("{}/assay/v1/open", miner.base_url);
         let bytes = serde_json::to_vec(request).map_err(|e| Error::Client(e.to_string()))?;
-        let response = self
-            .signed_post(miner, "/assay/v1/open", &bytes)?
-            .send()
-            .await
-            .map_err(|source| Error::Transport { url: url.clone(), source })?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            let body = read_capped(response, ERROR_BODY_BYTES).await.unwrap_or_default();
-            return Err(Error::Status { url, status, body: String::from_utf8_lossy(&body).into_owned() });
-        }
-        let body = read_body(response, &url, self.settings.open_bytes(request.points.len(), hidden_size)).await?;
-        serde_json::from_slice(&body).map_err(|e| Error::Malformed { url, reason: e.to_string() })
+        let slot = self.opening_slot(&miner.hotkey);
+        let _held = slot.lock().await;
+        let post = self.signed_post(miner, "/assay/v1/open", &bytes)?;
+        let started = Instant::now();
+        let exchange = async {
+            let response = post.send().await.map_err(|source| Error::Transport { url: url.clone(), source })?;
+            let status = response.status().as_u16();
+            if status != 200 {
+                let body = read_capped(response, ERROR_BODY_BYTES).await.unwrap_or_default();
+                return Err(Error::Status {
+                    url: url.clone(),
+                    status,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+            }
+            read_body(response, &url, self.settings.open_bytes(request.points.len(), hidden_size)).await
+        };
+        let body = match tokio::time::timeout(limit, exchange).await {
+            Ok(body) => body?,
+            Err(_) => return Err(Error::TimedOut { url, limit }),
+        };
+        let elapsed = started.elapsed();
+        let response = serde_json::from_slice(&body).map_err(|e| Error::Malformed { url, reason: e.to_string() })?;
+        Ok(OpenAnswer { response, elapsed })
     }
 }
 

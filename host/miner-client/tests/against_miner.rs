@@ -13,6 +13,9 @@ use assay_reference_engine::tiny::{self, TinySpec};
 use assay_reference_engine::{ChatTokenizer, Engine};
 use serde_json::json;
 
+/// How long an opening may take here.
+const LIMIT: Duration = Duration::from_secs(30);
+
 struct Running {
     _dir: tempfile::TempDir,
     miner: Miner,
@@ -68,7 +71,7 @@ async fn streamed_and_whole_completions_are_measured_and_their_evidence_checked(
     // Open three points and check them against the commitment.
     let asked = [[4u32, 0u32], [2, 5], [0, 3]];
     let request = OpenRequest { request_id: "s1".into(), points: asked.to_vec() };
-    let opened = client.open(&running.miner, &request, 64).await.expect("opens");
+    let opened = client.open(&running.miner, &request, 64, LIMIT).await.expect("opens").response;
     let vectors = verify_opening(&evidence, &asked, &opened, 64).expect("verifies");
     assert_eq!(vectors.len(), 3);
 
@@ -82,13 +85,14 @@ async fn streamed_and_whole_completions_are_measured_and_their_evidence_checked(
     short.points.pop();
     assert_eq!(verify_opening(&evidence, &asked, &short, 64), Err(OpeningError::Missing(0, 3)));
     let other = client
-        .open(&running.miner, &OpenRequest { request_id: "w1".into(), points: asked.to_vec() }, 64)
+        .open(&running.miner, &OpenRequest { request_id: "w1".into(), points: asked.to_vec() }, 64, LIMIT)
         .await
-        .expect("opens");
+        .expect("opens")
+        .response;
     assert!(verify_opening(&evidence, &asked, &other, 64).is_err());
     assert!(
         client
-            .open(&running.miner, &OpenRequest { request_id: "nope".into(), points: vec![[0, 0]] }, 64)
+            .open(&running.miner, &OpenRequest { request_id: "nope".into(), points: vec![[0, 0]] }, 64, LIMIT)
             .await
             .is_err()
     );

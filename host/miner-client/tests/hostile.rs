@@ -269,7 +269,7 @@ async fn a_loopback_axon_is_refused_unless_private_networks_are_allowed() {
     assert_eq!(completion.outcome, Outcome::BadResponse);
     assert!(public_only.info(&miner).await.is_err());
     let opening = assay_protocol::wire::OpenRequest { request_id: "r1".into(), points: vec![[0, 0]] };
-    assert!(public_only.open(&miner, &opening, 64).await.is_err());
+    assert!(public_only.open(&miner, &opening, 64, Duration::from_secs(5)).await.is_err());
     assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing was sent to a loopback address");
 }
 
@@ -285,7 +285,47 @@ async fn openings_and_info_are_read_only_as_far_as_they_may_go() {
     let info = client.info(&miner).await;
     assert!(matches!(info, Err(assay_miner_client::Error::TooLarge { .. })), "{info:?}");
     let opening = assay_protocol::wire::OpenRequest { request_id: "r1".into(), points: vec![[0, 0]] };
-    let opened = client.open(&miner, &opening, 64).await;
+    let opened = client.open(&miner, &opening, 64, Duration::from_secs(30)).await;
     assert!(matches!(opened, Err(assay_miner_client::Error::TooLarge { .. })), "{opened:?}");
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+/// Two openings of one miner run one after the other, and each is timed from its own send:
+/// the second's time does not include its wait for the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_is_timed_from_its_own_send_one_per_miner_at_a_time() {
+    let answering = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (now, peak) = (answering.clone(), most.clone());
+    let miner = stub(move |mut socket| {
+        let (now, peak) = (now.clone(), peak.clone());
+        async move {
+            peak.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let body = br#"{"request_id":"r1","points":[]}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(body).await;
+            now.fetch_sub(1, Ordering::SeqCst);
+        }
+    })
+    .await;
+    let client = client(Duration::from_secs(30));
+    let opening = assay_protocol::wire::OpenRequest { request_id: "r1".into(), points: vec![] };
+    let limit = Duration::from_secs(5);
+    let started = Instant::now();
+    let (a, b) = tokio::join!(client.open(&miner, &opening, 64, limit), client.open(&miner, &opening, 64, limit));
+    let (a, b) = (a.expect("answers"), b.expect("answers"));
+    assert!(started.elapsed() >= Duration::from_millis(1000), "one after the other: {:?}", started.elapsed());
+    assert_eq!(most.load(Ordering::SeqCst), 1, "never two openings of one miner at once");
+    for answer in [a, b] {
+        let ms = answer.elapsed.as_millis();
+        assert!((500..1000).contains(&ms), "timed from its own send, not from its wait: {ms} ms");
+    }
+    // A miner slower than the limit: timed out.
+    let slow = client.open(&miner, &opening, 64, Duration::from_millis(100)).await;
+    assert!(matches!(slow, Err(assay_miner_client::Error::TimedOut { .. })), "{slow:?}");
 }

@@ -624,18 +624,19 @@ impl Verifier {
         let hidden = inner.engine.config().hidden_size;
         let asked = OpenRequest { request_id: ext.request_id.clone(), points: points.to_vec() };
         let timeout = Duration::try_from_secs_f64(inner.settings.open_timeout_s.max(0.1)).unwrap_or(Duration::MAX);
-        let started = std::time::Instant::now();
-        Ok(match tokio::time::timeout(timeout, inner.client.open(miner, &asked, hidden)).await {
-            Err(_) => (None, Opening::Missed, None),
-            Ok(Err(e)) if assay_miner_client::is_validator_fault(&e) => {
+        // The client times the miner alone (from sending to the answer's last byte, once it has
+        // the miner's one opening slot), and bounds it by the timeout from then.
+        Ok(match inner.client.open(miner, &asked, hidden, timeout).await {
+            Err(e) if assay_miner_client::is_validator_fault(&e) => {
                 return Err(MeasureError::Host(format!("the validator could not ask for the opening: {e}")));
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 debug!(uid = exchange.uid, error = %e, "opening failed");
                 (None, Opening::Missed, None)
             }
-            Ok(Ok(response)) => {
-                let response_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+            Ok(answer) => {
+                let response_ms = Some(answer.elapsed.as_secs_f64() * 1e3);
+                let response = answer.response;
                 match verify_opening(ext, points, &response, hidden) {
                     Ok(vectors) => (Some(Opened { points: planned, vectors }), Opening::Verified, response_ms),
                     Err(e) => {
