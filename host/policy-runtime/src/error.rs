@@ -23,6 +23,14 @@ pub enum Error {
         known = crate::ContractVersion::ALL.map(|v| v.as_str()).join(" and ")
     )]
     UnknownVersion(String),
+    #[error(
+        "policy imports the type interfaces of two contract versions, {first} and {second}; a component is built for one"
+    )]
+    MixedVersions { first: crate::ContractVersion, second: crate::ContractVersion },
+    #[error(
+        "policy imports no assay:policy/types interface, which every contract version's worlds use: not built against the contract (wit/policy.wit)"
+    )]
+    NoContractTypes,
     #[error("a contract {input} input cannot be scored by contract {component} scorer {digest}")]
     VersionMismatch { digest: Digest, component: crate::ContractVersion, input: crate::ContractVersion },
     #[error("the host built a malformed epoch input (a host bug, not sent to the policy): {0}")]

@@ -92,8 +92,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
                     return Err(Error::ForbiddenImport(name));
                 }
                 let known = ContractVersion::parse(number).ok_or_else(|| Error::UnknownVersion(number.to_owned()))?;
-                if version.is_some_and(|v| v != known) {
-                    return Err(Error::ForbiddenImport(name));
+                if let Some(first) = version.filter(|&v| v != known) {
+                    return Err(Error::MixedVersions { first, second: known });
                 }
                 version = Some(known);
             }
@@ -112,6 +112,6 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection> {
         return Err(Error::UnknownWorld(format!("it exports [{}]", exports.join(", "))));
     };
     // Every world of every version uses the type interface, so a component without it is not one.
-    let version = version.ok_or_else(|| Error::UnknownWorld("it imports no assay:policy/types interface".into()))?;
+    let version = version.ok_or(Error::NoContractTypes)?;
     Ok(Inspection { world: kind, version, exports, imports })
 }

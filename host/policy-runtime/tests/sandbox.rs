@@ -142,6 +142,36 @@ fn a_component_of_an_unknown_contract_version_is_refused_at_load() {
     assert!(matches!(runtime.load_scorer(&Digest::of(&bytes), &bytes), Err(Error::UnknownVersion(_))));
 }
 
+/// A component importing the type interfaces of both versions, or none at all.
+fn with_imports(imports: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+          {imports}
+          (core module $m (func (export "score")))
+          (core instance $i (instantiate $m))
+          (func $score (canon lift (core func $i "score")))
+          (export "score" (func $score)))"#
+    ))
+    .expect("valid component text")
+}
+
+#[test]
+fn a_component_of_two_contract_versions_or_of_none_is_refused_by_name() {
+    let mixed = with_imports(
+        r#"(import "assay:policy/types@0.1.0" (instance)) (import "assay:policy/types@0.2.0" (instance))"#,
+    );
+    let err = inspect(&mixed).expect_err("refused");
+    assert!(
+        matches!(&err, Error::MixedVersions { first: ContractVersion::V0_1, second: ContractVersion::V0_2 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("0.1.0 and 0.2.0"), "{err}");
+    let none = with_imports("");
+    let err = inspect(&none).expect_err("refused");
+    assert!(matches!(&err, Error::NoContractTypes), "{err}");
+    assert!(err.to_string().contains("imports no assay:policy/types interface"), "{err}");
+}
+
 #[test]
 fn components_of_both_contract_versions_load_and_name_their_version() {
     let runtime = Runtime::new(None).expect("engine");
