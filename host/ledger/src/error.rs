@@ -22,6 +22,10 @@ pub enum Error {
     Corrupt(String),
     #[error("ledger schema version {found} is newer than this host understands ({supported})")]
     NewerSchema { found: i64, supported: i64 },
+    #[error(
+        "ledger schema version {found} is older than this host's ({current}) and a read-only open cannot migrate it: open it once read-write (start the node, or run a command that writes)"
+    )]
+    OlderSchema { found: i64, current: i64 },
     #[error("a thread panicked while holding the ledger")]
     Poisoned,
     /// The disk (or the database's size limit) is full: nothing of the write was kept. The

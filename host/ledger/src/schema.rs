@@ -122,6 +122,10 @@ pub(crate) fn check_read_only(conn: &Connection) -> Result<()> {
     if version > VERSION {
         return Err(Error::NewerSchema { found: version, supported: VERSION });
     }
+    // A read-only reader cannot migrate, and its queries name the current schema's columns.
+    if version < VERSION {
+        return Err(Error::OlderSchema { found: version, current: VERSION });
+    }
     Ok(())
 }
 

@@ -169,7 +169,7 @@ fn token_checks_are_kept_per_request_within_the_bound() {
     use assay_policy_sdk::TokenMeasurement;
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
-    let token = |rank: u32| TokenMeasurement { rank, logprob: -0.25 * f64::from(rank), top_logprob: -0.125 };
+    let token = |rank: u32| TokenMeasurement { rank, logprob: -f64::from(rank) / 16.0, top_logprob: -0.125 };
     let short = TokenCheckRow { request_id: 7, uid: 2, tokens: vec![token(0), token(3)] };
     let long = TokenCheckRow { request_id: 9, uid: 1, tokens: (0..MAX_TOKEN_CHECKS as u32 + 50).map(token).collect() };
     assert_eq!(ledger.record_token_checks(4, &[short.clone(), long]).expect("records"), 2);
@@ -184,6 +184,44 @@ fn token_checks_are_kept_per_request_within_the_bound() {
     ledger.epoch_seed(4, || [1; 32]).expect("the epoch begins");
     ledger.freeze_epoch(4).expect("freezes");
     assert!(matches!(ledger.record_token_checks(4, &[short]), Err(Error::Frozen(4))));
+}
+
+/// A `-inf` log-prob is stored at the floor, a `null` stored before that is read as the floor,
+/// and a check a failed reference left with NaN is not stored.
+#[test]
+fn impossible_tokens_read_back_at_the_floor() {
+    use assay_policy_sdk::{LOGPROB_FLOOR, TokenMeasurement};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    let ledger = SqliteLedger::open(&path).expect("opens");
+    let t = |logprob: f64| TokenMeasurement { rank: 5, logprob, top_logprob: -0.5 };
+    let impossible = TokenCheckRow { request_id: 1, uid: 2, tokens: vec![t(f64::NEG_INFINITY), t(-0.25)] };
+    let failed = TokenCheckRow { request_id: 2, uid: 2, tokens: vec![t(f64::NAN)] };
+    assert_eq!(ledger.record_token_checks(4, &[impossible, failed]).expect("records"), 1);
+    let conn = Connection::open(&path).expect("opens");
+    conn.execute("INSERT INTO token_checks (epoch, request_id, uid, tokens) VALUES (4, 3, 2, '[[5.0,null,-0.5]]')", [])
+        .expect("an old row");
+    drop(conn);
+    let map = ledger.token_checks(4).expect("reads");
+    assert_eq!(map.keys().copied().collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(map[&1], [t(LOGPROB_FLOOR), t(-0.25)]);
+    assert_eq!(map[&3], [t(LOGPROB_FLOOR)]);
+}
+
+/// A read-only open cannot migrate: a ledger of an older schema is refused, by name, and one
+/// of the current schema opens.
+#[test]
+fn a_read_only_open_refuses_an_older_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    drop(SqliteLedger::open(&path).expect("opens"));
+    assert!(SqliteLedger::open_read_only(&path).is_ok());
+    let conn = Connection::open(&path).expect("opens");
+    conn.pragma_update(None, "user_version", 5).expect("downgrades");
+    drop(conn);
+    let Err(e) = SqliteLedger::open_read_only(&path) else { panic!("an older schema opened read-only") };
+    assert!(matches!(e, Error::OlderSchema { found: 5, current: 7 }), "{e}");
+    assert!(e.to_string().contains("open it once read-write"), "{e}");
 }
 
 #[test]

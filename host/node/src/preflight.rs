@@ -320,8 +320,19 @@ fn policies(config: &Config, config_path: &str) -> Vec<Finding> {
             "run the assay version that wrote it, or move the file aside (a new one starts empty)",
         )
     };
+    let mut older = None;
     let ledger = match path.is_file().then(|| SqliteLedger::open_read_only(&path)).transpose() {
         Ok(ledger) => ledger,
+        // The node migrates an older ledger when it starts; read-only, it cannot be read here.
+        Err(assay_ledger::Error::OlderSchema { found, current }) => {
+            older = Some(Finding::ok(
+                "ledger",
+                format!(
+                    "schema v{found}, migrated to v{current} when the node starts; its active policies are not checked"
+                ),
+            ));
+            None
+        }
         Err(e) => return vec![unreadable(e)],
     };
     let setting = |key: &str| ledger.as_ref().map(|l| l.setting(key)).transpose().map(Option::flatten);
@@ -346,6 +357,7 @@ fn policies(config: &Config, config_path: &str) -> Vec<Finding> {
     if let Some(sha) = challenger.or(config.policy.challenger.clone()) {
         findings.push(stored("challenger", &sha, store.as_ref(), &add));
     }
+    findings.extend(older);
     findings
 }
 
