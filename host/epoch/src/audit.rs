@@ -242,9 +242,7 @@ fn read_policy(store: &dyn ObjectStore, scorer: &PolicyRef) -> Outcome<(Digest, 
 /// The contract version of the scorer's bytes, which must be the one the summary names: the
 /// input is decoded as that version's.
 fn scorer_version(summary: &Summary, policy: &[u8]) -> Outcome<ContractVersion> {
-    let version = assay_policy_runtime::inspect(policy)
-        .map_err(|e| AuditFailure::Mismatch(format!("scorer is not a policy component: {e}")))?
-        .version;
+    let version = policy_version(policy)?;
     let named = format!("assay:policy@{version}");
     if summary.contract != named {
         return mismatch(format!(
@@ -253,6 +251,18 @@ fn scorer_version(summary: &Summary, policy: &[u8]) -> Outcome<ContractVersion> 
         ));
     }
     Ok(version)
+}
+
+/// The contract version a scorer is built for. One newer than this auditor runs is no evidence
+/// of fraud: the audit cannot be done here (update assay), not a mismatch.
+fn policy_version(policy: &[u8]) -> Outcome<ContractVersion> {
+    match assay_policy_runtime::inspect(policy) {
+        Ok(inspection) => Ok(inspection.version),
+        Err(e @ assay_policy_runtime::Error::UnknownVersion(_)) => {
+            Err(AuditFailure::Unusable(format!("this assay is too old to audit the epoch: {e}")))
+        }
+        Err(e) => mismatch(format!("scorer is not a policy component: {e}")),
+    }
 }
 
 /// The input: the file and its JSON against their hashes, decompressed no further than the
@@ -481,5 +491,21 @@ mod tests {
         assert_eq!(first_difference("output", &a, &a), None);
         let c = serde_json::json!({"weights": [{"uid": 1, "weight": 5}]});
         assert_eq!(first_difference("output", &a, &c).as_deref(), Some("output.weights: published 2 entries, rerun 1"));
+    }
+
+    #[test]
+    fn a_scorer_of_a_newer_contract_cannot_be_audited_but_is_no_fraud() {
+        let newer = wat::parse_str(
+            r#"(component
+              (import "assay:policy/types@0.3.0" (instance))
+              (core module $m (func (export "score")))
+              (core instance $i (instantiate $m))
+              (func $score (canon lift (core func $i "score")))
+              (export "score" (func $score)))"#,
+        )
+        .expect("valid component text");
+        let Err(AuditFailure::Unusable(why)) = policy_version(&newer) else { panic!("not unusable") };
+        assert!(why.contains("0.3.0") && why.contains("it runs 0.1.0 and 0.2.0"), "{why}");
+        assert!(matches!(policy_version(b"not wasm"), Err(AuditFailure::Mismatch(_))));
     }
 }

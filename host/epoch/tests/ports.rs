@@ -20,11 +20,18 @@ fn read(path: &Path) -> Vec<u8> {
     })
 }
 
-fn plugin(name: &str) -> Vec<u8> {
+/// A built 0.2.0 plugin; `None` (the test skips, saying why) when the plugins are not built,
+/// unless `ASSAY_REQUIRE_PLUGINS=1` (scripts/test.sh sets it once it built them).
+fn plugin(name: &str) -> Option<Vec<u8>> {
     let dir = std::env::var_os("ASSAY_PLUGIN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"));
-    read(&dir.join(format!("{name}.wasm")))
+    let path = dir.join(format!("{name}.wasm"));
+    if path.is_file() || std::env::var_os("ASSAY_REQUIRE_PLUGINS").is_some_and(|v| v == "1") {
+        return Some(read(&path));
+    }
+    eprintln!("skipped: {} is not built (scripts/build-plugins.sh builds it)", path.display());
+    None
 }
 
 fn here(path: &str) -> PathBuf {
@@ -37,7 +44,8 @@ const GOLDEN_CONSTANTINOPLE: &str =
 #[test]
 fn ported_constantinople_scores_as_its_0_1_build() {
     let runtime = Runtime::new(None).expect("engine");
-    let (old, new) = (read(&here(GOLDEN_CONSTANTINOPLE)), plugin("constantinople"));
+    let Some(new) = plugin("constantinople") else { return };
+    let old = read(&here(GOLDEN_CONSTANTINOPLE));
     let old = runtime.load_scorer(&Digest::of(&old), &old).expect("loads 0.1.0");
     let new = runtime.load_scorer(&Digest::of(&new), &new).expect("loads 0.2.0");
     assert_eq!((old.version(), new.version()), (ContractVersion::V0_1, ContractVersion::V0_2));
@@ -99,7 +107,8 @@ fn measurements(rel_l2: f64, greedy: bool, logprob: f64, opening: Opening, promp
 #[test]
 fn ported_adaptive_challenger_plans_and_judges_as_its_0_1_build() {
     let runtime = Runtime::new(None).expect("engine");
-    let (old, new) = (read(&here("tests/fixtures/v0.1/adaptive-challenger.wasm")), plugin("adaptive-challenger"));
+    let Some(new) = plugin("adaptive-challenger") else { return };
+    let old = read(&here("tests/fixtures/v0.1/adaptive-challenger.wasm"));
     let old = runtime.load_challenger(&Digest::of(&old), &old).expect("loads 0.1.0");
     let new = runtime.load_challenger(&Digest::of(&new), &new).expect("loads 0.2.0");
     assert_eq!((old.version(), new.version()), (ContractVersion::V0_1, ContractVersion::V0_2));

@@ -89,6 +89,13 @@ pub fn challenge_record_of(c: crate::Challenge) -> ChallengeRecord {
 /// names without weights; what 0.1.0 has no field for (token checks, response times, commit-reveal
 /// rounds) is dropped, and `quality`, which 0.1.0 never filled, is `None`. The one conversion
 /// between the versions, so a 0.1.0 scorer runs live beside 0.2.0 ones.
+///
+/// It is not what a 0.1.0 host gave the same records, in three known ways:
+/// - a reported time or rate recorded negative was `Some(negative)` there; 0.2.0 has no
+///   spelling for it (-1 is "not reported"), so it is `None` here;
+/// - `quality` is always `None` (a 0.1.0 dataset's `quality` is dropped; no 0.2.0 field holds it);
+/// - `tasks` is every 0.2.0 task, including those only the config's task weights name, which
+///   a 0.1.0 host never listed: task indices can shift against a 0.1.0 host's.
 pub fn from_v0_2(input: &crate::EpochInput) -> EpochInput {
     let requests = input.requests.iter().map(|r| record_of(&r)).collect();
     let challenges = input.challenges.iter().map(challenge_record_of).collect();

@@ -115,7 +115,8 @@ fn proofs_apply_in_challenge_order_and_void_changes_nothing() {
     close(run(vec![pass(0, 100.0), fail(0)]), 0.06);
     close(run(vec![fail(0), pass(0, 100.0)]), 0.1);
     // Void, and a pass the validator recorded no response time for, change nothing.
-    let untouched = vec![proof(0, Verdict::Void, Some(100.0)), proof(0, Verdict::Pass, None)];
+    let untouched =
+        vec![proof(0, Verdict::Void, Some(100.0)), proof(0, Verdict::Void, None), proof(0, Verdict::Pass, None)];
     let out = score(&fixed_bounds(input(vec![miner(0, 1_000)], untouched))).expect("scores");
     assert_eq!(component(&out, 0, "s"), 0.0);
     assert_eq!(component(&out, 0, "samples"), 0.0);
