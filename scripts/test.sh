@@ -82,6 +82,8 @@ fi
 
 step "plugins (scripts/build-plugins.sh)"
 scripts/build-plugins.sh
+# Built: from here a test that needs a component fails when it is missing, never skips.
+export ASSAY_REQUIRE_PLUGINS=1
 
 step "format"
 cargo fmt --all -- --check
