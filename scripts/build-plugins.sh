@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds every policy plugin reproducibly and prints "<sha256>  <name>".
+# Builds every policy plugin reproducibly (all on contract 0.2.0) and prints "<sha256>  <name>".
 #
 #   scripts/build-plugins.sh [OUT_DIR]        (default: target/plugins)
 #
@@ -13,7 +13,13 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-$root/target/plugins}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-plugins=(constantinople nineteen proof-of-inference adaptive-challenger misbehave misbehave-challenger)
+# Every plugin crate under plugins/ (all but the SDK), in name order: a new policy is built and
+# hashed without editing this list.
+plugins=()
+for dir in "$root"/plugins/*/; do
+    name=$(basename "$dir")
+    [ "$name" != sdk ] && [ -f "$dir/Cargo.toml" ] && plugins+=("$name")
+done
 
 cd "$root"
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then

@@ -175,3 +175,33 @@ fn ledger_bytes(dir: &std::path::Path) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn imported_token_checks_and_response_times_reach_the_epoch_input() {
+    let host = HostDir::new(12.0, |_| {});
+    let text = host.ok(&["ledger", "import", "synth/records.jsonl"]);
+    assert!(text.contains("epoch 0: ") && text.contains(" token checks"), "{text}");
+    host.ok(&["policy", "activate", &host.constantinople]);
+    host.ok(&["epoch", "close", "--epoch", "0"]);
+    let zst = std::fs::read(host.path().join("published/epochs/1/0/input.json.zst")).expect("input");
+    let json = assay_epoch::canonical::decompress(&zst, 1 << 30).expect("decompresses");
+    let input: assay_policy_sdk::EpochInput = assay_epoch::canonical::decode(&json).expect("0.2.0 input");
+    let synth = assay_epoch::synth::generate(
+        assay_epoch::synth::Shape { netuid: 1, miners: 8, requests: 200, challenges: 20, seed: 1 },
+        0,
+    );
+    let checked: Vec<u64> = input.token_checks.request.iter().map(|&i| input.requests.id[i as usize]).collect();
+    assert_eq!(checked, synth.token_checks.keys().copied().collect::<Vec<_>>(), "every synthetic token check");
+    let mut times: Vec<Option<f64>> = synth.challenges.iter().map(|c| c.response_ms).collect();
+    times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    let mut imported: Vec<Option<f64>> =
+        input.challenges.response_ms.iter().map(|&ms| (ms >= 0.0).then_some(ms)).collect();
+    imported.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    assert_eq!(imported, times, "every challenge's response time");
+    assert!(imported.iter().any(Option::is_some));
+
+    std::fs::write(host.path().join("bad.jsonl"), "{\"epoch\":0,\"response_ms\":3.5}\n").expect("writes");
+    let (code, text) = host.assay(&["ledger", "import", "bad.jsonl"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("response_ms belongs to a challenge"), "{text}");
+}

@@ -32,10 +32,10 @@ fn check_reports_the_world_and_refuses_wasi() {
     let (code, text) = run(assay().args(["policy", "check"]).arg(plugin("adaptive-challenger")));
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("world    challenger (assay:policy@0.1.0)") && text.contains("exports  plan, judge"),
+        text.contains("world    challenger (assay:policy@0.2.0)") && text.contains("exports  plan, judge"),
         "{text}"
     );
-    assert!(text.contains("imports  assay:policy/types@0.1.0"), "{text}");
+    assert!(text.contains("imports  assay:policy/types@0.2.0"), "{text}");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let wasi = dir.path().join("wasi.wasm");

@@ -196,7 +196,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let lines = std::sync::Arc::new(Lines::default());
         let view = crate::devnet_view::SharedView(lines.clone());
-        let owner = Owner::prepare(dir.path(), &dir.path().join("cache"), ("constantinople", &constantinople()), &view).expect("prepares");
+        let owner = Owner::prepare(dir.path(), &dir.path().join("cache"), ("constantinople", &constantinople()), &view)
+            .expect("prepares");
         let shown = lines.0.lock().expect("lock").clone();
         let digest = owner.announcement.digest.to_string();
         let digest = short(&digest);

@@ -1,5 +1,7 @@
 //! `assay dev synth`: a deterministic synthetic workload written as the files the other tools
-//! take: `metagraph.json` (for `assay chain init`) and `records.jsonl` (for `assay ledger import`).
+//! take: `metagraph.json` (for `assay chain init`, with each miner's declared capacities) and
+//! `records.jsonl` (for `assay ledger import`: requests, challenges with their response times,
+//! and token checks). The tasks' weights are the config's: `assay_epoch::synth::TASKS`.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,7 +26,18 @@ pub fn write(out: &Path, shape: Shape, epochs: u64, first_epoch: u64) -> anyhow:
         }
         for c in &synth.challenges {
             let challenge = assay_policy_sdk::v0_1::challenge_record_of(c.clone());
-            writeln!(records, "{}", serde_json::json!({ "epoch": epoch, "challenge": challenge }))
+            let mut line = serde_json::json!({ "epoch": epoch, "challenge": challenge });
+            if let Some(ms) = c.response_ms {
+                line["response_ms"] = ms.into();
+            }
+            writeln!(records, "{line}").with_context(|| at("records.jsonl"))?;
+        }
+        let uids: std::collections::BTreeMap<u64, u16> =
+            synth.requests.iter().map(|r| (r.record.id, r.record.uid)).collect();
+        for (request_id, tokens) in &synth.token_checks {
+            let uid = uids.get(request_id).copied().unwrap_or_default();
+            let check = serde_json::json!({ "request_id": request_id, "uid": uid, "tokens": tokens });
+            writeln!(records, "{}", serde_json::json!({ "epoch": epoch, "token_check": check }))
                 .with_context(|| at("records.jsonl"))?;
         }
         metagraph = Some(synth.metagraph);

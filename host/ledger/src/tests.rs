@@ -147,8 +147,19 @@ fn a_version_1_ledger_is_migrated_with_its_records_intact() {
         )
         .expect("inserts");
         conn.execute("INSERT INTO epochs (epoch, seed) VALUES (3, ?1)", [vec![5u8; 32]]).expect("inserts");
+        // A challenge as the first versions stored it: no response time.
+        let challenge = serde_json::to_string(&challenge(7, 2, Verdict::Pass)).expect("json");
+        conn.execute("INSERT INTO challenges (epoch, request_id, uid, record) VALUES (3, 7, 2, ?1)", [challenge])
+            .expect("inserts");
     }
     let ledger = SqliteLedger::open(&path).expect("migrates");
+    // v6: the old challenge reads back without a response time; a new one keeps its own.
+    assert_eq!(
+        ledger.challenges(3).expect("reads"),
+        vec![ChallengeRow { response_ms: None, ..challenge(7, 2, Verdict::Pass) }]
+    );
+    ledger.record_challenges(3, &[challenge(9, 2, Verdict::Fail)]).expect("records");
+    assert_eq!(ledger.challenges(3).expect("reads")[1].response_ms, Some(9.5));
     assert_eq!(
         ledger.requests(3).expect("reads"),
         vec![RequestEntry { values: vec![0.1, 0.2], content: None, ..entry(7, 2) }]

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use assay_ledger::{ChallengeRow, Ledger, RequestContent, RequestEntry, RequestRow, SqliteLedger};
+use assay_ledger::{ChallengeRow, Ledger, RequestContent, RequestEntry, RequestRow, SqliteLedger, TokenCheckRow};
+use assay_policy_sdk::TokenMeasurement;
 use assay_policy_sdk::v0_1::{ChallengeRecord, RequestRecord};
 use serde::Deserialize;
 
@@ -15,7 +16,9 @@ use crate::{CmdResult, failed, unusable};
 pub enum Command {
     /// Import JSON lines: `{"epoch":N,"task":"chat","record":{…}}` for a request (with
     /// `"values":[…]` where it has policy-specific numbers),
-    /// `{"epoch":N,"challenge":{…}}` for a judged challenge. A published
+    /// `{"epoch":N,"challenge":{…}}` for a judged challenge (with `"response_ms":X` where the
+    /// miner answered the opening), `{"epoch":N,"token_check":{"request_id":R,"uid":U,
+    /// "tokens":[{"rank","logprob","top_logprob"},…]}}` for a request's token check. A published
     /// `requests.jsonl.zst` is accepted as is.
     Import {
         file: PathBuf,
@@ -33,8 +36,20 @@ struct Line {
     #[serde(default)]
     values: Vec<f64>,
     challenge: Option<ChallengeRecord>,
+    /// With a challenge: milliseconds the miner took to answer the opening.
+    response_ms: Option<f64>,
+    token_check: Option<TokenCheckLine>,
     /// A published line's hashes, and its text where it was published.
     content: Option<RequestContent>,
+}
+
+/// One request's token check.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenCheckLine {
+    request_id: u64,
+    uid: u16,
+    tokens: Vec<TokenMeasurement>,
 }
 
 pub fn run(cmd: Command) -> CmdResult {
@@ -49,18 +64,35 @@ pub fn run(cmd: Command) -> CmdResult {
 
     let mut requests: BTreeMap<u64, Vec<RequestEntry>> = BTreeMap::new();
     let mut challenges: BTreeMap<u64, Vec<ChallengeRow>> = BTreeMap::new();
+    let mut token_checks: BTreeMap<u64, Vec<TokenCheckRow>> = BTreeMap::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = || format!("{} line {}", file.display(), i + 1);
         let parsed: Line = serde_json::from_str(line).map_err(|e| unusable(anyhow!("{}: {e}", at())))?;
-        match (parsed.task, parsed.record, parsed.challenge) {
-            (Some(task), Some(record), None) => requests.entry(parsed.epoch).or_default().push(RequestEntry {
+        if parsed.response_ms.is_some() && parsed.challenge.is_none() {
+            return Err(unusable(anyhow!("{}: response_ms belongs to a challenge", at())));
+        }
+        match (parsed.task, parsed.record, parsed.challenge, parsed.token_check) {
+            (Some(task), Some(record), None, None) => requests.entry(parsed.epoch).or_default().push(RequestEntry {
                 task,
                 record: RequestRow::from_v0_1(&record),
                 values: parsed.values,
                 content: parsed.content,
             }),
-            (None, None, Some(c)) => challenges.entry(parsed.epoch).or_default().push(ChallengeRow::from_v0_1(&c)),
-            _ => return Err(unusable(anyhow!("{}: expected either task and record, or challenge", at()))),
+            (None, None, Some(c), None) => challenges
+                .entry(parsed.epoch)
+                .or_default()
+                .push(ChallengeRow { response_ms: parsed.response_ms, ..ChallengeRow::from_v0_1(&c) }),
+            (None, None, None, Some(t)) => token_checks.entry(parsed.epoch).or_default().push(TokenCheckRow {
+                request_id: t.request_id,
+                uid: t.uid,
+                tokens: t.tokens,
+            }),
+            _ => {
+                return Err(unusable(anyhow!(
+                    "{}: expected either task and record, a challenge, or a token_check",
+                    at()
+                )));
+            }
         }
     }
     let ledger = SqliteLedger::open(&config.ledger_path()).map_err(unusable)?;
@@ -71,6 +103,10 @@ pub fn run(cmd: Command) -> CmdResult {
     for (epoch, records) in &challenges {
         let n = ledger.record_challenges(*epoch, records).map_err(failed)?;
         println!("epoch {epoch}: {n} challenges");
+    }
+    for (epoch, rows) in &token_checks {
+        let n = ledger.record_token_checks(*epoch, rows).map_err(failed)?;
+        println!("epoch {epoch}: {n} token checks");
     }
     Ok(())
 }

@@ -4,6 +4,11 @@
 //! differently per platform, a map iterated in hash order or an unstable sort would change them).
 //!
 //! On a deliberate change of the formula, the failure message prints the new values.
+//!
+//! The busy epochs' inputs and outputs are also committed as the host's canonical JSON in
+//! `plugins/proof-of-inference/golden/` (`epoch-N.input.json`, `epoch-N.output.json`), which the
+//! host's `host/epoch/tests/wasm_goldens.rs` feeds to the wasm32 component. Regenerate them with
+//! `scripts/make-proof-of-inference-golden.sh`, never by hand.
 
 use assay_policy_sdk::{EpochInput, EpochOutput, Outcome, Request, Task, Verdict};
 
@@ -115,4 +120,37 @@ fn a_busy_epoch_gives_fixed_weights_components_and_state() {
     assert_eq!(weights(&second), expected);
     let sums = (components_checksum(&second), fnv1a(second.state.iter().copied()), second.state.len());
     assert_eq!(sums, (0xf881_a33c_add3_b376, 0x13d0_1057_5b0b_1d38, 856), "{sums:#018x?}");
+}
+
+/// The two busy epochs, the second fed the first one's state.
+fn busy_epochs() -> [(EpochInput, EpochOutput); 2] {
+    let first_input = busy_epoch();
+    let first = score(&first_input).expect("first epoch");
+    let second_input = second_epoch(&first);
+    let second = score(&second_input).expect("second epoch");
+    [(first_input, first), (second_input, second)]
+}
+
+#[test]
+fn busy_epochs_match_the_committed_files() {
+    let bless = std::env::var_os("PROOF_OF_INFERENCE_BLESS").is_some();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
+    for (number, (input, output)) in (1..=2).zip(busy_epochs()) {
+        let files = [
+            serde_json::to_vec(&input).expect("input serializes"),
+            serde_json::to_vec(&output).expect("output serializes"),
+        ];
+        for (kind, bytes) in ["input", "output"].into_iter().zip(files) {
+            let path = dir.join(format!("epoch-{number}.{kind}.json"));
+            if bless {
+                std::fs::create_dir_all(&dir).expect("creates golden/");
+                std::fs::write(&path, &bytes).expect("writes golden file");
+                continue;
+            }
+            let committed = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!("{}: {e}; regenerate with scripts/make-proof-of-inference-golden.sh", path.display())
+            });
+            assert!(committed == bytes, "{} differs from what the policy gives now", path.display());
+        }
+    }
 }
