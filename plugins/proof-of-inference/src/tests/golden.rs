@@ -34,12 +34,12 @@ fn busy_epoch() -> EpochInput {
         let r = step(&mut x);
         let outcome = if (r >> 20).is_multiple_of(10) { Outcome::Timeout } else { Outcome::Ok };
         let tokens = 100 + ((r >> 8) % 900) as u32;
-        requests.push(Request { id, ..request(((r >> 33) % 42) as u16, ((r >> 40) % 2) as u16, outcome, tokens) });
+        requests.push(Request { id, ..request(((r >> 33) % 40) as u16, ((r >> 40) % 2) as u16, outcome, tokens) });
     }
     let mut challenges = Vec::new();
     for _ in 0..600 {
         let r = step(&mut x);
-        let uid = ((r >> 33) % 42) as u16;
+        let uid = ((r >> 33) % 40) as u16;
         let verdict = match (r >> 20) % 20 {
             0 => Verdict::Fail,
             1 => Verdict::Void,
@@ -100,26 +100,26 @@ fn a_busy_epoch_gives_fixed_weights_components_and_state() {
     let first = score(&busy_epoch()).expect("first epoch");
     #[rustfmt::skip]
     let expected = [
-        (0, 0), (1, 1065), (2, 2020), (3, 0), (4, 2356), (5, 2053), (6, 0), (7, 0), (8, 0), (9, 0),
-        (10, 0), (11, 0), (12, 0), (13, 0), (14, 9674), (15, 128), (16, 0), (17, 0), (18, 0), (19, 62797),
-        (20, 0), (21, 0), (22, 0), (23, 0), (24, 12072), (25, 874), (26, 0), (27, 7427), (28, 775), (29, 0),
-        (30, 0), (31, 1893), (32, 0), (33, 0), (34, 747), (35, 0), (36, 65535), (37, 0), (38, 597), (39, 1453),
+        (0, 0), (1, 47), (2, 0), (3, 33), (4, 0), (5, 0), (6, 0), (7, 0), (8, 6), (9, 0),
+        (10, 0), (11, 0), (12, 0), (13, 5515), (14, 0), (15, 97), (16, 612), (17, 0), (18, 9061), (19, 0),
+        (20, 1462), (21, 0), (22, 0), (23, 65535), (24, 11548), (25, 0), (26, 0), (27, 2857), (28, 760), (29, 0),
+        (30, 377), (31, 0), (32, 41), (33, 0), (34, 0), (35, 0), (36, 1084), (37, 10699), (38, 3993), (39, 3719),
     ];
     assert_eq!(weights(&first), expected);
     let sums = (components_checksum(&first), fnv1a(first.state.iter().copied()), first.state.len());
-    assert_eq!(sums, (0x5e87_f335_4c06_a1ed, 0x5099_0b25_209b_0be7, 856), "{sums:#018x?}");
+    assert_eq!(sums, (0x9e9c_990a_dcc4_f670, 0xf948_5794_a40b_466d, 856), "{sums:#018x?}");
 
     let second = score(&second_epoch(&first)).expect("second epoch");
     #[rustfmt::skip]
     let expected = [
-        (0, 0), (1, 1311), (2, 1528), (3, 0), (4, 1497), (5, 715), (6, 0), (7, 0), (8, 0), (9, 0),
-        (10, 0), (11, 0), (12, 0), (13, 0), (14, 4173), (15, 147), (16, 0), (17, 0), (18, 0), (19, 65535),
-        (20, 0), (21, 0), (22, 0), (23, 0), (24, 3827), (25, 595), (26, 0), (27, 3555), (28, 723), (29, 0),
-        (30, 0), (31, 1023), (32, 0), (33, 0), (34, 646), (35, 0), (36, 33310), (37, 0), (38, 501), (39, 1370),
+        (0, 0), (1, 54), (2, 0), (3, 86), (4, 0), (5, 0), (6, 0), (7, 50), (8, 13), (9, 0),
+        (10, 0), (11, 0), (12, 0), (13, 4056), (14, 0), (15, 269), (16, 610), (17, 0), (18, 9990), (19, 0),
+        (20, 1346), (21, 0), (22, 0), (23, 65535), (24, 15300), (25, 0), (26, 0), (27, 2111), (28, 1139), (29, 0),
+        (30, 349), (31, 0), (32, 54), (33, 0), (34, 0), (35, 0), (36, 2433), (37, 10523), (38, 4376), (39, 10465),
     ];
     assert_eq!(weights(&second), expected);
     let sums = (components_checksum(&second), fnv1a(second.state.iter().copied()), second.state.len());
-    assert_eq!(sums, (0xf881_a33c_add3_b376, 0x13d0_1057_5b0b_1d38, 856), "{sums:#018x?}");
+    assert_eq!(sums, (0x8db9_655e_1661_8b78, 0x690b_ede5_4ed1_2d20, 856), "{sums:#018x?}");
 }
 
 /// The two busy epochs, the second fed the first one's state.
