@@ -87,7 +87,7 @@ fn golden_epochs_audit_pass() {
 /// The golden 0.1.0 input as 0.2.0 columns (equal task weights, no response times): what the
 /// ported constantinople reads.
 fn up_to_v0_2(old: assay_policy_sdk::v0_1::EpochInput) -> assay_policy_sdk::EpochInput {
-    use assay_policy_sdk::{Challenge, Request, Task};
+    use assay_policy_sdk::{Challenge, Task};
     let n = old.tasks.len() as f64;
     assay_policy_sdk::EpochInput {
         netuid: old.netuid,
@@ -96,25 +96,7 @@ fn up_to_v0_2(old: assay_policy_sdk::v0_1::EpochInput) -> assay_policy_sdk::Epoc
         block_end: old.block_end,
         tasks: old.tasks.into_iter().map(|name| Task { name, weight: 1.0 / n }).collect(),
         miners: old.miners,
-        requests: old
-            .requests
-            .into_iter()
-            .map(|r| Request {
-                id: r.id,
-                uid: r.uid,
-                task: r.task,
-                kind: r.kind,
-                outcome: r.outcome,
-                greedy: r.greedy,
-                prompt_tokens: r.prompt_tokens,
-                completion_tokens: r.completion_tokens,
-                ttft_ms: r.ttft_ms,
-                total_ms: r.total_ms,
-                reported_ttft_ms: r.reported_ttft_ms,
-                reported_tps: r.reported_tps,
-                started_ms: r.started_ms,
-            })
-            .collect(),
+        requests: old.requests.into_iter().map(|r| assay_policy_sdk::v0_1::request_of(&r)).collect(),
         token_checks: Default::default(),
         request_values: old.request_values,
         challenges: old

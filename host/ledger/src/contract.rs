@@ -115,21 +115,7 @@ impl RequestRow {
 impl RequestRow {
     /// The row of a 0.1.0 record (the dataset's lines carry those), its `quality` kept.
     pub fn from_v0_1(r: &contract::v0_1::RequestRecord) -> Self {
-        let request = contract::Request {
-            id: r.id,
-            uid: r.uid,
-            task: r.task,
-            kind: r.kind,
-            outcome: r.outcome,
-            greedy: r.greedy,
-            prompt_tokens: r.prompt_tokens,
-            completion_tokens: r.completion_tokens,
-            ttft_ms: r.ttft_ms,
-            total_ms: r.total_ms,
-            reported_ttft_ms: r.reported_ttft_ms,
-            reported_tps: r.reported_tps,
-            started_ms: r.started_ms,
-        };
+        let request = contract::v0_1::request_of(r);
         Self { quality: r.quality, ..Self::from_record(&request) }
     }
 }

@@ -80,6 +80,25 @@ pub fn record_of(r: &crate::Request) -> RequestRecord {
     }
 }
 
+/// The 0.2.0 request row of a 0.1.0 record (its `quality`, which 0.2.0 has no field for, dropped).
+pub fn request_of(r: &RequestRecord) -> crate::Request {
+    crate::Request {
+        id: r.id,
+        uid: r.uid,
+        task: r.task,
+        kind: r.kind,
+        outcome: r.outcome,
+        greedy: r.greedy,
+        prompt_tokens: r.prompt_tokens,
+        completion_tokens: r.completion_tokens,
+        ttft_ms: r.ttft_ms,
+        total_ms: r.total_ms,
+        reported_ttft_ms: r.reported_ttft_ms,
+        reported_tps: r.reported_tps,
+        started_ms: r.started_ms,
+    }
+}
+
 /// The 0.1.0 record of a 0.2.0 challenge row (its response time dropped).
 pub fn challenge_record_of(c: crate::Challenge) -> ChallengeRecord {
     ChallengeRecord { request_id: c.request_id, uid: c.uid, points: c.points, verdict: c.verdict, reason: c.reason }
