@@ -101,7 +101,7 @@ cargo test --locked --quiet -p assay-publish --lib
 scripts/check-walls.sh
 
 step "tests"
-cargo test --locked --workspace
+cargo test --locked --workspace --no-fail-fast
 
 step "disk after the run"
 du -sh "$root/target" >&2 || true
