@@ -6,7 +6,9 @@
 //! order in which `formula.rs` is applied. Must not touch: the formulas themselves or the
 //! state's bytes.
 
-use assay_policy_sdk::{EpochInput, EpochOutput, MinerScore, NO_MINER, Outcome, Param, RequestKind, Verdict};
+use assay_policy_sdk::{
+    EpochInput, EpochOutput, LOGPROB_FLOOR, MinerScore, NO_MINER, Outcome, Param, RequestKind, Verdict,
+};
 
 use crate::config::{Config, MAX_MINERS};
 use crate::formula::{self, CheckedToken, Correctness};
@@ -222,7 +224,8 @@ fn gather_requests(input: &EpochInput, slot: &[u32]) -> Gathered {
 
 /// The checked tokens of each miner's greedy `ok` competition requests. A check with a
 /// log-prob that is not a finite number is the validator's failed reference pass, never the
-/// miner's: it is left out whole.
+/// miner's: it is left out whole. Log-probs below the contract's floor (-1000) count as the
+/// floor, and above 0 (a probability over 1, never measured) as 0.
 fn gather_checks(input: &EpochInput, slot: &[u32], g: &mut Gathered) {
     let (r, checks) = (&input.requests, &input.token_checks);
     for j in 0..checks.len() {
@@ -235,7 +238,9 @@ fn gather_checks(input: &EpochInput, slot: &[u32], g: &mut Gathered) {
         if tokens.clone().any(|k| !checks.logprob[k].is_finite()) {
             continue;
         }
-        g.cells[at].tokens.extend(tokens.map(|k| CheckedToken { rank: checks.rank[k], logprob: checks.logprob[k] }));
+        // Within the contract's range, [floor, 0]: a sum of them cannot overflow.
+        let logprob = |k: usize| checks.logprob[k].clamp(LOGPROB_FLOOR, 0.0);
+        g.cells[at].tokens.extend(tokens.map(|k| CheckedToken { rank: checks.rank[k], logprob: logprob(k) }));
     }
 }
 

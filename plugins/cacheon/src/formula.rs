@@ -10,8 +10,8 @@ use assay_policy_sdk::Weight;
 
 /// Time to first token and decode tokens per second of one `ok` request, by the validator's
 /// clock; `None` when its timing cannot be read (a time that is not a finite number, negative,
-/// or a total shorter than the time to first token): the validator's measurement gap, not the
-/// miner's doing, so the request counts neither way.
+/// a total shorter than the time to first token, or a rate that overflows): the validator's
+/// measurement gap, not the miner's doing, so the request counts neither way.
 ///
 /// The rate is constantinople's: completion tokens after the first over the time after the
 /// first token (at least one token); with no time after the first token, tokens over the total;
@@ -30,17 +30,20 @@ pub fn request_timing(completion_tokens: u32, ttft_ms: f64, total_ms: f64) -> Op
     } else {
         0.0
     };
-    Some((ttft_ms, tps))
+    // A decode time so short that the rate overflows is no measurement either.
+    tps.is_finite().then_some((ttft_ms, tps))
 }
 
-/// Median (mean of the middle two for an even count); `None` when empty.
+/// Median (mean of the middle two for an even count); `None` when empty. The mean is taken as
+/// `a/2 + b/2`, which cannot overflow and, halving being exact for normal numbers, rounds as
+/// `(a + b) / 2` does.
 pub fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
     values.sort_unstable_by(f64::total_cmp);
     let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 })
+    Some(if values.len() % 2 == 1 { values[mid] } else { values[mid - 1] / 2.0 + values[mid] / 2.0 })
 }
 
 /// One checked completion token of a miner's greedy competition request, under the reference.

@@ -44,7 +44,8 @@
 //!    `gate.similarity` (0.9), the mean log-prob ≥ `gate.mean_logprob` (−1.0) and the least
 //!    log-prob ≥ `gate.min_logprob` (−10.0). A miner with no checked token on a task it competed
 //!    on cannot pass: nothing shows its output correct. A check with a non-finite log-prob
-//!    (the validator's failed reference pass) is left out whole;
+//!    (the validator's failed reference pass) is left out whole; log-probs count within the
+//!    contract's range, [−1000, 0];
 //! 2. **medians**: of the miner's timed `ok` requests on `t`, time to first token and decode
 //!    tokens per second (constantinople's rate: completion tokens after the first over the time
 //!    after the first token), and the same of the baseline's `ok` requests on `t`. A miner with
@@ -108,10 +109,12 @@
 //!
 //! # The seed, and where this departs from it
 //! The seed is latent-to's cacheon subnet as `../shared/DESIGN.md` and issue 15 describe it
-//! (the published text, followed here). Its code was not re-read for this crate: the gate's
-//! thresholds (0.9, −1.0, −10.0) and `competition.min_ok_share` are assay's choices in the
-//! seed's spirit, not the seed's numbers; the formula's numbers (0.5 and 0.5, 80 % and 20 %,
-//! 1 %) are the text's. Departures where assay's records differ:
+//! (the published text, followed here). Its public repository (`latent-to/cacheon`, read at
+//! `63546d4`, Aug 2026, history from May 2026) has since become a kernel competition and holds
+//! no code of this rule, so there is no code to differ from: the formula's numbers (0.5 and 0.5,
+//! 80 % and 20 %, 1 %) are the text's, while the gate's thresholds (0.9, −1.0, −10.0), the pool
+//! target (0.5) and `competition.min_ok_share` are assay's choices in the seed's spirit, all
+//! parameters. Departures where assay's records differ:
 //! - "text similarity" is the share of checked tokens at the reference's rank 0: the contract
 //!   carries ranks, not the reference's text; under greedy decoding of the same model, equal
 //!   tokens are equal text;

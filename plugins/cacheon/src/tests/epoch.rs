@@ -287,3 +287,24 @@ fn rows_of_unlisted_uids_organic_rows_and_odd_baselines_are_ignored() {
     close(component(&out, 2, "fresh_score"), 0.175);
     assert_eq!(component(&out, 2, "chat.similarity"), 1.0);
 }
+
+#[test]
+fn hostile_numbers_give_finite_components() {
+    let mut e = three_servers();
+    // Log-probs past the contract's range count as its bounds: -1e308 as the floor, +5 as 0.
+    let low = TokenMeasurement { rank: 0, logprob: -1e308, top_logprob: -0.1 };
+    let high = TokenMeasurement { rank: 0, logprob: 5.0, top_logprob: -0.1 };
+    e.push(request(2, 0, 101, 450.0, 2050.0)).check(&[low.clone(), low, high]);
+    // Times at the edge of f64.
+    e.checked(request(3, 0, 101, f64::MAX, f64::MAX));
+    e.checked(request(3, 0, 101, 0.0, 1e-310));
+    let out = e.score();
+    assert_eq!(component(&out, 2, "chat.min_logprob"), -1000.0);
+    // 3 requests × 4 tokens at -0.2, then -1000, -1000, 0: (-2.4 - 2000) / 15 = -133.49...
+    close(component(&out, 2, "chat.mean_logprob"), -2002.4 / 15.0);
+    assert_eq!(component(&out, 2, "correct"), 0.0);
+    for s in &out.scores {
+        assert!(s.score.is_finite());
+        assert!(s.components.iter().all(|c| c.value.is_finite()), "uid {}: {:?}", s.uid, s.components);
+    }
+}

@@ -24,6 +24,8 @@ fn unreadable_timings_are_not_timed() {
     for (ttft, total) in [(f64::NAN, 100.0), (10.0, f64::INFINITY), (-1.0, 100.0), (200.0, 100.0)] {
         assert_eq!(request_timing(10, ttft, total), None, "{ttft} {total}");
     }
+    // 9 tokens over a decode time that is a subnormal number of seconds: the rate overflows.
+    assert_eq!(request_timing(10, 0.0, 1e-310), None);
 }
 
 #[test]
@@ -32,6 +34,8 @@ fn median_of_odd_and_even_counts() {
     assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
     // (2 + 3) / 2.
     assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    // The mean of the middle two does not overflow.
+    assert_eq!(median(&mut [f64::MAX, f64::MAX]), Some(f64::MAX));
 }
 
 #[test]
