@@ -308,3 +308,21 @@ fn hostile_numbers_give_finite_components() {
         assert!(s.components.iter().all(|c| c.value.is_finite()), "uid {}: {:?}", s.uid, s.components);
     }
 }
+
+#[test]
+fn components_fit_the_hosts_limits_with_many_long_named_tasks() {
+    // 8 tasks with names longer than a component allows, the miner competing on every one.
+    let tasks = (0..8).map(|i| task(&format!("{i}{}", "n".repeat(70)), 0.125)).collect();
+    let mut e = Epoch::new(tasks, vec![miner(1)]);
+    for t in 0..8 {
+        baseline_run(&mut e, t);
+        compete(&mut e, 1, t, &[400.0], 1000.0);
+    }
+    let out = e.score();
+    let components = &out.scores[0].components;
+    // 9 shared, then 11 for each of the first 5 tasks: 64, the host's limit.
+    assert_eq!(components.len(), 9 + 5 * 11);
+    assert!(components.iter().all(|c| c.name.len() <= 64), "{components:?}");
+    // Each task scores 0.6: 8 × 0.125 × 0.6 = 0.6, including the tasks without components.
+    close(component(&out, 1, "fresh_score"), 0.6);
+}
