@@ -46,6 +46,7 @@ pub mod defaults {
     pub const GATE_EPOCHS: f64 = 16.0;
     /// The seed's `0.5 × ttft_improvement + 0.5 × tps_improvement`.
     pub const SCORE_TTFT_WEIGHT: f64 = 0.5;
+    /// See [`SCORE_TTFT_WEIGHT`].
     pub const SCORE_TPS_WEIGHT: f64 = 0.5;
     /// Least share of a miner's counted competition requests on a task that must end `ok` for
     /// it to be timed there: medians over `ok` requests only would otherwise reward dropping the
@@ -55,6 +56,7 @@ pub mod defaults {
     pub const LEADER_MARGIN: f64 = 0.01;
     /// The seed's 80 % and 20 % of the pool.
     pub const REWARD_WINNER: f64 = 0.8;
+    /// See [`REWARD_WINNER`].
     pub const REWARD_RUNNER_UP: f64 = 0.2;
     /// A winner's score at which the whole weight is paid out (pool = min(1, score / target)).
     pub const POOL_TARGET: f64 = 0.5;
@@ -65,19 +67,31 @@ pub mod defaults {
 /// The parameters of one run, read from the input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// `gate.similarity`, `gate.mean_logprob`, `gate.min_logprob`.
     pub thresholds: Thresholds,
+    /// `gate.epochs`.
     pub gate_epochs: u16,
+    /// `score.ttft_weight`.
     pub ttft_weight: f64,
+    /// `score.tps_weight`.
     pub tps_weight: f64,
+    /// `competition.min_ok_share`.
     pub min_ok_share: f64,
+    /// `leader.margin`.
     pub leader_margin: f64,
+    /// `reward.winner`.
     pub reward_winner: f64,
+    /// `reward.runner_up`.
     pub reward_runner_up: f64,
+    /// `pool.target`.
     pub pool_target: f64,
+    /// `burn.uid`.
     pub burn_uid: u16,
 }
 
 impl Config {
+    /// Reads every parameter, its default where absent; an `Err` names a value out of range or
+    /// an unknown name under one of this policy's prefixes.
     pub fn from_params(params: &[Param]) -> Result<Self, String> {
         use defaults::*;
         let p = Params(params);

@@ -30,7 +30,7 @@ struct Cell {
     /// Synthetic requests, cancelled ones left out (the client's doing, nobody's verdict).
     counted: u32,
     ok: u32,
-    /// Time to first token and decode rate of each timed `ok` request.
+    /// Time to first token and end-to-end rate of each timed `ok` request.
     ttft_ms: Vec<f64>,
     tps: Vec<f64>,
     /// Checked tokens of its greedy `ok` requests, in request order.
@@ -157,7 +157,9 @@ fn check_tasks(input: &EpochInput) -> Result<(), String> {
     Ok(())
 }
 
-/// uid -> index into `input.miners` (`u32::MAX`: not a miner of this epoch).
+/// uid -> index into `input.miners` (`u32::MAX`: not a miner of this epoch). Miners must come
+/// sorted by uid, as the contract says: ties between equal scores go to the lower index, which
+/// the doc promises is the lower uid.
 fn slots(input: &EpochInput) -> Result<Vec<u32>, String> {
     let mut slot = vec![u32::MAX; usize::from(u16::MAX) + 1];
     for (i, m) in input.miners.iter().enumerate() {
@@ -167,11 +169,15 @@ fn slots(input: &EpochInput) -> Result<Vec<u32>, String> {
         if slot[usize::from(m.uid)] != u32::MAX {
             return Err(format!("miner uid {} is listed twice", m.uid));
         }
+        if i > 0 && input.miners[i - 1].uid > m.uid {
+            return Err(format!("miners are not sorted by uid ({} after {})", m.uid, input.miners[i - 1].uid));
+        }
         slot[usize::from(m.uid)] = i as u32;
     }
     Ok(slot)
 }
 
+/// The index into `input.miners` of `uid`, when it is a miner of this epoch.
 fn slot_of(slot: &[u32], uid: u16) -> Option<usize> {
     let at = slot[usize::from(uid)];
     (at != u32::MAX).then_some(at as usize)

@@ -1,6 +1,6 @@
 //! cacheon's formulas, one function each, on plain numbers.
 //!
-//! Owns: the arithmetic (a request's decode rate, medians, the correctness statistics and gate,
+//! Owns: the arithmetic (a request's rate, medians, the correctness statistics and gate,
 //! the improvements over the baseline, the competition score, the choice of winner and
 //! runner-up, the pool and its shares, u16 weights). Must not touch: records or state;
 //! `epoch.rs` gathers the numbers, this file only computes. Only IEEE-exact operations
@@ -8,29 +8,24 @@
 
 use assay_policy_sdk::Weight;
 
-/// Time to first token and decode tokens per second of one `ok` request, by the validator's
-/// clock; `None` when its timing cannot be read (a time that is not a finite number, negative,
-/// a total shorter than the time to first token, or a rate that overflows): the validator's
-/// measurement gap, not the miner's doing, so the request counts neither way.
+/// Time to first token and tokens per second of one `ok` request, by the validator's clock;
+/// `None` when its timing cannot be read (a time that is not a finite number, negative, a total
+/// shorter than the time to first token, or a rate that overflows): the validator's measurement
+/// gap, not the miner's doing, so the request counts neither way.
 ///
-/// The rate is constantinople's: completion tokens after the first over the time after the
-/// first token (at least one token); with no time after the first token, tokens over the total;
-/// 0 for no tokens or no time at all.
+/// The rate is end to end: completion tokens over the total time (0 for no tokens or no time).
+/// Not constantinople's decode rate (tokens after the first over the time after the first
+/// token): with only the first token's and the last byte's times, a server that buffers its
+/// whole answer and sends it in one burst after the first token shows a decode time near 0 and
+/// an unbounded rate, and would win every epoch on `tps_improvement` alone. End to end, the
+/// burst gains nothing: the total is the same.
 pub fn request_timing(completion_tokens: u32, ttft_ms: f64, total_ms: f64) -> Option<(f64, f64)> {
     if !(ttft_ms.is_finite() && total_ms.is_finite() && ttft_ms >= 0.0 && total_ms >= ttft_ms) {
         return None;
     }
-    let decode_ms = total_ms - ttft_ms;
-    let tps = if completion_tokens == 0 {
-        0.0
-    } else if decode_ms > 0.0 {
-        f64::from(completion_tokens.saturating_sub(1).max(1)) / (decode_ms / 1000.0)
-    } else if total_ms > 0.0 {
-        f64::from(completion_tokens) / (total_ms / 1000.0)
-    } else {
-        0.0
-    };
-    // A decode time so short that the rate overflows is no measurement either.
+    let tps =
+        if completion_tokens > 0 && total_ms > 0.0 { f64::from(completion_tokens) / (total_ms / 1000.0) } else { 0.0 };
+    // A total so short that the rate overflows is no measurement either.
     tps.is_finite().then_some((ttft_ms, tps))
 }
 
@@ -109,6 +104,7 @@ pub fn tps_improvement(baseline_tps: f64, miner_tps: f64) -> f64 {
     improvement(miner_tps - baseline_tps, baseline_tps)
 }
 
+/// `gain / baseline`, at least 0; 0 when the baseline is not positive or the ratio not finite.
 fn improvement(gain: f64, baseline: f64) -> f64 {
     let ratio = gain / baseline;
     if baseline > 0.0 && ratio.is_finite() { ratio.max(0.0) } else { 0.0 }

@@ -46,12 +46,13 @@
 //!    on cannot pass: nothing shows its output correct. A check with a non-finite log-prob
 //!    (the validator's failed reference pass) is left out whole; log-probs count within the
 //!    contract's range, [−1000, 0];
-//! 2. **medians**: of the miner's timed `ok` requests on `t`, time to first token and decode
-//!    tokens per second (constantinople's rate: completion tokens after the first over the time
-//!    after the first token), and the same of the baseline's `ok` requests on `t`. A miner with
-//!    fewer than `competition.min_ok_share` (0.9) of its counted requests `ok` (`cancelled`
-//!    ones, the client's doing, are not counted) is not timed on `t`: medians over `ok`
-//!    requests would otherwise reward dropping the slow ones;
+//! 2. **medians**: of the miner's timed `ok` requests on `t`, time to first token and tokens
+//!    per second end to end (completion tokens over the total time; not constantinople's decode
+//!    rate, which a server buffering its answer into one burst after the first token inflates
+//!    without bound: see [`formula::request_timing`]), and the same of the baseline's `ok`
+//!    requests on `t`. A miner with fewer than `competition.min_ok_share` (0.9) of its counted
+//!    requests `ok` (`cancelled` ones, the client's doing, are not counted) is not timed on
+//!    `t`: medians over `ok` requests would otherwise reward dropping the slow ones;
 //! 3. `ttft_improvement = (baseline_ttft − miner_ttft) / baseline_ttft` and `tps_improvement =
 //!    (miner_tps − baseline_tps) / baseline_tps`, each clipped at 0;
 //!    `score_t = 0.5 × ttft_improvement + 0.5 × tps_improvement` (`score.ttft_weight`,
@@ -64,9 +65,10 @@
 //! competed nowhere, or that is gated by verification (below).
 //!
 //! # Leader, winner, pool
-//! The state carries the leader (hotkey and its score when it won). A leader with a positive
-//! fresh score keeps the lead unless the best other miner's fresh score exceeds the leader's
-//! **fresh** score (this epoch's, not the carried one) × (1 + `leader.margin`) (1 %). A leader
+//! The state carries the leader (hotkey, and its fresh score in the last epoch it won, kept
+//! for audits: no rule reads it back). A leader with a positive fresh score keeps the lead
+//! unless the best other miner's fresh score exceeds the leader's **fresh** score (this
+//! epoch's, not the carried one) × (1 + `leader.margin`) (1 %). A leader
 //! with no positive fresh score (gated, incorrect, no better than the baseline, gone from the
 //! metagraph) loses the lead, and the best fresh score wins. Ties go to the lower uid. The winner
 //! becomes the next leader; with no positive score anywhere there is no winner and no leader.
@@ -104,8 +106,8 @@
 //! it, and so is an unknown name under one of these prefixes (`gate.`, `score.`,
 //! `competition.`, `leader.`, `reward.`, `pool.`, `burn.`): a typo never falls back to a
 //! default. Tasks must have distinct names (also as cut for component names), weights in [0, 1]
-//! summing to 1 within 1e-9, and be at most [`MAX_TASKS`]; miners at most 256, each uid once,
-//! none 65535.
+//! summing to 1 within 1e-9, and be at most [`MAX_TASKS`]; miners at most 256, sorted by uid,
+//! each once, none 65535.
 //!
 //! # The seed, and where this departs from it
 //! The seed is latent-to's cacheon subnet as `../shared/DESIGN.md` and issue 15 describe it
@@ -119,6 +121,8 @@
 //!   carries ranks, not the reference's text; under greedy decoding of the same model, equal
 //!   tokens are equal text;
 //! - the improvements use medians per task over the epoch's requests, by the validator's clock;
+//!   tokens per second are end to end, since the validator sees only the first token's and the
+//!   last byte's times;
 //! - several tasks combine by the contract's task weights (the seed has one model);
 //! - the Docker image submission and the validator-side benchmarking of images are out of
 //!   scope: miners are servers at their axon address.

@@ -23,7 +23,8 @@ pub const MAX_GATES: usize = crate::config::MAX_MINERS;
 /// Longest hotkey kept.
 pub const MAX_NAME_BYTES: usize = 256;
 
-/// The miner that won the last epoch, and its score then.
+/// The miner that won the last epoch, and its fresh score then (kept for audits; the margin
+/// rule compares fresh scores, never this one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Leader {
     pub hotkey: String,
@@ -39,6 +40,7 @@ pub struct State {
 }
 
 impl State {
+    /// Reads a blob of this format; an empty blob is the first epoch's (no leader, no gates).
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
         let mut state = Self::default();
         if bytes.is_empty() {
@@ -78,6 +80,7 @@ impl State {
         Ok(state)
     }
 
+    /// The blob of this state, byte-exact (hotkeys cut to [`MAX_NAME_BYTES`]).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.push(VERSION);
@@ -114,10 +117,6 @@ impl State {
     pub fn is_leader(&self, hotkey: &str) -> bool {
         self.leader.as_ref().is_some_and(|l| l.hotkey == truncated(hotkey))
     }
-
-    pub fn gates(&self) -> usize {
-        self.gates.len()
-    }
 }
 
 /// `name` cut to [`MAX_NAME_BYTES`] on a character boundary.
@@ -129,6 +128,7 @@ pub fn truncated(name: &str) -> &str {
     &name[..end]
 }
 
+/// Appends `name`, cut to [`MAX_NAME_BYTES`], as a `u16 LE` length and its bytes.
 fn put_name(out: &mut Vec<u8>, name: &str) {
     let name = truncated(name).as_bytes();
     out.extend_from_slice(&(name.len() as u16).to_le_bytes());

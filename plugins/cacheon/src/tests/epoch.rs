@@ -6,18 +6,18 @@ use assay_policy_sdk::{Outcome, RequestKind, TokenMeasurement, Verdict};
 use super::{Epoch, baseline, challenge, close, component, has_component, miner, request, score_of, task, weight};
 use crate::{Leader, State};
 
-/// Checked greedy requests of `uid` on `task`, 101 tokens each: first token after each of
-/// `ttfts`, the other 100 in `decode_ms`.
-fn compete(e: &mut Epoch, uid: u16, task: u16, ttfts: &[f64], decode_ms: f64) {
+/// Checked greedy requests of `uid` on `task`, 100 tokens each: first token after each of
+/// `ttfts`, the last at `total_ms` (100 / `total_ms` tokens per millisecond).
+fn compete(e: &mut Epoch, uid: u16, task: u16, ttfts: &[f64], total_ms: f64) {
     for &ttft in ttfts {
-        e.checked(request(uid, task, 101, ttft, ttft + decode_ms));
+        e.checked(request(uid, task, 100, ttft, total_ms));
     }
 }
 
 /// The baseline on `task`: 3 requests, first token at 500 ms, 100 tokens in 2 s (50 tok/s).
 fn baseline_run(e: &mut Epoch, task: u16) {
     for _ in 0..3 {
-        e.push(baseline(task, 101, 500.0, 2500.0));
+        e.push(baseline(task, 100, 500.0, 2000.0));
     }
 }
 
@@ -35,7 +35,7 @@ fn three_servers() -> Epoch {
 #[test]
 fn the_fastest_correct_server_wins_80_and_the_runner_up_20() {
     let out = three_servers().score();
-    // uid 1: ttft (500 - 400) / 500 = 0.2; tps 100 tokens / 1 s = 100, (100 - 50) / 50 = 1.0;
+    // uid 1: ttft (500 - 400) / 500 = 0.2; tps 100 tokens in 1 s = 100, (100 - 50) / 50 = 1.0;
     // score 0.5 × 0.2 + 0.5 × 1.0 = 0.6.
     close(component(&out, 1, "chat.median_ttft_ms"), 400.0);
     close(component(&out, 1, "chat.median_tps"), 100.0);
@@ -216,6 +216,23 @@ fn unreadable_timings_count_but_are_not_timed() {
 }
 
 #[test]
+fn a_burst_after_the_first_token_gains_nothing() {
+    // uid 3 buffers its answer: first token at 1990 ms, the other 99 at 2000 ms. A decode rate
+    // would be 99 tokens in 10 ms = 9900 tok/s; end to end it is 100 tokens in 2 s = 50 tok/s,
+    // the baseline's: no improvement on either count.
+    let mut e = three_servers();
+    e.input.requests = Default::default();
+    e.input.token_checks = Default::default();
+    baseline_run(&mut e, 0);
+    compete(&mut e, 1, 0, &[400.0], 1000.0);
+    compete(&mut e, 3, 0, &[1990.0, 1990.0, 1990.0], 2000.0);
+    let out = e.score();
+    assert_eq!(component(&out, 3, "chat.median_tps"), 50.0);
+    assert_eq!(component(&out, 3, "fresh_score"), 0.0);
+    assert_eq!(component(&out, 1, "winner"), 1.0);
+}
+
+#[test]
 fn tasks_combine_by_their_weights() {
     let mut e = Epoch::new(vec![task("chat", 0.75), task("code", 0.25)], vec![miner(1), miner(2)]);
     baseline_run(&mut e, 0);
@@ -279,7 +296,7 @@ fn rows_of_unlisted_uids_organic_rows_and_odd_baselines_are_ignored() {
     e.push(assay_policy_sdk::Request { kind: RequestKind::Baseline, ..request(3, 0, 101, 9000.0, 9999.0) });
     e.push(baseline(7, 101, 1.0, 2.0));
     // A sampled request is timed but not checked.
-    let mut sampled = request(2, 0, 101, 450.0, 2050.0);
+    let mut sampled = request(2, 0, 100, 450.0, 1600.0);
     sampled.greedy = false;
     e.push(sampled).check(&[TokenMeasurement { rank: 9, logprob: -50.0, top_logprob: -0.1 }]);
     let out = e.score();

@@ -7,13 +7,14 @@ use crate::formula::{
 };
 
 #[test]
-fn request_timing_is_decode_tokens_over_decode_time() {
-    // 301 tokens, first at 200 ms, last at 3200 ms: 300 tokens in 3 s = 100 tok/s.
-    assert_eq!(request_timing(301, 200.0, 3200.0), Some((200.0, 100.0)));
-    // One token: at least one counts; 1 token over the 0.5 s after it = 2 tok/s.
-    assert_eq!(request_timing(1, 100.0, 600.0), Some((100.0, 2.0)));
-    // No time after the first token: 10 tokens over the whole 0.5 s = 20 tok/s.
-    assert_eq!(request_timing(10, 500.0, 500.0), Some((500.0, 20.0)));
+fn request_timing_is_tokens_over_the_total_time() {
+    // 300 tokens, first at 200 ms, last at 3000 ms: 300 tokens in 3 s = 100 tok/s.
+    assert_eq!(request_timing(300, 200.0, 3000.0), Some((200.0, 100.0)));
+    // The same 300 tokens sent in one burst after a first token at 2990 ms: still 100 tok/s
+    // (a decode rate would say 299 tokens in 10 ms = 29,900 tok/s).
+    assert_eq!(request_timing(300, 2990.0, 3000.0), Some((2990.0, 100.0)));
+    // One token at 500 ms, the end there too: 1 token in 0.5 s = 2 tok/s.
+    assert_eq!(request_timing(1, 500.0, 500.0), Some((500.0, 2.0)));
     // No tokens, or no time at all: 0.
     assert_eq!(request_timing(0, 100.0, 600.0), Some((100.0, 0.0)));
     assert_eq!(request_timing(5, 0.0, 0.0), Some((0.0, 0.0)));
@@ -24,7 +25,7 @@ fn unreadable_timings_are_not_timed() {
     for (ttft, total) in [(f64::NAN, 100.0), (10.0, f64::INFINITY), (-1.0, 100.0), (200.0, 100.0)] {
         assert_eq!(request_timing(10, ttft, total), None, "{ttft} {total}");
     }
-    // 9 tokens over a decode time that is a subnormal number of seconds: the rate overflows.
+    // 10 tokens over a total that is a subnormal number of seconds: the rate overflows.
     assert_eq!(request_timing(10, 0.0, 1e-310), None);
 }
 

@@ -83,6 +83,9 @@ fn malformed_inputs_are_errors() {
     e.input.miners.push(miner(1));
     assert!(err(&e).contains("listed twice"));
     let mut e = epoch();
+    e.input.miners.reverse();
+    assert!(err(&e).contains("not sorted by uid"));
+    let mut e = epoch();
     e.input.miners.push(miner(assay_policy_sdk::NO_MINER));
     assert!(err(&e).contains("baseline's"));
     let mut e = epoch();
