@@ -191,7 +191,10 @@ fn cell_index(slot: &[u32], tasks: usize, uid: u16, task: u16) -> Option<usize> 
 
 /// Counts and times the competition: the synthetic requests of listed miners and the
 /// baseline's requests (uid [`NO_MINER`]). Organic requests are not the competition's; rows of
-/// unlisted uids or unknown tasks belong to nobody scored here.
+/// unlisted uids or unknown tasks belong to nobody scored here. An `ok` request with no
+/// completion token served nothing: it has no first token to time, and for a miner it counts
+/// as not `ok` (otherwise instant empty answers to over half the prompts would set its median
+/// time to first token near 0, and its few real answers would pass the correctness gate).
 fn gather_requests(input: &EpochInput, slot: &[u32]) -> Gathered {
     let tasks = input.tasks.len();
     let mut g = Gathered {
@@ -202,10 +205,11 @@ fn gather_requests(input: &EpochInput, slot: &[u32]) -> Gathered {
     };
     let r = &input.requests;
     for i in 0..r.len() {
+        let served = r.outcome[i] == Outcome::Ok && r.completion_tokens[i] > 0;
         let timing = || formula::request_timing(r.completion_tokens[i], r.ttft_ms[i], r.total_ms[i]);
         match r.kind[i] {
             RequestKind::Baseline if r.uid[i] == NO_MINER && usize::from(r.task[i]) < tasks => {
-                if let (Outcome::Ok, Some((ttft, tps))) = (r.outcome[i], timing()) {
+                if let (true, Some((ttft, tps))) = (served, timing()) {
                     g.baseline_ttft_ms[usize::from(r.task[i])].push(ttft);
                     g.baseline_tps[usize::from(r.task[i])].push(tps);
                 }
@@ -214,7 +218,7 @@ fn gather_requests(input: &EpochInput, slot: &[u32]) -> Gathered {
                 let Some(at) = cell_index(slot, tasks, r.uid[i], r.task[i]) else { continue };
                 let cell = &mut g.cells[at];
                 cell.counted = cell.counted.saturating_add(1);
-                if r.outcome[i] == Outcome::Ok {
+                if served {
                     cell.ok = cell.ok.saturating_add(1);
                     if let Some((ttft, tps)) = timing() {
                         cell.ttft_ms.push(ttft);

@@ -50,9 +50,11 @@
 //!    per second end to end (completion tokens over the total time; not constantinople's decode
 //!    rate, which a server buffering its answer into one burst after the first token inflates
 //!    without bound: see [`formula::request_timing`]), and the same of the baseline's `ok`
-//!    requests on `t`. A miner with fewer than `competition.min_ok_share` (0.9) of its counted
-//!    requests `ok` (`cancelled` ones, the client's doing, are not counted) is not timed on
-//!    `t`: medians over `ok` requests would otherwise reward dropping the slow ones;
+//!    requests on `t`. An `ok` request with no completion token served nothing: it is not
+//!    timed, and a miner's counts as not `ok`. A miner with fewer than
+//!    `competition.min_ok_share` (0.9) of its counted requests `ok` (`cancelled` ones, the
+//!    client's doing, are not counted) is not timed on `t`: medians over `ok` requests would
+//!    otherwise reward dropping the slow ones (or answering them at once with nothing);
 //! 3. `ttft_improvement = (baseline_ttft − miner_ttft) / baseline_ttft` and `tps_improvement =
 //!    (miner_tps − baseline_tps) / baseline_tps`, each clipped at 0;
 //!    `score_t = 0.5 × ttft_improvement + 0.5 × tps_improvement` (`score.ttft_weight`,

@@ -205,6 +205,27 @@ fn too_few_ok_requests_are_not_timed() {
 }
 
 #[test]
+fn empty_answers_are_not_ok() {
+    let mut e = three_servers();
+    // uid 3 (600 ms, no better than the baseline) answers 4 more prompts at once with nothing.
+    // Timed, they would give a median time to first token of 1 ms (4 of 7 at 1 ms), a
+    // ttft_improvement of (500 - 1) / 500 = 0.998 and a score of 0.499, over uid 2's 0.175.
+    for _ in 0..4 {
+        e.push(request(3, 0, 0, 1.0, 1.0));
+    }
+    let out = e.score();
+    // 3 ok of 7 counted = 3 / 7 < 0.9: not timed, 0; uid 2 stays runner-up.
+    close(component(&out, 3, "chat.ok_share"), 3.0 / 7.0);
+    assert!(!has_component(&out, 3, "chat.median_ttft_ms"));
+    assert_eq!(component(&out, 2, "runner_up"), 1.0);
+    // Even where every share passes, the empty answers are not timed: the median is 600 ms.
+    e.param("competition.min_ok_share", 0.0);
+    let out = e.score();
+    assert_eq!(component(&out, 3, "chat.median_ttft_ms"), 600.0);
+    assert_eq!(component(&out, 3, "fresh_score"), 0.0);
+}
+
+#[test]
 fn unreadable_timings_count_but_are_not_timed() {
     let mut e = three_servers();
     e.checked(request(1, 0, 101, f64::NAN, 1400.0));
