@@ -88,6 +88,14 @@
 //! others in proportion, zero stays zero; every listed miner gets an entry, and none at all
 //! when no share is positive.
 //!
+//! Components (within the host's 64 per miner, names within its 64 bytes): `failed_challenges`,
+//! `gated`, `correct`, `fresh_score`, `previous_leader`, `winner`, `runner_up`, `pool`,
+//! `burned`; then, for each of the epoch's first [`TASKS_WITH_COMPONENTS`] tasks that the
+//! miner competed on, `<task>.similarity`, `.mean_logprob`, `.min_logprob` (with checked tokens),
+//! `.ok_share`, `.median_ttft_ms`, `.median_tps` (when timed), `.baseline_ttft_ms`,
+//! `.baseline_tps` (with a baseline), `.ttft_improvement`, `.tps_improvement` and `.score`,
+//! the task's name cut to fit. Tasks past those count in the fresh score all the same.
+//!
 //! # Verification gate (assay's, not the seed's)
 //! A miner with a `fail` verdict among this epoch's challenges scores nothing: its fresh score is
 //! 0 in this epoch and the next `gate.epochs` (16) epochs whatever it passes meanwhile (a later

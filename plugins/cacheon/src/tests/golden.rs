@@ -189,13 +189,15 @@ fn golden_scenario_ends_as_designed() {
         assert_eq!(weight(out, 21), 0);
         assert_eq!(weight(out, 33), 0);
     }
-    // Epoch 1: uid 25 wins (0.55, pool 1), uid 3 is runner-up; nothing burned.
+    // Epoch 1: uid 25 wins (0.55, pool 1), uid 3 is runner-up; nothing burned. Weights 65535
+    // and 0.2 / 0.8 × 65535 = 16383.75 → 16384.
     assert!(winner(0, 25));
     assert_eq!(weight(&epochs[0].1, 25), 65535);
-    assert!(weight(&epochs[0].1, 3) > 0);
+    assert_eq!(weight(&epochs[0].1, 3), 16384);
     assert_eq!(weight(&epochs[0].1, 0), 0);
     // Epoch 2: uid 25 fails a challenge and loses everything; uid 3 leads (pool 0.4 / 0.5 =
-    // 0.8: 0.64 to uid 3, 0.16 to uid 7, 0.2 burned to uid 0).
+    // 0.8: 0.64 to uid 3, 0.16 to uid 7, 0.2 burned to uid 0). Weights 65535, 0.16 / 0.64 ×
+    // 65535 = 16383.75 → 16384 and 0.2 / 0.64 × 65535 = 20479.69 → 20480; epoch 3 the same.
     for e in [1, 2] {
         let out = &epochs[e].1;
         assert_eq!(weight(out, 25), 0, "epoch {}", e + 1);
@@ -204,7 +206,7 @@ fn golden_scenario_ends_as_designed() {
         assert_eq!(component(out, 7, "runner_up"), 1.0);
         assert!((component(out, 3, "pool") - 0.8).abs() < 1e-9);
         assert_eq!(weight(out, 3), 65535);
-        assert!(weight(out, 7) > 0 && weight(out, 0) > 0);
+        assert_eq!((weight(out, 7), weight(out, 0)), (16384, 20480), "epoch {}", e + 1);
     }
     // Epoch 3: uid 7 beats uid 3's fresh score, but by less than 1 %: uid 3 keeps the lead.
     assert!(fresh(2, 7) > fresh(2, 3) && fresh(2, 7) < fresh(2, 3) * 1.01, "{} {}", fresh(2, 7), fresh(2, 3));

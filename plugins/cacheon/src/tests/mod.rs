@@ -101,7 +101,7 @@ impl Epoch {
         self
     }
 
-    /// A greedy request of `uid` on `task`, checked with `tokens` of the reference's own.
+    /// Pushes `r`, checked with 4 tokens of the reference's own (rank 0, log-prob -0.2).
     fn checked(&mut self, r: Request) -> &mut Self {
         self.push(r).check(&greedy_tokens(4, -0.2))
     }
