@@ -58,7 +58,7 @@ pub fn distance(a: &[f64], b: &[f64]) -> f64 {
     if a.len() != b.len() {
         return f64::INFINITY;
     }
-    let squares: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    let squares = a.iter().zip(b).fold(0.0, |sum, (x, y)| sum + (x - y) * (x - y));
     squares.sqrt()
 }
 
@@ -74,7 +74,8 @@ pub fn epoch_score(round_scores: &[f64], rounds: usize) -> f64 {
     if rounds == 0 {
         return 0.0;
     }
-    round_scores.iter().sum::<f64>() / rounds as f64
+    // A fold from +0.0: `Sum` of no f64 is −0.0, which would show as a score of "-0.0".
+    round_scores.iter().fold(0.0, |sum, s| sum + s) / rounds as f64
 }
 
 /// Scores to u16 weights: the best gets 65535, the others in proportion, zero stays zero

@@ -60,7 +60,9 @@
 //! policy, so a miner that serves challenged requests honestly but reveals something else in
 //! the rounds is caught only by its distance to the (verified) mean; and when no miner was
 //! verified this epoch the fallback mean is open to an ungated majority. The host can close
-//! both by challenging every miner each epoch.
+//! both by challenging every miner each epoch. The rule is also gentle with distance: a reveal
+//! 0.5 from the mean (a cheaper model 0.3 off per element of 8, in the golden scenario) keeps
+//! two thirds of the score. What takes a cheater to weight 0 is the gate, not its distance.
 //!
 //! **What the host must produce** (the traffic; contract fields read):
 //! - per round, one prompt drawn from the epoch seed, sent to every miner for one task (the

@@ -68,8 +68,10 @@ fn epoch_score_averages_over_every_round_of_the_epoch() {
     assert_eq!(epoch_score(&[1.0, 0.5], 2), 0.75);
     // The same rounds in an epoch of 4 (two without a row): 1.5 / 4 = 0.375.
     assert_eq!(epoch_score(&[1.0, 0.5], 4), 0.375);
-    assert_eq!(epoch_score(&[], 3), 0.0);
-    assert_eq!(epoch_score(&[], 0), 0.0);
+    // No round score: +0.0, not −0.0 (which the summary would show as "-0.0").
+    assert_eq!(epoch_score(&[], 3).to_bits(), 0.0_f64.to_bits());
+    assert_eq!(epoch_score(&[], 0).to_bits(), 0.0_f64.to_bits());
+    assert_eq!(distance(&[], &[]).to_bits(), 0.0_f64.to_bits());
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! Native tests: each formula on hand-computed cases (`formula.rs`), the state blob
-//! (`state.rs`), whole epochs (`epoch.rs`) and refused inputs and parameters (`inputs.rs`).
-//! Helpers to build inputs live here.
+//! (`state.rs`), whole epochs (`epoch.rs`), refused inputs and parameters (`inputs.rs`) and
+//! golden data (`golden.rs`). Helpers to build inputs live here.
 
 mod epoch;
 mod formula;
+mod golden;
 mod inputs;
 mod state;
 
