@@ -222,3 +222,22 @@ fn reveal_times_are_not_read() {
     }
     assert_eq!(e.score(), one_round().score());
 }
+
+#[test]
+fn the_largest_allowed_outputs_of_the_most_miners_stay_finite() {
+    // 256 miners, each element ±10^12 (the bound), alternating by uid: the mean is 0 per
+    // element (128 × 10^12 − 128 × 10^12, summed in uid order, exact), each distance
+    // √(4 × 10^24) = 2 × 10^12, each score 1 / (1 + 2 × 10^12): tiny but positive, all equal.
+    let uids: Vec<u16> = (0..256).collect();
+    let mut e = Epoch::new(&uids);
+    for &uid in &uids {
+        let x = if uid % 2 == 0 { 1e12 } else { -1e12 };
+        e.row(valid(0, uid, &[x; 4]));
+    }
+    e.pass(&uids);
+    let out = e.score();
+    for s in &out.scores {
+        assert_eq!(s.score, 1.0 / (1.0 + 2e12), "uid {}", s.uid);
+    }
+    assert!(out.weights.iter().all(|w| w.weight == 65535));
+}
