@@ -86,18 +86,46 @@ fn without_verified_miners_the_mean_falls_back_to_every_ungated_one() {
 
 #[test]
 fn a_failed_challenge_gates_the_miner_out_of_the_score_and_the_mean() {
+    // uid 7 reveals (1, 32), far from the others, and passes one challenge but fails another.
     let mut e = one_round();
-    e.challenge(2, Verdict::Fail).challenge(1, Verdict::Void);
+    e.input.miners.push(super::miner(7));
+    e.row(valid(0, 7, &[1.0, 32.0]))
+        .challenge(7, Verdict::Pass)
+        .challenge(7, Verdict::Fail)
+        .challenge(1, Verdict::Void);
+    // Gated, it is in no mean, verified-only or not: the mean stays (1, 2), uid 2 at it scores
+    // 1, uids 0 and 1 1/11 each. In the mean it would be ((7 − 5 + 1 + 1) / 4,
+    // (10 − 6 + 2 + 32) / 4) = (1, 9.5) and uid 2 would score 1 / (1 + 7.5).
+    for verified_only in [1.0, 0.0] {
+        e.param("mean.verified_only", verified_only);
+        let out = e.score();
+        assert_eq!(score_of(&out, 7), 0.0);
+        assert_eq!(component(&out, 7, "gated"), Some(1.0));
+        assert_eq!(
+            (component(&out, 7, "failed_challenges"), component(&out, 7, "passed_challenges")),
+            (Some(1.0), Some(1.0))
+        );
+        // A pass does not make a gated miner verified; its rounds are not read.
+        assert_eq!((component(&out, 7, "verified"), component(&out, 7, "scored_rounds")), (Some(0.0), None));
+        assert_eq!(score_of(&out, 2), 1.0, "verified_only {verified_only}");
+        close(score_of(&out, 0), 1.0 / 11.0);
+        assert_eq!((weight(&out, 0), weight(&out, 2), weight(&out, 7)), (5958, 65535, 0));
+        let state = State::decode(&out.state).expect("state decodes");
+        assert_eq!((state.len(), state.gate("hotkey-7")), (1, crate::defaults::GATE_EPOCHS as u16));
+    }
+}
+
+#[test]
+fn outputs_of_reveals_that_are_not_valid_are_not_read() {
+    // The host sends no output unless `valid`; one that comes anyway with a mismatch or a late
+    // reveal neither moves the mean (1, 2) nor scores.
+    let mut e = one_round();
+    e.input.commit_reveals[3].output = vec![1000.0, 1000.0];
+    e.input.commit_reveals[4].output = vec![1.0, 2.0];
     let out = e.score();
-    // uid 2 gated: 0, and the mean is over uids 0 and 1: (1, 2); each is 10 away: 1/11 each,
-    // so both get 65535.
-    assert_eq!(score_of(&out, 2), 0.0);
-    assert_eq!((component(&out, 2, "gated"), component(&out, 2, "failed_challenges")), (Some(1.0), Some(1.0)));
-    assert_eq!(component(&out, 2, "scored_rounds"), None);
-    close(score_of(&out, 0), 1.0 / 11.0);
-    assert_eq!((weight(&out, 0), weight(&out, 1), weight(&out, 2)), (65535, 65535, 0));
-    let state = State::decode(&out.state).expect("state decodes");
-    assert_eq!((state.len(), state.gate("hotkey-2")), (1, crate::defaults::GATE_EPOCHS as u16));
+    assert_eq!(score_of(&out, 2), 1.0);
+    assert_eq!((score_of(&out, 3), score_of(&out, 4)), (0.0, 0.0));
+    assert_eq!(component(&out, 4, "refused_rounds"), Some(1.0));
 }
 
 #[test]
