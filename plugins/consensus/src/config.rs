@@ -31,12 +31,17 @@ pub mod defaults {
 /// The parameters of one run, read from the input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// `round.min_valid`: fewest reveals a round's mean may rest on.
     pub min_valid: usize,
+    /// `mean.verified_only`: the mean over verified miners' reveals first.
     pub verified_only: bool,
+    /// `gate.epochs`: epochs at 0 after the one with a failed challenge.
     pub gate_epochs: u16,
 }
 
 impl Config {
+    /// Reads every parameter, refusing a value out of range, not whole, or a name under one of
+    /// [`PREFIXES`] that is not in [`NAMES`].
     pub fn from_params(params: &[Param]) -> Result<Self, String> {
         use defaults::*;
         if let Some(typo) =

@@ -6,6 +6,9 @@
 //! (+, −, ×, ÷, sqrt) in a fixed order (the caller's row order, then element order), so the
 //! native and the wasm32 build give the same bits.
 
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
 use assay_policy_sdk::Weight;
 
 /// Largest magnitude an output element may have. A hidden state is far below it; a reveal with
@@ -20,20 +23,16 @@ pub fn well_formed(output: &[f64]) -> bool {
     !output.is_empty() && output.iter().all(|x| x.is_finite() && x.abs() <= MAX_ABS_ELEMENT)
 }
 
-/// The most common of `lengths`; ties go to the length seen first. `None` when empty.
+/// The most common of `lengths`; ties go to the length seen first. `None` when empty. One pass
+/// and a sorted map, so the work grows as n log n, not n².
 pub fn common_length(lengths: &[usize]) -> Option<usize> {
-    let mut best: Option<(usize, usize)> = None;
+    // length → (count, index of its first occurrence).
+    let mut seen: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
     for (i, &length) in lengths.iter().enumerate() {
-        // Counted at its first occurrence only, so a tie keeps the earlier length.
-        if lengths[..i].contains(&length) {
-            continue;
-        }
-        let count = lengths[i..].iter().filter(|&&l| l == length).count();
-        if best.is_none_or(|(_, c)| count > c) {
-            best = Some((length, count));
-        }
+        seen.entry(length).or_insert((0, i)).0 += 1;
     }
-    best.map(|(length, _)| length)
+    // Most occurrences first, then the earliest first occurrence: independent of map order.
+    seen.into_iter().max_by_key(|&(_, (count, first))| (count, Reverse(first))).map(|(length, _)| length)
 }
 
 /// The element-wise mean of `outputs`, summed in the given order. `None` when there are none

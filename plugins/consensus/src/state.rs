@@ -30,6 +30,8 @@ pub struct State {
 }
 
 impl State {
+    /// Reads a blob written by [`State::encode`]; an empty blob is an empty state (the first
+    /// epoch). Anything else that is not a well-formed version-1 blob is an `Err`.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
         let mut gates = BTreeMap::new();
         if bytes.is_empty() {
@@ -60,6 +62,7 @@ impl State {
         Ok(Self { gates })
     }
 
+    /// Writes the blob: header, then the gates in hotkey order (at most [`MAX_MINERS`]).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.push(VERSION);
@@ -87,10 +90,12 @@ impl State {
         *entry = (*entry).max(left);
     }
 
+    /// Hotkeys carrying a gate.
     pub fn len(&self) -> usize {
         self.gates.len()
     }
 
+    /// Whether no hotkey carries a gate.
     pub fn is_empty(&self) -> bool {
         self.gates.is_empty()
     }
@@ -109,21 +114,25 @@ pub fn truncated(hotkey: &str) -> &str {
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
+    /// The next `n` bytes.
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let (head, tail) = self.0.split_at_checked(n).ok_or_else(|| "state blob is truncated".to_string())?;
         self.0 = tail;
         Ok(head)
     }
 
+    /// The next byte.
     fn u8(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
     }
 
+    /// The next `u16 LE`.
     fn u16(&mut self) -> Result<u16, String> {
         let bytes = self.take(2)?;
         Ok(u16::from_le_bytes([bytes[0], bytes[1]]))
     }
 
+    /// A `u16 LE` length, then that many bytes of UTF-8, at most [`MAX_HOTKEY_BYTES`].
     fn hotkey(&mut self) -> Result<String, String> {
         let len = usize::from(self.u16()?);
         if len > MAX_HOTKEY_BYTES {
