@@ -14,10 +14,11 @@
 //!   (ascending uid), then divided by their count. The miner's own reveal is part of it, as the
 //!   text says. Only ungated miners' reveals enter it (see the gate below), and with
 //!   `mean.verified_only` (default 1) only those of miners that also passed at least one
-//!   challenge this epoch (`verified`); when fewer than `round.min_valid` verified reveals are
-//!   left (an epoch in which nobody was challenged, say), every ungated miner's valid reveals
-//!   make the mean instead. With fewer than `round.min_valid` even then, the round has no mean
-//!   and scores nobody (0 for each of its rows, counted as `unscored_rounds`);
+//!   challenge this epoch (`verified`); when fewer than `round.min_valid` verified reveals of
+//!   one length are left (an epoch in which nobody was challenged, say), every ungated miner's
+//!   valid reveals make the mean instead. With fewer than `round.min_valid` even then, the
+//!   round has no mean and scores nobody (0 for each of its rows; a well-formed valid reveal
+//!   in it counts as `unscored_rounds`, the others as `refused_rounds`);
 //! - **lengths**: every output of a round must have the model's hidden size. The mean is taken
 //!   over the reveals of the most common length among those it may be taken over (ties: the
 //!   length seen first in row order); a valid reveal of another length is treated as invalid:
@@ -50,19 +51,22 @@
 //! is not running the model it claims, whatever it reveals in the rounds.
 //!
 //! **Collusion.** The rule rewards agreeing with the majority, not being right: if most miners
-//! reveal the same wrong vector (a cheaper model's hidden state, or any agreed constant), the
-//! mean sits next to theirs, they score near 1, and an honest minority scores low. Assay limits
-//! this with its own verification: a colluder that does not run the real model fails the
-//! hidden-state challenges on its requests and is gated, out of the mean and at 0, for
-//! `gate.epochs` epochs; with `mean.verified_only` only miners that passed a challenge this
-//! epoch define the mean, so an unchallenged majority cannot move it while verified miners
-//! reveal. What is left: the reveal itself is not checked against the reference engine by this
-//! policy, so a miner that serves challenged requests honestly but reveals something else in
-//! the rounds is caught only by its distance to the (verified) mean; and when no miner was
-//! verified this epoch the fallback mean is open to an ungated majority. The host can close
-//! both by challenging every miner each epoch. The rule is also gentle with distance: a reveal
-//! 0.5 from the mean (a cheaper model 0.3 off per element of 8, in the golden scenario) keeps
-//! two thirds of the score. What takes a cheater to weight 0 is the gate, not its distance.
+//! reveal the same wrong vector (a cheaper model's hidden state, or any agreed constant), the mean
+//! sits next to theirs, they score near 1, and an honest minority scores low. Assay limits this
+//! with its own verification: a colluder that does not run the real model fails the hidden-state
+//! challenges on its requests and is gated, out of the mean and at 0, for `gate.epochs` epochs;
+//! with `mean.verified_only` only miners that passed a challenge this epoch define the mean, so an
+//! unchallenged majority cannot move it while at least `round.min_valid` verified miners reveal
+//! validly. What is left: the reveal itself is not checked against the reference engine by this
+//! policy, so a miner that serves challenged requests honestly but reveals something else in the
+//! rounds is caught only by its distance to the (verified) mean; and when no miner was verified
+//! this epoch the fallback mean is open to an ungated majority. The host can close both by
+//! challenging every miner each epoch. The mean is also not robust: one reveal in it `x` from the
+//! others' mean moves it by `x / n` for everyone (n reveals in the mean; elements up to 10^12 are
+//! accepted), which flattens the gap between the honest and the sloppy without helping the one who
+//! did it; the text prescribes the mean, so it stays. The rule is also gentle with distance: a
+//! reveal 0.5 from the mean (a cheaper model 0.3 off per element of 8, in the golden scenario)
+//! keeps two thirds of the score. What takes a cheater to weight 0 is the gate, not its distance.
 //!
 //! **What the host must produce** (the traffic; contract fields read):
 //! - per round, one prompt drawn from the epoch seed, sent to every miner for one task (the
