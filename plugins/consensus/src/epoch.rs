@@ -173,7 +173,8 @@ fn reference_mean(candidates: &[(usize, &[f64])], cfg: &Config, checks: &[Verifi
     mean_of_common_length(&all, cfg.min_valid)
 }
 
-/// The mean of the outputs of the most common length, if at least `min_valid` have it.
+/// The mean of the outputs of the most common length, if one length is the most common and at
+/// least `min_valid` outputs have it.
 fn mean_of_common_length(outputs: &[&[f64]], min_valid: usize) -> Option<Vec<f64>> {
     let lengths: Vec<usize> = outputs.iter().map(|o| o.len()).collect();
     let length = formula::common_length(&lengths)?;

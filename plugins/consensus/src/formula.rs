@@ -6,7 +6,6 @@
 //! (+, −, ×, ÷, sqrt) in a fixed order (the caller's row order, then element order), so the
 //! native and the wasm32 build give the same bits.
 
-use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use assay_policy_sdk::Weight;
@@ -23,16 +22,20 @@ pub fn well_formed(output: &[f64]) -> bool {
     !output.is_empty() && output.iter().all(|x| x.is_finite() && x.abs() <= MAX_ABS_ELEMENT)
 }
 
-/// The most common of `lengths`; ties go to the length seen first. `None` when empty. One pass
-/// and a sorted map, so the work grows as n log n, not n².
+/// The most common of `lengths`. `None` when empty or when two lengths tie for the most: honest
+/// miners of one model all reveal its hidden size, so a tie means someone is wrong, and breaking
+/// it by position would hand the round to the lower uid. One pass over a sorted map: n log n.
 pub fn common_length(lengths: &[usize]) -> Option<usize> {
-    // length → (count, index of its first occurrence).
-    let mut seen: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
-    for (i, &length) in lengths.iter().enumerate() {
-        seen.entry(length).or_insert((0, i)).0 += 1;
+    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    for &length in lengths {
+        *counts.entry(length).or_insert(0) += 1;
     }
-    // Most occurrences first, then the earliest first occurrence: independent of map order.
-    seen.into_iter().max_by_key(|&(_, (count, first))| (count, Reverse(first))).map(|(length, _)| length)
+    let most = counts.values().copied().max()?;
+    let mut top = counts.into_iter().filter(|&(_, count)| count == most);
+    match (top.next(), top.next()) {
+        (Some((length, _)), None) => Some(length),
+        _ => None,
+    }
 }
 
 /// The element-wise mean of `outputs`, summed in the given order. `None` when there are none

@@ -10,23 +10,24 @@
 //! miner is given the same prompt and reveals an output vector; a miner's round score is
 //! `1 / (1 + ‖output − mean of valid outputs‖₂)`, and a reveal that does not match its
 //! commitment (`mismatch`), comes late (`late`) or never comes (`missing`) scores 0. In detail:
-//! - **the mean** is element-wise over the round's valid reveals, summed in row order
-//!   (ascending uid), then divided by their count. The miner's own reveal is part of it, as the
-//!   text says. Only ungated miners' reveals enter it (see the gate below), and with
-//!   `mean.verified_only` (default 1) only those of miners that also passed at least one
-//!   challenge this epoch (`verified`); when fewer than `round.min_valid` verified reveals of
-//!   one length are left (an epoch in which nobody was challenged, say), every ungated miner's
-//!   valid reveals make the mean instead. With fewer than `round.min_valid` even then, the
-//!   round has no mean and scores nobody (0 for each of its rows; a well-formed valid reveal
-//!   in it counts as `unscored_rounds`, the others as `refused_rounds`);
-//! - **lengths**: every output of a round must have the model's hidden size. The mean is taken
-//!   over the reveals of the most common length among those it may be taken over (ties: the
-//!   length seen first in row order); a valid reveal of another length is treated as invalid:
-//!   0 for the round, in no mean. So is a valid reveal that is empty or has an element that is
-//!   not finite or is larger in magnitude than 10^12 ([`formula::MAX_ABS_ELEMENT`]: a hidden
-//!   state is far below it, and it keeps every sum finite, so one miner's huge numbers cannot
-//!   zero a round for everyone). These count as `refused_rounds`, with `mismatch`, `late` and
-//!   `missing`;
+//! - **the mean** is element-wise over the round's valid reveals, summed in row order (ascending
+//!   uid), then divided by their count. The miner's own reveal is part of it, as the text says.
+//!   Only ungated miners' reveals enter it (see the gate below), and with `mean.verified_only`
+//!   (default 1) only those of miners that also passed at least one challenge this epoch
+//!   (`verified`); when fewer than `round.min_valid` verified reveals of the most common length are
+//!   left (an epoch in which nobody was challenged, say), every ungated miner's valid reveals make
+//!   the mean instead. With fewer than `round.min_valid` even then, the round has no mean and
+//!   scores nobody (0 for each of its rows; a well-formed valid reveal in it counts as
+//!   `unscored_rounds`, the others as `refused_rounds`);
+//! - **lengths**: every output of a round must have the model's hidden size. The mean is taken over
+//!   the reveals of the most common length among those it may be taken over; when two lengths tie
+//!   for the most there is no such length (honest miners of one model agree on it, and breaking the
+//!   tie by row order would give the round to the lower uid), which counts as too few reveals: the
+//!   fallback above, or no mean. A valid reveal of another length is treated as invalid: 0 for the
+//!   round, in no mean. So is a valid reveal that is empty or has an element that is not finite or
+//!   is larger in magnitude than 10^12 ([`formula::MAX_ABS_ELEMENT`]: a hidden state is far below
+//!   it, and it keeps every sum finite, so one miner's huge numbers cannot zero a round for
+//!   everyone). These count as `refused_rounds`, with `mismatch`, `late` and `missing`;
 //! - **a lone valid reveal** is its own mean: distance 0, round score 1. That is the text's rule
 //!   (`round.min_valid` 1): it pays for agreeing with oneself, and only the verification gate
 //!   stands between such a miner and full marks. `round.min_valid` 2 or more asks for real

@@ -180,11 +180,22 @@ fn reveals_of_another_length_or_malformed_are_refused() {
         assert_eq!(score_of(&out, uid), 0.0, "uid {uid}");
         assert_eq!(component(&out, uid, "refused_rounds"), Some(1.0), "uid {uid}");
     }
-    // One each of lengths 3 and 2: the first seen (uid 0's 3) is the round's.
-    let mut e = Epoch::new(&[0, 1]);
+    // One each of lengths 3 and 2: a tie, so no length and no mean (the lower uid does not win
+    // the round); both unscored, no weights.
+    let mut e = Epoch::new(&[0, 1, 2]);
     e.row(valid(0, 0, &[1.0, 2.0, 3.0])).row(valid(0, 1, &[1.0, 2.0])).pass(&[0, 1]);
     let out = e.score();
-    assert_eq!((score_of(&out, 0), score_of(&out, 1)), (1.0, 0.0));
+    assert_eq!((score_of(&out, 0), score_of(&out, 1)), (0.0, 0.0));
+    assert_eq!((component(&out, 0, "unscored_rounds"), component(&out, 1, "unscored_rounds")), (Some(1.0), Some(1.0)));
+    assert!(out.weights.is_empty());
+    // The verified tie falls back to every ungated reveal, where uid 2 (unverified) makes length
+    // 2 the most common: mean ((1 + 3) / 2, (2 + 4) / 2) = (2, 3); uids 1 and 2 each (1, 1)
+    // away, √2, 1 / (1 + √2); uid 0 refused.
+    e.row(valid(0, 2, &[3.0, 4.0]));
+    let out = e.score();
+    close(score_of(&out, 1), 1.0 / (1.0 + 2.0_f64.sqrt()));
+    close(score_of(&out, 2), 1.0 / (1.0 + 2.0_f64.sqrt()));
+    assert_eq!((score_of(&out, 0), component(&out, 0, "refused_rounds")), (0.0, Some(1.0)));
 }
 
 #[test]

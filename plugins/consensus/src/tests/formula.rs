@@ -16,15 +16,19 @@ fn well_formed_outputs_are_non_empty_finite_and_bounded() {
 }
 
 #[test]
-fn common_length_is_the_most_frequent_ties_to_the_first_seen() {
+fn common_length_is_the_most_frequent_and_none_on_a_tie() {
     assert_eq!(common_length(&[]), None);
     assert_eq!(common_length(&[5]), Some(5));
-    // 3 twice, 4 once.
+    // 3 twice, 4 once, in any order.
     assert_eq!(common_length(&[3, 3, 4]), Some(3));
     assert_eq!(common_length(&[4, 3, 3]), Some(3));
-    // Two each: 4 was seen first.
-    assert_eq!(common_length(&[4, 3, 3, 4]), Some(4));
-    assert_eq!(common_length(&[3, 4]), Some(3));
+    // 4 three times, 3 and 7 once each.
+    assert_eq!(common_length(&[3, 4, 7, 4, 4]), Some(4));
+    // Two each, one each: a tie, no length.
+    assert_eq!(common_length(&[4, 3, 3, 4]), None);
+    assert_eq!(common_length(&[3, 4]), None);
+    // A tie below the most does not matter: 5 twice, 3 and 4 once each.
+    assert_eq!(common_length(&[3, 5, 4, 5]), Some(5));
 }
 
 #[test]
