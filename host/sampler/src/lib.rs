@@ -107,3 +107,5 @@ pub(crate) fn scaled_logits(logits: &[f32], params: &SamplingParams) -> Result<V
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;
