@@ -184,3 +184,21 @@ fn replay_flags_tokens_near_the_top_p_boundary() {
         }
     }
 }
+
+#[test]
+fn the_worked_example_of_the_specification() {
+    // docs/sampling.md: z = [1.875, −0.3125, 2.5, 0.9375, 2.5, −1.25]; top-k 4 keeps 2, 4, 0, 3;
+    // top-p 0.9 keeps 2, 4, 0 (running sums 0.364316, 0.728631, 0.923635); keys 3.090059 (id 2),
+    // 3.839693 (id 4), 2.915026 (id 0): id 4 wins.
+    let logits = [1.5, -0.25, 2.0, 0.75, 2.0, -1.0];
+    let p = params(0.8, 4, 0.9, 42);
+    assert_eq!(crate::philox4x32_10([0, 3, 0, 0], [42, 0]), [0xb3c7_9736, 0xbdb1_8ccd, 0x9310_f14e, 0x86a9_7cd2]);
+    assert_eq!(crate::philox4x32_10([1, 3, 0, 0], [42, 0])[0], 0xc502_666b);
+    assert!((key(2.0, 0.8, 42, 3, 4) - 3.839_693).abs() < 1e-6);
+    assert!((key(2.0, 0.8, 42, 3, 2) - 3.090_059).abs() < 1e-6);
+    assert!((key(1.5, 0.8, 42, 3, 0) - 2.915_026).abs() < 1e-6);
+    assert_eq!(sample(&logits, &p, 3), Ok(4));
+    // Id 3 was cut by top-p: the replay says so.
+    let r = replay(&logits, &p, 3, 3, 0.0).unwrap();
+    assert_eq!((r.chosen, r.allowed, r.near_tie), (4, false, false));
+}
