@@ -12,7 +12,7 @@
 //! what temperature, top-k and top-p define; and since every u comes from the seed, the winner
 //! is reproducible.
 
-use crate::philox::uniform;
+use crate::philox::{Uniforms, uniform};
 
 /// A race's winner and its key.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,11 +31,24 @@ pub(crate) fn key_of(z: f64, seed: u64, position: u64, token: u32) -> f64 {
     race_key(z, uniform(seed, position, token))
 }
 
-/// Races `kept` (non-empty): the largest key wins, ties to the lower id.
+/// A bound on the Gumbel noise `−ln(−ln u)`: u ≤ 1 − 2^-33 makes it at most 22.874.
+const NOISE_BOUND: f64 = 23.0;
+
+/// Races `kept` (non-empty): the largest key wins, ties to the lower id. The race starts from
+/// the largest z's key and skips every token with `z + NOISE_BOUND` below the best key so far:
+/// rounding is monotone, so such a token's key is below it too and the winner is the one a full
+/// scan finds (with real logits most of a vocabulary is skipped, and its `ln`s with it).
 pub(crate) fn run(z: &[f64], kept: &[u32], seed: u64, position: u64) -> Outcome {
-    let mut best = Outcome { winner: u32::MAX, key: f64::NEG_INFINITY };
+    let mut uniforms = Uniforms::new(seed, position);
+    let leader =
+        kept.iter().copied().fold(kept[0], |best, id| if z[id as usize] > z[best as usize] { id } else { best });
+    let mut best = Outcome { winner: leader, key: race_key(z[leader as usize], uniforms.get(leader)) };
     for &token in kept {
-        let key = key_of(z[token as usize], seed, position, token);
+        let z_token = z[token as usize];
+        if token == leader || z_token + NOISE_BOUND < best.key {
+            continue;
+        }
+        let key = race_key(z_token, uniforms.get(token));
         if key > best.key || (key == best.key && token < best.winner) {
             best = Outcome { winner: token, key };
         }
@@ -70,6 +83,29 @@ mod tests {
         // u = e^-1: −ln u = 1, ln 1 = 0, key = z. u = e^-e: −ln u = e, ln e = 1, key = z − 1.
         assert!((race_key(2.5, (-1.0f64).exp()) - 2.5).abs() < 1e-15);
         assert!((race_key(2.5, (-std::f64::consts::E).exp()) - 1.5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn the_noise_bound_holds_at_the_extreme_uniform() {
+        // u = 1 − 2^-33: −ln u ≈ 2^-33 = 1.1642e-10, −ln(1.1642e-10) = 22.874.
+        let noise = race_key(0.0, 1.0 - 2f64.powi(-33));
+        assert!(noise > 22.87 && noise < NOISE_BOUND, "{noise}");
+        assert!(race_key(0.0, 2f64.powi(-33)) > -3.13);
+    }
+
+    #[test]
+    fn skipping_hopeless_tokens_changes_no_winner() {
+        // Wide logits (spread 60) skip most tokens; the winner is the full scan's.
+        let z: Vec<f64> = (0..256).map(|i| f64::from((i * 97) % 256) * 0.25 - 30.0).collect();
+        let kept: Vec<u32> = (0..256).collect();
+        for position in 0..200 {
+            let outcome = run(&z, &kept, 3, position);
+            let full = kept
+                .iter()
+                .map(|&t| (key_of(z[t as usize], 3, position, t), t))
+                .fold((f64::NEG_INFINITY, u32::MAX), |best, (key, t)| if key > best.0 { (key, t) } else { best });
+            assert_eq!((outcome.key, outcome.winner), full);
+        }
     }
 
     #[test]

@@ -88,7 +88,7 @@ fn replay_greedy(z: &[f64], token: u32, tolerance: f64) -> Replay {
 struct Boundary<'a> {
     z: &'a [f64],
     truncation: &'a Truncation,
-    /// Each id's index in `truncation.order`.
+    /// Each id's index in `truncation.order` (empty when nothing is truncated).
     rank: Vec<usize>,
     top_p: f64,
     epsilon: f64,
@@ -96,9 +96,12 @@ struct Boundary<'a> {
 
 impl<'a> Boundary<'a> {
     fn new(z: &'a [f64], truncation: &'a Truncation, top_p: f64, epsilon: f64) -> Self {
-        let mut rank = vec![0; truncation.order.len()];
-        for (index, &id) in truncation.order.iter().enumerate() {
-            rank[id as usize] = index;
+        let mut rank = Vec::new();
+        if truncation.top_k_cuts() || truncation.top_p_on() {
+            rank = vec![0; truncation.order.len()];
+            for (index, &id) in truncation.order.iter().enumerate() {
+                rank[id as usize] = index;
+            }
         }
         Boundary { z, truncation, rank, top_p, epsilon }
     }
@@ -132,8 +135,11 @@ impl<'a> Boundary<'a> {
     /// (z ≥ z_token − 2ε, itself excluded) times e^2ε. Near when that interval straddles `top_p`.
     fn near_top_p(&self, token: u32) -> bool {
         let t = self.truncation;
+        if !t.top_p_on() {
+            return false;
+        }
         let rank = self.rank[token as usize];
-        if !t.top_p_on() || rank >= t.top_k_len {
+        if rank >= t.top_k_len {
             return false;
         }
         let survivors = &t.order[..t.top_k_len];

@@ -8,7 +8,9 @@ use std::cmp::Ordering;
 /// The tokens that survive truncation, and what the replay needs to say how firmly.
 #[derive(Debug)]
 pub(crate) struct Truncation {
-    /// Token ids by z descending, ties to the lower id (numeric comparison: −0 equals +0).
+    /// Token ids by z descending, ties to the lower id (numeric comparison: −0 equals +0). Only
+    /// as far as needed: in id order when nothing is truncated; with top-k on, sorted up to
+    /// index `top_k_len` inclusive (the best dropped token) and in no set order after it.
     pub order: Vec<u32>,
     /// How many of `order` survive top-k (all of them when top-k is off).
     pub top_k_len: usize,
@@ -21,7 +23,7 @@ pub(crate) struct Truncation {
 }
 
 impl Truncation {
-    /// The surviving ids, by z descending.
+    /// The surviving ids (by z descending when anything was truncated).
     pub fn kept(&self) -> &[u32] {
         &self.order[..self.kept_len]
     }
@@ -39,10 +41,17 @@ impl Truncation {
 
 /// Applies top-k (0 = off), then top-p (1 = off) to `z`, which is non-empty and finite.
 pub(crate) fn truncate(z: &[f64], top_k: u32, top_p: f64) -> Truncation {
-    let order = order_by_z(z);
+    let vocab = z.len();
     let top_k_len = match usize::try_from(top_k) {
-        Ok(k) if k > 0 && k < order.len() => k,
-        _ => order.len(),
+        Ok(k) if k > 0 && k < vocab => k,
+        _ => vocab,
+    };
+    // Sort only what top-k, top-p and the replay's boundary look at: with top-k on, its
+    // survivors and the best dropped token.
+    let order = match (top_k_len < vocab, top_p < 1.0) {
+        (true, _) => top_by_z(z, top_k_len + 1),
+        (false, true) => order_by_z(z),
+        (false, false) => (0u32..).take(vocab).collect(),
     };
     if top_p >= 1.0 {
         return Truncation { order, top_k_len, kept_len: top_k_len, probs: Vec::new(), cumulative: vec![0.0] };
@@ -54,14 +63,27 @@ pub(crate) fn truncate(z: &[f64], top_k: u32, top_p: f64) -> Truncation {
     Truncation { order, top_k_len, kept_len, probs, cumulative }
 }
 
+/// z descending, then id ascending: a total order, so an unstable sort gives one result.
+fn by_z_then_id(a: &(f64, u32), b: &(f64, u32)) -> Ordering {
+    b.0.partial_cmp(&a.0).unwrap_or(Ordering::Equal).then(a.1.cmp(&b.1))
+}
+
 /// Token ids by z descending, ties to the lower id.
 pub(crate) fn order_by_z(z: &[f64]) -> Vec<u32> {
-    let mut ids: Vec<u32> = (0u32..).take(z.len()).collect();
-    ids.sort_by(|&a, &b| {
-        let (za, zb) = (z[a as usize], z[b as usize]);
-        zb.partial_cmp(&za).unwrap_or(Ordering::Equal).then(a.cmp(&b))
-    });
-    ids
+    let mut pairs: Vec<(f64, u32)> = z.iter().copied().zip(0u32..).collect();
+    pairs.sort_by(by_z_then_id);
+    pairs.into_iter().map(|(_, id)| id).collect()
+}
+
+/// All ids, the first `n` (< z.len() + 1) of them as [`order_by_z`] puts them, the rest after.
+fn top_by_z(z: &[f64], n: usize) -> Vec<u32> {
+    let mut pairs: Vec<(f64, u32)> = z.iter().copied().zip(0u32..).collect();
+    if n < pairs.len() {
+        pairs.select_nth_unstable_by(n, by_z_then_id);
+    }
+    let head = n.min(pairs.len());
+    pairs[..head].sort_unstable_by(by_z_then_id);
+    pairs.into_iter().map(|(_, id)| id).collect()
 }
 
 /// `exp(z − z_max) / total` for each id of `ids` (non-empty, z descending), `total` the sum of
@@ -101,14 +123,26 @@ mod tests {
     }
 
     #[test]
+    fn partial_order_agrees_with_the_full_one() {
+        let z: Vec<f64> = (0..100).map(|i| f64::from((i * 37) % 23) * 0.5).collect();
+        let full = order_by_z(&z);
+        for n in [1, 2, 10, 50, 99, 100] {
+            assert_eq!(top_by_z(&z, n)[..n], full[..n], "n = {n}");
+        }
+        let t = truncate(&z, 10, 1.0);
+        assert_eq!(t.order[..11], full[..11]);
+        assert_eq!(t.kept(), &full[..10]);
+    }
+
+    #[test]
     fn top_k_keeps_the_k_largest_ties_to_lower_ids() {
         // z = [1, 3, 2, 3]: by z descending with ties to the lower id, 1, 3, 2, 0.
         assert_eq!(kept(&[1.0, 3.0, 2.0, 3.0], 2, 1.0), vec![1, 3]);
         assert_eq!(kept(&[1.0, 3.0, 2.0, 3.0], 1, 1.0), vec![1]);
         assert_eq!(kept(&[1.0, 3.0, 2.0, 3.0], 3, 1.0), vec![1, 3, 2]);
-        // k ≥ vocabulary, and 0: everything.
-        assert_eq!(kept(&[1.0, 3.0, 2.0, 3.0], 4, 1.0), vec![1, 3, 2, 0]);
-        assert_eq!(kept(&[1.0, 3.0, 2.0, 3.0], 0, 1.0), vec![1, 3, 2, 0]);
+        // k ≥ vocabulary, and 0: everything (in id order: nothing needed sorting).
+        assert_eq!(kept(&[1.0, 3.0, 2.0, 3.0], 4, 1.0), vec![0, 1, 2, 3]);
+        assert_eq!(kept(&[1.0, 3.0, 2.0, 3.0], 0, 1.0), vec![0, 1, 2, 3]);
     }
 
     #[test]
