@@ -67,20 +67,23 @@ def check_params(logits, temperature, top_p):
 
 
 def kept_tokens(z, top_k, top_p):
-    """Top-k, then top-p: the surviving ids by z descending (ties: lower id)."""
+    """Top-k, then top-p: the surviving ids by z descending (ties: lower id).
+
+    Top-p's normalizer is added in id order over top-k's survivors; its running sum in the
+    survivors' z-descending order (docs/sampling.md, step 5). A plain sort is fine here: only
+    the order of the additions is specified, not how the order is found."""
     order = sorted(range(len(z)), key=lambda i: (-z[i], i))
     if 0 < top_k < len(order):
         order = order[:top_k]
     if top_p >= 1.0:
         return order
-    top = z[order[0]]
-    weights = [math.exp(z[i] - top) for i in order]
+    top = max(z[i] for i in order)
     total = 0.0
-    for w in weights:
-        total += w
+    for i in sorted(order):  # id order
+        total += math.exp(z[i] - top)
     cumulative = 0.0
-    for n, w in enumerate(weights):
-        cumulative += w / total
+    for n, i in enumerate(order):  # z descending, ties to the lower id
+        cumulative += math.exp(z[i] - top) / total
         if cumulative >= top_p:
             return order[: n + 1]
     return order

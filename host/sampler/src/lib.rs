@@ -15,7 +15,9 @@
 //!    greedy: the largest logit, ties to the lowest token id, and nothing below applies;
 //! 2. `z = logit / temperature`;
 //! 3. top-k keeps the k largest z (ties: lower id first);
-//! 4. top-p keeps the shortest prefix, by z descending, whose cumulative softmax reaches `top_p`;
+//! 4. top-p keeps the shortest prefix, by z descending, whose cumulative softmax reaches `top_p`:
+//!    the normalizer Σ exp(z − max) over top-k's survivors is added in id order, the running sum
+//!    of `exp(z − max) / normalizer` in the prefix's order (so only the prefix is ever sorted);
 //! 5. every kept token races with `key = z − ln(−ln u)`, `u` a uniform in (0, 1) from Philox
 //!    keyed by the seed and counted by (token id / 4, position); the largest key wins (ties: lower
 //!    id). This is the Gumbel-max trick: the winner is distributed as the truncated softmax.
@@ -80,7 +82,7 @@ pub fn sample(logits: &[f32], params: &SamplingParams, position: u64) -> Result<
     if params.is_greedy() {
         return Ok(race::argmax(&z));
     }
-    let truncation = truncate::truncate(&z, params.top_k, params.top_p);
+    let truncation = truncate::truncate(&z, params.top_k, params.top_p, truncate::Walk::Kept);
     Ok(race::run(&z, truncation.kept(), params.seed, position).winner)
 }
 

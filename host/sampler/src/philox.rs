@@ -72,10 +72,13 @@ pub(crate) struct Uniforms {
 }
 
 impl Uniforms {
+    /// No call made yet.
     pub(crate) fn new(seed: u64, position: u64) -> Self {
         Uniforms { seed, position, block: None, words: [0; 4] }
     }
 
+    /// [`uniform`]`(seed, position, token)`, calling Philox only when `token` is in another
+    /// block of four than the last one.
     pub(crate) fn get(&mut self, token: u32) -> f64 {
         let (counter, key, word) = counter_of(self.seed, self.position, token);
         if self.block != Some(counter[0]) {

@@ -11,7 +11,7 @@
 //! may be kept by the miner and dropped by the reference, or the reverse (a near boundary).
 
 use crate::race::{self, key_of};
-use crate::truncate::{Truncation, truncate};
+use crate::truncate::{Truncation, Walk, truncate};
 use crate::{SamplerError, SamplingParams, scaled_logits};
 
 /// What the verifier learns about a miner's token.
@@ -21,12 +21,13 @@ pub struct Replay {
     pub chosen: u32,
     /// Whether the miner's token survived top-k and top-p (always true when greedy).
     pub allowed: bool,
-    /// Winner's key − the miner's token's key: 0 when they are the same token, > 0 for an
+    /// Winner's key − the miner's token's key: 0 when they are the same token, ≥ 0 for an
     /// allowed token that lost; for a token outside the kept set its key is computed the same
     /// way, so it may be negative. Keys are z plus Gumbel noise; greedy keys are the logits.
     pub margin: f64,
-    /// The token differs from `chosen` but `margin` ≤ 2ε: logits within tolerance could have
-    /// made it win.
+    /// The token is allowed, differs from `chosen`, and `margin` ≤ 2ε: logits within tolerance
+    /// could have made it win. Never set for a token outside the kept set, whatever its key
+    /// (only `near_boundary` can excuse that one).
     pub near_tie: bool,
     /// The miner's token or `chosen` sits within tolerance of the top-k or top-p boundary:
     /// logits within tolerance could have kept a token the reference drops, or dropped the
@@ -54,7 +55,7 @@ pub fn replay(
         return Ok(replay_greedy(&z, token, tolerance));
     }
     let epsilon = tolerance / params.temperature;
-    let truncation = truncate(&z, params.top_k, params.top_p);
+    let truncation = truncate(&z, params.top_k, params.top_p, Walk::Replay { spread: 2.0 * epsilon });
     let outcome = race::run(&z, truncation.kept(), params.seed, position);
     let margin = if token == outcome.winner {
         0.0
@@ -62,11 +63,12 @@ pub fn replay(
         outcome.key - key_of(z[token as usize], params.seed, position, token)
     };
     let boundary = Boundary::new(&z, &truncation, params.top_p, epsilon);
+    let allowed = truncation.kept().contains(&token);
     Ok(Replay {
         chosen: outcome.winner,
-        allowed: truncation.kept().contains(&token),
+        allowed,
         margin,
-        near_tie: token != outcome.winner && margin <= 2.0 * epsilon,
+        near_tie: allowed && token != outcome.winner && margin <= 2.0 * epsilon,
         near_boundary: boundary.is_near(token) || boundary.is_near(outcome.winner),
     })
 }
@@ -97,7 +99,7 @@ struct Boundary<'a> {
 impl<'a> Boundary<'a> {
     fn new(z: &'a [f64], truncation: &'a Truncation, top_p: f64, epsilon: f64) -> Self {
         let mut rank = Vec::new();
-        if truncation.top_k_cuts() || truncation.top_p_on() {
+        if truncation.top_k_cuts() || truncation.softmax.is_some() {
             rank = vec![0; truncation.order.len()];
             for (index, &id) in truncation.order.iter().enumerate() {
                 rank[id as usize] = index;
@@ -133,22 +135,46 @@ impl<'a> Boundary<'a> {
     /// [e^-2ε, e^2ε]; the mass ahead is then at least that of the tokens certainly ahead
     /// (z > z_token + 2ε) times e^-2ε, and at most that of the tokens possibly ahead
     /// (z ≥ z_token − 2ε, itself excluded) times e^2ε. Near when that interval straddles `top_p`.
+    /// A token past the replay's walk is not near: the walk ([`Walk::Replay`]) visited every id
+    /// within 4ε below the id where the least mass reaches `top_p`, so for it that id and all
+    /// before it are certainly ahead.
     fn near_top_p(&self, token: u32) -> bool {
         let t = self.truncation;
-        if !t.top_p_on() {
-            return false;
-        }
-        let rank = self.rank[token as usize];
-        if rank >= t.top_k_len {
-            return false;
-        }
-        let survivors = &t.order[..t.top_k_len];
         let z_token = self.z[token as usize];
+        let Some(prob) = t.prob(z_token) else { return false };
+        let walked = t.walked();
+        if self.rank[token as usize] >= walked.len() {
+            return false;
+        }
         let spread = 2.0 * self.epsilon;
-        let certainly_ahead = survivors.partition_point(|&id| self.z[id as usize] > z_token + spread);
-        let possibly_ahead = survivors.partition_point(|&id| self.z[id as usize] >= z_token - spread);
+        let certainly_ahead = walked.partition_point(|&id| self.z[id as usize] > z_token + spread);
+        let possibly_ahead = walked.partition_point(|&id| self.z[id as usize] >= z_token - spread);
         let least = t.cumulative[certainly_ahead] * (-spread).exp();
-        let most = (t.cumulative[possibly_ahead] - t.probs[rank]) * spread.exp();
+        let most = (t.cumulative[possibly_ahead] - prob) * spread.exp();
         least < self.top_p && most >= self.top_p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replay_walk_misses_no_token_near_the_top_p_boundary() {
+        // 2000 ids with z spread over ~8 (repeats included). The replay's walk stops early;
+        // a walk over every id (infinite reach) must flag exactly the same tokens.
+        let z: Vec<f64> = (0..2000u32).map(|i| f64::from((i * 7919) % 997) * -0.008).collect();
+        for (top_p, epsilon) in [(0.5, 0.0), (0.5, 0.01), (0.9, 0.05), (0.3, 0.2), (0.99, 0.001)] {
+            let short = truncate(&z, 0, top_p, Walk::Replay { spread: 2.0 * epsilon });
+            let full = truncate(&z, 0, top_p, Walk::Replay { spread: f64::INFINITY });
+            assert_eq!(full.walked().len(), z.len());
+            assert!(short.walked().len() < z.len(), "top_p {top_p}: the walk did not stop early");
+            let (short, full) = (Boundary::new(&z, &short, top_p, epsilon), Boundary::new(&z, &full, top_p, epsilon));
+            let flagged = (0..2000).filter(|&t| full.near_top_p(t)).count();
+            for token in 0..2000 {
+                assert_eq!(short.near_top_p(token), full.near_top_p(token), "top_p {top_p}, token {token}");
+            }
+            assert!(epsilon == 0.0 || flagged > 0, "top_p {top_p}: nothing near the boundary");
+        }
     }
 }

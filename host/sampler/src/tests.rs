@@ -75,12 +75,24 @@ fn top_k_one_is_greedy_at_every_position() {
 }
 
 #[test]
-fn same_inputs_same_token() {
-    let logits: Vec<f32> = (0..64).map(|i| ((i * 37) % 64) as f32 / 16.0).collect();
-    let p = params(0.9, 20, 0.95, 0xDEAD_BEEF_0000_0001);
-    for position in [0, 1, 1 << 32, u64::MAX] {
-        assert_eq!(sample(&logits, &p, position), sample(&logits, &p, position));
+fn the_seed_and_the_position_both_move_the_draws() {
+    // Eight equal logits: every token equally likely, so 64 positions under one seed, or one
+    // position under 64 seeds, give several distinct tokens; and position 2^32 is not 0 (the
+    // position's high word counts).
+    let logits = [0.0f32; 8];
+    let tokens = |seeds: &mut dyn Iterator<Item = (u64, u64)>| -> Vec<u32> {
+        seeds.map(|(seed, position)| sample(&logits, &params(1.0, 0, 1.0, seed), position).unwrap()).collect()
+    };
+    let by_position = tokens(&mut (0..64).map(|position| (5, position)));
+    let by_seed = tokens(&mut (0..64).map(|seed| (seed, 5)));
+    let by_high_word = tokens(&mut (0..64).map(|position| (5, position << 32)));
+    for draws in [&by_position, &by_seed, &by_high_word] {
+        let mut distinct = draws.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() >= 4, "{draws:?}");
     }
+    assert_ne!(by_position, by_high_word);
 }
 
 #[test]
@@ -201,4 +213,19 @@ fn the_worked_example_of_the_specification() {
     // Id 3 was cut by top-p: the replay says so.
     let r = replay(&logits, &p, 3, 3, 0.0).unwrap();
     assert_eq!((r.chosen, r.allowed, r.near_tie), (4, false, false));
+}
+
+#[test]
+fn a_token_outside_the_kept_set_is_never_a_near_tie() {
+    // top-k 1 of [1, 0.9] keeps token 0 alone. At about half the positions token 1's key beats
+    // token 0's (a negative margin); it is still not allowed, not a near tie, and 0.1 from the
+    // boundary, farther than 2 · 0.01.
+    let p = params(1.0, 1, 1.0, 77);
+    let mut beaten = 0;
+    for position in 0..64 {
+        let r = replay(&[1.0, 0.9], &p, position, 1, 0.01).unwrap();
+        assert_eq!((r.chosen, r.allowed, r.near_tie, r.near_boundary), (0, false, false, false), "{r:?}");
+        beaten += usize::from(r.margin < 0.0);
+    }
+    assert!(beaten > 10, "{beaten}");
 }

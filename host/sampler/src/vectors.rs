@@ -16,7 +16,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::race::key_of;
-use crate::truncate::truncate;
+use crate::truncate::{Walk, truncate};
 use crate::{SamplingParams, sample, scaled_logits};
 
 /// How close two outcomes may be before the generator leaves a vector out.
@@ -125,7 +125,7 @@ fn too_close(logits: &[f32], params: &SamplingParams, position: u64) -> bool {
         return false; // comparisons of the logits themselves: exact everywhere
     }
     let Ok(z) = scaled_logits(logits, params) else { return true };
-    let truncation = truncate(&z, params.top_k, params.top_p);
+    let truncation = truncate(&z, params.top_k, params.top_p, Walk::Kept);
     if truncation.cumulative.iter().any(|c| (c - params.top_p).abs() < EXCLUSION) {
         return true;
     }
@@ -143,7 +143,7 @@ fn tie_decides(logits: &[f32], params: &SamplingParams) -> bool {
     if params.is_greedy() {
         return z[order[0] as usize] == z[order[1] as usize];
     }
-    let kept_len = truncate(&z, params.top_k, params.top_p).kept().len();
+    let kept_len = truncate(&z, params.top_k, params.top_p, Walk::Kept).kept().len();
     kept_len < order.len() && z[order[kept_len - 1] as usize] == z[order[kept_len] as usize]
 }
 
