@@ -42,4 +42,11 @@ wall "assay-reference-engine" 'axum|tokio|hyper|reqwest|rusqlite|wasmtime|assay-
 wall "assay-chain" 'tokio|cudarc|tokenizers|rusqlite' -p assay-chain
 # The dashboard only serves what a source hands it: none of the node's parts.
 wall "assay-dashboard" 'assay-(node|ledger|chain|epoch|gateway|verify|publish|keys|subtensor|policy-[a-z]+|reference-engine)|rusqlite|libsqlite3-sys|cudarc|tokenizers|wasmtime|reqwest' -p assay-dashboard
+# The sampler has no dependencies at all: miners, the verifier and wasm32 policies all take it.
+if cargo tree --locked -e normal --prefix none -p assay-sampler | grep -qv '^assay-sampler v'; then
+    echo "wall broken: assay-sampler has dependencies:" >&2
+    cargo tree --locked -e normal --prefix none -p assay-sampler >&2
+    exit 1
+fi
+echo "ok: assay-sampler"
 wall "assay-ledger" 'tokio|cudarc|tokenizers|axum|wasmtime' -p assay-ledger
