@@ -1,6 +1,6 @@
 //! The wasm32 builds reproduce the native goldens: `target/plugins/nineteen.wasm` scores each
-//! `plugins/nineteen/golden/epoch-N.input.json`, and `proof-of-inference.wasm` each of
-//! `plugins/proof-of-inference/golden/`, through `assay_policy_runtime`, and the output is the
+//! `plugins/nineteen/golden/epoch-N.input.json`, and `proof-of-inference.wasm`, `cacheon.wasm` and
+//! `consensus.wasm` each of their `plugins/NAME/golden/`, through `assay_policy_runtime`, and the output is the
 //! committed `epoch-N.output.json` byte for byte (serde's JSON of the output, the host's
 //! canonical form). Each epoch's input carries the state the previous output returned, so the
 //! state hand-over is compared too.
@@ -84,5 +84,30 @@ fn proof_of_inference_wasm_reproduces_the_native_busy_epochs() {
     let outputs = check("proof-of-inference", "plugins/proof-of-inference/golden", 2);
     if let Some(first) = outputs.first() {
         assert!(first.weights.iter().any(|w| w.weight == 65535));
+    }
+}
+
+/// The weight `uid` gets in `output`, 0 when it is not named.
+fn weight_of(output: &EpochOutput, uid: u16) -> u16 {
+    output.weights.iter().find(|w| w.uid == uid).map_or(0, |w| w.weight)
+}
+
+#[test]
+fn cacheon_wasm_reproduces_the_native_golden_epochs() {
+    let outputs = check("cacheon", "plugins/cacheon/golden", 3);
+    if let [first, .., last] = outputs.as_slice() {
+        // uid 25 leads epoch 1, then fails a challenge: gated from epoch 2 on; uid 3 takes the lead.
+        assert_eq!(weight_of(first, 25), 65535);
+        assert_eq!((weight_of(last, 25), weight_of(last, 3)), (0, 65535));
+    }
+}
+
+#[test]
+fn consensus_wasm_reproduces_the_native_golden_epochs() {
+    let outputs = check("consensus", "plugins/consensus/golden", 3);
+    if let Some(last) = outputs.last() {
+        // uid 18 fails a challenge in epoch 2 and stays gated; the honest hosters stay near the top.
+        assert_eq!(weight_of(last, 18), 0);
+        assert!([3, 7, 12].iter().all(|&uid| weight_of(last, uid) > 60_000));
     }
 }
