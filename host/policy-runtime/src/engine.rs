@@ -4,8 +4,9 @@ use std::path::Path;
 
 use tracing::debug;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, OptLevel};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
+use crate::Limits;
 use crate::cache::Cache;
 use crate::limits::StoreState;
 use crate::run::{Challenger, Scorer};
@@ -13,6 +14,27 @@ use crate::{ContractVersion, Digest, Error, Result, World, inspect};
 
 /// Wasm stack a policy may use; fixed so that deep recursion fails the same way everywhere.
 const MAX_WASM_STACK: usize = 1 << 20;
+
+/// Instances of policies alive at once in one host (a scorer, an audit, the verifier's plans and
+/// judgements); a call beyond it fails with a host error, never a policy fault.
+const MAX_INSTANCES: u32 = 64;
+
+/// How much of a linear memory stays mapped for the next call: an epoch's input (tens of MB) is
+/// then written into memory that is already there, instead of faulting in fresh pages on every
+/// call. Reused memory is zeroed, so each call still starts from the same state.
+const KEEP_RESIDENT: usize = 64 << 20;
+
+/// Pre-reserved slots for instances: reused between calls, as every call gets a fresh `Store`.
+fn pool() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_core_instances(MAX_INSTANCES * 4)
+        .total_memories(MAX_INSTANCES)
+        .total_tables(MAX_INSTANCES * 4)
+        .max_memory_size(Limits::HOST_MAX.memory_bytes as usize)
+        .linear_memory_keep_resident(KEEP_RESIDENT);
+    pool
+}
 
 /// One engine for every policy of a host; cheap to clone.
 #[derive(Clone)]
@@ -36,7 +58,8 @@ impl Runtime {
             .consume_fuel(true)
             .max_wasm_stack(MAX_WASM_STACK)
             .cranelift_opt_level(OptLevel::Speed)
-            .parallel_compilation(true);
+            .parallel_compilation(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
         let engine = Engine::new(&config).map_err(Error::Wasmtime)?;
         let linker = Linker::new(&engine);
         let cache = cache_dir.map(|dir| Cache::new(dir, &engine)).transpose()?;

@@ -48,8 +48,21 @@ fn check_sentinel(what: &str, values: &[f64]) -> Result<()> {
     }
 }
 
-fn is_listed(miners: &[Miner], uid: u16) -> bool {
-    miners.binary_search_by_key(&uid, |m| m.uid).is_ok()
+/// The listed uids as a bitmap: one lookup per record, whatever the number of miners.
+struct Listed(Vec<u64>);
+
+impl Listed {
+    fn new(miners: &[Miner]) -> Self {
+        let mut bits = vec![0u64; (usize::from(u16::MAX) + 1) / 64];
+        for m in miners {
+            bits[usize::from(m.uid) / 64] |= 1 << (m.uid % 64);
+        }
+        Self(bits)
+    }
+
+    fn contains(&self, uid: u16) -> bool {
+        self.0[usize::from(uid) / 64] & (1 << (uid % 64)) != 0
+    }
 }
 
 fn check_miners(miners: &[Miner]) -> Result<()> {
@@ -59,7 +72,7 @@ fn check_miners(miners: &[Miner]) -> Result<()> {
     }
 }
 
-fn check_requests(requests: &Requests, tasks: usize, miners: &[Miner]) -> Result<()> {
+fn check_requests(requests: &Requests, tasks: usize, listed: &Listed) -> Result<()> {
     if !requests.is_rectangular() {
         return Err(malformed("request columns have different lengths".into()));
     }
@@ -76,7 +89,7 @@ fn check_requests(requests: &Requests, tasks: usize, miners: &[Miner]) -> Result
                 requests.id[i]
             )));
         }
-        if uid != NO_MINER && !is_listed(miners, uid) {
+        if uid != NO_MINER && !listed.contains(uid) {
             return Err(malformed(format!("request {} names uid {uid}, which is not a listed miner", requests.id[i])));
         }
     }
@@ -96,12 +109,12 @@ fn check_request_values(values: &[RequestValues], requests: &Requests) -> Result
 }
 
 /// Rounds sorted by (round, uid), each of a listed miner, with an output only when valid.
-fn check_commit_reveals(rounds: &[CommitReveal], miners: &[Miner]) -> Result<()> {
+fn check_commit_reveals(rounds: &[CommitReveal], listed: &Listed) -> Result<()> {
     if let Some(i) = rounds.windows(2).position(|w| (w[0].round, w[0].uid) >= (w[1].round, w[1].uid)) {
         return Err(malformed(format!("commit-reveal rounds are not sorted by (round, uid) and unique at {}", i + 1)));
     }
     for c in rounds {
-        if !is_listed(miners, c.uid) {
+        if !listed.contains(c.uid) {
             return Err(malformed(format!("commit-reveal round {} names uid {}, not a listed miner", c.round, c.uid)));
         }
         if c.reveal != Reveal::Valid && !c.output.is_empty() {
@@ -133,7 +146,7 @@ fn check_token_checks(checks: &TokenChecks, requests: usize) -> Result<()> {
     check_offsets("token-check", &checks.token_start, tokens)
 }
 
-fn check_challenges(challenges: &Challenges, miners: &[Miner]) -> Result<()> {
+fn check_challenges(challenges: &Challenges, listed: &Listed) -> Result<()> {
     let n = challenges.len();
     let points = challenges.layer.len();
     let per_challenge = [
@@ -165,7 +178,7 @@ fn check_challenges(challenges: &Challenges, miners: &[Miner]) -> Result<()> {
     if let Some(i) = challenges.reasons.iter().position(|r| !seen.insert(r.as_str())) {
         return Err(malformed(format!("challenge reason {i} repeats an earlier one")));
     }
-    if let Some(&uid) = challenges.uid.iter().find(|&&uid| !is_listed(miners, uid)) {
+    if let Some(&uid) = challenges.uid.iter().find(|&&uid| !listed.contains(uid)) {
         return Err(malformed(format!("a challenge names uid {uid}, which is not a listed miner")));
     }
     check_sentinel("challenges.response_ms", &challenges.response_ms)?;
@@ -176,11 +189,12 @@ fn check_challenges(challenges: &Challenges, miners: &[Miner]) -> Result<()> {
 pub fn check_input(input: &EpochInput) -> Result<()> {
     let tasks = input.tasks.len();
     check_miners(&input.miners)?;
-    check_requests(&input.requests, tasks, &input.miners)?;
+    let listed = Listed::new(&input.miners);
+    check_requests(&input.requests, tasks, &listed)?;
     check_token_checks(&input.token_checks, input.requests.len())?;
     check_request_values(&input.request_values, &input.requests)?;
-    check_challenges(&input.challenges, &input.miners)?;
-    check_commit_reveals(&input.commit_reveals, &input.miners)?;
+    check_challenges(&input.challenges, &listed)?;
+    check_commit_reveals(&input.commit_reveals, &listed)?;
     let capacities = input.miners.iter().flat_map(|m| &m.capacities).map(|c| c.task);
     let rounds = input.commit_reveals.iter().map(|c| c.task);
     if let Some(task) = capacities.chain(rounds).find(|&t| usize::from(t) >= tasks) {

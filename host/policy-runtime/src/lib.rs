@@ -19,6 +19,7 @@ mod error;
 mod input;
 mod inspect;
 mod limits;
+mod lower;
 mod output;
 mod pack;
 mod run;

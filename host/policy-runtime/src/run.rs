@@ -8,6 +8,7 @@ use wasmtime::{Engine, Store, Trap};
 
 use crate::bindings::{challenger, challenger_v0_1, scorer, scorer_v0_1};
 use crate::limits::StoreState;
+use crate::lower;
 use crate::{
     ContractVersion, Digest, Error, Limits, Result, check_input, validate_judgement, validate_output, validate_plan,
 };
@@ -77,7 +78,9 @@ impl Scorer {
             }
             ContractVersion::V0_2 => {
                 let pre = scorer::ScorerPre::new(instance_pre).map_err(Error::Invalid)?;
-                pre.instantiate(&mut store).map_err(Error::Invalid)?;
+                let instance = pre.instance_pre().instantiate(&mut store).map_err(Error::Invalid)?;
+                // The borrowed input records (`lower`) must match the component's types too.
+                lower::score_export(&instance, &mut store).map_err(Error::Invalid)?;
                 ScorerPre::V0_2(pre)
             }
         };
@@ -105,9 +108,13 @@ impl Scorer {
             ScorerPre::V0_1(pre) => self.call_v0_1(pre, &v0_1::from_v0_2(input), limits)?,
             ScorerPre::V0_2(pre) => {
                 let mut store = new_store(&self.engine, limits)?;
-                let instance = pre.instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
-                let wit_input: scorer::assay::policy::types::EpochInput = input.clone().conv();
-                let result = instance.call_score(&mut store, &wit_input).map_err(|e| classify(e, &store, limits))?;
+                let instance = pre.instance_pre().instantiate(&mut store).map_err(|e| classify(e, &store, limits))?;
+                let converted = lower::Converted::new(input);
+                let miners = lower::miners(input, &converted);
+                let score = lower::score_export(&instance, &mut store).map_err(Error::Wasmtime)?;
+                let (result,) = score
+                    .call(&mut store, (lower::epoch_input(input, &converted, &miners),))
+                    .map_err(|e| classify(e, &store, limits))?;
                 (result.map_err(Error::refused)?.conv(), fuel_used(&store, limits))
             }
         };
