@@ -94,15 +94,15 @@ impl From<RevealStatus> for contract::Reveal {
 }
 
 impl CommitRevealRow {
-    /// The row of a contract record whose task is named `task` (a reveal time of -1, never
-    /// came, is `None`).
+    /// The row of a contract record whose task is named `task` (a time of -1, the commitment
+    /// or the reveal never came, is `None`).
     pub fn from_record(c: &contract::CommitReveal, task: String) -> Self {
         Self {
             round: c.round,
             uid: c.uid,
             task,
             reveal: c.reveal.into(),
-            committed_ms: c.committed_ms,
+            committed_ms: (c.committed_ms != contract::NOT_REPORTED).then_some(c.committed_ms),
             revealed_ms: (c.revealed_ms != contract::NOT_REPORTED).then_some(c.revealed_ms),
             output: c.output.clone(),
         }
@@ -115,7 +115,7 @@ impl CommitRevealRow {
             uid: self.uid,
             task,
             reveal: self.reveal.into(),
-            committed_ms: self.committed_ms,
+            committed_ms: self.committed_ms.unwrap_or(contract::NOT_REPORTED),
             revealed_ms: self.revealed_ms.unwrap_or(contract::NOT_REPORTED),
             output: self.output.clone(),
         }
@@ -280,8 +280,12 @@ mod tests {
             output: vec![],
         };
         let row = CommitRevealRow::from_record(&record, "chat".into());
-        assert_eq!(row.revealed_ms, None);
+        assert_eq!((row.committed_ms, row.revealed_ms), (Some(12.5), None));
         assert_eq!(row.to_record(1), record);
+        // A miner asked that never committed: -1 both ways.
+        let never = contract::CommitReveal { committed_ms: -1.0, ..record.clone() };
+        assert_eq!(CommitRevealRow::from_record(&never, "chat".into()).committed_ms, None);
+        assert_eq!(CommitRevealRow::from_record(&never, "chat".into()).to_record(1), never);
         let valid =
             contract::CommitReveal { reveal: contract::Reveal::Valid, revealed_ms: 40.0, output: vec![0.25], ..record };
         assert_eq!(CommitRevealRow::from_record(&valid, "chat".into()).to_record(1), valid);

@@ -20,8 +20,7 @@ pub(crate) fn check(epoch: u64, row: &CommitRevealRow) -> Result<()> {
     if let Some(i) = row.output.iter().position(|v| !v.is_finite()) {
         return bad(format!("output element {i} is {}", row.output[i]));
     }
-    let times = std::iter::once(row.committed_ms).chain(row.revealed_ms);
-    if let Some(t) = times.into_iter().find(|t| !t.is_finite() || *t < 0.0) {
+    if let Some(t) = row.committed_ms.into_iter().chain(row.revealed_ms).find(|t| !t.is_finite() || *t < 0.0) {
         return bad(format!("a time of {t} ms (times are finite and not negative)"));
     }
     Ok(())

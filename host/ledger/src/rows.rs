@@ -165,8 +165,9 @@ pub struct CommitRevealRow {
     pub uid: u16,
     pub task: String,
     pub reveal: RevealStatus,
-    /// Milliseconds from the round's start to the commitment (validator's clock).
-    pub committed_ms: f64,
+    /// Milliseconds from the round's start to the commitment (validator's clock); `None` for a
+    /// miner asked that never committed (its reveal is then `Missing`).
+    pub committed_ms: Option<f64>,
     /// Milliseconds from the round's start to the reveal; `None` for a reveal that never came.
     pub revealed_ms: Option<f64>,
     /// The revealed vector, widened to f64 by the host; empty unless `reveal` is `Valid`, at

@@ -120,7 +120,8 @@ CREATE TABLE token_checks (
 /// element; empty unless `reveal` is `valid`): the contract's elements are f64 and the host
 /// widens the miner's f32 exactly, so storing f64 keeps bit for bit what the policy is given,
 /// whatever width a later wire format has. At most `MAX_REVEAL_ELEMENTS` elements.
-/// `revealed_ms` is NULL for a reveal that never came.
+/// `committed_ms` is NULL for a miner that never committed, `revealed_ms` for a reveal that
+/// never came (-1 in the contract).
 pub(crate) const V8: &str = "
 CREATE TABLE commit_reveals (
     epoch INTEGER NOT NULL,
@@ -128,7 +129,7 @@ CREATE TABLE commit_reveals (
     uid INTEGER NOT NULL,
     task TEXT NOT NULL,
     reveal TEXT NOT NULL,
-    committed_ms REAL NOT NULL,
+    committed_ms REAL,
     revealed_ms REAL,
     output BLOB NOT NULL,
     PRIMARY KEY (epoch, round, uid)

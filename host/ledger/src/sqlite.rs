@@ -293,7 +293,7 @@ impl Ledger for SqliteLedger {
                     r.get::<_, u16>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
-                    r.get::<_, f64>(5)?,
+                    r.get::<_, Option<f64>>(5)?,
                     r.get::<_, Option<f64>>(6)?,
                     r.get::<_, Vec<u8>>(7)?,
                 ))

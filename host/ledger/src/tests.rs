@@ -225,7 +225,7 @@ fn reveal(round: u32, uid: u16, reveal: RevealStatus, output: &[f64]) -> CommitR
         uid,
         task: "chat".into(),
         reveal,
-        committed_ms: 100.0 + f64::from(uid),
+        committed_ms: (reveal != RevealStatus::Missing).then_some(100.0 + f64::from(uid)),
         revealed_ms: (reveal != RevealStatus::Missing).then_some(900.5),
         output: output.to_vec(),
     }
@@ -247,7 +247,7 @@ fn commit_reveals_round_trip_per_epoch_range() {
     assert_eq!(keys, [(4, 0, 1), (4, 0, 3), (4, 1, 0)]);
     assert_eq!(got[1].1, valid);
     assert_eq!(got[1].1.output[0].to_bits(), (0.1f64 + 0.2).to_bits());
-    assert_eq!(got[0].1.revealed_ms, None);
+    assert_eq!((got[0].1.committed_ms, got[0].1.revealed_ms), (None, None), "uid 1 never committed");
     assert_eq!(ledger.commit_reveals(4..6).expect("reads").len(), 4);
     assert!(ledger.commit_reveals(6..9).expect("reads").is_empty());
     // The same (round, uid) twice is refused, and nothing of that batch is kept.
@@ -271,7 +271,7 @@ fn commit_reveals_the_contract_cannot_carry_are_refused() {
         reveal(0, 2, RevealStatus::Valid, &vec![0.5; MAX_REVEAL_ELEMENTS + 1]),
         reveal(0, 2, RevealStatus::Mismatch, &[1.0]),
         reveal(0, 2, RevealStatus::Valid, &[1.0, f64::NAN]),
-        CommitRevealRow { committed_ms: -3.0, ..reveal(0, 2, RevealStatus::Late, &[]) },
+        CommitRevealRow { committed_ms: Some(-3.0), ..reveal(0, 2, RevealStatus::Late, &[]) },
     ];
     for row in refused {
         let fine = reveal(0, 0, RevealStatus::Late, &[]);
