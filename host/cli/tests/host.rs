@@ -234,7 +234,9 @@ fn imported_commit_reveal_rows_reach_the_epoch_input() {
     let json = assay_epoch::canonical::decompress(&zst, 1 << 30).expect("decompresses");
     let input: assay_policy_sdk::EpochInput = assay_epoch::canonical::decode(&json).expect("0.2.0 input");
     assert_eq!(input.tasks[0].name, "chat");
-    let got: Vec<(u32, u16, u16, Reveal, f64, f64, Vec<f64>)> = input
+    /// (round, uid, task, reveal, committed_ms, revealed_ms, output)
+    type Row = (u32, u16, u16, Reveal, f64, f64, Vec<f64>);
+    let got: Vec<Row> = input
         .commit_reveals
         .iter()
         .map(|c| (c.round, c.uid, c.task, c.reveal, c.committed_ms, c.revealed_ms, c.output.clone()))
