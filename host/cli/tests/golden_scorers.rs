@@ -1,10 +1,13 @@
-//! The published golden epochs of the contract 0.2.0 scorers, `fixtures/golden-nineteen` and
-//! `fixtures/golden-proof-of-inference` (scripts/make-golden-epoch.sh nineteen|proof-of-inference):
+//! The published golden epochs of the contract 0.2.0 scorers, `fixtures/golden-nineteen`,
+//! `-proof-of-inference`, `-cacheon` and `-consensus` (scripts/make-golden-epoch.sh <scorer>):
 //! epochs 1 and 2, each audits PASS, epoch by epoch and as a folder; a tampered copy FAILs; the
-//! cheating miner (uid 7, which fails challenges) has weight 0 in each epoch, every other one more; the inputs carry what each scorer
-//! reads (two weighted tasks, per-task capacities, token checks on greedy requests, challenge
-//! response times). Beside them the 0.1.0 golden (`fixtures/golden`, golden.rs) still passes
-//! under its original scorer hash.
+//! cheating miner (uid 7, which fails challenges) has weight 0 in each epoch (under nineteen and
+//! proof-of-inference every other one more; under cacheon the winner leads and uid 7 has failed
+//! the correctness gate too; under consensus the late and mismatched reveals are at 0 as well);
+//! the inputs carry what each scorer reads (two weighted tasks, per-task capacities, token checks
+//! on greedy requests, challenge response times; baseline rows on the competition's prompts;
+//! one commit-reveal round). Beside them the 0.1.0 golden (`fixtures/golden`, golden.rs) still
+//! passes under its original scorer hash.
 
 mod common;
 
@@ -33,6 +36,8 @@ struct Golden {
 
 const NINETEEN: Golden = Golden { scorer: "nineteen", fails_component: "failed_challenges" };
 const PROOF_OF_INFERENCE: Golden = Golden { scorer: "proof-of-inference", fails_component: "fails" };
+const CACHEON: Golden = Golden { scorer: "cacheon", fails_component: "failed_challenges" };
+const CONSENSUS: Golden = Golden { scorer: "consensus", fails_component: "failed_challenges" };
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -120,21 +125,86 @@ fn the_proof_of_inference_golden_epochs_audit_pass() {
     audits_pass(&PROOF_OF_INFERENCE);
 }
 
-/// uid 7 fails challenges in every epoch, and its weight is 0 in every epoch, every other
-/// miner's above 0; someone leads.
-fn the_cheat_is_weighted_zero(golden: &Golden) {
+#[test]
+fn the_cacheon_golden_epochs_audit_pass() {
+    audits_pass(&CACHEON);
+}
+
+#[test]
+fn the_consensus_golden_epochs_audit_pass() {
+    audits_pass(&CONSENSUS);
+}
+
+/// uid 7 fails challenges in every epoch, its weight is 0 and its component counts them;
+/// someone has 65535. Returns each epoch's output.
+fn the_cheat_fails_and_weighs_zero(golden: &Golden) -> Vec<assay_epoch::summary::OutputRecord> {
+    let mut outputs = Vec::new();
     for epoch in EPOCHS {
         let input = input(&golden.dir(), epoch);
         let c = &input.challenges;
         let fails = (0..c.uid.len()).filter(|&i| c.uid[i] == CHEAT && c.verdict[i] == Verdict::Fail).count();
         assert!(fails > 0, "{} epoch {epoch}: uid {CHEAT} fails a challenge", golden.scorer);
         let output = read_summary(&golden.dir(), epoch).output;
-        let weight = |uid| output.weights.iter().find(|w| w.uid == uid).map(|w| w.weight);
-        assert_eq!(weight(CHEAT), Some(0), "{} epoch {epoch}: {:?}", golden.scorer, output.weights);
-        let score = output.scores.iter().find(|s| s.uid == CHEAT).expect("the cheat is scored");
-        let counted = score.components.iter().find(|c| c.name == golden.fails_component).map(|c| c.value);
-        assert_eq!(counted, Some(fails as f64), "{} epoch {epoch}: {:?}", golden.scorer, score.components);
+        assert_eq!(weight(&output, CHEAT), Some(0), "{} epoch {epoch}: {:?}", golden.scorer, output.weights);
+        assert_eq!(
+            component(&output, CHEAT, golden.fails_component),
+            Some(fails as f64),
+            "{} epoch {epoch}",
+            golden.scorer
+        );
         assert!(output.weights.iter().any(|w| w.weight == 65535), "{:?}", output.weights);
+        outputs.push(output);
+    }
+    outputs
+}
+
+fn weight(output: &assay_epoch::summary::OutputRecord, uid: u16) -> Option<u16> {
+    output.weights.iter().find(|w| w.uid == uid).map(|w| w.weight)
+}
+
+fn component(output: &assay_epoch::summary::OutputRecord, uid: u16, name: &str) -> Option<f64> {
+    let score = output.scores.iter().find(|s| s.uid == uid)?;
+    score.components.iter().find(|c| c.name == name).map(|c| c.value)
+}
+
+/// Under cacheon only the winner, the runner-up and `burn.uid` (0 by default: synthetic uid 0
+/// stands for the owner) are paid. uid 7, the fastest server, fails the correctness gate (half
+/// its tokens are not the reference's) and is gated by its failed challenges: fresh score 0,
+/// weight 0; the winner, at 65535, is an honest miner with a positive fresh score.
+#[test]
+fn the_failing_miner_has_weight_0_in_each_cacheon_epoch() {
+    for (output, epoch) in the_cheat_fails_and_weighs_zero(&CACHEON).iter().zip(EPOCHS) {
+        assert_eq!(component(output, CHEAT, "gated"), Some(1.0), "epoch {epoch}");
+        assert_eq!(component(output, CHEAT, "correct"), Some(0.0), "epoch {epoch}");
+        assert_eq!(component(output, CHEAT, "fresh_score"), Some(0.0), "epoch {epoch}");
+        let winner = output.scores.iter().find(|s| component(output, s.uid, "winner") == Some(1.0)).expect("a winner");
+        assert_ne!(winner.uid, CHEAT);
+        assert!(component(output, winner.uid, "fresh_score").is_some_and(|f| f > 0.0), "epoch {epoch}");
+        let paid = output.weights.iter().filter(|w| w.weight > 0).count();
+        assert!((2..=3).contains(&paid), "epoch {epoch}: winner, runner-up and the burn uid: {:?}", output.weights);
+    }
+}
+
+/// Under consensus uid 7 (far from the others, and gated) is at 0, and so are uid 5 (late) and
+/// uid 6 (mismatched reveal); every other miner is weighted.
+#[test]
+fn the_failing_miner_has_weight_0_in_each_consensus_epoch() {
+    for (output, epoch) in the_cheat_fails_and_weighs_zero(&CONSENSUS).iter().zip(EPOCHS) {
+        assert_eq!(component(output, CHEAT, "gated"), Some(1.0), "epoch {epoch}");
+        for uid in 0..8u16 {
+            let zero = [5, 6, CHEAT].contains(&uid);
+            assert_eq!(weight(output, uid) == Some(0), zero, "epoch {epoch} uid {uid}: {:?}", output.weights);
+        }
+        for uid in [5, 6] {
+            assert_eq!(component(output, uid, "refused_rounds"), Some(1.0), "epoch {epoch} uid {uid}");
+        }
+    }
+}
+
+/// uid 7 fails challenges in every epoch, and its weight is 0 in every epoch, every other
+/// miner's above 0; someone leads.
+fn the_cheat_is_weighted_zero(golden: &Golden) {
+    for output in the_cheat_fails_and_weighs_zero(golden) {
         assert!(output.weights.iter().all(|w| (w.weight == 0) == (w.uid == CHEAT)), "{:?}", output.weights);
     }
 }
@@ -206,6 +276,85 @@ fn a_tampered_nineteen_copy_fails() {
 #[test]
 fn a_tampered_proof_of_inference_copy_fails() {
     a_flipped_verdict_fails(&PROOF_OF_INFERENCE);
+}
+
+#[test]
+fn a_tampered_cacheon_copy_fails() {
+    a_flipped_verdict_fails(&CACHEON);
+    // The baseline made slower (every baseline time doubled), re-signed: the miners'
+    // improvements grow, and only the rerun can tell.
+    let dir = CACHEON.copy();
+    let mut input = input(dir.path(), 2);
+    let r = &mut input.requests;
+    for i in (0..r.id.len()).filter(|&i| r.uid[i] == assay_policy_sdk::NO_MINER) {
+        r.ttft_ms[i] *= 2.0;
+        r.total_ms[i] *= 2.0;
+    }
+    replace_input_resigned(dir.path(), 2, &input);
+    assert_fails(audit(dir.path(), 2), "FAIL: output.");
+}
+
+#[test]
+fn a_tampered_consensus_copy_fails() {
+    a_flipped_verdict_fails(&CONSENSUS);
+    // An honest reveal moved by 1 in one element, re-signed: its distance to the mean changes.
+    let dir = CONSENSUS.copy();
+    let mut input = input(dir.path(), 2);
+    let row = input.commit_reveals.iter_mut().find(|c| c.uid == 0).expect("uid 0 revealed");
+    row.output[0] += 1.0;
+    replace_input_resigned(dir.path(), 2, &input);
+    assert_fails(audit(dir.path(), 2), "FAIL: output.");
+}
+
+/// The competition's inputs: per task, baseline rows (uid 65535, kind baseline) on the prompts
+/// every miner was sent, every miner row greedy and token-checked, none of the baseline's.
+#[test]
+fn the_cacheon_inputs_carry_the_competition() {
+    use assay_policy_sdk::{NO_MINER, RequestKind};
+    for epoch in EPOCHS {
+        let input = input(&CACHEON.dir(), epoch);
+        let r = &input.requests;
+        for task in [0u16, 1] {
+            let prompts = |uid: u16| -> Vec<(u32, u32)> {
+                (0..r.id.len())
+                    .filter(|&i| r.uid[i] == uid && r.task[i] == task)
+                    .map(|i| (r.prompt_tokens[i], r.completion_tokens[i]))
+                    .collect()
+            };
+            let baseline = prompts(NO_MINER);
+            assert_eq!(baseline.len(), 16, "epoch {epoch} task {task}");
+            for uid in 0..8 {
+                assert_eq!(prompts(uid), baseline, "epoch {epoch} task {task} uid {uid}");
+            }
+        }
+        let baseline_rows = (0..r.id.len()).filter(|&i| r.kind[i] == RequestKind::Baseline).count();
+        assert_eq!(baseline_rows, 32, "epoch {epoch}");
+        assert!(r.greedy.iter().all(|&g| g));
+        let checked: Vec<usize> = input.token_checks.request.iter().map(|&i| i as usize).collect();
+        assert_eq!(checked.len(), 8 * 32, "epoch {epoch}: every miner row checked");
+        assert!(checked.iter().all(|&i| r.uid[i] != NO_MINER));
+    }
+}
+
+/// The consensus inputs: one round (0) on task chat, a row per miner sorted by uid, uid 5
+/// late, uid 6 mismatched, the others valid with 8 elements.
+#[test]
+fn the_consensus_inputs_carry_one_round() {
+    use assay_policy_sdk::Reveal;
+    for epoch in EPOCHS {
+        let input = input(&CONSENSUS.dir(), epoch);
+        let rows: Vec<(u32, u16, u16, Reveal, usize)> =
+            input.commit_reveals.iter().map(|c| (c.round, c.uid, c.task, c.reveal, c.output.len())).collect();
+        let expected: Vec<(u32, u16, u16, Reveal, usize)> = (0..8u16)
+            .map(|uid| match uid {
+                5 => (0, uid, 0, Reveal::Late, 0),
+                6 => (0, uid, 0, Reveal::Mismatch, 0),
+                _ => (0, uid, 0, Reveal::Valid, 8),
+            })
+            .collect();
+        assert_eq!(rows, expected, "epoch {epoch}");
+        assert_eq!(input.tasks[0].name, "chat");
+    }
 }
 
 #[test]

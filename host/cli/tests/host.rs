@@ -205,3 +205,50 @@ fn imported_token_checks_and_response_times_reach_the_epoch_input() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("response_ms belongs to a challenge"), "{text}");
 }
+
+/// `commit_reveal` lines reach the epoch input sorted by (round, uid), their task by index
+/// (chat 0); a row of uid 200, which the metagraph does not list, is left out; a -1 time is a
+/// commitment or reveal that never came. A commit-reveal line carrying a request is refused.
+#[test]
+fn imported_commit_reveal_rows_reach_the_epoch_input() {
+    use assay_policy_sdk::Reveal;
+    let host = HostDir::new(12.0, |_| {});
+    host.ok(&["ledger", "import", "synth/records.jsonl"]);
+    let row = |uid: u16, reveal: &str, times: (f64, f64), output: &str| {
+        format!(
+            r#"{{"epoch":0,"commit_reveal":{{"round":0,"uid":{uid},"task":"chat","reveal":"{reveal}","committed_ms":{:?},"revealed_ms":{:?},"output":{output}}}}}"#,
+            times.0, times.1
+        )
+    };
+    let lines = [
+        row(3, "valid", (5.0, 9.5), "[0.5,-0.25]"),
+        row(200, "late", (6.0, 90.0), "[]"),
+        row(1, "missing", (-1.0, -1.0), "[]"),
+    ];
+    std::fs::write(host.path().join("rounds.jsonl"), lines.join("\n")).expect("writes");
+    let text = host.ok(&["ledger", "import", "rounds.jsonl"]);
+    assert!(text.contains("epoch 0: 3 commit-reveal rows"), "{text}");
+    host.ok(&["policy", "activate", &host.constantinople]);
+    host.ok(&["epoch", "close", "--epoch", "0"]);
+    let zst = std::fs::read(host.path().join("published/epochs/1/0/input.json.zst")).expect("input");
+    let json = assay_epoch::canonical::decompress(&zst, 1 << 30).expect("decompresses");
+    let input: assay_policy_sdk::EpochInput = assay_epoch::canonical::decode(&json).expect("0.2.0 input");
+    assert_eq!(input.tasks[0].name, "chat");
+    /// (round, uid, task, reveal, committed_ms, revealed_ms, output)
+    type Row = (u32, u16, u16, Reveal, f64, f64, Vec<f64>);
+    let got: Vec<Row> = input
+        .commit_reveals
+        .iter()
+        .map(|c| (c.round, c.uid, c.task, c.reveal, c.committed_ms, c.revealed_ms, c.output.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [(0, 1, 0, Reveal::Missing, -1.0, -1.0, vec![]), (0, 3, 0, Reveal::Valid, 5.0, 9.5, vec![0.5, -0.25])]
+    );
+
+    let mixed = r#"{"epoch":0,"task":"chat","commit_reveal":{"round":1,"uid":1,"task":"chat","reveal":"late","committed_ms":1.0,"revealed_ms":2.0}}"#;
+    std::fs::write(host.path().join("mixed.jsonl"), mixed).expect("writes");
+    let (code, text) = host.assay(&["ledger", "import", "mixed.jsonl"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("a commit_reveal line carries nothing else"), "{text}");
+}

@@ -19,7 +19,7 @@ pub mod summary;
 pub mod synth;
 
 pub use assay_publish::{AuditFolder, LocalFolder, ObjectStore, keys};
-pub use assemble::{TaskRequest, assemble};
+pub use assemble::{TaskCommitReveal, TaskRequest, assemble};
 pub use audit::{AuditFailure, AuditOptions, AuditReport, audit, audit_with};
 pub use error::{Error, Result};
 pub use history::{ChainRecord, HistoryReport, SummaryCommitment, check_history, check_history_with};

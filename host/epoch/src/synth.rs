@@ -8,11 +8,31 @@
 //! requests have token checks; every challenge has a response time. The generator uses its own
 //! SplitMix64 so its output never changes with a dependency's version; what contract 0.2.0
 //! added is drawn from a second generator, so the records 0.1.0 had are the ones it always made.
+//!
+//! [`Traffic`] picks what else an epoch carries, for the policies whose rules need traffic of
+//! their own: a server competition against a baseline (`competition`, cacheon) instead of the
+//! ordinary requests, or one commit-reveal round beside them (`rounds`, consensus). The
+//! ordinary epoch ([`generate`]) is what it always was: existing fixtures do not change.
 
 use std::collections::BTreeMap;
 
 use assay_chain::{Metagraph, Neuron};
 use assay_policy_sdk::{Challenge, Outcome, PointMeasurement, Request, RequestKind, TokenMeasurement, Verdict};
+
+mod competition;
+mod rounds;
+
+/// What an epoch's traffic is besides the validator's ordinary requests and challenges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Traffic {
+    /// Users' and the validator's requests, challenges and token checks ([`generate`]).
+    #[default]
+    Ordinary,
+    /// A server competition against a baseline instead (cacheon): see `competition.rs`.
+    Competition,
+    /// The ordinary epoch plus one commit-reveal round (consensus): see `rounds.rs`.
+    CommitReveal,
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
@@ -31,6 +51,8 @@ pub struct SynthEpoch {
     pub token_checks: BTreeMap<u64, Vec<TokenMeasurement>>,
     /// The tasks' weights, as a validator's config gives them.
     pub task_weights: BTreeMap<String, f64>,
+    /// Commit-reveal rows (none but with [`Traffic::CommitReveal`]).
+    pub commit_reveals: Vec<crate::TaskCommitReveal>,
 }
 
 /// The synthetic tasks and their weights.
@@ -66,11 +88,19 @@ fn hotkey(uid: u16, seed: u64) -> String {
     assay_keys::encode_ss58(&key)
 }
 
-/// The epoch `shape` describes, for epoch number `epoch` (which varies the records).
-pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
-    let mut rng = SplitMix(shape.seed ^ epoch.wrapping_mul(0x2545_f491_4f6c_dd1d));
+/// The epoch `shape` describes with `traffic`, for epoch number `epoch`.
+pub fn generate_traffic(shape: Shape, epoch: u64, traffic: Traffic) -> SynthEpoch {
+    match traffic {
+        Traffic::Ordinary => generate(shape, epoch),
+        Traffic::Competition => competition::generate(shape, epoch),
+        Traffic::CommitReveal => rounds::generate(shape, epoch),
+    }
+}
+
+/// The miners of `shape`, each declaring a capacity for both tasks.
+fn neurons(shape: Shape) -> Vec<Neuron> {
     let tasks = TASKS.map(|(name, _)| name);
-    let neurons: Vec<Neuron> = (0..shape.miners)
+    (0..shape.miners)
         .map(|uid| Neuron {
             uid,
             hotkey: hotkey(uid, shape.seed),
@@ -82,7 +112,14 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
             last_update: 0,
             capacities: tasks.iter().map(|t| (t.to_string(), 8 + u32::from(uid) % 9)).collect(),
         })
-        .collect();
+        .collect()
+}
+
+/// The epoch `shape` describes, for epoch number `epoch` (which varies the records).
+pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
+    let mut rng = SplitMix(shape.seed ^ epoch.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let tasks = TASKS.map(|(name, _)| name);
+    let neurons = neurons(shape);
     // Per-miner profile, fixed by the seed (not the epoch): tokens/s, TTFT, honesty.
     let mut profile_rng = SplitMix(shape.seed);
     let profiles: Vec<(f64, f64, bool, bool)> = (0..shape.miners)
@@ -179,8 +216,13 @@ pub fn generate(shape: Shape, epoch: u64) -> SynthEpoch {
         requests,
         challenges,
         token_checks,
-        task_weights: TASKS.iter().map(|&(name, w)| (name.to_string(), w)).collect(),
+        task_weights: task_weights(),
+        commit_reveals: Vec::new(),
     }
+}
+
+fn task_weights() -> BTreeMap<String, f64> {
+    TASKS.iter().map(|&(name, w)| (name.to_string(), w)).collect()
 }
 
 /// Token checks for about a fifth of the completed requests (up to 32 tokens each): honest
@@ -224,6 +266,7 @@ impl SynthEpoch {
             self.metagraph.clone(),
             self.requests.clone(),
             self.challenges.clone(),
+            self.commit_reveals.clone(),
             &self.task_weights,
             &self.token_checks,
             params,
@@ -266,5 +309,79 @@ mod tests {
         assert!(!input.token_checks.is_empty());
         assert!(input.challenges.response_ms.iter().any(|&ms| ms > 0.0));
         assay_policy_runtime::check_input(&input).expect("well formed");
+    }
+
+    const EIGHT: Shape = Shape { netuid: 1, miners: 8, requests: 300, challenges: 40, seed: 2026 };
+
+    #[test]
+    fn every_traffic_is_the_same_for_the_same_seed_and_ordinary_is_generate() {
+        for traffic in [Traffic::Ordinary, Traffic::Competition, Traffic::CommitReveal] {
+            let (a, b) = (generate_traffic(EIGHT, 1, traffic), generate_traffic(EIGHT, 1, traffic));
+            assert_eq!(a.requests, b.requests, "{traffic:?}");
+            assert_eq!(a.challenges, b.challenges, "{traffic:?}");
+            assert_eq!(a.token_checks, b.token_checks, "{traffic:?}");
+            assert_eq!(a.commit_reveals, b.commit_reveals, "{traffic:?}");
+            assert_ne!(generate_traffic(EIGHT, 2, traffic).requests, a.requests, "{traffic:?}");
+        }
+        let (ordinary, plain) = (generate_traffic(EIGHT, 1, Traffic::Ordinary), generate(EIGHT, 1));
+        assert_eq!((ordinary.requests, ordinary.challenges), (plain.requests, plain.challenges));
+        assert!(plain.commit_reveals.is_empty());
+        // The commit-reveal epoch is the ordinary one plus its round.
+        let rounds = generate_traffic(EIGHT, 1, Traffic::CommitReveal);
+        assert_eq!(rounds.requests, generate(EIGHT, 1).requests);
+    }
+
+    /// 300 requests over 2 tasks × 9 servers: 16 prompts per task (300 / 18, rounded down),
+    /// 288 requests; per task the baseline's 16 rows come first, and every miner's 16 are on the
+    /// same prompts (prompt and completion lengths); every miner's answer is checked; the cheat's
+    /// 5 challenges (40 / 8) all fail, nobody else's.
+    #[test]
+    fn the_competition_puts_baseline_and_miners_on_the_same_prompts() {
+        use assay_policy_sdk::NO_MINER;
+        let synth = generate_traffic(EIGHT, 1, Traffic::Competition);
+        assert_eq!(synth.requests.len(), 288);
+        for (t, (task, _)) in TASKS.iter().enumerate() {
+            let rows: Vec<&Request> = synth.requests[t * 144..(t + 1) * 144].iter().map(|r| &r.record).collect();
+            assert!(synth.requests[t * 144..(t + 1) * 144].iter().all(|r| r.task == *task));
+            let prompts = |uid: u16| -> Vec<(u32, u32)> {
+                rows.iter().filter(|r| r.uid == uid).map(|r| (r.prompt_tokens, r.completion_tokens)).collect()
+            };
+            assert!(rows[..16].iter().all(|r| r.uid == NO_MINER && r.kind == RequestKind::Baseline));
+            for uid in 0..8 {
+                assert_eq!(prompts(uid), prompts(NO_MINER), "task {task} uid {uid}");
+            }
+        }
+        assert_eq!(synth.token_checks.len(), 256);
+        let failed: Vec<u16> = synth.challenges.iter().filter(|c| c.verdict == Verdict::Fail).map(|c| c.uid).collect();
+        assert_eq!(failed, [7; 5]);
+        assay_policy_runtime::check_input(&synth.input(1, vec![], vec![]).expect("assembles")).expect("well formed");
+    }
+
+    /// One round, one row per miner sorted by uid: 5 late, 6 mismatched (no output), the
+    /// others valid with 8 elements; honest ones within 0.01 of each other's element-wise
+    /// neighbours (0.02 apart at most), 7 about 3 away.
+    #[test]
+    fn the_round_has_honest_far_late_and_mismatched_reveals() {
+        use assay_policy_sdk::Reveal;
+        let input = generate_traffic(EIGHT, 1, Traffic::CommitReveal).input(1, vec![], vec![]).expect("assembles");
+        assay_policy_runtime::check_input(&input).expect("well formed");
+        let rows = &input.commit_reveals;
+        let reveals: Vec<(u16, Reveal, usize)> = rows.iter().map(|c| (c.uid, c.reveal, c.output.len())).collect();
+        let valid = |uid| (uid, Reveal::Valid, rounds::HIDDEN_SIZE);
+        let expected = [
+            valid(0),
+            valid(1),
+            valid(2),
+            valid(3),
+            valid(4),
+            (5, Reveal::Late, 0),
+            (6, Reveal::Mismatch, 0),
+            valid(7),
+        ];
+        assert_eq!(reveals, expected);
+        let gap = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        assert!(gap(&rows[0].output, &rows[4].output) <= 0.02 + 1e-9);
+        assert!((gap(&rows[0].output, &rows[7].output) - 3.0).abs() <= 0.01 + 1e-9);
+        assert!(rows.iter().all(|c| c.task == 0 && c.round == 0), "task chat, round 0");
     }
 }

@@ -1,23 +1,24 @@
 //! `assay dev synth`: a deterministic synthetic workload written as the files the other tools
 //! take: `metagraph.json` (for `assay chain init`, with each miner's declared capacities) and
 //! `records.jsonl` (for `assay ledger import`: requests, challenges with their response times,
-//! and token checks). The tasks' weights are the config's: `assay_epoch::synth::TASKS`.
+//! token checks and, with commit-reveal traffic, the rounds' rows). The tasks' weights are the
+//! config's: `assay_epoch::synth::TASKS`.
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use assay_epoch::synth::{Shape, generate};
+use assay_epoch::synth::{Shape, Traffic, generate, generate_traffic};
 
-/// Writes `epochs` epochs of `shape` from `first_epoch` on into `out`.
-pub fn write(out: &Path, shape: Shape, epochs: u64, first_epoch: u64) -> anyhow::Result<()> {
+/// Writes `epochs` epochs of `shape` with `traffic` from `first_epoch` on into `out`.
+pub fn write(out: &Path, shape: Shape, traffic: Traffic, epochs: u64, first_epoch: u64) -> anyhow::Result<()> {
     let at = |what: &str| format!("writing {what} into {}", out.display());
     std::fs::create_dir_all(out).with_context(|| at("the folder"))?;
     let file = std::fs::File::create(out.join("records.jsonl")).with_context(|| at("records.jsonl"))?;
     let mut records = std::io::BufWriter::new(file);
     let mut metagraph = None;
     for epoch in first_epoch..first_epoch + epochs {
-        let synth = generate(shape, epoch);
+        let synth = generate_traffic(shape, epoch, traffic);
         for e in &synth.requests {
             // The import format's records are 0.1.0's (the dataset's lines).
             let record = assay_policy_sdk::v0_1::record_of(&e.record);
@@ -38,6 +39,13 @@ pub fn write(out: &Path, shape: Shape, epochs: u64, first_epoch: u64) -> anyhow:
             let uid = uids.get(request_id).copied().unwrap_or_default();
             let check = serde_json::json!({ "request_id": request_id, "uid": uid, "tokens": tokens });
             writeln!(records, "{}", serde_json::json!({ "epoch": epoch, "token_check": check }))
+                .with_context(|| at("records.jsonl"))?;
+        }
+        for c in &synth.commit_reveals {
+            // The row as the contract spells it, its task by name.
+            let mut row = serde_json::to_value(&c.record)?;
+            row["task"] = c.task.clone().into();
+            writeln!(records, "{}", serde_json::json!({ "epoch": epoch, "commit_reveal": row }))
                 .with_context(|| at("records.jsonl"))?;
         }
         metagraph = Some(synth.metagraph);

@@ -132,6 +132,7 @@ fn close(requests: u64) {
         synth.metagraph.clone(),
         tasks,
         synth.challenges.clone(),
+        Vec::new(),
         &synth.task_weights,
         &synth.token_checks,
         Vec::new(),

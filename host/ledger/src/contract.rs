@@ -3,7 +3,7 @@
 
 use assay_policy_sdk as contract;
 
-use crate::rows::{ChallengeRow, Outcome, PointRow, RequestKind, RequestRow, Verdict};
+use crate::rows::{ChallengeRow, CommitRevealRow, Outcome, PointRow, RequestKind, RequestRow, RevealStatus, Verdict};
 
 impl From<contract::RequestKind> for RequestKind {
     fn from(k: contract::RequestKind) -> Self {
@@ -67,6 +67,57 @@ impl From<Verdict> for contract::Verdict {
             Verdict::Pass => Self::Pass,
             Verdict::Fail => Self::Fail,
             Verdict::Void => Self::Void,
+        }
+    }
+}
+
+impl From<contract::Reveal> for RevealStatus {
+    fn from(r: contract::Reveal) -> Self {
+        match r {
+            contract::Reveal::Valid => Self::Valid,
+            contract::Reveal::Missing => Self::Missing,
+            contract::Reveal::Mismatch => Self::Mismatch,
+            contract::Reveal::Late => Self::Late,
+        }
+    }
+}
+
+impl From<RevealStatus> for contract::Reveal {
+    fn from(r: RevealStatus) -> Self {
+        match r {
+            RevealStatus::Valid => Self::Valid,
+            RevealStatus::Missing => Self::Missing,
+            RevealStatus::Mismatch => Self::Mismatch,
+            RevealStatus::Late => Self::Late,
+        }
+    }
+}
+
+impl CommitRevealRow {
+    /// The row of a contract record whose task is named `task` (a time of -1, the commitment
+    /// or the reveal never came, is `None`).
+    pub fn from_record(c: &contract::CommitReveal, task: String) -> Self {
+        Self {
+            round: c.round,
+            uid: c.uid,
+            task,
+            reveal: c.reveal.into(),
+            committed_ms: (c.committed_ms != contract::NOT_REPORTED).then_some(c.committed_ms),
+            revealed_ms: (c.revealed_ms != contract::NOT_REPORTED).then_some(c.revealed_ms),
+            output: c.output.clone(),
+        }
+    }
+
+    /// The contract record, with task index `task`.
+    pub fn to_record(&self, task: u16) -> contract::CommitReveal {
+        contract::CommitReveal {
+            round: self.round,
+            uid: self.uid,
+            task,
+            reveal: self.reveal.into(),
+            committed_ms: self.committed_ms.unwrap_or(contract::NOT_REPORTED),
+            revealed_ms: self.revealed_ms.unwrap_or(contract::NOT_REPORTED),
+            output: self.output.clone(),
         }
     }
 }
@@ -215,5 +266,28 @@ mod tests {
             serde_json::from_str::<ChallengeRow>(stored).expect("reads"),
             ChallengeRow { response_ms: None, ..ChallengeRow::from_record(&challenge) }
         );
+    }
+
+    #[test]
+    fn commit_reveals_round_trip_with_a_missing_reveal_time_as_minus_1() {
+        let record = contract::CommitReveal {
+            round: 2,
+            uid: 5,
+            task: 1,
+            reveal: contract::Reveal::Missing,
+            committed_ms: 12.5,
+            revealed_ms: -1.0,
+            output: vec![],
+        };
+        let row = CommitRevealRow::from_record(&record, "chat".into());
+        assert_eq!((row.committed_ms, row.revealed_ms), (Some(12.5), None));
+        assert_eq!(row.to_record(1), record);
+        // A miner asked that never committed: -1 both ways.
+        let never = contract::CommitReveal { committed_ms: -1.0, ..record.clone() };
+        assert_eq!(CommitRevealRow::from_record(&never, "chat".into()).committed_ms, None);
+        assert_eq!(CommitRevealRow::from_record(&never, "chat".into()).to_record(1), never);
+        let valid =
+            contract::CommitReveal { reveal: contract::Reveal::Valid, revealed_ms: 40.0, output: vec![0.25], ..record };
+        assert_eq!(CommitRevealRow::from_record(&valid, "chat".into()).to_record(1), valid);
     }
 }

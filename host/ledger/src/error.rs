@@ -18,6 +18,10 @@ pub enum Error {
     Conflict(String),
     #[error("epoch {0} is being closed; its records are final")]
     Frozen(u64),
+    /// A commit-reveal row the ledger does not store (an output over the cap, or on a reveal
+    /// that is not valid; a number that is not finite): the recorder's bug, never stored.
+    #[error("commit-reveal row refused: {0}")]
+    BadCommitReveal(String),
     #[error("ledger holds a malformed {0}")]
     Corrupt(String),
     #[error("ledger schema version {found} is newer than this host understands ({supported})")]

@@ -1,7 +1,7 @@
 //! The ledger: the durable record of what happened in each epoch.
 //!
 //! Owns: the [`Ledger`] interface, its row types (`rows`), and the SQLite backend
-//! ([`SqliteLedger`]): request and challenge rows, exchanges kept for verification, each
+//! ([`SqliteLedger`]): request, challenge, token-check and commit-reveal rows, exchanges kept for verification, each
 //! epoch's challenge seed and its commitment, the policies' state blobs, the host's settings
 //! (which policy is active), and the outgoing queue of closed epochs (publication and weights
 //! still to send). Must not touch: scoring, HTTP or the chain; it stores and returns rows.
@@ -11,6 +11,7 @@
 
 mod contract;
 mod error;
+mod reveals;
 mod rows;
 mod schema;
 mod sqlite;
@@ -20,6 +21,7 @@ pub use rows::{
     ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, Outcome, Outgoing, PointRow, RequestContent, RequestEntry,
     RequestKind, RequestRow, Verdict, WeightsState,
 };
+pub use rows::{CommitRevealRow, MAX_REVEAL_ELEMENTS, RevealStatus};
 pub use rows::{MAX_TOKEN_CHECKS, TokenCheckRow};
 pub use sqlite::{DEFAULT_RESERVE_BYTES, SqliteLedger};
 
@@ -58,6 +60,22 @@ pub trait Ledger: Send + Sync {
         _epoch: u64,
     ) -> Result<std::collections::BTreeMap<u64, Vec<assay_policy_sdk::TokenMeasurement>>> {
         Ok(Default::default())
+    }
+
+    /// Records the commit-reveal rows of rounds run in `epoch`, in one transaction. Refused as
+    /// a whole with [`Error::Frozen`] once its closing has begun; with [`Error::Duplicate`] when
+    /// a (round, uid) is already recorded for the epoch; with [`Error::BadCommitReveal`] for a
+    /// row the contract cannot carry (an output over [`MAX_REVEAL_ELEMENTS`] or on a reveal
+    /// that is not valid, a number that is not finite, a negative time). A backend without the
+    /// table (a test double) keeps none.
+    fn record_commit_reveals(&self, _epoch: u64, _rows: &[CommitRevealRow]) -> Result<usize> {
+        Ok(0)
+    }
+
+    /// The commit-reveal rows recorded in the epochs of `epochs`, each with its epoch, by
+    /// (epoch, round, uid).
+    fn commit_reveals(&self, _epochs: std::ops::Range<u64>) -> Result<Vec<(u64, CommitRevealRow)>> {
+        Ok(Vec::new())
     }
 
     /// The epoch's requests, by id (without their `content`: see `request_contents`).

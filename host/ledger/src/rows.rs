@@ -136,6 +136,45 @@ pub struct TokenCheckRow {
     pub tokens: Vec<assay_policy_sdk::TokenMeasurement>,
 }
 
+/// Elements one commit-reveal output holds, at most: the largest hidden sizes of today's
+/// models are 16,384 (one f64 each, 128 KiB a row); twice that leaves room for a larger one and
+/// still bounds what a miner's reveal costs the ledger.
+pub const MAX_REVEAL_ELEMENTS: usize = 32_768;
+
+/// How one miner's reveal in a commit-reveal round turned out (the host decides it; the
+/// contract's `reveal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevealStatus {
+    /// Revealed in time, and `sha256(salt ‖ output)` equals the commitment.
+    Valid,
+    /// Committed (or was asked), revealed nothing within the reveal window.
+    Missing,
+    /// The reveal does not hash to the commitment.
+    Mismatch,
+    /// Revealed outside the reveal window.
+    Late,
+}
+
+/// One miner's part in one commit-reveal round, with its task by name (the contract's
+/// `commit-reveal`, whose task index is only fixed when the epoch is frozen).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitRevealRow {
+    /// Round number within the epoch.
+    pub round: u32,
+    pub uid: u16,
+    pub task: String,
+    pub reveal: RevealStatus,
+    /// Milliseconds from the round's start to the commitment (validator's clock); `None` for a
+    /// miner asked that never committed (its reveal is then `Missing`).
+    pub committed_ms: Option<f64>,
+    /// Milliseconds from the round's start to the reveal; `None` for a reveal that never came.
+    pub revealed_ms: Option<f64>,
+    /// The revealed vector, widened to f64 by the host; empty unless `reveal` is `Valid`, at
+    /// most [`MAX_REVEAL_ELEMENTS`], every element finite.
+    pub output: Vec<f64>,
+}
+
 /// One exchange with a miner, kept for verification: what was sent and what the miner signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {

@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use crate::{Error, Result, WeightsState};
 
-const VERSION: i64 = 7;
+const VERSION: i64 = 8;
 
 pub(crate) const V1: &str = "
 CREATE TABLE requests (
@@ -105,13 +105,34 @@ ALTER TABLE challenges ADD COLUMN response_ms REAL;
 
 /// v7: the per-token measurements of verified requests (`TokenCheckRow::tokens` as JSON, at most
 /// `MAX_TOKEN_CHECKS` a request), recorded into the epoch their verification was, as challenges.
-const V7: &str = "
+pub(crate) const V7: &str = "
 CREATE TABLE token_checks (
     epoch INTEGER NOT NULL,
     request_id INTEGER NOT NULL,
     uid INTEGER NOT NULL,
     tokens TEXT NOT NULL,
     PRIMARY KEY (epoch, request_id)
+);
+";
+
+/// v8: commit-reveal rounds (consensus), one row per (round, miner asked), recorded into the
+/// epoch the round ran in. `output` is the revealed vector as little-endian f64 bytes (8 per
+/// element; empty unless `reveal` is `valid`): the contract's elements are f64 and the host
+/// widens the miner's f32 exactly, so storing f64 keeps bit for bit what the policy is given,
+/// whatever width a later wire format has. At most `MAX_REVEAL_ELEMENTS` elements.
+/// `committed_ms` is NULL for a miner that never committed, `revealed_ms` for a reveal that
+/// never came (-1 in the contract).
+pub(crate) const V8: &str = "
+CREATE TABLE commit_reveals (
+    epoch INTEGER NOT NULL,
+    round INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    task TEXT NOT NULL,
+    reveal TEXT NOT NULL,
+    committed_ms REAL,
+    revealed_ms REAL,
+    output BLOB NOT NULL,
+    PRIMARY KEY (epoch, round, uid)
 );
 ";
 
@@ -159,6 +180,9 @@ pub(crate) fn prepare(conn: &Connection) -> Result<()> {
     }
     if version < 7 {
         conn.execute_batch(&format!("BEGIN; {V7} PRAGMA user_version = 7; COMMIT;"))?;
+    }
+    if version < 8 {
+        conn.execute_batch(&format!("BEGIN; {V8} PRAGMA user_version = 8; COMMIT;"))?;
     }
     Ok(())
 }

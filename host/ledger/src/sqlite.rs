@@ -13,10 +13,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use assay_policy_sdk::{LOGPROB_FLOOR, TokenMeasurement};
 
 use crate::rows::{
-    ChallengeRow, ClosedEpoch, Closing, EpochSeed, Exchange, MAX_TOKEN_CHECKS, Outgoing, RequestContent, RequestEntry,
-    TokenCheckRow, WeightsState,
+    ChallengeRow, ClosedEpoch, Closing, CommitRevealRow, EpochSeed, Exchange, MAX_TOKEN_CHECKS, Outgoing,
+    RequestContent, RequestEntry, TokenCheckRow, WeightsState,
 };
-use crate::{Error, Ledger, Result, schema};
+use crate::{Error, Ledger, Result, reveals, schema};
 
 pub struct SqliteLedger {
     conn: Mutex<Connection>,
@@ -241,6 +241,69 @@ impl Ledger for SqliteLedger {
                     })
                     .collect();
                 out.insert(id as u64, tokens);
+            }
+            Ok(out)
+        })
+    }
+
+    fn record_commit_reveals(&self, epoch: u64, rows: &[CommitRevealRow]) -> Result<usize> {
+        rows.iter().try_for_each(|row| reveals::check(epoch, row))?;
+        self.check_reserve()?;
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            refuse_frozen(&tx, epoch)?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO commit_reveals (epoch, round, uid, task, reveal, committed_ms, revealed_ms, output) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for row in rows {
+                    insert
+                        .execute(params![
+                            epoch as i64,
+                            row.round,
+                            row.uid,
+                            row.task,
+                            reveals::status_text(row.reveal),
+                            row.committed_ms,
+                            row.revealed_ms,
+                            reveals::output_bytes(&row.output)
+                        ])
+                        .map_err(|err| {
+                            Error::duplicate_or(err, format!("round {} uid {} of epoch {epoch}", row.round, row.uid))
+                        })?;
+                }
+            }
+            tx.commit()?;
+            Ok(rows.len())
+        })
+    }
+
+    fn commit_reveals(&self, epochs: std::ops::Range<u64>) -> Result<Vec<(u64, CommitRevealRow)>> {
+        let (start, end) = (epochs.start.min(i64::MAX as u64) as i64, epochs.end.min(i64::MAX as u64) as i64);
+        self.with(|conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT epoch, round, uid, task, reveal, committed_ms, revealed_ms, output FROM commit_reveals \
+                 WHERE epoch >= ?1 AND epoch < ?2 ORDER BY epoch, round, uid",
+            )?;
+            let rows = q.query_map(params![start, end], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, u16>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<f64>>(5)?,
+                    r.get::<_, Option<f64>>(6)?,
+                    r.get::<_, Vec<u8>>(7)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (epoch, round, uid, task, reveal, committed_ms, revealed_ms, output) = row?;
+                let reveal = reveals::status_parse(&reveal)?;
+                let output = reveals::output_of(&output)?;
+                out.push((epoch, CommitRevealRow { round, uid, task, reveal, committed_ms, revealed_ms, output }));
             }
             Ok(out)
         })

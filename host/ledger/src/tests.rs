@@ -219,6 +219,111 @@ fn impossible_tokens_read_back_at_the_floor() {
     assert_eq!(map[&3], [t(LOGPROB_FLOOR)]);
 }
 
+fn reveal(round: u32, uid: u16, reveal: RevealStatus, output: &[f64]) -> CommitRevealRow {
+    CommitRevealRow {
+        round,
+        uid,
+        task: "chat".into(),
+        reveal,
+        committed_ms: (reveal != RevealStatus::Missing).then_some(100.0 + f64::from(uid)),
+        revealed_ms: (reveal != RevealStatus::Missing).then_some(900.5),
+        output: output.to_vec(),
+    }
+}
+
+/// Commit-reveal rows read back as written (outputs bit for bit, a missing reveal's time
+/// absent), by (epoch, round, uid) whatever the recording order, for the epochs asked only.
+#[test]
+fn commit_reveals_round_trip_per_epoch_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
+    // 0.1 + 0.2 is not 0.3 in f64: the stored bytes keep that last bit.
+    let valid = reveal(0, 3, RevealStatus::Valid, &[0.1 + 0.2, -1.5e-300, 7.0]);
+    let rows = [valid.clone(), reveal(0, 1, RevealStatus::Missing, &[]), reveal(1, 0, RevealStatus::Late, &[])];
+    assert_eq!(ledger.record_commit_reveals(4, &rows).expect("records"), 3);
+    assert_eq!(ledger.record_commit_reveals(5, &[reveal(0, 2, RevealStatus::Mismatch, &[])]).expect("records"), 1);
+    let got = ledger.commit_reveals(4..5).expect("reads");
+    let keys: Vec<(u64, u32, u16)> = got.iter().map(|(e, r)| (*e, r.round, r.uid)).collect();
+    assert_eq!(keys, [(4, 0, 1), (4, 0, 3), (4, 1, 0)]);
+    assert_eq!(got[1].1, valid);
+    assert_eq!(got[1].1.output[0].to_bits(), (0.1f64 + 0.2).to_bits());
+    assert_eq!((got[0].1.committed_ms, got[0].1.revealed_ms), (None, None), "uid 1 never committed");
+    assert_eq!(ledger.commit_reveals(4..6).expect("reads").len(), 4);
+    assert!(ledger.commit_reveals(6..9).expect("reads").is_empty());
+    // The same (round, uid) twice is refused, and nothing of that batch is kept.
+    let again = [reveal(2, 0, RevealStatus::Late, &[]), reveal(0, 3, RevealStatus::Late, &[])];
+    assert!(matches!(ledger.record_commit_reveals(4, &again), Err(Error::Duplicate(_))));
+    assert_eq!(ledger.commit_reveals(4..5).expect("reads").len(), 3);
+    ledger.epoch_seed(4, || [1; 32]).expect("the epoch begins");
+    ledger.freeze_epoch(4).expect("freezes");
+    assert!(matches!(ledger.record_commit_reveals(4, &[reveal(3, 0, RevealStatus::Late, &[])]), Err(Error::Frozen(4))));
+}
+
+/// Rows the contract cannot carry are refused whole, by name: an output one element over the
+/// cap, an output on a reveal that is not valid, a NaN element, a negative time.
+#[test]
+fn commit_reveals_the_contract_cannot_carry_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
+    let at_cap = reveal(0, 1, RevealStatus::Valid, &vec![0.5; MAX_REVEAL_ELEMENTS]);
+    assert_eq!(ledger.record_commit_reveals(1, &[at_cap]).expect("the cap itself is kept"), 1);
+    let refused = [
+        reveal(0, 2, RevealStatus::Valid, &vec![0.5; MAX_REVEAL_ELEMENTS + 1]),
+        reveal(0, 2, RevealStatus::Mismatch, &[1.0]),
+        reveal(0, 2, RevealStatus::Valid, &[1.0, f64::NAN]),
+        CommitRevealRow { committed_ms: Some(-3.0), ..reveal(0, 2, RevealStatus::Late, &[]) },
+    ];
+    for row in refused {
+        let fine = reveal(0, 0, RevealStatus::Late, &[]);
+        let e = ledger.record_commit_reveals(1, &[fine, row]).expect_err("refused");
+        assert!(matches!(e, Error::BadCommitReveal(ref m) if m.contains("round 0 uid 2")), "{e}");
+    }
+    assert_eq!(ledger.commit_reveals(1..2).expect("reads").len(), 1, "nothing of a refused batch is kept");
+}
+
+/// A baseline request (uid 65535, no miner's) is stored and read back like any other.
+#[test]
+fn baseline_requests_are_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("opens");
+    let mut baseline = entry(3, assay_policy_sdk::NO_MINER);
+    baseline.record.kind = RequestKind::Baseline;
+    baseline.content = None;
+    record_requests(&ledger, 2, &[entry(2, 1), baseline.clone()]).expect("records");
+    let got = ledger.requests(2).expect("reads");
+    assert_eq!(got[1], baseline);
+    assert_eq!(got[1].record.to_record(0).kind, assay_policy_sdk::RequestKind::Baseline);
+}
+
+/// A version-7 ledger (before commit-reveal rows) gains the table and keeps its rows.
+#[test]
+fn a_version_7_ledger_is_migrated_to_commit_reveals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    {
+        let conn = Connection::open(&path).expect("opens");
+        conn.execute_batch(&format!("BEGIN; {} PRAGMA user_version = 1; COMMIT;", schema::V1)).expect("v1 schema");
+    }
+    // Up to v7 by this host's own migrations, then back to before v8 (its table dropped).
+    drop(SqliteLedger::open(&path).expect("migrates"));
+    {
+        let conn = Connection::open(&path).expect("opens");
+        conn.execute_batch("BEGIN; DROP TABLE commit_reveals; PRAGMA user_version = 7; COMMIT;").expect("v7");
+        conn.execute(
+            "INSERT INTO token_checks (epoch, request_id, uid, tokens) VALUES (4, 3, 2, '[[0.0,-0.5,-0.5]]')",
+            [],
+        )
+        .expect("a v7 row");
+    }
+    assert!(matches!(SqliteLedger::open_read_only(&path), Err(Error::OlderSchema { found: 7, current: 8 })));
+    let ledger = SqliteLedger::open(&path).expect("migrates to v8");
+    assert_eq!(ledger.token_checks(4).expect("reads").len(), 1, "the v7 row is kept");
+    assert_eq!(ledger.record_commit_reveals(4, &[reveal(0, 2, RevealStatus::Late, &[])]).expect("records"), 1);
+    let conn = Connection::open(&path).expect("opens");
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("reads");
+    assert_eq!(version, 8);
+}
+
 /// A read-only open cannot migrate: a ledger of an older schema is refused, by name, and one
 /// of the current schema opens.
 #[test]
@@ -231,7 +336,7 @@ fn a_read_only_open_refuses_an_older_schema() {
     conn.pragma_update(None, "user_version", 5).expect("downgrades");
     drop(conn);
     let Err(e) = SqliteLedger::open_read_only(&path) else { panic!("an older schema opened read-only") };
-    assert!(matches!(e, Error::OlderSchema { found: 5, current: 7 }), "{e}");
+    assert!(matches!(e, Error::OlderSchema { found: 5, current: 8 }), "{e}");
     assert!(e.to_string().contains("open it once read-write"), "{e}");
 }
 

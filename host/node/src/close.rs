@@ -18,11 +18,13 @@ use assay_epoch::summary::{
     Fallback, InputRef, LimitsRecord, ObjectRef, OutputRecord, PolicyRef, Previous, SeedRecord, Shadow, Unscored,
     Validator,
 };
-use assay_epoch::{HOST_VERSION, PublishedInput, Summary, TaskRequest, assemble, canonical, keys, sha256_hex};
+use assay_epoch::{
+    HOST_VERSION, PublishedInput, Summary, TaskCommitReveal, TaskRequest, assemble, canonical, keys, sha256_hex,
+};
 use assay_keys::Hotkey;
 use std::collections::{BTreeMap, HashMap};
 
-use assay_ledger::{Closing, Ledger, RequestContent, RequestEntry};
+use assay_ledger::{Closing, CommitRevealRow, Ledger, RequestContent, RequestEntry};
 use assay_policy_runtime::{Limits, PolicyStore, ScoreRun, Scorer};
 use assay_policy_sdk::{Challenge, EpochInput, Param, RequestKind, Weight};
 use tracing::{error, info, warn};
@@ -90,6 +92,8 @@ struct EpochRecords {
     contents: HashMap<u64, RequestContent>,
     /// The verifier's per-token measurements, by request id.
     token_checks: BTreeMap<u64, Vec<assay_policy_sdk::TokenMeasurement>>,
+    /// The commit-reveal rounds run in the epoch, one row per (round, miner asked).
+    commit_reveals: Vec<TaskCommitReveal>,
 }
 
 /// A closed epoch: signed, queued for publication and weights.
@@ -153,6 +157,11 @@ fn task_request(entry: RequestEntry) -> TaskRequest {
     TaskRequest { record: entry.record.to_record(0), task: entry.task, values: entry.values }
 }
 
+/// A ledger commit-reveal row as the contract's record, with its task by name.
+fn task_commit_reveal(row: CommitRevealRow) -> TaskCommitReveal {
+    TaskCommitReveal { record: row.to_record(0), task: row.task }
+}
+
 impl Closer<'_> {
     fn records(&self, epoch: u64, metagraph: Metagraph) -> Result<EpochRecords> {
         let entries = self.ledger.requests(epoch)?;
@@ -163,6 +172,12 @@ impl Closer<'_> {
             challenges: self.ledger.challenges(epoch)?.iter().map(|c| c.to_record()).collect(),
             contents,
             token_checks: self.ledger.token_checks(epoch)?,
+            commit_reveals: self
+                .ledger
+                .commit_reveals(epoch..epoch.saturating_add(1))?
+                .into_iter()
+                .map(|(_, row)| task_commit_reveal(row))
+                .collect(),
         })
     }
 
@@ -179,6 +194,7 @@ impl Closer<'_> {
             records.metagraph.clone(),
             records.requests.clone(),
             records.challenges.clone(),
+            records.commit_reveals.clone(),
             &s.task_weights,
             &records.token_checks,
             s.params.clone(),

@@ -1,11 +1,12 @@
-//! `assay dev synth`: a deterministic synthetic workload, for trying the pipeline and for fixtures;
+//! `assay dev synth`: a deterministic synthetic workload (ordinary, a competition, or with
+//! commit-reveal rounds), for trying the pipeline and for fixtures;
 //! `assay dev mock-worker`, `assay dev load` and `assay dev bench-table`: for measuring the gateway
 //! (see `loadgen`, `benchtable`);
 //! `assay dev users`: users at a bounded rate, hostile ones mixed in, for the soak (see `users`).
 
 use std::path::PathBuf;
 
-use assay_epoch::synth::Shape;
+use assay_epoch::synth::{Shape, Traffic};
 
 use crate::{CmdResult, failed};
 
@@ -32,6 +33,11 @@ pub enum Command {
         first_epoch: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// What the epochs carry: `ordinary` requests and challenges; a `competition` against
+        /// a baseline instead (cacheon); or the ordinary epoch plus a `commit-reveal` round
+        /// (consensus).
+        #[arg(long, value_enum, default_value_t = TrafficArg::Ordinary)]
+        traffic: TrafficArg,
     },
     /// An OpenAI-style worker that answers at once: the peer for gateway benchmarks.
     MockWorker(MockArgs),
@@ -55,9 +61,9 @@ pub enum Command {
 
 pub fn run(cmd: Command) -> CmdResult {
     match cmd {
-        Command::Synth { out, netuid, miners, requests, challenges, epochs, first_epoch, seed } => {
+        Command::Synth { out, netuid, miners, requests, challenges, epochs, first_epoch, seed, traffic } => {
             let shape = Shape { netuid, miners: miners.max(1), requests, challenges, seed };
-            assay_lab::synth::write(&out, shape, epochs, first_epoch).map_err(failed)?;
+            assay_lab::synth::write(&out, shape, traffic.into(), epochs, first_epoch).map_err(failed)?;
             println!("wrote {} and {}", out.join("metagraph.json").display(), out.join("records.jsonl").display());
             Ok(())
         }
@@ -123,6 +129,24 @@ pub fn run(cmd: Command) -> CmdResult {
             progress: assay_lab::detect::SharedProgress(std::sync::Arc::new(crate::progress::PhaseBars::default())),
         })
         .map_err(crate::lab_error),
+    }
+}
+
+/// `assay dev synth --traffic`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum TrafficArg {
+    Ordinary,
+    Competition,
+    CommitReveal,
+}
+
+impl From<TrafficArg> for Traffic {
+    fn from(t: TrafficArg) -> Self {
+        match t {
+            TrafficArg::Ordinary => Traffic::Ordinary,
+            TrafficArg::Competition => Traffic::Competition,
+            TrafficArg::CommitReveal => Traffic::CommitReveal,
+        }
     }
 }
 
