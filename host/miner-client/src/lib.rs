@@ -5,7 +5,7 @@
 //! beyond it), bounding what a miner may send back by what was asked, tying the relayed text to
 //! the signed tokens, classifying how requests ended (the contract's `outcome`), checking the
 //! miner's signed evidence, checking openings against the committed root, and the calls of a
-//! commit-reveal round with their check ([`rounds`], decision 0009).
+//! commit-reveal round with their check ([`MinerClient::commit`], [`check_reveal`]; decision 0009).
 //! Must not touch: routing, the ledger or scoring; the gateway and the verification loop do those.
 
 mod axon;

@@ -31,13 +31,20 @@ pub struct Round {
 
 /// (signer, round id).
 type Key = (String, u64);
+/// Each kept round with its insertion sequence (the lowest is the oldest).
+type Entries = BTreeMap<Key, (u64, Arc<Round>)>;
+
+#[derive(Default)]
+struct Kept {
+    next: u64,
+    entries: Entries,
+}
 
 /// The salt and output of every kept round; see the module doc for the bounds.
 pub struct Rounds {
     per_signer: usize,
     total: usize,
-    /// Each round with its insertion sequence (the lowest is the oldest).
-    entries: Mutex<(u64, BTreeMap<Key, (u64, Arc<Round>)>)>,
+    kept: Mutex<Kept>,
 }
 
 /// The final hidden state (index L, the final-normed output the LM head reads) at the last
@@ -60,23 +67,23 @@ impl Rounds {
     /// A store keeping each signer's last `per_signer` rounds and `total` rounds in all (both at
     /// least one).
     pub fn new(per_signer: usize, total: usize) -> Self {
-        Self { per_signer: per_signer.max(1), total: total.max(1), entries: Mutex::new((0, BTreeMap::new())) }
+        Self { per_signer: per_signer.max(1), total: total.max(1), kept: Mutex::default() }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, BTreeMap<Key, (u64, Arc<Round>)>)> {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `signer`'s round `round`, when it is kept.
     pub fn get(&self, signer: &str, round: u64) -> Option<Arc<Round>> {
-        self.lock().1.get(&(signer.to_string(), round)).map(|(_, r)| r.clone())
+        self.lock().entries.get(&(signer.to_string(), round)).map(|(_, r)| r.clone())
     }
 
     /// Keeps `round` as `signer`'s `id`, forgetting the oldest past the bounds.
     fn insert(&self, signer: &str, id: u64, round: Round) -> Arc<Round> {
         let mut guard = self.lock();
-        let (next, entries) = &mut *guard;
-        let mine = |entries: &BTreeMap<Key, (u64, Arc<Round>)>| {
+        let Kept { next, entries } = &mut *guard;
+        let mine = |entries: &Entries| {
             let range = (signer.to_string(), 0)..=(signer.to_string(), u64::MAX);
             entries.range(range).map(|(k, (seq, _))| (*seq, k.clone())).collect::<Vec<_>>()
         };
@@ -98,7 +105,7 @@ impl Rounds {
     }
 
     pub fn len(&self) -> usize {
-        self.lock().1.len()
+        self.lock().entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
