@@ -79,10 +79,14 @@ impl Rounds {
         self.lock().entries.get(&(signer.to_string(), round)).map(|(_, r)| r.clone())
     }
 
-    /// Keeps `round` as `signer`'s `id`, forgetting the oldest past the bounds.
+    /// Keeps `round` as `signer`'s `id`, forgetting the oldest past the bounds, and returns it;
+    /// when that round is already kept (two commits of it at once), the first stays and is returned.
     fn insert(&self, signer: &str, id: u64, round: Round) -> Arc<Round> {
         let mut guard = self.lock();
         let Kept { next, entries } = &mut *guard;
+        if let Some((_, first)) = entries.get(&(signer.to_string(), id)) {
+            return first.clone();
+        }
         let mine = |entries: &Entries| {
             let range = (signer.to_string(), 0)..=(signer.to_string(), u64::MAX);
             entries.range(range).map(|(k, (seq, _))| (*seq, k.clone())).collect::<Vec<_>>()
@@ -117,17 +121,19 @@ impl Rounds {
 /// retry of a kept round with the same prompt gets the same commitment; another prompt is refused.
 pub fn commit_round(engine: &Engine, rounds: &Rounds, signer: &str, id: u64, prompt: &[u32]) -> Result<CommitResponse> {
     let digest = prompt_digest(prompt);
-    if let Some(kept) = rounds.get(signer, id) {
-        if kept.prompt_digest != digest {
-            return Err(Error::RoundConflict(id));
+    let kept = match rounds.get(signer, id) {
+        Some(kept) => kept,
+        None => {
+            let output = commit_reveal::output_bytes(&round_output(engine, prompt)?);
+            let salt: [u8; SALT_BYTES] = rand::random();
+            let commitment = commit_reveal::commitment(&salt, &output);
+            rounds.insert(signer, id, Round { salt, output, commitment, prompt_digest: digest })
         }
-        return Ok(CommitResponse { round: id, commitment: hex::encode(kept.commitment) });
+    };
+    if kept.prompt_digest != digest {
+        return Err(Error::RoundConflict(id));
     }
-    let output = commit_reveal::output_bytes(&round_output(engine, prompt)?);
-    let salt: [u8; SALT_BYTES] = rand::random();
-    let commitment = commit_reveal::commitment(&salt, &output);
-    rounds.insert(signer, id, Round { salt, output, commitment, prompt_digest: digest });
-    Ok(CommitResponse { round: id, commitment: hex::encode(commitment) })
+    Ok(CommitResponse { round: id, commitment: hex::encode(kept.commitment) })
 }
 
 /// The salt and output of `signer`'s round `id`: only a round it committed to and still keeps.
@@ -162,6 +168,9 @@ mod tests {
         assert_eq!(rounds.len(), 3);
         assert!(rounds.get("a", 2).is_none() && rounds.get("a", 3).is_some());
         assert_eq!(rounds.get("b", 3).map(|r| r.salt), Some([9; SALT_BYTES]), "same id, other signer");
+        // A second insertion of a kept round (two commits at once) keeps and returns the first.
+        assert_eq!(rounds.insert("b", 3, round(11)).salt, [9; SALT_BYTES]);
+        assert_eq!(rounds.len(), 3);
     }
 
     #[test]
