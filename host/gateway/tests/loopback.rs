@@ -381,6 +381,7 @@ async fn refusing_miner() -> (SocketAddr, Arc<AtomicUsize>) {
         capacity: 4,
         open_window_s: 120,
         tasks: Vec::new(),
+        routes: Vec::new(),
     };
     let refuse = move || {
         counter.fetch_add(1, Ordering::SeqCst);

@@ -145,6 +145,7 @@ pub fn mock_worker(args: MockOptions) -> anyhow::Result<()> {
         capacity: 100_000,
         open_window_s: 0,
         tasks: Vec::new(),
+        routes: Vec::new(),
     };
     println!("mock worker signs its evidence as {}", args.hotkey.ss58());
     let answers = Arc::new(Answers { model: args.model, chunks: args.chunks.max(1), hotkey: args.hotkey });

@@ -4,13 +4,15 @@
 //! config refuses), timing them by the validator's own clock (a miner's reports are never trusted
 //! beyond it), bounding what a miner may send back by what was asked, tying the relayed text to
 //! the signed tokens, classifying how requests ended (the contract's `outcome`), checking the
-//! miner's signed evidence, and checking openings against the committed root.
+//! miner's signed evidence, checking openings against the committed root, and the calls of a
+//! commit-reveal round with their check ([`MinerClient::commit`], [`check_reveal`]; decision 0009).
 //! Must not touch: routing, the ledger or scoring; the gateway and the verification loop do those.
 
 mod axon;
 mod evidence;
 mod limits;
 mod meter;
+mod rounds;
 pub mod sse;
 mod text;
 
@@ -28,6 +30,7 @@ pub use axon::{AxonError, check_axon};
 pub use evidence::{OpeningError, check_evidence, check_evidence_batch, verify_opening};
 pub use limits::{Expect, Settings, max_tokens_asked};
 pub use meter::Meter;
+pub use rounds::{CommitAnswer, MinerFault, Mismatch, Reveal, RevealAnswer, RoundError, check_reveal};
 pub use text::{Detokenize, SharedDetokenizer};
 
 /// Idle connections to miners are dropped after this, before a miner's server would close them

@@ -1,6 +1,7 @@
 //! How much a miner may send back, derived from what was asked: a completion's bytes grow with
 //! its `max_tokens`, its log-probs and its prompt (the evidence repeats the prompt's ids), an
-//! opening's with its points, and `info` is small. Past its bound a response is the miner's
+//! opening's with its points, a round's reveal with the hidden size, and `info` and a round's
+//! commitment are small. Past its bound a response is the miner's
 //! fault (`bad-response`) and is read no further.
 
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,21 @@ impl Settings {
         let bytes = self.response_base_bytes.saturating_add((points as u64).saturating_mul(per_point));
         clamp(bytes.min(self.max_response_bytes))
     }
+
+    /// The most a round's commitment may take: a hash, a round id and a signature, within
+    /// `response_base_bytes`.
+    pub fn commit_bytes(&self) -> usize {
+        clamp(self.response_base_bytes.min(self.max_response_bytes))
+    }
+
+    /// The most a round's reveal of `hidden_size` values may take: the base64 of their f32
+    /// bytes (`hidden_size` capped at `MAX_OUTPUT_VALUES`, whatever `info` declares) beyond
+    /// `response_base_bytes`.
+    pub fn reveal_bytes(&self, hidden_size: usize) -> usize {
+        let values = hidden_size.min(assay_protocol::commit_reveal::MAX_OUTPUT_VALUES) as u64;
+        let base64 = (values * 4).div_ceil(3) * 4;
+        clamp(self.response_base_bytes.saturating_add(base64).min(self.max_response_bytes))
+    }
 }
 
 fn clamp(bytes: u64) -> usize {
@@ -189,5 +205,10 @@ mod tests {
         assert_eq!(huge.max_bytes, 64 << 20, "saturates at the ceiling");
         assert!(s.open_bytes(16, 3584) < 1 << 20);
         assert_eq!(s.open_bytes(usize::MAX, usize::MAX), 64 << 20);
+        // 64 values: 256 bytes, 344 of base64 (4 × ⌈256 / 3⌉ = 4 × 86).
+        assert_eq!(s.reveal_bytes(64), (64 << 10) + 344);
+        // Capped at 65,536 values whatever info says: 262,144 bytes, 4 × ⌈262,144 / 3⌉ = 349,528 of base64.
+        assert_eq!(s.reveal_bytes(usize::MAX), (64 << 10) + 349_528);
+        assert_eq!(s.commit_bytes(), 64 << 10);
     }
 }

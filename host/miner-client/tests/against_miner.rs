@@ -1,14 +1,18 @@
 //! The miner client against the reference miner on a loopback socket: signed requests, timing,
-//! evidence and openings, and each failure classified as the contract's outcome.
+//! evidence, openings and commit-reveal rounds, and each failure classified as the contract's
+//! outcome.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use assay_keys::{Hotkey, Scheme};
 use assay_miner::http::{MinerSettings, MinerState, app};
-use assay_miner_client::{Miner, MinerClient, OpeningError, Settings, check_evidence, verify_opening};
+use assay_miner_client::{
+    Miner, MinerClient, MinerFault, Mismatch, OpeningError, Reveal, RoundError, Settings, check_evidence, check_reveal,
+    verify_opening,
+};
 use assay_policy_sdk::Outcome;
-use assay_protocol::wire::OpenRequest;
+use assay_protocol::wire::{CommitRequest, OpenRequest};
 use assay_reference_engine::tiny::{self, TinySpec};
 use assay_reference_engine::{ChatTokenizer, Engine};
 use serde_json::json;
@@ -180,5 +184,59 @@ async fn an_honest_miners_text_is_its_signed_tokens_text() {
         let completion = client.complete(&running.miner, path, &body).await;
         assert_eq!(completion.outcome, Outcome::Ok, "{body}: {:?} {:?}", completion.evidence_error, completion.text);
         assert!(completion.evidence.is_some());
+    }
+}
+
+/// A round through two reference miners with the same weights: each commits, reveals what it
+/// committed to, and both reveal the same output under different salts; a reveal checked against
+/// another commitment, or altered, is a mismatch; a round never committed is not revealed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_commits_and_reveals_through_the_reference_miner() {
+    let (first, second) = (start(4).await, start(4).await);
+    let client = client();
+    let info = client.info(&first.miner).await.expect("info");
+    assert!(info.speaks_commit_reveal() && info.protocol_version == 2);
+    let hidden = info.hidden_size as usize;
+    let request =
+        CommitRequest { round: 11, epoch: 2, model: "assay-tiny".into(), prompt_token_ids: vec![3, 14, 15, 92, 65] };
+
+    let committed = client.commit(&first.miner, &request, LIMIT).await.expect("commits");
+    assert_eq!(committed.response.round, 11);
+    // The signature kept as evidence is the miner's, for this validator, over the commitment.
+    let headers = &committed.signature;
+    let signed = assay_protocol::epistula::Signed::from_headers(|n| headers.get(n)?.as_str().map(str::to_string))
+        .expect("headers");
+    assert_eq!(
+        (signed.signed_by.as_str(), signed.signed_for.clone()),
+        (first.miner.hotkey.as_str(), Some(client.validator()))
+    );
+    signed.verify_signature(&serde_json::to_vec(&committed.response).expect("json")).expect("verifies");
+    let revealed = client.reveal(&first.miner, 11, hidden, LIMIT).await.expect("reveals");
+    let Reveal::Valid(output) = check_reveal(&committed.commitment, &revealed.response, hidden) else {
+        panic!("an honest reveal opens its commitment")
+    };
+    assert_eq!(output.len(), 64);
+
+    let other = client.commit(&second.miner, &request, LIMIT).await.expect("commits");
+    let other_revealed = client.reveal(&second.miner, 11, hidden, LIMIT).await.expect("reveals");
+    assert_ne!(other.commitment, committed.commitment, "fresh salts");
+    assert_eq!(check_reveal(&other.commitment, &other_revealed.response, hidden), Reveal::Valid(output));
+    assert_eq!(
+        check_reveal(&committed.commitment, &other_revealed.response, hidden),
+        Reveal::Mismatch(Mismatch::Commitment),
+        "another miner's reveal does not open this one's commitment"
+    );
+    let mut altered = revealed.response.clone();
+    let mut bytes = assay_protocol::wire::decode_vector(&altered.output).expect("base64");
+    bytes[0] ^= 1;
+    altered.output = assay_protocol::wire::encode_vector(&bytes);
+    assert_eq!(check_reveal(&committed.commitment, &altered, hidden), Reveal::Mismatch(Mismatch::Commitment));
+
+    let never = client.reveal(&first.miner, 12, hidden, LIMIT).await;
+    match never {
+        Err(RoundError::Miner(fault @ MinerFault::Status { status: 404, .. })) => {
+            assert_eq!(fault.outcome(), Outcome::BadResponse)
+        }
+        other => panic!("a round never committed is a 404: {other:?}"),
     }
 }

@@ -1,13 +1,14 @@
 //! The miner client against hostile stub miners on loopback sockets: floods, endless and
-//! trickling streams, redirects, and text that is not the signed tokens' text. Each costs the
-//! validator bounded memory and time and is charged to the miner that did it.
+//! trickling streams, redirects, text that is not the signed tokens' text, and hostile
+//! commit-reveal answers (oversized, late, signed by someone else). Each costs the validator
+//! bounded memory and time and is charged to the miner that did it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use assay_keys::{Hotkey, Scheme};
-use assay_miner_client::{Miner, MinerClient, Settings};
+use assay_miner_client::{Miner, MinerClient, MinerFault, RoundError, Settings};
 use assay_policy_sdk::Outcome;
 use assay_protocol::epistula;
 use assay_protocol::wire::{ResponseExtension, VectorDtype};
@@ -330,4 +331,79 @@ async fn an_opening_is_timed_from_its_own_send_one_per_miner_at_a_time() {
     // A miner slower than the limit: timed out.
     let slow = client.open(&miner, &opening, 64, Duration::from_millis(100)).await;
     assert!(matches!(slow, Err(assay_miner_client::Error::TimedOut { .. })), "{slow:?}");
+}
+
+fn commit_request() -> assay_protocol::wire::CommitRequest {
+    assay_protocol::wire::CommitRequest { round: 1, epoch: 1, model: "m".into(), prompt_token_ids: vec![1, 2] }
+}
+
+/// A stub miner answering every request with `body` after `delay`.
+async fn answering(body: Vec<u8>, delay: Duration) -> Miner {
+    stub(move |mut socket| {
+        let body = body.clone();
+        async move {
+            tokio::time::sleep(delay).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(&body).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_commitment_or_reveal_is_refused_as_it_arrives() {
+    let miner = stub(|socket| {
+        let head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n";
+        repeat(socket, head, &[b' '; 64 << 10], 200 << 20, Duration::ZERO)
+    })
+    .await;
+    let started = Instant::now();
+    let client = client(Duration::from_secs(30));
+    let window = Duration::from_secs(30);
+    // 64 values may take 64 KiB + 344 bytes (limits.rs); 200 MB are on offer.
+    let revealed = client.reveal(&miner, 1, 64, window).await;
+    assert!(matches!(revealed, Err(RoundError::Miner(MinerFault::TooLarge { limit: 65_880, .. }))), "{revealed:?}");
+    let committed = client.commit(&miner, &commit_request(), window).await;
+    assert!(matches!(committed, Err(RoundError::Miner(MinerFault::TooLarge { limit: 65_536, .. }))), "{committed:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commitment_after_its_window_is_late() {
+    let miner = answering(b"{}".to_vec(), Duration::from_secs(3)).await;
+    let started = Instant::now();
+    let late = client(Duration::from_secs(30)).commit(&miner, &commit_request(), Duration::from_millis(300)).await;
+    match late {
+        Err(RoundError::Miner(fault @ MinerFault::Late { .. })) => assert_eq!(fault.outcome(), Outcome::Timeout),
+        other => panic!("late: {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reveal_signed_by_another_key_is_refused() {
+    let answer = assay_protocol::wire::RevealResponse { round: 1, salt: "00".repeat(32), output: String::new() };
+    let bytes = serde_json::to_vec(&answer).expect("json");
+    // Signed for the validator, but by the validator's own key rather than the miner's.
+    let signed = epistula::sign(&validator(), &bytes, Some(&validator().ss58()), now_ms());
+    let headers: serde_json::Map<String, Value> =
+        signed.headers().into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
+    let body = serde_json::to_vec(&json!({"assay": answer, "assay_signature": headers})).expect("json");
+    let miner = answering(body, Duration::ZERO).await;
+    let revealed = client(Duration::from_secs(30)).reveal(&miner, 1, 64, Duration::from_secs(30)).await;
+    assert!(matches!(revealed, Err(RoundError::Miner(MinerFault::Unsigned { .. }))), "{revealed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_miner_speaks_no_commit_reveal() {
+    let v1 = json!({"protocol_version": 1, "model": "m", "layers": 2, "hidden_size": 8, "capacity": 4,
+                    "open_window_s": 120});
+    let miner = answering(serde_json::to_vec(&v1).expect("json"), Duration::ZERO).await;
+    let info = client(Duration::from_secs(30)).info(&miner).await.expect("a version-1 info parses");
+    assert_eq!((info.protocol_version, info.routes.len()), (1, 0));
+    assert!(!info.speaks_commit_reveal());
 }

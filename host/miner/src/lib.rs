@@ -2,8 +2,9 @@
 //! the hidden states behind each one, then opens any (layer, position) of them on request.
 //!
 //! Owns: computing a completion's hidden states and their Merkle commitment, keeping them for the
-//! open window within a memory bound, and answering openings. Must not touch: HTTP and signatures
-//! (the server around it does that) or anything of the validator.
+//! open window within a memory bound, and answering openings; and commit-reveal rounds
+//! ([`rounds`]: a prompt's final hidden state committed to, then revealed). Must not touch: HTTP
+//! and signatures (the server around it does that) or anything of the validator.
 //!
 //! This miner keeps the vectors, which suits tiny models: a request of `n` tokens on a model of
 //! `L` layers and hidden size `h` keeps `(L + 1) × n × h × 4` bytes (0.8 MB for 200 tokens of a
@@ -11,6 +12,7 @@
 //! (DESIGN.md).
 
 pub mod http;
+pub mod rounds;
 mod signers;
 mod store;
 
@@ -20,6 +22,7 @@ use assay_protocol::commitment::{MerkleTree, leaf, leaf_index};
 use assay_protocol::wire::{OpenResponse, OpenedPoint, ResponseExtension, VectorDtype, encode_vector};
 use assay_reference_engine::{Engine, HiddenSelection};
 
+pub use rounds::{Rounds, commit_round, reveal_round};
 pub use signers::{Signers, follow_metagraph};
 pub use store::{Committed, Store};
 
@@ -35,6 +38,10 @@ pub enum Error {
     Duplicate(String),
     #[error("the request has no tokens")]
     Empty,
+    #[error("round {0} is already committed to another prompt")]
+    RoundConflict(u64),
+    #[error("round {0} was not committed to here, or is forgotten")]
+    UnknownRound(u64),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

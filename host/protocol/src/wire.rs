@@ -19,7 +19,16 @@ pub struct Info {
     /// model with `capacity` (see [`Info::declared_capacities`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskCapacity>,
+    /// Optional routes the miner speaks beyond version 1's (from version 2: [`COMMIT_ROUTE`]
+    /// and [`REVEAL_ROUTE`]). Absent (a version-1 miner): none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
 }
+
+/// `POST` here commits to a round's output (decision 0009).
+pub const COMMIT_ROUTE: &str = "/assay/v1/consensus/commit";
+/// `POST` here reveals a committed round's salt and output.
+pub const REVEAL_ROUTE: &str = "/assay/v1/consensus/reveal";
 
 /// One task a miner serves and the concurrent requests it accepts for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +54,12 @@ pub enum DeclaredError {
 }
 
 impl Info {
+    /// Whether the miner declares both routes of the commit-reveal pair; a version-1 miner
+    /// declares none, and the validator does not ask it (its rows are `missing`).
+    pub fn speaks_commit_reveal(&self) -> bool {
+        [COMMIT_ROUTE, REVEAL_ROUTE].iter().all(|route| self.routes.iter().any(|r| r == route))
+    }
+
     /// The miner's capacity per task, checked against the bounds above: its `tasks`, or, for a
     /// miner that lists none (an older one), `capacity` for each of `default_tasks`.
     pub fn declared_capacities(
@@ -146,6 +161,42 @@ pub struct OpenResponse {
     pub points: Vec<OpenedPoint>,
 }
 
+/// `POST /assay/v1/consensus/commit`: run `prompt_token_ids` (exact ids, no template) through
+/// `model` and commit to the final hidden state at the last position; nothing is generated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRequest {
+    /// The validator's round id; one commitment per (validator, round).
+    pub round: u64,
+    pub epoch: u64,
+    pub model: String,
+    pub prompt_token_ids: Vec<u32>,
+}
+
+/// The miner's commitment, signed by its hotkey for the validator (the `assay` field of the
+/// answer, its Epistula headers in `assay_signature`, as a completion's evidence).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitResponse {
+    pub round: u64,
+    /// Hex `sha256(salt ‖ output)` (see [`crate::commit_reveal`]).
+    pub commitment: String,
+}
+
+/// `POST /assay/v1/consensus/reveal`: a round this validator had the miner commit to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevealRequest {
+    pub round: u64,
+}
+
+/// The salt and output behind a commitment, signed as [`CommitResponse`] is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevealResponse {
+    pub round: u64,
+    /// Hex, 32 bytes.
+    pub salt: String,
+    /// Base64 of the little-endian f32 values: `hidden_size` of them.
+    pub output: String,
+}
+
 pub fn encode_vector(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -189,6 +240,22 @@ mod tests {
         let declared = old.declared_capacities(&["chat", "completion"]).expect("bounded");
         assert_eq!(declared.into_iter().collect::<Vec<_>>(), [("chat".into(), 3), ("completion".into(), 3)]);
         assert!(!serde_json::to_string(&old).expect("json").contains("tasks"), "an old info stays as it was");
+    }
+
+    #[test]
+    fn a_version_1_info_speaks_no_commit_reveal() {
+        let old = info(serde_json::Value::Null);
+        assert_eq!((old.protocol_version, old.routes.len()), (1, 0));
+        assert!(!old.speaks_commit_reveal());
+        assert!(!serde_json::to_string(&old).expect("json").contains("routes"), "an old info stays as it was");
+        let mut json = serde_json::to_value(&old).expect("json");
+        json["protocol_version"] = 2.into();
+        json["routes"] = serde_json::json!([COMMIT_ROUTE]);
+        let half: Info = serde_json::from_value(json.clone()).expect("an info");
+        assert!(!half.speaks_commit_reveal(), "a commit without its reveal is not the pair");
+        json["routes"] = serde_json::json!(["/assay/v1/other", REVEAL_ROUTE, COMMIT_ROUTE]);
+        let new: Info = serde_json::from_value(json).expect("an info");
+        assert!(new.speaks_commit_reveal());
     }
 
     #[test]

@@ -136,6 +136,7 @@ async fn stub_info(State(s): State<StubState>) -> Json<Info> {
             .iter()
             .map(|(name, capacity)| assay_protocol::wire::TaskCapacity { name: name.to_string(), capacity: *capacity })
             .collect(),
+        routes: Vec::new(),
     })
 }
 

@@ -231,6 +231,7 @@ async fn info(State(shared): State<Arc<Shared>>) -> Response {
         capacity,
         open_window_s: 120,
         tasks: Vec::new(),
+        routes: Vec::new(),
     };
     if shared.attack != Attack::HugeInfo {
         return axum::Json(info).into_response();

@@ -37,6 +37,8 @@ pub(crate) async fn count_requests(State(state): State<MinerState>, request: Req
     let route = match request.uri().path() {
         "/assay/v1/info" => "info",
         "/assay/v1/open" => "open",
+        "/assay/v1/consensus/commit" => "commit",
+        "/assay/v1/consensus/reveal" => "reveal",
         "/v1/chat/completions" => "chat",
         "/v1/completions" => "completions",
         _ => "other",

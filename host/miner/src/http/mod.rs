@@ -1,17 +1,19 @@
 //! The reference miner over HTTP: `GET /assay/v1/info`, `POST /v1/chat/completions`,
-//! `POST /v1/completions` (streaming or not) and `POST /assay/v1/open`.
+//! `POST /v1/completions` (streaming or not), `POST /assay/v1/open`, and the commit-reveal pair
+//! `POST /assay/v1/consensus/commit` and `/reveal` (decision 0009).
 //!
 //! Every request except `info` must carry valid Epistula v2 headers signed for this miner's
 //! hotkey by a signer it serves ([`crate::Signers`]: missing, stale, replayed, forged or a
 //! stranger: 401). Past `capacity` concurrent requests, or a signer's share of them, the miner
 //! answers 429. A body must arrive within its time (408) and size (413); an opening asks for at
-//! most `max_open_points`. Evidence (token ids and the commitment) is signed by the miner's
-//! hotkey. [`serve`] bounds connections and the time to send headers.
+//! most `max_open_points`; a round's prompt at most `max_round_prompt_tokens`. Evidence (token
+//! ids and the commitment) and a round's commitment and reveal are signed by the miner's hotkey. [`serve`] bounds connections and the time to send headers.
 
 mod completions;
 mod error;
 mod metrics;
 mod quota;
+mod rounds;
 mod serve;
 
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use assay_keys::Hotkey;
 use assay_protocol::epistula::{EpistulaError, Signed, Verifier};
-use assay_protocol::wire::{Info, OpenRequest};
+use assay_protocol::wire::{COMMIT_ROUTE, Info, OpenRequest, REVEAL_ROUTE};
 /// What `info` declares per task, and its bounds (a CLI builds [`MinerSettings::tasks`] with them).
 pub use assay_protocol::wire::{MAX_DECLARED_TASKS, MAX_TASK_NAME_BYTES, TaskCapacity};
 use assay_reference_engine::{ChatTokenizer, Engine};
@@ -35,7 +37,7 @@ use tokio::sync::Semaphore;
 pub use error::ApiError;
 pub use serve::serve;
 
-use crate::{Signers, Store};
+use crate::{Rounds, Signers, Store};
 
 /// What a miner serves with.
 pub struct MinerSettings {
@@ -70,7 +72,14 @@ pub struct MinerSettings {
     pub signer_store_bytes: Option<usize>,
     /// Points one opening may ask for.
     pub max_open_points: usize,
+    /// Commit-reveal rounds kept per signer (its most recent ones); 64 times this in all.
+    pub round_memory: usize,
+    /// Token ids a round's prompt may have.
+    pub max_round_prompt_tokens: usize,
 }
+
+/// Signers' rounds the miner keeps in all, per `round_memory`.
+const ROUND_SIGNERS: usize = 64;
 
 impl Default for MinerSettings {
     fn default() -> Self {
@@ -89,6 +98,8 @@ impl Default for MinerSettings {
             signer_capacity: None,
             signer_store_bytes: None,
             max_open_points: 256,
+            round_memory: 16,
+            max_round_prompt_tokens: 8192,
         }
     }
 }
@@ -104,6 +115,7 @@ struct Inner {
     hotkey: Hotkey,
     verifier: Verifier,
     store: Store,
+    rounds: Rounds,
     slots: Arc<Semaphore>,
     signer_slots: Arc<quota::SignerSlots>,
     settings: MinerSettings,
@@ -121,6 +133,7 @@ impl MinerState {
         Self {
             inner: Arc::new(Inner {
                 store: Store::with_signer_bound(settings.store_bytes, signer_store),
+                rounds: Rounds::new(settings.round_memory, settings.round_memory.saturating_mul(ROUND_SIGNERS)),
                 slots: Arc::new(Semaphore::new(settings.capacity as usize)),
                 signer_slots: Arc::new(quota::SignerSlots::new(signer_capacity as usize)),
                 engine,
@@ -143,6 +156,7 @@ impl MinerState {
             capacity: self.inner.settings.capacity,
             open_window_s: self.inner.settings.open_window.as_secs(),
             tasks: self.inner.settings.tasks.clone(),
+            routes: vec![COMMIT_ROUTE.to_string(), REVEAL_ROUTE.to_string()],
         }
     }
 }
@@ -219,6 +233,8 @@ pub fn app(state: MinerState) -> Router {
     Router::new()
         .route("/assay/v1/info", get(info))
         .route("/assay/v1/open", post(open))
+        .route(COMMIT_ROUTE, post(rounds::commit))
+        .route(REVEAL_ROUTE, post(rounds::reveal))
         .route("/v1/chat/completions", post(completions::chat))
         .route("/v1/completions", post(completions::text))
         .layer(DefaultBodyLimit::max(limit))

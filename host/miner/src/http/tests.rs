@@ -10,23 +10,23 @@ use tower::ServiceExt;
 
 use super::*;
 
-struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
     app: Router,
-    state: MinerState,
-    validator: Hotkey,
-    miner: String,
+    pub(super) state: MinerState,
+    pub(super) validator: Hotkey,
+    pub(super) miner: String,
 }
 
 /// Bytes a committed chat request of `chat({})` keeps, at most: fewer than 100 positions (the
 /// templated prompt and 8 tokens), 5 hidden states of 64 values each, and the tree.
 const COMMITTED_BYTES: usize = 5 * 100 * 64 * 4 + 5 * 100 * 64;
 
-fn fixture(capacity: u32) -> Fixture {
+pub(super) fn fixture(capacity: u32) -> Fixture {
     fixture_with(MinerSettings { capacity, ..MinerSettings::default() })
 }
 
-fn fixture_with(settings: MinerSettings) -> Fixture {
+pub(super) fn fixture_with(settings: MinerSettings) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny::write(dir.path(), &TinySpec::default(), None).expect("writes");
     let engine = Engine::load(dir.path()).expect("loads");
@@ -39,9 +39,14 @@ fn fixture_with(settings: MinerSettings) -> Fixture {
 }
 
 impl Fixture {
-    fn signed(&self, path: &str, body: &Value) -> Request<Body> {
+    pub(super) fn signed(&self, path: &str, body: &Value) -> Request<Body> {
+        self.signed_by(&self.validator, path, body)
+    }
+
+    /// A request to `path` signed by `signer` (another validator than the fixture's, say).
+    pub(super) fn signed_by(&self, signer: &Hotkey, path: &str, body: &Value) -> Request<Body> {
         let bytes = serde_json::to_vec(body).expect("json");
-        let signed = epistula::sign(&self.validator, &bytes, Some(&self.miner), now_ms());
+        let signed = epistula::sign(signer, &bytes, Some(&self.miner), now_ms());
         let mut request = Request::post(path).header("content-type", "application/json");
         for (name, value) in signed.headers() {
             request = request.header(name, value);
@@ -49,7 +54,7 @@ impl Fixture {
         request.body(Body::from(bytes)).expect("request")
     }
 
-    async fn send(&self, request: Request<Body>) -> (StatusCode, String) {
+    pub(super) async fn send(&self, request: Request<Body>) -> (StatusCode, String) {
         let response = self.app.clone().oneshot(request).await.expect("responds");
         let status = response.status();
         let body = response.into_body().collect().await.expect("body").to_bytes();
