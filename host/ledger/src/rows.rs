@@ -136,10 +136,11 @@ pub struct TokenCheckRow {
     pub tokens: Vec<assay_policy_sdk::TokenMeasurement>,
 }
 
-/// Elements one commit-reveal output holds, at most: the largest hidden sizes of today's
-/// models are 16,384 (one f64 each, 128 KiB a row); twice that leaves room for a larger one and
-/// still bounds what a miner's reveal costs the ledger.
-pub const MAX_REVEAL_ELEMENTS: usize = 32_768;
+/// Elements one commit-reveal output holds, at most: as many as the protocol lets a miner reveal
+/// (`assay_protocol::commit_reveal::MAX_OUTPUT_VALUES`, 65,536; a test in `assay-verify`, which
+/// depends on both, keeps the two equal), so a reveal the client accepts is always one the ledger keeps. One f64 each:
+/// 512 KiB a row at most.
+pub const MAX_REVEAL_ELEMENTS: usize = 65_536;
 
 /// How one miner's reveal in a commit-reveal round turned out (the host decides it; the
 /// contract's `reveal`).

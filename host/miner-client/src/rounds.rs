@@ -21,6 +21,9 @@ use serde_json::{Map, Value};
 
 use crate::{ERROR_BODY_BYTES, Miner, MinerClient, ReadError, is_validator_fault, read_capped};
 
+/// The status a miner answers a commit for a round it already holds with another prompt.
+const CONFLICT: u16 = 409;
+
 /// Why a round's call failed, and whose fault it was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoundError {
@@ -126,7 +129,8 @@ pub fn check_reveal(commitment: &Hash, reveal: &RevealResponse, hidden_size: usi
 
 impl MinerClient {
     /// Asks `miner` to commit to `request`'s round; the answer must arrive whole within `window`
-    /// (the commit window's remainder, by the validator's clock) and be signed by the miner.
+    /// (the commit window's remainder, by the validator's clock; the client's own timeout when
+    /// that is shorter: callers keep windows within it) and be signed by the miner.
     pub async fn commit(
         &self,
         miner: &Miner,
@@ -146,9 +150,10 @@ impl MinerClient {
         Ok(CommitAnswer { commitment, response, signature, elapsed })
     }
 
-    /// Asks `miner` to reveal `round`, whose output has `hidden_size` values (its `info`'s; the
-    /// read is bounded as for at most [`commit_reveal::MAX_OUTPUT_VALUES`]), within `window` and
-    /// signed by the miner.
+    /// Asks `miner` to reveal `round`, whose output has `hidden_size` values (the validator's own
+    /// reference model's, never what the miner declares; the read is bounded as for at most
+    /// [`commit_reveal::MAX_OUTPUT_VALUES`]), within `window` (or the client's shorter timeout)
+    /// and signed by the miner.
     pub async fn reveal(
         &self,
         miner: &Miner,
@@ -193,6 +198,11 @@ impl MinerClient {
                 }
             })?;
             let status = response.status().as_u16();
+            if status == CONFLICT {
+                // The miner already holds this round with another prompt: the validator reused a
+                // round id (decision 0009), never the miner's fault.
+                return Err(RoundError::Validator(format!("{url} already holds this round with another prompt")));
+            }
             if status != 200 {
                 let body = read_capped(response, ERROR_BODY_BYTES).await.unwrap_or_default();
                 let body = String::from_utf8_lossy(&body).into_owned();

@@ -239,4 +239,11 @@ async fn a_round_commits_and_reveals_through_the_reference_miner() {
         }
         other => panic!("a round never committed is a 404: {other:?}"),
     }
+
+    // The same round id with another prompt: the validator reused an id, never the miner's fault.
+    let reused = CommitRequest { prompt_token_ids: vec![2, 7, 1, 8], ..request.clone() };
+    match client.commit(&first.miner, &reused, LIMIT).await {
+        Err(RoundError::Validator(why)) => assert!(why.contains("another prompt"), "{why}"),
+        other => panic!("a reused round id is the validator's error: {other:?}"),
+    }
 }

@@ -124,6 +124,7 @@ fn check_commit_reveals(rounds: &[CommitReveal], listed: &Listed) -> Result<()> 
             )));
         }
     }
+    check_sentinel("commit_reveals.committed_ms", &rounds.iter().map(|c| c.committed_ms).collect::<Vec<_>>())?;
     check_sentinel("commit_reveals.revealed_ms", &rounds.iter().map(|c| c.revealed_ms).collect::<Vec<_>>())
 }
 
@@ -366,6 +367,7 @@ mod tests {
         refused(|i| i.challenges.response_ms[0] = -0.5, "challenges.response_ms[0] = -0.5");
         refused(|i| i.requests.reported_tps[1] = -2.0, "requests.reported_tps[1] = -2");
         refused(|i| i.commit_reveals[0].revealed_ms = -3.0, "commit_reveals.revealed_ms[0] = -3");
+        refused(|i| i.commit_reveals[0].committed_ms = -7.0, "commit_reveals.committed_ms[0] = -7");
         refused(
             |i| {
                 i.challenges.reasons.push("unused".into());

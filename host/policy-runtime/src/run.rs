@@ -13,6 +13,16 @@ use crate::{
     ContractVersion, Digest, Error, Limits, Result, check_input, validate_judgement, validate_output, validate_plan,
 };
 
+/// A failed trial instantiation at load: the component's fault, unless the host's pool of
+/// instance slots was full at that moment (a host error, never the policy's).
+fn refused_at_load(error: wasmtime::Error) -> Error {
+    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        Error::Wasmtime(error)
+    } else {
+        Error::Invalid(error)
+    }
+}
+
 fn new_store(engine: &Engine, limits: Limits) -> Result<Store<StoreState>> {
     let mut store =
         Store::new(engine, StoreState { memory_limit: limits.memory_bytes, memory_used: 0, memory_refused: false });
@@ -73,12 +83,12 @@ impl Scorer {
         let pre = match version {
             ContractVersion::V0_1 => {
                 let pre = scorer_v0_1::ScorerPre::new(instance_pre).map_err(Error::Invalid)?;
-                pre.instantiate(&mut store).map_err(Error::Invalid)?;
+                pre.instantiate(&mut store).map_err(refused_at_load)?;
                 ScorerPre::V0_1(pre)
             }
             ContractVersion::V0_2 => {
                 let pre = scorer::ScorerPre::new(instance_pre).map_err(Error::Invalid)?;
-                let instance = pre.instance_pre().instantiate(&mut store).map_err(Error::Invalid)?;
+                let instance = pre.instance_pre().instantiate(&mut store).map_err(refused_at_load)?;
                 // The borrowed input records (`lower`) must match the component's types too.
                 lower::score_export(&instance, &mut store).map_err(Error::Invalid)?;
                 ScorerPre::V0_2(pre)
@@ -201,12 +211,12 @@ impl Challenger {
         let pre = match version {
             ContractVersion::V0_1 => {
                 let pre = challenger_v0_1::ChallengerPre::new(instance_pre).map_err(Error::Invalid)?;
-                pre.instantiate(&mut store).map_err(Error::Invalid)?;
+                pre.instantiate(&mut store).map_err(refused_at_load)?;
                 ChallengerPre::V0_1(pre)
             }
             ContractVersion::V0_2 => {
                 let pre = challenger::ChallengerPre::new(instance_pre).map_err(Error::Invalid)?;
-                pre.instantiate(&mut store).map_err(Error::Invalid)?;
+                pre.instantiate(&mut store).map_err(refused_at_load)?;
                 ChallengerPre::V0_2(pre)
             }
         };

@@ -853,3 +853,12 @@ fn unmeasured(exchange: &Exchange, error: MeasureError) -> Judgement {
         }
     }
 }
+
+#[cfg(test)]
+mod bounds_tests {
+    /// A reveal the miner client accepts is one the ledger keeps: the two caps are one number.
+    #[test]
+    fn the_ledger_keeps_every_output_the_protocol_lets_a_miner_reveal() {
+        assert_eq!(assay_ledger::MAX_REVEAL_ELEMENTS, assay_protocol::commit_reveal::MAX_OUTPUT_VALUES);
+    }
+}

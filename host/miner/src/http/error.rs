@@ -12,6 +12,8 @@ pub enum ApiError {
     Unauthorized(String),
     /// 404: unknown request id (or its open window has passed).
     NotFound(String),
+    /// 409: a commit for a round this validator already asked with another prompt.
+    Conflict(String),
     /// 408: the body did not arrive within this long.
     RequestTimeout(std::time::Duration),
     /// 413: the body is larger than this many bytes.
@@ -30,6 +32,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request_error", m),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "authentication_error", m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "invalid_request_error", m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "invalid_request_error", m),
             ApiError::RequestTimeout(after) => (
                 StatusCode::REQUEST_TIMEOUT,
                 "invalid_request_error",

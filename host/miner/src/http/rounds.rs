@@ -39,7 +39,7 @@ pub async fn commit(State(state): State<MinerState>, headers: HeaderMap, body: B
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     match committed {
         Ok(answer) => signed(&inner, &answer, &validator),
-        Err(e @ crate::Error::RoundConflict(_)) => Err(ApiError::BadRequest(e.to_string())),
+        Err(e @ crate::Error::RoundConflict(_)) => Err(ApiError::Conflict(e.to_string())),
         Err(e) => Err(ApiError::Internal(e.to_string())),
     }
 }

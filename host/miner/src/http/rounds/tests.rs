@@ -65,12 +65,12 @@ async fn a_round_commits_to_the_final_hidden_state_and_reveals_it() {
     assert_eq!(all.len(), 5 * 4 * 64);
     assert_eq!(output, commit_reveal::output_bytes(&all[1216..1280]));
 
-    // A retried commit gets the same commitment; the same round with another prompt is refused.
+    // A retried commit gets the same commitment; the same round with another prompt is a 409.
     let (status, text) = commit(&f, 7, &prompt).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(signed_answer::<CommitResponse>(&f, &text), committed);
     let (status, text) = commit(&f, 7, &[5, 17]).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
     // A fresh round draws a fresh salt.
     let (_, text) = commit(&f, 8, &prompt).await;
     assert_ne!(signed_answer::<CommitResponse>(&f, &text).commitment, committed.commitment);
