@@ -73,10 +73,8 @@ impl Services {
         };
         let (stop_verifier, stopped) = watch::channel(false);
         let verifier_task = verifier.clone().map(|v| tokio::spawn(v.run(stopped.clone())));
-        let rounds_task = match round_driver(node)? {
-            Some(driver) => Some(tokio::spawn(drive_rounds(driver, node.view.clone(), node.settings.epochs, stopped))),
-            None => None,
-        };
+        let rounds_task = round_driver(node)?
+            .map(|driver| tokio::spawn(drive_rounds(driver, node.view.clone(), node.settings.epochs, stopped)));
         Ok(Services { gateway, verifier, verifier_task, rounds_task, stop_verifier })
     }
 
