@@ -182,7 +182,9 @@ impl RoundDriver {
             });
         }
         let mut asked = Vec::new();
-        while let Some(Ok((uid, info, miner))) = infos.join_next().await {
+        while let Some(joined) = infos.join_next().await {
+            // A task that panicked leaves that miner out; the others are still read.
+            let Ok((uid, info, miner)) = joined else { continue };
             match info {
                 Ok(info) if info.speaks_commit_reveal() && info.model == self.model => {
                     let hidden_size = info.hidden_size as usize;
@@ -220,7 +222,8 @@ impl RoundDriver {
         }
         let mut rows = Vec::new();
         let mut to_reveal = Vec::new();
-        while let Some(Ok((a, committed))) = commits.join_next().await {
+        while let Some(joined) = commits.join_next().await {
+            let Ok((a, committed)) = joined else { continue };
             match committed {
                 Committed::Yes { commitment, at } => to_reveal.push((a, commitment, at)),
                 Committed::Row(row) => rows.push(row),
@@ -238,8 +241,8 @@ impl RoundDriver {
                 reveal_one(&client, &a, round, &commitment, window, (start, at), &task).await
             });
         }
-        while let Some(Ok(row)) = reveals.join_next().await {
-            rows.extend(row);
+        while let Some(joined) = reveals.join_next().await {
+            rows.extend(joined.ok().flatten());
         }
         rows.sort_by_key(|r| r.uid);
         rows
