@@ -1,7 +1,9 @@
 //! `assay devnet`: the whole system on one machine, no network, no GPU. A local chain, a tiny
 //! model and two cheating variants of it, four reference miners (two honest at different speeds,
 //! one serving another model, one serving int4-rounded weights), the gateway with synthetic
-//! traffic, the verification loop, and short epochs, each published, audited and shown. The
+//! traffic, the verification loop (and, for `--scorer consensus`, one commit-reveal round per
+//! epoch, in which the honest miners' shared weights agree and the cheaters' land away from
+//! them), and short epochs, each published, audited and shown. The
 //! subnet's owner (`crate::owner`) announces a second scorer in epoch 1: epoch 2 runs it in
 //! shadow, epoch 3 with it, as the summaries say. Epochs go to a local S3 server when one is
 //! installed (`crate::publication`), else to a folder.
@@ -597,12 +599,20 @@ fn report(
     if scorer == DevnetScorer::Constantinople {
         println!("the faster honest miner has the most weight: {}", if fast_first { "yes" } else { "NO" });
     }
+    // Consensus pays every honest miner for agreeing with the verified mean.
+    let honest_paid = ROLES.iter().enumerate().filter(|(_, r)| r.honest).all(|(uid, _)| weight(uid) > 0);
+    if scorer == DevnetScorer::Consensus {
+        println!("honest miners above weight zero: {}", if honest_paid { "yes" } else { "NO" });
+    }
     println!("everything is in {}", out.display());
     if !all_pass {
         return Err(anyhow!("an epoch failed its audit"));
     }
     if !cheaters_zero {
         return Err(anyhow!("a cheating miner kept weight"));
+    }
+    if scorer == DevnetScorer::Consensus && !honest_paid {
+        return Err(anyhow!("an honest miner ended at weight zero under consensus"));
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `assay devnet --scorer`: which scoring policy the devnet runs, where its component is, and
-//! the traffic it needs (tasks, declared capacities, the synthetic load's pacing, challenge rate).
+//! the traffic it needs (tasks, declared capacities, the synthetic load's pacing, challenge rate,
+//! commit-reveal rounds).
 //!
 //! Must not touch: the devnet's run itself (`devnet.rs` asks this module and applies it).
 
@@ -23,17 +24,21 @@ pub enum DevnetScorer {
     Nineteen,
     /// A verified-proof moving average: enough challenges to give every miner its minimum samples.
     ProofOfInference,
+    /// Commit-reveal among hosters: one round per epoch (`[rounds]`), and enough challenges
+    /// that the honest miners are verified (their reveals make the mean) and the cheaters gated.
+    Consensus,
 }
 
 impl DevnetScorer {
-    pub const ALL: [DevnetScorer; 3] =
-        [DevnetScorer::Constantinople, DevnetScorer::Nineteen, DevnetScorer::ProofOfInference];
+    pub const ALL: [DevnetScorer; 4] =
+        [DevnetScorer::Constantinople, DevnetScorer::Nineteen, DevnetScorer::ProofOfInference, DevnetScorer::Consensus];
 
     pub fn name(self) -> &'static str {
         match self {
             DevnetScorer::Constantinople => "constantinople",
             DevnetScorer::Nineteen => "nineteen",
             DevnetScorer::ProofOfInference => "proof-of-inference",
+            DevnetScorer::Consensus => "consensus",
         }
     }
 
@@ -63,7 +68,7 @@ impl DevnetScorer {
                     TaskCapacity { name: "text".into(), capacity: 2 },
                 ]
             }
-            DevnetScorer::Constantinople | DevnetScorer::ProofOfInference => Vec::new(),
+            DevnetScorer::Constantinople | DevnetScorer::ProofOfInference | DevnetScorer::Consensus => Vec::new(),
         }
     }
 
@@ -101,6 +106,19 @@ impl DevnetScorer {
                 config.policy.params.insert("rate.floor".into(), 0.5);
                 config.policy.params.insert("min_per_epoch".into(), 10.0);
             }
+            DevnetScorer::Consensus => {
+                // A round takes at most 4 s of an epoch of at least 5: it starts at the epoch's
+                // first tick and is recorded before the epoch closes.
+                config.rounds = Some(assay_node::rounds::RoundsConfig {
+                    commit_window_ms: 2_500,
+                    reveal_window_ms: 1_500,
+                    prompt_tokens: 32,
+                    ..Default::default()
+                });
+                // The mean is over verified miners' reveals: challenge at least half of every
+                // miner's requests so that each honest one passes some in every epoch.
+                config.policy.params.insert("rate.floor".into(), 0.5);
+            }
         }
     }
 }
@@ -134,7 +152,7 @@ mod tests {
         }
         assert_eq!(DevnetScorer::default(), DevnetScorer::Constantinople);
         let err = "nineteen2".parse::<DevnetScorer>().expect_err("refused");
-        assert!(err.contains("constantinople, nineteen, proof-of-inference"), "{err}");
+        assert!(err.contains("constantinople, nineteen, proof-of-inference, consensus"), "{err}");
     }
 
     #[test]
@@ -151,6 +169,18 @@ mod tests {
         assert_eq!(config.policy.params.get("rate.floor"), Some(&0.5));
         assert_eq!(config.policy.params.get("min_per_epoch"), Some(&10.0));
         assert!(config.tasks.is_empty() && DevnetScorer::ProofOfInference.miner_tasks().is_empty());
+    }
+
+    #[test]
+    fn consensus_gets_a_round_per_epoch_and_more_challenges() {
+        let mut config = Config::local(1, None, "v", "h");
+        config.verify = Some(assay_verify::Settings::new("models/reference".into()));
+        DevnetScorer::Consensus.configure(&mut config, "m", 30);
+        let rounds = config.rounds.as_ref().expect("rounds on");
+        // 2.5 s to commit + 1.5 s to reveal = 4 s, within the shortest devnet epoch (5 s).
+        assert_eq!((rounds.commit_window_ms, rounds.reveal_window_ms, rounds.prompt_tokens), (2_500, 1_500, 32));
+        assert_eq!(config.policy.params.get("rate.floor"), Some(&0.5));
+        Config::parse(&config.to_toml().expect("serializes")).expect("a valid config");
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub struct Config {
     /// The verification loop (challenges against the reference engine); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<assay_verify::Settings>,
+    /// The commit-reveal rounds the node drives, one per epoch (decision 0009); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<crate::rounds::RoundsConfig>,
     /// The subnet's tasks (`[[tasks]]`: name, model, weight, optionally a route); none: the
     /// gateway's model, tasks `chat` and `completion` by route, weighted equally.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -417,6 +420,7 @@ impl Config {
             miners: assay_miner_client::Settings::default(),
             gateway: None,
             verify: None,
+            rounds: None,
             tasks: Vec::new(),
             dashboard: None,
             metrics: None,
@@ -544,6 +548,15 @@ impl Config {
         }
         if let Some(v) = &self.verify {
             v.check().or_else(|(key, reason)| invalid(&format!("verify.{key}"), reason))?;
+        }
+        if let Some(r) = &self.rounds {
+            r.check().or_else(|(key, reason)| invalid(&format!("rounds.{key}"), reason))?;
+            if self.tokenizer_dir().is_none() {
+                return invalid(
+                    "rounds",
+                    "rounds draw their prompt from the model's vocabulary: set verify.model or tokenizer".into(),
+                );
+            }
         }
         if let Some(d) = &self.dashboard
             && d.listen.parse::<std::net::SocketAddr>().is_err()

@@ -4,8 +4,8 @@
 //! behind their traits, the chain view kept fresh for the request path, the epoch loop (commit
 //! each epoch's seed, close ended epochs, send what closed epochs owe), both policy slots
 //! (`slots`), the subnet owner's policy announcements (`announcement` their text, `owner` the
-//! owner's command, `follow` the validators' side), the gateway and the verifier (`services`),
-//! and a [`Status`] snapshot.
+//! owner's command, `follow` the validators' side), the gateway, the verifier and the
+//! commit-reveal round driver (`services`, `rounds`), and a [`Status`] snapshot.
 //! Must not touch: command-line parsing or printing (the CLI's), and the logic of its parts
 //! (each lives in its own crate: gateway, verify, epoch, ledger, chain, publish).
 
@@ -21,6 +21,9 @@ pub mod owner;
 pub mod preflight;
 #[cfg(test)]
 mod refresh_tests;
+pub mod rounds;
+#[cfg(test)]
+mod rounds_tests;
 mod services;
 pub mod slots;
 mod status;

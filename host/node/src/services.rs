@@ -1,6 +1,6 @@
-//! The network-facing services beside the epoch loop: the gateway (`[gateway]`) and the
-//! verifier (`[verify]`), started from the node's parts and stopped with every record and
-//! verdict written.
+//! The network-facing services beside the epoch loop: the gateway (`[gateway]`), the
+//! verifier (`[verify]`) and the commit-reveal round driver (`[rounds]`, `crate::rounds`),
+//! started from the node's parts and stopped with every record and verdict written.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,19 +11,23 @@ use assay_miner_client::{MinerClient, SharedDetokenizer};
 use assay_reference_engine::{ChatTokenizer, Engine};
 use assay_verify::Verifier;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{error, info};
 
+use crate::rounds::RoundDriver;
 use crate::{Error, Node, Result};
 
 /// Requests in flight get this long to finish when the node stops.
 const GRACE: Duration = Duration::from_secs(10);
 /// Openings and completions a verifier waits for, at most.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the round driver looks for a new epoch.
+const ROUND_TICK: Duration = Duration::from_millis(500);
 
 pub(crate) struct Services {
     pub gateway: Option<Gateway>,
     pub verifier: Option<Verifier>,
     verifier_task: Option<tokio::task::JoinHandle<()>>,
+    rounds_task: Option<tokio::task::JoinHandle<()>>,
     stop_verifier: watch::Sender<bool>,
 }
 
@@ -68,8 +72,10 @@ impl Services {
             _ => None,
         };
         let (stop_verifier, stopped) = watch::channel(false);
-        let verifier_task = verifier.clone().map(|v| tokio::spawn(v.run(stopped)));
-        Ok(Services { gateway, verifier, verifier_task, stop_verifier })
+        let verifier_task = verifier.clone().map(|v| tokio::spawn(v.run(stopped.clone())));
+        let rounds_task = round_driver(node)?
+            .map(|driver| tokio::spawn(drive_rounds(driver, node.view.clone(), node.settings.epochs, stopped)));
+        Ok(Services { gateway, verifier, verifier_task, rounds_task, stop_verifier })
     }
 
     /// Stops both; every record and verdict reaches the ledger before this returns.
@@ -78,8 +84,73 @@ impl Services {
         if let Some(task) = self.verifier_task {
             let _ = tokio::time::timeout(GRACE, task).await;
         }
+        if let Some(task) = self.rounds_task {
+            let _ = tokio::time::timeout(GRACE, task).await;
+        }
         if let Some(gateway) = self.gateway {
             gateway.shutdown(GRACE).await;
+        }
+    }
+}
+
+/// The round driver `[rounds]` asks for: the model and task of the first `[[tasks]]` (absent:
+/// the gateway's model, task `chat`), the vocabulary of the model folder the node reads
+/// tokens with (`tokenizer`, else `verify.model`).
+fn round_driver(node: &Node) -> Result<Option<RoundDriver>> {
+    let Some(config) = node.config.rounds.clone() else { return Ok(None) };
+    let refuse = |reason: String| Error::Open { what: "the commit-reveal rounds ([rounds])".into(), reason };
+    let (task, model) = match (node.config.tasks.first(), &node.config.gateway) {
+        (Some(t), _) => (t.name.clone(), t.model.clone()),
+        // The default tasks are `chat` and `completion` by route; a round names the first.
+        (None, Some(g)) => ("chat".to_string(), g.model.clone()),
+        (None, None) => return Err(refuse("no [[tasks]] and no gateway name the model miners run".into())),
+    };
+    let dir = node.config.tokenizer_dir().ok_or_else(|| refuse("no tokenizer or verify.model folder".into()))?;
+    let model_config =
+        assay_reference_engine::Config::load(&dir.join("config.json")).map_err(|e| refuse(e.to_string()))?;
+    let vocab = u32::try_from(model_config.vocab_size)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| refuse(format!("a vocabulary of {} tokens", model_config.vocab_size)))?;
+    let client = MinerClient::new(node.hotkey.clone(), VERIFY_TIMEOUT, node.config.miners.clone())
+        .map_err(|e| Error::Service(format!("rounds: {e}")))?;
+    Ok(Some(RoundDriver {
+        config,
+        client: Arc::new(client),
+        ledger: node.ledger.clone(),
+        validator: node.hotkey.ss58(),
+        model,
+        task,
+        vocab,
+    }))
+}
+
+/// One round per epoch, at the first tick of each (the epoch the node starts in included), until
+/// `stop`; a round under way when it comes is abandoned.
+async fn drive_rounds(
+    driver: RoundDriver,
+    view: assay_chain::ChainView,
+    epochs: assay_chain::Epochs,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last = None;
+    while !*stop.borrow() {
+        let epoch = epochs.of_block(view.head());
+        if last != Some(epoch) {
+            last = Some(epoch);
+            let metagraph = view.metagraph();
+            tokio::select! {
+                ran = driver.run(epoch, &metagraph) => {
+                    if let Err(e) = ran {
+                        error!(epoch, error = %e, "the epoch's commit-reveal round was not recorded");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ROUND_TICK) => {}
+            _ = stop.changed() => return,
         }
     }
 }

@@ -193,6 +193,18 @@ pub const NOTES: &[(&str, &str)] = &[
     ("verify.workers", "Reference passes run at once."),
     ("verify.open_timeout_s", "A miner has this long to answer an opening."),
     (
+        "rounds",
+        "Commit-reveal rounds (decision 0009), one per epoch, for a consensus scorer: every miner whose info \
+         lists the routes commits to the same prompt, then reveals. Absent: no rounds.",
+    ),
+    ("rounds.commit_window_ms", "Miners' commitments must have arrived whole this long after the round starts."),
+    (
+        "rounds.reveal_window_ms",
+        "After the commit window closes, reveals must have arrived whole within this long (later: late, scored 0).",
+    ),
+    ("rounds.prompt_tokens", "Token ids in the round's prompt, drawn from the epoch's seed (1 to 8192)."),
+    ("rounds.concurrency", "Miners asked at once, at most."),
+    (
         "dashboard",
         "The read-only web dashboard (docs/dashboard.md): miners, weights, verdicts and latencies, live. Absent: \
          none served.",
