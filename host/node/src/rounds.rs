@@ -128,6 +128,9 @@ pub struct RoundDriver {
     pub task: String,
     /// The model's vocabulary size: prompt ids stay below it.
     pub vocab: u32,
+    /// The model's hidden size, from the validator's own copy of its config (never what a
+    /// miner declares): it bounds the read of a reveal and is the length a valid output has.
+    pub hidden_size: usize,
 }
 
 /// A miner asked to commit.
@@ -135,6 +138,7 @@ pub struct RoundDriver {
 struct Asked {
     uid: u16,
     miner: Miner,
+    /// The validator's model's hidden size ([`RoundDriver::hidden_size`]).
     hidden_size: usize,
 }
 
@@ -187,12 +191,7 @@ impl RoundDriver {
             let Ok((uid, info, miner)) = joined else { continue };
             match info {
                 Ok(info) if info.speaks_commit_reveal() && info.model == self.model => {
-                    let hidden_size = info.hidden_size as usize;
-                    if (1..=MAX_REVEAL_ELEMENTS).contains(&hidden_size) {
-                        asked.push(Asked { uid, miner, hidden_size });
-                    } else {
-                        warn!(uid, hidden_size, "a miner's hidden size is out of what a round row holds: not asked");
-                    }
+                    asked.push(Asked { uid, miner, hidden_size: self.hidden_size })
                 }
                 Ok(_) => {}
                 Err(e) => info!(uid, error = %e, "no info from a miner: not asked in this round"),

@@ -140,6 +140,7 @@ async fn a_round_records_valid_mismatch_and_late_rows_and_none_for_a_version_one
         model: "assay-tiny".into(),
         task: "chat".into(),
         vocab: spec.vocab as u32,
+        hidden_size: spec.hidden,
     };
 
     let rows = driver.run(3, &metagraph).await.expect("the round runs");

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assay_gateway::Gateway;
+use assay_ledger::MAX_REVEAL_ELEMENTS;
 use assay_miner_client::{MinerClient, SharedDetokenizer};
 use assay_reference_engine::{ChatTokenizer, Engine};
 use assay_verify::Verifier;
@@ -112,6 +113,11 @@ fn round_driver(node: &Node) -> Result<Option<RoundDriver>> {
         .ok()
         .filter(|v| *v > 0)
         .ok_or_else(|| refuse(format!("a vocabulary of {} tokens", model_config.vocab_size)))?;
+    let hidden_size = model_config.hidden_size;
+    if !(1..=MAX_REVEAL_ELEMENTS).contains(&hidden_size) {
+        let reason = format!("a hidden size of {hidden_size}, outside the 1..={MAX_REVEAL_ELEMENTS} a round row holds");
+        return Err(refuse(reason));
+    }
     let client = MinerClient::new(node.hotkey.clone(), VERIFY_TIMEOUT, node.config.miners.clone())
         .map_err(|e| Error::Service(format!("rounds: {e}")))?;
     Ok(Some(RoundDriver {
@@ -122,6 +128,7 @@ fn round_driver(node: &Node) -> Result<Option<RoundDriver>> {
         model,
         task,
         vocab,
+        hidden_size,
     }))
 }
 
