@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assay_chain::Metagraph;
-use assay_ledger::{CommitRevealRow, Ledger, MAX_REVEAL_ELEMENTS, RevealStatus};
+use assay_ledger::{CommitRevealRow, Ledger, RevealStatus};
 use assay_miner_client::{Miner, MinerClient, MinerFault, Reveal, RoundError, check_reveal};
 use assay_protocol::commitment::Hash;
 use assay_protocol::wire::CommitRequest;
