@@ -13,7 +13,9 @@
 //!
 //! Whose fault: a call that failed through the validator's own fault (`RoundError::Validator`)
 //! gives that miner no row and a warning; a miner whose `info` cannot be read or does not list
-//! both routes (a version-1 miner) is not asked and has no row.
+//! both routes (a version-1 miner) is not asked and has no row. Windows are absolute, so a miner
+//! held in the validator's queue (the `concurrency` bound) has less of one: a call that began with
+//! under 90 % of its window left and came back late gives no row either, never a `late`.
 //!
 //! Owns: the round's schedule and its rows. Must not touch: the calls themselves and the reveal
 //! check (`assay-miner-client`), scoring (the consensus policy), or the epoch's close.
@@ -205,8 +207,10 @@ impl RoundDriver {
     /// the reveals of those that committed within the reveal window. Rows by uid.
     async fn round(&self, request: &CommitRequest, asked: Vec<Asked>) -> Vec<CommitRevealRow> {
         let start = Instant::now();
-        let commit_closes = start + Duration::from_millis(self.config.commit_window_ms);
-        let reveal_closes = commit_closes + Duration::from_millis(self.config.reveal_window_ms);
+        let commit_whole = Duration::from_millis(self.config.commit_window_ms);
+        let reveal_whole = Duration::from_millis(self.config.reveal_window_ms);
+        let commit_closes = start + commit_whole;
+        let reveal_closes = commit_closes + reveal_whole;
         let limit = Arc::new(Semaphore::new(self.config.concurrency as usize));
         let mut commits = JoinSet::new();
         for a in asked {
@@ -214,7 +218,8 @@ impl RoundDriver {
                 (self.client.clone(), limit.clone(), request.clone(), self.task.clone());
             commits.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let window = commit_closes.saturating_duration_since(Instant::now());
+                let window =
+                    Window { left: commit_closes.saturating_duration_since(Instant::now()), whole: commit_whole };
                 let committed = commit_one(&client, &a, &request, window, start, &task).await;
                 (a, committed)
             });
@@ -236,7 +241,8 @@ impl RoundDriver {
             let (client, limit, round, task) = (self.client.clone(), limit.clone(), request.round, self.task.clone());
             reveals.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let window = reveal_closes.saturating_duration_since(Instant::now());
+                let window =
+                    Window { left: reveal_closes.saturating_duration_since(Instant::now()), whole: reveal_whole };
                 reveal_one(&client, &a, round, &commitment, window, (start, at), &task).await
             });
         }
@@ -245,6 +251,22 @@ impl RoundDriver {
         }
         rows.sort_by_key(|r| r.uid);
         rows
+    }
+}
+
+/// The time a call has before its window closes, and the whole window it would have had if the
+/// validator's own queue (the `concurrency` bound) had not held it back.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    left: Duration,
+    whole: Duration,
+}
+
+impl Window {
+    /// The validator's queue took more than a tenth of the window from this miner before its call
+    /// began: a late answer is then the validator's pacing, never charged to the miner.
+    fn queued_too_long(&self) -> bool {
+        self.left < self.whole.mul_f64(0.9)
     }
 }
 
@@ -271,19 +293,23 @@ async fn commit_one(
     client: &MinerClient,
     a: &Asked,
     request: &CommitRequest,
-    window: Duration,
+    window: Window,
     start: Instant,
     task: &str,
 ) -> Committed {
-    if window.is_zero() {
+    if window.left.is_zero() {
         // Its turn came after the window (the concurrency bound): the validator's pacing, not the miner's.
         warn!(uid = a.uid, "the commit window closed before this miner was asked: no row (raise rounds.concurrency)");
         return Committed::Dropped;
     }
-    match client.commit(&a.miner, request, window).await {
+    match client.commit(&a.miner, request, window.left).await {
         Ok(answer) => Committed::Yes { commitment: answer.commitment, at: start.elapsed() },
         Err(RoundError::Validator(e)) => {
             warn!(uid = a.uid, error = %e, "validator fault: could not ask a miner to commit; it has no row this round");
+            Committed::Dropped
+        }
+        Err(RoundError::Miner(fault @ MinerFault::Late { .. })) if window.queued_too_long() => {
+            warn!(uid = a.uid, error = %fault, left = ?window.left, "late after waiting in the validator's queue: no row (raise rounds.concurrency)");
             Committed::Dropped
         }
         Err(RoundError::Miner(fault)) => {
@@ -300,14 +326,22 @@ async fn reveal_one(
     a: &Asked,
     round: u64,
     commitment: &Hash,
-    window: Duration,
+    window: Window,
     (start, committed): (Instant, Duration),
     task: &str,
 ) -> Option<CommitRevealRow> {
-    let answer = match client.reveal(&a.miner, round, a.hidden_size, window).await {
+    if window.left.is_zero() {
+        warn!(uid = a.uid, "the reveal window closed before this miner was asked: no row (raise rounds.concurrency)");
+        return None;
+    }
+    let answer = match client.reveal(&a.miner, round, a.hidden_size, window.left).await {
         Ok(answer) => answer,
         Err(RoundError::Validator(e)) => {
             warn!(uid = a.uid, error = %e, "validator fault: could not ask a miner to reveal; it has no row this round");
+            return None;
+        }
+        Err(RoundError::Miner(fault @ MinerFault::Late { .. })) if window.queued_too_long() => {
+            warn!(uid = a.uid, error = %fault, left = ?window.left, "late after waiting in the validator's queue: no row (raise rounds.concurrency)");
             return None;
         }
         Err(RoundError::Miner(fault)) => {
@@ -328,4 +362,21 @@ async fn reveal_one(
             row(a.uid, task, RevealStatus::Mismatch, Some(committed), revealed)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call that waited in the validator's queue for more than a tenth of its window is never
+    /// charged late; one that had (nearly) the whole window is.
+    #[test]
+    fn a_miner_held_in_the_validators_queue_is_not_charged_late() {
+        let whole = Duration::from_secs(10);
+        let window = |left_ms| Window { left: Duration::from_millis(left_ms), whole };
+        assert!(!window(10_000).queued_too_long());
+        assert!(!window(9_000).queued_too_long());
+        assert!(window(8_999).queued_too_long());
+        assert!(window(0).queued_too_long());
+    }
 }
