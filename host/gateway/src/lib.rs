@@ -11,9 +11,12 @@
 //! there.
 //!
 //! Organic and synthetic requests pass the same schema, take the same path ([`proxy::forward`])
-//! and carry the same `assay` extension, so a miner cannot tell them apart.
+//! and carry the same `assay` extension, so a miner cannot tell them apart. The competition's
+//! requests (`competition`, cacheon) are synthetic requests sent one at a time to one miner,
+//! beside the same prompts sent to the validator's baseline server.
 
 mod admission;
+mod competition;
 mod counters;
 mod dataset;
 mod error;
@@ -45,6 +48,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+pub use competition::{Baseline, BaselineAnswer, Competition, ContestRequest};
 pub use counters::Counters;
 pub use dataset::{Limits as DatasetLimits, Publication};
 pub use error::ApiError;
@@ -483,6 +487,16 @@ impl Gateway {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The competition's side of the gateway (cacheon's traffic, driven by the node).
+    pub fn competition(&self) -> Result<Competition, Error> {
+        let http = reqwest::Client::builder()
+            // A redirect would send the prompt elsewhere and time whatever answers there.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Setting(format!("the competition's HTTP client: {e}")))?;
+        Ok(Competition { shared: self.shared.clone(), http })
     }
 
     /// The miners as the router sees them now.

@@ -163,13 +163,16 @@ pub(crate) enum Caller {
     /// The validator's own request: it never waits for a slot and is spread over every miner,
     /// or goes to `only` (capacity-paced load), or to none.
     Validator { only: Option<u16> },
+    /// A competition request (`crate::competition`) to miner `uid` only, as the validator's own
+    /// synthetic request; a warm-up one (`counted` false) is not recorded.
+    Competition { uid: u16, counted: bool },
 }
 
 impl Caller {
     fn kind(&self) -> RequestKind {
         match self {
             Caller::User { .. } => RequestKind::Organic,
-            Caller::Validator { .. } => RequestKind::Synthetic,
+            Caller::Validator { .. } | Caller::Competition { .. } => RequestKind::Synthetic,
         }
     }
 
@@ -178,14 +181,19 @@ impl Caller {
     fn publish_text(&self) -> bool {
         match self {
             Caller::User { publish_text, .. } => *publish_text,
-            Caller::Validator { .. } => true,
+            Caller::Validator { .. } | Caller::Competition { .. } => true,
         }
+    }
+
+    /// Whether the exchange is recorded: all but a competition's warm-up requests.
+    fn recorded(&self) -> bool {
+        !matches!(self, Caller::Competition { counted: false, .. })
     }
 
     fn connection(&self) -> Option<Connection> {
         match self {
             Caller::User { connection, .. } => connection.clone(),
-            Caller::Validator { .. } => None,
+            Caller::Validator { .. } | Caller::Competition { .. } => None,
         }
     }
 }
@@ -212,7 +220,7 @@ pub(crate) async fn forward(
     // Miners that did not declare the task (or, for a request meant for one miner, every other)
     // are skipped as if already tried.
     let not_serving = match caller {
-        Caller::Validator { only: Some(uid) } => {
+        Caller::Validator { only: Some(uid) } | Caller::Competition { uid, .. } => {
             shared.pool.slots().iter().map(|s| s.uid).filter(|u| *u != uid).collect()
         }
         _ => shared.pool.not_serving(&task),
@@ -315,7 +323,7 @@ fn shed(shared: &Shared) -> ApiError {
 /// own request takes one at once or none.
 async fn slot_for(shared: &Shared, caller: &Caller, tried: &[u16], deadline: Instant) -> Result<Lease, Refusal> {
     match caller {
-        Caller::Validator { .. } => shared.pool.pick(tried, true).ok_or(Refusal::NoMiner),
+        Caller::Validator { .. } | Caller::Competition { .. } => shared.pool.pick(tried, true).ok_or(Refusal::NoMiner),
         Caller::User { key, .. } => shared.queue.acquire(&shared.pool, &shared.tally, key, tried, deadline).await,
     }
 }
@@ -363,6 +371,8 @@ pub(crate) struct Attempt {
     task: Arc<str>,
     kind: RequestKind,
     publish_text: bool,
+    /// Handed to the recorder when it ends (all but a competition's warm-up requests).
+    recorded: bool,
     greedy: bool,
     id: u64,
     request_id: String,
@@ -395,6 +405,7 @@ impl Attempt {
             task: task.clone(),
             kind: caller.kind(),
             publish_text: caller.publish_text(),
+            recorded: caller.recorded(),
             greedy,
             id,
             request_id,
@@ -465,6 +476,9 @@ impl Attempt {
         let Some(lease) = self.lease.take() else { return };
         let slot: Arc<Slot> = lease.slot.clone();
         lease.settle(completion.outcome, completion.ttft);
+        if !self.recorded {
+            return;
+        }
         self.shared.recorder.send(Finished {
             id: self.id,
             uid: slot.uid,

@@ -232,16 +232,16 @@ fn write(ledger: &dyn Ledger, view: &ChainView, epochs: Epochs, rows: &[(Request
 type Checked = Result<Option<ResponseExtension>, String>;
 
 fn evidence_of(chunk: &[Finished], validator: &str) -> Vec<Checked> {
-    let ok: Vec<(&Value, &str)> = chunk
-        .iter()
-        .filter(|f| f.completion.outcome == Outcome::Ok)
-        .map(|f| (&f.completion.last, f.miner_hotkey.as_str()))
-        .collect();
+    let ok: Vec<(&Value, &str)> =
+        chunk.iter().filter(|f| has_evidence(f)).map(|f| (&f.completion.last, f.miner_hotkey.as_str())).collect();
     let mut checked = check_evidence_batch(&ok, validator).into_iter();
-    chunk
-        .iter()
-        .map(|f| if f.completion.outcome == Outcome::Ok { checked.next().unwrap_or(Ok(None)) } else { Ok(None) })
-        .collect()
+    chunk.iter().map(|f| if has_evidence(f) { checked.next().unwrap_or(Ok(None)) } else { Ok(None) }).collect()
+}
+
+/// Whether an exchange must carry a miner's evidence: a miner's answer that came back `ok`. A
+/// baseline request (the validator's own server, `crate::competition`) has none to carry.
+fn has_evidence(f: &Finished) -> bool {
+    f.completion.outcome == Outcome::Ok && f.kind != RequestKind::Baseline
 }
 
 /// The ledger's view of one exchange: its record, and what verification needs of it.
@@ -250,7 +250,7 @@ fn entry(f: &Finished, checked: Checked) -> (RequestEntry, Option<Exchange>) {
     let mut outcome = c.outcome;
     let mut evidence = None;
     let mut tokens = (0, 0);
-    if outcome == Outcome::Ok {
+    if has_evidence(f) {
         match checked {
             Ok(Some(ext)) if ext.request_id == f.request_id => {
                 tokens = (ext.prompt_token_ids.len() as u32, ext.completion_token_ids.len() as u32);
@@ -515,6 +515,27 @@ mod tests {
         assert_eq!(outcomes, [Row::Ok, Row::BadResponse, Row::Ok, Row::Cancelled]);
         assert!(rows[0].1.is_some() && rows[1].1.is_none() && rows[2].1.is_some());
         assert_eq!((rows[2].0.record.prompt_tokens, rows[2].0.record.completion_tokens), (1, 2));
+    }
+
+    /// A baseline answer (the validator's own server) carries no evidence and needs none: it stays
+    /// `ok`, its tokens are its usage's, and no exchange is kept for the verifier; a miner's `ok`
+    /// answer without evidence in the same batch is still a bad response.
+    #[test]
+    fn a_baseline_answer_is_recorded_without_evidence() {
+        let mut baseline = finished(RequestKind::Baseline, true);
+        baseline.uid = assay_policy_sdk::NO_MINER;
+        baseline.completion.outcome = Outcome::Ok;
+        baseline.completion.last = serde_json::json!({"usage": {"prompt_tokens": 30, "completion_tokens": 12}});
+        let mut miner = finished(RequestKind::Synthetic, true);
+        miner.completion.outcome = Outcome::Ok;
+        let chunk = [baseline, miner];
+        let rows: Vec<_> = chunk.iter().zip(evidence_of(&chunk, "5Validator")).map(|(f, c)| entry(f, c)).collect();
+        use assay_ledger::Outcome as Row;
+        let (record, exchange) = (&rows[0].0.record, &rows[0].1);
+        assert_eq!((record.kind, record.outcome, record.uid), (assay_ledger::RequestKind::Baseline, Row::Ok, 65535));
+        assert_eq!((record.prompt_tokens, record.completion_tokens), (30, 12));
+        assert!(exchange.is_none());
+        assert_eq!(rows[1].0.record.outcome, Row::BadResponse);
     }
 
     #[test]

@@ -320,6 +320,21 @@ impl Pool {
         self.slots().iter().filter(|s| !s.health().tasks.contains_key(task)).map(|s| s.uid).collect()
     }
 
+    /// The miners up and serving `task`, by uid: the competition's contestants.
+    pub fn serving(&self, task: &str) -> Vec<u16> {
+        let mut uids: Vec<u16> = self
+            .slots()
+            .iter()
+            .filter(|s| {
+                let h = s.health();
+                h.up && h.tasks.contains_key(task)
+            })
+            .map(|s| s.uid)
+            .collect();
+        uids.sort_unstable();
+        uids
+    }
+
     /// What each miner declared, for the chain view's `capacities`.
     pub fn declared(&self) -> assay_chain::Declared {
         self.slots()

@@ -156,6 +156,19 @@ impl TaskTable {
         self.tasks.iter().find(|(n, _)| &**n == task).map(|(_, t)| t.model.as_str())
     }
 
+    /// The route a task's competition requests take: its own, else chat (`None`: no such task).
+    pub fn route_of(&self, task: &str) -> Option<Route> {
+        if self.tasks.is_empty() {
+            return match task {
+                t if t == DEFAULT_TASKS[0] => Some(Route::Chat),
+                t if t == DEFAULT_TASKS[1] => Some(Route::Completions),
+                _ => None,
+            };
+        }
+        let (_, t) = self.tasks.iter().find(|(n, _)| &**n == task)?;
+        Some(if t.route == Some(TaskRoute::Completion) { Route::Completions } else { Route::Chat })
+    }
+
     /// A model for the validator's own request on `route`: a task served there, drawn by
     /// weight (`None` with no tasks configured: `gateway.model`).
     pub fn pick_model(&self, route: Route, rng: &mut impl rand::Rng) -> Option<&str> {
@@ -237,5 +250,12 @@ mod tests {
         assert_eq!(table.models(), ["big", "small"]);
         assert_eq!(table.model_of("big"), Some("big"));
         assert_eq!(task_weights(&tasks)["big"], 0.4);
+        // A competition request takes the task's route; a task on both routes, chat.
+        assert_eq!(table.route_of("text-small"), Some(Route::Completions));
+        assert_eq!(table.route_of("chat-small"), Some(Route::Chat));
+        assert_eq!(table.route_of("big"), Some(Route::Chat));
+        assert_eq!(table.route_of("m"), None);
+        assert_eq!(none.route_of("completion"), Some(Route::Completions));
+        assert_eq!(none.route_of("chat"), Some(Route::Chat));
     }
 }

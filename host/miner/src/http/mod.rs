@@ -76,6 +76,10 @@ pub struct MinerSettings {
     pub round_memory: usize,
     /// Token ids a round's prompt may have.
     pub max_round_prompt_tokens: usize,
+    /// Serves completions to anyone, unsigned, as a plain OpenAI-compatible server (no
+    /// evidence unless a request carries the `assay` extension): what a validator's baseline
+    /// server is (`assay devnet --scorer cacheon`), never a miner.
+    pub unsigned: bool,
 }
 
 /// Signers' rounds the miner keeps in all, per `round_memory`.
@@ -100,6 +104,7 @@ impl Default for MinerSettings {
             max_open_points: 256,
             round_memory: 16,
             max_round_prompt_tokens: 8192,
+            unsigned: false,
         }
     }
 }

@@ -372,3 +372,23 @@ async fn metrics_count_requests_openings_and_the_store() {
     }
     assert!(!second.contains("assay_miner_store_bytes 0.0\n"), "{second}");
 }
+
+/// A baseline server (`unsigned`) answers an unsigned OpenAI request, with no evidence; a miner
+/// refuses the same request.
+#[tokio::test]
+async fn an_unsigned_server_answers_unsigned_requests_and_a_miner_does_not() {
+    let unsigned = || {
+        let bytes = serde_json::to_vec(&chat(json!({}))).expect("json");
+        let request = Request::post("/v1/chat/completions").header("content-type", "application/json");
+        request.body(Body::from(bytes)).expect("request")
+    };
+    let baseline = fixture_with(MinerSettings { unsigned: true, ..MinerSettings::default() });
+    let (status, text) = baseline.send(unsigned()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["usage"]["completion_tokens"], 8);
+    assert!(v.get("assay").is_none_or(Value::is_null), "no evidence: {v}");
+    let miner = fixture(4);
+    let (status, _) = miner.send(unsigned()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
