@@ -67,6 +67,10 @@ pub struct Config {
     /// The commit-reveal rounds the node drives, one per epoch (decision 0009); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rounds: Option<crate::rounds::RoundsConfig>,
+    /// The server competition the node drives, once per epoch (cacheon's traffic); none when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub competition: Option<crate::competition::CompetitionConfig>,
     /// The subnet's tasks (`[[tasks]]`: name, model, weight, optionally a route); none: the
     /// gateway's model, tasks `chat` and `completion` by route, weighted equally.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -421,6 +425,7 @@ impl Config {
             gateway: None,
             verify: None,
             rounds: None,
+            competition: None,
             tasks: Vec::new(),
             dashboard: None,
             metrics: None,
@@ -558,12 +563,64 @@ impl Config {
                 );
             }
         }
+        if let Some(c) = &self.competition {
+            c.check().or_else(|(key, reason)| invalid(&format!("competition.{key}"), reason))?;
+            self.check_competition(c).or_else(|(key, reason)| invalid(&key, reason))?;
+        }
         if let Some(d) = &self.dashboard
             && d.listen.parse::<std::net::SocketAddr>().is_err()
         {
             return invalid("dashboard.listen", format!("{:?} is not a host:port address", d.listen));
         }
         Ok(())
+    }
+
+    /// What `[competition]` needs of the other sections: `Err((key, reason))`.
+    fn check_competition(&self, c: &crate::competition::CompetitionConfig) -> Result<(), (String, String)> {
+        let refuse = |key: &str, reason: &str| Err((key.to_string(), reason.to_string()));
+        let Some(gateway) = &self.gateway else {
+            return refuse("competition", "miners are asked through the gateway's signed path: configure [gateway]");
+        };
+        if gateway.synthetic_per_minute > 0.0 || gateway.synthetic_mode != assay_gateway::SyntheticMode::Rate {
+            // The policy reads every synthetic row of a miner as a competition request.
+            return refuse(
+                "gateway.synthetic_per_minute",
+                "must be 0 (and synthetic_mode \"rate\") with [competition]: its requests are the only synthetic ones",
+            );
+        }
+        if !self.verify.as_ref().is_some_and(|v| v.token_check_share > 0.0) {
+            return refuse(
+                "verify.token_check_share",
+                "the competition's greedy requests are its correctness test: set [verify] with a token_check_share \
+                 above 0 (1 checks every one)",
+            );
+        }
+        if u64::from(c.max_tokens) > gateway.max_tokens {
+            let reason = format!("{} must be at most gateway.max_tokens ({})", c.max_tokens, gateway.max_tokens);
+            return Err(("competition.max_tokens".into(), reason));
+        }
+        // The gateway counts a prompt as one token per byte; the chat template adds a little.
+        if u64::from(c.prompt_chars) + u64::from(c.max_tokens) + 256 > gateway.context_tokens {
+            let reason = format!(
+                "{} with max_tokens {} (and 256 for the template) must fit gateway.context_tokens ({})",
+                c.prompt_chars, c.max_tokens, gateway.context_tokens
+            );
+            return Err(("competition.prompt_chars".into(), reason));
+        }
+        let weights = self.task_weights();
+        if let Some(unknown) = c.tasks.iter().find(|t| !weights.contains_key(*t)) {
+            return Err(("competition.tasks".into(), format!("{unknown:?} is not a task of this subnet")));
+        }
+        Ok(())
+    }
+
+    /// The tasks the competition runs on: its `tasks`, else the first `[[tasks]]`, else `chat`.
+    pub fn competition_tasks(&self) -> Vec<String> {
+        match &self.competition {
+            None => Vec::new(),
+            Some(c) if !c.tasks.is_empty() => c.tasks.clone(),
+            Some(_) => vec![self.tasks.first().map_or_else(|| "chat".to_string(), |t| t.name.clone())],
+        }
     }
 
     /// The task weights an epoch is scored with (the seam the epoch input's tasks come from).

@@ -5,12 +5,16 @@
 //! each epoch's seed, close ended epochs, send what closed epochs owe), both policy slots
 //! (`slots`), the subnet owner's policy announcements (`announcement` their text, `owner` the
 //! owner's command, `follow` the validators' side), the gateway, the verifier and the
-//! commit-reveal round driver (`services`, `rounds`), and a [`Status`] snapshot.
+//! commit-reveal round driver (`services`, `rounds`), the competition driver (`competition`), and
+//! a [`Status`] snapshot.
 //! Must not touch: command-line parsing or printing (the CLI's), and the logic of its parts
 //! (each lives in its own crate: gateway, verify, epoch, ledger, chain, publish).
 
 pub mod announcement;
 mod close;
+pub mod competition;
+#[cfg(test)]
+mod competition_tests;
 pub mod config;
 pub mod dashboard;
 mod error;

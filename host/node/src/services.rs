@@ -1,6 +1,7 @@
 //! The network-facing services beside the epoch loop: the gateway (`[gateway]`), the
-//! verifier (`[verify]`) and the commit-reveal round driver (`[rounds]`, `crate::rounds`),
-//! started from the node's parts and stopped with every record and verdict written.
+//! verifier (`[verify]`), the commit-reveal round driver (`[rounds]`, `crate::rounds`) and the
+//! competition driver (`[competition]`, `crate::competition`), started from the node's parts and
+//! stopped with every record and verdict written.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use assay_verify::Verifier;
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::competition::CompetitionDriver;
 use crate::rounds::RoundDriver;
 use crate::{Error, Node, Result};
 
@@ -29,6 +31,7 @@ pub(crate) struct Services {
     pub verifier: Option<Verifier>,
     verifier_task: Option<tokio::task::JoinHandle<()>>,
     rounds_task: Option<tokio::task::JoinHandle<()>>,
+    competition_task: Option<tokio::task::JoinHandle<()>>,
     stop_verifier: watch::Sender<bool>,
 }
 
@@ -75,8 +78,10 @@ impl Services {
         let (stop_verifier, stopped) = watch::channel(false);
         let verifier_task = verifier.clone().map(|v| tokio::spawn(v.run(stopped.clone())));
         let rounds_task = round_driver(node)?
-            .map(|driver| tokio::spawn(drive_rounds(driver, node.view.clone(), node.settings.epochs, stopped)));
-        Ok(Services { gateway, verifier, verifier_task, rounds_task, stop_verifier })
+            .map(|driver| tokio::spawn(drive_rounds(driver, node.view.clone(), node.settings.epochs, stopped.clone())));
+        let competition_task = competition_driver(node, gateway.as_ref())?
+            .map(|driver| tokio::spawn(drive_competition(driver, node.view.clone(), node.settings.epochs, stopped)));
+        Ok(Services { gateway, verifier, verifier_task, rounds_task, competition_task, stop_verifier })
     }
 
     /// Stops both; every record and verdict reaches the ledger before this returns.
@@ -85,7 +90,7 @@ impl Services {
         if let Some(task) = self.verifier_task {
             let _ = tokio::time::timeout(GRACE, task).await;
         }
-        if let Some(task) = self.rounds_task {
+        for task in [self.rounds_task, self.competition_task].into_iter().flatten() {
             let _ = tokio::time::timeout(GRACE, task).await;
         }
         if let Some(gateway) = self.gateway {
@@ -150,6 +155,57 @@ async fn drive_rounds(
                 ran = driver.run(epoch, &metagraph) => {
                     if let Err(e) = ran {
                         error!(epoch, error = %e, "the epoch's commit-reveal round was not recorded");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ROUND_TICK) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The competition driver `[competition]` asks for, on the gateway's signed path (the config's
+/// check refused a competition without a gateway); the baseline's API key read from its
+/// environment variable now, so that a missing one stops the start.
+fn competition_driver(node: &Node, gateway: Option<&Gateway>) -> Result<Option<CompetitionDriver>> {
+    let Some(config) = node.config.competition.clone() else { return Ok(None) };
+    let refuse = |reason: String| Error::Open { what: "the competition ([competition])".into(), reason };
+    let gateway = gateway.ok_or_else(|| refuse("no [gateway] to send its requests through".into()))?;
+    let api_key = match &config.baseline_api_key_env {
+        None => None,
+        Some(name) => Some(std::env::var(name).map_err(|e| refuse(format!("the baseline's API key ${name}: {e}")))?),
+    };
+    let baseline =
+        assay_gateway::Baseline { url: config.baseline_url.clone(), api_key, model: config.baseline_model.clone() };
+    Ok(Some(CompetitionDriver {
+        gateway: gateway.competition().map_err(|e| refuse(e.to_string()))?,
+        ledger: node.ledger.clone(),
+        baseline,
+        tasks: node.config.competition_tasks(),
+        config,
+    }))
+}
+
+/// The competition once per epoch, at the first tick of each (the epoch the node starts in
+/// included), until `stop`; a competition under way when it comes is abandoned.
+async fn drive_competition(
+    driver: CompetitionDriver,
+    view: assay_chain::ChainView,
+    epochs: assay_chain::Epochs,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last = None;
+    while !*stop.borrow() {
+        let epoch = epochs.of_block(view.head());
+        if last != Some(epoch) {
+            last = Some(epoch);
+            tokio::select! {
+                ran = driver.run(epoch) => {
+                    if let Err(e) = ran {
+                        error!(epoch, error = %e, "validator fault: the epoch's competition did not run (no rows)");
                     }
                 }
                 _ = stop.changed() => return,

@@ -50,6 +50,7 @@ impl Config {
             gateway,
             verify,
             rounds,
+            competition,
             tasks,
             dashboard,
             metrics,
@@ -135,6 +136,7 @@ impl Config {
             gateway: Some(gateway_with_every_key(gateway)),
             verify: Some(verify_with_every_key(verify)),
             rounds: Some(rounds.unwrap_or_default()),
+            competition: Some(competition_with_every_key(competition)),
             tasks: tasks_with_every_key(tasks),
             dashboard: Some(dashboard.unwrap_or_else(|| super::DashboardConfig { listen: "127.0.0.1:8090".into() })),
             metrics: Some(metrics.unwrap_or(super::MetricsConfig { listen: ([127, 0, 0, 1], 9464).into() })),
@@ -247,6 +249,32 @@ fn verify_with_every_key(live: Option<assay_verify::Settings>) -> assay_verify::
         max_pending,
         token_check_share,
         model_id: model_id.or_else(|| Some("Qwen/Qwen2.5-7B-Instruct".into())),
+    }
+}
+
+/// The competition's settings (the live ones, or an example), every optional key set.
+fn competition_with_every_key(
+    live: Option<crate::competition::CompetitionConfig>,
+) -> crate::competition::CompetitionConfig {
+    let crate::competition::CompetitionConfig {
+        baseline_url,
+        baseline_api_key_env,
+        baseline_model,
+        prompts_per_task,
+        warmup,
+        prompt_chars,
+        max_tokens,
+        tasks,
+    } = live.unwrap_or_else(|| crate::competition::CompetitionConfig::new("http://127.0.0.1:8100"));
+    crate::competition::CompetitionConfig {
+        baseline_url,
+        baseline_api_key_env: baseline_api_key_env.or_else(|| Some("ASSAY_BASELINE_API_KEY".into())),
+        baseline_model: baseline_model.or_else(|| Some("Qwen/Qwen2.5-7B-Instruct".into())),
+        prompts_per_task,
+        warmup,
+        prompt_chars,
+        max_tokens,
+        tasks: if tasks.is_empty() { vec!["chat".into()] } else { tasks },
     }
 }
 

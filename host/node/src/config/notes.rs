@@ -205,6 +205,29 @@ pub const NOTES: &[(&str, &str)] = &[
     ("rounds.prompt_tokens", "Token ids in the round's prompt, drawn from the epoch's seed (1 to 8192)."),
     ("rounds.concurrency", "Miners asked at once, at most."),
     (
+        "competition",
+        "The server competition (cacheon's traffic), once per epoch: the same prompts, drawn from the epoch's seed, \
+         go to the baseline server and then to each miner serving the task, one request at a time, greedy and \
+         streamed, warm-ups first and not recorded. Needs [gateway] without other synthetic traffic and [verify] \
+         with a token_check_share above 0. Absent: no competition.",
+    ),
+    (
+        "competition.baseline_url",
+        "The baseline server's root URL, any OpenAI-compatible server: requests go to /v1/chat/completions under it \
+         (/v1/completions for a completion task), within gateway.miner_timeout_s as miners' do. A baseline that \
+         fails is the validator's fault: that task gets no rows that epoch.",
+    ),
+    ("competition.baseline_api_key_env", "The environment variable holding the baseline's API key (a bearer token)."),
+    (
+        "competition.baseline_model",
+        "The model id the baseline serves the task's model as. Absent: the task's model id.",
+    ),
+    ("competition.prompts_per_task", "Counted prompts per task and epoch."),
+    ("competition.warmup", "Warm-up prompts sent first to the baseline and to each miner, not recorded."),
+    ("competition.prompt_chars", "Characters in each prompt (long prompts; within gateway.context_tokens)."),
+    ("competition.max_tokens", "max_tokens of every competition request, at most gateway.max_tokens."),
+    ("competition.tasks", "The tasks the competition runs on. Absent: the first [[tasks]], else chat."),
+    (
         "dashboard",
         "The read-only web dashboard (docs/dashboard.md): miners, weights, verdicts and latencies, live. Absent: \
          none served.",

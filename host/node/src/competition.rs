@@ -1,0 +1,255 @@
+//! The competition driver (`[competition]`, the cacheon policy's traffic): once per epoch it
+//! draws a prompt set from the epoch's seed and, for each of its tasks, sends every prompt to the
+//! validator's baseline server and then to each miner serving the task, one request at a time
+//! and on equal terms (the same prompts, greedy, streamed, the same `max_tokens`, the same time
+//! limit), warm-up prompts first and not recorded.
+//!
+//! The prompts: `warmup + prompts_per_task` texts of `prompt_chars` characters (the first
+//! `warmup` are the warm-ups); text `j` is an instruction followed by words of [`WORDS`], word
+//! `k` being `WORDS[b % 64]` for byte `b = sha256("assay competition prompt" ‖ seed ‖ j as u32 LE
+//! ‖ k / 32 as u32 LE)[k % 32]`, cut at `prompt_chars`. `seed` is the epoch's secret challenge
+//! seed (committed at the epoch's start): miners cannot know the prompts beforehand, an auditor
+//! can draw them again once it is revealed.
+//!
+//! What is recorded (by the gateway, `assay_gateway::Competition`): a miner's counted request
+//! is a synthetic request with its evidence (token-checked by the verifier, which the config
+//! requires), timed by the validator's clock; the baseline's counted requests are `baseline`
+//! rows with uid 65535, recorded only once all of them came back `ok` and before any miner is
+//! asked. Whose fault: the baseline failing (or the recorder refusing its rows) is the
+//! validator's: that task gets no rows this epoch, and a loud warning; a miner's timeout or
+//! error is its row's outcome; a request the validator could not send (its own queue, its own
+//! sockets) has no row. A task that already has baseline rows in the epoch (a restarted node) is
+//! not run again. A task that runs over the epoch's end has its later rows in the next epoch.
+//!
+//! Owns: the prompt set, the schedule and its order. Must not touch: the requests themselves,
+//! their timing and recording (the gateway's), token checks (the verifier's), or scoring.
+
+use std::sync::Arc;
+
+use assay_gateway::{Baseline, BaselineAnswer, Competition, ContestRequest};
+use assay_ledger::{Ledger, RequestKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{error, info};
+
+/// The prompts' domain separator: these words are drawn for nothing else.
+const PROMPT_DOMAIN: &[u8] = b"assay competition prompt";
+/// What every prompt starts with: the model is asked for a long answer.
+const INSTRUCTION: &str = "Rewrite the following notes as a long, detailed report:\n";
+/// The words prompts are made of (64: a byte modulo 64 draws one uniformly).
+pub const WORDS: [&str; 64] = [
+    "the", "cache", "server", "token", "model", "prompt", "latency", "batch", "memory", "kernel", "request", "queue",
+    "stream", "answer", "layer", "vector", "river", "mountain", "garden", "winter", "market", "harbor", "engine",
+    "signal", "paper", "window", "number", "season", "forest", "bridge", "letter", "planet", "and", "of", "to", "in",
+    "with", "under", "over", "before", "after", "quickly", "slowly", "green", "silent", "bright", "heavy", "open",
+    "builds", "carries", "measures", "writes", "follows", "returns", "holds", "moves", "every", "some", "many", "few",
+    "old", "new", "small", "large",
+];
+/// The most prompts a task may have (counted and warm-up).
+const MAX_PROMPTS: u32 = 256;
+
+/// `[competition]` in the node's config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompetitionConfig {
+    /// The baseline server's root URL (OpenAI-compatible: requests go to
+    /// `{baseline_url}/v1/chat/completions`, or `/v1/completions` for a completion task).
+    pub baseline_url: String,
+    /// The environment variable holding the baseline's API key (sent as a bearer token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_api_key_env: Option<String>,
+    /// The model id the baseline serves the task's model as (absent: the task's model id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_model: Option<String>,
+    /// Counted prompts per task and epoch.
+    #[serde(default = "default_prompts")]
+    pub prompts_per_task: u32,
+    /// Warm-up prompts sent first to each server, not recorded.
+    #[serde(default = "default_warmup")]
+    pub warmup: u32,
+    /// Characters in each prompt.
+    #[serde(default = "default_prompt_chars")]
+    pub prompt_chars: u32,
+    /// `max_tokens` of every request (at most the gateway's `max_tokens`).
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// The tasks the competition runs on (empty: the first `[[tasks]]`, else `chat`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
+}
+
+fn default_prompts() -> u32 {
+    8
+}
+
+fn default_warmup() -> u32 {
+    2
+}
+
+fn default_prompt_chars() -> u32 {
+    4000
+}
+
+fn default_max_tokens() -> u32 {
+    400
+}
+
+impl CompetitionConfig {
+    /// Settings for a baseline at `baseline_url`, everything else at its default.
+    pub fn new(baseline_url: &str) -> Self {
+        Self {
+            baseline_url: baseline_url.into(),
+            baseline_api_key_env: None,
+            baseline_model: None,
+            prompts_per_task: default_prompts(),
+            warmup: default_warmup(),
+            prompt_chars: default_prompt_chars(),
+            max_tokens: default_max_tokens(),
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Ranges serde cannot say: `(key, reason)`. What depends on other sections (the gateway's
+    /// limits, the verifier, the tasks) is checked with the whole config.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let url = self.baseline_url.as_str();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
+            return Err(("baseline_url".into(), format!("{url:?} must be an http:// or https:// URL")));
+        }
+        if self.baseline_api_key_env.as_deref().is_some_and(str::is_empty) {
+            return Err(("baseline_api_key_env".into(), "must name an environment variable".into()));
+        }
+        if self.prompts_per_task == 0 || self.prompts_per_task.saturating_add(self.warmup) > MAX_PROMPTS {
+            let reason = format!("{} must be at least 1, and with warmup at most {MAX_PROMPTS}", self.prompts_per_task);
+            return Err(("prompts_per_task".into(), reason));
+        }
+        if !(1..=1_000_000).contains(&self.prompt_chars) {
+            return Err(("prompt_chars".into(), format!("{} must be from 1 to 1000000", self.prompt_chars)));
+        }
+        if self.max_tokens == 0 {
+            return Err(("max_tokens".into(), "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Prompt `index` of the set drawn from `seed`: see the module doc.
+pub fn draw_prompt(seed: &[u8; 32], index: u32, chars: u32) -> String {
+    let chars = chars as usize;
+    let mut text = String::from(INSTRUCTION);
+    let mut block = 0u32;
+    while text.len() < chars {
+        let digest = Sha256::new()
+            .chain_update(PROMPT_DOMAIN)
+            .chain_update(seed)
+            .chain_update(index.to_le_bytes())
+            .chain_update(block.to_le_bytes());
+        for byte in digest.finalize() {
+            if text.len() >= chars {
+                break;
+            }
+            if !text.ends_with('\n') {
+                text.push(' ');
+            }
+            text.push_str(WORDS[usize::from(byte) % WORDS.len()]);
+        }
+        block += 1;
+    }
+    // ASCII only: any cut is a character boundary.
+    text.truncate(chars);
+    text
+}
+
+/// How one task's competition went this epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskRun {
+    /// The baseline's counted rows were recorded and these miners were asked, in this order.
+    Ran { task: String, baseline_rows: usize, miners: Vec<u16> },
+    /// No rows: the validator's fault, or already run in this epoch (the reason).
+    Skipped { task: String, reason: String },
+}
+
+/// What the driver needs to run the competition.
+pub struct CompetitionDriver {
+    pub config: CompetitionConfig,
+    pub gateway: Competition,
+    pub ledger: Arc<dyn Ledger>,
+    pub baseline: Baseline,
+    /// The tasks it runs on, in this order.
+    pub tasks: Vec<String>,
+}
+
+impl CompetitionDriver {
+    /// Runs `epoch`'s competition, task by task; says how each went.
+    pub async fn run(&self, epoch: u64) -> assay_ledger::Result<Vec<TaskRun>> {
+        let seed = self.ledger.epoch_seed(epoch, rand::random)?;
+        let all = self.config.warmup + self.config.prompts_per_task;
+        let prompts: Vec<String> = (0..all).map(|j| draw_prompt(&seed.seed, j, self.config.prompt_chars)).collect();
+        let recorded = self.ledger.requests(epoch)?;
+        let mut runs = Vec::new();
+        for task in &self.tasks {
+            let already = recorded.iter().any(|e| e.record.kind == RequestKind::Baseline && e.task == *task);
+            let run = if already {
+                info!(epoch, task = %task, "the competition already ran on this task in this epoch");
+                TaskRun::Skipped { task: task.clone(), reason: "already run in this epoch".into() }
+            } else {
+                self.run_task(epoch, task, &prompts).await
+            };
+            runs.push(run);
+        }
+        Ok(runs)
+    }
+
+    /// One task: the baseline's requests, recorded once all came back, then each miner's.
+    async fn run_task(&self, epoch: u64, task: &str, prompts: &[String]) -> TaskRun {
+        let skipped = |reason: String| {
+            error!(epoch, task, reason = %reason, "validator fault: the competition gives no rows for this task this epoch");
+            TaskRun::Skipped { task: task.to_string(), reason }
+        };
+        let max_tokens = u64::from(self.config.max_tokens);
+        let Some(requests) =
+            prompts.iter().map(|p| self.gateway.request(task, p, max_tokens)).collect::<Option<Vec<_>>>()
+        else {
+            return skipped("the gateway serves no such task".into());
+        };
+        let (warmups, counted) = requests.split_at((self.config.warmup as usize).min(requests.len()));
+        let answers = match self.baseline_pass(warmups, counted).await {
+            Ok(answers) => answers,
+            Err(reason) => return skipped(format!("the baseline failed: {reason}")),
+        };
+        let baseline_rows = answers.len();
+        if let Err(reason) = self.gateway.record_baseline(answers) {
+            return skipped(reason);
+        }
+        let miners = self.gateway.contestants(task);
+        for &uid in &miners {
+            for (i, request) in requests.iter().enumerate() {
+                let counted = i >= warmups.len();
+                if let Err(e) = self.gateway.to_miner(uid, request, counted).await {
+                    info!(epoch, task, uid, counted, error = %e, "a competition request was not answered");
+                }
+            }
+        }
+        info!(epoch, task, baseline_rows, miners = miners.len(), "competition run");
+        TaskRun::Ran { task: task.to_string(), baseline_rows, miners }
+    }
+
+    /// The baseline's warm-ups, then its counted requests, each `ok` or the whole pass fails.
+    async fn baseline_pass(
+        &self,
+        warmups: &[ContestRequest],
+        counted: &[ContestRequest],
+    ) -> Result<Vec<BaselineAnswer>, String> {
+        for request in warmups {
+            self.gateway.to_baseline(&self.baseline, request).await?;
+        }
+        let mut answers = Vec::with_capacity(counted.len());
+        for request in counted {
+            answers.push(self.gateway.to_baseline(&self.baseline, request).await?);
+        }
+        if let Some(first) = answers.first() {
+            info!(ttft = ?first.ttft(), total = ?first.total(), "the baseline's first counted answer");
+        }
+        Ok(answers)
+    }
+}
