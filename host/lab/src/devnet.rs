@@ -3,7 +3,8 @@
 //! one serving another model, one serving int4-rounded weights), the gateway with synthetic
 //! traffic, the verification loop (and, for `--scorer consensus`, one commit-reveal round per
 //! epoch, in which the honest miners' shared weights agree and the cheaters' land away from
-//! them), and short epochs, each published, audited and shown. The
+//! them; for `--scorer cacheon`, the server competition against a fifth reference miner, unlisted
+//! and unsigned, as the baseline), and short epochs, each published, audited and shown. The
 //! subnet's owner (`crate::owner`) announces a second scorer in epoch 1: epoch 2 runs it in
 //! shadow, epoch 3 with it, as the summaries say. Epochs go to a local S3 server when one is
 //! installed (`crate::publication`), else to a folder.
@@ -203,6 +204,30 @@ fn start_miners(
     Ok((runtime, neurons))
 }
 
+/// The baseline's added time per token: the honest fast miner (none) beats it, the slow one
+/// (15 ms) does not.
+const BASELINE_TOKEN_DELAY: Duration = Duration::from_millis(5);
+
+/// Starts cacheon's baseline server on the miners' runtime: a reference miner of the reference
+/// model, unsigned (a plain OpenAI-compatible server), listed nowhere; returns its URL.
+fn start_baseline(out: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Result<String> {
+    let dir = out.join("models/reference");
+    let engine = Engine::load(&dir).map_err(|e| anyhow!("loading {}: {e}", dir.display()))?;
+    let tokenizer = ChatTokenizer::load(&dir)?;
+    let settings = MinerSettings {
+        model_name: MODEL.into(),
+        token_delay: BASELINE_TOKEN_DELAY,
+        unsigned: true,
+        ..MinerSettings::default()
+    };
+    let state = MinerState::new(engine, tokenizer, Hotkey::generate(Scheme::Sr25519)?, settings);
+    let listener =
+        runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).context("binding the baseline's port")?;
+    let address = listener.local_addr()?;
+    runtime.spawn(serve(listener, state, std::future::pending()));
+    Ok(format!("http://{address}"))
+}
+
 /// The devnet's validator in its metagraph: staked, with a permit, no axon.
 fn validator_neuron(uid: u16, hotkey: &str) -> Neuron {
     Neuron {
@@ -250,6 +275,13 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     validator.save(&out.join("wallets/devnet/hotkeys/validator"))?;
 
     let (miners_runtime, mut neurons) = start_miners(&out, &validator.ss58(), options.scorer)?;
+    let baseline = match options.scorer {
+        DevnetScorer::Cacheon => Some(start_baseline(&out, &miners_runtime)?),
+        _ => None,
+    };
+    if let Some(url) = &baseline {
+        view.line(&format!("baseline server (an unlisted reference miner, unsigned) at {url}"));
+    }
     let mut members = reference_members();
     let fleet = match options.hostile {
         true => Some(join_hostile(&out, &miners_runtime, &mut neurons, &mut members)?),
@@ -266,7 +298,10 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
     let challenger = policies.add(&challenger_bytes).map_err(bad_input)?;
     let publication = crate::publication::open(&out);
     view.line(&publication.description);
-    let (config, port, metrics_listen) = write_config(&out, &options, &publication, &scorer, &challenger)?;
+    // The owner's uid (`create_chain`): cacheon burns what its winners are not paid there.
+    let competition = (baseline.as_deref(), miner_neurons.len() as u16);
+    let (config, port, metrics_listen) =
+        write_config(&out, &options, &publication, (&scorer, &challenger), competition)?;
     let names = owner.names(&scorer);
     let epochs = config.epochs();
 
@@ -384,8 +419,8 @@ fn write_config(
     out: &Path,
     options: &DevnetOptions,
     publication: &Publication,
-    scorer: &Digest,
-    challenger: &Digest,
+    (scorer, challenger): (&Digest, &Digest),
+    (baseline, owner_uid): (Option<&str>, u16),
 ) -> anyhow::Result<(Config, u16, std::net::SocketAddr)> {
     let port = crate::publication::free_port().context("finding a free port for the gateway")?;
     let path = out.join("assay.toml");
@@ -393,7 +428,10 @@ fn write_config(
     let synthetic = options.synthetic_per_minute;
     let mut written = config(port, epoch_blocks, synthetic, &scorer.to_string(), &challenger.to_string());
     written.publish = publication.config.clone();
-    options.scorer.configure(&mut written, MODEL, epoch_blocks);
+    options.scorer.configure(&mut written, MODEL, epoch_blocks, baseline);
+    if options.scorer == DevnetScorer::Cacheon {
+        written.policy.params.insert("burn.uid".into(), f64::from(owner_uid));
+    }
     // Prometheus metrics on a free loopback port (`curl` it while the devnet runs).
     let metrics_port = crate::publication::free_port().context("finding a free port for metrics")?;
     let metrics_listen = std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port));
@@ -585,6 +623,9 @@ fn report(
     let last_epoch = status.last_closed.as_ref().map_or(status.epoch.saturating_sub(1), |l| l.epoch);
     let requests = node.ledger().requests(last_epoch).unwrap_or_default();
     println!("\n{}", table(last_epoch, &requests, &status, members));
+    if scorer == DevnetScorer::Cacheon {
+        println!("\n{}", crate::devnet_competition::timings(last_epoch, &requests, members));
+    }
     if published.is_empty() {
         return Ok(());
     }
@@ -603,6 +644,12 @@ fn report(
     let honest_paid = ROLES.iter().enumerate().filter(|(_, r)| r.honest).all(|(uid, _)| weight(uid) > 0);
     if scorer == DevnetScorer::Consensus {
         println!("honest miners above weight zero: {}", if honest_paid { "yes" } else { "NO" });
+    }
+    // Cacheon pays only miners faster than its baseline: an honest miner's weight says its speed.
+    if scorer == DevnetScorer::Cacheon {
+        let paid: Vec<&str> =
+            ROLES.iter().enumerate().filter(|(uid, r)| r.honest && weight(*uid) > 0).map(|(_, r)| r.name).collect();
+        println!("honest miners paid (faster than the baseline): {}", paid.join(", "));
     }
     println!("everything is in {}", out.display());
     if !all_pass {

@@ -1,6 +1,6 @@
 //! `assay devnet --scorer`: which scoring policy the devnet runs, where its component is, and
 //! the traffic it needs (tasks, declared capacities, the synthetic load's pacing, challenge rate,
-//! commit-reveal rounds).
+//! commit-reveal rounds, the server competition against a baseline).
 //!
 //! Must not touch: the devnet's run itself (`devnet.rs` asks this module and applies it).
 
@@ -27,11 +27,20 @@ pub enum DevnetScorer {
     /// Commit-reveal among hosters: one round per epoch (`[rounds]`), and enough challenges
     /// that the honest miners are verified (their reveals make the mean) and the cheaters gated.
     Consensus,
+    /// A server competition against a baseline (`[competition]`): once per epoch the same prompts
+    /// go to a baseline server (an extra reference miner, not listed) and to each miner; every
+    /// competition request is token-checked, and no other synthetic traffic is sent.
+    Cacheon,
 }
 
 impl DevnetScorer {
-    pub const ALL: [DevnetScorer; 4] =
-        [DevnetScorer::Constantinople, DevnetScorer::Nineteen, DevnetScorer::ProofOfInference, DevnetScorer::Consensus];
+    pub const ALL: [DevnetScorer; 5] = [
+        DevnetScorer::Constantinople,
+        DevnetScorer::Nineteen,
+        DevnetScorer::ProofOfInference,
+        DevnetScorer::Consensus,
+        DevnetScorer::Cacheon,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -39,6 +48,7 @@ impl DevnetScorer {
             DevnetScorer::Nineteen => "nineteen",
             DevnetScorer::ProofOfInference => "proof-of-inference",
             DevnetScorer::Consensus => "consensus",
+            DevnetScorer::Cacheon => "cacheon",
         }
     }
 
@@ -68,12 +78,16 @@ impl DevnetScorer {
                     TaskCapacity { name: "text".into(), capacity: 2 },
                 ]
             }
-            DevnetScorer::Constantinople | DevnetScorer::ProofOfInference | DevnetScorer::Consensus => Vec::new(),
+            DevnetScorer::Constantinople
+            | DevnetScorer::ProofOfInference
+            | DevnetScorer::Consensus
+            | DevnetScorer::Cacheon => Vec::new(),
         }
     }
 
-    /// Sets the traffic this scorer needs in the devnet's validator config.
-    pub fn configure(self, config: &mut Config, model: &str, epoch_seconds: u64) {
+    /// Sets the traffic this scorer needs in the devnet's validator config; `baseline` is the
+    /// baseline server's URL (cacheon's competition runs only with one).
+    pub fn configure(self, config: &mut Config, model: &str, epoch_seconds: u64, baseline: Option<&str>) {
         match self {
             DevnetScorer::Constantinople => {}
             DevnetScorer::Nineteen => {
@@ -119,8 +133,39 @@ impl DevnetScorer {
                 // miner's requests so that each honest one passes some in every epoch.
                 config.policy.params.insert("rate.floor".into(), 0.5);
             }
+            DevnetScorer::Cacheon => configure_competition(config, model, baseline),
         }
     }
+}
+
+/// Cacheon's traffic: one task, the competition alone as synthetic traffic, every request
+/// token-checked (the correctness gate reads them, its log-prob threshold lowered for the tiny
+/// model) and half of each miner's challenged (the int4 cheater's greedy tokens pass the gate;
+/// its hidden states do not). Four counted prompts of 600 characters and one warm-up, 48 tokens
+/// each: with four miners and the baseline, 25 requests, some ten seconds of a devnet epoch.
+fn configure_competition(config: &mut Config, model: &str, baseline: Option<&str>) {
+    // One task of weight 1 (the seed's case): both routes are `chat`, and its score is the miner's.
+    config.tasks = vec![assay_gateway::Task { name: "chat".into(), model: model.into(), weight: 1.0, route: None }];
+    if let Some(gateway) = &mut config.gateway {
+        gateway.synthetic_per_minute = 0.0;
+        gateway.synthetic_mode = assay_gateway::SyntheticMode::Rate;
+        gateway.max_tokens = gateway.max_tokens.max(48);
+    }
+    if let Some(verify) = &mut config.verify {
+        verify.token_check_share = 1.0;
+    }
+    config.policy.params.insert("rate.floor".into(), 0.5);
+    // The tiny model's distribution is nearly flat: its greedy tokens have log-prob about −3.3
+    // under the reference (measured in a devnet run), where the gate's −1.0 is for real models.
+    // Rank 0 (`gate.similarity`) still tells the other model's tokens (similarity 0) apart.
+    config.policy.params.insert("gate.mean_logprob".into(), -5.0);
+    config.competition = baseline.map(|url| assay_node::competition::CompetitionConfig {
+        prompts_per_task: 4,
+        warmup: 1,
+        prompt_chars: 600,
+        max_tokens: 48,
+        ..assay_node::competition::CompetitionConfig::new(url)
+    });
 }
 
 impl FromStr for DevnetScorer {
@@ -152,7 +197,7 @@ mod tests {
         }
         assert_eq!(DevnetScorer::default(), DevnetScorer::Constantinople);
         let err = "nineteen2".parse::<DevnetScorer>().expect_err("refused");
-        assert!(err.contains("constantinople, nineteen, proof-of-inference, consensus"), "{err}");
+        assert!(err.contains("constantinople, nineteen, proof-of-inference, consensus, cacheon"), "{err}");
     }
 
     #[test]
@@ -165,7 +210,7 @@ mod tests {
     #[test]
     fn proof_of_inference_gets_more_challenges() {
         let mut config = Config::local(1, None, "v", "h");
-        DevnetScorer::ProofOfInference.configure(&mut config, "m", 30);
+        DevnetScorer::ProofOfInference.configure(&mut config, "m", 30, None);
         assert_eq!(config.policy.params.get("rate.floor"), Some(&0.5));
         assert_eq!(config.policy.params.get("min_per_epoch"), Some(&10.0));
         assert!(config.tasks.is_empty() && DevnetScorer::ProofOfInference.miner_tasks().is_empty());
@@ -175,7 +220,7 @@ mod tests {
     fn consensus_gets_a_round_per_epoch_and_more_challenges() {
         let mut config = Config::local(1, None, "v", "h");
         config.verify = Some(assay_verify::Settings::new("models/reference".into()));
-        DevnetScorer::Consensus.configure(&mut config, "m", 30);
+        DevnetScorer::Consensus.configure(&mut config, "m", 30, None);
         let rounds = config.rounds.as_ref().expect("rounds on");
         // 2.5 s to commit + 1.5 s to reveal = 4 s, within the shortest devnet epoch (5 s).
         assert_eq!((rounds.commit_window_ms, rounds.reveal_window_ms, rounds.prompt_tokens), (2_500, 1_500, 32));
@@ -184,11 +229,29 @@ mod tests {
     }
 
     #[test]
+    fn cacheon_gets_the_competition_alone_and_every_request_token_checked() {
+        let mut config = Config::local(1, None, "v", "h");
+        let mut gateway = assay_gateway::Settings::new("127.0.0.1:0", "m");
+        gateway.synthetic_per_minute = 240.0;
+        config.gateway = Some(gateway);
+        config.verify = Some(assay_verify::Settings::new("models/reference".into()));
+        DevnetScorer::Cacheon.configure(&mut config, "m", 30, Some("http://127.0.0.1:9000"));
+        let competition = config.competition.as_ref().expect("the competition on");
+        assert_eq!(competition.baseline_url, "http://127.0.0.1:9000");
+        assert_eq!((competition.prompts_per_task, competition.warmup, competition.max_tokens), (4, 1, 48));
+        assert_eq!(config.gateway.as_ref().map(|g| g.synthetic_per_minute), Some(0.0), "no other synthetic traffic");
+        assert_eq!(config.verify.as_ref().map(|v| v.token_check_share), Some(1.0));
+        assert_eq!(config.policy.params.get("gate.mean_logprob"), Some(&-5.0));
+        assert_eq!(config.task_weights().into_iter().collect::<Vec<_>>(), [("chat".into(), 1.0)]);
+        Config::parse(&config.to_toml().expect("serializes")).expect("a valid config");
+    }
+
+    #[test]
     fn nineteen_gets_two_weighted_tasks_declared_capacities_and_capacity_load() {
         let mut config = Config::local(1, None, "v", "h");
         config.gateway = Some(assay_gateway::Settings::new("127.0.0.1:0", "m"));
         config.verify = Some(assay_verify::Settings::new("models/reference".into()));
-        DevnetScorer::Nineteen.configure(&mut config, "m", 30);
+        DevnetScorer::Nineteen.configure(&mut config, "m", 30, None);
         assert_eq!(
             config.task_weights().into_iter().collect::<Vec<_>>(),
             [("chat".into(), 0.75), ("text".into(), 0.25)]

@@ -13,6 +13,7 @@ pub mod benchtable;
 pub mod charges;
 pub mod detect;
 pub mod devnet;
+pub mod devnet_competition;
 pub mod devnet_scorer;
 pub mod devnet_view;
 mod devnet_watch;
