@@ -41,7 +41,7 @@ pub struct Args {
     /// Where the validator's web dashboard listens (a free loopback port when absent).
     #[arg(long, value_name = "ADDR")]
     dashboard_addr: Option<std::net::SocketAddr>,
-    /// The scoring policy: constantinople, nineteen, proof-of-inference or consensus (its component
+    /// The scoring policy: constantinople, nineteen, proof-of-inference, consensus or cacheon (its component
     /// `<plugins>/<name>.wasm`), with the traffic it needs.
     #[arg(long, default_value = "constantinople")]
     scorer: DevnetScorer,
