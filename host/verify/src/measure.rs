@@ -229,9 +229,9 @@ pub fn check_sizes(c: &Challenge<'_>, context: Option<usize>) -> Result<(), Meas
 /// Runs the reference pass and measures; a failed opening is judged without one. What cannot be
 /// measured says whose fault it is ([`MeasureError`]): a token id past the vocabulary, evidence
 /// longer than asked ([`check_sizes`]), a point outside a sequence the miner reported empty, or
-/// sampled tokens that do not replay ([`check_replay`]), is the miner's; a point the challenger planned outside the sequence, opened
-/// vectors that do not fit their points, or the engine failing (out of memory, a CUDA fault),
-/// is the validator's.
+/// sampled tokens that do not replay ([`check_replay`]), is the miner's; a point the challenger
+/// planned outside the sequence, opened vectors that do not fit their points, or the engine
+/// failing (out of memory, a CUDA fault), is the validator's.
 pub fn measure<R: ReferencePass + ?Sized>(
     engine: &R,
     c: &Challenge<'_>,
