@@ -22,7 +22,7 @@ pub use config::Config;
 pub use cpu::log_softmax;
 pub use error::{Error, Result};
 pub use model::{KvCache, Model};
-pub use sampling::{FinishReason, Generation, Sampler, SamplingParams};
+pub use sampling::{FinishReason, Generation, SamplingParams};
 pub use weights::{DType, Tensor, Weights};
 
 /// The `k` most likely tokens under `logits`, with their log-probs, most likely first (ties by id).
@@ -354,7 +354,7 @@ impl Engine {
         if prompt.is_empty() {
             return Err(Error::Invalid("the prompt has no tokens".into()));
         }
-        let mut sampler = Sampler::new(params)?;
+        sampling::check(params)?;
         let mut tokens = Vec::new();
         // Only the CPU backend decodes incrementally; the CUDA one leaves the cache empty.
         let mut cache = self.model().map(Model::new_cache).unwrap_or_default();
@@ -374,7 +374,8 @@ impl Engine {
         let mut sequence = prompt.to_vec();
         let mut logits = next_logits(&sequence, prompt, &mut cache)?;
         while tokens.len() < max_tokens {
-            let next = sampler.sample(&logits);
+            // The position is the token's index in the completion (docs/sampling.md).
+            let next = sampling::next_token(&logits, params, tokens.len())?;
             tokens.push(next);
             let go_on = on_token(next, &logits);
             if stop.contains(&next) || !go_on {

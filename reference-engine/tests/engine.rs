@@ -79,6 +79,17 @@ fn generation_is_deterministic_and_stops() {
     let a = engine.generate(&TOKENS, &sampled, 30, &[]).expect("samples");
     assert_eq!(a, engine.generate(&TOKENS, &sampled, 30, &[]).expect("samples again"));
     assert_ne!(a.tokens, greedy.tokens[..20.min(a.tokens.len())].to_vec());
+    // Each sampled token is the protocol sampler's pick on the logits it was drawn from, at its
+    // index in the completion (docs/sampling.md): what the verifier replays.
+    let mut seen = Vec::new();
+    let b = engine
+        .generate_with(&TOKENS, &sampled, 30, &[], &mut |token, logits| {
+            seen.push((token, assay_sampler::sample(logits, &sampled, seen.len() as u64).expect("spec")));
+            true
+        })
+        .expect("samples with a callback");
+    assert_eq!(b, a);
+    assert!(seen.iter().all(|(token, spec)| token == spec), "{seen:?}");
 }
 
 #[test]

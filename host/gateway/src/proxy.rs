@@ -209,6 +209,9 @@ pub(crate) async fn forward(
     if !shared.recorder.has_room() {
         return Err(shed(shared));
     }
+    // Every miner, and every retry, gets the same explicit parameters and seed: the body it
+    // signs for names what it must sample with (decision 0010).
+    crate::request::explicit_sampling(&mut request, rand::random());
     let streaming = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let greedy = request.get("temperature").and_then(Value::as_f64) == Some(0.0);
     let deadline = Instant::now() + Duration::from_millis(shared.settings.queue_timeout_ms);

@@ -482,6 +482,7 @@ mod tests {
             commitment: None,
             leaf_count: 0,
             dtype: assay_protocol::wire::VectorDtype::F32,
+            sampler: None,
         };
         let bytes = serde_json::to_vec(&ext).expect("json");
         let signed = assay_protocol::epistula::sign(miner, &bytes, Some(validator), 1);

@@ -53,6 +53,7 @@ fn answer(request: &Value, text: &str, ids: &[u32]) -> Vec<u8> {
         commitment: None,
         leaf_count: 0,
         dtype: VectorDtype::F32,
+        sampler: None,
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let signed = epistula::sign(&miner_key(), &serde_json::to_vec(&ext).expect("json"), Some(&validator().ss58()), now);

@@ -342,6 +342,9 @@ impl Lab {
             asked_tokens: None,
             // The experiment samples within a nucleus, where the token rules are calibrated.
             tokens_judged: true,
+            // The experiment's measurements are those of log-prob judging; replay is measured
+            // by `cargo run -p assay-verify --example replay_margins`.
+            replay: None,
         };
         let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
         let judged = match measure(&self.reference, &challenge, failure) {

@@ -86,6 +86,7 @@ fn evidence(hotkey: &Hotkey, request: &Value, headers: &HeaderMap, completion_to
         commitment: None,
         leaf_count: 0,
         dtype: VectorDtype::F32,
+        sampler: None,
     };
     let bytes = serde_json::to_vec(&response).ok()?;
     let signed = epistula::sign(hotkey, &bytes, Some(validator), now_ms());

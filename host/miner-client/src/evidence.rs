@@ -135,6 +135,7 @@ mod tests {
             commitment: None,
             leaf_count: 0,
             dtype: VectorDtype::F32,
+            sampler: None,
         };
         let signed = epistula::sign(miner, &serde_json::to_vec(&ext).expect("json"), Some(validator), 1);
         let headers: serde_json::Map<String, Value> =

@@ -179,6 +179,7 @@ fn signed_evidence(ids: &[u32]) -> (Value, Value) {
         commitment: None,
         leaf_count: 0,
         dtype: VectorDtype::F32,
+        sampler: None,
     };
     let bytes = serde_json::to_vec(&ext).expect("json");
     let signed = epistula::sign(&miner_key(), &bytes, Some(&validator().ss58()), now_ms());

@@ -136,6 +136,23 @@ pub struct ResponseExtension {
     pub commitment: Option<String>,
     pub leaf_count: u64,
     pub dtype: VectorDtype,
+    /// [`SAMPLER_SPEC`] when the miner generated with the protocol's sampler
+    /// (`docs/sampling.md`, decision 0010): the verifier then replays each sampled token.
+    /// Absent (a miner that samples its own way): sampled tokens are judged on their log-probs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<String>,
+}
+
+/// What a miner that samples exactly as `docs/sampling.md` specifies signs in
+/// [`ResponseExtension::sampler`] (decision 0010); a later revision of the specification takes
+/// a new name.
+pub const SAMPLER_SPEC: &str = "assay-sampler/1";
+
+impl ResponseExtension {
+    /// Whether the miner signed that it sampled with the protocol's sampler ([`SAMPLER_SPEC`]).
+    pub fn samples_to_spec(&self) -> bool {
+        self.sampler.as_deref() == Some(SAMPLER_SPEC)
+    }
 }
 
 /// `POST /assay/v1/open`.

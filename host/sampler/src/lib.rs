@@ -51,6 +51,13 @@ pub struct SamplingParams {
     pub seed: u64,
 }
 
+/// Greedy decoding (see [`SamplingParams::greedy`]): the engine's default when a caller names nothing.
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams::greedy()
+    }
+}
+
 impl SamplingParams {
     /// Greedy decoding (temperature 0, no truncation); the seed is then unused.
     pub fn greedy() -> Self {

@@ -22,6 +22,7 @@
 
 mod measure;
 mod metrics;
+mod replay;
 #[cfg(test)]
 mod rounds_tests;
 #[cfg(test)]
@@ -51,6 +52,7 @@ pub use measure::{
     Challenge, MeasureError, Opened, ReferencePass, asked_tokens, check_points, check_sizes, cosine, expected_prompt,
     measure, rel_l2, tokens_judged,
 };
+pub use replay::{REPLAY_MISMATCH_FRACTION, REPLAY_TOLERANCE, check_replay, replay_params, token_replays};
 
 /// `[verify]` in the node's config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -814,6 +816,7 @@ fn assess<R: ReferencePass + ?Sized>(
         stop_ids: reference.stop_ids,
         asked_tokens: asked_tokens(&request),
         tokens_judged: tokens_judged(greedy, &request),
+        replay: replay_params(&request, ext),
     };
     measure(reference.pass, &challenge, failure)
 }

@@ -1,6 +1,7 @@
 //! What the validator measures for one challenged request, against its own reference pass:
 //! the opened vectors' relative L2 error and cosine, every completion token's rank and log-prob,
-//! whether the prompt is the validator's own rendering, and whether end-of-sequence was skipped.
+//! whether the prompt is the validator's own rendering, whether end-of-sequence was skipped, and
+//! (for a miner that samples as the protocol specifies) whether its sampled tokens replay.
 //! What cannot be measured is a [`MeasureError`] that says whose fault it is: the miner's (its
 //! evidence is wrong) or the validator's own (its stored body, its template, its engine).
 
@@ -8,7 +9,10 @@ use assay_policy_sdk::{Measurements, Opening, PointMeasurement, TokenMeasurement
 use assay_reference_engine::{
     ChatTokenizer, Config, Engine, Error as EngineError, HiddenSelection, TeacherForced, TokenScore,
 };
+use assay_sampler::SamplingParams;
 use serde_json::Value;
+
+use crate::replay::check_replay;
 
 /// Why a challenge could not be measured, by whose fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -174,6 +178,9 @@ pub struct Challenge<'a> {
     /// Whether the completion's tokens are measured for the judge: only where the judge's
     /// token rules are calibrated ([`tokens_judged`]).
     pub tokens_judged: bool,
+    /// The parameters to replay each sampled token with, for a miner that samples as the
+    /// protocol specifies ([`crate::replay::replay_params`]); `None`: no replay.
+    pub replay: Option<SamplingParams>,
 }
 
 /// Whether a request's tokens can be judged: greedy decoding, or sampling within a `top_p`
@@ -221,10 +228,10 @@ pub fn check_sizes(c: &Challenge<'_>, context: Option<usize>) -> Result<(), Meas
 
 /// Runs the reference pass and measures; a failed opening is judged without one. What cannot be
 /// measured says whose fault it is ([`MeasureError`]): a token id past the vocabulary, evidence
-/// longer than asked ([`check_sizes`]), or a point outside a sequence the miner reported empty,
-/// is the miner's; a point the challenger planned outside the sequence, opened
-/// vectors that do not fit their points, or the engine failing (out of memory, a CUDA fault),
-/// is the validator's.
+/// longer than asked ([`check_sizes`]), a point outside a sequence the miner reported empty, or
+/// sampled tokens that do not replay ([`check_replay`]), is the miner's; a point the challenger
+/// planned outside the sequence, opened vectors that do not fit their points, or the engine
+/// failing (out of memory, a CUDA fault), is the validator's.
 pub fn measure<R: ReferencePass + ?Sized>(
     engine: &R,
     c: &Challenge<'_>,
@@ -280,7 +287,8 @@ pub fn measure<R: ReferencePass + ?Sized>(
     };
     let prompt_len = c.prompt_ids.len();
     // Logits at each position that predicted a completion token.
-    let logit_positions: Vec<usize> = if !c.tokens_judged || c.completion_ids.is_empty() || prompt_len == 0 {
+    let wanted = c.tokens_judged || c.replay.is_some();
+    let logit_positions: Vec<usize> = if !wanted || c.completion_ids.is_empty() || prompt_len == 0 {
         Vec::new()
     } else {
         (prompt_len - 1..tokens.len() - 1).collect()
@@ -302,9 +310,13 @@ pub fn measure<R: ReferencePass + ?Sized>(
     for ((&(layer, position), vector), r) in points.iter().zip(vectors).zip(reference.hidden.chunks(hidden.max(1))) {
         measured.push(PointMeasurement { layer, position, rel_l2: rel_l2(vector, r), cosine: cosine(vector, r) });
     }
-    let mut token_measurements = Vec::with_capacity(c.completion_ids.len());
+    if let Some(params) = &c.replay {
+        check_replay(&reference.logits, c.completion_ids, params)?;
+    }
+    let judged_rows = if c.tokens_judged { reference.logits.as_slice() } else { &[] };
+    let mut token_measurements = Vec::with_capacity(judged_rows.len());
     let mut eos_at_top_before_end = false;
-    for (i, (logits, &token)) in reference.logits.iter().zip(c.completion_ids).enumerate() {
+    for (i, (logits, &token)) in judged_rows.iter().zip(c.completion_ids).enumerate() {
         let s = TokenScore::of(logits, token);
         token_measurements.push(TokenMeasurement {
             rank: s.rank,

@@ -72,6 +72,7 @@ fn exchange(path: &str, request: String, prompt: Vec<u32>, completion: Vec<u32>)
         commitment: Some("00".repeat(32)),
         leaf_count: 0,
         dtype: VectorDtype::F32,
+        sampler: None,
     };
     let evidence = json!({"assay": ext, "assay_signature": {}}).to_string();
     let exchange =
@@ -347,5 +348,162 @@ fn tokens_sampled_outside_a_nucleus_are_not_judged() {
     // OpenAI's defaults (temperature 1, no top_p), a hot one, and top_p 1: the whole distribution.
     for sampling in [json!({}), json!({"temperature": 1.5}), json!({"temperature": 0.7, "top_p": 1.0})] {
         assert_eq!(measured_tokens(sampling.clone(), false), 0, "{sampling}");
+    }
+}
+
+/// Sampled requests of a miner that signs the protocol's sampler are replayed (decision 0010).
+mod replayed {
+    use assay_protocol::wire::SAMPLER_SPEC;
+    use assay_reference_engine::SamplingParams;
+
+    use super::*;
+
+    const MAX_TOKENS: usize = 16;
+
+    /// The sampled requests of these tests: hot and cool, truncated and not.
+    fn cases() -> Vec<SamplingParams> {
+        let p = |temperature, top_k, top_p, seed| SamplingParams { temperature, top_k, top_p, seed };
+        vec![p(1.0, 0, 1.0, 11), p(0.7, 0, 0.9, 12), p(1.3, 20, 1.0, 13), p(0.8, 40, 0.95, 14), p(0.5, 5, 0.8, 15)]
+    }
+
+    /// The body the gateway stores: every parameter named.
+    fn body(messages: &serde_json::Value, p: &SamplingParams) -> String {
+        json!({"model": "tiny", "messages": messages, "max_tokens": MAX_TOKENS,
+               "temperature": p.temperature, "top_k": p.top_k, "top_p": p.top_p, "seed": p.seed})
+        .to_string()
+    }
+
+    impl Fixture {
+        /// What an honest miner computes with: the same weights, every activation in bf16.
+        fn miner_engine(&self) -> Engine {
+            let mut engine = Engine::load(self._dir.path()).unwrap();
+            engine.set_bf16_activations(true);
+            engine
+        }
+
+        /// An exchange whose completion `generate` produced for the rendered prompt, signed as
+        /// sampled by `sampler`, for a body naming `params`.
+        fn sampled(
+            &self,
+            params: &SamplingParams,
+            sampler: Option<&str>,
+            generate: impl FnOnce(&[u32]) -> Vec<u32>,
+        ) -> (Exchange, ResponseExtension) {
+            let messages = json!([{"role": "user", "content": format!("tell me about {}", params.seed)}]);
+            let prompt = self.tokenizer.chat_ids(&messages, true, &json!({})).unwrap();
+            let completion = generate(&prompt);
+            let (mut x, mut ext) = exchange("/v1/chat/completions", body(&messages, params), prompt, completion);
+            ext.sampler = sampler.map(str::to_string);
+            x.evidence = Some(json!({"assay": ext, "assay_signature": {}}).to_string());
+            (x, ext)
+        }
+
+        fn judged(&self, x: &Exchange, ext: &ResponseExtension) -> Judgement {
+            let (prompt, completion) = (ext.prompt_token_ids.len(), ext.completion_token_ids.len());
+            let opened = self.honest_opening(ext, &[(2, (prompt + completion - 1) as u32)]);
+            let reference = Reference { pass: &self.engine, tokenizer: &self.tokenizer, stop_ids: &self.stop_ids };
+            verdict_of(x, assess(&reference, x, ext, Some(opened), Opening::Verified, false), stand_in_judge).1
+        }
+    }
+
+    /// Plain multinomial sampling (inverse CDF over the softmax, an xorshift generator): what a
+    /// miner serving with its own sampler draws, from the same distribution as the protocol's.
+    fn multinomial(engine: &Engine, prompt: &[u32], params: &SamplingParams) -> Vec<u32> {
+        let mut state = params.seed | 1;
+        let mut sequence = prompt.to_vec();
+        for _ in 0..MAX_TOKENS {
+            let pass = engine.teacher_forced(&sequence, &HiddenSelection::None, &[sequence.len() - 1]).unwrap();
+            let z: Vec<f64> = pass.logits[0].iter().map(|&l| f64::from(l) / params.temperature).collect();
+            let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let weights: Vec<f64> = z.iter().map(|v| (v - top).exp()).collect();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut u = (state >> 11) as f64 / (1u64 << 53) as f64 * weights.iter().sum::<f64>();
+            let token = weights.iter().position(|w| {
+                u -= w;
+                u < 0.0
+            });
+            sequence.push(token.unwrap_or(weights.len() - 1) as u32);
+        }
+        sequence.split_off(prompt.len())
+    }
+
+    #[test]
+    fn an_honest_miners_sampled_completions_replay() {
+        let fx = Fixture::new();
+        let miner = fx.miner_engine();
+        for params in cases() {
+            let (x, ext) = fx.sampled(&params, Some(SAMPLER_SPEC), |prompt| {
+                miner.generate(prompt, &params, MAX_TOKENS, &[]).unwrap().tokens
+            });
+            assert!(replay_params(&serde_json::from_str(&x.request).unwrap(), &ext).is_some(), "{params:?}");
+            let j = fx.judged(&x, &ext);
+            assert_eq!((j.verdict, j.reason.as_str()), (Verdict::Pass, "judged"), "{params:?}");
+        }
+    }
+
+    #[test]
+    fn sampling_with_another_seed_or_another_sampler_fails() {
+        let fx = Fixture::new();
+        let miner = fx.miner_engine();
+        for params in cases() {
+            // The protocol's sampler, with the seed plus one: genuine tokens of the model.
+            let other_seed = SamplingParams { seed: params.seed + 1, ..params };
+            let (x, ext) = fx.sampled(&params, Some(SAMPLER_SPEC), |prompt| {
+                miner.generate(prompt, &other_seed, MAX_TOKENS, &[]).unwrap().tokens
+            });
+            assert_fail(&fx.judged(&x, &ext), "sampled tokens are not what the protocol's sampler emits");
+            // Multinomial sampling from the model's own softmax, signed as the protocol's.
+            let (x, ext) = fx.sampled(&params, Some(SAMPLER_SPEC), |prompt| multinomial(&miner, prompt, &params));
+            assert_fail(&fx.judged(&x, &ext), "sampled tokens are not what the protocol's sampler emits");
+        }
+    }
+
+    #[test]
+    fn a_miner_that_does_not_sign_the_sampler_is_judged_as_before() {
+        let fx = Fixture::new();
+        let miner = fx.miner_engine();
+        let params = cases()[0];
+        // Its own sampler: not replayed, so only the (stand-in) judge's other rules apply.
+        let (x, ext) = fx.sampled(&params, None, |prompt| multinomial(&miner, prompt, &params));
+        assert_eq!(fx.judged(&x, &ext).verdict, Verdict::Pass);
+        // Another revision of the specification is not this one.
+        let (x, ext) = fx.sampled(&params, Some("assay-sampler/0"), |prompt| multinomial(&miner, prompt, &params));
+        assert_eq!(fx.judged(&x, &ext).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn only_sampled_bodies_naming_every_parameter_are_replayed() {
+        let (_, mut ext) = exchange("/v1/chat/completions", String::new(), vec![1], vec![2]);
+        ext.sampler = Some(SAMPLER_SPEC.into());
+        let full = json!({"temperature": 0.7, "top_k": 0, "top_p": 1.0, "seed": 3});
+        let expected = SamplingParams { temperature: 0.7, top_k: 0, top_p: 1.0, seed: 3 };
+        assert_eq!(replay_params(&full, &ext), Some(expected));
+        // A body recorded before the parameters were explicit, greedy, or unreadable: no replay.
+        for (field, value) in [("seed", json!(null)), ("temperature", json!(0.0)), ("top_p", json!(0.0))] {
+            let mut body = full.clone();
+            body[field] = value;
+            assert_eq!(replay_params(&body, &ext), None, "{body}");
+        }
+    }
+
+    #[test]
+    fn one_mismatch_in_fifty_is_allowed_and_at_least_one() {
+        // Logits [3, 0, 0, 0] at temperature 1, top-k 1: only token 0 may ever be sampled, so
+        // each token 1 is a mismatch (no near tie: token 1 is outside the kept set, and its z is
+        // 3 below the kept one's, far past 2 × 0.1).
+        let params = SamplingParams { temperature: 1.0, top_k: 1, top_p: 1.0, seed: 1 };
+        let rows = |n: usize| vec![vec![3.0f32, 0.0, 0.0, 0.0]; n];
+        let tokens = |n: usize, bad: usize| (0..n).map(|i| u32::from(i < bad)).collect::<Vec<u32>>();
+        // 16 tokens: floor(16 × 0.02) = 0, raised to 1 allowed.
+        assert!(check_replay(&rows(16), &tokens(16, 1), &params).is_ok());
+        assert!(matches!(check_replay(&rows(16), &tokens(16, 2), &params), Err(MeasureError::Miner(_))));
+        // 100 tokens: floor(100 × 0.02) = 2 allowed.
+        assert!(check_replay(&rows(100), &tokens(100, 2), &params).is_ok());
+        assert!(matches!(check_replay(&rows(100), &tokens(100, 3), &params), Err(MeasureError::Miner(_))));
+        // A NaN in the reference's logits is the validator's fault.
+        let nan = vec![vec![f32::NAN, 0.0, 0.0, 0.0]];
+        assert!(matches!(check_replay(&nan, &[0], &params), Err(MeasureError::Host(_))));
     }
 }

@@ -48,11 +48,11 @@ pub enum Command {
         #[arg(long, default_value_t = 64)]
         max_tokens: usize,
         #[arg(long, default_value_t = 0.0)]
-        temperature: f32,
+        temperature: f64,
         #[arg(long, default_value_t = 0)]
-        top_k: usize,
+        top_k: u32,
         #[arg(long, default_value_t = 1.0)]
-        top_p: f32,
+        top_p: f64,
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },

@@ -149,6 +149,7 @@ fn evidence(s: &StubState, request_id: &str) -> (Value, Value) {
         commitment: None,
         leaf_count: 0,
         dtype: VectorDtype::F32,
+        sampler: None,
     };
     let bytes = serde_json::to_vec(&ext).expect("serializes");
     let signed = epistula::sign(&s.hotkey, &bytes, Some(&s.validator), now_ms());

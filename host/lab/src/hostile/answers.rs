@@ -97,6 +97,7 @@ impl Forger {
             commitment: extension.commit.then(|| root.iter().map(|b| format!("{b:02x}")).collect()),
             leaf_count: if extension.commit { positions * self.states } else { 0 },
             dtype: VectorDtype::F32,
+            sampler: None,
         };
         let bytes = serde_json::to_vec(&response).ok()?;
         let signed = epistula::sign(&self.hotkey, &bytes, Some(validator), crate::hostile::now_ms());

@@ -37,9 +37,12 @@ struct Request {
     prompt: Option<String>,
     max_tokens: Option<usize>,
     max_completion_tokens: Option<usize>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    top_k: Option<usize>,
+    /// f64 as parsed, never rounded: the sampler's inputs are the request's values
+    /// (docs/sampling.md).
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    /// 0, or vLLM's -1, is no limit.
+    top_k: Option<i64>,
     seed: Option<u64>,
     stop: Option<Stop>,
     #[serde(default)]
@@ -107,13 +110,7 @@ async fn complete(
     if prompt_ids.is_empty() {
         return Err(ApiError::BadRequest("the prompt is empty".into()));
     }
-    let params = SamplingParams {
-        temperature: request.temperature.unwrap_or(1.0),
-        top_k: request.top_k.unwrap_or(0),
-        top_p: request.top_p.unwrap_or(1.0),
-        seed: request.seed.unwrap_or_else(now_ms),
-    };
-    assay_reference_engine::Sampler::new(&params).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let params = sampling_params(&request)?;
     let max_tokens = request.max_completion_tokens.or(request.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS);
     let stops: Vec<String> = match request.stop {
         None => Vec::new(),
@@ -302,6 +299,20 @@ fn logprobs_json(kind: Kind, tokenizer: &assay_reference_engine::ChatTokenizer, 
     }
 }
 
+/// What the request asks to be sampled with. A validator's request names every value
+/// (docs/sampling.md); another client's gets OpenAI's defaults and a seed from the clock.
+fn sampling_params(request: &Request) -> Result<SamplingParams, ApiError> {
+    let top_k = request.top_k.unwrap_or(0);
+    let params = SamplingParams {
+        temperature: request.temperature.unwrap_or(1.0),
+        top_k: if top_k <= 0 { 0 } else { u32::try_from(top_k).unwrap_or(u32::MAX) },
+        top_p: request.top_p.unwrap_or(1.0),
+        seed: request.seed.unwrap_or_else(now_ms),
+    };
+    params.validate().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(params)
+}
+
 /// Commits to the hidden states when asked, and signs the evidence for the validator.
 fn commit_and_sign(
     inner: &super::Inner,
@@ -322,6 +333,7 @@ fn commit_and_sign(
             commitment: None,
             leaf_count: 0,
             dtype: assay_protocol::wire::VectorDtype::F32,
+            sampler: Some(assay_protocol::wire::SAMPLER_SPEC.into()),
         }
     };
     let bytes = serde_json::to_vec(&response).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -1,0 +1,106 @@
+//! The replay of a sampled completion (docs/sampling.md, decision 0010): each completion token
+//! of a miner that signed [`SAMPLER_SPEC`] is checked against the token the protocol's sampler
+//! picks on the reference's logits at that position, with the request's own parameters and seed.
+//!
+//! Owns: which requests are replayed ([`replay_params`]), when a token replays
+//! ([`token_replays`]), the logit tolerance and the mismatch allowance. Must not touch: the sampler itself (`assay-sampler`), the reference pass or the
+//! verdicts of other checks (`measure` calls [`check_replay`] beside them).
+
+use assay_protocol::wire::ResponseExtension;
+use assay_sampler::SamplingParams;
+use serde_json::Value;
+
+use crate::measure::MeasureError;
+
+#[cfg(doc)]
+use assay_protocol::wire::SAMPLER_SPEC;
+
+/// The largest difference between an honest miner's logit and the reference's that replay
+/// forgives, in logit units: two race keys closer than `2 × REPLAY_TOLERANCE / temperature`
+/// are a near tie, and a token that close to a top-k or top-p boundary is near it. Calibrated
+/// on honest runs (docs/verification.md, "Replaying sampled tokens": the tiny model with bf16
+/// activations against the f32 reference, the largest difference over 64,000 sampled positions
+/// is 0.0648, p99.9 0.0412), with headroom: about 1.5 × the largest. A real model on a GPU
+/// needs its own figure (`cargo run -p assay-verify --example replay_margins`).
+pub const REPLAY_TOLERANCE: f64 = 0.1;
+
+/// Replay mismatches allowed per completion: this fraction of its tokens, at least one, as the
+/// challenger allows greedy mismatches (`GREEDY_MISMATCH_FRACTION`): a sampled token the
+/// specification would not emit is a failed token check exactly like a greedy mismatch.
+pub const REPLAY_MISMATCH_FRACTION: f64 = 0.02;
+
+/// The parameters to replay a request with: `Some` only for a sampled request (temperature at
+/// or above the sampler's greedy threshold) whose miner signed [`SAMPLER_SPEC`], and whose
+/// stored body names every parameter, as the gateway writes it. Anything else is judged as
+/// before: greedy requests by the greedy rules, other miners' samples by their log-probs, and a
+/// body recorded before the parameters were explicit (or one the validator cannot read back
+/// into valid parameters: its own fault, never the miner's) is not replayed.
+pub fn replay_params(request: &Value, evidence: &ResponseExtension) -> Option<SamplingParams> {
+    if !evidence.samples_to_spec() {
+        return None;
+    }
+    let params = SamplingParams {
+        temperature: request["temperature"].as_f64()?,
+        top_k: u32::try_from(request["top_k"].as_u64()?).ok()?,
+        top_p: request["top_p"].as_f64()?,
+        seed: request["seed"].as_u64()?,
+    };
+    (params.validate().is_ok() && !params.is_greedy()).then_some(params)
+}
+
+/// Replays every completion token against the reference's logits at its position (row `i`
+/// predicted token `i`, which is the sampler's position `i`) with [`token_replays`]; more
+/// tokens that do not replay than [`REPLAY_MISMATCH_FRACTION`] allows is the miner's fault. A
+/// reference the sampler cannot read (a NaN logit) is the validator's.
+pub fn check_replay(logits: &[Vec<f32>], completion: &[u32], params: &SamplingParams) -> Result<(), MeasureError> {
+    let mut mismatches = 0usize;
+    for (position, (row, &token)) in (0u64..).zip(logits.iter().zip(completion)) {
+        let replays = token_replays(row, params, position, token)
+            .map_err(|e| MeasureError::Host(format!("replaying completion token {position}: {e}")))?;
+        mismatches += usize::from(!replays);
+    }
+    let n = completion.len().min(logits.len());
+    let allowed = ((n as f64 * REPLAY_MISMATCH_FRACTION) as usize).max(1);
+    if mismatches > allowed {
+        return Err(MeasureError::Miner(format!(
+            "{mismatches} of {n} sampled tokens are not what the protocol's sampler emits with the \
+             request's parameters and seed (allowed {allowed})"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether an honest miner, whose logits are within [`REPLAY_TOLERANCE`] of these, could have
+/// sampled `token` at `position`: the sampler's choice, a near tie, or a truncation boundary the
+/// miner may have drawn elsewhere, in one of two ways:
+/// - it kept `token` where the reference drops it (or the reverse), and `token` then won: its
+///   key is at least the reference winner's minus 2ε (ε = tolerance / temperature);
+/// - it dropped the reference's winner: `token` must then win the race without it, which is the
+///   replay with the winner's logit pushed below every other.
+///
+/// A boundary alone excuses nothing: on a flat distribution most tokens sit near a top-p
+/// boundary, so excusing every token there would excuse any sampler.
+pub fn token_replays(
+    logits: &[f32],
+    params: &SamplingParams,
+    position: u64,
+    token: u32,
+) -> Result<bool, assay_sampler::SamplerError> {
+    let replayed = assay_sampler::replay(logits, params, position, token, REPLAY_TOLERANCE)?;
+    let spread = 2.0 * REPLAY_TOLERANCE / params.temperature;
+    let won = |r: &assay_sampler::Replay| r.chosen == token || r.near_tie || (r.near_boundary && r.margin <= spread);
+    if won(&replayed) {
+        return Ok(true);
+    }
+    if !replayed.near_boundary {
+        return Ok(false);
+    }
+    let lowest = logits.iter().copied().fold(f32::INFINITY, f32::min);
+    let mut without_winner = logits.to_vec();
+    if let Some(winner) = without_winner.get_mut(replayed.chosen as usize) {
+        // Far below every other logit, still finite (the sampler refuses infinities).
+        *winner = lowest - 1e4;
+    }
+    let again = assay_sampler::replay(&without_winner, params, position, token, REPLAY_TOLERANCE)?;
+    Ok(won(&again))
+}
