@@ -15,7 +15,7 @@ use assay_policy_sdk::NO_MINER;
 use assay_reference_engine::tiny::{self, TinySpec};
 use assay_reference_engine::{ChatTokenizer, Engine};
 
-use crate::competition::{CompetitionConfig, CompetitionDriver, TaskRun, draw_prompt};
+use crate::competition::{CompetitionConfig, CompetitionDriver, TaskRun, contest_order, draw_prompt};
 use crate::config::Config;
 
 /// Serves a reference miner of the tiny model in `dir`; returns its `http://` address.
@@ -111,16 +111,22 @@ async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a
     };
     let epoch = epochs.of_block(view.head());
 
+    // The epoch already over: nothing is sent, nothing recorded.
+    let runs = driver(&baseline_url).run(epoch, &|| epoch + 1).await.expect("runs");
+    assert!(matches!(&runs[..], [TaskRun::Skipped { reason, .. }] if reason == "the epoch ended"));
+
     // A baseline nobody answers at: the validator's fault, no row for anyone.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds").local_addr().expect("address");
-    let runs = driver(&format!("http://{closed}")).run(epoch).await.expect("runs");
+    let runs = driver(&format!("http://{closed}")).run(epoch, &|| epoch).await.expect("runs");
     assert!(matches!(&runs[..], [TaskRun::Skipped { task, reason }] if task == "chat" && reason.contains("baseline")));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(ledger.requests(epoch).expect("reads").is_empty(), "a dead baseline leaves no rows");
 
     let live = driver(&baseline_url);
-    let runs = live.run(epoch).await.expect("runs");
-    assert_eq!(runs, vec![TaskRun::Ran { task: "chat".into(), baseline_rows: 3, miners: vec![0, 1] }]);
+    let runs = live.run(epoch, &|| epoch).await.expect("runs");
+    let seed = ledger.epoch_seed(epoch, rand::random).expect("seed").seed;
+    let miners = contest_order(&seed, &[0, 1]);
+    assert_eq!(runs, vec![TaskRun::Ran { task: "chat".into(), baseline_rows: 3, miners }]);
     // 3 counted prompts × (the baseline + 2 miners); the warm-ups are not recorded.
     let rows = requests(ledger.as_ref(), epoch, 9).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -151,10 +157,18 @@ async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a
     assert!(exchanges.iter().all(|(_, x)| x.evidence.is_some()));
 
     // Run again in the same epoch (a restarted node): nothing new.
-    let runs = live.run(epoch).await.expect("runs");
+    let runs = live.run(epoch, &|| epoch).await.expect("runs");
     assert!(matches!(&runs[..], [TaskRun::Skipped { reason, .. }] if reason.contains("already")));
     gateway.shutdown(Duration::from_secs(5)).await;
     assert_eq!(ledger.requests(epoch).expect("reads").len(), 9);
+}
+
+/// `sha256("assay competition order" ‖ [7; 32] ‖ uid as u16 LE)` with Python's hashlib starts
+/// 9a6d for uid 0, 29bd for 1, 00c8 for 2, 175c for 3: ascending, the order is 2, 3, 1, 0.
+#[test]
+fn the_miners_order_is_drawn_from_the_seed() {
+    assert_eq!(contest_order(&[7; 32], &[0, 1, 2, 3]), vec![2, 3, 1, 0]);
+    assert_eq!(contest_order(&[7; 32], &[3, 2, 1, 0]), vec![2, 3, 1, 0]);
 }
 
 /// `sha256("assay competition prompt" ‖ [7; 32] ‖ j as u32 LE ‖ 0 as u32 LE)` with Python's
@@ -172,12 +186,22 @@ fn the_prompts_are_drawn_from_the_seed() {
     assert_ne!(draw_prompt(&[8; 32], 0, 4000), long);
 }
 
+/// The baseline's API key never reaches a log through `Debug`.
+#[test]
+fn a_baselines_debug_hides_its_key() {
+    let baseline = Baseline { url: "http://b".into(), api_key: Some("sk-secret".into()), model: None };
+    let shown = format!("{baseline:?}");
+    assert!(!shown.contains("sk-secret") && shown.contains("(hidden)") && shown.contains("http://b"), "{shown}");
+}
+
 #[test]
 fn competition_settings_out_of_range_are_refused() {
     let good = CompetitionConfig::new("http://127.0.0.1:8100");
     assert!(good.check().is_ok());
     let key = |c: CompetitionConfig| c.check().expect_err("refused").0;
     assert_eq!(key(CompetitionConfig { baseline_url: "127.0.0.1:8100".into(), ..good.clone() }), "baseline_url");
+    assert_eq!(key(CompetitionConfig { baseline_url: "http://".into(), ..good.clone() }), "baseline_url");
+    assert!(CompetitionConfig { baseline_url: "http://a".into(), ..good.clone() }.check().is_ok());
     assert_eq!(key(CompetitionConfig { prompts_per_task: 0, ..good.clone() }), "prompts_per_task");
     assert_eq!(key(CompetitionConfig { prompts_per_task: 250, warmup: 7, ..good.clone() }), "prompts_per_task");
     assert_eq!(key(CompetitionConfig { prompt_chars: 0, ..good.clone() }), "prompt_chars");
@@ -203,6 +227,10 @@ fn a_competition_needs_a_gateway_without_other_synthetic_traffic_and_token_check
     config.gateway = Some(gateway.clone());
     assert_eq!(refused(&config), "verify.token_check_share");
     let mut verify = assay_verify::Settings::new("models/reference".into());
+    verify.token_check_share = 0.5;
+    config.verify = Some(verify.clone());
+    // Cacheon fails a miner with no checked row: a share below 1 is refused.
+    assert_eq!(refused(&config), "verify.token_check_share");
     verify.token_check_share = 1.0;
     config.verify = Some(verify);
     gateway.max_tokens = 64;
