@@ -57,10 +57,10 @@ async fn requests(ledger: &dyn Ledger, epoch: u64, n: usize) -> Vec<RequestEntry
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a_dead_baseline() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let model = dir.path().join("model");
+/// Two reference miners of the tiny model in `dir` behind a gateway (both up), and a third,
+/// unsigned, as the baseline: the gateway, the ledger, the baseline's URL and the epoch now.
+async fn loopback(dir: &std::path::Path) -> (Gateway, Arc<dyn Ledger>, String, u64) {
+    let model = dir.join("model");
     tiny::write(&model, &TinySpec::default(), None).expect("writes a tiny model");
     let keys: Vec<Hotkey> = (0..3).map(|i| Hotkey::from_seed(Scheme::Sr25519, [30 + i; 32]).expect("key")).collect();
     let mut neurons = Vec::new();
@@ -72,10 +72,10 @@ async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a
     let baseline_url = serve(&model, &keys[2], MinerSettings { unsigned: true, ..MinerSettings::default() }).await;
 
     let metagraph = Metagraph { netuid: 1, neurons, owner_hotkey: None };
-    let chain = LocalChain::create(&dir.path().join("chain"), &metagraph, 12.0).expect("chain");
+    let chain = LocalChain::create(&dir.join("chain"), &metagraph, 12.0).expect("chain");
     let view = ChainView::connect(&chain, 1).await.expect("reads the chain");
     let epochs = Epochs::new(1_000_000).expect("positive");
-    let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).expect("ledger"));
+    let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.join("ledger.db")).expect("ledger"));
     let mut settings = assay_gateway::Settings::new("127.0.0.1:0", "assay-tiny");
     settings.health_interval_ms = 100;
     let tokenizer = ChatTokenizer::load(&model).expect("tokenizer");
@@ -95,6 +95,13 @@ async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a
         assert!(Instant::now() < deadline, "miners never came up: {:?}", gateway.miners());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    (gateway, ledger, baseline_url, epochs.of_block(view.head()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a_dead_baseline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (gateway, ledger, baseline_url, epoch) = loopback(dir.path()).await;
     let config = CompetitionConfig {
         prompts_per_task: 3,
         warmup: 1,
@@ -109,7 +116,6 @@ async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a
         baseline: Baseline { url: url.to_string(), api_key: None, model: None },
         tasks: vec!["chat".into()],
     };
-    let epoch = epochs.of_block(view.head());
 
     // The epoch already over: nothing is sent, nothing recorded.
     let runs = driver(&baseline_url).run(epoch, &|| epoch + 1).await.expect("runs");
