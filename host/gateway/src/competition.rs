@@ -25,8 +25,8 @@ use crate::Shared;
 use crate::proxy::{Caller, Route, forward};
 use crate::recorder::Finished;
 
-/// A baseline server: any OpenAI-compatible endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A baseline server: any OpenAI-compatible endpoint. Its `Debug` hides the API key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Baseline {
     /// The server's root: requests go to `{url}/v1/chat/completions` (or `/v1/completions`).
     pub url: String,
@@ -34,6 +34,16 @@ pub struct Baseline {
     pub api_key: Option<String>,
     /// The model id the baseline serves the task's model as (`None`: the task's model id).
     pub model: Option<String>,
+}
+
+impl std::fmt::Debug for Baseline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Baseline")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "(hidden)"))
+            .field("model", &self.model)
+            .finish()
+    }
 }
 
 /// One baseline request that came back whole, `ok` and with completion tokens: not recorded yet.
@@ -77,11 +87,14 @@ impl Competition {
     }
 
     /// The request every contestant of `task` is sent for `prompt`: greedy, streamed, at most
-    /// `max_tokens`, usage asked for (what a baseline's completion tokens are read from).
-    /// `None` for a task the gateway does not serve.
-    pub fn request(&self, task: &str, prompt: &str, max_tokens: u64) -> Option<ContestRequest> {
-        let model = self.shared.tasks.model_of(task)?;
-        let route = self.shared.tasks.route_of(task)?;
+    /// `max_tokens`, usage asked for (what a baseline's completion tokens are read from), checked
+    /// by the gateway's schema before anything is sent, so that the baseline and every miner get
+    /// the same checked body. `Err` for a task the gateway does not serve, or a request its schema
+    /// refuses (the validator's own configuration: nothing of the task may be recorded).
+    pub fn request(&self, task: &str, prompt: &str, max_tokens: u64) -> Result<ContestRequest, String> {
+        let (Some(model), Some(route)) = (self.shared.tasks.model_of(task), self.shared.tasks.route_of(task)) else {
+            return Err(format!("the gateway serves no task {task:?}"));
+        };
         let mut request = Map::new();
         request.insert("model".into(), json!(model));
         match route {
@@ -92,18 +105,17 @@ impl Competition {
         request.insert("temperature".into(), json!(0));
         request.insert("stream".into(), json!(true));
         request.insert("stream_options".into(), json!({"include_usage": true}));
-        Some(ContestRequest { route, task: Arc::from(task), body: request })
+        let body = crate::request::check(route, request, &self.shared.settings.limits())
+            .map_err(|e| format!("the gateway's schema refuses the competition's request: {e}"))?
+            .into_body();
+        Ok(ContestRequest { route, task: Arc::from(task), body })
     }
 
     /// Sends `request` to miner `uid` alone and reads its answer to the end. A `counted` one is
     /// recorded (however it ended, unless by the validator's own fault); a warm-up one is not.
     /// `Err` says why no answer came (for the log: the record, if any, is the gateway's).
     pub async fn to_miner(&self, uid: u16, request: &ContestRequest, counted: bool) -> Result<(), String> {
-        let route = request.route;
-        let request = crate::request::check(route, request.body.clone(), &self.shared.settings.limits())
-            .map_err(|e| format!("the gateway's schema refuses the competition's request: {e}"))?
-            .into_body();
-        let response = forward(&self.shared, route, request, Caller::Competition { uid, counted })
+        let response = forward(&self.shared, request.route, request.body.clone(), Caller::Competition { uid, counted })
             .await
             .map_err(|e| format!("{e:?}"))?;
         axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(|e| e.to_string())?;
@@ -179,7 +191,12 @@ impl Competition {
                 Err(e) => return Err(format!("{url}: {e}")),
             }
         }
-        Ok(meter.end())
+        // Timed as a miner's answer is: from the first chunk with any text, white space included
+        // (the meter alone would wait for visible text, there being no evidence).
+        let first_text = meter.first_text_at();
+        let mut completion = meter.end();
+        completion.ttft = first_text.unwrap_or(completion.ttft);
+        Ok(completion)
     }
 
     /// Records a task's baseline answers (`kind = baseline`, uid [`NO_MINER`]). `Err` when the

@@ -11,9 +11,11 @@
 //! there.
 //!
 //! Organic and synthetic requests pass the same schema, take the same path ([`proxy::forward`])
-//! and carry the same `assay` extension, so a miner cannot tell them apart. The competition's
-//! requests (`competition`, cacheon) are synthetic requests sent one at a time to one miner,
-//! beside the same prompts sent to the validator's baseline server.
+//! and carry the same `assay` extension, so the wire alone does not tell them apart. The
+//! competition's requests (`competition`, cacheon) are synthetic requests sent one at a time to
+//! one miner, beside the same prompts sent to the validator's baseline server; they are
+//! recognisable (their fixed instruction, word list and shape), the price of one set of prompts
+//! every server is measured on: a miner may tell them apart and serve them first.
 
 mod admission;
 mod competition;

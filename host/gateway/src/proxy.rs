@@ -376,6 +376,9 @@ pub(crate) struct Attempt {
     publish_text: bool,
     /// Handed to the recorder when it ends (all but a competition's warm-up requests).
     recorded: bool,
+    /// A competition request: only the validator stops reading it (its epoch ended, the node
+    /// stops), so being cancelled is the validator's act, recorded against no one.
+    competition: bool,
     greedy: bool,
     id: u64,
     request_id: String,
@@ -409,6 +412,7 @@ impl Attempt {
             kind: caller.kind(),
             publish_text: caller.publish_text(),
             recorded: caller.recorded(),
+            competition: matches!(caller, Caller::Competition { .. }),
             greedy,
             id,
             request_id,
@@ -452,6 +456,9 @@ impl Attempt {
 
     /// The attempt ended early with `outcome`.
     pub(crate) fn end_with(&mut self, outcome: Outcome) {
+        if outcome == Outcome::Cancelled && self.competition && self.meter.is_some() {
+            return self.void("the competition stopped reading its request (its epoch ended, or the node stops)");
+        }
         if let Some(meter) = self.meter.take() {
             self.settle(meter.failed(outcome));
         }

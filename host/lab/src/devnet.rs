@@ -209,8 +209,9 @@ fn start_miners(
 const BASELINE_TOKEN_DELAY: Duration = Duration::from_millis(5);
 
 /// Starts cacheon's baseline server on the miners' runtime: a reference miner of the reference
-/// model, unsigned (a plain OpenAI-compatible server), listed nowhere; returns its URL.
-fn start_baseline(out: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Result<String> {
+/// model, unsigned (a plain OpenAI-compatible server), listed nowhere; says where and returns
+/// its URL.
+fn start_baseline(out: &Path, runtime: &tokio::runtime::Runtime, view: &SharedView) -> anyhow::Result<String> {
     let dir = out.join("models/reference");
     let engine = Engine::load(&dir).map_err(|e| anyhow!("loading {}: {e}", dir.display()))?;
     let tokenizer = ChatTokenizer::load(&dir)?;
@@ -225,7 +226,9 @@ fn start_baseline(out: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
         runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).context("binding the baseline's port")?;
     let address = listener.local_addr()?;
     runtime.spawn(serve(listener, state, std::future::pending()));
-    Ok(format!("http://{address}"))
+    let url = format!("http://{address}");
+    view.line(&format!("baseline server (an unlisted reference miner, unsigned) at {url}"));
+    Ok(url)
 }
 
 /// The devnet's validator in its metagraph: staked, with a permit, no axon.
@@ -276,12 +279,9 @@ pub fn run(options: DevnetOptions) -> anyhow::Result<()> {
 
     let (miners_runtime, mut neurons) = start_miners(&out, &validator.ss58(), options.scorer)?;
     let baseline = match options.scorer {
-        DevnetScorer::Cacheon => Some(start_baseline(&out, &miners_runtime)?),
+        DevnetScorer::Cacheon => Some(start_baseline(&out, &miners_runtime, view)?),
         _ => None,
     };
-    if let Some(url) = &baseline {
-        view.line(&format!("baseline server (an unlisted reference miner, unsigned) at {url}"));
-    }
     let mut members = reference_members();
     let fleet = match options.hostile {
         true => Some(join_hostile(&out, &miners_runtime, &mut neurons, &mut members)?),
@@ -660,6 +660,9 @@ fn report(
     }
     if scorer == DevnetScorer::Consensus && !honest_paid {
         return Err(anyhow!("an honest miner ended at weight zero under consensus"));
+    }
+    if scorer == DevnetScorer::Cacheon {
+        crate::devnet_competition::check(&requests, weight(0)).map_err(|e| anyhow!(e))?;
     }
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! epoch's competition requests and their medians by the validator's clock (time to first
 //! token; tokens per second end to end, as the cacheon policy measures them).
 //!
+//! Also the devnet's cacheon check ([`check`]).
+//!
 //! Must not touch: the run itself, or scoring (the table only shows what the policy read).
 
 use assay_ledger::{Outcome, RequestEntry, RequestKind};
@@ -54,9 +56,49 @@ pub fn timings(epoch: u64, requests: &[RequestEntry], members: &[Member]) -> Str
     lines.join("\n")
 }
 
+/// Whether the competition worked (`--scorer cacheon`): the epoch has baseline rows, and the
+/// honest fast miner (faster than the baseline by construction) was paid.
+pub fn check(requests: &[RequestEntry], honest_fast_weight: u16) -> Result<(), String> {
+    if !requests.iter().any(|e| e.record.kind == RequestKind::Baseline) {
+        return Err("the competition recorded no baseline rows in the last closed epoch".into());
+    }
+    if honest_fast_weight == 0 {
+        return Err("the honest fast miner, faster than the baseline, ended at weight zero under cacheon".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(kind: RequestKind) -> RequestEntry {
+        let record = assay_ledger::RequestRow {
+            id: 1,
+            uid: NO_MINER,
+            kind,
+            outcome: Outcome::Ok,
+            greedy: true,
+            prompt_tokens: 10,
+            completion_tokens: 10,
+            ttft_ms: 1.0,
+            total_ms: 2.0,
+            reported_ttft_ms: None,
+            reported_tps: None,
+            quality: None,
+            started_ms: 0,
+        };
+        RequestEntry { task: "chat".into(), record, values: Vec::new(), content: None }
+    }
+
+    #[test]
+    fn the_cacheon_check_needs_baseline_rows_and_a_paid_fast_miner() {
+        let baseline = [row(RequestKind::Baseline)];
+        assert!(check(&baseline, 1).is_ok());
+        assert!(check(&baseline, 0).expect_err("unpaid").contains("weight zero"));
+        assert!(check(&[row(RequestKind::Synthetic)], 5).expect_err("no baseline").contains("no baseline"));
+        assert!(check(&[], 5).is_err());
+    }
 
     #[test]
     fn medians_of_odd_and_even_counts() {

@@ -94,6 +94,12 @@ impl Meter {
         !self.marks.is_empty()
     }
 
+    /// When the first chunk carrying any text (white space included) arrived: a time to first
+    /// token measured as a miner's is, for an answer without evidence to say which text is real.
+    pub fn first_text_at(&self) -> Option<Duration> {
+        self.marks.first().map(|(_, at)| *at)
+    }
+
     /// Whether the body is over for the meter (done, or refused): read no further.
     pub fn is_finished(&self) -> bool {
         self.state != State::Reading

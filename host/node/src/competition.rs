@@ -8,8 +8,10 @@
 //! `warmup` are the warm-ups); text `j` is an instruction followed by words of [`WORDS`], word
 //! `k` being `WORDS[b % 64]` for byte `b = sha256("assay competition prompt" ‖ seed ‖ j as u32 LE
 //! ‖ k / 32 as u32 LE)[k % 32]`, cut at `prompt_chars`. `seed` is the epoch's secret challenge
-//! seed (committed at the epoch's start): miners cannot know the prompts beforehand, an auditor
-//! can draw them again once it is revealed.
+//! seed (committed at the epoch's start): miners cannot know the prompts beforehand. The
+//! counted prompts are published with the rows (the validator's own text); an auditor knowing
+//! the config (`prompts_per_task`, `warmup`, `prompt_chars`, which are not published) could
+//! draw them again from the revealed seed.
 //!
 //! What is recorded (by the gateway, `assay_gateway::Competition`): a miner's counted request
 //! is a synthetic request with its evidence (token-checked by the verifier, which the config
@@ -18,22 +20,43 @@
 //! asked. Whose fault: the baseline failing (or the recorder refusing its rows) is the
 //! validator's: that task gets no rows this epoch, and a loud warning; a miner's timeout or
 //! error is its row's outcome; a request the validator could not send (its own queue, its own
-//! sockets) has no row. A task that already has baseline rows in the epoch (a restarted node) is
-//! not run again. A task that runs over the epoch's end has its later rows in the next epoch.
+//! sockets, no free slot on the miner) has no row and a warning.
+//!
+//! The schedule: each listed task once; the miners in an order drawn from the seed
+//! ([`contest_order`]), so that no uid is always asked last. The run is for one epoch: once the
+//! chain is past it nothing more is sent, the request under way is dropped and recorded against
+//! no one (the gateway voids a cancelled competition request), and the miners not (fully) asked
+//! are named in an error. A task that already has baseline rows in the epoch (a restarted node)
+//! keeps them and asks only the serving miners with no synthetic row for it yet.
+//!
+//! Known limits: one miner at a time in a known order, the same prompts for everyone, so one
+//! operator with two uids may relay an earlier uid's prompts to a later one (no per-miner draws,
+//! no `ignore_eos`); every prompt opens with the same instruction, so the first greedy token is
+//! predictable; the contestants are those serving when the task's miners are picked (a miner up
+//! later in the epoch is not asked); the run reads the whole epoch's request rows to see what is
+//! done; the verifier may still drop a row's token check when its queue is full (the config asks
+//! `token_check_share` 1, not a guaranteed slot), and cacheon then fails a miner with no checked
+//! row; a row that finished right at the epoch's end may be written in the next epoch (the
+//! recorder assigns rows when it writes them); a competition request shares its miner's slots
+//! with organic traffic, and a miner whose slots are full at its turn gets no row for it.
 //!
 //! Owns: the prompt set, the schedule and its order. Must not touch: the requests themselves,
 //! their timing and recording (the gateway's), token checks (the verifier's), or scoring.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use assay_gateway::{Baseline, BaselineAnswer, Competition, ContestRequest};
 use assay_ledger::{Ledger, RequestKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// The prompts' domain separator: these words are drawn for nothing else.
 const PROMPT_DOMAIN: &[u8] = b"assay competition prompt";
+/// The miners' order's domain separator.
+const ORDER_DOMAIN: &[u8] = b"assay competition order";
 /// What every prompt starts with: the model is asked for a long answer.
 const INSTRUCTION: &str = "Rewrite the following notes as a long, detailed report:\n";
 /// The words prompts are made of (64: a byte modulo 64 draws one uniformly).
@@ -113,7 +136,8 @@ impl CompetitionConfig {
     /// limits, the verifier, the tasks) is checked with the whole config.
     pub fn check(&self) -> Result<(), (String, String)> {
         let url = self.baseline_url.as_str();
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
+        let host = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+        if host.is_none_or(str::is_empty) {
             return Err(("baseline_url".into(), format!("{url:?} must be an http:// or https:// URL")));
         }
         if self.baseline_api_key_env.as_deref().is_some_and(str::is_empty) {
@@ -163,9 +187,10 @@ pub fn draw_prompt(seed: &[u8; 32], index: u32, chars: u32) -> String {
 /// How one task's competition went this epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskRun {
-    /// The baseline's counted rows were recorded and these miners were asked, in this order.
+    /// The baseline's counted rows were recorded (0: already there) and these miners were asked
+    /// every request, in this order.
     Ran { task: String, baseline_rows: usize, miners: Vec<u16> },
-    /// No rows: the validator's fault, or already run in this epoch (the reason).
+    /// No rows: the validator's fault, the epoch ended, or already run in this epoch (the reason).
     Skipped { task: String, reason: String },
 }
 
@@ -179,59 +204,151 @@ pub struct CompetitionDriver {
     pub tasks: Vec<String>,
 }
 
+/// The epoch the chain is in now (the driver stops once it is no longer the one it runs for).
+pub type EpochNow<'a> = &'a (dyn Fn() -> u64 + Sync);
+
+/// How often a request under way looks whether its epoch has ended.
+const EPOCH_POLL: Duration = Duration::from_millis(250);
+
+/// `uids` in the order the epoch's seed draws: by `sha256("assay competition order" ‖ seed ‖
+/// uid as u16 LE)`, so that no uid is always asked last.
+pub fn contest_order(seed: &[u8; 32], uids: &[u16]) -> Vec<u16> {
+    let mut keyed: Vec<([u8; 32], u16)> = uids
+        .iter()
+        .map(|&uid| {
+            let key = Sha256::new().chain_update(ORDER_DOMAIN).chain_update(seed).chain_update(uid.to_le_bytes());
+            (key.finalize().into(), uid)
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, uid)| uid).collect()
+}
+
+/// What the epoch's ledger already holds of a task (a restarted node): whether its baseline
+/// rows are there, and which miners have rows (with `[competition]` on, the competition's are
+/// the only synthetic ones).
+struct Done {
+    baseline: bool,
+    miners: BTreeSet<u16>,
+}
+
 impl CompetitionDriver {
-    /// Runs `epoch`'s competition, task by task; says how each went.
-    pub async fn run(&self, epoch: u64) -> assay_ledger::Result<Vec<TaskRun>> {
+    /// Runs `epoch`'s competition, task by task (each listed task once), while `epoch_now` says
+    /// it is still `epoch`; says how each went.
+    pub async fn run(&self, epoch: u64, epoch_now: EpochNow<'_>) -> assay_ledger::Result<Vec<TaskRun>> {
         let seed = self.ledger.epoch_seed(epoch, rand::random)?;
         let all = self.config.warmup + self.config.prompts_per_task;
         let prompts: Vec<String> = (0..all).map(|j| draw_prompt(&seed.seed, j, self.config.prompt_chars)).collect();
         let recorded = self.ledger.requests(epoch)?;
         let mut runs = Vec::new();
-        for task in &self.tasks {
-            let already = recorded.iter().any(|e| e.record.kind == RequestKind::Baseline && e.task == *task);
-            let run = if already {
-                info!(epoch, task = %task, "the competition already ran on this task in this epoch");
-                TaskRun::Skipped { task: task.clone(), reason: "already run in this epoch".into() }
-            } else {
-                self.run_task(epoch, task, &prompts).await
-            };
-            runs.push(run);
+        let mut seen = BTreeSet::new();
+        for task in self.tasks.iter().filter(|t| seen.insert(t.as_str())) {
+            if epoch_now() != epoch {
+                error!(epoch, task = %task, "validator fault: the epoch ended before the competition reached this task");
+                runs.push(TaskRun::Skipped { task: task.clone(), reason: "the epoch ended".into() });
+                continue;
+            }
+            let of_task = recorded.iter().filter(|e| e.task == *task);
+            let mut done = Done { baseline: false, miners: BTreeSet::new() };
+            for e in of_task {
+                match e.record.kind {
+                    RequestKind::Baseline => done.baseline = true,
+                    RequestKind::Synthetic => {
+                        done.miners.insert(e.record.uid);
+                    }
+                    _ => {}
+                }
+            }
+            runs.push(self.run_task(epoch, task, (&seed.seed, &prompts), &done, epoch_now).await);
         }
         Ok(runs)
     }
 
-    /// One task: the baseline's requests, recorded once all came back, then each miner's.
-    async fn run_task(&self, epoch: u64, task: &str, prompts: &[String]) -> TaskRun {
+    /// One task: the baseline's requests, recorded once all came back (unless `done` has them),
+    /// then each miner's not `done`, in the seed's order.
+    async fn run_task(
+        &self,
+        epoch: u64,
+        task: &str,
+        (seed, prompts): (&[u8; 32], &[String]),
+        done: &Done,
+        epoch_now: EpochNow<'_>,
+    ) -> TaskRun {
         let skipped = |reason: String| {
             error!(epoch, task, reason = %reason, "validator fault: the competition gives no rows for this task this epoch");
             TaskRun::Skipped { task: task.to_string(), reason }
         };
         let max_tokens = u64::from(self.config.max_tokens);
-        let Some(requests) =
-            prompts.iter().map(|p| self.gateway.request(task, p, max_tokens)).collect::<Option<Vec<_>>>()
-        else {
-            return skipped("the gateway serves no such task".into());
-        };
+        let requests =
+            match prompts.iter().map(|p| self.gateway.request(task, p, max_tokens)).collect::<Result<Vec<_>, _>>() {
+                Ok(requests) => requests,
+                Err(reason) => return skipped(reason),
+            };
         let (warmups, counted) = requests.split_at((self.config.warmup as usize).min(requests.len()));
-        let answers = match self.baseline_pass(warmups, counted).await {
-            Ok(answers) => answers,
-            Err(reason) => return skipped(format!("the baseline failed: {reason}")),
-        };
-        let baseline_rows = answers.len();
-        if let Err(reason) = self.gateway.record_baseline(answers) {
-            return skipped(reason);
+        let mut baseline_rows = 0;
+        if !done.baseline {
+            // Nothing of an epoch that ended is recorded: its answers would land in the next one.
+            let answers = tokio::select! {
+                biased;
+                () = epoch_end(epoch, epoch_now) => return skipped("the epoch ended during the baseline's requests".into()),
+                answers = self.baseline_pass(warmups, counted) => answers,
+            };
+            let answers = match answers {
+                Ok(answers) => answers,
+                Err(reason) => return skipped(format!("the baseline failed: {reason}")),
+            };
+            baseline_rows = answers.len();
+            if let Err(reason) = self.gateway.record_baseline(answers) {
+                return skipped(reason);
+            }
         }
-        let miners = self.gateway.contestants(task);
-        for &uid in &miners {
+        let waiting: Vec<u16> =
+            self.gateway.contestants(task).into_iter().filter(|uid| !done.miners.contains(uid)).collect();
+        if done.baseline && waiting.is_empty() {
+            info!(epoch, task, "the competition already ran on this task in this epoch");
+            return TaskRun::Skipped { task: task.to_string(), reason: "already run in this epoch".into() };
+        }
+        let order = contest_order(seed, &waiting);
+        let miners = self.ask_miners(epoch, task, (&requests, warmups.len()), &order, epoch_now).await;
+        info!(epoch, task, baseline_rows, miners = miners.len(), "competition run");
+        TaskRun::Ran { task: task.to_string(), baseline_rows, miners }
+    }
+
+    /// Sends every request to each miner of `order` in turn, the first `warmups` uncounted,
+    /// until the epoch ends: then the request under way is dropped (recorded against no one),
+    /// the miners not (fully) asked are named in an error, and no more is sent. Returns the
+    /// miners asked every request.
+    async fn ask_miners(
+        &self,
+        epoch: u64,
+        task: &str,
+        (requests, warmups): (&[ContestRequest], usize),
+        order: &[u16],
+        epoch_now: EpochNow<'_>,
+    ) -> Vec<u16> {
+        for (asked, &uid) in order.iter().enumerate() {
             for (i, request) in requests.iter().enumerate() {
-                let counted = i >= warmups.len();
-                if let Err(e) = self.gateway.to_miner(uid, request, counted).await {
-                    info!(epoch, task, uid, counted, error = %e, "a competition request was not answered");
+                let counted = i >= warmups;
+                let answered = tokio::select! {
+                    biased;
+                    () = epoch_end(epoch, epoch_now) => None,
+                    answered = self.gateway.to_miner(uid, request, counted) => Some(answered),
+                };
+                match answered {
+                    Some(Ok(())) => {}
+                    // The miner's own failures are recorded as its rows' outcomes; an `Err` is a
+                    // request the validator's side could not place (no slot, its queue, its
+                    // sockets), which costs the miner its row.
+                    Some(Err(e)) => warn!(epoch, task, uid, counted, error = %e, "a competition request got no answer"),
+                    None => {
+                        let left = &order[asked..];
+                        error!(epoch, task, not_asked = ?left, "validator fault: the epoch ended before the competition asked these miners (they have no or too few rows)");
+                        return order[..asked].to_vec();
+                    }
                 }
             }
         }
-        info!(epoch, task, baseline_rows, miners = miners.len(), "competition run");
-        TaskRun::Ran { task: task.to_string(), baseline_rows, miners }
+        order.to_vec()
     }
 
     /// The baseline's warm-ups, then its counted requests, each `ok` or the whole pass fails.
@@ -251,5 +368,12 @@ impl CompetitionDriver {
             info!(ttft = ?first.ttft(), total = ?first.total(), "the baseline's first counted answer");
         }
         Ok(answers)
+    }
+}
+
+/// Returns once `epoch_now` is no longer `epoch`.
+async fn epoch_end(epoch: u64, epoch_now: EpochNow<'_>) {
+    while epoch_now() == epoch {
+        tokio::time::sleep(EPOCH_POLL).await;
     }
 }

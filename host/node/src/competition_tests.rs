@@ -15,7 +15,7 @@ use assay_policy_sdk::NO_MINER;
 use assay_reference_engine::tiny::{self, TinySpec};
 use assay_reference_engine::{ChatTokenizer, Engine};
 
-use crate::competition::{CompetitionConfig, CompetitionDriver, TaskRun, draw_prompt};
+use crate::competition::{CompetitionConfig, CompetitionDriver, TaskRun, contest_order, draw_prompt};
 use crate::config::Config;
 
 /// Serves a reference miner of the tiny model in `dir`; returns its `http://` address.
@@ -57,10 +57,10 @@ async fn requests(ledger: &dyn Ledger, epoch: u64, n: usize) -> Vec<RequestEntry
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a_dead_baseline() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let model = dir.path().join("model");
+/// Two reference miners of the tiny model in `dir` behind a gateway (both up), and a third,
+/// unsigned, as the baseline: the gateway, the ledger, the baseline's URL and the epoch now.
+async fn loopback(dir: &std::path::Path) -> (Gateway, Arc<dyn Ledger>, String, u64) {
+    let model = dir.join("model");
     tiny::write(&model, &TinySpec::default(), None).expect("writes a tiny model");
     let keys: Vec<Hotkey> = (0..3).map(|i| Hotkey::from_seed(Scheme::Sr25519, [30 + i; 32]).expect("key")).collect();
     let mut neurons = Vec::new();
@@ -72,10 +72,10 @@ async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a
     let baseline_url = serve(&model, &keys[2], MinerSettings { unsigned: true, ..MinerSettings::default() }).await;
 
     let metagraph = Metagraph { netuid: 1, neurons, owner_hotkey: None };
-    let chain = LocalChain::create(&dir.path().join("chain"), &metagraph, 12.0).expect("chain");
+    let chain = LocalChain::create(&dir.join("chain"), &metagraph, 12.0).expect("chain");
     let view = ChainView::connect(&chain, 1).await.expect("reads the chain");
     let epochs = Epochs::new(1_000_000).expect("positive");
-    let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).expect("ledger"));
+    let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.join("ledger.db")).expect("ledger"));
     let mut settings = assay_gateway::Settings::new("127.0.0.1:0", "assay-tiny");
     settings.health_interval_ms = 100;
     let tokenizer = ChatTokenizer::load(&model).expect("tokenizer");
@@ -95,6 +95,13 @@ async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a
         assert!(Instant::now() < deadline, "miners never came up: {:?}", gateway.miners());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    (gateway, ledger, baseline_url, epochs.of_block(view.head()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a_dead_baseline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (gateway, ledger, baseline_url, epoch) = loopback(dir.path()).await;
     let config = CompetitionConfig {
         prompts_per_task: 3,
         warmup: 1,
@@ -109,18 +116,23 @@ async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a
         baseline: Baseline { url: url.to_string(), api_key: None, model: None },
         tasks: vec!["chat".into()],
     };
-    let epoch = epochs.of_block(view.head());
+
+    // The epoch already over: nothing is sent, nothing recorded.
+    let runs = driver(&baseline_url).run(epoch, &|| epoch + 1).await.expect("runs");
+    assert!(matches!(&runs[..], [TaskRun::Skipped { reason, .. }] if reason == "the epoch ended"));
 
     // A baseline nobody answers at: the validator's fault, no row for anyone.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds").local_addr().expect("address");
-    let runs = driver(&format!("http://{closed}")).run(epoch).await.expect("runs");
+    let runs = driver(&format!("http://{closed}")).run(epoch, &|| epoch).await.expect("runs");
     assert!(matches!(&runs[..], [TaskRun::Skipped { task, reason }] if task == "chat" && reason.contains("baseline")));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(ledger.requests(epoch).expect("reads").is_empty(), "a dead baseline leaves no rows");
 
     let live = driver(&baseline_url);
-    let runs = live.run(epoch).await.expect("runs");
-    assert_eq!(runs, vec![TaskRun::Ran { task: "chat".into(), baseline_rows: 3, miners: vec![0, 1] }]);
+    let runs = live.run(epoch, &|| epoch).await.expect("runs");
+    let seed = ledger.epoch_seed(epoch, rand::random).expect("seed").seed;
+    let miners = contest_order(&seed, &[0, 1]);
+    assert_eq!(runs, vec![TaskRun::Ran { task: "chat".into(), baseline_rows: 3, miners }]);
     // 3 counted prompts × (the baseline + 2 miners); the warm-ups are not recorded.
     let rows = requests(ledger.as_ref(), epoch, 9).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -151,10 +163,18 @@ async fn a_competition_records_the_baselines_rows_and_the_miners_and_none_with_a
     assert!(exchanges.iter().all(|(_, x)| x.evidence.is_some()));
 
     // Run again in the same epoch (a restarted node): nothing new.
-    let runs = live.run(epoch).await.expect("runs");
+    let runs = live.run(epoch, &|| epoch).await.expect("runs");
     assert!(matches!(&runs[..], [TaskRun::Skipped { reason, .. }] if reason.contains("already")));
     gateway.shutdown(Duration::from_secs(5)).await;
     assert_eq!(ledger.requests(epoch).expect("reads").len(), 9);
+}
+
+/// `sha256("assay competition order" ‖ [7; 32] ‖ uid as u16 LE)` with Python's hashlib starts
+/// 9a6d for uid 0, 29bd for 1, 00c8 for 2, 175c for 3: ascending, the order is 2, 3, 1, 0.
+#[test]
+fn the_miners_order_is_drawn_from_the_seed() {
+    assert_eq!(contest_order(&[7; 32], &[0, 1, 2, 3]), vec![2, 3, 1, 0]);
+    assert_eq!(contest_order(&[7; 32], &[3, 2, 1, 0]), vec![2, 3, 1, 0]);
 }
 
 /// `sha256("assay competition prompt" ‖ [7; 32] ‖ j as u32 LE ‖ 0 as u32 LE)` with Python's
@@ -172,12 +192,22 @@ fn the_prompts_are_drawn_from_the_seed() {
     assert_ne!(draw_prompt(&[8; 32], 0, 4000), long);
 }
 
+/// The baseline's API key never reaches a log through `Debug`.
+#[test]
+fn a_baselines_debug_hides_its_key() {
+    let baseline = Baseline { url: "http://b".into(), api_key: Some("sk-secret".into()), model: None };
+    let shown = format!("{baseline:?}");
+    assert!(!shown.contains("sk-secret") && shown.contains("(hidden)") && shown.contains("http://b"), "{shown}");
+}
+
 #[test]
 fn competition_settings_out_of_range_are_refused() {
     let good = CompetitionConfig::new("http://127.0.0.1:8100");
     assert!(good.check().is_ok());
     let key = |c: CompetitionConfig| c.check().expect_err("refused").0;
     assert_eq!(key(CompetitionConfig { baseline_url: "127.0.0.1:8100".into(), ..good.clone() }), "baseline_url");
+    assert_eq!(key(CompetitionConfig { baseline_url: "http://".into(), ..good.clone() }), "baseline_url");
+    assert!(CompetitionConfig { baseline_url: "http://a".into(), ..good.clone() }.check().is_ok());
     assert_eq!(key(CompetitionConfig { prompts_per_task: 0, ..good.clone() }), "prompts_per_task");
     assert_eq!(key(CompetitionConfig { prompts_per_task: 250, warmup: 7, ..good.clone() }), "prompts_per_task");
     assert_eq!(key(CompetitionConfig { prompt_chars: 0, ..good.clone() }), "prompt_chars");
@@ -203,6 +233,10 @@ fn a_competition_needs_a_gateway_without_other_synthetic_traffic_and_token_check
     config.gateway = Some(gateway.clone());
     assert_eq!(refused(&config), "verify.token_check_share");
     let mut verify = assay_verify::Settings::new("models/reference".into());
+    verify.token_check_share = 0.5;
+    config.verify = Some(verify.clone());
+    // Cacheon fails a miner with no checked row: a share below 1 is refused.
+    assert_eq!(refused(&config), "verify.token_check_share");
     verify.token_check_share = 1.0;
     config.verify = Some(verify);
     gateway.max_tokens = 64;

@@ -588,11 +588,12 @@ impl Config {
                 "must be 0 (and synthetic_mode \"rate\") with [competition]: its requests are the only synthetic ones",
             );
         }
-        if !self.verify.as_ref().is_some_and(|v| v.token_check_share > 0.0) {
+        // Cacheon fails a miner none of whose rows was token-checked: every row must be.
+        if !self.verify.as_ref().is_some_and(|v| v.token_check_share == 1.0) {
             return refuse(
                 "verify.token_check_share",
-                "the competition's greedy requests are its correctness test: set [verify] with a token_check_share \
-                 above 0 (1 checks every one)",
+                "the competition's greedy requests are its correctness test: set [verify] with token_check_share 1 \
+                 (every request checked)",
             );
         }
         if u64::from(c.max_tokens) > gateway.max_tokens {

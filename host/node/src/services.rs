@@ -145,9 +145,10 @@ async fn drive_rounds(
     epochs: assay_chain::Epochs,
     mut stop: watch::Receiver<bool>,
 ) {
+    let epoch_now = || epochs.of_block(view.head());
     let mut last = None;
     while !*stop.borrow() {
-        let epoch = epochs.of_block(view.head());
+        let epoch = epoch_now();
         if last != Some(epoch) {
             last = Some(epoch);
             let metagraph = view.metagraph();
@@ -190,20 +191,22 @@ fn competition_driver(node: &Node, gateway: Option<&Gateway>) -> Result<Option<C
 }
 
 /// The competition once per epoch, at the first tick of each (the epoch the node starts in
-/// included), until `stop`; a competition under way when it comes is abandoned.
+/// included), until `stop`; a competition under way when it comes is abandoned (a run also stops
+/// itself when its epoch ends).
 async fn drive_competition(
     driver: CompetitionDriver,
     view: assay_chain::ChainView,
     epochs: assay_chain::Epochs,
     mut stop: watch::Receiver<bool>,
 ) {
+    let epoch_now = || epochs.of_block(view.head());
     let mut last = None;
     while !*stop.borrow() {
-        let epoch = epochs.of_block(view.head());
+        let epoch = epoch_now();
         if last != Some(epoch) {
             last = Some(epoch);
             tokio::select! {
-                ran = driver.run(epoch) => {
+                ran = driver.run(epoch, &epoch_now) => {
                     if let Err(e) = ran {
                         error!(epoch, error = %e, "validator fault: the epoch's competition did not run (no rows)");
                     }

@@ -209,7 +209,7 @@ pub const NOTES: &[(&str, &str)] = &[
         "The server competition (cacheon's traffic), once per epoch: the same prompts, drawn from the epoch's seed, \
          go to the baseline server and then to each miner serving the task, one request at a time, greedy and \
          streamed, warm-ups first and not recorded. Needs [gateway] without other synthetic traffic and [verify] \
-         with a token_check_share above 0. Absent: no competition.",
+         with token_check_share 1. Absent: no competition.",
     ),
     (
         "competition.baseline_url",
