@@ -13,6 +13,10 @@
 #                        vllm-router, whichever is measured) alone on the last CPU, the load
 #                        generator and the worker on the others (0 = no pinning)
 #   BENCH_KEEP=0         1 keeps the work folder (logs of the worker, the gateway and vllm-router)
+#   BENCH_PERF=0         1: after the table, profile the gateway with `perf record` (call graphs,
+#                        DWARF) while 64 whole requests are in flight for SECONDS_PER_RUN, and
+#                        print where its CPU goes (scripts/perf-classify.py); needs `perf`
+#                        (Debian's linux-perf) and the right to use it
 #   BENCH_PROFILE=release   the `assay` build measured (`debug` measures target/debug/assay
 #                        as built by `cargo build -p assay-cli`, for machines where a release
 #                        build does not fit; its figures are not comparable to vllm-router's)
@@ -94,7 +98,8 @@ JSON
     --set epoch_blocks=1000000 --set miners.allow_private_axons=true --set gateway.listen="\"127.0.0.1:$gateway_port\"" --set gateway.model='"mock"' \
     --set gateway.keys='[{name = "bench", key = "sk-bench", requests_per_minute = 100000000}]' >/dev/null
 RUST_LOG=warn "${on_router[@]}" "$assay" run --config assay.toml 2>gateway.log &
-pids+=($!)
+gateway_pid=$!
+pids+=($gateway_pid)
 wait_http "http://127.0.0.1:$gateway_port/health"
 
 "${on_router[@]}" "$venv/bin/vllm-router" --host 127.0.0.1 --port "$router_port" --worker-urls "http://127.0.0.1:$worker_port" \
@@ -122,3 +127,15 @@ done
 echo
 echo "medians over $repeats runs (load after: $(cut -d' ' -f1-3 /proc/loadavg))"
 "$assay" dev bench-table "$runs"
+
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+    echo
+    echo "profile: perf record of the gateway, whole requests at concurrency 64, $seconds s"
+    perf record -q -F 499 --call-graph dwarf,16384 -p "$gateway_pid" -o "$work/perf.data" -- sleep "$((seconds + 1))" &
+    perf_pid=$!
+    sleep 0.5
+    "${on_rest[@]}" "$assay" dev load --model mock --seconds "$seconds" --label assay-gateway \
+        --url "http://127.0.0.1:$gateway_port" --key sk-bench --concurrency 64 >/dev/null
+    wait "$perf_pid"
+    perf script -i "$work/perf.data" 2>/dev/null | python3 "$root/scripts/perf-classify.py"
+fi

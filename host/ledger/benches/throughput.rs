@@ -1,6 +1,7 @@
 //! What a validator's ledger sustains, with its real settings (WAL, `synchronous = FULL`: every
 //! commit is on disk when it returns): the write rate of exchanges as the gateway's recorder
-//! writes them (one transaction per batch), and the ledger's part of an epoch's close for 256
+//! writes them (one transaction per batch, random request ids as the gateway draws them; and, for
+//! comparison, ids in recording order), and the ledger's part of an epoch's close for 256
 //! miners: freeze, read the requests and their contents back, assemble the policy input, encode
 //! and compress it (the canonical input), and the closing transaction with that object.
 //! Scoring, signing and publishing are not in it (`cargo bench -p assay-epoch --bench scoring`
@@ -9,7 +10,7 @@
 //!     cargo bench -p assay-ledger --bench throughput
 //!
 //! Knobs: ASSAY_BENCH_WRITE_SECONDS (per batch size, default 3), ASSAY_BENCH_CLOSE_REQUESTS
-//! (comma-separated request counts, default `100000,1000000`), ASSAY_BENCH_DIR (where the
+//! (comma-separated request counts, default `100000,1000000`; empty: no close), ASSAY_BENCH_DIR (where the
 //! ledgers go; default a temporary folder: put it on the disk the validator uses).
 
 use std::time::{Duration, Instant};
@@ -74,15 +75,27 @@ fn exchange(id: u64, uid: u16) -> (RequestEntry, Option<Exchange>) {
     (RequestEntry { task: "chat".into(), record, values: Vec::new(), content: Some(content) }, Some(exchange))
 }
 
-/// Exchanges per second written in batches of `batch` for `seconds`.
-fn write_rate(batch: usize, seconds: f64) -> f64 {
+/// The `n`th request id as the gateway draws them: random below 2^63 (SplitMix64 of `n`, so
+/// runs repeat), which scatters the inserts over the (epoch, id) keys as live traffic does.
+fn gateway_id(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) >> 1
+}
+
+/// Exchanges per second written in batches of `batch` for `seconds`, with the gateway's random
+/// request ids or (`sequential`) with ids in recording order, which append to the keys instead.
+fn write_rate(batch: usize, seconds: f64, sequential: bool) -> f64 {
     let dir = folder();
     let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).expect("ledger");
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let mut next = 1u64;
     while Instant::now() < until {
-        let rows: Vec<_> = (next..next + batch as u64).map(|id| exchange(id, (id % 256) as u16)).collect();
+        let rows: Vec<_> = (next..next + batch as u64)
+            .map(|n| exchange(if sequential { n } else { gateway_id(n) }, (n % 256) as u16))
+            .collect();
         ledger.record_traffic(1, &rows).expect("written");
         next += batch as u64;
     }
@@ -175,9 +188,16 @@ fn close(requests: u64) {
 fn main() {
     let seconds: f64 = env_or("ASSAY_BENCH_WRITE_SECONDS", "3").parse().expect("ASSAY_BENCH_WRITE_SECONDS");
     for batch in [1, 16, 128, 512] {
-        println!("write, batches of {batch:>3}: {:>8.0} exchanges/s (synchronous = FULL)", write_rate(batch, seconds));
+        let rate = write_rate(batch, seconds, false);
+        println!(
+            "write, batches of {batch:>3}: {rate:>8.0} exchanges/s (synchronous = FULL, the gateway's random ids)"
+        );
     }
-    for requests in env_or("ASSAY_BENCH_CLOSE_REQUESTS", "100000,1000000").split(',') {
+    for batch in [128, 512] {
+        let rate = write_rate(batch, seconds, true);
+        println!("write, batches of {batch:>3}: {rate:>8.0} exchanges/s (synchronous = FULL, ids in recording order)");
+    }
+    for requests in env_or("ASSAY_BENCH_CLOSE_REQUESTS", "100000,1000000").split(',').filter(|r| !r.trim().is_empty()) {
         close(requests.trim().parse().expect("ASSAY_BENCH_CLOSE_REQUESTS: numbers"));
     }
 }
