@@ -220,12 +220,13 @@ async fn completions_stream_and_not_and_every_exchange_is_recorded_with_evidence
         assert!(evidence["assay"]["commitment"].is_string());
         // Every body names its sampling (decision 0010): the completions' user seed 3 kept, the
         // chats' drawn; and the reference miner signs that it sampled with the protocol's sampler.
-        let fields = ["temperature", "top_k", "top_p", "seed"];
+        // top_k is absent ("no limit"): it is sent only when it is at least 1.
+        let fields = ["temperature", "top_p", "seed"];
         assert!(fields.iter().all(|f| sent[*f].is_number()), "{sent}");
         if x.path == "/v1/completions" {
             assert_eq!(
-                (sent["temperature"].as_f64(), sent["top_k"].as_u64(), sent["seed"].as_u64()),
-                (Some(1.0), Some(0), Some(3))
+                (sent["temperature"].as_f64(), sent.get("top_k"), sent["seed"].as_u64()),
+                (Some(1.0), None, Some(3))
             );
         }
         assert_eq!(evidence["assay"]["sampler"], assay_protocol::wire::SAMPLER_SPEC);

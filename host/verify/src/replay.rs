@@ -31,7 +31,8 @@ pub const REPLAY_MISMATCH_FRACTION: f64 = 0.02;
 
 /// The parameters to replay a request with: `Some` only for a sampled request (temperature at
 /// or above the sampler's greedy threshold) whose miner signed [`SAMPLER_SPEC`], and whose
-/// stored body names every parameter, as the gateway writes it. Anything else is judged as
+/// stored body names every parameter, as the gateway writes it (all but `top_k`, which the
+/// gateway sends only when it is at least 1: an absent `top_k` is 0, no limit). Anything else is judged as
 /// before: greedy requests by the greedy rules, other miners' samples by their log-probs, and a
 /// body recorded before the parameters were explicit (or one the validator cannot read back
 /// into valid parameters: its own fault, never the miner's) is not replayed.
@@ -41,7 +42,10 @@ pub fn replay_params(request: &Value, evidence: &ResponseExtension) -> Option<Sa
     }
     let params = SamplingParams {
         temperature: request["temperature"].as_f64()?,
-        top_k: u32::try_from(request["top_k"].as_u64()?).ok()?,
+        top_k: match request.get("top_k") {
+            None => 0,
+            Some(k) => u32::try_from(k.as_u64()?).ok()?,
+        },
         top_p: request["top_p"].as_f64()?,
         seed: request["seed"].as_u64()?,
     };

@@ -480,6 +480,9 @@ mod replayed {
         let full = json!({"temperature": 0.7, "top_k": 0, "top_p": 1.0, "seed": 3});
         let expected = SamplingParams { temperature: 0.7, top_k: 0, top_p: 1.0, seed: 3 };
         assert_eq!(replay_params(&full, &ext), Some(expected));
+        // The gateway leaves `top_k` out when it is no limit (vLLM <= 0.8.5 refuses 0): absent is 0.
+        let no_top_k = json!({"temperature": 0.7, "top_p": 1.0, "seed": 3});
+        assert_eq!(replay_params(&no_top_k, &ext), Some(expected));
         // A body recorded before the parameters were explicit, greedy, or unreadable: no replay.
         for (field, value) in [("seed", json!(null)), ("temperature", json!(0.0)), ("top_p", json!(0.0))] {
             let mut body = full.clone();
