@@ -9,10 +9,9 @@ use assay_policy_sdk::{Measurements, Opening, PointMeasurement, TokenMeasurement
 use assay_reference_engine::{
     ChatTokenizer, Config, Engine, Error as EngineError, HiddenSelection, TeacherForced, TokenScore,
 };
-use assay_sampler::SamplingParams;
 use serde_json::Value;
 
-use crate::replay::check_replay;
+use crate::replay::{ReplayPlan, check_replay};
 
 /// Why a challenge could not be measured, by whose fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,9 +177,10 @@ pub struct Challenge<'a> {
     /// Whether the completion's tokens are measured for the judge: only where the judge's
     /// token rules are calibrated ([`tokens_judged`]).
     pub tokens_judged: bool,
-    /// The parameters to replay each sampled token with, for a miner that samples as the
-    /// protocol specifies ([`crate::replay::replay_params`]); `None`: no replay.
-    pub replay: Option<SamplingParams>,
+    /// The parameters and tolerance to replay each sampled token with, for a miner that samples
+    /// as the protocol specifies ([`crate::replay::replay_params`]) when `[verify]
+    /// replay_sampled` is on; `None`: no replay.
+    pub replay: Option<ReplayPlan>,
 }
 
 /// Whether a request's tokens can be judged: greedy decoding, or sampling within a `top_p`
@@ -310,8 +310,8 @@ pub fn measure<R: ReferencePass + ?Sized>(
     for ((&(layer, position), vector), r) in points.iter().zip(vectors).zip(reference.hidden.chunks(hidden.max(1))) {
         measured.push(PointMeasurement { layer, position, rel_l2: rel_l2(vector, r), cosine: cosine(vector, r) });
     }
-    if let Some(params) = &c.replay {
-        check_replay(&reference.logits, c.completion_ids, params)?;
+    if let Some(plan) = &c.replay {
+        check_replay(&reference.logits, c.completion_ids, plan)?;
     }
     let judged_rows = if c.tokens_judged { reference.logits.as_slice() } else { &[] };
     let mut token_measurements = Vec::with_capacity(judged_rows.len());

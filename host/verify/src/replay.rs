@@ -3,8 +3,9 @@
 //! picks on the reference's logits at that position, with the request's own parameters and seed.
 //!
 //! Owns: which requests are replayed ([`replay_params`]), when a token replays
-//! ([`token_replays`]), the logit tolerance and the mismatch allowance. Must not touch: the sampler itself (`assay-sampler`), the reference pass or the
-//! verdicts of other checks (`measure` calls [`check_replay`] beside them).
+//! ([`token_replays`]), the default logit tolerance and the mismatch allowance. Must not
+//! touch: the sampler itself (`assay-sampler`), the reference pass or the verdicts of other
+//! checks (`measure` calls [`check_replay`] beside them), nor the `[verify]` switch.
 
 use assay_protocol::wire::ResponseExtension;
 use assay_sampler::SamplingParams;
@@ -15,14 +16,22 @@ use crate::measure::MeasureError;
 #[cfg(doc)]
 use assay_protocol::wire::SAMPLER_SPEC;
 
-/// The largest difference between an honest miner's logit and the reference's that replay
-/// forgives, in logit units: two race keys closer than `2 × REPLAY_TOLERANCE / temperature`
+/// The default of `[verify] replay_tolerance`: the largest difference between an honest
+/// miner's logit and the reference's that replay forgives, in logit units: two race keys closer than `2 × REPLAY_TOLERANCE / temperature`
 /// are a near tie, and a token that close to a top-k or top-p boundary is near it. Calibrated
 /// on honest runs (docs/verification.md, "Replaying sampled tokens": the tiny model with bf16
 /// activations against the f32 reference, the largest difference over 64,000 sampled positions
 /// is 0.0648, p99.9 0.0412), with headroom: about 1.5 × the largest. A real model on a GPU
 /// needs its own figure (`cargo run -p assay-verify --example replay_margins`).
 pub const REPLAY_TOLERANCE: f64 = 0.1;
+
+/// How a challenge replays its sampled tokens: the request's parameters and the tolerance of
+/// `[verify] replay_tolerance` (the replay runs only with `[verify] replay_sampled` on).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayPlan {
+    pub params: SamplingParams,
+    pub tolerance: f64,
+}
 
 /// Replay mismatches allowed per completion: this fraction of its tokens, at least one, as the
 /// challenger allows greedy mismatches (`GREEDY_MISMATCH_FRACTION`): a sampled token the
@@ -56,10 +65,10 @@ pub fn replay_params(request: &Value, evidence: &ResponseExtension) -> Option<Sa
 /// predicted token `i`, which is the sampler's position `i`) with [`token_replays`]; more
 /// tokens that do not replay than [`REPLAY_MISMATCH_FRACTION`] allows is the miner's fault. A
 /// reference the sampler cannot read (a NaN logit) is the validator's.
-pub fn check_replay(logits: &[Vec<f32>], completion: &[u32], params: &SamplingParams) -> Result<(), MeasureError> {
+pub fn check_replay(logits: &[Vec<f32>], completion: &[u32], plan: &ReplayPlan) -> Result<(), MeasureError> {
     let mut mismatches = 0usize;
     for (position, (row, &token)) in (0u64..).zip(logits.iter().zip(completion)) {
-        let replays = token_replays(row, params, position, token)
+        let replays = token_replays(row, &plan.params, position, token, plan.tolerance)
             .map_err(|e| MeasureError::Host(format!("replaying completion token {position}: {e}")))?;
         mismatches += usize::from(!replays);
     }
@@ -74,7 +83,7 @@ pub fn check_replay(logits: &[Vec<f32>], completion: &[u32], params: &SamplingPa
     Ok(())
 }
 
-/// Whether an honest miner, whose logits are within [`REPLAY_TOLERANCE`] of these, could have
+/// Whether an honest miner, whose logits are within `tolerance` of these, could have
 /// sampled `token` at `position`: the sampler's choice, a near tie, or a truncation boundary the
 /// miner may have drawn elsewhere, in one of two ways:
 /// - it kept `token` where the reference drops it (or the reverse), and `token` then won: its
@@ -89,9 +98,10 @@ pub fn token_replays(
     params: &SamplingParams,
     position: u64,
     token: u32,
+    tolerance: f64,
 ) -> Result<bool, assay_sampler::SamplerError> {
-    let replayed = assay_sampler::replay(logits, params, position, token, REPLAY_TOLERANCE)?;
-    let spread = 2.0 * REPLAY_TOLERANCE / params.temperature;
+    let replayed = assay_sampler::replay(logits, params, position, token, tolerance)?;
+    let spread = 2.0 * tolerance / params.temperature;
     let won = |r: &assay_sampler::Replay| r.chosen == token || r.near_tie || (r.near_boundary && r.margin <= spread);
     if won(&replayed) {
         return Ok(true);
@@ -105,6 +115,6 @@ pub fn token_replays(
         // Far below every other logit, still finite (the sampler refuses infinities).
         *winner = lowest - 1e4;
     }
-    let again = assay_sampler::replay(&without_winner, params, position, token, REPLAY_TOLERANCE)?;
+    let again = assay_sampler::replay(&without_winner, params, position, token, tolerance)?;
     Ok(won(&again))
 }

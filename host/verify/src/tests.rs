@@ -55,7 +55,7 @@ impl Fixture {
     ) -> Judgement {
         let reference = Reference { pass, tokenizer: &self.tokenizer, stop_ids: &self.stop_ids };
         let failure = if opened.is_some() { Opening::Verified } else { Opening::Missed };
-        let measured = assess(&reference, exchange, ext, opened, failure, true);
+        let measured = assess(&reference, exchange, ext, opened, failure, true, None);
         verdict_of(exchange, measured, stand_in_judge).1
     }
 
@@ -238,7 +238,7 @@ fn a_vector_of_the_wrong_shape_fails() {
     // The opening check refuses it, as `challenge` does; the opening is then invalid.
     assert_eq!(verify_opening(&ext, &[[2, 1]], &response, hidden), Err(OpeningError::Malformed(2, 1)));
     let reference = Reference { pass: &fx.engine, tokenizer: &fx.tokenizer, stop_ids: &fx.stop_ids };
-    let measured = assess(&reference, &x, &ext, None, Opening::Invalid, true);
+    let measured = assess(&reference, &x, &ext, None, Opening::Invalid, true, None);
     assert_fail(&verdict_of(&x, measured, stand_in_judge).1, "opening");
 }
 
@@ -270,7 +270,7 @@ fn a_failed_opening_spends_no_reference_pass() {
     // An engine that would void the challenge if it were run: it must not be.
     let failing = Failing { engine: &fx.engine, error: || EngineError::Invalid("the pass ran".into()) };
     let reference = Reference { pass: &failing, tokenizer: &fx.tokenizer, stop_ids: &fx.stop_ids };
-    let measured = assess(&reference, &x, &ext, None, Opening::Missed, true).expect("judged without a pass");
+    let measured = assess(&reference, &x, &ext, None, Opening::Missed, true, None).expect("judged without a pass");
     assert!(measured.points.is_empty() && measured.tokens.is_empty(), "{measured:?}");
     assert_eq!(measured.opening, Opening::Missed);
     assert_fail(&verdict_of(&x, Ok(measured), stand_in_judge).1, "opening");
@@ -338,7 +338,7 @@ fn tokens_sampled_outside_a_nucleus_are_not_judged() {
             body[k] = v.clone();
         }
         x.request = body.to_string();
-        let m = assess(&reference, &x, &ext, opened(&ext), Opening::Verified, greedy).expect("measured");
+        let m = assess(&reference, &x, &ext, opened(&ext), Opening::Verified, greedy, None).expect("measured");
         assert_eq!(m.points.len(), 1, "hidden states are always measured");
         m.tokens.len()
     };
@@ -398,11 +398,16 @@ mod replayed {
             (x, ext)
         }
 
+        /// The verdict with `[verify] replay_sampled` on, at the default tolerance.
         fn judged(&self, x: &Exchange, ext: &ResponseExtension) -> Judgement {
+            self.judged_with(x, ext, Some(REPLAY_TOLERANCE))
+        }
+
+        fn judged_with(&self, x: &Exchange, ext: &ResponseExtension, replay: Option<f64>) -> Judgement {
             let (prompt, completion) = (ext.prompt_token_ids.len(), ext.completion_token_ids.len());
             let opened = self.honest_opening(ext, &[(2, (prompt + completion - 1) as u32)]);
             let reference = Reference { pass: &self.engine, tokenizer: &self.tokenizer, stop_ids: &self.stop_ids };
-            verdict_of(x, assess(&reference, x, ext, Some(opened), Opening::Verified, false), stand_in_judge).1
+            verdict_of(x, assess(&reference, x, ext, Some(opened), Opening::Verified, false, replay), stand_in_judge).1
         }
     }
 
@@ -461,6 +466,28 @@ mod replayed {
     }
 
     #[test]
+    fn with_replay_off_the_default_sampled_tokens_are_not_replayed() {
+        let fx = Fixture::new();
+        let miner = fx.miner_engine();
+        // Multinomial sampling signed as the protocol's sampler: fails when replayed (above),
+        // passes the (stand-in) judge's other rules when `[verify] replay_sampled` is off.
+        let params = cases()[0];
+        let (x, ext) = fx.sampled(&params, Some(SAMPLER_SPEC), |prompt| multinomial(&miner, prompt, &params));
+        assert_eq!(fx.judged_with(&x, &ext, None).verdict, Verdict::Pass);
+        let mut settings = Settings::new("m".into());
+        assert_eq!((settings.replay_sampled, settings.replay_tolerance), (false, 0.1));
+        // A config written before the keys existed loads with them at their defaults.
+        let old: Settings = serde_json::from_value(json!({"model": "m"})).expect("loads");
+        assert_eq!((old.replay_sampled, old.replay_tolerance), (false, 0.1));
+        for bad in [0.0, -0.1, 10.5, f64::NAN] {
+            settings.replay_tolerance = bad;
+            assert_eq!(settings.check().map_err(|(key, _)| key), Err("replay_tolerance".to_string()), "{bad}");
+        }
+        settings.replay_tolerance = 10.0;
+        assert_eq!(settings.check(), Ok(()));
+    }
+
+    #[test]
     fn a_miner_that_does_not_sign_the_sampler_is_judged_as_before() {
         let fx = Fixture::new();
         let miner = fx.miner_engine();
@@ -497,6 +524,7 @@ mod replayed {
         // each token 1 is a mismatch (no near tie: token 1 is outside the kept set, and its z is
         // 3 below the kept one's, far past 2 × 0.1).
         let params = SamplingParams { temperature: 1.0, top_k: 1, top_p: 1.0, seed: 1 };
+        let params = ReplayPlan { params, tolerance: REPLAY_TOLERANCE };
         let rows = |n: usize| vec![vec![3.0f32, 0.0, 0.0, 0.0]; n];
         let tokens = |n: usize, bad: usize| (0..n).map(|i| u32::from(i < bad)).collect::<Vec<u32>>();
         // 16 tokens: floor(16 × 0.02) = 0, raised to 1 allowed.
