@@ -86,10 +86,12 @@ pub fn check_replay(logits: &[Vec<f32>], completion: &[u32], plan: &ReplayPlan) 
 /// Whether an honest miner, whose logits are within `tolerance` of these, could have
 /// sampled `token` at `position`: the sampler's choice, a near tie, or a truncation boundary the
 /// miner may have drawn elsewhere, in one of two ways:
-/// - it kept `token` where the reference drops it (or the reverse), and `token` then won: its
-///   key is at least the reference winner's minus 2ε (ε = tolerance / temperature);
-/// - it dropped the reference's winner: `token` must then win the race without it, which is the
-///   replay with the winner's logit pushed below every other.
+/// - `token` is near its boundary (`token_near_boundary`): the miner kept it where the
+///   reference drops it (or the reverse), and it then won: its key is at least the reference
+///   winner's minus 2ε (ε = tolerance / temperature);
+/// - the reference's winner is near its boundary (`chosen_near_boundary`): the miner dropped
+///   it, and `token` must then win the race without it, which is the replay with the winner's
+///   logit pushed below every other.
 ///
 /// A boundary alone excuses nothing: on a flat distribution most tokens sit near a top-p
 /// boundary, so excusing every token there would excuse any sampler.
@@ -102,11 +104,15 @@ pub fn token_replays(
 ) -> Result<bool, assay_sampler::SamplerError> {
     let replayed = assay_sampler::replay(logits, params, position, token, tolerance)?;
     let spread = 2.0 * tolerance / params.temperature;
-    let won = |r: &assay_sampler::Replay| r.chosen == token || r.near_tie || (r.near_boundary && r.margin <= spread);
+    // Kept by the miner where the reference drops it (the token's own boundary flag), then won.
+    let won = |r: &assay_sampler::Replay| {
+        r.chosen == token || r.near_tie || (r.token_near_boundary && r.margin <= spread)
+    };
     if won(&replayed) {
         return Ok(true);
     }
-    if !replayed.near_boundary {
+    // Only a winner near its boundary may have been dropped by the miner.
+    if !replayed.chosen_near_boundary {
         return Ok(false);
     }
     let lowest = logits.iter().copied().fold(f32::INFINITY, f32::min);

@@ -519,6 +519,25 @@ mod replayed {
     }
 
     #[test]
+    fn a_winner_near_its_boundary_excuses_no_token_far_from_its_own() {
+        // top-k 1 of [1, 0.99, -2] at temperature 1 keeps token 0 alone, 0.01 above the best
+        // dropped (token 1): the winner is near the boundary (0.01 ≤ 2ε = 0.2). Token 2 is 2.99
+        // below the kept one, far from it. At the positions where its Gumbel noise lifts its key
+        // within 2ε of the winner's (about 1 in 1 + e^2.8 ≈ 17), only the winner's flag is set,
+        // which must not excuse it: it was never a token the miner could have kept.
+        let params = SamplingParams { temperature: 1.0, top_k: 1, top_p: 1.0, seed: 5 };
+        let logits = [1.0f32, 0.99, -2.0];
+        let mut close = 0;
+        for position in 0..400 {
+            let r = assay_sampler::replay(&logits, &params, position, 2, REPLAY_TOLERANCE).unwrap();
+            assert!(!r.token_near_boundary && r.chosen_near_boundary, "{r:?}");
+            close += usize::from(r.margin <= 2.0 * REPLAY_TOLERANCE);
+            assert!(!token_replays(&logits, &params, position, 2, REPLAY_TOLERANCE).unwrap(), "{position}");
+        }
+        assert!(close > 5, "{close} positions put token 2's key within 2ε of the winner's");
+    }
+
+    #[test]
     fn one_mismatch_in_fifty_is_allowed_and_at_least_one() {
         // Logits [3, 0, 0, 0] at temperature 1, top-k 1: only token 0 may ever be sampled, so
         // each token 1 is a mismatch (no near tie: token 1 is outside the kept set, and its z is
