@@ -53,7 +53,8 @@ pub use measure::{
     measure, rel_l2, tokens_judged,
 };
 pub use replay::{
-    REPLAY_MISMATCH_FRACTION, REPLAY_TOLERANCE, ReplayPlan, check_replay, replay_params, token_replays,
+    MAX_REPLAYED_POSITIONS, REPLAY_MISMATCH_FRACTION, REPLAY_TOLERANCE, ReplayPlan, check_replay, replay_params,
+    token_replays,
 };
 
 /// `[verify]` in the node's config.

@@ -11,7 +11,7 @@ use assay_reference_engine::{
 };
 use serde_json::Value;
 
-use crate::replay::{ReplayPlan, check_replay};
+use crate::replay::{MAX_REPLAYED_POSITIONS, ReplayPlan, check_replay};
 
 /// Why a challenge could not be measured, by whose fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -286,13 +286,19 @@ pub fn measure<R: ReferencePass + ?Sized>(
         });
     };
     let prompt_len = c.prompt_ids.len();
-    // Logits at each position that predicted a completion token.
-    let wanted = c.tokens_judged || c.replay.is_some();
-    let logit_positions: Vec<usize> = if !wanted || c.completion_ids.is_empty() || prompt_len == 0 {
-        Vec::new()
-    } else {
-        (prompt_len - 1..tokens.len() - 1).collect()
+    if c.replay.is_some() && prompt_len == 0 && !c.completion_ids.is_empty() {
+        // No position predicts the first sampled token: the evidence cannot be replayed.
+        return Err(MeasureError::Miner("the evidence names no prompt token: its sampled tokens cannot be replayed".into()));
+    }
+    // Logits at each position that predicted a completion token: every one the judge reads, or
+    // the replayed ones alone.
+    let wanted = match (c.tokens_judged, c.replay.is_some()) {
+        (true, _) => c.completion_ids.len(),
+        (false, true) => c.completion_ids.len().min(MAX_REPLAYED_POSITIONS),
+        (false, false) => 0,
     };
+    let logit_positions: Vec<usize> =
+        if prompt_len == 0 { Vec::new() } else { (prompt_len - 1..prompt_len - 1 + wanted).collect() };
     let selection = HiddenSelection::Points(points.iter().map(|&(l, p)| (l as usize, p as usize)).collect());
     let reference = engine.teacher_forced(&tokens, &selection, &logit_positions).map_err(MeasureError::from)?;
 

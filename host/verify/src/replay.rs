@@ -25,6 +25,16 @@ use assay_protocol::wire::SAMPLER_SPEC;
 /// needs its own figure (`cargo run -p assay-verify --example replay_margins`).
 pub const REPLAY_TOLERANCE: f64 = 0.1;
 
+/// The completion positions replayed per request: the first this many. Replaying a position
+/// races the whole kept vocabulary (about 152k tokens with `top_k` and `top_p` off) on two f64
+/// copies of the row, so a long completion would cost the validator far more than its reference
+/// pass. The first positions, not a draw: the choice must be one the miner cannot steer and an
+/// auditor can recompute, and any draw from the request (its seed, its id) is known to the
+/// miner as well, so it buys no secrecy over a fixed prefix. A miner that samples honestly for
+/// the first 64 tokens and cheaply after is left to the hidden-state openings, which the
+/// challenger places anywhere in the sequence with the epoch's secret seed.
+pub const MAX_REPLAYED_POSITIONS: usize = 64;
+
 /// How a challenge replays its sampled tokens: the request's parameters and the tolerance of
 /// `[verify] replay_tolerance` (the replay runs only with `[verify] replay_sampled` on).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,18 +71,27 @@ pub fn replay_params(request: &Value, evidence: &ResponseExtension) -> Option<Sa
     (params.validate().is_ok() && !params.is_greedy()).then_some(params)
 }
 
-/// Replays every completion token against the reference's logits at its position (row `i`
-/// predicted token `i`, which is the sampler's position `i`) with [`token_replays`]; more
-/// tokens that do not replay than [`REPLAY_MISMATCH_FRACTION`] allows is the miner's fault. A
-/// reference the sampler cannot read (a NaN logit) is the validator's.
+/// Replays the first [`MAX_REPLAYED_POSITIONS`] completion tokens against the reference's
+/// logits at their positions (row `i` predicted token `i`, which is the sampler's position `i`)
+/// with [`token_replays`]; more tokens that do not replay than [`REPLAY_MISMATCH_FRACTION`]
+/// allows is the miner's fault. Rows that do not line up with the completion (fewer than the
+/// replayed positions, or more than its tokens), and a reference the sampler cannot read (a NaN
+/// logit), are the validator's: never a silent pass.
 pub fn check_replay(logits: &[Vec<f32>], completion: &[u32], plan: &ReplayPlan) -> Result<(), MeasureError> {
+    let n = completion.len().min(MAX_REPLAYED_POSITIONS);
+    if logits.len() < n || logits.len() > completion.len() {
+        return Err(MeasureError::Host(format!(
+            "{} logit rows for {} completion tokens ({n} replayed): the rows do not line up",
+            logits.len(),
+            completion.len()
+        )));
+    }
     let mut mismatches = 0usize;
-    for (position, (row, &token)) in (0u64..).zip(logits.iter().zip(completion)) {
+    for (position, (row, &token)) in (0u64..).zip(logits.iter().zip(completion).take(n)) {
         let replays = token_replays(row, &plan.params, position, token, plan.tolerance)
             .map_err(|e| MeasureError::Host(format!("replaying completion token {position}: {e}")))?;
         mismatches += usize::from(!replays);
     }
-    let n = completion.len().min(logits.len());
     let allowed = ((n as f64 * REPLAY_MISMATCH_FRACTION) as usize).max(1);
     if mismatches > allowed {
         return Err(MeasureError::Miner(format!(

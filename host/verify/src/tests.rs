@@ -549,9 +549,21 @@ mod replayed {
         // 16 tokens: floor(16 × 0.02) = 0, raised to 1 allowed.
         assert!(check_replay(&rows(16), &tokens(16, 1), &params).is_ok());
         assert!(matches!(check_replay(&rows(16), &tokens(16, 2), &params), Err(MeasureError::Miner(_))));
-        // 100 tokens: floor(100 × 0.02) = 2 allowed.
-        assert!(check_replay(&rows(100), &tokens(100, 2), &params).is_ok());
-        assert!(matches!(check_replay(&rows(100), &tokens(100, 3), &params), Err(MeasureError::Miner(_))));
+        // 100 tokens: only the first 64 (MAX_REPLAYED_POSITIONS) are replayed, floor(64 × 0.02)
+        // = 1 allowed: 36 bad tokens from position 64 on are not looked at, 2 at 62 and 63 fail.
+        let late = |n: usize, from: usize| (0..n).map(|i| u32::from(i >= from)).collect::<Vec<u32>>();
+        assert!(check_replay(&rows(100), &late(100, 64), &params).is_ok());
+        let two = check_replay(&rows(100), &late(100, 62), &params);
+        assert!(matches!(&two, Err(MeasureError::Miner(m)) if m.starts_with("2 of 64 ")), "{two:?}");
+        // The rows the replay needs are the first 64 (a request not judged on tokens has no more).
+        assert!(check_replay(&rows(64), &late(100, 64), &params).is_ok());
+        // Rows that do not line up are the validator's: none for a token (it used to pass as "0
+        // of 0"), fewer than the replayed positions, or more rows than tokens.
+        for (n_rows, n_tokens) in [(0, 1), (63, 100), (3, 2)] {
+            let r = check_replay(&rows(n_rows), &tokens(n_tokens, 0), &params);
+            assert!(matches!(r, Err(MeasureError::Host(_))), "{n_rows} rows, {n_tokens} tokens: {r:?}");
+        }
+        assert!(check_replay(&[], &[], &params).is_ok(), "nothing to replay");
         // A NaN in the reference's logits is the validator's fault.
         let nan = vec![vec![f32::NAN, 0.0, 0.0, 0.0]];
         assert!(matches!(check_replay(&nan, &[0], &params), Err(MeasureError::Host(_))));
