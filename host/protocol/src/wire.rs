@@ -268,10 +268,12 @@ mod tests {
         // A field this build does not know is ignored, as an older miner ignores `sampler`.
         let newer = parse(serde_json::json!({"request_id": "r", "nonce": "n", "commit": true, "later": 1}));
         assert_eq!(newer, old);
-        let asked = parse(serde_json::json!({"request_id": "r", "nonce": "n", "commit": true, "sampler": SAMPLER_SPEC}));
+        let asked =
+            parse(serde_json::json!({"request_id": "r", "nonce": "n", "commit": true, "sampler": SAMPLER_SPEC}));
         assert_eq!(asked.signed_sampler().as_deref(), Some(SAMPLER_SPEC));
         // Another revision is not this miner's sampler.
-        let other = parse(serde_json::json!({"request_id": "r", "nonce": "n", "commit": true, "sampler": "assay-sampler/2"}));
+        let other =
+            parse(serde_json::json!({"request_id": "r", "nonce": "n", "commit": true, "sampler": "assay-sampler/2"}));
         assert_eq!(other.signed_sampler(), None);
         // Unasked, the request serialises as an older validator's did.
         assert!(!serde_json::to_string(&old).expect("json").contains("sampler"));

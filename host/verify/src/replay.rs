@@ -124,9 +124,8 @@ pub fn token_replays(
     let replayed = assay_sampler::replay(logits, params, position, token, tolerance)?;
     let spread = 2.0 * tolerance / params.temperature;
     // Kept by the miner where the reference drops it (the token's own boundary flag), then won.
-    let won = |r: &assay_sampler::Replay| {
-        r.chosen == token || r.near_tie || (r.token_near_boundary && r.margin <= spread)
-    };
+    let won =
+        |r: &assay_sampler::Replay| r.chosen == token || r.near_tie || (r.token_near_boundary && r.margin <= spread);
     if won(&replayed) {
         return Ok(true);
     }
