@@ -17,8 +17,9 @@ use crate::measure::MeasureError;
 use assay_protocol::wire::SAMPLER_SPEC;
 
 /// The default of `[verify] replay_tolerance`: the largest difference between an honest
-/// miner's logit and the reference's that replay forgives, in logit units: two race keys closer than `2 × REPLAY_TOLERANCE / temperature`
-/// are a near tie, and a token that close to a top-k or top-p boundary is near it. Calibrated
+/// miner's logit and the reference's that replay forgives, in logit units: two race keys
+/// closer than `2 × tolerance / temperature` are a near tie, and a token that close to a top-k
+/// or top-p boundary is near it. Calibrated
 /// on honest runs (docs/verification.md, "Replaying sampled tokens": the tiny model with bf16
 /// activations against the f32 reference, the largest difference over 64,000 sampled positions
 /// is 0.0648, p99.9 0.0412), with headroom: about 1.5 × the largest. A real model on a GPU
