@@ -570,8 +570,10 @@ async fn synthetic_traffic_looks_like_users_traffic_and_is_recorded_as_synthetic
         let sent: Value = serde_json::from_str(&x.request).expect("JSON");
         let mut keys: Vec<&String> = sent["assay"].as_object().expect("extension").keys().collect();
         keys.sort();
-        assert_eq!(keys, ["commit", "nonce", "request_id"]);
+        assert_eq!(keys, ["commit", "nonce", "request_id", "sampler"]);
         assert_eq!(sent["assay"]["commit"], true);
+        // Every request asks for the protocol's sampler (decision 0010), organic or synthetic.
+        assert_eq!(sent["assay"]["sampler"], assay_protocol::wire::SAMPLER_SPEC);
     }
 }
 
