@@ -519,6 +519,18 @@ mod replayed {
     }
 
     #[test]
+    fn evidence_with_no_prompt_token_cannot_be_replayed() {
+        // No position predicts the first sampled token: the miner's evidence, not a silent pass.
+        let fx = Fixture::new();
+        let params = cases()[0];
+        let (x, mut ext) = fx.sampled(&params, Some(SAMPLER_SPEC), |prompt| {
+            fx.engine.generate(prompt, &params, MAX_TOKENS, &[]).unwrap().tokens
+        });
+        ext.prompt_token_ids.clear();
+        assert_fail(&fx.judged(&x, &ext), "names no prompt token");
+    }
+
+    #[test]
     fn a_winner_near_its_boundary_excuses_no_token_far_from_its_own() {
         // top-k 1 of [1, 0.99, -2] at temperature 1 keeps token 0 alone, 0.01 above the best
         // dropped (token 1): the winner is near the boundary (0.01 ≤ 2ε = 0.2). Token 2 is 2.99
