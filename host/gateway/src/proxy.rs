@@ -401,7 +401,12 @@ impl Attempt {
         let id = rand::random::<u64>() >> 1; // below 2^63: ledger ids are SQLite integers
         let request_id = format!("{id:016x}");
         let nonce: [u8; 16] = rand::random();
-        request.insert("assay".into(), json!({"request_id": request_id, "nonce": hex::encode(nonce), "commit": true}));
+        // `sampler` asks the miner to sign the sampler it used (decision 0010): a miner signs it
+        // only when asked, so older validators verify a new miner's evidence unchanged.
+        let sampler = assay_protocol::wire::SAMPLER_SPEC;
+        let extension =
+            json!({"request_id": request_id, "nonce": hex::encode(nonce), "commit": true, "sampler": sampler});
+        request.insert("assay".into(), extension);
         let body = Arc::new(serde_json::to_vec(request).map_err(|e| ApiError::bad_request(e.to_string()))?);
         let attempt = Attempt {
             shared: shared.clone(),

@@ -220,12 +220,13 @@ async fn completions_stream_and_not_and_every_exchange_is_recorded_with_evidence
         assert!(evidence["assay"]["commitment"].is_string());
         // Every body names its sampling (decision 0010): the completions' user seed 3 kept, the
         // chats' drawn; and the reference miner signs that it sampled with the protocol's sampler.
-        let fields = ["temperature", "top_k", "top_p", "seed"];
+        // top_k is absent ("no limit"): it is sent only when it is at least 1.
+        let fields = ["temperature", "top_p", "seed"];
         assert!(fields.iter().all(|f| sent[*f].is_number()), "{sent}");
         if x.path == "/v1/completions" {
             assert_eq!(
-                (sent["temperature"].as_f64(), sent["top_k"].as_u64(), sent["seed"].as_u64()),
-                (Some(1.0), Some(0), Some(3))
+                (sent["temperature"].as_f64(), sent.get("top_k"), sent["seed"].as_u64()),
+                (Some(1.0), None, Some(3))
             );
         }
         assert_eq!(evidence["assay"]["sampler"], assay_protocol::wire::SAMPLER_SPEC);
@@ -569,8 +570,10 @@ async fn synthetic_traffic_looks_like_users_traffic_and_is_recorded_as_synthetic
         let sent: Value = serde_json::from_str(&x.request).expect("JSON");
         let mut keys: Vec<&String> = sent["assay"].as_object().expect("extension").keys().collect();
         keys.sort();
-        assert_eq!(keys, ["commit", "nonce", "request_id"]);
+        assert_eq!(keys, ["commit", "nonce", "request_id", "sampler"]);
         assert_eq!(sent["assay"]["commit"], true);
+        // Every request asks for the protocol's sampler (decision 0010), organic or synthetic.
+        assert_eq!(sent["assay"]["sampler"], assay_protocol::wire::SAMPLER_SPEC);
     }
 }
 

@@ -151,6 +151,8 @@ fn config(gateway_port: u16, epoch_blocks: u64, synthetic: f64, scorer: &str, ch
     config.gateway = Some(gateway);
     let mut verify = assay_verify::Settings::new("models/reference".into());
     verify.interval_ms = 1000;
+    // The devnet's miners run the tiny model on the CPU, where replay_tolerance was calibrated.
+    verify.replay_sampled = true;
     config.verify = Some(verify);
     if let assay_node::ChainConfig::Local { metagraph_refresh_ms, .. } = &mut config.chain {
         *metagraph_refresh_ms = 1000;
@@ -728,4 +730,16 @@ fn report_hostile(node: &Node, members: &[Member], fleet: &Fleet) -> anyhow::Res
     }
     println!("honest miners charged: {}", honest.join("; "));
     Err(anyhow!("an honest miner was charged: {}", honest.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_devnet_replays_sampled_tokens() {
+        // Off by default (`[verify] replay_sampled`); the devnet's tiny CPU model is where the
+        // default tolerance was calibrated, so it turns the replay on.
+        let config = super::config(0, 5, 1.0, "scorer", "challenger");
+        let verify = config.verify.as_ref().map(|v| (v.replay_sampled, v.replay_tolerance));
+        assert_eq!(verify, Some((true, assay_verify::REPLAY_TOLERANCE)));
+    }
 }

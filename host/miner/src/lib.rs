@@ -80,8 +80,8 @@ pub fn commit(
         commitment: Some(hex::encode(tree.root())),
         leaf_count: tree.leaf_count(),
         dtype: VectorDtype::F32,
-        // The reference miner generates with the protocol's sampler (the engine's only one).
-        sampler: Some(assay_protocol::wire::SAMPLER_SPEC.into()),
+        // Signed only when the request asks (`RequestExtension::signed_sampler`): the caller sets it.
+        sampler: None,
     };
     let committed = Committed {
         tree,

@@ -93,6 +93,22 @@ pub struct RequestExtension {
     pub nonce: String,
     /// Whether the miner must commit to its hidden states.
     pub commit: bool,
+    /// The sampler specification the validator replays ([`SAMPLER_SPEC`], decision 0010): a
+    /// miner signs [`ResponseExtension::sampler`] only when asked, so a validator that does not
+    /// ask (and whose `ResponseExtension` has no `sampler` to re-serialise) verifies its evidence
+    /// unchanged. Absent from an older validator's requests; an older miner ignores it (this
+    /// struct does not deny unknown fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<String>,
+}
+
+impl RequestExtension {
+    /// What a miner that samples with the protocol's sampler signs in
+    /// [`ResponseExtension::sampler`]: [`SAMPLER_SPEC`] when this request asks for it, else
+    /// nothing (the evidence an older validator re-serialises must not carry the field).
+    pub fn signed_sampler(&self) -> Option<String> {
+        (self.sampler.as_deref() == Some(SAMPLER_SPEC)).then(|| SAMPLER_SPEC.to_string())
+    }
 }
 
 /// Hidden-state precision the miner reports vectors in.
@@ -137,7 +153,8 @@ pub struct ResponseExtension {
     pub leaf_count: u64,
     pub dtype: VectorDtype,
     /// [`SAMPLER_SPEC`] when the miner generated with the protocol's sampler
-    /// (`docs/sampling.md`, decision 0010): the verifier then replays each sampled token.
+    /// (`docs/sampling.md`, decision 0010) and the request asked ([`RequestExtension::sampler`]):
+    /// the verifier then replays each sampled token.
     /// Absent (a miner that samples its own way): sampled tokens are judged on their log-probs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampler: Option<String>,
@@ -240,6 +257,26 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(ext.dtype, VectorDtype::Bf16);
+    }
+
+    #[test]
+    fn a_miner_signs_the_sampler_only_when_asked() {
+        let parse = |json: serde_json::Value| serde_json::from_value::<RequestExtension>(json).expect("parses");
+        // An older validator's request does not ask: nothing to sign.
+        let old = parse(serde_json::json!({"request_id": "r", "nonce": "n", "commit": true}));
+        assert_eq!((old.sampler.as_deref(), old.signed_sampler()), (None, None));
+        // A field this build does not know is ignored, as an older miner ignores `sampler`.
+        let newer = parse(serde_json::json!({"request_id": "r", "nonce": "n", "commit": true, "later": 1}));
+        assert_eq!(newer, old);
+        let asked =
+            parse(serde_json::json!({"request_id": "r", "nonce": "n", "commit": true, "sampler": SAMPLER_SPEC}));
+        assert_eq!(asked.signed_sampler().as_deref(), Some(SAMPLER_SPEC));
+        // Another revision is not this miner's sampler.
+        let other =
+            parse(serde_json::json!({"request_id": "r", "nonce": "n", "commit": true, "sampler": "assay-sampler/2"}));
+        assert_eq!(other.signed_sampler(), None);
+        // Unasked, the request serialises as an older validator's did.
+        assert!(!serde_json::to_string(&old).expect("json").contains("sampler"));
     }
 
     fn info(tasks: serde_json::Value) -> Info {

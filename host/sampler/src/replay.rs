@@ -27,12 +27,23 @@ pub struct Replay {
     pub margin: f64,
     /// The token is allowed, differs from `chosen`, and `margin` ≤ 2ε: logits within tolerance
     /// could have made it win. Never set for a token outside the kept set, whatever its key
-    /// (only `near_boundary` can excuse that one).
+    /// (only `token_near_boundary` can excuse that one).
     pub near_tie: bool,
-    /// The miner's token or `chosen` sits within tolerance of the top-k or top-p boundary:
-    /// logits within tolerance could have kept a token the reference drops, or dropped the
-    /// reference's winner. Never set when greedy or when nothing is truncated.
-    pub near_boundary: bool,
+    /// The miner's token sits within tolerance of the top-k or top-p boundary: logits within
+    /// tolerance could have kept it where the reference drops it, or the reverse. Never set
+    /// when greedy or when nothing is truncated.
+    pub token_near_boundary: bool,
+    /// `chosen` sits within tolerance of the top-k or top-p boundary: logits within tolerance
+    /// could have dropped the reference's winner. Never set when greedy or when nothing is
+    /// truncated.
+    pub chosen_near_boundary: bool,
+}
+
+impl Replay {
+    /// Either the miner's token or `chosen` is near a boundary.
+    pub fn near_boundary(&self) -> bool {
+        self.token_near_boundary || self.chosen_near_boundary
+    }
 }
 
 /// Replays `token` at `position`: see [`Replay`]. `tolerance` is in logit units (≥ 0).
@@ -69,7 +80,8 @@ pub fn replay(
         allowed,
         margin,
         near_tie: allowed && token != outcome.winner && margin <= 2.0 * epsilon,
-        near_boundary: boundary.is_near(token) || boundary.is_near(outcome.winner),
+        token_near_boundary: boundary.is_near(token),
+        chosen_near_boundary: boundary.is_near(outcome.winner),
     })
 }
 
@@ -82,7 +94,8 @@ fn replay_greedy(z: &[f64], token: u32, tolerance: f64) -> Replay {
         allowed: true,
         margin,
         near_tie: token != chosen && margin <= 2.0 * tolerance,
-        near_boundary: false,
+        token_near_boundary: false,
+        chosen_near_boundary: false,
     }
 }
 

@@ -136,7 +136,7 @@ fn replay_margins_are_key_gaps() {
     for token in 0..5u32 {
         let r = replay(&logits, &p, position, token, 0.0).unwrap();
         assert_eq!(r.chosen, chosen);
-        assert!(r.allowed && !r.near_boundary);
+        assert!(r.allowed && !r.near_boundary());
         if token == chosen {
             assert_eq!((r.margin, r.near_tie), (0.0, false));
             continue;
@@ -158,7 +158,7 @@ fn greedy_replay_margins_are_logit_gaps() {
     // 2 · tolerance ≥ 0.5.
     let logits = [1.0, 3.0, 2.5];
     let r = replay(&logits, &SamplingParams::greedy(), 0, 2, 0.25).unwrap();
-    assert_eq!((r.chosen, r.allowed, r.margin, r.near_tie, r.near_boundary), (1, true, 0.5, true, false));
+    assert_eq!((r.chosen, r.allowed, r.margin, r.near_tie, r.near_boundary()), (1, true, 0.5, true, false));
     assert!(!replay(&logits, &SamplingParams::greedy(), 0, 2, 0.2).unwrap().near_tie);
     assert_eq!(replay(&logits, &SamplingParams::greedy(), 0, 1, 1.0).unwrap().margin, 0.0);
 }
@@ -171,9 +171,11 @@ fn replay_flags_tokens_near_the_top_k_boundary() {
     for seed in 0..20 {
         let p = params(1.0, 2, 1.0, seed);
         let r = replay(&logits, &p, 3, 2, 0.006).unwrap();
-        assert!(!r.allowed && r.near_boundary, "{r:?}");
-        assert!(!replay(&logits, &p, 3, 2, 0.004).unwrap().near_boundary);
-        assert!(!replay(&logits, &p, 3, 3, 0.004).unwrap().near_boundary);
+        // The winner (token 0 or 1) is the other flag: token 1 is as near, token 0 is not.
+        let chosen = sample(&logits, &p, 3).unwrap();
+        assert!(!r.allowed && r.token_near_boundary && r.chosen_near_boundary == (chosen == 1), "{r:?}");
+        assert!(!replay(&logits, &p, 3, 2, 0.004).unwrap().near_boundary());
+        assert!(!replay(&logits, &p, 3, 3, 0.004).unwrap().near_boundary());
     }
 }
 
@@ -187,12 +189,15 @@ fn replay_flags_tokens_near_the_top_p_boundary() {
     for seed in 0..20 {
         let p = params(1.0, 0, 0.7, seed);
         let chosen = sample(&logits, &p, 0).unwrap();
-        assert!(replay(&logits, &p, 0, 1, 0.03).unwrap().near_boundary);
-        assert_eq!(replay(&logits, &p, 0, 0, 0.03).unwrap().near_boundary, chosen == 1);
-        assert_eq!(replay(&logits, &p, 0, 2, 0.03).unwrap().near_boundary, chosen == 1);
+        assert!(replay(&logits, &p, 0, 1, 0.03).unwrap().token_near_boundary);
+        // Tokens 0 and 2 are not near themselves; the flag for the winner is set when it is 1.
+        for token in [0, 2] {
+            let r = replay(&logits, &p, 0, token, 0.03).unwrap();
+            assert_eq!((r.token_near_boundary, r.chosen_near_boundary), (false, chosen == 1), "{token}");
+        }
         assert!(!replay(&logits, &p, 0, 2, 0.03).unwrap().allowed);
         for token in 0..3 {
-            assert!(!replay(&logits, &p, 0, token, 0.02).unwrap().near_boundary);
+            assert!(!replay(&logits, &p, 0, token, 0.02).unwrap().near_boundary());
         }
     }
 }
@@ -224,7 +229,7 @@ fn a_token_outside_the_kept_set_is_never_a_near_tie() {
     let mut beaten = 0;
     for position in 0..64 {
         let r = replay(&[1.0, 0.9], &p, position, 1, 0.01).unwrap();
-        assert_eq!((r.chosen, r.allowed, r.near_tie, r.near_boundary), (0, false, false, false), "{r:?}");
+        assert_eq!((r.chosen, r.allowed, r.near_tie, r.near_boundary()), (0, false, false, false), "{r:?}");
         beaten += usize::from(r.margin < 0.0);
     }
     assert!(beaten > 10, "{beaten}");

@@ -1,7 +1,7 @@
-//! The calibration of the verifier's replay tolerance (`assay_verify::REPLAY_TOLERANCE`,
-//! docs/verification.md, "Replaying sampled tokens"): how far an honest miner's logits are from
-//! the reference's at the positions it samples, and what replay (`assay_verify::token_replays`,
-//! at the shipped tolerance) makes of its tokens.
+//! The calibration of the verifier's replay tolerance (`[verify] replay_tolerance`, default
+//! `assay_verify::REPLAY_TOLERANCE`; docs/verification.md, "Replaying sampled tokens"): how far
+//! an honest miner's logits are from the reference's at the positions it samples, and what
+//! replay (`assay_verify::token_replays`, at the default tolerance) makes of its tokens.
 //!
 //! The honest miner is the tiny calibration model (`assay dev calibrate`'s, three massive
 //! channels) with every activation rounded to bf16, generating incrementally with the protocol's
@@ -58,16 +58,17 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, logits: &[f32], params: &SamplingParams, position: usize, token: u32) {
-        let (Ok(chosen), Ok(replays)) = (
-            assay_sampler::sample(logits, params, position as u64),
-            assay_verify::token_replays(logits, params, position as u64, token),
-        ) else {
-            return;
-        };
+    /// Counts one token; a row the sampler refuses (a NaN logit) stops the calibration: skipping
+    /// it would leave the hardest positions out of the figures.
+    fn add(&mut self, logits: &[f32], params: &SamplingParams, position: usize, token: u32) -> Result<(), String> {
+        let at = |e: assay_sampler::SamplerError| format!("position {position}: {e}");
+        let chosen = assay_sampler::sample(logits, params, position as u64).map_err(at)?;
+        let tolerance = assay_verify::REPLAY_TOLERANCE;
+        let replays = assay_verify::token_replays(logits, params, position as u64, token, tolerance).map_err(at)?;
         self.tokens += 1;
         self.differ += usize::from(chosen != token);
         self.unexcused += usize::from(!replays);
+        Ok(())
     }
 }
 
@@ -105,7 +106,9 @@ fn main() -> ExitCode {
         for (position, (reference_row, miner_row)) in pass.logits.iter().zip(&miner_logits).enumerate() {
             let gap = reference_row.iter().zip(miner_row).map(|(r, m)| (f64::from(*r) - f64::from(*m)).abs());
             gaps.push(gap.fold(0.0, f64::max));
-            honest.add(reference_row, &params, position, generated.tokens[position]);
+            if let Err(e) = honest.add(reference_row, &params, position, generated.tokens[position]) {
+                return fail(&e);
+            }
         }
         let Ok(cheat_pass) = reference.teacher_forced(
             &prompt.iter().chain(&cheated.tokens).copied().collect::<Vec<u32>>(),
@@ -115,7 +118,9 @@ fn main() -> ExitCode {
             return fail("the reference failed");
         };
         for (position, row) in cheat_pass.logits.iter().enumerate() {
-            cheat.add(row, &params, position, cheated.tokens[position]);
+            if let Err(e) = cheat.add(row, &params, position, cheated.tokens[position]) {
+                return fail(&e);
+            }
         }
     }
     gaps.sort_by(f64::total_cmp);

@@ -52,7 +52,10 @@ pub use measure::{
     Challenge, MeasureError, Opened, ReferencePass, asked_tokens, check_points, check_sizes, cosine, expected_prompt,
     measure, rel_l2, tokens_judged,
 };
-pub use replay::{REPLAY_MISMATCH_FRACTION, REPLAY_TOLERANCE, check_replay, replay_params, token_replays};
+pub use replay::{
+    MAX_REPLAYED_POSITIONS, REPLAY_MISMATCH_FRACTION, REPLAY_TOLERANCE, ReplayPlan, check_replay, replay_params,
+    token_replays,
+};
 
 /// `[verify]` in the node's config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +89,17 @@ pub struct Settings {
     /// never measured against the wrong reference. Absent: every request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
+    /// Whether the sampled tokens of a miner that signs the protocol's sampler are replayed on
+    /// the reference's logits (docs/verification.md, "Replaying sampled tokens"). Off by
+    /// default: `replay_tolerance` is calibrated only on the tiny CPU model, and an uncalibrated
+    /// tolerance must never be what fails an honest miner; turn it on once it is calibrated for
+    /// the served model on its GPU (the devnet turns it on for the tiny model).
+    #[serde(default)]
+    pub replay_sampled: bool,
+    /// The largest logit difference between an honest miner and the reference that the replay
+    /// forgives (logits, above 0 and at most 10; default [`REPLAY_TOLERANCE`]).
+    #[serde(default = "default_replay_tolerance")]
+    pub replay_tolerance: f64,
 }
 
 impl Settings {
@@ -100,6 +114,8 @@ impl Settings {
             max_pending: default_max_pending(),
             token_check_share: 0.0,
             model_id: None,
+            replay_sampled: false,
+            replay_tolerance: REPLAY_TOLERANCE,
         }
     }
 
@@ -127,12 +143,19 @@ impl Settings {
         if !(0.0..=1.0).contains(&self.token_check_share) {
             return Err(("token_check_share".into(), format!("{} must be from 0 to 1", self.token_check_share)));
         }
+        if !(self.replay_tolerance > 0.0 && self.replay_tolerance <= MAX_REPLAY_TOLERANCE) {
+            let reason = format!("{} must be above 0 and at most {MAX_REPLAY_TOLERANCE} logits", self.replay_tolerance);
+            return Err(("replay_tolerance".into(), reason));
+        }
         if self.interval_ms == 0 {
             return Err(("interval_ms".into(), "must be at least 1".into()));
         }
         Ok(())
     }
 }
+
+/// The largest `replay_tolerance`: past it the replay excuses nearly any token.
+const MAX_REPLAY_TOLERANCE: f64 = 10.0;
 
 /// The longest duration a setting may name: a day (past what a clock holds, a longer one would
 /// panic where it becomes a `Duration`).
@@ -152,6 +175,9 @@ fn default_open_timeout() -> f64 {
 }
 fn default_max_pending() -> usize {
     64
+}
+fn default_replay_tolerance() -> f64 {
+    REPLAY_TOLERANCE
 }
 
 /// What a round offers the planner.
@@ -485,7 +511,8 @@ impl Verifier {
             let reference = Reference { pass: &inner.engine, tokenizer: &inner.tokenizer, stop_ids: &inner.stop_ids };
             // No points: the pass computes only the logits that rank the completion's tokens.
             let none = Opened { points: Vec::new(), vectors: Vec::new() };
-            let measured = match assess(&reference, &exchange, &ext, Some(none), Opening::Verified, greedy) {
+            // No replay: nothing is judged here, and a replay's result would have nowhere to go.
+            let measured = match assess(&reference, &exchange, &ext, Some(none), Opening::Verified, greedy, None) {
                 Ok(measured) => measured,
                 Err(e) => {
                     warn!(request = exchange.id, uid = exchange.uid, error = %e, "a token check could not be measured");
@@ -599,7 +626,8 @@ impl Verifier {
             let inner = &verifier.inner;
             let reference = Reference { pass: &inner.engine, tokenizer: &inner.tokenizer, stop_ids: &inner.stop_ids };
             let started = std::time::Instant::now();
-            let measured = assess(&reference, &exchange, &ext, opened, failure, greedy);
+            let replay = inner.settings.replay_sampled.then_some(inner.settings.replay_tolerance);
+            let measured = assess(&reference, &exchange, &ext, opened, failure, greedy, replay);
             inner.metrics.reference_pass(started.elapsed().as_secs_f64());
             verifier.record(&exchange, measured, response_ms);
         })
@@ -791,7 +819,8 @@ fn token_row(exchange: &Exchange, measured: &Measurements) -> Option<assay_ledge
 }
 
 /// The blocking half of a challenge, before the judge: the validator's own rendering of the body
-/// it sent, then the reference pass over the miner's tokens.
+/// it sent, then the reference pass over the miner's tokens. `replay_tolerance`: replay sampled
+/// tokens with it (`[verify] replay_sampled`), or `None` for no replay.
 fn assess<R: ReferencePass + ?Sized>(
     reference: &Reference<'_, R>,
     exchange: &Exchange,
@@ -799,6 +828,7 @@ fn assess<R: ReferencePass + ?Sized>(
     opened: Option<Opened>,
     failure: Opening,
     greedy: bool,
+    replay_tolerance: Option<f64>,
 ) -> Result<Measurements, MeasureError> {
     // The body is the one this validator sent and stored: not reading it back is its own fault.
     let request: Value = serde_json::from_str(&exchange.request)
@@ -816,7 +846,8 @@ fn assess<R: ReferencePass + ?Sized>(
         stop_ids: reference.stop_ids,
         asked_tokens: asked_tokens(&request),
         tokens_judged: tokens_judged(greedy, &request),
-        replay: replay_params(&request, ext),
+        replay: replay_tolerance
+            .and_then(|tolerance| Some(ReplayPlan { params: replay_params(&request, ext)?, tolerance })),
     };
     measure(reference.pass, &challenge, failure)
 }

@@ -9,10 +9,9 @@ use assay_policy_sdk::{Measurements, Opening, PointMeasurement, TokenMeasurement
 use assay_reference_engine::{
     ChatTokenizer, Config, Engine, Error as EngineError, HiddenSelection, TeacherForced, TokenScore,
 };
-use assay_sampler::SamplingParams;
 use serde_json::Value;
 
-use crate::replay::check_replay;
+use crate::replay::{MAX_REPLAYED_POSITIONS, ReplayPlan, check_replay};
 
 /// Why a challenge could not be measured, by whose fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,9 +177,10 @@ pub struct Challenge<'a> {
     /// Whether the completion's tokens are measured for the judge: only where the judge's
     /// token rules are calibrated ([`tokens_judged`]).
     pub tokens_judged: bool,
-    /// The parameters to replay each sampled token with, for a miner that samples as the
-    /// protocol specifies ([`crate::replay::replay_params`]); `None`: no replay.
-    pub replay: Option<SamplingParams>,
+    /// The parameters and tolerance to replay each sampled token with, for a miner that samples
+    /// as the protocol specifies ([`crate::replay::replay_params`]) when `[verify]
+    /// replay_sampled` is on; `None`: no replay.
+    pub replay: Option<ReplayPlan>,
 }
 
 /// Whether a request's tokens can be judged: greedy decoding, or sampling within a `top_p`
@@ -226,6 +226,88 @@ pub fn check_sizes(c: &Challenge<'_>, context: Option<usize>) -> Result<(), Meas
     Ok(())
 }
 
+/// `Opened` holds vectors that passed `verify_opening`, which refuses a vector of the wrong
+/// shape (the miner's fault: the opening is invalid and the judge fails it). One that gets here
+/// anyway was let through by the validator: measuring it would compare a truncated vector.
+fn check_opened_shapes(points: &[(u32, u32)], vectors: &[Vec<f32>], hidden: usize) -> Result<(), MeasureError> {
+    if vectors.len() != points.len() {
+        return Err(MeasureError::Host(format!(
+            "{} opened vectors for {} points got past the opening check",
+            vectors.len(),
+            points.len()
+        )));
+    }
+    if let Some((&(layer, position), v)) = points.iter().zip(vectors).find(|(_, v)| v.len() != hidden) {
+        return Err(MeasureError::Host(format!(
+            "point ({layer}, {position}) with {} values, not the model's {hidden}, got past the opening check",
+            v.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Each completion token's rank and log-probs on its row of `rows`, and whether the reference's
+/// top token was end-of-sequence before the completion's last position.
+fn measure_tokens(c: &Challenge<'_>, rows: &[Vec<f32>]) -> (Vec<TokenMeasurement>, bool) {
+    let mut measured = Vec::with_capacity(rows.len());
+    let mut eos_at_top_before_end = false;
+    for (i, (logits, &token)) in rows.iter().zip(c.completion_ids).enumerate() {
+        let s = TokenScore::of(logits, token);
+        measured.push(TokenMeasurement {
+            rank: s.rank,
+            logprob: f64::from(s.logprob),
+            top_logprob: f64::from(s.top_logprob),
+        });
+        // The reference's top token (the lowest id among equals): a linear scan, not a sort.
+        let top = logits.iter().enumerate().rev().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i as u32);
+        if i + 1 < c.completion_ids.len() && top.is_some_and(|t| c.stop_ids.contains(&t)) {
+            eos_at_top_before_end = true;
+        }
+    }
+    (measured, eos_at_top_before_end)
+}
+
+/// The positions whose logits the pass returns, each the one that predicted a completion token:
+/// every one the judge reads, or the replayed ones alone ([`MAX_REPLAYED_POSITIONS`]). Evidence
+/// with no prompt token has no position that predicted the first sampled token: a replay of it
+/// is the miner's fault.
+fn logit_positions(c: &Challenge<'_>) -> Result<Vec<usize>, MeasureError> {
+    let prompt_len = c.prompt_ids.len();
+    if c.replay.is_some() && prompt_len == 0 && !c.completion_ids.is_empty() {
+        return Err(MeasureError::Miner(
+            "the evidence names no prompt token: its sampled tokens cannot be replayed".into(),
+        ));
+    }
+    let wanted = match (c.tokens_judged, c.replay.is_some()) {
+        (true, _) => c.completion_ids.len(),
+        (false, true) => c.completion_ids.len().min(MAX_REPLAYED_POSITIONS),
+        (false, false) => 0,
+    };
+    Ok(if prompt_len == 0 { Vec::new() } else { (prompt_len - 1..prompt_len - 1 + wanted).collect() })
+}
+
+/// What a challenge measured with no token measurement (a failed opening, or tokens the
+/// reference could not score).
+fn without_tokens(
+    c: &Challenge<'_>,
+    opening: Opening,
+    layers: u32,
+    points: Vec<PointMeasurement>,
+    prompt_match: bool,
+) -> Measurements {
+    Measurements {
+        request_id: c.request_id,
+        uid: c.uid,
+        greedy: c.greedy,
+        opening,
+        layers,
+        points,
+        tokens: Vec::new(),
+        prompt_match,
+        eos_skipped: false,
+    }
+}
+
 /// Runs the reference pass and measures; a failed opening is judged without one. What cannot be
 /// measured says whose fault it is ([`MeasureError`]): a token id past the vocabulary, evidence
 /// longer than asked ([`check_sizes`]), a point outside a sequence the miner reported empty, or
@@ -246,23 +328,7 @@ pub fn measure<R: ReferencePass + ?Sized>(
     };
     check_points(&points, tokens.len(), layers)?;
     if let Some(vectors) = vectors {
-        // `Opened` holds vectors that passed `verify_opening`, which refuses a vector of the
-        // wrong shape (the miner's fault: the opening is invalid and the judge fails it). One
-        // that gets here anyway was let through by the validator: measuring it would compare a
-        // truncated vector.
-        if vectors.len() != points.len() {
-            return Err(MeasureError::Host(format!(
-                "{} opened vectors for {} points got past the opening check",
-                vectors.len(),
-                points.len()
-            )));
-        }
-        if let Some((&(layer, position), v)) = points.iter().zip(vectors).find(|(_, v)| v.len() != hidden) {
-            return Err(MeasureError::Host(format!(
-                "point ({layer}, {position}) with {} values, not the model's {hidden}, got past the opening check",
-                v.len()
-            )));
-        }
+        check_opened_shapes(&points, vectors, hidden)?;
     }
     let vocab = engine.config().vocab_size as u32;
     if let Some(bad) = tokens.iter().find(|&&t| t >= vocab) {
@@ -273,26 +339,9 @@ pub fn measure<R: ReferencePass + ?Sized>(
     let Some(vectors) = vectors else {
         // A failed opening fails the challenge whatever the tokens say: no reference pass is
         // spent on it.
-        return Ok(Measurements {
-            request_id: c.request_id,
-            uid: c.uid,
-            greedy: c.greedy,
-            opening: opening_failed,
-            layers,
-            points: Vec::new(),
-            tokens: Vec::new(),
-            prompt_match,
-            eos_skipped: false,
-        });
+        return Ok(without_tokens(c, opening_failed, layers, Vec::new(), prompt_match));
     };
-    let prompt_len = c.prompt_ids.len();
-    // Logits at each position that predicted a completion token.
-    let wanted = c.tokens_judged || c.replay.is_some();
-    let logit_positions: Vec<usize> = if !wanted || c.completion_ids.is_empty() || prompt_len == 0 {
-        Vec::new()
-    } else {
-        (prompt_len - 1..tokens.len() - 1).collect()
-    };
+    let logit_positions = logit_positions(c)?;
     let selection = HiddenSelection::Points(points.iter().map(|&(l, p)| (l as usize, p as usize)).collect());
     let reference = engine.teacher_forced(&tokens, &selection, &logit_positions).map_err(MeasureError::from)?;
 
@@ -310,25 +359,11 @@ pub fn measure<R: ReferencePass + ?Sized>(
     for ((&(layer, position), vector), r) in points.iter().zip(vectors).zip(reference.hidden.chunks(hidden.max(1))) {
         measured.push(PointMeasurement { layer, position, rel_l2: rel_l2(vector, r), cosine: cosine(vector, r) });
     }
-    if let Some(params) = &c.replay {
-        check_replay(&reference.logits, c.completion_ids, params)?;
+    if let Some(plan) = &c.replay {
+        check_replay(&reference.logits, c.completion_ids, plan)?;
     }
     let judged_rows = if c.tokens_judged { reference.logits.as_slice() } else { &[] };
-    let mut token_measurements = Vec::with_capacity(judged_rows.len());
-    let mut eos_at_top_before_end = false;
-    for (i, (logits, &token)) in judged_rows.iter().zip(c.completion_ids).enumerate() {
-        let s = TokenScore::of(logits, token);
-        token_measurements.push(TokenMeasurement {
-            rank: s.rank,
-            logprob: f64::from(s.logprob),
-            top_logprob: f64::from(s.top_logprob),
-        });
-        // The reference's top token (the lowest id among equals): a linear scan, not a sort.
-        let top = logits.iter().enumerate().rev().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i as u32);
-        if i + 1 < c.completion_ids.len() && top.is_some_and(|t| c.stop_ids.contains(&t)) {
-            eos_at_top_before_end = true;
-        }
-    }
+    let (token_measurements, eos_at_top_before_end) = measure_tokens(c, judged_rows);
     let ended_at_eos = c.completion_ids.last().is_some_and(|t| c.stop_ids.contains(t));
     let Some(token_measurements) = floored(token_measurements) else {
         // The reference failed on this request's tokens: drop its token check, charge nothing.
@@ -337,17 +372,7 @@ pub fn measure<R: ReferencePass + ?Sized>(
             uid = c.uid,
             "the reference gave a NaN or +inf log-prob; this request's token check is dropped"
         );
-        return Ok(Measurements {
-            request_id: c.request_id,
-            uid: c.uid,
-            greedy: c.greedy,
-            opening: Opening::Verified,
-            layers,
-            points: measured,
-            tokens: Vec::new(),
-            prompt_match,
-            eos_skipped: false,
-        });
+        return Ok(without_tokens(c, Opening::Verified, layers, measured, prompt_match));
     };
     Ok(Measurements {
         request_id: c.request_id,

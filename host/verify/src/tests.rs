@@ -55,7 +55,7 @@ impl Fixture {
     ) -> Judgement {
         let reference = Reference { pass, tokenizer: &self.tokenizer, stop_ids: &self.stop_ids };
         let failure = if opened.is_some() { Opening::Verified } else { Opening::Missed };
-        let measured = assess(&reference, exchange, ext, opened, failure, true);
+        let measured = assess(&reference, exchange, ext, opened, failure, true, None);
         verdict_of(exchange, measured, stand_in_judge).1
     }
 
@@ -238,7 +238,7 @@ fn a_vector_of_the_wrong_shape_fails() {
     // The opening check refuses it, as `challenge` does; the opening is then invalid.
     assert_eq!(verify_opening(&ext, &[[2, 1]], &response, hidden), Err(OpeningError::Malformed(2, 1)));
     let reference = Reference { pass: &fx.engine, tokenizer: &fx.tokenizer, stop_ids: &fx.stop_ids };
-    let measured = assess(&reference, &x, &ext, None, Opening::Invalid, true);
+    let measured = assess(&reference, &x, &ext, None, Opening::Invalid, true, None);
     assert_fail(&verdict_of(&x, measured, stand_in_judge).1, "opening");
 }
 
@@ -270,7 +270,7 @@ fn a_failed_opening_spends_no_reference_pass() {
     // An engine that would void the challenge if it were run: it must not be.
     let failing = Failing { engine: &fx.engine, error: || EngineError::Invalid("the pass ran".into()) };
     let reference = Reference { pass: &failing, tokenizer: &fx.tokenizer, stop_ids: &fx.stop_ids };
-    let measured = assess(&reference, &x, &ext, None, Opening::Missed, true).expect("judged without a pass");
+    let measured = assess(&reference, &x, &ext, None, Opening::Missed, true, None).expect("judged without a pass");
     assert!(measured.points.is_empty() && measured.tokens.is_empty(), "{measured:?}");
     assert_eq!(measured.opening, Opening::Missed);
     assert_fail(&verdict_of(&x, Ok(measured), stand_in_judge).1, "opening");
@@ -338,7 +338,7 @@ fn tokens_sampled_outside_a_nucleus_are_not_judged() {
             body[k] = v.clone();
         }
         x.request = body.to_string();
-        let m = assess(&reference, &x, &ext, opened(&ext), Opening::Verified, greedy).expect("measured");
+        let m = assess(&reference, &x, &ext, opened(&ext), Opening::Verified, greedy, None).expect("measured");
         assert_eq!(m.points.len(), 1, "hidden states are always measured");
         m.tokens.len()
     };
@@ -398,11 +398,16 @@ mod replayed {
             (x, ext)
         }
 
+        /// The verdict with `[verify] replay_sampled` on, at the default tolerance.
         fn judged(&self, x: &Exchange, ext: &ResponseExtension) -> Judgement {
+            self.judged_with(x, ext, Some(REPLAY_TOLERANCE))
+        }
+
+        fn judged_with(&self, x: &Exchange, ext: &ResponseExtension, replay: Option<f64>) -> Judgement {
             let (prompt, completion) = (ext.prompt_token_ids.len(), ext.completion_token_ids.len());
             let opened = self.honest_opening(ext, &[(2, (prompt + completion - 1) as u32)]);
             let reference = Reference { pass: &self.engine, tokenizer: &self.tokenizer, stop_ids: &self.stop_ids };
-            verdict_of(x, assess(&reference, x, ext, Some(opened), Opening::Verified, false), stand_in_judge).1
+            verdict_of(x, assess(&reference, x, ext, Some(opened), Opening::Verified, false, replay), stand_in_judge).1
         }
     }
 
@@ -461,6 +466,28 @@ mod replayed {
     }
 
     #[test]
+    fn with_replay_off_the_default_sampled_tokens_are_not_replayed() {
+        let fx = Fixture::new();
+        let miner = fx.miner_engine();
+        // Multinomial sampling signed as the protocol's sampler: fails when replayed (above),
+        // passes the (stand-in) judge's other rules when `[verify] replay_sampled` is off.
+        let params = cases()[0];
+        let (x, ext) = fx.sampled(&params, Some(SAMPLER_SPEC), |prompt| multinomial(&miner, prompt, &params));
+        assert_eq!(fx.judged_with(&x, &ext, None).verdict, Verdict::Pass);
+        let mut settings = Settings::new("m".into());
+        assert_eq!((settings.replay_sampled, settings.replay_tolerance), (false, 0.1));
+        // A config written before the keys existed loads with them at their defaults.
+        let old: Settings = serde_json::from_value(json!({"model": "m"})).expect("loads");
+        assert_eq!((old.replay_sampled, old.replay_tolerance), (false, 0.1));
+        for bad in [0.0, -0.1, 10.5, f64::NAN] {
+            settings.replay_tolerance = bad;
+            assert_eq!(settings.check().map_err(|(key, _)| key), Err("replay_tolerance".to_string()), "{bad}");
+        }
+        settings.replay_tolerance = 10.0;
+        assert_eq!(settings.check(), Ok(()));
+    }
+
+    #[test]
     fn a_miner_that_does_not_sign_the_sampler_is_judged_as_before() {
         let fx = Fixture::new();
         let miner = fx.miner_engine();
@@ -480,6 +507,9 @@ mod replayed {
         let full = json!({"temperature": 0.7, "top_k": 0, "top_p": 1.0, "seed": 3});
         let expected = SamplingParams { temperature: 0.7, top_k: 0, top_p: 1.0, seed: 3 };
         assert_eq!(replay_params(&full, &ext), Some(expected));
+        // The gateway leaves `top_k` out when it is no limit (vLLM <= 0.8.5 refuses 0): absent is 0.
+        let no_top_k = json!({"temperature": 0.7, "top_p": 1.0, "seed": 3});
+        assert_eq!(replay_params(&no_top_k, &ext), Some(expected));
         // A body recorded before the parameters were explicit, greedy, or unreadable: no replay.
         for (field, value) in [("seed", json!(null)), ("temperature", json!(0.0)), ("top_p", json!(0.0))] {
             let mut body = full.clone();
@@ -489,19 +519,63 @@ mod replayed {
     }
 
     #[test]
+    fn evidence_with_no_prompt_token_cannot_be_replayed() {
+        // No position predicts the first sampled token: the miner's evidence, not a silent pass.
+        let fx = Fixture::new();
+        let params = cases()[0];
+        let (x, mut ext) = fx.sampled(&params, Some(SAMPLER_SPEC), |prompt| {
+            fx.engine.generate(prompt, &params, MAX_TOKENS, &[]).unwrap().tokens
+        });
+        ext.prompt_token_ids.clear();
+        assert_fail(&fx.judged(&x, &ext), "names no prompt token");
+    }
+
+    #[test]
+    fn a_winner_near_its_boundary_excuses_no_token_far_from_its_own() {
+        // top-k 1 of [1, 0.99, -2] at temperature 1 keeps token 0 alone, 0.01 above the best
+        // dropped (token 1): the winner is near the boundary (0.01 ≤ 2ε = 0.2). Token 2 is 2.99
+        // below the kept one, far from it. At the positions where its Gumbel noise lifts its key
+        // within 2ε of the winner's (about 1 in 1 + e^2.8 ≈ 17), only the winner's flag is set,
+        // which must not excuse it: it was never a token the miner could have kept.
+        let params = SamplingParams { temperature: 1.0, top_k: 1, top_p: 1.0, seed: 5 };
+        let logits = [1.0f32, 0.99, -2.0];
+        let mut close = 0;
+        for position in 0..400 {
+            let r = assay_sampler::replay(&logits, &params, position, 2, REPLAY_TOLERANCE).unwrap();
+            assert!(!r.token_near_boundary && r.chosen_near_boundary, "{r:?}");
+            close += usize::from(r.margin <= 2.0 * REPLAY_TOLERANCE);
+            assert!(!token_replays(&logits, &params, position, 2, REPLAY_TOLERANCE).unwrap(), "{position}");
+        }
+        assert!(close > 5, "{close} positions put token 2's key within 2ε of the winner's");
+    }
+
+    #[test]
     fn one_mismatch_in_fifty_is_allowed_and_at_least_one() {
         // Logits [3, 0, 0, 0] at temperature 1, top-k 1: only token 0 may ever be sampled, so
         // each token 1 is a mismatch (no near tie: token 1 is outside the kept set, and its z is
         // 3 below the kept one's, far past 2 × 0.1).
         let params = SamplingParams { temperature: 1.0, top_k: 1, top_p: 1.0, seed: 1 };
+        let params = ReplayPlan { params, tolerance: REPLAY_TOLERANCE };
         let rows = |n: usize| vec![vec![3.0f32, 0.0, 0.0, 0.0]; n];
         let tokens = |n: usize, bad: usize| (0..n).map(|i| u32::from(i < bad)).collect::<Vec<u32>>();
         // 16 tokens: floor(16 × 0.02) = 0, raised to 1 allowed.
         assert!(check_replay(&rows(16), &tokens(16, 1), &params).is_ok());
         assert!(matches!(check_replay(&rows(16), &tokens(16, 2), &params), Err(MeasureError::Miner(_))));
-        // 100 tokens: floor(100 × 0.02) = 2 allowed.
-        assert!(check_replay(&rows(100), &tokens(100, 2), &params).is_ok());
-        assert!(matches!(check_replay(&rows(100), &tokens(100, 3), &params), Err(MeasureError::Miner(_))));
+        // 100 tokens: only the first 64 (MAX_REPLAYED_POSITIONS) are replayed, floor(64 × 0.02)
+        // = 1 allowed: 36 bad tokens from position 64 on are not looked at, 2 at 62 and 63 fail.
+        let late = |n: usize, from: usize| (0..n).map(|i| u32::from(i >= from)).collect::<Vec<u32>>();
+        assert!(check_replay(&rows(100), &late(100, 64), &params).is_ok());
+        let two = check_replay(&rows(100), &late(100, 62), &params);
+        assert!(matches!(&two, Err(MeasureError::Miner(m)) if m.starts_with("2 of 64 ")), "{two:?}");
+        // The rows the replay needs are the first 64 (a request not judged on tokens has no more).
+        assert!(check_replay(&rows(64), &late(100, 64), &params).is_ok());
+        // Rows that do not line up are the validator's: none for a token (it used to pass as "0
+        // of 0"), fewer than the replayed positions, or more rows than tokens.
+        for (n_rows, n_tokens) in [(0, 1), (63, 100), (3, 2)] {
+            let r = check_replay(&rows(n_rows), &tokens(n_tokens, 0), &params);
+            assert!(matches!(r, Err(MeasureError::Host(_))), "{n_rows} rows, {n_tokens} tokens: {r:?}");
+        }
+        assert!(check_replay(&[], &[], &params).is_ok(), "nothing to replay");
         // A NaN in the reference's logits is the validator's fault.
         let nan = vec![vec![f32::NAN, 0.0, 0.0, 0.0]];
         assert!(matches!(check_replay(&nan, &[0], &params), Err(MeasureError::Host(_))));

@@ -107,8 +107,8 @@ pub struct Sampling {
     /// (0, 1].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
-    /// At least 1 (the user's -1 and 0, "no limit", parse as absent; [`explicit_sampling`]
-    /// then sends 0, the sampler's spelling of it).
+    /// At least 1 (the user's -1 and 0, "no limit", parse as absent and are never sent: vLLM up
+    /// to 0.8.5 answers 0 with a 400, which would be charged to the miner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_k: Option<u32>,
     /// 0..=2^63-1: what both vLLM (a signed 64-bit integer) and the reference miner take.
@@ -168,13 +168,15 @@ impl Validated {
 
 /// Names every sampling parameter in a body the schema wrote, as the protocol's sampler reads
 /// them (docs/sampling.md, decision 0010): what the user left out gets OpenAI's default
-/// (temperature 1, `top_p` 1) or "no limit" (`top_k` 0), and a body without a `seed` gets
-/// `drawn` (below 2^63, as the schema admits). A miner then samples with exactly the values it
-/// receives and the verifier replays those same values from the stored body; the user's own
-/// values, `seed` included, are kept as they are. Pure: the caller draws the seed.
+/// (temperature 1, `top_p` 1), and a body without a `seed` gets `drawn` (below 2^63, as the
+/// schema admits). `top_k` is sent only when it is a limit (at least 1): every vLLM takes an
+/// absent `top_k` as "no limit", where versions up to 0.8.5 refuse 0 with a 400 that would be
+/// charged to the miner; the verifier reads an absent `top_k` as 0 (off). A miner then samples
+/// with exactly the values it receives and the verifier replays those same values from the
+/// stored body; the user's own values, `seed` included, are kept as they are. Pure: the caller
+/// draws the seed.
 pub fn explicit_sampling(body: &mut Map<String, Value>, drawn: u64) {
     body.entry("temperature").or_insert(Value::from(1.0));
-    body.entry("top_k").or_insert(Value::from(0u32));
     body.entry("top_p").or_insert(Value::from(1.0));
     body.entry("seed").or_insert(Value::from(drawn & (u64::MAX >> 1)));
 }

@@ -374,18 +374,21 @@ fn explicit(body: &Value, drawn: u64) -> Value {
 fn every_forwarded_body_names_its_sampling_and_keeps_the_users_values() {
     let base = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
     let picked = |v: &Value| json!([v["temperature"], v["top_k"], v["top_p"], v["seed"]]);
-    // Nothing named: OpenAI's defaults, no top-k limit, and the drawn seed.
-    assert_eq!(picked(&explicit(&base, 77)), json!([1.0, 0, 1.0, 77]));
+    // Nothing named: OpenAI's defaults, no top-k limit (absent: vLLM <= 0.8.5 refuses 0), and
+    // the drawn seed.
+    assert_eq!(picked(&explicit(&base, 77)), json!([1.0, null, 1.0, 77]));
     // The user's own values are kept, their seed above all (a drawn one never replaces it).
     let own = with(&base, json!({"temperature": 0.3, "top_k": 40, "top_p": 0.9, "seed": 5}));
     assert_eq!(picked(&explicit(&own, 77)), json!([0.3, 40, 0.9, 5]));
-    // vLLM's -1 ("no limit") goes out as the sampler's 0; greedy still names a seed.
+    // vLLM's -1 and 0 ("no limit") are not sent at all; greedy still names a seed.
     let greedy = with(&base, json!({"temperature": 0, "top_k": -1}));
-    assert_eq!(picked(&explicit(&greedy, 9)), json!([0.0, 0, 1.0, 9]));
+    assert_eq!(picked(&explicit(&greedy, 9)), json!([0.0, null, 1.0, 9]));
+    let zero = with(&base, json!({"temperature": 0.5, "top_k": 0}));
+    assert!(explicit(&zero, 9).get("top_k").is_none(), "top_k 0 is never forwarded");
     // A drawn seed stays below 2^63, as the schema admits a user's: u64::MAX -> 2^63 - 1.
     assert_eq!(explicit(&base, u64::MAX)["seed"], json!(9_223_372_036_854_775_807u64));
-    // Only the four sampling fields are added.
+    // Only the three sampling fields are added.
     let before = run(Route::Chat, &base).ok().and_then(|v| v.as_object().map(|m| m.len()));
     let after = explicit(&base, 1).as_object().map(|m| m.len());
-    assert_eq!((before, after), (Some(3), Some(7)), "model, messages, max_tokens; + 4");
+    assert_eq!((before, after), (Some(3), Some(6)), "model, messages, max_tokens; + 3");
 }

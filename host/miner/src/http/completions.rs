@@ -321,7 +321,7 @@ fn commit_and_sign(
     completion: &[u32],
     validator: &str,
 ) -> Result<(ResponseExtension, Value), ApiError> {
-    let response = if ext.commit {
+    let mut response = if ext.commit {
         let window = inner.settings.open_window;
         crate::commit(&inner.engine, &inner.store, validator, &ext.request_id, prompt, completion, window)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?
@@ -333,9 +333,13 @@ fn commit_and_sign(
             commitment: None,
             leaf_count: 0,
             dtype: assay_protocol::wire::VectorDtype::F32,
-            sampler: Some(assay_protocol::wire::SAMPLER_SPEC.into()),
+            sampler: None,
         }
     };
+    // The reference miner generates with the protocol's sampler (the engine's only one), and
+    // signs so only when the validator asks: an older validator's evidence struct has no
+    // `sampler`, re-serialises without it and would refuse the signature (decision 0010).
+    response.sampler = ext.signed_sampler();
     let bytes = serde_json::to_vec(&response).map_err(|e| ApiError::Internal(e.to_string()))?;
     let signed = epistula::sign(&inner.hotkey, &bytes, Some(validator), now_ms());
     let headers: serde_json::Map<String, Value> =

@@ -91,6 +91,9 @@ async fn chat_completion_with_commitment_and_signed_evidence() {
     let ext: assay_protocol::wire::ResponseExtension = serde_json::from_value(v["assay"].clone()).expect("extension");
     assert_eq!(ext.completion_token_ids.len(), 8);
     assert!(ext.commitment.is_some());
+    // Not asked for the sampler (an older validator): the evidence does not name it, so the
+    // bytes such a validator re-serialises from its own struct are the bytes signed.
+    assert!(v["assay"].get("sampler").is_none(), "{}", v["assay"]);
 
     // The evidence is signed by the miner's hotkey, for this validator.
     let sig = v["assay_signature"].as_object().expect("signature");
@@ -132,7 +135,7 @@ async fn streaming_sends_chunks_then_done() {
         .send(f.signed(
             "/v1/chat/completions",
             &chat(json!({
-                "stream": true, "assay": {"request_id": "s1", "nonce": "n", "commit": false}
+                "stream": true, "assay": {"request_id": "s1", "nonce": "n", "commit": false, "sampler": "assay-sampler/1"}
             })),
         ))
         .await;
@@ -144,6 +147,8 @@ async fn streaming_sends_chunks_then_done() {
     assert_eq!(last["choices"][0]["finish_reason"], "length");
     assert_eq!(last["usage"]["completion_tokens"], 8);
     assert_eq!(last["assay"]["request_id"], "s1");
+    // Asked for the protocol's sampler (decision 0010): the reference miner signs it.
+    assert_eq!(last["assay"]["sampler"], assay_protocol::wire::SAMPLER_SPEC);
     assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk" && c["id"] == last["id"]));
 
     // The streamed text equals the non-streamed text of the same greedy request.

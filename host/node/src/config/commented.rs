@@ -239,6 +239,8 @@ fn verify_with_every_key(live: Option<assay_verify::Settings>) -> assay_verify::
         max_pending,
         token_check_share,
         model_id,
+        replay_sampled,
+        replay_tolerance,
     } = live.unwrap_or_else(|| assay_verify::Settings::new("models/reference".into()));
     assay_verify::Settings {
         model,
@@ -249,6 +251,8 @@ fn verify_with_every_key(live: Option<assay_verify::Settings>) -> assay_verify::
         max_pending,
         token_check_share,
         model_id: model_id.or_else(|| Some("Qwen/Qwen2.5-7B-Instruct".into())),
+        replay_sampled,
+        replay_tolerance,
     }
 }
 

@@ -254,6 +254,18 @@ pub const NOTES: &[(&str, &str)] = &[
          miner's tokens, no opening, no verdict), recorded for scorers that read token ranks and probabilities.",
     ),
     ("verify.max_pending", "Challenges planned and not yet recorded, at most (past it a round drops what it planned)."),
+    (
+        "verify.replay_sampled",
+        "Replay the sampled tokens of miners that sign the protocol's sampler (docs/sampling.md) on the \
+         reference's logits; more than 2 % that do not replay fail the challenge. Off by default: the tolerance \
+         is calibrated only on the tiny CPU model; turn it on once replay_tolerance is calibrated for your model \
+         on its GPU (docs/verification.md).",
+    ),
+    (
+        "verify.replay_tolerance",
+        "The largest logit difference between an honest miner and the reference that the replay forgives \
+         (above 0, at most 10; default 0.1, measured on the tiny CPU model only).",
+    ),
 ];
 
 /// Tables whose keys are the operator's own names (`[policy.params]`): their entries need no line.
