@@ -6,8 +6,10 @@
 //! policy (WASM) plans; the validator checks the Merkle paths (`verify_opening`), measures against
 //! its f32 reference (`assay_verify::measure`) and the policy judges. Honest miners compute with
 //! bf16 activations (f32 accumulation), so they differ from the reference as real hardware does;
-//! every attacker computes that way too. The models are tiny random Qwen2s with a few massive
-//! residual channels, as real LLMs have.
+//! every attacker computes that way too. Every miner signs the protocol's sampler and samples
+//! with it and the request's seed (the engine does); the verifier replays sampled tokens as the
+//! live one does with `[verify] replay_sampled` on (`replay_params`, `REPLAY_TOLERANCE`). The
+//! models are tiny random Qwen2s with a few massive residual channels, as real LLMs have.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,10 +20,10 @@ use assay_miner::{Store, commit, open};
 use assay_miner_client::verify_opening;
 use assay_policy_runtime::{Challenger, Digest, Limits, Runtime};
 use assay_policy_sdk::{Candidate, MinerHistory, Opening, Param, PlanInput, Verdict};
-use assay_protocol::wire::{OpenRequest, decode_vector, encode_vector};
+use assay_protocol::wire::{OpenRequest, SAMPLER_SPEC, decode_vector, encode_vector};
 use assay_reference_engine::tiny::{self, Perturbation, TinySpec};
 use assay_reference_engine::{ChatTokenizer, Engine, HiddenSelection, SamplingParams};
-use assay_verify::{Challenge, MeasureError, Opened, measure, rel_l2};
+use assay_verify::{Challenge, MeasureError, Opened, REPLAY_TOLERANCE, ReplayPlan, measure, rel_l2, replay_params};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -163,6 +165,9 @@ struct Served {
     completion: Vec<u32>,
     /// Whose hidden states the miner commits to.
     committer: Attack,
+    /// The request body's sampling fields as the gateway writes them (what the live verifier
+    /// reads back with `replay_params`).
+    body: serde_json::Value,
 }
 
 /// The models and the policy of the experiment.
@@ -249,11 +254,13 @@ impl Lab {
         } else {
             SamplingParams { temperature: 0.8, top_p: 0.95, top_k: 0, seed: rng.r#gen() }
         };
+        // The gateway names every parameter but a `top_k` below 1 (docs/requests.md).
+        let body = json!({"temperature": params.temperature, "top_p": params.top_p, "seed": params.seed});
         let generator = self.engine(attack);
         let completion = generator.generate(&prompt, &params, MAX_TOKENS, &self.stop_ids)?.tokens;
         // A cheaper generator, then genuine hidden states from the real model.
         let committer = if attack == Attack::SmallerModel { Attack::Honest } else { attack };
-        Ok(Served { expected, prompt, completion, committer })
+        Ok(Served { expected, prompt, completion, committer, body })
     }
 
     /// The points the challenger policy plans for one request (every request is challenged).
@@ -281,11 +288,13 @@ impl Lab {
     /// One challenged request, end to end: the judge's verdict and its reason.
     fn trial(&self, attack: Attack, greedy: bool, index: u64) -> anyhow::Result<(Verdict, String)> {
         let mut rng = StdRng::seed_from_u64(index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ attack as u64);
-        let Served { expected, prompt, completion, committer } = self.serve(attack, greedy, &mut rng)?;
+        let Served { expected, prompt, completion, committer, body } = self.serve(attack, greedy, &mut rng)?;
         let store = Store::new(64 << 20);
         let request_id = format!("r{index}");
         let window = Duration::from_secs(60);
-        let ext = commit(self.engine(committer), &store, "validator", &request_id, &prompt, &completion, window)?;
+        let mut ext = commit(self.engine(committer), &store, "validator", &request_id, &prompt, &completion, window)?;
+        // Every simulated miner, cheating or not, signs the protocol's sampler (the validator asks).
+        ext.sampler = Some(SAMPLER_SPEC.to_string());
         let points = self.plan(index, attack, prompt.len(), completion.len())?;
         let mut response = open(&store, "validator", &request_id, &points)?;
         let hidden = self.reference.config().hidden_size;
@@ -342,9 +351,8 @@ impl Lab {
             asked_tokens: None,
             // The experiment samples within a nucleus, where the token rules are calibrated.
             tokens_judged: true,
-            // The experiment's measurements are those of log-prob judging; replay is measured
-            // by `cargo run -p assay-verify --example replay_margins`.
-            replay: None,
+            // As the live verifier with `[verify] replay_sampled` on: sampled requests replay.
+            replay: replay_params(&body, &ext).map(|params| ReplayPlan { params, tolerance: REPLAY_TOLERANCE }),
         };
         let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
         let judged = match measure(&self.reference, &challenge, failure) {
