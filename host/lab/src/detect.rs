@@ -28,6 +28,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
+use crate::interval::format_95;
+
 #[derive(Debug, Clone)]
 pub struct DetectOptions {
     /// Honest challenges (half greedy, half sampled).
@@ -429,10 +431,11 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
     let false_positives: Vec<&(Verdict, String)> = honest.iter().filter(|(v, _)| *v == Verdict::Fail).collect();
     let voids = honest.iter().filter(|(v, _)| *v == Verdict::Void).count();
     println!(
-        "| miner | decoding | challenges | failed per challenge | weight zero per epoch (K={}) | ≥1 fail per epoch | target per epoch |",
+        "| miner | decoding | challenges | failed per challenge | 95 % CI | weight zero per epoch (K={}) | 95 % CI \
+         | ≥1 fail per epoch | 95 % CI | target per epoch |",
         args.epoch_challenges
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for greedy in [true, false] {
         let mine: Vec<Verdict> =
             honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, r)| r.0).collect();
@@ -491,7 +494,8 @@ fn mode(greedy: bool) -> &'static str {
     if greedy { "greedy" } else { "sampled" }
 }
 
-/// Prints one table row; returns the per-epoch weight-zero rate.
+/// Prints one table row, each rate with its 95 % interval; returns the per-epoch weight-zero
+/// rate.
 fn print_row(attack: Attack, greedy: bool, verdicts: &[Verdict], k: usize) -> f64 {
     let fails = verdicts.iter().filter(|v| **v == Verdict::Fail).count();
     let epochs: Vec<&[Verdict]> = verdicts.chunks_exact(k.max(1)).collect();
@@ -500,14 +504,17 @@ fn print_row(attack: Attack, greedy: bool, verdicts: &[Verdict], k: usize) -> f6
     let rate = |n: usize, d: usize| if d == 0 { f64::NAN } else { n as f64 / d as f64 };
     let per_epoch = rate(zeroed, epochs.len());
     println!(
-        "| {} | {} | {} | {:.1} % | {:.1} % ({} epochs) | {:.1} % | {} |",
+        "| {} | {} | {} | {:.1} % | {} | {:.1} % ({} epochs) | {} | {:.1} % | {} | {} |",
         attack.describe(),
         mode(greedy),
         verdicts.len(),
         rate(fails, verdicts.len()) * 100.0,
+        format_95(fails, verdicts.len()),
         per_epoch * 100.0,
         epochs.len(),
+        format_95(zeroed, epochs.len()),
         rate(any_fail, epochs.len()) * 100.0,
+        format_95(any_fail, epochs.len()),
         if attack == Attack::Honest {
             "0 false positives".to_string()
         } else {

@@ -262,8 +262,8 @@ pub struct DetectArgs {
     /// Honest challenges (half greedy, half sampled).
     #[arg(long, default_value_t = 10_000)]
     honest: u64,
-    /// Challenges per attack and decoding mode.
-    #[arg(long, default_value_t = 200)]
+    /// Challenges per attack and decoding mode (1000: 100 epochs of 10, enough to show 99 %).
+    #[arg(long, default_value_t = 1000)]
     per_attack: u64,
     /// Challenges of one miner in one epoch, for the per-epoch rates.
     #[arg(long, default_value_t = 10)]
