@@ -124,7 +124,9 @@ fn the_detection_experiment_runs_on_a_small_sample() {
         .arg(&plugins));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("honest false positives: 0 of 40 challenges (0 void)"), "{out}");
-    let other_model: Vec<&str> = out.lines().filter(|l| l.starts_with("| (a) another model")).collect();
+    // The first table (the one by challenges per epoch follows a blank line).
+    let table = out.lines().take_while(|l| !l.is_empty());
+    let other_model: Vec<&str> = table.filter(|l| l.starts_with("| (a) another model")).collect();
     assert_eq!(other_model.len(), 2, "{out}");
     assert!(other_model.iter().all(|l| l.contains("| 10 | 100.0 % |")), "{out}");
 
@@ -152,7 +154,8 @@ fn the_detection_experiment_serves_a_model_derived_from_the_written_one() {
         .arg("--attack-model")
         .arg(&derived));
     assert_eq!(code, 0, "{out}");
-    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| down-x2 |")).collect();
+    let table = out.lines().take_while(|l| !l.is_empty());
+    let rows: Vec<&str> = table.filter(|l| l.starts_with("| down-x2 |")).collect();
     assert_eq!(rows.len(), 2, "{out}");
     // Layer 1's MLP output doubled moves every later hidden state far past the thresholds.
     assert!(rows.iter().all(|l| l.contains("| 10 | 100.0 % |")), "{out}");

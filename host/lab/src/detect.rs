@@ -15,7 +15,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use assay_miner::{Store, commit, open};
@@ -208,6 +209,10 @@ struct Lab {
     challenger: Option<Challenger>,
     /// The folder names of the `--attack-model` directories, by [`Attack::Model`] index.
     model_names: Vec<String>,
+    /// The validator's reference compute: wall time of `measure` summed over the challenges
+    /// it measured, and their number (item 5 of issue #13: what verification costs).
+    reference_nanos: AtomicU64,
+    measured: AtomicU64,
 }
 
 /// The tiny model of the experiment, the calibration and `assay devnet`: three massive channels.
@@ -293,7 +298,17 @@ impl Lab {
             engines.insert(Attack::Model(i), attack_engine(path, &reference).map_err(crate::bad_input)?);
         }
         let model_names = attack_models.iter().map(|p| folder_name(p)).collect();
-        Ok(Lab { reference, _dir: dir, tokenizer, engines, stop_ids, challenger, model_names })
+        Ok(Lab {
+            reference,
+            _dir: dir,
+            tokenizer,
+            engines,
+            stop_ids,
+            challenger,
+            model_names,
+            reference_nanos: AtomicU64::new(0),
+            measured: AtomicU64::new(0),
+        })
     }
 
     /// A miner's name in the table.
@@ -442,7 +457,12 @@ impl Lab {
             replay: replay_params(&body, &ext).map(|params| ReplayPlan { params, tolerance: REPLAY_TOLERANCE }),
         };
         let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
-        let judged = match measure(&self.reference, &challenge, failure) {
+        let clock = Instant::now();
+        let measured = measure(&self.reference, &challenge, failure);
+        let nanos = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.reference_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.measured.fetch_add(1, Ordering::Relaxed);
+        let judged = match measured {
             Ok(m) => policy.judge(&m, Limits::default())?,
             Err(MeasureError::Miner(reason)) => assay_policy_sdk::Judgement { verdict: Verdict::Fail, reason },
             // The experiment's own reference failing is no verdict on the simulated miner.
@@ -526,7 +546,18 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
             honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, r)| r.0).collect();
         print_row(&lab.label(Attack::Honest), Attack::Honest, greedy, &mine, args.epoch_challenges);
     }
-    let misses = attack_rows(&lab, &args);
+    let (misses, mut rows) = attack_rows(&lab, &args);
+    for greedy in [true, false] {
+        let mine = honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, r)| r.0).collect();
+        rows.insert(usize::from(!greedy), (lab.label(Attack::Honest), greedy, mine));
+    }
+    println!();
+    print_by_challenges(&rows);
+    let measured = lab.measured.load(Ordering::Relaxed);
+    println!(
+        "reference compute per verified request: {:.2} ms (wall time of `measure`, mean over {measured} challenges)",
+        lab.reference_nanos.load(Ordering::Relaxed) as f64 / measured.max(1) as f64 / 1e6
+    );
     println!();
     println!(
         "honest false positives: {} of {} challenges ({} void); {:.0} s on {} threads",
@@ -553,9 +584,13 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs and prints every cheating miner's rows; returns the per-epoch targets missed.
-fn attack_rows(lab: &Lab, args: &DetectOptions) -> Vec<String> {
-    let mut misses = Vec::new();
+/// A miner's verdicts in one decoding mode, in the order drawn: its name, greedy, the verdicts.
+type Row = (String, bool, Vec<Verdict>);
+
+/// Runs and prints every cheating miner's rows; returns the per-epoch targets missed and the
+/// verdicts of each row.
+fn attack_rows(lab: &Lab, args: &DetectOptions) -> (Vec<String>, Vec<Row>) {
+    let (mut misses, mut rows) = (Vec::new(), Vec::new());
     for attack in lab.attacks() {
         for greedy in [true, false] {
             let base = 1_000_000 * (attack.id() + 1) + if greedy { 0 } else { 500_000 };
@@ -567,6 +602,7 @@ fn attack_rows(lab: &Lab, args: &DetectOptions) -> Vec<String> {
             });
             let verdicts: Vec<Verdict> = results.iter().map(|r| r.0).collect();
             let per_epoch = print_row(&label, attack, greedy, &verdicts, args.epoch_challenges);
+            rows.push((label.clone(), greedy, verdicts));
             // NaN (no whole epoch measured) counts as a miss; an outside model has no target.
             if let Some(target) = attack.target()
                 && (per_epoch.is_nan() || per_epoch < target)
@@ -575,7 +611,37 @@ fn attack_rows(lab: &Lab, args: &DetectOptions) -> Vec<String> {
             }
         }
     }
-    misses
+    (misses, rows)
+}
+
+/// The challenges per miner per epoch the table below is drawn for.
+const CHALLENGES_PER_EPOCH: [usize; 5] = [1, 2, 4, 8, 16];
+
+/// Detection against the challenges per miner per epoch, from the same trials regrouped: for
+/// each K the share of epochs the gate zeroes, and the smallest K of those that reaches 95 %.
+fn print_by_challenges(rows: &[Row]) {
+    let ks: Vec<String> = CHALLENGES_PER_EPOCH.iter().map(|k| format!("K={k}")).collect();
+    println!("weight zero per epoch by challenges per miner per epoch (the same trials, regrouped):");
+    println!("| miner | decoding | {} | smallest K for ≥ 95 % |", ks.join(" | "));
+    println!("|{}", " --- |".repeat(CHALLENGES_PER_EPOCH.len() + 3));
+    for (label, greedy, verdicts) in rows {
+        let rates: Vec<f64> = CHALLENGES_PER_EPOCH
+            .iter()
+            .map(|&k| {
+                let epochs: Vec<&[Verdict]> = verdicts.chunks_exact(k).collect();
+                let zeroed = epochs.iter().filter(|e| gated(e)).count();
+                if epochs.is_empty() { f64::NAN } else { zeroed as f64 / epochs.len() as f64 }
+            })
+            .collect();
+        let cells: Vec<String> = rates.iter().map(|r| format!("{:.1} %", r * 100.0)).collect();
+        let needed = CHALLENGES_PER_EPOCH.iter().zip(&rates).find(|(_, r)| **r >= 0.95).map(|(k, _)| k.to_string());
+        println!(
+            "| {label} | {} | {} | {} |",
+            mode(*greedy),
+            cells.join(" | "),
+            needed.unwrap_or_else(|| format!("> {}", CHALLENGES_PER_EPOCH[CHALLENGES_PER_EPOCH.len() - 1]))
+        );
+    }
 }
 
 fn mode(greedy: bool) -> &'static str {
