@@ -124,7 +124,9 @@ fn the_detection_experiment_runs_on_a_small_sample() {
         .arg(&plugins));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("honest false positives: 0 of 40 challenges (0 void)"), "{out}");
-    let other_model: Vec<&str> = out.lines().filter(|l| l.starts_with("| (a) another model")).collect();
+    // The first table (the one by challenges per epoch follows a blank line).
+    let table = out.lines().take_while(|l| !l.is_empty());
+    let other_model: Vec<&str> = table.filter(|l| l.starts_with("| (a) another model")).collect();
     assert_eq!(other_model.len(), 2, "{out}");
     assert!(other_model.iter().all(|l| l.contains("| 10 | 100.0 % |")), "{out}");
 
@@ -133,6 +135,47 @@ fn the_detection_experiment_runs_on_a_small_sample() {
     assert!(table.contains("pub const REL_L2_THRESHOLDS: &[(f64, f64)] = &[(0.0000, "), "{table}");
     assert!(table.contains("pub const HONEST_MEDIANS: &[(f64, f64)] = &[(0.0000, "), "{table}");
     assert!(table.contains("pub const POOLED_RATIO_LIMIT: f64 = "), "{table}");
+}
+
+/// `--write-model` writes the honest model; a copy with one tensor scaled, served through
+/// `--attack-model`, gets its own rows, named by its folder, and is caught.
+#[test]
+fn the_detection_experiment_serves_a_model_derived_from_the_written_one() {
+    let plugins = plugin("adaptive-challenger").parent().expect("the plugins folder").to_path_buf();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (honest, derived) = (dir.path().join("honest"), dir.path().join("down-x2"));
+    let (code, out) = run(assay().args(["dev", "detect", "--write-model"]).arg(&honest));
+    assert_eq!(code, 0, "{out}");
+    common::copy_tree(&honest, &derived);
+    scale_tensor(&derived.join("model.safetensors"), "model.layers.1.mlp.down_proj.weight", 2.0);
+    let (code, out) = run(assay()
+        .args(["dev", "detect", "--honest", "4", "--per-attack", "10", "--epoch-challenges", "5", "--plugins"])
+        .arg(&plugins)
+        .arg("--attack-model")
+        .arg(&derived));
+    assert_eq!(code, 0, "{out}");
+    let table = out.lines().take_while(|l| !l.is_empty());
+    let rows: Vec<&str> = table.filter(|l| l.starts_with("| down-x2 |")).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    // Layer 1's MLP output doubled moves every later hidden state far past the thresholds.
+    assert!(rows.iter().all(|l| l.contains("| 10 | 100.0 % |")), "{out}");
+    assert!(rows.iter().all(|l| l.ends_with("| none (--attack-model) |")), "{out}");
+}
+
+/// Multiplies the f32 tensor `name` of a safetensors file by `factor`, in place (header: a u64
+/// length, then JSON with each tensor's `data_offsets` into the bytes after it).
+fn scale_tensor(path: &std::path::Path, name: &str, factor: f32) {
+    let mut bytes = std::fs::read(path).expect("reads the weights");
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).expect("header");
+    assert_eq!(header[name]["dtype"], "F32", "{header}");
+    let offsets = &header[name]["data_offsets"];
+    let (start, end) = (offsets[0].as_u64().expect("start") as usize, offsets[1].as_u64().expect("end") as usize);
+    for value in bytes[8 + header_len + start..8 + header_len + end].chunks_exact_mut(4) {
+        let scaled = f32::from_le_bytes(value.try_into().expect("4 bytes")) * factor;
+        value.copy_from_slice(&scaled.to_le_bytes());
+    }
+    std::fs::write(path, bytes).expect("writes the weights");
 }
 
 /// Scrapes the devnet validator's `/metrics` (its address from the devnet's `assay.toml`, as

@@ -6,25 +6,32 @@
 //! policy (WASM) plans; the validator checks the Merkle paths (`verify_opening`), measures against
 //! its f32 reference (`assay_verify::measure`) and the policy judges. Honest miners compute with
 //! bf16 activations (f32 accumulation), so they differ from the reference as real hardware does;
-//! every attacker computes that way too. The models are tiny random Qwen2s with a few massive
-//! residual channels, as real LLMs have.
+//! every attacker computes that way too. Every miner signs the protocol's sampler and samples
+//! with it and the request's seed (the engine does); the verifier replays sampled tokens as the
+//! live one does with `[verify] replay_sampled` on (`replay_params`, `REPLAY_TOLERANCE`).
+//! `--write-model` writes the honest model for outsiders to derive cheats from, and each
+//! `--attack-model` directory is served by one more cheating miner. The
+//! models are tiny random Qwen2s with a few massive residual channels, as real LLMs have.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use assay_miner::{Store, commit, open};
 use assay_miner_client::verify_opening;
 use assay_policy_runtime::{Challenger, Digest, Limits, Runtime};
 use assay_policy_sdk::{Candidate, MinerHistory, Opening, Param, PlanInput, Verdict};
-use assay_protocol::wire::{OpenRequest, decode_vector, encode_vector};
+use assay_protocol::wire::{OpenRequest, SAMPLER_SPEC, decode_vector, encode_vector};
 use assay_reference_engine::tiny::{self, Perturbation, TinySpec};
 use assay_reference_engine::{ChatTokenizer, Engine, HiddenSelection, SamplingParams};
-use assay_verify::{Challenge, MeasureError, Opened, measure, rel_l2};
+use assay_verify::{Challenge, MeasureError, Opened, REPLAY_TOLERANCE, ReplayPlan, measure, rel_l2, replay_params};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+
+use crate::interval::format_95;
 
 #[derive(Debug, Clone)]
 pub struct DetectOptions {
@@ -37,6 +44,9 @@ pub struct DetectOptions {
     pub threads: usize,
     /// Where the built policies are.
     pub plugins: PathBuf,
+    /// Model directories (derived from [`write_model`]'s) each served by one more cheating
+    /// miner; its rows are named by the folder.
+    pub attack_models: Vec<PathBuf>,
     /// Told of each finished challenge.
     pub progress: SharedProgress,
 }
@@ -87,6 +97,8 @@ enum Attack {
     AlteredPrompt,
     BadOpening,
     BrokenVectors,
+    /// The `i`-th `--attack-model` directory.
+    Model(u16),
 }
 
 impl Attack {
@@ -101,6 +113,22 @@ impl Attack {
         Attack::BrokenVectors,
     ];
 
+    /// The number that seeds this miner's trials (the discriminant, for the built-in ones).
+    fn id(self) -> u64 {
+        match self {
+            Attack::Honest => 0,
+            Attack::OtherModel => 1,
+            Attack::Int8 => 2,
+            Attack::Int4 => 3,
+            Attack::ScaledLayer => 4,
+            Attack::SmallerModel => 5,
+            Attack::AlteredPrompt => 6,
+            Attack::BadOpening => 7,
+            Attack::BrokenVectors => 8,
+            Attack::Model(i) => 9 + u64::from(i),
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Attack::Honest => "honest (bf16 activations)",
@@ -112,15 +140,17 @@ impl Attack {
             Attack::AlteredPrompt => "(e) system prompt dropped or changed",
             Attack::BadOpening => "(f) opened vector differs from commitment",
             Attack::BrokenVectors => "(g) NaN / wrong-shape vectors, opening timeout",
+            Attack::Model(_) => "a model from --attack-model",
         }
     }
 
-    /// The per-epoch target of the issue, as a fraction.
-    fn target(self) -> f64 {
+    /// The per-epoch target of the issue, as a fraction; none for an outside model.
+    fn target(self) -> Option<f64> {
         match self {
-            Attack::Int8 | Attack::ScaledLayer => 0.95,
-            Attack::Honest => 0.0,
-            _ => 0.99,
+            Attack::Int8 | Attack::ScaledLayer => Some(0.95),
+            Attack::Honest => Some(0.0),
+            Attack::Model(_) => None,
+            _ => Some(0.99),
         }
     }
 }
@@ -163,6 +193,9 @@ struct Served {
     completion: Vec<u32>,
     /// Whose hidden states the miner commits to.
     committer: Attack,
+    /// The request body's sampling fields as the gateway writes them (what the live verifier
+    /// reads back with `replay_params`).
+    body: serde_json::Value,
 }
 
 /// The models and the policy of the experiment.
@@ -174,6 +207,12 @@ struct Lab {
     stop_ids: Vec<u32>,
     /// The policy that plans and judges (calibration needs none).
     challenger: Option<Challenger>,
+    /// The folder names of the `--attack-model` directories, by [`Attack::Model`] index.
+    model_names: Vec<String>,
+    /// The validator's reference compute: wall time of `measure` summed over the challenges
+    /// it measured, and their number (item 5 of issue #13: what verification costs).
+    reference_nanos: AtomicU64,
+    measured: AtomicU64,
 }
 
 /// The tiny model of the experiment, the calibration and `assay devnet`: three massive channels.
@@ -181,8 +220,43 @@ pub fn spec() -> TinySpec {
     TinySpec { massive_channels: vec![(5, 40.0), (23, 25.0), (51, 60.0)], ..TinySpec::default() }
 }
 
+/// `assay dev detect --write-model DIR`: the honest miner's model (the reference's weights) as a
+/// model directory the engine loads, for anyone to derive a cheat from.
+pub fn write_model(dir: &Path) -> anyhow::Result<()> {
+    tiny::write(dir, &spec(), None).with_context(|| format!("writing the experiment's model to {}", dir.display()))
+}
+
+/// Loads an `--attack-model` directory as a cheating miner's engine (bf16 activations, as every
+/// miner here); one whose shape is not the reference's is refused, for its openings could not
+/// even be planned.
+fn attack_engine(path: &Path, reference: &Engine) -> anyhow::Result<Engine> {
+    let mut engine = Engine::load(path).with_context(|| format!("loading the attack model {}", path.display()))?;
+    let (mine, theirs) = (engine.config(), reference.config());
+    if (mine.hidden_size, mine.num_layers, mine.vocab_size)
+        != (theirs.hidden_size, theirs.num_layers, theirs.vocab_size)
+    {
+        return Err(anyhow!(
+            "{}: hidden size {}, {} layers, vocabulary {}; the experiment's model has {}, {} and {}",
+            path.display(),
+            mine.hidden_size,
+            mine.num_layers,
+            mine.vocab_size,
+            theirs.hidden_size,
+            theirs.num_layers,
+            theirs.vocab_size
+        ));
+    }
+    engine.set_bf16_activations(true);
+    Ok(engine)
+}
+
+/// The row name of an `--attack-model` directory: its folder's name.
+fn folder_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 impl Lab {
-    fn new(challenger: Option<Challenger>) -> anyhow::Result<Lab> {
+    fn new(challenger: Option<Challenger>, attack_models: &[PathBuf]) -> anyhow::Result<Lab> {
         let dir = tempfile::tempdir()?;
         let spec = spec();
         let write = |name: &str, spec: &TinySpec, p: Option<Perturbation>| -> anyhow::Result<PathBuf> {
@@ -217,7 +291,40 @@ impl Lab {
         let tokenizer = ChatTokenizer::load(&reference_dir)?;
         let reference = Engine::load(&reference_dir)?;
         let stop_ids = assay_reference_engine::stop_token_ids(reference.config(), &tokenizer);
-        Ok(Lab { reference, _dir: dir, tokenizer, engines, stop_ids, challenger })
+        if attack_models.len() > usize::from(u16::MAX) {
+            return Err(crate::bad_input(anyhow!("at most {} attack models", u16::MAX)));
+        }
+        for (i, path) in (0u16..).zip(attack_models) {
+            engines.insert(Attack::Model(i), attack_engine(path, &reference).map_err(crate::bad_input)?);
+        }
+        let model_names = attack_models.iter().map(|p| folder_name(p)).collect();
+        Ok(Lab {
+            reference,
+            _dir: dir,
+            tokenizer,
+            engines,
+            stop_ids,
+            challenger,
+            model_names,
+            reference_nanos: AtomicU64::new(0),
+            measured: AtomicU64::new(0),
+        })
+    }
+
+    /// A miner's name in the table.
+    fn label(&self, attack: Attack) -> String {
+        match attack {
+            Attack::Model(i) => {
+                self.model_names.get(usize::from(i)).cloned().unwrap_or_else(|| attack.describe().into())
+            }
+            _ => attack.describe().to_string(),
+        }
+    }
+
+    /// Every cheating miner: the built-in attacks, then one per `--attack-model`.
+    fn attacks(&self) -> Vec<Attack> {
+        let models = (0u16..).take(self.model_names.len()).map(Attack::Model);
+        Attack::ALL.into_iter().chain(models).collect()
     }
 
     fn engine(&self, attack: Attack) -> &Engine {
@@ -249,11 +356,13 @@ impl Lab {
         } else {
             SamplingParams { temperature: 0.8, top_p: 0.95, top_k: 0, seed: rng.r#gen() }
         };
+        // The gateway names every parameter but a `top_k` below 1 (docs/requests.md).
+        let body = json!({"temperature": params.temperature, "top_p": params.top_p, "seed": params.seed});
         let generator = self.engine(attack);
         let completion = generator.generate(&prompt, &params, MAX_TOKENS, &self.stop_ids)?.tokens;
         // A cheaper generator, then genuine hidden states from the real model.
         let committer = if attack == Attack::SmallerModel { Attack::Honest } else { attack };
-        Ok(Served { expected, prompt, completion, committer })
+        Ok(Served { expected, prompt, completion, committer, body })
     }
 
     /// The points the challenger policy plans for one request (every request is challenged).
@@ -261,7 +370,7 @@ impl Lab {
         let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
         let plan = policy.plan(
             &PlanInput {
-                seed: [index.to_le_bytes(), (attack as u64).to_le_bytes(), [7; 8], [11; 8]].concat(),
+                seed: [index.to_le_bytes(), attack.id().to_le_bytes(), [7; 8], [11; 8]].concat(),
                 layers: self.reference.config().num_layers as u32,
                 progress: 0.5,
                 candidates: vec![Candidate {
@@ -280,12 +389,14 @@ impl Lab {
 
     /// One challenged request, end to end: the judge's verdict and its reason.
     fn trial(&self, attack: Attack, greedy: bool, index: u64) -> anyhow::Result<(Verdict, String)> {
-        let mut rng = StdRng::seed_from_u64(index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ attack as u64);
-        let Served { expected, prompt, completion, committer } = self.serve(attack, greedy, &mut rng)?;
+        let mut rng = StdRng::seed_from_u64(index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ attack.id());
+        let Served { expected, prompt, completion, committer, body } = self.serve(attack, greedy, &mut rng)?;
         let store = Store::new(64 << 20);
         let request_id = format!("r{index}");
         let window = Duration::from_secs(60);
-        let ext = commit(self.engine(committer), &store, "validator", &request_id, &prompt, &completion, window)?;
+        let mut ext = commit(self.engine(committer), &store, "validator", &request_id, &prompt, &completion, window)?;
+        // Every simulated miner, cheating or not, signs the protocol's sampler (the validator asks).
+        ext.sampler = Some(SAMPLER_SPEC.to_string());
         let points = self.plan(index, attack, prompt.len(), completion.len())?;
         let mut response = open(&store, "validator", &request_id, &points)?;
         let hidden = self.reference.config().hidden_size;
@@ -342,12 +453,16 @@ impl Lab {
             asked_tokens: None,
             // The experiment samples within a nucleus, where the token rules are calibrated.
             tokens_judged: true,
-            // The experiment's measurements are those of log-prob judging; replay is measured
-            // by `cargo run -p assay-verify --example replay_margins`.
-            replay: None,
+            // As the live verifier with `[verify] replay_sampled` on: sampled requests replay.
+            replay: replay_params(&body, &ext).map(|params| ReplayPlan { params, tolerance: REPLAY_TOLERANCE }),
         };
         let policy = self.challenger.as_ref().ok_or_else(|| anyhow!("no challenger policy loaded"))?;
-        let judged = match measure(&self.reference, &challenge, failure) {
+        let clock = Instant::now();
+        let measured = measure(&self.reference, &challenge, failure);
+        let nanos = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.reference_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.measured.fetch_add(1, Ordering::Relaxed);
+        let judged = match measured {
             Ok(m) => policy.judge(&m, Limits::default())?,
             Err(MeasureError::Miner(reason)) => assay_policy_sdk::Judgement { verdict: Verdict::Fail, reason },
             // The experiment's own reference failing is no verdict on the simulated miner.
@@ -411,7 +526,7 @@ fn gated(verdicts: &[Verdict]) -> bool {
 
 pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
     let challenger = load_challenger(&args.plugins).map_err(crate::bad_input)?;
-    let lab = Lab::new(Some(challenger))?;
+    let lab = Lab::new(Some(challenger), &args.attack_models)?;
     let started = std::time::Instant::now();
     eprintln!("honest: {} challenges", args.honest);
     let honest: Vec<(Verdict, String)> =
@@ -421,38 +536,28 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
     let false_positives: Vec<&(Verdict, String)> = honest.iter().filter(|(v, _)| *v == Verdict::Fail).collect();
     let voids = honest.iter().filter(|(v, _)| *v == Verdict::Void).count();
     println!(
-        "| miner | decoding | challenges | failed per challenge | weight zero per epoch (K={}) | ≥1 fail per epoch | target per epoch |",
+        "| miner | decoding | challenges | failed per challenge | 95 % CI | weight zero per epoch (K={}) | 95 % CI \
+         | ≥1 fail per epoch | 95 % CI | target per epoch |",
         args.epoch_challenges
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for greedy in [true, false] {
         let mine: Vec<Verdict> =
             honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, r)| r.0).collect();
-        print_row(Attack::Honest, greedy, &mine, args.epoch_challenges);
+        print_row(&lab.label(Attack::Honest), Attack::Honest, greedy, &mine, args.epoch_challenges);
     }
-    let mut misses = Vec::new();
-    for attack in Attack::ALL {
-        for greedy in [true, false] {
-            let base = 1_000_000 * (attack as u64 + 1) + if greedy { 0 } else { 500_000 };
-            let what = format!("{} {}", attack.describe(), mode(greedy));
-            let range = base..base + args.per_attack;
-            let results: Vec<(Verdict, String)> = tracked(&args.progress, &what, range, args.threads, |i| {
-                lab.trial(attack, greedy, i).unwrap_or_else(|e| (Verdict::Void, format!("trial failed: {e:#}")))
-            });
-            let verdicts: Vec<Verdict> = results.iter().map(|r| r.0).collect();
-            let per_epoch = print_row(attack, greedy, &verdicts, args.epoch_challenges);
-            // NaN (no whole epoch measured) counts as a miss.
-            if per_epoch.is_nan() || per_epoch < attack.target() {
-                misses.push(format!(
-                    "{} {}: {:.1} % < {:.0} %",
-                    attack.describe(),
-                    mode(greedy),
-                    per_epoch * 100.0,
-                    attack.target() * 100.0
-                ));
-            }
-        }
+    let (misses, mut rows) = attack_rows(&lab, &args);
+    for greedy in [true, false] {
+        let mine = honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, r)| r.0).collect();
+        rows.insert(usize::from(!greedy), (lab.label(Attack::Honest), greedy, mine));
     }
+    println!();
+    print_by_challenges(&rows);
+    let measured = lab.measured.load(Ordering::Relaxed);
+    println!(
+        "reference compute per verified request: {:.2} ms (wall time of `measure`, mean over {measured} challenges)",
+        lab.reference_nanos.load(Ordering::Relaxed) as f64 / measured.max(1) as f64 / 1e6
+    );
     println!();
     println!(
         "honest false positives: {} of {} challenges ({} void); {:.0} s on {} threads",
@@ -479,12 +584,73 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A miner's verdicts in one decoding mode, in the order drawn: its name, greedy, the verdicts.
+type Row = (String, bool, Vec<Verdict>);
+
+/// Runs and prints every cheating miner's rows; returns the per-epoch targets missed and the
+/// verdicts of each row.
+fn attack_rows(lab: &Lab, args: &DetectOptions) -> (Vec<String>, Vec<Row>) {
+    let (mut misses, mut rows) = (Vec::new(), Vec::new());
+    for attack in lab.attacks() {
+        for greedy in [true, false] {
+            let base = 1_000_000 * (attack.id() + 1) + if greedy { 0 } else { 500_000 };
+            let label = lab.label(attack);
+            let what = format!("{label} {}", mode(greedy));
+            let range = base..base + args.per_attack;
+            let results: Vec<(Verdict, String)> = tracked(&args.progress, &what, range, args.threads, |i| {
+                lab.trial(attack, greedy, i).unwrap_or_else(|e| (Verdict::Void, format!("trial failed: {e:#}")))
+            });
+            let verdicts: Vec<Verdict> = results.iter().map(|r| r.0).collect();
+            let per_epoch = print_row(&label, attack, greedy, &verdicts, args.epoch_challenges);
+            rows.push((label.clone(), greedy, verdicts));
+            // NaN (no whole epoch measured) counts as a miss; an outside model has no target.
+            if let Some(target) = attack.target()
+                && (per_epoch.is_nan() || per_epoch < target)
+            {
+                misses.push(format!("{label} {}: {:.1} % < {:.0} %", mode(greedy), per_epoch * 100.0, target * 100.0));
+            }
+        }
+    }
+    (misses, rows)
+}
+
+/// The challenges per miner per epoch the table below is drawn for.
+const CHALLENGES_PER_EPOCH: [usize; 5] = [1, 2, 4, 8, 16];
+
+/// Detection against the challenges per miner per epoch, from the same trials regrouped: for
+/// each K the share of epochs the gate zeroes, and the smallest K of those that reaches 95 %.
+fn print_by_challenges(rows: &[Row]) {
+    let ks: Vec<String> = CHALLENGES_PER_EPOCH.iter().map(|k| format!("K={k}")).collect();
+    println!("weight zero per epoch by challenges per miner per epoch (the same trials, regrouped):");
+    println!("| miner | decoding | {} | smallest K for ≥ 95 % |", ks.join(" | "));
+    println!("|{}", " --- |".repeat(CHALLENGES_PER_EPOCH.len() + 3));
+    for (label, greedy, verdicts) in rows {
+        let rates: Vec<f64> = CHALLENGES_PER_EPOCH
+            .iter()
+            .map(|&k| {
+                let epochs: Vec<&[Verdict]> = verdicts.chunks_exact(k).collect();
+                let zeroed = epochs.iter().filter(|e| gated(e)).count();
+                if epochs.is_empty() { f64::NAN } else { zeroed as f64 / epochs.len() as f64 }
+            })
+            .collect();
+        let cells: Vec<String> = rates.iter().map(|r| format!("{:.1} %", r * 100.0)).collect();
+        let needed = CHALLENGES_PER_EPOCH.iter().zip(&rates).find(|(_, r)| **r >= 0.95).map(|(k, _)| k.to_string());
+        println!(
+            "| {label} | {} | {} | {} |",
+            mode(*greedy),
+            cells.join(" | "),
+            needed.unwrap_or_else(|| format!("> {}", CHALLENGES_PER_EPOCH[CHALLENGES_PER_EPOCH.len() - 1]))
+        );
+    }
+}
+
 fn mode(greedy: bool) -> &'static str {
     if greedy { "greedy" } else { "sampled" }
 }
 
-/// Prints one table row; returns the per-epoch weight-zero rate.
-fn print_row(attack: Attack, greedy: bool, verdicts: &[Verdict], k: usize) -> f64 {
+/// Prints one table row, each rate with its 95 % interval; returns the per-epoch weight-zero
+/// rate.
+fn print_row(label: &str, attack: Attack, greedy: bool, verdicts: &[Verdict], k: usize) -> f64 {
     let fails = verdicts.iter().filter(|v| **v == Verdict::Fail).count();
     let epochs: Vec<&[Verdict]> = verdicts.chunks_exact(k.max(1)).collect();
     let zeroed = epochs.iter().filter(|e| gated(e)).count();
@@ -492,18 +658,21 @@ fn print_row(attack: Attack, greedy: bool, verdicts: &[Verdict], k: usize) -> f6
     let rate = |n: usize, d: usize| if d == 0 { f64::NAN } else { n as f64 / d as f64 };
     let per_epoch = rate(zeroed, epochs.len());
     println!(
-        "| {} | {} | {} | {:.1} % | {:.1} % ({} epochs) | {:.1} % | {} |",
-        attack.describe(),
+        "| {} | {} | {} | {:.1} % | {} | {:.1} % ({} epochs) | {} | {:.1} % | {} | {} |",
+        label,
         mode(greedy),
         verdicts.len(),
         rate(fails, verdicts.len()) * 100.0,
+        format_95(fails, verdicts.len()),
         per_epoch * 100.0,
         epochs.len(),
+        format_95(zeroed, epochs.len()),
         rate(any_fail, epochs.len()) * 100.0,
-        if attack == Attack::Honest {
-            "0 false positives".to_string()
-        } else {
-            format!("≥ {:.0} %", attack.target() * 100.0)
+        format_95(any_fail, epochs.len()),
+        match attack.target() {
+            _ if attack == Attack::Honest => "0 false positives".to_string(),
+            Some(target) => format!("≥ {:.0} %", target * 100.0),
+            None => "none (--attack-model)".to_string(),
         }
     );
     per_epoch
@@ -511,7 +680,7 @@ fn print_row(attack: Attack, greedy: bool, verdicts: &[Verdict], k: usize) -> f6
 
 pub fn calibrate(args: CalibrateOptions) -> anyhow::Result<()> {
     let challenger = load_challenger(&args.plugins).map_err(crate::bad_input)?;
-    let lab = Lab::new(Some(challenger))?;
+    let lab = Lab::new(Some(challenger), &[])?;
     let layers = lab.reference.config().num_layers;
     // Seeds far from the experiment's, so calibration never sees its requests.
     let offset = 50_000_000u64;

@@ -18,6 +18,7 @@ pub mod devnet_scorer;
 pub mod devnet_view;
 mod devnet_watch;
 pub mod hostile;
+mod interval;
 pub mod loadgen;
 pub mod owner;
 pub mod publication;

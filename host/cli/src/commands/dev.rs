@@ -111,15 +111,19 @@ pub fn run(cmd: Command) -> CmdResult {
             max_tokens: a.max_tokens,
         })
         .map_err(crate::lab_error),
-        Command::Detect(a) => assay_lab::detect::detect(assay_lab::detect::DetectOptions {
-            honest: a.honest,
-            per_attack: a.per_attack,
-            epoch_challenges: a.epoch_challenges,
-            threads: a.threads,
-            plugins: a.plugins,
-            progress: assay_lab::detect::SharedProgress(std::sync::Arc::new(crate::progress::PhaseBars::default())),
-        })
-        .map_err(crate::lab_error),
+        Command::Detect(a) => match a.write_model {
+            Some(dir) => assay_lab::detect::write_model(&dir).map_err(crate::lab_error),
+            None => assay_lab::detect::detect(assay_lab::detect::DetectOptions {
+                honest: a.honest,
+                per_attack: a.per_attack,
+                epoch_challenges: a.epoch_challenges,
+                threads: a.threads,
+                plugins: a.plugins,
+                attack_models: a.attack_model,
+                progress: assay_lab::detect::SharedProgress(std::sync::Arc::new(crate::progress::PhaseBars::default())),
+            })
+            .map_err(crate::lab_error),
+        },
         Command::Calibrate(a) => assay_lab::detect::calibrate(assay_lab::detect::CalibrateOptions {
             requests: a.requests,
             percentile: a.percentile,
@@ -262,8 +266,8 @@ pub struct DetectArgs {
     /// Honest challenges (half greedy, half sampled).
     #[arg(long, default_value_t = 10_000)]
     honest: u64,
-    /// Challenges per attack and decoding mode.
-    #[arg(long, default_value_t = 200)]
+    /// Challenges per attack and decoding mode (1000: 100 epochs of 10, enough to show 99 %).
+    #[arg(long, default_value_t = 1000)]
     per_attack: u64,
     /// Challenges of one miner in one epoch, for the per-epoch rates.
     #[arg(long, default_value_t = 10)]
@@ -273,6 +277,13 @@ pub struct DetectArgs {
     /// Where the built policies are.
     #[arg(long, env = "ASSAY_PLUGIN_DIR", default_value = "target/plugins")]
     plugins: PathBuf,
+    /// Write the experiment's honest model to this folder as a model directory, and exit.
+    #[arg(long, value_name = "DIR")]
+    write_model: Option<PathBuf>,
+    /// A model directory derived from `--write-model`'s, served by one more cheating miner
+    /// (repeatable; its rows are named by the folder).
+    #[arg(long, value_name = "DIR")]
+    attack_model: Vec<PathBuf>,
 }
 
 /// `assay dev calibrate`.
