@@ -34,9 +34,9 @@
 //! no `ignore_eos`); every prompt opens with the same instruction, so the first greedy token is
 //! predictable; the contestants are those serving when the task's miners are picked (a miner up
 //! later in the epoch is not asked); the run reads the whole epoch's request rows to see what is
-//! done; the verifier may still drop a row's token check when its queue is full (the config asks
-//! `token_check_share` 1, not a guaranteed slot), and cacheon then fails a miner with no checked
-//! row; a row that finished right at the epoch's end may be written in the next epoch (the
+//! done; a greedy competition row's token check waits for a place in the verifier's queue, but
+//! only up to two minutes (then a validator-fault error, and cacheon fails a miner with no checked
+//! row); a row that finished right at the epoch's end may be written in the next epoch (the
 //! recorder assigns rows when it writes them); a competition request shares its miner's slots
 //! with organic traffic, and a miner whose slots are full at its turn gets no row for it.
 //!

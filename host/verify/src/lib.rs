@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use assay_chain::{ChainView, Epochs, Metagraph};
-use assay_ledger::{ChallengeRow, Exchange, Ledger};
+use assay_ledger::{ChallengeRow, Exchange, Ledger, RequestKind};
 use assay_miner_client::{Miner, MinerClient, verify_opening};
 use assay_policy_runtime::{Challenger, Digest, Limits};
 use assay_policy_sdk::{
@@ -231,8 +231,15 @@ struct Round {
     exchanges: HashMap<u64, Exchange>,
     /// Planned requests that were decoded greedily.
     greedy: HashSet<u64>,
+    /// Requests whose token check a policy needs: the validator's own greedy traffic (cacheon's
+    /// correctness gate reads nothing else), which waits for a place in the queue.
+    needed: HashSet<u64>,
     metagraph: Arc<Metagraph>,
 }
+
+/// How long a token check a policy needs waits for a place in the verification queue before it
+/// is given up as the validator's fault (loudly).
+const NEEDED_CHECK_WAIT: Duration = Duration::from_secs(120);
 
 /// Which challenger policy judges the challenges recorded into an epoch. The node swaps
 /// policies at epoch boundaries; asking per epoch means a verdict is always judged by the
@@ -410,8 +417,14 @@ impl Verifier {
         mark_offered();
         let greedy =
             offer.fresh.iter().filter(|x| offer.records.get(&x.id).is_some_and(|r| r.greedy)).map(|x| x.id).collect();
+        let needed = offer
+            .fresh
+            .iter()
+            .filter(|x| offer.records.get(&x.id).is_some_and(|r| r.greedy && r.kind == RequestKind::Synthetic))
+            .map(|x| x.id)
+            .collect();
         let exchanges = offer.fresh.into_iter().map(|x| (x.id, x)).collect();
-        Ok(Some(Round { planned, exchanges, greedy, metagraph }))
+        Ok(Some(Round { planned, exchanges, greedy, needed, metagraph }))
     }
 
     /// What the planner is offered: the fresh exchanges' requests and every miner's history.
@@ -464,17 +477,21 @@ impl Verifier {
             started += 1;
         }
         // After the challenges, which come first in the queue.
-        self.start_token_checks(&planned, &round.exchanges, &round.greedy, tasks);
+        self.start_token_checks(&planned, &round.exchanges, &round.greedy, &round.needed, tasks);
         started
     }
 
     /// Token-only checks for a share (`token_check_share`) of the round's requests that were
-    /// not challenged, within the same queue as challenges (none when it is full).
+    /// not challenged, within the same queue as challenges. When the queue is full a check is
+    /// skipped, except a `needed` one, which waits up to [`NEEDED_CHECK_WAIT`] for a place: a
+    /// policy that gates on checked tokens would otherwise charge a miner for the validator's
+    /// queue. The waits are bounded by the round's requests (the validator's own traffic).
     fn start_token_checks(
         &self,
         planned: &HashSet<u64>,
         exchanges: &HashMap<u64, Exchange>,
         greedy: &HashSet<u64>,
+        needed: &HashSet<u64>,
         tasks: &mut tokio::task::JoinSet<()>,
     ) {
         let inner = &self.inner;
@@ -486,13 +503,32 @@ impl Verifier {
             if planned.contains(id) || !rand::Rng::gen_bool(&mut rand::thread_rng(), share.min(1.0)) {
                 continue;
             }
-            let Ok(queued) = inner.pending.clone().try_acquire_owned() else { return };
-            let (verifier, exchange) = (self.clone(), exchange.clone());
-            let greedy = greedy.contains(id);
-            tasks.spawn(async move {
-                verifier.token_check(exchange, greedy).await;
-                drop(queued);
-            });
+            let (verifier, exchange, greedy) = (self.clone(), exchange.clone(), greedy.contains(id));
+            match inner.pending.clone().try_acquire_owned() {
+                Ok(queued) => {
+                    tasks.spawn(async move {
+                        verifier.token_check(exchange, greedy).await;
+                        drop(queued);
+                    });
+                }
+                Err(_) if needed.contains(id) => {
+                    let pending = inner.pending.clone();
+                    tasks.spawn(async move {
+                        match tokio::time::timeout(NEEDED_CHECK_WAIT, pending.acquire_owned()).await {
+                            Ok(Ok(queued)) => {
+                                verifier.token_check(exchange, greedy).await;
+                                drop(queued);
+                            }
+                            _ => error!(
+                                request = exchange.id,
+                                uid = exchange.uid,
+                                "validator fault: a needed token check found no place in the verification queue"
+                            ),
+                        }
+                    });
+                }
+                Err(_) => {}
+            }
         }
     }
 

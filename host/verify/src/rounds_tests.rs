@@ -35,6 +35,11 @@ struct Loop {
 impl Loop {
     /// A verifier with one worker, and a reference miner that keeps commitments `window` long.
     async fn start(window: Duration) -> Self {
+        Self::start_with(window, |_| {}).await
+    }
+
+    /// As [`Loop::start`], with the verifier's settings changed by `tune`.
+    async fn start_with(window: Duration, tune: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let model = dir.path().join("model");
         tiny::write(&model, &TinySpec::default(), None).expect("tiny model");
@@ -64,6 +69,7 @@ impl Loop {
         let metagraph = Arc::new(Metagraph { netuid: 1, neurons: vec![neuron], owner_hotkey: None });
         let mut settings = Settings::new(model.clone());
         settings.workers = 1;
+        tune(&mut settings);
         let verifier = Verifier::new(Parts {
             settings,
             engine: Engine::load(&model).expect("engine"),
@@ -174,6 +180,34 @@ async fn a_token_only_check_records_tokens_and_no_verdict() {
     let mut settings = Settings::new("m".into());
     settings.token_check_share = 1.5;
     assert_eq!(settings.check().map_err(|(key, _)| key), Err("token_check_share".to_string()));
+    drop(lab.dir);
+}
+
+/// A full queue skips a token check, except one a policy needs (the validator's own greedy
+/// traffic, which cacheon's gate reads): that one waits for a place, so the validator's queue
+/// never leaves a miner without the check it is judged on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_needed_token_check_waits_for_the_queue_and_others_are_skipped() {
+    let lab = Loop::start_with(Duration::from_secs(60), |s| {
+        s.max_pending = 1;
+        s.token_check_share = 1.0;
+    })
+    .await;
+    let honest = lab.exchange(31).await;
+    let exchanges: HashMap<u64, Exchange> = [31, 32, 33].map(|id| (id, Exchange { id, ..honest.clone() })).into();
+    let greedy: HashSet<u64> = exchanges.keys().copied().collect();
+    let needed: HashSet<u64> = [31, 32].into();
+    // The queue's one place is taken while the round starts its checks.
+    let busy = lab.verifier.inner.pending.clone().acquire_owned().await.expect("permit");
+    let mut tasks = tokio::task::JoinSet::new();
+    lab.verifier.start_token_checks(&HashSet::new(), &exchanges, &greedy, &needed, &mut tasks);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(busy);
+    while tasks.join_next().await.is_some() {}
+    let checks = lab.ledger.token_checks(0).expect("token checks");
+    let mut checked: Vec<u64> = checks.keys().copied().collect();
+    checked.sort_unstable();
+    assert_eq!(checked, vec![31, 32], "the needed checks ran once the queue had room, the other was skipped");
     drop(lab.dir);
 }
 
