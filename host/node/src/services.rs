@@ -137,27 +137,43 @@ fn round_driver(node: &Node) -> Result<Option<RoundDriver>> {
     }))
 }
 
-/// One round per epoch, at the first tick of each (the epoch the node starts in included), until
-/// `stop`; a round under way when it comes is abandoned.
+/// The epoch's commit-reveal round, once per epoch ([`once_per_epoch`]).
 async fn drive_rounds(
     driver: RoundDriver,
     view: assay_chain::ChainView,
     epochs: assay_chain::Epochs,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let epoch_now = || epochs.of_block(view.head());
+    let (driver, metagraphs) = (Arc::new(driver), view.clone());
+    once_per_epoch(view, epochs, stop, move |epoch| {
+        let (driver, metagraph) = (driver.clone(), metagraphs.metagraph());
+        async move {
+            if let Err(e) = driver.run(epoch, &metagraph).await {
+                error!(epoch, error = %e, "the epoch's commit-reveal round was not recorded");
+            }
+        }
+    })
+    .await;
+}
+
+/// Runs `run` once per epoch, at the first tick of each (the epoch the node starts in
+/// included), until `stop`; a run under way when `stop` comes is abandoned.
+async fn once_per_epoch<F, Fut>(
+    view: assay_chain::ChainView,
+    epochs: assay_chain::Epochs,
+    mut stop: watch::Receiver<bool>,
+    mut run: F,
+) where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut last = None;
     while !*stop.borrow() {
-        let epoch = epoch_now();
+        let epoch = epochs.of_block(view.head());
         if last != Some(epoch) {
             last = Some(epoch);
-            let metagraph = view.metagraph();
             tokio::select! {
-                ran = driver.run(epoch, &metagraph) => {
-                    if let Err(e) = ran {
-                        error!(epoch, error = %e, "the epoch's commit-reveal round was not recorded");
-                    }
-                }
+                () = run(epoch) => {}
                 _ = stop.changed() => return,
             }
         }
@@ -190,35 +206,25 @@ fn competition_driver(node: &Node, gateway: Option<&Gateway>) -> Result<Option<C
     }))
 }
 
-/// The competition once per epoch, at the first tick of each (the epoch the node starts in
-/// included), until `stop`; a competition under way when it comes is abandoned (a run also stops
-/// itself when its epoch ends).
+/// The competition once per epoch ([`once_per_epoch`]); a run also stops itself when its
+/// epoch ends.
 async fn drive_competition(
     driver: CompetitionDriver,
     view: assay_chain::ChainView,
     epochs: assay_chain::Epochs,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let epoch_now = || epochs.of_block(view.head());
-    let mut last = None;
-    while !*stop.borrow() {
-        let epoch = epoch_now();
-        if last != Some(epoch) {
-            last = Some(epoch);
-            tokio::select! {
-                ran = driver.run(epoch, &epoch_now) => {
-                    if let Err(e) = ran {
-                        error!(epoch, error = %e, "validator fault: the epoch's competition did not run (no rows)");
-                    }
-                }
-                _ = stop.changed() => return,
+    let (driver, clock) = (Arc::new(driver), view.clone());
+    once_per_epoch(view, epochs, stop, move |epoch| {
+        let (driver, clock) = (driver.clone(), clock.clone());
+        async move {
+            let epoch_now = || epochs.of_block(clock.head());
+            if let Err(e) = driver.run(epoch, &epoch_now).await {
+                error!(epoch, error = %e, "validator fault: the epoch's competition did not run (no rows)");
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(ROUND_TICK) => {}
-            _ = stop.changed() => return,
-        }
-    }
+    })
+    .await;
 }
 
 /// What the verifier needs but the model, which `load_verifier` reads.
