@@ -10,6 +10,13 @@
 //! the caller hands its measurements back with [`Competition::record_baseline`]: a baseline
 //! that failed part way is the validator's fault, and then none of its rows is kept.
 //!
+//! Equal terms: a miner's requests are sent during its [`Turn`], which holds the miner
+//! (`routing::Hold`): from the turn's start no user's or other validator's request is given
+//! it, and the turn's first request waits for those already under way to end. Every contestant
+//! is measured alone, as the baseline is, whatever organic traffic it had; users wait in the
+//! queue (or go to other miners) for the turn's length. A request the validator could not place
+//! is told apart from a miner's failure ([`ContestError`]), so the driver retries only its own.
+//!
 //! Owns: building a competition request, sending it, and handing its measurement to the
 //! recorder. Must not touch: the schedule (which prompts, which miners, in which order: the
 //! node's `competition` driver) or scoring.
@@ -24,6 +31,36 @@ use serde_json::{Map, Value, json};
 use crate::Shared;
 use crate::proxy::{Caller, Route, forward};
 use crate::recorder::Finished;
+use crate::routing::Hold;
+
+/// How much longer than the miners' time limit a turn waits for a miner's earlier requests to
+/// end (they end within that limit, or are cut off by it).
+const IDLE_SLACK: Duration = Duration::from_secs(2);
+
+/// Why a competition request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ContestError {
+    /// The validator's side could not place it (its queue, its recorder, its sockets, the
+    /// miner's earlier requests still under way): nothing was recorded, against no one.
+    #[error("the validator could not send the request: {0}")]
+    NotSent(String),
+    /// The miner was not available or failed; its failures are recorded as its rows' outcomes.
+    #[error("the miner did not answer: {0}")]
+    Miner(String),
+}
+
+/// A miner's turn in the competition: while it lasts, the miner serves only this competition
+/// (see the module doc). Ends on drop.
+#[derive(Debug)]
+pub struct Turn {
+    hold: Hold,
+}
+
+impl Turn {
+    pub fn uid(&self) -> u16 {
+        self.hold.uid()
+    }
+}
 
 /// A baseline server: any OpenAI-compatible endpoint. Its `Debug` hides the API key.
 #[derive(Clone, PartialEq, Eq)]
@@ -111,14 +148,27 @@ impl Competition {
         Ok(ContestRequest { route, task: Arc::from(task), body })
     }
 
-    /// Sends `request` to miner `uid` alone and reads its answer to the end. A `counted` one is
-    /// recorded (however it ended, unless by the validator's own fault); a warm-up one is not.
-    /// `Err` says why no answer came (for the log: the record, if any, is the gateway's).
-    pub async fn to_miner(&self, uid: u16, request: &ContestRequest, counted: bool) -> Result<(), String> {
-        let response = forward(&self.shared, request.route, request.body.clone(), Caller::Competition { uid, counted })
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(|e| e.to_string())?;
+    /// Starts miner `uid`'s turn; `None` when it is not in the pool or already in a turn.
+    pub fn hold(&self, uid: u16) -> Option<Turn> {
+        self.shared.pool.hold(uid).map(|hold| Turn { hold })
+    }
+
+    /// Sends `request` to the miner of `turn` alone, once its earlier requests have ended, and
+    /// reads its answer to the end. A `counted` one is recorded (however it ended, unless by the
+    /// validator's own fault); a warm-up one is not. `Err` says why no answer came, and whose
+    /// side failed (the record, if any, is the gateway's).
+    pub async fn to_miner(&self, turn: &Turn, request: &ContestRequest, counted: bool) -> Result<(), ContestError> {
+        let limit = Duration::try_from_secs_f64(self.shared.settings.miner_timeout_s).unwrap_or(Duration::ZERO);
+        if !turn.hold.idle(limit + IDLE_SLACK).await {
+            return Err(ContestError::NotSent("the miner's earlier requests did not end in time".into()));
+        }
+        let caller = Caller::Competition { uid: turn.uid(), counted };
+        let response =
+            forward(&self.shared, request.route, request.body.clone(), caller).await.map_err(|e| match e {
+                crate::ApiError::NoMiner(why) => ContestError::Miner(why),
+                other => ContestError::NotSent(format!("{other:?}")),
+            })?;
+        axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(|e| ContestError::Miner(e.to_string()))?;
         Ok(())
     }
 

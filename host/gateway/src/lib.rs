@@ -50,7 +50,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-pub use competition::{Baseline, BaselineAnswer, Competition, ContestRequest};
+pub use competition::{Baseline, BaselineAnswer, Competition, ContestError, ContestRequest, Turn};
 pub use counters::Counters;
 pub use dataset::{Limits as DatasetLimits, Publication};
 pub use error::ApiError;

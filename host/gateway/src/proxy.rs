@@ -323,10 +323,12 @@ fn shed(shared: &Shared) -> ApiError {
 }
 
 /// A miner's slot not in `tried`: a user waits in the queue until `deadline`; the validator's
-/// own request takes one at once or none.
+/// own request takes one at once or none (a competition's, one of the miner its turn holds).
 async fn slot_for(shared: &Shared, caller: &Caller, tried: &[u16], deadline: Instant) -> Result<Lease, Refusal> {
     match caller {
-        Caller::Validator { .. } | Caller::Competition { .. } => shared.pool.pick(tried, true).ok_or(Refusal::NoMiner),
+        Caller::Validator { .. } => shared.pool.pick(tried, true).ok_or(Refusal::NoMiner),
+        // The competition's miner is held for its turn: only the holder's requests reach it.
+        Caller::Competition { uid, .. } => shared.pool.pick_held(*uid, tried).ok_or(Refusal::NoMiner),
         Caller::User { key, .. } => shared.queue.acquire(&shared.pool, &shared.tally, key, tried, deadline).await,
     }
 }

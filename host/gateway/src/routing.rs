@@ -11,6 +11,11 @@
 //! candidates, so that estimates of miners the router stopped choosing do not go stale; the
 //! validator's synthetic requests are spread uniformly, so every miner is measured and
 //! challenged however slow or badly scored it is.
+//!
+//! A competition (cacheon's traffic) may `hold` a miner for its turn ([`Pool::hold`]): while the
+//! hold lasts no user's or other validator request is given that miner, so the contest measures
+//! the miner alone and on the same terms as every other contestant; the [`Hold`] waits for the
+//! requests already under way there to end before the turn starts ([`Hold::idle`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -53,6 +58,19 @@ struct Health {
     good_standing: bool,
     /// The tasks its last good `info` declared, with their capacities (bounded there).
     tasks: BTreeMap<String, u32>,
+    /// A competition's turn holds it: only that competition's requests are given it.
+    held: bool,
+}
+
+/// Who a pick is for: it decides which miners are candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Picker {
+    /// A user's request: only miners in good standing, never a held one.
+    User,
+    /// The validator's own request: any miner, but never a held one.
+    Validator,
+    /// The competition holding the miner.
+    Competition,
 }
 
 /// One miner of the pool.
@@ -81,6 +99,7 @@ impl Slot {
                 factor: 1.0,
                 good_standing: true,
                 tasks: BTreeMap::new(),
+                held: false,
             }),
         }
     }
@@ -90,13 +109,14 @@ impl Slot {
     }
 
     /// The cost of sending one more request here, or `None` when the miner is not a candidate
-    /// (for a user's request, one not in good standing never is).
-    fn cost(&self, now: Instant, for_users: bool) -> Option<f64> {
+    /// for `picker` (for a user's request, one not in good standing never is; a held one is only
+    /// the competition's).
+    fn cost(&self, now: Instant, picker: Picker) -> Option<f64> {
         let h = self.health();
         if !h.up || h.in_flight >= h.capacity || h.paused_until.is_some_and(|t| now < t) {
             return None;
         }
-        if for_users && !h.good_standing {
+        if (picker == Picker::User && !h.good_standing) || h.held != (picker == Picker::Competition) {
             return None;
         }
         if let Some(until) = h.open_until
@@ -197,6 +217,46 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.release(None);
+    }
+}
+
+/// A competition's hold on a miner (see the module doc): released on drop.
+#[derive(Debug)]
+pub struct Hold {
+    slot: Arc<Slot>,
+    freed: Arc<Notify>,
+}
+
+/// How often [`Hold::idle`] looks whether the miner's earlier requests have ended.
+const IDLE_POLL: Duration = Duration::from_millis(10);
+
+impl Hold {
+    /// The held miner's uid.
+    pub fn uid(&self) -> u16 {
+        self.slot.uid
+    }
+
+    /// Waits until no request is under way at the held miner (none can start there but the
+    /// holder's), at most `limit`; `false` when some still were then.
+    pub async fn idle(&self, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        loop {
+            if self.slot.health().in_flight == 0 {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(IDLE_POLL).await;
+        }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.slot.health().held = false;
+        // Requests waiting for a slot may take this miner's again.
+        self.freed.notify_one();
     }
 }
 
@@ -355,16 +415,40 @@ impl Pool {
         }
     }
 
+    /// Holds miner `uid` for a competition's turn; `None` when it is not in the pool or another
+    /// turn holds it already.
+    pub fn hold(&self, uid: u16) -> Option<Hold> {
+        let slot = self.slots().into_iter().find(|s| s.uid == uid)?;
+        let mut h = slot.health();
+        if h.held {
+            return None;
+        }
+        h.held = true;
+        drop(h);
+        Some(Hold { slot, freed: self.freed.clone() })
+    }
+
+    /// A slot of held miner `uid` (unless in `tried`) for its competition's request.
+    pub fn pick_held(&self, uid: u16, tried: &[u16]) -> Option<Lease> {
+        if tried.contains(&uid) {
+            return None;
+        }
+        let slot = self.slots().into_iter().find(|s| s.uid == uid)?;
+        slot.cost(Instant::now(), Picker::Competition)?;
+        self.lease(&slot)
+    }
+
     /// Picks a miner among the candidates not in `tried`: for users, by power of two choices
     /// among the miners in good standing; when `spread` (the validator's own requests, which
-    /// measure every miner so that any can recover), uniformly among all.
+    /// measure every miner so that any can recover), uniformly among all. Held miners are left out.
     pub fn pick(&self, tried: &[u16], spread: bool) -> Option<Lease> {
         let now = Instant::now();
+        let picker = if spread { Picker::Validator } else { Picker::User };
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
         let candidates: Vec<(&Arc<Slot>, f64)> = slots
             .iter()
             .filter(|s| !tried.contains(&s.uid))
-            .filter_map(|s| s.cost(now, !spread).map(|c| (s, c)))
+            .filter_map(|s| s.cost(now, picker).map(|c| (s, c)))
             .collect();
         let chosen = match candidates.len() {
             0 => return None,
@@ -377,8 +461,13 @@ impl Pool {
                 if candidates[a].1 <= candidates[b].1 { candidates[a].0 } else { candidates[b].0 }
             }
         };
-        let mut h = chosen.health();
-        // The candidate list was built without holding every lock: check again.
+        self.lease(chosen)
+    }
+
+    /// Takes one of `slot`'s places for a request.
+    fn lease(&self, slot: &Arc<Slot>) -> Option<Lease> {
+        let mut h = slot.health();
+        // The candidate was chosen without holding every lock: check again.
         if h.in_flight >= h.capacity {
             return None;
         }
@@ -388,7 +477,7 @@ impl Pool {
             h.trial_in_flight = true;
         }
         drop(h);
-        Some(Lease { slot: chosen.clone(), trial, settled: false, freed: self.freed.clone() })
+        Some(Lease { slot: slot.clone(), trial, settled: false, freed: self.freed.clone() })
     }
 }
 
@@ -520,6 +609,43 @@ mod tests {
             seen[usize::from(pool.pick(&[], true).expect("room").slot.uid)] += 1;
         }
         assert!(seen.iter().all(|&n| n > 60), "{seen:?}");
+    }
+
+    #[test]
+    fn a_held_miner_serves_the_competition_alone_until_the_hold_ends() {
+        let pool = pool(2);
+        let hold = pool.hold(1).expect("miner 1 is in the pool");
+        assert!(pool.hold(1).is_none(), "one turn at a time");
+        assert!(pool.hold(7).is_none(), "no such miner");
+        for spread in [false, true] {
+            let picked: BTreeSet<u16> = (0..200).map(|_| pool.pick(&[], spread).expect("room").slot.uid).collect();
+            assert_eq!(picked, BTreeSet::from([0]), "spread {spread}: a held miner was given another request");
+        }
+        assert!(pool.pick_held(0, &[]).is_none(), "miner 0 is not held");
+        assert!(pool.pick_held(1, &[1]).is_none(), "already tried");
+        let leases: Vec<Lease> = (0..4).map(|_| pool.pick_held(1, &[]).expect("the holder's slots")).collect();
+        assert!(pool.pick_held(1, &[]).is_none(), "capacity still bounds the holder");
+        drop(leases);
+        drop(hold);
+        assert!(pool.pick_held(1, &[]).is_none(), "the hold ended");
+        let picked: BTreeSet<u16> = (0..200).map(|_| pool.pick(&[], true).expect("room").slot.uid).collect();
+        assert_eq!(picked, BTreeSet::from([0, 1]), "released: miner 1 serves everyone again");
+    }
+
+    #[tokio::test]
+    async fn a_hold_waits_until_the_miners_earlier_requests_end() {
+        let pool = pool(1);
+        let earlier = pool.pick(&[], false).expect("room");
+        let hold = pool.hold(0).expect("in the pool");
+        assert!(!hold.idle(Duration::from_millis(30)).await, "a user's request is still under way");
+        let settle = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            earlier.settle(Outcome::Ok, Duration::from_millis(5));
+        };
+        // A generous limit: the request ends after 20 ms, the limit only bounds a broken wait.
+        let (idle, ()) = tokio::join!(hold.idle(Duration::from_secs(30)), settle);
+        assert!(idle, "the earlier request ended within the limit");
+        assert_eq!(hold.uid(), 0);
     }
 
     #[test]

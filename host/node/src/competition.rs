@@ -20,7 +20,13 @@
 //! asked. Whose fault: the baseline failing (or the recorder refusing its rows) is the
 //! validator's: that task gets no rows this epoch, and a loud warning; a miner's timeout or
 //! error is its row's outcome; a request the validator could not send (its own queue, its own
-//! sockets, no free slot on the miner) has no row and a warning.
+//! sockets, its recorder) is sent again, up to [`SEND_TRIES`] times, and then has no row and a
+//! loud error.
+//!
+//! Equal terms: each miner is held for its whole turn (`assay_gateway::Turn`): no user's or other
+//! synthetic request is given it meanwhile, and the turn starts once the requests it already had
+//! have ended, so every contestant is measured alone, as the baseline is. Users wait for another
+//! miner (or for the turn's end) meanwhile.
 //!
 //! The schedule: each listed task once; the miners in an order drawn from the seed
 //! ([`contest_order`]), so that no uid is always asked last. The run is for one epoch: once the
@@ -37,8 +43,7 @@
 //! done; a greedy competition row's token check waits for a place in the verifier's queue, but
 //! only up to two minutes (then a validator-fault error, and cacheon fails a miner with no checked
 //! row); a row that finished right at the epoch's end may be written in the next epoch (the
-//! recorder assigns rows when it writes them); a competition request shares its miner's slots
-//! with organic traffic, and a miner whose slots are full at its turn gets no row for it.
+//! recorder assigns rows when it writes them).
 //!
 //! Owns: the prompt set, the schedule and its order. Must not touch: the requests themselves,
 //! their timing and recording (the gateway's), token checks (the verifier's), or scoring.
@@ -47,7 +52,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assay_gateway::{Baseline, BaselineAnswer, Competition, ContestRequest};
+use assay_gateway::{Baseline, BaselineAnswer, Competition, ContestError, ContestRequest, Turn};
 use assay_ledger::{Ledger, RequestKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -68,6 +73,11 @@ pub const WORDS: [&str; 64] = [
     "builds", "carries", "measures", "writes", "follows", "returns", "holds", "moves", "every", "some", "many", "few",
     "old", "new", "small", "large",
 ];
+/// How often a request the validator could not place is tried (its own fault: the miner must
+/// not lose its row to it).
+const SEND_TRIES: u32 = 3;
+/// The pause before a request the validator could not place is sent again.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// The most prompts a task may have (counted and warm-up).
 const MAX_PROMPTS: u32 = 256;
 
@@ -327,19 +337,27 @@ impl CompetitionDriver {
         epoch_now: EpochNow<'_>,
     ) -> Vec<u16> {
         for (asked, &uid) in order.iter().enumerate() {
+            // The miner is held for its whole turn: it serves these requests alone.
+            let Some(turn) = self.gateway.hold(uid) else {
+                warn!(epoch, task, uid, "the miner left the pool (or is in another turn): it is not asked");
+                continue;
+            };
             for (i, request) in requests.iter().enumerate() {
                 let counted = i >= warmups;
                 let answered = tokio::select! {
                     biased;
                     () = epoch_end(epoch, epoch_now) => None,
-                    answered = self.gateway.to_miner(uid, request, counted) => Some(answered),
+                    answered = self.send(&turn, request, counted) => Some(answered),
                 };
                 match answered {
                     Some(Ok(())) => {}
-                    // The miner's own failures are recorded as its rows' outcomes; an `Err` is a
-                    // request the validator's side could not place (no slot, its queue, its
-                    // sockets), which costs the miner its row.
-                    Some(Err(e)) => warn!(epoch, task, uid, counted, error = %e, "a competition request got no answer"),
+                    // The miner's own failures are recorded as its rows' outcomes.
+                    Some(Err(ContestError::Miner(e))) => {
+                        warn!(epoch, task, uid, counted, error = %e, "a competition request got no answer from the miner");
+                    }
+                    Some(Err(ContestError::NotSent(e))) => {
+                        error!(epoch, task, uid, counted, error = %e, tries = SEND_TRIES, "validator fault: a competition request could not be sent; the miner has no row for it");
+                    }
                     None => {
                         let left = &order[asked..];
                         error!(epoch, task, not_asked = ?left, "validator fault: the epoch ended before the competition asked these miners (they have no or too few rows)");
@@ -349,6 +367,22 @@ impl CompetitionDriver {
             }
         }
         order.to_vec()
+    }
+
+    /// Sends `request` in `turn`, again (up to [`SEND_TRIES`] in all) while the validator's side
+    /// could not place it; a miner's failure is final.
+    async fn send(&self, turn: &Turn, request: &ContestRequest, counted: bool) -> Result<(), ContestError> {
+        let mut tries = 1;
+        loop {
+            match self.gateway.to_miner(turn, request, counted).await {
+                Err(ContestError::NotSent(e)) if tries < SEND_TRIES => {
+                    warn!(uid = turn.uid(), counted, error = %e, tries, "the validator could not send a competition request: trying again");
+                    tries += 1;
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                answered => return answered,
+            }
+        }
     }
 
     /// The baseline's warm-ups, then its counted requests, each `ok` or the whole pass fails.
