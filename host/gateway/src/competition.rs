@@ -11,11 +11,13 @@
 //! that failed part way is the validator's fault, and then none of its rows is kept.
 //!
 //! Equal terms: a miner's requests are sent during its [`Turn`], which holds the miner
-//! (`routing::Hold`): from the turn's start no user's or other validator's request is given
-//! it, and the turn's first request waits for those already under way to end. Every contestant
-//! is measured alone, as the baseline is, whatever organic traffic it had; users wait in the
-//! queue (or go to other miners) for the turn's length. A request the validator could not place
-//! is told apart from a miner's failure ([`ContestError`]), so the driver retries only its own.
+//! (`routing::Hold`): from the turn's start the gateway routes no user's or other synthetic
+//! request to it, and the turn's first request waits for those already under way to end. Every
+//! contestant is measured alone, as the baseline is, whatever organic traffic it had; users go to
+//! other miners meanwhile, or wait in the queue up to its time limit. Requests that do not go
+//! through the gateway's router (the verifier's openings, a round's commit and reveal) are not
+//! held back. A request the validator could not place is told apart from a miner's failure
+//! ([`ContestError`]), so the driver retries only its own.
 //!
 //! Owns: building a competition request, sending it, and handing its measurement to the
 //! recorder. Must not touch: the schedule (which prompts, which miners, in which order: the
@@ -33,18 +35,19 @@ use crate::proxy::{Caller, Route, forward};
 use crate::recorder::Finished;
 use crate::routing::Hold;
 
-/// How much longer than the miners' time limit a turn waits for a miner's earlier requests to
-/// end (they end within that limit, or are cut off by it).
+/// How much longer than a request's longest life (the miners' time limit, then a user's idle
+/// limit while the relay waits for them to read) a turn waits for a miner's earlier requests.
 const IDLE_SLACK: Duration = Duration::from_secs(2);
 
 /// Why a competition request got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ContestError {
-    /// The validator's side could not place it (its queue, its recorder, its sockets, the
-    /// miner's earlier requests still under way): nothing was recorded, against no one.
+    /// The validator's side could not place it (its recorder, its sockets, the miner's earlier
+    /// requests still under way, no free slot before any attempt): nothing was recorded, against
+    /// no one.
     #[error("the validator could not send the request: {0}")]
     NotSent(String),
-    /// The miner was not available or failed; its failures are recorded as its rows' outcomes.
+    /// The miner failed (every attempt was made and recorded as its row's outcome).
     #[error("the miner did not answer: {0}")]
     Miner(String),
 }
@@ -158,8 +161,10 @@ impl Competition {
     /// validator's own fault); a warm-up one is not. `Err` says why no answer came, and whose
     /// side failed (the record, if any, is the gateway's).
     pub async fn to_miner(&self, turn: &Turn, request: &ContestRequest, counted: bool) -> Result<(), ContestError> {
-        let limit = Duration::try_from_secs_f64(self.shared.settings.miner_timeout_s).unwrap_or(Duration::ZERO);
-        if !turn.hold.idle(limit + IDLE_SLACK).await {
+        let settings = &self.shared.settings;
+        let lifetime = Duration::try_from_secs_f64(settings.miner_timeout_s).unwrap_or(Duration::ZERO)
+            + Duration::from_millis(settings.stream_idle_timeout_ms);
+        if !turn.hold.idle(lifetime + IDLE_SLACK).await {
             return Err(ContestError::NotSent("the miner's earlier requests did not end in time".into()));
         }
         let caller = Caller::Competition { uid: turn.uid(), counted };

@@ -235,6 +235,15 @@ pub(crate) async fn forward(
         let skipped: Vec<u16> = not_serving.iter().chain(&tried).copied().collect();
         let lease = match slot_for(shared, &caller, &skipped, deadline).await {
             Ok(lease) => lease,
+            // The competition's miner had no slot before any attempt (a pause or a cooldown left by
+            // earlier traffic, its slot replaced by a metagraph update, or it is down): nothing
+            // was sent or recorded, and the competition may try again.
+            Err(_) if matches!(caller, Caller::Competition { .. }) && last.is_none() => {
+                return Err(ApiError::Overloaded {
+                    what: "the competition's miner had no free slot".into(),
+                    retry_after_s: 1,
+                });
+            }
             Err(refusal) => return Err(no_slot(shared, refusal, last.as_ref())),
         };
         let miner = lease.slot.miner.clone();

@@ -13,9 +13,12 @@
 //! challenged however slow or badly scored it is.
 //!
 //! A competition (cacheon's traffic) may `hold` a miner for its turn ([`Pool::hold`]): while the
-//! hold lasts no user's or other validator request is given that miner, so the contest measures
-//! the miner alone and on the same terms as every other contestant; the [`Hold`] waits for the
-//! requests already under way there to end before the turn starts ([`Hold::idle`]).
+//! hold lasts no user's or other synthetic request is routed to that miner, so the contest
+//! measures the miner alone and on the same terms as every other contestant; the [`Hold`] waits
+//! for the requests already under way there to end before the turn starts ([`Hold::idle`]). A
+//! metagraph update that replaces the held miner's slot (a new hotkey or address: another
+//! miner) ends its turn in effect: the new slot is not held, and the competition's requests find
+//! no slot.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -435,7 +438,7 @@ impl Pool {
         }
         let slot = self.slots().into_iter().find(|s| s.uid == uid)?;
         slot.cost(Instant::now(), Picker::Competition)?;
-        self.lease(&slot)
+        self.lease(&slot, Picker::Competition)
     }
 
     /// Picks a miner among the candidates not in `tried`: for users, by power of two choices
@@ -461,14 +464,15 @@ impl Pool {
                 if candidates[a].1 <= candidates[b].1 { candidates[a].0 } else { candidates[b].0 }
             }
         };
-        self.lease(chosen)
+        self.lease(chosen, picker)
     }
 
-    /// Takes one of `slot`'s places for a request.
-    fn lease(&self, slot: &Arc<Slot>) -> Option<Lease> {
+    /// Takes one of `slot`'s places for `picker`'s request.
+    fn lease(&self, slot: &Arc<Slot>, picker: Picker) -> Option<Lease> {
         let mut h = slot.health();
-        // The candidate was chosen without holding every lock: check again.
-        if h.in_flight >= h.capacity {
+        // The candidate was chosen without holding every lock: check again, the hold too (a
+        // hold that began meanwhile must not see a user's request start after its `idle`).
+        if h.in_flight >= h.capacity || h.held != (picker == Picker::Competition) {
             return None;
         }
         h.in_flight += 1;
@@ -628,6 +632,11 @@ mod tests {
         drop(leases);
         drop(hold);
         assert!(pool.pick_held(1, &[]).is_none(), "the hold ended");
+        let slot = pool.slots().into_iter().find(|s| s.uid == 0).expect("miner 0");
+        let late = pool.hold(0).expect("miner 0 is free");
+        assert!(pool.lease(&slot, Picker::User).is_none(), "chosen before the hold, leased after it");
+        assert!(pool.lease(&slot, Picker::Competition).is_some());
+        drop(late);
         let picked: BTreeSet<u16> = (0..200).map(|_| pool.pick(&[], true).expect("room").slot.uid).collect();
         assert_eq!(picked, BTreeSet::from([0, 1]), "released: miner 1 serves everyone again");
     }

@@ -19,14 +19,19 @@
 //! rows with uid 65535, recorded only once all of them came back `ok` and before any miner is
 //! asked. Whose fault: the baseline failing (or the recorder refusing its rows) is the
 //! validator's: that task gets no rows this epoch, and a loud warning; a miner's timeout or
-//! error is its row's outcome; a request the validator could not send (its own queue, its own
-//! sockets, its recorder) is sent again, up to [`SEND_TRIES`] times, and then has no row and a
-//! loud error.
+//! error is its row's outcome; a request that could not be placed (the validator's sockets or
+//! recorder, the miner's earlier requests not ended in time, or no free slot at the miner before
+//! any attempt: a pause or a cooldown left by earlier traffic, or the miner down) is sent again,
+//! up to [`SEND_TRIES`] times a second apart, and then has no row and a loud error. Known limit:
+//! a recorder behind for longer than that costs the miner its rows (cacheon then has none of its
+//! requests to score).
 //!
-//! Equal terms: each miner is held for its whole turn (`assay_gateway::Turn`): no user's or other
-//! synthetic request is given it meanwhile, and the turn starts once the requests it already had
-//! have ended, so every contestant is measured alone, as the baseline is. Users wait for another
-//! miner (or for the turn's end) meanwhile.
+//! Equal terms: each miner is held for its whole turn (`assay_gateway::Turn`): the gateway routes
+//! no user's or other synthetic request to it meanwhile, and the turn starts once the requests it already had
+//! have ended, so every contestant is measured alone, as the baseline is. Users go to other miners
+//! meanwhile, or wait in the gateway's queue up to its time limit (with one miner, users are
+//! refused after `queue_timeout_ms` during a turn). The verifier's openings and a round's
+//! requests do not go through the router and are not held back.
 //!
 //! The schedule: each listed task once; the miners in an order drawn from the seed
 //! ([`contest_order`]), so that no uid is always asked last. The run is for one epoch: once the
@@ -336,6 +341,7 @@ impl CompetitionDriver {
         order: &[u16],
         epoch_now: EpochNow<'_>,
     ) -> Vec<u16> {
+        let mut asked_all = Vec::with_capacity(order.len());
         for (asked, &uid) in order.iter().enumerate() {
             // The miner is held for its whole turn: it serves these requests alone.
             let Some(turn) = self.gateway.hold(uid) else {
@@ -356,17 +362,18 @@ impl CompetitionDriver {
                         warn!(epoch, task, uid, counted, error = %e, "a competition request got no answer from the miner");
                     }
                     Some(Err(ContestError::NotSent(e))) => {
-                        error!(epoch, task, uid, counted, error = %e, tries = SEND_TRIES, "validator fault: a competition request could not be sent; the miner has no row for it");
+                        error!(epoch, task, uid, counted, error = %e, tries = SEND_TRIES, "a competition request could not be placed (the validator's side, or no free slot at the miner before any attempt); the miner has no row for it");
                     }
                     None => {
                         let left = &order[asked..];
                         error!(epoch, task, not_asked = ?left, "validator fault: the epoch ended before the competition asked these miners (they have no or too few rows)");
-                        return order[..asked].to_vec();
+                        return asked_all;
                     }
                 }
             }
+            asked_all.push(uid);
         }
-        order.to_vec()
+        asked_all
     }
 
     /// Sends `request` in `turn`, again (up to [`SEND_TRIES`] in all) while the validator's side
