@@ -155,7 +155,7 @@ fn split_work<T: Send>(out: &mut [T], width: usize, f: &(dyn Fn(usize, &mut [T])
 /// drawn in sequence from one generator seeded with `spec.seed`; the generator is counter-based
 /// (its `k`-th output depends only on the seed and `k`), so big tensors are filled in parallel
 /// parts with exactly the values a sequential walk gives (a 7B shape has 7.6 billion values).
-pub fn tensors(spec: &TinySpec) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+pub fn tensors(spec: &TinySpec) -> Tensors {
     let s = spec;
     let mut t = BTreeMap::new();
     // Outputs of the generator consumed so far: two per normal.
@@ -185,7 +185,7 @@ pub fn tensors(spec: &TinySpec) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
 }
 
 /// Applies `p` to the matrices of `tensors` (norms, biases and embeddings are left alone).
-pub fn perturb(tensors: &mut BTreeMap<String, (Vec<usize>, Vec<f32>)>, p: &Perturbation) {
+pub fn perturb(tensors: &mut Tensors, p: &Perturbation) {
     for (name, (shape, values)) in tensors.iter_mut() {
         let is_matrix = shape.len() == 2 && name.starts_with("model.layers.");
         match p {
@@ -252,9 +252,32 @@ fn tokenizer_json() -> serde_json::Value {
     })
 }
 
+/// A model's tensors in f32, by name: shape and values.
+pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// Reads the f32 tensors of a safetensors file's bytes (a trained model committed as a fixture:
+/// the same layout [`write`] gives the engine).
+pub fn read_tensors(bytes: &[u8]) -> Result<Tensors> {
+    let file = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::Invalid(format!("reading safetensors bytes: {e}")))?;
+    let mut out = Tensors::new();
+    for (name, view) in file.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(Error::Tensor { name, reason: format!("dtype {:?}, expected F32", view.dtype()) });
+        }
+        let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        out.insert(name, (view.shape().to_vec(), values));
+    }
+    Ok(out)
+}
+
 /// Writes a model directory for `spec`, with `perturbation` applied to its weights.
 pub fn write(dir: &Path, spec: &TinySpec, perturbation: Option<&Perturbation>) -> Result<()> {
-    let s = spec;
+    check_shape(spec)?;
+    write_tensors(dir, spec, tensors(spec), perturbation)
+}
+
+fn check_shape(s: &TinySpec) -> Result<()> {
     if s.vocab < 259
         || !s.heads.is_multiple_of(s.kv_heads.max(1))
         || !s.hidden.is_multiple_of(s.heads)
@@ -262,8 +285,28 @@ pub fn write(dir: &Path, spec: &TinySpec, perturbation: Option<&Perturbation>) -
     {
         return Err(Error::Invalid(format!("tiny spec {s:?} is not a valid Qwen2 shape")));
     }
+    Ok(())
+}
+
+/// Writes a model directory of `spec`'s shape holding `t` (trained weights, say) instead of
+/// generated ones, with `perturbation` applied; every tensor the shape needs must be there, at
+/// its shape, and no other.
+pub fn write_with(dir: &Path, spec: &TinySpec, t: Tensors, perturbation: Option<&Perturbation>) -> Result<()> {
+    check_shape(spec)?;
+    let wanted: BTreeMap<String, Vec<usize>> = draws(spec).into_iter().map(|(n, shape, ..)| (n, shape)).collect();
+    let got: BTreeMap<String, Vec<usize>> = t.iter().map(|(n, (shape, _))| (n.clone(), shape.clone())).collect();
+    if wanted != got {
+        let differ = wanted.keys().chain(got.keys()).find(|n| wanted.get(*n) != got.get(*n)).cloned();
+        let name = differ.unwrap_or_default();
+        let reason = format!("shape {:?} where the spec wants {:?}", got.get(&name), wanted.get(&name));
+        return Err(Error::Tensor { name, reason });
+    }
+    write_tensors(dir, spec, t, perturbation)
+}
+
+fn write_tensors(dir: &Path, spec: &TinySpec, mut t: Tensors, perturbation: Option<&Perturbation>) -> Result<()> {
+    let s = spec;
     std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-    let mut t = tensors(s);
     if let Some(p) = perturbation {
         perturb(&mut t, p);
     }
@@ -387,5 +430,22 @@ mod tests {
                 assert_eq!(got.to_bits(), want.to_bits(), "{dtype:?} [{i}]");
             }
         }
+    }
+
+    #[test]
+    fn tensors_read_back_and_write_with_gives_the_same_file() {
+        let spec = TinySpec { layers: 1, ..TinySpec::default() };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+        write(&a, &spec, None).expect("writes");
+        let bytes = std::fs::read(a.join("model.safetensors")).expect("reads");
+        let read = read_tensors(&bytes).expect("parses");
+        assert_eq!(read, tensors(&spec));
+        write_with(&b, &spec, read.clone(), None).expect("writes");
+        assert_eq!(std::fs::read(b.join("model.safetensors")).expect("reads"), bytes);
+        let mut missing = read;
+        missing.remove("lm_head.weight");
+        let refused = write_with(&c, &spec, missing, None).expect_err("a tensor is missing");
+        assert!(refused.to_string().contains("lm_head.weight"), "{refused}");
     }
 }

@@ -137,6 +137,24 @@ fn the_detection_experiment_runs_on_a_small_sample() {
     assert!(table.contains("pub const POOLED_RATIO_LIMIT: f64 = "), "{table}");
 }
 
+/// `--trained` runs the experiment on the committed trained models: the table prints, another
+/// model is caught, and honest false positives, if any, are named among the missed targets.
+#[test]
+fn the_detection_experiment_runs_on_the_trained_models() {
+    let plugins = plugin("adaptive-challenger").parent().expect("the plugins folder").to_path_buf();
+    let (code, out) = run(assay()
+        .args(["dev", "detect", "--trained", "--honest", "20", "--per-attack", "10", "--epoch-challenges", "5"])
+        .arg("--plugins")
+        .arg(&plugins));
+    assert_eq!(code, 0, "{out}");
+    let table = out.lines().take_while(|l| !l.is_empty());
+    let other_model: Vec<&str> = table.filter(|l| l.starts_with("| (a) another model")).collect();
+    assert_eq!(other_model.len(), 2, "{out}");
+    assert!(other_model.iter().all(|l| l.contains("| 10 | 100.0 % |")), "{out}");
+    let none_failed = out.contains("honest false positives: 0 of 20");
+    assert_eq!(none_failed, !out.contains("  honest: "), "{out}");
+}
+
 /// `--write-model` writes the honest model; a copy with one tensor scaled, served through
 /// `--attack-model`, gets its own rows, named by its folder, and is caught.
 #[test]

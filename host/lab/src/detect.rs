@@ -11,7 +11,9 @@
 //! live one does with `[verify] replay_sampled` on (`replay_params`, `REPLAY_TOLERANCE`).
 //! `--write-model` writes the honest model for outsiders to derive cheats from, and each
 //! `--attack-model` directory is served by one more cheating miner. The
-//! models are tiny random Qwen2s with a few massive residual channels, as real LLMs have.
+//! models are tiny random Qwen2s with a few massive residual channels, as real LLMs have, or
+//! with `--trained` the trained ones of [`crate::trained`] (peaked distributions, massive
+//! channels kept in training).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,8 @@ pub struct DetectOptions {
     /// Model directories (derived from [`write_model`]'s) each served by one more cheating
     /// miner; its rows are named by the folder.
     pub attack_models: Vec<PathBuf>,
+    /// Run on the trained models ([`crate::trained`]) instead of the random ones.
+    pub trained: bool,
     /// Told of each finished challenge.
     pub progress: SharedProgress,
 }
@@ -61,6 +65,8 @@ pub struct CalibrateOptions {
     pub threads: usize,
     /// Where the built policies are (the challenger plans the pooled test's points).
     pub plugins: PathBuf,
+    /// Calibrate on the trained models ([`crate::trained`]) instead of the random ones.
+    pub trained: bool,
     /// Told of each finished request.
     pub progress: SharedProgress,
 }
@@ -220,10 +226,40 @@ pub fn spec() -> TinySpec {
     TinySpec { massive_channels: vec![(5, 40.0), (23, 25.0), (51, 60.0)], ..TinySpec::default() }
 }
 
-/// `assay dev detect --write-model DIR`: the honest miner's model (the reference's weights) as a
-/// model directory the engine loads, for anyone to derive a cheat from.
-pub fn write_model(dir: &Path) -> anyhow::Result<()> {
-    tiny::write(dir, &spec(), None).with_context(|| format!("writing the experiment's model to {}", dir.display()))
+/// `assay dev detect --write-model DIR [--trained]`: the honest miner's model (the reference's
+/// weights) as a model directory the engine loads, for anyone to derive a cheat from.
+pub fn write_model(dir: &Path, trained: bool) -> anyhow::Result<()> {
+    write_variant(dir, trained, Variant::Reference, None)
+        .with_context(|| format!("writing the experiment's model to {}", dir.display()))
+}
+
+/// The experiment's models: the reference (and its perturbed copies), another of its shape, and
+/// a smaller one.
+#[derive(Debug, Clone, Copy)]
+enum Variant {
+    Reference,
+    Other,
+    Smaller,
+}
+
+/// Writes one of the experiment's models, from the random family or the trained one.
+fn write_variant(dir: &Path, trained: bool, variant: Variant, p: Option<&Perturbation>) -> anyhow::Result<()> {
+    use crate::trained::Trained;
+    if trained {
+        let model = match variant {
+            Variant::Reference => Trained::Reference,
+            Variant::Other => Trained::Other,
+            Variant::Smaller => Trained::Smaller,
+        };
+        return Ok(model.write(dir, p)?);
+    }
+    let spec = spec();
+    let spec = match variant {
+        Variant::Reference => spec,
+        Variant::Other => TinySpec { seed: spec.seed + 1, ..spec },
+        Variant::Smaller => TinySpec { layers: 2, hidden: 32, intermediate: 80, seed: spec.seed + 7, ..spec },
+    };
+    Ok(tiny::write(dir, &spec, p)?)
 }
 
 /// Loads an `--attack-model` directory as a cheating miner's engine (bf16 activations, as every
@@ -256,38 +292,35 @@ fn folder_name(path: &Path) -> String {
 }
 
 impl Lab {
-    fn new(challenger: Option<Challenger>, attack_models: &[PathBuf]) -> anyhow::Result<Lab> {
+    fn new(challenger: Option<Challenger>, attack_models: &[PathBuf], trained: bool) -> anyhow::Result<Lab> {
         let dir = tempfile::tempdir()?;
-        let spec = spec();
-        let write = |name: &str, spec: &TinySpec, p: Option<Perturbation>| -> anyhow::Result<PathBuf> {
+        let write = |name: &str, variant: Variant, p: Option<Perturbation>| -> anyhow::Result<PathBuf> {
             let path = dir.path().join(name);
-            tiny::write(&path, spec, p.as_ref())?;
+            write_variant(&path, trained, variant, p.as_ref())?;
             Ok(path)
         };
-        let reference_dir = write("reference", &spec, None)?;
+        let reference_dir = write("reference", Variant::Reference, None)?;
         let miner = |path: &Path| -> anyhow::Result<Engine> {
             let mut engine = Engine::load(path)?;
             engine.set_bf16_activations(true);
             Ok(engine)
         };
-        let smaller = TinySpec { layers: 2, hidden: 32, intermediate: 80, seed: spec.seed + 7, ..spec.clone() };
         let mut engines = BTreeMap::new();
         engines.insert(Attack::Honest, miner(&reference_dir)?);
-        engines.insert(
-            Attack::OtherModel,
-            miner(&write("other", &TinySpec { seed: spec.seed + 1, ..spec.clone() }, None)?)?,
-        );
+        engines.insert(Attack::OtherModel, miner(&write("other", Variant::Other, None)?)?);
         engines.insert(
             Attack::Int8,
-            miner(&write("int8", &spec, Some(Perturbation::Quantized { bits: 8, group: usize::MAX }))?)?,
+            miner(&write("int8", Variant::Reference, Some(Perturbation::Quantized { bits: 8, group: usize::MAX }))?)?,
         );
-        engines
-            .insert(Attack::Int4, miner(&write("int4", &spec, Some(Perturbation::Quantized { bits: 4, group: 32 }))?)?);
+        engines.insert(
+            Attack::Int4,
+            miner(&write("int4", Variant::Reference, Some(Perturbation::Quantized { bits: 4, group: 32 }))?)?,
+        );
         engines.insert(
             Attack::ScaledLayer,
-            miner(&write("scaled", &spec, Some(Perturbation::ScaleLayer { layer: 1, factor: 1.01 }))?)?,
+            miner(&write("scaled", Variant::Reference, Some(Perturbation::ScaleLayer { layer: 1, factor: 1.01 }))?)?,
         );
-        engines.insert(Attack::SmallerModel, miner(&write("smaller", &smaller, None)?)?);
+        engines.insert(Attack::SmallerModel, miner(&write("smaller", Variant::Smaller, None)?)?);
         let tokenizer = ChatTokenizer::load(&reference_dir)?;
         let reference = Engine::load(&reference_dir)?;
         let stop_ids = assay_reference_engine::stop_token_ids(reference.config(), &tokenizer);
@@ -526,7 +559,7 @@ fn gated(verdicts: &[Verdict]) -> bool {
 
 pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
     let challenger = load_challenger(&args.plugins).map_err(crate::bad_input)?;
-    let lab = Lab::new(Some(challenger), &args.attack_models)?;
+    let lab = Lab::new(Some(challenger), &args.attack_models, args.trained)?;
     let started = std::time::Instant::now();
     eprintln!("honest: {} challenges", args.honest);
     let honest: Vec<(Verdict, String)> =
@@ -546,7 +579,10 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
             honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, r)| r.0).collect();
         print_row(&lab.label(Attack::Honest), Attack::Honest, greedy, &mine, args.epoch_challenges);
     }
-    let (misses, mut rows) = attack_rows(&lab, &args);
+    let (mut misses, mut rows) = attack_rows(&lab, &args);
+    if let Some(miss) = honest_miss(&honest) {
+        misses.insert(0, miss);
+    }
     for greedy in [true, false] {
         let mine = honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, r)| r.0).collect();
         rows.insert(usize::from(!greedy), (lab.label(Attack::Honest), greedy, mine));
@@ -582,6 +618,13 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The honest rows' target is no false positive at all: any failed honest challenge misses it
+/// (a verdict's first condition, before any attack's rate means anything).
+fn honest_miss(honest: &[(Verdict, String)]) -> Option<String> {
+    let failed = honest.iter().filter(|(v, _)| *v == Verdict::Fail).count();
+    (failed > 0).then(|| format!("honest: {failed} false positives of {} challenges > 0", honest.len()))
 }
 
 /// A miner's verdicts in one decoding mode, in the order drawn: its name, greedy, the verdicts.
@@ -680,7 +723,7 @@ fn print_row(label: &str, attack: Attack, greedy: bool, verdicts: &[Verdict], k:
 
 pub fn calibrate(args: CalibrateOptions) -> anyhow::Result<()> {
     let challenger = load_challenger(&args.plugins).map_err(crate::bad_input)?;
-    let lab = Lab::new(Some(challenger), &[])?;
+    let lab = Lab::new(Some(challenger), &[], args.trained)?;
     let layers = lab.reference.config().num_layers;
     // Seeds far from the experiment's, so calibration never sees its requests.
     let offset = 50_000_000u64;
@@ -787,4 +830,19 @@ fn honest_errors(lab: &Lab, index: u64) -> anyhow::Result<Vec<(usize, f64)>> {
     let positions: Vec<usize> = (0..4).map(|_| rng.gen_range(0..tokens.len())).collect();
     let points: Vec<(usize, usize)> = (0..=layers).flat_map(|l| positions.iter().map(move |&p| (l, p))).collect();
     lab.honest_errors_at(&tokens, &points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_honest_false_positive_misses_a_target() {
+        let pass = (Verdict::Pass, String::new());
+        let void = (Verdict::Void, "near the threshold".to_string());
+        assert_eq!(honest_miss(&[pass.clone(), void, pass.clone()]), None);
+        let fail = (Verdict::Fail, "above 2 × threshold".to_string());
+        let missed = honest_miss(&[pass.clone(), fail, pass]);
+        assert_eq!(missed.as_deref(), Some("honest: 1 false positives of 3 challenges > 0"));
+    }
 }

@@ -23,6 +23,7 @@ pub mod loadgen;
 pub mod owner;
 pub mod publication;
 pub mod synth;
+pub mod trained;
 pub mod users;
 
 use anyhow::Context;

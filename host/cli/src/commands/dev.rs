@@ -112,7 +112,7 @@ pub fn run(cmd: Command) -> CmdResult {
         })
         .map_err(crate::lab_error),
         Command::Detect(a) => match a.write_model {
-            Some(dir) => assay_lab::detect::write_model(&dir).map_err(crate::lab_error),
+            Some(dir) => assay_lab::detect::write_model(&dir, a.trained).map_err(crate::lab_error),
             None => assay_lab::detect::detect(assay_lab::detect::DetectOptions {
                 honest: a.honest,
                 per_attack: a.per_attack,
@@ -120,6 +120,7 @@ pub fn run(cmd: Command) -> CmdResult {
                 threads: a.threads,
                 plugins: a.plugins,
                 attack_models: a.attack_model,
+                trained: a.trained,
                 progress: assay_lab::detect::SharedProgress(std::sync::Arc::new(crate::progress::PhaseBars::default())),
             })
             .map_err(crate::lab_error),
@@ -130,6 +131,7 @@ pub fn run(cmd: Command) -> CmdResult {
             margin: a.margin,
             threads: a.threads,
             plugins: a.plugins,
+            trained: a.trained,
             progress: assay_lab::detect::SharedProgress(std::sync::Arc::new(crate::progress::PhaseBars::default())),
         })
         .map_err(crate::lab_error),
@@ -284,6 +286,10 @@ pub struct DetectArgs {
     /// (repeatable; its rows are named by the folder).
     #[arg(long, value_name = "DIR")]
     attack_model: Vec<PathBuf>,
+    /// Run on (or write, with --write-model) the trained tiny models (scripts/train-tiny-qwen2.sh,
+    /// committed in host/lab/fixtures/trained) instead of the random ones.
+    #[arg(long)]
+    trained: bool,
 }
 
 /// `assay dev calibrate`.
@@ -302,4 +308,7 @@ pub struct CalibrateArgs {
     /// Where the built policies are (the challenger plans the pooled test's points).
     #[arg(long, env = "ASSAY_PLUGIN_DIR", default_value = "target/plugins")]
     plugins: PathBuf,
+    /// Calibrate on the trained tiny models instead of the random ones.
+    #[arg(long)]
+    trained: bool,
 }
