@@ -42,6 +42,37 @@ fn constantinople_component_equals_native_over_chained_epochs() {
 }
 
 #[test]
+fn constantinople_pooled_evidence_gate_is_the_same_bits_natively_and_as_a_component() {
+    let runtime = Runtime::new(None).expect("engine");
+    let bytes = plugin("constantinople");
+    let scorer = runtime.load_scorer(&Digest::of(&bytes), &bytes).expect("loads");
+    let shape = Shape { netuid: 4, miners: 40, requests: 6000, challenges: 400, seed: 7 };
+    let params = vec![Param { name: "evidence.layers".into(), value: 28.0 }];
+    let mut input = generate(shape, 0).input(0, params, Vec::new()).expect("assembles");
+    // The synthetic challenges have 4 points, too few to count: give each 16 (its 4, 4 times).
+    input.challenges = input
+        .challenges
+        .iter()
+        .map(|mut c| {
+            c.points = c.points.iter().cycle().take(16).cloned().collect();
+            c
+        })
+        .collect();
+    let native = assay_plugin_constantinople::score(&input).expect("native scores");
+    let wasm = scorer.score(&input, Limits::default()).expect("component scores");
+    assert_eq!(wasm.output, native, "component and native differ");
+    let bits = |o: &assay_policy_sdk::EpochOutput| {
+        o.scores.iter().flat_map(|s| s.components.iter().map(|c| c.value.to_bits())).collect::<Vec<_>>()
+    };
+    assert_eq!(bits(&wasm.output), bits(&native));
+    let gated = |o: &assay_policy_sdk::EpochOutput| {
+        o.scores.iter().filter(|s| s.components.iter().any(|c| c.name == "evidence_gated" && c.value == 1.0)).count()
+    };
+    // The synthetic cheats' errors (0.05 to 0.35) are far above honest noise.
+    assert!(gated(&native) > 0, "some cheat is gated by the pooled evidence");
+}
+
+#[test]
 fn challenger_component_equals_native() {
     let runtime = Runtime::new(None).expect("engine");
     let bytes = plugin("adaptive-challenger");

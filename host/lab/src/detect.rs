@@ -33,6 +33,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
+use crate::detect_epoch::{Trial, print_evidence_calibration, weight_zero};
 use crate::interval::format_95;
 
 #[derive(Debug, Clone)]
@@ -421,7 +422,7 @@ impl Lab {
     }
 
     /// One challenged request, end to end: the judge's verdict and its reason.
-    fn trial(&self, attack: Attack, greedy: bool, index: u64) -> anyhow::Result<(Verdict, String)> {
+    fn trial(&self, attack: Attack, greedy: bool, index: u64) -> anyhow::Result<Trial> {
         let mut rng = StdRng::seed_from_u64(index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ attack.id());
         let Served { expected, prompt, completion, committer, body } = self.serve(attack, greedy, &mut rng)?;
         let store = Store::new(64 << 20);
@@ -495,13 +496,15 @@ impl Lab {
         let nanos = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.reference_nanos.fetch_add(nanos, Ordering::Relaxed);
         self.measured.fetch_add(1, Ordering::Relaxed);
-        let judged = match measured {
-            Ok(m) => policy.judge(&m, Limits::default())?,
-            Err(MeasureError::Miner(reason)) => assay_policy_sdk::Judgement { verdict: Verdict::Fail, reason },
+        let (judged, points) = match measured {
+            Ok(m) => (policy.judge(&m, Limits::default())?, m.points),
+            Err(MeasureError::Miner(reason)) => {
+                (assay_policy_sdk::Judgement { verdict: Verdict::Fail, reason }, Vec::new())
+            }
             // The experiment's own reference failing is no verdict on the simulated miner.
             Err(MeasureError::Host(reason)) => return Err(anyhow!("the reference could not measure: {reason}")),
         };
-        Ok((judged.verdict, judged.reason))
+        Ok(Trial { verdict: judged.verdict, reason: judged.reason, points })
     }
 }
 
@@ -549,12 +552,14 @@ fn parallel<T: Send>(range: std::ops::Range<u64>, threads: usize, f: impl Fn(u64
     all.into_iter().map(|(_, t)| t).collect()
 }
 
-/// Constantinople's gate with its defaults: a smoothed pass rate `(P + 2) / (P + F + 2)` below
-/// 0.5 zeroes the miner's weight.
-fn gated(verdicts: &[Verdict]) -> bool {
-    let passes = verdicts.iter().filter(|v| **v == Verdict::Pass).count() as f64;
-    let fails = verdicts.iter().filter(|v| **v == Verdict::Fail).count() as f64;
-    (passes + 2.0) / (passes + fails + 2.0) < 0.5
+/// How many `k`-challenge epochs (in the order drawn) constantinople zeroes, of how many.
+fn zeroed_share(trials: &[Trial], k: usize, layers: u32) -> anyhow::Result<(usize, usize)> {
+    let epochs: Vec<&[Trial]> = trials.chunks_exact(k.max(1)).collect();
+    let mut zeroed = 0;
+    for epoch in &epochs {
+        zeroed += usize::from(weight_zero(epoch, layers)?);
+    }
+    Ok((zeroed, epochs.len()))
 }
 
 pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
@@ -562,33 +567,39 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
     let lab = Lab::new(Some(challenger), &args.attack_models, args.trained)?;
     let started = std::time::Instant::now();
     eprintln!("honest: {} challenges", args.honest);
-    let honest: Vec<(Verdict, String)> =
-        tracked(&args.progress, "honest challenges", 0..args.honest, args.threads, |i| {
-            lab.trial(Attack::Honest, i % 2 == 0, i).unwrap_or_else(|e| (Verdict::Void, format!("trial failed: {e:#}")))
-        });
-    let false_positives: Vec<&(Verdict, String)> = honest.iter().filter(|(v, _)| *v == Verdict::Fail).collect();
-    let voids = honest.iter().filter(|(v, _)| *v == Verdict::Void).count();
+    let honest: Vec<Trial> = tracked(&args.progress, "honest challenges", 0..args.honest, args.threads, |i| {
+        lab.trial(Attack::Honest, i % 2 == 0, i).unwrap_or_else(|e| Trial::failed(format!("trial failed: {e:#}")))
+    });
+    let false_positives: Vec<&Trial> = honest.iter().filter(|t| t.verdict == Verdict::Fail).collect();
+    let voids = honest.iter().filter(|t| t.verdict == Verdict::Void).count();
+    let layers = lab.reference.config().num_layers as u32;
     println!(
         "| miner | decoding | challenges | failed per challenge | 95 % CI | weight zero per epoch (K={}) | 95 % CI \
          | ≥1 fail per epoch | 95 % CI | target per epoch |",
         args.epoch_challenges
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut honest_epochs_zeroed = Vec::new();
+    let mut honest_rows = Vec::new();
     for greedy in [true, false] {
-        let mine: Vec<Verdict> =
-            honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, r)| r.0).collect();
-        print_row(&lab.label(Attack::Honest), Attack::Honest, greedy, &mine, args.epoch_challenges);
+        let mine: Vec<Trial> =
+            honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, t)| t.clone()).collect();
+        let per_epoch =
+            print_row(&lab.label(Attack::Honest), Attack::Honest, greedy, &mine, args.epoch_challenges, layers)?;
+        if per_epoch > 0.0 {
+            honest_epochs_zeroed.push(format!("honest {}: {:.1} % of epochs zeroed", mode(greedy), per_epoch * 100.0));
+        }
+        honest_rows.push((lab.label(Attack::Honest), greedy, mine));
     }
-    let (mut misses, mut rows) = attack_rows(&lab, &args);
+    let (mut misses, attack_rows) = attack_rows(&lab, &args, layers)?;
     if let Some(miss) = honest_miss(&honest) {
         misses.insert(0, miss);
     }
-    for greedy in [true, false] {
-        let mine = honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, r)| r.0).collect();
-        rows.insert(usize::from(!greedy), (lab.label(Attack::Honest), greedy, mine));
-    }
+    misses.extend(honest_epochs_zeroed);
+    let rows: Vec<Row> = honest_rows.into_iter().chain(attack_rows).collect();
     println!();
-    print_by_challenges(&rows);
+    print_by_challenges(&rows, layers)?;
+    print_honest_evidence(&honest, args.epoch_challenges, layers);
     let measured = lab.measured.load(Ordering::Relaxed);
     println!(
         "reference compute per verified request: {:.2} ms (wall time of `measure`, mean over {measured} challenges)",
@@ -603,11 +614,11 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         args.threads
     );
-    if let Some((_, reason)) = honest.iter().find(|(v, _)| *v == Verdict::Void) {
-        println!("  a void: {reason}");
+    if let Some(t) = honest.iter().find(|t| t.verdict == Verdict::Void) {
+        println!("  a void: {}", t.reason);
     }
-    for (_, reason) in false_positives.iter().take(5) {
-        println!("  false positive: {reason}");
+    for t in false_positives.iter().take(5) {
+        println!("  false positive: {}", t.reason);
     }
     if misses.is_empty() {
         println!("every per-epoch target met");
@@ -622,17 +633,37 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
 
 /// The honest rows' target is no false positive at all: any failed honest challenge misses it
 /// (a verdict's first condition, before any attack's rate means anything).
-fn honest_miss(honest: &[(Verdict, String)]) -> Option<String> {
-    let failed = honest.iter().filter(|(v, _)| *v == Verdict::Fail).count();
+fn honest_miss(honest: &[Trial]) -> Option<String> {
+    let failed = honest.iter().filter(|t| t.verdict == Verdict::Fail).count();
     (failed > 0).then(|| format!("honest: {failed} false positives of {} challenges > 0", honest.len()))
 }
 
-/// A miner's verdicts in one decoding mode, in the order drawn: its name, greedy, the verdicts.
-type Row = (String, bool, Vec<Verdict>);
+/// How close honest epochs of `k` came to the pooled gate: the largest epoch mean of the
+/// evidence statistic against its bound (both from constantinople's calibration).
+fn print_honest_evidence(honest: &[Trial], k: usize, layers: u32) {
+    let mut closest: Option<(f64, f64, usize)> = None;
+    for epoch in honest.chunks_exact(k.max(1)) {
+        let stats: Vec<f64> = epoch.iter().filter_map(|t| t.statistic(layers)).collect();
+        let gate = assay_policy_sdk::calibration::evidence::epoch(&stats);
+        if stats.len() >= assay_policy_sdk::calibration::evidence::MIN_CHALLENGES
+            && closest.is_none_or(|(m, b, _)| gate.mean - gate.bound > m - b)
+        {
+            closest = Some((gate.mean, gate.bound, gate.challenges));
+        }
+    }
+    if let Some((mean, bound, n)) = closest {
+        println!(
+            "honest epochs (K={k}): the closest to the pooled gate had evidence {mean:.4} against a bound of {bound:.4} ({n} counted challenges)"
+        );
+    }
+}
+
+/// A miner's trials in one decoding mode, in the order drawn: its name, greedy, the trials.
+type Row = (String, bool, Vec<Trial>);
 
 /// Runs and prints every cheating miner's rows; returns the per-epoch targets missed and the
-/// verdicts of each row.
-fn attack_rows(lab: &Lab, args: &DetectOptions) -> (Vec<String>, Vec<Row>) {
+/// trials of each row.
+fn attack_rows(lab: &Lab, args: &DetectOptions, layers: u32) -> anyhow::Result<(Vec<String>, Vec<Row>)> {
     let (mut misses, mut rows) = (Vec::new(), Vec::new());
     for attack in lab.attacks() {
         for greedy in [true, false] {
@@ -640,12 +671,11 @@ fn attack_rows(lab: &Lab, args: &DetectOptions) -> (Vec<String>, Vec<Row>) {
             let label = lab.label(attack);
             let what = format!("{label} {}", mode(greedy));
             let range = base..base + args.per_attack;
-            let results: Vec<(Verdict, String)> = tracked(&args.progress, &what, range, args.threads, |i| {
-                lab.trial(attack, greedy, i).unwrap_or_else(|e| (Verdict::Void, format!("trial failed: {e:#}")))
+            let trials: Vec<Trial> = tracked(&args.progress, &what, range, args.threads, |i| {
+                lab.trial(attack, greedy, i).unwrap_or_else(|e| Trial::failed(format!("trial failed: {e:#}")))
             });
-            let verdicts: Vec<Verdict> = results.iter().map(|r| r.0).collect();
-            let per_epoch = print_row(&label, attack, greedy, &verdicts, args.epoch_challenges);
-            rows.push((label.clone(), greedy, verdicts));
+            let per_epoch = print_row(&label, attack, greedy, &trials, args.epoch_challenges, layers)?;
+            rows.push((label.clone(), greedy, trials));
             // NaN (no whole epoch measured) counts as a miss; an outside model has no target.
             if let Some(target) = attack.target()
                 && (per_epoch.is_nan() || per_epoch < target)
@@ -654,7 +684,7 @@ fn attack_rows(lab: &Lab, args: &DetectOptions) -> (Vec<String>, Vec<Row>) {
             }
         }
     }
-    (misses, rows)
+    Ok((misses, rows))
 }
 
 /// The challenges per miner per epoch the table below is drawn for.
@@ -662,20 +692,17 @@ const CHALLENGES_PER_EPOCH: [usize; 5] = [1, 2, 4, 8, 16];
 
 /// Detection against the challenges per miner per epoch, from the same trials regrouped: for
 /// each K the share of epochs the gate zeroes, and the smallest K of those that reaches 95 %.
-fn print_by_challenges(rows: &[Row]) {
+fn print_by_challenges(rows: &[Row], layers: u32) -> anyhow::Result<()> {
     let ks: Vec<String> = CHALLENGES_PER_EPOCH.iter().map(|k| format!("K={k}")).collect();
     println!("weight zero per epoch by challenges per miner per epoch (the same trials, regrouped):");
     println!("| miner | decoding | {} | smallest K for ≥ 95 % |", ks.join(" | "));
     println!("|{}", " --- |".repeat(CHALLENGES_PER_EPOCH.len() + 3));
-    for (label, greedy, verdicts) in rows {
-        let rates: Vec<f64> = CHALLENGES_PER_EPOCH
-            .iter()
-            .map(|&k| {
-                let epochs: Vec<&[Verdict]> = verdicts.chunks_exact(k).collect();
-                let zeroed = epochs.iter().filter(|e| gated(e)).count();
-                if epochs.is_empty() { f64::NAN } else { zeroed as f64 / epochs.len() as f64 }
-            })
-            .collect();
+    for (label, greedy, trials) in rows {
+        let mut rates = Vec::with_capacity(CHALLENGES_PER_EPOCH.len());
+        for &k in &CHALLENGES_PER_EPOCH {
+            let (zeroed, epochs) = zeroed_share(trials, k, layers)?;
+            rates.push(if epochs == 0 { f64::NAN } else { zeroed as f64 / epochs as f64 });
+        }
         let cells: Vec<String> = rates.iter().map(|r| format!("{:.1} %", r * 100.0)).collect();
         let needed = CHALLENGES_PER_EPOCH.iter().zip(&rates).find(|(_, r)| **r >= 0.95).map(|(k, _)| k.to_string());
         println!(
@@ -685,6 +712,7 @@ fn print_by_challenges(rows: &[Row]) {
             needed.unwrap_or_else(|| format!("> {}", CHALLENGES_PER_EPOCH[CHALLENGES_PER_EPOCH.len() - 1]))
         );
     }
+    Ok(())
 }
 
 fn mode(greedy: bool) -> &'static str {
@@ -693,20 +721,27 @@ fn mode(greedy: bool) -> &'static str {
 
 /// Prints one table row, each rate with its 95 % interval; returns the per-epoch weight-zero
 /// rate.
-fn print_row(label: &str, attack: Attack, greedy: bool, verdicts: &[Verdict], k: usize) -> f64 {
-    let fails = verdicts.iter().filter(|v| **v == Verdict::Fail).count();
-    let epochs: Vec<&[Verdict]> = verdicts.chunks_exact(k.max(1)).collect();
-    let zeroed = epochs.iter().filter(|e| gated(e)).count();
-    let any_fail = epochs.iter().filter(|e| e.contains(&Verdict::Fail)).count();
+fn print_row(
+    label: &str,
+    attack: Attack,
+    greedy: bool,
+    trials: &[Trial],
+    k: usize,
+    layers: u32,
+) -> anyhow::Result<f64> {
+    let fails = trials.iter().filter(|t| t.verdict == Verdict::Fail).count();
+    let epochs: Vec<&[Trial]> = trials.chunks_exact(k.max(1)).collect();
+    let (zeroed, _) = zeroed_share(trials, k, layers)?;
+    let any_fail = epochs.iter().filter(|e| e.iter().any(|t| t.verdict == Verdict::Fail)).count();
     let rate = |n: usize, d: usize| if d == 0 { f64::NAN } else { n as f64 / d as f64 };
     let per_epoch = rate(zeroed, epochs.len());
     println!(
         "| {} | {} | {} | {:.1} % | {} | {:.1} % ({} epochs) | {} | {:.1} % | {} | {} |",
         label,
         mode(greedy),
-        verdicts.len(),
-        rate(fails, verdicts.len()) * 100.0,
-        format_95(fails, verdicts.len()),
+        trials.len(),
+        rate(fails, trials.len()) * 100.0,
+        format_95(fails, trials.len()),
         per_epoch * 100.0,
         epochs.len(),
         format_95(zeroed, epochs.len()),
@@ -718,7 +753,7 @@ fn print_row(label: &str, attack: Attack, greedy: bool, verdicts: &[Verdict], k:
             None => "none (--attack-model)".to_string(),
         }
     );
-    per_epoch
+    Ok(per_epoch)
 }
 
 pub fn calibrate(args: CalibrateOptions) -> anyhow::Result<()> {
@@ -787,7 +822,24 @@ pub fn calibrate(args: CalibrateOptions) -> anyhow::Result<()> {
         pooled.len()
     );
     println!("pub const POOLED_RATIO_LIMIT: f64 = {:.3};", high * POOLED_MARGIN);
+    calibrate_evidence(&lab, &args);
     Ok(())
+}
+
+/// The pooled epoch gate's statistic on still other honest requests, each through the real path
+/// (commit, opening, `measure`, the challenger's `judge`) as in the experiment, with the shipped
+/// honest medians; prints its honest mean, spread and the `Z` they imply.
+fn calibrate_evidence(lab: &Lab, args: &CalibrateOptions) {
+    let layers = lab.reference.config().num_layers as u32;
+    let offset = 70_000_000u64;
+    let range = offset..offset + args.requests;
+    let statistics: Vec<f64> = tracked(&args.progress, "evidence statistic", range, args.threads, |i| {
+        lab.trial(Attack::Honest, i % 2 == 0, i).ok().and_then(|t| t.statistic(layers))
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    print_evidence_calibration(&statistics);
 }
 
 /// The pooled limit is the honest percentile of the pooled ratio times this (fixed before any
@@ -838,10 +890,11 @@ mod tests {
 
     #[test]
     fn an_honest_false_positive_misses_a_target() {
-        let pass = (Verdict::Pass, String::new());
-        let void = (Verdict::Void, "near the threshold".to_string());
+        let trial = |verdict, reason: &str| Trial { verdict, reason: reason.into(), points: Vec::new() };
+        let pass = trial(Verdict::Pass, "");
+        let void = trial(Verdict::Void, "near the threshold");
         assert_eq!(honest_miss(&[pass.clone(), void, pass.clone()]), None);
-        let fail = (Verdict::Fail, "above 2 × threshold".to_string());
+        let fail = trial(Verdict::Fail, "above 2 × threshold");
         let missed = honest_miss(&[pass.clone(), fail, pass]);
         assert_eq!(missed.as_deref(), Some("honest: 1 false positives of 3 challenges > 0"));
     }

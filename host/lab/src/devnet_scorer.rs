@@ -89,7 +89,12 @@ impl DevnetScorer {
     /// baseline server's URL (cacheon's competition runs only with one).
     pub fn configure(self, config: &mut Config, model: &str, epoch_seconds: u64, baseline: Option<&str>) {
         match self {
-            DevnetScorer::Constantinople => {}
+            DevnetScorer::Constantinople => {
+                // The pooled epoch gate on, for the devnet's model (its hidden-state errors,
+                // pooled over a miner's epoch, decide besides the pass rate).
+                let layers = crate::detect::spec().layers as f64;
+                config.policy.params.insert(assay_plugin_constantinople::evidence::LAYERS_PARAM.into(), layers);
+            }
             DevnetScorer::Nineteen => {
                 let task = |name: &str, weight, route| assay_gateway::Task {
                     name: name.into(),
@@ -205,6 +210,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let err = DevnetScorer::Nineteen.read(dir.path()).expect_err("missing").to_string();
         assert!(err.contains("nineteen.wasm") && err.contains("scripts/build-plugins.sh"), "{err}");
+    }
+
+    #[test]
+    fn constantinople_gets_the_pooled_epoch_gate_for_the_devnets_model() {
+        let mut config = Config::local(1, None, "v", "h");
+        DevnetScorer::Constantinople.configure(&mut config, "m", 30, None);
+        assert_eq!(config.policy.params.get("evidence.layers"), Some(&4.0));
+        Config::parse(&config.to_toml().expect("serializes")).expect("a valid config");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod benchtable;
 pub mod charges;
 pub mod detect;
+mod detect_epoch;
 pub mod devnet;
 pub mod devnet_competition;
 pub mod devnet_scorer;

@@ -15,7 +15,8 @@
 //!   twice the layer's threshold, or tokens the reference finds implausible fail; an error
 //!   between one and two thresholds is a precision disagreement and voids.
 
-pub mod calibration;
+/// The calibration table lives in the SDK, so the scorer's pooled epoch gate reads the same one.
+pub use assay_policy_sdk::calibration;
 mod judge;
 mod plan;
 

@@ -15,12 +15,17 @@
 //!   in the state blob, decayed by `state.decay`; void verdicts count neither way.
 //!
 //! A miner whose smoothed pass rate is below `gate.min_pass_rate`, or that completed no request,
-//! scores zero (the verification prior alone earns nothing). Rate-limited
+//! scores zero (the verification prior alone earns nothing). With `evidence.layers` set (the
+//! model's layer count), a miner whose hidden-state errors, pooled over all its challenges of the
+//! epoch, sit above the honest bound also scores zero ([`evidence`]; off when absent, so older
+//! epochs score byte-identically). Rate-limited
 //! (429) and cancelled requests are neither successes nor failures. Weights are the scores
 //! scaled so the best miner gets 65535, rounded half away from zero.
 
+pub mod evidence;
 mod state;
 
+use assay_policy_sdk::calibration::evidence::epoch as evidence_gate;
 use assay_policy_sdk::{
     EpochInput, EpochOutput, MinerScore, Outcome, Param, Params, RequestKind, Scorer, Verdict, Weight,
 };
@@ -50,6 +55,8 @@ pub struct Config {
     pub tps_ceiling: f64,
     pub min_pass_rate: f64,
     pub state_decay: f64,
+    /// `evidence.layers`: the pooled epoch gate's layer count; `None` leaves the gate off.
+    pub evidence_layers: Option<u32>,
 }
 
 impl Config {
@@ -65,6 +72,7 @@ impl Config {
             tps_ceiling: p.get_in("cap.tps_ceiling", TPS_CEILING, 1.0, 1e3)?,
             min_pass_rate: p.get_in("gate.min_pass_rate", MIN_PASS_RATE, 0.0, 1.0)?,
             state_decay: p.get_in("state.decay", STATE_DECAY, 0.0, 1.0)?,
+            evidence_layers: evidence::layers(params)?,
         })
     }
 }
@@ -192,6 +200,9 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
         }
     }
 
+    let pooled: Option<Vec<Vec<f64>>> =
+        cfg.evidence_layers.map(|layers| evidence::statistics(challenges, &slot, input.miners.len(), layers));
+
     // Per-miner medians first: the relative scores need the best of them.
     let medians: Vec<(Option<f64>, Option<f64>)> =
         tallies.iter_mut().map(|t| (median(&mut t.tps), median(&mut t.ttft))).collect();
@@ -200,7 +211,7 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
 
     let mut next_state = VerificationState::default();
     let mut scores = Vec::with_capacity(input.miners.len());
-    for ((miner, t), (tps, ttft)) in input.miners.iter().zip(&tallies).zip(&medians) {
+    for (i, ((miner, t), (tps, ttft))) in input.miners.iter().zip(&tallies).zip(&medians).enumerate() {
         let (prev_passes, prev_fails) = carried.take(&miner.hotkey);
         let passes = prev_passes * cfg.state_decay + f64::from(t.passes);
         let fails = prev_fails * cfg.state_decay + f64::from(t.fails);
@@ -218,27 +229,29 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
         };
         let verification = smoothed_pass_rate(passes, fails, cfg.virtual_passes);
         let gated = verification < cfg.min_pass_rate;
-        let total = if gated || t.ok == 0 {
+        let pooled_gate = pooled.as_ref().map(|stats| evidence_gate(stats.get(i).map_or(&[][..], Vec::as_slice)));
+        let evidence_gated = pooled_gate.is_some_and(|e| e.gated);
+        let total = if gated || evidence_gated || t.ok == 0 {
             0.0
         } else {
             cfg.weight_throughput * throughput + cfg.weight_latency * latency + cfg.weight_verification * verification
         };
         let component = |name: &str, value: f64| Param { name: name.to_string(), value };
-        scores.push(MinerScore {
-            uid: miner.uid,
-            score: total,
-            components: vec![
-                component("median_tps", tps.unwrap_or(0.0)),
-                component("median_ttft_ms", ttft.unwrap_or(0.0)),
-                component("success_rate", success),
-                component("throughput", throughput),
-                component("latency", latency),
-                component("passes", passes),
-                component("fails", fails),
-                component("verification", verification),
-                component("gated", if gated { 1.0 } else { 0.0 }),
-            ],
-        });
+        let mut components = vec![
+            component("median_tps", tps.unwrap_or(0.0)),
+            component("median_ttft_ms", ttft.unwrap_or(0.0)),
+            component("success_rate", success),
+            component("throughput", throughput),
+            component("latency", latency),
+            component("passes", passes),
+            component("fails", fails),
+            component("verification", verification),
+            component("gated", if gated { 1.0 } else { 0.0 }),
+        ];
+        if let Some(e) = &pooled_gate {
+            components.extend(evidence::components(e));
+        }
+        scores.push(MinerScore { uid: miner.uid, score: total, components });
     }
 
     let pairs: Vec<(u16, f64)> = scores.iter().map(|s| (s.uid, s.score)).collect();

@@ -187,3 +187,93 @@ fn a_miner_that_served_nothing_scores_zero() {
     assert_eq!(out.scores[1].score, 0.0);
     assert_eq!(out.weights[1], Weight { uid: 1, weight: 0 });
 }
+
+/// A challenge of miner `uid` with `n` points spread over layers 1..=4 of a 4-layer model, each
+/// at `ratio` × the honest median: its evidence statistic is `ln(ratio)`.
+fn measured(uid: u16, verdict: Verdict, n: u32, ratio: f64) -> Challenge {
+    use assay_policy_sdk::{PointMeasurement, calibration::honest_median};
+    let points = (0..n)
+        .map(|i| {
+            let layer = 1 + i % 4;
+            PointMeasurement { layer, position: i, rel_l2: ratio * honest_median(layer, 4), cosine: 0.9999 }
+        })
+        .collect();
+    Challenge { points, ..challenge(uid, verdict) }
+}
+
+/// One miner serving one request, with `challenges`, scored with `evidence.layers = 4`.
+fn pooled(challenges: Vec<Challenge>) -> EpochOutput {
+    let mut epoch = input(vec![miner(0)], vec![request(1, 0, Outcome::Ok, 100.0, 1100.0)], challenges);
+    epoch.params.push(Param { name: "evidence.layers".into(), value: 4.0 });
+    score(&epoch).expect("scores")
+}
+
+#[test]
+fn pooled_evidence_gates_just_over_the_bound_and_not_just_under() {
+    // Bound at 4 challenges: -0.0304 + 7.53 × 0.0896 / √4 = 0.306944. ln 1.357 = 0.305276 is
+    // under it, ln 1.361 = 0.308220 over.
+    let under = pooled((0..4).map(|_| measured(0, Verdict::Pass, 16, 1.357)).collect());
+    assert!((component(&under, 0, "evidence") - 0.305276).abs() < 1e-6);
+    assert!((component(&under, 0, "evidence_bound") - 0.306944).abs() < 1e-6);
+    assert_eq!(component(&under, 0, "evidence_challenges"), 4.0);
+    assert_eq!(component(&under, 0, "evidence_gated"), 0.0);
+    assert!(under.scores[0].score > 0.0);
+
+    let over = pooled((0..4).map(|_| measured(0, Verdict::Pass, 16, 1.361)).collect());
+    assert!((component(&over, 0, "evidence") - 0.308220).abs() < 1e-6);
+    assert_eq!(component(&over, 0, "evidence_gated"), 1.0);
+    assert_eq!(component(&over, 0, "gated"), 0.0, "the pass-rate gate is open: every verdict passed");
+    assert_eq!(over.scores[0].score, 0.0);
+    // The only miner scores zero: nothing to set.
+    assert!(over.weights.is_empty());
+}
+
+#[test]
+fn pooled_evidence_counts_only_four_or_more_judged_challenges_of_eight_points() {
+    // A failed challenge counts like a passed one: 3 passes and a fail, all at twice the honest
+    // median, each point's ln 2 = 0.693 clamped to ln 1.667 = 0.51102, are over the bound; the
+    // pass rate (3 + 2) / (4 + 2) = 5/6 is not gated.
+    let mut four = vec![measured(0, Verdict::Fail, 16, 2.0)];
+    four.extend((0..3).map(|_| measured(0, Verdict::Pass, 16, 2.0)));
+    let out = pooled(four);
+    assert!((component(&out, 0, "evidence") - 0.51102).abs() < 1e-5);
+    assert_eq!(component(&out, 0, "evidence_gated"), 1.0);
+
+    // Three counted challenges never gate, however far over the bound.
+    let three: Vec<Challenge> = (0..3).map(|_| measured(0, Verdict::Pass, 16, 2.0)).collect();
+    let out = pooled(three.clone());
+    assert_eq!(component(&out, 0, "evidence_challenges"), 3.0);
+    assert_eq!(component(&out, 0, "evidence_gated"), 0.0);
+    assert!(out.scores[0].score > 0.0);
+
+    // A void verdict and a challenge of 7 points are not counted.
+    let mut with_void = three.clone();
+    with_void.push(measured(0, Verdict::Void, 16, 2.0));
+    with_void.push(measured(0, Verdict::Pass, 7, 2.0));
+    let out = pooled(with_void);
+    assert_eq!(component(&out, 0, "evidence_challenges"), 3.0);
+    assert_eq!(component(&out, 0, "evidence_gated"), 0.0);
+}
+
+#[test]
+fn without_evidence_layers_the_gate_is_off_and_unpublished() {
+    let challenges: Vec<Challenge> = (0..4).map(|_| measured(0, Verdict::Pass, 16, 2.0)).collect();
+    let out =
+        score(&input(vec![miner(0)], vec![request(1, 0, Outcome::Ok, 100.0, 1100.0)], challenges)).expect("scores");
+    assert!(out.scores[0].components.iter().all(|c| !c.name.starts_with("evidence")));
+    assert!(out.scores[0].score > 0.0);
+    // A miner with no counted challenge publishes zeros.
+    let out = pooled(vec![]);
+    assert_eq!(component(&out, 0, "evidence"), 0.0);
+    assert_eq!(component(&out, 0, "evidence_bound"), 0.0);
+    assert_eq!(component(&out, 0, "evidence_challenges"), 0.0);
+}
+
+#[test]
+fn evidence_layers_must_be_a_whole_positive_number() {
+    for value in [0.0, 4.5, f64::NAN] {
+        let mut epoch = input(vec![miner(0)], vec![], vec![]);
+        epoch.params.push(Param { name: "evidence.layers".into(), value });
+        assert!(score(&epoch).unwrap_err().contains("evidence.layers"), "{value}");
+    }
+}

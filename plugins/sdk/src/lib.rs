@@ -26,6 +26,7 @@
 
 #[macro_use]
 mod macros;
+pub mod calibration;
 #[doc(hidden)]
 pub mod conv;
 mod params;

@@ -55,7 +55,8 @@ pub enum Command {
     /// The detection experiment: honest and cheating miners through the real verification
     /// path; prints the table of docs/verification.md.
     Detect(DetectArgs),
-    /// Per-layer thresholds from honest runs (bf16 activations against the f32 reference).
+    /// Per-layer thresholds from honest runs (bf16 activations against the f32 reference),
+    /// and the honest mean and spread of constantinople's pooled evidence statistic.
     Calibrate(CalibrateArgs),
 }
 

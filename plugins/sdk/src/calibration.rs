@@ -1,13 +1,17 @@
-//! Per-layer hidden-state thresholds: the calibration data this policy ships with.
+//! Per-layer hidden-state calibration: the honest-noise figures the challenger policy judges
+//! requests with and the scorer's pooled epoch gate ([`evidence`]) weighs a miner's epoch with.
 //!
+//! One definition for both policies, so the two can never disagree about what honest noise is.
 //! Relative L2 error of an honest miner's vector against the validator's reference depends on
-//! depth, so the threshold is a function of relative depth `layer / layers`, interpolated
+//! depth, so each figure is a function of relative depth `layer / layers`, interpolated
 //! linearly between the rows below. Source of these rows: `assay dev calibrate --requests 4000`
 //! (honest miners with bf16 activations against the f32 reference, on the tiny Qwen2 family of
 //! `assay devnet` and the detection experiment, 16,000 points per hidden state): each threshold
 //! is the honest 99.9th percentile times 1.5. The attacks played no part in choosing them
 //! (docs/verification.md). A real model needs its own calibration (on the GPU reference); a new
 //! table is a new policy, with a new hash.
+
+pub mod evidence;
 
 /// (relative depth, relative L2 threshold), depth ascending, first row at 0 and last at 1.
 pub const REL_L2_THRESHOLDS: &[(f64, f64)] =

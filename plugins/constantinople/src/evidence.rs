@@ -1,0 +1,62 @@
+//! The pooled epoch gate: a miner whose hidden states sat, over all its challenges of the epoch,
+//! further above honest noise than an honest miner's ever do gets weight zero.
+//!
+//! Owns: reading `evidence.layers`, picking the challenges that count and publishing the gate's
+//! figures. The statistic, its honest calibration and the bound are the SDK's
+//! (`assay_policy_sdk::calibration::evidence`), the same table the challenger judges with.
+//!
+//! Off unless the params name `evidence.layers` (the served model's layer count, which places
+//! each point's depth in the calibration table), so an epoch scored without it is byte-identical
+//! to one scored before the gate existed. Only challenges judged Pass or Fail with at least
+//! `MIN_POINTS` points count: a void verdict measured nothing the miner answers for.
+
+use assay_policy_sdk::calibration::evidence::{self, Epoch};
+use assay_policy_sdk::{Challenges, Param, Params, Verdict};
+
+/// The parameter that switches the gate on.
+pub const LAYERS_PARAM: &str = "evidence.layers";
+
+/// `evidence.layers` when the params name it (a whole number in `[1, 65536]`), else `None`.
+pub fn layers(params: &[Param]) -> Result<Option<u32>, String> {
+    if !params.iter().any(|p| p.name == LAYERS_PARAM) {
+        return Ok(None);
+    }
+    let value = Params(params).get_in(LAYERS_PARAM, 1.0, 1.0, 65536.0)?;
+    if value.fract() != 0.0 {
+        return Err(format!("parameter {LAYERS_PARAM} = {value} is not a whole number of layers"));
+    }
+    Ok(Some(value as u32))
+}
+
+/// The statistics of each miner's counted challenges, by miner index (`slot` maps a uid to
+/// one, `u32::MAX` for a uid outside the metagraph).
+pub fn statistics(challenges: &Challenges, slot: &[u32], miners: usize, layers: u32) -> Vec<Vec<f64>> {
+    let mut out = vec![Vec::new(); miners];
+    for (j, (&uid, &verdict)) in challenges.uid.iter().zip(&challenges.verdict).enumerate() {
+        if !matches!(verdict, Verdict::Pass | Verdict::Fail) {
+            continue;
+        }
+        let Some(stats) = slot.get(usize::from(uid)).and_then(|&i| out.get_mut(i as usize)) else {
+            continue;
+        };
+        // The host checks the columns' shape; a malformed range still reads as no points.
+        let start = challenges.point_start.get(j).map_or(0, |&s| s as usize);
+        let end = challenges.point_start.get(j + 1).map_or(challenges.layer.len(), |&s| s as usize);
+        let points = (start..end).filter_map(|k| Some((*challenges.layer.get(k)?, *challenges.rel_l2.get(k)?)));
+        if let Some(statistic) = evidence::challenge(points, layers) {
+            stats.push(statistic);
+        }
+    }
+    out
+}
+
+/// The gate's published figures for one miner.
+pub fn components(epoch: &Epoch) -> [Param; 4] {
+    let component = |name: &str, value: f64| Param { name: name.to_string(), value };
+    [
+        component("evidence", epoch.mean),
+        component("evidence_bound", epoch.bound),
+        component("evidence_challenges", epoch.challenges as f64),
+        component("evidence_gated", if epoch.gated { 1.0 } else { 0.0 }),
+    ]
+}
