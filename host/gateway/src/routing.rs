@@ -341,6 +341,11 @@ impl Pool {
         self.slots.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Miner `uid`'s slot, if it is in the pool.
+    fn slot(&self, uid: u16) -> Option<Arc<Slot>> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).iter().find(|s| s.uid == uid).cloned()
+    }
+
     /// Records a health probe: `Some(capacity)` when the miner answered with the right model.
     pub fn probed(&self, slot: &Slot, capacity: Option<u32>) {
         let mut h = slot.health();
@@ -421,7 +426,7 @@ impl Pool {
     /// Holds miner `uid` for a competition's turn; `None` when it is not in the pool or another
     /// turn holds it already.
     pub fn hold(&self, uid: u16) -> Option<Hold> {
-        let slot = self.slots().into_iter().find(|s| s.uid == uid)?;
+        let slot = self.slot(uid)?;
         let mut h = slot.health();
         if h.held {
             return None;
@@ -436,7 +441,7 @@ impl Pool {
         if tried.contains(&uid) {
             return None;
         }
-        let slot = self.slots().into_iter().find(|s| s.uid == uid)?;
+        let slot = self.slot(uid)?;
         slot.cost(Instant::now(), Picker::Competition)?;
         self.lease(&slot, Picker::Competition)
     }
@@ -632,7 +637,7 @@ mod tests {
         drop(leases);
         drop(hold);
         assert!(pool.pick_held(1, &[]).is_none(), "the hold ended");
-        let slot = pool.slots().into_iter().find(|s| s.uid == 0).expect("miner 0");
+        let slot = pool.slot(0).expect("miner 0");
         let late = pool.hold(0).expect("miner 0 is free");
         assert!(pool.lease(&slot, Picker::User).is_none(), "chosen before the hold, leased after it");
         assert!(pool.lease(&slot, Picker::Competition).is_some());
