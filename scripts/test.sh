@@ -91,7 +91,7 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown -p assay-policy-sdk -p assay-plugin-constantinople -p assay-plugin-nineteen -p assay-plugin-proof-of-inference -p assay-plugin-cacheon -p assay-plugin-consensus \
-    -p assay-plugin-adaptive-challenger -p assay-plugin-misbehave \
+    -p assay-plugin-adaptive-challenger -p assay-plugin-adaptive-challenger-trained -p assay-plugin-misbehave \
     -p assay-plugin-misbehave-challenger -- -D warnings
 
 step "auditor build: assay audit without SQLite, the reference engine or a network stack"

@@ -132,9 +132,12 @@ fn the_detection_experiment_runs_on_a_small_sample() {
 
     let (code, table) = run(assay().args(["dev", "calibrate", "--requests", "20", "--plugins"]).arg(&plugins));
     assert_eq!(code, 0, "{table}");
-    assert!(table.contains("pub const REL_L2_THRESHOLDS: &[(f64, f64)] = &[(0.0000, "), "{table}");
-    assert!(table.contains("pub const HONEST_MEDIANS: &[(f64, f64)] = &[(0.0000, "), "{table}");
-    assert!(table.contains("pub const POOLED_RATIO_LIMIT: f64 = "), "{table}");
+    // The whole table, as the SDK's `calibration::Calibration` literal.
+    assert!(table.contains("--positions late`"), "{table}");
+    assert!(table.contains("    rel_l2_thresholds: &[(0.0000, "), "{table}");
+    assert!(table.contains("    honest_medians: &[(0.0000, "), "{table}");
+    assert!(table.contains("    pooled_ratio_limit: "), "{table}");
+    assert!(table.contains("    evidence: evidence::Honest { mean: "), "{table}");
 }
 
 /// `--trained` runs the experiment on the committed trained models: the table prints, another

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use assay_epoch::canonical;
 use assay_epoch::synth::{Shape, generate};
 use assay_policy_runtime::{Digest, Limits, Runtime};
+use assay_policy_sdk::calibration;
 use assay_policy_sdk::{
     Candidate, Measurements, MinerHistory, Opening, Param, PlanInput, PointMeasurement, TokenMeasurement,
 };
@@ -47,29 +48,36 @@ fn constantinople_pooled_evidence_gate_is_the_same_bits_natively_and_as_a_compon
     let bytes = plugin("constantinople");
     let scorer = runtime.load_scorer(&Digest::of(&bytes), &bytes).expect("loads");
     let shape = Shape { netuid: 4, miners: 40, requests: 6000, challenges: 400, seed: 7 };
-    let params = vec![Param { name: "evidence.layers".into(), value: 28.0 }];
-    let mut input = generate(shape, 0).input(0, params, Vec::new()).expect("assembles");
-    // The synthetic challenges have 4 points, too few to count: give each 16 (its 4, 4 times).
-    input.challenges = input
-        .challenges
-        .iter()
-        .map(|mut c| {
-            c.points = c.points.iter().cycle().take(16).cloned().collect();
-            c
-        })
-        .collect();
-    let native = assay_plugin_constantinople::score(&input).expect("native scores");
-    let wasm = scorer.score(&input, Limits::default()).expect("component scores");
-    assert_eq!(wasm.output, native, "component and native differ");
-    let bits = |o: &assay_policy_sdk::EpochOutput| {
-        o.scores.iter().flat_map(|s| s.components.iter().map(|c| c.value.to_bits())).collect::<Vec<_>>()
-    };
-    assert_eq!(bits(&wasm.output), bits(&native));
-    let gated = |o: &assay_policy_sdk::EpochOutput| {
-        o.scores.iter().filter(|s| s.components.iter().any(|c| c.name == "evidence_gated" && c.value == 1.0)).count()
-    };
-    // The synthetic cheats' errors (0.05 to 0.35) are far above honest noise.
-    assert!(gated(&native) > 0, "some cheat is gated by the pooled evidence");
+    // The tiny random model's calibration (the default), then the trained one's.
+    for calibration in [None, Some(1.0)] {
+        let mut params = vec![Param { name: "evidence.layers".into(), value: 28.0 }];
+        params.extend(calibration.map(|value| Param { name: "evidence.calibration".into(), value }));
+        let mut input = generate(shape, 0).input(0, params, Vec::new()).expect("assembles");
+        // The synthetic challenges have 4 points, too few to count: give each 16 (its 4, 4 times).
+        input.challenges = input
+            .challenges
+            .iter()
+            .map(|mut c| {
+                c.points = c.points.iter().cycle().take(16).cloned().collect();
+                c
+            })
+            .collect();
+        let native = assay_plugin_constantinople::score(&input).expect("native scores");
+        let wasm = scorer.score(&input, Limits::default()).expect("component scores");
+        assert_eq!(wasm.output, native, "component and native differ ({calibration:?})");
+        let bits = |o: &assay_policy_sdk::EpochOutput| {
+            o.scores.iter().flat_map(|s| s.components.iter().map(|c| c.value.to_bits())).collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&wasm.output), bits(&native));
+        let gated = |o: &assay_policy_sdk::EpochOutput| {
+            o.scores
+                .iter()
+                .filter(|s| s.components.iter().any(|c| c.name == "evidence_gated" && c.value == 1.0))
+                .count()
+        };
+        // The synthetic cheats' errors (0.05 to 0.35) are far above honest noise.
+        assert!(gated(&native) > 0, "some cheat is gated by the pooled evidence ({calibration:?})");
+    }
 }
 
 #[test]
@@ -105,6 +113,10 @@ fn challenger_component_equals_native() {
     assert_eq!(wasm, native);
     assert!(native.len() > 300, "{} challenges planned", native.len());
 
+    let trained_bytes = plugin("adaptive-challenger-trained");
+    let trained = runtime.load_challenger(&Digest::of(&trained_bytes), &trained_bytes).expect("loads");
+    assert_eq!(trained.plan(&plan_input, Limits::default()).expect("component plans"), native, "the same planner");
+    let mut differ = 0;
     for (rel_l2, greedy, logprob) in
         [(0.001, true, -0.1), (0.03, true, -0.1), (0.5, false, -0.1), (0.001, false, -20.0)]
     {
@@ -119,9 +131,16 @@ fn challenger_component_equals_native() {
             prompt_match: true,
             eos_skipped: false,
         };
-        let native = assay_plugin_adaptive_challenger::judge(&m);
+        let native = assay_plugin_adaptive_challenger::judge(&m, &calibration::TINY_RANDOM);
         assert_eq!(challenger.judge(&m, Limits::default()).expect("judges"), native, "{rel_l2} {greedy} {logprob}");
+        let native_trained = assay_plugin_adaptive_challenger::judge(&m, &calibration::TINY_TRAINED);
+        let judged = trained.judge(&m, Limits::default()).expect("judges");
+        assert_eq!(judged, native_trained, "trained: {rel_l2} {greedy} {logprob}");
+        differ += usize::from(native != native_trained);
     }
+    // 0.03 at the last layers is a precision disagreement for the random model, honest noise for
+    // the trained one: the two components judge with different tables.
+    assert!(differ > 0, "the trained challenger judges like the random one");
 }
 
 #[test]

@@ -24,6 +24,7 @@ use anyhow::{Context, anyhow};
 use assay_miner::{Store, commit, open};
 use assay_miner_client::verify_opening;
 use assay_policy_runtime::{Challenger, Digest, Limits, Runtime};
+use assay_policy_sdk::calibration::{Calibration, evidence};
 use assay_policy_sdk::{Candidate, MinerHistory, Opening, Param, PlanInput, Verdict};
 use assay_protocol::wire::{OpenRequest, SAMPLER_SPEC, decode_vector, encode_vector};
 use assay_reference_engine::tiny::{self, Perturbation, TinySpec};
@@ -33,7 +34,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use crate::detect_epoch::{Trial, print_evidence_calibration, weight_zero};
+use crate::detect_epoch::{Scoring, Trial, print_evidence_calibration, weight_zero};
 use crate::interval::format_95;
 
 #[derive(Debug, Clone)]
@@ -68,6 +69,8 @@ pub struct CalibrateOptions {
     pub plugins: PathBuf,
     /// Calibrate on the trained models ([`crate::trained`]) instead of the random ones.
     pub trained: bool,
+    /// Where in a request the per-layer thresholds' points are drawn.
+    pub positions: Positions,
     /// Told of each finished request.
     pub progress: SharedProgress,
 }
@@ -216,6 +219,8 @@ struct Lab {
     challenger: Option<Challenger>,
     /// The folder names of the `--attack-model` directories, by [`Attack::Model`] index.
     model_names: Vec<String>,
+    /// The trained models ([`crate::trained`]), not the random ones.
+    trained: bool,
     /// The validator's reference compute: wall time of `measure` summed over the challenges
     /// it measured, and their number (item 5 of issue #13: what verification costs).
     reference_nanos: AtomicU64,
@@ -340,6 +345,7 @@ impl Lab {
             stop_ids,
             challenger,
             model_names,
+            trained,
             reference_nanos: AtomicU64::new(0),
             measured: AtomicU64::new(0),
         })
@@ -397,6 +403,17 @@ impl Lab {
         // A cheaper generator, then genuine hidden states from the real model.
         let committer = if attack == Attack::SmallerModel { Attack::Honest } else { attack };
         Ok(Served { expected, prompt, completion, committer, body })
+    }
+
+    /// The index of the served model's calibration in `calibration::CALIBRATIONS`: the one its
+    /// challenger ([`challenger_file`]) judges with.
+    fn calibration_index(&self) -> usize {
+        usize::from(self.trained)
+    }
+
+    /// How constantinople scores this lab's epochs.
+    fn scoring(&self) -> anyhow::Result<Scoring> {
+        Scoring::new(self.reference.config().num_layers as u32, self.calibration_index())
     }
 
     /// The points the challenger policy plans for one request (every request is challenged).
@@ -508,8 +525,14 @@ impl Lab {
     }
 }
 
-fn load_challenger(plugins: &Path) -> anyhow::Result<Challenger> {
-    let path = plugins.join("adaptive-challenger.wasm");
+/// The challenger component for the random models or the trained ones: the same policy, built
+/// with each family's calibration.
+fn challenger_file(trained: bool) -> &'static str {
+    if trained { "adaptive-challenger-trained.wasm" } else { "adaptive-challenger.wasm" }
+}
+
+fn load_challenger(plugins: &Path, trained: bool) -> anyhow::Result<Challenger> {
+    let path = plugins.join(challenger_file(trained));
     let bytes = std::fs::read(&path)
         .with_context(|| format!("reading {} (build it with scripts/build-plugins.sh)", path.display()))?;
     let digest = Digest::of(&bytes);
@@ -553,17 +576,17 @@ fn parallel<T: Send>(range: std::ops::Range<u64>, threads: usize, f: impl Fn(u64
 }
 
 /// How many `k`-challenge epochs (in the order drawn) constantinople zeroes, of how many.
-fn zeroed_share(trials: &[Trial], k: usize, layers: u32) -> anyhow::Result<(usize, usize)> {
+fn zeroed_share(trials: &[Trial], k: usize, scoring: &Scoring) -> anyhow::Result<(usize, usize)> {
     let epochs: Vec<&[Trial]> = trials.chunks_exact(k.max(1)).collect();
     let mut zeroed = 0;
     for epoch in &epochs {
-        zeroed += usize::from(weight_zero(epoch, layers)?);
+        zeroed += usize::from(weight_zero(epoch, scoring)?);
     }
     Ok((zeroed, epochs.len()))
 }
 
 pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
-    let challenger = load_challenger(&args.plugins).map_err(crate::bad_input)?;
+    let challenger = load_challenger(&args.plugins, args.trained).map_err(crate::bad_input)?;
     let lab = Lab::new(Some(challenger), &args.attack_models, args.trained)?;
     let started = std::time::Instant::now();
     eprintln!("honest: {} challenges", args.honest);
@@ -572,7 +595,7 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
     });
     let false_positives: Vec<&Trial> = honest.iter().filter(|t| t.verdict == Verdict::Fail).collect();
     let voids = honest.iter().filter(|t| t.verdict == Verdict::Void).count();
-    let layers = lab.reference.config().num_layers as u32;
+    let scoring = lab.scoring()?;
     println!(
         "| miner | decoding | challenges | failed per challenge | 95 % CI | weight zero per epoch (K={}) | 95 % CI \
          | ≥1 fail per epoch | 95 % CI | target per epoch |",
@@ -585,21 +608,21 @@ pub fn detect(args: DetectOptions) -> anyhow::Result<()> {
         let mine: Vec<Trial> =
             honest.iter().enumerate().filter(|(i, _)| (i % 2 == 0) == greedy).map(|(_, t)| t.clone()).collect();
         let per_epoch =
-            print_row(&lab.label(Attack::Honest), Attack::Honest, greedy, &mine, args.epoch_challenges, layers)?;
+            print_row(&lab.label(Attack::Honest), Attack::Honest, greedy, &mine, args.epoch_challenges, &scoring)?;
         if per_epoch > 0.0 {
             honest_epochs_zeroed.push(format!("honest {}: {:.1} % of epochs zeroed", mode(greedy), per_epoch * 100.0));
         }
         honest_rows.push((lab.label(Attack::Honest), greedy, mine));
     }
-    let (mut misses, attack_rows) = attack_rows(&lab, &args, layers)?;
+    let (mut misses, attack_rows) = attack_rows(&lab, &args, &scoring)?;
     if let Some(miss) = honest_miss(&honest) {
         misses.insert(0, miss);
     }
     misses.extend(honest_epochs_zeroed);
     let rows: Vec<Row> = honest_rows.into_iter().chain(attack_rows).collect();
     println!();
-    print_by_challenges(&rows, layers)?;
-    print_honest_evidence(&honest, args.epoch_challenges, layers);
+    print_by_challenges(&rows, &scoring)?;
+    print_honest_evidence(&honest, args.epoch_challenges, &scoring);
     let measured = lab.measured.load(Ordering::Relaxed);
     println!(
         "reference compute per verified request: {:.2} ms (wall time of `measure`, mean over {measured} challenges)",
@@ -640,11 +663,11 @@ fn honest_miss(honest: &[Trial]) -> Option<String> {
 
 /// How close honest epochs of `k` came to the pooled gate: the largest epoch mean of the
 /// evidence statistic against its bound (both from constantinople's calibration).
-fn print_honest_evidence(honest: &[Trial], k: usize, layers: u32) {
+fn print_honest_evidence(honest: &[Trial], k: usize, scoring: &Scoring) {
     let mut closest: Option<(f64, f64, usize)> = None;
     for epoch in honest.chunks_exact(k.max(1)) {
-        let stats: Vec<f64> = epoch.iter().filter_map(|t| t.statistic(layers)).collect();
-        let gate = assay_policy_sdk::calibration::evidence::epoch(&stats);
+        let stats: Vec<f64> = epoch.iter().filter_map(|t| scoring.statistic(t)).collect();
+        let gate = assay_policy_sdk::calibration::evidence::epoch(scoring.gate.calibration, &stats);
         if stats.len() >= assay_policy_sdk::calibration::evidence::MIN_CHALLENGES
             && closest.is_none_or(|(m, b, _)| gate.mean - gate.bound > m - b)
         {
@@ -663,7 +686,7 @@ type Row = (String, bool, Vec<Trial>);
 
 /// Runs and prints every cheating miner's rows; returns the per-epoch targets missed and the
 /// trials of each row.
-fn attack_rows(lab: &Lab, args: &DetectOptions, layers: u32) -> anyhow::Result<(Vec<String>, Vec<Row>)> {
+fn attack_rows(lab: &Lab, args: &DetectOptions, scoring: &Scoring) -> anyhow::Result<(Vec<String>, Vec<Row>)> {
     let (mut misses, mut rows) = (Vec::new(), Vec::new());
     for attack in lab.attacks() {
         for greedy in [true, false] {
@@ -674,7 +697,7 @@ fn attack_rows(lab: &Lab, args: &DetectOptions, layers: u32) -> anyhow::Result<(
             let trials: Vec<Trial> = tracked(&args.progress, &what, range, args.threads, |i| {
                 lab.trial(attack, greedy, i).unwrap_or_else(|e| Trial::failed(format!("trial failed: {e:#}")))
             });
-            let per_epoch = print_row(&label, attack, greedy, &trials, args.epoch_challenges, layers)?;
+            let per_epoch = print_row(&label, attack, greedy, &trials, args.epoch_challenges, scoring)?;
             rows.push((label.clone(), greedy, trials));
             // NaN (no whole epoch measured) counts as a miss; an outside model has no target.
             if let Some(target) = attack.target()
@@ -692,7 +715,7 @@ const CHALLENGES_PER_EPOCH: [usize; 5] = [1, 2, 4, 8, 16];
 
 /// Detection against the challenges per miner per epoch, from the same trials regrouped: for
 /// each K the share of epochs the gate zeroes, and the smallest K of those that reaches 95 %.
-fn print_by_challenges(rows: &[Row], layers: u32) -> anyhow::Result<()> {
+fn print_by_challenges(rows: &[Row], scoring: &Scoring) -> anyhow::Result<()> {
     let ks: Vec<String> = CHALLENGES_PER_EPOCH.iter().map(|k| format!("K={k}")).collect();
     println!("weight zero per epoch by challenges per miner per epoch (the same trials, regrouped):");
     println!("| miner | decoding | {} | smallest K for ≥ 95 % |", ks.join(" | "));
@@ -700,7 +723,7 @@ fn print_by_challenges(rows: &[Row], layers: u32) -> anyhow::Result<()> {
     for (label, greedy, trials) in rows {
         let mut rates = Vec::with_capacity(CHALLENGES_PER_EPOCH.len());
         for &k in &CHALLENGES_PER_EPOCH {
-            let (zeroed, epochs) = zeroed_share(trials, k, layers)?;
+            let (zeroed, epochs) = zeroed_share(trials, k, scoring)?;
             rates.push(if epochs == 0 { f64::NAN } else { zeroed as f64 / epochs as f64 });
         }
         let cells: Vec<String> = rates.iter().map(|r| format!("{:.1} %", r * 100.0)).collect();
@@ -727,11 +750,11 @@ fn print_row(
     greedy: bool,
     trials: &[Trial],
     k: usize,
-    layers: u32,
+    scoring: &Scoring,
 ) -> anyhow::Result<f64> {
     let fails = trials.iter().filter(|t| t.verdict == Verdict::Fail).count();
     let epochs: Vec<&[Trial]> = trials.chunks_exact(k.max(1)).collect();
-    let (zeroed, _) = zeroed_share(trials, k, layers)?;
+    let (zeroed, _) = zeroed_share(trials, k, scoring)?;
     let any_fail = epochs.iter().filter(|e| e.iter().any(|t| t.verdict == Verdict::Fail)).count();
     let rate = |n: usize, d: usize| if d == 0 { f64::NAN } else { n as f64 / d as f64 };
     let per_epoch = rate(zeroed, epochs.len());
@@ -757,55 +780,87 @@ fn print_row(
 }
 
 pub fn calibrate(args: CalibrateOptions) -> anyhow::Result<()> {
-    let challenger = load_challenger(&args.plugins).map_err(crate::bad_input)?;
+    let challenger = load_challenger(&args.plugins, args.trained).map_err(crate::bad_input)?;
     let lab = Lab::new(Some(challenger), &[], args.trained)?;
+    println!(
+        "// `assay dev calibrate --requests {} --percentile {} --margin {} --positions {}{}`",
+        args.requests,
+        args.percentile,
+        args.margin,
+        if args.positions == Positions::Late { "late" } else { "uniform" },
+        if args.trained { " --trained" } else { "" }
+    );
+    let (thresholds, medians) = calibrate_layers(&lab, &args);
+    let mut measured = Calibration {
+        model: "measured",
+        rel_l2_thresholds: &thresholds,
+        honest_medians: &medians,
+        pooled_ratio_limit: f64::NAN,
+        evidence: evidence::Honest { mean: f64::NAN, sd: f64::NAN, z: f64::NAN },
+    };
+    measured.pooled_ratio_limit = calibrate_pooled_limit(&lab, &args, &measured);
+    if let Some(honest) = calibrate_evidence(&lab, &args, &measured) {
+        measured.evidence = honest;
+    }
+    let rows = |table: &[(f64, f64)]| table.iter().map(|(d, v)| format!("({d:.4}, {v:.3e})")).collect::<Vec<_>>();
+    let e = measured.evidence;
+    println!("Calibration {{");
+    println!("    model: \"{}\",", if args.trained { "tiny trained Qwen2" } else { "tiny random Qwen2" });
+    println!("    rel_l2_thresholds: &[{}],", rows(&thresholds).join(", "));
+    println!("    honest_medians: &[{}],", rows(&medians).join(", "));
+    println!("    pooled_ratio_limit: {:.3},", measured.pooled_ratio_limit);
+    println!("    evidence: evidence::Honest {{ mean: {:.4}, sd: {:.4}, z: {:.2} }},", e.mean, e.sd, e.z);
+    println!("}}");
+    Ok(())
+}
+
+/// One row of a calibration table: (relative depth, value).
+type DepthRow = (f64, f64);
+
+/// Every hidden state's honest errors at random positions: prints each layer's median, chosen
+/// percentile, largest error and threshold; returns the (depth, threshold) and (depth, median)
+/// rows.
+fn calibrate_layers(lab: &Lab, args: &CalibrateOptions) -> (Vec<DepthRow>, Vec<DepthRow>) {
     let layers = lab.reference.config().num_layers;
     // Seeds far from the experiment's, so calibration never sees its requests.
     let offset = 50_000_000u64;
     let errors: Vec<Vec<(usize, f64)>> =
         tracked(&args.progress, "honest errors by layer", offset..offset + args.requests, args.threads, |i| {
-            honest_errors(&lab, i).unwrap_or_default()
+            honest_errors(lab, i, args.positions).unwrap_or_default()
         });
     let mut by_layer: Vec<Vec<f64>> = vec![Vec::new(); layers + 1];
     for (layer, e) in errors.into_iter().flatten() {
         by_layer[layer].push(e);
     }
-    let quantile = |sorted: &[f64], q: f64| {
-        sorted.get(((sorted.len().saturating_sub(1)) as f64 * q).round() as usize).copied().unwrap_or(0.0)
-    };
-    println!(
-        "// `assay dev calibrate --requests {} --percentile {} --margin {}`",
-        args.requests, args.percentile, args.margin
-    );
-    println!("// hidden state: honest median, p{}, threshold", args.percentile);
+    println!("// hidden state: honest median, p{}, largest, threshold", args.percentile);
     let (mut thresholds, mut medians) = (Vec::new(), Vec::new());
     for (layer, errors) in by_layer.iter_mut().enumerate() {
         errors.sort_by(f64::total_cmp);
         let (median, high) = (quantile(errors, 0.5), quantile(errors, args.percentile / 100.0));
+        let largest = errors.last().copied().unwrap_or(f64::NAN);
         let threshold = high * args.margin;
-        println!("// {layer}: {median:.3e} {high:.3e} {threshold:.3e} ({} points)", errors.len());
+        println!("// {layer}: {median:.3e} {high:.3e} {largest:.3e} {threshold:.3e} ({} points)", errors.len());
         let depth = layer as f64 / layers as f64;
-        thresholds.push(format!("({depth:.4}, {threshold:.3e})"));
+        thresholds.push((depth, threshold));
         medians.push((depth, median));
     }
-    println!("pub const REL_L2_THRESHOLDS: &[(f64, f64)] = &[{}];", thresholds.join(", "));
-    let table: Vec<String> = medians.iter().map(|(d, m)| format!("({d:.4}, {m:.3e})")).collect();
-    println!("pub const HONEST_MEDIANS: &[(f64, f64)] = &[{}];", table.join(", "));
+    (thresholds, medians)
+}
 
-    // The pooled statistic on other honest requests, with points planned as in production.
-    let median_at = |layer: u32| {
-        let depth = f64::from(layer) / layers as f64;
-        let pair = medians.windows(2).find(|w| depth <= w[1].0).unwrap_or(&medians[medians.len() - 2..]);
-        let ((d0, m0), (d1, m1)) = (pair[0], pair[1]);
-        m0 + (m1 - m0) * (depth - d0) / (d1 - d0)
-    };
+/// The pooled request test's limit: the geometric-mean ratio to `measured`'s honest medians on
+/// other honest requests, with points planned as in production; its percentile times
+/// [`POOLED_MARGIN`].
+fn calibrate_pooled_limit(lab: &Lab, args: &CalibrateOptions, measured: &Calibration) -> f64 {
+    let layers = lab.reference.config().num_layers as u32;
     let offset = 60_000_000u64;
     let range = offset..offset + args.requests;
     let mut pooled: Vec<f64> = tracked(&args.progress, "pooled statistic", range, args.threads, |i| {
         lab.planned_errors(i)
             .map(|points| {
                 let n = points.len().max(1) as f64;
-                (points.iter().map(|&(layer, e)| (e.max(1e-12) / median_at(layer)).ln()).sum::<f64>() / n).exp()
+                let sum: f64 =
+                    points.iter().map(|&(l, e)| (e.max(1e-12) / measured.honest_median(l, layers)).ln()).sum();
+                (sum / n).exp()
             })
             .unwrap_or(f64::NAN)
     })
@@ -821,25 +876,50 @@ pub fn calibrate(args: CalibrateOptions) -> anyhow::Result<()> {
         pooled.last().copied().unwrap_or(f64::NAN),
         pooled.len()
     );
-    println!("pub const POOLED_RATIO_LIMIT: f64 = {:.3};", high * POOLED_MARGIN);
-    calibrate_evidence(&lab, &args);
-    Ok(())
+    high * POOLED_MARGIN
+}
+
+/// The value at quantile `q` of `sorted` (0 when empty).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted.get(((sorted.len().saturating_sub(1)) as f64 * q).round() as usize).copied().unwrap_or(0.0)
 }
 
 /// The pooled epoch gate's statistic on still other honest requests, each through the real path
-/// (commit, opening, `measure`, the challenger's `judge`) as in the experiment, with the shipped
-/// honest medians; prints its honest mean, spread and the `Z` they imply.
-fn calibrate_evidence(lab: &Lab, args: &CalibrateOptions) {
+/// (commit, opening, `measure`, the challenger's `judge`) as in the experiment, against
+/// `measured`'s honest medians and pooled limit; prints its honest mean, spread and the `Z` they
+/// imply.
+fn calibrate_evidence(lab: &Lab, args: &CalibrateOptions, measured: &Calibration) -> Option<evidence::Honest> {
     let layers = lab.reference.config().num_layers as u32;
     let offset = 70_000_000u64;
     let range = offset..offset + args.requests;
     let statistics: Vec<f64> = tracked(&args.progress, "evidence statistic", range, args.threads, |i| {
-        lab.trial(Attack::Honest, i % 2 == 0, i).ok().and_then(|t| t.statistic(layers))
+        lab.trial(Attack::Honest, i % 2 == 0, i).ok().and_then(|t| t.statistic(measured, layers))
     })
     .into_iter()
     .flatten()
     .collect();
-    print_evidence_calibration(&statistics);
+    print_evidence_calibration(&statistics)
+}
+
+/// Where in a request the per-layer calibration draws its points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Positions {
+    /// Uniformly over prompt and completion (how the random family's table was measured).
+    Uniform,
+    /// With density growing linearly toward the end, as the challenger plans its points: honest
+    /// drift grows with position, so this is the noise the judge actually sees.
+    Late,
+}
+
+impl Positions {
+    /// A position in `0..n` from `rng`.
+    fn draw(self, rng: &mut StdRng, n: usize) -> usize {
+        match self {
+            Positions::Uniform => rng.gen_range(0..n),
+            // The challenger's inverse CDF of 2x (plugins/adaptive-challenger/src/plan.rs).
+            Positions::Late => ((n as f64 * rng.r#gen::<f64>().sqrt()) as usize).min(n.saturating_sub(1)),
+        }
+    }
 }
 
 /// The pooled limit is the honest percentile of the pooled ratio times this (fixed before any
@@ -873,13 +953,13 @@ impl Lab {
     }
 }
 
-/// Every layer's relative error at four positions of one honest request.
-fn honest_errors(lab: &Lab, index: u64) -> anyhow::Result<Vec<(usize, f64)>> {
+/// Every layer's relative error at four positions of one honest request, drawn by `positions`.
+fn honest_errors(lab: &Lab, index: u64, positions: Positions) -> anyhow::Result<Vec<(usize, f64)>> {
     let mut rng = StdRng::seed_from_u64(index);
     let Served { prompt, completion, .. } = lab.serve(Attack::Honest, index.is_multiple_of(2), &mut rng)?;
     let tokens: Vec<u32> = prompt.iter().chain(&completion).copied().collect();
     let layers = lab.reference.config().num_layers;
-    let positions: Vec<usize> = (0..4).map(|_| rng.gen_range(0..tokens.len())).collect();
+    let positions: Vec<usize> = (0..4).map(|_| positions.draw(&mut rng, tokens.len())).collect();
     let points: Vec<(usize, usize)> = (0..=layers).flat_map(|l| positions.iter().map(move |&p| (l, p))).collect();
     lab.honest_errors_at(&tokens, &points)
 }

@@ -2,7 +2,7 @@
 
 use assay_policy_sdk::{Judgement, Measurements, Opening, Verdict};
 
-use crate::calibration::{MIN_COSINE, POOLED_MIN_POINTS, POOLED_RATIO_LIMIT, honest_median, rel_l2_threshold};
+use crate::calibration::{Calibration, MIN_COSINE, POOLED_MIN_POINTS};
 
 /// The fixed rules of the judge, besides the per-layer thresholds.
 pub mod rules {
@@ -25,7 +25,8 @@ fn verdict(verdict: Verdict, reason: String) -> Judgement {
     Judgement { verdict, reason }
 }
 
-pub fn judge(m: &Measurements) -> Judgement {
+/// The verdict on `m` under `calibration`, the served model's honest-noise figures.
+pub fn judge(m: &Measurements, calibration: &Calibration) -> Judgement {
     use rules::*;
     match m.opening {
         Opening::Verified => {}
@@ -52,7 +53,7 @@ pub fn judge(m: &Measurements) -> Judgement {
                 format!("non-finite hidden state at layer {} position {}", p.layer, p.position),
             );
         }
-        let threshold = rel_l2_threshold(p.layer, m.layers);
+        let threshold = calibration.rel_l2_threshold(p.layer, m.layers);
         if p.rel_l2 > FAIL_FACTOR * threshold || p.cosine < MIN_COSINE {
             return verdict(
                 Verdict::Fail,
@@ -71,15 +72,19 @@ pub fn judge(m: &Measurements) -> Judgement {
     }
 
     if m.points.len() >= POOLED_MIN_POINTS {
-        let mean_log: f64 =
-            m.points.iter().map(|p| (p.rel_l2.max(1e-12) / honest_median(p.layer, m.layers)).ln()).sum::<f64>()
-                / m.points.len() as f64;
+        let mean_log: f64 = m
+            .points
+            .iter()
+            .map(|p| (p.rel_l2.max(1e-12) / calibration.honest_median(p.layer, m.layers)).ln())
+            .sum::<f64>()
+            / m.points.len() as f64;
         let ratio = mean_log.exp();
-        if ratio > POOLED_RATIO_LIMIT {
+        let limit = calibration.pooled_ratio_limit;
+        if ratio > limit {
             return verdict(
                 Verdict::Fail,
                 format!(
-                    "hidden states are {ratio:.2}× the honest error over {} points (limit {POOLED_RATIO_LIMIT:.2}×)",
+                    "hidden states are {ratio:.2}× the honest error over {} points (limit {limit:.2}×)",
                     m.points.len()
                 ),
             );
@@ -87,6 +92,13 @@ pub fn judge(m: &Measurements) -> Judgement {
     }
 
     if m.eos_skipped {
+        // Where the reference's top token was end-of-sequence the miner's token has rank > 0. When
+        // every such token of the completion is a near-tie, the skipped end may be one of them:
+        // bf16 against f32 flips near-ties, so an honest miner can run on there.
+        let clear = m.tokens.iter().any(|t| t.rank > 0 && t.top_logprob - t.logprob > GREEDY_MARGIN);
+        if !clear {
+            return verdict(Verdict::Void, "the reference's end of sequence, skipped, was a near-tie".into());
+        }
         return verdict(Verdict::Fail, "completion ran past the reference's end of sequence".into());
     }
     let n = m.tokens.len();
@@ -129,6 +141,7 @@ mod tests {
     use assay_policy_sdk::{PointMeasurement, TokenMeasurement};
 
     use super::*;
+    use crate::calibration::TINY_RANDOM;
 
     fn honest() -> Measurements {
         Measurements {
@@ -148,7 +161,7 @@ mod tests {
     }
 
     fn check(m: Measurements, expected: Verdict, reason_contains: &str) {
-        let j = judge(&m);
+        let j = judge(&m, &TINY_RANDOM);
         assert_eq!(j.verdict, expected, "{}", j.reason);
         assert!(j.reason.contains(reason_contains), "reason {:?} lacks {:?}", j.reason, reason_contains);
     }
@@ -158,7 +171,7 @@ mod tests {
         let points = (0..n)
             .map(|i| {
                 let layer = 1 + i % 4;
-                let rel_l2 = ratio * crate::calibration::honest_median(layer, 4);
+                let rel_l2 = ratio * TINY_RANDOM.honest_median(layer, 4);
                 PointMeasurement { layer, position: i, rel_l2, cosine: 0.9999 }
             })
             .collect();
@@ -236,8 +249,16 @@ mod tests {
         m.greedy = false;
         m.tokens[7].logprob = -14.0;
         check(m, Verdict::Fail, "-14.00");
+    }
+
+    #[test]
+    fn a_skipped_end_of_sequence_fails_unless_it_was_a_near_tie() {
         let mut m = honest();
         m.eos_skipped = true;
-        check(m, Verdict::Fail, "end of sequence");
+        m.tokens[40] = TokenMeasurement { rank: 1, logprob: -3.0, top_logprob: -0.1 };
+        check(m.clone(), Verdict::Fail, "ran past the reference's end of sequence");
+        // The only token that is not the reference's top one lost by 0.2 nats: precision noise.
+        m.tokens[40] = TokenMeasurement { rank: 1, logprob: -0.9, top_logprob: -0.7 };
+        check(m, Verdict::Void, "near-tie");
     }
 }

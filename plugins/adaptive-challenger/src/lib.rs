@@ -13,17 +13,29 @@
 //!   drawn more often, since errors grow with depth and a cheater's drift with length.
 //! - [`judge`]: a miss or a bad opening, an altered prompt, a non-finite vector, an error above
 //!   twice the layer's threshold, or tokens the reference finds implausible fail; an error
-//!   between one and two thresholds is a precision disagreement and voids.
+//!   between one and two thresholds is a precision disagreement and voids, as does a greedy
+//!   completion that ran past the reference's end of sequence where every token that differs
+//!   from the reference's top one is a near-tie (otherwise that fails).
 
-/// The calibration table lives in the SDK, so the scorer's pooled epoch gate reads the same one.
+/// The calibration tables live in the SDK, so the scorer's pooled epoch gate reads the same ones.
 pub use assay_policy_sdk::calibration;
 mod judge;
 mod plan;
 
 use assay_policy_sdk::{Challenger, Judgement, Measurements, PlanInput, PlannedChallenge};
+use calibration::Calibration;
 
 pub use judge::{judge, rules};
 pub use plan::{Rates, plan, uniform};
+
+/// The served model's calibration this build judges with. One source, one component per model:
+/// this crate judges the tiny random Qwen2 of devnet and the experiment; the crate
+/// `plugins/adaptive-challenger-trained` compiles this same source with the feature
+/// `tiny-trained`, for the trained tiny Qwen2 (a real model's table is one more such crate).
+#[cfg(not(feature = "tiny-trained"))]
+pub const CALIBRATION: &Calibration<'static> = &calibration::TINY_RANDOM;
+#[cfg(feature = "tiny-trained")]
+pub const CALIBRATION: &Calibration<'static> = &calibration::TINY_TRAINED;
 
 /// The component's export.
 pub struct AdaptiveChallenger;
@@ -34,7 +46,7 @@ impl Challenger for AdaptiveChallenger {
     }
 
     fn judge(input: Measurements) -> Result<Judgement, String> {
-        Ok(judge(&input))
+        Ok(judge(&input, CALIBRATION))
     }
 }
 

@@ -16,7 +16,7 @@
 //!
 //! A miner whose smoothed pass rate is below `gate.min_pass_rate`, or that completed no request,
 //! scores zero (the verification prior alone earns nothing). With `evidence.layers` set (the
-//! model's layer count), a miner whose hidden-state errors, pooled over all its challenges of the
+//! model's layer count, and `evidence.calibration` its honest-noise table), a miner whose hidden-state errors, pooled over all its challenges of the
 //! epoch, sit above the honest bound also scores zero ([`evidence`]; off when absent, so older
 //! epochs score byte-identically). Rate-limited
 //! (429) and cancelled requests are neither successes nor failures. Weights are the scores
@@ -55,8 +55,8 @@ pub struct Config {
     pub tps_ceiling: f64,
     pub min_pass_rate: f64,
     pub state_decay: f64,
-    /// `evidence.layers`: the pooled epoch gate's layer count; `None` leaves the gate off.
-    pub evidence_layers: Option<u32>,
+    /// `evidence.layers` and `evidence.calibration`: the pooled epoch gate; `None` leaves it off.
+    pub evidence: Option<evidence::Gate>,
 }
 
 impl Config {
@@ -72,7 +72,7 @@ impl Config {
             tps_ceiling: p.get_in("cap.tps_ceiling", TPS_CEILING, 1.0, 1e3)?,
             min_pass_rate: p.get_in("gate.min_pass_rate", MIN_PASS_RATE, 0.0, 1.0)?,
             state_decay: p.get_in("state.decay", STATE_DECAY, 0.0, 1.0)?,
-            evidence_layers: evidence::layers(params)?,
+            evidence: evidence::gate(params)?,
         })
     }
 }
@@ -201,7 +201,7 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
     }
 
     let pooled: Option<Vec<Vec<f64>>> =
-        cfg.evidence_layers.map(|layers| evidence::statistics(challenges, &slot, input.miners.len(), layers));
+        cfg.evidence.map(|gate| evidence::statistics(challenges, &slot, input.miners.len(), &gate));
 
     // Per-miner medians first: the relative scores need the best of them.
     let medians: Vec<(Option<f64>, Option<f64>)> =
@@ -229,7 +229,8 @@ pub fn score(input: &EpochInput) -> Result<EpochOutput, String> {
         };
         let verification = smoothed_pass_rate(passes, fails, cfg.virtual_passes);
         let gated = verification < cfg.min_pass_rate;
-        let pooled_gate = pooled.as_ref().map(|stats| evidence_gate(stats.get(i).map_or(&[][..], Vec::as_slice)));
+        let pooled_gate = (cfg.evidence.zip(pooled.as_ref()))
+            .map(|(gate, stats)| evidence_gate(gate.calibration, stats.get(i).map_or(&[][..], Vec::as_slice)));
         let evidence_gated = pooled_gate.is_some_and(|e| e.gated);
         let total = if gated || evidence_gated || t.ok == 0 {
             0.0

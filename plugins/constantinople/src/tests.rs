@@ -1,3 +1,4 @@
+use assay_policy_sdk::calibration::{self, Calibration};
 use assay_policy_sdk::{Challenge, Miner, Request, Task};
 
 use super::*;
@@ -189,13 +190,19 @@ fn a_miner_that_served_nothing_scores_zero() {
 }
 
 /// A challenge of miner `uid` with `n` points spread over layers 1..=4 of a 4-layer model, each
-/// at `ratio` × the honest median: its evidence statistic is `ln(ratio)`.
+/// at `ratio` × the tiny random model's honest median: its evidence statistic is `ln(ratio)`.
 fn measured(uid: u16, verdict: Verdict, n: u32, ratio: f64) -> Challenge {
-    use assay_policy_sdk::{PointMeasurement, calibration::honest_median};
+    measured_in(&calibration::TINY_RANDOM, uid, verdict, n, ratio)
+}
+
+/// [`measured`] against the honest medians of `calibration`.
+fn measured_in(calibration: &Calibration, uid: u16, verdict: Verdict, n: u32, ratio: f64) -> Challenge {
+    use assay_policy_sdk::PointMeasurement;
     let points = (0..n)
         .map(|i| {
             let layer = 1 + i % 4;
-            PointMeasurement { layer, position: i, rel_l2: ratio * honest_median(layer, 4), cosine: 0.9999 }
+            let rel_l2 = ratio * calibration.honest_median(layer, 4);
+            PointMeasurement { layer, position: i, rel_l2, cosine: 0.9999 }
         })
         .collect();
     Challenge { points, ..challenge(uid, verdict) }
@@ -275,5 +282,33 @@ fn evidence_layers_must_be_a_whole_positive_number() {
         let mut epoch = input(vec![miner(0)], vec![], vec![]);
         epoch.params.push(Param { name: "evidence.layers".into(), value });
         assert!(score(&epoch).unwrap_err().contains("evidence.layers"), "{value}");
+    }
+}
+
+#[test]
+fn evidence_calibration_picks_the_served_models_table() {
+    let trained = &calibration::TINY_TRAINED;
+    let epoch = |challenges: Vec<Challenge>, index: Option<f64>| {
+        let mut epoch = input(vec![miner(0)], vec![request(1, 0, Outcome::Ok, 100.0, 1100.0)], challenges);
+        epoch.params.push(Param { name: "evidence.layers".into(), value: 4.0 });
+        if let Some(value) = index {
+            epoch.params.push(Param { name: "evidence.calibration".into(), value });
+        }
+        epoch
+    };
+    // Honest noise of the trained model, 1.1 × its medians: evidence ln 1.1 under its bound.
+    let honest = || (0..4).map(|_| measured_in(trained, 0, Verdict::Pass, 16, 1.1)).collect::<Vec<_>>();
+    let out = score(&epoch(honest(), Some(1.0))).expect("scores");
+    assert!((component(&out, 0, "evidence") - 1.1f64.ln()).abs() < 1e-9);
+    let bound = calibration::evidence::bound(trained, 4);
+    assert!((component(&out, 0, "evidence_bound") - bound).abs() < 1e-12);
+    assert_eq!(component(&out, 0, "evidence_gated"), 0.0);
+    // The same errors judged by the random model's medians (the default) are far above them.
+    let out = score(&epoch(honest(), None)).expect("scores");
+    assert!(component(&out, 0, "evidence") > 0.35);
+    assert_eq!(component(&out, 0, "evidence_gated"), 1.0);
+    // An index naming no table, or not whole, is refused.
+    for value in [2.0, 0.5, -1.0] {
+        assert!(score(&epoch(vec![], Some(value))).unwrap_err().contains("evidence.calibration"), "{value}");
     }
 }

@@ -133,6 +133,10 @@ pub fn run(cmd: Command) -> CmdResult {
             threads: a.threads,
             plugins: a.plugins,
             trained: a.trained,
+            positions: match a.positions {
+                CalibrationPositions::Uniform => assay_lab::detect::Positions::Uniform,
+                CalibrationPositions::Late => assay_lab::detect::Positions::Late,
+            },
             progress: assay_lab::detect::SharedProgress(std::sync::Arc::new(crate::progress::PhaseBars::default())),
         })
         .map_err(crate::lab_error),
@@ -312,4 +316,16 @@ pub struct CalibrateArgs {
     /// Calibrate on the trained tiny models instead of the random ones.
     #[arg(long)]
     trained: bool,
+    /// Where the per-layer thresholds' points are drawn in a request: `late` as the challenger
+    /// plans them (density growing toward the end), `uniform` over the whole request (how the
+    /// random models' shipped table was measured).
+    #[arg(long, value_enum, default_value_t = CalibrationPositions::Late)]
+    positions: CalibrationPositions,
+}
+
+/// `--positions` of `assay dev calibrate`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum CalibrationPositions {
+    Uniform,
+    Late,
 }
