@@ -31,9 +31,14 @@ pub struct Gate {
 }
 
 /// The gate when the params name `evidence.layers` (a whole number in `[1, 65536]`), else
-/// `None`; `evidence.calibration` must be the index of one of the SDK's calibrations.
+/// `None`; `evidence.calibration` must be the index of one of the SDK's calibrations, and is
+/// refused without `evidence.layers` (a validator that names a table means the gate to be on).
 pub fn gate(params: &[Param]) -> Result<Option<Gate>, String> {
-    if !params.iter().any(|p| p.name == LAYERS_PARAM) {
+    let named = |name: &str| params.iter().any(|p| p.name == name);
+    if !named(LAYERS_PARAM) {
+        if named(CALIBRATION_PARAM) {
+            return Err(format!("parameter {CALIBRATION_PARAM} needs {LAYERS_PARAM}, which switches the gate on"));
+        }
         return Ok(None);
     }
     let layers = whole(params, LAYERS_PARAM, 1.0, 65536.0, 1.0)?;

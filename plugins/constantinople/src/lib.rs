@@ -16,11 +16,11 @@
 //!
 //! A miner whose smoothed pass rate is below `gate.min_pass_rate`, or that completed no request,
 //! scores zero (the verification prior alone earns nothing). With `evidence.layers` set (the
-//! model's layer count, and `evidence.calibration` its honest-noise table), a miner whose hidden-state errors, pooled over all its challenges of the
-//! epoch, sit above the honest bound also scores zero ([`evidence`]; off when absent, so older
-//! epochs score byte-identically). Rate-limited
-//! (429) and cancelled requests are neither successes nor failures. Weights are the scores
-//! scaled so the best miner gets 65535, rounded half away from zero.
+//! model's layer count, and `evidence.calibration` its honest-noise table), a miner whose
+//! hidden-state errors, pooled over all its challenges of the epoch, sit above the honest bound
+//! also scores zero ([`evidence`]; off when absent, so older epochs score byte-identically).
+//! Rate-limited (429) and cancelled requests are neither successes nor failures. Weights are the
+//! scores scaled so the best miner gets 65535, rounded half away from zero.
 
 pub mod evidence;
 mod state;

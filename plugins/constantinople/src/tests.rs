@@ -307,8 +307,11 @@ fn evidence_calibration_picks_the_served_models_table() {
     let out = score(&epoch(honest(), None)).expect("scores");
     assert!(component(&out, 0, "evidence") > 0.35);
     assert_eq!(component(&out, 0, "evidence_gated"), 1.0);
-    // An index naming no table, or not whole, is refused.
+    // An index naming no table, or not whole, is refused; so is a table without the gate.
     for value in [2.0, 0.5, -1.0] {
         assert!(score(&epoch(vec![], Some(value))).unwrap_err().contains("evidence.calibration"), "{value}");
     }
+    let mut without_layers = epoch(vec![], Some(1.0));
+    without_layers.params.retain(|p| p.name != "evidence.layers");
+    assert!(score(&without_layers).unwrap_err().contains("needs evidence.layers"));
 }
