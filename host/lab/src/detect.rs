@@ -916,8 +916,10 @@ impl Positions {
     fn draw(self, rng: &mut StdRng, n: usize) -> usize {
         match self {
             Positions::Uniform => rng.gen_range(0..n),
-            // The challenger's inverse CDF of 2x (plugins/adaptive-challenger/src/plan.rs).
-            Positions::Late => ((n as f64 * rng.r#gen::<f64>().sqrt()) as usize).min(n.saturating_sub(1)),
+            Positions::Late => {
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                assay_plugin_adaptive_challenger::late_position(rng.r#gen::<f64>(), n) as usize
+            }
         }
     }
 }

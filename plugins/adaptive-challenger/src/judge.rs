@@ -1,6 +1,6 @@
 //! Turning measurements into a verdict.
 
-use assay_policy_sdk::{Judgement, Measurements, Opening, Verdict};
+use assay_policy_sdk::{Judgement, Measurements, Opening, TokenMeasurement, Verdict};
 
 use crate::calibration::{Calibration, MIN_COSINE, POOLED_MIN_POINTS};
 
@@ -19,6 +19,11 @@ pub mod rules {
     pub const UNLIKELY_LOGPROB: f64 = -8.0;
     /// ...and more than this fraction of them fails the request.
     pub const UNLIKELY_FRACTION: f64 = 0.05;
+}
+
+/// A token that is not the reference's top one, and not by a near-tie ([`rules::GREEDY_MARGIN`]).
+fn clear_mismatch(t: &TokenMeasurement) -> bool {
+    t.rank > 0 && t.top_logprob - t.logprob > rules::GREEDY_MARGIN
 }
 
 fn verdict(verdict: Verdict, reason: String) -> Judgement {
@@ -95,8 +100,7 @@ pub fn judge(m: &Measurements, calibration: &Calibration) -> Judgement {
         // Where the reference's top token was end-of-sequence the miner's token has rank > 0. When
         // every such token of the completion is a near-tie, the skipped end may be one of them:
         // bf16 against f32 flips near-ties, so an honest miner can run on there.
-        let clear = m.tokens.iter().any(|t| t.rank > 0 && t.top_logprob - t.logprob > GREEDY_MARGIN);
-        if !clear {
+        if !m.tokens.iter().any(clear_mismatch) {
             return verdict(Verdict::Void, "the reference's end of sequence, skipped, was a near-tie".into());
         }
         return verdict(Verdict::Fail, "completion ran past the reference's end of sequence".into());
@@ -106,7 +110,7 @@ pub fn judge(m: &Measurements, calibration: &Calibration) -> Judgement {
         return verdict(Verdict::Fail, "non-finite token log-prob".into());
     }
     if m.greedy {
-        let mismatches = m.tokens.iter().filter(|t| t.rank > 0 && t.top_logprob - t.logprob > GREEDY_MARGIN).count();
+        let mismatches = m.tokens.iter().filter(|t| clear_mismatch(t)).count();
         let allowed = ((n as f64 * GREEDY_MISMATCH_FRACTION) as usize).max(1);
         if mismatches > allowed {
             return verdict(

@@ -26,7 +26,7 @@ use assay_policy_sdk::{Challenger, Judgement, Measurements, PlanInput, PlannedCh
 use calibration::Calibration;
 
 pub use judge::{judge, rules};
-pub use plan::{Rates, plan, uniform};
+pub use plan::{Rates, late_position, plan, uniform};
 
 /// The served model's calibration this build judges with. One source, one component per model:
 /// this crate judges the tiny random Qwen2 of devnet and the experiment; the crate

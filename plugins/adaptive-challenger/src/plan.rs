@@ -69,8 +69,9 @@ fn late_layer(u: f64, layers: u32) -> u32 {
     layers as u32
 }
 
-/// Position in `0..n`, with density growing linearly toward the end (inverse CDF of 2x).
-fn late_position(u: f64, n: u32) -> u32 {
+/// Position in `0..n`, with density growing linearly toward the end (inverse CDF of 2x), from a
+/// uniform draw `u` in [0, 1) (`assay dev calibrate` draws its points with it too).
+pub fn late_position(u: f64, n: u32) -> u32 {
     ((f64::from(n) * u.sqrt()) as u32).min(n.saturating_sub(1))
 }
 
