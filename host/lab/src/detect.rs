@@ -37,6 +37,10 @@ use serde_json::json;
 use crate::detect_epoch::{Scoring, Trial, print_evidence_calibration, weight_zero};
 use crate::interval::format_95;
 
+/// Challenges of one miner in one epoch in the experiment's per-epoch rates: the least the
+/// adaptive challenger plans per miner and epoch by default.
+pub const EPOCH_CHALLENGES: usize = assay_plugin_adaptive_challenger::MIN_PER_EPOCH as usize;
+
 #[derive(Debug, Clone)]
 pub struct DetectOptions {
     /// Honest challenges (half greedy, half sampled).
@@ -711,7 +715,7 @@ fn attack_rows(lab: &Lab, args: &DetectOptions, scoring: &Scoring) -> anyhow::Re
 }
 
 /// The challenges per miner per epoch the table below is drawn for.
-const CHALLENGES_PER_EPOCH: [usize; 5] = [1, 2, 4, 8, 16];
+const CHALLENGES_PER_EPOCH: [usize; 7] = [1, 2, 4, 8, 10, 16, 32];
 
 /// Detection against the challenges per miner per epoch, from the same trials regrouped: for
 /// each K the share of epochs the gate zeroes, and the smallest K of those that reaches 95 %.
@@ -849,24 +853,23 @@ fn calibrate_layers(lab: &Lab, args: &CalibrateOptions) -> (Vec<DepthRow>, Vec<D
 
 /// The pooled request test's limit: the geometric-mean ratio to `measured`'s honest medians on
 /// other honest requests, with points planned as in production; its percentile times
-/// [`POOLED_MARGIN`].
+/// [`POOLED_MARGIN`]. Also prints how the largest of those points compare with `measured`'s
+/// thresholds ([`print_point_tail`]).
 fn calibrate_pooled_limit(lab: &Lab, args: &CalibrateOptions, measured: &Calibration) -> f64 {
     let layers = lab.reference.config().num_layers as u32;
     let offset = 60_000_000u64;
     let range = offset..offset + args.requests;
-    let mut pooled: Vec<f64> = tracked(&args.progress, "pooled statistic", range, args.threads, |i| {
-        lab.planned_errors(i)
-            .map(|points| {
-                let n = points.len().max(1) as f64;
-                let sum: f64 =
-                    points.iter().map(|&(l, e)| (e.max(1e-12) / measured.honest_median(l, layers)).ln()).sum();
-                (sum / n).exp()
-            })
-            .unwrap_or(f64::NAN)
-    })
-    .into_iter()
-    .filter(|v| v.is_finite())
-    .collect();
+    let requests: Vec<Vec<(u32, f64)>> =
+        tracked(&args.progress, "pooled statistic", range, args.threads, |i| lab.planned_errors(i).unwrap_or_default());
+    let mut pooled: Vec<f64> = requests
+        .iter()
+        .filter(|points| !points.is_empty())
+        .map(|points| {
+            let sum: f64 = points.iter().map(|&(l, e)| (e.max(1e-12) / measured.honest_median(l, layers)).ln()).sum();
+            (sum / points.len() as f64).exp()
+        })
+        .filter(|v| v.is_finite())
+        .collect();
     pooled.sort_by(f64::total_cmp);
     let high = quantile(&pooled, args.percentile / 100.0);
     println!(
@@ -876,7 +879,56 @@ fn calibrate_pooled_limit(lab: &Lab, args: &CalibrateOptions, measured: &Calibra
         pooled.last().copied().unwrap_or(f64::NAN),
         pooled.len()
     );
+    print_point_tail(&requests, measured, layers);
     high * POOLED_MARGIN
+}
+
+/// The judge's per-point rules on honest requests' planned points, against a table's
+/// thresholds (what `assay dev calibrate` prints to choose [`rules::LONE_FAIL_FACTOR`] from).
+#[derive(Debug, Default, PartialEq)]
+struct PointTail {
+    points: usize,
+    /// Points past their threshold.
+    past_one: usize,
+    /// The largest point in thresholds, and its hidden state.
+    largest: (u32, f64),
+    /// Requests whose largest point is past [`rules::FAIL_FACTOR`], and no other past 1...
+    alone: usize,
+    /// ...and with a second point past its threshold (these fail).
+    corroborated: usize,
+}
+
+impl PointTail {
+    fn of(requests: &[Vec<(u32, f64)>], table: &Calibration, layers: u32) -> Self {
+        use assay_plugin_adaptive_challenger::rules::FAIL_FACTOR;
+        let mut tail = PointTail::default();
+        for request in requests {
+            let ratios: Vec<(u32, f64)> =
+                request.iter().map(|&(l, e)| (l, e / table.rel_l2_threshold(l, layers))).collect();
+            tail.points += ratios.len();
+            let past = ratios.iter().filter(|(_, r)| *r > 1.0).count();
+            tail.past_one += past;
+            let worst = ratios.iter().copied().fold((0, 0.0f64), |w, p| if p.1 > w.1 { p } else { w });
+            if worst.1 > tail.largest.1 {
+                tail.largest = worst;
+            }
+            if worst.1 > FAIL_FACTOR {
+                if past > 1 { tail.corroborated += 1 } else { tail.alone += 1 }
+            }
+        }
+        tail
+    }
+}
+
+fn print_point_tail(requests: &[Vec<(u32, f64)>], measured: &Calibration, layers: u32) {
+    use assay_plugin_adaptive_challenger::rules::{FAIL_FACTOR, LONE_FAIL_FACTOR};
+    let t = PointTail::of(requests, measured, layers);
+    println!(
+        "// planned points against these thresholds: {} of {} past 1x; the largest {:.2}x (hidden state {}); \
+         requests with a point past {FAIL_FACTOR}x: {} alone, {} with a second past 1x (these fail); the \
+         judge fails a lone point past {LONE_FAIL_FACTOR}x",
+        t.past_one, t.points, t.largest.1, t.largest.0, t.alone, t.corroborated
+    );
 }
 
 /// The value at quantile `q` of `sorted` (0 when empty).
@@ -969,6 +1021,22 @@ fn honest_errors(lab: &Lab, index: u64, positions: Positions) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_point_tail_counts_lone_and_corroborated_outliers_in_thresholds() {
+        use assay_policy_sdk::calibration::TINY_RANDOM;
+        let at = |layer: u32, ratio: f64| (layer, ratio * TINY_RANDOM.rel_l2_threshold(layer, 4));
+        let requests = vec![
+            vec![at(1, 0.5), at(4, 2.5)],             // a lone outlier
+            vec![at(2, 3.0), at(3, 1.1), at(4, 0.2)], // corroborated
+            vec![at(3, 1.5)],                         // past 1x only
+            vec![],
+        ];
+        let tail = PointTail::of(&requests, &TINY_RANDOM, 4);
+        assert_eq!((tail.points, tail.past_one, tail.alone, tail.corroborated), (6, 4, 1, 1));
+        assert_eq!(tail.largest.0, 2);
+        assert!((tail.largest.1 - 3.0).abs() < 1e-9, "{tail:?}");
+    }
 
     #[test]
     fn an_honest_false_positive_misses_a_target() {

@@ -190,6 +190,14 @@ mod tests {
                 ),
             ),
             (
+                Verdict::Void,
+                format!(
+                    "lone outlier at layer {layer} position {pos}: rel-l2 {:.3e} (threshold {:.3e}), cosine {:.4}; \
+                     every other point within its threshold (honest drift has a heavy tail)",
+                    0.005, 0.002, 0.99
+                ),
+            ),
+            (
                 Verdict::Fail,
                 format!(
                     "hidden states are {:.2}× the honest error over {n} points (limit {:.2}×)",
@@ -225,6 +233,7 @@ mod tests {
                 "hidden state at layer N position N",
                 "hidden states are N.N× the honest error over N",
                 "layer N is past the model's N",
+                "lone outlier at layer N position N",
                 "non-finite hidden state at layer N position N",
                 "opening missed its window",
                 "precision disagreement at layer N position N",

@@ -1,6 +1,6 @@
 //! Turning measurements into a verdict.
 
-use assay_policy_sdk::{Judgement, Measurements, Opening, TokenMeasurement, Verdict};
+use assay_policy_sdk::{Judgement, Measurements, Opening, PointMeasurement, TokenMeasurement, Verdict};
 
 use crate::calibration::{Calibration, MIN_COSINE, POOLED_MIN_POINTS};
 
@@ -8,6 +8,12 @@ use crate::calibration::{Calibration, MIN_COSINE, POOLED_MIN_POINTS};
 pub mod rules {
     /// Error above this many thresholds fails; between one and this, the point voids.
     pub const FAIL_FACTOR: f64 = 2.0;
+    /// ...when another point of the request is past its threshold too. A point alone past
+    /// `FAIL_FACTOR` voids unless it is past this many thresholds: honest bf16 drift has a heavy
+    /// tail at single points (`assay dev calibrate` prints the largest honest point and how
+    /// often a point past `FAIL_FACTOR` came alone), a model that is not the served one drifts
+    /// everywhere.
+    pub const LONE_FAIL_FACTOR: f64 = 4.0;
     /// A greedy token that is not the reference's top one counts as a mismatch only when the
     /// reference prefers its top token by more than this (nats): near-ties are precision noise.
     pub const GREEDY_MARGIN: f64 = 0.5;
@@ -24,6 +30,68 @@ pub mod rules {
 /// A token that is not the reference's top one, and not by a near-tie ([`rules::GREEDY_MARGIN`]).
 fn clear_mismatch(t: &TokenMeasurement) -> bool {
     t.rank > 0 && t.top_logprob - t.logprob > rules::GREEDY_MARGIN
+}
+
+/// What a request's hidden-state points say on their own.
+enum Points {
+    Within,
+    /// A precision disagreement or an uncorroborated outlier: not the miner's fault for sure.
+    Void(String),
+    Fail(String),
+    /// A point past the model's layers: the validator asked for something that does not exist.
+    PastModel(String),
+}
+
+fn describe(p: &PointMeasurement, threshold: f64) -> String {
+    format!(
+        "layer {} position {}: rel-l2 {:.3e} (threshold {:.3e}), cosine {:.4}",
+        p.layer, p.position, p.rel_l2, threshold, p.cosine
+    )
+}
+
+/// The per-point rules: a non-finite vector or a cosine below [`MIN_COSINE`] fails; the largest
+/// error past [`rules::LONE_FAIL_FACTOR`] thresholds fails, past [`rules::FAIL_FACTOR`] fails
+/// when a second point is past its threshold and voids when alone; any point past its threshold
+/// voids.
+fn judge_points(m: &Measurements, calibration: &Calibration) -> Points {
+    use rules::*;
+    // The point farthest past its threshold, in thresholds, and how many are past one.
+    let mut worst: Option<(f64, &PointMeasurement, f64)> = None;
+    let mut past = 0;
+    for p in &m.points {
+        if p.layer > m.layers {
+            return Points::PastModel(format!("layer {} is past the model's {}", p.layer, m.layers));
+        }
+        if !p.rel_l2.is_finite() || !p.cosine.is_finite() {
+            return Points::Fail(format!("non-finite hidden state at layer {} position {}", p.layer, p.position));
+        }
+        let threshold = calibration.rel_l2_threshold(p.layer, m.layers);
+        if p.cosine < MIN_COSINE {
+            return Points::Fail(format!("hidden state at {}", describe(p, threshold)));
+        }
+        let ratio = p.rel_l2 / threshold;
+        past += usize::from(ratio > 1.0);
+        if worst.is_none_or(|(r, _, _)| ratio > r) {
+            worst = Some((ratio, p, threshold));
+        }
+    }
+    match worst {
+        Some((ratio, p, threshold)) if ratio > LONE_FAIL_FACTOR || (ratio > FAIL_FACTOR && past > 1) => {
+            Points::Fail(format!(
+                "hidden state at {} ({past} of {} points past their thresholds)",
+                describe(p, threshold),
+                m.points.len()
+            ))
+        }
+        Some((ratio, p, threshold)) if ratio > FAIL_FACTOR => Points::Void(format!(
+            "lone outlier at {}; every other point within its threshold (honest drift has a heavy tail)",
+            describe(p, threshold)
+        )),
+        Some((ratio, p, threshold)) if ratio > 1.0 => {
+            Points::Void(format!("precision disagreement at {}", describe(p, threshold)))
+        }
+        _ => Points::Within,
+    }
 }
 
 fn verdict(verdict: Verdict, reason: String) -> Judgement {
@@ -47,34 +115,12 @@ pub fn judge(m: &Measurements, calibration: &Calibration) -> Judgement {
         return verdict(Verdict::Void, "nothing was measured".into());
     }
 
-    let mut void_reason = None;
-    for p in &m.points {
-        if p.layer > m.layers {
-            return verdict(Verdict::Void, format!("layer {} is past the model's {}", p.layer, m.layers));
-        }
-        if !p.rel_l2.is_finite() || !p.cosine.is_finite() {
-            return verdict(
-                Verdict::Fail,
-                format!("non-finite hidden state at layer {} position {}", p.layer, p.position),
-            );
-        }
-        let threshold = calibration.rel_l2_threshold(p.layer, m.layers);
-        if p.rel_l2 > FAIL_FACTOR * threshold || p.cosine < MIN_COSINE {
-            return verdict(
-                Verdict::Fail,
-                format!(
-                    "hidden state at layer {} position {}: rel-l2 {:.3e} (threshold {:.3e}), cosine {:.4}",
-                    p.layer, p.position, p.rel_l2, threshold, p.cosine
-                ),
-            );
-        }
-        if p.rel_l2 > threshold && void_reason.is_none() {
-            void_reason = Some(format!(
-                "precision disagreement at layer {} position {}: rel-l2 {:.3e} (threshold {:.3e})",
-                p.layer, p.position, p.rel_l2, threshold
-            ));
-        }
-    }
+    let void_reason = match judge_points(m, calibration) {
+        Points::Within => None,
+        Points::Void(reason) => Some(reason),
+        Points::Fail(reason) => return verdict(Verdict::Fail, reason),
+        Points::PastModel(reason) => return verdict(Verdict::Void, reason),
+    };
 
     if m.points.len() >= POOLED_MIN_POINTS {
         let mean_log: f64 = m
@@ -142,7 +188,7 @@ pub fn judge(m: &Measurements, calibration: &Calibration) -> Judgement {
 
 #[cfg(test)]
 mod tests {
-    use assay_policy_sdk::{PointMeasurement, TokenMeasurement};
+    use assay_policy_sdk::TokenMeasurement;
 
     use super::*;
     use crate::calibration::TINY_RANDOM;
@@ -190,6 +236,20 @@ mod tests {
         check(pooled(16, 2.0), Verdict::Fail, "the honest error over 16 points");
         // Too few points to pool: per-point rules only.
         check(pooled(4, 2.0), Verdict::Pass, "within thresholds");
+    }
+
+    #[test]
+    fn a_point_far_past_its_threshold_fails_only_when_corroborated_or_beyond_the_lone_factor() {
+        let last = TINY_RANDOM.rel_l2_threshold(28, 28);
+        let early = TINY_RANDOM.rel_l2_threshold(3, 28);
+        let mut m = honest();
+        m.points[0].rel_l2 = 3.0 * last;
+        check(m.clone(), Verdict::Void, "lone outlier at layer 28");
+        m.points[1].rel_l2 = 1.2 * early;
+        check(m.clone(), Verdict::Fail, "2 of 2 points past their thresholds");
+        let mut m = honest();
+        m.points[0].rel_l2 = 1.01 * rules::LONE_FAIL_FACTOR * last;
+        check(m, Verdict::Fail, "1 of 2 points past their thresholds");
     }
 
     #[test]

@@ -7,15 +7,16 @@
 //!
 //! - [`plan`]: each miner is challenged at `rate.floor` (10%) of its requests, raised to
 //!   `rate.new_miner` for new miners and `rate.after_failure` after a recent failure, and never
-//!   falls behind `min_per_epoch` (5) challenges spread over the epoch. Selection and points come
+//!   falls behind `min_per_epoch` (16) challenges spread over the epoch. Selection and points come
 //!   from sha256 of the secret seed, so a miner cannot tell a challenged request in advance and
 //!   anyone can replay the plan once the seed is revealed. Late layers and late positions are
 //!   drawn more often, since errors grow with depth and a cheater's drift with length.
 //! - [`judge`]: a miss or a bad opening, an altered prompt, a non-finite vector, an error above
-//!   twice the layer's threshold, or tokens the reference finds implausible fail; an error
-//!   between one and two thresholds is a precision disagreement and voids, as does a greedy
-//!   completion that ran past the reference's end of sequence where every token that differs
-//!   from the reference's top one is a near-tie (otherwise that fails).
+//!   four times the layer's threshold, or above twice it with a second point past its own, or
+//!   tokens the reference finds implausible fail; a lone point between two and four thresholds
+//!   (the honest tail) and an error between one and two thresholds (a precision disagreement)
+//!   void, as does a greedy completion that ran past the reference's end of sequence where
+//!   every token that differs from the reference's top one is a near-tie (otherwise that fails).
 
 /// The calibration tables live in the SDK, so the scorer's pooled epoch gate reads the same ones.
 pub use assay_policy_sdk::calibration;
@@ -26,7 +27,7 @@ use assay_policy_sdk::{Challenger, Judgement, Measurements, PlanInput, PlannedCh
 use calibration::Calibration;
 
 pub use judge::{judge, rules};
-pub use plan::{Rates, late_position, plan, uniform};
+pub use plan::{MIN_PER_EPOCH, Rates, late_position, plan, uniform};
 
 /// The served model's calibration this build judges with. One source, one component per model:
 /// this crate judges the tiny random Qwen2 of devnet and the experiment; the crate

@@ -50,15 +50,16 @@ pub const TINY_RANDOM: Calibration<'static> = Calibration {
 /// The tiny trained Qwen2 of `assay dev detect --trained` (host/lab/fixtures/trained): peaked
 /// next-token distributions and massive channels at 24–60×, so honest noise grows with depth far
 /// more than on the random model (3 to 6 × its medians from the middle on).
-/// `assay dev calibrate --trained --requests 2000 --positions late` (8,000 points per hidden
-/// state drawn where the challenger plans them; pooled ratio: honest median 0.938, p99.9 1.320,
-/// largest of 2,000 requests 1.397; evidence over 1,997 honest trials, `z` = 1.5 × 4.427).
+/// `assay dev calibrate --trained --requests 10000 --positions late` (40,000 points per hidden
+/// state drawn where the challenger plans them; pooled ratio: honest median 0.938, p99.9 1.377,
+/// largest of 10,000 requests 1.591; evidence over 9,980 honest trials, `z` = 1.5 × 4.592). It
+/// replaced a 2,000-request table before any epoch was published with index 1.
 pub const TINY_TRAINED: Calibration<'static> = Calibration {
     model: "tiny trained Qwen2 (assay dev detect --trained)",
-    rel_l2_thresholds: &[(0.0, 4.740e-3), (0.25, 1.195e-2), (0.5, 2.558e-2), (0.75, 4.553e-2), (1.0, 9.449e-2)],
-    honest_medians: &[(0.0, 1.243e-3), (0.25, 2.558e-3), (0.5, 4.948e-3), (0.75, 8.264e-3), (1.0, 1.586e-2)],
-    pooled_ratio_limit: 1.650,
-    evidence: evidence::Honest { mean: -0.0114, sd: 0.0829, z: 6.64 },
+    rel_l2_thresholds: &[(0.0, 4.740e-3), (0.25, 1.198e-2), (0.5, 2.577e-2), (0.75, 4.763e-2), (1.0, 9.376e-2)],
+    honest_medians: &[(0.0, 1.243e-3), (0.25, 2.558e-3), (0.5, 4.943e-3), (0.75, 8.277e-3), (1.0, 1.586e-2)],
+    pooled_ratio_limit: 1.722,
+    evidence: evidence::Honest { mean: -0.0120, sd: 0.0911, z: 6.89 },
 };
 
 /// Every calibration, by the index a scorer's params select it with (`evidence.calibration`):

@@ -270,14 +270,15 @@ fn positive_seconds(text: &str) -> Result<f64, String> {
 /// `assay dev detect`.
 #[derive(clap::Args)]
 pub struct DetectArgs {
-    /// Honest challenges (half greedy, half sampled).
-    #[arg(long, default_value_t = 10_000)]
+    /// Honest challenges (half greedy, half sampled); the default makes 1,000 honest epochs.
+    #[arg(long, default_value_t = 1000 * assay_lab::detect::EPOCH_CHALLENGES as u64)]
     honest: u64,
-    /// Challenges per attack and decoding mode (1000: 100 epochs of 10, enough to show 99 %).
-    #[arg(long, default_value_t = 1000)]
+    /// Challenges per attack and decoding mode; the default makes 100 epochs of each.
+    #[arg(long, default_value_t = 100 * assay_lab::detect::EPOCH_CHALLENGES as u64)]
     per_attack: u64,
-    /// Challenges of one miner in one epoch, for the per-epoch rates.
-    #[arg(long, default_value_t = 10)]
+    /// Challenges of one miner in one epoch, for the per-epoch rates (the default is the
+    /// challenger's `min_per_epoch`).
+    #[arg(long, default_value_t = assay_lab::detect::EPOCH_CHALLENGES)]
     epoch_challenges: usize,
     #[arg(long, default_value_t = 2)]
     threads: usize,
