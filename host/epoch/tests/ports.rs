@@ -1,7 +1,8 @@
 //! The 0.2.0 ports of constantinople and the adaptive challenger compute what their 0.1.0
 //! builds computed, on the same data: a synthetic 0.2.0 epoch through the port against its
 //! down-conversion through the 0.1.0 component (chained, so the state hand-over is compared
-//! too), and plan and judge inputs through both challengers.
+//! too), and plan and judge inputs through both challengers, except where a rule changed on
+//! purpose since (pinned below).
 //!
 //! The 0.2.0 components come from scripts/build-plugins.sh; the 0.1.0 ones are the golden
 //! fixture's constantinople and the challenger scripts/make-v0.1-plugins.sh rebuilt from history.
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use assay_epoch::synth::{Shape, generate};
 use assay_policy_runtime::{ContractVersion, Digest, Limits, Runtime};
 use assay_policy_sdk::{
-    Candidate, Measurements, MinerHistory, Opening, Param, PlanInput, PointMeasurement, TokenMeasurement, v0_1,
+    Candidate, Measurements, MinerHistory, Opening, Param, PlanInput, PointMeasurement, TokenMeasurement, Verdict, v0_1,
 };
 
 fn read(path: &Path) -> Vec<u8> {
@@ -86,7 +87,8 @@ fn plan_input(candidates: u64, progress: f64) -> PlanInput {
                 completed: 50 + u32::from(uid),
             })
             .collect(),
-        params: vec![],
+        // The 0.1.0 default; the port's is 16 since decision 0012, and both read the param.
+        params: vec![Param { name: "min_per_epoch".into(), value: 5.0 }],
     }
 }
 
@@ -119,7 +121,7 @@ fn ported_adaptive_challenger_plans_and_judges_as_its_0_1_build() {
     }
     for m in [
         measurements(0.001, true, -0.1, Opening::Verified, true),
-        measurements(0.04, true, -0.1, Opening::Verified, true),
+        measurements(0.07, true, -0.1, Opening::Verified, true),
         measurements(0.6, false, -0.1, Opening::Verified, true),
         measurements(0.001, false, -20.0, Opening::Verified, true),
         measurements(0.001, true, -0.1, Opening::Missed, true),
@@ -127,6 +129,17 @@ fn ported_adaptive_challenger_plans_and_judges_as_its_0_1_build() {
         measurements(0.001, true, -0.1, Opening::Verified, false),
     ] {
         let ported = new.judge(&m, Limits::default()).expect("0.2.0 judges");
-        assert_eq!(ported, old.judge(&m, Limits::default()).expect("0.1.0 judges"), "{m:?}");
+        let original = old.judge(&m, Limits::default()).expect("0.1.0 judges");
+        // The port's reasons may add how many points were past their thresholds.
+        assert_eq!(ported.verdict, original.verdict, "{m:?}");
+        assert!(ported.reason.starts_with(&original.reason), "{:?} against {:?}", ported.reason, original.reason);
     }
+    // Where the rules changed on purpose (decision 0012): one point between 2 and 4 thresholds
+    // with no other point past its own failed in 0.1.0 and voids as a lone outlier now.
+    let lone = measurements(0.04, true, -0.1, Opening::Verified, true);
+    let (old, new) = (old.judge(&lone, Limits::default()), new.judge(&lone, Limits::default()));
+    let (old, new) = (old.expect("0.1.0 judges"), new.expect("0.2.0 judges"));
+    assert_eq!(old.verdict, Verdict::Fail, "{}", old.reason);
+    assert_eq!(new.verdict, Verdict::Void, "{}", new.reason);
+    assert!(new.reason.contains("lone outlier"), "{}", new.reason);
 }
