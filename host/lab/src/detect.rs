@@ -890,7 +890,7 @@ struct PointTail {
     points: usize,
     /// Points past their threshold.
     past_one: usize,
-    /// The largest point in thresholds, and its hidden state.
+    /// The hidden state of the largest point, and that point in thresholds.
     largest: (u32, f64),
     /// Requests whose largest point is past [`rules::FAIL_FACTOR`], and no other past 1...
     alone: usize,
@@ -1044,7 +1044,7 @@ mod tests {
         let pass = trial(Verdict::Pass, "");
         let void = trial(Verdict::Void, "near the threshold");
         assert_eq!(honest_miss(&[pass.clone(), void, pass.clone()]), None);
-        let fail = trial(Verdict::Fail, "above 2 × threshold");
+        let fail = trial(Verdict::Fail, "a failed challenge");
         let missed = honest_miss(&[pass.clone(), fail, pass]);
         assert_eq!(missed.as_deref(), Some("honest: 1 false positives of 3 challenges > 0"));
     }

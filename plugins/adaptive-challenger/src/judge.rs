@@ -6,9 +6,10 @@ use crate::calibration::{Calibration, MIN_COSINE, POOLED_MIN_POINTS};
 
 /// The fixed rules of the judge, besides the per-layer thresholds.
 pub mod rules {
-    /// Error above this many thresholds fails; between one and this, the point voids.
+    /// Error above this many thresholds fails when another point of the request is past its
+    /// threshold too (or alone past [`LONE_FAIL_FACTOR`]); between one and this, the point voids.
     pub const FAIL_FACTOR: f64 = 2.0;
-    /// ...when another point of the request is past its threshold too. A point alone past
+    /// A point alone past
     /// `FAIL_FACTOR` voids unless it is past this many thresholds: honest bf16 drift has a heavy
     /// tail at single points (`assay dev calibrate` prints the largest honest point and how
     /// often a point past `FAIL_FACTOR` came alone), a model that is not the served one drifts
@@ -249,7 +250,16 @@ mod tests {
         check(m.clone(), Verdict::Fail, "2 of 2 points past their thresholds");
         let mut m = honest();
         m.points[0].rel_l2 = 1.01 * rules::LONE_FAIL_FACTOR * last;
-        check(m, Verdict::Fail, "1 of 2 points past their thresholds");
+        check(m.clone(), Verdict::Fail, "1 of 2 points past their thresholds");
+        // A point at a layer past the model is the validator's own mistake: void, whatever else.
+        m.points.push(PointMeasurement { layer: 29, position: 1, rel_l2: 0.001, cosine: 0.9999 });
+        check(m, Verdict::Void, "past the model's 28");
+        // "Past" is strict: exactly 2 or 4 thresholds is not past them.
+        let mut m = honest();
+        m.points[0].rel_l2 = 2.0 * last;
+        check(m.clone(), Verdict::Void, "precision disagreement");
+        m.points[0].rel_l2 = rules::LONE_FAIL_FACTOR * last;
+        check(m, Verdict::Void, "lone outlier");
     }
 
     #[test]
@@ -278,7 +288,7 @@ mod tests {
         m.points[0].cosine = 0.5;
         check(m, Verdict::Fail, "cosine");
         let mut m = honest();
-        m.points[0].rel_l2 = 0.03; // between 1x and 2x the last layer's 0.024
+        m.points[0].rel_l2 = 0.03; // between 1x and 2x the last layer's 1.525e-2
         check(m, Verdict::Void, "precision disagreement");
         let mut m = honest();
         m.points.clear();

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use assay_policy_sdk::{Candidate, MinerHistory, Params, PlanInput, PlannedChallenge};
 use sha2::{Digest, Sha256};
 
-/// Challenges per miner per epoch the planner keeps pace with by default: with fewer, the pooled
-/// epoch gate cannot tell int8 weights from honest noise on the random tiny model in 95 % of
-/// epochs (docs/verification.md, "The detection experiment": 79 % at 10, 100 % at 16). The
-/// detection experiment's epochs have this many challenges.
+/// Challenges per miner per epoch the planner keeps pace with by default: the pooled epoch gate
+/// told greedy int8 weights from honest noise on the random tiny model in 79–82.5 % of epochs of
+/// 10 and in every epoch of 16 (docs/verification.md, "The detection experiment"; 11 to 15 not
+/// measured). The detection experiment's epochs have this many challenges.
 pub const MIN_PER_EPOCH: f64 = 16.0;
 
 /// The rate parameters, read from the input.

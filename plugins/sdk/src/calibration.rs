@@ -63,7 +63,8 @@ pub const TINY_TRAINED: Calibration<'static> = Calibration {
 };
 
 /// Every calibration, by the index a scorer's params select it with (`evidence.calibration`):
-/// an index, once given, names the same table for good, so a published epoch keeps its meaning.
+/// an index, once given, names the same table for good, so a published epoch keeps its meaning
+/// (index 1 was re-measured once, before any epoch was published with it: decision 0012).
 pub const CALIBRATIONS: [&Calibration<'static>; 2] = [&TINY_RANDOM, &TINY_TRAINED];
 
 /// The calibration at `index` of [`CALIBRATIONS`].
