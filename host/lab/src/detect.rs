@@ -884,7 +884,8 @@ fn calibrate_pooled_limit(lab: &Lab, args: &CalibrateOptions, measured: &Calibra
 }
 
 /// The judge's per-point rules on honest requests' planned points, against a table's
-/// thresholds (what `assay dev calibrate` prints to choose [`rules::LONE_FAIL_FACTOR`] from).
+/// thresholds: what `assay dev calibrate` prints to check [`rules::LONE_FAIL_FACTOR`] against
+/// honest data (it counts like the challenger's `judge_points`; keep the two alike).
 #[derive(Debug, Default, PartialEq)]
 struct PointTail {
     points: usize,
